@@ -1,0 +1,140 @@
+import { Packr, Unpackr, type Options as MsgpackrOptions } from 'msgpackr';
+import { BadFrameError } from './errors.js';
+
+/**
+ * Turns messages into bytes and back. Every channel takes one (`msgpackCodec` by default).
+ *
+ * `encode` may return a view of a buffer the codec reuses: use the bytes before the next call on
+ * the same codec. `decode` must not keep references into `bytes` when `transient` is true
+ * (the transport reuses that memory, e.g. a ring slot); otherwise it may hand out views.
+ * A codec throws `BadFrameError` for bytes it cannot decode.
+ */
+export interface Codec<T = unknown> {
+  /** A short name for errors and reports, e.g. 'msgpack'. */
+  readonly name: string;
+  encode(value: T): Uint8Array;
+  /**
+   * Encodes straight into `target` (a ring slot, an outgoing buffer). Returns the number of bytes
+   * written, or, when the encoding does not fit, the encoded bytes so that the caller can wait for
+   * room without encoding twice.
+   */
+  encodeInto(value: T, target: Uint8Array): number | Uint8Array;
+  decode(bytes: Uint8Array, transient?: boolean): T;
+}
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function copyInto(bytes: Uint8Array, target: Uint8Array): number | Uint8Array {
+  if (bytes.length > target.length) return bytes;
+  target.set(bytes);
+  return bytes.length;
+}
+
+function badFrame(codec: string, error: unknown): BadFrameError {
+  return new BadFrameError(`${codec} could not decode the payload`, { cause: error });
+}
+
+// msgpackr refuses a caller's buffer with less room than this and allocates its own instead.
+const MSGPACKR_MIN_TARGET = 2048 + 10;
+
+/**
+ * A msgpack codec built on msgpackr with a reused packer. Plain objects are packed as records
+ * (keys written once per message); Date, Map, Set, BigInt (any size), typed arrays, Error and RegExp
+ * round-trip. Messages are self-contained: any msgpack decoder can read them, and no state is shared
+ * between messages.
+ */
+export function createMsgpackCodec(options: MsgpackrOptions = {}): Codec<unknown> {
+  const shared: MsgpackrOptions = {
+    useRecords: true,
+    moreTypes: true,
+    mapsAsObjects: false,
+    useBigIntExtension: true,
+    int64AsType: 'bigint',
+    copyBuffers: true,
+    ...options,
+  };
+  const packr = new Packr(shared);
+  const unpackr = new Unpackr(shared);
+  const home = Buffer.allocUnsafeSlow(64 * 1024);
+  packr.useBuffer(home);
+  return {
+    name: 'msgpack',
+    encode: (value) => packr.pack(value),
+    encodeInto(value, target) {
+      if (target.length < MSGPACKR_MIN_TARGET) return copyInto(packr.pack(value), target);
+      packr.useBuffer(asBuffer(target));
+      try {
+        const bytes = packr.pack(value);
+        // msgpackr moves to a buffer of its own when the value outgrows the target.
+        return bytes.buffer === target.buffer && bytes.byteOffset === target.byteOffset ? bytes.length : bytes;
+      } finally {
+        packr.useBuffer(home);
+      }
+    },
+    decode(bytes) {
+      if (bytes.length === 0) throw new BadFrameError('an empty msgpack payload');
+      try {
+        return unpackr.unpack(asBuffer(bytes));
+      } catch (error) {
+        throw badFrame('msgpack', error);
+      }
+    },
+  };
+}
+
+/** The default codec: msgpack through msgpackr (see `createMsgpackCodec`). */
+export const msgpackCodec: Codec<unknown> = createMsgpackCodec();
+
+/**
+ * Bytes in, bytes out. `encode` hands the caller's bytes through without a copy; `decode` hands out
+ * a view of what the transport received, or a copy when that memory is reused.
+ */
+export const rawCodec: Codec<Uint8Array> = {
+  name: 'raw',
+  encode(value) {
+    if (!(value instanceof Uint8Array)) throw new TypeError('rawCodec sends Uint8Array (or Buffer) messages');
+    return value;
+  },
+  encodeInto(value, target) {
+    return copyInto(rawCodec.encode(value), target);
+  },
+  decode: (bytes, transient) => (transient ? bytes.slice() : bytes),
+};
+
+/** UTF-8 strings. */
+export const stringCodec: Codec<string> = {
+  name: 'string',
+  encode(value) {
+    if (typeof value !== 'string') throw new TypeError('stringCodec sends string messages');
+    return Buffer.from(value, 'utf8');
+  },
+  encodeInto(value, target) {
+    if (typeof value !== 'string') throw new TypeError('stringCodec sends string messages');
+    // Worst case 3 bytes per UTF-16 unit: write in place when that surely fits.
+    if (value.length * 3 <= target.length) return asBuffer(target).write(value, 0, "utf8");
+    return copyInto(Buffer.from(value, 'utf8'), target);
+  },
+  decode: (bytes) => asBuffer(bytes).toString('utf8'),
+};
+
+/** JSON text in UTF-8: for peers that speak JSON. Only what JSON can represent round-trips. */
+export const jsonCodec: Codec<unknown> = {
+  name: 'json',
+  encode(value) {
+    const text = JSON.stringify(value);
+    if (text === undefined) throw new TypeError('jsonCodec cannot encode undefined or a function');
+    return Buffer.from(text, 'utf8');
+  },
+  encodeInto(value, target) {
+    return copyInto(jsonCodec.encode(value), target);
+  },
+  decode(bytes) {
+    try {
+      return JSON.parse(asBuffer(bytes).toString('utf8'));
+    } catch (error) {
+      throw badFrame('json', error);
+    }
+  },
+};

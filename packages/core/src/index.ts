@@ -1,0 +1,46 @@
+export { AbstractChannel } from './abstract-channel.js';
+export type { Channel, ChannelServer, ReceiveOptions, SendOptions, WaitOptions } from './channel.js';
+export { createMsgpackCodec, jsonCodec, msgpackCodec, rawCodec, stringCodec, type Codec } from './codec.js';
+export {
+  AbortedError,
+  AlreadyExistsError,
+  BadFrameError,
+  ClosedError,
+  FrameTooLargeError,
+  FullError,
+  IncompatibleError,
+  InvalidNameError,
+  IpcError,
+  LimitError,
+  NotFoundError,
+  OwnerDiedError,
+  PeerGoneError,
+  PermissionError,
+  RemoteError,
+  SystemError,
+  TimeoutError,
+  TooLargeError,
+  UnsupportedError,
+  fromSystemError,
+  isIpcError,
+  type IpcErrorCode,
+} from './errors.js';
+export {
+  DEFAULT_MAX_FRAME_BYTES,
+  FRAME_HEADER_BYTES,
+  FrameDecoder,
+  MAX_FRAME_LENGTH,
+  encodeFrame,
+  writeFrameHeader,
+  type FrameDecoderOptions,
+} from './framing.js';
+export { Inbox, WaitList } from './inbox.js';
+export { memoryChannelPair, type MemoryChannelOptions } from './memory.js';
+export {
+  request,
+  serve,
+  type RequestContext,
+  type RequestHandler,
+  type ServeOptions,
+} from './request.js';
+export { Deadline, checkWaitOptions, deadline, iterate, waitFor, type Settle } from './wait.js';

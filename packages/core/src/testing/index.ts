@@ -1,0 +1,8 @@
+export {
+  conformanceCases,
+  describeChannelConformance,
+  type ChannelPair,
+  type ChannelPairFactory,
+  type ConformanceCase,
+  type ConformanceLimits,
+} from './conformance.js';

@@ -1,0 +1,99 @@
+import type { WaitOptions } from './channel.js';
+import { AbortedError, TimeoutError, isIpcError, type IpcError } from './errors.js';
+
+/**
+ * Checks the `timeout` of a wait's options: a finite number >= 0, or undefined.
+ * @throws TypeError on anything else.
+ */
+export function checkWaitOptions(options: WaitOptions | undefined): void {
+  const timeout = options?.timeout;
+  if (timeout !== undefined && !(typeof timeout === 'number' && timeout >= 0 && Number.isFinite(timeout))) {
+    throw new TypeError(`timeout must be a finite number of milliseconds >= 0, got ${String(timeout)}`);
+  }
+}
+
+/**
+ * Turns `{ signal, timeout }` into one signal (or undefined when neither is set), and tells why it fired.
+ * Built on `AbortSignal.timeout` and `AbortSignal.any`; nothing is allocated for a call without options.
+ */
+export function deadline(what: string, options: WaitOptions | undefined): Deadline | undefined {
+  checkWaitOptions(options);
+  const timeout = options?.timeout;
+  const user = options?.signal;
+  if (timeout === undefined && user === undefined) return undefined;
+  const timer = timeout === undefined ? undefined : AbortSignal.timeout(timeout);
+  const signal = timer === undefined ? user! : user === undefined ? timer : AbortSignal.any([user, timer]);
+  return new Deadline(what, signal, user, timeout);
+}
+
+/** The signal that ends a wait, and the typed error to end it with. */
+export class Deadline {
+  constructor(
+    readonly what: string,
+    readonly signal: AbortSignal,
+    private readonly user: AbortSignal | undefined,
+    private readonly timeout: number | undefined,
+  ) {}
+
+  /** `AbortedError` when the caller's signal fired, `TimeoutError` when the timeout did. */
+  error(): IpcError {
+    if (this.user?.aborted) return new AbortedError(this.what, { cause: this.user.reason });
+    return new TimeoutError(this.what, this.timeout);
+  }
+}
+
+/** Settles a pending wait. */
+export interface Settle<T> {
+  resolve(value: T): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * A promise for a wait that can be ended by `{ signal, timeout }`. `start` registers the waiter and
+ * returns the function that unregisters it; it runs when the wait is aborted or timed out, and the
+ * abort listener is removed once the wait settles either way.
+ */
+export function waitFor<T>(
+  what: string,
+  options: WaitOptions | undefined,
+  start: (settle: Settle<T>) => () => void,
+): Promise<T> {
+  const limit = deadline(what, options);
+  if (limit === undefined) return new Promise<T>((resolve, reject) => void start({ resolve, reject }));
+  if (limit.signal.aborted) return Promise.reject(limit.error());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => {
+      cancel();
+      reject(limit.error());
+    };
+    const done = (): void => limit.signal.removeEventListener('abort', onAbort);
+    const cancel = start({
+      resolve: (value) => {
+        done();
+        resolve(value);
+      },
+      reject: (error) => {
+        done();
+        reject(error);
+      },
+    });
+    limit.signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * Iterates a channel: yields each message, ends quietly when the channel closes (`ClosedError`),
+ * and rethrows anything else. Leaving the loop early does not close the channel.
+ */
+export async function* iterate<T>(receive: () => Promise<T>): AsyncGenerator<T, void, undefined> {
+  for (;;) {
+    let message: T;
+    try {
+      message = await receive();
+    } catch (error) {
+      if (isIpcError(error) && error.code === 'IPCX_ERR_CLOSED') return;
+      throw error;
+    }
+    yield message;
+  }
+}

@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { BadFrameError, jsonCodec, msgpackCodec, rawCodec, stringCodec } from '@ipcx/core';
+
+describe('codecs', () => {
+  it('msgpack round-trips structured types', () => {
+    const value = { d: new Date(3), m: new Map([[1, 2]]), s: new Set(['a']), n: 2n ** 80n, f: new Float32Array([1.5]), o: [{ a: 1 }, { a: 2 }] };
+    expect(msgpackCodec.decode(msgpackCodec.encode(value))).toEqual(value);
+  });
+
+  it('msgpack encodes straight into a large enough target and hands back the bytes when it does not fit', () => {
+    const value = { text: 'x'.repeat(100), list: [1, 2, 3] };
+    const expected = Buffer.from(msgpackCodec.encode(value));
+    const target = new Uint8Array(new SharedArrayBuffer(4096), 8, 4000);
+    const written = msgpackCodec.encodeInto(value, target);
+    expect(written).toBe(expected.length);
+    expect(Buffer.from(target.subarray(0, written as number))).toEqual(expected);
+    const big = { text: 'y'.repeat(5000) };
+    const result = msgpackCodec.encodeInto(big, target);
+    expect(result).toBeInstanceOf(Uint8Array);
+    expect(msgpackCodec.decode(result as Uint8Array)).toEqual(big);
+    expect(msgpackCodec.encodeInto({ small: 1 }, new Uint8Array(16))).toBeGreaterThan(0);
+  });
+
+  it('msgpack copies bytes out of transient memory', () => {
+    const bytes = new Uint8Array([1, 2, 3]);
+    const encoded = new Uint8Array(msgpackCodec.encode(bytes));
+    const decoded = msgpackCodec.decode(encoded, true) as Uint8Array;
+    encoded.fill(0);
+    expect([...decoded]).toEqual([1, 2, 3]);
+  });
+
+  it('raw hands out views unless the memory is transient', () => {
+    const bytes = new Uint8Array([9, 8]);
+    expect(rawCodec.encode(bytes)).toBe(bytes);
+    expect(rawCodec.decode(bytes)).toBe(bytes);
+    const copy = rawCodec.decode(bytes, true);
+    expect(copy).not.toBe(bytes);
+    expect([...copy]).toEqual([9, 8]);
+    expect(() => rawCodec.encode('no' as unknown as Uint8Array)).toThrow(TypeError);
+  });
+
+  it('string and json round-trip and write in place', () => {
+    const target = new Uint8Array(64);
+    const n = stringCodec.encodeInto('héllo', target) as number;
+    expect(stringCodec.decode(target.subarray(0, n))).toBe('héllo');
+    expect(jsonCodec.decode(jsonCodec.encode({ a: [1, 'b'] }))).toEqual({ a: [1, 'b'] });
+  });
+
+  it('garbage is a BadFrameError', () => {
+    expect(() => jsonCodec.decode(Buffer.from('{nope'))).toThrow(BadFrameError);
+    expect(() => msgpackCodec.decode(new Uint8Array(0))).toThrow(BadFrameError);
+    expect(() => msgpackCodec.decode(new Uint8Array([1, 2, 3]))).toThrow(BadFrameError);
+    expect(() => msgpackCodec.decode(new Uint8Array([0xdb, 0xff, 0xff, 0xff, 0xff]))).toThrow(BadFrameError);
+  });
+});

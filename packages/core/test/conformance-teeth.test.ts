@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { AbstractChannel, memoryChannelPair, type Channel, type ReceiveOptions, type SendOptions } from '@ipcx/core';
+import { conformanceCases, type ChannelPairFactory } from '@ipcx/core/testing';
+
+/** Wraps one end of a working channel and breaks it in one way. */
+class Broken<T> extends AbstractChannel<T> {
+  #held: T | undefined;
+  #count = 0;
+  constructor(
+    private readonly inner: Channel<T>,
+    private readonly fault: 'reorder' | 'drop' | 'no-timeout',
+  ) {
+    super();
+  }
+  get closed(): boolean {
+    return this.inner.closed;
+  }
+  async send(message: T, options?: SendOptions): Promise<void> {
+    this.#count++;
+    if (this.fault === 'drop' && this.#count % 10 === 5) return;
+    if (this.fault === 'reorder') {
+      if (this.#held === undefined) {
+        this.#held = message;
+        return;
+      }
+      const held = this.#held;
+      this.#held = undefined;
+      await this.inner.send(message, options);
+      return this.inner.send(held, options);
+    }
+    return this.inner.send(message, options);
+  }
+  trySend(message: T): boolean {
+    return this.inner.trySend(message);
+  }
+  receive(options?: ReceiveOptions): Promise<T> {
+    return this.inner.receive(this.fault === 'no-timeout' ? {} : options);
+  }
+  tryReceive(): T | undefined {
+    return this.inner.tryReceive();
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+function brokenPair(fault: 'reorder' | 'drop' | 'no-timeout'): ChannelPairFactory {
+  return () => {
+    const [a, b] = memoryChannelPair({ capacity: 8 });
+    return [new Broken(a, fault), new Broken(b, fault)];
+  };
+}
+
+/** Runs one case; resolves to the failure, or undefined when the case passed. A hang counts as failing. */
+async function failureOf(caseName: string, factory: ChannelPairFactory): Promise<unknown> {
+  const c = conformanceCases.find((x) => x.name.startsWith(caseName));
+  if (!c) throw new Error(`no case ${caseName}`);
+  let timer: NodeJS.Timeout | undefined;
+  const hang = new Promise((resolve) => (timer = setTimeout(() => resolve(new Error('hung')), 1000)));
+  try {
+    return await Promise.race([c.run(factory, { capacity: 8 }).then(() => undefined, (e: unknown) => e), hang]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+describe('the conformance suite has teeth', () => {
+  it('passes every case on the working memory channel', async () => {
+    for (const c of conformanceCases) {
+      await c.run(() => memoryChannelPair({ capacity: 8 }), { capacity: 8 });
+    }
+  });
+
+  it('fails a channel that reorders messages', async () => {
+    expect(await failureOf('keeps the order', brokenPair('reorder'))).toBeInstanceOf(Error);
+  });
+
+  it('fails a channel that drops messages', async () => {
+    expect(await failureOf('keeps the order', brokenPair('drop'))).toBeInstanceOf(Error);
+  });
+
+  it('fails a channel that never times out', async () => {
+    expect(await failureOf('receive times out', brokenPair('no-timeout'))).toBeInstanceOf(Error);
+  });
+});

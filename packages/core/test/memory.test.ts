@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { memoryChannelPair, rawCodec } from '@ipcx/core';
+import { describeChannelConformance } from '@ipcx/core/testing';
+
+describeChannelConformance('memory (msgpack)', () => memoryChannelPair({ capacity: 8, maxMessageBytes: 4096 }), {
+  capacity: 8,
+  maxMessageBytes: 4096,
+});
+
+describeChannelConformance('memory (raw bytes)', () => memoryChannelPair({ capacity: 3, codec: rawCodec, maxMessageBytes: 100 }), {
+  encoding: 'bytes',
+  capacity: 3,
+  maxMessageBytes: 100,
+});
+
+describe('memoryChannelPair', () => {
+  it('gives each end its own copy of a message', async () => {
+    const [a, b] = memoryChannelPair<{ list: number[] }>();
+    const sent = { list: [1] };
+    await a.send(sent);
+    sent.list.push(2);
+    expect(await b.receive()).toEqual({ list: [1] });
+  });
+
+  it('rejects a send waiting for room with PeerGoneError when the peer closes', async () => {
+    const [a, b] = memoryChannelPair({ capacity: 1 });
+    await a.send(1);
+    const waiting = a.send(2);
+    await b.close();
+    await expect(waiting).rejects.toMatchObject({ code: 'IPCX_ERR_PEER_GONE' });
+    await expect(a.send(3)).rejects.toMatchObject({ code: 'IPCX_ERR_PEER_GONE' });
+  });
+
+  it('refuses a capacity below one', () => {
+    expect(() => memoryChannelPair({ capacity: 0 })).toThrow(RangeError);
+  });
+});

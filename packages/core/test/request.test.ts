@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { ClosedError, RemoteError, TimeoutError, memoryChannelPair, request, serve } from '@ipcx/core';
+
+describe('request/response', () => {
+  it('answers many requests in flight on one channel, each with its own response', async () => {
+    const [client, server] = memoryChannelPair({ capacity: 4 });
+    const serving = serve<{ n: number }, number>(server, async ({ n }) => {
+      // Answer out of order: larger n waits for more turns of the loop.
+      for (let i = 0; i < n % 7; i++) await new Promise((r) => setImmediate(r));
+      return n * 2;
+    });
+    const answers = await Promise.all(Array.from({ length: 100 }, (_, n) => request<number>(client, { n })));
+    expect(answers).toEqual(Array.from({ length: 100 }, (_, n) => n * 2));
+    await client.close();
+    await serving;
+  });
+
+  it('delivers a handler error to the caller as RemoteError with name and code', async () => {
+    const [client, server] = memoryChannelPair();
+    void serve(server, () => {
+      throw Object.assign(new RangeError('no such job'), { code: 'E_JOB' });
+    });
+    const error = await request(client, 'x').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RemoteError);
+    expect(error).toMatchObject({ code: 'IPCX_ERR_REMOTE', remoteName: 'RangeError', remoteCode: 'E_JOB', message: 'no such job' });
+    await client.close();
+  });
+
+  it('times out a request nobody answers and drops its late response', async () => {
+    const [client, server] = memoryChannelPair();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    void serve(server, async (n: number) => {
+      if (n === 1) await gate;
+      return n;
+    });
+    await expect(request(client, 1, { timeout: 20 })).rejects.toBeInstanceOf(TimeoutError);
+    release();
+    expect(await request(client, 2, { timeout: 1000 })).toBe(2);
+    await client.close();
+  });
+
+  it('rejects requests in flight when the channel closes', async () => {
+    const [client, server] = memoryChannelPair();
+    void serve(server, () => new Promise(() => {}));
+    const pending = request(client, 1);
+    await server.close();
+    await expect(pending).rejects.toMatchObject({ code: 'IPCX_ERR_CLOSED' });
+    await client.close();
+    await expect(request(client, 2)).rejects.toBeInstanceOf(ClosedError);
+  });
+
+  it('stops serving when its signal aborts', async () => {
+    const [, server] = memoryChannelPair();
+    const controller = new AbortController();
+    const serving = serve(server, (x) => x, { signal: controller.signal });
+    controller.abort();
+    await expect(serving).resolves.toBeUndefined();
+    expect(server.closed).toBe(false);
+  });
+});
