@@ -14,6 +14,7 @@ it("runs the README's first example as written", async () => {
   const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', block!], {
     cwd: root,
     timeout: 20_000,
+    env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' },
   });
   expect(stdout.trim()).toBe('[ 11, 12, 13 ]');
 });
