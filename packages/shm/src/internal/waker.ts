@@ -1,0 +1,84 @@
+import { UnsupportedError } from '@ipcx/core';
+
+/** What a futex-style wait returned. */
+export type WaitResult = 'ok' | 'not-equal' | 'timed-out';
+
+/**
+ * How one side sleeps on a word of shared memory and how the other wakes it. Both sides of an object
+ * must use the same waker: V8's `Atomics.notify` does not wake a native futex wait, and neither crosses
+ * a process boundary except the futex.
+ */
+export interface Waker {
+  readonly kind: 'atomics' | 'futex';
+  /** Blocks the thread (workers only). `timeout` in ms, Infinity for none. */
+  wait(i32: Int32Array, index: number, value: number, timeout: number): WaitResult;
+  /** Waits without blocking the event loop. */
+  waitAsync(i32: Int32Array, index: number, value: number, timeout: number): Promise<WaitResult>;
+  /** Wakes up to `count` waiters; returns how many woke. */
+  notify(i32: Int32Array, index: number, count?: number): number;
+}
+
+// A pending Atomics.waitAsync does not keep Node's event loop alive: a thread whose only work is to
+// wait for a message would exit. While any wait is pending, one idle timer holds the loop open.
+let pendingWaits = 0;
+let keepAlive: NodeJS.Timeout | undefined;
+
+function holdLoop(): void {
+  if (pendingWaits++ === 0) keepAlive = setInterval(() => {}, 0x7fffffff);
+}
+
+function releaseLoop(): void {
+  if (--pendingWaits === 0) clearInterval(keepAlive);
+}
+
+/** V8's own waits: threads of one process. */
+export const atomicsWaker: Waker = {
+  kind: 'atomics',
+  wait: (i32, index, value, timeout) => Atomics.wait(i32, index, value, timeout),
+  waitAsync(i32, index, value, timeout) {
+    const result = Atomics.waitAsync(i32, index, value, timeout);
+    if (!result.async) return Promise.resolve(result.value);
+    holdLoop();
+    return result.value.finally(releaseLoop);
+  },
+  notify: (i32, index, count = Number.POSITIVE_INFINITY) => Atomics.notify(i32, index, count),
+};
+
+/** The part of `@ipcx/native` this package uses (typed here so that threads-only builds need no addon). */
+export interface Native {
+  shm: {
+    open(name: string, options: { create?: boolean; exclusive?: boolean; size?: number; mode?: number }): { buffer: SharedArrayBuffer };
+    unlink(name: string): void;
+  };
+  futex: {
+    wait(i32: Int32Array, index: number, value: number, timeoutMs?: number): WaitResult;
+    waitAsync(i32: Int32Array, index: number, value: number, timeoutMs?: number): Promise<WaitResult>;
+    notify(i32: Int32Array, index: number, count?: number): number;
+  };
+}
+
+const NATIVE = '@ipcx/native';
+let native: Native | undefined;
+
+/** Loads `@ipcx/native` once; only cross-process objects need it. */
+export async function loadNative(): Promise<Native> {
+  if (native === undefined) {
+    try {
+      native = (await import(NATIVE)) as Native;
+    } catch (error) {
+      throw new UnsupportedError('shared memory across processes (the @ipcx/native addon did not load)', { cause: error });
+    }
+  }
+  return native;
+}
+
+/** The native futex: threads and processes alike, on a named segment. */
+export function futexWaker(n: Native): Waker {
+  const futex = n.futex;
+  return {
+    kind: 'futex',
+    wait: (i32, index, value, timeout) => futex.wait(i32, index, value, Number.isFinite(timeout) ? timeout : undefined),
+    waitAsync: (i32, index, value, timeout) => futex.waitAsync(i32, index, value, Number.isFinite(timeout) ? timeout : undefined),
+    notify: (i32, index, count = 0x7fffffff) => futex.notify(i32, index, count),
+  };
+}

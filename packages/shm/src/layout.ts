@@ -1,0 +1,118 @@
+import { IncompatibleError } from '@ipcx/core';
+
+/**
+ * The shared-memory layouts of @ipcx/shm, described once. Every object starts with a 64-byte header:
+ *
+ * | word | meaning |
+ * | --- | --- |
+ * | 0 | MAGIC, 0x49504358 ('IPCX') |
+ * | 1 | VERSION of the layout (this file) |
+ * | 2 | KIND: what follows (channel, state, lock...) |
+ * | 3 | kind-specific size word (a channel: ring capacity in bytes per direction) |
+ * | 4, 5 | pid of side A, side B (0 = not attached) |
+ * | 6, 7 | state of side A, side B: 0 unattached, 1 open, 2 closed |
+ * | 8 | WAKE: 0 = Atomics (threads of one process), 1 = futex (processes) |
+ *
+ * Words are Int32, read and written with Atomics. Indices that two sides write live on separate
+ * 64-byte cache lines so that a producer and a consumer never write the same line.
+ */
+export const MAGIC = 0x49504358;
+export const VERSION = 1;
+export const CACHE_LINE = 64;
+export const HEADER_BYTES = CACHE_LINE;
+
+export const enum Header {
+  Magic = 0,
+  Version = 1,
+  Kind = 2,
+  Size = 3,
+  PidA = 4,
+  PidB = 5,
+  StateA = 6,
+  StateB = 7,
+  Wake = 8,
+}
+
+export const enum Kind {
+  Channel = 1,
+  State = 2,
+  Locks = 3,
+}
+
+export const enum SideState {
+  Unattached = 0,
+  Open = 1,
+  Closed = 2,
+}
+
+export const enum Wake {
+  Atomics = 0,
+  Futex = 1,
+}
+
+/**
+ * A ring: a control block of four cache lines, then `capacity` bytes of frames.
+ *
+ * | line | word | written by | meaning |
+ * | --- | --- | --- | --- |
+ * | 0 | HEAD | producer | bytes ever written (mod 2^32) |
+ * | 1 | TAIL | consumer | bytes ever consumed (mod 2^32) |
+ * | 2 | CONSUMER_PARKED | both | 1 while the consumer sleeps (futex word); the producer swaps it to 0 and wakes |
+ * | 3 | PRODUCER_PARKED | both | 1 while the producer sleeps on a full ring; the consumer swaps it to 0 and wakes |
+ *
+ * A frame is a 4-byte little-endian length, the payload, and padding to a multiple of 4. A frame never
+ * wraps: when it does not fit before the end, the producer writes WRAP_MARKER as the length and starts
+ * again at offset 0. So that any frame fits once the ring is empty, a frame (with its length word and
+ * padding) is at most half the capacity.
+ */
+export const RING_CONTROL_BYTES = 4 * CACHE_LINE;
+export const RING_HEAD = 0;
+export const RING_TAIL = CACHE_LINE / 4;
+export const RING_CONSUMER_PARKED = (2 * CACHE_LINE) / 4;
+export const RING_PRODUCER_PARKED = (3 * CACHE_LINE) / 4;
+export const FRAME_LENGTH_BYTES = 4;
+export const WRAP_MARKER = -1;
+export const MIN_RING_CAPACITY = 1024;
+export const MAX_RING_CAPACITY = 1 << 30;
+
+/** The largest payload a ring of `capacity` bytes carries. */
+export function maxPayload(capacity: number): number {
+  return capacity / 2 - FRAME_LENGTH_BYTES;
+}
+
+/** A channel: the header, then the ring from side A to side B, then the ring from B to A. */
+export function channelBytes(capacity: number): number {
+  return HEADER_BYTES + 2 * (RING_CONTROL_BYTES + capacity);
+}
+
+/** Byte offset of the ring that `side` writes. */
+export function ringOffset(capacity: number, writer: 'a' | 'b'): number {
+  return HEADER_BYTES + (writer === 'a' ? 0 : RING_CONTROL_BYTES + capacity);
+}
+
+/** Checks that a ring capacity is a power of two within bounds. */
+export function checkCapacity(capacity: number): void {
+  if (!Number.isInteger(capacity) || capacity < MIN_RING_CAPACITY || capacity > MAX_RING_CAPACITY || (capacity & (capacity - 1)) !== 0) {
+    throw new RangeError(`capacity must be a power of two from ${MIN_RING_CAPACITY} to ${MAX_RING_CAPACITY}, got ${capacity}`);
+  }
+}
+
+/** Writes a fresh header. */
+export function initHeader(header: Int32Array, kind: Kind, size: number, wake: Wake): void {
+  Atomics.store(header, Header.Kind, kind);
+  Atomics.store(header, Header.Size, size);
+  Atomics.store(header, Header.Version, VERSION);
+  Atomics.store(header, Header.Wake, wake);
+  // MAGIC last: a reader that sees it sees the rest.
+  Atomics.store(header, Header.Magic, MAGIC);
+}
+
+/** Reads and checks a header: wrong magic, version or kind is `IncompatibleError`. */
+export function checkHeader(header: Int32Array, kind: Kind, what: string): void {
+  const magic = Atomics.load(header, Header.Magic);
+  if (magic !== MAGIC) throw new IncompatibleError(what, `magic number 0x${(magic >>> 0).toString(16)} is not 0x${MAGIC.toString(16)} (not an ipcx object, or not initialised)`);
+  const version = Atomics.load(header, Header.Version);
+  if (version !== VERSION) throw new IncompatibleError(what, `layout version ${version}, this library reads version ${VERSION}`);
+  const found = Atomics.load(header, Header.Kind);
+  if (found !== kind) throw new IncompatibleError(what, `it holds object kind ${found}, expected ${kind}`);
+}

@@ -1,0 +1,553 @@
+import { isMainThread } from 'node:worker_threads';
+import {
+  AbstractChannel,
+  ClosedError,
+  Inbox,
+  PeerGoneError,
+  TimeoutError,
+  TooLargeError,
+  UnsupportedError,
+  AlreadyExistsError,
+  jsonCodec,
+  msgpackCodec,
+  rawCodec,
+  stringCodec,
+  waitFor,
+  checkWaitOptions,
+  type Codec,
+  type ReceiveOptions,
+  type SendOptions,
+  type Settle,
+} from '@ipcx/core';
+import {
+  Header,
+  Kind,
+  SideState,
+  Wake,
+  channelBytes,
+  checkCapacity,
+  checkHeader,
+  initHeader,
+  maxPayload,
+  ringOffset,
+} from './layout.js';
+import { RingReader, RingWriter } from './ring.js';
+import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/waker.js';
+import { createSegment, openSegment, processAlive, unlinkSegment } from './segment.js';
+
+/** Options of every ShmChannel. */
+export interface ShmChannelOptions<T = unknown> {
+  /** Bytes of each direction's ring, a power of two (1 KiB to 1 GiB). Default 256 KiB. A message is at most half of it. */
+  capacity?: number;
+  /** Default `msgpackCodec`. Both sides must use the same codec. */
+  codec?: Codec<T>;
+  /**
+   * Microseconds a receiver (or a sender on a full ring) spins before it sleeps, while the channel is
+   * busy (a message moved in the last millisecond); an idle channel never spins. Waking a sleeping
+   * thread costs tens of microseconds, a spin answers in well under one. Default 50; 0 never spins.
+   */
+  spinMicroseconds?: number;
+  /** Across processes: how often (ms) a waiting side checks that the peer process still lives. Default 500. */
+  peerCheckInterval?: number;
+}
+
+/** Options of `ShmChannel.create` and `ShmChannel.open`. */
+export interface NamedShmChannelOptions<T = unknown> extends ShmChannelOptions<T> {
+  /** Permissions of a new segment. Default 0o600 (owner only). */
+  mode?: number;
+}
+
+/** What `ShmChannel.attach` needs, sent to a worker with `postMessage`. */
+export interface ShmChannelHandle {
+  readonly buffer: SharedArrayBuffer;
+  readonly side: 'a' | 'b';
+  /** The name of the codec the other end uses, when it is a built-in one. */
+  readonly codec: string;
+}
+
+const builtInCodecs = new Map<string, Codec<any>>([
+  [msgpackCodec.name, msgpackCodec],
+  [rawCodec.name, rawCodec],
+  [jsonCodec.name, jsonCodec],
+  [stringCodec.name, stringCodec],
+]);
+
+const NOTHING: unique symbol = Symbol('nothing');
+/** Once a message this large was sent, encode the next ones straight into the ring. */
+const IN_PLACE_BYTES = 4096;
+
+interface PendingSend {
+  bytes: Uint8Array;
+  settle: Settle<void>;
+}
+
+/**
+ * A `Channel` over shared memory: one single-producer single-consumer ring in each direction.
+ * Between worker threads (`pair` + `attach`) it wakes with `Atomics`; between processes (`create` +
+ * `open` on a named segment) with the native futex. Messages are encoded straight into the ring and
+ * decoded straight out of it.
+ *
+ * @example
+ * ```ts
+ * const [main, forWorker] = ShmChannel.pair();
+ * const worker = new Worker('./worker.js', { workerData: forWorker.handle });
+ * // in the worker: const channel = ShmChannel.attach(workerData);
+ * await main.send({ job: 1 });
+ * console.log(await main.receive());
+ * ```
+ */
+export class ShmChannel<T = unknown> extends AbstractChannel<T> {
+  readonly #buffer: SharedArrayBuffer;
+  readonly #side: 'a' | 'b';
+  readonly #header: Int32Array;
+  readonly #writer: RingWriter;
+  readonly #reader: RingReader;
+  readonly #codec: Codec<T>;
+  readonly #waker: Waker;
+  readonly #inbox = new Inbox<T>();
+  readonly #sendQueue = new Set<PendingSend>();
+  readonly #spinMs: number;
+  readonly #parkMs: number;
+  readonly #myState: Header;
+  readonly #peerState: Header;
+  readonly #peerPid: Header;
+  readonly #unlinkName: string | undefined;
+  #closed = false;
+  #handedOff = false;
+  #receiving = false;
+  #sending = false;
+  #busy = false;
+  #held = false;
+  #encodeInPlace = false;
+  readonly #raw: boolean;
+
+  private constructor(
+    buffer: SharedArrayBuffer,
+    side: 'a' | 'b',
+    waker: Waker,
+    options: ShmChannelOptions<T>,
+    unlinkName?: string,
+  ) {
+    super();
+    this.#buffer = buffer;
+    this.#side = side;
+    this.#waker = waker;
+    this.#header = new Int32Array(buffer, 0, 16);
+    checkHeader(this.#header, Kind.Channel, 'shared-memory channel');
+    const capacity = Atomics.load(this.#header, Header.Size);
+    this.#writer = new RingWriter(buffer, ringOffset(capacity, side), capacity, waker);
+    this.#reader = new RingReader(buffer, ringOffset(capacity, side === 'a' ? 'b' : 'a'), capacity, waker);
+    this.#codec = options.codec ?? (msgpackCodec as Codec<T>);
+    this.#raw = this.#codec === (rawCodec as Codec<unknown>);
+    const spin = options.spinMicroseconds ?? 50;
+    if (!(spin >= 0)) throw new RangeError('spinMicroseconds must be >= 0');
+    this.#spinMs = spin / 1000;
+    this.#myState = side === 'a' ? Header.StateA : Header.StateB;
+    this.#peerState = side === 'a' ? Header.StateB : Header.StateA;
+    this.#peerPid = side === 'a' ? Header.PidB : Header.PidA;
+    this.#parkMs = waker.kind === 'futex' ? (options.peerCheckInterval ?? 500) : Number.POSITIVE_INFINITY;
+    this.#unlinkName = unlinkName;
+    Atomics.store(this.#header, side === 'a' ? Header.PidA : Header.PidB, process.pid);
+    Atomics.store(this.#header, this.#myState, SideState.Open);
+  }
+
+  /** Two connected ends in this process, for worker threads: send one end's `handle` to a worker. */
+  static pair<T = unknown>(options: ShmChannelOptions<T> = {}): [ShmChannel<T>, ShmChannel<T>] {
+    const capacity = options.capacity ?? 256 * 1024;
+    checkCapacity(capacity);
+    const buffer = new SharedArrayBuffer(channelBytes(capacity));
+    initHeader(new Int32Array(buffer, 0, 16), Kind.Channel, capacity, Wake.Atomics);
+    return [new ShmChannel<T>(buffer, 'a', atomicsWaker, options), new ShmChannel<T>(buffer, 'b', atomicsWaker, options)];
+  }
+
+  /**
+   * Takes over an end whose `handle` another thread sent. A custom codec must be passed again
+   * (functions do not cross `postMessage`); built-in codecs are found by name.
+   */
+  static attach<T = unknown>(handle: ShmChannelHandle, options: Omit<ShmChannelOptions<T>, 'capacity'> = {}): ShmChannel<T> {
+    if (!(handle?.buffer instanceof SharedArrayBuffer) || (handle.side !== 'a' && handle.side !== 'b')) {
+      throw new TypeError('attach takes the `handle` of a ShmChannel end');
+    }
+    const codec = options.codec ?? (builtInCodecs.get(handle.codec) as Codec<T> | undefined);
+    if (codec === undefined) throw new TypeError(`the channel uses codec "${handle.codec}": pass it as options.codec`);
+    const header = new Int32Array(handle.buffer, 0, 16);
+    checkHeader(header, Kind.Channel, 'shared-memory channel');
+    if (Atomics.load(header, Header.Wake) !== Wake.Atomics) {
+      throw new UnsupportedError('attaching a named (cross-process) channel by handle; use ShmChannel.open');
+    }
+    return new ShmChannel<T>(handle.buffer, handle.side, atomicsWaker, { ...options, codec });
+  }
+
+  /**
+   * Creates a named channel for another process to `open`. This process owns the segment: it
+   * unlinks the name on close. A stale segment of a dead owner is replaced; a live one is `AlreadyExistsError`.
+   */
+  static async create<T = unknown>(name: string, options: NamedShmChannelOptions<T> = {}): Promise<ShmChannel<T>> {
+    const capacity = options.capacity ?? 256 * 1024;
+    checkCapacity(capacity);
+    const native = await loadNative();
+    const segment = await createSegment(name, channelBytes(capacity), options.mode ?? 0o600, (buffer) => {
+      const header = new Int32Array(buffer, 0, 16);
+      Atomics.store(header, Header.PidA, process.pid);
+      initHeader(header, Kind.Channel, capacity, Wake.Futex);
+    });
+    return new ShmChannel<T>(segment.buffer, 'a', futexWaker(native), options, segment.name);
+  }
+
+  /** Opens the other end of a channel that a process made with `create`. */
+  static async open<T = unknown>(name: string, options: ShmChannelOptions<T> = {}): Promise<ShmChannel<T>> {
+    const native = await loadNative();
+    const segment = await openSegment(name);
+    const header = new Int32Array(segment.buffer, 0, 16);
+    checkHeader(header, Kind.Channel, `shared-memory channel "${segment.name}"`);
+    const other = Atomics.load(header, Header.PidB);
+    if (Atomics.load(header, Header.StateB) === SideState.Open && processAlive(other)) {
+      throw new AlreadyExistsError(`the second end of shared-memory channel "${segment.name}" (held by live process ${other})`);
+    }
+    return new ShmChannel<T>(segment.buffer, 'b', futexWaker(native), options);
+  }
+
+  /** Removes a named channel's segment (e.g. one left by a crashed owner). */
+  static unlink(name: string): Promise<void> {
+    return unlinkSegment(name);
+  }
+
+  /**
+   * What another thread needs to `attach` this end. Reading it hands the end over: this object can no
+   * longer be used here (like a transferred `MessagePort`).
+   */
+  get handle(): ShmChannelHandle {
+    if (this.#closed) throw new ClosedError();
+    if (this.#waker.kind !== 'atomics') throw new UnsupportedError('a handle of a named channel; open it by name');
+    this.#handedOff = true;
+    this.#closed = true;
+    return { buffer: this.#buffer, side: this.#side, codec: this.#codec.name };
+  }
+
+  /** The largest encoded message this channel carries (half the ring, less a 4-byte length). */
+  get maxMessageBytes(): number {
+    return this.#writer.maxPayload;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  async send(message: T, options?: SendOptions): Promise<void> {
+    this.#checkSendable();
+    checkWaitOptions(options);
+    let bytes: Uint8Array;
+    if (this.#sendQueue.size === 0) {
+      const written = this.#write(message);
+      if (written === true) return;
+      bytes = written.slice();
+    } else {
+      bytes = this.#encodeChecked(message).slice();
+    }
+    return waitFor<void>('send', options, (settle) => {
+      const entry = { bytes, settle };
+      this.#sendQueue.add(entry);
+      void this.#pumpSends();
+      return () => this.#sendQueue.delete(entry);
+    });
+  }
+
+  trySend(message: T): boolean {
+    this.#checkSendable();
+    if (this.#sendQueue.size > 0) {
+      this.#encodeChecked(message);
+      return false;
+    }
+    return this.#write(message) === true;
+  }
+
+  /**
+   * Sends, blocking the thread while the ring is full (workers only; on the main thread use `send`).
+   * @throws TimeoutError after `timeout` ms.
+   */
+  sendSync(message: T, options: { timeout?: number } = {}): void {
+    this.#checkBlockingAllowed();
+    this.#checkSendable();
+    checkWaitOptions(options);
+    if (this.#sendQueue.size === 0) {
+      const written = this.#write(message);
+      if (written === true) return this.#writer.flush();
+      const bytes = written.slice();
+      const end = options.timeout === undefined ? Number.POSITIVE_INFINITY : performance.now() + options.timeout;
+      for (;;) {
+        this.#checkSendable();
+        if (this.#writer.tryWrite(bytes)) return this.#writer.flush();
+        const left = end - performance.now();
+        if (left <= 0) throw new TimeoutError('send', options.timeout);
+        const result = this.#writer.waitForRoomSync(bytes.length, Math.min(left, this.#parkMs), () => this.#closed || this.#peerEnded());
+        if (result === 'timed-out') this.#checkPeerAlive();
+      }
+    }
+    throw new UnsupportedError('sendSync while async sends are waiting');
+  }
+
+  async receive(options?: ReceiveOptions): Promise<T> {
+    if (this.#closed) throw new ClosedError();
+    checkWaitOptions(options);
+    if (this.#inbox.size === 0 && this.#inbox.waiting === 0) {
+      let value = this.#read();
+      if (value === NOTHING && this.#spin()) value = this.#read();
+      if (value !== NOTHING) return value;
+    }
+    const received = this.#inbox.receive('receive', options);
+    void this.#pumpReceives();
+    return received;
+  }
+
+  tryReceive(): T | undefined {
+    if (this.#closed) throw new ClosedError();
+    if (this.#inbox.size > 0) return this.#inbox.shift();
+    const value = this.#read();
+    return value === NOTHING ? undefined : value;
+  }
+
+  /**
+   * Receives, blocking the thread until a message arrives (workers only; on the main thread use
+   * `receive`). Spins briefly first when the channel is busy.
+   * @throws TimeoutError after `timeout` ms.
+   */
+  receiveSync(options: { timeout?: number } = {}): T {
+    this.#checkBlockingAllowed();
+    if (this.#closed) throw new ClosedError();
+    if (this.#inbox.size > 0) return this.#inbox.shift()!;
+    const value = this.#read();
+    if (value !== NOTHING) return value;
+    this.#waitSync(options);
+    return this.#read() as T;
+  }
+
+  /** Blocks until a frame waits (or throws: timeout, closed, peer gone). */
+  #waitSync(options: { timeout?: number }): void {
+    this.#checkBlockingAllowed();
+    checkWaitOptions(options);
+    // A blocked thread runs no microtasks: publish what trySend left for the end of the task.
+    this.#writer.flush();
+    if (this.#spin()) return;
+    const end = options.timeout === undefined ? Number.POSITIVE_INFINITY : performance.now() + options.timeout;
+    for (;;) {
+      if (this.#closed) throw new ClosedError();
+      if (this.#reader.hasFrame()) return;
+      this.#endIfPeerClosed();
+      const left = end - performance.now();
+      if (left <= 0) throw new TimeoutError('receive', options.timeout);
+      const result = this.#reader.waitForFrameSync(Math.min(left, this.#parkMs), () => this.#closed || this.#peerEnded());
+      if (result === 'timed-out') this.#checkPeerAlive();
+    }
+  }
+
+  /**
+   * The next message's encoded bytes as a view into the shared memory, neither decoded nor copied, or
+   * undefined when none waits. The view is valid until the next receive call on this channel: the
+   * fastest way to read raw bytes, for callers that consume them at once.
+   */
+  tryReceiveBytes(): Uint8Array | undefined {
+    if (this.#closed) throw new ClosedError();
+    if (this.#inbox.size > 0) throw new UnsupportedError('tryReceiveBytes while decoded messages wait (mixing it with receive)');
+    this.#release();
+    if (this.#reader.next() < 0) {
+      this.#endIfPeerClosed();
+      return undefined;
+    }
+    this.#busy = true;
+    this.#held = true;
+    return this.#reader.view();
+  }
+
+  /** `tryReceiveBytes`, blocking until a message arrives (workers only). */
+  receiveBytesSync(options: { timeout?: number } = {}): Uint8Array {
+    const bytes = this.tryReceiveBytes();
+    if (bytes !== undefined) return bytes;
+    this.#waitSync(options);
+    return this.tryReceiveBytes()!;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) {
+      return;
+    }
+    this.#closed = true;
+    this.#release();
+    this.#writer.flush();
+    Atomics.store(this.#header, this.#myState, SideState.Closed);
+    const closed = new ClosedError();
+    this.#inbox.fail(closed);
+    for (const entry of this.#sendQueue) entry.settle.reject(closed);
+    this.#sendQueue.clear();
+    // End our own parked waits, and the peer's: its receive on our outgoing ring, its send into ours.
+    this.#reader.wakeConsumer();
+    this.#writer.wakeProducer();
+    this.#writer.wakeConsumer();
+    this.#reader.wakeProducer();
+    if (this.#unlinkName !== undefined) await unlinkSegment(this.#unlinkName);
+  }
+
+  #checkBlockingAllowed(): void {
+    if (isMainThread) throw new UnsupportedError('a blocking wait on the main thread (use the async form)');
+  }
+
+  #checkSendable(): void {
+    if (this.#closed) throw new ClosedError(this.#handedOff ? 'channel end (handed to another thread)' : 'channel');
+    if (Atomics.load(this.#header, this.#peerState) === SideState.Closed) throw new PeerGoneError('peer (it closed the channel)');
+  }
+
+  /** The peer closed, or (across processes) its process is gone. */
+  #peerEnded(): boolean {
+    return Atomics.load(this.#header, this.#peerState) === SideState.Closed;
+  }
+
+  #checkPeerAlive(): void {
+    if (this.#waker.kind !== 'futex') return;
+    const pid = Atomics.load(this.#header, this.#peerPid);
+    if (pid !== 0 && pid !== process.pid && !processAlive(pid)) {
+      const gone = new PeerGoneError(`peer process ${pid}`);
+      this.#inbox.end(gone);
+      for (const entry of this.#sendQueue) entry.settle.reject(gone);
+      this.#sendQueue.clear();
+      throw gone;
+    }
+  }
+
+  #encodeChecked(message: T): Uint8Array {
+    const bytes = this.#codec.encode(message);
+    if (bytes.length > this.#writer.maxPayload) throw new TooLargeError('message', bytes.length, this.#writer.maxPayload);
+    return bytes;
+  }
+
+  /**
+   * Writes now if there is room: true, or the encoded bytes (possibly the codec's buffer) to send later.
+   * Small messages are encoded and copied in (one short copy beats setting up a target view); once a
+   * message was large, the next ones are encoded straight into the ring.
+   */
+  #write(message: T): true | Uint8Array {
+    const writer = this.#writer;
+    let bytes: Uint8Array;
+    if (this.#encodeInPlace) {
+      const codec = this.#codec;
+      const result = writer.tryEncode((target) => codec.encodeInto(message, target));
+      if (result === true) return true;
+      bytes = result;
+    } else {
+      bytes = this.#codec.encode(message);
+    }
+    if (bytes.length > writer.maxPayload) throw new TooLargeError('message', bytes.length, writer.maxPayload);
+    this.#encodeInPlace = bytes.length >= IN_PLACE_BYTES && this.#codec !== (rawCodec as Codec<unknown>);
+    return writer.tryWrite(bytes) ? true : bytes;
+  }
+
+  /** Decodes the next frame, or NOTHING; once the peer closed and the ring is drained, ends the inbox. */
+  #read(): T | typeof NOTHING {
+    this.#release();
+    const reader = this.#reader;
+    if (reader.next() < 0) {
+      this.#endIfPeerClosed();
+      return NOTHING;
+    }
+    this.#busy = true;
+    try {
+      return this.#raw ? (reader.copy() as T) : this.#codec.decode(reader.view(), true);
+    } finally {
+      reader.advance();
+    }
+  }
+
+  /** Once the peer closed and everything it sent was read, every receive ends with ClosedError. */
+  #endIfPeerClosed(): void {
+    if (this.#peerEnded() && !this.#reader.hasFrame()) {
+      const ended = new ClosedError('channel (closed by the peer)');
+      this.#inbox.end(ended);
+      throw ended;
+    }
+  }
+
+  /** Gives back the frame `tryReceiveBytes` lent out. */
+  #release(): void {
+    if (this.#held) {
+      this.#held = false;
+      this.#reader.advance();
+    }
+  }
+
+  /**
+   * Spins for at most spinMicroseconds, but only while the channel is busy: a message was read since
+   * the last spin that found nothing. So an idle channel spins once, then sleeps until a message comes.
+   */
+  #spin(): boolean {
+    if (this.#spinMs === 0 || !this.#busy) return false;
+    const end = performance.now() + this.#spinMs;
+    do {
+      for (let i = 0; i < 64; i++) if (this.#reader.hasFrame()) return true;
+    } while (performance.now() < end);
+    this.#busy = false;
+    return false;
+  }
+
+  async #pumpReceives(): Promise<void> {
+    if (this.#receiving) return;
+    this.#receiving = true;
+    try {
+      while (this.#inbox.waiting > 0 && !this.#closed) {
+        let value: T | typeof NOTHING;
+        try {
+          value = this.#read();
+        } catch (error) {
+          this.#inbox.end(error as ClosedError);
+          return;
+        }
+        if (value !== NOTHING) {
+          this.#inbox.push(value);
+          continue;
+        }
+        const result = await this.#reader.waitForFrame(this.#parkMs, () => this.#closed || this.#inbox.waiting === 0 || this.#peerEnded());
+        if (result === 'timed-out') {
+          try {
+            this.#checkPeerAlive();
+          } catch {
+            return;
+          }
+        }
+      }
+    } finally {
+      this.#receiving = false;
+    }
+  }
+
+  async #pumpSends(): Promise<void> {
+    if (this.#sending) return;
+    this.#sending = true;
+    try {
+      for (const entry of this.#sendQueue) {
+        while (this.#sendQueue.has(entry)) {
+          if (this.#closed) return;
+          if (this.#peerEnded()) {
+            const gone = new PeerGoneError('peer (it closed the channel)');
+            for (const e of this.#sendQueue) e.settle.reject(gone);
+            this.#sendQueue.clear();
+            return;
+          }
+          if (this.#writer.tryWrite(entry.bytes)) {
+            this.#sendQueue.delete(entry);
+            entry.settle.resolve();
+            break;
+          }
+          const result = await this.#writer.waitForRoom(entry.bytes.length, this.#parkMs, () => this.#closed || this.#peerEnded() || !this.#sendQueue.has(entry));
+          if (result === 'timed-out') {
+            try {
+              this.#checkPeerAlive();
+            } catch {
+              return;
+            }
+          }
+        }
+      }
+    } finally {
+      this.#sending = false;
+      // A send queued while the loop was finishing.
+      if (this.#sendQueue.size > 0 && !this.#closed) void this.#pumpSends();
+    }
+  }
+}

@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { IncompatibleError, TooLargeError, rawCodec } from '@ipcx/core';
+import { describeChannelConformance } from '@ipcx/core/testing';
+import { ShmChannel } from '@ipcx/shm';
+
+describeChannelConformance('ShmChannel between threads (msgpack)', () => ShmChannel.pair({ capacity: 4096 }), {
+  maxMessageBytes: 2044,
+});
+
+describeChannelConformance('ShmChannel between threads (raw bytes)', () => ShmChannel.pair({ capacity: 1024, codec: rawCodec }), {
+  encoding: 'bytes',
+  maxMessageBytes: 508,
+});
+
+describe('ShmChannel.pair', () => {
+  it('refuses a capacity that is not a power of two', () => {
+    expect(() => ShmChannel.pair({ capacity: 3000 })).toThrow(RangeError);
+  });
+
+  it('refuses to attach memory that is not a channel with IncompatibleError', () => {
+    const buffer = new SharedArrayBuffer(4096);
+    expect(() => ShmChannel.attach({ buffer, side: 'b', codec: 'msgpack' })).toThrow(IncompatibleError);
+    const [a] = ShmChannel.pair({ capacity: 1024 });
+    const handle = a.handle;
+    new Int32Array(handle.buffer)[1] = 99; // layout version
+    expect(() => ShmChannel.attach(handle)).toThrow(/layout version 99/);
+  });
+
+  it('rejects a message larger than half the ring with TooLargeError instead of hanging', async () => {
+    const [a, b] = ShmChannel.pair({ capacity: 1024, codec: rawCodec });
+    await expect(a.send(new Uint8Array(509))).rejects.toBeInstanceOf(TooLargeError);
+    expect(() => a.trySend(new Uint8Array(2000))).toThrow(TooLargeError);
+    await a.close();
+    await b.close();
+  });
+
+  it('makes a handed-over end unusable here', async () => {
+    const [a, b] = ShmChannel.pair();
+    const handle = b.handle;
+    expect(b.closed).toBe(true);
+    await expect(b.send(1)).rejects.toMatchObject({ code: 'IPCX_ERR_CLOSED' });
+    const attached = ShmChannel.attach(handle);
+    await a.send('hi');
+    expect(await attached.receive()).toBe('hi');
+    await a.close();
+    await attached.close();
+  });
+});
+
+describe('ShmChannel.tryReceiveBytes', () => {
+  it('lends a view of each message until the next receive, then gives the bytes back to the sender', async () => {
+    const [a, b] = ShmChannel.pair<Uint8Array>({ capacity: 1024, codec: rawCodec });
+    expect(b.tryReceiveBytes()).toBeUndefined();
+    // Fill the ring twice over: only works if lent frames are released.
+    for (let round = 0; round < 8; round++) {
+      for (let i = 0; i < 4; i++) expect(a.trySend(new Uint8Array(100).fill(round * 4 + i))).toBe(true);
+      for (let i = 0; i < 4; i++) {
+        const view = b.tryReceiveBytes()!;
+        expect(view.length).toBe(100);
+        expect(view.every((x) => x === round * 4 + i)).toBe(true);
+      }
+    }
+    await a.close();
+    expect(() => b.tryReceiveBytes()).toThrow(expect.objectContaining({ code: 'IPCX_ERR_CLOSED' }));
+    await b.close();
+  });
+});
