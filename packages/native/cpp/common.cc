@@ -1,0 +1,138 @@
+#include "common.h"
+
+#include <cmath>
+#include <cstring>
+#include <ctime>
+
+namespace ipcx {
+
+napi_value MakeErrnoError(napi_env env, int err, const char* syscall) {
+  char buf[256];
+  // GNU strerror_r returns the message (maybe not in buf).
+  const char* text = strerror_r(err, buf, sizeof buf);
+  std::string message = std::string(ErrnoName(err)) + ": " + text + ", " + syscall;
+  napi_value msg, error, v;
+  napi_create_string_utf8(env, message.c_str(), message.size(), &msg);
+  napi_create_error(env, nullptr, msg, &error);
+  napi_create_int32(env, err, &v);
+  napi_set_named_property(env, error, "errno", v);
+  napi_create_string_utf8(env, ErrnoName(err), NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, error, "code", v);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, error, "syscall", v);
+  return error;
+}
+
+Napi::Value ThrowErrno(napi_env env, int err, const char* syscall) {
+  napi_throw(env, MakeErrnoError(env, err, syscall));
+  return Napi::Value();
+}
+
+Napi::Value ThrowTypeError(napi_env env, const char* message) {
+  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", message);
+  return Napi::Value();
+}
+
+Napi::Value ThrowRangeError(napi_env env, const char* message) {
+  napi_throw_range_error(env, "ERR_OUT_OF_RANGE", message);
+  return Napi::Value();
+}
+
+static bool Fail(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  std::string m = "argument " + std::to_string(i) + " must be " + what;
+  napi_throw_type_error(info.Env(), "ERR_INVALID_ARG_TYPE", m.c_str());
+  return false;
+}
+
+bool ArgInt32(const Napi::CallbackInfo& info, size_t i, int32_t* out) {
+  if (i >= info.Length() || napi_get_value_int32(info.Env(), info[i], out) != napi_ok) return Fail(info, i, "a number");
+  return true;
+}
+
+bool ArgUint32(const Napi::CallbackInfo& info, size_t i, uint32_t* out) {
+  if (i >= info.Length() || napi_get_value_uint32(info.Env(), info[i], out) != napi_ok) return Fail(info, i, "a number");
+  return true;
+}
+
+bool ArgDouble(const Napi::CallbackInfo& info, size_t i, double* out) {
+  if (i >= info.Length() || napi_get_value_double(info.Env(), info[i], out) != napi_ok) return Fail(info, i, "a number");
+  return true;
+}
+
+bool ArgBool(const Napi::CallbackInfo& info, size_t i, bool* out) {
+  if (i >= info.Length() || napi_get_value_bool(info.Env(), info[i], out) != napi_ok) return Fail(info, i, "a boolean");
+  return true;
+}
+
+bool ArgString(const Napi::CallbackInfo& info, size_t i, std::string* out) {
+  size_t len = 0;
+  if (i >= info.Length() || napi_get_value_string_utf8(info.Env(), info[i], nullptr, 0, &len) != napi_ok)
+    return Fail(info, i, "a string");
+  out->resize(len);
+  napi_get_value_string_utf8(info.Env(), info[i], out->data(), len + 1, &len);
+  if (out->find('\0') != std::string::npos) return Fail(info, i, "a string without NUL characters");
+  return true;
+}
+
+bool ArgFunction(const Napi::CallbackInfo& info, size_t i, napi_value* out) {
+  napi_valuetype t;
+  if (i >= info.Length() || napi_typeof(info.Env(), info[i], &t) != napi_ok || t != napi_function)
+    return Fail(info, i, "a function");
+  *out = info[i];
+  return true;
+}
+
+static size_t ElementSize(napi_typedarray_type t) {
+  switch (t) {
+    case napi_int8_array: case napi_uint8_array: case napi_uint8_clamped_array: return 1;
+    case napi_int16_array: case napi_uint16_array: return 2;
+    case napi_int32_array: case napi_uint32_array: case napi_float32_array: return 4;
+    default: return 8;
+  }
+}
+
+bool ArgBytes(const Napi::CallbackInfo& info, size_t i, uint8_t** data, size_t* len) {
+  if (i >= info.Length()) return Fail(info, i, "a TypedArray or DataView");
+  napi_env env = info.Env();
+  napi_typedarray_type type;
+  size_t length;
+  void* p;
+  if (napi_get_typedarray_info(env, info[i], &type, &length, &p, nullptr, nullptr) == napi_ok) {
+    *data = static_cast<uint8_t*>(p);
+    *len = length * ElementSize(type);
+    return true;
+  }
+  if (napi_get_dataview_info(env, info[i], &length, &p, nullptr, nullptr) == napi_ok) {
+    *data = static_cast<uint8_t*>(p);
+    *len = length;
+    return true;
+  }
+  return Fail(info, i, "a TypedArray or DataView");
+}
+
+bool ArgTypedArray(const Napi::CallbackInfo& info, size_t i, napi_typedarray_type want, void** data, size_t* length,
+                   napi_value* arraybuffer) {
+  napi_typedarray_type type;
+  if (i >= info.Length() ||
+      napi_get_typedarray_info(info.Env(), info[i], &type, length, data, arraybuffer, nullptr) != napi_ok ||
+      type != want)
+    return Fail(info, i, want == napi_int32_array ? "an Int32Array" : want == napi_uint32_array ? "a Uint32Array" : "a TypedArray of the right kind");
+  return true;
+}
+
+bool DeadlineFromNow(double ms, clockid_t clock, struct timespec* out) {
+  if (!(ms >= 0) || std::isinf(ms)) return false;
+  clock_gettime(clock, out);
+  double whole = std::floor(ms);
+  long long add_s = static_cast<long long>(whole / 1000);
+  long long add_ns = static_cast<long long>((ms - add_s * 1000.0) * 1e6);
+  out->tv_sec += add_s;
+  out->tv_nsec += add_ns;
+  while (out->tv_nsec >= 1000000000L) {
+    out->tv_sec++;
+    out->tv_nsec -= 1000000000L;
+  }
+  return true;
+}
+
+}  // namespace ipcx

@@ -1,0 +1,66 @@
+// Shared helpers: errno errors, argument conversion, calling back into JS from libuv callbacks.
+// Every exported function converts its arguments, makes one syscall (retrying EINTR where that is the
+// syscall's contract) and returns a value or throws an Error carrying errno, code and syscall.
+#pragma once
+
+#include <napi.h>
+#include <uv.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <string>
+
+namespace ipcx {
+
+/** "EAGAIN" for EAGAIN; "E<number>" for errnos we do not know by name. */
+const char* ErrnoName(int err);
+
+/** A new Error: message "EAGAIN: Resource temporarily unavailable, mq_send", plus errno, code, syscall. */
+napi_value MakeErrnoError(napi_env env, int err, const char* syscall);
+
+/** Throws the errno error and returns an empty value: `return ThrowErrno(env, errno, "mq_send");` */
+Napi::Value ThrowErrno(napi_env env, int err, const char* syscall);
+Napi::Value ThrowTypeError(napi_env env, const char* message);
+Napi::Value ThrowRangeError(napi_env env, const char* message);
+
+// Argument readers. Each returns false after throwing a TypeError/RangeError; the caller returns at once.
+// They exist because the TypeScript layer validates, but the addon must never crash on a bad value.
+bool ArgInt32(const Napi::CallbackInfo& info, size_t i, int32_t* out);
+bool ArgUint32(const Napi::CallbackInfo& info, size_t i, uint32_t* out);
+bool ArgDouble(const Napi::CallbackInfo& info, size_t i, double* out);
+bool ArgBool(const Napi::CallbackInfo& info, size_t i, bool* out);
+bool ArgString(const Napi::CallbackInfo& info, size_t i, std::string* out);
+bool ArgFunction(const Napi::CallbackInfo& info, size_t i, napi_value* out);
+/** Any TypedArray or DataView: a pointer to its first byte and its length in bytes. */
+bool ArgBytes(const Napi::CallbackInfo& info, size_t i, uint8_t** data, size_t* len);
+/** A TypedArray of the given kind: pointer to its first element, length in elements. */
+bool ArgTypedArray(const Napi::CallbackInfo& info, size_t i, napi_typedarray_type type, void** data,
+                   size_t* length, napi_value* arraybuffer = nullptr);
+
+/** A millisecond timeout to an absolute timespec on `clock`; `ms` < 0 means no deadline (returns false). */
+bool DeadlineFromNow(double ms, clockid_t clock, struct timespec* out);
+
+/**
+ * Opens a handle scope and a callback scope (so promise jobs and process.nextTick run after we return
+ * to libuv), calls `fn`, and routes a thrown exception to process 'uncaughtException'.
+ * For use inside libuv callbacks only.
+ */
+template <typename Fn>
+void WithCallbackScope(napi_env env, napi_value resource, napi_async_context context, Fn&& fn) {
+  napi_handle_scope hs;
+  napi_open_handle_scope(env, &hs);
+  napi_callback_scope cs;
+  napi_open_callback_scope(env, resource, context, &cs);
+  fn();
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (pending) {
+    napi_value error;
+    napi_get_and_clear_last_exception(env, &error);
+    napi_fatal_exception(env, error);
+  }
+  napi_close_callback_scope(env, cs);
+  napi_close_handle_scope(env, hs);
+}
+
+}  // namespace ipcx

@@ -1,0 +1,71 @@
+/**
+ * futex(2) wait and wake on an element of an Int32Array over a SharedArrayBuffer.
+ *
+ * The futex is shared (not FUTEX_PRIVATE), so it works across processes on a segment from {@link shm}
+ * and across threads on any SharedArrayBuffer. It is the kernel's futex, not V8's: `Atomics.notify` does
+ * not wake `futex.wait` and `futex.notify` does not wake `Atomics.wait`. Use one family per word.
+ *
+ * Protocol (as with Atomics): change the word, then notify; a waiter passes the value it last saw, and
+ * the kernel puts it to sleep only if the word still holds that value, atomically — so a wake between
+ * the waiter's read and its wait is never lost ('not-equal' instead).
+ */
+import { native } from './binding.js';
+import { toNativeTimeout, validateInt, validateSignal } from './internal/validate.js';
+import { waitOnThread } from './internal/wait-on-thread.js';
+
+export type FutexResult = 'ok' | 'not-equal' | 'timed-out';
+
+export interface FutexWaitAsyncOptions {
+  /** Cancels the wait; the promise rejects with `signal.reason`. */
+  signal?: AbortSignal;
+}
+
+const RESULTS: readonly FutexResult[] = ['ok', 'not-equal', 'timed-out'];
+
+function validateCell(i32: unknown, index: unknown): void {
+  if (!(i32 instanceof Int32Array) || !(i32.buffer instanceof SharedArrayBuffer)) {
+    throw Object.assign(new TypeError('i32 must be an Int32Array over a SharedArrayBuffer'), { code: 'ERR_INVALID_ARG_TYPE' });
+  }
+  validateInt(index, 'index', 0, i32.length - 1);
+}
+
+export const futex = {
+  /**
+   * Sleeps while `i32[index] === value`, until woken by {@link futex.notify} (in any process sharing the
+   * memory) or `timeoutMs` passes. Blocks the calling thread: use it in workers, and `waitAsync` on the
+   * event loop.
+   * @example
+   * if (futex.wait(i32, 0, 0, 1000) === 'timed-out') console.log('nobody rang');
+   */
+  wait(i32: Int32Array, index: number, value: number, timeoutMs?: number): FutexResult {
+    validateCell(i32, index);
+    return RESULTS[native.futexWait(i32, index, value | 0, toNativeTimeout(timeoutMs))]!;
+  },
+
+  /**
+   * Like {@link futex.wait} without blocking: the wait runs on a native waiter thread (not the libuv
+   * threadpool). The Int32Array and its buffer are kept alive until the wait ends, and a pending wait
+   * keeps the event loop alive (like a pending socket read; pass a timeout or a signal if the process must
+   * be able to exit while nobody notifies). Settles at once, without a thread, when the word already
+   * differs ('not-equal') or the timeout is 0 ('timed-out').
+   * @example
+   * const r = await futex.waitAsync(i32, 0, seen, 5000, { signal });
+   */
+  waitAsync(i32: Int32Array, index: number, value: number, timeoutMs?: number, options: FutexWaitAsyncOptions = {}): Promise<FutexResult> {
+    validateCell(i32, index);
+    const timeout = toNativeTimeout(timeoutMs);
+    const signal = validateSignal(options.signal);
+    const v = value | 0;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (Atomics.load(i32, index) !== v) return Promise.resolve('not-equal');
+    if (timeout === 0) return Promise.resolve('timed-out');
+    return waitOnThread((cb) => native.futexWaitAsync(i32, index, v, timeout, cb), (r) => RESULTS[r]!, signal);
+  },
+
+  /** Wakes up to `count` (default: all) waiters on `i32[index]`; returns how many were woken. */
+  notify(i32: Int32Array, index: number, count: number = Infinity): number {
+    validateCell(i32, index);
+    if (count !== Infinity) validateInt(count, 'count', 0, 0x7fffffff);
+    return native.futexWake(i32, index, count === Infinity ? -1 : count);
+  },
+};

@@ -1,0 +1,130 @@
+import { setImmediate as tick } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+
+import { native } from '../src/binding.js';
+import { futex, shm } from '../src/index.js';
+import { defer, fixture, ignoring, succeeds, uniqueName, within } from './helpers.js';
+
+function word(): Int32Array {
+  return new Int32Array(new SharedArrayBuffer(16));
+}
+
+async function pendingWaits(): Promise<number> {
+  return native.waiterStats()[2];
+}
+
+describe('futex', () => {
+  it('returns not-equal at once when the word differs and timed-out after the timeout', () => {
+    const i32 = word();
+    i32[0] = 7;
+    expect(futex.wait(i32, 0, 6, 1000)).toBe('not-equal');
+    const t0 = performance.now();
+    expect(futex.wait(i32, 0, 7, 30)).toBe('timed-out');
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(29);
+  });
+
+  it('resolves waitAsync on notify while the event loop keeps serving timers', async () => {
+    const i32 = word();
+    let ticks = 0;
+    const interval = setInterval(() => ticks++, 1);
+    defer(() => clearInterval(interval));
+    let settled = false;
+    const waiting = futex.waitAsync(i32, 0, 0, 10_000).finally(() => (settled = true));
+    // The loop is free: timers fire while the wait is pending.
+    await within(
+      (async () => {
+        while (ticks < 5) await new Promise((r) => setTimeout(r, 1));
+      })(),
+      5000,
+      'timers while waiting',
+    );
+    expect(settled).toBe(false);
+    // A waiter may not be queued in the kernel yet; notify reports how many it woke.
+    Atomics.store(i32, 0, 1);
+    await within(
+      (async () => {
+        while (!settled && futex.notify(i32, 0) === 0) await tick();
+      })(),
+      5000,
+      'notify',
+    );
+    expect(await within(waiting, 5000, 'waitAsync')).toBe('ok');
+    expect(ticks).toBeGreaterThanOrEqual(5);
+    expect(await pendingWaits()).toBe(0);
+  });
+
+  it('resolves waitAsync with timed-out after its timeout, and not-equal without a thread', async () => {
+    const i32 = word();
+    expect(await within(futex.waitAsync(i32, 0, 0, 20), 5000, 'timeout')).toBe('timed-out');
+    expect(await futex.waitAsync(i32, 0, 1)).toBe('not-equal');
+    expect(await futex.waitAsync(i32, 0, 0, 0)).toBe('timed-out');
+  });
+
+  it('wakes many async waiters with one notify', async () => {
+    const i32 = word();
+    const n = 20;
+    const waits = Array.from({ length: n }, () => futex.waitAsync(i32, 0, 0, 10_000));
+    let woken = 0;
+    await within(
+      (async () => {
+        while (woken < n) {
+          woken += futex.notify(i32, 0);
+          if (woken < n) await tick();
+        }
+      })(),
+      5000,
+      'all waiters queued',
+    );
+    expect(await within(Promise.all(waits), 5000, 'all woken')).toEqual(Array(n).fill('ok'));
+  });
+
+  it('rejects waitAsync with the abort reason and frees the waiter', async () => {
+    const i32 = word();
+    const ac = new AbortController();
+    const waiting = futex.waitAsync(i32, 0, 0, undefined, { signal: ac.signal });
+    ac.abort(new Error('stop'));
+    await expect(within(waiting, 5000, 'abort')).rejects.toThrow('stop');
+    expect(await pendingWaits()).toBe(0);
+    expect(futex.notify(i32, 0)).toBe(0);
+  });
+
+  it('validates the array and index', () => {
+    expect(() => futex.wait(new Int32Array(4), 0, 0, 0)).toThrow(TypeError);
+    expect(() => futex.notify(word(), 4)).toThrow(RangeError);
+  });
+
+  describe('across processes on a shared segment', () => {
+    function segment() {
+      const name = `/${uniqueName('futex')}`;
+      const seg = shm.open(name, { create: true, exclusive: true, size: 64 });
+      defer(() => ignoring(['ENOENT'], () => shm.unlink(name)));
+      return seg;
+    }
+
+    it('wakes a waiter blocked in another process', async () => {
+      const seg = segment();
+      const i32 = new Int32Array(seg.buffer);
+      const peer = fixture('futex-peer.mjs', [seg.name, 'wait']);
+      await within(peer.line((l) => l === 'waiting'), 10_000, 'peer waiting');
+      let woken = 0;
+      await within(
+        (async () => {
+          while ((woken = futex.notify(i32, 0, 1)) === 0) await tick();
+        })(),
+        10_000,
+        'peer queued',
+      );
+      expect(woken).toBe(1);
+      expect(await succeeds(peer, 10_000, 'peer')).toContain('result ok');
+    });
+
+    it('is woken by another process', async () => {
+      const seg = segment();
+      const i32 = new Int32Array(seg.buffer);
+      const waiting = futex.waitAsync(i32, 0, 0, 10_000);
+      const peer = fixture('futex-peer.mjs', [seg.name, 'wake']);
+      expect(await within(waiting, 10_000, 'woken by peer')).toBe('ok');
+      expect(await succeeds(peer, 10_000, 'peer')).toContain('woken 1');
+    });
+  });
+});
