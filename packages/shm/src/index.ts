@@ -5,4 +5,5 @@ export {
   type ShmChannelOptions,
 } from './shm-channel.js';
 export { RingReader, RingWriter } from './ring.js';
-export { checkShmName } from './segment.js';
+export { SharedState, type SharedStateHandle, type SharedStateOptions, type SharedStateReaderOptions, type Snapshot } from "./shared-state.js";
+export { checkShmName } from "./segment.js";

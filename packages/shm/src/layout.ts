@@ -116,3 +116,18 @@ export function checkHeader(header: Int32Array, kind: Kind, what: string): void 
   const found = Atomics.load(header, Header.Kind);
   if (found !== kind) throw new IncompatibleError(what, `it holds object kind ${found}, expected ${kind}`);
 }
+
+/**
+ * Shared state (one writer, many readers), after the header:
+ *
+ * | bytes | word | written by | meaning |
+ * | --- | --- | --- | --- |
+ * | 64 | STATE_SEQ | writer | sequence: odd while a write is in progress; version = seq / 2 (futex word for `changed`) |
+ * | 68 | STATE_LENGTH | writer | byte length of the current value |
+ * | 128 | STATE_WAITERS | readers | readers sleeping in `changed`; the writer notifies only when it is not 0 |
+ * | 192.. | | writer | the encoded value (header Size word = capacity in bytes) |
+ */
+export const STATE_SEQ = 16;
+export const STATE_LENGTH = 17;
+export const STATE_WAITERS = 32;
+export const STATE_DATA = 3 * CACHE_LINE;

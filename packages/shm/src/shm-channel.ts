@@ -248,7 +248,11 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
       const entry = { bytes, settle };
       this.#sendQueue.add(entry);
       void this.#pumpSends();
-      return () => this.#sendQueue.delete(entry);
+      return () => {
+        this.#sendQueue.delete(entry);
+        // A parked pump holds the event loop open: let it see that nobody waits any more.
+        if (this.#sendQueue.size === 0) this.#writer.wakeProducer();
+      };
     });
   }
 
@@ -296,6 +300,8 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     }
     const received = this.#inbox.receive('receive', options);
     void this.#pumpReceives();
+    // A parked pump holds the event loop open: when the last receiver gave up, wake it so it can stop.
+    if (options !== undefined) received.catch(() => this.#inbox.waiting === 0 && this.#reader.wakeConsumer());
     return received;
   }
 
