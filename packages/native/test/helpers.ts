@@ -5,7 +5,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { afterEach } from 'vitest';
+import { readdirSync } from 'node:fs';
+import { afterAll, afterEach, expect } from 'vitest';
 
 /** `ipcx-<pid>-<random>-<label>`: unique per test run, recognisable when something leaks. */
 export function uniqueName(label: string): string {
@@ -42,6 +43,12 @@ afterEach(async () => {
     }
   }
   if (errors.length > 0) throw new AggregateError(errors, 'cleanup failed');
+});
+
+// Shared memory segments and named semaphores ("sem.<name>") live in /dev/shm: none of ours may remain.
+afterAll(() => {
+  const leaked = readdirSync('/dev/shm').filter((n) => n.includes(`ipcx-${process.pid}-`));
+  expect(leaked, 'kernel objects left in /dev/shm').toEqual([]);
 });
 
 /** Rejects if `promise` has not settled within `ms`; the timer never outlives the race. */

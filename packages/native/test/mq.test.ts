@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 
 import { FdWatcher, type FdEvents, mq } from '../src/index.js';
 import { defer, fixture, ignoring, succeeds, uniqueName, within } from './helpers.js';
@@ -7,10 +7,17 @@ import { defer, fixture, ignoring, succeeds, uniqueName, within } from './helper
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
+const created: string[] = [];
+afterAll(() => {
+  // /dev/mqueue is not mounted here, so ask the kernel about each queue we made.
+  for (const name of created) expect(() => mq.open(name), `${name} left behind`).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+});
+
 /** A fresh queue (small: the per-user budget is 800 KB) that is closed and unlinked after the test. */
 function queue(label: string, options: Parameters<typeof mq.open>[1] = {}) {
   const name = `/${uniqueName(label)}`;
   const fd = mq.open(name, { create: true, exclusive: true, maxMessages: 4, messageSize: 64, ...options });
+  created.push(name);
   defer(() => ignoring(['ENOENT'], () => mq.unlink(name)));
   defer(() => mq.close(fd));
   return { name, fd };

@@ -1,0 +1,193 @@
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+import { FdWatcher, peerCredentials, receiveFds, sendFds, socket, socketPair } from '../src/index.js';
+import { defer, fixture, succeeds, uniqueName, within } from './helpers.js';
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+function open(type: 'dgram' | 'seqpacket'): number {
+  const fd = socket(type);
+  defer(() => socket.close(fd));
+  return fd;
+}
+
+function pair(type: 'dgram' | 'seqpacket' | 'stream'): [number, number] {
+  const fds = socketPair(type);
+  defer(() => fds.forEach((fd) => socket.close(fd)));
+  return fds;
+}
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), `ipcx-${process.pid}-`));
+  defer(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Resolves when fd becomes readable (FdWatcher, closed afterwards). */
+function readable(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const w = new FdWatcher(fd, (e) => {
+      w.close();
+      if (e.error) reject(e.error);
+      else resolve();
+    });
+    w.start({ readable: true });
+  });
+}
+
+describe('datagram sockets', () => {
+  it('delivers a datagram between abstract names and tells who sent it', async () => {
+    const a = open('dgram');
+    const b = open('dgram');
+    const nameA = uniqueName('dga');
+    const nameB = uniqueName('dgb');
+    socket.bind(a, { abstract: nameA });
+    socket.bind(b, { abstract: nameB });
+    const arrived = readable(b);
+    expect(socket.send(a, enc.encode('ping'), { abstract: nameB })).toBe(4);
+    await within(arrived, 5000, 'datagram');
+    const buf = new Uint8Array(64);
+    const r = socket.receive(b, buf);
+    expect(r).toEqual({ length: 4, truncated: false, from: { abstract: nameA } });
+    expect(dec.decode(buf.subarray(0, r.length))).toBe('ping');
+  });
+
+  it('reports a path sender, an unbound sender as undefined, and truncation', () => {
+    const dir = tempDir();
+    const path = join(dir, 's');
+    const server = open('dgram');
+    socket.bind(server, path);
+    const bound = open('dgram');
+    socket.bind(bound, join(dir, 'c'));
+    const unbound = open('dgram');
+    socket.send(bound, enc.encode('from-path'), path);
+    socket.send(unbound, new Uint8Array(100).fill(7), path);
+    const buf = new Uint8Array(10);
+    expect(socket.receive(server, buf)).toEqual({ length: 9, truncated: false, from: join(dir, 'c') });
+    const r = socket.receive(server, buf);
+    expect(r).toEqual({ length: 10, truncated: true });
+    expect(r.from).toBeUndefined();
+    expect(() => socket.receive(server, buf)).toThrow(expect.objectContaining({ code: 'EAGAIN', syscall: 'recvmsg' }));
+  });
+
+  it('uses the connected default destination and fails with ECONNREFUSED/ENOENT for nobody', () => {
+    const [a, b] = pair('dgram');
+    socket.send(a, enc.encode('x'));
+    expect(socket.receive(b, new Uint8Array(4)).length).toBe(1);
+    const c = open('dgram');
+    expect(() => socket.connect(c, { abstract: uniqueName('nobody') })).toThrow(expect.objectContaining({ code: 'ECONNREFUSED' }));
+    expect(() => socket.send(c, enc.encode('x'), join(tmpdir(), uniqueName('nofile')))).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+  });
+
+  it('rejects addresses longer than sun_path and unknown types', () => {
+    const a = open('dgram');
+    expect(() => socket.bind(a, 'x'.repeat(108))).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    expect(() => socket.bind(a, { abstract: '' })).toThrow(RangeError);
+    expect(() => socket('stream' as 'dgram')).toThrow(TypeError);
+  });
+});
+
+describe('seqpacket sockets', () => {
+  it('accepts a connection, keeps message boundaries, and reports the peer closing as length 0', async () => {
+    const server = open('seqpacket');
+    const name = uniqueName('sp');
+    socket.bind(server, { abstract: name });
+    socket.listen(server);
+    expect(() => socket.accept(server)).toThrow(expect.objectContaining({ code: 'EAGAIN' }));
+    const client = socket('seqpacket');
+    let clientOpen = true;
+    defer(() => {
+      if (clientOpen) socket.close(client);
+    });
+    socket.connect(client, { abstract: name });
+    const conn = socket.accept(server);
+    defer(() => socket.close(conn));
+    socket.send(client, enc.encode('one'));
+    socket.send(client, enc.encode('two-two'));
+    await within(readable(conn), 5000, 'message');
+    const buf = new Uint8Array(64);
+    expect(socket.receive(conn, buf).length).toBe(3);
+    expect(socket.receive(conn, buf).length).toBe(7);
+    socket.close(client);
+    clientOpen = false;
+    expect(socket.receive(conn, buf)).toEqual({ length: 0, truncated: false });
+  });
+
+  it('knows the credentials of the peer', () => {
+    const [a, b] = pair('seqpacket');
+    expect(peerCredentials(a)).toEqual({ pid: process.pid, uid: process.getuid!(), gid: process.getgid!() });
+    expect(peerCredentials(b).pid).toBe(process.pid);
+  });
+});
+
+describe('peer credentials of a node:net connection', () => {
+  it('names the process on the other end of a socket accepted by net', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'net.sock');
+    const conns: Socket[] = [];
+    const server = createServer((c) => conns.push(c));
+    defer(() => new Promise<void>((resolve) => { conns.forEach((c) => c.destroy()); server.close(() => resolve()); }));
+    const accepted = new Promise<Socket>((resolve) => server.once('connection', resolve));
+    await new Promise<void>((resolve) => server.listen(path, resolve));
+    const peer = fixture('net-client.mjs', [path]);
+    const conn = await within(accepted, 10_000, 'connection');
+    const fd = (conn as unknown as { _handle: { fd: number } })._handle.fd;
+    expect(peerCredentials(fd)).toEqual({ pid: peer.child.pid, uid: process.getuid!(), gid: process.getgid!() });
+    conn.end();
+    await succeeds(peer, 10_000, 'net client');
+  });
+});
+
+describe('descriptor passing', () => {
+  it('passes an open file to the other end, which reads it', () => {
+    const dir = tempDir();
+    const file = join(dir, 'data.txt');
+    writeFileSync(file, 'passed along');
+    const [a, b] = pair('seqpacket');
+    const fd = openSync(file, 'r');
+    sendFds(a, enc.encode('here'), [fd]);
+    closeSync(fd);
+    const buf = new Uint8Array(16);
+    const r = receiveFds(b, buf);
+    expect(r.length).toBe(4);
+    expect(r.truncated).toBe(false);
+    expect(r.fds).toHaveLength(1);
+    const got = r.fds[0]!;
+    const content = Buffer.alloc(32);
+    const n = readSync(got, content, 0, 32, 0);
+    closeSync(got);
+    expect(content.subarray(0, n).toString()).toBe('passed along');
+  });
+
+  it('passes a descriptor to another process', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'cross.txt');
+    writeFileSync(file, 'across processes');
+    const name = uniqueName('fdpass');
+    const peer = fixture('fd-receiver.mjs', [name]);
+    await within(peer.line((l) => l === 'listening'), 10_000, 'receiver listening');
+    const c = open('seqpacket');
+    socket.connect(c, { abstract: name });
+    const fd = openSync(file, 'r');
+    sendFds(c, enc.encode('file'), [fd]);
+    closeSync(fd);
+    expect(await succeeds(peer, 10_000, 'receiver')).toContain('read: across processes');
+  });
+
+  it('sends several descriptors in one message and receives none when none were sent', () => {
+    const [a, b] = pair('dgram');
+    const [x, y] = pair('stream');
+    sendFds(a, enc.encode('2'), [x, y]);
+    const r = receiveFds(b, new Uint8Array(4));
+    expect(r.fds).toHaveLength(2);
+    r.fds.forEach((fd) => socket.close(fd));
+    sendFds(a, enc.encode('0'), []);
+    expect(receiveFds(b, new Uint8Array(4))).toEqual({ length: 1, fds: [], truncated: false });
+    expect(() => sendFds(a, enc.encode('x'), Array(254).fill(x))).toThrow(RangeError);
+  });
+});
