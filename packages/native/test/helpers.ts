@@ -75,7 +75,13 @@ export interface FixtureRun {
 /** Spawns `node test/fixtures/<file> ...args` (plain Node: it loads dist and build/Release). */
 export function fixture(file: string, args: string[] = [], nodeArgs: string[] = []): FixtureRun {
   const path = fileURLToPath(new URL(`./fixtures/${file}`, import.meta.url));
-  const child = spawn(process.execPath, [...nodeArgs, path, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return fixtureProcess(process.execPath, [...nodeArgs, path, ...args]);
+}
+
+/** Spawns any executable, killed after the test like fixtures. */
+export function fixtureProcess(command: string, args: string[]): FixtureRun {
+  const file = command;
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   let stdout = '';
   let stderr = '';
