@@ -1,0 +1,60 @@
+import { readFileSync } from 'node:fs';
+import { InvalidNameError, LimitError, fromSystemError, type IpcError } from '@ipcx/core';
+
+/** Checks a queue name as mq_overview(7) wants it: '/', then 1..254 bytes without '/' or NUL. */
+export function checkQueueName(name: string): string {
+  if (typeof name !== 'string') throw new InvalidNameError(String(name), 'a queue name is a string');
+  if (!name.startsWith('/')) throw new InvalidNameError(name, "a queue name starts with '/'");
+  if (name.length < 2) throw new InvalidNameError(name, "a queue name has at least one character after '/'");
+  if (name.indexOf('/', 1) !== -1) throw new InvalidNameError(name, "a queue name has no '/' after the first character");
+  if (name.includes('\0')) throw new InvalidNameError(name, 'a queue name contains no NUL byte');
+  if (Buffer.byteLength(name) > 255) throw new InvalidNameError(name, 'a queue name is at most 255 bytes');
+  return name;
+}
+
+function readLimit(file: string): string {
+  try {
+    return readFileSync(`/proc/sys/fs/mqueue/${file}`, 'utf8').trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Maps an errno from mq_open to a typed error that names the kernel limit and how to raise it. */
+export function openError(name: string, error: unknown, maxMessages?: number, messageSize?: number): IpcError {
+  const code = (error as NodeJS.ErrnoException).code;
+  const what = `message queue "${name}"`;
+  switch (code) {
+    case 'EINVAL':
+      if (maxMessages !== undefined || messageSize !== undefined) {
+        return new LimitError(
+          'mqueue msg_max/msgsize_max',
+          `${what}: the kernel refused maxMessages ${maxMessages ?? 'default'} / messageSize ${messageSize ?? 'default'}. ` +
+            `This system allows at most ${readLimit('msg_max')} messages (/proc/sys/fs/mqueue/msg_max) of ` +
+            `${readLimit('msgsize_max')} bytes (/proc/sys/fs/mqueue/msgsize_max) per queue; an administrator raises them ` +
+            `with sysctl fs.mqueue.msg_max=N fs.mqueue.msgsize_max=N`,
+          { cause: error },
+        );
+      }
+      return new InvalidNameError(name, 'the kernel refused it', { cause: error });
+    case 'EMFILE':
+      return new LimitError(
+        'RLIMIT_MSGQUEUE',
+        `${what}: too many queue bytes for this user or too many open descriptors. Each queue reserves about ` +
+          `maxMessages x messageSize bytes against the per-user limit RLIMIT_MSGQUEUE (819200 bytes by default); ` +
+          `close or unlink queues, make them smaller, or raise the limit (ulimit -q, or LimitMSGQUEUE= in systemd)`,
+        { cause: error },
+      );
+    case 'ENOSPC':
+      return new LimitError(
+        'mqueue queues_max',
+        `${what}: the system holds its maximum of ${readLimit('queues_max')} queues (/proc/sys/fs/mqueue/queues_max); ` +
+          `unlink unused queues or raise it with sysctl fs.mqueue.queues_max=N`,
+        { cause: error },
+      );
+    case 'ENFILE':
+      return new LimitError('open files', `${what}: the system-wide limit of open files is reached`, { cause: error });
+    default:
+      return fromSystemError(`${what} open`, error);
+  }
+}

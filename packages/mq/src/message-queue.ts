@@ -1,0 +1,305 @@
+import { FdWatcher, mq } from '@ipcx/native';
+import {
+  ClosedError,
+  TooLargeError,
+  UnsupportedError,
+  checkWaitOptions,
+  fromSystemError,
+  waitFor,
+  type Settle,
+  type WaitOptions,
+} from '@ipcx/core';
+import { checkQueueName, openError } from './internal/limits.js';
+
+/** Options of `MessageQueue.open`. */
+export interface MessageQueueOptions {
+  /** Create the queue if it does not exist. Default false. */
+  create?: boolean;
+  /** With `create`: fail with `AlreadyExistsError` if it exists. Default false. */
+  exclusive?: boolean;
+  /** Capacity of a queue this call creates. Kernel default 10 (`/proc/sys/fs/mqueue/msg_default`). */
+  maxMessages?: number;
+  /** Largest message of a queue this call creates. Kernel default 8192 (`msgsize_default`). */
+  messageSize?: number;
+  /** Permissions of a queue this call creates. Default 0o600 (owner only). */
+  mode?: number;
+  /** Open for receiving. Default true. */
+  read?: boolean;
+  /** Open for sending. Default true. */
+  write?: boolean;
+}
+
+/** A received message. */
+export interface QueueMessage {
+  /** The bytes (a copy the caller owns). */
+  readonly data: Uint8Array;
+  readonly priority: number;
+}
+
+/** Attributes of a queue, as the kernel reports them. */
+export interface QueueAttributes {
+  readonly maxMessages: number;
+  readonly messageSize: number;
+  /** Messages waiting now. */
+  readonly currentMessages: number;
+}
+
+/** The highest priority + 1 (Linux: 32768). */
+export const MQ_PRIORITIES = 32768;
+
+interface PendingSend {
+  data: Uint8Array;
+  priority: number;
+  settle: Settle<void>;
+}
+
+function isEagain(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException).code === 'EAGAIN';
+}
+
+/**
+ * A POSIX message queue (mq_overview(7)): a named, kernel-managed mailbox that any process, in any
+ * language, can open. Highest priority first, oldest first within a priority. Async `send` and
+ * `receive` never block the event loop and use no thread: the queue descriptor is polled by libuv.
+ *
+ * `close()` closes this process's descriptor; the queue and its messages live on until `unlink`
+ * removes the name AND every process has closed it.
+ *
+ * @example
+ * ```ts
+ * await using q = MessageQueue.open('/jobs', { create: true, maxMessages: 10, messageSize: 1024 });
+ * await q.send(Buffer.from('urgent'), { priority: 9 });
+ * const { data, priority } = await q.receive({ timeout: 1000 });
+ * ```
+ */
+export class MessageQueue implements AsyncDisposable {
+  /** The queue's name. */
+  readonly name: string;
+  /** Largest message in bytes. */
+  readonly messageSize: number;
+  /** Capacity in messages. */
+  readonly maxMessages: number;
+  readonly #fd: number;
+  readonly #scratch: Buffer;
+  readonly #watcher: FdWatcher;
+  readonly #receivers = new Set<Settle<QueueMessage>>();
+  readonly #senders = new Set<PendingSend>();
+  readonly #canRead: boolean;
+  readonly #canWrite: boolean;
+  #closed = false;
+
+  private constructor(name: string, fd: number, read: boolean, write: boolean) {
+    this.name = name;
+    this.#fd = fd;
+    this.#canRead = read;
+    this.#canWrite = write;
+    const attributes = mq.getAttributes(fd);
+    this.messageSize = attributes.messageSize;
+    this.maxMessages = attributes.maxMessages;
+    this.#scratch = Buffer.allocUnsafeSlow(this.messageSize);
+    this.#watcher = new FdWatcher(fd, (events) => this.#onEvents(events));
+  }
+
+  /**
+   * Opens (or creates) a queue. Names are '/name' (at most 255 bytes). Limits the kernel enforces
+   * (messages per queue, message size, bytes per user) come back as `LimitError` saying how to raise them.
+   */
+  static open(name: string, options: MessageQueueOptions = {}): MessageQueue {
+    checkQueueName(name);
+    const read = options.read ?? true;
+    const write = options.write ?? true;
+    let fd: number;
+    try {
+      fd = mq.open(name, {
+        create: options.create ?? false,
+        exclusive: options.exclusive ?? false,
+        mode: options.mode ?? 0o600,
+        read,
+        write,
+        nonBlocking: true,
+        ...(options.maxMessages !== undefined ? { maxMessages: options.maxMessages } : {}),
+        ...(options.messageSize !== undefined ? { messageSize: options.messageSize } : {}),
+      });
+    } catch (error) {
+      if (error instanceof TypeError || error instanceof RangeError) throw error;
+      throw openError(name, error, options.maxMessages, options.messageSize);
+    }
+    return new MessageQueue(name, fd, read, write);
+  }
+
+  /** Removes a queue's name. Processes that have it open keep using it. Returns false if it did not exist. */
+  static unlink(name: string): boolean {
+    checkQueueName(name);
+    try {
+      mq.unlink(name);
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw fromSystemError(`message queue "${name}" unlink`, error);
+    }
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The kernel's view: capacity, message size and how many messages wait now. */
+  attributes(): QueueAttributes {
+    this.#checkOpen();
+    const { maxMessages, messageSize, currentMessages } = mq.getAttributes(this.#fd);
+    return { maxMessages, messageSize, currentMessages };
+  }
+
+  /**
+   * Sends, waiting for room while the queue is full. Sends wait in order: a later send never
+   * overtakes an earlier one that waits. `priority` from 0 (default) to 32767, higher first.
+   */
+  send(data: Uint8Array, options: WaitOptions & { priority?: number } = {}): Promise<void> {
+    try {
+      this.#checkSend(data, options.priority ?? 0);
+      checkWaitOptions(options);
+      if (this.#senders.size === 0 && this.#sendNow(data, options.priority ?? 0)) return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const copy = Uint8Array.from(data);
+    return waitFor<void>('send', options, (settle) => {
+      const entry = { data: copy, priority: options.priority ?? 0, settle };
+      this.#senders.add(entry);
+      this.#watch();
+      return () => {
+        this.#senders.delete(entry);
+        this.#watch();
+      };
+    });
+  }
+
+  /** Sends if there is room now; false when the queue is full (or earlier sends wait). */
+  trySend(data: Uint8Array, options: { priority?: number } = {}): boolean {
+    this.#checkSend(data, options.priority ?? 0);
+    return this.#senders.size === 0 && this.#sendNow(data, options.priority ?? 0);
+  }
+
+  /** Receives the oldest message of the highest priority, waiting while the queue is empty. */
+  receive(options: WaitOptions = {}): Promise<QueueMessage> {
+    try {
+      this.#checkReceive();
+      checkWaitOptions(options);
+      if (this.#receivers.size === 0) {
+        const message = this.#receiveNow();
+        if (message !== undefined) return Promise.resolve(message);
+      }
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return waitFor<QueueMessage>('receive', options, (settle) => {
+      this.#receivers.add(settle);
+      this.#watch();
+      return () => {
+        this.#receivers.delete(settle);
+        this.#watch();
+      };
+    });
+  }
+
+  /** Receives a message if one waits now, else undefined. */
+  tryReceive(): QueueMessage | undefined {
+    this.#checkReceive();
+    return this.#receivers.size === 0 ? this.#receiveNow() : undefined;
+  }
+
+  /** Closes this process's descriptor (not the queue: see `unlink`). Pending calls reject with `ClosedError`. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#watcher.close();
+    const closed = new ClosedError(`message queue "${this.name}"`);
+    for (const receiver of this.#receivers) receiver.reject(closed);
+    for (const sender of this.#senders) sender.settle.reject(closed);
+    this.#receivers.clear();
+    this.#senders.clear();
+    mq.close(this.#fd);
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new ClosedError(`message queue "${this.name}"`);
+  }
+
+  #checkSend(data: Uint8Array, priority: number): void {
+    this.#checkOpen();
+    if (!this.#canWrite) throw new UnsupportedError(`sending on message queue "${this.name}" opened with write: false`);
+    if (!(data instanceof Uint8Array)) throw new TypeError('a queue message is a Uint8Array (or Buffer)');
+    if (!Number.isInteger(priority) || priority < 0 || priority >= MQ_PRIORITIES) {
+      throw new RangeError(`priority must be an integer from 0 to ${MQ_PRIORITIES - 1}, got ${priority}`);
+    }
+    if (data.length > this.messageSize) throw new TooLargeError('message', data.length, this.messageSize);
+  }
+
+  #checkReceive(): void {
+    this.#checkOpen();
+    if (!this.#canRead) throw new UnsupportedError(`receiving on message queue "${this.name}" opened with read: false`);
+  }
+
+  #sendNow(data: Uint8Array, priority: number): boolean {
+    try {
+      mq.send(this.#fd, data, priority);
+      return true;
+    } catch (error) {
+      if (isEagain(error)) return false;
+      throw fromSystemError(`message queue "${this.name}" send`, error);
+    }
+  }
+
+  #receiveNow(): QueueMessage | undefined {
+    let received: { length: number; priority: number };
+    try {
+      received = mq.receive(this.#fd, this.#scratch);
+    } catch (error) {
+      if (isEagain(error)) return undefined;
+      throw fromSystemError(`message queue "${this.name}" receive`, error);
+    }
+    return { data: Uint8Array.prototype.slice.call(this.#scratch, 0, received.length), priority: received.priority };
+  }
+
+  /** Polls for what waiting callers need: readable for receivers, writable for senders. */
+  #watch(): void {
+    if (this.#closed) return;
+    this.#watcher.start({ readable: this.#receivers.size > 0, writable: this.#senders.size > 0 });
+  }
+
+  #onEvents(events: { readable: boolean; writable: boolean; error?: Error }): void {
+    if (events.error) {
+      const failure = fromSystemError(`message queue "${this.name}" poll`, events.error);
+      for (const receiver of this.#receivers) receiver.reject(failure);
+      for (const sender of this.#senders) sender.settle.reject(failure);
+      this.#receivers.clear();
+      this.#senders.clear();
+      this.#watch();
+      return;
+    }
+    try {
+      // Another process may take the message (or the room) first: EAGAIN just means keep polling.
+      for (const receiver of this.#receivers) {
+        const message = this.#receiveNow();
+        if (message === undefined) break;
+        this.#receivers.delete(receiver);
+        receiver.resolve(message);
+      }
+      for (const sender of this.#senders) {
+        if (!this.#sendNow(sender.data, sender.priority)) break;
+        this.#senders.delete(sender);
+        sender.settle.resolve();
+      }
+    } catch (error) {
+      for (const receiver of this.#receivers) receiver.reject(error);
+      for (const sender of this.#senders) sender.settle.reject(error);
+      this.#receivers.clear();
+      this.#senders.clear();
+    }
+    this.#watch();
+  }
+}

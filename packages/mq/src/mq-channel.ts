@@ -1,0 +1,178 @@
+import {
+  AbstractChannel,
+  ClosedError,
+  PeerGoneError,
+  UnsupportedError,
+  msgpackCodec,
+  type Channel,
+  type Codec,
+  type ReceiveOptions,
+  type SendOptions,
+} from '@ipcx/core';
+import { MessageQueue, type MessageQueueOptions } from './message-queue.js';
+
+/** Options of the queue channels. */
+export interface MqChannelOptions<T> extends MessageQueueOptions {
+  /** Default `msgpackCodec`. */
+  codec?: Codec<T>;
+  /** Priority of `send` when the call gives none (and of every `trySend`). Default 0. */
+  priority?: number;
+}
+
+// A duplex channel's end-of-stream: an empty message. msgpack never encodes to zero bytes, so it
+// cannot collide with a message; with a raw codec, empty messages are refused on duplex channels.
+const EOF = new Uint8Array(0);
+
+/**
+ * A `Channel` over POSIX message queues, messages encoded by a codec (msgpack by default).
+ * `MqChannel.queue` is one queue: any number of senders, one receiver. `MqChannel.create` and
+ * `MqChannel.open` give the two ends of a duplex channel over a pair of queues (`name.0`, `name.1`),
+ * the shape that `request`/`serve` need.
+ *
+ * @example
+ * ```ts
+ * // process A
+ * await using jobs = MqChannel.create<{ id: number }>('/jobs', { maxMessages: 10, messageSize: 1024 });
+ * await jobs.send({ id: 1 }, { priority: 5 });
+ * // process B
+ * await using worker = MqChannel.open<{ id: number }>('/jobs');
+ * for await (const job of worker) console.log(job.id);
+ * ```
+ */
+export class MqChannel<T = unknown> extends AbstractChannel<T> {
+  readonly #rx: MessageQueue | undefined;
+  readonly #tx: MessageQueue | undefined;
+  readonly #codec: Codec<T>;
+  readonly #priority: number;
+  readonly #duplex: boolean;
+  readonly #owned: string[];
+  #closed = false;
+  #peerClosed = false;
+
+  private constructor(rx: MessageQueue | undefined, tx: MessageQueue | undefined, options: MqChannelOptions<T>, duplex: boolean, owned: string[]) {
+    super();
+    this.#rx = rx;
+    this.#tx = tx;
+    this.#codec = options.codec ?? (msgpackCodec as Codec<T>);
+    this.#priority = options.priority ?? 0;
+    this.#duplex = duplex;
+    this.#owned = owned;
+  }
+
+  /** A channel on one queue: `send` enqueues, `receive` dequeues (N senders, 1 receiver). */
+  static queue<T = unknown>(name: string, options: MqChannelOptions<T> = {}): MqChannel<T> {
+    const q = MessageQueue.open(name, options);
+    return new MqChannel<T>(options.read === false ? undefined : q, options.write === false ? undefined : q, options, false, []);
+  }
+
+  /**
+   * Creates a duplex channel: queues `name.0` (this end sends) and `name.1` (this end receives).
+   * This end owns them and unlinks both on close.
+   */
+  static create<T = unknown>(name: string, options: MqChannelOptions<T> = {}): MqChannel<T> {
+    const open = { ...options, create: true, exclusive: options.exclusive ?? false, read: true, write: true };
+    const tx = MessageQueue.open(`${name}.0`, open);
+    let rx: MessageQueue;
+    try {
+      rx = MessageQueue.open(`${name}.1`, open);
+    } catch (error) {
+      void tx.close();
+      MessageQueue.unlink(`${name}.0`);
+      throw error;
+    }
+    return new MqChannel<T>(rx, tx, options, true, [`${name}.0`, `${name}.1`]);
+  }
+
+  /** Opens the other end of a duplex channel made by `create`. */
+  static open<T = unknown>(name: string, options: Omit<MqChannelOptions<T>, 'create' | 'exclusive'> = {}): MqChannel<T> {
+    const rx = MessageQueue.open(`${name}.0`, { ...options, create: false });
+    let tx: MessageQueue;
+    try {
+      tx = MessageQueue.open(`${name}.1`, { ...options, create: false });
+    } catch (error) {
+      void rx.close();
+      throw error;
+    }
+    return new MqChannel<T>(rx, tx, options, true, []);
+  }
+
+  /** The largest encoded message. */
+  get maxMessageBytes(): number {
+    return (this.#tx ?? this.#rx)!.messageSize;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  async send(message: T, options?: SendOptions): Promise<void> {
+    const tx = this.#sender();
+    const bytes = this.#encode(message);
+    return tx.send(bytes, { ...options, priority: options?.priority ?? this.#priority });
+  }
+
+  trySend(message: T): boolean {
+    const tx = this.#sender();
+    return tx.trySend(this.#encode(message), { priority: this.#priority });
+  }
+
+  async receive(options?: ReceiveOptions): Promise<T> {
+    const rx = this.#receiver();
+    return this.#decode((await rx.receive(options)).data);
+  }
+
+  tryReceive(): T | undefined {
+    const rx = this.#receiver();
+    const message = rx.tryReceive();
+    return message === undefined ? undefined : this.#decode(message.data);
+  }
+
+  /**
+   * Closes this end. A duplex end first tells the other end (an empty message, waiting at most a
+   * second for room), and the creating end unlinks both queues. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#duplex && this.#tx && !this.#peerClosed) {
+      await this.#tx.send(EOF, { timeout: 1000 }).catch(() => {});
+    }
+    await Promise.all([this.#rx?.close(), this.#tx?.close()]);
+    for (const name of this.#owned) MessageQueue.unlink(name);
+  }
+
+  #sender(): MessageQueue {
+    if (this.#closed) throw new ClosedError();
+    if (this.#tx === undefined) throw new UnsupportedError('send on a receive-only queue channel');
+    if (this.#peerClosed) throw new PeerGoneError('peer (it closed the channel)');
+    return this.#tx;
+  }
+
+  #receiver(): MessageQueue {
+    if (this.#closed) throw new ClosedError();
+    if (this.#rx === undefined) throw new UnsupportedError('receive on a send-only queue channel');
+    if (this.#peerClosed) throw new ClosedError('channel (closed by the peer)');
+    return this.#rx;
+  }
+
+  #encode(message: T): Uint8Array {
+    const bytes = this.#codec.encode(message);
+    if (this.#duplex && bytes.length === 0) throw new TypeError('an empty message cannot cross a duplex queue channel (it marks the end)');
+    return bytes;
+  }
+
+  #decode(data: Uint8Array): T {
+    if (this.#duplex && data.length === 0) {
+      this.#peerClosed = true;
+      // Other receives of this end wait on the same queue: pass the end on to them.
+      this.#rx!.trySend(EOF);
+      throw new ClosedError('channel (closed by the peer)');
+    }
+    return this.#codec.decode(data);
+  }
+}
+
+/** A typed channel on one POSIX queue (same as `MqChannel.queue`). */
+export function mqChannel<T = unknown>(name: string, options: MqChannelOptions<T> = {}): Channel<T> {
+  return MqChannel.queue<T>(name, options);
+}

@@ -1,0 +1,16 @@
+import { randomBytes } from 'node:crypto';
+import { MessageQueue } from '@ipcx/mq';
+
+const made: string[] = [];
+
+/** A unique queue name for one test, unlinked by `unlinkAll` (with its duplex '.0' and '.1'). */
+export function queueName(what: string): string {
+  const name = `/ipcx-${what}-${process.pid}-${randomBytes(4).toString('hex')}`;
+  made.push(name, `${name}.0`, `${name}.1`);
+  return name;
+}
+
+/** Unlinks every queue the test made; call from afterEach so that it runs when a test fails too. */
+export function unlinkAll(): void {
+  for (const name of made.splice(0)) MessageQueue.unlink(name);
+}
