@@ -68,7 +68,7 @@ export interface FixtureRun {
   child: ChildProcess;
   /** Resolves with exit code and output when the process exits. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
-  /** Resolves with the first stdout line that satisfies `match`. */
+  /** Resolves with the first stdout line (already printed or to come) that satisfies `match`. */
   line(match: (line: string) => boolean): Promise<string>;
 }
 
@@ -86,6 +86,7 @@ export function fixtureProcess(command: string, args: string[]): FixtureRun {
   let stdout = '';
   let stderr = '';
   const waiters: { match: (l: string) => boolean; resolve: (l: string) => void }[] = [];
+  const lines: string[] = [];
   let pending = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
     stdout += chunk;
@@ -94,6 +95,7 @@ export function fixtureProcess(command: string, args: string[]): FixtureRun {
     while ((nl = pending.indexOf('\n')) >= 0) {
       const line = pending.slice(0, nl);
       pending = pending.slice(nl + 1);
+      lines.push(line);
       for (const w of [...waiters]) {
         if (w.match(line)) {
           waiters.splice(waiters.indexOf(w), 1);
@@ -116,6 +118,8 @@ export function fixtureProcess(command: string, args: string[]): FixtureRun {
     exited,
     line: (match) =>
       new Promise<string>((resolve, reject) => {
+        const seen = lines.find(match);
+        if (seen !== undefined) return resolve(seen);
         waiters.push({ match, resolve });
         void exited.then((r) => reject(new Error(`fixture ${file} exited (${r.code ?? r.signal}) before the line; stderr: ${r.stderr}`)));
       }),
