@@ -7,3 +7,5 @@ export {
 export { RingReader, RingWriter } from './ring.js';
 export { SharedState, type SharedStateHandle, type SharedStateOptions, type SharedStateReaderOptions, type Snapshot } from "./shared-state.js";
 export { checkShmName } from "./segment.js";
+export { FanIn, FanInSender, type FanInHandle, type FanInOptions } from './fan-in.js';
+export { MpscRingReader, MpscRingWriter } from './mpsc-ring.js';

@@ -37,6 +37,7 @@ export const enum Kind {
   Channel = 1,
   State = 2,
   Locks = 3,
+  FanIn = 4,
 }
 
 export const enum SideState {
@@ -131,3 +132,13 @@ export const STATE_SEQ = 16;
 export const STATE_LENGTH = 17;
 export const STATE_WAITERS = 32;
 export const STATE_DATA = 3 * CACHE_LINE;
+
+/**
+ * A multi-producer single-consumer ring has the same control block as the SPSC ring, but HEAD is a
+ * reservation counter that producers advance with compare-and-swap, and a frame is published by its
+ * own length word: 0 = not yet written, `length + 1` = committed, WRAP_MARKER = skip to offset 0. The
+ * consumer zeroes every byte it consumes before it publishes TAIL, so reserved memory always reads 0
+ * until its producer commits. PRODUCER_PARKED counts producers waiting for room; they sleep on TAIL.
+ */
+export const MPSC_RESERVE = RING_HEAD;
+export const MPSC_WAITING_PRODUCERS = RING_PRODUCER_PARKED;

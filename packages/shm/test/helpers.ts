@@ -17,7 +17,6 @@ export function segmentExists(name: string): boolean {
 export async function spawnReady(fixture: string, args: string[], children: ChildProcess[]): Promise<ChildProcess> {
   const child = spawn(process.execPath, [new URL(`./fixtures/${fixture}`, import.meta.url).pathname, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
-    execArgv: [],
   });
   children.push(child);
   let out = '';

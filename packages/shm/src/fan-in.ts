@@ -1,0 +1,329 @@
+import { isMainThread } from 'node:worker_threads';
+import {
+  ClosedError,
+  Inbox,
+  TimeoutError,
+  TooLargeError,
+  UnsupportedError,
+  checkWaitOptions,
+  msgpackCodec,
+  rawCodec,
+  waitFor,
+  type Codec,
+  type Settle,
+  type WaitOptions,
+} from '@ipcx/core';
+import { HEADER_BYTES, Header, Kind, RING_CONTROL_BYTES, SideState, Wake, checkCapacity, checkHeader, initHeader } from './layout.js';
+import { MpscRingReader, MpscRingWriter } from './mpsc-ring.js';
+import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/waker.js';
+import { createSegment, openSegment, unlinkSegment } from './segment.js';
+
+/** Options of a fan-in ring. */
+export interface FanInOptions<T> {
+  /** Ring bytes, a power of two. Default 256 KiB; a message is at most half. */
+  capacity?: number;
+  /** Default `msgpackCodec`; every sender must use the receiver's codec. */
+  codec?: Codec<T>;
+  /** A POSIX shared-memory name: senders in other processes `FanIn.connect(name)`. */
+  name?: string;
+  /** Permissions of a named segment. Default 0o600. */
+  mode?: number;
+}
+
+/** What `FanIn.connect` needs in a worker thread. */
+export interface FanInHandle {
+  readonly buffer: SharedArrayBuffer;
+  readonly codec: string;
+}
+
+const NOTHING: unique symbol = Symbol('nothing');
+
+/** The ring starts right after the header. */
+const RING_OFFSET = HEADER_BYTES;
+
+/**
+ * Fan-in over shared memory: many senders (threads or processes), one receiver, one
+ * multi-producer ring. Order is kept per sender; across senders, messages interleave as they commit.
+ *
+ * @example
+ * ```ts
+ * const inbox = await FanIn.create<{ from: number }>();
+ * for (const worker of workers) worker.postMessage(inbox.handle); // each: FanIn.connect(handle).send(...)
+ * for await (const message of inbox) console.log(message.from);
+ * ```
+ */
+export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
+  readonly #buffer: SharedArrayBuffer;
+  readonly #header: Int32Array;
+  readonly #reader: MpscRingReader;
+  readonly #codec: Codec<T>;
+  readonly #inbox = new Inbox<T>();
+  readonly #parkMs: number;
+  readonly #unlinkName: string | undefined;
+  #receiving = false;
+  #closed = false;
+
+  private constructor(buffer: SharedArrayBuffer, waker: Waker, codec: Codec<T>, unlinkName?: string) {
+    this.#buffer = buffer;
+    this.#header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
+    const capacity = Atomics.load(this.#header, Header.Size);
+    this.#reader = new MpscRingReader(buffer, RING_OFFSET, capacity, waker);
+    this.#codec = codec;
+    this.#parkMs = Number.POSITIVE_INFINITY;
+    this.#unlinkName = unlinkName;
+    Atomics.store(this.#header, Header.StateA, SideState.Open);
+  }
+
+  /** Creates the ring and returns its receiver. */
+  static async create<T = unknown>(options: FanInOptions<T> = {}): Promise<FanIn<T>> {
+    const capacity = options.capacity ?? 256 * 1024;
+    checkCapacity(capacity);
+    const codec = options.codec ?? (msgpackCodec as Codec<T>);
+    const bytes = HEADER_BYTES + RING_CONTROL_BYTES + capacity;
+    const init = (buffer: SharedArrayBuffer): void => {
+      const header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
+      Atomics.store(header, Header.PidA, process.pid);
+      initHeader(header, Kind.FanIn, capacity, options.name === undefined ? Wake.Atomics : Wake.Futex);
+    };
+    if (options.name === undefined) {
+      const buffer = new SharedArrayBuffer(bytes);
+      init(buffer);
+      return new FanIn<T>(buffer, atomicsWaker, codec);
+    }
+    const native = await loadNative();
+    const segment = await createSegment(options.name, bytes, options.mode ?? 0o600, init);
+    return new FanIn<T>(segment.buffer, futexWaker(native), codec, segment.name);
+  }
+
+  /** A sender, from the receiver's `handle` (threads) or its name (processes). */
+  static async connect<T = unknown>(target: FanInHandle | string, options: { codec?: Codec<T> } = {}): Promise<FanInSender<T>> {
+    if (typeof target === 'string') {
+      const native = await loadNative();
+      const segment = await openSegment(target);
+      return new FanInSender<T>(segment.buffer, futexWaker(native), options.codec ?? (msgpackCodec as Codec<T>));
+    }
+    if (!(target?.buffer instanceof SharedArrayBuffer)) throw new TypeError('connect takes a FanIn handle or name');
+    const codec = options.codec ?? (target.codec === rawCodec.name ? rawCodec : msgpackCodec);
+    return new FanInSender<T>(target.buffer, atomicsWaker, codec as Codec<T>);
+  }
+
+  /** What a worker thread needs to `connect` a sender. */
+  get handle(): FanInHandle {
+    return { buffer: this.#buffer, codec: this.#codec.name };
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The next message from any sender. */
+  receive(options?: WaitOptions): Promise<T> {
+    if (this.#closed) return Promise.reject(new ClosedError('fan-in'));
+    checkWaitOptions(options);
+    if (this.#inbox.size === 0 && this.#inbox.waiting === 0) {
+      const value = this.#read();
+      if (value !== NOTHING) return Promise.resolve(value);
+    }
+    const received = this.#inbox.receive('receive', options);
+    void this.#pump();
+    if (options !== undefined) received.catch(() => this.#inbox.waiting === 0 && this.#reader.wakeConsumer());
+    return received;
+  }
+
+  /** The next message if one is committed, else undefined. */
+  tryReceive(): T | undefined {
+    if (this.#closed) throw new ClosedError('fan-in');
+    if (this.#inbox.size > 0) return this.#inbox.shift();
+    const value = this.#read();
+    return value === NOTHING ? undefined : value;
+  }
+
+  /** Blocks (workers only) until a message arrives. */
+  receiveSync(options: { timeout?: number } = {}): T {
+    if (isMainThread) throw new UnsupportedError('a blocking wait on the main thread (use receive)');
+    checkWaitOptions(options);
+    const end = options.timeout === undefined ? Number.POSITIVE_INFINITY : performance.now() + options.timeout;
+    for (;;) {
+      if (this.#closed) throw new ClosedError('fan-in');
+      const value = this.#read();
+      if (value !== NOTHING) return value;
+      const left = end - performance.now();
+      if (left <= 0) throw new TimeoutError('receive', options.timeout);
+      this.#reader.waitForFrameSync(Math.min(left, this.#parkMs), () => this.#closed);
+    }
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<T> {
+    for (;;) {
+      try {
+        yield await this.receive();
+      } catch (error) {
+        if (error instanceof ClosedError) return;
+        throw error;
+      }
+    }
+  }
+
+  /** Stops receiving; senders' later sends fail with `ClosedError`. A named ring is unlinked. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    Atomics.store(this.#header, Header.StateA, SideState.Closed);
+    this.#inbox.fail(new ClosedError('fan-in'));
+    this.#reader.wakeConsumer();
+    this.#reader.wakeProducers();
+    if (this.#unlinkName !== undefined) await unlinkSegment(this.#unlinkName);
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #read(): T | typeof NOTHING {
+    const reader = this.#reader;
+    if (reader.next() < 0) return NOTHING;
+    try {
+      return this.#codec === (rawCodec as Codec<unknown>) ? (reader.copy() as T) : this.#codec.decode(reader.view(), true);
+    } finally {
+      reader.advance();
+    }
+  }
+
+  async #pump(): Promise<void> {
+    if (this.#receiving) return;
+    this.#receiving = true;
+    try {
+      while (this.#inbox.waiting > 0 && !this.#closed) {
+        const value = this.#read();
+        if (value !== NOTHING) {
+          this.#inbox.push(value);
+          continue;
+        }
+        await this.#reader.waitForFrame(this.#parkMs, () => this.#closed || this.#inbox.waiting === 0);
+      }
+    } finally {
+      this.#receiving = false;
+    }
+  }
+}
+
+interface PendingSend {
+  bytes: Uint8Array;
+  settle: Settle<void>;
+}
+
+/** One sender into a `FanIn`; any number may exist, in any thread or process. */
+export class FanInSender<T = unknown> implements AsyncDisposable {
+  readonly #header: Int32Array;
+  readonly #writer: MpscRingWriter;
+  readonly #codec: Codec<T>;
+  readonly #queue = new Set<PendingSend>();
+  #sending = false;
+  #closed = false;
+
+  /** @internal Use `FanIn.connect`. */
+  constructor(buffer: SharedArrayBuffer, waker: Waker, codec: Codec<T>) {
+    this.#header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
+    checkHeader(this.#header, Kind.FanIn, 'fan-in ring');
+    this.#writer = new MpscRingWriter(buffer, RING_OFFSET, Atomics.load(this.#header, Header.Size), waker);
+    this.#codec = codec;
+  }
+
+  /** Sends, waiting for room while the ring is full. */
+  send(message: T, options?: WaitOptions): Promise<void> {
+    let bytes: Uint8Array;
+    try {
+      bytes = this.#encode(message);
+      checkWaitOptions(options);
+      if (this.#queue.size === 0 && this.#writer.tryWrite(bytes)) return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const copy = bytes.slice();
+    return waitFor<void>('send', options, (settle) => {
+      const entry = { bytes: copy, settle };
+      this.#queue.add(entry);
+      void this.#pump();
+      return () => {
+        this.#queue.delete(entry);
+        if (this.#queue.size === 0) this.#writer.wakeProducers();
+      };
+    });
+  }
+
+  /** Sends if there is room now; false when full. */
+  trySend(message: T): boolean {
+    const bytes = this.#encode(message);
+    return this.#queue.size === 0 && this.#writer.tryWrite(bytes);
+  }
+
+  /** Sends, blocking while the ring is full (workers only). */
+  sendSync(message: T, options: { timeout?: number } = {}): void {
+    if (isMainThread) throw new UnsupportedError('a blocking wait on the main thread (use send)');
+    const bytes = this.#encode(message);
+    const end = options.timeout === undefined ? Number.POSITIVE_INFINITY : performance.now() + options.timeout;
+    while (!this.#writer.tryWrite(bytes)) {
+      const left = end - performance.now();
+      if (left <= 0) throw new TimeoutError('send', options.timeout);
+      this.#writer.waitForRoomSync(left, () => this.#receiverClosed());
+      this.#encodeCheckOpen();
+    }
+  }
+
+  /** Stops sending here (the ring stays the receiver's). Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const closed = new ClosedError('fan-in sender');
+    for (const entry of this.#queue) entry.settle.reject(closed);
+    this.#queue.clear();
+    this.#writer.wakeProducers();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #receiverClosed(): boolean {
+    return Atomics.load(this.#header, Header.StateA) === SideState.Closed;
+  }
+
+  #encodeCheckOpen(): void {
+    if (this.#closed) throw new ClosedError('fan-in sender');
+    if (this.#receiverClosed()) throw new ClosedError('fan-in (closed by its receiver)');
+  }
+
+  #encode(message: T): Uint8Array {
+    this.#encodeCheckOpen();
+    const bytes = this.#codec.encode(message);
+    if (bytes.length > this.#writer.maxPayload) throw new TooLargeError('message', bytes.length, this.#writer.maxPayload);
+    return bytes;
+  }
+
+  async #pump(): Promise<void> {
+    if (this.#sending) return;
+    this.#sending = true;
+    try {
+      for (const entry of this.#queue) {
+        while (this.#queue.has(entry)) {
+          if (this.#closed) return;
+          if (this.#receiverClosed()) {
+            const closed = new ClosedError('fan-in (closed by its receiver)');
+            for (const e of this.#queue) e.settle.reject(closed);
+            this.#queue.clear();
+            return;
+          }
+          if (this.#writer.tryWrite(entry.bytes)) {
+            this.#queue.delete(entry);
+            entry.settle.resolve();
+            break;
+          }
+          await this.#writer.waitForRoom(Number.POSITIVE_INFINITY, () => this.#closed || this.#receiverClosed() || !this.#queue.has(entry));
+        }
+      }
+    } finally {
+      this.#sending = false;
+      if (this.#queue.size > 0 && !this.#closed) void this.#pump();
+    }
+  }
+}

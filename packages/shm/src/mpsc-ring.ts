@@ -1,0 +1,200 @@
+import { BadFrameError } from '@ipcx/core';
+import {
+  FRAME_LENGTH_BYTES,
+  MPSC_RESERVE,
+  MPSC_WAITING_PRODUCERS,
+  RING_CONSUMER_PARKED,
+  RING_CONTROL_BYTES,
+  RING_TAIL,
+  WRAP_MARKER,
+  maxPayload,
+} from './layout.js';
+import type { WaitResult, Waker } from './internal/waker.js';
+
+const align4 = (n: number): number => (n + 3) & ~3;
+
+class MpscSide {
+  protected readonly ctl: Int32Array;
+  protected readonly data: Uint8Array;
+  protected readonly words: Int32Array;
+  protected readonly mask: number;
+  readonly maxPayload: number;
+
+  constructor(
+    buffer: SharedArrayBuffer,
+    offset: number,
+    readonly capacity: number,
+    protected readonly waker: Waker,
+  ) {
+    this.ctl = new Int32Array(buffer, offset, RING_CONTROL_BYTES / 4);
+    this.data = new Uint8Array(buffer, offset + RING_CONTROL_BYTES, capacity);
+    this.words = new Int32Array(buffer, offset + RING_CONTROL_BYTES, capacity / 4);
+    this.mask = capacity - 1;
+    this.maxPayload = maxPayload(capacity);
+  }
+
+  /** Wakes a sleeping consumer (also used on close). */
+  wakeConsumer(): void {
+    if (Atomics.compareExchange(this.ctl, RING_CONSUMER_PARKED, 1, 0) === 1) this.waker.notify(this.ctl, RING_CONSUMER_PARKED);
+  }
+
+  /** Wakes every producer sleeping for room (also used on close). */
+  wakeProducers(): void {
+    if (Atomics.load(this.ctl, MPSC_WAITING_PRODUCERS) !== 0) this.waker.notify(this.ctl, RING_TAIL);
+  }
+}
+
+/**
+ * A producer of a multi-producer single-consumer ring: any number of threads or processes may hold
+ * one. A frame is reserved with one compare-and-swap on the reservation counter, written with plain
+ * stores, and committed by storing its length word last (`Atomics.store`), so the consumer never sees a
+ * half-written frame. A producer killed between reserve and commit stalls the ring at its frame: use
+ * the SPSC ring (one per producer) where producers may be killed.
+ */
+export class MpscRingWriter extends MpscSide {
+  /** Reserves room for a payload of `length` bytes; the frame's offset, or -1 when the ring is too full. */
+  reserve(length: number): number {
+    const size = FRAME_LENGTH_BYTES + align4(length);
+    for (;;) {
+      const reserved = Atomics.load(this.ctl, MPSC_RESERVE);
+      const tail = Atomics.load(this.ctl, RING_TAIL);
+      let pos = reserved & this.mask;
+      const toEnd = this.capacity - pos;
+      const needed = size <= toEnd ? size : toEnd + size;
+      if (this.capacity - ((reserved - tail) >>> 0) < needed) return -1;
+      if (Atomics.compareExchange(this.ctl, MPSC_RESERVE, reserved, (reserved + needed) | 0) !== reserved) continue;
+      if (size > toEnd) {
+        Atomics.store(this.words, pos >> 2, WRAP_MARKER);
+        pos = 0;
+      }
+      return pos;
+    }
+  }
+
+  /** Writes a reserved frame's payload and commits it. */
+  commit(pos: number, payload: Uint8Array): void {
+    this.data.set(payload, pos + FRAME_LENGTH_BYTES);
+    Atomics.store(this.words, pos >> 2, payload.length + 1);
+    if (Atomics.load(this.ctl, RING_CONSUMER_PARKED) !== 0) this.wakeConsumer();
+  }
+
+  /** Reserves, writes and commits one frame; false when the ring is too full. */
+  tryWrite(payload: Uint8Array): boolean {
+    const pos = this.reserve(payload.length);
+    if (pos < 0) return false;
+    this.commit(pos, payload);
+    return true;
+  }
+
+  /** Sleeps until the consumer frees room (or `timeout` ms); `stop()` ends it early. */
+  async waitForRoom(timeout: number, stop: () => boolean): Promise<WaitResult> {
+    const tail = Atomics.load(this.ctl, RING_TAIL);
+    Atomics.add(this.ctl, MPSC_WAITING_PRODUCERS, 1);
+    try {
+      if (stop() || Atomics.load(this.ctl, RING_TAIL) !== tail) return 'not-equal';
+      return await this.waker.waitAsync(this.ctl, RING_TAIL, tail, timeout);
+    } finally {
+      Atomics.sub(this.ctl, MPSC_WAITING_PRODUCERS, 1);
+    }
+  }
+
+  /** Blocks (workers only) until the consumer frees room (or `timeout` ms). */
+  waitForRoomSync(timeout: number, stop: () => boolean): WaitResult {
+    const tail = Atomics.load(this.ctl, RING_TAIL);
+    Atomics.add(this.ctl, MPSC_WAITING_PRODUCERS, 1);
+    try {
+      if (stop() || Atomics.load(this.ctl, RING_TAIL) !== tail) return 'not-equal';
+      return this.waker.wait(this.ctl, RING_TAIL, tail, timeout);
+    } finally {
+      Atomics.sub(this.ctl, MPSC_WAITING_PRODUCERS, 1);
+    }
+  }
+}
+
+/** The one consumer of a multi-producer ring. */
+export class MpscRingReader extends MpscSide {
+  #tail: number;
+  #pos = 0;
+  #length = 0;
+
+  constructor(buffer: SharedArrayBuffer, offset: number, capacity: number, waker: Waker) {
+    super(buffer, offset, capacity, waker);
+    this.#tail = Atomics.load(this.ctl, RING_TAIL);
+  }
+
+  /** The next committed frame's payload length, or -1 if none is committed yet. */
+  next(): number {
+    for (;;) {
+      const pos = this.#tail & this.mask;
+      const word = Atomics.load(this.words, pos >> 2);
+      if (word === 0) return -1;
+      if (word === WRAP_MARKER) {
+        this.#release(pos, this.capacity - pos);
+        continue;
+      }
+      const length = word - 1;
+      if (length < 0 || length > this.maxPayload || pos + FRAME_LENGTH_BYTES + length > this.capacity) {
+        throw new BadFrameError(`a frame in shared memory claims ${length} bytes at offset ${pos} (the ring is corrupt)`);
+      }
+      this.#pos = pos;
+      this.#length = length;
+      return length;
+    }
+  }
+
+  /** A view of the current frame's payload, valid until `advance()`. */
+  view(): Uint8Array {
+    const start = this.#pos + FRAME_LENGTH_BYTES;
+    return this.data.subarray(start, start + this.#length);
+  }
+
+  /** A copy of the current frame's payload. */
+  copy(): Uint8Array {
+    const start = this.#pos + FRAME_LENGTH_BYTES;
+    return this.data.slice(start, start + this.#length);
+  }
+
+  /** Releases the current frame: zeroes it, then publishes TAIL and wakes producers waiting for room. */
+  advance(): void {
+    this.#release(this.#pos, FRAME_LENGTH_BYTES + align4(this.#length));
+  }
+
+  /** True when a committed frame waits. */
+  hasFrame(): boolean {
+    const word = Atomics.load(this.words, (this.#tail & this.mask) >> 2);
+    return word !== 0;
+  }
+
+  /** Sleeps until a frame is committed (or `timeout` ms); `stop()` ends it early. */
+  async waitForFrame(timeout: number, stop: () => boolean): Promise<WaitResult> {
+    Atomics.store(this.ctl, RING_CONSUMER_PARKED, 1);
+    if (this.hasFrame() || stop()) {
+      Atomics.store(this.ctl, RING_CONSUMER_PARKED, 0);
+      return 'not-equal';
+    }
+    try {
+      return await this.waker.waitAsync(this.ctl, RING_CONSUMER_PARKED, 1, timeout);
+    } finally {
+      Atomics.store(this.ctl, RING_CONSUMER_PARKED, 0);
+    }
+  }
+
+  /** Blocks (workers only) until a frame is committed (or `timeout` ms). */
+  waitForFrameSync(timeout: number, stop: () => boolean): WaitResult {
+    Atomics.store(this.ctl, RING_CONSUMER_PARKED, 1);
+    try {
+      if (this.hasFrame() || stop()) return 'not-equal';
+      return this.waker.wait(this.ctl, RING_CONSUMER_PARKED, 1, timeout);
+    } finally {
+      Atomics.store(this.ctl, RING_CONSUMER_PARKED, 0);
+    }
+  }
+
+  #release(pos: number, bytes: number): void {
+    // Reserved-but-unwritten memory must read 0: zero what was consumed before giving it back.
+    this.data.fill(0, pos, pos + bytes);
+    this.#tail = (this.#tail + bytes) | 0;
+    Atomics.store(this.ctl, RING_TAIL, this.#tail);
+    if (Atomics.load(this.ctl, MPSC_WAITING_PRODUCERS) !== 0) this.waker.notify(this.ctl, RING_TAIL);
+  }
+}
