@@ -9,3 +9,4 @@ export { SharedState, type SharedStateHandle, type SharedStateOptions, type Shar
 export { checkShmName } from "./segment.js";
 export { FanIn, FanInSender, type FanInHandle, type FanInOptions } from './fan-in.js';
 export { MpscRingReader, MpscRingWriter } from './mpsc-ring.js';
+export { SharedMap, type SharedMapHandle } from './shared-map.js';
