@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 
 #include "common.h"
 #include "env.h"
@@ -14,7 +15,15 @@ namespace ipcx {
 namespace {
 
 constexpr int kMaxThreads = 1024;
-constexpr auto kIdleExit = std::chrono::seconds(30);
+// How long an idle waiter thread lingers for the next wait. IPCX_NATIVE_WAITER_IDLE_MS overrides it
+// (0 = a thread per wait; bench/cost.mjs uses that to measure what the pool saves).
+std::chrono::milliseconds IdleExit() {
+  static const std::chrono::milliseconds value = [] {
+    const char* env = std::getenv("IPCX_NATIVE_WAITER_IDLE_MS");
+    return std::chrono::milliseconds(env != nullptr ? std::strtol(env, nullptr, 10) : 30000);
+  }();
+  return value;
+}
 constexpr size_t kStackSize = 256 * 1024;
 constexpr uint64_t kRekillMs = 2;
 
@@ -45,7 +54,7 @@ void* ThreadMain(void*) {
   for (;;) {
     if (g_queue.empty()) {
       g_idle++;
-      bool got = g_cv.wait_for(lock, kIdleExit, [] { return !g_queue.empty(); });
+      bool got = g_cv.wait_for(lock, IdleExit(), [] { return !g_queue.empty(); });
       g_idle--;
       if (!got) {
         g_threads--;

@@ -86,10 +86,11 @@ export interface NativeBinding {
 
   mqOpen(name: string, oflag: number, mode: number, maxMessages: number, messageSize: number): number;
   mqSend(fd: number, data: ArrayBufferView, priority: number): void;
-  /** Returns the length; out[0] = priority. */
-  mqReceive(fd: number, target: ArrayBufferView, out: Uint32Array): number;
+  /** Returns length * 32768 + priority (MQ_PRIO_MAX is 32768): one number, no result object. */
+  mqReceive(fd: number, target: ArrayBufferView): number;
   mqTimedSend(fd: number, data: ArrayBufferView, priority: number, timeoutMs: number): void;
-  mqTimedReceive(fd: number, target: ArrayBufferView, out: Uint32Array, timeoutMs: number): number;
+  /** As mqReceive. */
+  mqTimedReceive(fd: number, target: ArrayBufferView, timeoutMs: number): number;
   /** [flags, maxmsg, msgsize, curmsgs] */
   mqGetAttr(fd: number): [number, number, number, number];
   mqSetNonBlocking(fd: number, on: boolean): void;
