@@ -1,0 +1,151 @@
+import net, { type Socket } from 'node:net';
+import { PermissionError, fromSystemError, type WaitOptions } from '@ipcx/core';
+import { connectSocket, listenOnce } from './internal/connect.js';
+import { checkInteger } from './internal/options.js';
+import { ReconnectingChannel, type ReconnectOptions } from './reconnect.js';
+import { StreamChannel, streamChannelDefaults, type StreamChannelOptions } from './stream-channel.js';
+import { StreamServer, type StreamServerOptions } from './stream-server.js';
+
+/** The remote end of a TCP connection. */
+export interface TcpPeer {
+  readonly address: string;
+  readonly port: number;
+  readonly family: string;
+}
+
+/** A client of a `TcpServer`, or a `TcpSocket.connect` channel: `peer` is the remote address. */
+export type TcpChannel<T = unknown> = StreamChannel<T, TcpPeer>;
+
+/** Options of `TcpServer.listen`. */
+export interface TcpServerOptions<T = unknown> extends StreamServerOptions<T> {
+  /** The address to listen on. Default '127.0.0.1': reaching other machines is opt-in. */
+  host?: string | undefined;
+  /** The port; 0 (the default) picks a free one, see `server.port`. */
+  port?: number | undefined;
+  /** Decides who may connect by remote address; default everyone who reaches `host`. */
+  authorize?: ((peer: TcpPeer) => boolean | Promise<boolean>) | undefined;
+}
+
+/** Options of `TcpSocket.connect`. */
+export interface TcpConnectOptions<T = unknown> extends StreamChannelOptions<T>, WaitOptions {
+  /** Default '127.0.0.1'. */
+  host?: string | undefined;
+  port: number;
+  /** Redial when the connection drops (and retry the first connection): `true` for the defaults. */
+  reconnect?: boolean | ReconnectOptions | undefined;
+}
+
+function peerOf(socket: Socket): TcpPeer {
+  return { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0, family: socket.remoteFamily ?? '' };
+}
+
+/** Nagle's algorithm would hold back our small, already batched writes: every batch goes out at once. */
+function tune(socket: Socket): void {
+  socket.setNoDelay(true);
+}
+
+/**
+ * A TCP server with the same framing and API as `UnixServer`, for peers on other machines. There are no
+ * credentials over TCP: `authorize` sees the remote address only, so put anything that must be private
+ * behind TLS or a private network.
+ *
+ * @example
+ * ```ts
+ * await using server = await TcpServer.listen({ port: 0 });
+ * const client = await TcpSocket.connect({ port: server.port });
+ * await client.send('hi');
+ * const peer = await server.accept();
+ * console.log(await peer.receive()); // 'hi'
+ * ```
+ */
+export class TcpServer<T = unknown> extends StreamServer<T, TcpPeer> {
+  private constructor(server: net.Server, options: TcpServerOptions<T>) {
+    const authorize = options.authorize;
+    super(server, options, async (socket) => {
+      tune(socket);
+      const peer = peerOf(socket);
+      if (authorize && !(await authorize(peer))) {
+        throw new PermissionError(`TCP server refused ${peer.address}:${peer.port}`);
+      }
+      return peer;
+    });
+  }
+
+  /** Listens on `host:port` (default 127.0.0.1, a free port). */
+  static async listen<T = unknown>(options: TcpServerOptions<T> = {}): Promise<TcpServer<T>> {
+    const host = options.host ?? '127.0.0.1';
+    if (typeof host !== 'string' || host.length === 0) throw new TypeError('host must be a non-empty string');
+    const port = checkInteger('port', options.port, 0, 0, 65535);
+    if (options.authorize !== undefined && typeof options.authorize !== 'function') throw new TypeError('authorize must be a function');
+    const backlog = StreamServer.backlogOf(options);
+    const server = net.createServer({ pauseOnConnect: true, noDelay: true });
+    const self = new TcpServer<T>(server, options);
+    try {
+      await listenOnce(server, { host, port, backlog });
+    } catch (error) {
+      server.close();
+      throw fromSystemError(`listen on ${host}:${port}`, error);
+    }
+    return self;
+  }
+
+  /** The port the server listens on (the one picked when `port` was 0). */
+  get port(): number {
+    const address = this.server.address();
+    return typeof address === 'object' && address !== null ? address.port : 0;
+  }
+
+  /** The address the server listens on. */
+  get host(): string {
+    const address = this.server.address();
+    return typeof address === 'object' && address !== null ? address.address : '';
+  }
+
+  /** Lets the process exit while the server listens. */
+  unref(): this {
+    this.server.unref();
+    return this;
+  }
+
+  /** Undoes `unref`. */
+  ref(): this {
+    this.server.ref();
+    return this;
+  }
+
+  protected onListenerClosed(): void {}
+}
+
+async function dial<T>(host: string, port: number, options: StreamChannelOptions<T>, wait: WaitOptions | undefined): Promise<TcpChannel<T>> {
+  const socket = await connectSocket(`${host}:${port}`, { host, port, noDelay: true }, wait);
+  tune(socket);
+  return new StreamChannel<T, TcpPeer>(socket, options, peerOf(socket));
+}
+
+/**
+ * Connects to a `TcpServer` (or any peer speaking the framing of the README). A closed port is
+ * `NotFoundError`; `timeout`/`signal` bound the connect.
+ *
+ * @example
+ * ```ts
+ * await using channel = await TcpSocket.connect({ host: '10.0.0.2', port: 7000, reconnect: true });
+ * await channel.send({ hello: 'world' });
+ * ```
+ */
+export class TcpSocket {
+  private constructor() {}
+
+  /** Connects; with `reconnect`, the channel redials when the connection drops. */
+  static connect<T = unknown>(options: TcpConnectOptions<T> & { reconnect: true | ReconnectOptions }): Promise<ReconnectingChannel<T, TcpPeer>>;
+  static connect<T = unknown>(options: TcpConnectOptions<T>): Promise<TcpChannel<T>>;
+  static async connect<T = unknown>(options: TcpConnectOptions<T>): Promise<TcpChannel<T> | ReconnectingChannel<T, TcpPeer>> {
+    const { host = '127.0.0.1', port, reconnect, signal, timeout, ...channel } = options;
+    if (typeof host !== 'string' || host.length === 0) throw new TypeError('host must be a non-empty string');
+    if (port === undefined) throw new TypeError('port is required');
+    checkInteger('port', port, 0, 1, 65535);
+    streamChannelDefaults(channel);
+    const wait = { signal, timeout };
+    if (!reconnect) return dial<T>(host, port, channel, wait);
+    return ReconnectingChannel.open<T, TcpPeer>((w) => dial<T>(host, port, channel, w), reconnect === true ? {} : reconnect, wait);
+  }
+}

@@ -1,0 +1,88 @@
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { once } from 'node:events';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach } from 'vitest';
+
+/** Fixture scripts: plain Node processes that load the built `dist` of our packages. */
+export const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
+
+/**
+ * Unique names for kernel objects ("ipcx" + pid + random), each removed after the test that made it,
+ * also when the test fails (after each test, or after all tests of the file with scope 'all').
+ */
+export function uniqueNames(scope: 'each' | 'all' = 'each'): { path(tag: string): string; abstract(tag: string): { abstract: string } } {
+  const made: string[] = [];
+  (scope === 'each' ? afterEach : afterAll)(() => {
+    for (const path of made.splice(0)) rmSync(path, { force: true });
+  });
+  const unique = (tag: string): string => `ipcx${process.pid}-${Math.random().toString(36).slice(2, 10)}-${tag}`;
+  return {
+    path(tag) {
+      const path = join(tmpdir(), unique(tag));
+      made.push(path);
+      return path;
+    },
+    abstract: (tag) => ({ abstract: unique(tag) }),
+  };
+}
+
+/** Children spawned by a test, killed after it. */
+export function children(): { spawn(args: string[], options?: SpawnOptions): ChildProcess } {
+  const alive = new Set<ChildProcess>();
+  afterEach(() => {
+    for (const child of alive) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    alive.clear();
+  });
+  return {
+    spawn(args, options = {}) {
+      const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+      alive.add(child);
+      return child;
+    },
+  };
+}
+
+/** Resolves when `promise` does, or fails after `ms` (so a missing event fails the test instead of hanging it). */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: nothing happened in ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The next line a child writes to stdout. */
+export async function lineFrom(child: ChildProcess, ms = 10_000): Promise<string> {
+  let text = '';
+  const stdout = child.stdout!;
+  stdout.setEncoding('utf8');
+  return within(
+    new Promise<string>((resolve, reject) => {
+      const onData = (chunk: string): void => {
+        text += chunk;
+        const newline = text.indexOf('\n');
+        if (newline >= 0) {
+          stdout.off('data', onData);
+          resolve(text.slice(0, newline));
+        }
+      };
+      stdout.on('data', onData);
+      child.once('exit', (code, signal) => reject(new Error(`child exited (${code ?? signal}) before writing a line; stderr follows`)));
+    }),
+    ms,
+    'a line from the child',
+  );
+}
+
+/** Waits for a child to exit; resolves to [code, signal]. */
+export async function exited(child: ChildProcess, ms = 10_000): Promise<[number | null, NodeJS.Signals | null]> {
+  if (child.exitCode !== null || child.signalCode !== null) return [child.exitCode, child.signalCode];
+  return within(once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>, ms, 'child exit');
+}
