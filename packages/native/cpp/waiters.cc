@@ -27,9 +27,11 @@ std::chrono::milliseconds IdleExit() {
 constexpr size_t kStackSize = 256 * 1024;
 constexpr uint64_t kRekillMs = 2;
 
-std::mutex g_mu;
-std::condition_variable g_cv;
-std::deque<Job*> g_queue;
+// Never destroyed: at exit(), idle pool threads still wait on the condition variable, and glibc's
+// pthread_cond_destroy would wait for them (up to kIdleExit), holding the process open.
+std::mutex& g_mu = *new std::mutex;
+std::condition_variable& g_cv = *new std::condition_variable;
+std::deque<Job*>& g_queue = *new std::deque<Job*>;
 int g_threads = 0;
 int g_idle = 0;
 std::once_flag g_signal_once;
