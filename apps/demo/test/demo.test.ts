@@ -1,0 +1,14 @@
+import { execFile } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { expect, it } from 'vitest';
+
+it('runs the job service to the end, survives a killed worker and leaves no segment behind', async () => {
+  const main = new URL('../src/main.mjs', import.meta.url).pathname;
+  const { stdout } = await promisify(execFile)(process.execPath, [main, '--jobs=60', '--workers=2', '--kill'], { timeout: 60_000 });
+  expect(stdout).toMatch(/done: 60\/60 jobs/);
+  expect(stdout).toMatch(/1 restart/);
+  const pid = /ipcx-demo-(\d+)/.exec(stdout)?.[1];
+  expect(pid).toBeTruthy();
+  expect(readdirSync('/dev/shm').filter((f) => f.includes(`ipcx-demo-${pid}`))).toEqual([]);
+}, 90_000);
