@@ -1,6 +1,7 @@
-import { chmodSync } from 'node:fs';
+import { chmodSync, existsSync } from 'node:fs';
 import net from 'node:net';
-import { AlreadyExistsError, fromSystemError } from '@ipcx/core';
+import { dirname } from 'node:path';
+import { AlreadyExistsError, NotFoundError, fromSystemError } from '@ipcx/core';
 import { resolveUnixAddress, type ResolvedAddress, type UnixAddress } from './address.js';
 import { listenOnce, probeStream, removeStaleSocket } from './internal/connect.js';
 import { checkMode } from './internal/options.js';
@@ -100,6 +101,10 @@ async function bind(server: net.Server, address: ResolvedAddress, backlog: numbe
       return;
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
+      // libuv reports a missing directory as EACCES (as Windows would); say what really happened.
+      if (code === 'EACCES' && address.kind === 'path' && !existsSync(dirname(address.name))) {
+        throw new NotFoundError(`directory ${dirname(address.name)} for socket ${address.display}`, { cause: error });
+      }
       if (code !== 'EADDRINUSE') throw fromSystemError(`listen on ${address.display}`, error);
       if (address.kind === 'abstract') throw new AlreadyExistsError(`abstract socket ${address.display}`, { cause: error });
       if (attempt >= 2) throw new AlreadyExistsError(`socket ${address.display}`, { cause: error });

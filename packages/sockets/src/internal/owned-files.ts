@@ -7,10 +7,10 @@ import { isMainThread } from 'node:worker_threads';
  *
  * - `process.on('exit')` removes them on a normal exit (including `process.exit()`).
  * - SIGINT and SIGTERM: Node's default is to die at once without running 'exit' handlers, so the files would
- *   stay behind. While at least one file is owned we listen for both, and on delivery remove the files;
- *   then, if ours is the only listener (the application has none of its own), we remove our listeners and
- *   raise the signal again, so that the process still dies of that signal with the default exit status.
- *   If the application listens too, it has taken over the signal and we do nothing more: its shutdown decides.
+ *   stay behind. While at least one file is owned we listen for both. On delivery, if ours is the only
+ *   listener (the application has none of its own), we remove the files, remove our listeners and raise the
+ *   signal again, so that the process still dies of that signal, as it would have without us. If the
+ *   application listens too, it has taken the signal over and we do nothing: its shutdown (close, exit) decides.
  *   The listeners go away when the last file is released, so an idle process keeps Node's defaults.
  *   Signals are process-wide and worker threads cannot listen for them; a worker relies on 'exit' and close.
  *
@@ -33,11 +33,11 @@ function onExit(): void {
 }
 
 function onSignal(signal: NodeJS.Signals): void {
+  // Someone else listens too: the application has taken the signal over, and its shutdown (close, exit) decides.
+  if (process.listenerCount(signal) !== 1) return;
   removeAll();
-  if (process.listenerCount(signal) === 1) {
-    uninstall();
-    process.kill(process.pid, signal);
-  }
+  uninstall();
+  process.kill(process.pid, signal);
 }
 
 function removeAll(): void {

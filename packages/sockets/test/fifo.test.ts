@@ -1,0 +1,57 @@
+import { lstatSync, existsSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { Fifo } from '@ipcx/sockets';
+import { children, exited, fixtures, uniqueNames } from './helpers.js';
+
+const names = uniqueNames();
+const procs = children();
+
+describe('FIFOs', () => {
+  it('creates an owner-only FIFO and carries framed messages one way', async () => {
+    using fifo = Fifo.create(names.path('one.fifo'));
+    expect(lstatSync(fifo.path).isFIFO()).toBe(true);
+    expect(lstatSync(fifo.path).mode & 0o777).toBe(0o600);
+    await using reader = await Fifo.openReader(fifo.path);
+    await using writer = await Fifo.openWriter(fifo.path, { timeout: 5000 });
+    for (let i = 0; i < 1000; i++) await writer.send({ i });
+    for (let i = 0; i < 1000; i++) expect(await reader.receive({ timeout: 5000 })).toEqual({ i });
+    await expect(reader.send('x')).rejects.toMatchObject({ code: 'IPCX_ERR_UNSUPPORTED' });
+    await expect(writer.receive()).rejects.toMatchObject({ code: 'IPCX_ERR_UNSUPPORTED' });
+    await writer.send('last');
+    await writer.close();
+    expect(await reader.receive({ timeout: 5000 })).toBe('last');
+    await expect(reader.receive({ timeout: 5000 })).rejects.toMatchObject({ code: 'IPCX_ERR_CLOSED' });
+  });
+
+  it('receives from a writer in another process', async () => {
+    using fifo = Fifo.create(names.path('proc.fifo'));
+    await using reader = await Fifo.openReader(fifo.path);
+    const child = procs.spawn([`${fixtures}child.mjs`, 'fifo-writer', fifo.path, '500']);
+    const seen: number[] = [];
+    for await (const m of reader) seen.push((m as { i: number }).i);
+    expect(seen).toEqual(Array.from({ length: 500 }, (_, i) => i));
+    expect(await exited(child)).toEqual([0, null]);
+  });
+
+  it('times out opening a writer nobody reads, and fails a send once the reader is gone', async () => {
+    using fifo = Fifo.create(names.path('lonely.fifo'));
+    await expect(Fifo.openWriter(fifo.path, { timeout: 50 })).rejects.toMatchObject({ code: 'IPCX_ERR_TIMEOUT' });
+    const reader = await Fifo.openReader(fifo.path);
+    await using writer = await Fifo.openWriter(fifo.path, { timeout: 5000 });
+    await reader.close();
+    const big = 'x'.repeat(100_000);
+    let error: unknown;
+    for (let i = 0; i < 100 && error === undefined; i++) await writer.send(big).catch((e: unknown) => (error = e));
+    expect(error).toMatchObject({ code: 'IPCX_ERR_PEER_GONE' });
+  });
+
+  it('refuses an existing path, and removes the file on remove()', async () => {
+    const path = names.path('dup.fifo');
+    const fifo = Fifo.create(path);
+    expect(() => Fifo.create(path)).toThrow(expect.objectContaining({ code: 'IPCX_ERR_ALREADY_EXISTS' }));
+    fifo.remove();
+    fifo.remove();
+    expect(existsSync(path)).toBe(false);
+    await expect(Fifo.openReader(path)).rejects.toMatchObject({ code: 'IPCX_ERR_NOT_FOUND' });
+  });
+});
