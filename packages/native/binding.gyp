@@ -25,7 +25,8 @@
           "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
           "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
           "cflags_cc": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
-          "libraries": ["-lrt", "-lpthread"]
+          "libraries": ["-lrt", "-lpthread"],
+          "ldflags": ["-Wl,-z,nodelete"]
         }, {
           "type": "none"
         }]

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { FdWatcher, type FdEvents, mq } from '../src/index.js';
+import { FdWatcher, type FdEvents, mq, sem } from '../src/index.js';
 import { defer, fixture, ignoring, succeeds, uniqueName, within } from './helpers.js';
 
 const enc = new TextEncoder();
@@ -162,9 +162,19 @@ describe('FdWatcher', () => {
     const { Worker } = await import('node:worker_threads');
     const url = new URL('./fixtures/watcher-worker.mjs', import.meta.url);
     const worker = new Worker(url);
+    // Listen for 'exit' first: a worker that is gone before its message is read emits both in one turn.
+    const exited = once(worker, 'exit');
     const [msg] = (await within(once(worker, 'message'), 10_000, 'worker ready')) as [string];
     expect(msg).toBe('watching');
-    const [code] = (await within(once(worker, 'exit'), 10_000, 'worker exit')) as [number];
+    const [code] = (await within(exited, 10_000, 'worker exit')) as [number];
     expect(code).toBe(0);
+  });
+
+  it('outlives workers that load the addon alone and end with watchers and waits pending', async () => {
+    const semName = `/${uniqueName('workers')}`;
+    sem.open(semName, { create: true }).close();
+    defer(() => ignoring(['ENOENT'], () => sem.unlink(semName)));
+    const run = fixture('workers-only.mjs', ['40', semName]);
+    expect(await succeeds(run, 60_000, 'workers-only fixture')).toContain('survived');
   });
 });
