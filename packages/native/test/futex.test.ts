@@ -127,4 +127,14 @@ describe('futex', () => {
       expect(await succeeds(peer, 10_000, 'peer')).toContain('woken 1');
     });
   });
+
+  it('keeps the buffer of a pending waitAsync mapped though the caller dropped it, and releases it after', async () => {
+    const name = `/${uniqueName('keepalive')}`;
+    shm.open(name, { create: true, exclusive: true, size: 4096 });
+    defer(() => ignoring(['ENOENT'], () => shm.unlink(name)));
+    const out = await succeeds(fixture('futex-keepalive.mjs', [name], ['--expose-gc']), 15_000, 'keepalive fixture');
+    // While waiting, the waiter's mapping survives GC (only the pending wait holds it); after the wake
+    // only the mapping used to notify is left.
+    expect(JSON.parse(out)).toEqual({ whileWaiting: 1, result: 'ok', afterWake: 1 });
+  });
 });
