@@ -1,21 +1,19 @@
 import type { Server, Socket } from 'node:net';
 import {
   ClosedError,
-  Inbox,
   PermissionError,
   TooLargeError,
   fromSystemError,
-  iterate,
-  msgpackCodec,
   type ChannelServer,
   type Codec,
   type IpcError,
   type WaitOptions,
 } from '@ipcx/core';
+import { Clients } from './internal/clients.js';
 import { checkInteger } from './internal/options.js';
 import { StreamChannel, streamChannelDefaults, type StreamChannelOptions } from './stream-channel.js';
 
-/** Options shared by the stream servers (`UnixServer`, `TcpServer`); channel options apply to every client. */
+/** Options shared by the servers (`UnixServer`, `TcpServer`, `SeqPacketServer`); channel options apply to every client. */
 export interface StreamServerOptions<T = unknown> extends StreamChannelOptions<T> {
   /** Connections held at once (accepted or waiting for `accept`); more are closed at once. Default 1024. */
   maxClients?: number | undefined;
@@ -28,6 +26,23 @@ export interface StreamServerOptions<T = unknown> extends StreamChannelOptions<T
 /** What a server decides about a new connection: what is known about the peer, or a refusal (throw). */
 export type Admit<P> = (socket: Socket) => P | Promise<P>;
 
+/** Checks `maxClients` and `backlog`. */
+export function serverLimits(options: StreamServerOptions<unknown>): { maxClients: number; backlog: number } {
+  return {
+    maxClients: checkInteger('maxClients', options.maxClients, 1024, 1),
+    backlog: checkInteger('backlog', options.backlog, 511, 0, 0x7fffffff),
+  };
+}
+
+/** Calls an `onRefuse` observer; an observer that throws must not take the server down. */
+export function tellRefused(onRefuse: ((error: IpcError) => void) | undefined, error: IpcError): void {
+  try {
+    onRefuse?.(error);
+  } catch {
+    // ignored on purpose
+  }
+}
+
 /**
  * The part of a stream server shared by `UnixServer` and `TcpServer`: one listening socket multiplexing many
  * clients, each a `StreamChannel`; `for await` or `accept` hands them out, `clients` lists them,
@@ -35,34 +50,26 @@ export type Admit<P> = (socket: Socket) => P | Promise<P>;
  */
 export abstract class StreamServer<T = unknown, P = undefined> implements ChannelServer<T> {
   readonly #server: Server;
-  readonly #clients = new Set<StreamChannel<T, P>>();
-  readonly #accepted = new Inbox<StreamChannel<T, P>>();
+  readonly #clients: Clients<StreamChannel<T, P>>;
   readonly #channelOptions: StreamChannelOptions<T>;
   readonly #codec: Codec<T>;
   readonly #maxFrameBytes: number;
-  readonly #maxClients: number;
   readonly #onRefuse: ((error: IpcError) => void) | undefined;
   readonly #admit: Admit<P>;
-  #admitting = 0;
   #closed = false;
   #closing: Promise<void> | undefined;
 
-  /** Takes over a listening (or about to listen) `net.Server`; `admit` vets each connection. */
+  /** Takes over a `net.Server` that is about to listen; `admit` vets each connection. */
   protected constructor(server: Server, options: StreamServerOptions<T>, admit: Admit<P>) {
     const channel = streamChannelDefaults(options);
     this.#channelOptions = channel;
-    this.#codec = channel.codec ?? (msgpackCodec as Codec<T>);
+    this.#codec = channel.codec;
     this.#maxFrameBytes = channel.maxFrameBytes;
-    this.#maxClients = checkInteger('maxClients', options.maxClients, 1024, 1);
+    this.#clients = new Clients(serverLimits(options).maxClients);
     this.#onRefuse = options.onRefuse;
     this.#admit = admit;
     this.#server = server;
     server.on('connection', (socket: Socket) => void this.#onConnection(socket));
-  }
-
-  /** Checks the options every stream server takes; call before listening. */
-  protected static backlogOf(options: StreamServerOptions<unknown>): number {
-    return checkInteger('backlog', options.backlog, 511, 0, 0x7fffffff);
   }
 
   /** True once `close` was called. */
@@ -72,23 +79,22 @@ export abstract class StreamServer<T = unknown, P = undefined> implements Channe
 
   /** The connected clients, accepted or still waiting for `accept`, in the order they connected. */
   get clients(): readonly StreamChannel<T, P>[] {
-    return [...this.#clients];
+    return this.#clients.list;
   }
 
-  /** The node:net server underneath (for `address()`, `ref`/`unref`); do not listen or close it directly. */
+  /** The node:net server underneath. */
   protected get server(): Server {
     return this.#server;
   }
 
   /** Waits for the next client. Rejects with `ClosedError` once the server is closed. */
   accept(options?: WaitOptions): Promise<StreamChannel<T, P>> {
-    if (this.#closed) return Promise.reject(new ClosedError('server'));
-    return this.#accepted.receive('accept', options);
+    return this.#clients.accept(options);
   }
 
   /** Yields each client as it connects; ends when the server closes. */
   [Symbol.asyncIterator](): AsyncIterator<StreamChannel<T, P>> {
-    return iterate(() => this.accept());
+    return this.#clients.iterate();
   }
 
   /**
@@ -101,7 +107,7 @@ export abstract class StreamServer<T = unknown, P = undefined> implements Channe
     if (this.#closed) throw new ClosedError('server');
     const payload = this.#codec.encode(message).slice();
     if (payload.length > this.#maxFrameBytes) throw new TooLargeError('message', payload.length, this.#maxFrameBytes);
-    const results = await Promise.allSettled([...this.#clients].map((client) => client.sendEncoded(payload, options)));
+    const results = await Promise.allSettled(this.#clients.list.map((client) => client.sendEncoded(payload, options)));
     return results.filter((r) => r.status === 'fulfilled').length;
   }
 
@@ -120,12 +126,10 @@ export abstract class StreamServer<T = unknown, P = undefined> implements Channe
 
   async #shutdown(): Promise<void> {
     this.#closed = true;
-    this.#accepted.fail(new ClosedError('server'));
     // close() shuts the listening descriptor at once; its callback would wait for every connection to end.
     this.#server.close();
     this.onListenerClosed();
-    await Promise.all([...this.#clients].map((client) => client.close()));
-    this.#clients.clear();
+    await this.#clients.closeAll();
   }
 
   async #onConnection(socket: Socket): Promise<void> {
@@ -136,37 +140,25 @@ export abstract class StreamServer<T = unknown, P = undefined> implements Channe
       socket.destroy();
       return;
     }
-    if (this.#clients.size + this.#admitting >= this.#maxClients) {
-      this.#refuse(socket, new PermissionError(`connection refused: the server holds its maximum of ${this.#maxClients} clients`));
+    if (this.#clients.full) {
+      socket.destroy();
+      tellRefused(this.#onRefuse, new PermissionError(`connection refused: the server holds its maximum of ${this.#clients.max} clients`));
       return;
     }
-    this.#admitting++;
+    this.#clients.admitting();
     let peer: P;
     try {
       peer = await this.#admit(socket);
+      if (this.#closed || socket.destroyed) throw new ClosedError('server');
     } catch (error) {
-      this.#refuse(socket, fromSystemError('admitting a connection', error));
-      return;
-    } finally {
-      this.#admitting--;
-    }
-    if (this.#closed || socket.destroyed) {
+      this.#clients.dropped();
       socket.destroy();
+      if (!this.#closed) tellRefused(this.#onRefuse, fromSystemError('admitting a connection', error));
       return;
     }
     socket.off('error', early);
     const channel = new StreamChannel<T, P>(socket, this.#channelOptions, peer);
-    this.#clients.add(channel);
-    socket.once('close', () => this.#clients.delete(channel));
-    this.#accepted.push(channel);
-  }
-
-  #refuse(socket: Socket, error: IpcError): void {
-    socket.destroy();
-    try {
-      this.#onRefuse?.(error);
-    } catch {
-      // A throwing observer must not take the server down.
-    }
+    this.#clients.admitted(channel);
+    socket.once('close', () => this.#clients.remove(channel));
   }
 }

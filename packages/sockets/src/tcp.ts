@@ -4,7 +4,7 @@ import { connectSocket, listenOnce } from './internal/connect.js';
 import { checkInteger } from './internal/options.js';
 import { ReconnectingChannel, type ReconnectOptions } from './reconnect.js';
 import { StreamChannel, streamChannelDefaults, type StreamChannelOptions } from './stream-channel.js';
-import { StreamServer, type StreamServerOptions } from './stream-server.js';
+import { StreamServer, serverLimits, type StreamServerOptions } from './stream-server.js';
 
 /** The remote end of a TCP connection. */
 export interface TcpPeer {
@@ -77,7 +77,7 @@ export class TcpServer<T = unknown> extends StreamServer<T, TcpPeer> {
     if (typeof host !== 'string' || host.length === 0) throw new TypeError('host must be a non-empty string');
     const port = checkInteger('port', options.port, 0, 0, 65535);
     if (options.authorize !== undefined && typeof options.authorize !== 'function') throw new TypeError('authorize must be a function');
-    const backlog = StreamServer.backlogOf(options);
+    const { backlog } = serverLimits(options);
     const server = net.createServer({ pauseOnConnect: true, noDelay: true });
     const self = new TcpServer<T>(server, options);
     try {

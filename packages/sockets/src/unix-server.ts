@@ -8,7 +8,7 @@ import { checkMode } from './internal/options.js';
 import { claimFile, type FileClaim } from './internal/owned-files.js';
 import { credentialsOf, sameUser, vet, type Authorize, type PeerCredentials } from './peer.js';
 import type { StreamChannel } from './stream-channel.js';
-import { StreamServer, type StreamServerOptions } from './stream-server.js';
+import { StreamServer, serverLimits, type StreamServerOptions } from './stream-server.js';
 
 /** Options of `UnixServer.listen`. */
 export interface UnixServerOptions<T = unknown> extends StreamServerOptions<T> {
@@ -55,7 +55,7 @@ export class UnixServer<T = unknown> extends StreamServer<T, PeerCredentials> {
     const mode = checkMode('mode', options.mode, 0o600);
     const authorize = options.authorize ?? sameUser;
     if (typeof authorize !== 'function') throw new TypeError('authorize must be a function');
-    const backlog = StreamServer.backlogOf(options);
+    const { backlog } = serverLimits(options);
     const server = net.createServer({ pauseOnConnect: true });
     const self = new UnixServer<T>(server, resolved, options, authorize);
     try {

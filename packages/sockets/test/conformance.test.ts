@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe } from 'vitest';
 import { describeChannelConformance } from '@ipcx/core/testing';
-import { TcpServer, TcpSocket, UnixServer, UnixSocket, type StreamServer } from '@ipcx/sockets';
+import { SeqPacketServer, SeqPacketSocket, TcpServer, TcpSocket, UnixServer, UnixSocket, seqPacketPair, type StreamServer } from '@ipcx/sockets';
 import { uniqueNames } from './helpers.js';
 
 const names = uniqueNames('all');
@@ -55,3 +55,20 @@ suite(
   },
   () => UnixSocket.connect(unixPath, { maxFrameBytes: MAX, timeout: 5000, reconnect: { retries: 1 } }),
 );
+
+describe('Unix seqpacket socket', () => {
+  let server: SeqPacketServer;
+  const address = names.abstract('conf-seq');
+  beforeAll(async () => {
+    server = await SeqPacketServer.listen(address, { maxMessageBytes: MAX });
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+  describeChannelConformance('Unix seqpacket socket', async () => {
+    const client = await SeqPacketSocket.connect(address, { maxMessageBytes: MAX });
+    return [client, await server.accept({ timeout: 5000 })];
+  }, { maxMessageBytes: MAX });
+});
+
+describeChannelConformance('seqpacket socket pair', () => seqPacketPair({ maxMessageBytes: MAX }), { maxMessageBytes: MAX });

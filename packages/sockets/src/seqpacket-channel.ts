@@ -1,0 +1,424 @@
+import {
+  AbstractChannel,
+  BadFrameError,
+  ClosedError,
+  Inbox,
+  PeerGoneError,
+  TooLargeError,
+  UnsupportedError,
+  fromSystemError,
+  isIpcError,
+  msgpackCodec,
+  waitFor,
+  type Codec,
+  type IpcError,
+  type ReceiveOptions,
+  type SendOptions,
+  type Settle,
+  type WaitOptions,
+} from '@ipcx/core';
+import { FdWatcher, socket as sock, receiveFds, sendFds } from '@ipcx/native';
+import { checkInteger } from './internal/options.js';
+
+/** Options of seqpacket channels (`SeqPacketServer`, `SeqPacketSocket`, `seqPacketPair`). */
+export interface SeqPacketChannelOptions<T = unknown> {
+  /** Default `msgpackCodec`. */
+  codec?: Codec<T> | undefined;
+  /**
+   * The largest message, sent or received. A larger send is `TooLargeError`; a larger incoming message (which
+   * the kernel truncates) closes the connection with `TooLargeError`. Default 64 KiB; the kernel's own bound is
+   * the socket send buffer (net.core.wmem_default, about 208 KiB).
+   */
+  maxMessageBytes?: number | undefined;
+  /** Bytes of received, unreceived messages at which the channel stops reading. Default 64 KiB. */
+  receiveBufferBytes?: number | undefined;
+  /**
+   * Received, unreceived messages at which the channel stops reading, whatever their size. The kernel charges
+   * each packet about 768 bytes or more against the sender's buffer, so a small read-ahead in messages keeps
+   * the backpressure a slow receiver should exert. Default 32.
+   */
+  receiveBufferMessages?: number | undefined;
+}
+
+/** A message and the descriptors that came with it (`receiveWithFds`). The receiver owns the descriptors. */
+export interface WithFds<T> {
+  readonly message: T;
+  readonly fds: number[];
+}
+
+/** Descriptors attached to a message in the inbox (a class of our own, so it can never be a user's message). */
+class Attached<T> {
+  constructor(
+    readonly message: T,
+    readonly fds: number[],
+  ) {}
+}
+
+interface PendingSend {
+  readonly payload: Uint8Array;
+  readonly fds: readonly number[] | undefined;
+  readonly settle: Settle<void>;
+}
+
+function closeFds(fds: readonly number[]): void {
+  for (const fd of fds) sock.close(fd);
+}
+
+/** Checks and fills in seqpacket options. */
+export function seqPacketDefaults<T>(options: SeqPacketChannelOptions<T> = {}): {
+  codec: Codec<T>;
+  maxMessageBytes: number;
+  receiveBufferBytes: number;
+  receiveBufferMessages: number;
+} {
+  const codec = options.codec ?? (msgpackCodec as Codec<T>);
+  if (typeof codec?.encode !== 'function' || typeof codec.decode !== 'function') throw new TypeError('codec must be a Codec');
+  return {
+    codec,
+    maxMessageBytes: checkInteger('maxMessageBytes', options.maxMessageBytes, 64 * 1024, 1, 64 * 1024 * 1024),
+    receiveBufferBytes: checkInteger('receiveBufferBytes', options.receiveBufferBytes, 64 * 1024, 1),
+    receiveBufferMessages: checkInteger('receiveBufferMessages', options.receiveBufferMessages, 32, 1),
+  };
+}
+
+/**
+ * A `Channel` over a connected Unix seqpacket socket: the kernel keeps message boundaries, so there is no length
+ * prefix — one message is one packet, sent and received by one syscall each (no batching is possible). The
+ * descriptor is non-blocking and polled by libuv (`FdWatcher`): no thread, no busy loop.
+ *
+ * It also carries file descriptors (SCM_RIGHTS): `sendWithFds` attaches any open descriptors — a file, a
+ * socket, a POSIX message queue, an eventfd — to a message, and `receiveWithFds` hands them out, already
+ * close-on-exec, to the receiver, who owns them. `receive` closes descriptors that came with a message, so
+ * that none leak.
+ *
+ * A zero-length read is how the kernel says the peer closed, so an empty message cannot be sent
+ * (`UnsupportedError`); codecs other than `rawCodec` never produce one.
+ *
+ * @example
+ * ```ts
+ * const channel = await SeqPacketSocket.connect('/run/app.seqpacket');
+ * const file = openSync('/etc/hostname', 'r');
+ * await channel.sendWithFds({ kind: 'hostname' }, [file]);
+ * closeSync(file); // the peer has its own copy now
+ * ```
+ */
+export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChannel<T> {
+  /** What is known about the other end (Unix credentials for a server's client). */
+  readonly peer: P;
+  readonly #fd: number;
+  readonly #watcher: FdWatcher;
+  readonly #codec: Codec<T>;
+  readonly #maxMessageBytes: number;
+  readonly #receiveBufferBytes: number;
+  readonly #receiveBufferMessages: number;
+  readonly #buffer: Buffer;
+  readonly #inbox = new Inbox<T | Attached<T>>();
+  readonly #pending = new Set<PendingSend>();
+  readonly #onGone: (() => void) | undefined;
+  #sizes: number[] = [];
+  #bufferedBytes = 0;
+  #closed = false;
+  #ended = false;
+  #sendError: IpcError | undefined;
+  #watching = { readable: false, writable: false };
+  #released = false;
+  /**
+   * A send found the socket buffer full (EAGAIN): until poll says writable again, further sends queue instead of
+   * trying. The kernel reports a Unix socket writable only once its buffer is down to a quarter, so a receiver
+   * that reads a little does not let one more message through at a time.
+   */
+  #blocked = false;
+
+  /** Adopts a connected seqpacket descriptor (the channel closes it). `onGone` runs once when the connection ends. */
+  constructor(fd: number, options: SeqPacketChannelOptions<T> = {}, peer?: P, onGone?: () => void) {
+    super();
+    const o = seqPacketDefaults(options);
+    this.#fd = fd;
+    this.#codec = o.codec;
+    this.#maxMessageBytes = o.maxMessageBytes;
+    this.#receiveBufferBytes = o.receiveBufferBytes;
+    this.#receiveBufferMessages = o.receiveBufferMessages;
+    this.#buffer = Buffer.allocUnsafeSlow(o.maxMessageBytes + 1);
+    this.peer = peer as P;
+    this.#onGone = onGone;
+    this.#watcher = new FdWatcher(fd, (events) => {
+      if (events.error) this.#fail(fromSystemError('poll seqpacket socket', events.error));
+      else {
+        if (events.readable) this.#read();
+        if (events.writable) {
+          this.#blocked = false;
+          this.#pump();
+        }
+        this.#watch();
+      }
+    });
+    this.#watch();
+  }
+
+  /** The socket's descriptor, e.g. to hand it to a child process in `spawn`'s `stdio`. */
+  get fd(): number {
+    return this.#fd;
+  }
+
+  /** True once `close` was called or the connection ended (messages that arrived before may still be received). */
+  get closed(): boolean {
+    return this.#closed || this.#ended;
+  }
+
+  send(message: T, options?: SendOptions): Promise<void> {
+    return this.#send(message, undefined, options);
+  }
+
+  /**
+   * Sends a message with open descriptors attached. The kernel gives the peer its own copies when the message
+   * is sent; keep yours open until this resolves, then close them if you no longer need them. At most 253.
+   */
+  sendWithFds(message: T, fds: readonly number[], options?: WaitOptions): Promise<void> {
+    if (!Array.isArray(fds) || fds.length === 0 || fds.length > 253 || !fds.every((fd) => Number.isInteger(fd) && fd >= 0)) {
+      return Promise.reject(new TypeError('fds must be an array of 1 to 253 open descriptors'));
+    }
+    return this.#send(message, fds, options);
+  }
+
+  /** Sends a payload already encoded with this channel's codec (used by `broadcast`, which encodes once). */
+  sendEncoded(payload: Uint8Array, options?: WaitOptions): Promise<void> {
+    try {
+      this.#checkPayload(payload);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#sendPayload(payload, undefined, options);
+  }
+
+  trySend(message: T): boolean {
+    const payload = this.#encode(message);
+    if (this.#pending.size > 0 || this.#blocked) return false;
+    return this.#sendNow(payload, undefined);
+  }
+
+  receive(options?: ReceiveOptions): Promise<T> {
+    return this.#receive(options).then((item) => {
+      if (!(item instanceof Attached)) return item;
+      closeFds(item.fds);
+      return item.message;
+    });
+  }
+
+  /** Receives the next message and the descriptors that came with it (none: an empty array). */
+  async receiveWithFds(options?: ReceiveOptions): Promise<WithFds<T>> {
+    const item = await this.#receive(options);
+    return item instanceof Attached ? { message: item.message, fds: item.fds } : { message: item, fds: [] };
+  }
+
+  tryReceive(): T | undefined {
+    if (this.#closed) throw new ClosedError();
+    if (this.#inbox.size === 0) {
+      this.#inbox.shift(); // throws the end error once the connection ended and everything was received
+      return undefined;
+    }
+    const item = this.#taken(this.#inbox.shift()!);
+    if (!(item instanceof Attached)) return item;
+    closeFds(item.fds);
+    return item.message;
+  }
+
+  /**
+   * Closes the socket. Messages already sent are in the peer's queue and will be read; sends still waiting for
+   * room reject with `ClosedError`, as do pending receives. Descriptors received and not taken are closed.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const closed = new ClosedError();
+    this.#drainFds();
+    this.#inbox.fail(closed);
+    this.#rejectPending(closed);
+    this.#release();
+  }
+
+  #receive(options: ReceiveOptions | undefined): Promise<T | Attached<T>> {
+    if (this.#closed) return Promise.reject(new ClosedError());
+    if (this.#inbox.size > 0) return Promise.resolve(this.#taken(this.#inbox.shift()!));
+    return this.#inbox.receive('receive', options);
+  }
+
+  #encode(message: T): Uint8Array {
+    if (this.#closed) throw new ClosedError();
+    if (this.#sendError !== undefined) throw this.#sendError;
+    const payload = this.#codec.encode(message);
+    this.#checkPayload(payload);
+    return payload;
+  }
+
+  #checkPayload(payload: Uint8Array): void {
+    if (this.#closed) throw new ClosedError();
+    if (this.#sendError !== undefined) throw this.#sendError;
+    if (payload.length > this.#maxMessageBytes) throw new TooLargeError('message', payload.length, this.#maxMessageBytes);
+    if (payload.length === 0) throw new UnsupportedError('an empty message on a seqpacket socket (a zero-length read means the peer closed)');
+  }
+
+  async #send(message: T, fds: readonly number[] | undefined, options: WaitOptions | undefined): Promise<void> {
+    return this.#sendPayload(this.#encode(message), fds, options);
+  }
+
+  async #sendPayload(payload: Uint8Array, fds: readonly number[] | undefined, options: WaitOptions | undefined): Promise<void> {
+    if (this.#pending.size === 0 && !this.#blocked && this.#sendNow(payload, fds)) return;
+    // The codec may reuse its buffer: keep a copy while waiting for room.
+    const copy = payload.slice();
+    const waiting = waitFor<void>('send', options, (settle) => {
+      const entry: PendingSend = { payload: copy, fds, settle };
+      this.#pending.add(entry);
+      return () => this.#pending.delete(entry);
+    });
+    this.#watch();
+    return waiting;
+  }
+
+  /** One send syscall: true if sent, false if the socket buffer is full (EAGAIN); throws typed errors. */
+  #sendNow(payload: Uint8Array, fds: readonly number[] | undefined): boolean {
+    try {
+      if (fds === undefined) sock.send(this.#fd, payload);
+      else sendFds(this.#fd, payload, fds);
+      return true;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN' || code === 'EWOULDBLOCK') {
+        this.#blocked = true;
+        this.#watch();
+        return false;
+      }
+      if (code === 'EMSGSIZE' || code === 'ENOBUFS') throw new TooLargeError('message', payload.length, undefined, { cause: error });
+      const typed = fromSystemError('send on a seqpacket socket', error);
+      if (typed.code === 'IPCX_ERR_PEER_GONE') this.#stopSending(typed);
+      throw typed;
+    }
+  }
+
+  /** Sends waiting messages, oldest first, until the socket is full again. */
+  #pump(): void {
+    for (const entry of this.#pending) {
+      let sent: boolean;
+      try {
+        sent = this.#sendNow(entry.payload, entry.fds);
+      } catch (error) {
+        this.#pending.delete(entry);
+        entry.settle.reject(error);
+        continue;
+      }
+      if (!sent) return;
+      this.#pending.delete(entry);
+      entry.settle.resolve();
+    }
+  }
+
+  #read(): void {
+    while (!this.#closed && !this.#ended && this.#roomToRead()) {
+      let got;
+      try {
+        got = receiveFds(this.#fd, this.#buffer);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return;
+        this.#fail(fromSystemError('receive on a seqpacket socket', error));
+        return;
+      }
+      if (got.length === 0 && got.fds.length === 0) {
+        this.#end(new ClosedError('channel (closed by the peer)'));
+        return;
+      }
+      // The buffer has one byte more than the limit: a packet that fills it is over the limit.
+      if (got.truncated || got.length > this.#maxMessageBytes) {
+        closeFds(got.fds);
+        const size = got.length > this.#maxMessageBytes ? `more than ${this.#maxMessageBytes}` : String(got.length);
+        this.#fail(new TooLargeError(`incoming message (${size} bytes, or descriptors beyond the limit)`, undefined, this.#maxMessageBytes));
+        return;
+      }
+      let message: T;
+      try {
+        // The buffer is reused for the next packet: the codec must copy what it keeps.
+        message = this.#codec.decode(this.#buffer.subarray(0, got.length), true);
+      } catch (error) {
+        closeFds(got.fds);
+        this.#fail(isIpcError(error) ? error : new BadFrameError('the codec could not decode a packet', { cause: error }));
+        return;
+      }
+      if (this.#inbox.waiting === 0) {
+        this.#sizes.push(got.length);
+        this.#bufferedBytes += got.length;
+      }
+      this.#inbox.push(got.fds.length > 0 ? new Attached(message, got.fds) : message);
+    }
+  }
+
+  #roomToRead(): boolean {
+    return this.#bufferedBytes < this.#receiveBufferBytes && this.#sizes.length < this.#receiveBufferMessages;
+  }
+
+  #taken(item: T | Attached<T>): T | Attached<T> {
+    const size = this.#sizes.shift();
+    if (size !== undefined) {
+      this.#bufferedBytes -= size;
+      this.#watch();
+    }
+    return item;
+  }
+
+  /** Polls for what is wanted now: readable while there is room to buffer, writable while sends wait. */
+  #watch(): void {
+    if (this.#closed || this.#released) return;
+    const readable = !this.#ended && this.#roomToRead();
+    const writable = (this.#pending.size > 0 || this.#blocked) && this.#sendError === undefined;
+    if (readable === this.#watching.readable && writable === this.#watching.writable) return;
+    this.#watching = { readable, writable };
+    this.#watcher.start({ readable, writable });
+  }
+
+  /** The peer closed: hand out what arrived, then `error`; no more sends. */
+  #end(error: IpcError): void {
+    this.#ended = true;
+    this.#inbox.end(error);
+    this.#stopSending(new PeerGoneError('peer (it closed the connection)'));
+    this.#release();
+  }
+
+  /** A broken connection or bad bytes: keep what arrived before for `receive`, then `error`. */
+  #fail(error: IpcError): void {
+    this.#ended = true;
+    this.#inbox.end(error);
+    this.#stopSending(error.code === 'IPCX_ERR_PEER_GONE' ? error : new PeerGoneError('peer (the connection failed)', { cause: error }));
+    this.#release();
+  }
+
+  #stopSending(error: IpcError): void {
+    this.#sendError ??= error;
+    this.#rejectPending(this.#sendError);
+  }
+
+  #rejectPending(error: IpcError): void {
+    for (const entry of this.#pending) entry.settle.reject(error);
+    this.#pending.clear();
+  }
+
+  /** Descriptors that arrived and were never taken must not leak. */
+  #drainFds(): void {
+    for (;;) {
+      let item;
+      try {
+        item = this.#inbox.shift();
+      } catch {
+        return;
+      }
+      if (item === undefined) return;
+      if (item instanceof Attached) closeFds(item.fds);
+    }
+  }
+
+  /** Stops polling and closes the descriptor, once (libuv: the watcher goes before its descriptor). */
+  #release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#watcher.close();
+    sock.close(this.#fd);
+    this.#onGone?.();
+  }
+}

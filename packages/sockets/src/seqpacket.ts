@@ -1,0 +1,226 @@
+import { AbortedError, ClosedError, PermissionError, TooLargeError, fromSystemError, type ChannelServer, type IpcError, type WaitOptions } from '@ipcx/core';
+import { FdWatcher, peerCredentials, socket as sock, socketPair } from '@ipcx/native';
+import { resolveUnixAddress, type ResolvedAddress, type UnixAddress } from './address.js';
+import { Clients } from './internal/clients.js';
+import { checkMode } from './internal/options.js';
+import { claimFile, type FileClaim } from './internal/owned-files.js';
+import { bindPacketSocket, connectPacketSocket } from './internal/packet-socket.js';
+import { sameUser, vet, type Authorize, type PeerCredentials } from './peer.js';
+import { SeqPacketChannel, seqPacketDefaults, type SeqPacketChannelOptions } from './seqpacket-channel.js';
+import { serverLimits, tellRefused } from './stream-server.js';
+
+/** Options of `SeqPacketServer.listen`. */
+export interface SeqPacketServerOptions<T = unknown> extends SeqPacketChannelOptions<T> {
+  /** Connections held at once; more are closed at once. Default 1024. */
+  maxClients?: number | undefined;
+  /** listen(2) backlog. Default 511. */
+  backlog?: number | undefined;
+  /** Permission bits of the socket file. Default 0o600. */
+  mode?: number | undefined;
+  /** Who may connect; default `sameUser`. A refused peer is closed before anything it sent is read. */
+  authorize?: Authorize | undefined;
+  /** Told about every connection the server refused. */
+  onRefuse?: ((error: IpcError) => void) | undefined;
+}
+
+/** Options of `SeqPacketSocket.connect`. */
+export interface SeqPacketConnectOptions<T = unknown> extends SeqPacketChannelOptions<T>, WaitOptions {
+  /** Checks the server's credentials before the channel is handed out. */
+  authorize?: Authorize | undefined;
+}
+
+/** A client of a `SeqPacketServer`, knowing the peer's pid, uid and gid. */
+export type SeqPacketClient<T = unknown> = SeqPacketChannel<T, PeerCredentials>;
+
+/**
+ * A Unix seqpacket server: connection-oriented like a stream server, but the kernel keeps message boundaries,
+ * so each message is one packet with no length prefix. Same shape as `UnixServer`: `for await` / `accept`,
+ * `clients`, `broadcast`, `close`, peer credentials, `authorize` (same uid by default), socket file 0600,
+ * stale files replaced and the file removed on close, exit, SIGINT and SIGTERM.
+ *
+ * @example
+ * ```ts
+ * await using server = await SeqPacketServer.listen({ abstract: 'app' });
+ * for await (const client of server) void client.send({ hello: client.peer.pid });
+ * ```
+ */
+export class SeqPacketServer<T = unknown> implements ChannelServer<T> {
+  /** Where the server listens. */
+  readonly address: ResolvedAddress;
+  readonly #fd: number;
+  readonly #watcher: FdWatcher;
+  readonly #clients: Clients<SeqPacketClient<T>>;
+  readonly #options: SeqPacketServerOptions<T>;
+  readonly #authorize: Authorize;
+  readonly #claim: FileClaim | undefined;
+  #closing: Promise<void> | undefined;
+  #closed = false;
+
+  private constructor(fd: number, address: ResolvedAddress, options: SeqPacketServerOptions<T>, authorize: Authorize, maxClients: number) {
+    this.#fd = fd;
+    this.address = address;
+    this.#options = options;
+    this.#authorize = authorize;
+    this.#clients = new Clients(maxClients);
+    this.#claim = address.kind === 'path' ? claimFile(address.name) : undefined;
+    this.#watcher = new FdWatcher(fd, (events) => {
+      if (!events.error) this.#acceptAll();
+    });
+    this.#watcher.start({ readable: true });
+  }
+
+  /** Listens on a path or an abstract name. */
+  static async listen<T = unknown>(address: UnixAddress, options: SeqPacketServerOptions<T> = {}): Promise<SeqPacketServer<T>> {
+    const resolved = resolveUnixAddress(address);
+    seqPacketDefaults(options);
+    const mode = checkMode('mode', options.mode, 0o600);
+    const authorize = options.authorize ?? sameUser;
+    if (typeof authorize !== 'function') throw new TypeError('authorize must be a function');
+    const { maxClients, backlog } = serverLimits(options);
+    const fd = await bindPacketSocket('seqpacket', resolved, mode);
+    try {
+      sock.listen(fd, backlog);
+      return new SeqPacketServer<T>(fd, resolved, options, authorize, maxClients);
+    } catch (error) {
+      sock.close(fd);
+      throw fromSystemError(`listen on ${resolved.display}`, error);
+    }
+  }
+
+  /** True once `close` was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The connected clients, oldest first. */
+  get clients(): readonly SeqPacketClient<T>[] {
+    return this.#clients.list;
+  }
+
+  /** Waits for the next client; `ClosedError` once the server is closed. */
+  accept(options?: WaitOptions): Promise<SeqPacketClient<T>> {
+    return this.#clients.accept(options);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<SeqPacketClient<T>> {
+    return this.#clients.iterate();
+  }
+
+  /** Sends one message to every client (encoded once); resolves to how many accepted it (see `UnixServer.broadcast`). */
+  async broadcast(message: T, options?: WaitOptions): Promise<number> {
+    if (this.#closed) throw new ClosedError('server');
+    const { codec, maxMessageBytes } = seqPacketDefaults(this.#options);
+    const payload = codec.encode(message).slice();
+    if (payload.length > maxMessageBytes) throw new TooLargeError('message', payload.length, maxMessageBytes);
+    const results = await Promise.allSettled(this.#clients.list.map((client) => client.sendEncoded(payload, options)));
+    return results.filter((r) => r.status === 'fulfilled').length;
+  }
+
+  /** Stops listening, removes the socket file and closes every client; idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#closed = true;
+      this.#watcher.close();
+      sock.close(this.#fd);
+      this.#claim?.release();
+      await this.#clients.closeAll();
+    })();
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #acceptAll(): void {
+    while (!this.#closed) {
+      let fd: number;
+      try {
+        fd = sock.accept(this.#fd);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code !== 'EAGAIN' && code !== 'EWOULDBLOCK') tellRefused(this.#options.onRefuse, fromSystemError('accept', error));
+        return;
+      }
+      if (this.#clients.full) {
+        sock.close(fd);
+        tellRefused(this.#options.onRefuse, new PermissionError(`connection refused: the server holds its maximum of ${this.#clients.max} clients`));
+        continue;
+      }
+      void this.#admit(fd);
+    }
+  }
+
+  async #admit(fd: number): Promise<void> {
+    this.#clients.admitting();
+    let peer: PeerCredentials;
+    try {
+      peer = await vet(peerCredentials(fd), this.#authorize, `server ${this.address.display}`);
+      if (this.#closed) throw new ClosedError('server');
+    } catch (error) {
+      this.#clients.dropped();
+      sock.close(fd);
+      if (!this.#closed) tellRefused(this.#options.onRefuse, fromSystemError('admitting a connection', error));
+      return;
+    }
+    const channel: SeqPacketClient<T> = new SeqPacketChannel<T, PeerCredentials>(fd, this.#options, peer, () => this.#clients.remove(channel));
+    this.#clients.admitted(channel);
+  }
+}
+
+/**
+ * Connects to a `SeqPacketServer` (or any Unix seqpacket listener). Unix connects complete at once: a missing
+ * or dead server is `NotFoundError`, a full backlog `FullError`, a stream server at that path `SystemError`
+ * (EPROTOTYPE).
+ *
+ * @example
+ * ```ts
+ * await using channel = await SeqPacketSocket.connect({ abstract: 'app' });
+ * console.log(await channel.receive({ timeout: 1000 }), channel.peer.pid);
+ * ```
+ */
+export class SeqPacketSocket {
+  private constructor() {}
+
+  /** Connects; `signal` is checked before connecting (the connect itself never waits). */
+  static async connect<T = unknown>(address: UnixAddress, options: SeqPacketConnectOptions<T> = {}): Promise<SeqPacketClient<T>> {
+    const resolved = resolveUnixAddress(address);
+    const { signal, timeout: _timeout, authorize, ...channel } = options;
+    seqPacketDefaults(channel);
+    if (signal?.aborted) throw new AbortedError(`connect to ${resolved.display}`, { cause: signal.reason });
+    const fd = connectPacketSocket('seqpacket', resolved);
+    let peer: PeerCredentials;
+    try {
+      peer = peerCredentials(fd);
+      if (authorize) await vet(peer, authorize, `client of ${resolved.display}`);
+    } catch (error) {
+      sock.close(fd);
+      throw fromSystemError(`connect to ${resolved.display}`, error);
+    }
+    return new SeqPacketChannel<T, PeerCredentials>(fd, channel, peer);
+  }
+
+  /**
+   * Adopts a connected seqpacket descriptor, e.g. one end of `seqPacketPair` handed to a child process through
+   * `spawn`'s `stdio` (it arrives as fd 3 and up). The channel owns and closes the descriptor.
+   */
+  static fromFd<T = unknown>(fd: number, options: SeqPacketChannelOptions<T> = {}): SeqPacketChannel<T, PeerCredentials> {
+    let peer: PeerCredentials;
+    try {
+      peer = peerCredentials(fd);
+    } catch (error) {
+      throw fromSystemError(`adopt descriptor ${fd} as a seqpacket socket`, error);
+    }
+    return new SeqPacketChannel<T, PeerCredentials>(fd, options, peer);
+  }
+}
+
+/**
+ * Two connected seqpacket channels (socketpair(2)): within a process, or hand one end's `fd` to a child in
+ * `spawn`'s `stdio` (then close that end here) for a private, fd-passing-capable channel to the child.
+ */
+export function seqPacketPair<T = unknown>(options: SeqPacketChannelOptions<T> = {}): [SeqPacketChannel<T>, SeqPacketChannel<T>] {
+  seqPacketDefaults(options);
+  const [a, b] = socketPair('seqpacket');
+  return [new SeqPacketChannel<T>(a, options), new SeqPacketChannel<T>(b, options)];
+}
