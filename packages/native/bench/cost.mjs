@@ -53,6 +53,28 @@ async function benchAsync(name, n, fn, note) {
 }
 
 try {
+  // mq first: later groups (20 000 mapped buffers from shm.open) leave GC work that slows what follows.
+  // mq
+  const qName = `/${tag}-mq`;
+  const q = mq.open(qName, { create: true, exclusive: true, maxMessages: 10, messageSize: 8192 });
+  cleanups.push(() => mq.close(q), () => mq.unlink(qName));
+  const msg = new Uint8Array(64).fill(7);
+  const buf = new Uint8Array(8192);
+  const js = bench('mq.send + mq.receive (64 B)', 500_000, () => {
+    mq.send(q, msg, 1);
+    mq.receive(q, buf);
+  });
+  bench('mq.getAttributes', 500_000, () => mq.getAttributes(q));
+  const dir = mkdtempSync(join(tmpdir(), `${tag}-`));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const cc = spawnSync('cc', ['-O2', '-o', join(dir, 'mq-baseline'), fileURLToPath(new URL('./mq-baseline.c', import.meta.url)), '-lrt']);
+  if (cc.status === 0) {
+    const c = Number(spawnSync(join(dir, 'mq-baseline'), [`/${tag}-mqc`, String(Math.round(500_000 * scale))], { encoding: 'utf8' }).stdout);
+    report('C: mq_send + mq_receive (64 B)', c, `JS/C = ${(js / c).toFixed(2)}x`);
+  } else {
+    console.log('(no cc: C baseline skipped)');
+  }
+
   // shm
   const segName = `/${tag}-shm`;
   const seg = shm.open(segName, { create: true, exclusive: true, size: 4096 });
@@ -107,27 +129,6 @@ try {
     eventfd.write(efd, 1);
     eventfd.read(efd);
   });
-
-  // mq
-  const qName = `/${tag}-mq`;
-  const q = mq.open(qName, { create: true, exclusive: true, maxMessages: 10, messageSize: 8192 });
-  cleanups.push(() => mq.close(q), () => mq.unlink(qName));
-  const msg = new Uint8Array(64).fill(7);
-  const buf = new Uint8Array(8192);
-  const js = bench('mq.send + mq.receive (64 B)', 500_000, () => {
-    mq.send(q, msg, 1);
-    mq.receive(q, buf);
-  });
-  bench('mq.getAttributes', 500_000, () => mq.getAttributes(q));
-  const dir = mkdtempSync(join(tmpdir(), `${tag}-`));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const cc = spawnSync('cc', ['-O2', '-o', join(dir, 'mq-baseline'), fileURLToPath(new URL('./mq-baseline.c', import.meta.url)), '-lrt']);
-  if (cc.status === 0) {
-    const c = Number(spawnSync(join(dir, 'mq-baseline'), [`/${tag}-mqc`, String(Math.round(500_000 * scale))], { encoding: 'utf8' }).stdout);
-    report('C: mq_send + mq_receive (64 B)', c, `JS/C = ${(js / c).toFixed(2)}x`);
-  } else {
-    console.log('(no cc: C baseline skipped)');
-  }
 
   // sem
   const sName = `/${tag}-sem`;

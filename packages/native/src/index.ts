@@ -1,5 +1,5 @@
 export { constants } from './binding.js';
-export type { NativeBinding, NativeConstants } from './binding.js';
+export type { NativeConstants } from './binding.js';
 export { isErrnoError } from './errors.js';
 export type { ErrnoError } from './errors.js';
 export { shm } from './shm.js';
