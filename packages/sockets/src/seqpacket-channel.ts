@@ -19,6 +19,7 @@ import {
 } from '@ipcx/core';
 import { FdWatcher, socket as sock, receiveFds, sendFds } from '@ipcx/native';
 import { checkInteger } from './internal/options.js';
+import { SizeQueue } from './internal/size-queue.js';
 
 /** Options of seqpacket channels (`SeqPacketServer`, `SeqPacketSocket`, `seqPacketPair`). */
 export interface SeqPacketChannelOptions<T = unknown> {
@@ -115,8 +116,7 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
   readonly #inbox = new Inbox<T | Attached<T>>();
   readonly #pending = new Set<PendingSend>();
   readonly #onGone: (() => void) | undefined;
-  #sizes: number[] = [];
-  #bufferedBytes = 0;
+  readonly #sizes = new SizeQueue();
   #closed = false;
   #ended = false;
   #sendError: IpcError | undefined;
@@ -342,24 +342,17 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
         this.#fail(isIpcError(error) ? error : new BadFrameError('the codec could not decode a packet', { cause: error }));
         return;
       }
-      if (this.#inbox.waiting === 0) {
-        this.#sizes.push(got.length);
-        this.#bufferedBytes += got.length;
-      }
+      if (this.#inbox.waiting === 0) this.#sizes.push(got.length);
       this.#inbox.push(got.fds.length > 0 ? new Attached(message, got.fds) : message);
     }
   }
 
   #roomToRead(): boolean {
-    return this.#bufferedBytes < this.#receiveBufferBytes && this.#sizes.length < this.#receiveBufferMessages;
+    return this.#sizes.bytes < this.#receiveBufferBytes && this.#sizes.length < this.#receiveBufferMessages;
   }
 
   #taken(item: T | Attached<T>): T | Attached<T> {
-    const size = this.#sizes.shift();
-    if (size !== undefined) {
-      this.#bufferedBytes -= size;
-      this.#watch();
-    }
+    if (this.#sizes.shift()) this.#watch();
     return item;
   }
 

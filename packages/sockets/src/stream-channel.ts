@@ -23,6 +23,7 @@ import {
   type WaitOptions,
 } from '@ipcx/core';
 import { FrameWriter } from './internal/frame-writer.js';
+import { SizeQueue } from './internal/size-queue.js';
 import { checkInteger } from './internal/options.js';
 
 /** Options of every length-framed stream channel (Unix stream sockets, TCP, FIFOs, child pipes). */
@@ -111,9 +112,8 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
   readonly #writer: FrameWriter;
   readonly #decoder: FrameDecoder;
   readonly #inbox = new Inbox<T>();
-  /** Sizes of the messages in the inbox, oldest first, to know when to pause and resume reading. */
-  #sizes: number[] = [];
-  #bufferedBytes = 0;
+  /** Sizes of the messages in the inbox, to know when to pause and resume reading. */
+  readonly #sizes = new SizeQueue();
   #paused = false;
   readonly #pending = new Set<PendingSend>();
   readonly #highWaterMark: number;
@@ -225,8 +225,7 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
     this.#closed = true;
     const closed = new ClosedError();
     this.#inbox.fail(closed);
-    this.#sizes = [];
-    this.#bufferedBytes = 0;
+    this.#sizes.clear();
     this.#rejectPending(closed);
     this.#closing = this.#shutdown();
     return this.#closing;
@@ -326,10 +325,8 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
   }
 
   #taken(message: T): T {
-    const size = this.#sizes.shift();
-    if (size !== undefined) {
-      this.#bufferedBytes -= size;
-      if (this.#paused && this.#bufferedBytes <= this.#receiveBufferBytes / 2 && !this.#closed) {
+    if (this.#sizes.shift()) {
+      if (this.#paused && this.#sizes.bytes <= this.#receiveBufferBytes / 2 && !this.#closed) {
         this.#paused = false;
         this.#socket.resume();
       }
@@ -339,11 +336,7 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
 
   readonly #onFrame = (frame: Uint8Array): void => {
     const message = this.#codec.decode(frame, false);
-    if (this.#inbox.waiting === 0) {
-      const size = frame.length + FRAME_HEADER_BYTES;
-      this.#sizes.push(size);
-      this.#bufferedBytes += size;
-    }
+    if (this.#inbox.waiting === 0) this.#sizes.push(frame.length + FRAME_HEADER_BYTES);
     this.#inbox.push(message);
   };
 
@@ -355,7 +348,7 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
       this.#fail(isIpcError(error) ? error : new BadFrameError('the codec could not decode a payload', { cause: error }));
       return;
     }
-    if (!this.#paused && this.#bufferedBytes >= this.#receiveBufferBytes) {
+    if (!this.#paused && this.#sizes.bytes >= this.#receiveBufferBytes) {
       this.#paused = true;
       this.#socket.pause();
     }
