@@ -4,40 +4,15 @@ import {
   MPSC_RESERVE,
   MPSC_WAITING_PRODUCERS,
   RING_CONSUMER_PARKED,
-  RING_CONTROL_BYTES,
   RING_TAIL,
   WRAP_MARKER,
-  maxPayload,
 } from './layout.js';
 import type { WaitResult, Waker } from './internal/waker.js';
+import { RingBase } from './internal/ring-base.js';
 
 const align4 = (n: number): number => (n + 3) & ~3;
 
-class MpscSide {
-  protected readonly ctl: Int32Array;
-  protected readonly data: Uint8Array;
-  protected readonly words: Int32Array;
-  protected readonly mask: number;
-  readonly maxPayload: number;
-
-  constructor(
-    buffer: SharedArrayBuffer,
-    offset: number,
-    readonly capacity: number,
-    protected readonly waker: Waker,
-  ) {
-    this.ctl = new Int32Array(buffer, offset, RING_CONTROL_BYTES / 4);
-    this.data = new Uint8Array(buffer, offset + RING_CONTROL_BYTES, capacity);
-    this.words = new Int32Array(buffer, offset + RING_CONTROL_BYTES, capacity / 4);
-    this.mask = capacity - 1;
-    this.maxPayload = maxPayload(capacity);
-  }
-
-  /** Wakes a sleeping consumer (also used on close). */
-  wakeConsumer(): void {
-    if (Atomics.compareExchange(this.ctl, RING_CONSUMER_PARKED, 1, 0) === 1) this.waker.notify(this.ctl, RING_CONSUMER_PARKED);
-  }
-
+class MpscSide extends RingBase {
   /** Wakes every producer sleeping for room (also used on close). */
   wakeProducers(): void {
     if (Atomics.load(this.ctl, MPSC_WAITING_PRODUCERS) !== 0) this.waker.notify(this.ctl, RING_TAIL);

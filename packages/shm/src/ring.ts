@@ -2,14 +2,13 @@ import { BadFrameError } from '@ipcx/core';
 import {
   FRAME_LENGTH_BYTES,
   RING_CONSUMER_PARKED,
-  RING_CONTROL_BYTES,
   RING_HEAD,
   RING_PRODUCER_PARKED,
   RING_TAIL,
   WRAP_MARKER,
-  maxPayload,
 } from './layout.js';
 import type { WaitResult, Waker } from './internal/waker.js';
+import { RingBase } from './internal/ring-base.js';
 
 const align4 = (n: number): number => (n + 3) & ~3;
 
@@ -25,32 +24,7 @@ const align4 = (n: number): number => (n + 3) & ~3;
  * or the waiter sees PARKED = 0 and does not sleep (its wait returns 'not-equal'). A producer therefore
  * pays for a wake-up only when the consumer really sleeps.
  */
-abstract class RingSide {
-  protected readonly ctl: Int32Array;
-  protected readonly data: Uint8Array;
-  protected readonly words: Int32Array;
-  protected readonly mask: number;
-  /** Largest payload of one frame. */
-  readonly maxPayload: number;
-
-  constructor(
-    buffer: SharedArrayBuffer,
-    offset: number,
-    readonly capacity: number,
-    protected readonly waker: Waker,
-  ) {
-    this.ctl = new Int32Array(buffer, offset, RING_CONTROL_BYTES / 4);
-    this.data = new Uint8Array(buffer, offset + RING_CONTROL_BYTES, capacity);
-    this.words = new Int32Array(buffer, offset + RING_CONTROL_BYTES, capacity / 4);
-    this.mask = capacity - 1;
-    this.maxPayload = maxPayload(capacity);
-  }
-
-  /** Wakes a consumer parked on this ring (also used to end its wait on close). */
-  wakeConsumer(): void {
-    if (Atomics.compareExchange(this.ctl, RING_CONSUMER_PARKED, 1, 0) === 1) this.waker.notify(this.ctl, RING_CONSUMER_PARKED);
-  }
-
+abstract class RingSide extends RingBase {
   /** Wakes a producer parked on this ring. */
   wakeProducer(): void {
     if (Atomics.compareExchange(this.ctl, RING_PRODUCER_PARKED, 1, 0) === 1) this.waker.notify(this.ctl, RING_PRODUCER_PARKED);
