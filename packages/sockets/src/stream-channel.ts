@@ -146,6 +146,7 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
     socket.on('error', this.#onError);
     socket.on('close', this.#onClose);
     if (direction === 'send') this.#inbox.end(new UnsupportedError('receiving on the sending end of a one-way stream'));
+    if (socket.destroyed) this.#onClose(); // handed over already dead: its 'close' will not come again
     // A server accepts with pauseOnConnect, so that nothing is read before the peer is authorized.
     if (direction !== 'send' && socket.isPaused()) socket.resume();
   }
