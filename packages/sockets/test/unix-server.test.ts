@@ -232,8 +232,8 @@ describe('UnixServer against bad peers', () => {
     expect(await good.receive({ timeout: 5000 })).toBe('and back');
   });
 
-  it('refuses a client running as another user before reading anything, and admits it when authorize says so', async () => {
-    if (process.getuid!() !== 0) return; // needs root to spawn a process as another uid
+  // Spawning a process as another uid needs root.
+  it.skipIf(process.getuid!() !== 0)('refuses a client running as another user before reading anything, and admits it when authorize says so', async () => {
     const path = names.path('uid.sock');
     const refused: IpcError[] = [];
     const server = await UnixServer.listen(path, { mode: 0o666, onRefuse: (e) => refused.push(e) });
