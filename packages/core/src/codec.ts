@@ -41,9 +41,9 @@ const MSGPACKR_MIN_TARGET = 2048 + 10;
 
 /**
  * A msgpack codec built on msgpackr with a reused packer. Plain objects are packed as records
- * (keys written once per message); Date, Map, Set, BigInt (any size), typed arrays, Error and RegExp
- * round-trip. Messages are self-contained: any msgpack decoder can read them, and no state is shared
- * between messages.
+ * (keys written once per message, as msgpackr's extension type 0x72); Date, Map, Set, BigInt (any
+ * size), typed arrays, Error and RegExp round-trip. Messages are self-contained: no state is shared
+ * between messages. For decoders other than msgpackr, pass `{ useRecords: false, moreTypes: false, mapsAsObjects: true, variableMapSize: true }`.
  */
 export function createMsgpackCodec(options: MsgpackrOptions = {}): Codec<unknown> {
   const shared: MsgpackrOptions = {

@@ -29,15 +29,19 @@ export class Inbox<T> {
     return this.#error !== undefined;
   }
 
-  /** Delivers a message to the oldest waiting receiver, or buffers it. Ignored once ended. */
-  push(item: T): void {
-    if (this.#error !== undefined) return;
+  /**
+   * Delivers a message to the oldest waiting receiver (returns true), or buffers it (false).
+   * Ignored once ended (false).
+   */
+  push(item: T): boolean {
+    if (this.#error !== undefined) return false;
     for (const waiter of this.#waiters) {
       this.#waiters.delete(waiter);
       waiter.resolve(item);
-      return;
+      return true;
     }
     this.#items.push(item);
+    return false;
   }
 
   /** The next buffered message, or undefined; throws the end error once ended and drained. */

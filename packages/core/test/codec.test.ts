@@ -53,3 +53,14 @@ describe('codecs', () => {
     expect(() => msgpackCodec.decode(new Uint8Array([0xdb, 0xff, 0xff, 0xff, 0xff]))).toThrow(BadFrameError);
   });
 });
+
+describe('msgpack for other languages', () => {
+  it('encodes plain msgpack maps (0x8N) without records when asked', async () => {
+    const { createMsgpackCodec } = await import('@ipcx/core');
+    const plain = createMsgpackCodec({ useRecords: false, moreTypes: false, mapsAsObjects: true, variableMapSize: true });
+    const bytes = plain.encode({ id: 1 });
+    expect([...bytes]).toEqual([0x81, 0xa2, 0x69, 0x64, 0x01]); // {"id": 1} as any msgpack library writes it
+    expect(msgpackCodec.encode({ id: 1 })[0]).toBe(0xd4); // fixext 1: a msgpackr record
+    expect(plain.decode(bytes)).toEqual({ id: 1 });
+  });
+});
