@@ -1,0 +1,155 @@
+import { isMainThread } from 'node:worker_threads';
+import { AbortedError, ClosedError, TimeoutError, UnsupportedError, checkWaitOptions, type WaitOptions } from '@ipcx/core';
+import type { WaitResult, Waker } from './waker.js';
+
+/**
+ * The one wait loop of the sync primitives (mutex, semaphore, condvar, barrier, rwlock, latch).
+ *
+ * A primitive describes a wait as a `Sleeper`: `attempt` tries to finish (take the lock, pass the
+ * barrier) and either returns the result or returns PARK after it set `index` and `value`, the word to
+ * sleep on and the value that word must still hold for sleeping to be right. The loop then sleeps with
+ * the primitive's waker: the kernel (or V8) checks the word against `value` atomically with going to
+ * sleep, so a change made between `attempt` and the wait is never missed (the wait returns
+ * 'not-equal'). After every wake-up, whatever its cause, `attempt` runs again before timeout, abort or
+ * close are looked at: a wake that a waiter consumed is never dropped on the floor by a waiter that is
+ * about to give up.
+ *
+ * Waits are cut into slices of `core.sliceMs` (named mutexes: the owner-check interval) so that a
+ * primitive can look for dead processes (`attempt(true)` after a sleep ran out, the last one before a
+ * timeout included); elsewhere a slice is the whole timeout.
+ *
+ * A pending `Atomics.waitAsync` (or native futex wait) cannot be cancelled. When the caller's signal
+ * fires, or the object is closed, the loop wakes every waiter on the word instead: the others find
+ * nothing changed and sleep again, which costs them a loop turn and costs nothing when nobody aborts.
+ */
+export const PARK: unique symbol = Symbol('park');
+export type Park = typeof PARK;
+
+/** One wait, as a primitive describes it to the loop. */
+export interface Sleeper<T> {
+  /** The word to sleep on, set by `attempt` before it returns PARK. */
+  index: number;
+  /** The value `index` must still hold for the sleep to start. */
+  value: number;
+  /**
+   * Tries to finish. `sliceExpired`: the previous sleep ran out its slice (time to look for a dead
+   * owner). Returns the result, or PARK after setting `index` and `value`.
+   */
+  attempt(sliceExpired: boolean): T | Park;
+  /**
+   * The wait is giving up (timeout, abort, close): undo what `attempt` registered. May return a
+   * result instead when the wait turns out to have succeeded meanwhile (e.g. a barrier that tripped).
+   */
+  leave?(): T | Park;
+}
+
+/** What the loop needs from a primitive. */
+export interface ParkCore {
+  readonly i32: Int32Array;
+  readonly waker: Waker;
+  /** Longest single sleep (ms); Infinity when nothing needs checking between wake-ups. */
+  readonly sliceMs: number;
+  readonly closed: boolean;
+  /** Names the object in errors, e.g. 'mutex "/app"'. */
+  readonly what: string;
+}
+
+/** Throws `UnsupportedError` on the main thread, where a blocking wait would freeze the event loop. */
+export function checkBlockingAllowed(what: string): void {
+  if (isMainThread) throw new UnsupportedError(`a blocking ${what} on the main thread (use the async form)`);
+}
+
+/** Checks `{ timeout }` of a blocking call (a blocked thread cannot see a signal fire). */
+export function checkSyncOptions(options: { timeout?: number | undefined } | undefined): void {
+  checkWaitOptions(options);
+  if (options !== undefined && 'signal' in options && (options as WaitOptions).signal !== undefined) {
+    throw new TypeError('a blocking call takes no signal (a blocked thread cannot see it fire); use the async form');
+  }
+}
+
+function giveUp<T>(sleeper: Sleeper<T>, error: Error): T {
+  const late = sleeper.leave?.() ?? PARK;
+  if (late !== PARK) return late;
+  throw error;
+}
+
+/**
+ * Waits on the event loop. Never blocks: sleeps with `waker.waitAsync`. `{ timeout, signal }` end the
+ * wait with `TimeoutError` / `AbortedError`, closing the object with `ClosedError`; in every case
+ * `sleeper.leave` runs and the abort listener is removed.
+ */
+export async function parkAsync<T>(core: ParkCore, operation: string, options: WaitOptions | undefined, sleeper: Sleeper<T>): Promise<T> {
+  checkWaitOptions(options);
+  const signal = options?.signal;
+  const timeout = options?.timeout;
+  if (signal?.aborted) throw new AbortedError(operation, { cause: signal.reason });
+  if (core.closed) throw new ClosedError(core.what);
+  const end = timeout === undefined ? Number.POSITIVE_INFINITY : performance.now() + timeout;
+  const { i32, waker } = core;
+  // Wakes this wait (and, harmlessly, the others on the same word) so that it sees the abort.
+  const onAbort = (): void => void waker.notify(i32, sleeper.index);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    let sliceExpired = false;
+    for (;;) {
+      const result = sleeper.attempt(sliceExpired);
+      if (result !== PARK) return result;
+      if (core.closed) return giveUp(sleeper, new ClosedError(core.what));
+      if (signal?.aborted) return giveUp(sleeper, new AbortedError(operation, { cause: signal.reason }));
+      const left = end - performance.now();
+      if (left <= 0) return giveUp(sleeper, new TimeoutError(operation, timeout));
+      const slice = Math.min(left, core.sliceMs);
+      let woke: WaitResult;
+      try {
+        woke = await waker.waitAsync(i32, sleeper.index, sleeper.value, slice);
+      } catch (error) {
+        return giveUp(sleeper, error as Error);
+      }
+      sliceExpired = woke === 'timed-out';
+    }
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/**
+ * Blocks the thread (workers only, checked by the caller) with `waker.wait`. `{ timeout }` ends the
+ * wait with `TimeoutError`; there is no signal, since a blocked thread runs no event loop to see it.
+ */
+export function parkSync<T>(core: ParkCore, operation: string, options: { timeout?: number | undefined } | undefined, sleeper: Sleeper<T>): T {
+  checkSyncOptions(options);
+  if (core.closed) throw new ClosedError(core.what);
+  const timeout = options?.timeout;
+  const end = timeout === undefined ? Number.POSITIVE_INFINITY : performance.now() + timeout;
+  const { i32, waker } = core;
+  let sliceExpired = false;
+  for (;;) {
+    const result = sleeper.attempt(sliceExpired);
+    if (result !== PARK) return result;
+    if (core.closed) return giveUp(sleeper, new ClosedError(core.what));
+    const left = end - performance.now();
+    if (left <= 0) return giveUp(sleeper, new TimeoutError(operation, timeout));
+    const slice = Math.min(left, core.sliceMs);
+    let woke: WaitResult;
+    try {
+      woke = waker.wait(i32, sleeper.index, sleeper.value, slice);
+    } catch (error) {
+      return giveUp(sleeper, error as Error);
+    }
+    sliceExpired = woke === 'timed-out';
+  }
+}
+
+/**
+ * Spins for at most `microseconds` until `ready()` (blocking forms only). Handing a lock over to a
+ * sleeping thread costs a futex wake and a reschedule (tens of µs); a holder that releases within a few
+ * µs is cheaper to wait out on the CPU. Bounded, and never used on the event loop.
+ */
+export function spinUntil(ready: () => boolean, microseconds: number): boolean {
+  if (microseconds <= 0) return ready();
+  const end = performance.now() + microseconds / 1000;
+  do {
+    for (let i = 0; i < 32; i++) if (ready()) return true;
+  } while (performance.now() < end);
+  return false;
+}

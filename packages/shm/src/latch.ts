@@ -1,0 +1,136 @@
+import { AbortedError, checkWaitOptions, type WaitOptions } from '@ipcx/core';
+import { PARK, checkBlockingAllowed, checkSyncOptions, parkAsync, parkSync, type Park, type Sleeper } from './internal/park.js';
+import { SyncObject, checkHandle, createNamedMemory, openNamedMemory, type NamedSyncOptions, type SyncHandle } from './sync.js';
+
+/**
+ * One word, COUNT: 0 = not yet sized, 1 = open, n + 1 = n count-downs to go. Keeping "not sized" apart
+ * from "open" lets every thread construct over zeroed memory with the count, in any order: the first
+ * compare-and-swap from 0 sizes it, the others change nothing.
+ *
+ * Who wakes whom: waiters sleep on COUNT while it holds the value they read; count-downs that leave
+ * it closed do not notify (a sleeper keeps sleeping, its stale expected value only matters at the
+ * moment it goes to sleep), and the one that opens it wakes everyone, once.
+ */
+const COUNT = 0;
+const WORDS = 1;
+const OPEN = 1;
+const MAX_COUNT = 0x7ffffffe;
+
+/**
+ * A one-shot latch (count-down gate) in 4 bytes of shared memory: `wait` resolves once `countDown`
+ * was called `count` times; after that it stays open for good.
+ *
+ * @example
+ * ```ts
+ * const ready = Latch.create(3);              // three workers report ready
+ * // in each worker: Latch.from(workerData).countDown();
+ * await ready.wait({ timeout: 5000 });
+ * ```
+ */
+export class Latch extends SyncObject {
+  /** Bytes a latch needs (4-byte aligned). */
+  static readonly BYTES = WORDS * 4;
+
+  /**
+   * A latch over `Latch.BYTES` bytes at `byteOffset` of `buffer`, for threads. Over zeroed memory the
+   * first constructor with a `count` sizes it; later ones may omit it (their `count` is ignored).
+   */
+  constructor(buffer: SharedArrayBuffer, byteOffset = 0, count?: number) {
+    super('latch', buffer, byteOffset, WORDS);
+    if (count !== undefined) {
+      checkCount(count);
+      Atomics.compareExchange(this.core.i32, COUNT, 0, count + 1);
+    } else if (Atomics.load(this.core.i32, COUNT) === 0) {
+      throw new TypeError('a latch over fresh memory needs its count');
+    }
+  }
+
+  /** A new latch that opens after `count` count-downs, in its own `SharedArrayBuffer`. */
+  static create(count: number): Latch {
+    return new Latch(new SharedArrayBuffer(Latch.BYTES), 0, count);
+  }
+
+  /** The latch whose `handle` another thread sent. */
+  static from(handle: SyncHandle): Latch {
+    checkHandle(handle, 'latch');
+    return new Latch(handle.buffer, handle.byteOffset);
+  }
+
+  /** Creates a named latch of `count`; this process owns the name and unlinks it on `close`. */
+  static async createNamed(name: string, count: number, options: NamedSyncOptions = {}): Promise<Latch> {
+    checkCount(count);
+    const memory = await createNamedMemory(name, 'latch', options, (i32) => Atomics.store(i32, COUNT, count + 1));
+    return new Latch(memory.buffer, memory.byteOffset).bindNamed(memory, true);
+  }
+
+  /** Opens a named latch that another process created. */
+  static async openNamed(name: string): Promise<Latch> {
+    const memory = await openNamedMemory(name, 'latch');
+    return new Latch(memory.buffer, memory.byteOffset).bindNamed(memory, false);
+  }
+
+  /** Count-downs still missing (0 once open). */
+  get count(): number {
+    return Math.max(0, Atomics.load(this.core.i32, COUNT) - OPEN);
+  }
+
+  /** True once the latch opened. */
+  get open(): boolean {
+    return Atomics.load(this.core.i32, COUNT) === OPEN;
+  }
+
+  /** Counts down by `n` (default 1), never below zero; the count-down that reaches zero wakes every waiter. */
+  countDown(n = 1): void {
+    this.core.checkOpen();
+    if (!Number.isInteger(n) || n < 1) throw new RangeError(`n must be an integer >= 1, got ${String(n)}`);
+    const i32 = this.core.i32;
+    for (;;) {
+      const seen = Atomics.load(i32, COUNT);
+      if (seen <= OPEN) return;
+      const next = Math.max(OPEN, seen - n);
+      if (Atomics.compareExchange(i32, COUNT, seen, next) !== seen) continue;
+      if (next === OPEN) this.core.waker.notify(i32, COUNT);
+      return;
+    }
+  }
+
+  /**
+   * Waits on the event loop until the latch is open.
+   * @throws TimeoutError after `timeout` ms, AbortedError when `signal` fires, ClosedError on close.
+   */
+  async wait(options?: WaitOptions): Promise<void> {
+    this.core.checkOpen();
+    checkWaitOptions(options);
+    if (options?.signal?.aborted) throw new AbortedError('wait', { cause: options.signal.reason });
+    if (this.open) return;
+    await parkAsync(this.core, 'wait', options, this.#sleeper());
+  }
+
+  /** `wait`, blocking the thread: workers only (`UnsupportedError` on the main thread). */
+  waitSync(options?: { timeout?: number }): void {
+    checkBlockingAllowed('wait');
+    checkSyncOptions(options);
+    this.core.checkOpen();
+    if (this.open) return;
+    parkSync(this.core, 'wait', options, this.#sleeper());
+  }
+
+  #sleeper(): Sleeper<void> {
+    const i32 = this.core.i32;
+    const sleeper: Sleeper<void> = {
+      index: COUNT,
+      value: 0,
+      attempt: (): void | Park => {
+        const seen = Atomics.load(i32, COUNT);
+        if (seen === OPEN) return;
+        sleeper.value = seen;
+        return PARK;
+      },
+    };
+    return sleeper;
+  }
+}
+
+function checkCount(count: number): void {
+  if (!Number.isInteger(count) || count < 0 || count > MAX_COUNT) throw new RangeError(`count must be an integer from 0 to ${MAX_COUNT}, got ${String(count)}`);
+}

@@ -1,0 +1,259 @@
+import { AbortedError, checkWaitOptions, type WaitOptions } from '@ipcx/core';
+import { PARK, checkBlockingAllowed, checkSyncOptions, parkAsync, parkSync, spinUntil, type Park, type Sleeper } from './internal/park.js';
+import { processAlive } from './segment.js';
+import {
+  GuardImpl,
+  SyncObject,
+  checkHandle,
+  createNamedMemory,
+  openNamedMemory,
+  type Guard,
+  type NamedSyncOptions,
+  type SyncHandle,
+} from './sync.js';
+
+/**
+ * The mutex word, after Drepper's three-state futex mutex ("Futexes Are Tricky"), with the owner in it
+ * as in Linux robust futexes:
+ *
+ * | value | meaning |
+ * | --- | --- |
+ * | 0 | free |
+ * | pid | held by a thread of process `pid`; nobody sleeps |
+ * | pid \| WAITERS | held; someone may sleep on the word, so the unlocker must wake one |
+ *
+ * Who wakes whom: a locker that must wait first sets WAITERS (compare-and-swap on the value it saw)
+ * and sleeps only while the word still holds that value, so an unlock in between makes its wait return
+ * at once. The unlocker swaps the word to 0 and wakes one sleeper only if WAITERS was set: an
+ * uncontended lock/unlock is two atomic operations and no system call. A woken waiter takes the lock
+ * with WAITERS set again, because it cannot know whether others still sleep (an extra wake costs a
+ * syscall; a missing one would be a deadlock). Lockers that never slept may take a free lock ahead of
+ * a woken one ("barging"): throughput over strict fairness.
+ *
+ * Every atomic in JavaScript is sequentially consistent, so the swap to 0 in unlock orders every write
+ * of the critical section before the next owner's successful compare-and-swap: the lock is also the
+ * memory barrier that publishes the protected data.
+ */
+const WAITERS = 0x80000000 | 0;
+const OWNER = 0x3fffffff;
+const WORD = 0;
+const WORDS = 1;
+/** Bounded spin of the blocking form before it parks (µs). */
+const SPIN_MICROSECONDS = 20;
+
+/** Options of `Mutex.createNamed` and `Mutex.openNamed`. */
+export interface NamedMutexOptions extends NamedSyncOptions {
+  /**
+   * How often (ms) a waiter checks whether the owner process is still alive. A lock whose owner died
+   * is taken over within about this time. Default 100.
+   */
+  ownerCheckInterval?: number;
+}
+
+/**
+ * A held mutex. `recovered` is true when the previous owner process died while holding the lock: this
+ * caller now holds it, and the data it protects may be half-updated, so repair or re-check it before
+ * releasing.
+ */
+export interface MutexGuard extends Guard {
+  readonly recovered: boolean;
+}
+
+/** @internal The guard class; `CondVar` releases and retakes the mutex through it. */
+export class MutexGuardImpl extends GuardImpl implements MutexGuard {
+  #recovered: boolean;
+
+  constructor(
+    readonly mutex: Mutex,
+    recovered: boolean,
+  ) {
+    super(() => mutex[unlockMutex]());
+    this.#recovered = recovered;
+  }
+
+  get recovered(): boolean {
+    return this.#recovered;
+  }
+
+  /** @internal Set when CondVar retook the lock from a dead owner. */
+  setRecovered(recovered: boolean): void {
+    this.#recovered = recovered;
+  }
+}
+
+/** @internal */
+export const unlockMutex: unique symbol = Symbol('unlockMutex');
+/** @internal */
+export const lockMutexAsync: unique symbol = Symbol('lockMutexAsync');
+/** @internal */
+export const lockMutexSync: unique symbol = Symbol('lockMutexSync');
+
+/**
+ * A mutual-exclusion lock in 4 bytes of shared memory, for worker threads (`create`, `handle`, `from`,
+ * or `new Mutex(buffer, byteOffset)` over your own zeroed memory) and for processes (`createNamed` /
+ * `openNamed`, woken by the native futex). Not reentrant: locking it again from the holder deadlocks
+ * (or times out).
+ *
+ * Owner death: the word holds the owner's pid. A waiter whose sleep runs out `ownerCheckInterval`
+ * (named mutexes) probes that pid; if the process is gone it takes the lock over and its guard says
+ * `recovered: true`. A worker thread that is terminated while holding a lock is not detected (its
+ * process lives): release in `finally`.
+ *
+ * @example
+ * ```ts
+ * const mutex = Mutex.create();
+ * new Worker('./worker.js', { workerData: mutex.handle }); // there: Mutex.from(workerData)
+ * {
+ *   await using guard = await mutex.lock({ timeout: 1000 });
+ *   if (guard.recovered) repair();
+ *   // ... critical section
+ * }
+ * // in a worker, blocking: const guard = mutex.lockSync(); try { ... } finally { guard.release(); }
+ * ```
+ */
+export class Mutex extends SyncObject {
+  /** Bytes a mutex needs (4-byte aligned). */
+  static readonly BYTES = WORDS * 4;
+  readonly #id: number;
+
+  /** A mutex over `Mutex.BYTES` zeroed (or mutex-owned) bytes at `byteOffset` of `buffer`, for threads. */
+  constructor(buffer: SharedArrayBuffer, byteOffset = 0) {
+    super('mutex', buffer, byteOffset, WORDS);
+    const pid = process.pid;
+    if (pid > OWNER) throw new RangeError(`process id ${pid} does not fit the mutex word`);
+    this.#id = pid;
+  }
+
+  /** A new mutex in its own `SharedArrayBuffer` (threads of this process). */
+  static create(): Mutex {
+    return new Mutex(new SharedArrayBuffer(Mutex.BYTES));
+  }
+
+  /** The mutex whose `handle` another thread sent. */
+  static from(handle: SyncHandle): Mutex {
+    checkHandle(handle, 'mutex');
+    return new Mutex(handle.buffer, handle.byteOffset);
+  }
+
+  /**
+   * Creates a named mutex (a small shared-memory segment) that other processes `openNamed`. This
+   * process owns the name and unlinks it on `close`.
+   */
+  static async createNamed(name: string, options: NamedMutexOptions = {}): Promise<Mutex> {
+    const slice = checkInterval(options.ownerCheckInterval);
+    const memory = await createNamedMemory(name, 'mutex', options);
+    return new Mutex(memory.buffer, memory.byteOffset).bindNamed(memory, true, slice);
+  }
+
+  /** Opens a named mutex that another process created. */
+  static async openNamed(name: string, options: Omit<NamedMutexOptions, 'mode'> = {}): Promise<Mutex> {
+    const slice = checkInterval(options.ownerCheckInterval);
+    const memory = await openNamedMemory(name, 'mutex');
+    return new Mutex(memory.buffer, memory.byteOffset).bindNamed(memory, false, slice);
+  }
+
+  /** Takes the lock if it is free now (or, on a named mutex, held by a dead process); never waits. */
+  tryLock(): MutexGuard | undefined {
+    this.core.checkOpen();
+    if (Atomics.compareExchange(this.core.i32, WORD, 0, this.#id) === 0) return new MutexGuardImpl(this, false);
+    return this.core.name === undefined ? undefined : this.#takeFromDead(Atomics.load(this.core.i32, WORD));
+  }
+
+  /**
+   * Waits for the lock on the event loop (never blocks the thread).
+   * @throws TimeoutError after `timeout` ms, AbortedError when `signal` fires, ClosedError on close.
+   */
+  async lock(options?: WaitOptions): Promise<MutexGuard> {
+    this.core.checkOpen();
+    checkWaitOptions(options);
+    if (options?.signal?.aborted) throw new AbortedError('lock', { cause: options.signal.reason });
+    if (Atomics.compareExchange(this.core.i32, WORD, 0, this.#id) === 0) return new MutexGuardImpl(this, false);
+    return this[lockMutexAsync](options);
+  }
+
+  /**
+   * Waits for the lock, blocking the thread: workers only (`UnsupportedError` on the main thread).
+   * Spins a few µs before it sleeps.
+   * @throws TimeoutError after `timeout` ms.
+   */
+  lockSync(options?: { timeout?: number }): MutexGuard {
+    checkBlockingAllowed('lock');
+    checkSyncOptions(options);
+    this.core.checkOpen();
+    return this[lockMutexSync](options);
+  }
+
+  /** @internal The slow path, also used by CondVar to retake the lock. */
+  [lockMutexAsync](options?: WaitOptions): Promise<MutexGuardImpl> {
+    return parkAsync(this.core, 'lock', options, this.#sleeper());
+  }
+
+  /** @internal */
+  [lockMutexSync](options?: { timeout?: number }): MutexGuardImpl {
+    const i32 = this.core.i32;
+    const id = this.#id;
+    if (spinUntil(() => Atomics.load(i32, WORD) === 0 && Atomics.compareExchange(i32, WORD, 0, id) === 0, SPIN_MICROSECONDS)) {
+      return new MutexGuardImpl(this, false);
+    }
+    return parkSync(this.core, 'lock', options, this.#sleeper());
+  }
+
+  /** @internal Releases the lock (guards call this once). */
+  [unlockMutex](): void {
+    const previous = Atomics.exchange(this.core.i32, WORD, 0);
+    // Only a word with WAITERS can have sleepers: wake one, it retakes the lock with WAITERS set.
+    if ((previous & WAITERS) !== 0) this.core.waker.notify(this.core.i32, WORD, 1);
+  }
+
+  #sleeper(): Sleeper<MutexGuardImpl> {
+    const i32 = this.core.i32;
+    const id = this.#id;
+    let slept = false;
+    const sleeper: Sleeper<MutexGuardImpl> = {
+      index: WORD,
+      value: 0,
+      attempt: (sliceExpired: boolean): MutexGuardImpl | Park => {
+        for (;;) {
+          const seen = Atomics.load(i32, WORD);
+          if (seen === 0) {
+            // Having slept, we cannot tell whether others still sleep: keep WAITERS.
+            if (Atomics.compareExchange(i32, WORD, 0, slept ? id | WAITERS : id) === 0) return new MutexGuardImpl(this, false);
+            continue;
+          }
+          if (sliceExpired && this.core.name !== undefined) {
+            const taken = this.#takeFromDead(seen);
+            if (taken !== undefined) return taken;
+          }
+          let expected = seen;
+          if ((seen & WAITERS) === 0) {
+            expected = seen | WAITERS;
+            if (Atomics.compareExchange(i32, WORD, seen, expected) !== seen) continue;
+          }
+          slept = true;
+          sleeper.value = expected;
+          return PARK;
+        }
+      },
+    };
+    return sleeper;
+  }
+
+  /**
+   * If `seen` names a dead owner, takes the lock over (keeping WAITERS as it was: sleepers still sleep)
+   * and returns a recovered guard. The compare-and-swap on the exact word seen lets only one of several
+   * waiters that noticed the death win.
+   */
+  #takeFromDead(seen: number): MutexGuardImpl | undefined {
+    const owner = seen & OWNER;
+    if (owner === 0 || owner === this.#id || processAlive(owner)) return undefined;
+    const next = this.#id | (seen & WAITERS);
+    if (Atomics.compareExchange(this.core.i32, WORD, seen, next) !== seen) return undefined;
+    return new MutexGuardImpl(this, true);
+  }
+}
+
+function checkInterval(ms: number | undefined): number {
+  if (ms === undefined) return 100;
+  if (!(typeof ms === 'number' && ms > 0 && Number.isFinite(ms))) throw new RangeError(`ownerCheckInterval must be a finite number of ms > 0, got ${String(ms)}`);
+  return ms;
+}

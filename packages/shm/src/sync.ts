@@ -1,0 +1,231 @@
+import { ClosedError, IncompatibleError, UnsupportedError } from '@ipcx/core';
+import { CACHE_LINE, HEADER_BYTES, Header, Kind, Wake, checkHeader, initHeader } from './layout.js';
+import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/waker.js';
+import type { ParkCore } from './internal/park.js';
+import { createSegment, openSegment, unlinkSegment } from './segment.js';
+
+/**
+ * What the sync primitives share: where their words live, how they sleep, guards, handles, named
+ * segments and `close`.
+ *
+ * A primitive is a few Int32 words at a 4-byte aligned `byteOffset` of a `SharedArrayBuffer`. All-zero
+ * words are a valid fresh state of every primitive (an unlocked mutex, a semaphore with no permits, an
+ * empty barrier or latch that its first constructor sizes), so caller memory needs no init step
+ * beyond being zeroed, and every thread may construct over it in any order.
+ *
+ * A named primitive lives alone in a small segment: the 64-byte header of layout.ts (KIND = Locks,
+ * SIZE = which primitive (`SyncKind`), PID_A = the creator, WAKE = futex), then its words at byte 64.
+ */
+export type SyncKindName = 'mutex' | 'semaphore' | 'condvar' | 'barrier' | 'rwlock' | 'latch';
+
+const TAGS: Record<SyncKindName, number> = { mutex: 1, semaphore: 2, condvar: 3, barrier: 4, rwlock: 5, latch: 6 };
+
+/** Bytes of a named primitive's segment: the header and one cache line of words. */
+const NAMED_BYTES = HEADER_BYTES + CACHE_LINE;
+
+/** What a worker thread needs to use a primitive: send it with `postMessage`, rebuild it with `from`. */
+export interface SyncHandle {
+  readonly kind: SyncKindName;
+  readonly buffer: SharedArrayBuffer;
+  readonly byteOffset: number;
+}
+
+/** Options of `createNamed` (all primitives). */
+export interface NamedSyncOptions {
+  /** Permissions of the new segment. Default 0o600 (owner only). */
+  mode?: number;
+}
+
+/**
+ * A held lock, permit or the like. Release it exactly once, in `finally` or with `using`:
+ * `release` is idempotent, so a `using` guard may also be released early by hand.
+ *
+ * @example
+ * ```ts
+ * await using guard = await mutex.lock({ timeout: 1000 });
+ * // ... critical section; released when the block ends, also on throw
+ * ```
+ */
+export interface Guard extends Disposable, AsyncDisposable {
+  /** Gives the lock (or permit) back; a second call does nothing. */
+  release(): void;
+  /** True once released. */
+  readonly released: boolean;
+}
+
+/** The one guard implementation: runs `unlock` once. */
+export class GuardImpl implements Guard {
+  #unlock: (() => void) | undefined;
+
+  constructor(unlock: () => void) {
+    this.#unlock = unlock;
+  }
+
+  get released(): boolean {
+    return this.#unlock === undefined;
+  }
+
+  release(): void {
+    const unlock = this.#unlock;
+    if (unlock === undefined) return;
+    this.#unlock = undefined;
+    unlock();
+  }
+
+  [Symbol.dispose](): void {
+    this.release();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    this.release();
+    return Promise.resolve();
+  }
+}
+
+/** The state a primitive hands to the wait loop (internal/park.ts). */
+export class SyncCore implements ParkCore {
+  readonly i32: Int32Array;
+  waker: Waker = atomicsWaker;
+  sliceMs = Number.POSITIVE_INFINITY;
+  closed = false;
+  what: string;
+  name: string | undefined;
+  unlinkOnClose = false;
+
+  constructor(
+    readonly kind: SyncKindName,
+    readonly buffer: SharedArrayBuffer,
+    readonly byteOffset: number,
+    words: number,
+  ) {
+    if (!(buffer instanceof SharedArrayBuffer)) throw new TypeError(`a ${kind} lives in a SharedArrayBuffer`);
+    if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset % 4 !== 0) {
+      throw new RangeError(`byteOffset must be a non-negative multiple of 4, got ${byteOffset}`);
+    }
+    if (byteOffset + words * 4 > buffer.byteLength) {
+      throw new RangeError(`a ${kind} needs ${words * 4} bytes at offset ${byteOffset}; the buffer has ${buffer.byteLength}`);
+    }
+    this.i32 = new Int32Array(buffer, byteOffset, words);
+    this.what = kind;
+  }
+
+  /** Throws `ClosedError` once the object is closed. */
+  checkOpen(): void {
+    if (this.closed) throw new ClosedError(this.what);
+  }
+
+  /** Wakes everyone sleeping on any of this object's words (used by close: they recheck and see it). */
+  wakeAll(): void {
+    for (let i = 0; i < this.i32.length; i++) this.waker.notify(this.i32, i);
+  }
+}
+
+/**
+ * Base of the six shared-memory primitives: `handle`, `closed`, `close`, `Symbol.asyncDispose`.
+ * Subclasses keep their words in `core.i32`.
+ */
+export abstract class SyncObject implements AsyncDisposable {
+  /** @internal */
+  protected readonly core: SyncCore;
+
+  protected constructor(kind: SyncKindName, buffer: SharedArrayBuffer, byteOffset: number, words: number) {
+    this.core = new SyncCore(kind, buffer, byteOffset, words);
+  }
+
+  /**
+   * What `from` needs in another thread of this process (send it with `postMessage`). A named primitive
+   * has none: open it by name there.
+   */
+  get handle(): SyncHandle {
+    const core = this.core;
+    if (core.name !== undefined) throw new UnsupportedError(`a handle of a named ${core.kind}; open it by name`);
+    return { kind: core.kind, buffer: core.buffer, byteOffset: core.byteOffset };
+  }
+
+  /** True once `close` was called. */
+  get closed(): boolean {
+    return this.core.closed;
+  }
+
+  /**
+   * Stops using this object: its pending waits (in this thread) reject with `ClosedError`, later calls
+   * throw it. The creator of a named primitive also unlinks the name (processes that opened it keep
+   * working; new ones cannot open it). Locks held through it are not released. Idempotent.
+   */
+  async close(): Promise<void> {
+    const core = this.core;
+    if (core.closed) return;
+    core.closed = true;
+    core.wakeAll();
+    if (core.unlinkOnClose && core.name !== undefined) await unlinkSegment(core.name);
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** Switches a freshly constructed object over to a named segment's futex waker. @internal */
+  protected bindNamed(named: NamedMemory, unlinkOnClose: boolean, sliceMs = Number.POSITIVE_INFINITY): this {
+    const core = this.core;
+    core.waker = named.waker;
+    core.name = named.name;
+    core.what = `${core.kind} "${named.name}"`;
+    core.unlinkOnClose = unlinkOnClose;
+    core.sliceMs = sliceMs;
+    return this;
+  }
+}
+
+/** Checks a handle for `from`. */
+export function checkHandle(handle: SyncHandle, kind: SyncKindName): void {
+  if (!(handle?.buffer instanceof SharedArrayBuffer) || typeof handle.byteOffset !== 'number') {
+    throw new TypeError(`from takes the \`handle\` of a ${kind}`);
+  }
+  if (handle.kind !== kind) throw new IncompatibleError(`the handle`, `it is a ${String(handle.kind)}'s, expected a ${kind}'s`);
+}
+
+/** A named primitive's mapped segment. */
+export interface NamedMemory {
+  readonly name: string;
+  readonly buffer: SharedArrayBuffer;
+  /** Byte offset of the primitive's words. */
+  readonly byteOffset: number;
+  readonly waker: Waker;
+}
+
+/**
+ * Creates the segment of a named primitive (a stale one whose creator died is replaced, a live one is
+ * `AlreadyExistsError`). `init` writes the primitive's initial words before the header is published.
+ */
+export async function createNamedMemory(
+  name: string,
+  kind: SyncKindName,
+  options: NamedSyncOptions | undefined,
+  init?: (i32: Int32Array) => void,
+): Promise<NamedMemory> {
+  const native = await loadNative();
+  const segment = await createSegment(name, NAMED_BYTES, options?.mode ?? 0o600, (buffer) => {
+    init?.(new Int32Array(buffer, HEADER_BYTES, CACHE_LINE / 4));
+    const header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
+    Atomics.store(header, Header.PidA, process.pid);
+    // initHeader writes MAGIC last: whoever sees it also sees the initial words.
+    initHeader(header, Kind.Locks, TAGS[kind], Wake.Futex);
+  });
+  return { name: segment.name, buffer: segment.buffer, byteOffset: HEADER_BYTES, waker: futexWaker(native) };
+}
+
+/** Maps the segment of a named primitive that another process created, checking what it holds. */
+export async function openNamedMemory(name: string, kind: SyncKindName): Promise<NamedMemory> {
+  const native = await loadNative();
+  const segment = await openSegment(name);
+  const what = `${kind} "${segment.name}"`;
+  if (segment.buffer.byteLength < NAMED_BYTES) throw new IncompatibleError(what, `the segment has ${segment.buffer.byteLength} bytes`);
+  const header = new Int32Array(segment.buffer, 0, HEADER_BYTES / 4);
+  checkHeader(header, Kind.Locks, what);
+  const tag = Atomics.load(header, Header.Size);
+  if (tag !== TAGS[kind]) {
+    const found = Object.entries(TAGS).find(([, t]) => t === tag)?.[0] ?? `kind ${tag}`;
+    throw new IncompatibleError(what, `it holds a ${found}`);
+  }
+  return { name: segment.name, buffer: segment.buffer, byteOffset: HEADER_BYTES, waker: futexWaker(native) };
+}
