@@ -2,12 +2,18 @@
 // - jobs go to worker processes through a POSIX message queue, urgent ones first (@ipcx/mq);
 // - results come back through a many-to-one ring in shared memory (@ipcx/shm FanIn);
 // - live statistics are published in shared memory for any reader (@ipcx/shm SharedState);
-// - a worker killed with SIGKILL is replaced and its unfinished jobs are queued again.
+// - a worker killed with SIGKILL is replaced and its unfinished jobs are queued again;
+// - a control socket (Unix stream, @ipcx/sockets) answers requests from a monitor process, which the
+//   supervisor knows by its peer credentials.
 // Every kernel object is named after this process and removed on exit.
 //
 // node src/main.mjs [--jobs=N] [--workers=N] [--kill]
 import { spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { serve } from '@ipcx/core';
+import { UnixServer } from '@ipcx/sockets';
 import { MqChannel, MessageQueue } from '@ipcx/mq';
 import { FanIn, SharedState } from '@ipcx/shm';
 
@@ -21,6 +27,14 @@ const names = { jobs: `/${tag}-jobs`, results: `/${tag}-results`, stats: `/${tag
 const jobs = MqChannel.queue(names.jobs, { create: true, exclusive: true, maxMessages: 10, messageSize: 512 });
 const results = await FanIn.create({ name: names.results, capacity: 64 * 1024 });
 const stats = await SharedState.create({ name: names.stats, initial: { done: 0, queued: 0, workers: 0, restarts: 0 } });
+const socketPath = join(tmpdir(), `${tag}.sock`);
+const control = await UnixServer.listen(socketPath); // owner-only (0600), same uid only, removed on close
+void (async () => {
+  for await (const client of control) {
+    console.log(`control socket: a client connected (pid ${client.peer.pid}, uid ${client.peer.uid})`);
+    void serve(client, (req) => (req?.get === 'stats' ? stats.get() : { error: 'unknown request' }));
+  }
+})();
 
 const workers = new Map();
 const pending = new Map(); // id -> job, until its result arrives
@@ -56,6 +70,7 @@ async function shutdown() {
   MessageQueue.unlink(names.jobs);
   await results.close();
   await stats.close();
+  await control.close();
 }
 
 for (let id = 0; id < workerCount; id++) startWorker(id);
@@ -94,8 +109,10 @@ for await (const result of results) {
 await submitting;
 const seconds = (performance.now() - started) / 1000;
 const summary = stats.get().value;
+const monitor = spawn(process.execPath, [fileURLToPath(new URL('./monitor.mjs', import.meta.url)), socketPath], { stdio: 'inherit' });
+await new Promise((resolve) => monitor.once('exit', resolve));
 await shutdown();
 console.log(`done: ${summary.done}/${totalJobs} jobs in ${seconds.toFixed(2)} s by ${workerCount} workers, ${restarts} restart(s)`);
 console.log(`jobs per worker: ${[...byWorker.entries()].sort().map(([w, n]) => `#${w}=${n}`).join(' ')}`);
 console.log(`urgent jobs: ${urgentCount}, mean compute ${(urgentLatency / Math.max(urgentCount, 1)).toFixed(2)} ms`);
-console.log(`kernel objects removed: ${Object.values(names).join(', ')}`);
+console.log(`kernel objects removed: ${[...Object.values(names), socketPath].join(', ')}`);

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
 import { expect, it } from 'vitest';
 
@@ -8,7 +9,10 @@ it('runs the job service to the end, survives a killed worker and leaves no segm
   const { stdout } = await promisify(execFile)(process.execPath, [main, '--jobs=60', '--workers=2', '--kill'], { timeout: 60_000 });
   expect(stdout).toMatch(/done: 60\/60 jobs/);
   expect(stdout).toMatch(/1 restart/);
+  expect(stdout).toMatch(/monitor \(pid \d+\): \{"value":\{"done":60/);
+  expect(stdout).toMatch(/control socket: a client connected \(pid \d+, uid \d+\)/);
   const pid = /ipcx-demo-(\d+)/.exec(stdout)?.[1];
   expect(pid).toBeTruthy();
   expect(readdirSync('/dev/shm').filter((f) => f.includes(`ipcx-demo-${pid}`))).toEqual([]);
+  expect(readdirSync(tmpdir()).filter((f) => f.includes(`ipcx-demo-${pid}`))).toEqual([]);
 }, 90_000);
