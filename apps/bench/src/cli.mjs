@@ -1,0 +1,77 @@
+#!/usr/bin/env node
+// npm run bench [-- --quick] [--only=REGEX] [--sizes=64,1024] [--out=DIR]
+// Runs the suite and writes <out>/results.json, report.md, throughput.svg and latency.svg, where <out> is
+// bench-results/<timestamp>[-quick] unless --out is given; a full run without --only also refreshes
+// bench-results/latest/, the committed copy the README shows.
+import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { machineInfo } from './machine.mjs';
+import { SIZES } from './payload.mjs';
+import { renderReport } from './report.mjs';
+import { methodology, runSuite } from './suite.mjs';
+import { latencyChart, throughputChart } from './svg.mjs';
+import { evaluateTargets, attachRatios } from './targets.mjs';
+
+const RESULTS = fileURLToPath(new URL('../bench-results/', import.meta.url));
+
+function parseArgs(argv) {
+  const options = { quick: false, only: undefined, sizes: SIZES, out: undefined };
+  for (const arg of argv) {
+    if (arg === '--quick') options.quick = true;
+    else if (arg.startsWith('--only=')) options.only = new RegExp(arg.slice(7));
+    else if (arg.startsWith('--sizes=')) options.sizes = arg.slice(8).split(',').map(Number);
+    else if (arg.startsWith('--out=')) options.out = arg.slice(6);
+    else if (arg === '--help' || arg === '-h') {
+      console.log('usage: npm run bench -- [--quick] [--only=REGEX] [--sizes=64,1024,65536] [--out=DIR]');
+      process.exit(0);
+    } else throw new Error(`unknown argument ${arg} (see --help)`);
+  }
+  if (options.sizes.some((s) => !Number.isInteger(s) || s < 1)) throw new Error('--sizes takes positive integers');
+  return options;
+}
+
+const options = parseArgs(process.argv.slice(2));
+const startedAt = new Date();
+const machineBefore = machineInfo();
+const started = performance.now();
+const suite = await runSuite({
+  quick: options.quick,
+  only: options.only,
+  sizes: options.sizes,
+  log: (line) => console.log(`[${((performance.now() - started) / 1000).toFixed(1).padStart(5)} s] ${line}`),
+});
+const machine = { ...machineBefore, loadAverageAfter: machineInfo().loadAverage };
+const ratios = attachRatios(suite.rows, suite.results);
+const report = {
+  schema: 'ipcx-bench/1',
+  startedAt: startedAt.toISOString(),
+  seconds: Math.round((performance.now() - started) / 100) / 10,
+  mode: options.quick ? 'quick' : 'full',
+  only: options.only?.source,
+  sizes: options.sizes,
+  machine,
+  method: methodology(suite.settings),
+  rows: suite.rows,
+  results: suite.results,
+  ratios,
+  targets: evaluateTargets(suite.results),
+  notes: suite.notes,
+};
+
+const stamp = startedAt.toISOString().replace(/[:.]/g, '-').replace('Z', '');
+const out = options.out ?? join(RESULTS, `${stamp}${options.quick ? '-quick' : ''}`);
+mkdirSync(out, { recursive: true });
+writeFileSync(join(out, 'results.json'), JSON.stringify(report, null, 2) + '\n');
+writeFileSync(join(out, 'throughput.svg'), throughputChart(report));
+writeFileSync(join(out, 'latency.svg'), latencyChart(report));
+writeFileSync(join(out, 'report.md'), renderReport(report));
+console.log(`\nwrote ${relative(process.cwd(), out) || '.'}/{report.md,results.json,throughput.svg,latency.svg} in ${report.seconds} s`);
+if (!options.quick && !options.only && !options.out && options.sizes === SIZES) {
+  const latest = join(RESULTS, 'latest');
+  rmSync(latest, { recursive: true, force: true });
+  cpSync(out, latest, { recursive: true });
+  console.log(`and refreshed ${relative(process.cwd(), latest)}`);
+}
+for (const t of report.targets) console.log(`${t.met === undefined ? 'n/a   ' : t.met ? 'met   ' : 'MISSED'} ${t.text}: ${t.detail}`);
+process.exit(0);

@@ -1,0 +1,30 @@
+// Order statistics shared by every row, the C rows included (their programs report per-run figures; the
+// summary over runs is computed here so that every row is summarised the same way).
+
+/** The value at quantile q (0..1) of `values` by the nearest-rank method; sorts a copy. */
+export function percentile(values, q) {
+  if (values.length === 0) return Number.NaN;
+  const sorted = Float64Array.from(values).sort();
+  const rank = Math.min(sorted.length, Math.max(1, Math.ceil(q * sorted.length)));
+  return sorted[rank - 1];
+}
+
+/** Median, min and max of per-run figures, plus the runs themselves. */
+export function summarize(runs) {
+  return {
+    median: percentile(runs, 0.5),
+    min: Math.min(...runs),
+    max: Math.max(...runs),
+    runs: [...runs],
+  };
+}
+
+/** (max − min) / median: how far apart the runs of one figure were. */
+export function spread(summary) {
+  return summary.median > 0 ? (summary.max - summary.min) / summary.median : Number.NaN;
+}
+
+/** Nanoseconds of `process.hrtime.bigint()` as a Number (exact below 2^53 ns, about 104 days of uptime). */
+export function now() {
+  return Number(process.hrtime.bigint());
+}

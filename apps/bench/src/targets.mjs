@@ -1,0 +1,91 @@
+// Ratios of every ipcx row to the best Node built-in of the same run, and the issue's targets, each
+// checked and stated as met or missed with its numbers.
+
+/** The figure a ratio uses: messages/s, MB/s or the median p50 round trip (µs). */
+const value = (result, metric) =>
+  metric === 'mb' ? result.mbPerSec.median : metric === 'rtt' ? result.p50Us.median : result.msgsPerSec.median;
+
+function find(results, row, size, measure) {
+  return results.find((r) => r.row === row && r.size === size && r.measure === measure);
+}
+
+/**
+ * For each ipcx result, the best Node built-in result with the same payload kind, size and measurement,
+ * among the built-ins that run in the same place (threads: MessagePort, BroadcastChannel; processes:
+ * process.send and the hand-written net loops). `ratio` > 1 means ipcx is better: messages/s over the
+ * built-in's, or the built-in's p50 round trip over ipcx's.
+ */
+export function attachRatios(rows, results) {
+  const rowOf = new Map(rows.map((r) => [r.id, r]));
+  const ratios = [];
+  for (const result of results) {
+    const row = rowOf.get(result.row);
+    if (row?.group !== 'ipcx') continue;
+    const rtt = result.measure === 'rtt';
+    let best;
+    for (const other of results) {
+      const o = rowOf.get(other.row);
+      if (o?.group !== 'node' || o.place !== row.place || o.kind !== row.kind) continue;
+      if (other.size !== result.size || other.measure !== result.measure) continue;
+      if (!best || (rtt ? value(other, 'rtt') < value(best, 'rtt') : value(other) > value(best))) best = other;
+    }
+    if (!best) continue;
+    const ratio = rtt ? value(best, 'rtt') / value(result, 'rtt') : value(result) / value(best);
+    ratios.push({ row: result.row, size: result.size, measure: result.measure, versus: best.row, ratio });
+  }
+  return ratios;
+}
+
+/**
+ * The targets of the issue. `ours` and `theirs` name results ([row, size, measure]); `theirs` may list
+ * several rows, of which the best counts. `at least`: ours/theirs ≥ bound (throughput); `at most`:
+ * ours/theirs ≤ bound (round-trip times).
+ */
+const TARGETS = [
+  { text: 'ShmChannel between threads: 64 B raw messages/s at least 10x MessagePort', ours: ['shm-thread/raw', 64, 'throughput'], theirs: [['message-port/raw']], atLeast: 10 },
+  { text: 'ShmChannel between threads: small object (default codec) messages/s at least 2x MessagePort', ours: ['shm-thread/object', 64, 'throughput'], theirs: [['message-port/object']], atLeast: 2 },
+  { text: 'ShmChannel between threads: 64 KiB raw MB/s at least 1x MessagePort', ours: ['shm-thread/raw', 65536, 'throughput'], theirs: [['message-port/raw']], metric: 'mb', atLeast: 1 },
+  { text: 'ShmChannel between threads: 64 B raw round trip (p50) at most 1/10 of MessagePort', ours: ['shm-thread/raw', 64, 'rtt'], theirs: [['message-port/raw']], atMost: 0.1 },
+  { text: 'ShmChannel between processes: 64 B messages/s at least 20x process.send (best of json, advanced)', ours: ['shm-process/raw', 64, 'throughput'], theirs: [['process-send-json/raw'], ['process-send-advanced/raw']], atLeast: 20 },
+  { text: 'ShmChannel between processes: 64 B round trip (p50) within 10x of the C shared-memory spin ping-pong', ours: ['shm-process/raw', 64, 'rtt'], theirs: [['c-shm-spin/raw']], atMost: 10 },
+  ...[64, 1024, 65536].flatMap((size) => [
+    { text: `MqChannel: ${label(size)} round trip (p50) within 1.5x of the C mq ping-pong`, ours: ['mq/raw', size, 'rtt'], theirs: [['c-mq/raw']], atMost: 1.5 },
+    { text: `MqChannel: ${label(size)} messages/s at least 0.5x C mq`, ours: ['mq/raw', size, 'throughput'], theirs: [['c-mq/raw']], atLeast: 0.5 },
+  ]),
+  { text: 'Unix stream channel: 64 B messages/s at least 5x process.send (best of json, advanced)', ours: ['unix-stream/raw', 64, 'throughput'], theirs: [['process-send-json/raw'], ['process-send-advanced/raw']], atLeast: 5 },
+  { text: 'Unix stream channel: 64 B messages/s at least 0.8x the hand-written net loop (cork/uncork, same framing)', ours: ['unix-stream/raw', 64, 'throughput'], theirs: [['net-unix/raw']], atLeast: 0.8 },
+];
+
+export function label(size) {
+  return size >= 1024 ? `${size / 1024} KiB` : `${size} B`;
+}
+
+/** Each target: { text, met: true | false | undefined (not measured), ratio, detail }. */
+export function evaluateTargets(results) {
+  return TARGETS.map((t) => {
+    const [row, size, measure] = t.ours;
+    const ours = find(results, row, size, measure);
+    const rtt = measure === 'rtt';
+    const metric = rtt ? 'rtt' : t.metric;
+    const candidates = t.theirs.map(([r]) => find(results, r, size, measure)).filter(Boolean);
+    if (!ours || candidates.length === 0) {
+      return { text: t.text, met: undefined, detail: 'not measured in this run' };
+    }
+    const theirs = candidates.reduce((a, b) => (rtt ? (value(b, metric) < value(a, metric) ? b : a) : value(b, metric) > value(a, metric) ? b : a));
+    const ratio = value(ours, metric) / value(theirs, metric);
+    const met = t.atLeast !== undefined ? ratio >= t.atLeast : ratio <= t.atMost;
+    const unit = rtt ? 'µs' : metric === 'mb' ? 'MB/s' : 'msg/s';
+    const detail = `${ratio.toFixed(rtt ? 2 : 1)}x (${format(value(ours, metric))} ${unit} vs ${format(value(theirs, metric))} ${unit} for ${theirs.row}; required ${t.atLeast !== undefined ? '≥' : '≤'} ${t.atLeast ?? t.atMost}x)`;
+    return { text: t.text, met, ratio, required: t.atLeast !== undefined ? { atLeast: t.atLeast } : { atMost: t.atMost }, ours: ours.row, theirs: theirs.row, size, measure, detail };
+  });
+}
+
+/** 3 significant digits with k / M suffixes. */
+export function format(n) {
+  if (!Number.isFinite(n)) return String(n);
+  const abs = Math.abs(n);
+  if (abs >= 1e6) return `${(n / 1e6).toPrecision(3)} M`;
+  if (abs >= 1e4) return `${(n / 1e3).toPrecision(3)} k`;
+  if (abs >= 100) return n.toFixed(0);
+  return n.toPrecision(3);
+}

@@ -1,0 +1,33 @@
+// Every mechanism the bench knows. A mechanism whose package cannot be loaded (not built, or not written
+// yet) gets no rows, only a note: the report never shows a row for a transport that does not exist.
+
+/**
+ * id: stable key (results, --only); group: ipcx | node; place: where the other end runs;
+ * load(): the implementation, imported only when used so that one broken package skips only its rows.
+ */
+export const MECHANISMS = [
+  { id: 'shm-thread', label: 'ShmChannel (threads)', group: 'ipcx', place: 'thread', load: async () => (await import('./shm.mjs')).shmThread },
+  { id: 'shm-process', label: 'ShmChannel (processes)', group: 'ipcx', place: 'process', load: async () => (await import('./shm.mjs')).shmProcess },
+  { id: 'mq', label: 'MqChannel', group: 'ipcx', place: 'process', load: async () => (await import('./mq.mjs')).mqProcess },
+  { id: 'unix-stream', label: 'Unix stream channel', group: 'ipcx', place: 'process', load: async () => (await import('./sockets.mjs')).unixStream },
+  { id: 'unix-seqpacket', label: 'Unix seqpacket channel', group: 'ipcx', place: 'process', load: async () => (await import('./sockets.mjs')).unixSeqpacket },
+  { id: 'unix-dgram', label: 'UnixDatagram', group: 'ipcx', place: 'process', load: async () => (await import('./sockets.mjs')).unixDatagram },
+  { id: 'tcp', label: 'TCP channel (loopback)', group: 'ipcx', place: 'process', load: async () => (await import('./sockets.mjs')).tcp },
+  { id: 'message-port', label: 'MessagePort', group: 'node', place: 'thread', load: async () => (await import('./node-threads.mjs')).messagePort },
+  { id: 'broadcast-channel', label: 'BroadcastChannel', group: 'node', place: 'thread', load: async () => (await import('./node-threads.mjs')).broadcastChannel },
+  { id: 'process-send-json', label: 'process.send (json)', group: 'node', place: 'process', serialization: 'json', load: async () => (await import('./node-process.mjs')).processSend('json') },
+  { id: 'process-send-advanced', label: 'process.send (advanced)', group: 'node', place: 'process', serialization: 'advanced', load: async () => (await import('./node-process.mjs')).processSend('advanced') },
+  { id: 'net-unix', label: 'net loop, Unix socket', group: 'node', place: 'process', load: async () => (await import('./node-process.mjs')).netLoop('unix') },
+  { id: 'net-tcp', label: 'net loop, TCP loopback', group: 'node', place: 'process', load: async () => (await import('./node-process.mjs')).netLoop('tcp') },
+];
+
+/** Mechanisms that exist in the design but have no package yet: a note in the report, no row. */
+export const PLANNED = [{ id: 'pubsub', label: 'pubsub', package: '@ipcx/pubsub' }];
+
+export const KINDS = ['raw', 'object'];
+
+export function mechanism(id) {
+  const found = MECHANISMS.find((m) => m.id === id);
+  if (!found) throw new Error(`unknown mechanism ${id}`);
+  return found;
+}
