@@ -33,8 +33,8 @@ function chart(report, { title, measure, pick, unit }) {
     .filter((row) => report.results.some((r) => r.row === row.id && r.measure === measure));
   const points = report.results.filter((r) => r.measure === measure).map((r) => ({ ...r, ...pick(r) }));
   const values = points.flatMap((p) => [p.min, p.max, p.tick ?? p.value]).filter((v) => v > 0 && Number.isFinite(v));
-  const lo = Math.floor(Math.log10(Math.min(...values, 1)));
-  const hi = Math.ceil(Math.log10(Math.max(...values, 10)));
+  const lo = values.length ? Math.floor(Math.log10(Math.min(...values))) : 0;
+  const hi = values.length ? Math.max(lo + 1, Math.ceil(Math.log10(Math.max(...values)))) : 1;
   const x = (v) => LABEL_WIDTH + ((Math.log10(Math.max(v, 10 ** lo)) - lo) / (hi - lo || 1)) * PLOT_WIDTH;
   const band = sizes.length * (BAR + 1) + 8;
   const top = 50;

@@ -36,6 +36,9 @@ function badFrame(codec: string, error: unknown): BadFrameError {
   return new BadFrameError(`${codec} could not decode the payload`, { cause: error });
 }
 
+/** Payloads up to this size are decoded from a copy in a reused buffer (see `decode`). */
+const DECODE_SCRATCH_BYTES = 16 * 1024;
+
 // msgpackr refuses a caller's buffer with less room than this and allocates its own instead.
 const MSGPACKR_MIN_TARGET = 2048 + 10;
 
@@ -59,6 +62,8 @@ export function createMsgpackCodec(options: MsgpackrOptions = {}): Codec<unknown
   const unpackr = new Unpackr(shared);
   const home = Buffer.allocUnsafeSlow(64 * 1024);
   packr.useBuffer(home);
+  const copies = shared.copyBuffers === true;
+  const scratch = Buffer.allocUnsafeSlow(DECODE_SCRATCH_BYTES);
   return {
     name: 'msgpack',
     encode: (value) => packr.pack(value),
@@ -76,6 +81,14 @@ export function createMsgpackCodec(options: MsgpackrOptions = {}): Codec<unknown
     decode(bytes) {
       if (bytes.length === 0) throw new BadFrameError('an empty msgpack payload');
       try {
+        // msgpackr makes a DataView for every new source it sees, and reads shared memory (a ring
+        // slot) at about half speed: copying a small payload into one reused Buffer is cheaper than
+        // both (a 65-byte object decodes in 0.8 µs instead of 1.2-1.9 µs). Only while decoded
+        // values never point into the source (copyBuffers).
+        if (copies && bytes.length <= scratch.length) {
+          scratch.set(bytes);
+          return unpackr.unpack(scratch, bytes.length);
+        }
         return unpackr.unpack(asBuffer(bytes));
       } catch (error) {
         throw badFrame('msgpack', error);
