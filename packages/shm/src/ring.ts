@@ -154,7 +154,7 @@ export class RingWriter extends RingSide {
     const toEnd = this.capacity - pos;
     if (FRAME_LENGTH_BYTES + align4(length) > toEnd) {
       this.words[pos >> 2] = WRAP_MARKER;
-      this.#head = (this.#head + toEnd) >>> 0;
+      this.#head = (this.#head + toEnd) | 0;
       pos = 0;
     }
     return pos;
@@ -162,7 +162,7 @@ export class RingWriter extends RingSide {
 
   #commit(pos: number, length: number): void {
     this.words[pos >> 2] = length;
-    this.#head = (this.#head + FRAME_LENGTH_BYTES + align4(length)) >>> 0;
+    this.#head = (this.#head + FRAME_LENGTH_BYTES + align4(length)) | 0;
     if (
       !this.deferPublish ||
       Atomics.load(this.ctl, RING_CONSUMER_PARKED) !== 0 ||
@@ -209,7 +209,7 @@ export class RingReader extends RingSide {
     let pos = this.#tail & this.mask;
     let length = this.words[pos >> 2]!;
     if (length === WRAP_MARKER) {
-      this.#tail = (this.#tail + this.capacity - pos) >>> 0;
+      this.#tail = (this.#tail + this.capacity - pos) | 0;
       pos = 0;
       length = this.words[0]!;
     }
@@ -236,7 +236,7 @@ export class RingReader extends RingSide {
    * sleeps, or when the ring is seen empty), since the producer reads it only when it runs out of room.
    */
   advance(): void {
-    this.#tail = (this.#tail + FRAME_LENGTH_BYTES + align4(this.#length)) >>> 0;
+    this.#tail = (this.#tail + FRAME_LENGTH_BYTES + align4(this.#length)) | 0;
     if (((this.#tail - this.#published) >>> 0) >= this.capacity >>> 2 || Atomics.load(this.ctl, RING_PRODUCER_PARKED) !== 0) {
       this.#publish();
     }

@@ -47,6 +47,41 @@ describe('ShmChannel.pair', () => {
   });
 });
 
+describe('ShmChannel ring indices', () => {
+  // HEAD and TAIL count bytes modulo 2^32 in Int32 words: a long-lived channel passes 2^31 bytes (where
+  // the stored word turns negative) and 2^32 (where it wraps). Start both rings just below each.
+  for (const start of [2 ** 31 - 1000, 2 ** 32 - 1000]) {
+    it(`carries every byte across index ${start + 1000} and never reads an empty ring as full`, async () => {
+      const capacity = 4096;
+      const [first, second] = ShmChannel.pair({ capacity, codec: rawCodec });
+      const handles = [first.handle, second.handle] as const;
+      const ctl = new Int32Array(handles[0].buffer);
+      for (const ring of [64, 64 + 256 + capacity]) {
+        ctl[ring / 4] = start | 0; // HEAD
+        ctl[ring / 4 + 16] = start | 0; // TAIL
+      }
+      const a = ShmChannel.attach(handles[0]);
+      const b = ShmChannel.attach(handles[1]);
+      try {
+        for (let i = 0; i < 400; i++) {
+          const message = new Uint8Array(1 + ((i * 37) % 900)).fill(i & 0xff);
+          expect(a.trySend(message)).toBe(true);
+          await Promise.resolve(); // the deferred publish
+          expect(b.tryReceive()).toEqual(message);
+          expect(b.tryReceive()).toBeUndefined();
+          b.trySend(message);
+          await Promise.resolve();
+          expect(a.tryReceive()).toEqual(message);
+          expect(a.tryReceive()).toBeUndefined();
+        }
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    });
+  }
+});
+
 describe('ShmChannel.tryReceiveBytes', () => {
   it('lends a view of each message until the next receive, then gives the bytes back to the sender', async () => {
     const [a, b] = ShmChannel.pair<Uint8Array>({ capacity: 1024, codec: rawCodec });
