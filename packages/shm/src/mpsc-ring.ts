@@ -119,8 +119,7 @@ export class MpscRingReader extends MpscSide {
 
   /** A view of the current frame's payload, valid until `advance()`. */
   view(): Uint8Array {
-    const start = this.#pos + FRAME_LENGTH_BYTES;
-    return this.data.subarray(start, start + this.#length);
+    return this.viewOf(this.#pos + FRAME_LENGTH_BYTES, this.#length);
   }
 
   /** A copy of the current frame's payload. */

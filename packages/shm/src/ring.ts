@@ -109,7 +109,7 @@ export class RingWriter extends RingSide {
     const pos = this.#head & this.mask;
     const room = Math.min(this.capacity - pos, this.#free(true)) - FRAME_LENGTH_BYTES;
     const start = pos + FRAME_LENGTH_BYTES;
-    const result = encode(this.data.subarray(start, start + Math.max(0, Math.min(room, this.maxPayload))));
+    const result = encode(this.viewOf(start, Math.max(0, Math.min(room, this.maxPayload))));
     if (typeof result !== 'number') return result;
     // Only an empty encoding "fits" an empty target; without room for its length word, hand it back.
     if (room < 0) return new Uint8Array(0);
@@ -223,7 +223,7 @@ export class RingReader extends RingSide {
 
   /** A view of the current frame's payload, valid until `advance()`. */
   view(): Uint8Array {
-    return this.data.subarray(this.#start, this.#start + this.#length);
+    return this.viewOf(this.#start, this.#length);
   }
 
   /** A copy of the current frame's payload. */

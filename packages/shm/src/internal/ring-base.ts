@@ -7,6 +7,9 @@ export abstract class RingBase {
   protected readonly data: Uint8Array;
   protected readonly words: Int32Array;
   protected readonly mask: number;
+  /** Where `data` starts in `buffer`. */
+  readonly #dataOffset: number;
+  readonly #buffer: SharedArrayBuffer;
   /** Largest payload of one frame. */
   readonly maxPayload: number;
 
@@ -18,9 +21,19 @@ export abstract class RingBase {
   ) {
     this.ctl = new Int32Array(buffer, offset, RING_CONTROL_BYTES / 4);
     this.data = new Uint8Array(buffer, offset + RING_CONTROL_BYTES, capacity);
+    this.#buffer = buffer;
+    this.#dataOffset = offset + RING_CONTROL_BYTES;
     this.words = new Int32Array(buffer, offset + RING_CONTROL_BYTES, capacity / 4);
     this.mask = capacity - 1;
     this.maxPayload = maxPayload(capacity);
+  }
+
+  /**
+   * A view of `length` bytes at `start` of the frames. Half the cost of `data.subarray`, which goes
+   * through the species constructor: this is on every receive's path.
+   */
+  protected viewOf(start: number, length: number): Uint8Array {
+    return new Uint8Array(this.#buffer, this.#dataOffset + start, length);
   }
 
   /** Wakes a consumer parked on this ring (also used to end its wait on close). */
