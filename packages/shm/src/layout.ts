@@ -17,7 +17,7 @@ import { IncompatibleError } from '@ipcx/core';
  * 64-byte cache lines so that a producer and a consumer never write the same line.
  */
 export const MAGIC = 0x49504358;
-export const VERSION = 1;
+export const VERSION = 2;
 export const CACHE_LINE = 64;
 export const HEADER_BYTES = CACHE_LINE;
 
@@ -61,24 +61,30 @@ export const enum Wake {
  * | 2 | CONSUMER_PARKED | both | 1 while the consumer sleeps (futex word); the producer swaps it to 0 and wakes |
  * | 3 | PRODUCER_PARKED | both | 1 while the producer sleeps on a full ring; the consumer swaps it to 0 and wakes |
  *
- * A frame is a 4-byte little-endian length, the payload, and padding to a multiple of 4. A frame never
- * wraps: when it does not fit before the end, the producer writes WRAP_MARKER as the length and starts
- * again at offset 0. So that any frame fits once the ring is empty, a frame (with its length word and
- * padding) is at most half the capacity.
+ * A frame is an 8-byte header (a little-endian Int32 length, then 4 reserved bytes), the payload, and
+ * padding to a multiple of 8. Payloads start 8-byte aligned because V8 copies to and from shared memory
+ * word by word only when source and target share their alignment, and byte by byte otherwise (measured:
+ * 64 KiB in 3 µs aligned, 25 µs at an offset of 4). A frame never wraps: when it does not fit before the
+ * end, the producer writes WRAP_MARKER as the length and starts again at offset 0. So that any frame
+ * fits once the ring is empty, a frame (with its header and padding) is at most half the capacity.
+ *
+ * Version 2 of the layout; version 1 had a 4-byte header and 4-byte alignment.
  */
 export const RING_CONTROL_BYTES = 4 * CACHE_LINE;
 export const RING_HEAD = 0;
 export const RING_TAIL = CACHE_LINE / 4;
 export const RING_CONSUMER_PARKED = (2 * CACHE_LINE) / 4;
 export const RING_PRODUCER_PARKED = (3 * CACHE_LINE) / 4;
-export const FRAME_LENGTH_BYTES = 4;
+export const FRAME_HEADER_BYTES = 8;
+/** Bytes a payload of `length` occupies in a ring, padding included. */
+export const alignFrame = (length: number): number => (length + 7) & ~7;
 export const WRAP_MARKER = -1;
 export const MIN_RING_CAPACITY = 1024;
 export const MAX_RING_CAPACITY = 1 << 30;
 
 /** The largest payload a ring of `capacity` bytes carries. */
 export function maxPayload(capacity: number): number {
-  return capacity / 2 - FRAME_LENGTH_BYTES;
+  return capacity / 2 - FRAME_HEADER_BYTES;
 }
 
 /** A channel: the header, then the ring from side A to side B, then the ring from B to A. */

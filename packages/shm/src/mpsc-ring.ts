@@ -1,6 +1,7 @@
 import { BadFrameError } from '@ipcx/core';
 import {
-  FRAME_LENGTH_BYTES,
+  FRAME_HEADER_BYTES,
+  alignFrame,
   MPSC_RESERVE,
   MPSC_WAITING_PRODUCERS,
   RING_CONSUMER_PARKED,
@@ -9,8 +10,6 @@ import {
 } from './layout.js';
 import type { WaitResult, Waker } from './internal/waker.js';
 import { RingBase } from './internal/ring-base.js';
-
-const align4 = (n: number): number => (n + 3) & ~3;
 
 class MpscSide extends RingBase {
   /** Wakes every producer sleeping for room (also used on close). */
@@ -29,7 +28,7 @@ class MpscSide extends RingBase {
 export class MpscRingWriter extends MpscSide {
   /** Reserves room for a payload of `length` bytes; the frame's offset, or -1 when the ring is too full. */
   reserve(length: number): number {
-    const size = FRAME_LENGTH_BYTES + align4(length);
+    const size = FRAME_HEADER_BYTES + alignFrame(length);
     for (;;) {
       const reserved = Atomics.load(this.ctl, MPSC_RESERVE);
       const tail = Atomics.load(this.ctl, RING_TAIL);
@@ -48,7 +47,7 @@ export class MpscRingWriter extends MpscSide {
 
   /** Writes a reserved frame's payload and commits it. */
   commit(pos: number, payload: Uint8Array): void {
-    this.data.set(payload, pos + FRAME_LENGTH_BYTES);
+    this.data.set(payload, pos + FRAME_HEADER_BYTES);
     Atomics.store(this.words, pos >> 2, payload.length + 1);
     if (Atomics.load(this.ctl, RING_CONSUMER_PARKED) !== 0) this.wakeConsumer();
   }
@@ -108,7 +107,7 @@ export class MpscRingReader extends MpscSide {
         continue;
       }
       const length = word - 1;
-      if (length < 0 || length > this.maxPayload || pos + FRAME_LENGTH_BYTES + length > this.capacity) {
+      if (length < 0 || length > this.maxPayload || pos + FRAME_HEADER_BYTES + length > this.capacity) {
         throw new BadFrameError(`a frame in shared memory claims ${length} bytes at offset ${pos} (the ring is corrupt)`);
       }
       this.#pos = pos;
@@ -119,18 +118,18 @@ export class MpscRingReader extends MpscSide {
 
   /** A view of the current frame's payload, valid until `advance()`. */
   view(): Uint8Array {
-    return this.viewOf(this.#pos + FRAME_LENGTH_BYTES, this.#length);
+    return this.viewOf(this.#pos + FRAME_HEADER_BYTES, this.#length);
   }
 
   /** A copy of the current frame's payload. */
   copy(): Uint8Array {
-    const start = this.#pos + FRAME_LENGTH_BYTES;
+    const start = this.#pos + FRAME_HEADER_BYTES;
     return this.data.slice(start, start + this.#length);
   }
 
   /** Releases the current frame: zeroes it, then publishes TAIL and wakes producers waiting for room. */
   advance(): void {
-    this.#release(this.#pos, FRAME_LENGTH_BYTES + align4(this.#length));
+    this.#release(this.#pos, FRAME_HEADER_BYTES + alignFrame(this.#length));
   }
 
   /** True when a committed frame waits. */

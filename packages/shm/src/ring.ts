@@ -1,6 +1,7 @@
 import { BadFrameError } from '@ipcx/core';
 import {
-  FRAME_LENGTH_BYTES,
+  FRAME_HEADER_BYTES,
+  alignFrame,
   RING_CONSUMER_PARKED,
   RING_HEAD,
   RING_PRODUCER_PARKED,
@@ -9,8 +10,6 @@ import {
 } from './layout.js';
 import type { WaitResult, Waker } from './internal/waker.js';
 import { RingBase } from './internal/ring-base.js';
-
-const align4 = (n: number): number => (n + 3) & ~3;
 
 /**
  * Memory ordering: payload bytes are written with plain stores, then HEAD is published with
@@ -95,7 +94,7 @@ export class RingWriter extends RingSide {
   tryWrite(payload: Uint8Array): boolean {
     const pos = this.#reserve(payload.length);
     if (pos < 0) return false;
-    this.data.set(payload, pos + FRAME_LENGTH_BYTES);
+    this.data.set(payload, pos + FRAME_HEADER_BYTES);
     this.#commit(pos, payload.length);
     return true;
   }
@@ -107,8 +106,8 @@ export class RingWriter extends RingSide {
    */
   tryEncode(encode: (target: Uint8Array) => number | Uint8Array): true | Uint8Array {
     const pos = this.#head & this.mask;
-    const room = Math.min(this.capacity - pos, this.#free(true)) - FRAME_LENGTH_BYTES;
-    const start = pos + FRAME_LENGTH_BYTES;
+    const room = Math.min(this.capacity - pos, this.#free(true)) - FRAME_HEADER_BYTES;
+    const start = pos + FRAME_HEADER_BYTES;
     const result = encode(this.viewOf(start, Math.max(0, Math.min(room, this.maxPayload))));
     if (typeof result !== 'number') return result;
     // Only an empty encoding "fits" an empty target; without room for its length word, hand it back.
@@ -142,7 +141,7 @@ export class RingWriter extends RingSide {
   }
 
   #needed(length: number): number {
-    const size = FRAME_LENGTH_BYTES + align4(length);
+    const size = FRAME_HEADER_BYTES + alignFrame(length);
     const toEnd = this.capacity - (this.#head & this.mask);
     return size <= toEnd ? size : toEnd + size;
   }
@@ -152,7 +151,7 @@ export class RingWriter extends RingSide {
     if (needed > this.#free(false) && needed > this.#free(true)) return -1;
     let pos = this.#head & this.mask;
     const toEnd = this.capacity - pos;
-    if (FRAME_LENGTH_BYTES + align4(length) > toEnd) {
+    if (FRAME_HEADER_BYTES + alignFrame(length) > toEnd) {
       this.words[pos >> 2] = WRAP_MARKER;
       this.#head = (this.#head + toEnd) | 0;
       pos = 0;
@@ -162,7 +161,7 @@ export class RingWriter extends RingSide {
 
   #commit(pos: number, length: number): void {
     this.words[pos >> 2] = length;
-    this.#head = (this.#head + FRAME_LENGTH_BYTES + align4(length)) | 0;
+    this.#head = (this.#head + FRAME_HEADER_BYTES + alignFrame(length)) | 0;
     if (
       !this.deferPublish ||
       Atomics.load(this.ctl, RING_CONSUMER_PARKED) !== 0 ||
@@ -213,10 +212,10 @@ export class RingReader extends RingSide {
       pos = 0;
       length = this.words[0]!;
     }
-    if (length < 0 || length > this.maxPayload || pos + FRAME_LENGTH_BYTES + length > this.capacity) {
+    if (length < 0 || length > this.maxPayload || pos + FRAME_HEADER_BYTES + length > this.capacity) {
       throw new BadFrameError(`a frame in shared memory claims ${length} bytes at offset ${pos} (the ring is corrupt)`);
     }
-    this.#start = pos + FRAME_LENGTH_BYTES;
+    this.#start = pos + FRAME_HEADER_BYTES;
     this.#length = length;
     return length;
   }
@@ -236,7 +235,7 @@ export class RingReader extends RingSide {
    * sleeps, or when the ring is seen empty), since the producer reads it only when it runs out of room.
    */
   advance(): void {
-    this.#tail = (this.#tail + FRAME_LENGTH_BYTES + align4(this.#length)) | 0;
+    this.#tail = (this.#tail + FRAME_HEADER_BYTES + alignFrame(this.#length)) | 0;
     if (((this.#tail - this.#published) >>> 0) >= this.capacity >>> 2 || Atomics.load(this.ctl, RING_PRODUCER_PARKED) !== 0) {
       this.#publish();
     }

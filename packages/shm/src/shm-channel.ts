@@ -224,7 +224,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     return { buffer: this.#buffer, side: this.#side, codec: this.#codec.name };
   }
 
-  /** The largest encoded message this channel carries (half the ring, less a 4-byte length). */
+  /** The largest encoded message this channel carries (half the ring, less an 8-byte frame header). */
   get maxMessageBytes(): number {
     return this.#writer.maxPayload;
   }

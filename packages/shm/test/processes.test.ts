@@ -26,7 +26,7 @@ describeChannelConformance(
     const a = await ShmChannel.create(n, { capacity: 4096 });
     return [a, await ShmChannel.open(n)];
   },
-  { maxMessageBytes: 2044 },
+  { maxMessageBytes: 2040 },
 );
 
 describe('ShmChannel between processes', () => {

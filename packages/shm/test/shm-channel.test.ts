@@ -4,12 +4,12 @@ import { describeChannelConformance } from '@ipcx/core/testing';
 import { ShmChannel } from '@ipcx/shm';
 
 describeChannelConformance('ShmChannel between threads (msgpack)', () => ShmChannel.pair({ capacity: 4096 }), {
-  maxMessageBytes: 2044,
+  maxMessageBytes: 2040,
 });
 
 describeChannelConformance('ShmChannel between threads (raw bytes)', () => ShmChannel.pair({ capacity: 1024, codec: rawCodec }), {
   encoding: 'bytes',
-  maxMessageBytes: 508,
+  maxMessageBytes: 504,
 });
 
 describe('ShmChannel.pair', () => {
@@ -28,7 +28,7 @@ describe('ShmChannel.pair', () => {
 
   it('rejects a message larger than half the ring with TooLargeError instead of hanging', async () => {
     const [a, b] = ShmChannel.pair({ capacity: 1024, codec: rawCodec });
-    await expect(a.send(new Uint8Array(509))).rejects.toBeInstanceOf(TooLargeError);
+    await expect(a.send(new Uint8Array(505))).rejects.toBeInstanceOf(TooLargeError);
     expect(() => a.trySend(new Uint8Array(2000))).toThrow(TooLargeError);
     await a.close();
     await b.close();
