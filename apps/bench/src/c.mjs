@@ -19,6 +19,7 @@ export const C_MECHANISMS = [
   { id: 'c-unix-stream', program: 'unix_stream', label: 'C: Unix stream socket' },
   { id: 'c-unix-dgram', program: 'unix_dgram', label: 'C: Unix datagram socket' },
   { id: 'c-mq', program: 'mq', label: 'C: POSIX mq' },
+  { id: 'c-mq-spin', program: 'mq_spin', label: 'C: POSIX mq, spin' },
 ];
 
 /** `$CC` or `cc`, if it runs; undefined otherwise. */

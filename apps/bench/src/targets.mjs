@@ -48,9 +48,11 @@ const TARGETS = [
   { text: 'ShmChannel between threads: 64 B raw round trip (p50) at most 1/10 of MessagePort', ours: ['shm-thread/raw', 64, 'rtt'], theirs: [['message-port/raw']], atMost: 0.1 },
   { text: 'ShmChannel between processes: 64 B messages/s at least 20x process.send (best of json, advanced)', ours: ['shm-process/raw', 64, 'throughput'], theirs: [['process-send-json/raw'], ['process-send-advanced/raw']], atLeast: 20 },
   { text: 'ShmChannel between processes: 64 B round trip (p50) within 10x of the C shared-memory spin ping-pong', ours: ['shm-process/raw', 64, 'rtt'], theirs: [['c-shm-spin/raw']], atMost: 10 },
-  ...[64, 1024, 65536].flatMap((size) => [
-    { text: `MqChannel: ${label(size)} round trip (p50) within 1.5x of the C mq ping-pong`, ours: ['mq/raw', size, 'rtt'], theirs: [['c-mq/raw']], atMost: 1.5 },
-    { text: `MqChannel: ${label(size)} messages/s at least 0.5x C mq`, ours: ['mq/raw', size, 'throughput'], theirs: [['c-mq/raw']], atLeast: 0.5 },
+  // Against the better of C blocking on its queues and C retrying them (as MqChannel does while it spins).
+  // 64 KiB messages are over this kernel's default msgsize_max (8 KiB): no target there.
+  ...[64, 1024].flatMap((size) => [
+    { text: `MqChannel: ${label(size)} round trip (p50) within 1.5x of the C mq ping-pong (best of blocking, spin)`, ours: ['mq/raw', size, 'rtt'], theirs: [['c-mq/raw'], ['c-mq-spin/raw']], atMost: 1.5 },
+    { text: `MqChannel: ${label(size)} messages/s at least 0.5x C mq (best of blocking, spin)`, ours: ['mq/raw', size, 'throughput'], theirs: [['c-mq/raw'], ['c-mq-spin/raw']], atLeast: 0.5 },
   ]),
   { text: 'Unix stream channel: 64 B messages/s at least 5x process.send (best of json, advanced)', ours: ['unix-stream/raw', 64, 'throughput'], theirs: [['process-send-json/raw'], ['process-send-advanced/raw']], atLeast: 5 },
   { text: 'Unix stream channel: 64 B messages/s at least 0.8x the hand-written net loop (cork/uncork, same framing)', ours: ['unix-stream/raw', 64, 'throughput'], theirs: [['net-unix/raw']], atLeast: 0.8 },

@@ -60,10 +60,6 @@ interface PendingSend {
   settle: Settle<void>;
 }
 
-function isEagain(error: unknown): boolean {
-  return (error as NodeJS.ErrnoException).code === 'EAGAIN';
-}
-
 /**
  * A POSIX message queue (mq_overview(7)): a named, kernel-managed mailbox that any process, in any
  * language, can open. Highest priority first, oldest first within a priority. Async `send` and
@@ -260,22 +256,20 @@ export class MessageQueue implements AsyncDisposable {
 
   #sendNow(data: Uint8Array, priority: number): boolean {
     try {
-      mq.send(this.#fd, data, priority);
-      return true;
+      return mq.trySend(this.#fd, data, priority);
     } catch (error) {
-      if (isEagain(error)) return false;
       throw fromSystemError(`message queue "${this.name}" send`, error);
     }
   }
 
   #receiveNow(): QueueMessage | undefined {
-    let received: { length: number; priority: number };
+    let received: { length: number; priority: number } | undefined;
     try {
-      received = mq.receive(this.#fd, this.#scratch);
+      received = mq.tryReceive(this.#fd, this.#scratch);
     } catch (error) {
-      if (isEagain(error)) return undefined;
       throw fromSystemError(`message queue "${this.name}" receive`, error);
     }
+    if (received === undefined) return undefined;
     return { data: Uint8Array.prototype.slice.call(this.#scratch, 0, received.length), priority: received.priority };
   }
 

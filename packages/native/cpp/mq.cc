@@ -51,7 +51,8 @@ static bool FastArgs(napi_env env, napi_value* argv, int32_t* fd, uint8_t** data
   return false;
 }
 
-// mqSend(fd, bytes, priority)
+// mqSend(fd, bytes, priority) → true, or false when a non-blocking queue is full (EAGAIN is returned,
+// not thrown: a caller that retries, such as a bounded spin, would otherwise build an Error per attempt).
 static napi_value MqSend(napi_env env, napi_callback_info cbinfo) {
   size_t argc = 3;
   napi_value argv[3];
@@ -68,16 +69,24 @@ static napi_value MqSend(napi_env env, napi_callback_info cbinfo) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "priority must be a number");
     return nullptr;
   }
+  bool sent = true;
   while (mq_send(fd, reinterpret_cast<const char*>(data), len, prio) != 0) {
+    if (errno == EAGAIN) {
+      sent = false;
+      break;
+    }
     if (errno != EINTR) {
       napi_throw(env, MakeErrnoError(env, errno, "mq_send"));
       return nullptr;
     }
   }
-  return nullptr;
+  napi_value result;
+  napi_get_boolean(env, sent, &result);
+  return result;
 }
 
-// mqReceive(fd, target) → length * 32768 + priority (priority < MQ_PRIO_MAX = 32768; exact below 2^53).
+// mqReceive(fd, target) → length * 32768 + priority (priority < MQ_PRIO_MAX = 32768; exact below 2^53),
+// or -1 when a non-blocking queue is empty (EAGAIN, returned rather than thrown as for mqSend).
 static napi_value MqReceive(napi_env env, napi_callback_info cbinfo) {
   size_t argc = 2;
   napi_value argv[2];
@@ -93,6 +102,11 @@ static napi_value MqReceive(napi_env env, napi_callback_info cbinfo) {
   unsigned prio = 0;
   ssize_t n;
   while ((n = mq_receive(fd, reinterpret_cast<char*>(data), len, &prio)) < 0) {
+    if (errno == EAGAIN) {
+      napi_value empty;
+      napi_create_int32(env, -1, &empty);
+      return empty;
+    }
     if (errno != EINTR) {
       napi_throw(env, MakeErrnoError(env, errno, "mq_receive"));
       return nullptr;

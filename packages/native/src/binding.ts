@@ -85,8 +85,12 @@ export interface NativeBinding {
   FdWatcher: new (fd: number, callback: (error: Error | null, events: number) => void) => NativeFdWatcher;
 
   mqOpen(name: string, oflag: number, mode: number, maxMessages: number, messageSize: number): number;
-  mqSend(fd: number, data: ArrayBufferView, priority: number): void;
-  /** Returns length * 32768 + priority (MQ_PRIO_MAX is 32768): one number, no result object. */
+  /** False when a non-blocking queue is full (EAGAIN is returned, not thrown). */
+  mqSend(fd: number, data: ArrayBufferView, priority: number): boolean;
+  /**
+   * Returns length * 32768 + priority (MQ_PRIO_MAX is 32768): one number, no result object; -1 when a
+   * non-blocking queue is empty (EAGAIN is returned, not thrown).
+   */
   mqReceive(fd: number, target: ArrayBufferView): number;
   mqTimedSend(fd: number, data: ArrayBufferView, priority: number, timeoutMs: number): void;
   /** As mqReceive. */

@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs';
 
 import { constants, native } from './binding.js';
+import { errnoError } from './errors.js';
 import { ipcName, toNativeTimeout, validateBoolean, validateBytes, validateFd, validateInt, validateMode } from './internal/validate.js';
 
 export interface MqOpenOptions {
@@ -90,7 +91,15 @@ export const mq = {
 
   /** Sends one message (priority 0..32767, higher is received first). EAGAIN when full and non-blocking; EMSGSIZE when larger than the queue's messageSize. */
   send(fd: number, data: Uint8Array, priority = 0): void {
-    native.mqSend(validateFd(fd), validateBytes(data, 'data'), validatePriority(priority));
+    if (!mq.trySend(fd, data, priority)) throw errnoError('EAGAIN', 'mq_send', 'the queue is full');
+  },
+
+  /**
+   * `send` that returns false instead of throwing EAGAIN when a non-blocking queue is full: no Error is
+   * built, which matters to a caller that retries in a loop. Other failures still throw.
+   */
+  trySend(fd: number, data: Uint8Array, priority = 0): boolean {
+    return native.mqSend(validateFd(fd), validateBytes(data, 'data'), validatePriority(priority));
   },
 
   /**
@@ -98,7 +107,15 @@ export const mq = {
    * queue's messageSize (else EMSGSIZE). EAGAIN when empty and non-blocking.
    */
   receive(fd: number, target: Uint8Array): MqReceived {
+    const received = mq.tryReceive(fd, target);
+    if (received === undefined) throw errnoError('EAGAIN', 'mq_receive', 'the queue is empty');
+    return received;
+  },
+
+  /** `receive` that returns undefined instead of throwing EAGAIN when a non-blocking queue is empty. */
+  tryReceive(fd: number, target: Uint8Array): MqReceived | undefined {
     const packed = native.mqReceive(validateFd(fd), validateBytes(target, 'target'));
+    if (packed < 0) return undefined;
     return { length: Math.floor(packed / PRIO_SPAN), priority: packed % PRIO_SPAN };
   },
 

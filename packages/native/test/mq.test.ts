@@ -50,6 +50,19 @@ describe('mq', () => {
     expect(() => mq.receive(fd, buf)).toThrow(expect.objectContaining({ code: 'EAGAIN', syscall: 'mq_receive' }));
   });
 
+  it('trySend and tryReceive answer a full or empty queue with false and undefined, not EAGAIN', () => {
+    const { fd } = queue('try', { maxMessages: 1, messageSize: 16 });
+    const buf = new Uint8Array(16);
+    expect(mq.tryReceive(fd, buf)).toBeUndefined();
+    expect(mq.trySend(fd, enc.encode('one'), 7)).toBe(true);
+    expect(mq.trySend(fd, enc.encode('two'))).toBe(false);
+    expect(mq.tryReceive(fd, buf)).toEqual({ length: 3, priority: 7 });
+    expect(new TextDecoder().decode(buf.subarray(0, 3))).toBe('one');
+    expect(mq.tryReceive(fd, buf)).toBeUndefined();
+    // Other failures still throw: a message over the queue's size.
+    expect(() => mq.trySend(fd, new Uint8Array(17))).toThrow(expect.objectContaining({ code: 'EMSGSIZE' }));
+  });
+
   it('reports its attributes and switches blocking mode', () => {
     const { fd } = queue('attr', { maxMessages: 3, messageSize: 32 });
     mq.send(fd, enc.encode('x'));
