@@ -26,6 +26,23 @@ function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
+/** Up to this length V8 keeps a typed array's bytes on its heap, where `slice` is cheapest. */
+const ON_HEAP_BYTES = 64;
+
+/**
+ * A copy of `bytes` that the caller owns, as a plain `Uint8Array`. Above 64 bytes its memory comes from
+ * Node's Buffer pool (or, from 4 KiB, is allocated uninitialised): `slice` would make a zero-filled
+ * ArrayBuffer outside V8's heap, which measured 1.3 µs for 1 KiB against 0.3 µs this way. Like any pooled
+ * Buffer, its `.buffer` may be larger than the copy and shared with other small allocations.
+ */
+export function copyBytes(bytes: Uint8Array): Uint8Array {
+  if (bytes.length <= ON_HEAP_BYTES) return new Uint8Array(bytes);
+  const pooled = Buffer.allocUnsafe(bytes.length);
+  const copy = new Uint8Array(pooled.buffer, pooled.byteOffset, bytes.length);
+  copy.set(bytes);
+  return copy;
+}
+
 function copyInto(bytes: Uint8Array, target: Uint8Array): number | Uint8Array {
   if (bytes.length > target.length) return bytes;
   target.set(bytes);
@@ -113,7 +130,7 @@ export const rawCodec: Codec<Uint8Array> = {
   encodeInto(value, target) {
     return copyInto(rawCodec.encode(value), target);
   },
-  decode: (bytes, transient) => (transient ? bytes.slice() : bytes),
+  decode: (bytes, transient) => (transient ? copyBytes(bytes) : bytes),
 };
 
 /** UTF-8 strings. */

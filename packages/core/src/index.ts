@@ -1,6 +1,6 @@
 export { AbstractChannel } from './abstract-channel.js';
 export type { Channel, ChannelServer, ReceiveOptions, SendOptions, WaitOptions } from './channel.js';
-export { createMsgpackCodec, jsonCodec, msgpackCodec, rawCodec, stringCodec, type Codec } from './codec.js';
+export { copyBytes, createMsgpackCodec, jsonCodec, msgpackCodec, rawCodec, stringCodec, type Codec } from './codec.js';
 export {
   AbortedError,
   AlreadyExistsError,

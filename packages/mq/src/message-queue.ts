@@ -4,6 +4,7 @@ import {
   TooLargeError,
   UnsupportedError,
   checkWaitOptions,
+  copyBytes,
   fromSystemError,
   waitFor,
   type Settle,
@@ -30,7 +31,7 @@ export interface MessageQueueOptions {
   /**
    * Microseconds a `receive` on an empty queue (or a `send` on a full one) keeps retrying before it
    * hands the wait to libuv, but only while the queue is busy (the last call did not have to wait).
-   * A wake-up through the event loop costs tens of microseconds; a retry costs one syscall. Default 20;
+   * A wake-up through the event loop costs tens of microseconds; a retry costs one syscall. Default 50;
    * 0 never spins. An idle queue never spins.
    */
   spinMicroseconds?: number;
@@ -131,7 +132,7 @@ export class MessageQueue implements AsyncDisposable {
       if (error instanceof TypeError || error instanceof RangeError) throw error;
       throw openError(name, error, options.maxMessages, options.messageSize);
     }
-    return new MessageQueue(name, fd, read, write, options.spinMicroseconds ?? 20);
+    return new MessageQueue(name, fd, read, write, options.spinMicroseconds ?? 50);
   }
 
   /** Removes a queue's name. Processes that have it open keep using it. Returns false if it did not exist. */
@@ -270,7 +271,7 @@ export class MessageQueue implements AsyncDisposable {
       throw fromSystemError(`message queue "${this.name}" receive`, error);
     }
     if (received === undefined) return undefined;
-    return { data: Uint8Array.prototype.slice.call(this.#scratch, 0, received.length), priority: received.priority };
+    return { data: copyBytes(this.#scratch.subarray(0, received.length)), priority: received.priority };
   }
 
   /**

@@ -9,7 +9,7 @@ import {
   type ReceiveOptions,
   type SendOptions,
 } from '@ipcx/core';
-import { MessageQueue, type MessageQueueOptions } from './message-queue.js';
+import { MessageQueue, type MessageQueueOptions, type QueueMessage } from './message-queue.js';
 
 /** Options of the queue channels. */
 export interface MqChannelOptions<T> extends MessageQueueOptions {
@@ -44,6 +44,7 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
   readonly #tx: MessageQueue | undefined;
   readonly #codec: Codec<T>;
   readonly #priority: number;
+  readonly #sendOptions: { priority: number };
   readonly #duplex: boolean;
   readonly #owned: string[];
   #closed = false;
@@ -55,6 +56,7 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
     this.#tx = tx;
     this.#codec = options.codec ?? (msgpackCodec as Codec<T>);
     this.#priority = options.priority ?? 0;
+    this.#sendOptions = { priority: this.#priority };
     this.#duplex = duplex;
     this.#owned = owned;
   }
@@ -105,20 +107,30 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
     return this.#closed;
   }
 
-  async send(message: T, options?: SendOptions): Promise<void> {
-    const tx = this.#sender();
-    const bytes = this.#encode(message);
-    return tx.send(bytes, { ...options, priority: options?.priority ?? this.#priority });
+  // send and receive are plain functions returning promises, not async ones: on a round trip every
+  // promise layer costs microtask turns, and the queue answers most calls at once.
+  send(message: T, options?: SendOptions): Promise<void> {
+    try {
+      const tx = this.#sender();
+      const bytes = this.#encode(message);
+      return tx.send(bytes, options === undefined ? this.#sendOptions : { ...options, priority: options.priority ?? this.#priority });
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   trySend(message: T): boolean {
     const tx = this.#sender();
-    return tx.trySend(this.#encode(message), { priority: this.#priority });
+    return tx.trySend(this.#encode(message), this.#sendOptions);
   }
 
-  async receive(options?: ReceiveOptions): Promise<T> {
-    const rx = this.#receiver();
-    return this.#decode((await rx.receive(options)).data);
+  receive(options?: ReceiveOptions): Promise<T> {
+    try {
+      const rx = this.#receiver();
+      return rx.receive(options).then(this.#decodeMessage);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   tryReceive(): T | undefined {
@@ -160,6 +172,8 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
     if (this.#duplex && bytes.length === 0) throw new TypeError('an empty message cannot cross a duplex queue channel (it marks the end)');
     return bytes;
   }
+
+  readonly #decodeMessage = (message: QueueMessage): T => this.#decode(message.data);
 
   #decode(data: Uint8Array): T {
     if (this.#duplex && data.length === 0) {

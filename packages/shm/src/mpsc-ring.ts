@@ -1,4 +1,4 @@
-import { BadFrameError } from '@ipcx/core';
+import { BadFrameError, copyBytes } from '@ipcx/core';
 import {
   FRAME_HEADER_BYTES,
   alignFrame,
@@ -123,8 +123,7 @@ export class MpscRingReader extends MpscSide {
 
   /** A copy of the current frame's payload. */
   copy(): Uint8Array {
-    const start = this.#pos + FRAME_HEADER_BYTES;
-    return this.data.slice(start, start + this.#length);
+    return copyBytes(this.view());
   }
 
   /** Releases the current frame: zeroes it, then publishes TAIL and wakes producers waiting for room. */

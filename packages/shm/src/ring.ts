@@ -1,4 +1,4 @@
-import { BadFrameError } from '@ipcx/core';
+import { BadFrameError, copyBytes } from '@ipcx/core';
 import {
   FRAME_HEADER_BYTES,
   alignFrame,
@@ -227,7 +227,7 @@ export class RingReader extends RingSide {
 
   /** A copy of the current frame's payload. */
   copy(): Uint8Array {
-    return this.data.slice(this.#start, this.#start + this.#length);
+    return copyBytes(this.view());
   }
 
   /**
