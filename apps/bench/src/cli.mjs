@@ -3,17 +3,20 @@
 // Runs the suite and writes <out>/results.json, report.md, throughput.svg and latency.svg, where <out> is
 // bench-results/<timestamp>[-quick] unless --out is given; a full run without --only also refreshes
 // bench-results/latest/, the committed copy the README shows.
-import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { machineInfo } from './machine.mjs';
 import { SIZES } from './payload.mjs';
-import { renderReport } from './report.mjs';
+import { renderReport, summaryTable, targetsTable } from './report.mjs';
 import { methodology, runSuite } from './suite.mjs';
 import { latencyChart, throughputChart } from './svg.mjs';
 import { evaluateTargets, attachRatios } from './targets.mjs';
 
 const RESULTS = fileURLToPath(new URL('../bench-results/', import.meta.url));
+const README = fileURLToPath(new URL('../../../README.md', import.meta.url));
+const BEGIN = '<!-- bench:begin -->';
+const END = '<!-- bench:end -->';
 
 function parseArgs(argv) {
   const options = { quick: false, only: undefined, sizes: SIZES, out: undefined };
@@ -72,6 +75,27 @@ if (!options.quick && !options.only && !options.out && options.sizes === SIZES) 
   rmSync(latest, { recursive: true, force: true });
   cpSync(out, latest, { recursive: true });
   console.log(`and refreshed ${relative(process.cwd(), latest)}`);
+  if (updateReadme(report)) console.log(`and the table in ${relative(process.cwd(), README)}`);
 }
+/** Replaces what the repository README holds between its bench markers with this run's tables. */
+function updateReadme(report) {
+  if (!existsSync(README)) return false;
+  const text = readFileSync(README, 'utf8');
+  const begin = text.indexOf(BEGIN);
+  const end = text.indexOf(END);
+  if (begin < 0 || end < begin) return false;
+  const { machine } = report;
+  const body = [
+    `Run ${report.startedAt.slice(0, 10)} on ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, ${machine.kernel}` +
+      ` (full report: [apps/bench/bench-results/latest/report.md](apps/bench/bench-results/latest/report.md)).`,
+    '',
+    ...targetsTable(report.targets),
+    '',
+    ...summaryTable(report),
+  ];
+  writeFileSync(README, `${text.slice(0, begin + BEGIN.length)}\n${body.join('\n')}\n${text.slice(end)}`);
+  return true;
+}
+
 for (const t of report.targets) console.log(`${t.met === undefined ? 'n/a   ' : t.met ? 'met   ' : 'MISSED'} ${t.text}: ${t.detail}`);
 process.exit(0);

@@ -31,33 +31,8 @@ export function renderReport(report) {
     '',
   );
 
-  lines.push('## Targets', '');
-  lines.push('| target | result | measured |', '| --- | --- | --- |');
-  for (const t of targets) lines.push(`| ${t.text} | ${t.met === undefined ? 'not measured' : t.met ? '**met**' : '**missed**'} | ${t.detail} |`);
-  lines.push('');
-
-  lines.push('## Summary', '');
-  lines.push(
-    'Medians of the runs. msg/s: one-way messages per second; RTT: round trip, p50 / p99 in µs. ' +
-      '"vs built-in": ipcx against the best Node built-in in the same place (threads or processes) for the same payload, ' +
-      'messages/s at 64 B and p50 round trip at 64 B; above 1x is better.',
-    '',
-  );
-  lines.push('| mechanism | where | payload | 64 B msg/s | 1 KiB msg/s | 64 KiB MB/s | 64 B RTT p50 / p99 µs | vs built-in (64 B msg/s, RTT) |');
-  lines.push('| --- | --- | --- | ---: | ---: | ---: | ---: | --- |');
-  for (const row of ordered) {
-    const tp64 = get(row.id, 64, 'throughput');
-    const tp1k = get(row.id, 1024, 'throughput');
-    const tp64k = get(row.id, 65536, 'throughput');
-    const rtt = get(row.id, 64, 'rtt');
-    const versus = [ratioOf(row.id, 64, 'throughput'), ratioOf(row.id, 64, 'rtt')].map((r) => (r ? `${ratioText(r.ratio)}` : '–'));
-    lines.push(
-      `| ${nameOf(row)} | ${PLACE_NAMES[row.place]} | ${payloadName(row, tp64 ?? rtt)} | ${tp64 ? format(tp64.msgsPerSec.median) : '–'} | ` +
-        `${tp1k ? format(tp1k.msgsPerSec.median) : '–'} | ${tp64k ? format(tp64k.mbPerSec.median) : '–'} | ` +
-        `${rtt ? `${format(rtt.p50Us.median)} / ${format(rtt.p99Us.median)}` : '–'} | ${row.group === 'ipcx' ? versus.join(', ') : ''} |`,
-    );
-  }
-  lines.push('');
+  lines.push('## Targets', '', ...targetsTable(targets), '');
+  lines.push('## Summary', '', ...summaryTable(report), '');
   lines.push('![Throughput per mechanism, log scale](throughput.svg)', '', '![Round trip per mechanism, log scale](latency.svg)', '');
 
   for (const size of report.sizes) {
@@ -88,6 +63,41 @@ export function renderReport(report) {
     lines.push(...notes.map((n) => `- ${n}`), '');
   }
   return lines.join('\n');
+}
+
+/** The targets as a Markdown table, met or missed with their numbers. */
+export function targetsTable(targets) {
+  const lines = ['| target | result | measured |', '| --- | --- | --- |'];
+  for (const t of targets) lines.push(`| ${t.text} | ${t.met === undefined ? 'not measured' : t.met ? '**met**' : '**missed**'} | ${t.detail} |`);
+  return lines;
+}
+
+/** Every row in one Markdown table: the figures at each size and the ratios to the best Node built-in. */
+export function summaryTable(report) {
+  const { rows, results, ratios } = report;
+  const get = (row, size, measure) => results.find((r) => r.row === row && r.size === size && r.measure === measure);
+  const ratioOf = (row, size, measure) => ratios.find((r) => r.row === row && r.size === size && r.measure === measure);
+  const lines = [
+    'Medians of the runs. msg/s: one-way messages per second; RTT: round trip, p50 / p99 in µs. ' +
+      '"vs built-in": ipcx against the best Node built-in in the same place (threads or processes) for the same payload, ' +
+      'messages/s at 64 B and p50 round trip at 64 B; above 1x is better.',
+    '',
+    '| mechanism | where | payload | 64 B msg/s | 1 KiB msg/s | 64 KiB MB/s | 64 B RTT p50 / p99 µs | vs built-in (64 B msg/s, RTT) |',
+    '| --- | --- | --- | ---: | ---: | ---: | ---: | --- |',
+  ];
+  for (const row of [...rows].sort((a, b) => groupRank(a) - groupRank(b))) {
+    const tp64 = get(row.id, 64, 'throughput');
+    const tp1k = get(row.id, 1024, 'throughput');
+    const tp64k = get(row.id, 65536, 'throughput');
+    const rtt = get(row.id, 64, 'rtt');
+    const versus = [ratioOf(row.id, 64, 'throughput'), ratioOf(row.id, 64, 'rtt')].map((r) => (r ? `${ratioText(r.ratio)}` : '–'));
+    lines.push(
+      `| ${nameOf(row)} | ${PLACE_NAMES[row.place]} | ${payloadName(row, tp64 ?? rtt)} | ${tp64 ? format(tp64.msgsPerSec.median) : '–'} | ` +
+        `${tp1k ? format(tp1k.msgsPerSec.median) : '–'} | ${tp64k ? format(tp64k.mbPerSec.median) : '–'} | ` +
+        `${rtt ? `${format(rtt.p50Us.median)} / ${format(rtt.p99Us.median)}` : '–'} | ${row.group === 'ipcx' ? versus.join(', ') : ''} |`,
+    );
+  }
+  return lines;
 }
 
 function groupRank(row) {
