@@ -4,7 +4,7 @@
 // bench-results/<timestamp>[-quick] unless --out is given; a full run without --only also refreshes
 // bench-results/latest/, the committed copy the README shows.
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { machineInfo } from './machine.mjs';
 import { SIZES } from './payload.mjs';
@@ -19,14 +19,15 @@ const BEGIN = '<!-- bench:begin -->';
 const END = '<!-- bench:end -->';
 
 function parseArgs(argv) {
-  const options = { quick: false, only: undefined, sizes: SIZES, out: undefined };
+  const options = { quick: false, only: undefined, sizes: SIZES, out: undefined, render: undefined };
   for (const arg of argv) {
     if (arg === '--quick') options.quick = true;
     else if (arg.startsWith('--only=')) options.only = new RegExp(arg.slice(7));
     else if (arg.startsWith('--sizes=')) options.sizes = arg.slice(8).split(',').map(Number);
     else if (arg.startsWith('--out=')) options.out = arg.slice(6);
+    else if (arg.startsWith('--render=')) options.render = arg.slice(9);
     else if (arg === '--help' || arg === '-h') {
-      console.log('usage: npm run bench -- [--quick] [--only=REGEX] [--sizes=64,1024,65536] [--out=DIR]');
+      console.log('usage: npm run bench -- [--quick] [--only=REGEX] [--sizes=64,1024,65536] [--out=DIR] | [--render=DIR]');
       process.exit(0);
     } else throw new Error(`unknown argument ${arg} (see --help)`);
   }
@@ -35,6 +36,13 @@ function parseArgs(argv) {
 }
 
 const options = parseArgs(process.argv.slice(2));
+if (options.render !== undefined) {
+  // Renders an earlier run's results.json again (report, charts, and the README for bench-results/latest).
+  const report = JSON.parse(readFileSync(join(options.render, 'results.json'), 'utf8'));
+  writeOutputs(options.render, report);
+  if (resolve(options.render) === resolve(RESULTS, 'latest') && updateReadme(report)) console.log(`updated the table in ${relative(process.cwd(), README)}`);
+  process.exit(0);
+}
 const startedAt = new Date();
 const machineBefore = machineInfo();
 const started = performance.now();
@@ -66,9 +74,7 @@ const stamp = startedAt.toISOString().replace(/[:.]/g, '-').replace('Z', '');
 const out = options.out ?? join(RESULTS, `${stamp}${options.quick ? '-quick' : ''}`);
 mkdirSync(out, { recursive: true });
 writeFileSync(join(out, 'results.json'), JSON.stringify(report, null, 2) + '\n');
-writeFileSync(join(out, 'throughput.svg'), throughputChart(report));
-writeFileSync(join(out, 'latency.svg'), latencyChart(report));
-writeFileSync(join(out, 'report.md'), renderReport(report));
+writeOutputs(out, report);
 console.log(`\nwrote ${relative(process.cwd(), out) || '.'}/{report.md,results.json,throughput.svg,latency.svg} in ${report.seconds} s`);
 if (!options.quick && !options.only && !options.out && options.sizes === SIZES) {
   const latest = join(RESULTS, 'latest');
@@ -77,6 +83,13 @@ if (!options.quick && !options.only && !options.out && options.sizes === SIZES) 
   console.log(`and refreshed ${relative(process.cwd(), latest)}`);
   if (updateReadme(report)) console.log(`and the table in ${relative(process.cwd(), README)}`);
 }
+/** Writes the report and the charts of `report` into `dir`. */
+function writeOutputs(dir, report) {
+  writeFileSync(join(dir, 'throughput.svg'), throughputChart(report));
+  writeFileSync(join(dir, 'latency.svg'), latencyChart(report));
+  writeFileSync(join(dir, 'report.md'), renderReport(report));
+}
+
 /** Replaces what the repository README holds between its bench markers with this run's tables. */
 function updateReadme(report) {
   if (!existsSync(README)) return false;
