@@ -110,5 +110,6 @@ function updateReadme(report) {
   return true;
 }
 
+if (report.mode === 'quick') console.log('quick run: a smoke test, too short to warm up; judge the targets on a full run (npm run bench)');
 for (const t of report.targets) console.log(`${t.met === undefined ? 'n/a   ' : t.met ? 'met   ' : 'MISSED'} ${t.text}: ${t.detail}`);
 process.exit(0);
