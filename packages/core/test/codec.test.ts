@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BadFrameError, jsonCodec, msgpackCodec, rawCodec, stringCodec } from '@ipcx/core';
+import { BadFrameError, copyBytes, jsonCodec, msgpackCodec, rawCodec, stringCodec } from '@ipcx/core';
 
 describe('codecs', () => {
   it('msgpack round-trips structured types', () => {
@@ -51,6 +51,27 @@ describe('codecs', () => {
     expect(() => msgpackCodec.decode(new Uint8Array(0))).toThrow(BadFrameError);
     expect(() => msgpackCodec.decode(new Uint8Array([1, 2, 3]))).toThrow(BadFrameError);
     expect(() => msgpackCodec.decode(new Uint8Array([0xdb, 0xff, 0xff, 0xff, 0xff]))).toThrow(BadFrameError);
+  });
+
+  it('never completes a truncated payload from the bytes a longer one left in its decode buffer', () => {
+    const full = msgpackCodec.encode({ a: 'hello world', b: [1, 2, 3, 4, 5], c: 'x'.repeat(40) }).slice();
+    expect(msgpackCodec.decode(full)).toEqual({ a: 'hello world', b: [1, 2, 3, 4, 5], c: 'x'.repeat(40) });
+    for (let cut = 1; cut < full.length; cut++) expect(() => msgpackCodec.decode(full.subarray(0, cut))).toThrow(BadFrameError);
+  });
+});
+
+describe('copyBytes', () => {
+  it('copies small and large payloads into memory the caller owns, as plain Uint8Arrays', () => {
+    for (const size of [0, 1, 64, 65, 1024, 5000]) {
+      const source = Uint8Array.from({ length: size }, (_, i) => (i * 7) & 0xff);
+      const copy = copyBytes(source);
+      expect(copy.constructor).toBe(Uint8Array);
+      expect(copy).toEqual(source);
+      if (size > 0) {
+        source[0] ^= 0xff;
+        expect(copy[0]).not.toBe(source[0]);
+      }
+    }
   });
 });
 
