@@ -271,7 +271,8 @@ export class MessageQueue implements AsyncDisposable {
       throw fromSystemError(`message queue "${this.name}" receive`, error);
     }
     if (received === undefined) return undefined;
-    return { data: copyBytes(this.#scratch.subarray(0, received.length)), priority: received.priority };
+    const scratch = this.#scratch;
+    return { data: copyBytes(new Uint8Array(scratch.buffer, scratch.byteOffset, received.length)), priority: received.priority };
   }
 
   /**
