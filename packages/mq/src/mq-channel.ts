@@ -127,7 +127,9 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
   receive(options?: ReceiveOptions): Promise<T> {
     try {
       const rx = this.#receiver();
-      return rx.receive(options).then(this.#decodeMessage);
+      const message = rx.receiveSoon();
+      if (message !== undefined) return Promise.resolve(this.#decode(message.data));
+      return rx.waitToReceive(options).then(this.#decodeMessage);
     } catch (error) {
       return Promise.reject(error);
     }
