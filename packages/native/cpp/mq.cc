@@ -87,22 +87,30 @@ static napi_value MqSend(napi_env env, napi_callback_info cbinfo) {
 
 // mqReceive(fd, target) → length * 32768 + priority (priority < MQ_PRIO_MAX = 32768; exact below 2^53),
 // or -1 when a non-blocking queue is empty (EAGAIN, returned rather than thrown as for mqSend).
+// An optional third argument retries an empty queue that many times in C before answering -1: a bounded
+// spin without a trip through JavaScript per attempt.
 static napi_value MqReceive(napi_env env, napi_callback_info cbinfo) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr);
   int32_t fd;
   uint8_t* data;
   size_t len;
   if (argc < 2) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "mqReceive(fd, target)");
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "mqReceive(fd, target, attempts?)");
     return nullptr;
   }
   if (!FastArgs(env, argv, &fd, &data, &len)) return nullptr;
+  int32_t attempts = 1;
+  if (argc >= 3 && napi_get_value_int32(env, argv[2], &attempts) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "attempts must be a number");
+    return nullptr;
+  }
   unsigned prio = 0;
   ssize_t n;
   while ((n = mq_receive(fd, reinterpret_cast<char*>(data), len, &prio)) < 0) {
     if (errno == EAGAIN) {
+      if (--attempts > 0) continue;
       napi_value empty;
       napi_create_int32(env, -1, &empty);
       return empty;

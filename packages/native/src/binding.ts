@@ -89,9 +89,9 @@ export interface NativeBinding {
   mqSend(fd: number, data: ArrayBufferView, priority: number): boolean;
   /**
    * Returns length * 32768 + priority (MQ_PRIO_MAX is 32768): one number, no result object; -1 when a
-   * non-blocking queue is empty (EAGAIN is returned, not thrown).
+   * non-blocking queue is empty (EAGAIN is returned, not thrown) `attempts` times in a row (default 1).
    */
-  mqReceive(fd: number, target: ArrayBufferView): number;
+  mqReceive(fd: number, target: ArrayBufferView, attempts?: number): number;
   mqTimedSend(fd: number, data: ArrayBufferView, priority: number, timeoutMs: number): void;
   /** As mqReceive. */
   mqTimedReceive(fd: number, target: ArrayBufferView, timeoutMs: number): number;

@@ -112,9 +112,13 @@ export const mq = {
     return received;
   },
 
-  /** `receive` that returns undefined instead of throwing EAGAIN when a non-blocking queue is empty. */
-  tryReceive(fd: number, target: Uint8Array): MqReceived | undefined {
-    const packed = native.mqReceive(validateFd(fd), validateBytes(target, 'target'));
+  /**
+   * `receive` that returns undefined instead of throwing EAGAIN when a non-blocking queue is empty.
+   * `attempts` (default 1) retries an empty queue in C that many times before giving up: a spin that
+   * does not come back to JavaScript between syscalls.
+   */
+  tryReceive(fd: number, target: Uint8Array, attempts = 1): MqReceived | undefined {
+    const packed = native.mqReceive(validateFd(fd), validateBytes(target, 'target'), validateInt(attempts, 'attempts', 1, 1_000_000));
     if (packed < 0) return undefined;
     return { length: Math.floor(packed / PRIO_SPAN), priority: packed % PRIO_SPAN };
   },

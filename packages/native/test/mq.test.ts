@@ -59,6 +59,11 @@ describe('mq', () => {
     expect(mq.tryReceive(fd, buf)).toEqual({ length: 3, priority: 7 });
     expect(new TextDecoder().decode(buf.subarray(0, 3))).toBe('one');
     expect(mq.tryReceive(fd, buf)).toBeUndefined();
+    // attempts retries an empty queue in C; it still answers undefined, and takes what comes.
+    expect(mq.tryReceive(fd, buf, 100)).toBeUndefined();
+    mq.send(fd, enc.encode('two'), 1);
+    expect(mq.tryReceive(fd, buf, 100)).toEqual({ length: 3, priority: 1 });
+    expect(() => mq.tryReceive(fd, buf, 0)).toThrow(RangeError);
     // Other failures still throw: a message over the queue's size.
     expect(() => mq.trySend(fd, new Uint8Array(17))).toThrow(expect.objectContaining({ code: 'EMSGSIZE' }));
   });
