@@ -10,6 +10,7 @@ import {
   type Settle,
   type WaitOptions,
 } from '@ipcx/core';
+import { receiveSoon, waitToReceive } from './internal/channel-access.js';
 import { checkQueueName, openError } from './internal/limits.js';
 
 /** Options of `MessageQueue.open`. */
@@ -197,7 +198,7 @@ export class MessageQueue implements AsyncDisposable {
   receive(options: WaitOptions = {}): Promise<QueueMessage> {
     try {
       checkWaitOptions(options);
-      const message = this.receiveSoon();
+      const message = this[receiveSoon]();
       if (message !== undefined) return Promise.resolve(message);
     } catch (error) {
       return Promise.reject(error);
@@ -206,10 +207,10 @@ export class MessageQueue implements AsyncDisposable {
   }
 
   /**
-   * @internal The part of `receive` that needs no promise: a message that waits, or one that comes
-   * within the bounded spin. MqChannel decodes it before it makes its one promise.
+   * The part of `receive` that needs no promise: a message that waits, or one that comes within the
+   * bounded spin. MqChannel decodes it before it makes its one promise.
    */
-  receiveSoon(): QueueMessage | undefined {
+  [receiveSoon](): QueueMessage | undefined {
     this.#checkReceive();
     if (this.#receivers.size > 0) return undefined;
     let message = this.#receiveNow();
@@ -224,8 +225,8 @@ export class MessageQueue implements AsyncDisposable {
     return undefined;
   }
 
-  /** @internal `receive` once `receiveSoon` found nothing. */
-  waitToReceive(options: WaitOptions = {}): Promise<QueueMessage> {
+  /** `receive` once `[receiveSoon]` found nothing. */
+  [waitToReceive](options: WaitOptions = {}): Promise<QueueMessage> {
     try {
       checkWaitOptions(options);
       this.#checkReceive();

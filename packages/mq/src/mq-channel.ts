@@ -9,6 +9,7 @@ import {
   type ReceiveOptions,
   type SendOptions,
 } from '@ipcx/core';
+import { receiveSoon, waitToReceive } from './internal/channel-access.js';
 import { MessageQueue, type MessageQueueOptions, type QueueMessage } from './message-queue.js';
 
 /** Options of the queue channels. */
@@ -127,9 +128,9 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
   receive(options?: ReceiveOptions): Promise<T> {
     try {
       const rx = this.#receiver();
-      const message = rx.receiveSoon();
+      const message = rx[receiveSoon]();
       if (message !== undefined) return Promise.resolve(this.#decode(message.data));
-      return rx.waitToReceive(options).then(this.#decodeMessage);
+      return rx[waitToReceive](options).then(this.#decodeMessage);
     } catch (error) {
       return Promise.reject(error);
     }
