@@ -12,6 +12,7 @@ import { renderReport, summaryTable, targetsTable } from './report.mjs';
 import { methodology, runSuite } from './suite.mjs';
 import { latencyChart, throughputChart } from './svg.mjs';
 import { evaluateTargets, attachRatios } from './targets.mjs';
+import { sweep } from './transports/names.mjs';
 
 const RESULTS = fileURLToPath(new URL('../bench-results/', import.meta.url));
 const README = fileURLToPath(new URL('../../../README.md', import.meta.url));
@@ -46,12 +47,17 @@ if (options.render !== undefined) {
 const startedAt = new Date();
 const machineBefore = machineInfo();
 const started = performance.now();
-const suite = await runSuite({
-  quick: options.quick,
-  only: options.only,
-  sizes: options.sizes,
-  log: (line) => console.log(`[${((performance.now() - started) / 1000).toFixed(1).padStart(5)} s] ${line}`),
-});
+let suite;
+try {
+  suite = await runSuite({
+    quick: options.quick,
+    only: options.only,
+    sizes: options.sizes,
+    log: (line) => console.log(`[${((performance.now() - started) / 1000).toFixed(1).padStart(5)} s] ${line}`),
+  });
+} finally {
+  await sweep();
+}
 const machine = { ...machineBefore, loadAverageAfter: machineInfo().loadAverage };
 const ratios = attachRatios(suite.rows, suite.results);
 const report = {

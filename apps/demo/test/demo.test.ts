@@ -3,6 +3,7 @@ import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
 import { expect, it } from 'vitest';
+import { MessageQueue } from '@ipcx/mq';
 
 it('runs the job service to the end, survives a killed worker and leaves no segment behind', async () => {
   const main = new URL('../src/main.mjs', import.meta.url).pathname;
@@ -15,4 +16,6 @@ it('runs the job service to the end, survives a killed worker and leaves no segm
   expect(pid).toBeTruthy();
   expect(readdirSync('/dev/shm').filter((f) => f.includes(`ipcx-demo-${pid}`))).toEqual([]);
   expect(readdirSync(tmpdir()).filter((f) => f.includes(`ipcx-demo-${pid}`))).toEqual([]);
+  // /dev/mqueue is not always mounted: ask the kernel. unlink answers false when the queue is already gone.
+  expect(MessageQueue.unlink(`/ipcx-demo-${pid}-jobs`)).toBe(false);
 }, 90_000);

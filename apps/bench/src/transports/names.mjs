@@ -1,14 +1,39 @@
+import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 let counter = 0;
+/** Every name handed out, so that `sweep` can remove what a failed or abandoned row left behind. */
+const issued = { shm: [], mq: [], files: [] };
 
-/** A name no other run or row uses: `/ipcx-bench-<pid>-<n>-<what>` (shm segments, queues). */
+/** A name no other run or row uses: `/ipcx-bench-<pid>-<n>-<what>`; `what` 'mq' is a queue, else a segment. */
 export function uniqueName(what) {
-  return `/ipcx-bench-${process.pid}-${++counter}-${what}`;
+  const name = `/ipcx-bench-${process.pid}-${++counter}-${what}`;
+  (what === 'mq' ? issued.mq : issued.shm).push(name);
+  return name;
 }
 
 /** A socket path in the temporary directory, unique like `uniqueName`. */
 export function socketPath(what) {
-  return join(tmpdir(), `ipcx-bench-${process.pid}-${++counter}-${what}.sock`);
+  const path = join(tmpdir(), `ipcx-bench-${process.pid}-${++counter}-${what}.sock`);
+  issued.files.push(path);
+  return path;
+}
+
+/**
+ * Removes every kernel object this run named, whether or not its row closed it (a row that timed out
+ * never does): segments, both queues of a duplex mq channel, socket files. Missing ones are skipped.
+ */
+export async function sweep() {
+  for (const name of issued.shm) rmSync(`/dev/shm${name}`, { force: true });
+  for (const path of issued.files) rmSync(path, { force: true });
+  if (issued.mq.length === 0) return;
+  const { mq } = await import('@ipcx/native');
+  for (const name of issued.mq.flatMap((n) => [n, `${n}.0`, `${n}.1`])) {
+    try {
+      mq.unlink(name);
+    } catch {
+      // ENOENT: closed and unlinked by its row
+    }
+  }
 }
