@@ -95,7 +95,7 @@ export function createMsgpackCodec(options: MsgpackrOptions = {}): Codec<unknown
         packr.useBuffer(home);
       }
     },
-    decode(bytes) {
+    decode(bytes, transient) {
       if (bytes.length === 0) throw new BadFrameError('an empty msgpack payload');
       try {
         // msgpackr makes a DataView for every new source it sees, and reads shared memory (a ring
@@ -106,7 +106,8 @@ export function createMsgpackCodec(options: MsgpackrOptions = {}): Codec<unknown
           scratch.set(bytes);
           return unpackr.unpack(scratch, bytes.length);
         }
-        return unpackr.unpack(asBuffer(bytes));
+        // Without copyBuffers, decoded binaries are views of the source: never of memory the transport reuses.
+        return unpackr.unpack(asBuffer(transient === true && !copies ? copyBytes(bytes) : bytes));
       } catch (error) {
         throw badFrame('msgpack', error);
       }

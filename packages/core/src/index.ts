@@ -43,4 +43,4 @@ export {
   type RequestHandler,
   type ServeOptions,
 } from './request.js';
-export { Deadline, checkWaitOptions, deadline, iterate, waitFor, type Settle } from './wait.js';
+export { Deadline, MAX_TIMEOUT_MS, checkWaitOptions, deadline, iterate, waitFor, type Settle } from './wait.js';

@@ -67,12 +67,15 @@ export async function serve<Req = unknown, Res = unknown>(
     try {
       reply = [RESPONSE, id, await handler(body as Req, { signal })];
     } catch (error) {
-      const e = error instanceof Error ? error : new Error(String(error));
-      const code = (e as { code?: unknown }).code;
-      reply = [FAILURE, id, { name: e.name, message: e.message, ...(typeof code === 'string' ? { code } : {}) }];
+      reply = failure(id, error);
     }
     try {
-      await channel.send(reply, { signal });
+      try {
+        await channel.send(reply, { signal });
+      } catch (error) {
+        // A reply the channel refuses (too large, not encodable) still owes the requester an answer.
+        if (reply[0] === RESPONSE && !endsServing(error)) await channel.send(failure(id, error), { signal });
+      }
     } catch {
       // The channel closed or serving stopped: the requester learns it from its own channel.
     } finally {
@@ -89,6 +92,8 @@ export async function serve<Req = unknown, Res = unknown>(
         message = await channel.receive({ signal });
       } catch (error) {
         if (isIpcError(error) && (error.code === 'IPCX_ERR_CLOSED' || error.code === 'IPCX_ERR_ABORTED')) return;
+        // One message the codec cannot read (a foreign peer's bytes) is skipped, not the end of serving.
+        if (isIpcError(error) && error.code === 'IPCX_ERR_BAD_FRAME') continue;
         throw error;
       }
       if (!isEnvelope(message) || message[0] !== REQUEST) continue;
@@ -101,6 +106,18 @@ export async function serve<Req = unknown, Res = unknown>(
   } finally {
     stop.abort();
   }
+}
+
+/** The failure envelope that carries `error` to the requester. */
+function failure(id: number, error: unknown): Envelope {
+  const e = error instanceof Error ? error : new Error(String(error));
+  const code = (e as { code?: unknown }).code;
+  return [FAILURE, id, { name: e.name, message: e.message, ...(typeof code === 'string' ? { code } : {}) }];
+}
+
+/** Errors after which no reply can go out at all. */
+function endsServing(error: unknown): boolean {
+  return isIpcError(error) && (error.code === 'IPCX_ERR_CLOSED' || error.code === 'IPCX_ERR_ABORTED' || error.code === 'IPCX_ERR_PEER_GONE');
 }
 
 class Requester {
@@ -148,7 +165,7 @@ class Requester {
           this.#pending.clear();
           return;
         }
-        if (!isEnvelope(message)) continue;
+        if (!isEnvelope(message) || (message[0] !== RESPONSE && message[0] !== FAILURE)) continue;
         const [kind, id, body] = message;
         const settle = this.#pending.get(id);
         if (settle === undefined) continue; // a late reply to a request that timed out

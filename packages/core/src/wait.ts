@@ -1,14 +1,18 @@
 import type { WaitOptions } from './channel.js';
 import { AbortedError, TimeoutError, isIpcError, type IpcError } from './errors.js';
 
+/** The longest timeout a wait takes (a Node timer's limit). */
+export const MAX_TIMEOUT_MS = 0x7fff_ffff;
+
 /**
- * Checks the `timeout` of a wait's options: a finite number >= 0, or undefined.
+ * Checks the `timeout` of a wait's options: a number from 0 to MAX_TIMEOUT_MS, or undefined.
  * @throws TypeError on anything else.
  */
 export function checkWaitOptions(options: WaitOptions | undefined): void {
   const timeout = options?.timeout;
-  if (timeout !== undefined && !(typeof timeout === 'number' && timeout >= 0 && Number.isFinite(timeout))) {
-    throw new TypeError(`timeout must be a finite number of milliseconds >= 0, got ${String(timeout)}`);
+  if (timeout !== undefined && !(typeof timeout === 'number' && timeout >= 0 && timeout <= MAX_TIMEOUT_MS)) {
+    // Node's timers take at most 2^31 - 1 ms and turn a longer delay into 1 ms: refuse it instead.
+    throw new TypeError(`timeout must be a number of milliseconds from 0 to ${MAX_TIMEOUT_MS} (about 24.8 days), got ${String(timeout)}`);
   }
 }
 

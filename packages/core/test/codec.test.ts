@@ -29,6 +29,15 @@ describe('codecs', () => {
     expect([...decoded]).toEqual([1, 2, 3]);
   });
 
+  it('msgpack without copyBuffers still copies bytes out of transient memory', async () => {
+    const { createMsgpackCodec } = await import('@ipcx/core');
+    const viewing = createMsgpackCodec({ copyBuffers: false });
+    const encoded = new Uint8Array(viewing.encode(new Uint8Array([1, 2, 3])));
+    const decoded = viewing.decode(encoded, true) as Uint8Array;
+    encoded.fill(0);
+    expect([...decoded]).toEqual([1, 2, 3]);
+  });
+
   it('raw hands out views unless the memory is transient', () => {
     const bytes = new Uint8Array([9, 8]);
     expect(rawCodec.encode(bytes)).toBe(bytes);

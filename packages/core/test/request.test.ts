@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ClosedError, RemoteError, TimeoutError, memoryChannelPair, request, serve } from '@ipcx/core';
+import { BadFrameError, ClosedError, RemoteError, TimeoutError, memoryChannelPair, request, serve } from '@ipcx/core';
 
 describe('request/response', () => {
   it('answers many requests in flight on one channel, each with its own response', async () => {
@@ -23,6 +23,47 @@ describe('request/response', () => {
     const error = await request(client, 'x').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RemoteError);
     expect(error).toMatchObject({ code: 'IPCX_ERR_REMOTE', remoteName: 'RangeError', remoteCode: 'E_JOB', message: 'no such job' });
+    await client.close();
+  });
+
+  it('answers with a failure when the channel refuses the reply (too large)', async () => {
+    const [client, server] = memoryChannelPair({ maxMessageBytes: 200 });
+    const serving = serve(server, () => 'x'.repeat(500));
+    const error = await request(client, 'big').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RemoteError);
+    expect(error).toMatchObject({ remoteName: 'TooLargeError', remoteCode: 'IPCX_ERR_TOO_LARGE' });
+    await client.close();
+    await serving;
+  });
+
+  it('skips a message it cannot decode and goes on serving', async () => {
+    const [client, server] = memoryChannelPair();
+    let first = true;
+    // The server end's first receive fails as a codec does on a foreign peer's garbage.
+    const receive = server.receive.bind(server);
+    server.receive = async (options) => {
+      const message = await receive(options);
+      if (first) {
+        first = false;
+        throw new BadFrameError('garbage');
+      }
+      return message;
+    };
+    const serving = serve<number, number>(server, (n) => n + 1);
+    await client.send('garbage');
+    expect(await request(client, 41, { timeout: 5000 })).toBe(42);
+    await client.close();
+    await serving;
+  });
+
+  it('ignores a message with its id that is not a response (another request) and still gets the answer', async () => {
+    const [client, server] = memoryChannelPair();
+    const answered = request(client, 'q', { timeout: 5000 });
+    const [kind, id] = (await server.receive()) as [number, number, unknown];
+    expect(kind).toBe(0);
+    await server.send([0, id, 'a request of its own']);
+    await server.send([1, id, 'the answer']);
+    expect(await answered).toBe('the answer');
     await client.close();
   });
 

@@ -1,0 +1,15 @@
+import { describe, expect, it } from 'vitest';
+import { MAX_TIMEOUT_MS, checkWaitOptions, memoryChannelPair } from '@ipcx/core';
+
+describe('checkWaitOptions', () => {
+  it('takes 0 to 2^31 - 1 ms and refuses the rest, which a Node timer would turn into 1 ms', async () => {
+    for (const timeout of [undefined, 0, 1.5, MAX_TIMEOUT_MS]) expect(() => checkWaitOptions({ timeout })).not.toThrow();
+    for (const timeout of [-1, Number.NaN, Number.POSITIVE_INFINITY, MAX_TIMEOUT_MS + 1, '5' as unknown as number]) {
+      expect(() => checkWaitOptions({ timeout })).toThrow(TypeError);
+    }
+    const [a, b] = memoryChannelPair();
+    await expect(a.receive({ timeout: 30 * 24 * 3600 * 1000 })).rejects.toBeInstanceOf(TypeError);
+    await a.close();
+    await b.close();
+  });
+});
