@@ -25,6 +25,7 @@ export {
   isIpcError,
   type IpcErrorCode,
 } from './errors.js';
+export { MAX_IPC_NAME_BYTES, checkIpcName } from './names.js';
 export {
   DEFAULT_MAX_FRAME_BYTES,
   FRAME_HEADER_BYTES,
@@ -43,4 +44,4 @@ export {
   type RequestHandler,
   type ServeOptions,
 } from './request.js';
-export { Deadline, MAX_TIMEOUT_MS, checkWaitOptions, deadline, iterate, waitFor, type Settle } from './wait.js';
+export { Deadline, MAX_TIMEOUT_MS, checkWaitOptions, deadline, iterate, spinOption, waitFor, type Settle } from './wait.js';

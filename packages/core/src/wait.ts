@@ -16,6 +16,22 @@ export function checkWaitOptions(options: WaitOptions | undefined): void {
   }
 }
 
+/** The longest bounded spin a `spinMicroseconds` option may ask for: one second. */
+const MAX_SPIN_MICROSECONDS = 1_000_000;
+
+/**
+ * Reads a `spinMicroseconds` option (how long a wait may busy-poll before it sleeps): `fallback` when
+ * undefined, else a number from 0 to 1 000 000. A spin blocks its thread, so it must be bounded.
+ * @throws RangeError on anything else (Infinity would spin forever).
+ */
+export function spinOption(value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!(typeof value === 'number' && value >= 0 && value <= MAX_SPIN_MICROSECONDS)) {
+    throw new RangeError(`spinMicroseconds must be a number from 0 to ${MAX_SPIN_MICROSECONDS}, got ${String(value)}`);
+  }
+  return value;
+}
+
 /**
  * Turns `{ signal, timeout }` into one signal (or undefined when neither is set), and tells why it fired.
  * Built on `AbortSignal.timeout` and `AbortSignal.any`; nothing is allocated for a call without options.

@@ -5,6 +5,7 @@ import {
   UnsupportedError,
   checkWaitOptions,
   copyBytes,
+  spinOption,
   fromSystemError,
   waitFor,
   type Settle,
@@ -100,7 +101,6 @@ export class MessageQueue implements AsyncDisposable {
 
   private constructor(name: string, fd: number, read: boolean, write: boolean, spinMicroseconds: number) {
     this.name = name;
-    if (!(spinMicroseconds >= 0)) throw new RangeError('spinMicroseconds must be >= 0');
     this.#spinMs = spinMicroseconds / 1000;
     this.#fd = fd;
     this.#canRead = read;
@@ -113,11 +113,13 @@ export class MessageQueue implements AsyncDisposable {
   }
 
   /**
-   * Opens (or creates) a queue. Names are '/name' (at most 255 bytes). Limits the kernel enforces
+   * Opens (or creates) a queue. Names are '/name' (1 to 250 bytes after the slash). Limits the kernel enforces
    * (messages per queue, message size, bytes per user) come back as `LimitError` saying how to raise them.
    */
   static open(name: string, options: MessageQueueOptions = {}): MessageQueue {
     checkQueueName(name);
+    // Before the queue exists: a bad option must not leave a descriptor or a new queue behind.
+    const spin = spinOption(options.spinMicroseconds, 50);
     const read = options.read ?? true;
     const write = options.write ?? true;
     let fd: number;
@@ -136,7 +138,7 @@ export class MessageQueue implements AsyncDisposable {
       if (error instanceof TypeError || error instanceof RangeError) throw error;
       throw openError(name, error, options.maxMessages, options.messageSize);
     }
-    return new MessageQueue(name, fd, read, write, options.spinMicroseconds ?? 50);
+    return new MessageQueue(name, fd, read, write, spin);
   }
 
   /** Removes a queue's name. Processes that have it open keep using it. Returns false if it did not exist. */
@@ -176,7 +178,7 @@ export class MessageQueue implements AsyncDisposable {
     } catch (error) {
       return Promise.reject(error);
     }
-    const copy = Uint8Array.from(data);
+    const copy = copyBytes(data);
     return waitFor<void>('send', options, (settle) => {
       const entry = { data: copy, priority: options.priority ?? 0, settle };
       this.#senders.add(entry);
@@ -258,11 +260,7 @@ export class MessageQueue implements AsyncDisposable {
     if (this.#closed) return;
     this.#closed = true;
     this.#watcher.close();
-    const closed = new ClosedError(`message queue "${this.name}"`);
-    for (const receiver of this.#receivers) receiver.reject(closed);
-    for (const sender of this.#senders) sender.settle.reject(closed);
-    this.#receivers.clear();
-    this.#senders.clear();
+    this.#failWaiters(new ClosedError(`message queue "${this.name}"`));
     mq.close(this.#fd);
   }
 
@@ -331,11 +329,7 @@ export class MessageQueue implements AsyncDisposable {
 
   #onEvents(events: { readable: boolean; writable: boolean; error?: Error }): void {
     if (events.error) {
-      const failure = fromSystemError(`message queue "${this.name}" poll`, events.error);
-      for (const receiver of this.#receivers) receiver.reject(failure);
-      for (const sender of this.#senders) sender.settle.reject(failure);
-      this.#receivers.clear();
-      this.#senders.clear();
+      this.#failWaiters(fromSystemError(`message queue "${this.name}" poll`, events.error));
       this.#watch();
       return;
     }
@@ -355,11 +349,16 @@ export class MessageQueue implements AsyncDisposable {
         sender.settle.resolve();
       }
     } catch (error) {
-      for (const receiver of this.#receivers) receiver.reject(error);
-      for (const sender of this.#senders) sender.settle.reject(error);
-      this.#receivers.clear();
-      this.#senders.clear();
+      this.#failWaiters(error);
     }
     this.#watch();
+  }
+
+  /** Rejects every waiting receive and send with `error`. */
+  #failWaiters(error: unknown): void {
+    for (const receiver of this.#receivers) receiver.reject(error);
+    for (const sender of this.#senders) sender.settle.reject(error);
+    this.#receivers.clear();
+    this.#senders.clear();
   }
 }

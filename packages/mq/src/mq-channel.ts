@@ -73,7 +73,7 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
    * This end owns them and unlinks both on close.
    */
   static create<T = unknown>(name: string, options: MqChannelOptions<T> = {}): MqChannel<T> {
-    const open = { ...options, create: true, exclusive: options.exclusive ?? false, read: true, write: true };
+    const open = { ...options, create: true, read: true, write: true };
     const tx = MessageQueue.open(`${name}.0`, open);
     let rx: MessageQueue;
     try {

@@ -58,7 +58,7 @@ describe('MessageQueue', () => {
 
   it('rejects waiting calls with ClosedError when closed, and every later call', async () => {
     const name = queueName('close');
-    const q = MessageQueue.open(name, { create: true, maxMessages: 1, messageSize: 16 });
+    await using q = MessageQueue.open(name, { create: true, maxMessages: 1, messageSize: 16 });
     const receiving = q.receive();
     await q.close();
     await expect(receiving).rejects.toBeInstanceOf(ClosedError);
@@ -67,14 +67,18 @@ describe('MessageQueue', () => {
     await q.close();
   });
 
-  it('gives typed errors for bad names, an existing queue and limits the kernel enforces', () => {
+  it('gives typed errors for bad names, an existing queue and limits the kernel enforces', async () => {
     expect(() => MessageQueue.open('no-slash', { create: true })).toThrow(InvalidNameError);
     expect(() => MessageQueue.open('/a/b', { create: true })).toThrow(InvalidNameError);
     expect(() => MessageQueue.open(`/${'x'.repeat(300)}`, { create: true })).toThrow(InvalidNameError);
+    expect(() => MessageQueue.open(`/${'x'.repeat(251)}`, { create: true })).toThrow(InvalidNameError);
+    expect(() => MessageQueue.open('/..', { create: true })).toThrow(InvalidNameError);
     const name = queueName('excl');
-    const q = MessageQueue.open(name, { create: true, maxMessages: 1, messageSize: 16 });
+    // A bad option is refused before the queue is made: nothing is left to unlink.
+    expect(() => MessageQueue.open(name, { create: true, spinMicroseconds: Number.POSITIVE_INFINITY })).toThrow(RangeError);
+    expect(MessageQueue.unlink(name)).toBe(false);
+    await using q = MessageQueue.open(name, { create: true, maxMessages: 1, messageSize: 16 });
     expect(() => MessageQueue.open(name, { create: true, exclusive: true })).toThrow(AlreadyExistsError);
-    void q.close();
     const huge = queueName('huge');
     // Over the hard ceiling even root has (HARD_MSGMAX 65536 messages).
     expect(() => MessageQueue.open(huge, { create: true, maxMessages: 100_000, messageSize: 16 })).toThrow(LimitError);

@@ -53,7 +53,10 @@ describe('MessageQueue across processes', () => {
     await q.send(Buffer.from('first'), { priority: 2 });
     let sent = false;
     const blocked = q.send(Buffer.from('second')).then(() => (sent = true));
+    // Let the loop turn: the send must still be waiting for room, the queue still holding one message.
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
     expect(sent).toBe(false);
+    expect(q.attributes().currentMessages).toBe(1);
     const { code, out } = await output(run('receiver.mjs', [name]));
     expect(code).toBe(0);
     expect(out.trim()).toBe('first@2');

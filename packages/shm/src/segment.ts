@@ -1,19 +1,13 @@
-import { AlreadyExistsError, InvalidNameError, LimitError, fromSystemError } from '@ipcx/core';
+import { AlreadyExistsError, LimitError, checkIpcName, fromSystemError } from '@ipcx/core';
 import { Header, MAGIC } from './layout.js';
 import { loadNative } from './internal/waker.js';
 
 /**
  * Checks a POSIX shared-memory name and returns it with its leading slash: one slash at the start
- * (added if missing), no other slash, no NUL, at most 255 bytes.
+ * (added if missing), then 1 to 250 bytes with no other slash or NUL.
  */
 export function checkShmName(name: string): string {
-  if (typeof name !== 'string') throw new InvalidNameError(String(name), 'a name is a string');
-  const full = name.startsWith('/') ? name : `/${name}`;
-  if (full.length < 2) throw new InvalidNameError(name, 'the name is empty');
-  if (full.indexOf('/', 1) !== -1) throw new InvalidNameError(name, "a shared-memory name has no '/' after the first character");
-  if (full.includes('\0')) throw new InvalidNameError(name, 'a name contains no NUL byte');
-  if (Buffer.byteLength(full) > 255) throw new InvalidNameError(name, 'a name is at most 255 bytes');
-  return full;
+  return checkIpcName(name, 'shared-memory', 'added');
 }
 
 /** A named segment mapped into this process. */

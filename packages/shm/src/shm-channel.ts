@@ -14,6 +14,7 @@ import {
   stringCodec,
   waitFor,
   checkWaitOptions,
+  spinOption,
   type Codec,
   type ReceiveOptions,
   type SendOptions,
@@ -139,9 +140,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     this.#reader = new RingReader(buffer, ringOffset(capacity, side === 'a' ? 'b' : 'a'), capacity, waker);
     this.#codec = options.codec ?? (msgpackCodec as Codec<T>);
     this.#raw = this.#codec === (rawCodec as Codec<unknown>);
-    const spin = options.spinMicroseconds ?? 50;
-    if (!(spin >= 0)) throw new RangeError('spinMicroseconds must be >= 0');
-    this.#spinMs = spin / 1000;
+    this.#spinMs = spinOption(options.spinMicroseconds, 50) / 1000;
     this.#myState = side === 'a' ? Header.StateA : Header.StateB;
     this.#peerState = side === 'a' ? Header.StateB : Header.StateA;
     this.#peerPid = side === 'a' ? Header.PidB : Header.PidA;

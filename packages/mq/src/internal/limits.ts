@@ -1,15 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { InvalidNameError, LimitError, fromSystemError, type IpcError } from '@ipcx/core';
+import { InvalidNameError, LimitError, checkIpcName, fromSystemError, type IpcError } from '@ipcx/core';
 
-/** Checks a queue name as mq_overview(7) wants it: '/', then 1..254 bytes without '/' or NUL. */
+/** Checks a queue name as mq_overview(7) wants it: '/', then 1 to 250 bytes without '/' or NUL. */
 export function checkQueueName(name: string): string {
-  if (typeof name !== 'string') throw new InvalidNameError(String(name), 'a queue name is a string');
-  if (!name.startsWith('/')) throw new InvalidNameError(name, "a queue name starts with '/'");
-  if (name.length < 2) throw new InvalidNameError(name, "a queue name has at least one character after '/'");
-  if (name.indexOf('/', 1) !== -1) throw new InvalidNameError(name, "a queue name has no '/' after the first character");
-  if (name.includes('\0')) throw new InvalidNameError(name, 'a queue name contains no NUL byte');
-  if (Buffer.byteLength(name) > 255) throw new InvalidNameError(name, 'a queue name is at most 255 bytes');
-  return name;
+  return checkIpcName(name, 'queue', 'required');
 }
 
 function readLimit(file: string): string {
