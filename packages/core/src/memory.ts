@@ -1,6 +1,6 @@
 import { AbstractChannel } from './abstract-channel.js';
 import type { Channel, ReceiveOptions, SendOptions } from './channel.js';
-import { msgpackCodec, type Codec } from './codec.js';
+import { copyBytes, msgpackCodec, type Codec } from './codec.js';
 import { ClosedError, PeerGoneError, TooLargeError } from './errors.js';
 import { Inbox } from './inbox.js';
 import { waitFor, type Settle } from './wait.js';
@@ -114,7 +114,7 @@ class MemoryChannel<T> extends AbstractChannel<T> {
       throw new TooLargeError('message', encoded.length, this.maxMessageBytes);
     }
     // The codec may reuse its buffer (and rawCodec passes the caller's bytes): keep a copy.
-    return encoded.slice();
+    return copyBytes(encoded); // Buffer#slice would be a view of the codec's buffer
   }
 }
 

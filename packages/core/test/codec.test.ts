@@ -77,7 +77,7 @@ describe('copyBytes', () => {
       expect(copy.constructor).toBe(Uint8Array);
       expect(copy).toEqual(source);
       if (size > 0) {
-        source[0] ^= 0xff;
+        source[0] = source[0]! ^ 0xff;
         expect(copy[0]).not.toBe(source[0]);
       }
     }

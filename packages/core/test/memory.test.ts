@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { memoryChannelPair, rawCodec } from '@ipcx/core';
+import { memoryChannelPair, msgpackCodec, rawCodec } from '@ipcx/core';
 import { describeChannelConformance } from '@ipcx/core/testing';
 
 describeChannelConformance('memory (msgpack)', () => memoryChannelPair({ capacity: 8, maxMessageBytes: 4096 }), {
@@ -33,5 +33,22 @@ describe('memoryChannelPair', () => {
 
   it('refuses a capacity below one', () => {
     expect(() => memoryChannelPair({ capacity: 0 })).toThrow(RangeError);
+  });
+});
+
+describe('a send that waits for room', () => {
+  it('keeps its own copy of the encoding: later encodes by the same codec cannot change it', async () => {
+    const [a, b] = memoryChannelPair({ capacity: 1 });
+    // encodeInto moves msgpackr back to the start of its own buffer, so the next encodes land there.
+    msgpackCodec.encodeInto({ other: 'x'.repeat(3000) }, new Uint8Array(4096));
+    await a.send('first');
+    const waiting = a.send({ second: 'message', n: 2 });
+    msgpackCodec.encodeInto({ other: 'x'.repeat(3000) }, new Uint8Array(4096));
+    msgpackCodec.encode({ overwrite: 'y'.repeat(200) });
+    expect(await b.receive()).toBe('first');
+    await waiting;
+    expect(await b.receive()).toEqual({ second: 'message', n: 2 });
+    await a.close();
+    await b.close();
   });
 });

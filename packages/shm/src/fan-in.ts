@@ -12,6 +12,7 @@ import {
   type Codec,
   type Settle,
   type WaitOptions,
+  copyBytes,
 } from '@ipcx/core';
 import { HEADER_BYTES, Header, Kind, RING_CONTROL_BYTES, SideState, Wake, checkCapacity, checkHeader, initHeader } from './layout.js';
 import { MpscRingReader, MpscRingWriter } from './mpsc-ring.js';
@@ -239,7 +240,7 @@ export class FanInSender<T = unknown> implements AsyncDisposable {
     } catch (error) {
       return Promise.reject(error);
     }
-    const copy = bytes.slice();
+    const copy = copyBytes(bytes);
     return waitFor<void>('send', options, (settle) => {
       const entry = { bytes: copy, settle };
       this.#queue.add(entry);

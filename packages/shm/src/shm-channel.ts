@@ -19,6 +19,7 @@ import {
   type ReceiveOptions,
   type SendOptions,
   type Settle,
+  copyBytes,
 } from '@ipcx/core';
 import {
   Header,
@@ -239,9 +240,9 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     if (this.#sendQueue.size === 0) {
       const written = this.#write(message);
       if (written === true) return;
-      bytes = written.slice();
+      bytes = copyBytes(written);
     } else {
-      bytes = this.#encodeChecked(message).slice();
+      bytes = copyBytes(this.#encodeChecked(message));
     }
     return waitFor<void>('send', options, (settle) => {
       const entry = { bytes, settle };
@@ -275,7 +276,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     if (this.#sendQueue.size === 0) {
       const written = this.#write(message);
       if (written === true) return this.#writer.flush();
-      const bytes = written.slice();
+      const bytes = copyBytes(written);
       const end = options.timeout === undefined ? Number.POSITIVE_INFINITY : performance.now() + options.timeout;
       for (;;) {
         this.#checkSendable();

@@ -14,6 +14,7 @@ import {
   type ReceiveOptions,
   type Settle,
   type WaitOptions,
+  copyBytes,
 } from '@ipcx/core';
 import { FdWatcher, socket as sock, type SocketAddress } from '@ipcx/native';
 import { resolveUnixAddress, type ResolvedAddress, type UnixAddress } from './address.js';
@@ -167,7 +168,7 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
     const to = this.#destination(options.to);
     const payload = this.#encode(message);
     if (this.#pending.size === 0 && !this.#blockedFor(to) && this.#sendNow(payload, to)) return;
-    const copy = payload.slice(); // the codec may reuse its buffer
+    const copy = copyBytes(payload); // the codec may reuse its buffer (Buffer#slice would be a view)
     const waiting = waitFor<void>('send', options, (settle) => {
       const entry: PendingSend = { payload: copy, to, settle };
       this.#pending.add(entry);

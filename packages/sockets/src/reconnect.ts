@@ -11,6 +11,7 @@ import {
   type ReceiveOptions,
   type SendOptions,
   type WaitOptions,
+  MAX_TIMEOUT_MS,
 } from '@ipcx/core';
 import { checkInteger } from './internal/options.js';
 import type { StreamChannel } from './stream-channel.js';
@@ -75,8 +76,8 @@ export class ReconnectingChannel<T = unknown, P = undefined> extends AbstractCha
     super();
     this.#dial = dial;
     this.#retries = checkInteger('reconnect.retries', options.retries, 5, 1);
-    this.#minDelay = checkInteger('reconnect.minDelay', options.minDelay, 50, 0);
-    this.#maxDelay = checkInteger('reconnect.maxDelay', options.maxDelay, 2000, 0);
+    this.#minDelay = checkInteger('reconnect.minDelay', options.minDelay, 50, 0, MAX_TIMEOUT_MS);
+    this.#maxDelay = checkInteger('reconnect.maxDelay', options.maxDelay, 2000, 0, MAX_TIMEOUT_MS);
     this.#onReconnect = options.onReconnect;
   }
 
@@ -138,7 +139,9 @@ export class ReconnectingChannel<T = unknown, P = undefined> extends AbstractCha
         return await within(limit, (o) => channel.receive(o));
       } catch (error) {
         if (this.#closed) throw new ClosedError();
-        if (!channel.closed || (isIpcError(error) && (error.code === 'IPCX_ERR_TIMEOUT' || error.code === 'IPCX_ERR_ABORTED'))) throw error;
+        // Only a connection that ended is redialled. Anything else (a bad frame, a timeout) is the caller's
+        // to see: redialling a server that sends garbage would loop as fast as it accepts.
+        if (!channel.closed || !(isIpcError(error) && (error.code === 'IPCX_ERR_CLOSED' || error.code === 'IPCX_ERR_PEER_GONE'))) throw error;
         await this.#live(limit, 'receive', channel);
       }
     }
@@ -193,7 +196,7 @@ export class ReconnectingChannel<T = unknown, P = undefined> extends AbstractCha
   #redial(): void {
     if (this.#redialing || this.#closed || this.#failure !== undefined) return;
     this.#redialing = true;
-    this.#connect(undefined).then(
+    this.#connect(undefined, true).then(
       (channel) => {
         this.#redialing = false;
         if (this.#closed) {
@@ -217,13 +220,15 @@ export class ReconnectingChannel<T = unknown, P = undefined> extends AbstractCha
     );
   }
 
-  async #connect(wait: WaitOptions | undefined): Promise<StreamChannel<T, P>> {
+  /** Dials with backoff; a redial (`again`) waits `minDelay` before its first attempt too. */
+  async #connect(wait: WaitOptions | undefined, again = false): Promise<StreamChannel<T, P>> {
     const limit = deadline('connect', wait);
     const signal = limit === undefined ? this.#stop.signal : AbortSignal.any([limit.signal, this.#stop.signal]);
     let last: unknown;
     for (let attempt = 0; attempt < this.#retries; attempt++) {
-      if (attempt > 0) {
-        const delay = Math.min(this.#maxDelay, this.#minDelay * 2 ** (attempt - 1));
+      const step = again ? attempt : attempt - 1;
+      if (step >= 0) {
+        const delay = Math.min(this.#maxDelay, this.#minDelay * 2 ** step);
         try {
           await sleep(delay, undefined, { signal });
         } catch {

@@ -16,6 +16,7 @@ import {
   type SendOptions,
   type Settle,
   type WaitOptions,
+  copyBytes,
 } from '@ipcx/core';
 import { FdWatcher, socket as sock, receiveFds, sendFds } from '@ipcx/native';
 import { checkInteger } from './internal/options.js';
@@ -264,7 +265,7 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
   async #sendPayload(payload: Uint8Array, fds: readonly number[] | undefined, options: WaitOptions | undefined): Promise<void> {
     if (this.#pending.size === 0 && !this.#blocked && this.#sendNow(payload, fds)) return;
     // The codec may reuse its buffer: keep a copy while waiting for room.
-    const copy = payload.slice();
+    const copy = copyBytes(payload);
     const waiting = waitFor<void>('send', options, (settle) => {
       const entry: PendingSend = { payload: copy, fds, settle };
       this.#pending.add(entry);

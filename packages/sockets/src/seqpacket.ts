@@ -1,4 +1,4 @@
-import { AbortedError, ClosedError, PermissionError, TooLargeError, fromSystemError, type ChannelServer, type IpcError, type WaitOptions } from '@ipcx/core';
+import { AbortedError, ClosedError, PermissionError, TooLargeError, checkWaitOptions, copyBytes, fromSystemError, type ChannelServer, type IpcError, type WaitOptions } from '@ipcx/core';
 import { FdWatcher, peerCredentials, socket as sock, socketPair } from '@ipcx/native';
 import { resolveUnixAddress, type ResolvedAddress, type UnixAddress } from './address.js';
 import { Clients } from './internal/clients.js';
@@ -110,7 +110,7 @@ export class SeqPacketServer<T = unknown> implements ChannelServer<T> {
   async broadcast(message: T, options?: WaitOptions): Promise<number> {
     if (this.#closed) throw new ClosedError('server');
     const { codec, maxMessageBytes } = seqPacketDefaults(this.#options);
-    const payload = codec.encode(message).slice();
+    const payload = copyBytes(codec.encode(message));
     if (payload.length > maxMessageBytes) throw new TooLargeError('message', payload.length, maxMessageBytes);
     const results = await Promise.allSettled(this.#clients.list.map((client) => client.sendEncoded(payload, options)));
     return results.filter((r) => r.status === 'fulfilled').length;
@@ -185,6 +185,8 @@ export class SeqPacketSocket {
   /** Connects; `signal` is checked before connecting (the connect itself never waits). */
   static async connect<T = unknown>(address: UnixAddress, options: SeqPacketConnectOptions<T> = {}): Promise<SeqPacketClient<T>> {
     const resolved = resolveUnixAddress(address);
+    // The connect itself never waits; the timeout is checked like every other wait's.
+    checkWaitOptions(options);
     const { signal, timeout: _timeout, authorize, ...channel } = options;
     seqPacketDefaults(channel);
     if (signal?.aborted) throw new AbortedError(`connect to ${resolved.display}`, { cause: signal.reason });

@@ -21,6 +21,8 @@ import {
   type SendOptions,
   type Settle,
   type WaitOptions,
+  MAX_TIMEOUT_MS,
+  copyBytes,
 } from '@ipcx/core';
 import { FrameWriter } from './internal/frame-writer.js';
 import { SizeQueue } from './internal/size-queue.js';
@@ -77,7 +79,7 @@ export function streamChannelDefaults<T>(options: StreamChannelOptions<T> = {}):
     maxFrameBytes: checkInteger('maxFrameBytes', options.maxFrameBytes, DEFAULT_MAX_FRAME_BYTES, 0, MAX_FRAME_LENGTH),
     highWaterMark: checkInteger('highWaterMark', options.highWaterMark, DEFAULT_HIGH_WATER_MARK, 1),
     receiveBufferBytes: checkInteger('receiveBufferBytes', options.receiveBufferBytes, DEFAULT_RECEIVE_BUFFER_BYTES, 1),
-    lingerTimeout: checkInteger('lingerTimeout', options.lingerTimeout, DEFAULT_LINGER_TIMEOUT, 0),
+    lingerTimeout: checkInteger('lingerTimeout', options.lingerTimeout, DEFAULT_LINGER_TIMEOUT, 0, MAX_TIMEOUT_MS),
   };
 }
 
@@ -173,7 +175,7 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
       return;
     }
     // The codec may reuse its buffer: keep a copy of the payload while waiting for room.
-    const payload = this.#codec.encode(message).slice();
+    const payload = copyBytes(this.#codec.encode(message));
     return this.#enqueue(payload, options);
   }
 

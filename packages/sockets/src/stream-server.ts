@@ -8,6 +8,7 @@ import {
   type Codec,
   type IpcError,
   type WaitOptions,
+  copyBytes,
 } from '@ipcx/core';
 import { Clients } from './internal/clients.js';
 import { checkInteger } from './internal/options.js';
@@ -105,7 +106,7 @@ export abstract class StreamServer<T = unknown, P = undefined> implements Channe
    */
   async broadcast(message: T, options?: WaitOptions): Promise<number> {
     if (this.#closed) throw new ClosedError('server');
-    const payload = this.#codec.encode(message).slice();
+    const payload = copyBytes(this.#codec.encode(message));
     if (payload.length > this.#maxFrameBytes) throw new TooLargeError('message', payload.length, this.#maxFrameBytes);
     const results = await Promise.allSettled(this.#clients.list.map((client) => client.sendEncoded(payload, options)));
     return results.filter((r) => r.status === 'fulfilled').length;

@@ -1,20 +1,10 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { rawCodec } from '@ipcx/core';
+import { msgpackCodec, rawCodec } from '@ipcx/core';
 import { UnixServer, UnixSocket } from '@ipcx/sockets';
-import { uniqueNames } from './helpers.js';
+import { pendingAfterTurns, uniqueNames } from './helpers.js';
 
 const names = uniqueNames();
-
-async function pendingAfterTurns(promise: Promise<unknown>, turns = 50): Promise<boolean> {
-  let settled = false;
-  promise.then(
-    () => (settled = true),
-    () => (settled = true),
-  );
-  for (let i = 0; i < turns && !settled; i++) await nextTurn();
-  return !settled;
-}
 
 describe('backpressure', () => {
   it('fills the kernel buffers, then trySend says false and send waits until the receiver reads; nothing is lost or reordered', async () => {
@@ -47,6 +37,31 @@ describe('backpressure', () => {
       const got = (await receiver.receive({ timeout: 5000 })) as Uint8Array;
       expect(new DataView(got.buffer, got.byteOffset).getUint32(0)).toBe(i);
     }
+    await waiting;
+  });
+
+  it('a send that waits keeps its own copy of the encoding, whatever the codec encodes meanwhile', async () => {
+    const path = names.path('copy.sock');
+    await using server = await UnixServer.listen(path);
+    await using client = await UnixSocket.connect(path, { highWaterMark: 16 * 1024, timeout: 5000 });
+    const receiver = await server.accept({ timeout: 5000 });
+    const filler = 'f'.repeat(4000);
+    let sent = 0;
+    // Fill our queue and the kernel's buffers, as the first test does, until a send has to wait.
+    for (let round = 0; round < 1000; round++) {
+      while (client.trySend(filler)) sent++;
+      await nextTurn();
+      if (!client.trySend(filler)) break;
+      sent++;
+    }
+    // encodeInto moves msgpackr back to the start of its own buffer, so the next encodes land there.
+    msgpackCodec.encodeInto({ other: 'x'.repeat(3000) }, new Uint8Array(4096));
+    const waiting = client.send({ keep: 'me', n: 7 }, { timeout: 5000 });
+    expect(await pendingAfterTurns(waiting, 1)).toBe(true);
+    msgpackCodec.encodeInto({ other: 'x'.repeat(3000) }, new Uint8Array(4096));
+    msgpackCodec.encode({ overwrite: 'y'.repeat(200) });
+    for (let i = 0; i < sent; i++) expect(await receiver.receive({ timeout: 5000 })).toBe(filler);
+    expect(await receiver.receive({ timeout: 5000 })).toEqual({ keep: 'me', n: 7 });
     await waiting;
   });
 

@@ -1,21 +1,10 @@
 import { existsSync, lstatSync } from 'node:fs';
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { rawCodec } from '@ipcx/core';
 import { UnixDatagram } from '@ipcx/sockets';
-import { uniqueNames } from './helpers.js';
+import { pendingAfterTurns, uniqueNames } from './helpers.js';
 
 const names = uniqueNames();
-
-async function pendingAfterTurns(promise: Promise<unknown>, turns = 50): Promise<boolean> {
-  let settled = false;
-  promise.then(
-    () => (settled = true),
-    () => (settled = true),
-  );
-  for (let i = 0; i < turns && !settled; i++) await nextTurn();
-  return !settled;
-}
 
 describe('UnixDatagram', () => {
   it('sends to a path, keeps message boundaries, and tells the receiver who sent', async () => {

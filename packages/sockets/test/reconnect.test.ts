@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { UnixServer, UnixSocket } from '@ipcx/sockets';
 import { uniqueNames } from './helpers.js';
@@ -54,6 +56,25 @@ describe('reconnecting clients', () => {
     await expect(client.send('x')).rejects.toMatchObject({ code: 'IPCX_ERR_PEER_GONE' });
     await client.close();
     await expect(client.send('x')).rejects.toMatchObject({ code: 'IPCX_ERR_CLOSED' });
+  });
+
+  it('hands a bad frame to the caller instead of redialling a server that sends garbage', async () => {
+    const path = names.path('garbage.sock');
+    let connections = 0;
+    // An absurd frame: length 3, then bytes msgpack cannot read.
+    const server = net.createServer((socket) => {
+      connections++;
+      socket.end(Buffer.from([0, 0, 0, 3, 0xc1, 0xc1, 0xc1]));
+    });
+    server.listen(path);
+    await once(server, 'listening');
+    try {
+      await using client = await UnixSocket.connect(path, { reconnect: { retries: 3, minDelay: 50, maxDelay: 50 }, timeout: 5000 });
+      await expect(client.receive({ timeout: 5000 })).rejects.toMatchObject({ code: 'IPCX_ERR_BAD_FRAME' });
+      expect(connections).toBe(1);
+    } finally {
+      server.close();
+    }
   });
 
   it('fails the first connection after its retries with the last error', async () => {

@@ -1,9 +1,9 @@
 import { chmodSync, existsSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { AlreadyExistsError, FullError, NotFoundError, fromSystemError, type IpcError } from '@ipcx/core';
+import { AlreadyExistsError, NotFoundError, fromSystemError } from '@ipcx/core';
 import { socket as sock, type SocketType } from '@ipcx/native';
 import type { ResolvedAddress } from '../address.js';
-import { removeStaleSocket } from './connect.js';
+import { connectError, removeStaleSocket } from './connect.js';
 
 function nativeAddress(address: ResolvedAddress): string | { abstract: string } {
   return address.kind === 'abstract' ? { abstract: address.name } : address.name;
@@ -57,18 +57,9 @@ export function connectPacketSocket(type: SocketType, address: ResolvedAddress):
     return fd;
   } catch (error) {
     sock.close(fd);
-    throw packetConnectError(address, error);
+    // EPROTOTYPE (a stream server listens there) falls through to fromSystemError.
+    throw connectError(address.display, error);
   }
-}
-
-function packetConnectError(address: ResolvedAddress, error: unknown): IpcError {
-  const code = (error as NodeJS.ErrnoException).code;
-  const options = { cause: error };
-  if (code === 'ENOENT') return new NotFoundError(`socket ${address.display}`, options);
-  if (code === 'ECONNREFUSED') return new NotFoundError(`a server listening on ${address.display}`, options);
-  if (code === 'EAGAIN') return new FullError(`the connection backlog of ${address.display}`, options);
-  // EPROTOTYPE: a socket of another type (a stream server) listens there.
-  return fromSystemError(`connect to ${address.display}`, error);
 }
 
 export { nativeAddress };
