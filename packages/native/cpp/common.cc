@@ -82,32 +82,40 @@ bool ArgFunction(const Napi::CallbackInfo& info, size_t i, napi_value* out) {
   return true;
 }
 
+// Bytes per element of a typed array; 0 for a type this addon does not know (it refuses it rather than guess
+// a size and let the kernel write past the end). Node-API numbers the types; 11 is Float16Array (Node 24).
 static size_t ElementSize(napi_typedarray_type t) {
-  switch (t) {
+  switch (static_cast<int>(t)) {
     case napi_int8_array: case napi_uint8_array: case napi_uint8_clamped_array: return 1;
-    case napi_int16_array: case napi_uint16_array: return 2;
+    case napi_int16_array: case napi_uint16_array: case 11: return 2;
     case napi_int32_array: case napi_uint32_array: case napi_float32_array: return 4;
-    default: return 8;
+    case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: return 8;
+    default: return 0;
   }
 }
 
-bool ArgBytes(const Napi::CallbackInfo& info, size_t i, uint8_t** data, size_t* len) {
-  if (i >= info.Length()) return Fail(info, i, "a TypedArray or DataView");
-  napi_env env = info.Env();
+bool BytesOf(napi_env env, napi_value value, uint8_t** data, size_t* len) {
   napi_typedarray_type type;
   size_t length;
   void* p;
-  if (napi_get_typedarray_info(env, info[i], &type, &length, &p, nullptr, nullptr) == napi_ok) {
+  if (napi_get_typedarray_info(env, value, &type, &length, &p, nullptr, nullptr) == napi_ok) {
+    size_t size = ElementSize(type);
+    if (size == 0) return false;
     *data = static_cast<uint8_t*>(p);
-    *len = length * ElementSize(type);
+    *len = length * size;
     return true;
   }
-  if (napi_get_dataview_info(env, info[i], &length, &p, nullptr, nullptr) == napi_ok) {
+  if (napi_get_dataview_info(env, value, &length, &p, nullptr, nullptr) == napi_ok) {
     *data = static_cast<uint8_t*>(p);
     *len = length;
     return true;
   }
-  return Fail(info, i, "a TypedArray or DataView");
+  return false;
+}
+
+bool ArgBytes(const Napi::CallbackInfo& info, size_t i, uint8_t** data, size_t* len) {
+  if (i >= info.Length() || !BytesOf(info.Env(), info[i], data, len)) return Fail(info, i, "a TypedArray or DataView");
+  return true;
 }
 
 bool ArgTypedArray(const Napi::CallbackInfo& info, size_t i, napi_typedarray_type want, void** data, size_t* length,

@@ -32,6 +32,8 @@ bool ArgBool(const Napi::CallbackInfo& info, size_t i, bool* out);
 bool ArgString(const Napi::CallbackInfo& info, size_t i, std::string* out);
 bool ArgFunction(const Napi::CallbackInfo& info, size_t i, napi_value* out);
 /** Any TypedArray or DataView: a pointer to its first byte and its length in bytes. */
+// The bytes of a TypedArray (of a known element type) or DataView; false for anything else, without throwing.
+bool BytesOf(napi_env env, napi_value value, uint8_t** data, size_t* len);
 bool ArgBytes(const Napi::CallbackInfo& info, size_t i, uint8_t** data, size_t* len);
 /** A TypedArray of the given kind: pointer to its first element, length in elements. */
 bool ArgTypedArray(const Napi::CallbackInfo& info, size_t i, napi_typedarray_type type, void** data,

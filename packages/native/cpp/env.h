@@ -29,9 +29,6 @@ struct EnvData {
   bool tearing_down = false;
   napi_ref resource = nullptr;              // async resource for callbacks into JS
   napi_async_context context = nullptr;
-  napi_ref watcher_ctor = nullptr;
-  napi_ref semaphore_ctor = nullptr;
-  napi_ref signal_ctor = nullptr;
   std::shared_ptr<JobHub> jobs;
   std::set<HandleOwner*> owners;
   std::set<int> watched_fds;  // FdWatcher: libuv misbehaves with two polls on one descriptor

@@ -35,18 +35,7 @@ static bool FastArgs(napi_env env, napi_value* argv, int32_t* fd, uint8_t** data
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "fd must be a number");
     return false;
   }
-  napi_typedarray_type type;
-  void* p;
-  if (napi_get_typedarray_info(env, argv[1], &type, len, &p, nullptr, nullptr) == napi_ok) {
-    static const size_t kSize[] = {1, 1, 1, 2, 2, 4, 4, 4, 8, 8, 8, 8};
-    *len *= type < sizeof kSize / sizeof kSize[0] ? kSize[type] : 1;
-    *data = static_cast<uint8_t*>(p);
-    return true;
-  }
-  if (napi_get_dataview_info(env, argv[1], len, &p, nullptr, nullptr) == napi_ok) {
-    *data = static_cast<uint8_t*>(p);
-    return true;
-  }
+  if (BytesOf(env, argv[1], data, len)) return true;
   napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "data must be a TypedArray or DataView");
   return false;
 }

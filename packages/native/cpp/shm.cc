@@ -1,5 +1,6 @@
 // POSIX shared memory: shm_open + (ftruncate) + fstat + mmap, then the descriptor is closed; the mapping
 // lives as long as a SharedArrayBuffer over it (see sab.cc).
+#include <cerrno>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -30,6 +31,17 @@ static Napi::Value ShmOpen(const Napi::CallbackInfo& info) {
     int e = errno;
     close(fd);
     return ThrowErrno(env, e, "ftruncate");
+  }
+  // ftruncate on tmpfs makes a sparse file whatever the room: the process would die of SIGBUS on its first
+  // write past what tmpfs can hold. Reserving the pages now turns that into ENOSPC here. A segment this call
+  // created exclusively is removed again; one it may have found is left as it was sized.
+  if (truncate_to > 0) {
+    int e = posix_fallocate(fd, 0, static_cast<off_t>(truncate_to));
+    if (e != 0 && e != EOPNOTSUPP) {
+      if ((oflag & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL)) shm_unlink(name.c_str());
+      close(fd);
+      return ThrowErrno(env, e, "posix_fallocate");
+    }
   }
   struct stat st;
   if (fstat(fd, &st) != 0) {

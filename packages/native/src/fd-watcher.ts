@@ -8,6 +8,7 @@
  */
 import { native, type NativeFdWatcher } from './binding.js';
 import { validateFd, validateFunction } from './internal/validate.js';
+import { errnoError } from './errors.js';
 
 export interface FdEvents {
   readable: boolean;
@@ -82,7 +83,7 @@ export class FdWatcher {
 
   #handle(op: string): NativeFdWatcher {
     if (this.#native === undefined) {
-      throw Object.assign(new Error(`EBADF: FdWatcher is closed, ${op}`), { errno: 9, code: 'EBADF', syscall: `uv_poll_${op}` });
+      throw errnoError('EBADF', `uv_poll_${op}`, 'FdWatcher is closed');
     }
     return this.#native;
   }

@@ -10,7 +10,7 @@
  * the waiter's read and its wait is never lost ('not-equal' instead).
  */
 import { native } from './binding.js';
-import { toNativeTimeout, validateInt, validateSignal } from './internal/validate.js';
+import { toNativeTimeout, typeError, validateInt, validateSignal } from './internal/validate.js';
 import { waitOnThread } from './internal/wait-on-thread.js';
 
 export type FutexResult = 'ok' | 'not-equal' | 'timed-out';
@@ -24,9 +24,14 @@ const RESULTS: readonly FutexResult[] = ['ok', 'not-equal', 'timed-out'];
 
 function validateCell(i32: unknown, index: unknown): void {
   if (!(i32 instanceof Int32Array) || !(i32.buffer instanceof SharedArrayBuffer)) {
-    throw Object.assign(new TypeError('i32 must be an Int32Array over a SharedArrayBuffer'), { code: 'ERR_INVALID_ARG_TYPE' });
+    throw typeError('i32 must be an Int32Array over a SharedArrayBuffer');
   }
   validateInt(index, 'index', 0, i32.length - 1);
+}
+
+/** The value a wait compares with: an int32, like every word of an Int32Array. */
+function validateValue(value: unknown): number {
+  return validateInt(value, 'value', -0x8000_0000, 0x7fff_ffff);
 }
 
 export const futex = {
@@ -39,7 +44,7 @@ export const futex = {
    */
   wait(i32: Int32Array, index: number, value: number, timeoutMs?: number): FutexResult {
     validateCell(i32, index);
-    return RESULTS[native.futexWait(i32, index, value | 0, toNativeTimeout(timeoutMs))]!;
+    return RESULTS[native.futexWait(i32, index, validateValue(value), toNativeTimeout(timeoutMs))]!;
   },
 
   /**
@@ -55,7 +60,7 @@ export const futex = {
     validateCell(i32, index);
     const timeout = toNativeTimeout(timeoutMs);
     const signal = validateSignal(options.signal);
-    const v = value | 0;
+    const v = validateValue(value);
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (Atomics.load(i32, index) !== v) return Promise.resolve('not-equal');
     if (timeout === 0) return Promise.resolve('timed-out');
@@ -66,6 +71,7 @@ export const futex = {
   notify(i32: Int32Array, index: number, count: number = Infinity): number {
     validateCell(i32, index);
     if (count !== Infinity) validateInt(count, 'count', 0, 0x7fffffff);
+    if (count === 0) return 0; // FUTEX_WAKE with 0 wakes one; Atomics.notify with 0 wakes none
     return native.futexWake(i32, index, count === Infinity ? -1 : count);
   },
 };

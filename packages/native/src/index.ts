@@ -19,5 +19,5 @@ export type { FlockOperation, FlockOptions, FlockAsyncOptions } from './flock.js
 export { mkfifo } from './fifo.js';
 export { socket, peerCredentials, sendFds, receiveFds, socketPair } from './socket.js';
 export type { SocketType, SocketAddress, SocketReceived, FdsReceived, PeerCredentials } from './socket.js';
-export { signals, sigqueue, signalNumber } from './signals.js';
+export { signals, sigqueue } from './signals.js';
 export type { SignalInfo, SignalReceiver } from './signals.js';

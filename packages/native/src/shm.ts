@@ -38,8 +38,9 @@ export interface ShmStat {
   mode: number;
 }
 
-// Number.MAX_SAFE_INTEGER would pass ftruncate; V8 refuses SharedArrayBuffers above 2^53 - 1 anyway and
-// tmpfs above its size limit: leave that to the kernel (ENOSPC/EFBIG/EINVAL).
+// Number.MAX_SAFE_INTEGER would pass ftruncate; V8 refuses SharedArrayBuffers above 2^53 - 1 anyway. A size
+// tmpfs cannot hold is ENOSPC from the addon, which reserves the pages when it sizes a segment (a sparse
+// segment would kill the process with SIGBUS on a later write instead).
 const MAX_SIZE = Number.MAX_SAFE_INTEGER;
 
 function map(name: string, oflag: number, mode: number, truncateTo: number): SharedArrayBuffer {

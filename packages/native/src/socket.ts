@@ -6,7 +6,7 @@
  * `socket` is callable — `socket('dgram')` — and carries the operations: `socket.bind(fd, addr)`, …
  */
 import { constants, native } from './binding.js';
-import { validateBytes, validateFd, validateInt, validateString } from './internal/validate.js';
+import { rangeError, validateBytes, validateFd, validateInt, validateString } from './internal/validate.js';
 
 export type SocketType = 'dgram' | 'seqpacket';
 /** A filesystem path, or a name in Linux's abstract namespace (no file; gone when the socket closes). */
@@ -138,7 +138,10 @@ export function peerCredentials(fd: number): PeerCredentials {
 export function sendFds(fd: number, data: Uint8Array, fds: readonly number[]): number {
   validateFd(fd);
   validateBytes(data, 'data');
-  if (!Array.isArray(fds) || fds.length > 253) throw Object.assign(new RangeError('fds must be an array of at most 253 descriptors'), { code: 'ERR_OUT_OF_RANGE' });
+  if (!Array.isArray(fds) || fds.length > 253) throw rangeError('fds must be an array of at most 253 descriptors');
+  // On a stream socket the kernel drops descriptors sent with no data (unix(7)); on the others an empty
+  // message reads as the peer closing. Descriptors ride on at least one byte.
+  if (fds.length > 0 && data.byteLength === 0) throw rangeError('descriptors need at least one byte of data to travel with');
   const list = Int32Array.from(fds, (f, i) => validateFd(f, `fds[${i}]`));
   return native.sockSendFds(fd, data, list);
 }

@@ -41,6 +41,7 @@ describe('eventfd', () => {
         w.close();
         resolve();
       });
+      defer(() => w.close());
       w.start({ readable: true });
     });
     const { Worker } = await import('node:worker_threads');

@@ -10,7 +10,9 @@ it('lets a process exit right after its futex waits are done', async () => {
     const i32 = new Int32Array(new SharedArrayBuffer(8));
     i32[0] = 1;
     const waiting = futex.waitAsync(i32, 0, 1, 5000);
-    setTimeout(() => { Atomics.store(i32, 0, 0); futex.notify(i32, 0); }, 10);
+    // Notify once the waiter thread sleeps in the kernel (notify says it woke one), not after a guess.
+    let woken = 0;
+    while (woken === 0) { await new Promise((r) => setImmediate(r)); woken = futex.notify(i32, 0); }
     console.log(await waiting);
   `;
   const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {

@@ -60,6 +60,22 @@ describe('futex', () => {
     expect(await futex.waitAsync(i32, 0, 0, 0)).toBe('timed-out');
   });
 
+  it('wakes nobody with a count of 0 (like Atomics.notify), and refuses a value that is not an int32', async () => {
+    const i32 = word();
+    const waiting = futex.waitAsync(i32, 0, 0, 10_000);
+    let woken = 0;
+    // Once the waiter sleeps in the kernel a notify of 1 wakes it; before that, notify 0 must never.
+    while (woken === 0) {
+      expect(futex.notify(i32, 0, 0)).toBe(0);
+      await tick();
+      woken = futex.notify(i32, 0, 1);
+    }
+    expect(await within(waiting, 5000, 'woken')).toBe('ok');
+    for (const value of [2 ** 31, -(2 ** 31) - 1, 1.5, undefined as unknown as number]) {
+      expect(() => futex.wait(i32, 0, value, 0)).toThrow(expect.objectContaining({ code: expect.stringMatching(/^ERR_/) }));
+    }
+  });
+
   it('wakes many async waiters with one notify', async () => {
     const i32 = word();
     const n = 20;

@@ -66,7 +66,17 @@ describe('shm', () => {
     expect(() => shm.open('a/b')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
     expect(() => shm.open('/')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
     expect(() => shm.open('x'.repeat(300))).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
-    expect(() => shm.open(`/${uniqueName('neg')}`, { create: true, size: -1 })).toThrow(RangeError);
+    const name = `/${uniqueName('neg')}`;
+    defer(() => ignoring(['ENOENT'], () => shm.unlink(name))); // were validation to regress
+    expect(() => shm.open(name, { create: true, size: -1 })).toThrow(RangeError);
+  });
+
+  it('refuses a size tmpfs cannot hold with ENOSPC at once, leaving no segment (not SIGBUS on a later write)', () => {
+    const name = `/${uniqueName('huge')}`;
+    defer(() => ignoring(['ENOENT'], () => shm.unlink(name)));
+    // Far beyond any tmpfs here; ftruncate alone would have made a sparse segment of this size.
+    expect(() => shm.open(name, { create: true, exclusive: true, size: 2 ** 50 })).toThrow(expect.objectContaining({ code: 'ENOSPC' }));
+    expect(() => shm.unlink(name)).toThrow(expect.objectContaining({ code: 'ENOENT' }));
   });
 
   it('gives two processes adding to one counter the exact sum', async () => {

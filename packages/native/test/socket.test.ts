@@ -36,6 +36,7 @@ function readable(fd: number): Promise<void> {
       if (e.error) reject(e.error);
       else resolve();
     });
+    defer(() => w.close()); // also when the event never comes (closing twice is harmless)
     w.start({ readable: true });
   });
 }
@@ -162,6 +163,20 @@ describe('descriptor passing', () => {
     const n = readSync(got, content, 0, 32, 0);
     closeSync(got);
     expect(content.subarray(0, n).toString()).toBe('passed along');
+  });
+
+  it('refuses descriptors with no data to carry them, which a stream socket would drop', () => {
+    const [a] = pair('stream');
+    const fd = openSync(tempDir(), 'r');
+    defer(() => closeSync(fd));
+    expect(() => sendFds(a, new Uint8Array(0), [fd])).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+  });
+
+  it('refuses a view of a detached buffer instead of sending an empty message', () => {
+    const [a] = pair('seqpacket');
+    const view = new Uint8Array(new ArrayBuffer(8));
+    structuredClone(view.buffer, { transfer: [view.buffer] });
+    expect(() => socket.send(a, view)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
   });
 
   it('passes a descriptor to another process', async () => {

@@ -1,14 +1,14 @@
 /** Argument checks shared by the modules: they throw Node-style TypeError/RangeError with a code. */
 
-function typeError(message: string): TypeError {
+export function typeError(message: string): TypeError {
   return Object.assign(new TypeError(message), { code: 'ERR_INVALID_ARG_TYPE' });
 }
 
-function valueError(message: string): TypeError {
+export function valueError(message: string): TypeError {
   return Object.assign(new TypeError(message), { code: 'ERR_INVALID_ARG_VALUE' });
 }
 
-function rangeError(message: string): RangeError {
+export function rangeError(message: string): RangeError {
   return Object.assign(new RangeError(message), { code: 'ERR_OUT_OF_RANGE' });
 }
 
@@ -38,7 +38,22 @@ export function validateFunction<T>(value: T, what: string): T {
 
 export function validateBytes(value: unknown, what: string): ArrayBufferView {
   if (!ArrayBuffer.isView(value)) throw typeError(`${what} must be a TypedArray or DataView`);
+  // A view of a transferred (detached) buffer reads as 0 bytes at address 0: an empty message sent, a
+  // received one lost. Only an empty view can be one, so the check costs nothing on the hot path.
+  if (value.byteLength === 0 && isDetached(value.buffer)) throw valueError(`${what} is a view of a detached ArrayBuffer`);
   return value;
+}
+
+function isDetached(buffer: ArrayBufferLike): boolean {
+  if (!(buffer instanceof ArrayBuffer)) return false;
+  const detached = (buffer as { detached?: boolean }).detached; // Node 22+
+  if (typeof detached === 'boolean') return detached;
+  try {
+    new Uint8Array(buffer);
+    return false;
+  } catch {
+    return true;
+  }
 }
 
 export function validateString(value: unknown, what: string): string {
@@ -80,7 +95,7 @@ export function ipcName(name: unknown, what = 'name'): string {
   return `/${bare}`;
 }
 
-/** Rejects an already-aborted signal and validates its type. */
+/** Validates a signal's type (an aborted one is the caller's to handle). */
 export function validateSignal(signal: unknown, what = 'signal'): AbortSignal | undefined {
   if (signal === undefined) return undefined;
   if (!(signal instanceof AbortSignal)) throw typeError(`${what} must be an AbortSignal`);
