@@ -61,6 +61,19 @@ export class Inbox<T> {
     });
   }
 
+  /**
+   * Rejects only the oldest waiting receiver with `error` (a message that could not be decoded): the
+   * inbox stays open for the next one. Returns false when nobody waited.
+   */
+  rejectOne(error: IpcError): boolean {
+    for (const waiter of this.#waiters) {
+      this.#waiters.delete(waiter);
+      waiter.reject(error);
+      return true;
+    }
+    return false;
+  }
+
   /** No more messages will come: hand out what is buffered, then reject with `error`. */
   end(error: IpcError): void {
     this.#error ??= error;

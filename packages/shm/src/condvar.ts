@@ -93,8 +93,7 @@ export class CondVar extends SyncObject {
     }
     // Retake the mutex whatever happened: the caller's finally will release it. No timeout here, as
     // pthread_cond_timedwait: the timeout bounds the wait for a signal, not for the lock.
-    const again = await held.mutex[lockMutexAsync]();
-    held.setRecovered(again.recovered);
+    held.setRecovered((await this.#retake(held, () => held.mutex[lockMutexAsync]())).recovered);
     if (failure !== undefined) throw failure;
   }
 
@@ -115,9 +114,31 @@ export class CondVar extends SyncObject {
     } finally {
       Atomics.sub(this.core.i32, SLEEPERS, 1);
     }
-    const again = held.mutex[lockMutexSync]();
-    held.setRecovered(again.recovered);
+    held.setRecovered(this.#retakeSync(held, () => held.mutex[lockMutexSync]()).recovered);
     if (failure !== undefined) throw failure;
+  }
+
+  /**
+   * Retakes the mutex after a wait. If that fails (the mutex was closed meanwhile), the caller's guard
+   * no longer holds anything: it is marked released, so that its `release()` in a finally cannot unlock
+   * a mutex someone else may hold now.
+   */
+  async #retake(held: MutexGuardImpl, lock: () => Promise<MutexGuard>): Promise<MutexGuard> {
+    try {
+      return await lock();
+    } catch (error) {
+      held.abandon();
+      throw error;
+    }
+  }
+
+  #retakeSync(held: MutexGuardImpl, lock: () => MutexGuard): MutexGuard {
+    try {
+      return lock();
+    } catch (error) {
+      held.abandon();
+      throw error;
+    }
   }
 
   /** Wakes one waiter (if any). Call it after changing the predicate under the mutex. */

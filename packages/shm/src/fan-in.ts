@@ -1,7 +1,8 @@
-import { isMainThread } from 'node:worker_threads';
 import {
+  BadFrameError,
   ClosedError,
   Inbox,
+  PeerGoneError,
   TimeoutError,
   TooLargeError,
   UnsupportedError,
@@ -11,13 +12,16 @@ import {
   waitFor,
   type Codec,
   type Settle,
+  type IpcError,
   type WaitOptions,
   copyBytes,
 } from '@ipcx/core';
-import { HEADER_BYTES, Header, Kind, RING_CONTROL_BYTES, SideState, Wake, checkCapacity, checkHeader, initHeader } from './layout.js';
+import { HEADER_BYTES, Header, Kind, RING_CONTROL_BYTES, SideState, Wake, checkCapacity, checkHeader, initHeader, storedSize } from './layout.js';
 import { MpscRingReader, MpscRingWriter } from './mpsc-ring.js';
 import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/waker.js';
-import { createSegment, openSegment, unlinkSegment } from './segment.js';
+import { checkBlockingAllowed } from './internal/park.js';
+import { handleCodec } from './internal/options.js';
+import { createSegment, openSegment, processAlive, unlinkSegment } from './segment.js';
 
 /** Options of a fan-in ring. */
 export interface FanInOptions<T> {
@@ -41,6 +45,9 @@ const NOTHING: unique symbol = Symbol('nothing');
 
 /** The ring starts right after the header. */
 const RING_OFFSET = HEADER_BYTES;
+const fanInBytes = (capacity: number): number => HEADER_BYTES + RING_CONTROL_BYTES + capacity;
+/** Named rings: how often a sender waiting for room checks that the receiving process lives (ms). */
+const RECEIVER_CHECK_MS = 500;
 
 /**
  * Fan-in over shared memory: many senders (threads or processes), one receiver, one
@@ -59,7 +66,7 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
   readonly #reader: MpscRingReader;
   readonly #codec: Codec<T>;
   readonly #inbox = new Inbox<T>();
-  readonly #parkMs: number;
+  readonly #named: boolean;
   readonly #unlinkName: string | undefined;
   #receiving = false;
   #closed = false;
@@ -67,10 +74,10 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
   private constructor(buffer: SharedArrayBuffer, waker: Waker, codec: Codec<T>, unlinkName?: string) {
     this.#buffer = buffer;
     this.#header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
-    const capacity = Atomics.load(this.#header, Header.Size);
+    const capacity = storedSize(this.#header, buffer, 'fan-in ring', true, fanInBytes);
     this.#reader = new MpscRingReader(buffer, RING_OFFSET, capacity, waker);
     this.#codec = codec;
-    this.#parkMs = Number.POSITIVE_INFINITY;
+    this.#named = waker.kind === 'futex';
     this.#unlinkName = unlinkName;
     Atomics.store(this.#header, Header.StateA, SideState.Open);
   }
@@ -80,7 +87,7 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
     const capacity = options.capacity ?? 256 * 1024;
     checkCapacity(capacity);
     const codec = options.codec ?? (msgpackCodec as Codec<T>);
-    const bytes = HEADER_BYTES + RING_CONTROL_BYTES + capacity;
+    const bytes = fanInBytes(capacity);
     const init = (buffer: SharedArrayBuffer): void => {
       const header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
       Atomics.store(header, Header.PidA, process.pid);
@@ -104,12 +111,14 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
       return new FanInSender<T>(segment.buffer, futexWaker(native), options.codec ?? (msgpackCodec as Codec<T>));
     }
     if (!(target?.buffer instanceof SharedArrayBuffer)) throw new TypeError('connect takes a FanIn handle or name');
-    const codec = options.codec ?? (target.codec === rawCodec.name ? rawCodec : msgpackCodec);
-    return new FanInSender<T>(target.buffer, atomicsWaker, codec as Codec<T>);
+    const codec = handleCodec(target.codec, options.codec, 'fan-in ring');
+    return new FanInSender<T>(target.buffer, atomicsWaker, codec);
   }
 
   /** What a worker thread needs to `connect` a sender. */
   get handle(): FanInHandle {
+    // A named ring sleeps on the native futex, which Atomics.notify (a handle's sender) does not wake.
+    if (this.#named) throw new UnsupportedError('a handle of a named fan-in ring; connect by name');
     return { buffer: this.#buffer, codec: this.#codec.name };
   }
 
@@ -118,8 +127,8 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
   }
 
   /** The next message from any sender. */
-  receive(options?: WaitOptions): Promise<T> {
-    if (this.#closed) return Promise.reject(new ClosedError('fan-in'));
+  async receive(options?: WaitOptions): Promise<T> {
+    if (this.#closed) throw new ClosedError('fan-in');
     checkWaitOptions(options);
     if (this.#inbox.size === 0 && this.#inbox.waiting === 0) {
       const value = this.#read();
@@ -141,7 +150,7 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
 
   /** Blocks (workers only) until a message arrives. */
   receiveSync(options: { timeout?: number } = {}): T {
-    if (isMainThread) throw new UnsupportedError('a blocking wait on the main thread (use receive)');
+    checkBlockingAllowed('receive');
     checkWaitOptions(options);
     const end = options.timeout === undefined ? Number.POSITIVE_INFINITY : performance.now() + options.timeout;
     for (;;) {
@@ -150,7 +159,7 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
       if (value !== NOTHING) return value;
       const left = end - performance.now();
       if (left <= 0) throw new TimeoutError('receive', options.timeout);
-      this.#reader.waitForFrameSync(Math.min(left, this.#parkMs), () => this.#closed);
+      this.#reader.waitForFrameSync(left, () => this.#closed);
     }
   }
 
@@ -195,12 +204,20 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
     this.#receiving = true;
     try {
       while (this.#inbox.waiting > 0 && !this.#closed) {
-        const value = this.#read();
+        let value: T | typeof NOTHING;
+        try {
+          value = this.#read();
+        } catch (error) {
+          // A frame that does not decode fails the receive that waited for it; the ring goes on.
+          if (error instanceof BadFrameError) this.#inbox.rejectOne(error);
+          else this.#inbox.end(error as IpcError);
+          continue;
+        }
         if (value !== NOTHING) {
           this.#inbox.push(value);
           continue;
         }
-        await this.#reader.waitForFrame(this.#parkMs, () => this.#closed || this.#inbox.waiting === 0);
+        await this.#reader.waitForFrame(Number.POSITIVE_INFINITY, () => this.#closed || this.#inbox.waiting === 0);
       }
     } finally {
       this.#receiving = false;
@@ -219,6 +236,8 @@ export class FanInSender<T = unknown> implements AsyncDisposable {
   readonly #writer: MpscRingWriter;
   readonly #codec: Codec<T>;
   readonly #queue = new Set<PendingSend>();
+  /** How long a wait for room sleeps before it checks that the receiving process lives (named rings). */
+  readonly #parkMs: number;
   #sending = false;
   #closed = false;
 
@@ -226,8 +245,9 @@ export class FanInSender<T = unknown> implements AsyncDisposable {
   constructor(buffer: SharedArrayBuffer, waker: Waker, codec: Codec<T>) {
     this.#header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
     checkHeader(this.#header, Kind.FanIn, 'fan-in ring');
-    this.#writer = new MpscRingWriter(buffer, RING_OFFSET, Atomics.load(this.#header, Header.Size), waker);
+    this.#writer = new MpscRingWriter(buffer, RING_OFFSET, storedSize(this.#header, buffer, 'fan-in ring', true, fanInBytes), waker);
     this.#codec = codec;
+    this.#parkMs = waker.kind === 'futex' ? RECEIVER_CHECK_MS : Number.POSITIVE_INFINITY;
   }
 
   /** Sends, waiting for room while the ring is full. */
@@ -260,13 +280,16 @@ export class FanInSender<T = unknown> implements AsyncDisposable {
 
   /** Sends, blocking while the ring is full (workers only). */
   sendSync(message: T, options: { timeout?: number } = {}): void {
-    if (isMainThread) throw new UnsupportedError('a blocking wait on the main thread (use send)');
+    checkBlockingAllowed('send');
+    checkWaitOptions(options);
+    // Writing ahead of queued async sends would break this sender's order.
+    if (this.#queue.size > 0) throw new UnsupportedError('sendSync while async sends are waiting');
     const bytes = this.#encode(message);
     const end = options.timeout === undefined ? Number.POSITIVE_INFINITY : performance.now() + options.timeout;
     while (!this.#writer.tryWrite(bytes)) {
       const left = end - performance.now();
       if (left <= 0) throw new TimeoutError('send', options.timeout);
-      this.#writer.waitForRoomSync(left, () => this.#receiverClosed());
+      if (this.#writer.waitForRoomSync(Math.min(left, this.#parkMs), () => this.#receiverClosed()) === 'timed-out') this.#checkReceiverAlive();
       this.#encodeCheckOpen();
     }
   }
@@ -287,6 +310,12 @@ export class FanInSender<T = unknown> implements AsyncDisposable {
 
   #receiverClosed(): boolean {
     return Atomics.load(this.#header, Header.StateA) === SideState.Closed;
+  }
+
+  /** A receiving process that died without closing: `PeerGoneError` rather than a wait for ever. */
+  #checkReceiverAlive(): void {
+    const pid = Atomics.load(this.#header, Header.PidA);
+    if (pid !== 0 && pid !== process.pid && !processAlive(pid)) throw new PeerGoneError(`fan-in receiver (process ${pid} is gone)`);
   }
 
   #encodeCheckOpen(): void {
@@ -319,7 +348,16 @@ export class FanInSender<T = unknown> implements AsyncDisposable {
             entry.settle.resolve();
             break;
           }
-          await this.#writer.waitForRoom(Number.POSITIVE_INFINITY, () => this.#closed || this.#receiverClosed() || !this.#queue.has(entry));
+          const result = await this.#writer.waitForRoom(this.#parkMs, () => this.#closed || this.#receiverClosed() || !this.#queue.has(entry));
+          if (result === 'timed-out') {
+            try {
+              this.#checkReceiverAlive();
+            } catch (error) {
+              for (const e of this.#queue) e.settle.reject(error);
+              this.#queue.clear();
+              return;
+            }
+          }
         }
       }
     } finally {

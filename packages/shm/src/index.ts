@@ -4,11 +4,9 @@ export {
   type ShmChannelHandle,
   type ShmChannelOptions,
 } from './shm-channel.js';
-export { RingReader, RingWriter } from './ring.js';
-export { SharedState, type SharedStateHandle, type SharedStateOptions, type SharedStateReaderOptions, type Snapshot } from "./shared-state.js";
-export { checkShmName } from "./segment.js";
+export { SharedState, type SharedStateHandle, type SharedStateOptions, type SharedStateReaderOptions, type Snapshot } from './shared-state.js';
+export { checkShmName } from './segment.js';
 export { FanIn, FanInSender, type FanInHandle, type FanInOptions } from './fan-in.js';
-export { MpscRingReader, MpscRingWriter } from './mpsc-ring.js';
 export { SharedMap, type SharedMapHandle } from './shared-map.js';
 export { Mutex, type MutexGuard, type NamedMutexOptions } from './mutex.js';
 export { Semaphore } from './semaphore.js';

@@ -148,3 +148,17 @@ export const STATE_DATA = 3 * CACHE_LINE;
  */
 export const MPSC_RESERVE = RING_HEAD;
 export const MPSC_WAITING_PRODUCERS = RING_PRODUCER_PARKED;
+
+/**
+ * The size word of an attached object's header, checked against the memory: a ring capacity must be a
+ * power of two in bounds (`ring`), any other size 0..2^30, and `bytesFor(size)` must fit the buffer. A
+ * corrupt or foreign header is `IncompatibleError`, not a RangeError from a typed array or a wrong mask.
+ */
+export function storedSize(header: Int32Array, buffer: SharedArrayBuffer, what: string, ring: boolean, bytesFor: (size: number) => number): number {
+  const size = Atomics.load(header, Header.Size);
+  const valid = ring ? size >= MIN_RING_CAPACITY && size <= MAX_RING_CAPACITY && (size & (size - 1)) === 0 : size >= 0 && size <= 1 << 30;
+  if (!valid || bytesFor(size) > buffer.byteLength) {
+    throw new IncompatibleError(what, `its size word (${size}) does not fit its ${buffer.byteLength} bytes of memory`);
+  }
+  return size;
+}

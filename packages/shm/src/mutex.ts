@@ -1,4 +1,5 @@
 import { AbortedError, checkWaitOptions, type WaitOptions } from '@ipcx/core';
+import { intervalOption } from './internal/options.js';
 import { PARK, checkBlockingAllowed, checkSyncOptions, parkAsync, parkSync, spinUntil, type Park, type Sleeper } from './internal/park.js';
 import { processAlive } from './segment.js';
 import {
@@ -140,14 +141,14 @@ export class Mutex extends SyncObject {
    * process owns the name and unlinks it on `close`.
    */
   static async createNamed(name: string, options: NamedMutexOptions = {}): Promise<Mutex> {
-    const slice = checkInterval(options.ownerCheckInterval);
+    const slice = intervalOption('ownerCheckInterval', options.ownerCheckInterval, 100);
     const memory = await createNamedMemory(name, 'mutex', options);
     return new Mutex(memory.buffer, memory.byteOffset).bindNamed(memory, true, slice);
   }
 
   /** Opens a named mutex that another process created. */
   static async openNamed(name: string, options: Omit<NamedMutexOptions, 'mode'> = {}): Promise<Mutex> {
-    const slice = checkInterval(options.ownerCheckInterval);
+    const slice = intervalOption('ownerCheckInterval', options.ownerCheckInterval, 100);
     const memory = await openNamedMemory(name, 'mutex');
     return new Mutex(memory.buffer, memory.byteOffset).bindNamed(memory, false, slice);
   }
@@ -250,10 +251,4 @@ export class Mutex extends SyncObject {
     if (Atomics.compareExchange(this.core.i32, WORD, seen, next) !== seen) return undefined;
     return new MutexGuardImpl(this, true);
   }
-}
-
-function checkInterval(ms: number | undefined): number {
-  if (ms === undefined) return 100;
-  if (!(typeof ms === 'number' && ms > 0 && Number.isFinite(ms))) throw new RangeError(`ownerCheckInterval must be a finite number of ms > 0, got ${String(ms)}`);
-  return ms;
 }

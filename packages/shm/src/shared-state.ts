@@ -1,4 +1,5 @@
 import {
+  BadFrameError,
   ClosedError,
   PeerGoneError,
   TimeoutError,
@@ -10,7 +11,6 @@ import {
   type Codec,
   type WaitOptions,
 } from '@ipcx/core';
-import { isMainThread } from 'node:worker_threads';
 import {
   HEADER_BYTES,
   Header,
@@ -22,7 +22,10 @@ import {
   Wake,
   checkHeader,
   initHeader,
+  storedSize,
 } from './layout.js';
+import { intervalOption } from './internal/options.js';
+import { checkBlockingAllowed } from './internal/park.js';
 import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/waker.js';
 import { createSegment, openSegment, processAlive, unlinkSegment } from './segment.js';
 
@@ -94,7 +97,7 @@ export class SharedState<T = unknown> implements AsyncDisposable {
     this.#buffer = buffer;
     this.#control = new Int32Array(buffer, 0, STATE_DATA / 4);
     checkHeader(this.#control, Kind.State, 'shared state');
-    this.#capacity = Atomics.load(this.#control, Header.Size);
+    this.#capacity = storedSize(this.#control, buffer, 'shared state', false, (size) => STATE_DATA + size);
     this.#data = new Uint8Array(buffer, STATE_DATA, this.#capacity);
     this.#writer = writer;
     this.#waker = waker;
@@ -141,7 +144,7 @@ export class SharedState<T = unknown> implements AsyncDisposable {
   static async open<T = unknown>(name: string, options: SharedStateReaderOptions<T> = {}): Promise<SharedState<T>> {
     const native = await loadNative();
     const segment = await openSegment(name);
-    return new SharedState<T>(segment.buffer, false, futexWaker(native), options.codec ?? (msgpackCodec as Codec<T>), options.writerCheckInterval ?? 500);
+    return new SharedState<T>(segment.buffer, false, futexWaker(native), options.codec ?? (msgpackCodec as Codec<T>), intervalOption('writerCheckInterval', options.writerCheckInterval, 500));
   }
 
   /** What a worker needs to `attach` a reader (threads only). */
@@ -196,12 +199,23 @@ export class SharedState<T = unknown> implements AsyncDisposable {
   get(): Snapshot<T> {
     if (this.#closed) throw new ClosedError('shared state');
     const control = this.#control;
-    for (;;) {
+    for (let attempt = 1; ; attempt++) {
+      // Now and then, ask whether retrying can still succeed: a writer killed between its two
+      // sequence stores leaves the sequence odd for ever, a corrupt length never fits.
+      const stuck = (attempt & 1023) === 0;
       const before = Atomics.load(control, STATE_SEQ);
-      if ((before & 1) === 1) continue;
+      if ((before & 1) === 1) {
+        if (stuck) this.#checkWriterAlive();
+        continue;
+      }
       if (before === 0) return { value: undefined as T, version: 0 };
       const length = Atomics.load(control, STATE_LENGTH);
-      if (length > this.#capacity) continue;
+      if (length > this.#capacity) {
+        if (stuck && Atomics.load(control, STATE_SEQ) === before) {
+          throw new BadFrameError(`shared state claims ${length} bytes in ${this.#capacity} (the memory is corrupt)`);
+        }
+        continue;
+      }
       const bytes = this.#data.slice(0, length);
       const after = ORDERED_LOADS ? Atomics.load(control, STATE_SEQ) : Atomics.compareExchange(control, STATE_SEQ, before, before);
       if (after === before) return { value: this.#codec.decode(bytes), version: before >>> 1 };
@@ -238,7 +252,7 @@ export class SharedState<T = unknown> implements AsyncDisposable {
 
   /** Blocks (workers only) until the version differs from `since`. */
   changedSync(since: number, options: { timeout?: number } = {}): number {
-    if (isMainThread) throw new UnsupportedError('a blocking wait on the main thread (use changed)');
+    checkBlockingAllowed('changed');
     checkWaitOptions(options);
     const end = options.timeout === undefined ? Number.POSITIVE_INFINITY : performance.now() + options.timeout;
     const control = this.#control;
@@ -278,6 +292,8 @@ export class SharedState<T = unknown> implements AsyncDisposable {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // End this object's pending `changed` (and so `watch`); other readers wake, find nothing new, sleep again.
+    this.#waker.notify(this.#control, STATE_SEQ);
     if (this.#unlinkName !== undefined) await unlinkSegment(this.#unlinkName);
   }
 

@@ -1,4 +1,3 @@
-import { isMainThread } from 'node:worker_threads';
 import {
   AbstractChannel,
   ClosedError,
@@ -8,10 +7,9 @@ import {
   TooLargeError,
   UnsupportedError,
   AlreadyExistsError,
-  jsonCodec,
+  BadFrameError,
   msgpackCodec,
   rawCodec,
-  stringCodec,
   waitFor,
   checkWaitOptions,
   spinOption,
@@ -19,6 +17,7 @@ import {
   type ReceiveOptions,
   type SendOptions,
   type Settle,
+  type IpcError,
   copyBytes,
 } from '@ipcx/core';
 import {
@@ -32,7 +31,10 @@ import {
   initHeader,
   maxPayload,
   ringOffset,
+  storedSize,
 } from './layout.js';
+import { handleCodec, intervalOption } from './internal/options.js';
+import { checkBlockingAllowed } from './internal/park.js';
 import { RingReader, RingWriter } from './ring.js';
 import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/waker.js';
 import { createSegment, openSegment, processAlive, unlinkSegment } from './segment.js';
@@ -66,13 +68,6 @@ export interface ShmChannelHandle {
   /** The name of the codec the other end uses, when it is a built-in one. */
   readonly codec: string;
 }
-
-const builtInCodecs = new Map<string, Codec<any>>([
-  [msgpackCodec.name, msgpackCodec],
-  [rawCodec.name, rawCodec],
-  [jsonCodec.name, jsonCodec],
-  [stringCodec.name, stringCodec],
-]);
 
 const NOTHING: unique symbol = Symbol('nothing');
 /** Once a message this large was sent, encode the next ones straight into the ring. */
@@ -136,7 +131,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     this.#waker = waker;
     this.#header = new Int32Array(buffer, 0, 16);
     checkHeader(this.#header, Kind.Channel, 'shared-memory channel');
-    const capacity = Atomics.load(this.#header, Header.Size);
+    const capacity = storedSize(this.#header, buffer, 'shared-memory channel', true, channelBytes);
     this.#writer = new RingWriter(buffer, ringOffset(capacity, side), capacity, waker);
     this.#reader = new RingReader(buffer, ringOffset(capacity, side === 'a' ? 'b' : 'a'), capacity, waker);
     this.#codec = options.codec ?? (msgpackCodec as Codec<T>);
@@ -145,7 +140,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     this.#myState = side === 'a' ? Header.StateA : Header.StateB;
     this.#peerState = side === 'a' ? Header.StateB : Header.StateA;
     this.#peerPid = side === 'a' ? Header.PidB : Header.PidA;
-    this.#parkMs = waker.kind === 'futex' ? (options.peerCheckInterval ?? 500) : Number.POSITIVE_INFINITY;
+    this.#parkMs = waker.kind === 'futex' ? intervalOption('peerCheckInterval', options.peerCheckInterval, 500) : Number.POSITIVE_INFINITY;
     this.#unlinkName = unlinkName;
     Atomics.store(this.#header, side === 'a' ? Header.PidA : Header.PidB, process.pid);
     Atomics.store(this.#header, this.#myState, SideState.Open);
@@ -168,8 +163,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     if (!(handle?.buffer instanceof SharedArrayBuffer) || (handle.side !== 'a' && handle.side !== 'b')) {
       throw new TypeError('attach takes the `handle` of a ShmChannel end');
     }
-    const codec = options.codec ?? (builtInCodecs.get(handle.codec) as Codec<T> | undefined);
-    if (codec === undefined) throw new TypeError(`the channel uses codec "${handle.codec}": pass it as options.codec`);
+    const codec = handleCodec(handle.codec, options.codec, 'channel');
     const header = new Int32Array(handle.buffer, 0, 16);
     checkHeader(header, Kind.Channel, 'shared-memory channel');
     if (Atomics.load(header, Header.Wake) !== Wake.Atomics) {
@@ -270,7 +264,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
    * @throws TimeoutError after `timeout` ms.
    */
   sendSync(message: T, options: { timeout?: number } = {}): void {
-    this.#checkBlockingAllowed();
+    checkBlockingAllowed('wait');
     this.#checkSendable();
     checkWaitOptions(options);
     if (this.#sendQueue.size === 0) {
@@ -318,7 +312,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
    * @throws TimeoutError after `timeout` ms.
    */
   receiveSync(options: { timeout?: number } = {}): T {
-    this.#checkBlockingAllowed();
+    checkBlockingAllowed('wait');
     if (this.#closed) throw new ClosedError();
     if (this.#inbox.size > 0) return this.#inbox.shift()!;
     const value = this.#read();
@@ -329,7 +323,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
 
   /** Blocks until a frame waits (or throws: timeout, closed, peer gone). */
   #waitSync(options: { timeout?: number }): void {
-    this.#checkBlockingAllowed();
+    checkBlockingAllowed('wait');
     checkWaitOptions(options);
     // A blocked thread runs no microtasks: publish what trySend left for the end of the task.
     this.#writer.flush();
@@ -390,10 +384,6 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     this.#writer.wakeConsumer();
     this.#reader.wakeProducer();
     if (this.#unlinkName !== undefined) await unlinkSegment(this.#unlinkName);
-  }
-
-  #checkBlockingAllowed(): void {
-    if (isMainThread) throw new UnsupportedError('a blocking wait on the main thread (use the async form)');
   }
 
   #checkSendable(): void {
@@ -501,7 +491,13 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
         try {
           value = this.#read();
         } catch (error) {
-          this.#inbox.end(error as ClosedError);
+          // A frame that does not decode fails the receive that waited for it, as on the direct path;
+          // the channel goes on. The end of the channel (closed, peer gone) ends every receive.
+          if (error instanceof BadFrameError) {
+            this.#inbox.rejectOne(error);
+            continue;
+          }
+          this.#inbox.end(error as IpcError);
           return;
         }
         if (value !== NOTHING) {

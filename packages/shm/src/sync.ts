@@ -72,6 +72,11 @@ export class GuardImpl implements Guard {
     unlock();
   }
 
+  /** @internal Marks the guard released without unlocking: the lock is not (or no longer) this guard's. */
+  abandon(): void {
+    this.#unlock = undefined;
+  }
+
   [Symbol.dispose](): void {
     this.release();
   }

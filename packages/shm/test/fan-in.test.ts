@@ -4,7 +4,8 @@ import { Worker } from 'node:worker_threads';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ClosedError, TooLargeError, rawCodec } from '@ipcx/core';
-import { FanIn, MpscRingReader, MpscRingWriter } from '@ipcx/shm';
+import { FanIn } from '@ipcx/shm';
+import { MpscRingReader, MpscRingWriter } from '../src/mpsc-ring.js';
 import { atomicsWaker } from '../src/internal/waker.js';
 import { segmentExists, uniqueName } from './helpers.js';
 

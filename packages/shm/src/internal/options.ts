@@ -1,0 +1,28 @@
+import { jsonCodec, msgpackCodec, rawCodec, stringCodec, type Codec } from '@ipcx/core';
+
+const builtInCodecs = new Map<string, Codec<any>>([
+  [msgpackCodec.name, msgpackCodec],
+  [rawCodec.name, rawCodec],
+  [jsonCodec.name, jsonCodec],
+  [stringCodec.name, stringCodec],
+]);
+
+/**
+ * The codec of an end rebuilt from a handle: the one passed (custom codecs do not cross postMessage),
+ * else the built-in one the handle names. A codec it cannot find is a TypeError, never a guess.
+ */
+export function handleCodec<T>(name: string, given: Codec<T> | undefined, what: string): Codec<T> {
+  const codec = given ?? (builtInCodecs.get(name) as Codec<T> | undefined);
+  if (codec === undefined) throw new TypeError(`the ${what} uses codec "${name}": pass it as options.codec`);
+  return codec;
+}
+
+/**
+ * An interval option in ms (how often a waiting side checks that another process lives): a finite
+ * number > 0. 0 would busy-loop, NaN would mean "never check".
+ */
+export function intervalOption(name: string, ms: number | undefined, fallback: number): number {
+  if (ms === undefined) return fallback;
+  if (!(typeof ms === 'number' && ms > 0 && Number.isFinite(ms))) throw new RangeError(`${name} must be a finite number of ms > 0, got ${String(ms)}`);
+  return ms;
+}
