@@ -41,7 +41,7 @@ export function deadline(what: string, options: WaitOptions | undefined): Deadli
   const timeout = options?.timeout;
   const user = options?.signal;
   if (timeout === undefined && user === undefined) return undefined;
-  const timer = timeout === undefined ? undefined : AbortSignal.timeout(timeout);
+  const timer = timeout === undefined ? undefined : AbortSignal.timeout(Math.ceil(timeout)) // it takes whole ms only;
   const signal = timer === undefined ? user! : user === undefined ? timer : AbortSignal.any([user, timer]);
   return new Deadline(what, signal, user, timeout);
 }

@@ -9,6 +9,8 @@ describe('checkWaitOptions', () => {
     }
     const [a, b] = memoryChannelPair();
     await expect(a.receive({ timeout: 30 * 24 * 3600 * 1000 })).rejects.toBeInstanceOf(TypeError);
+    // A fraction of a millisecond is a timeout like any other (AbortSignal.timeout takes whole ms).
+    await expect(a.receive({ timeout: 1.5 })).rejects.toMatchObject({ code: 'IPCX_ERR_TIMEOUT' });
     await a.close();
     await b.close();
   });

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { PermissionError, SystemError } from '@ipcx/core';
+import { PermissionError, SystemError, waitFor, type WaitOptions } from '@ipcx/core';
 import { peerCredentials, type PeerCredentials } from '@ipcx/native';
 
 export type { PeerCredentials };
@@ -21,9 +21,26 @@ export function credentialsOf(socket: Socket): PeerCredentials {
 }
 
 /** Runs `authorize` on a peer; resolves to the credentials or rejects with `PermissionError`. */
-export async function vet(peer: PeerCredentials, authorize: Authorize, what: string): Promise<PeerCredentials> {
-  if (!(await authorize(peer))) {
+export async function vet(peer: PeerCredentials, authorize: Authorize, what: string, wait?: WaitOptions): Promise<PeerCredentials> {
+  // An async authorize runs under the caller's timeout and signal: a check that hangs must not hang a connect.
+  const allowed =
+    wait === undefined
+      ? await authorize(peer)
+      : await waitFor<boolean>(`authorize for ${what}`, wait, (settle) => {
+          Promise.resolve(authorize(peer)).then(settle.resolve, settle.reject);
+          return () => {};
+        });
+  if (!allowed) {
     throw new PermissionError(`${what} refused peer pid ${peer.pid} (uid ${peer.uid}, gid ${peer.gid})`);
   }
   return peer;
+}
+
+/** What is left of `wait`'s timeout `started` (performance.now()) ago, with its signal; undefined for none. */
+export function remaining(wait: WaitOptions | undefined, started: number): WaitOptions | undefined {
+  if (wait === undefined) return undefined;
+  const left: WaitOptions = {};
+  if (wait.signal !== undefined) left.signal = wait.signal;
+  if (wait.timeout !== undefined) left.timeout = Math.max(0, wait.timeout - (performance.now() - started));
+  return left;
 }

@@ -194,7 +194,7 @@ export class SeqPacketSocket {
     let peer: PeerCredentials;
     try {
       peer = peerCredentials(fd);
-      if (authorize) await vet(peer, authorize, `client of ${resolved.display}`);
+      if (authorize) await vet(peer, authorize, `client of ${resolved.display}`, options);
     } catch (error) {
       sock.close(fd);
       throw fromSystemError(`connect to ${resolved.display}`, error);

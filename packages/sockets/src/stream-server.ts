@@ -84,6 +84,18 @@ export abstract class StreamServer<T = unknown, P = undefined> implements Channe
   }
 
   /** The node:net server underneath. */
+  /** Lets the process exit while the server listens (`net.Server.unref`). */
+  unref(): this {
+    this.server.unref();
+    return this;
+  }
+
+  /** Undoes `unref`. */
+  ref(): this {
+    this.server.ref();
+    return this;
+  }
+
   protected get server(): Server {
     return this.#server;
   }

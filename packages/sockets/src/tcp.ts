@@ -101,18 +101,6 @@ export class TcpServer<T = unknown> extends StreamServer<T, TcpPeer> {
     return typeof address === 'object' && address !== null ? address.address : '';
   }
 
-  /** Lets the process exit while the server listens. */
-  unref(): this {
-    this.server.unref();
-    return this;
-  }
-
-  /** Undoes `unref`. */
-  ref(): this {
-    this.server.ref();
-    return this;
-  }
-
   protected onListenerClosed(): void {}
 }
 

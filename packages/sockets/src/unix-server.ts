@@ -75,18 +75,6 @@ export class UnixServer<T = unknown> extends StreamServer<T, PeerCredentials> {
     return self;
   }
 
-  /** Lets the process exit while the server listens (`net.Server.unref`). */
-  unref(): this {
-    this.server.unref();
-    return this;
-  }
-
-  /** Undoes `unref`. */
-  ref(): this {
-    this.server.ref();
-    return this;
-  }
-
   protected onListenerClosed(): void {
     this.#claim?.release();
     this.#claim = undefined;

@@ -1,7 +1,7 @@
 import type { WaitOptions } from '@ipcx/core';
 import { resolveUnixAddress, type UnixAddress } from './address.js';
 import { connectSocket } from './internal/connect.js';
-import { credentialsOf, vet, type Authorize, type PeerCredentials } from './peer.js';
+import { credentialsOf, remaining, vet, type Authorize, type PeerCredentials } from './peer.js';
 import { ReconnectingChannel, type ReconnectOptions } from './reconnect.js';
 import { StreamChannel, streamChannelDefaults, type StreamChannelOptions } from './stream-channel.js';
 
@@ -19,10 +19,11 @@ async function dial<T>(
   wait: WaitOptions | undefined,
 ): Promise<StreamChannel<T, PeerCredentials>> {
   const resolved = resolveUnixAddress(address);
+  const started = performance.now();
   const socket = await connectSocket(resolved.display, { path: resolved.target }, wait);
   try {
     const peer = credentialsOf(socket);
-    if (options.authorize) await vet(peer, options.authorize, `client of ${resolved.display}`);
+    if (options.authorize) await vet(peer, options.authorize, `client of ${resolved.display}`, remaining(wait, started));
     return new StreamChannel<T, PeerCredentials>(socket, options, peer);
   } catch (error) {
     socket.destroy();

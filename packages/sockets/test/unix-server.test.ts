@@ -233,6 +233,14 @@ describe('UnixServer against bad peers', () => {
   });
 
   // Spawning a process as another uid needs root.
+  it('bounds a client-side authorize that never answers by the connect timeout', async () => {
+    const path = names.path('slow-auth.sock');
+    await using server = await UnixServer.listen(path);
+    const connecting = UnixSocket.connect(path, { timeout: 100, authorize: () => new Promise<boolean>(() => {}) });
+    await expect(connecting).rejects.toMatchObject({ code: 'IPCX_ERR_TIMEOUT' });
+    expect(server.clients.length).toBeLessThanOrEqual(1);
+  });
+
   it.skipIf(process.getuid!() !== 0)('refuses a client running as another user before reading anything, and admits it when authorize says so', async () => {
     const path = names.path('uid.sock');
     const refused: IpcError[] = [];
