@@ -150,7 +150,10 @@ function load(): NativeBinding {
   // src/binding.ts and dist/index.js both sit one level below the package root. IPCX_NATIVE_ADDON_DIR
   // points at another directory holding build/Release (test:compat builds one per Node version).
   const root = fileURLToPath(new URL('..', import.meta.url));
-  return nodeGypBuild(process.env.IPCX_NATIVE_ADDON_DIR ?? root) as NativeBinding;
+  const addon = nodeGypBuild(process.env.IPCX_NATIVE_ADDON_DIR ?? root) as NativeBinding;
+  // The addon's exports object has too many properties for V8's fast mode: every `native.fn` would be a
+  // dictionary lookup on the hot paths. A spread copy has fast properties.
+  return { ...addon };
 }
 
 export const native: NativeBinding = load();

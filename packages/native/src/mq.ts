@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 
 import { constants, native } from './binding.js';
 import { errnoError } from './errors.js';
-import { ipcName, toNativeTimeout, validateBoolean, validateBytes, validateFd, validateInt, validateMode } from './internal/validate.js';
+import { ipcName, toNativeTimeout, validateBoolean, validateBytes, validateFd, validateInt, validateMode, validateOutgoing } from './internal/validate.js';
 
 export interface MqOpenOptions {
   /** Create the queue if it does not exist (default false). */
@@ -99,7 +99,7 @@ export const mq = {
    * built, which matters to a caller that retries in a loop. Other failures still throw.
    */
   trySend(fd: number, data: Uint8Array, priority = 0): boolean {
-    return native.mqSend(validateFd(fd), validateBytes(data, 'data'), validatePriority(priority));
+    return native.mqSend(validateFd(fd), validateOutgoing(data, 'data'), validatePriority(priority));
   },
 
   /**
@@ -125,7 +125,7 @@ export const mq = {
 
   /** Blocking send with a deadline (ETIMEDOUT). Blocks the thread: for workers, on a blocking descriptor (EAGAIN at once otherwise). */
   timedSend(fd: number, data: Uint8Array, priority: number, timeoutMs: number): void {
-    native.mqTimedSend(validateFd(fd), validateBytes(data, 'data'), validatePriority(priority), toNativeTimeout(timeoutMs));
+    native.mqTimedSend(validateFd(fd), validateOutgoing(data, 'data'), validatePriority(priority), toNativeTimeout(timeoutMs));
   },
 
   /** Blocking receive with a deadline (ETIMEDOUT). Same conditions as timedSend. */

@@ -6,7 +6,7 @@
  * `socket` is callable — `socket('dgram')` — and carries the operations: `socket.bind(fd, addr)`, …
  */
 import { constants, native } from './binding.js';
-import { rangeError, validateBytes, validateFd, validateInt, validateString } from './internal/validate.js';
+import { rangeError, validateBytes, validateFd, validateInt, validateOutgoing, validateString } from './internal/validate.js';
 
 export type SocketType = 'dgram' | 'seqpacket';
 /** A filesystem path, or a name in Linux's abstract namespace (no file; gone when the socket closes). */
@@ -90,10 +90,10 @@ const operations = {
   /** Sends one message; returns the bytes sent. EAGAIN when the receiver's queue is full. */
   send(fd: number, data: Uint8Array, addr?: SocketAddress): number {
     validateFd(fd);
-    validateBytes(data, 'data');
-    if (addr === undefined) return native.sockSend(fd, data);
+    const bytes = validateOutgoing(data, 'data');
+    if (addr === undefined) return native.sockSend(fd, bytes);
     const [a, abstract] = address(addr);
-    return native.sockSendTo(fd, data, a, abstract);
+    return native.sockSendTo(fd, bytes, a, abstract);
   },
 
   /** Receives one message into target. EAGAIN when none. On seqpacket, length 0 with no sender means the peer closed. */

@@ -68,6 +68,30 @@ describe('mq', () => {
     expect(() => mq.trySend(fd, new Uint8Array(17))).toThrow(expect.objectContaining({ code: 'EMSGSIZE' }));
   });
 
+
+  it('sends the exact bytes of short views (staged outside the heap), of offset views and of other typed arrays', () => {
+    const { fd } = queue('views', { maxMessages: 4, messageSize: 64 });
+    const buf = new Uint8Array(64);
+    const received = () => {
+      const { length } = mq.receive(fd, buf);
+      return Array.from(buf.subarray(0, length));
+    };
+    // A fresh 64-byte array lives in V8's heap: it is staged, and the next send must not see its bytes.
+    const small = Uint8Array.from({ length: 64 }, (_, i) => i);
+    mq.send(fd, small);
+    mq.send(fd, Uint8Array.of(9));
+    expect(received()).toEqual(Array.from(small));
+    expect(received()).toEqual([9]);
+    // A view into a larger buffer, at an offset.
+    const big = Uint8Array.from({ length: 200 }, (_, i) => i);
+    mq.send(fd, big.subarray(100, 110));
+    expect(received()).toEqual(Array.from({ length: 10 }, (_, i) => 100 + i));
+    // Not a Uint8Array: sent as its bytes, unconverted.
+    const floats = Float32Array.of(1.5, -2);
+    mq.send(fd, floats);
+    expect(received()).toEqual(Array.from(new Uint8Array(floats.buffer)));
+    expect(small[0]).toBe(0); // the caller's bytes are untouched
+  });
   it('reports its attributes and switches blocking mode', () => {
     const { fd } = queue('attr', { maxMessages: 3, messageSize: 32 });
     mq.send(fd, enc.encode('x'));
