@@ -11,7 +11,7 @@ import {
   type Settle,
   type WaitOptions,
 } from '@ipcx/core';
-import { receiveSoon, waitToReceive } from './internal/channel-access.js';
+import { RESOLVED, receiveSoon, sendSoon, waitToReceive, waitToSend } from './internal/channel-access.js';
 import { checkQueueName, openError } from './internal/limits.js';
 
 /** Options of `MessageQueue.open`. */
@@ -90,6 +90,11 @@ export class MessageQueue implements AsyncDisposable {
   readonly maxMessages: number;
   readonly #fd: number;
   readonly #scratch: Buffer;
+  // The scratch's memory, read once: `Buffer#buffer` is a call into V8 that a receive would pay each time.
+  readonly #scratchMemory: ArrayBufferLike;
+  readonly #scratchOffset: number;
+  /** Priority of the message `#receiveNow` returned last. */
+  #priority = 0;
   readonly #watcher: FdWatcher;
   readonly #receivers = new Set<Settle<QueueMessage>>();
   readonly #senders = new Set<PendingSend>();
@@ -109,6 +114,8 @@ export class MessageQueue implements AsyncDisposable {
     this.messageSize = attributes.messageSize;
     this.maxMessages = attributes.maxMessages;
     this.#scratch = Buffer.allocUnsafeSlow(this.messageSize);
+    this.#scratchMemory = this.#scratch.buffer;
+    this.#scratchOffset = this.#scratch.byteOffset;
     this.#watcher = new FdWatcher(fd, (events) => this.#onEvents(events));
   }
 
@@ -170,14 +177,34 @@ export class MessageQueue implements AsyncDisposable {
    */
   send(data: Uint8Array, options: WaitOptions & { priority?: number } = {}): Promise<void> {
     try {
-      this.#checkSend(data, options.priority ?? 0);
       checkWaitOptions(options);
-      if (this.#senders.size === 0 && (this.#sendNow(data, options.priority ?? 0) || this.#spin(() => this.#sendNow(data, options.priority ?? 0)))) {
-        return Promise.resolve();
-      }
+      if (this[sendSoon](data, options.priority ?? 0)) return RESOLVED;
     } catch (error) {
       return Promise.reject(error);
     }
+    return this.#waitToSend(data, options);
+  }
+
+  /**
+   * The part of `send` that needs no promise: true once the message is in the queue, now or within the
+   * bounded spin; false when it must wait (`[waitToSend]`). Throws on bad arguments.
+   */
+  [sendSoon](data: Uint8Array, priority: number): boolean {
+    this.#checkSend(data, priority);
+    return this.#senders.size === 0 && (this.#sendNow(data, priority) || this.#spin(() => this.#sendNow(data, priority)));
+  }
+
+  /** `send` once `[sendSoon]` returned false. */
+  [waitToSend](data: Uint8Array, options: WaitOptions & { priority?: number }): Promise<void> {
+    try {
+      checkWaitOptions(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#waitToSend(data, options);
+  }
+
+  #waitToSend(data: Uint8Array, options: WaitOptions & { priority?: number }): Promise<void> {
     const copy = copyBytes(data);
     return waitFor<void>('send', options, (settle) => {
       const entry = { data: copy, priority: options.priority ?? 0, settle };
@@ -200,8 +227,8 @@ export class MessageQueue implements AsyncDisposable {
   receive(options: WaitOptions = {}): Promise<QueueMessage> {
     try {
       checkWaitOptions(options);
-      const message = this[receiveSoon]();
-      if (message !== undefined) return Promise.resolve(message);
+      const data = this[receiveSoon]();
+      if (data !== undefined) return Promise.resolve({ data, priority: this.#priority });
     } catch (error) {
       return Promise.reject(error);
     }
@@ -209,19 +236,20 @@ export class MessageQueue implements AsyncDisposable {
   }
 
   /**
-   * The part of `receive` that needs no promise: a message that waits, or one that comes within the
-   * bounded spin. MqChannel decodes it before it makes its one promise.
+   * The part of `receive` that needs no promise: the bytes of a message that waits, or of one that
+   * comes within the bounded spin (its priority in `#priority`). MqChannel decodes them before it makes
+   * its one promise.
    */
-  [receiveSoon](): QueueMessage | undefined {
+  [receiveSoon](): Uint8Array | undefined {
     this.#checkReceive();
     if (this.#receivers.size > 0) return undefined;
-    let message = this.#receiveNow();
-    if (message !== undefined || this.#spinMs === 0 || !this.#busy) return message;
+    let data = this.#receiveNow(1);
+    if (data !== undefined || this.#spinMs === 0 || !this.#busy) return data;
     // #spin, unrolled: no closure per call; the addon retries SPIN_ATTEMPTS times per call in C (a few
     // µs), so JavaScript runs and reads the clock only between batches.
     const end = performance.now() + this.#spinMs;
     do {
-      if ((message = this.#receiveNow(SPIN_ATTEMPTS)) !== undefined) return message;
+      if ((data = this.#receiveNow(SPIN_ATTEMPTS)) !== undefined) return data;
     } while (performance.now() < end);
     this.#busy = false;
     return undefined;
@@ -252,7 +280,8 @@ export class MessageQueue implements AsyncDisposable {
   /** Receives a message if one waits now, else undefined. */
   tryReceive(): QueueMessage | undefined {
     this.#checkReceive();
-    return this.#receivers.size === 0 ? this.#receiveNow() : undefined;
+    const data = this.#receivers.size === 0 ? this.#receiveNow(1) : undefined;
+    return data === undefined ? undefined : { data, priority: this.#priority };
   }
 
   /** Closes this process's descriptor (not the queue: see `unlink`). Pending calls reject with `ClosedError`. Idempotent. */
@@ -295,7 +324,8 @@ export class MessageQueue implements AsyncDisposable {
     }
   }
 
-  #receiveNow(attempts = 1): QueueMessage | undefined {
+  /** A copy of the next message's bytes (its priority in `#priority`), or undefined when the queue is empty. */
+  #receiveNow(attempts: number): Uint8Array | undefined {
     let received: { length: number; priority: number } | undefined;
     try {
       received = mq.tryReceive(this.#fd, this.#scratch, attempts);
@@ -303,8 +333,8 @@ export class MessageQueue implements AsyncDisposable {
       throw fromSystemError(`message queue "${this.name}" receive`, error);
     }
     if (received === undefined) return undefined;
-    const scratch = this.#scratch;
-    return { data: copyBytes(new Uint8Array(scratch.buffer, scratch.byteOffset, received.length)), priority: received.priority };
+    this.#priority = received.priority;
+    return copyBytes(new Uint8Array(this.#scratchMemory, this.#scratchOffset, received.length));
   }
 
   /**
@@ -336,11 +366,11 @@ export class MessageQueue implements AsyncDisposable {
     try {
       // Another process may take the message (or the room) first: EAGAIN just means keep polling.
       for (const receiver of this.#receivers) {
-        const message = this.#receiveNow();
-        if (message === undefined) break;
+        const data = this.#receiveNow(1);
+        if (data === undefined) break;
         this.#receivers.delete(receiver);
         this.#busy = true;
-        receiver.resolve(message);
+        receiver.resolve({ data, priority: this.#priority });
       }
       for (const sender of this.#senders) {
         if (!this.#sendNow(sender.data, sender.priority)) break;

@@ -9,7 +9,7 @@ import {
   type ReceiveOptions,
   type SendOptions,
 } from '@ipcx/core';
-import { receiveSoon, waitToReceive } from './internal/channel-access.js';
+import { RESOLVED, receiveSoon, sendSoon, waitToReceive, waitToSend } from './internal/channel-access.js';
 import { MessageQueue, type MessageQueueOptions, type QueueMessage } from './message-queue.js';
 
 /** Options of the queue channels. */
@@ -114,7 +114,9 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
     try {
       const tx = this.#sender();
       const bytes = this.#encode(message);
-      return tx.send(bytes, options === undefined ? this.#sendOptions : { ...options, priority: options.priority ?? this.#priority });
+      if (options !== undefined) return tx.send(bytes, { ...options, priority: options.priority ?? this.#priority });
+      if (tx[sendSoon](bytes, this.#priority)) return RESOLVED;
+      return tx[waitToSend](bytes, this.#sendOptions);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -128,8 +130,8 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
   receive(options?: ReceiveOptions): Promise<T> {
     try {
       const rx = this.#receiver();
-      const message = rx[receiveSoon]();
-      if (message !== undefined) return Promise.resolve(this.#decode(message.data));
+      const data = rx[receiveSoon]();
+      if (data !== undefined) return Promise.resolve(this.#decode(data));
       return rx[waitToReceive](options).then(this.#decodeMessage);
     } catch (error) {
       return Promise.reject(error);
