@@ -1,17 +1,18 @@
 #!/usr/bin/env node
-// npm run bench [-- --quick] [--only=REGEX] [--sizes=64,1024] [--out=DIR]
+// npm run bench [-- --quick] [--only=REGEX] [--sizes=64,1024] [--out=DIR] [--no-pairs]
 // Runs the suite and writes <out>/results.json, report.md, throughput.svg and latency.svg, where <out> is
 // bench-results/<timestamp>[-quick] unless --out is given; a full run without --only also refreshes
-// bench-results/latest/, the committed copy the README shows.
+// bench-results/latest/, the committed copy the README shows. After the main pass, the two rows of each
+// target are measured again in back-to-back pairs (runPairs), unless --no-pairs.
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { machineInfo } from './machine.mjs';
 import { SIZES } from './payload.mjs';
 import { renderReport, summaryTable, targetsTable } from './report.mjs';
-import { methodology, runSuite } from './suite.mjs';
+import { methodology, runPairs, runSuite } from './suite.mjs';
 import { latencyChart, throughputChart } from './svg.mjs';
-import { evaluateTargets, attachRatios } from './targets.mjs';
+import { attachRatios, comparisons, evaluateTargets } from './targets.mjs';
 import { sweep } from './transports/names.mjs';
 
 const RESULTS = fileURLToPath(new URL('../bench-results/', import.meta.url));
@@ -20,15 +21,16 @@ const BEGIN = '<!-- bench:begin -->';
 const END = '<!-- bench:end -->';
 
 function parseArgs(argv) {
-  const options = { quick: false, only: undefined, sizes: SIZES, out: undefined, render: undefined };
+  const options = { quick: false, only: undefined, sizes: SIZES, out: undefined, render: undefined, pairs: true };
   for (const arg of argv) {
     if (arg === '--quick') options.quick = true;
     else if (arg.startsWith('--only=')) options.only = new RegExp(arg.slice(7));
     else if (arg.startsWith('--sizes=')) options.sizes = arg.slice(8).split(',').map(Number);
     else if (arg.startsWith('--out=')) options.out = arg.slice(6);
     else if (arg.startsWith('--render=')) options.render = arg.slice(9);
+    else if (arg === '--no-pairs') options.pairs = false;
     else if (arg === '--help' || arg === '-h') {
-      console.log('usage: npm run bench -- [--quick] [--only=REGEX] [--sizes=64,1024,65536] [--out=DIR] | [--render=DIR]');
+      console.log('usage: npm run bench -- [--quick] [--only=REGEX] [--sizes=64,1024,65536] [--out=DIR] [--no-pairs] | [--render=DIR]');
       process.exit(0);
     } else throw new Error(`unknown argument ${arg} (see --help)`);
   }
@@ -47,14 +49,12 @@ if (options.render !== undefined) {
 const startedAt = new Date();
 const machineBefore = machineInfo();
 const started = performance.now();
+const log = (line) => console.log(`[${((performance.now() - started) / 1000).toFixed(1).padStart(5)} s] ${line}`);
 let suite;
+let paired = { pairs: [], notes: [] };
 try {
-  suite = await runSuite({
-    quick: options.quick,
-    only: options.only,
-    sizes: options.sizes,
-    log: (line) => console.log(`[${((performance.now() - started) / 1000).toFixed(1).padStart(5)} s] ${line}`),
-  });
+  suite = await runSuite({ quick: options.quick, only: options.only, sizes: options.sizes, log });
+  if (options.pairs) paired = await runPairs(comparisons(suite.results), { quick: options.quick, log });
 } finally {
   await sweep();
 }
@@ -72,8 +72,9 @@ const report = {
   rows: suite.rows,
   results: suite.results,
   ratios,
-  targets: evaluateTargets(suite.results),
-  notes: suite.notes,
+  paired: paired.pairs,
+  targets: evaluateTargets(suite.results, paired.pairs),
+  notes: [...suite.notes, ...paired.notes],
 };
 
 const stamp = startedAt.toISOString().replace(/[:.]/g, '-').replace('Z', '');

@@ -32,6 +32,18 @@ export function renderReport(report) {
   );
 
   lines.push('## Targets', '', ...targetsTable(targets), '');
+  if (report.paired?.length > 0) {
+    lines.push(
+      'Each target was measured again after the main pass: one run of each of its two rows back to back, in the order ABBA, ' +
+        `${report.paired[0].ratios.length} times. The result is the median of those pairs' ratios (the main pass's ratio is in the detail). ` +
+        "The machine's speed drifts over seconds, and the two rows of a target are minutes apart in the main pass; the runs of a pair are not.",
+      '',
+      '| ours | theirs | size | measure | ratio of each pair, in order |',
+      '| --- | --- | --- | --- | --- |',
+      ...report.paired.map((p) => `| ${p.ours} | ${p.theirs} | ${label(p.size)} | ${p.measure === 'rtt' ? 'round trip p50' : p.metric === 'mb' ? 'MB/s' : 'msg/s'} | ${p.ratios.map((r) => r.toFixed(2)).join(', ')} |`),
+      '',
+    );
+  }
   lines.push('## Summary', '', ...summaryTable(report), '');
   lines.push('![Throughput per mechanism, log scale](throughput.svg)', '', '![Round trip per mechanism, log scale](latency.svg)', '');
 
@@ -146,12 +158,13 @@ function methodLines(method, mode) {
   return [
     `Every row runs its two ends where a user would: thread rows in the main thread and a \`Worker\`; process rows in this process and a forked \`node\` child that loads the built packages (\`dist\`); C rows as a parent and a forked child.`,
     `Throughput: the main end sends n messages one way, timed from the first send to the moment the other end has received the n-th (both ends read CLOCK_MONOTONIC through \`process.hrtime.bigint()\` or \`clock_gettime\`); n is calibrated so that a run takes about ${method.throughputSeconds * 1000} ms. MB/s counts payload bytes (for objects, their msgpack encoding).`,
-    `Round trip: the main end sends one message and waits for the echo, ${method.rttSeconds * 1000} ms of round trips per run, each timed alone; p50 and p99 of each run, then the median of the runs.`,
+    `Round trip: the main end sends one message and waits for the echo, ${method.rttSeconds * 1000} ms of round trips per run, each timed alone; p50 and p99 of each run, then the median of the runs. An ipcx client times its own \`await send(); await receive()\` loop (no promise of the harness per round trip); a Node row awaits one promise per round trip.`,
     `Bounded in flight: ipcx channels by their own bounds (ShmChannel throughput rows use a ${method.shmThroughputRingBytes / 1024 / 1024} MiB ring per direction, round trips the default options; MqChannel a queue of depth ${method.mqDepth.throughput}, round trips two queues of depth ${method.mqDepth.rtt}; sockets their high-water marks and the kernel's buffers). MessagePort, BroadcastChannel and process.send have no flow control of their own: the sender keeps at most ${method.postMessageWindow} messages unacknowledged and the receiver acknowledges every ${method.postMessageWindow / 2}. The eventfd C row uses the same window.`,
     'ipcx senders call `trySend` in a loop and await `send` only when it returns false. Receivers: ShmChannel between threads uses `receiveBytesSync()` (raw, a zero-copy view) or `receiveSync()` (objects) in the worker; elsewhere `tryReceiveBytes()` (ShmChannel, raw) or `tryReceive()`, awaiting `receive()` when nothing waits. Round trips: `await send()` then `await receive()`; echoes `send(await receive())` (a worker echo uses `sendSync`/`receiveSync`).',
     'Payloads: raw bytes (ipcx with `rawCodec`, a `Uint8Array` through postMessage and advanced serialization; json cannot carry bytes, so the json row sends an ASCII string of the same length), and a typical object (an order event with line items) through ipcx\'s default codec (msgpack), structured clone, or JSON for process.send (json) and the net loops.',
     'The net loops are what a user would write with `node:net`: 4-byte big-endian length prefix, writes batched under `cork()`/`uncork()` (one writev) until the socket buffer reaches 256 KiB (the same high-water mark as ipcx stream channels), then wait for `drain`; the receiver cuts frames from the data events (and `JSON.parse`s objects).',
     'C rows (apps/bench/c, compiled with `cc -O2`): raw syscalls, one call per message on each side (pipe, Unix stream and datagram socketpairs, POSIX mq, eventfd); shared memory as a 1 MiB SPSC ring (copy in, copy out) and a mailbox per direction for round trips, waiting by spinning or by futex.',
+    'Targets: each compares two rows of this run (ours against a Node built-in or a C program; "best of" takes the better row of the main pass). After the main pass, the two rows are run again back to back in pairs, alternating which goes first, and the target is judged on the median of the pairs\' ratios (see Targets).',
     mode === 'quick' ? 'Quick mode: fewer and much shorter runs; use it to check that everything runs, not for figures.' : `Calibration and warm-up precede the ${method.runs} measured runs of each figure.`,
   ];
 }

@@ -9,6 +9,14 @@ export function percentile(values, q) {
   return sorted[rank - 1];
 }
 
+/** The median, the mean of the two middle values for an even count (a ratio must not lean either way). */
+export function median(values) {
+  if (values.length === 0) return Number.NaN;
+  const sorted = Float64Array.from(values).sort();
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
 /** Median, min and max of per-run figures, plus the runs themselves. */
 export function summarize(runs) {
   return {

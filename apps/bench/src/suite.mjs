@@ -4,7 +4,7 @@ import { runC, C_MECHANISMS, findCompiler, compileAll } from './c.mjs';
 import { Peer } from './control.mjs';
 import { SIZES, payloadFor } from './payload.mjs';
 import { now, percentile, summarize } from './stats.mjs';
-import { KINDS, MECHANISMS, PLANNED } from './transports/index.mjs';
+import { KINDS, MECHANISMS, PLANNED, mechanism } from './transports/index.mjs';
 import { label } from './targets.mjs';
 import { MQ_DEPTH, SHM_THROUGHPUT_CAPACITY } from './transports/constants.mjs';
 import { WINDOW } from './transports/window.mjs';
@@ -21,6 +21,7 @@ export const SETTINGS = {
     minRounds: 300,
     maxRounds: 50_000,
     timeoutSeconds: 120,
+    pairRounds: 6,
   },
   quick: {
     runs: 3,
@@ -33,6 +34,7 @@ export const SETTINGS = {
     minRounds: 20,
     maxRounds: 5000,
     timeoutSeconds: 30,
+    pairRounds: 2,
   },
 };
 
@@ -118,6 +120,70 @@ export async function runSuite({ quick = false, only, sizes = SIZES, log = () =>
     }
   }
   return { settings, rows, results, notes };
+}
+
+/**
+ * The targets' comparisons again, each as back-to-back pairs: one run of our row, one of theirs, in the
+ * order ABBA (so that neither side always runs first), `pairRounds` times. This VM's speed drifts between
+ * phases that last seconds (1.7x apart for the same C loop), more than some targets' margins, and the two
+ * rows of a target can be minutes apart in the main pass; the two runs of a pair are not. `pairs` come
+ * from `comparisons` (targets.mjs). Returns { pairs: [{ ...pair, ratios }], notes }.
+ */
+export async function runPairs(pairs, { quick = false, log = () => {} } = {}) {
+  const settings = { ...SETTINGS[quick ? 'quick' : 'full'], runs: 1 };
+  const ends = new Map(); // row id → { peer, impl }, kept for every pair that uses the row
+  const measured = [];
+  const notes = [];
+  try {
+    for (const pair of pairs) {
+      const ratios = [];
+      try {
+        for (let i = 0; i < settings.pairRounds; i++) {
+          log(`paired ${pair.ours} / ${pair.theirs} ${label(pair.size)} ${pair.measure} (${i + 1} of ${settings.pairRounds})`);
+          const oursFirst = i % 4 === 0 || i % 4 === 3;
+          const value = {};
+          for (const side of oursFirst ? ['ours', 'theirs'] : ['theirs', 'ours']) value[side] = await measureOnce(pair[side], pair, settings, ends);
+          ratios.push(value.ours / value.theirs);
+        }
+        measured.push({ ...pair, ratios });
+      } catch (error) {
+        notes.push(`paired runs of ${pair.ours} and ${pair.theirs} (${label(pair.size)} ${pair.measure}) failed: ${firstSentence(error)}`);
+      }
+    }
+  } finally {
+    for (const { peer } of ends.values()) await peer.close();
+  }
+  return { pairs: measured, notes };
+}
+
+/** One run of one row: msg/s or MB/s (pair.metric 'mb') for throughput, the p50 in ns for round trips. */
+async function measureOnce(rowId, { size, measure, metric }, settings, ends) {
+  const [id, kind] = rowId.split('/');
+  const c = C_MECHANISMS.find((m) => m.id === id);
+  if (c) {
+    const out = await runC(c, size, measure, settings);
+    if (out.skip) throw new Error(out.skip);
+    const bytes = c.bytes?.(size) ?? size;
+    return measure === 'rtt' ? out.p50[0] : (out.n / out.seconds[0]) * (metric === 'mb' ? bytes : 1);
+  }
+  let end = ends.get(rowId);
+  if (!end) {
+    const m = mechanism(id);
+    end = { impl: await m.load(), peer: Peer.start({ transport: id, kind, place: m.place }, { serialization: m.serialization }) };
+    ends.set(rowId, end);
+  }
+  const { payload, bytes } = payloadFor(kind, size);
+  const ctx = { kind, size, payload, bytes, peer: end.peer.forSize(size) };
+  try {
+    const what = `${rowId} ${label(size)} ${measure}`;
+    if (measure === 'rtt') return (await withTimeout(measureRoundTrips(end.impl, ctx, settings), settings.timeoutSeconds, what)).p50[0];
+    const { rates } = await withTimeout(measureThroughput(end.impl, ctx, settings), settings.timeoutSeconds, what);
+    return rates[0] * (metric === 'mb' ? bytes : 1);
+  } catch (error) {
+    ends.delete(rowId);
+    await end.peer.kill();
+    throw error;
+  }
 }
 
 async function runRow(row, m, impl, { settings, sizes, results, notes, log }) {
@@ -228,13 +294,16 @@ async function measureRoundTrips(impl, ctx, s) {
     const each = (now() - start) / 1e9 / rounds;
     const count = clamp(s.rttSeconds / each, s.minRounds, s.maxRounds);
     const latencies = new Float64Array(count);
-    const run = async () => {
-      for (let i = 0; i < count; i++) {
-        const t = process.hrtime.bigint();
-        await client.roundTrip();
-        latencies[i] = Number(process.hrtime.bigint() - t);
-      }
-    };
+    // A client's own timed loop when it has one (ipcx channels), else one roundTrip() promise at a time.
+    const run = client.timeRoundTrips
+      ? () => client.timeRoundTrips(latencies, count)
+      : async () => {
+          for (let i = 0; i < count; i++) {
+            const t = process.hrtime.bigint();
+            await client.roundTrip();
+            latencies[i] = Number(process.hrtime.bigint() - t);
+          }
+        };
     for (let i = 0; i < s.warmup; i++) await run();
     const p50 = [];
     const p99 = [];

@@ -1,5 +1,6 @@
 // Ratios of every ipcx row to the best Node built-in of the same run, and the issue's targets, each
 // checked and stated as met or missed with its numbers.
+import { median } from './stats.mjs';
 
 /** The figure a ratio uses: messages/s, MB/s or the median p50 round trip (µs). */
 const value = (result, metric) =>
@@ -62,22 +63,48 @@ export function label(size) {
   return size >= 1024 ? `${size / 1024} KiB` : `${size} B`;
 }
 
-/** Each target: { text, met: true | false | undefined (not measured), ratio, detail }. */
-export function evaluateTargets(results) {
+/** A target's two results in this run: ours, and the best of the rows it is compared with. */
+function compare(t, results) {
+  const [row, size, measure] = t.ours;
+  const ours = find(results, row, size, measure);
+  const rtt = measure === 'rtt';
+  const metric = rtt ? 'rtt' : t.metric;
+  const candidates = t.theirs.map(([r]) => find(results, r, size, measure)).filter(Boolean);
+  if (!ours || candidates.length === 0) return undefined;
+  const theirs = candidates.reduce((a, b) => (rtt ? (value(b, metric) < value(a, metric) ? b : a) : value(b, metric) > value(a, metric) ? b : a));
+  return { ours, theirs, size, measure, rtt, metric };
+}
+
+/** What `runPairs` (suite.mjs) measures again in back-to-back pairs: each measured target's two rows. */
+export function comparisons(results) {
+  return TARGETS.flatMap((t) => {
+    const c = compare(t, results);
+    return c ? [{ text: t.text, ours: c.ours.row, theirs: c.theirs.row, size: c.size, measure: c.measure, metric: c.metric }] : [];
+  });
+}
+
+/**
+ * Each target: { text, met: true | false | undefined (not measured), ratio, detail }. With paired runs of
+ * a target (`runPairs`), the ratio is the median of the pairs' ratios, and the detail also gives the
+ * ratio of the main pass's medians; without, the main pass's ratio.
+ */
+export function evaluateTargets(results, paired = []) {
   return TARGETS.map((t) => {
-    const [row, size, measure] = t.ours;
-    const ours = find(results, row, size, measure);
-    const rtt = measure === 'rtt';
-    const metric = rtt ? 'rtt' : t.metric;
-    const candidates = t.theirs.map(([r]) => find(results, r, size, measure)).filter(Boolean);
-    if (!ours || candidates.length === 0) {
-      return { text: t.text, met: undefined, detail: 'not measured in this run' };
-    }
-    const theirs = candidates.reduce((a, b) => (rtt ? (value(b, metric) < value(a, metric) ? b : a) : value(b, metric) > value(a, metric) ? b : a));
-    const ratio = value(ours, metric) / value(theirs, metric);
-    const met = t.atLeast !== undefined ? ratio >= t.atLeast : ratio <= t.atMost;
+    const c = compare(t, results);
+    if (!c) return { text: t.text, met: undefined, detail: 'not measured in this run' };
+    const { ours, theirs, size, measure, rtt, metric } = c;
     const unit = rtt ? 'µs' : metric === 'mb' ? 'MB/s' : 'msg/s';
-    const detail = `${ratio.toFixed(rtt ? 2 : 1)}x (${format(value(ours, metric))} ${unit} vs ${format(value(theirs, metric))} ${unit} for ${theirs.row}; required ${t.atLeast !== undefined ? '≥' : '≤'} ${t.atLeast ?? t.atMost}x)`;
+    const digits = rtt ? 2 : 1;
+    const mainRatio = value(ours, metric) / value(theirs, metric);
+    const medians = `${format(value(ours, metric))} ${unit} vs ${format(value(theirs, metric))} ${unit} for ${theirs.row}`;
+    const pairs = paired.find((p) => p.text === t.text && p.ours === ours.row && p.theirs === theirs.row);
+    const ratio = pairs ? median(pairs.ratios) : mainRatio;
+    const met = t.atLeast !== undefined ? ratio >= t.atLeast : ratio <= t.atMost;
+    const required = `required ${t.atLeast !== undefined ? '≥' : '≤'} ${t.atLeast ?? t.atMost}x`;
+    const detail = pairs
+      ? `${ratio.toFixed(digits)}x, median of ${pairs.ratios.length} back-to-back pairs (${Math.min(...pairs.ratios).toFixed(digits)}–${Math.max(...pairs.ratios).toFixed(digits)}); ` +
+        `main pass ${mainRatio.toFixed(digits)}x (${medians}); ${required}`
+      : `${ratio.toFixed(digits)}x (${medians}; ${required})`;
     return { text: t.text, met, ratio, required: t.atLeast !== undefined ? { atLeast: t.atLeast } : { atMost: t.atMost }, ours: ours.row, theirs: theirs.row, size, measure, detail };
   });
 }

@@ -28,7 +28,8 @@ let results: {
   rows: { id: string; group: string }[];
   results: { row: string; size: number; bytes: number; measure: string; msgsPerSec?: Summary; mbPerSec?: Summary; p50Us?: Summary; p99Us?: Summary }[];
   ratios: { row: string; size: number; measure: string; ratio: number; versus: string }[];
-  targets: { text: string; met?: boolean; detail: string }[];
+  targets: { text: string; met?: boolean; ratio?: number; detail: string }[];
+  paired: { text: string; ours: string; theirs: string; size: number; measure: string; ratios: number[] }[];
   notes: string[];
 };
 let hasCompiler = true;
@@ -90,12 +91,28 @@ describe('npm run bench -- --quick', () => {
     expect(unmeasured?.met).toBeUndefined();
   });
 
+  it('measures each target again in back-to-back pairs and judges it on their median ratio', () => {
+    // Measured here: the two thread targets at 64 B against MessagePort (64 KiB was not run).
+    const texts = results.paired.map((p) => p.text).sort();
+    expect(texts).toEqual(results.targets.filter((t) => t.met !== undefined).map((t) => t.text).sort());
+    expect(texts).toHaveLength(2);
+    for (const pair of results.paired) {
+      expect(pair).toMatchObject({ ours: 'shm-thread/raw', theirs: 'message-port/raw', size: 64 });
+      expect(pair.ratios).toHaveLength(2); // quick: one pair in each order
+      for (const r of pair.ratios) expect(Number.isFinite(r) && r > 0).toBe(true);
+      const target = results.targets.find((t) => t.text === pair.text)!;
+      expect(target.ratio).toBeCloseTo((pair.ratios[0]! + pair.ratios[1]!) / 2, 10); // the median of two
+      expect(target.detail).toMatch(/median of 2 back-to-back pairs/);
+    }
+  });
+
   it('writes the Markdown report and both SVG charts', () => {
     const report = readFileSync(join(out, 'report.md'), 'utf8');
     expect(report).toMatch(/^# ipcx benchmark/);
     expect(report).toMatch(/\*\*Machine:\*\*/);
     expect(report).toMatch(/\*\*Noise:\*\*/);
     expect(report).toContain('ShmChannel (threads)');
+    expect(report).toMatch(/\| shm-thread\/raw \| message-port\/raw \| 64 B \| msg\/s \| [\d.]+, [\d.]+ \|/);
     for (const chart of ['throughput.svg', 'latency.svg']) {
       expect(existsSync(join(out, chart))).toBe(true);
       expect(readFileSync(join(out, chart), 'utf8')).toMatch(/^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"[\s\S]*<\/svg>\n$/);

@@ -21,12 +21,24 @@ export function channelSender(channel, payload) {
   };
 }
 
-/** Round trips as a client writes them: `await send`, then `await receive` (the default wait policy). */
+/**
+ * Round trips as a client writes them: `await send`, then `await receive` (the default wait policy).
+ * `timeRoundTrips` is that loop with a clock read around each round trip, as the C programs time theirs;
+ * calling `roundTrip()` once per round trip would add the promise of an async function to every one.
+ */
 export function channelClient(channel, payload) {
   return {
     async roundTrip() {
       await channel.send(payload);
       await channel.receive();
+    },
+    async timeRoundTrips(latencies, count) {
+      for (let i = 0; i < count; i++) {
+        const t = process.hrtime.bigint();
+        await channel.send(payload);
+        await channel.receive();
+        latencies[i] = Number(process.hrtime.bigint() - t);
+      }
     },
     close: () => channel.close(),
   };
