@@ -44,4 +44,4 @@ export {
   type RequestHandler,
   type ServeOptions,
 } from './request.js';
-export { Deadline, MAX_TIMEOUT_MS, checkWaitOptions, deadline, iterate, spinOption, waitFor, type Settle } from './wait.js';
+export { Deadline, MAX_TIMEOUT_MS, checkWaitOptions, deadline, intervalOption, iterate, spinOption, waitFor, type Settle } from './wait.js';

@@ -16,6 +16,20 @@ export function checkWaitOptions(options: WaitOptions | undefined): void {
   }
 }
 
+/**
+ * Reads an interval option in ms (how often a waiting side checks that another process lives):
+ * `fallback` when undefined, else a number > 0 and at most MAX_TIMEOUT_MS (a longer timer fires at once).
+ * 0 would busy-loop, NaN would mean "never check".
+ * @throws RangeError on anything else.
+ */
+export function intervalOption(name: string, ms: number | undefined, fallback: number): number {
+  if (ms === undefined) return fallback;
+  if (!(typeof ms === 'number' && ms > 0 && ms <= MAX_TIMEOUT_MS)) {
+    throw new RangeError(`${name} must be a number of ms above 0 and at most ${MAX_TIMEOUT_MS}, got ${String(ms)}`);
+  }
+  return ms;
+}
+
 /** The longest bounded spin a `spinMicroseconds` option may ask for: one second. */
 const MAX_SPIN_MICROSECONDS = 1_000_000;
 

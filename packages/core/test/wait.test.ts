@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_TIMEOUT_MS, checkWaitOptions, memoryChannelPair } from '@ipcx/core';
+import { MAX_TIMEOUT_MS, checkWaitOptions, intervalOption, memoryChannelPair } from '@ipcx/core';
 
 describe('checkWaitOptions', () => {
   it('takes 0 to 2^31 - 1 ms and refuses the rest, which a Node timer would turn into 1 ms', async () => {
@@ -13,5 +13,15 @@ describe('checkWaitOptions', () => {
     await expect(a.receive({ timeout: 1.5 })).rejects.toMatchObject({ code: 'IPCX_ERR_TIMEOUT' });
     await a.close();
     await b.close();
+  });
+});
+
+describe('intervalOption', () => {
+  it('takes a number of ms above 0 up to a timer\'s limit, the fallback when undefined, and refuses the rest', () => {
+    expect(intervalOption('peerCheckInterval', undefined, 500)).toBe(500);
+    for (const ms of [0.5, 1, 250, MAX_TIMEOUT_MS]) expect(intervalOption('peerCheckInterval', ms, 500)).toBe(ms);
+    for (const ms of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, MAX_TIMEOUT_MS + 1, '5' as unknown as number]) {
+      expect(() => intervalOption('peerCheckInterval', ms, 500)).toThrow(/peerCheckInterval/);
+    }
   });
 });

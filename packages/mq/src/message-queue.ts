@@ -1,4 +1,4 @@
-import { FdWatcher, mq } from '@ipcx/native';
+import { FdWatcher, flock, mq } from '@ipcx/native';
 import {
   ClosedError,
   TooLargeError,
@@ -11,7 +11,7 @@ import {
   type Settle,
   type WaitOptions,
 } from '@ipcx/core';
-import { RESOLVED, receiveSoon, sendSoon, waitToReceive, waitToSend } from './internal/channel-access.js';
+import { RESOLVED, failWaits, lockQueue, lockedElsewhere, receiveSoon, sendSoon, waitToReceive, waitToSend } from './internal/channel-access.js';
 import { checkQueueName, openError } from './internal/limits.js';
 
 /** Options of `MessageQueue.open`. */
@@ -282,6 +282,26 @@ export class MessageQueue implements AsyncDisposable {
     this.#checkReceive();
     const data = this.#receivers.size === 0 ? this.#receiveNow(1) : undefined;
     return data === undefined ? undefined : { data, priority: this.#priority };
+  }
+
+  [lockQueue](): boolean {
+    this.#checkOpen();
+    try {
+      return flock(this.#fd, 'exclusive', { nonBlocking: true });
+    } catch (error) {
+      throw fromSystemError(`message queue "${this.name}" flock`, error);
+    }
+  }
+
+  [lockedElsewhere](): boolean {
+    if (!this[lockQueue]()) return true;
+    flock(this.#fd, 'unlock');
+    return false;
+  }
+
+  [failWaits](error: unknown): void {
+    this.#failWaiters(error);
+    this.#watch();
   }
 
   /** Closes this process's descriptor (not the queue: see `unlink`). Pending calls reject with `ClosedError`. Idempotent. */

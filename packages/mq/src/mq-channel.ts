@@ -1,6 +1,9 @@
 import {
   AbstractChannel,
+  AlreadyExistsError,
   ClosedError,
+  checkWaitOptions,
+  intervalOption,
   PeerGoneError,
   UnsupportedError,
   msgpackCodec,
@@ -9,7 +12,7 @@ import {
   type ReceiveOptions,
   type SendOptions,
 } from '@ipcx/core';
-import { RESOLVED, receiveSoon, sendSoon, waitToReceive, waitToSend } from './internal/channel-access.js';
+import { RESOLVED, failWaits, lockQueue, lockedElsewhere, receiveSoon, sendSoon, waitToReceive, waitToSend } from './internal/channel-access.js';
 import { MessageQueue, type MessageQueueOptions, type QueueMessage } from './message-queue.js';
 
 /** Options of the queue channels. */
@@ -18,6 +21,11 @@ export interface MqChannelOptions<T> extends MessageQueueOptions {
   codec?: Codec<T>;
   /** Priority of `send` when the call gives none (and of every `trySend`). Default 0. */
   priority?: number;
+  /**
+   * Duplex channels: how often, in ms, a waiting `send` or `receive` checks that the other end still has
+   * its queues open (a kernel lock each end holds, see "When the other end dies" in the README). Default 500.
+   */
+  peerCheckInterval?: number;
 }
 
 // A duplex channel's end-of-stream: an empty message. msgpack never encodes to zero bytes, so it
@@ -48,11 +56,21 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
   readonly #sendOptions: { priority: number };
   readonly #duplex: boolean;
   readonly #owned: string[];
+  readonly #name: string;
+  readonly #peerCheckMs: number;
   #closed = false;
   #peerClosed = false;
+  /** Duplex: the other end's lock was seen held, so a free lock now means that end is gone. */
+  #peerSeen = false;
+  #probedOnMessage = false;
+  #peerGone = false;
+  /** Sends and receives waiting now; while there are any, a duplex end checks its peer every #peerCheckMs. */
+  #waits = 0;
+  #monitor: NodeJS.Timeout | undefined;
 
-  private constructor(rx: MessageQueue | undefined, tx: MessageQueue | undefined, options: MqChannelOptions<T>, duplex: boolean, owned: string[]) {
+  private constructor(name: string, rx: MessageQueue | undefined, tx: MessageQueue | undefined, options: MqChannelOptions<T>, duplex: boolean, owned: string[]) {
     super();
+    this.#name = name;
     this.#rx = rx;
     this.#tx = tx;
     this.#codec = options.codec ?? (msgpackCodec as Codec<T>);
@@ -60,19 +78,22 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
     this.#sendOptions = { priority: this.#priority };
     this.#duplex = duplex;
     this.#owned = owned;
+    this.#peerCheckMs = intervalOption('peerCheckInterval', options.peerCheckInterval, 500);
   }
 
   /** A channel on one queue: `send` enqueues, `receive` dequeues (N senders, 1 receiver). */
   static queue<T = unknown>(name: string, options: MqChannelOptions<T> = {}): MqChannel<T> {
     const q = MessageQueue.open(name, options);
-    return new MqChannel<T>(options.read === false ? undefined : q, options.write === false ? undefined : q, options, false, []);
+    return new MqChannel<T>(name, options.read === false ? undefined : q, options.write === false ? undefined : q, options, false, []);
   }
 
   /**
    * Creates a duplex channel: queues `name.0` (this end sends) and `name.1` (this end receives).
-   * This end owns them and unlinks both on close.
+   * This end owns them and unlinks both on close. Queues left by a creator that died are taken over
+   * (unless `exclusive`); queues whose creator still has them open are `AlreadyExistsError`.
    */
   static create<T = unknown>(name: string, options: MqChannelOptions<T> = {}): MqChannel<T> {
+    intervalOption('peerCheckInterval', options.peerCheckInterval, 500); // before anything exists
     const open = { ...options, create: true, read: true, write: true };
     const tx = MessageQueue.open(`${name}.0`, open);
     let rx: MessageQueue;
@@ -83,11 +104,19 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
       MessageQueue.unlink(`${name}.0`);
       throw error;
     }
-    return new MqChannel<T>(rx, tx, options, true, [`${name}.0`, `${name}.1`]);
+    // Each end holds flock(LOCK_EX) on the queue it receives from for as long as it has it open; the
+    // kernel drops the lock when the process dies, which is how the other end learns that it did.
+    if (!rx[lockQueue]()) {
+      void tx.close();
+      void rx.close();
+      throw new AlreadyExistsError(`message queue channel "${name}" (its creating end is open in another process)`);
+    }
+    return new MqChannel<T>(name, rx, tx, options, true, [`${name}.0`, `${name}.1`]);
   }
 
-  /** Opens the other end of a duplex channel made by `create`. */
+  /** Opens the other end of a duplex channel made by `create` (one such end at a time). */
   static open<T = unknown>(name: string, options: Omit<MqChannelOptions<T>, 'create' | 'exclusive'> = {}): MqChannel<T> {
+    intervalOption('peerCheckInterval', options.peerCheckInterval, 500);
     const rx = MessageQueue.open(`${name}.0`, { ...options, create: false });
     let tx: MessageQueue;
     try {
@@ -96,7 +125,14 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
       void rx.close();
       throw error;
     }
-    return new MqChannel<T>(rx, tx, options, true, []);
+    if (!rx[lockQueue]()) {
+      void rx.close();
+      void tx.close();
+      throw new AlreadyExistsError(`an open end of message queue channel "${name}" (another process has opened it)`);
+    }
+    const channel = new MqChannel<T>(name, rx, tx, options, true, []);
+    channel.#peerLost(); // the creator holds its lock from the start: seen now, its death is noticed later
+    return channel;
   }
 
   /** The largest encoded message. */
@@ -114,9 +150,10 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
     try {
       const tx = this.#sender();
       const bytes = this.#encode(message);
-      if (options !== undefined) return tx.send(bytes, { ...options, priority: options.priority ?? this.#priority });
-      if (tx[sendSoon](bytes, this.#priority)) return RESOLVED;
-      return tx[waitToSend](bytes, this.#sendOptions);
+      if (options !== undefined) checkWaitOptions(options);
+      const priority = options?.priority ?? this.#priority;
+      if (tx[sendSoon](bytes, priority)) return RESOLVED;
+      return this.#whileWaiting(tx[waitToSend](bytes, options === undefined ? this.#sendOptions : { ...options, priority }));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -132,7 +169,8 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
       const rx = this.#receiver();
       const data = rx[receiveSoon]();
       if (data !== undefined) return Promise.resolve(this.#decode(data));
-      return rx[waitToReceive](options).then(this.#decodeMessage);
+      if (this.#peerGone) throw this.#goneError();
+      return this.#whileWaiting(rx[waitToReceive](options)).then(this.#decodeMessage);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -151,7 +189,8 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#duplex && this.#tx && !this.#peerClosed) {
+    clearInterval(this.#monitor);
+    if (this.#duplex && this.#tx && !this.#peerClosed && !this.#peerGone) {
       await this.#tx.send(EOF, { timeout: 1000 }).catch(() => {});
     }
     await Promise.all([this.#rx?.close(), this.#tx?.close()]);
@@ -162,7 +201,64 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
     if (this.#closed) throw new ClosedError();
     if (this.#tx === undefined) throw new UnsupportedError('send on a receive-only queue channel');
     if (this.#peerClosed) throw new PeerGoneError('peer (it closed the channel)');
+    if (this.#peerGone) throw this.#goneError();
     return this.#tx;
+  }
+
+  /**
+   * Duplex: true when the other end is known to be gone: its lock on the queue this end sends to was
+   * seen held and is free now. A C peer takes no lock, so it is never seen and never reported gone.
+   */
+  #peerLost(): boolean {
+    if (this.#tx![lockedElsewhere]()) {
+      this.#peerSeen = true;
+      return false;
+    }
+    return this.#peerSeen;
+  }
+
+  #probeOnMessage(): void {
+    this.#probedOnMessage = true;
+    if (!this.#peerSeen) this.#peerLost();
+  }
+
+  /**
+   * Runs while a send or receive waits on a duplex channel: checks the other end at once and then every
+   * peerCheckInterval, so that a wait on a dead end fails with PeerGoneError instead of lasting for ever.
+   */
+  #whileWaiting<R>(wait: Promise<R>): Promise<R> {
+    if (!this.#duplex) return wait;
+    if (this.#waits++ === 0) {
+      this.#monitor = setInterval(() => this.#checkPeer(), this.#peerCheckMs);
+      this.#monitor.unref();
+      this.#checkPeer();
+    }
+    return wait.finally(() => {
+      if (--this.#waits === 0) {
+        clearInterval(this.#monitor);
+        this.#monitor = undefined;
+      }
+    });
+  }
+
+  #checkPeer(): void {
+    if (this.#closed) return;
+    try {
+      if (!this.#peerGone) {
+        if (!this.#peerLost()) return;
+        this.#peerGone = true;
+        this.#tx![failWaits](this.#goneError());
+      }
+      // What the other end sent before it went is still delivered: receives fail once the queue is empty.
+      if (this.#rx!.attributes().currentMessages === 0) this.#rx![failWaits](this.#goneError());
+    } catch (error) {
+      this.#tx?.[failWaits](error);
+      this.#rx?.[failWaits](error);
+    }
+  }
+
+  #goneError(): PeerGoneError {
+    return new PeerGoneError(`the other end of message queue channel "${this.#name}"`);
   }
 
   #receiver(): MessageQueue {
@@ -181,6 +277,8 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
   readonly #decodeMessage = (message: QueueMessage): T => this.#decode(message.data);
 
   #decode(data: Uint8Array): T {
+    // The first message shows that the other end opened (and took its lock) before sending it.
+    if (!this.#probedOnMessage && this.#duplex) this.#probeOnMessage();
     if (this.#duplex && data.length === 0) {
       this.#peerClosed = true;
       // Other receives of this end wait on the same queue: pass the end on to them.

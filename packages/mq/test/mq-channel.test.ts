@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { request, serve } from '@ipcx/core';
 import { describeChannelConformance } from '@ipcx/core/testing';
-import { MqChannel } from '@ipcx/mq';
+import { MessageQueue, MqChannel } from '@ipcx/mq';
 import { queueName, unlinkAll } from './helpers.js';
 
 afterEach(unlinkAll);
@@ -39,5 +39,14 @@ describe('MqChannel', () => {
     await low.send('urgent', { priority: 9 });
     const got = [await receiver.receive(), await receiver.receive(), await receiver.receive(), await receiver.receive()];
     expect(got).toEqual(['urgent', 'h1', 'l1', 'l2']);
+  });
+
+  it('refuses a bad peerCheckInterval before any queue exists', () => {
+    const name = queueName('interval');
+    for (const peerCheckInterval of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(() => MqChannel.create(name, { peerCheckInterval })).toThrow(RangeError);
+    }
+    expect(MessageQueue.unlink(`${name}.0`)).toBe(false);
+    expect(MessageQueue.unlink(`${name}.1`)).toBe(false);
   });
 });

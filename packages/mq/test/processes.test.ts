@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MessageQueue } from '@ipcx/mq';
+import { rawCodec } from '@ipcx/core';
+import { MessageQueue, MqChannel } from '@ipcx/mq';
 import { queueName, unlinkAll } from './helpers.js';
 
 const fixture = (name: string): string => new URL(`./fixtures/${name}`, import.meta.url).pathname;
@@ -78,6 +79,70 @@ describe('MessageQueue across processes', () => {
   });
 });
 
+/** Starts one end of a duplex channel in a child process; resolves once it is up (and has sent `messages`). */
+async function startEnd(role: 'create' | 'open', name: string, ...messages: string[]): Promise<ChildProcess> {
+  const child = run('duplex-end.mjs', [role, name, ...messages]);
+  const [line] = await once(child.stdout!, 'data');
+  expect(String(line)).toBe('ready\n');
+  return child;
+}
+
+async function kill(child: ChildProcess): Promise<void> {
+  child.kill('SIGKILL');
+  if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+}
+
+describe('MqChannel when the other end dies', () => {
+  it('delivers what a killed opening end sent, then fails the waiting receive with PeerGoneError', async () => {
+    const name = queueName('gone-opener');
+    await using channel = MqChannel.create<string>(name, { maxMessages: 4, messageSize: 64, peerCheckInterval: 20 });
+    const first = channel.receive({ timeout: 10_000 }); // waiting before the other end exists: not an error
+    const child = await startEnd('open', name, 'one', 'two');
+    expect(await first).toBe('one');
+    await kill(child);
+    expect(await channel.receive({ timeout: 10_000 })).toBe('two'); // sent before it died: still delivered
+    await expect(channel.receive({ timeout: 10_000 })).rejects.toMatchObject({ code: 'IPCX_ERR_PEER_GONE' });
+    await expect(channel.send('anyone?')).rejects.toMatchObject({ code: 'IPCX_ERR_PEER_GONE' });
+  });
+
+  it('fails the opening end\'s waiting receive with PeerGoneError when the creator is killed', async () => {
+    const name = queueName('gone-creator');
+    const child = await startEnd('create', name);
+    await using channel = MqChannel.open<string>(name, { peerCheckInterval: 20 });
+    const waiting = channel.receive({ timeout: 10_000 });
+    await kill(child);
+    await expect(waiting).rejects.toMatchObject({ code: 'IPCX_ERR_PEER_GONE' });
+  });
+
+  it('fails a send waiting for room with PeerGoneError when the receiving end is killed', async () => {
+    const name = queueName('gone-full');
+    await using channel = MqChannel.create<string>(name, { maxMessages: 1, messageSize: 64, peerCheckInterval: 20 });
+    const child = await startEnd('open', name);
+    await channel.send('fills the queue');
+    const blocked = channel.send('waits for room', { timeout: 10_000 });
+    await kill(child);
+    await expect(blocked).rejects.toMatchObject({ code: 'IPCX_ERR_PEER_GONE' });
+  });
+
+  it('refuses a second creator or opener while the first lives, and takes over the queues of a creator that died', async () => {
+    const name = queueName('owners');
+    {
+      await using a = MqChannel.create<string>(name, { maxMessages: 2, messageSize: 64 });
+      expect(() => MqChannel.create(name)).toThrow(expect.objectContaining({ code: 'IPCX_ERR_ALREADY_EXISTS' }));
+      await using b = MqChannel.open<string>(name);
+      expect(() => MqChannel.open(name)).toThrow(expect.objectContaining({ code: 'IPCX_ERR_ALREADY_EXISTS' }));
+      await a.send('still one pair');
+      expect(await b.receive({ timeout: 1000 })).toBe('still one pair');
+    }
+    const dead = await startEnd('create', name);
+    await kill(dead); // leaves its queues behind
+    await using creator = MqChannel.create<string>(name, { maxMessages: 4, messageSize: 64 });
+    await using opener = MqChannel.open<string>(name);
+    await opener.send('taken over');
+    expect(await creator.receive({ timeout: 1000 })).toBe('taken over');
+  });
+});
+
 describe('MessageQueue with a C program', () => {
   it('exchanges messages with priorities in both directions with a peer compiled from C', async (context) => {
     const dir = mkdtempSync(join(tmpdir(), 'ipcx-mq-c-'));
@@ -105,6 +170,18 @@ describe('MessageQueue with a C program', () => {
       }
       expect((await exited)[0]).toBe(0);
       expect(replies.sort()).toEqual(['JOB A@4', 'JOB B@8', 'JOB C@1', 'JOB D@8']);
+
+      // A C program as the other end of a duplex channel takes no lock: it is never reported gone,
+      // and a receive after it exits ends by its timeout.
+      const name = queueName('cduplex');
+      await using channel = MqChannel.create<Uint8Array>(name, { maxMessages: 4, messageSize: 64, codec: rawCodec, peerCheckInterval: 10 });
+      const duplexPeer = spawn(binary, [`${name}.0`, `${name}.1`, '1'], { stdio: ['ignore', 'inherit', 'inherit'] });
+      children.push(duplexPeer);
+      const done = once(duplexPeer, 'exit');
+      await channel.send(Buffer.from('ping'));
+      expect(Buffer.from(await channel.receive({ timeout: 5000 })).toString()).toBe('PING');
+      expect((await done)[0]).toBe(0);
+      await expect(channel.receive({ timeout: 100 })).rejects.toMatchObject({ code: 'IPCX_ERR_TIMEOUT' });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

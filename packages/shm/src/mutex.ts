@@ -1,5 +1,4 @@
-import { AbortedError, checkWaitOptions, type WaitOptions } from '@ipcx/core';
-import { intervalOption } from './internal/options.js';
+import { AbortedError, checkWaitOptions, intervalOption, type WaitOptions } from '@ipcx/core';
 import { PARK, checkBlockingAllowed, checkSyncOptions, parkAsync, parkSync, spinUntil, type Park, type Sleeper } from './internal/park.js';
 import { processAlive } from './segment.js';
 import {

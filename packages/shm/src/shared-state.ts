@@ -7,6 +7,7 @@ import {
   UnsupportedError,
   checkWaitOptions,
   deadline,
+  intervalOption,
   msgpackCodec,
   type Codec,
   type WaitOptions,
@@ -24,7 +25,6 @@ import {
   initHeader,
   storedSize,
 } from './layout.js';
-import { intervalOption } from './internal/options.js';
 import { checkBlockingAllowed } from './internal/park.js';
 import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/waker.js';
 import { createSegment, openSegment, processAlive, unlinkSegment } from './segment.js';

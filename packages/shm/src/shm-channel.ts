@@ -13,6 +13,7 @@ import {
   waitFor,
   checkWaitOptions,
   spinOption,
+  intervalOption,
   type Codec,
   type ReceiveOptions,
   type SendOptions,
@@ -33,7 +34,7 @@ import {
   ringOffset,
   storedSize,
 } from './layout.js';
-import { handleCodec, intervalOption } from './internal/options.js';
+import { handleCodec } from './internal/options.js';
 import { checkBlockingAllowed } from './internal/park.js';
 import { RingReader, RingWriter } from './ring.js';
 import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/waker.js';

@@ -1,11 +1,18 @@
 /**
  * The parts of a MessageQueue that MqChannel uses and users do not: symbol-keyed, so they stay out of the
- * public API. Together they are `receive` and `send` split at the point where they must make a promise.
+ * public API: `receive` and `send` split at the point where they must make a promise, and what a duplex
+ * MqChannel needs to know that the other end lives.
  */
 export const receiveSoon: unique symbol = Symbol('receiveSoon');
 export const waitToReceive: unique symbol = Symbol('waitToReceive');
 export const sendSoon: unique symbol = Symbol('sendSoon');
 export const waitToSend: unique symbol = Symbol('waitToSend');
+/** Takes flock(LOCK_EX) on the queue without waiting: true if taken (it stays until the descriptor closes). */
+export const lockQueue: unique symbol = Symbol('lockQueue');
+/** True if another open description of the queue (another end, usually another process) holds that lock. */
+export const lockedElsewhere: unique symbol = Symbol('lockedElsewhere');
+/** Rejects every waiting receive and send with an error. */
+export const failWaits: unique symbol = Symbol('failWaits');
 
 /** What a send that did not have to wait returns: one settled promise serves them all. */
 export const RESOLVED: Promise<void> = Promise.resolve();

@@ -16,13 +16,3 @@ export function handleCodec<T>(name: string, given: Codec<T> | undefined, what: 
   if (codec === undefined) throw new TypeError(`the ${what} uses codec "${name}": pass it as options.codec`);
   return codec;
 }
-
-/**
- * An interval option in ms (how often a waiting side checks that another process lives): a finite
- * number > 0. 0 would busy-loop, NaN would mean "never check".
- */
-export function intervalOption(name: string, ms: number | undefined, fallback: number): number {
-  if (ms === undefined) return fallback;
-  if (!(typeof ms === 'number' && ms > 0 && Number.isFinite(ms))) throw new RangeError(`${name} must be a finite number of ms > 0, got ${String(ms)}`);
-  return ms;
-}
