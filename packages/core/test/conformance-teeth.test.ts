@@ -8,7 +8,7 @@ class Broken<T> extends AbstractChannel<T> {
   #count = 0;
   constructor(
     private readonly inner: Channel<T>,
-    private readonly fault: 'reorder' | 'drop' | 'no-timeout',
+    private readonly fault: 'reorder' | 'drop' | 'no-timeout' | 'swallow-send-errors',
   ) {
     super();
   }
@@ -28,6 +28,7 @@ class Broken<T> extends AbstractChannel<T> {
       await this.inner.send(message, options);
       return this.inner.send(held, options);
     }
+    if (this.fault === 'swallow-send-errors') return this.inner.send(message, options).catch(() => {});
     return this.inner.send(message, options);
   }
   trySend(message: T): boolean {
@@ -82,4 +83,27 @@ describe('the conformance suite has teeth', () => {
   it('fails a channel that never times out', async () => {
     expect(await failureOf('receive times out', brokenPair('no-timeout'))).toBeInstanceOf(Error);
   });
+
+  it('fails a channel that waits on for a killed peer, and one that takes sends after it noticed', async () => {
+    const c = conformanceCases.find((x) => x.name.startsWith('a receive waiting on a peer whose process is killed'))!;
+    /** A memory pair whose far end echoes; `kill` either silences it (nobody is told) or closes it. */
+    const peer = (kill: 'silence' | 'close', fault?: 'swallow-send-errors') => async () => {
+      const [a, b] = memoryChannelPair({ capacity: 8 });
+      let echoing = true;
+      void (async () => {
+        for await (const m of b) if (echoing) await b.send(m);
+      })();
+      return {
+        channel: fault ? new Broken(a, fault) : a,
+        kill: async () => {
+          if (kill === 'silence') echoing = false;
+          else await b.close();
+        },
+      };
+    };
+    const run = (factory: ReturnType<typeof peer>) => c.run(() => memoryChannelPair(), { killablePeer: factory }).then(() => undefined, (e: unknown) => e);
+    expect(await run(peer('close'))).toBeUndefined(); // a peer that is noticed: passes
+    expect(String(await run(peer('silence')))).toMatch(/should fail with PeerGoneError or ClosedError, got TimeoutError/);
+    expect(String(await run(peer('close', 'swallow-send-errors')))).toMatch(/a send after that should fail .* got accepted/);
+  }, 15_000);
 });

@@ -1,10 +1,29 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { request, serve } from '@ipcx/core';
-import { describeChannelConformance } from '@ipcx/core/testing';
+import { describeChannelConformance, type KillablePeer } from '@ipcx/core/testing';
 import { MessageQueue, MqChannel } from '@ipcx/mq';
 import { queueName, unlinkAll } from './helpers.js';
 
 afterEach(unlinkAll);
+
+/** This end of a duplex channel, the other end echoing in a child process the suite may kill. */
+async function killablePeer(): Promise<KillablePeer> {
+  const name = queueName('conf-kill');
+  const channel = MqChannel.create(name, { maxMessages: 5, messageSize: 1024, peerCheckInterval: 20 });
+  const child = spawn(process.execPath, [new URL('./fixtures/duplex-echo.mjs', import.meta.url).pathname, name], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = once(child, 'exit');
+  const [line] = await once(child.stdout!, 'data');
+  expect(String(line)).toBe('ready\n');
+  return {
+    channel,
+    kill: async () => {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
 
 describeChannelConformance(
   'MqChannel duplex',
@@ -13,7 +32,7 @@ describeChannelConformance(
     const a = MqChannel.create(name, { maxMessages: 5, messageSize: 1024 });
     return [a, MqChannel.open(name)];
   },
-  { capacity: 5, maxMessageBytes: 1024 },
+  { capacity: 5, maxMessageBytes: 1024, killablePeer },
 );
 
 describe('MqChannel', () => {

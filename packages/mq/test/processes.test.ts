@@ -109,9 +109,9 @@ describe('MqChannel when the other end dies', () => {
     const name = queueName('gone-creator');
     const child = await startEnd('create', name);
     await using channel = MqChannel.open<string>(name, { peerCheckInterval: 20 });
-    const waiting = channel.receive({ timeout: 10_000 });
+    const waiting = expect(channel.receive({ timeout: 10_000 })).rejects.toMatchObject({ code: 'IPCX_ERR_PEER_GONE' });
     await kill(child);
-    await expect(waiting).rejects.toMatchObject({ code: 'IPCX_ERR_PEER_GONE' });
+    await waiting;
   });
 
   it('fails a send waiting for room with PeerGoneError when the receiving end is killed', async () => {
@@ -119,9 +119,9 @@ describe('MqChannel when the other end dies', () => {
     await using channel = MqChannel.create<string>(name, { maxMessages: 1, messageSize: 64, peerCheckInterval: 20 });
     const child = await startEnd('open', name);
     await channel.send('fills the queue');
-    const blocked = channel.send('waits for room', { timeout: 10_000 });
+    const blocked = expect(channel.send('waits for room', { timeout: 10_000 })).rejects.toMatchObject({ code: 'IPCX_ERR_PEER_GONE' });
     await kill(child);
-    await expect(blocked).rejects.toMatchObject({ code: 'IPCX_ERR_PEER_GONE' });
+    await blocked;
   });
 
   it('refuses a second creator or opener while the first lives, and takes over the queues of a creator that died', async () => {

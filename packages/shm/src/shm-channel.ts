@@ -112,6 +112,8 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
   readonly #unlinkName: string | undefined;
   #closed = false;
   #handedOff = false;
+  /** Set once a wait found the peer process dead (across processes). */
+  #peerGone: PeerGoneError | undefined;
   #receiving = false;
   #sending = false;
   #busy = false;
@@ -390,6 +392,8 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
   #checkSendable(): void {
     if (this.#closed) throw new ClosedError(this.#handedOff ? 'channel end (handed to another thread)' : 'channel');
     if (Atomics.load(this.#header, this.#peerState) === SideState.Closed) throw new PeerGoneError('peer (it closed the channel)');
+    // Found dead by a wait: a later send, even one with room, would be a message nobody reads.
+    if (this.#peerGone !== undefined) throw this.#peerGone;
   }
 
   /** The peer closed, or (across processes) its process is gone. */
@@ -402,6 +406,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     const pid = Atomics.load(this.#header, this.#peerPid);
     if (pid !== 0 && pid !== process.pid && !processAlive(pid)) {
       const gone = new PeerGoneError(`peer process ${pid}`);
+      this.#peerGone = gone;
       this.#inbox.end(gone);
       for (const entry of this.#sendQueue) entry.settle.reject(gone);
       this.#sendQueue.clear();

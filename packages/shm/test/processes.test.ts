@@ -26,7 +26,23 @@ describeChannelConformance(
     const a = await ShmChannel.create(n, { capacity: 4096 });
     return [a, await ShmChannel.open(n)];
   },
-  { maxMessageBytes: 2040 },
+  {
+    maxMessageBytes: 2040,
+    // This end, and an echo in a child process that the suite kills.
+    killablePeer: async () => {
+      const n = name('conf-kill');
+      const channel = await ShmChannel.create(n, { capacity: 4096, peerCheckInterval: 20 });
+      const child = await spawnReady('process-echo.mjs', [n], children);
+      const exited = once(child, 'exit');
+      return {
+        channel,
+        kill: async () => {
+          child.kill('SIGKILL');
+          await exited;
+        },
+      };
+    },
+  },
 );
 
 describe('ShmChannel between processes', () => {

@@ -1,13 +1,42 @@
-import { afterAll, beforeAll, describe } from 'vitest';
-import { describeChannelConformance } from '@ipcx/core/testing';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
+import type { Channel } from '@ipcx/core';
+import { describeChannelConformance, type KillablePeer } from '@ipcx/core/testing';
 import { SeqPacketServer, SeqPacketSocket, TcpServer, TcpSocket, UnixServer, UnixSocket, seqPacketPair, type StreamServer } from '@ipcx/sockets';
 import { uniqueNames } from './helpers.js';
 
 const names = uniqueNames('all');
 const MAX = 8192;
 
-/** One server per transport; each case connects a fresh client and takes the server's end of it. */
-function suite(name: string, listen: () => Promise<StreamServer<unknown, unknown>>, connect: (server: StreamServer<unknown, unknown>) => Promise<import('@ipcx/core').Channel<unknown>>): void {
+/**
+ * The server's end of a connection from a child process that echoes (fixtures/echo-client.mjs, given
+ * `args`), for the conformance case that kills the other end.
+ */
+async function killableClient(accept: () => Promise<Channel<unknown>>, args: string[]): Promise<KillablePeer> {
+  const child = spawn(process.execPath, [new URL('./fixtures/echo-client.mjs', import.meta.url).pathname, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = once(child, 'exit');
+  const [line] = await once(child.stdout!, 'data');
+  expect(String(line)).toBe('ready\n');
+  return {
+    channel: await accept(),
+    kill: async () => {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/**
+ * One server per transport; each case connects a fresh client and takes the server's end of it. `peer`:
+ * the echo client's arguments for this server, when the "peer that dies" case should run.
+ */
+function suite(
+  name: string,
+  listen: () => Promise<StreamServer<unknown, unknown>>,
+  connect: (server: StreamServer<unknown, unknown>) => Promise<Channel<unknown>>,
+  peer?: (server: StreamServer<unknown, unknown>) => string[],
+): void {
   describe(name, () => {
     let server: StreamServer<unknown, unknown>;
     beforeAll(async () => {
@@ -20,7 +49,10 @@ function suite(name: string, listen: () => Promise<StreamServer<unknown, unknown
       const client = await connect(server);
       const accepted = await server.accept({ timeout: 5000 });
       return [client, accepted];
-    }, { maxMessageBytes: MAX });
+    }, {
+      maxMessageBytes: MAX,
+      ...(peer ? { killablePeer: () => killableClient(() => server.accept({ timeout: 5000 }), peer(server)) } : {}),
+    });
   });
 }
 
@@ -32,6 +64,7 @@ suite(
     return UnixServer.listen(unixPath, { maxFrameBytes: MAX });
   },
   () => UnixSocket.connect(unixPath, { maxFrameBytes: MAX, timeout: 5000 }),
+  () => ['unix', unixPath],
 );
 
 const abstract = names.abstract('conf');
@@ -39,12 +72,14 @@ suite(
   'Unix stream socket (abstract name)',
   () => UnixServer.listen(abstract, { maxFrameBytes: MAX }),
   () => UnixSocket.connect(abstract, { maxFrameBytes: MAX, timeout: 5000 }),
+  () => ['unix-abstract', abstract.abstract],
 );
 
 suite(
   'TCP (loopback)',
   () => TcpServer.listen({ maxFrameBytes: MAX }),
   (server) => TcpSocket.connect({ port: (server as TcpServer).port, maxFrameBytes: MAX, timeout: 5000 }),
+  (server) => ['tcp', String((server as TcpServer).port)],
 );
 
 suite(
@@ -68,7 +103,10 @@ describe('Unix seqpacket socket', () => {
   describeChannelConformance('Unix seqpacket socket', async () => {
     const client = await SeqPacketSocket.connect(address, { maxMessageBytes: MAX });
     return [client, await server.accept({ timeout: 5000 })];
-  }, { maxMessageBytes: MAX });
+  }, {
+    maxMessageBytes: MAX,
+    killablePeer: () => killableClient(() => server.accept({ timeout: 5000 }), ['seqpacket-abstract', address.abstract]),
+  });
 });
 
 describeChannelConformance('seqpacket socket pair', () => seqPacketPair({ maxMessageBytes: MAX }), { maxMessageBytes: MAX });

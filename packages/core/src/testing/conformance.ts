@@ -21,6 +21,32 @@ export interface ConformanceLimits {
   maxMessageBytes?: number;
   /** Exactly how many messages fit unreceived (transports that count messages, not bytes). */
   capacity?: number;
+  /**
+   * One end whose other end runs in another process, echoing, so that the suite can kill it: enables the
+   * "peer that dies" case. Make the transport notice a dead peer quickly (e.g. a short check interval).
+   */
+  killablePeer?: KillablePeerFactory<any>;
+}
+
+/**
+ * One end of a transport whose other end runs in another process and echoes every message back until it is
+ * killed. `kill` ends that process with SIGKILL and resolves once it has exited.
+ */
+export interface KillablePeer<T = unknown> {
+  channel: Channel<T>;
+  kill(): Promise<void>;
+}
+
+/** Starts the other end in a new process and connects to it (fresh for each run). */
+export type KillablePeerFactory<T = unknown> = () => Promise<KillablePeer<T>>;
+
+const GONE: readonly string[] = ['IPCX_ERR_PEER_GONE', 'IPCX_ERR_CLOSED'];
+
+function assertGone(outcome: unknown, what: string): void {
+  assert.ok(
+    isIpcError(outcome) && GONE.includes(outcome.code),
+    `${what} should fail with PeerGoneError or ClosedError, got ${outcome instanceof Error ? `${outcome.name}: ${outcome.message}` : String(outcome)}`,
+  );
 }
 
 /** One case of the suite; `run` throws (an assertion error) when the transport breaks the contract. */
@@ -379,6 +405,24 @@ export const conformanceCases: ConformanceCase[] = [
         assert.equal(seqOf(limits, await b.receive({ timeout: 5000 })), 5, 'the channel is usable after a refused message');
       } finally {
         await Promise.all([a.close(), b.close()]);
+      }
+    },
+  },
+  {
+    name: 'a receive waiting on a peer whose process is killed ends with PeerGoneError or ClosedError, and a later send fails too',
+    async run(_factory, limits) {
+      if (!limits.killablePeer) return;
+      const { channel, kill } = await limits.killablePeer();
+      try {
+        await channel.send(message(limits, 1));
+        assert.equal(seqOf(limits, await channel.receive({ timeout: 4000 })), 1, 'the peer echoes while it lives');
+        const pending = channel.receive({ timeout: 4000 }).then(() => 'a message', (error: unknown) => error);
+        await kill();
+        assertGone(await pending, 'a receive waiting when the peer was killed');
+        // Once the channel knows, a message is refused rather than lost.
+        assertGone(await channel.send(message(limits, 2), { timeout: 4000 }).then(() => 'accepted', (error: unknown) => error), 'a send after that');
+      } finally {
+        await channel.close();
       }
     },
   },

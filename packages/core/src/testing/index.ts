@@ -5,4 +5,6 @@ export {
   type ChannelPairFactory,
   type ConformanceCase,
   type ConformanceLimits,
+  type KillablePeer,
+  type KillablePeerFactory,
 } from './conformance.js';
