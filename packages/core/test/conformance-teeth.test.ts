@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AbstractChannel, memoryChannelPair, type Channel, type ReceiveOptions, type SendOptions } from '@ipcx/core';
+import { AbstractChannel, memoryChannelPair, msgpackCodec, rawCodec, type Channel, type ReceiveOptions, type SendOptions } from '@ipcx/core';
 import { conformanceCases, type ChannelPairFactory } from '@ipcx/core/testing';
 
 /** Wraps one end of a working channel and breaks it in one way. */
@@ -106,4 +106,51 @@ describe('the conformance suite has teeth', () => {
     expect(String(await run(peer('silence')))).toMatch(/should fail with PeerGoneError or ClosedError, got TimeoutError/);
     expect(String(await run(peer('close', 'swallow-send-errors')))).toMatch(/a send after that should fail .* got accepted/);
   }, 15_000);
+
+  it('fails a channel that hands out bytes its codec cannot decode', async () => {
+    const c = conformanceCases.find((x) => x.name.startsWith('bytes the codec cannot decode'))!;
+    /** A memory pair carrying bytes; the receiving end decodes msgpack strictly, or passes garbage on. */
+    const garbagePeer = (strict: boolean) => async (): Promise<[Channel<unknown>, Channel<Uint8Array>]> => {
+      const [rx, tx] = memoryChannelPair<Uint8Array>({ capacity: 8, codec: rawCodec });
+      const receiver = new Decoding(rx, strict);
+      return [receiver, tx];
+    };
+    const run = (strict: boolean) => c.run(() => memoryChannelPair(), { garbagePeer: garbagePeer(strict) }).then(() => undefined, (e: unknown) => e);
+    expect(await run(true)).toBeUndefined();
+    expect(String(await run(false))).toMatch(/expected a rejection with IPCX_ERR_BAD_FRAME/);
+  });
 });
+
+/** Receives bytes and decodes them as msgpack: strictly (BadFrameError), or handing undecodable bytes out. */
+class Decoding extends AbstractChannel<unknown> {
+  constructor(
+    private readonly inner: Channel<Uint8Array>,
+    private readonly strict: boolean,
+  ) {
+    super();
+  }
+  get closed(): boolean {
+    return this.inner.closed;
+  }
+  send(): Promise<void> {
+    return Promise.reject(new Error('receive-only'));
+  }
+  trySend(): boolean {
+    return false;
+  }
+  async receive(options?: ReceiveOptions): Promise<unknown> {
+    const bytes = await this.inner.receive(options);
+    try {
+      return msgpackCodec.decode(bytes);
+    } catch (error) {
+      if (this.strict) throw error;
+      return bytes;
+    }
+  }
+  tryReceive(): unknown {
+    return undefined;
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}

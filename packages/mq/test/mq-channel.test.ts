@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { request, serve } from '@ipcx/core';
+import { rawCodec, request, serve } from '@ipcx/core';
 import { describeChannelConformance, type KillablePeer } from '@ipcx/core/testing';
 import { MessageQueue, MqChannel } from '@ipcx/mq';
 import { queueName, unlinkAll } from './helpers.js';
@@ -32,7 +32,16 @@ describeChannelConformance(
     const a = MqChannel.create(name, { maxMessages: 5, messageSize: 1024 });
     return [a, MqChannel.open(name)];
   },
-  { capacity: 5, maxMessageBytes: 1024, killablePeer },
+  {
+    capacity: 5,
+    maxMessageBytes: 1024,
+    killablePeer,
+    garbagePeer: async () => {
+      const name = queueName('conf-garbage');
+      const receiver = MqChannel.create(name, { maxMessages: 5, messageSize: 1024 });
+      return [receiver, MqChannel.open(name, { codec: rawCodec })];
+    },
+  },
 );
 
 describe('MqChannel', () => {

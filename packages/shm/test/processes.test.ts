@@ -28,6 +28,11 @@ describeChannelConformance(
   },
   {
     maxMessageBytes: 2040,
+    garbagePeer: async () => {
+      const n = name('conf-garbage');
+      const receiver = await ShmChannel.create(n, { capacity: 4096 });
+      return [receiver, await ShmChannel.open(n, { codec: rawCodec })];
+    },
     // This end, and an echo in a child process that the suite kills.
     killablePeer: async () => {
       const n = name('conf-kill');

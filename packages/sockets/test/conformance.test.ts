@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
-import type { Channel } from '@ipcx/core';
+import { rawCodec, type Channel } from '@ipcx/core';
 import { describeChannelConformance, type KillablePeer } from '@ipcx/core/testing';
 import { SeqPacketServer, SeqPacketSocket, TcpServer, TcpSocket, UnixServer, UnixSocket, seqPacketPair, type StreamServer } from '@ipcx/sockets';
 import { uniqueNames } from './helpers.js';
@@ -36,6 +36,7 @@ function suite(
   listen: () => Promise<StreamServer<unknown, unknown>>,
   connect: (server: StreamServer<unknown, unknown>) => Promise<Channel<unknown>>,
   peer?: (server: StreamServer<unknown, unknown>) => string[],
+  connectRaw?: (server: StreamServer<unknown, unknown>) => Promise<Channel<Uint8Array>>,
 ): void {
   describe(name, () => {
     let server: StreamServer<unknown, unknown>;
@@ -52,6 +53,14 @@ function suite(
     }, {
       maxMessageBytes: MAX,
       ...(peer ? { killablePeer: () => killableClient(() => server.accept({ timeout: 5000 }), peer(server)) } : {}),
+      ...(connectRaw
+        ? {
+            garbagePeer: async (): Promise<[Channel<unknown>, Channel<Uint8Array>]> => {
+              const raw = await connectRaw(server);
+              return [await server.accept({ timeout: 5000 }), raw];
+            },
+          }
+        : {}),
     });
   });
 }
@@ -65,6 +74,7 @@ suite(
   },
   () => UnixSocket.connect(unixPath, { maxFrameBytes: MAX, timeout: 5000 }),
   () => ['unix', unixPath],
+  () => UnixSocket.connect(unixPath, { maxFrameBytes: MAX, timeout: 5000, codec: rawCodec }),
 );
 
 const abstract = names.abstract('conf');
@@ -73,6 +83,7 @@ suite(
   () => UnixServer.listen(abstract, { maxFrameBytes: MAX }),
   () => UnixSocket.connect(abstract, { maxFrameBytes: MAX, timeout: 5000 }),
   () => ['unix-abstract', abstract.abstract],
+  () => UnixSocket.connect(abstract, { maxFrameBytes: MAX, timeout: 5000, codec: rawCodec }),
 );
 
 suite(
@@ -80,6 +91,7 @@ suite(
   () => TcpServer.listen({ maxFrameBytes: MAX }),
   (server) => TcpSocket.connect({ port: (server as TcpServer).port, maxFrameBytes: MAX, timeout: 5000 }),
   (server) => ['tcp', String((server as TcpServer).port)],
+  (server) => TcpSocket.connect({ port: (server as TcpServer).port, maxFrameBytes: MAX, timeout: 5000, codec: rawCodec }),
 );
 
 suite(
@@ -106,6 +118,10 @@ describe('Unix seqpacket socket', () => {
   }, {
     maxMessageBytes: MAX,
     killablePeer: () => killableClient(() => server.accept({ timeout: 5000 }), ['seqpacket-abstract', address.abstract]),
+    garbagePeer: async () => {
+      const raw = await SeqPacketSocket.connect(address, { maxMessageBytes: MAX, codec: rawCodec });
+      return [await server.accept({ timeout: 5000 }), raw];
+    },
   });
 });
 

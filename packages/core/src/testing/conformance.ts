@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { describe, it } from 'vitest';
 import type { Channel } from '../channel.js';
-import { msgpackCodec, rawCodec, type Codec } from '../codec.js';
+import { copyBytes, msgpackCodec, rawCodec, type Codec } from '../codec.js';
 import { isIpcError, type IpcErrorCode } from '../errors.js';
 
 /** Two connected ends of a transport; the suite closes both after each case. */
@@ -26,6 +26,11 @@ export interface ConformanceLimits {
    * "peer that dies" case. Make the transport notice a dead peer quickly (e.g. a short check interval).
    */
   killablePeer?: KillablePeerFactory<any>;
+  /**
+   * A receiving end and, connected to it, a sending end that puts raw bytes on the wire (the transport with
+   * `rawCodec`): enables the "garbage bytes" case. msgpack encodings only.
+   */
+  garbagePeer?: () => Promise<[receiver: Channel<any>, rawSender: Channel<Uint8Array>]>;
 }
 
 /**
@@ -41,6 +46,9 @@ export interface KillablePeer<T = unknown> {
 export type KillablePeerFactory<T = unknown> = () => Promise<KillablePeer<T>>;
 
 const GONE: readonly string[] = ['IPCX_ERR_PEER_GONE', 'IPCX_ERR_CLOSED'];
+
+/** Not msgpack: a str8 header announcing 16 bytes, followed by one. */
+const GARBAGE = new Uint8Array([0xd9, 0x10, 0x61]);
 
 function assertGone(outcome: unknown, what: string): void {
   assert.ok(
@@ -423,6 +431,34 @@ export const conformanceCases: ConformanceCase[] = [
         assertGone(await channel.send(message(limits, 2), { timeout: 4000 }).then(() => 'accepted', (error: unknown) => error), 'a send after that');
       } finally {
         await channel.close();
+      }
+    },
+  },
+  {
+    name: 'bytes the codec cannot decode fail a receive with BadFrameError, after the messages sent before them',
+    async run(_factory, limits) {
+      if (!limits.garbagePeer || encodingOf(limits) !== 'msgpack') return;
+      const [receiver, raw] = await limits.garbagePeer();
+      try {
+        const encode = (value: unknown): Uint8Array => copyBytes((limits.codec ?? msgpackCodec).encode(value));
+        await raw.send(encode(message(limits, 1)));
+        await raw.send(GARBAGE); // a str8 that announces 16 bytes and carries 1
+        await raw.send(encode(message(limits, 3)));
+        assert.equal(seqOf(limits, await receiver.receive({ timeout: 5000 })), 1, 'the message before the garbage');
+        await rejectsWith(receiver.receive({ timeout: 5000 }), 'IPCX_ERR_BAD_FRAME', 'a receive of the garbage');
+        // The transport may go on (the next message arrives) or end the connection (a typed error): it may not
+        // hang, crash or hand out the garbage.
+        const after = await receiver.receive({ timeout: 5000 }).then(
+          (value: unknown) => value,
+          (error: unknown) => error,
+        );
+        if (isIpcError(after)) {
+          assert.ok(['IPCX_ERR_BAD_FRAME', 'IPCX_ERR_CLOSED', 'IPCX_ERR_PEER_GONE'].includes(after.code), `after the garbage: ${after.code}`);
+        } else {
+          assert.equal(seqOf(limits, after), 3, 'the message after the garbage');
+        }
+      } finally {
+        await Promise.all([receiver.close(), raw.close()]);
       }
     },
   },
