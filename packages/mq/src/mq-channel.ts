@@ -28,6 +28,9 @@ export interface MqChannelOptions<T> extends MessageQueueOptions {
   peerCheckInterval?: number;
 }
 
+/** How long create/open retry the lock: another end's probe holds it for two syscalls. */
+const LOCK_PATIENCE_MS = 10;
+
 // A duplex channel's end-of-stream: an empty message. msgpack never encodes to zero bytes, so it
 // cannot collide with a message; with a raw codec, empty messages are refused on duplex channels.
 const EOF = new Uint8Array(0);
@@ -62,7 +65,8 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
   #peerClosed = false;
   /** Duplex: the other end's lock was seen held, so a free lock now means that end is gone. */
   #peerSeen = false;
-  #probedOnMessage = false;
+  /** Until the other end is seen, sends and received messages look for its lock, at most this often. */
+  #nextLook = 0;
   #peerGone = false;
   /** Sends and receives waiting now; while there are any, a duplex end checks its peer every #peerCheckMs. */
   #waits = 0;
@@ -83,6 +87,7 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
 
   /** A channel on one queue: `send` enqueues, `receive` dequeues (N senders, 1 receiver). */
   static queue<T = unknown>(name: string, options: MqChannelOptions<T> = {}): MqChannel<T> {
+    intervalOption('peerCheckInterval', options.peerCheckInterval, 500); // before anything is opened
     const q = MessageQueue.open(name, options);
     return new MqChannel<T>(name, options.read === false ? undefined : q, options.write === false ? undefined : q, options, false, []);
   }
@@ -100,17 +105,13 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
     try {
       rx = MessageQueue.open(`${name}.1`, open);
     } catch (error) {
-      void tx.close();
+      closeQuietly(tx);
       MessageQueue.unlink(`${name}.0`);
       throw error;
     }
     // Each end holds flock(LOCK_EX) on the queue it receives from for as long as it has it open; the
     // kernel drops the lock when the process dies, which is how the other end learns that it did.
-    if (!rx[lockQueue]()) {
-      void tx.close();
-      void rx.close();
-      throw new AlreadyExistsError(`message queue channel "${name}" (its creating end is open in another process)`);
-    }
+    holdLock(rx, tx, `message queue channel "${name}" (its creating end is open in another process)`);
     return new MqChannel<T>(name, rx, tx, options, true, [`${name}.0`, `${name}.1`]);
   }
 
@@ -122,16 +123,17 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
     try {
       tx = MessageQueue.open(`${name}.1`, { ...options, create: false });
     } catch (error) {
-      void rx.close();
+      closeQuietly(rx);
       throw error;
     }
-    if (!rx[lockQueue]()) {
-      void rx.close();
-      void tx.close();
-      throw new AlreadyExistsError(`an open end of message queue channel "${name}" (another process has opened it)`);
-    }
+    holdLock(rx, tx, `an open end of message queue channel "${name}" (another process has opened it)`);
     const channel = new MqChannel<T>(name, rx, tx, options, true, []);
-    channel.#peerLost(); // the creator holds its lock from the start: seen now, its death is noticed later
+    try {
+      channel.#peerLost(); // the creator holds its lock from the start: seen now, its death is noticed later
+    } catch (error) {
+      closeQuietly(rx, tx);
+      throw error;
+    }
     return channel;
   }
 
@@ -150,6 +152,7 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
     try {
       const tx = this.#sender();
       const bytes = this.#encode(message);
+      if (!this.#peerSeen && this.#duplex) this.#lookForPeer();
       if (options !== undefined) checkWaitOptions(options);
       const priority = options?.priority ?? this.#priority;
       if (tx[sendSoon](bytes, priority)) return RESOLVED;
@@ -169,7 +172,6 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
       const rx = this.#receiver();
       const data = rx[receiveSoon]();
       if (data !== undefined) return Promise.resolve(this.#decode(data));
-      if (this.#peerGone) throw this.#goneError();
       return this.#whileWaiting(rx[waitToReceive](options)).then(this.#decodeMessage);
     } catch (error) {
       return Promise.reject(error);
@@ -190,7 +192,7 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#monitor);
-    if (this.#duplex && this.#tx && !this.#peerClosed && !this.#peerGone) {
+    if (this.#duplex && this.#tx && !this.#peerClosed && !this.#peerGone && !this.#goneNow()) {
       await this.#tx.send(EOF, { timeout: 1000 }).catch(() => {});
     }
     await Promise.all([this.#rx?.close(), this.#tx?.close()]);
@@ -217,9 +219,12 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
     return this.#peerSeen;
   }
 
-  #probeOnMessage(): void {
-    this.#probedOnMessage = true;
-    if (!this.#peerSeen) this.#peerLost();
+  /** #peerLost for its side effect (seeing the other end), at most once per peerCheckInterval. */
+  #lookForPeer(): void {
+    const now = performance.now();
+    if (now < this.#nextLook) return;
+    this.#nextLook = now + this.#peerCheckMs;
+    this.#peerLost();
   }
 
   /**
@@ -257,6 +262,15 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
     }
   }
 
+  /** At close: the other end was seen and its lock is free now (an end marker would wait for room in vain). */
+  #goneNow(): boolean {
+    try {
+      return this.#peerSeen && this.#peerLost();
+    } catch {
+      return false;
+    }
+  }
+
   #goneError(): PeerGoneError {
     return new PeerGoneError(`the other end of message queue channel "${this.#name}"`);
   }
@@ -277,8 +291,8 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
   readonly #decodeMessage = (message: QueueMessage): T => this.#decode(message.data);
 
   #decode(data: Uint8Array): T {
-    // The first message shows that the other end opened (and took its lock) before sending it.
-    if (!this.#probedOnMessage && this.#duplex) this.#probeOnMessage();
+    // A message shows that the other end opened (and took its lock) before sending it.
+    if (!this.#peerSeen && this.#duplex) this.#lookForPeer();
     if (this.#duplex && data.length === 0) {
       this.#peerClosed = true;
       // Other receives of this end wait on the same queue: pass the end on to them.
@@ -292,4 +306,23 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
 /** A typed channel on one POSIX queue (same as `MqChannel.queue`). */
 export function mqChannel<T = unknown>(name: string, options: MqChannelOptions<T> = {}): Channel<T> {
   return MqChannel.queue<T>(name, options);
+}
+
+/** Takes the lock of an end on its receiving queue, or closes both queues and throws AlreadyExistsError. */
+function holdLock(rx: MessageQueue, tx: MessageQueue, what: string): void {
+  let held: boolean;
+  try {
+    held = rx[lockQueue](LOCK_PATIENCE_MS);
+  } catch (error) {
+    closeQuietly(rx, tx);
+    throw error;
+  }
+  if (held) return;
+  closeQuietly(rx, tx);
+  throw new AlreadyExistsError(what);
+}
+
+/** Closes queues on a failure path, where the failure is what the caller hears about. */
+function closeQuietly(...queues: MessageQueue[]): void {
+  for (const q of queues) q.close().catch(() => {});
 }

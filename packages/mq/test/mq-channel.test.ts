@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { rawCodec, request, serve } from '@ipcx/core';
 import { describeChannelConformance, type KillablePeer } from '@ipcx/core/testing';
 import { MessageQueue, MqChannel } from '@ipcx/mq';
-import { queueName, unlinkAll } from './helpers.js';
+import { firstLine, queueName, unlinkAll } from './helpers.js';
 
 afterEach(unlinkAll);
 
@@ -14,8 +14,7 @@ async function killablePeer(): Promise<KillablePeer> {
   const channel = MqChannel.create(name, { maxMessages: 5, messageSize: 1024, peerCheckInterval: 20 });
   const child = spawn(process.execPath, [new URL('./fixtures/duplex-echo.mjs', import.meta.url).pathname, name], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = once(child, 'exit');
-  const [line] = await once(child.stdout!, 'data');
-  expect(String(line)).toBe('ready\n');
+  expect(await firstLine(child)).toBe('ready\n');
   return {
     channel,
     kill: async () => {

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rawCodec } from '@ipcx/core';
 import { MessageQueue, MqChannel } from '@ipcx/mq';
-import { queueName, unlinkAll } from './helpers.js';
+import { firstLine, queueName, unlinkAll } from './helpers.js';
 
 const fixture = (name: string): string => new URL(`./fixtures/${name}`, import.meta.url).pathname;
 const children: ChildProcess[] = [];
@@ -82,8 +82,7 @@ describe('MessageQueue across processes', () => {
 /** Starts one end of a duplex channel in a child process; resolves once it is up (and has sent `messages`). */
 async function startEnd(role: 'create' | 'open', name: string, ...messages: string[]): Promise<ChildProcess> {
   const child = run('duplex-end.mjs', [role, name, ...messages]);
-  const [line] = await once(child.stdout!, 'data');
-  expect(String(line)).toBe('ready\n');
+  expect(await firstLine(child)).toBe('ready\n');
   return child;
 }
 
@@ -97,6 +96,7 @@ describe('MqChannel when the other end dies', () => {
     const name = queueName('gone-opener');
     await using channel = MqChannel.create<string>(name, { maxMessages: 4, messageSize: 64, peerCheckInterval: 20 });
     const first = channel.receive({ timeout: 10_000 }); // waiting before the other end exists: not an error
+    first.catch(() => {}); // (awaited below; a failing startEnd must not leave it unhandled)
     const child = await startEnd('open', name, 'one', 'two');
     expect(await first).toBe('one');
     await kill(child);

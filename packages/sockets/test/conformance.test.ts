@@ -1,12 +1,12 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { rawCodec, type Channel } from '@ipcx/core';
 import { describeChannelConformance, type KillablePeer } from '@ipcx/core/testing';
 import { SeqPacketServer, SeqPacketSocket, TcpServer, TcpSocket, UnixServer, UnixSocket, seqPacketPair, type StreamServer } from '@ipcx/sockets';
-import { uniqueNames } from './helpers.js';
+import { children, exited, fixtures, lineFrom, uniqueNames } from './helpers.js';
 
 const names = uniqueNames('all');
+const kids = children();
 const MAX = 8192;
 
 /**
@@ -14,15 +14,13 @@ const MAX = 8192;
  * `args`), for the conformance case that kills the other end.
  */
 async function killableClient(accept: () => Promise<Channel<unknown>>, args: string[]): Promise<KillablePeer> {
-  const child = spawn(process.execPath, [new URL('./fixtures/echo-client.mjs', import.meta.url).pathname, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const exited = once(child, 'exit');
-  const [line] = await once(child.stdout!, 'data');
-  expect(String(line)).toBe('ready\n');
+  const child = kids.spawn([join(fixtures, 'echo-client.mjs'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  expect(await lineFrom(child)).toBe('ready');
   return {
     channel: await accept(),
     kill: async () => {
       child.kill('SIGKILL');
-      await exited;
+      await exited(child);
     },
   };
 }
