@@ -106,7 +106,7 @@ function updateReadme(report) {
   if (begin < 0 || end < begin) return false;
   const { machine } = report;
   const body = [
-    `Run ${report.startedAt.slice(0, 10)} on ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, ${machine.kernel}` +
+    `Run ${report.startedAt.slice(0, 10)}${machine.commit ? ` at commit ${machine.commit}` : ''} on ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, ${machine.kernel}` +
       ` (full report: [apps/bench/bench-results/latest/report.md](apps/bench/bench-results/latest/report.md)).`,
     '',
     ...targetsTable(report.targets),

@@ -99,11 +99,14 @@ export function evaluateTargets(results, paired = []) {
     const medians = `${format(value(ours, metric))} ${unit} vs ${format(value(theirs, metric))} ${unit} for ${theirs.row}`;
     const pairs = paired.find((p) => p.text === t.text && p.ours === ours.row && p.theirs === theirs.row);
     const ratio = pairs ? median(pairs.ratios) : mainRatio;
-    const met = t.atLeast !== undefined ? ratio >= t.atLeast : ratio <= t.atMost;
+    const passes = (r) => (t.atLeast !== undefined ? r >= t.atLeast : r <= t.atMost);
+    const met = passes(ratio);
     const required = `required ${t.atLeast !== undefined ? '≥' : '≤'} ${t.atLeast ?? t.atMost}x`;
+    // Pairs on the other side of the bound: the verdict is the median's, the count says how close it was.
+    const against = pairs ? pairs.ratios.filter((r) => passes(r) !== met).length : 0;
     const detail = pairs
-      ? `${ratio.toFixed(digits)}x, median of ${pairs.ratios.length} back-to-back pairs (${Math.min(...pairs.ratios).toFixed(digits)}–${Math.max(...pairs.ratios).toFixed(digits)}); ` +
-        `main pass ${mainRatio.toFixed(digits)}x (${medians}); ${required}`
+      ? `${ratio.toFixed(digits)}x, median of ${pairs.ratios.length} back-to-back pairs (${Math.min(...pairs.ratios).toFixed(digits)}–${Math.max(...pairs.ratios).toFixed(digits)}` +
+        `${against > 0 ? `, ${against} of them ${met ? 'beyond' : 'within'} the bound` : ''}); main pass ${mainRatio.toFixed(digits)}x (${medians}); ${required}`
       : `${ratio.toFixed(digits)}x (${medians}; ${required})`;
     return { text: t.text, met, ratio, required: t.atLeast !== undefined ? { atLeast: t.atLeast } : { atMost: t.atMost }, ours: ours.row, theirs: theirs.row, size, measure, detail };
   });
