@@ -34,13 +34,13 @@ export function renderReport(report) {
   lines.push('## Targets', '', ...targetsTable(targets), '');
   if (report.paired?.length > 0) {
     lines.push(
-      'Each target was measured again after the main pass: one run of each of its two rows back to back, in the order ABBA, ' +
+      'Each target was measured again after the main pass: one run of each of its rows back to back (ours first, then last, then last, then first, …), ' +
         `${report.paired[0].ratios.length} times. The result is the median of those pairs' ratios (the main pass's ratio is in the detail). ` +
-        "The machine's speed drifts over seconds, and the two rows of a target are minutes apart in the main pass; the runs of a pair are not.",
+        "The machine's speed drifts over seconds, and the rows of a target are minutes apart in the main pass; the runs of a round are not.",
       '',
       '| ours | theirs | size | measure | ratio of each pair, in order |',
       '| --- | --- | --- | --- | --- |',
-      ...report.paired.map((p) => `| ${p.ours} | ${p.theirs} | ${label(p.size)} | ${p.measure === 'rtt' ? 'round trip p50' : p.metric === 'mb' ? 'MB/s' : 'msg/s'} | ${p.ratios.map((r) => r.toFixed(2)).join(', ')} |`),
+      ...report.paired.map((p) => `| ${p.ours} | ${theirsText([p.theirs].flat())} | ${label(p.size)} | ${p.measure === 'rtt' ? 'round trip p50' : p.metric === 'mb' ? 'MB/s' : 'msg/s'} | ${p.ratios.map((r) => r.toFixed(2)).join(', ')} |`),
       '',
     );
   }
@@ -75,6 +75,10 @@ export function renderReport(report) {
     lines.push(...notes.map((n) => `- ${n}`), '');
   }
   return lines.join('\n');
+}
+
+function theirsText(rows) {
+  return rows.length > 1 ? `${rows.join(' or ')} (the better in each round)` : rows[0];
 }
 
 /** The targets as a Markdown table, met or missed with their numbers. */

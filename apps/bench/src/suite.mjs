@@ -123,11 +123,12 @@ export async function runSuite({ quick = false, only, sizes = SIZES, log = () =>
 }
 
 /**
- * The targets' comparisons again, each as back-to-back pairs: one run of our row, one of theirs, in the
- * order ABBA (so that neither side always runs first), `pairRounds` times. This VM's speed drifts between
- * phases that last seconds (1.7x apart for the same C loop), more than some targets' margins, and the two
- * rows of a target can be minutes apart in the main pass; the two runs of a pair are not. `pairs` come
- * from `comparisons` (targets.mjs). Returns { pairs: [{ ...pair, ratios }], notes }.
+ * The targets' comparisons again, back to back: one run of our row and one of each row it is compared with,
+ * ours first in rounds 1, 4, 5, … and last in the others (ABBA), `pairRounds` times. A round's ratio is ours
+ * against the best of theirs in that round. This VM's speed drifts between phases that last seconds (1.7x
+ * apart for the same C loop; a sleeping process wakes in 3 or in 45 µs), more than some targets' margins, and
+ * the rows of a target can be minutes apart in the main pass; the runs of a round are not. `pairs` come from
+ * `comparisons` (targets.mjs). Returns { pairs: [{ ...pair, ratios }], notes }.
  */
 export async function runPairs(pairs, { quick = false, log = () => {} } = {}) {
   const settings = { ...SETTINGS[quick ? 'quick' : 'full'], runs: 1 };
@@ -137,17 +138,21 @@ export async function runPairs(pairs, { quick = false, log = () => {} } = {}) {
   try {
     for (const pair of pairs) {
       const ratios = [];
+      const what = `${pair.ours} against ${pair.theirs.join(', ')} (${label(pair.size)} ${pair.measure})`;
       try {
         for (let i = 0; i < settings.pairRounds; i++) {
-          log(`paired ${pair.ours} / ${pair.theirs} ${label(pair.size)} ${pair.measure} (${i + 1} of ${settings.pairRounds})`);
+          log(`paired ${what}, ${i + 1} of ${settings.pairRounds}`);
           const oursFirst = i % 4 === 0 || i % 4 === 3;
-          const value = {};
-          for (const side of oursFirst ? ['ours', 'theirs'] : ['theirs', 'ours']) value[side] = await measureOnce(pair[side], pair, settings, ends);
-          ratios.push(value.ours / value.theirs);
+          const order = oursFirst ? [pair.ours, ...pair.theirs] : [...pair.theirs, pair.ours];
+          const value = new Map();
+          for (const row of order) value.set(row, await measureOnce(row, pair, settings, ends));
+          const theirs = pair.theirs.map((row) => value.get(row));
+          const best = pair.measure === 'rtt' ? Math.min(...theirs) : Math.max(...theirs);
+          ratios.push(value.get(pair.ours) / best);
         }
         measured.push({ ...pair, ratios });
       } catch (error) {
-        notes.push(`paired runs of ${pair.ours} and ${pair.theirs} (${label(pair.size)} ${pair.measure}) failed: ${firstSentence(error)}`);
+        notes.push(`paired runs of ${what} failed: ${firstSentence(error)}`);
       }
     }
   } finally {

@@ -29,16 +29,35 @@ function asBuffer(bytes: Uint8Array): Buffer {
 /** Up to this length V8 keeps a typed array's bytes on its heap, where `slice` is cheapest. */
 const ON_HEAP_BYTES = 64;
 
+/** Copies up to this length share a slab; longer ones get memory of their own. */
+const SLAB_COPY_BYTES = 4096;
+const SLAB_BYTES = 32 * 1024;
+let slab: ArrayBufferLike = new ArrayBuffer(0);
+let slabUsed = 0;
+
 /**
- * A copy of `bytes` that the caller owns, as a plain `Uint8Array`. Above 64 bytes its memory comes from
- * Node's Buffer pool (or, from 4 KiB, is allocated uninitialised): `slice` would make a zero-filled
- * ArrayBuffer outside V8's heap, which measured 1.3 µs for 1 KiB against 0.3 µs this way. Like any pooled
- * Buffer, its `.buffer` may be larger than the copy and shared with other small allocations.
+ * A copy of `bytes` that the caller owns, as a plain `Uint8Array`. Up to 64 bytes V8 keeps it in its heap.
+ * Up to 4 KiB it is cut from a 32 KiB slab of uninitialised memory, at an 8-byte boundary, as Node's Buffer
+ * pool does for small Buffers but without building a Buffer per copy: 1 KiB copied in 90 ns, against 280 ns
+ * through `Buffer.allocUnsafe` and 1.3 µs through `slice` (a zero-filled ArrayBuffer outside V8's heap).
+ * Longer copies get uninitialised memory of their own. Like a pooled Buffer's, the copy's `.buffer` may be
+ * larger than the copy and shared with other copies (one kept copy keeps its 32 KiB slab alive).
  */
 export function copyBytes(bytes: Uint8Array): Uint8Array {
-  if (bytes.length <= ON_HEAP_BYTES) return new Uint8Array(bytes);
-  const pooled = Buffer.allocUnsafe(bytes.length);
-  const copy = new Uint8Array(pooled.buffer, pooled.byteOffset, bytes.length);
+  const n = bytes.length;
+  if (n <= ON_HEAP_BYTES) return new Uint8Array(bytes);
+  let copy: Uint8Array;
+  if (n <= SLAB_COPY_BYTES) {
+    if (slabUsed + n > slab.byteLength) {
+      slab = Buffer.allocUnsafeSlow(SLAB_BYTES).buffer;
+      slabUsed = 0;
+    }
+    copy = new Uint8Array(slab, slabUsed, n);
+    slabUsed = (slabUsed + n + 7) & ~7;
+  } else {
+    const own = Buffer.allocUnsafeSlow(n);
+    copy = new Uint8Array(own.buffer, own.byteOffset, n);
+  }
   copy.set(bytes);
   return copy;
 }

@@ -82,6 +82,17 @@ describe('copyBytes', () => {
       }
     }
   });
+
+  it('cuts copies that share memory apart, at 8-byte boundaries, across slabs, and never overlaps them', () => {
+    // Enough 1000-byte copies to fill several 32 KiB slabs, each with its own pattern.
+    const copies = Array.from({ length: 100 }, (_, k) => copyBytes(new Uint8Array(1000).fill(k)));
+    for (const [k, copy] of copies.entries()) {
+      expect(copy.byteOffset % 8).toBe(0);
+      expect(copy.length).toBe(1000);
+      expect(copy.every((b) => b === k)).toBe(true); // no later copy wrote over it
+    }
+    expect(new Set(copies.map((c) => c.buffer)).size).toBeGreaterThan(1);
+  });
 });
 
 describe('msgpack for other languages', () => {
