@@ -11,7 +11,6 @@ import {
   rawCodec,
   waitFor,
   type Codec,
-  type Settle,
   type IpcError,
   type WaitOptions,
   copyBytes,
@@ -21,6 +20,7 @@ import { MpscRingReader, MpscRingWriter } from './mpsc-ring.js';
 import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/waker.js';
 import { checkBlockingAllowed } from './internal/park.js';
 import { handleCodec } from './internal/options.js';
+import { SendPump, type PendingSend } from './internal/send-pump.js';
 import { createSegment, openSegment, processAlive, unlinkSegment } from './segment.js';
 
 /** Options of a fan-in ring. */
@@ -225,11 +225,6 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
   }
 }
 
-interface PendingSend {
-  bytes: Uint8Array;
-  settle: Settle<void>;
-}
-
 /** One sender into a `FanIn`; any number may exist, in any thread or process. */
 export class FanInSender<T = unknown> implements AsyncDisposable {
   readonly #header: Int32Array;
@@ -238,7 +233,6 @@ export class FanInSender<T = unknown> implements AsyncDisposable {
   readonly #queue = new Set<PendingSend>();
   /** How long a wait for room sleeps before it checks that the receiving process lives (named rings). */
   readonly #parkMs: number;
-  #sending = false;
   #closed = false;
 
   /** @internal Use `FanIn.connect`. */
@@ -264,7 +258,7 @@ export class FanInSender<T = unknown> implements AsyncDisposable {
     return waitFor<void>('send', options, (settle) => {
       const entry = { bytes: copy, settle };
       this.#queue.add(entry);
-      void this.#pump();
+      this.#pump.start();
       return () => {
         this.#queue.delete(entry);
         if (this.#queue.size === 0) this.#writer.wakeProducers();
@@ -330,39 +324,12 @@ export class FanInSender<T = unknown> implements AsyncDisposable {
     return bytes;
   }
 
-  async #pump(): Promise<void> {
-    if (this.#sending) return;
-    this.#sending = true;
-    try {
-      for (const entry of this.#queue) {
-        while (this.#queue.has(entry)) {
-          if (this.#closed) return;
-          if (this.#receiverClosed()) {
-            const closed = new ClosedError('fan-in (closed by its receiver)');
-            for (const e of this.#queue) e.settle.reject(closed);
-            this.#queue.clear();
-            return;
-          }
-          if (this.#writer.tryWrite(entry.bytes)) {
-            this.#queue.delete(entry);
-            entry.settle.resolve();
-            break;
-          }
-          const result = await this.#writer.waitForRoom(this.#parkMs, () => this.#closed || this.#receiverClosed() || !this.#queue.has(entry));
-          if (result === 'timed-out') {
-            try {
-              this.#checkReceiverAlive();
-            } catch (error) {
-              for (const e of this.#queue) e.settle.reject(error);
-              this.#queue.clear();
-              return;
-            }
-          }
-        }
-      }
-    } finally {
-      this.#sending = false;
-      if (this.#queue.size > 0 && !this.#closed) void this.#pump();
-    }
-  }
+  readonly #pump = new SendPump(this.#queue, {
+    closed: () => this.#closed,
+    ended: () => this.#receiverClosed(),
+    endedError: () => new ClosedError('fan-in (closed by its receiver)'),
+    tryWrite: (bytes) => this.#writer.tryWrite(bytes),
+    waitForRoom: (_bytes, stop) => this.#writer.waitForRoom(this.#parkMs, stop),
+    checkAlive: () => this.#checkReceiverAlive(),
+  });
 }

@@ -17,7 +17,6 @@ import {
   type Codec,
   type ReceiveOptions,
   type SendOptions,
-  type Settle,
   type IpcError,
   copyBytes,
 } from '@ipcx/core';
@@ -36,6 +35,7 @@ import {
 } from './layout.js';
 import { handleCodec } from './internal/options.js';
 import { checkBlockingAllowed } from './internal/park.js';
+import { SendPump, type PendingSend } from './internal/send-pump.js';
 import { RingReader, RingWriter } from './ring.js';
 import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/waker.js';
 import { createSegment, openSegment, processAlive, unlinkSegment } from './segment.js';
@@ -74,11 +74,6 @@ const NOTHING: unique symbol = Symbol('nothing');
 /** Once a message this large was sent, encode the next ones straight into the ring. */
 const IN_PLACE_BYTES = 4096;
 
-interface PendingSend {
-  bytes: Uint8Array;
-  settle: Settle<void>;
-}
-
 /**
  * A `Channel` over shared memory: one single-producer single-consumer ring in each direction.
  * Between worker threads (`pair` + `attach`) it wakes with `Atomics`; between processes (`create` +
@@ -115,7 +110,6 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
   /** Set once a wait found the peer process dead (across processes). */
   #peerGone: PeerGoneError | undefined;
   #receiving = false;
-  #sending = false;
   #busy = false;
   #held = false;
   #encodeInPlace = false;
@@ -244,7 +238,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     return waitFor<void>('send', options, (settle) => {
       const entry = { bytes, settle };
       this.#sendQueue.add(entry);
-      void this.#pumpSends();
+      this.#pump.start();
       return () => {
         this.#sendQueue.delete(entry);
         // A parked pump holds the event loop open: let it see that nobody waits any more.
@@ -524,38 +518,13 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     }
   }
 
-  async #pumpSends(): Promise<void> {
-    if (this.#sending) return;
-    this.#sending = true;
-    try {
-      for (const entry of this.#sendQueue) {
-        while (this.#sendQueue.has(entry)) {
-          if (this.#closed) return;
-          if (this.#peerEnded()) {
-            const gone = new PeerGoneError('peer (it closed the channel)');
-            for (const e of this.#sendQueue) e.settle.reject(gone);
-            this.#sendQueue.clear();
-            return;
-          }
-          if (this.#writer.tryWrite(entry.bytes)) {
-            this.#sendQueue.delete(entry);
-            entry.settle.resolve();
-            break;
-          }
-          const result = await this.#writer.waitForRoom(entry.bytes.length, this.#parkMs, () => this.#closed || this.#peerEnded() || !this.#sendQueue.has(entry));
-          if (result === 'timed-out') {
-            try {
-              this.#checkPeerAlive();
-            } catch {
-              return;
-            }
-          }
-        }
-      }
-    } finally {
-      this.#sending = false;
-      // A send queued while the loop was finishing.
-      if (this.#sendQueue.size > 0 && !this.#closed) void this.#pumpSends();
-    }
-  }
+  readonly #pump = new SendPump(this.#sendQueue, {
+    closed: () => this.#closed,
+    ended: () => this.#peerEnded(),
+    endedError: () => new PeerGoneError('peer (it closed the channel)'),
+    tryWrite: (bytes) => this.#writer.tryWrite(bytes),
+    waitForRoom: (bytes, stop) => this.#writer.waitForRoom(bytes.length, this.#parkMs, stop),
+    // #checkPeerAlive rejects the queued sends itself (and ends the inbox) before it throws.
+    checkAlive: () => this.#checkPeerAlive(),
+  });
 }
