@@ -112,8 +112,7 @@ export class SeqPacketServer<T = unknown> implements ChannelServer<T> {
     const { codec, maxMessageBytes } = seqPacketDefaults(this.#options);
     const payload = copyBytes(codec.encode(message));
     if (payload.length > maxMessageBytes) throw new TooLargeError('message', payload.length, maxMessageBytes);
-    const results = await Promise.allSettled(this.#clients.list.map((client) => client.sendEncoded(payload, options)));
-    return results.filter((r) => r.status === 'fulfilled').length;
+    return this.#clients.broadcast(payload, options);
   }
 
   /** Stops listening, removes the socket file and closes every client; idempotent. */

@@ -120,8 +120,7 @@ export abstract class StreamServer<T = unknown, P = undefined> implements Channe
     if (this.#closed) throw new ClosedError('server');
     const payload = copyBytes(this.#codec.encode(message));
     if (payload.length > this.#maxFrameBytes) throw new TooLargeError('message', payload.length, this.#maxFrameBytes);
-    const results = await Promise.allSettled(this.#clients.list.map((client) => client.sendEncoded(payload, options)));
-    return results.filter((r) => r.status === 'fulfilled').length;
+    return this.#clients.broadcast(payload, options);
   }
 
   /** Stops listening and closes every client gracefully (see `StreamChannel.close`); idempotent. */

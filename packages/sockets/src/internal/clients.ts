@@ -3,6 +3,7 @@ import { ClosedError, Inbox, iterate, type WaitOptions } from '@ipcx/core';
 interface Client {
   readonly closed: boolean;
   close(): Promise<void>;
+  sendEncoded(payload: Uint8Array, options?: WaitOptions): Promise<void>;
 }
 
 /**
@@ -20,6 +21,12 @@ export class Clients<C extends Client> {
   /** The live clients, oldest first. */
   get list(): C[] {
     return [...this.#all];
+  }
+
+  /** Sends an encoded message to every live client; resolves to how many accepted it (the others are skipped). */
+  async broadcast(payload: Uint8Array, options?: WaitOptions): Promise<number> {
+    const results = await Promise.allSettled(this.list.map((client) => client.sendEncoded(payload, options)));
+    return results.filter((r) => r.status === 'fulfilled').length;
   }
 
   /** True when one more connection would exceed `max`. */
