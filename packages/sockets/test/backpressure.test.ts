@@ -2,7 +2,8 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { msgpackCodec, rawCodec } from '@ipcx/core';
 import { UnixServer, UnixSocket } from '@ipcx/sockets';
-import { pendingAfterTurns, uniqueNames } from './helpers.js';
+import { pendingAfterTurns } from '@ipcx/core/testing';
+import { uniqueNames } from './helpers.js';
 
 const names = uniqueNames();
 

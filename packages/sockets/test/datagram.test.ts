@@ -2,7 +2,8 @@ import { existsSync, lstatSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { rawCodec } from '@ipcx/core';
 import { UnixDatagram } from '@ipcx/sockets';
-import { pendingAfterTurns, uniqueNames } from './helpers.js';
+import { pendingAfterTurns } from '@ipcx/core/testing';
+import { uniqueNames } from './helpers.js';
 
 const names = uniqueNames();
 

@@ -3,7 +3,6 @@ import { once } from 'node:events';
 import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach } from 'vitest';
 
@@ -88,13 +87,3 @@ export async function exited(child: ChildProcess, ms = 10_000): Promise<[number 
   return within(once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>, ms, 'child exit');
 }
 
-/** True when `promise` is still pending after `turns` turns of the event loop (a wait that should wait). */
-export async function pendingAfterTurns(promise: Promise<unknown>, turns = 50): Promise<boolean> {
-  let settled = false;
-  promise.then(
-    () => (settled = true),
-    () => (settled = true),
-  );
-  for (let i = 0; i < turns && !settled; i++) await nextTurn();
-  return !settled;
-}

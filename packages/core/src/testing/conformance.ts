@@ -119,8 +119,11 @@ function throwsWith(fn: () => unknown, code: IpcErrorCode, what: string): void {
   assert.equal(error.code, code, `${what}: expected ${code}, got ${error.code}`);
 }
 
-/** True if `promise` is still pending after the event loop has turned a few times. */
-async function stillPending(promise: Promise<unknown>, turns = 20): Promise<boolean> {
+/**
+ * True when `promise` is still pending after `turns` turns of the event loop: how a test checks that a wait
+ * waits, without a sleep.
+ */
+export async function pendingAfterTurns(promise: Promise<unknown>, turns = 50): Promise<boolean> {
   let settled = false;
   promise.then(
     () => (settled = true),
@@ -253,7 +256,7 @@ export const conformanceCases: ConformanceCase[] = [
         const size = fillSize(limits);
         const count = fill(a, limits, size);
         const waiting = a.send(message(limits, count, size), { timeout: 10_000 });
-        assert.ok(await stillPending(waiting), 'send on a full channel did not wait');
+        assert.ok(await pendingAfterTurns(waiting), 'send on a full channel did not wait');
         await Promise.all([expectSeqs(b, limits, 0, count + 1), waiting]);
       } finally {
         await Promise.all([a.close(), b.close()]);

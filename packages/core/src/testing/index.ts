@@ -1,6 +1,7 @@
 export {
   conformanceCases,
   describeChannelConformance,
+  pendingAfterTurns,
   type ChannelPair,
   type ChannelPairFactory,
   type ConformanceCase,

@@ -1,4 +1,5 @@
 import type { Settle } from '@ipcx/core';
+import type { WaitResult } from './waker.js';
 
 /** A send waiting for room in a ring: its bytes (a copy) and its promise. */
 export interface PendingSend {
@@ -15,7 +16,7 @@ export interface SendPumpEnd {
   endedError(): Error;
   tryWrite(bytes: Uint8Array): boolean;
   /** Parks until there may be room or `stop()` holds; 'timed-out' after one park interval. */
-  waitForRoom(bytes: Uint8Array, stop: () => boolean): Promise<string>;
+  waitForRoom(bytes: Uint8Array, stop: () => boolean): Promise<WaitResult>;
   /** After a park timed out: throws, for every queued send, when the other end's process is gone. */
   checkAlive(): void;
 }
