@@ -45,3 +45,13 @@ export {
   type ServeOptions,
 } from './request.js';
 export { Deadline, MAX_TIMEOUT_MS, checkWaitOptions, deadline, intervalOption, iterate, spinOption, waitFor, type Settle } from './wait.js';
+export {
+  ownedKernelObjects,
+  registerKernelObject,
+  unlinkOwnedKernelObjects,
+  unlinkOwnedKernelObjectsSync,
+  type KernelObject,
+  type KernelObjectKind,
+  type KernelObjectRegistration,
+  type UnlinkResult,
+} from './registry.js';
