@@ -24,6 +24,7 @@ export type IpcErrorCode =
   | 'IPCX_ERR_REMOTE'
   | 'IPCX_ERR_INCOMPATIBLE'
   | 'IPCX_ERR_OWNER_DIED'
+  | 'IPCX_ERR_REVISION'
   | 'IPCX_ERR_SYSTEM';
 
 /** Base class of every ipcx error; `isIpcError()` recognises it across two installed copies of the package. */
@@ -202,6 +203,18 @@ export class OwnerDiedError extends IpcError {
   readonly code = 'IPCX_ERR_OWNER_DIED' as const;
   constructor(what: string, readonly ownerPid: number, options?: ErrorOptions) {
     super(`${what}: owner process ${ownerPid} died while holding it`, options);
+  }
+}
+
+/**
+ * A compare-and-set write found another revision than the one it expected: someone else wrote first. `expected`
+ * is the caller's revision, `actual` the one found (when known). Read again and retry, or give up.
+ */
+export class RevisionMismatchError extends IpcError {
+  override readonly name = 'RevisionMismatchError';
+  readonly code = 'IPCX_ERR_REVISION' as const;
+  constructor(what: string, readonly expected: number, readonly actual?: number, options?: ErrorOptions) {
+    super(`${what}: expected revision ${expected}, found ${actual === undefined ? 'another' : actual}`, options);
   }
 }
 

@@ -17,6 +17,7 @@ export {
   PeerGoneError,
   PermissionError,
   RemoteError,
+  RevisionMismatchError,
   SystemError,
   TimeoutError,
   TooLargeError,

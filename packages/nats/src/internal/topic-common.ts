@@ -1,0 +1,47 @@
+import { InvalidNameError, RevisionMismatchError, copyBytes, msgpackCodec, type Codec, type IpcError } from '@ipcx/core';
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { fromNatsError } from './errors.js';
+
+/** The one key of a topic's bucket: one key per bucket keeps the bucket's sequence the topic's revisions (1, 2, 3, …). */
+export const TOPIC_KEY = 'value';
+
+/** Bucket names are `ipcx-<topic>` unless the caller names the bucket. */
+export function bucketName(topic: unknown, bucket: string | undefined): string {
+  if (typeof topic !== 'string' || !/^[A-Za-z0-9_-]{1,200}$/.test(topic)) {
+    throw new InvalidNameError(String(topic), 'a NATS topic name is 1 to 200 letters, digits, _ or - (it names a KV bucket)');
+  }
+  if (bucket !== undefined && (typeof bucket !== 'string' || !/^[A-Za-z0-9_-]{1,200}$/.test(bucket))) {
+    throw new InvalidNameError(String(bucket), 'a KV bucket name is 1 to 200 letters, digits, _ or -');
+  }
+  return bucket ?? `ipcx-${topic}`;
+}
+
+/** The core subject on which a topic's publisher says it lives (`alive`) and that it left (`gone`). */
+export function presenceSubject(bucket: string): string {
+  return `_IPCX.topic.${bucket}.presence`;
+}
+
+export function topicCodec<T>(codec: Codec<T> | undefined): Codec<T> {
+  const c = codec ?? (msgpackCodec as Codec<T>);
+  if (typeof c?.encode !== 'function' || typeof c.decode !== 'function') throw new TypeError('codec must be a Codec (name, encode, encodeInto, decode)');
+  return c;
+}
+
+/** Encoded bytes the caller owns (the client holds them until its next flush; the codec may reuse its buffer). */
+export function encodeValue<T>(codec: Codec<T>, value: T): Uint8Array {
+  return copyBytes(codec.encode(value));
+}
+
+/** True for JetStream's "wrong last sequence": a compare-and-set that lost. */
+export function isWrongLastSequence(error: unknown): boolean {
+  return (
+    error instanceof JetStreamApiError &&
+    (error.code === JetStreamApiCodes.StreamWrongLastSequence || error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+  );
+}
+
+/** Maps a failed KV write: a lost compare-and-set is `RevisionMismatchError`, the rest as `fromNatsError`. */
+export function fromKvWriteError(what: string, error: unknown, expected: number | undefined, actual: number | undefined): IpcError {
+  if (expected !== undefined && isWrongLastSequence(error)) return new RevisionMismatchError(what, expected, actual, { cause: error });
+  return fromNatsError(what, error);
+}

@@ -1,0 +1,336 @@
+import {
+  ClosedError,
+  Inbox,
+  NotFoundError,
+  PeerGoneError,
+  intervalOption,
+  isIpcError,
+  iterate,
+  type Codec,
+  type IpcError,
+  type WaitOptions,
+} from '@ipcx/core';
+import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
+import type { QueuedIterator, Status, Subscription } from '@nats-io/transport-node';
+import { checkConnectOptions, holdConnection, releaseConnection, type HeldConnection, type NatsConnectOptions } from './internal/connection.js';
+import { fromNatsError } from './internal/errors.js';
+import { TOPIC_KEY, bucketName, presenceSubject, topicCodec } from './internal/topic-common.js';
+
+/** One revision of a topic. */
+export interface TopicEntry<T> {
+  revision: number;
+  value: T;
+}
+
+/** Options of `NatsSubscriber.connect`. */
+export interface NatsSubscriberOptions<T> extends NatsConnectOptions {
+  /**
+   * Where iteration starts: `'latest'` (default) yields the current value first, then every later revision;
+   * `'new'` only revisions published after connect; `{ revision: n }` revision n and every later one, from the
+   * bucket's history (`NotFoundError` when the history no longer holds n).
+   */
+  from?: 'latest' | 'new' | { revision: number } | undefined;
+  /**
+   * When the topic's publisher leaves (it closed, or it was heard and then fell silent for 5 presence intervals):
+   * `'error'` (default) ends iteration and `next` with `PeerGoneError` once the revisions that arrived are read;
+   * `'wait'` keeps watching for a publisher to come back. A topic whose publisher was never heard is never gone.
+   */
+  onPublisherGone?: 'error' | 'wait' | undefined;
+  /** Default `msgpackCodec`: the publisher's codec. */
+  codec?: Codec<T> | undefined;
+  /** The KV bucket. Default `ipcx-<topic>`. */
+  bucket?: string | undefined;
+  /**
+   * Revisions held unread; a subscriber that falls further behind skips the oldest (a state topic's reader needs
+   * the newest, not every step): the revisions it then yields jump, and `skipped` counts what it missed. Default 1024.
+   */
+  maxPending?: number | undefined;
+  /**
+   * How often the subscriber checks that its KV watch still delivers (a watch can die silently after a server
+   * restart): when the bucket holds a newer revision than the watch delivered, the watch is made again from the
+   * last revision seen. Also re-made at once on every reconnect. Default 2000 ms.
+   */
+  watchCheckInterval?: number | undefined;
+  /** The publisher's `presenceInterval`. Default 1000. */
+  presenceInterval?: number | undefined;
+}
+
+const SILENT_INTERVALS = 5;
+/** Failed attempts in a row to make the watch again, after which the subscriber gives up with PeerGoneError. */
+const MAX_FRUITLESS_WATCHES = 20;
+
+/**
+ * The reading side of a topic that spans machines, with `@ipcx/pubsub`'s `Subscriber` API: `for await` of
+ * `{ revision, value }`, `current()`, `next()`, late join (the current value at connect), history
+ * (`from: { revision }`), and an end (`PeerGoneError`) when the publisher leaves. It watches the topic's NATS KV
+ * bucket and keeps that watch alive: after a reconnect, or when it stops delivering while the bucket moves on, it
+ * is made again from the last revision seen, so no revision is delivered twice and none is lost silently. When
+ * NATS cannot be reached any more (the connection closed), iteration ends with `PeerGoneError`.
+ *
+ * @example
+ * ```ts
+ * await using sub = await NatsSubscriber.connect<{ price: number }>('prices', { servers: 'nats://10.0.0.5:4222' });
+ * for await (const { revision, value } of sub) console.log(revision, value.price);
+ * ```
+ */
+export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>, AsyncDisposable {
+  readonly #held: HeldConnection;
+  readonly #kv: KV;
+  readonly #codec: Codec<T>;
+  readonly #what: string;
+  readonly #maxPending: number;
+  readonly #inbox = new Inbox<TopicEntry<T>>();
+  readonly #presenceSub: Subscription;
+  readonly #timers: NodeJS.Timeout[] = [];
+  readonly #onPublisherGone: 'error' | 'wait';
+  readonly #presenceInterval: number;
+  #closed = false;
+  #ended = false;
+  #current: TopicEntry<T> | undefined;
+  /** The newest revision taken from the bucket (delivered or current). */
+  #seen: number;
+  #watch: QueuedIterator<KvEntry> | undefined;
+  #watchGeneration = 0;
+  #fruitless = 0;
+  #seenAtLastCheck = -1;
+  #publisherHeard: number | undefined;
+  #skipped = 0;
+  #status: AsyncIterator<Status> | undefined;
+
+  private constructor(
+    held: HeldConnection,
+    kv: KV,
+    codec: Codec<T>,
+    bucket: string,
+    what: string,
+    settings: { maxPending: number; watchCheckInterval: number; presenceInterval: number; onPublisherGone: 'error' | 'wait' },
+    current: TopicEntry<T> | undefined,
+    startAfter: number,
+  ) {
+    this.#held = held;
+    this.#kv = kv;
+    this.#codec = codec;
+    this.#what = what;
+    this.#maxPending = settings.maxPending;
+    this.#onPublisherGone = settings.onPublisherGone;
+    this.#presenceInterval = settings.presenceInterval;
+    this.#current = current;
+    this.#seen = startAfter;
+    const nc = held.nc;
+    this.#presenceSub = nc.subscribe(presenceSubject(bucket), {
+      callback: (_error, msg) => {
+        if (msg.string() === 'gone') this.#publisherGone('it closed');
+        else this.#publisherHeard = Date.now();
+      },
+    });
+    void this.#followStatus();
+    nc.closed().then(
+      () => this.#end(new PeerGoneError(`${what}: NATS server (the connection closed)`)),
+      () => this.#end(new PeerGoneError(`${what}: NATS server (the connection closed)`)),
+    );
+    const check = setInterval(() => void this.#checkWatch(), settings.watchCheckInterval);
+    const presence = setInterval(() => {
+      if (this.#publisherHeard !== undefined && Date.now() - this.#publisherHeard > SILENT_INTERVALS * this.#presenceInterval) {
+        this.#publisherGone(`not heard from in ${SILENT_INTERVALS} intervals of ${this.#presenceInterval} ms`);
+      }
+    }, settings.presenceInterval);
+    check.unref();
+    presence.unref();
+    this.#timers.push(check, presence);
+  }
+
+  /**
+   * Opens the topic's bucket (`NotFoundError` when no publisher ever created it) and starts watching it.
+   * `{ signal, timeout }` bound the connect and the first read.
+   */
+  static async connect<T = unknown>(topic: string, options: NatsSubscriberOptions<T> = {}): Promise<NatsSubscriber<T>> {
+    const bucket = bucketName(topic, options.bucket);
+    checkConnectOptions(options);
+    const codec = topicCodec(options.codec);
+    const from = options.from ?? 'latest';
+    if (!(from === 'latest' || from === 'new' || (typeof from === 'object' && from !== null && Number.isInteger(from.revision) && from.revision >= 1))) {
+      throw new TypeError(`from must be 'latest', 'new' or { revision: n } with n >= 1, got ${JSON.stringify(from)}`);
+    }
+    const onPublisherGone = options.onPublisherGone ?? 'error';
+    if (onPublisherGone !== 'error' && onPublisherGone !== 'wait') throw new TypeError(`onPublisherGone must be 'error' or 'wait', got ${String(onPublisherGone)}`);
+    const maxPending = options.maxPending ?? 1024;
+    if (!Number.isInteger(maxPending) || maxPending < 1) throw new RangeError(`maxPending must be an integer >= 1, got ${String(maxPending)}`);
+    const watchCheckInterval = intervalOption('watchCheckInterval', options.watchCheckInterval, 2000);
+    const presenceInterval = intervalOption('presenceInterval', options.presenceInterval, 1000);
+    const what = `topic "${topic}" subscriber`;
+    const held = await holdConnection(what, options);
+    try {
+      const kv = await new Kvm(held.nc).open(bucket);
+      try {
+        await kv.status();
+      } catch (error) {
+        throw new NotFoundError(`topic "${topic}" (KV bucket "${bucket}")`, { cause: error });
+      }
+      const latest = await kv.get(TOPIC_KEY);
+      const current = latest?.operation === 'PUT' ? { revision: latest.revision, value: codec.decode(latest.value, false) } : undefined;
+      const latestRevision = latest?.revision ?? 0;
+      let startAfter: number;
+      const initial: TopicEntry<T>[] = [];
+      if (from === 'latest') {
+        startAfter = latestRevision;
+        if (current) initial.push(current);
+      } else if (from === 'new') {
+        startAfter = latestRevision;
+      } else {
+        startAfter = from.revision - 1;
+        if (from.revision <= latestRevision) {
+          const first = await kv.get(TOPIC_KEY, { revision: from.revision });
+          if (first === null) throw new NotFoundError(`revision ${from.revision} of topic "${topic}" (the bucket's history no longer holds it)`);
+        }
+      }
+      const sub = new NatsSubscriber<T>(held, kv, codec, bucket, what, { maxPending, watchCheckInterval, presenceInterval, onPublisherGone }, current, startAfter);
+      for (const entry of initial) sub.#inbox.push(entry);
+      await sub.#startWatch();
+      return sub;
+    } catch (error) {
+      await releaseConnection(held);
+      throw isIpcError(error) ? error : fromNatsError(`${what}: connect`, error);
+    }
+  }
+
+  /** True once `close` was called or the subscription ended. */
+  get closed(): boolean {
+    return this.#closed || this.#ended;
+  }
+
+  /** Revisions skipped because this subscriber fell more than `maxPending` behind. */
+  get skipped(): number {
+    return this.#skipped;
+  }
+
+  /** The newest revision known (read or not), or undefined when the topic has none yet. */
+  current(): TopicEntry<T> | undefined {
+    return this.#current;
+  }
+
+  /** The next revision in order, waiting for one. Rejects with `ClosedError` after close, `PeerGoneError` when the publisher or NATS is gone. */
+  async next(options?: WaitOptions): Promise<TopicEntry<T>> {
+    if (this.#closed) throw new ClosedError(this.#what);
+    return this.#inbox.receive(`${this.#what} next`, options);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<TopicEntry<T>> {
+    return iterate(() => this.next());
+  }
+
+  /** Stops watching; a waiting `next` rejects with `ClosedError`. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#stop();
+    this.#inbox.fail(new ClosedError(this.#what));
+    await releaseConnection(this.#held);
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #stop(): void {
+    for (const timer of this.#timers) clearInterval(timer);
+    this.#watchGeneration++;
+    this.#watch?.stop();
+    this.#watch = undefined;
+    this.#presenceSub.unsubscribe();
+    void this.#status?.return?.();
+  }
+
+  #end(error: IpcError): void {
+    if (this.#closed || this.#ended) return;
+    this.#ended = true;
+    this.#stop();
+    this.#inbox.end(error);
+  }
+
+  #publisherGone(why: string): void {
+    if (this.#onPublisherGone === 'error') this.#end(new PeerGoneError(`${this.#what}: the topic's publisher (${why})`));
+    else this.#publisherHeard = undefined;
+  }
+
+  /** (Re)makes the KV watch from the revision after the last one seen; the old watch, if any, is dropped. */
+  async #startWatch(): Promise<void> {
+    const generation = ++this.#watchGeneration;
+    this.#watch?.stop();
+    this.#watch = undefined;
+    const watch = await this.#kv.watch({ key: TOPIC_KEY, resumeFromRevision: this.#seen + 1, ignoreDeletes: true });
+    if (generation !== this.#watchGeneration || this.#closed || this.#ended) {
+      watch.stop();
+      return;
+    }
+    this.#watch = watch;
+    void (async () => {
+      try {
+        for await (const entry of watch) {
+          if (generation !== this.#watchGeneration) return;
+          this.#deliver(entry);
+        }
+      } catch {
+        // Remade below.
+      }
+      // The watch ended without being replaced: make it again (the checker does if this fails).
+      if (generation === this.#watchGeneration && !this.#closed && !this.#ended) await this.#rewatch();
+    })();
+  }
+
+  async #rewatch(): Promise<void> {
+    if (this.#closed || this.#ended || this.#held.nc.isClosed()) return;
+    try {
+      await this.#startWatch();
+      this.#fruitless = 0;
+    } catch (error) {
+      // The server is not back yet: the next check or reconnect tries again, a bounded number of times.
+      if (++this.#fruitless >= MAX_FRUITLESS_WATCHES) {
+        this.#end(fromNatsError(`${this.#what}: NATS (the KV watch could not be made ${MAX_FRUITLESS_WATCHES} times in a row)`, error));
+      }
+    }
+  }
+
+  #deliver(entry: KvEntry): void {
+    if (entry.operation !== 'PUT' || entry.revision <= this.#seen) return;
+    this.#seen = entry.revision;
+    let value: T;
+    try {
+      value = this.#codec.decode(entry.value, false);
+    } catch (error) {
+      this.#end(isIpcError(error) ? error : fromNatsError(`${this.#what}: decode revision ${entry.revision}`, error));
+      return;
+    }
+    const item = { revision: entry.revision, value };
+    this.#current = item;
+    if (this.#inbox.size >= this.#maxPending) {
+      this.#inbox.shift();
+      this.#skipped++;
+    }
+    this.#inbox.push(item);
+  }
+
+  /** A watch that delivers nothing while the bucket moved on is dead (a known failure after a server restart): remake it. */
+  async #checkWatch(): Promise<void> {
+    if (this.#closed || this.#ended || this.#held.nc.isClosed()) return;
+    const seen = this.#seen;
+    let latest: number;
+    try {
+      latest = (await this.#kv.get(TOPIC_KEY))?.revision ?? 0;
+    } catch {
+      return; // NATS is unreachable now; the reconnect remakes the watch
+    }
+    const stalled = latest > seen && this.#seenAtLastCheck === seen;
+    this.#seenAtLastCheck = seen;
+    if (stalled && this.#seen === seen) await this.#rewatch();
+  }
+
+  async #followStatus(): Promise<void> {
+    const statuses = this.#held.nc.status()[Symbol.asyncIterator]();
+    this.#status = statuses;
+    for (;;) {
+      const { done, value } = await statuses.next();
+      if (done || this.#closed || this.#ended) return;
+      if (value.type === 'reconnect') await this.#rewatch();
+    }
+  }
+}
