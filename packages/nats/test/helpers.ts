@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { once } from 'node:events';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe } from 'vitest';
 import { natsServerAvailable, startNatsServer, type NatsTestServer } from '@ipcx/nats/testing';
@@ -69,25 +70,33 @@ export async function within<T>(promise: Promise<T>, ms: number, what: string): 
   }
 }
 
-/** The next line a child writes to stdout. */
+const readers = new WeakMap<ChildProcess, { lines: string[]; wake: (() => void) | undefined; ended: boolean }>();
+
+/** The next line a child writes to stdout (every line is kept until read). */
 export async function lineFrom(child: ChildProcess, ms = 10_000): Promise<string> {
-  let text = '';
-  const stdout = child.stdout!;
-  stdout.setEncoding('utf8');
+  let reader = readers.get(child);
+  if (!reader) {
+    const state = { lines: [] as string[], wake: undefined as (() => void) | undefined, ended: false };
+    reader = state;
+    readers.set(child, state);
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      state.lines.push(line);
+      state.wake?.();
+    });
+    child.once('exit', () => {
+      state.ended = true;
+      state.wake?.();
+    });
+  }
+  const state = reader;
   return within(
-    new Promise<string>((resolve, reject) => {
-      const onData = (chunk: string): void => {
-        text += chunk;
-        const newline = text.indexOf('\n');
-        if (newline >= 0) {
-          stdout.off('data', onData);
-          stdout.unshift(text.slice(newline + 1));
-          resolve(text.slice(0, newline));
-        }
-      };
-      stdout.on('data', onData);
-      child.once('exit', (code, signal) => reject(new Error(`child exited (${code ?? signal}) before writing a line`)));
-    }),
+    (async () => {
+      while (state.lines.length === 0) {
+        if (state.ended) throw new Error('the child exited before writing a line');
+        await new Promise<void>((resolve) => (state.wake = resolve));
+      }
+      return state.lines.shift()!;
+    })(),
     ms,
     'a line from the child',
   );
