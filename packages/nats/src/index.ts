@@ -9,3 +9,4 @@ export {
   type UpdateOptions,
 } from './nats-publisher.js';
 export { NatsSubscriber, NatsSubscriber as Subscriber, type NatsSubscriberOptions, type TopicEntry } from './nats-subscriber.js';
+export { bridgeTopic, type BridgeTopicOptions, type LocalTopicPublisher, type LocalTopicSubscriber, type TopicBridge } from './bridge.js';

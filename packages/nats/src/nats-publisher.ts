@@ -96,7 +96,10 @@ export class NatsPublisher<T = unknown> implements AsyncDisposable {
     try {
       const max = Math.min(maxValueBytes, held.nc.info?.max_payload ?? Infinity);
       const kv = await new Kvm(held.nc).create(bucket, { history, maxValueSize: max, ...(options.timeout !== undefined ? { timeout: Math.max(1, Math.ceil(options.timeout)) } : {}) });
-      return new NatsPublisher<T>(held, kv, codec, max, bucket, interval, what);
+      const latest = await kv.get(TOPIC_KEY);
+      const publisher = new NatsPublisher<T>(held, kv, codec, max, bucket, interval, what);
+      if (latest?.operation === 'PUT') publisher.#last = { revision: latest.revision, value: codec.decode(latest.value, false) };
+      return publisher;
     } catch (error) {
       await releaseConnection(held);
       throw fromNatsError(`${what}: create the KV bucket "${bucket}"`, error);
@@ -108,7 +111,7 @@ export class NatsPublisher<T = unknown> implements AsyncDisposable {
     return this.#closed;
   }
 
-  /** The last value this publisher published, with its revision (undefined before the first). */
+  /** The topic's newest revision this publisher knows: what it published last, or what the topic held at create (undefined when empty). */
   current(): { revision: number; value: T } | undefined {
     return this.#last;
   }
