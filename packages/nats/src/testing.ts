@@ -108,6 +108,13 @@ export async function startNatsServer(options: NatsTestServerOptions = {}): Prom
     child = undefined;
   };
 
+  // A process that exits without stop() (process.exit, a failed test run) takes its server and store along.
+  const onExit = (): void => {
+    child?.kill('SIGKILL');
+    rmSync(storeDir, { recursive: true, force: true });
+  };
+  process.once('exit', onExit);
+
   try {
     await launch();
   } catch (error) {
@@ -116,6 +123,7 @@ export async function startNatsServer(options: NatsTestServerOptions = {}): Prom
     try {
       await launch();
     } catch {
+      process.removeListener('exit', onExit);
       rmSync(storeDir, { recursive: true, force: true });
       throw error;
     }
@@ -144,6 +152,7 @@ export async function startNatsServer(options: NatsTestServerOptions = {}): Prom
     async stop() {
       if (stopped) return;
       stopped = true;
+      process.removeListener('exit', onExit);
       await halt();
       rmSync(storeDir, { recursive: true, force: true });
     },

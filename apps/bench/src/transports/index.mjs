@@ -13,6 +13,7 @@ export const MECHANISMS = [
   { id: 'unix-seqpacket', label: 'Unix seqpacket channel', group: 'ipcx', place: 'process', load: async () => (await import('./sockets.mjs')).unixSeqpacket },
   { id: 'unix-dgram', label: 'UnixDatagram', group: 'ipcx', place: 'process', load: async () => (await import('./sockets.mjs')).unixDatagram },
   { id: 'tcp', label: 'TCP channel (loopback)', group: 'ipcx', place: 'process', load: async () => (await import('./sockets.mjs')).tcp },
+  { id: 'nats', label: 'NatsChannel (NATS, loopback)', group: 'ipcx', place: 'process', load: async () => (await import('./nats.mjs')).loadNats() },
   { id: 'message-port', label: 'MessagePort', group: 'node', place: 'thread', load: async () => (await import('./node-threads.mjs')).messagePort },
   { id: 'broadcast-channel', label: 'BroadcastChannel', group: 'node', place: 'thread', load: async () => (await import('./node-threads.mjs')).broadcastChannel },
   { id: 'process-send-json', label: 'process.send (json)', group: 'node', place: 'process', serialization: 'json', load: async () => (await import('./node-process.mjs')).processSend('json') },
