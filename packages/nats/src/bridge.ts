@@ -133,10 +133,11 @@ async function toNatsBridge<T>(topic: string, local: LocalTopicSubscriber<T>, op
       last = await publisher.publish(value, { expectedRevision: last });
       bridge.mirrored++;
     };
-    // The current value first, whether or not the local subscriber's loop starts with it.
+    // The loop is taken before anything is awaited, then the current value goes first, whether or not the
+    // local subscriber's loop starts with it.
+    const iterator = bridge.iterate<TopicEntry<T>>({ [Symbol.asyncIterator]: () => local[Symbol.asyncIterator]() });
     const current = local.current();
     if (current !== undefined) await mirror(current);
-    const iterator = bridge.iterate<TopicEntry<T>>({ [Symbol.asyncIterator]: () => local[Symbol.asyncIterator]() });
     for (;;) {
       const step = await iterator.next();
       if (step.done || bridge.closed) return;

@@ -16,13 +16,13 @@ class LocalTopic<T> {
     for (const wake of this.#wake.splice(0)) wake();
     return this.entries.length;
   }
+  /** A subscriber from 'latest': its position is fixed when it is made, like a pubsub Subscriber's at connect. */
   subscriber(): { current(): TopicEntry<T> | undefined; [Symbol.asyncIterator](): AsyncIterator<TopicEntry<T>> } {
     const topic = this;
+    let next = Math.max(0, topic.entries.length - 1); // the current one first
     return {
       current: () => topic.entries.at(-1),
       async *[Symbol.asyncIterator]() {
-        let next = topic.entries.length; // from 'latest': the current one first
-        if (next > 0) next--;
         for (;;) {
           while (next >= topic.entries.length) await new Promise<void>((resolve) => topic.#wake.push(resolve));
           yield topic.entries[next++]!;
