@@ -1,4 +1,4 @@
-import { ClosedError, TooLargeError, intervalOption, isIpcError, type Codec, type WaitOptions } from '@ipcx/core';
+import { ClosedError, TooLargeError, deadline, intervalOption, isIpcError, type Codec, type WaitOptions } from '@ipcx/core';
 import { Kvm, type KV } from '@nats-io/kv';
 import { checkConnectOptions, holdConnection, releaseConnection, type HeldConnection, type NatsConnectOptions } from './internal/connection.js';
 import { fromNatsError } from './internal/errors.js';
@@ -29,6 +29,9 @@ export interface NatsPublisherOptions<T> extends NatsConnectOptions {
 /** Options of `publish`. */
 export interface PublishOptions extends WaitOptions {
   /**
+   * `signal` and `timeout` end the wait for the server's acknowledgement (`AbortedError`, `TimeoutError`); a write
+   * already sent may still be stored, as its revision will show.
+   *
    * Compare-and-set: publish only if the topic is at this revision now (0: only if nothing was published);
    * otherwise `RevisionMismatchError`.
    */
@@ -189,17 +192,33 @@ export class NatsPublisher<T = unknown> implements AsyncDisposable {
   }
 
   async #write(bytes: Uint8Array, expected: number | undefined, options: WaitOptions): Promise<number> {
+    const what = `${this.#what}: publish`;
+    const limit = deadline(what, options);
+    if (limit?.signal.aborted) throw limit.error();
     const timeout = options.timeout === undefined ? undefined : Math.max(1, Math.ceil(options.timeout));
-    const signal = options.signal;
-    if (signal?.aborted) throw fromNatsError(`${this.#what}: publish`, Object.assign(new Error('aborted'), { name: 'AbortError' }));
+    const writing = (async () => {
+      try {
+        if (expected === undefined) return await this.#kv.put(TOPIC_KEY, bytes, timeout === undefined ? {} : { timeout });
+        if (expected === 0) return await this.#kv.create(TOPIC_KEY, bytes);
+        return await this.#kv.update(TOPIC_KEY, bytes, expected, timeout);
+      } catch (error) {
+        let actual: number | undefined;
+        if (isWrongLastSequence(error)) actual = (await this.#kv.get(TOPIC_KEY).catch(() => null))?.revision ?? 0;
+        throw fromKvWriteError(what, error, expected, actual);
+      }
+    })();
+    if (limit === undefined) return writing;
+    // The caller stops waiting at the signal or the timeout; a write already sent may still be stored.
+    writing.catch(() => {});
+    let onAbort!: () => void;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(limit.error());
+      limit.signal.addEventListener('abort', onAbort, { once: true });
+    });
     try {
-      if (expected === undefined) return await this.#kv.put(TOPIC_KEY, bytes, timeout === undefined ? {} : { timeout });
-      if (expected === 0) return await this.#kv.create(TOPIC_KEY, bytes);
-      return await this.#kv.update(TOPIC_KEY, bytes, expected, timeout);
-    } catch (error) {
-      let actual: number | undefined;
-      if (isWrongLastSequence(error)) actual = (await this.#kv.get(TOPIC_KEY).catch(() => null))?.revision ?? 0;
-      throw fromKvWriteError(`${this.#what}: publish`, error, expected, actual);
+      return await Promise.race([writing, aborted]);
+    } finally {
+      limit.signal.removeEventListener('abort', onAbort);
     }
   }
 

@@ -95,6 +95,8 @@ describeNats('topics on NATS KV: NatsPublisher and NatsSubscriber', () => {
     expect(error).toMatchObject({ name: 'RevisionMismatchError', code: 'IPCX_ERR_REVISION', expected: 1, actual: 2 });
     const sub = await subscriber(topic);
     expect(sub.current()).toEqual({ revision: 2, value: { price: 2 } });
+    await expect(pub.publish({ price: 3 }, { signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'IPCX_ERR_ABORTED' });
+    expect(await pub.publish({ price: 3 }, { timeout: 5000 })).toBe(3);
   });
 
   it('update retries a lost compare-and-set: two writers on two connections lose no increment', async () => {
