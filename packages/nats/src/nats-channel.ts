@@ -19,7 +19,7 @@ import {
   type Settle,
 } from '@ipcx/core';
 import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { checkConnectOptions, holdConnection, releaseConnection, type HeldConnection, type NatsConnectOptions } from './internal/connection.js';
+import { checkConnectOptions, holdConnection, raceDeadline, releaseConnection, type HeldConnection, type NatsConnectOptions } from './internal/connection.js';
 import { fromNatsError } from './internal/errors.js';
 import { checkSubject } from './internal/subject.js';
 
@@ -211,10 +211,10 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
       if (limit.signal.aborted) throw limit.error();
       let reply: Msg;
       try {
-        reply = await held.nc.request(subject, encodeHello({ v: 1, prefix, capacity: settings.capacity, interval: settings.interval }), {
+        const requesting = held.nc.request(subject, encodeHello({ v: 1, prefix, capacity: settings.capacity, interval: settings.interval }), {
           timeout: Math.max(1, Math.ceil(timeout - (Date.now() - started))),
         });
-        if (limit.signal.aborted) throw limit.error();
+        reply = await raceDeadline(requesting, limit);
       } catch (error) {
         if (limit.signal.aborted) throw limit.error();
         throw fromNatsError(`${what}: connect`, error);

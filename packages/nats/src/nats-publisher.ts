@@ -1,6 +1,6 @@
 import { ClosedError, TooLargeError, deadline, intervalOption, isIpcError, type Codec, type WaitOptions } from '@ipcx/core';
 import { Kvm, type KV } from '@nats-io/kv';
-import { checkConnectOptions, holdConnection, releaseConnection, type HeldConnection, type NatsConnectOptions } from './internal/connection.js';
+import { checkConnectOptions, holdConnection, raceDeadline, releaseConnection, type HeldConnection, type NatsConnectOptions } from './internal/connection.js';
 import { fromNatsError } from './internal/errors.js';
 import {
   TOPIC_KEY,
@@ -207,19 +207,8 @@ export class NatsPublisher<T = unknown> implements AsyncDisposable {
         throw fromKvWriteError(what, error, expected, actual);
       }
     })();
-    if (limit === undefined) return writing;
     // The caller stops waiting at the signal or the timeout; a write already sent may still be stored.
-    writing.catch(() => {});
-    let onAbort!: () => void;
-    const aborted = new Promise<never>((_, reject) => {
-      onAbort = () => reject(limit.error());
-      limit.signal.addEventListener('abort', onAbort, { once: true });
-    });
-    try {
-      return await Promise.race([writing, aborted]);
-    } finally {
-      limit.signal.removeEventListener('abort', onAbort);
-    }
+    return raceDeadline(writing, limit);
   }
 
   #say(state: 'alive' | 'gone'): void {

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { rawCodec, type Channel } from '@ipcx/core';
 import { describeChannelConformance, type KillablePeer } from '@ipcx/core/testing';
 import { NatsChannel, NatsChannelServer } from '@ipcx/nats';
@@ -56,4 +56,53 @@ describeNats('NatsChannel over a real nats-server', () => {
       },
     },
   );
+});
+
+describeNats('NatsChannel.connect and NatsChannelServer', () => {
+  const server = natsServer();
+
+  it('connect fails with NotFoundError when nobody listens, and ends at its signal', async () => {
+    const subject = unique('nobody');
+    await expect(NatsChannel.connect(subject, { servers: server().url, timeout: 2000 })).rejects.toMatchObject({ code: 'IPCX_ERR_NOT_FOUND' });
+    await expect(NatsChannel.connect(subject, { servers: server().url, signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'IPCX_ERR_ABORTED' });
+    await expect(NatsChannel.connect('bad subject', { servers: server().url })).rejects.toMatchObject({ code: 'IPCX_ERR_INVALID_NAME' });
+    await expect(NatsChannel.connect('a.>', { servers: server().url })).rejects.toMatchObject({ code: 'IPCX_ERR_INVALID_NAME' });
+    await expect(NatsChannel.connect(subject, { servers: server().url, capacity: 0 })).rejects.toThrow(RangeError);
+  });
+
+  it('servers in one queue group share the connections, and close ends accept and every accepted channel', async () => {
+    const subject = unique('group');
+    const a = await NatsChannelServer.listen<string>(subject, { servers: server().url });
+    const b = await NatsChannelServer.listen<string>(subject, { servers: server().url });
+    const clients: NatsChannel<string>[] = [];
+    try {
+      for (let i = 0; i < 20; i++) clients.push(await NatsChannel.connect<string>(subject, { servers: server().url, timeout: 5000 }));
+      const taken: NatsChannel<string>[] = [];
+      const drain = async (s: NatsChannelServer<string>): Promise<void> => {
+        for (;;) {
+          const channel = await s.accept({ timeout: 300 }).catch(() => undefined);
+          if (!channel) return;
+          taken.push(channel);
+        }
+      };
+      const before = taken.length;
+      await drain(a);
+      const fromA = taken.length - before;
+      await drain(b);
+      expect(taken.length).toBe(20);
+      expect(fromA).toBeGreaterThan(0);
+      expect(fromA).toBeLessThan(20);
+      // Each accepted channel talks to its own client.
+      await clients[0]!.send('hello');
+      const received = await Promise.any(taken.map((c) => c.receive({ timeout: 2000 })));
+      expect(received).toBe('hello');
+      const pending = a.accept();
+      await a.close();
+      await expect(pending).rejects.toMatchObject({ code: 'IPCX_ERR_CLOSED' });
+      await a.close();
+      expect(taken.filter((c) => c.closed).length).toBe(fromA);
+    } finally {
+      await Promise.all([...clients.map((c) => c.close()), a.close(), b.close()]);
+    }
+  });
 });

@@ -1,4 +1,4 @@
-import { checkWaitOptions, deadline, type WaitOptions } from '@ipcx/core';
+import { checkWaitOptions, deadline, type Deadline, type WaitOptions } from '@ipcx/core';
 import { connect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { fromNatsError } from './errors.js';
 
@@ -79,4 +79,24 @@ export async function holdConnection(what: string, options: NatsConnectOptions |
 /** Closes a connection the object opened itself; leaves the caller's alone. */
 export async function releaseConnection(held: HeldConnection | undefined): Promise<void> {
   if (held?.owned && !held.nc.isClosed()) await held.nc.close().catch(() => {});
+}
+
+/**
+ * `promise`, or the deadline's typed error (`AbortedError`, `TimeoutError`) if it fires first; the promise is left
+ * to settle unobserved (the operation it stands for may still complete).
+ */
+export async function raceDeadline<T>(promise: Promise<T>, limit: Deadline | undefined): Promise<T> {
+  if (limit === undefined) return promise;
+  promise.catch(() => {});
+  if (limit.signal.aborted) throw limit.error();
+  let onAbort!: () => void;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(limit.error());
+    limit.signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([promise, aborted]);
+  } finally {
+    limit.signal.removeEventListener('abort', onAbort);
+  }
 }

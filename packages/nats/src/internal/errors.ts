@@ -19,6 +19,10 @@ import { errors } from '@nats-io/transport-node';
 export function fromNatsError(what: string, error: unknown): IpcError {
   if (isIpcError(error)) return error;
   const options = { cause: error };
+  // A failed request wraps what happened (no responders, a timeout) in a RequestError.
+  const inner = error instanceof errors.RequestError ? (error as Error).cause : undefined;
+  if (inner instanceof errors.NoRespondersError) return new NotFoundError(`${what}: nobody listens on the subject`, options);
+  if (inner instanceof errors.TimeoutError) return new TimeoutError(what, undefined, options);
   if (error instanceof errors.TimeoutError) return new TimeoutError(what, undefined, options);
   if (error instanceof errors.NoRespondersError) return new NotFoundError(`${what}: nobody listens on the subject`, options);
   if (error instanceof errors.ClosedConnectionError || error instanceof errors.DrainingConnectionError) {
