@@ -81,6 +81,9 @@ class Bridge implements TopicBridge {
   readonly done: Promise<void>;
   #closed = false;
   #iterator: AsyncIterator<unknown> | undefined;
+  #stop!: () => void;
+  /** Resolves at close: a loop waiting on its source stops waiting (the source may never yield again). */
+  readonly #stopped = new Promise<IteratorReturnResult<undefined>>((resolve) => (this.#stop = () => resolve({ done: true, value: undefined })));
 
   constructor(
     private readonly natsSide: { close(): Promise<void> },
@@ -108,9 +111,15 @@ class Bridge implements TopicBridge {
     return iterator;
   }
 
+  /** The source's next step, or done once the bridge is closed. */
+  next<E>(iterator: AsyncIterator<E>): Promise<IteratorResult<E>> {
+    return Promise.race([iterator.next(), this.#stopped]);
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#stop();
     // Leaves the source's loop (a pubsub subscriber stays open: it is the caller's); the NATS side closes.
     void this.#iterator?.return?.();
     await this.natsSide.close();
@@ -139,7 +148,7 @@ async function toNatsBridge<T>(topic: string, local: LocalTopicSubscriber<T>, op
     const current = local.current();
     if (current !== undefined) await mirror(current);
     for (;;) {
-      const step = await iterator.next();
+      const step = await bridge.next(iterator);
       if (step.done || bridge.closed) return;
       await mirror(step.value);
     }
@@ -151,7 +160,7 @@ async function fromNatsBridge<T>(topic: string, local: LocalTopicPublisher<T>, o
   return new Bridge(subscriber, async (bridge) => {
     const iterator = bridge.iterate(subscriber);
     for (;;) {
-      const step = await iterator.next();
+      const step = await bridge.next(iterator);
       if (step.done || bridge.closed) return;
       await local.publish(step.value.value);
       bridge.mirrored++;

@@ -19,7 +19,7 @@ import {
   type Settle,
 } from '@ipcx/core';
 import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { checkConnectOptions, holdConnection, raceDeadline, releaseConnection, type HeldConnection, type NatsConnectOptions } from './internal/connection.js';
+import { checkConnectOptions, holdConnection, onConnectionClosed, raceDeadline, releaseConnection, type HeldConnection, type NatsConnectOptions } from './internal/connection.js';
 import { fromNatsError } from './internal/errors.js';
 import { checkSubject } from './internal/subject.js';
 
@@ -163,6 +163,7 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
   #read = 0;
   #readTold = 0;
   #lastHeard = Date.now();
+  #unwatchClosed: () => void = () => {};
 
   /** @internal Use `NatsChannel.connect` or `NatsChannelServer`. */
   constructor(nc: NatsConnection, held: HeldConnection | undefined, settings: ChannelSettings<T>, link: Link, onClose?: () => void) {
@@ -182,10 +183,7 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
         this.#end(fromNatsError('NATS channel subscription', error));
       }
     })();
-    nc.closed().then(
-      () => this.#end(new PeerGoneError('NATS channel (its NATS connection closed)')),
-      () => this.#end(new PeerGoneError('NATS channel (its NATS connection closed)')),
-    );
+    this.#unwatchClosed = onConnectionClosed(nc, () => this.#end(new PeerGoneError('NATS channel (its NATS connection closed)')));
     this.#timer = setInterval(() => this.#tick(), settings.interval);
     this.#timer.unref();
   }
@@ -299,6 +297,7 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
     this.#inbox.fail(closed);
     this.#rejectPending(closed);
     this.#ended ??= closed;
+    this.#unwatchClosed();
     this.#link.sub.unsubscribe();
     this.#onClose?.();
     await releaseConnection(this.#held);
@@ -409,6 +408,7 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
     if (drop) this.#inbox.fail(error);
     else this.#inbox.end(error);
     this.#rejectPending(this.#sendError());
+    this.#unwatchClosed();
     this.#link.sub.unsubscribe();
   }
 

@@ -54,9 +54,11 @@ describeNats('bridgeTopic: a local topic mirrored into NATS KV and back', () => 
     const remote = track(await NatsSubscriber.connect<Price>(topic, { servers: server().url, timeout: 5000, onPublisherGone: 'wait' }));
     for (let i = 2; i <= 6; i++) await local.publish({ price: i });
     const seen: TopicEntry<Price>[] = [];
-    for await (const entry of remote) {
+    while (seen.at(-1)?.revision !== 6) {
+      const entry = await remote.next({ timeout: 5000 }).catch((error: unknown) => {
+        throw new Error(`after ${JSON.stringify(seen)}, mirrored ${bridge.mirrored}: ${String(error)}`, { cause: error });
+      });
       seen.push(entry);
-      if (entry.revision === 6) break;
     }
     expect(seen).toEqual(local.entries.slice(seen[0]!.revision - 1));
     expect(seen[0]!.revision).toBeLessThanOrEqual(2);

@@ -100,3 +100,26 @@ export async function raceDeadline<T>(promise: Promise<T>, limit: Deadline | und
     limit.signal.removeEventListener('abort', onAbort);
   }
 }
+
+const closeWatchers = new WeakMap<NatsConnection, Set<() => void>>();
+
+/**
+ * Calls `onClosed` once the connection closes for good; returns the function that stops watching. One handler
+ * per connection, so that objects that come and go on a long-lived connection are not kept alive by it.
+ */
+export function onConnectionClosed(nc: NatsConnection, onClosed: () => void): () => void {
+  let watchers = closeWatchers.get(nc);
+  if (!watchers) {
+    const set = new Set<() => void>();
+    watchers = set;
+    closeWatchers.set(nc, set);
+    const fire = (): void => {
+      for (const watcher of [...set]) watcher();
+      set.clear();
+    };
+    nc.closed().then(fire, fire);
+  }
+  watchers.add(onClosed);
+  const set = watchers;
+  return () => set.delete(onClosed);
+}
