@@ -12,7 +12,7 @@ import {
 } from '@ipcx/core';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import type { QueuedIterator, Status, Subscription } from '@nats-io/transport-node';
-import { checkConnectOptions, holdConnection, releaseConnection, type HeldConnection, type NatsConnectOptions } from './internal/connection.js';
+import { checkConnectOptions, holdConnection, onConnectionClosed, releaseConnection, type HeldConnection, type NatsConnectOptions } from './internal/connection.js';
 import { fromNatsError } from './internal/errors.js';
 import { TOPIC_KEY, bucketName, presenceSubject, topicCodec } from './internal/topic-common.js';
 
@@ -95,6 +95,8 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
   #seenAtLastCheck = -1;
   #publisherHeard: number | undefined;
   #skipped = 0;
+  #checking = false;
+  #unwatchClosed: () => void = () => {};
   #status: AsyncIterator<Status> | undefined;
 
   private constructor(
@@ -124,10 +126,7 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
       },
     });
     void this.#followStatus();
-    nc.closed().then(
-      () => this.#end(new PeerGoneError(`${what}: NATS server (the connection closed)`)),
-      () => this.#end(new PeerGoneError(`${what}: NATS server (the connection closed)`)),
-    );
+    this.#unwatchClosed = onConnectionClosed(nc, () => this.#end(new PeerGoneError(`${what}: NATS server (the connection closed)`)));
     const check = setInterval(() => void this.#checkWatch(), settings.watchCheckInterval);
     const presence = setInterval(() => {
       if (this.#publisherHeard !== undefined && Date.now() - this.#publisherHeard > SILENT_INTERVALS * this.#presenceInterval) {
@@ -238,6 +237,7 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
     this.#watch = undefined;
     this.#presenceSub.unsubscribe();
     void this.#status?.return?.();
+    this.#unwatchClosed();
   }
 
   #end(error: IpcError): void {
@@ -290,15 +290,16 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
     }
   }
 
-  #deliver(entry: KvEntry): void {
-    if (entry.operation !== 'PUT' || entry.revision <= this.#seen) return;
+  /** Hands out one revision; false when it is not one to hand out (not a value, or seen already). */
+  #deliver(entry: KvEntry): boolean {
+    if (entry.operation !== 'PUT' || entry.revision <= this.#seen) return false;
     this.#seen = entry.revision;
     let value: T;
     try {
       value = this.#codec.decode(entry.value, false);
     } catch (error) {
       this.#end(isIpcError(error) ? error : fromNatsError(`${this.#what}: decode revision ${entry.revision}`, error));
-      return;
+      return false;
     }
     const item = { revision: entry.revision, value };
     this.#current = item;
@@ -307,21 +308,53 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
       this.#skipped++;
     }
     this.#inbox.push(item);
+    return true;
   }
 
-  /** A watch that delivers nothing while the bucket moved on is dead (a known failure after a server restart): remake it. */
+  /**
+   * A watch that delivers nothing while the bucket moved on is dead (a known failure after a server restart, or a
+   * consumer the server dropped): the revisions it missed are read straight from the bucket's history (those the
+   * history no longer holds count as skipped), then the watch is made again. So a subscriber recovers within two
+   * check intervals of a new revision, whatever state its watch is in.
+   */
   async #checkWatch(): Promise<void> {
-    if (this.#closed || this.#ended || this.#held.nc.isClosed()) return;
-    const seen = this.#seen;
-    let latest: number;
+    if (this.#closed || this.#ended || this.#held.nc.isClosed() || this.#checking) return;
+    this.#checking = true;
     try {
-      latest = (await this.#kv.get(TOPIC_KEY))?.revision ?? 0;
-    } catch {
-      return; // NATS is unreachable now; the reconnect remakes the watch
+      const seen = this.#seen;
+      let latest: number;
+      try {
+        latest = (await this.#kv.get(TOPIC_KEY))?.revision ?? 0;
+      } catch {
+        return; // NATS is unreachable now; the reconnect remakes the watch
+      }
+      const stalled = latest > seen && this.#seenAtLastCheck === seen;
+      this.#seenAtLastCheck = seen;
+      if (!stalled || this.#seen !== seen) return;
+      await this.#readMissed(latest);
+      await this.#rewatch();
+    } finally {
+      this.#checking = false;
     }
-    const stalled = latest > seen && this.#seenAtLastCheck === seen;
-    this.#seenAtLastCheck = seen;
-    if (stalled && this.#seen === seen) await this.#rewatch();
+  }
+
+  /** Reads revisions after the last one seen up to `latest` from the bucket, in order, and delivers them. */
+  async #readMissed(latest: number): Promise<void> {
+    // More than maxPending behind: only the newest maxPending matter (the rest would be skipped anyway).
+    const from = Math.max(this.#seen + 1, latest - this.#maxPending + 1);
+    let missing = from - this.#seen - 1;
+    for (let revision = from; revision <= latest && !this.#closed && !this.#ended; revision++) {
+      if (revision <= this.#seen) continue; // the watch came back meanwhile
+      let entry: KvEntry | null;
+      try {
+        entry = await this.#kv.get(TOPIC_KEY, { revision });
+      } catch {
+        return; // unreachable again: the next check goes on
+      }
+      if (entry === null || !this.#deliver(entry)) missing++; // no longer in the history
+    }
+    if (this.#seen < latest) this.#seen = latest;
+    this.#skipped += Math.max(0, missing);
   }
 
   async #followStatus(): Promise<void> {
