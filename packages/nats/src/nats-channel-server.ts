@@ -8,6 +8,7 @@ import {
   channelSettings,
   decodeHello,
   encodeHello,
+  isOpeningHello,
   newPrefix,
   type ChannelSettings,
   type NatsChannelOptions,
@@ -121,7 +122,7 @@ export class NatsChannelServer<T = unknown> implements ChannelServer<T> {
 
   #onHello(msg: Msg): void {
     const hello = decodeHello(msg.data);
-    if (!msg.reply || typeof hello?.prefix !== 'string' || !Number.isInteger(hello.capacity) || typeof hello.interval !== 'number') return;
+    if (!msg.reply || !isOpeningHello(hello)) return;
     if (this.#closed) return void msg.respond(encodeHello({ v: 1, error: 'closed' }));
     if (this.#waiting.size >= this.#backlog) return void msg.respond(encodeHello({ v: 1, error: 'busy' }));
     const nc = this.#held.nc;
@@ -131,7 +132,7 @@ export class NatsChannelServer<T = unknown> implements ChannelServer<T> {
       nc,
       undefined,
       this.#settings,
-      { prefix, sub, peerPrefix: hello.prefix, peerCapacity: hello.capacity!, peerInterval: hello.interval },
+      { prefix, sub, peerPrefix: hello.prefix, peerCapacity: hello.capacity, peerInterval: hello.interval },
       () => this.#channels.delete(channel),
     );
     this.#channels.add(channel);

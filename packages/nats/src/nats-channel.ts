@@ -74,6 +74,20 @@ export function encodeHello(hello: Hello): Uint8Array {
   return encoder.encode(JSON.stringify(hello));
 }
 
+/** True for a hello that opens a channel: a prefix of ours, a capacity and an interval in their ranges. */
+export function isOpeningHello(hello: Hello | undefined): hello is Hello & { prefix: string; capacity: number; interval: number } {
+  return (
+    typeof hello?.prefix === 'string' &&
+    /^_IPCX\.[A-Za-z0-9]{1,64}$/.test(hello.prefix) &&
+    Number.isInteger(hello.capacity) &&
+    hello.capacity! >= 1 &&
+    hello.capacity! <= 1_000_000 &&
+    typeof hello.interval === 'number' &&
+    hello.interval > 0 &&
+    hello.interval <= 0x7fff_ffff
+  );
+}
+
 /** Decodes a hello; undefined when it is not one. */
 export function decodeHello(bytes: Uint8Array): Hello | undefined {
   try {
@@ -220,14 +234,12 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
       const hello = decodeHello(reply.data);
       if (hello?.error === 'busy') throw new FullError(`${what}: the server's backlog`);
       if (hello?.error !== undefined) throw new ClosedError(`${what}: the server (${hello.error})`);
-      if (typeof hello?.prefix !== 'string' || !Number.isInteger(hello.capacity) || typeof hello.interval !== 'number') {
-        throw new BadFrameError(`${what}: the server's reply is not an ipcx hello`);
-      }
+      if (!isOpeningHello(hello)) throw new BadFrameError(`${what}: the server's reply is not an ipcx hello`);
       return new NatsChannel<T>(held.nc, held, settings, {
         prefix,
         sub,
         peerPrefix: hello.prefix,
-        peerCapacity: hello.capacity!,
+        peerCapacity: hello.capacity,
         peerInterval: hello.interval,
       });
     } catch (error) {
