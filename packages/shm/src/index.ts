@@ -16,3 +16,4 @@ export { RwLock } from './rwlock.js';
 export { Latch } from './latch.js';
 export { FileLock, type FileLockOptions, type FileLockWaitOptions } from './file-lock.js';
 export type { Guard, NamedSyncOptions, SyncHandle, SyncKindName } from './sync.js';
+export { describeSegment, type SegmentDescription } from './describe.js';
