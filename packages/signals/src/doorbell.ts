@@ -30,7 +30,7 @@ import {
 } from '@ipcx/core';
 import { shm } from '@ipcx/native';
 
-import { onSignal, sendSignal, type Disposer } from './handlers.js';
+import { ignoreSignal, onSignal, sendSignal, type Disposer } from './handlers.js';
 import { catchableSignal, resolveSignal, type SignalName } from './names.js';
 
 // Layout of the mailbox. Header (32 bytes), then `slots` slots of SLOT_HEADER + slotBytes (8-aligned).
@@ -81,6 +81,8 @@ export interface RingOptions {
 }
 
 let openHere: Doorbell | undefined;
+// Signals of closed doorbells, ignored for the rest of the process's life (see close()).
+const lateRings = new Set<SignalName>();
 
 function mailboxName(pid: number): string {
   return `/ipcx-doorbell-${pid}`;
@@ -249,10 +251,18 @@ export class Doorbell implements AsyncIterable<DoorbellRing>, AsyncDisposable {
     return this;
   }
 
-  /** Stops listening and unlinks the mailbox; rings already taken are still handed out. Idempotent. */
+  /**
+   * Stops listening and unlinks the mailbox; rings already taken are still handed out. Idempotent. The
+   * signal stays ignored afterwards: a sender that opened the mailbox just before may still ring, and
+   * the default action of a realtime signal is to terminate.
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (!lateRings.has(this.signal)) {
+      lateRings.add(this.signal);
+      ignoreSignal(this.signal);
+    }
     this.#off();
     clearInterval(this.#keepAlive);
     unlinkQuietly(this.name);
