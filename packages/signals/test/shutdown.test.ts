@@ -120,6 +120,22 @@ describe('ShutdownCoordinator in a real process', () => {
     expect(exit.stdout).toContain('closed a');
     expect(shmLeft(1)).toEqual([]); // the segment was named after pid 1 inside the namespace
   });
+  it('(without it) plain Node as PID 1 survives SIGTERM: the kernel drops what Node re-raises', async (ctx) => {
+    if (process.getuid!() !== 0) ctx.skip();
+    const plain = run('unshare', ['-p', '-f', '--mount-proc', process.execPath, 'test/fixtures/plain.mjs']);
+    expect(await within(plain.line('pid'), 15_000, 'plain ready')).toBe('pid 1');
+    const init = Number(readFileSync(`/proc/${plain.child.pid}/task/${plain.child.pid}/children`, 'utf8').trim());
+    process.kill(init, 'SIGTERM');
+    // Wait until the kernel has delivered it (no longer pending), then ask whether the process lives.
+    const pending = () => /^ShdPnd:\s*(\w+)/m.exec(readFileSync(`/proc/${init}/status`, 'utf8'))![1]!;
+    await within(new Promise<void>((resolve) => {
+      const t = setInterval(() => (BigInt(`0x${pending()}`) & (1n << 14n)) === 0n && (clearInterval(t), resolve()), 10);
+    }), 10_000, 'SIGTERM delivered');
+    process.kill(init, 'SIGUSR2');
+    const exit = await within(plain.exited, 10_000, 'exit');
+    expect(exit.stdout).toContain('alive');
+    expect(exit.code).toBe(0);
+  });
 });
 
 describe('ShutdownCoordinator.shutdown()', () => {
