@@ -2,8 +2,10 @@
 //   rt-signal     sendSignal(pid, 'SIGRTMIN+5', { value }) each way, onSignal on both ends
 //   std-signal    SIGUSR2 each way through process.on (libuv's handler), no value
 //   doorbell      Doorbell.ring(pid, { data: 64 bytes }) each way
+//   doorbell-futex  the same with both doorbells created with { wake: 'futex' }
 //   process.send  Node's IPC channel, a 64-character string each way
 // Usage: npm run build at the root, then: node packages/signals/bench/round-trip.mjs [roundTrips] [rounds]
+// IPCX_BENCH_CASES=rt-signal,doorbell runs a subset.
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -13,7 +15,7 @@ const N = Number(process.argv[2] ?? 5000);
 const ROUNDS = Number(process.argv[3] ?? 3);
 const self = fileURLToPath(import.meta.url);
 const payload = new Uint8Array(64).fill(7);
-const CASES = ['rt-signal', 'std-signal', 'doorbell', 'process.send'];
+const CASES = (process.env.IPCX_BENCH_CASES ?? 'rt-signal,std-signal,doorbell,doorbell-futex,process.send').split(',');
 
 if (process.argv[2] === 'child') await child(process.argv[3]);
 else await main();
@@ -30,8 +32,9 @@ function endpoints(name, peer, onReply) {
       process.on('SIGUSR2', listener);
       return { ping: () => process.kill(peer.pid, 'SIGUSR2'), close: () => process.off('SIGUSR2', listener) };
     }
-    case 'doorbell': {
-      const bell = Doorbell.create();
+    case 'doorbell':
+    case 'doorbell-futex': {
+      const bell = Doorbell.create({ wake: name === 'doorbell' ? 'signal' : 'futex' });
       (async () => {
         for await (const { data } of bell) onReply(data);
       })();
@@ -86,8 +89,9 @@ async function child(name) {
     case 'std-signal':
       process.on('SIGUSR2', () => process.kill(parent.pid, 'SIGUSR2'));
       break;
-    case 'doorbell': {
-      const bell = Doorbell.create();
+    case 'doorbell':
+    case 'doorbell-futex': {
+      const bell = Doorbell.create({ wake: name === 'doorbell' ? 'signal' : 'futex' });
       (async () => {
         for await (const { data } of bell) Doorbell.ring(parent.pid, { data });
       })();

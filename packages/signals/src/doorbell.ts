@@ -8,6 +8,12 @@
  * in the order they were rung, and learns who rang without trusting the mailbox. A ring without data
  * uses no slot (value -1).
  *
+ * With `wake: 'futex'` (the receiver opts in; ringers follow what the mailbox says) no signal is sent: the
+ * ringer bumps a sequence word in the mailbox and wakes it with a shared futex, and the receiver waits on
+ * it on a native waiter thread. Rings from one ringer keep their order (each takes a ticket before it is
+ * published, and the receiver takes published slots in ticket order); the ringer's pid is what it wrote
+ * in the slot rather than what the kernel vouches for, and the uid is the mailbox owner's (it is 0600).
+ *
  * Who owns what: the receiver creates and unlinks the mailbox (registered in `@ipcx/core`'s registry);
  * senders only map it. A mailbox named after this process's pid can only be left over from a dead
  * process that had the same pid, so the receiver replaces it.
@@ -28,7 +34,7 @@ import {
   type KernelObjectRegistration,
   type WaitOptions,
 } from '@ipcx/core';
-import { shm } from '@ipcx/native';
+import { futex, shm } from '@ipcx/native';
 
 import { ignoreSignal, onSignal, sendSignal, type Disposer } from './handlers.js';
 import { catchableSignal, resolveSignal, type SignalName } from './names.js';
@@ -42,12 +48,18 @@ const H_SIGNAL = 2; // i32: the realtime signal number to ring with
 const H_SLOTS = 3; // u32
 const H_SLOT_BYTES = 4; // u32
 const H_PID = 5; // i32: the receiver's pid
-const HEADER_BYTES = 32;
-// Per slot, in i32 words: state, length, sender pid, reserved.
+const H_WAKE = 6; // i32: WAKE_SIGNAL or WAKE_FUTEX
+const H_SEQ = 7; // i32: bumped by each futex ring; the futex word
+const H_TICKET = 8; // i32: the next ticket a futex ring takes
+const HEADER_BYTES = 48;
+// Per slot, in i32 words: state, length (-1: a ring without data, futex mode), sender pid, ticket.
 const S_STATE = 0;
 const S_LENGTH = 1;
 const S_PID = 2;
+const S_TICKET = 3;
 const SLOT_HEADER = 16;
+const WAKE_SIGNAL = 0;
+const WAKE_FUTEX = 1;
 // Slot states. A sender moves FREE → CLAIMED (CAS) → FULL (store after the bytes); the receiver FULL → FREE.
 const FREE = 0;
 const CLAIMED = 1;
@@ -72,6 +84,11 @@ export interface DoorbellOptions {
   slots?: number;
   /** Bytes of data per ring (default 256, at most 65 536). */
   slotBytes?: number;
+  /**
+   * How a ring wakes the receiver: 'signal' (default; the kernel vouches for the ringer's pid and uid) or
+   * 'futex' (no signal; a native waiter thread waits, which keeps the process alive while open).
+   */
+  wake?: 'signal' | 'futex';
 }
 
 /** Options of {@link Doorbell.ring}. */
@@ -119,21 +136,27 @@ export class Doorbell implements AsyncIterable<DoorbellRing>, AsyncDisposable {
   readonly #slots: number;
   readonly #slotBytes: number;
   readonly #inbox = new Inbox<DoorbellRing>();
-  readonly #off: Disposer;
+  readonly #off: Disposer | undefined;
+  readonly #abort = new AbortController();
   readonly #registration: KernelObjectRegistration;
   readonly #keepAlive: NodeJS.Timeout;
   #closed = false;
 
-  private constructor(name: string, signal: SignalName, buffer: SharedArrayBuffer, slots: number, slotBytes: number) {
+  /** How rings wake this doorbell. */
+  readonly wake: 'signal' | 'futex';
+
+  private constructor(name: string, signal: SignalName, buffer: SharedArrayBuffer, slots: number, slotBytes: number, wake: 'signal' | 'futex') {
     this.name = name;
     this.signal = signal;
+    this.wake = wake;
     this.#i32 = new Int32Array(buffer);
     this.#u8 = new Uint8Array(buffer);
     this.#slots = slots;
     this.#slotBytes = slotBytes;
     this.#registration = registerKernelObject({ kind: 'shm', name, owner: '@ipcx/signals', unlink: () => unlinkQuietly(name) });
-    this.#off = onSignal(signal, ({ value, pid, uid }) => this.#take(value!, pid!, uid!));
+    this.#off = wake === 'signal' ? onSignal(signal, ({ value, pid, uid }) => this.#take(value!, pid!, uid!)) : undefined;
     this.#keepAlive = setInterval(() => {}, 0x7fffffff);
+    if (wake === 'futex') void this.#waitLoop();
   }
 
   /**
@@ -145,6 +168,8 @@ export class Doorbell implements AsyncIterable<DoorbellRing>, AsyncDisposable {
     if (!resolved.realtime) throw new TypeError(`a doorbell rings with a realtime signal (it carries the slot), got ${resolved.name}`);
     const slots = intOption(options.slots, 'slots', 16, 1, 1024);
     const slotBytes = intOption(options.slotBytes, 'slotBytes', 256, 1, 65_536);
+    const wake = options.wake ?? 'signal';
+    if (wake !== 'signal' && wake !== 'futex') throw new TypeError(`wake must be 'signal' or 'futex', got ${String(wake)}`);
     if (openHere && !openHere.closed) throw new AlreadyExistsError(`a doorbell in this process (${openHere.name})`);
     const name = mailboxName(process.pid);
     const size = slotOffset(slots, slotBytes);
@@ -167,9 +192,10 @@ export class Doorbell implements AsyncIterable<DoorbellRing>, AsyncDisposable {
     i32[H_SLOTS] = slots;
     i32[H_SLOT_BYTES] = slotBytes;
     i32[H_PID] = process.pid;
+    i32[H_WAKE] = wake === 'futex' ? WAKE_FUTEX : WAKE_SIGNAL;
     Atomics.store(i32, H_MAGIC, MAGIC); // last: a sender that sees the magic sees the rest
     try {
-      openHere = new Doorbell(name, resolved.name, buffer, slots, slotBytes);
+      openHere = new Doorbell(name, resolved.name, buffer, slots, slotBytes, wake);
     } catch (error) {
       unlinkQuietly(name);
       throw error;
@@ -199,14 +225,22 @@ export class Doorbell implements AsyncIterable<DoorbellRing>, AsyncDisposable {
     if (i32[H_VERSION] !== VERSION) throw new IncompatibleError(`doorbell ${name}`, `layout version ${i32[H_VERSION]}, this library speaks ${VERSION}`);
     if (i32[H_PID] !== pid) throw new NotFoundError(`doorbell of process ${pid} (the mailbox belongs to ${i32[H_PID]})`);
     const signal = resolveSignal(i32[H_SIGNAL]!).name;
-    if (data === undefined) {
+    const byFutex = i32[H_WAKE] === WAKE_FUTEX;
+    if (byFutex) {
+      // No signal to fail with ESRCH: a mailbox left by a dead receiver must not swallow rings.
+      try {
+        process.kill(pid, 0);
+      } catch (error) {
+        if ((error as { code?: string }).code === 'ESRCH') throw new NotFoundError(`doorbell of process ${pid} (the process is gone)`, { cause: error });
+      }
+    } else if (data === undefined) {
       ringWith(pid, signal, NO_SLOT);
       return;
     }
     const slots = i32[H_SLOTS]!;
     const slotBytes = i32[H_SLOT_BYTES]!;
     if (buffer.byteLength < slotOffset(slots, slotBytes)) throw new IncompatibleError(`doorbell ${name}`, 'smaller than its header says');
-    if (data.byteLength > slotBytes) throw new TooLargeError(`doorbell data for process ${pid}`, data.byteLength, slotBytes);
+    if (data !== undefined && data.byteLength > slotBytes) throw new TooLargeError(`doorbell data for process ${pid}`, data.byteLength, slotBytes);
     // Start the search at a different slot each time so concurrent senders rarely collide.
     const start = (process.pid + Date.now()) % slots;
     for (let k = 0; k < slots; k++) {
@@ -214,9 +248,16 @@ export class Doorbell implements AsyncIterable<DoorbellRing>, AsyncDisposable {
       const base = slotOffset(index, slotBytes);
       const w = base / 4;
       if (Atomics.compareExchange(i32, w + S_STATE, FREE, CLAIMED) !== FREE) continue;
-      new Uint8Array(buffer, base + SLOT_HEADER, data.byteLength).set(data);
-      i32[w + S_LENGTH] = data.byteLength;
+      if (data !== undefined) new Uint8Array(buffer, base + SLOT_HEADER, data.byteLength).set(data);
+      i32[w + S_LENGTH] = data === undefined ? -1 : data.byteLength;
       i32[w + S_PID] = process.pid;
+      if (byFutex) {
+        i32[w + S_TICKET] = Atomics.add(i32, H_TICKET, 1);
+        Atomics.store(i32, w + S_STATE, FULL); // publishes the bytes above
+        Atomics.add(i32, H_SEQ, 1);
+        futex.notify(i32, H_SEQ, 1);
+        return;
+      }
       Atomics.store(i32, w + S_STATE, FULL); // publishes the bytes above
       try {
         ringWith(pid, signal, index);
@@ -259,11 +300,12 @@ export class Doorbell implements AsyncIterable<DoorbellRing>, AsyncDisposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (!lateRings.has(this.signal)) {
+    this.#abort.abort();
+    if (this.#off && !lateRings.has(this.signal)) {
       lateRings.add(this.signal);
       ignoreSignal(this.signal);
     }
-    this.#off();
+    this.#off?.();
     clearInterval(this.#keepAlive);
     unlinkQuietly(this.name);
     this.#registration.unregister();
@@ -277,6 +319,36 @@ export class Doorbell implements AsyncIterable<DoorbellRing>, AsyncDisposable {
 
   [Symbol.asyncIterator](): AsyncIterator<DoorbellRing> {
     return iterate(() => this.receive());
+  }
+
+  /** Futex mode: takes every published slot in ticket order, then sleeps until the sequence word moves. */
+  async #waitLoop(): Promise<void> {
+    const i32 = this.#i32;
+    const uid = process.getuid?.() ?? 0;
+    while (!this.#closed) {
+      const seen = Atomics.load(i32, H_SEQ);
+      const ready: { index: number; ticket: number }[] = [];
+      for (let index = 0; index < this.#slots; index++) {
+        const w = slotOffset(index, this.#slotBytes) / 4;
+        if (Atomics.load(i32, w + S_STATE) === FULL) ready.push({ index, ticket: i32[w + S_TICKET]! });
+      }
+      // Tickets wrap at 2^31: compare by difference, not by value.
+      ready.sort((a, b) => (a.ticket - b.ticket) | 0);
+      for (const { index } of ready) {
+        const base = slotOffset(index, this.#slotBytes);
+        const w = base / 4;
+        const length = i32[w + S_LENGTH]!;
+        const pid = i32[w + S_PID]!;
+        const data = length < 0 ? undefined : this.#u8.slice(base + SLOT_HEADER, base + SLOT_HEADER + Math.min(length, this.#slotBytes));
+        Atomics.store(i32, w + S_STATE, FREE);
+        this.#inbox.push(data === undefined ? { pid, uid } : { pid, uid, data });
+      }
+      try {
+        await futex.waitAsync(i32, H_SEQ, seen, undefined, { signal: this.#abort.signal });
+      } catch {
+        return; // closed
+      }
+    }
   }
 
   #take(value: number, pid: number, uid: number): void {

@@ -74,3 +74,41 @@ describe('Doorbell', () => {
     expect(existsSync(`/dev/shm${name}`)).toBe(false);
   });
 });
+
+describe('Doorbell with a futex instead of a signal', () => {
+  it('carries rings from another process in the order rung, with and without data', async () => {
+    const bell = Doorbell.create({ wake: 'futex' });
+    defer(() => bell.close());
+    expect(bell.wake).toBe('futex');
+    const ringer = fixture('doorbell.mjs', ['ring', String(process.pid), 'one', '-', 'three', 'four']);
+    const rings = [];
+    for (let i = 0; i < 4; i++) rings.push(await within(bell.receive(), 10_000, `ring ${i}`));
+    expect((await within(ringer.exited, 10_000, 'ringer')).code).toBe(0);
+    expect(rings.map((r) => (r.data ? Buffer.from(r.data).toString() : undefined))).toEqual(['one', undefined, 'three', 'four']);
+    for (const r of rings) expect(r).toMatchObject({ pid: ringer.child.pid, uid: process.getuid!() });
+    bell.close();
+    await expect(bell.receive()).rejects.toMatchObject({ code: 'IPCX_ERR_CLOSED' });
+  });
+
+  it('rings a futex doorbell in another process; a dead receiver is NotFoundError, not a silent loss', async () => {
+    const receiver = fixture('doorbell.mjs', ['receive', '2', '4', 'futex']);
+    await within(receiver.line('ready'), 10_000, 'receiver');
+    const pid = receiver.child.pid!;
+    Doorbell.ring(pid, { data: Buffer.from('a') });
+    Doorbell.ring(pid, { data: Buffer.from('b') });
+    const exit = await within(receiver.exited, 10_000, 'receiver exit');
+    expect(exit.code).toBe(0);
+    expect(exit.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l).data)).toEqual(['a', 'b']);
+
+    const killed = fixture('doorbell.mjs', ['receive', '1', '4', 'futex']);
+    await within(killed.line('ready'), 10_000, 'receiver');
+    const name = `/ipcx-doorbell-${killed.child.pid}`;
+    defer(() => {
+      if (existsSync(`/dev/shm${name}`)) shm.unlink(name);
+    });
+    killed.child.kill('SIGKILL');
+    await within(killed.exited, 10_000, 'killed');
+    expect(existsSync(`/dev/shm${name}`)).toBe(true); // what a SIGKILLed receiver leaves
+    expect(() => Doorbell.ring(killed.child.pid!, { data: Buffer.from('lost?') })).toThrow(NotFoundError);
+  });
+});
