@@ -221,7 +221,10 @@ export class Doorbell implements AsyncIterable<DoorbellRing>, AsyncDisposable {
       throw fromSystemError(`opening the doorbell of process ${pid}`, error);
     }
     const i32 = new Int32Array(buffer);
-    if (buffer.byteLength < HEADER_BYTES || Atomics.load(i32, H_MAGIC) !== MAGIC) throw new IncompatibleError(`doorbell ${name}`, 'not a doorbell mailbox (or not yet initialised)');
+    const magic = buffer.byteLength < HEADER_BYTES ? 0 : Atomics.load(i32, H_MAGIC);
+    // A zero magic: the receiver is between creating the mailbox and filling its header.
+    if (magic === 0) throw new NotFoundError(`doorbell of process ${pid} (its mailbox is not ready yet)`);
+    if (magic !== MAGIC) throw new IncompatibleError(`doorbell ${name}`, 'not a doorbell mailbox');
     if (i32[H_VERSION] !== VERSION) throw new IncompatibleError(`doorbell ${name}`, `layout version ${i32[H_VERSION]}, this library speaks ${VERSION}`);
     if (i32[H_PID] !== pid) throw new NotFoundError(`doorbell of process ${pid} (the mailbox belongs to ${i32[H_PID]})`);
     const signal = resolveSignal(i32[H_SIGNAL]!).name;
