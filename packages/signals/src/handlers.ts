@@ -9,8 +9,9 @@
  * event loop polls. Either way handlers run as ordinary events, never inside a signal handler.
  */
 import { readFileSync } from 'node:fs';
+import { isMainThread } from 'node:worker_threads';
 
-import { AlreadyExistsError, LimitError, NotFoundError, PermissionError, fromSystemError, waitFor, type WaitOptions } from '@ipcx/core';
+import { AlreadyExistsError, LimitError, NotFoundError, PermissionError, UnsupportedError, fromSystemError, waitFor, type WaitOptions } from '@ipcx/core';
 import { signals as nativeSignals, sigqueue, type SignalReceiver } from '@ipcx/native';
 
 import { catchableSignal, resolveSignal, type ResolvedSignal, type SignalName } from './names.js';
@@ -58,6 +59,10 @@ const slots = new Map<number, Slot>();
 function attach(resolved: ResolvedSignal): Slot {
   const existing = slots.get(resolved.number);
   if (existing) return existing;
+  if (!resolved.realtime && !isMainThread) {
+    // process.on('SIGTERM') in a worker is accepted by Node and never called.
+    throw new UnsupportedError(`handling ${resolved.name} in a worker thread (Node delivers standard signals to the main thread only; realtime signals work)`);
+  }
   const handlers = new Set<SignalHandler>();
   const deliver = (event: SignalEvent): void => {
     for (const handler of [...handlers]) {

@@ -200,3 +200,21 @@ describe('sendSignal', () => {
     expect(proc.lines.filter((l) => l.startsWith('got ')).map((l) => Number(l.split(' ')[1]))).toEqual(Array.from({ length: sent }, (_, i) => i));
   });
 });
+
+describe('in a worker thread', () => {
+  it('refuses a standard signal (Node would never call the handler) and takes a realtime one', async () => {
+    const { Worker } = await import('node:worker_threads');
+    const code = `
+      const { parentPort } = require('node:worker_threads');
+      import(${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)}).then(({ onSignal, raise }) => {
+        let refused = '';
+        try { onSignal('SIGTERM', () => {}); } catch (e) { refused = e.code; }
+        const off = onSignal('SIGRTMIN+8', ({ value }) => { off(); parentPort.postMessage({ refused, value }); });
+        raise('SIGRTMIN+8', { value: 5 });
+      });`;
+    const worker = new Worker(code, { eval: true });
+    defer(async () => void (await worker.terminate()));
+    const message = await within(new Promise((resolve, reject) => (worker.once('message', resolve), worker.once('error', reject))), 10_000, 'worker');
+    expect(message).toEqual({ refused: 'IPCX_ERR_UNSUPPORTED', value: 5 });
+  });
+});
