@@ -202,7 +202,7 @@ export function signalDisposition(signal: SignalName | number): SignalDispositio
     const ours = slot ? 1 : 0;
     if (process.listenerCount(resolved.name as NodeJS.Signals) > ours) return 'handler';
   }
-  if (resolved.name === 'SIGPIPE') return 'ignore'; // Node sets SIG_IGN at startup
+  if (resolved.name === 'SIGPIPE' || resolved.name === 'SIGXFSZ') return 'ignore'; // Node sets SIG_IGN at startup
   return slot && slot.ignores > 0 ? 'ignore' : 'default';
 }
 
