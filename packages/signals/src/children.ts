@@ -5,7 +5,9 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import cluster from 'node:cluster';
+import diagnostics from 'node:diagnostics_channel';
 import { readFileSync, readdirSync } from 'node:fs';
+import { getSystemErrorName } from 'node:util';
 
 import { ClosedError, Inbox, fromSystemError, iterate, waitFor, type WaitOptions } from '@ipcx/core';
 
@@ -19,7 +21,8 @@ export interface ChildExit {
 }
 
 function exitOf(child: ChildProcess): ChildExit | undefined {
-  if (child.exitCode === null && child.signalCode === null) return undefined;
+  // A child that failed to start has no pid and a negative errno as its exitCode.
+  if (child.pid === undefined || (child.exitCode === null && child.signalCode === null)) return undefined;
   return { pid: child.pid ?? 0, code: child.exitCode, signal: child.signalCode as NodeJS.Signals | null };
 }
 
@@ -44,13 +47,20 @@ export function watchChild(child: ChildProcess, options?: WaitOptions): Promise<
       settle.resolve(ended);
       return () => {};
     }
+    if (child.pid === undefined && typeof child.exitCode === 'number' && child.exitCode < 0) {
+      // Its spawn error was emitted already.
+      const errno = child.exitCode;
+      const cause = Object.assign(new Error(`spawn ${child.spawnfile} ${getSystemErrorName(errno)}`), { errno, code: getSystemErrorName(errno), syscall: 'spawn' });
+      settle.reject(fromSystemError(`spawning ${child.spawnfile}`, cause));
+      return () => {};
+    }
     const onExit = (): void => {
       off();
       settle.resolve(exitOf(child)!);
     };
+    // Only a child that never got a pid is waited for on 'error' (its spawn error): listening to 'error'
+    // on a running child would swallow the errors of failed kill() and send() calls.
     const onError = (error: Error): void => {
-      // 'error' also reports a failed kill or send; only a child that never got a pid is lost for good.
-      if (child.pid !== undefined) return;
       off();
       settle.reject(fromSystemError(`spawning ${child.spawnfile}`, error));
     };
@@ -59,7 +69,7 @@ export function watchChild(child: ChildProcess, options?: WaitOptions): Promise<
       child.off('error', onError);
     };
     child.on('exit', onExit);
-    child.on('error', onError);
+    if (child.pid === undefined) child.once('error', onError);
     return off;
   });
 }
@@ -70,6 +80,11 @@ export interface ChildExitsOptions {
   children?: Iterable<ChildProcess>;
   /** Also follow every node:cluster worker, those forked now and later (in a cluster primary). */
   cluster?: boolean;
+  /**
+   * Also follow every child this process spawns from now on through node:child_process (its
+   * `child_process` diagnostics channel; cluster workers included). Default: true when no `children` are given.
+   */
+  spawned?: boolean;
 }
 
 /** A stream of child exits: `for await (const { pid, code, signal } of exits)`. */
@@ -78,8 +93,10 @@ export class ChildExits implements AsyncIterable<ChildExit>, AsyncDisposable {
   readonly #watched = new Map<ChildProcess, () => void>();
   #closed = false;
   #offCluster: (() => void) | undefined;
+  #offSpawned: (() => void) | undefined;
 
   constructor(options: ChildExitsOptions = {}) {
+    if (options.spawned !== undefined && typeof options.spawned !== 'boolean') throw new TypeError('spawned must be a boolean');
     for (const child of options.children ?? []) checkChild(child);
     for (const child of options.children ?? []) this.add(child);
     if (options.cluster) {
@@ -89,6 +106,16 @@ export class ChildExits implements AsyncIterable<ChildExit>, AsyncDisposable {
       cluster.on('fork', onFork);
       this.#offCluster = () => void cluster.off('fork', onFork);
     }
+    if (options.spawned ?? options.children === undefined) {
+      // Published by the ChildProcess constructor, just before spawn() runs in the same synchronous call:
+      // a microtask later the child has its pid (or failed to start), and it cannot have exited yet.
+      const onSpawn = (message: unknown): void => {
+        const child = (message as { process?: ChildProcess } | undefined)?.process;
+        if (child) queueMicrotask(() => !this.#closed && this.add(child));
+      };
+      diagnostics.subscribe('child_process', onSpawn);
+      this.#offSpawned = () => void diagnostics.unsubscribe('child_process', onSpawn);
+    }
   }
 
   /** Children followed and not yet exited. */
@@ -96,7 +123,10 @@ export class ChildExits implements AsyncIterable<ChildExit>, AsyncDisposable {
     return this.#watched.size;
   }
 
-  /** Follows `child`; a child that has already ended is reported at once. Adding one twice is a no-op. */
+  /**
+   * Follows `child`; a child that has already ended is reported at once, one that never started (no pid)
+   * is not followed. Adding one twice is a no-op.
+   */
   add(child: ChildProcess): this {
     checkChild(child);
     if (this.#closed) throw new ClosedError('child exit stream');
@@ -106,6 +136,8 @@ export class ChildExits implements AsyncIterable<ChildExit>, AsyncDisposable {
       this.#inbox.push(ended);
       return this;
     }
+    // A child that never started (no pid) has no exit to report.
+    if (child.pid === undefined) return this;
     const onExit = (): void => {
       child.off('exit', onExit);
       this.#watched.delete(child);
@@ -126,6 +158,7 @@ export class ChildExits implements AsyncIterable<ChildExit>, AsyncDisposable {
     if (this.#closed) return;
     this.#closed = true;
     this.#offCluster?.();
+    this.#offSpawned?.();
     for (const off of this.#watched.values()) off();
     this.#watched.clear();
     this.#inbox.end(new ClosedError('child exit stream'));
@@ -141,10 +174,10 @@ export class ChildExits implements AsyncIterable<ChildExit>, AsyncDisposable {
 }
 
 /**
- * A stream of `{ pid, code, signal }` for the children given (and added later), and with
- * `{ cluster: true }` for every node:cluster worker.
+ * A stream of `{ pid, code, signal }`: for every child spawned from now on (by default), or for the
+ * children given (and added later), and with `{ cluster: true }` for every node:cluster worker.
  * @example
- * const exits = childExits({ cluster: true });
+ * const exits = childExits();
  * for await (const { pid, code, signal } of exits) if (signal) console.log(`${pid} killed by ${signal}`);
  */
 export function childExits(options: ChildExitsOptions = {}): ChildExits {

@@ -32,6 +32,8 @@ describe('child exits', () => {
   it('rejects for a child that never started', async () => {
     const child = spawn('/nonexistent/ipcx-no-such-binary', [], { stdio: 'ignore' });
     await expect(within(watchChild(child), 10_000, 'spawn error')).rejects.toMatchObject({ code: 'IPCX_ERR_NOT_FOUND' });
+    // Asked again after the spawn error was emitted: the same answer, not a wait forever.
+    await expect(within(watchChild(child), 10_000, 'spawn error again')).rejects.toMatchObject({ code: 'IPCX_ERR_NOT_FOUND' });
   });
 
   it('streams every exit of a set of children, however each ended', async () => {
@@ -65,5 +67,26 @@ describe('child exits', () => {
       { worker: 1, code: null, signal: 'SIGKILL' },
       { worker: 2, code: 0, signal: null },
     ]);
+  });
+});
+
+describe('childExits() with no arguments', () => {
+  it('follows every child spawned after it, however each ended, and stops at close', async () => {
+    const exits = childExits();
+    defer(() => exits.close());
+    const a = spawn(process.execPath, ['-e', 'process.exit(4)'], { stdio: 'ignore' });
+    const b = sleeper();
+    await once(b, 'spawn');
+    b.kill('SIGKILL');
+    const seen = [await within(exits.next(), 10_000, 'first'), await within(exits.next(), 10_000, 'second')];
+    expect(seen.sort((x, y) => x.pid - y.pid)).toEqual(
+      [{ pid: a.pid, code: 4, signal: null }, { pid: b.pid, code: null, signal: 'SIGKILL' }].sort((x, y) => x.pid! - y.pid!),
+    );
+    expect(exits.size).toBe(0);
+    spawn('/nonexistent/ipcx-no-such-binary', [], { stdio: 'ignore' }).on('error', () => {});
+    exits.close();
+    const after = spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' });
+    await once(after, 'exit');
+    await expect(exits.next()).rejects.toMatchObject({ code: 'IPCX_ERR_CLOSED' });
   });
 });
