@@ -204,13 +204,14 @@ export class Doorbell implements AsyncIterable<DoorbellRing>, AsyncDisposable {
   }
 
   /**
-   * Rings the doorbell of process `pid`, leaving `data` in its mailbox.
+   * Rings the doorbell of process `pid`, leaving `data` in its mailbox (`ring(pid, bytes)` is short for
+   * `ring(pid, { data: bytes })`).
    * @throws NotFoundError when `pid` has no doorbell (or is gone), FullError when its mailbox has no free
    * slot, TooLargeError when `data` exceeds its slot size, PermissionError for another user's doorbell.
    */
-  static ring(pid: number, options: RingOptions = {}): void {
+  static ring(pid: number, options: RingOptions | Uint8Array = {}): void {
     if (!Number.isInteger(pid) || pid < 1) throw new RangeError(`pid must be a positive integer, got ${String(pid)}`);
-    const data = options.data;
+    const data = options instanceof Uint8Array ? options : options.data;
     if (data !== undefined && !(data instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array');
     const name = mailboxName(pid);
     let buffer: SharedArrayBuffer;

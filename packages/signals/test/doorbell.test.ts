@@ -95,7 +95,7 @@ describe('Doorbell with a futex instead of a signal', () => {
     await within(receiver.line('ready'), 10_000, 'receiver');
     const pid = receiver.child.pid!;
     Doorbell.ring(pid, { data: Buffer.from('a') });
-    Doorbell.ring(pid, { data: Buffer.from('b') });
+    Doorbell.ring(pid, Buffer.from('b'));
     const exit = await within(receiver.exited, 10_000, 'receiver exit');
     expect(exit.code).toBe(0);
     expect(exit.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l).data)).toEqual(['a', 'b']);
