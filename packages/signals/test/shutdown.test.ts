@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { ownedKernelObjects, registerKernelObject } from '@ipcx/core';
 import { shm } from '@ipcx/native';
 
-import { EXIT_TIMEOUT, ShutdownCoordinator } from '../src/index.js';
+import { EXIT_TIMEOUT, ShutdownCoordinator, raise } from '../src/index.js';
 import { defer, fixture, run, uniqueName, within, type FixtureRun } from './helpers.js';
 
 /** PID namespaces need root (CAP_SYS_ADMIN) and util-linux's unshare: probe once. */
@@ -173,6 +173,27 @@ describe('ShutdownCoordinator.shutdown()', () => {
     expect(ownedKernelObjects()).toEqual([]);
     expect(coordinator.shutdown()).toBeInstanceOf(Promise);
     expect(() => coordinator.register({ name: 'late', close: () => {} })).toThrow(expect.objectContaining({ code: 'IPCX_ERR_CLOSED' }));
+  });
+
+  it('calls onSecondSignal and onTimeout with what did not close, and exits nothing with exit: false', async () => {
+    const seconds: string[] = [];
+    const c1 = new ShutdownCoordinator({ signals: ['SIGUSR2'], exit: false, children: false, notify: false, log: false, onSecondSignal: (s) => seconds.push(s) });
+    defer(() => c1.close());
+    c1.register({ name: 'forever', close: () => new Promise(() => {}) });
+    raise('SIGUSR2');
+    await within(new Promise<void>((resolve) => { const t = setInterval(() => c1.shuttingDown && (clearInterval(t), resolve()), 5); }), 5000, 'started');
+    raise('SIGUSR2');
+    const report = await within(c1.shutdown(), 5000, 'forced');
+    expect(seconds).toEqual(['SIGUSR2']);
+    expect(report).toMatchObject({ reason: 'SIGUSR2', code: 128 + 12, forced: true, pending: ['forever'] });
+
+    const timeouts: (readonly string[])[] = [];
+    const c2 = new ShutdownCoordinator({ timeout: 50, exit: false, children: false, notify: false, log: false, onTimeout: (pending) => timeouts.push(pending) });
+    defer(() => c2.close());
+    c2.register({ name: 'slow', close: () => new Promise(() => {}) });
+    const r2 = await within(c2.shutdown(new Error('test')), 5000, 'deadline');
+    expect(r2).toMatchObject({ reason: 'test', code: EXIT_TIMEOUT, forced: true, pending: ['slow'] });
+    expect(timeouts).toEqual([['slow']]);
   });
 
   it('validates its options before listening', () => {
