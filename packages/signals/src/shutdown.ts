@@ -1,9 +1,10 @@
 /**
  * One graceful shutdown for a process and its children.
  *
- * On the first of the configured signals (or `shutdown()`), the coordinator forwards the signal to the
- * children, runs three phases over the registered resources (stop accepting, drain, close), each in
- * order (highest `priority` first, then newest registration first), waits for the children, unlinks
+ * On the first of the configured signals (or `shutdown()`), the coordinator runs three phases over the
+ * registered resources (stop accepting, drain, close), each in order (highest `priority` first, then
+ * newest registration first), forwarding the signal to the children once every resource has stopped
+ * accepting (so a supervisor does not restart workers that are shutting down), waits for them, unlinks
  * every kernel object in `@ipcx/core`'s registry and exits 0. All of it runs under one deadline; the
  * deadline or a second signal ends it at once with a non-zero code, names what did not close, SIGKILLs
  * the children still running and still unlinks the kernel objects (synchronously).
@@ -224,7 +225,10 @@ export class ShutdownCoordinator implements Disposable, AsyncDisposable {
       }
     }
     const report: ShutdownReport = { reason, code: 0, forced: false, closed: [], failed: [], pending: [], children: [], kernelObjects: [] };
-    const children = this.#forward(signal ?? 'SIGTERM');
+    // Children are told after the first phase: a supervisor that stops accepting first does not take its
+    // workers' exits for crashes and restart them while the tree shuts down.
+    let children: ChildWait[] | undefined;
+    const forward = () => (children ??= this.#forward(signal ?? 'SIGTERM'));
 
     let timer: NodeJS.Timeout | undefined;
     const forced = new Promise<{ code: number; why: string } | undefined>((resolve) => {
@@ -253,8 +257,9 @@ export class ShutdownCoordinator implements Disposable, AsyncDisposable {
             this.#log(`shutdown: ${phase} of ${entry.name} failed: ${(error as Error)?.message ?? String(error)}`);
           }
         }
+        if (phase === 'stopAccepting') forward();
       }
-      report.children = await Promise.all(children.map((c) => c.exited));
+      report.children = await Promise.all(forward().map((c) => c.exited));
       if (options.unlinkKernelObjects) report.kernelObjects = await unlinkOwnedKernelObjects();
       return undefined;
     })();
@@ -268,7 +273,7 @@ export class ShutdownCoordinator implements Disposable, AsyncDisposable {
       for (const entry of [...this.#entries].sort((a, b) => b.priority! - a.priority! || b.order - a.order)) {
         if (entry.state === 'open' || entry.state === 'closing') report.pending.push(entry.name);
       }
-      for (const child of children) {
+      for (const child of forward()) {
         if (!child.done) {
           report.pending.push(`child ${child.pid}`);
           child.kill();

@@ -80,6 +80,10 @@ describe('ShutdownCoordinator in a real process', () => {
     const done = lines.findIndex((l) => l.startsWith('shutdown: done'));
     for (const child of children) expect(lines.indexOf(`child ${child} got SIGTERM`)).toBeLessThan(done);
     for (const child of children) expect(alive(child)).toBe(false);
+    // The children are told only once every resource stopped accepting (a supervisor must not restart them).
+    const lastStop = Math.max(...['a', 'b', 'c'].map((name) => lines.indexOf(`stop ${name}`)));
+    expect(lastStop).toBeGreaterThanOrEqual(0);
+    for (const child of children) expect(lines.indexOf(`child ${child} got SIGTERM`)).toBeGreaterThan(lastStop);
   });
 
   it('kills a child that ignores SIGTERM at the deadline and names it', async () => {
