@@ -21,3 +21,7 @@ export { socket, peerCredentials, sendFds, receiveFds, socketPair } from './sock
 export type { SocketType, SocketAddress, SocketReceived, FdsReceived, PeerCredentials } from './socket.js';
 export { signals, sigqueue } from './signals.js';
 export type { SignalInfo, SignalReceiver } from './signals.js';
+export { sysv, sysvConstants, validateKey } from './sysv.js';
+export type { SysvMsgStat, SysvOwnership, SysvReceived, SysvSemOperation, SysvSemStat, SysvShmStat } from './sysv.js';
+export { recordLock, recordLockAsync, recordLockHolder } from './record-lock.js';
+export type { RecordLockAsyncOptions, RecordLockHolder, RecordLockRange, RecordLockType } from './record-lock.js';
