@@ -32,11 +32,11 @@ const EOF = new Uint8Array(0);
  * `types[0]` and receives `types[1]`, the opening end the reverse. Messages are encoded by a codec (msgpack by
  * default); with `rawCodec` a C program that sends and receives those types is a peer.
  *
- * Closing: an end tells the other with an empty message of its type. The queue is removed by the end that
- * closes last (it has seen the other's end marker), so what one end sent before closing is still read by the
- * other. When the creating end closes first, the queue stays for the opening end (and stays registered in the
- * creating process, so that its shutdown removes it). A dead end is not noticed (a queue has no owner to
- * watch): receives then end by their `timeout` or `signal`.
+ * Closing: an end whose queue holds nothing for the other end removes the queue at once (the other end's
+ * receives then end with `ClosedError`). If messages for the other end wait, it leaves them with an end marker
+ * (an empty message of its type) and the other end, having read them, removes the queue when it closes; the
+ * queue also stays registered in the creating process, so that its shutdown removes it if the other end dies
+ * first. A dead end is not noticed (a queue has no owner to watch): receives then end by `timeout` or `signal`.
  *
  * @example
  * ```ts
@@ -142,7 +142,10 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
         if (m === undefined) break;
         if (m.data.length === 0) this.#peerClosed = true;
       }
-      if (!this.#peerClosed) await q.send(this.#sendType, EOF, { timeout: 1000 }).catch(() => {});
+      // Nothing left for the other end to read: remove the queue now (its receives end with ClosedError). Else
+      // leave an end marker after what it has to read, and the queue for it to remove.
+      if (!this.#peerClosed && q.stat().messages === 0) this.#peerClosed = true;
+      else if (!this.#peerClosed) await q.send(this.#sendType, EOF, { timeout: 1000 }).catch(() => {});
     } catch (error) {
       removed = isIpcError(error) && error.code === 'IPCX_ERR_CLOSED'; // removed under us
     }

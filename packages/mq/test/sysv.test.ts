@@ -191,6 +191,17 @@ describe('SysvChannel', () => {
     expect(() => sysv.msg.stat(creator.queue.id)).toThrow();
   });
 
+  it('removes the queue at once when an end closes with nothing left for the other, whose receive then ends', async () => {
+    const key = uniqueKey();
+    const creator = track(SysvChannel.create<string>({ key, pollInterval: 5 }));
+    const opener = SysvChannel.open<string>({ key, pollInterval: 5 });
+    const waiting = opener.receive({ timeout: 5000 });
+    await creator.close();
+    expect(() => sysv.msg.stat(creator.queue.id)).toThrow();
+    await expect(waiting).rejects.toMatchObject({ code: 'IPCX_ERR_CLOSED' });
+    await opener.close();
+  });
+
   it('leaves other types on the queue alone', async () => {
     const key = uniqueKey();
     await using a = track(SysvChannel.create<string>({ key, types: [10, 11] }));

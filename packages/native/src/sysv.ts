@@ -116,7 +116,7 @@ const SHM_LOCKED = 0o2000;
 const f64 = new Float64Array(1);
 
 /** ops → (index, delta, flags) triples. */
-function encodeOps(ops: readonly SysvSemOperation[]): Int32Array {
+function encodeOps(ops: readonly SysvSemOperation[], noWait = false): Int32Array {
   if (!Array.isArray(ops) || ops.length === 0) throw Object.assign(new TypeError('ops must be a non-empty array'), { code: 'ERR_INVALID_ARG_TYPE' });
   if (ops.length > 500) throw Object.assign(new RangeError('at most 500 operations (SEMOPM)'), { code: 'ERR_OUT_OF_RANGE' });
   const out = new Int32Array(ops.length * 3);
@@ -124,7 +124,7 @@ function encodeOps(ops: readonly SysvSemOperation[]): Int32Array {
     out[i * 3] = validateInt(op.index, `ops[${i}].index`, 0, 31999);
     out[i * 3 + 1] = validateInt(op.delta, `ops[${i}].delta`, -32767, 32767);
     out[i * 3 + 2] =
-      (validateBoolean(op.undo ?? false, `ops[${i}].undo`) ? C.SEM_UNDO : 0) | (validateBoolean(op.noWait ?? false, `ops[${i}].noWait`) ? C.IPC_NOWAIT : 0);
+      (validateBoolean(op.undo ?? false, `ops[${i}].undo`) ? C.SEM_UNDO : 0) | (validateBoolean(op.noWait ?? false, `ops[${i}].noWait`) || noWait ? C.IPC_NOWAIT : 0);
   });
   return out;
 }
@@ -220,7 +220,18 @@ export const sysv = {
     },
     /** semop(2) never blocking: every operation gets IPC_NOWAIT. False when it would have to wait. */
     tryOp(id: number, ops: readonly SysvSemOperation[]): boolean {
-      return native.sysvSemOp(validateId(id), encodeOps(ops.map((o) => ({ ...o, noWait: true }))), -1);
+      return native.sysvSemOp(validateId(id), encodeOps(ops, true), -1);
+    },
+    /**
+     * Operations encoded once for `tryEncoded` (a hot path such as a lock's acquire and release): the
+     * validation and the array are paid here, not per call. `noWait` forces IPC_NOWAIT on every operation.
+     */
+    encode(ops: readonly SysvSemOperation[], noWait = false): Int32Array {
+      return encodeOps(ops, noWait);
+    },
+    /** semop with operations from `encode(ops, true)`: false when it would have to wait. */
+    tryEncoded(id: number, encoded: Int32Array): boolean {
+      return native.sysvSemOp(id, encoded, -1);
     },
     /** semop/semtimedop blocking the calling thread (for workers). False when it timed out (or would block with noWait). */
     op(id: number, ops: readonly SysvSemOperation[], timeoutMs?: number): boolean {

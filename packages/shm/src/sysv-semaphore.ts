@@ -321,9 +321,16 @@ export interface SysvLockCreateOptions extends SysvKeyOptions {
  */
 export class SysvLock implements AsyncDisposable {
   readonly #set: SysvSemaphoreSet;
+  readonly #native: SysvNative;
+  // Encoded once: an acquire and a release are then one addon call each.
+  readonly #take: Int32Array;
+  readonly #give: Int32Array;
 
-  private constructor(set: SysvSemaphoreSet) {
+  private constructor(set: SysvSemaphoreSet, n: SysvNative) {
     this.#set = set;
+    this.#native = n;
+    this.#take = n.sysv.sem.encode([{ index: 0, delta: -1, undo: true }], true);
+    this.#give = n.sysv.sem.encode([{ index: 0, delta: 1, undo: true }], true);
   }
 
   /** Creates the lock (a one-semaphore set) with `permits` free permits; owns it (close removes it). */
@@ -331,12 +338,14 @@ export class SysvLock implements AsyncDisposable {
     const permits = options.permits ?? 1;
     if (!Number.isInteger(permits) || permits < 1 || permits > SEMVMX) throw new RangeError(`permits must be an integer from 1 to ${SEMVMX}, got ${String(permits)}`);
     const { permits: _, ...rest } = options;
-    return new SysvLock(await SysvSemaphoreSet.create({ ...rest, count: 1, values: [permits] }));
+    const set = await SysvSemaphoreSet.create({ ...rest, count: 1, values: [permits] });
+    return new SysvLock(set, await loadSysv());
   }
 
   /** Opens a lock another process created (or any one-semaphore set used the same way, e.g. by a C program). */
   static async open(options: SysvSemaphoreSetOpenOptions): Promise<SysvLock> {
-    return new SysvLock(await SysvSemaphoreSet.open(options));
+    const set = await SysvSemaphoreSet.open(options);
+    return new SysvLock(set, await loadSysv());
   }
 
   /** The semaphore set underneath (its `id`, `stat()`, `getPid(0)`, `getNcnt(0)`). */
@@ -356,7 +365,7 @@ export class SysvLock implements AsyncDisposable {
 
   /** Takes a permit if one is free now. */
   tryLock(): Guard | undefined {
-    return this.#set.tryOp([{ index: 0, delta: -1, undo: true }]) ? this.#guard() : undefined;
+    return this.#try(this.#take) ? this.#guard() : undefined;
   }
 
   /** Waits for a permit. @throws TimeoutError, AbortedError, ClosedError (also when the set is removed). */
@@ -376,7 +385,16 @@ export class SysvLock implements AsyncDisposable {
 
   #guard(): Guard {
     // +1 with SEM_UNDO cancels the -1's undo adjustment: after a release nothing is left to reverse.
-    return new GuardImpl(() => void this.#set.tryOp([{ index: 0, delta: 1, undo: true }]));
+    return new GuardImpl(() => void this.#try(this.#give));
+  }
+
+  #try(encoded: Int32Array): boolean {
+    if (this.#set.closed) throw new ClosedError(this.#set.what);
+    try {
+      return this.#native.sysv.sem.tryEncoded(this.#set.id, encoded);
+    } catch (error) {
+      throw sysvError(`${this.#set.what} semop`, error);
+    }
   }
 }
 
