@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ownedKernelObjects, unlinkOwnedKernelObjects } from '@ipcx/core';
 import { sysv } from '@ipcx/native';
-import { RecordLock, SysvLock, SysvSegment, SysvSemaphoreSet, ftok } from '@ipcx/shm';
+import { RecordLock, ShmChannel, SysvLock, SysvSegment, SysvSemaphoreSet, ftok } from '@ipcx/shm';
 import { killAll } from './helpers.js';
 import { compileC, leftovers, made, uniqueKey } from './sysv-helpers.js';
 
@@ -154,6 +154,27 @@ describe('SysvSegment', () => {
     await expect(SysvSegment.create({ key: uniqueKey(), size: 64, mode: 0o1777 })).rejects.toBeInstanceOf(RangeError);
     await expect(SysvSegment.create({ path: '/nonexistent/ipcx', id: 1, size: 64 })).rejects.toMatchObject({ code: 'IPCX_ERR_NOT_FOUND' });
     await expect(SysvSegment.open({ key: uniqueKey() })).rejects.toMatchObject({ code: 'IPCX_ERR_NOT_FOUND' });
+  });
+
+  it('carries a ShmChannel between processes that attached the segment by key', async () => {
+    const key = uniqueKey();
+    await using seg = await SysvSegment.create({ key, size: 64 * 1024 });
+    made.shm.add(seg.id);
+    await using channel = await ShmChannel.createIn<{ n: number; text: string }>(seg.buffer, { capacity: 16 * 1024, peerCheckInterval: 50 });
+    const child = spawn(process.execPath, [new URL('./fixtures/sysv-channel-echo.mjs', import.meta.url).pathname, String(key)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(child);
+    await untilLine(child, 'ready');
+    expect(seg.stat().attachCount).toBe(2);
+    for (let n = 0; n < 100; n++) {
+      await channel.send({ n, text: 'x'.repeat(n) });
+      expect(await channel.receive({ timeout: 5000 })).toEqual({ n, text: 'x'.repeat(n) });
+    }
+    await expect(ShmChannel.openIn(seg.buffer)).rejects.toMatchObject({ code: 'IPCX_ERR_ALREADY_EXISTS' });
+    const waiting = channel.receive({ timeout: 10_000 });
+    waiting.catch(() => {});
+    await kill(child);
+    await expect(waiting).rejects.toMatchObject({ code: 'IPCX_ERR_PEER_GONE' });
+    await expect(ShmChannel.createIn(new SharedArrayBuffer(1024), { capacity: 16 * 1024 })).rejects.toBeInstanceOf(RangeError);
   });
 
   it('locks the pages with SHM_LOCK where permitted', async () => {
