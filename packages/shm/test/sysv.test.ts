@@ -116,6 +116,28 @@ describe('SysvSegment', () => {
     expect(() => sysv.shm.stat(seg.id)).toThrow(); // gone with its last attachment
   });
 
+  it('detaches when the last SharedArrayBuffer over the segment is collected', async () => {
+    await using seg = await SysvSegment.create({ size: 4096 });
+    made.shm.add(seg.id);
+    // A process that attaches by id, drops its buffer and collects it: the kernel's attach count falls back.
+    const script = `
+      const { SysvSegment } = await import('@ipcx/shm');
+      let s = await SysvSegment.open({ id: ${seg.id} });
+      console.log(s.stat().attachCount);
+      s = undefined;
+      const { sysv } = await import('@ipcx/native');
+      // Collection frees the backing store, whose deleter detaches; sweeping may finish on a later turn.
+      for (let i = 0; i < 200 && sysv.shm.stat(${seg.id}).attachCount > 1; i++) { globalThis.gc(); await new Promise((r) => setImmediate(r)); }
+      console.log(sysv.shm.stat(${seg.id}).attachCount);
+    `;
+    const child = spawn(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'], cwd: new URL('.', import.meta.url).pathname });
+    children.push(child);
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    expect((await once(child, 'exit'))[0]).toBe(0);
+    expect(out.trim().split('\n')).toEqual(['2', '1']);
+  });
+
   it('finds a segment by path and id through ftok, as C does', async () => {
     const path = join(tmpdir(), `ipcx-ftok-${process.pid}-${uniqueKey()}`);
     writeFileSync(path, '');
