@@ -10,6 +10,7 @@ it("runs the README's System V queue example as written", async () => {
   const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script!], {
     cwd: new URL('..', import.meta.url).pathname,
     timeout: 20_000,
+    env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' }, // console.log colors nothing then
   });
   expect(stdout.trim().split('\n')).toEqual(['1 3 log line', '0', '{ job: 1 }']);
 });

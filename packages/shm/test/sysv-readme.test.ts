@@ -14,6 +14,7 @@ it("runs the README's System V example as written", async () => {
   const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script!], {
     cwd: new URL('..', import.meta.url).pathname,
     timeout: 20_000,
+    env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' }, // console.log colors nothing then
   });
   expect(stdout.trim().split('\n')).toEqual(['4096 1 true', '[ 0, 1 ] true', '1', 'undefined']);
 });

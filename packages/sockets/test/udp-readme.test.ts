@@ -10,6 +10,7 @@ it("runs the README's UDP example as written", async () => {
   const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script!], {
     cwd: new URL('..', import.meta.url).pathname,
     timeout: 20_000,
+    env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' }, // console.log colors nothing then
   });
   expect(stdout.trim().split('\n')).toEqual(['{ pong: 1 }', 'IPv6']);
 });
