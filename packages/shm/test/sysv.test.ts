@@ -123,12 +123,12 @@ describe('SysvSegment', () => {
     const script = `
       const { SysvSegment } = await import('@ipcx/shm');
       let s = await SysvSegment.open({ id: ${seg.id} });
-      console.log(s.stat().attachCount);
+      process.stdout.write(s.stat().attachCount + "\\n");
       s = undefined;
       const { sysv } = await import('@ipcx/native');
       // Collection frees the backing store, whose deleter detaches; sweeping may finish on a later turn.
       for (let i = 0; i < 200 && sysv.shm.stat(${seg.id}).attachCount > 1; i++) { globalThis.gc(); await new Promise((r) => setImmediate(r)); }
-      console.log(sysv.shm.stat(${seg.id}).attachCount);
+      process.stdout.write(sysv.shm.stat(${seg.id}).attachCount + "\\n");
     `;
     const child = spawn(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'], cwd: new URL('.', import.meta.url).pathname });
     children.push(child);
