@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ownedKernelObjects, unlinkOwnedKernelObjects } from '@ipcx/core';
 import { sysv } from '@ipcx/native';
-import { RecordLock, ShmChannel, SysvLock, SysvSegment, SysvSemaphoreSet, ftok } from '@ipcx/shm';
+import { RecordLock, SharedState, ShmChannel, SysvLock, SysvSegment, SysvSemaphoreSet, ftok } from '@ipcx/shm';
 import { killAll } from './helpers.js';
 import { compileC, leftovers, made, uniqueKey } from './sysv-helpers.js';
 
@@ -197,6 +197,20 @@ describe('SysvSegment', () => {
     await kill(child);
     await expect(waiting).rejects.toMatchObject({ code: 'IPCX_ERR_PEER_GONE' });
     await expect(ShmChannel.createIn(new SharedArrayBuffer(1024), { capacity: 16 * 1024 })).rejects.toBeInstanceOf(RangeError);
+  });
+
+  it('holds a SharedState that a reader in another process follows', async () => {
+    const key = uniqueKey();
+    await using seg = await SysvSegment.create({ key, size: 8192 });
+    made.shm.add(seg.id);
+    await using state = await SharedState.createIn<{ n: number }>(seg.buffer, { capacity: 1024, initial: { n: 0 } });
+    const child = spawn(process.execPath, [new URL('./fixtures/sysv-state-reader.mjs', import.meta.url).pathname, String(key)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(child);
+    expect(await untilLine(child, 'ready')).toContain('ready 0');
+    const got = untilLine(child, 'got');
+    for (let n = 1; n <= 3; n++) state.set({ n });
+    expect(await got).toContain('got 3');
+    await expect(SharedState.createIn(new SharedArrayBuffer(64), { capacity: 1024 })).rejects.toBeInstanceOf(RangeError);
   });
 
   it('locks the pages with SHM_LOCK where permitted', async () => {
