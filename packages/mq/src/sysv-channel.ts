@@ -1,15 +1,20 @@
 import {
   AbstractChannel,
+  AlreadyExistsError,
   ClosedError,
   PeerGoneError,
+  fromSystemError,
+  intervalOption,
   isIpcError,
   msgpackCodec,
+  registerKernelObject,
   type Codec,
+  type KernelObjectRegistration,
   type ReceiveOptions,
   type SendOptions,
 } from '@ipcx/core';
-import { sysv } from '@ipcx/native';
-import { SysvMessageQueue, type SysvMessage, type SysvMessageQueueCreateOptions, type SysvMessageQueueOptions } from './sysv-queue.js';
+import { sysv, sysvConstants } from '@ipcx/native';
+import { SysvMessageQueue, checkAdoptable, type SysvMessage, type SysvMessageQueueCreateOptions, type SysvMessageQueueOptions } from './sysv-queue.js';
 
 /** Options of `SysvChannel.create` and `SysvChannel.open`. */
 export interface SysvChannelOptions<T = unknown> extends SysvMessageQueueCreateOptions {
@@ -21,6 +26,23 @@ export interface SysvChannelOptions<T = unknown> extends SysvMessageQueueCreateO
    * left alone, so a queue can carry several channels, or a channel and other traffic.
    */
   types?: readonly [number, number];
+  /**
+   * How often, in ms, a waiting `send` or `receive` checks that the other end's process lives (a SEM_UNDO
+   * semaphore each end holds, see "When the other end dies"). Default 500.
+   */
+  peerCheckInterval?: number;
+}
+
+/**
+ * Liveness of the two ends, for channels found by key: a semaphore set with the queue's key, semaphore 0 held
+ * (+1, SEM_UNDO) by the creating end and 1 by the opening end. The kernel undoes a dead end's +1, however it
+ * died; a value seen at 1 and then 0 means that end is gone.
+ */
+interface Liveness {
+  readonly id: number;
+  readonly mine: number;
+  readonly peer: number;
+  registration: KernelObjectRegistration | undefined;
 }
 
 // The end of a channel's stream: an empty message. msgpack never encodes to zero bytes; with a raw codec,
@@ -36,7 +58,15 @@ const EOF = new Uint8Array(0);
  * receives then end with `ClosedError`). If messages for the other end wait, it leaves them with an end marker
  * (an empty message of its type) and the other end, having read them, removes the queue when it closes; the
  * queue also stays registered in the creating process, so that its shutdown removes it if the other end dies
- * first. A dead end is not noticed (a queue has no owner to watch): receives then end by `timeout` or `signal`.
+ * first.
+ *
+ * When the other end dies: a queue has no owner, so a channel found by key also makes a semaphore set with the
+ * same key, where each end holds one unit taken with SEM_UNDO; the kernel gives a dead end's unit back, however
+ * it died. While a send or receive waits, the end checks the other's unit at once and every `peerCheckInterval`
+ * ms (default 500): once seen held and found free, waits fail with `PeerGoneError` (receives after what the
+ * other end sent before it went), later sends too, and `close` removes the queue and the set. Not noticed: the
+ * other end of a channel opened by `id` (a private queue has no key for the set), and a C peer (it holds no
+ * unit); their receives end by `timeout` or `signal`.
  *
  * @example
  * ```ts
@@ -54,32 +84,65 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
   readonly #sendType: number;
   readonly #receiveType: number;
   readonly #receiveSelector: { type: number };
+  readonly #liveness: Liveness | undefined;
+  readonly #peerCheckMs: number;
   #closed = false;
   #peerClosed = false;
+  #peerSeen = false;
+  #peerGone = false;
+  #nextLook = 0;
+  #waits = 0;
+  #monitor: NodeJS.Timeout | undefined;
 
-  private constructor(queue: SysvMessageQueue, codec: Codec<T> | undefined, sendType: number, receiveType: number) {
+  private constructor(queue: SysvMessageQueue, codec: Codec<T> | undefined, sendType: number, receiveType: number, liveness: Liveness | undefined, peerCheckMs: number) {
     super();
     this.queue = queue;
     this.#codec = codec ?? (msgpackCodec as Codec<T>);
     this.#sendType = sendType;
     this.#receiveType = receiveType;
     this.#receiveSelector = { type: receiveType };
+    this.#liveness = liveness;
+    this.#peerCheckMs = peerCheckMs;
   }
 
   /** Creates the queue (`AlreadyExistsError` if the key is taken) and returns the creating end. */
   static create<T = unknown>(options: SysvChannelOptions<T> = {}): SysvChannel<T> {
     const [a, b] = checkTypes(options.types);
     checkCodec(options.codec);
-    const { codec, types: _, ...rest } = options;
-    return new SysvChannel<T>(SysvMessageQueue.create(rest), codec, a, b);
+    const peerCheckMs = intervalOption('peerCheckInterval', options.peerCheckInterval, 500);
+    const { codec, types: _, peerCheckInterval: __, ...rest } = options;
+    const queue = SysvMessageQueue.create(rest);
+    let liveness: Liveness | undefined;
+    if (queue.key !== 0) {
+      try {
+        liveness = createLiveness(queue.key, options.mode ?? 0o600);
+      } catch (error) {
+        void queue.close();
+        throw error;
+      }
+    }
+    return new SysvChannel<T>(queue, codec, a, b, liveness, peerCheckMs);
   }
 
   /** Opens the other end of a channel made by `create` (by key, `path` + `id`, or the queue's `id`). */
   static open<T = unknown>(options: Omit<SysvChannelOptions<T>, 'maxBytes'>): SysvChannel<T> {
     const [a, b] = checkTypes(options.types);
     checkCodec(options.codec);
-    const { codec, types: _, ...rest } = options;
-    return new SysvChannel<T>(SysvMessageQueue.open(rest as SysvMessageQueueOptions), codec, b, a);
+    const peerCheckMs = intervalOption('peerCheckInterval', options.peerCheckInterval, 500);
+    const { codec, types: _, peerCheckInterval: __, ...rest } = options;
+    const queue = SysvMessageQueue.open(rest as SysvMessageQueueOptions);
+    let liveness: Liveness | undefined;
+    if (queue.key !== 0) {
+      try {
+        liveness = openLiveness(queue.key, options.mode ?? 0o600);
+      } catch (error) {
+        void queue.close();
+        throw error;
+      }
+    }
+    const channel = new SysvChannel<T>(queue, codec, b, a, liveness, peerCheckMs);
+    channel.#peerAlive(); // the creator holds its unit from the start: seen now, its death is noticed later
+    return channel;
   }
 
   /** The largest encoded message. */
@@ -94,7 +157,8 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
   send(message: T, options?: SendOptions): Promise<void> {
     try {
       this.#checkSend();
-      return this.queue.send(this.#sendType, this.#encode(message), options);
+      if (!this.#peerSeen) this.#lookForPeer();
+      return this.#whileWaiting(this.queue.send(this.#sendType, this.#encode(message), options));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -109,7 +173,7 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
     if (this.#closed) return Promise.reject(new ClosedError());
     if (this.#peerClosed) return Promise.reject(new ClosedError('channel (closed by the peer)'));
     const selector = options === undefined ? this.#receiveSelector : { ...options, type: this.#receiveType };
-    return this.queue.receive(selector).then(this.#decodeMessage, this.#mapClosed);
+    return this.#whileWaiting(this.queue.receive(selector)).then(this.#decodeMessage, this.#mapClosed);
   }
 
   tryReceive(): T | undefined {
@@ -132,8 +196,11 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#monitor);
     const q = this.queue;
     q.fail(new ClosedError());
+    if (!this.#peerGone && this.#peerSeen && !this.#peerAlive()) this.#peerGone = true;
+    if (this.#peerGone) this.#peerClosed = true; // nobody is left to read or remove: remove it all now
     let removed = false;
     try {
       // Nobody will read what was sent to this end; an end marker among it means the other end closed first.
@@ -156,6 +223,16 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
         // removed already
       }
     }
+    const live = this.#liveness;
+    if (live !== undefined) {
+      try {
+        if (this.#peerClosed) sysv.sem.remove(live.id);
+        else sysv.sem.tryOp(live.id, [{ index: live.mine, delta: -1, undo: true }]); // our unit, and its undo, go
+      } catch {
+        // removed already
+      }
+      if (this.#peerClosed) live.registration?.unregister();
+    }
     if (!this.#peerClosed && q.created) q.disownOnClose();
     await q.close();
   }
@@ -163,6 +240,65 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
   #checkSend(): void {
     if (this.#closed) throw new ClosedError();
     if (this.#peerClosed) throw new PeerGoneError('peer (it closed the channel)');
+    if (this.#peerGone) throw this.#goneError();
+  }
+
+  /** True while the other end's unit is held; the first time it is, that end counts as seen. No liveness: true. */
+  #peerAlive(): boolean {
+    const live = this.#liveness;
+    if (live === undefined) return true;
+    let value: number;
+    try {
+      value = sysv.sem.getValue(live.id, live.peer);
+    } catch {
+      return !this.#peerSeen; // the set was removed: by the other end's close (its queue goes too) or by hand
+    }
+    if (value > 0) this.#peerSeen = true;
+    return value > 0 || !this.#peerSeen;
+  }
+
+  /** Until the other end is seen, sends look for it at most once per peerCheckInterval. */
+  #lookForPeer(): void {
+    if (this.#liveness === undefined) return;
+    const now = performance.now();
+    if (now < this.#nextLook) return;
+    this.#nextLook = now + this.#peerCheckMs;
+    this.#peerAlive();
+  }
+
+  /** While a send or receive waits: checks the other end at once and every peerCheckInterval. */
+  #whileWaiting<R>(wait: Promise<R>): Promise<R> {
+    if (this.#liveness === undefined) return wait;
+    if (this.#waits++ === 0) {
+      this.#monitor = setInterval(() => this.#checkPeer(), this.#peerCheckMs);
+      this.#monitor.unref();
+      queueMicrotask(() => this.#checkPeer());
+    }
+    return wait.finally(() => {
+      if (--this.#waits === 0) {
+        clearInterval(this.#monitor);
+        this.#monitor = undefined;
+      }
+    });
+  }
+
+  #checkPeer(): void {
+    if (this.#closed || this.#waits === 0) return;
+    if (!this.#peerGone) {
+      if (this.#peerAlive()) return;
+      this.#peerGone = true;
+    }
+    // What the other end sent before it went is still delivered: waits fail once the queue is empty.
+    try {
+      if (this.queue.stat().messages > 0) return;
+    } catch {
+      return; // removed: the waits see it themselves
+    }
+    this.queue.fail(this.#goneError());
+  }
+
+  #goneError(): PeerGoneError {
+    return new PeerGoneError(`the other end of System V channel ${this.queue.id} (its process died)`);
   }
 
   #encode(message: T): Uint8Array {
@@ -199,4 +335,52 @@ function checkTypes(types: readonly [number, number] | undefined): [number, numb
 
 function checkCodec(codec: Codec<unknown> | undefined): void {
   if (codec !== undefined && (typeof codec.encode !== 'function' || typeof codec.decode !== 'function')) throw new TypeError('codec must be a Codec');
+}
+
+function semError(what: string, error: unknown): Error {
+  if ((error as NodeJS.ErrnoException).code === 'EEXIST') return new AlreadyExistsError(what, { cause: error });
+  return fromSystemError(what, error);
+}
+
+/** The creating end's liveness set: same key as the queue, 2 semaphores, this end's unit taken with SEM_UNDO. */
+function createLiveness(key: number, mode: number): Liveness {
+  const what = `System V channel liveness semaphores (key 0x${(key >>> 0).toString(16).padStart(8, '0')})`;
+  let id: number;
+  try {
+    id = sysv.sem.get(key, 2, sysvConstants.IPC_CREAT | sysvConstants.IPC_EXCL | mode);
+  } catch (error) {
+    throw semError(what, error);
+  }
+  const registration = registerKernelObject({ kind: 'sysv-sem', name: `key 0x${(key >>> 0).toString(16).padStart(8, '0')}`, owner: '@ipcx/mq', unlink: () => {
+    try {
+      sysv.sem.remove(id);
+    } catch {
+      // removed already
+    }
+  } });
+  sysv.sem.tryOp(id, [{ index: 0, delta: 1, undo: true }]);
+  return { id, mine: 0, peer: 1, registration };
+}
+
+/** The opening end's: the creator's set if there is one (a C creator makes none: then no liveness). */
+function openLiveness(key: number, mode: number): Liveness | undefined {
+  const what = `System V channel liveness semaphores (key 0x${(key >>> 0).toString(16).padStart(8, '0')})`;
+  let id: number;
+  try {
+    id = sysv.sem.get(key, 0, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw semError(what, error);
+  }
+  let stat;
+  try {
+    stat = sysv.sem.stat(id);
+  } catch (error) {
+    throw semError(what, error);
+  }
+  if (stat.count !== 2) return undefined; // not ours
+  checkAdoptable(what, stat, mode);
+  if (sysv.sem.getValue(id, 1) > 0) throw new AlreadyExistsError(`the opening end of System V channel key 0x${(key >>> 0).toString(16)} (another process has it open)`);
+  sysv.sem.tryOp(id, [{ index: 1, delta: 1, undo: true }]);
+  return { id, mine: 1, peer: 0, registration: undefined };
 }

@@ -591,7 +591,7 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
 }
 
 /** Refuses a queue owned or created by another uid, or open wider than `mode`. */
-function checkAdoptable(what: string, stat: SysvMsgStat, mode: number): void {
+export function checkAdoptable(what: string, stat: { uid: number; cuid: number; mode: number }, mode: number): void {
   const me = process.geteuid?.() ?? -1;
   if (stat.uid !== me || stat.cuid !== me) {
     throw new PermissionError(`${what} belongs to uid ${stat.uid} (created by uid ${stat.cuid}), not to this process's uid ${me}; it is not adopted`);

@@ -13,6 +13,7 @@ import { SysvChannel, SysvMessageQueue, sysvMaxMessageBytes } from "@ipcx/mq";
 
 const children: ChildProcess[] = [];
 const ids = new Set<number>();
+const keys = new Set<number>();
 
 function uniqueKey(): number {
   return randomInt(0x1000_0000, 0x7fff_ffff);
@@ -20,6 +21,7 @@ function uniqueKey(): number {
 
 function track<Q extends { id: number } | SysvChannel<unknown>>(q: Q): Q {
   ids.add(q instanceof SysvChannel ? q.queue.id : (q as { id: number }).id);
+  if (q instanceof SysvChannel && q.queue.key !== 0) keys.add(q.queue.key); // and its liveness semaphores
   return q;
 }
 
@@ -40,6 +42,17 @@ function leftovers(): number[] {
     }
   }
   ids.clear();
+  for (const key of keys) {
+    let id: number;
+    try {
+      id = sysv.sem.get(key, 0, 0);
+    } catch {
+      continue;
+    }
+    left.push(id);
+    sysv.sem.remove(id);
+  }
+  keys.clear();
   return left;
 }
 
@@ -58,6 +71,24 @@ describeChannelConformance(
   },
   {
     maxMessageBytes: Math.min(sysvMaxMessageBytes(), 16384),
+    killablePeer: async () => {
+      const key = uniqueKey();
+      const channel = track(SysvChannel.create({ key, peerCheckInterval: 50 }));
+      const child = spawn(process.execPath, [new URL('./fixtures/sysv-echo.mjs', import.meta.url).pathname, String(key)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      children.push(child);
+      await new Promise<void>((resolve, reject) => {
+        child.stdout!.once('data', () => resolve());
+        child.once('exit', (code) => reject(new Error(`the echo exited (${code}) before it was ready`)));
+      });
+      return {
+        channel,
+        kill: async () => {
+          const exited = once(child, 'exit');
+          child.kill('SIGKILL');
+          await exited;
+        },
+      };
+    },
     garbagePeer: async () => {
       const key = uniqueKey();
       const receiver = track(SysvChannel.create({ key }));
@@ -200,6 +231,24 @@ describe('SysvChannel', () => {
     expect(() => sysv.msg.stat(creator.queue.id)).toThrow();
     await expect(waiting).rejects.toMatchObject({ code: 'IPCX_ERR_CLOSED' });
     await opener.close();
+  });
+
+  it('refuses a second opening end while the first lives, and notices a killed creator', async () => {
+    const key = uniqueKey();
+    const creator = track(SysvChannel.create<string>({ key }));
+    const opener = SysvChannel.open<string>({ key, peerCheckInterval: 20 });
+    expect(() => SysvChannel.open({ key })).toThrow(expect.objectContaining({ code: 'IPCX_ERR_ALREADY_EXISTS' }));
+    expect(() => SysvChannel.create({ key })).toThrow(expect.objectContaining({ code: 'IPCX_ERR_ALREADY_EXISTS' }));
+    await creator.send('hello');
+    expect(await opener.receive({ timeout: 1000 })).toBe('hello');
+    // Give back the creator's unit as the kernel does for a dead process (undo), without closing it.
+    const live = sysv.sem.get(key, 0, 0);
+    sysv.sem.setValue(live, 0, 0);
+    await expect(opener.receive({ timeout: 5000 })).rejects.toMatchObject({ code: 'IPCX_ERR_PEER_GONE' });
+    await expect(opener.send('anyone?')).rejects.toMatchObject({ code: 'IPCX_ERR_PEER_GONE' });
+    await opener.close(); // the other end is gone: removes queue and semaphores
+    expect(() => sysv.msg.stat(creator.queue.id)).toThrow();
+    await creator.close();
   });
 
   it('leaves other types on the queue alone', async () => {
