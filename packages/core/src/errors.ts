@@ -24,6 +24,7 @@ export type IpcErrorCode =
   | 'IPCX_ERR_REMOTE'
   | 'IPCX_ERR_INCOMPATIBLE'
   | 'IPCX_ERR_OWNER_DIED'
+  | 'IPCX_ERR_DEADLOCK'
   | 'IPCX_ERR_REVISION'
   | 'IPCX_ERR_SYSTEM';
 
@@ -154,10 +155,31 @@ export class AlreadyExistsError extends IpcError {
 
 /** An object that was to be opened does not exist. */
 export class NotFoundError extends IpcError {
-  override readonly name = 'NotFoundError';
+  override readonly name: string = 'NotFoundError';
   readonly code = 'IPCX_ERR_NOT_FOUND' as const;
   constructor(what: string, options?: ErrorOptions) {
     super(`${what} does not exist`, options);
+  }
+}
+
+/**
+ * A revision that is no longer kept (or not yet written) was asked for: `oldest` and `latest` say which
+ * revisions are there now (none when `latest` is 0). A `NotFoundError`, with the same code.
+ */
+export class RevisionNotFoundError extends NotFoundError {
+  override readonly name = 'RevisionNotFoundError';
+  constructor(what: string, readonly revision: number, readonly oldest: number, readonly latest: number, options?: ErrorOptions) {
+    super(what, options);
+    this.message = `${what}: revision ${revision} is not kept; ${latest === 0 ? 'no revision is written yet' : `revisions ${oldest} to ${latest} are`}`;
+  }
+}
+
+/** A compare-and-set found another revision than the caller expected (someone wrote in between). */
+export class RevisionMismatchError extends IpcError {
+  override readonly name = 'RevisionMismatchError';
+  readonly code = 'IPCX_ERR_REVISION' as const;
+  constructor(what: string, readonly expected: number, readonly actual: number, options?: ErrorOptions) {
+    super(`${what}: expected revision ${expected}, found ${actual}`, options);
   }
 }
 
@@ -206,15 +228,12 @@ export class OwnerDiedError extends IpcError {
   }
 }
 
-/**
- * A compare-and-set write found another revision than the one it expected: someone else wrote first. `expected`
- * is the caller's revision, `actual` the one found (when known). Read again and retry, or give up.
- */
-export class RevisionMismatchError extends IpcError {
-  override readonly name = 'RevisionMismatchError';
-  readonly code = 'IPCX_ERR_REVISION' as const;
-  constructor(what: string, readonly expected: number, readonly actual?: number, options?: ErrorOptions) {
-    super(`${what}: expected revision ${expected}, found ${actual === undefined ? 'another' : actual}`, options);
+/** The kernel refused a wait that would deadlock (EDEADLK): the caller holds what the holder waits for. */
+export class DeadlockError extends IpcError {
+  override readonly name = 'DeadlockError';
+  readonly code = 'IPCX_ERR_DEADLOCK' as const;
+  constructor(what: string, options?: ErrorOptions) {
+    super(`${what} would deadlock`, options);
   }
 }
 
@@ -263,6 +282,8 @@ export function fromSystemError(what: string, error: unknown): IpcError {
       return new TimeoutError(what, undefined, options);
     case 'EMSGSIZE':
       return new TooLargeError(what, undefined, undefined, options);
+    case 'EDEADLK':
+      return new DeadlockError(what, options);
     case 'ENOSYS':
     case 'EOPNOTSUPP':
     case 'EAFNOSUPPORT':

@@ -60,6 +60,27 @@ export interface NativeSignalReceiver {
   dropped(): number;
 }
 
+/** Kernel numbers for System V IPC and fcntl record locks. */
+export interface NativeSysvConstants {
+  readonly IPC_CREAT: number;
+  readonly IPC_EXCL: number;
+  readonly IPC_NOWAIT: number;
+  readonly IPC_PRIVATE: number;
+  readonly SHMLBA: number;
+  readonly MSG_EXCEPT: number;
+  readonly MSG_NOERROR: number;
+  readonly SEM_UNDO: number;
+  readonly GETVAL: number;
+  readonly SETVAL: number;
+  readonly GETPID: number;
+  readonly GETNCNT: number;
+  readonly GETZCNT: number;
+  readonly SEMVMX: number;
+  readonly F_RDLCK: number;
+  readonly F_WRLCK: number;
+  readonly F_UNLCK: number;
+}
+
 export interface NativeBinding {
   /** "v8" (Node < 24.16: V8 BackingStore) or "node-api" (node_api_create_external_sharedarraybuffer). */
   readonly sharedArrayBufferImpl: 'v8' | 'node-api';
@@ -130,6 +151,49 @@ export interface NativeBinding {
   flock(fd: number, op: number): boolean;
   /** Blocking flock on a waiter thread; returns the job id. */
   flockAsync(fd: number, op: number, callback: NativeWaitCallback): number;
+
+  readonly sysvConstants: NativeSysvConstants;
+  sysvFtok(path: string, id: number): number;
+  sysvShmGet(key: number, size: number, flags: number): number;
+  /** shmat read-write; the buffer's collection detaches. */
+  sysvShmAttach(id: number): SharedArrayBuffer;
+  /** Replaces the attachment under `view` (all of it) with private zero pages: detaches without unmapping. */
+  sysvShmDetach(view: Uint8Array): void;
+  /** [size, uid, gid, cuid, cgid, mode, cpid, lpid, nattch, atime, dtime, ctime, key] */
+  sysvShmStat(id: number): number[];
+  sysvShmSet(id: number, uid: number, gid: number, mode: number): void;
+  sysvShmRemove(id: number): void;
+  sysvShmLock(id: number, on: boolean): void;
+  sysvMsgGet(key: number, flags: number): number;
+  /** False when IPC_NOWAIT was given and the queue is full. */
+  sysvMsgSend(id: number, type: number, data: ArrayBufferView, flags: number): boolean;
+  /** The length (out[0] = type), or -1 when IPC_NOWAIT was given and nothing matches. */
+  sysvMsgReceive(id: number, target: ArrayBufferView, type: number, flags: number, out: Float64Array): number;
+  /** [qbytes, qnum, uid, gid, cuid, cgid, mode, lspid, lrpid, stime, rtime, ctime, cbytes, key] */
+  sysvMsgStat(id: number): number[];
+  /** qbytes < 0: unchanged. */
+  sysvMsgSet(id: number, uid: number, gid: number, mode: number, qbytes: number): void;
+  sysvMsgRemove(id: number): void;
+  sysvSemGet(key: number, nsems: number, flags: number): number;
+  /** ops: (index, delta, flags) triples. True when done; false when it would block (IPC_NOWAIT) or timed out. */
+  sysvSemOp(id: number, ops: Int32Array, timeoutMs: number): boolean;
+  /** On a waiter thread; result 1 done, 0 timed out. Returns the job id. */
+  sysvSemOpAsync(id: number, ops: Int32Array, timeoutMs: number, callback: NativeWaitCallback): number;
+  /** GETVAL, SETVAL, GETPID, GETNCNT, GETZCNT. */
+  sysvSemCtl(id: number, index: number, cmd: number, value: number): number;
+  sysvSemGetAll(id: number, out: Uint16Array): void;
+  sysvSemSetAll(id: number, values: Uint16Array): void;
+  /** [nsems, uid, gid, cuid, cgid, mode, otime, ctime, key] */
+  sysvSemStat(id: number): number[];
+  sysvSemSet(id: number, uid: number, gid: number, mode: number): void;
+  sysvSemRemove(id: number): void;
+
+  /** F_SETLK / F_OFD_SETLK; false when the range is held elsewhere. */
+  recordLock(fd: number, ofd: boolean, type: number, start: number, length: number): boolean;
+  /** F_GETLK / F_OFD_GETLK: undefined when free, else [type, start, length, pid]. */
+  recordLockTest(fd: number, ofd: boolean, type: number, start: number, length: number): [number, number, number, number] | undefined;
+  /** F_SETLKW / F_OFD_SETLKW on a waiter thread; returns the job id. */
+  recordLockAsync(fd: number, ofd: boolean, type: number, start: number, length: number, callback: NativeWaitCallback): number;
 
   sigqueue(pid: number, signal: number, value: number): void;
   SignalReceiver: new (

@@ -202,8 +202,7 @@ export class NatsPublisher<T = unknown> implements AsyncDisposable {
         if (expected === 0) return await this.#kv.create(TOPIC_KEY, bytes);
         return await this.#kv.update(TOPIC_KEY, bytes, expected, timeout);
       } catch (error) {
-        let actual: number | undefined;
-        if (isWrongLastSequence(error)) actual = (await this.#kv.get(TOPIC_KEY).catch(() => null))?.revision ?? 0;
+        const actual = isWrongLastSequence(error) ? ((await this.#kv.get(TOPIC_KEY).catch(() => null))?.revision ?? 0) : 0;
         throw fromKvWriteError(what, error, expected, actual);
       }
     })();

@@ -3,6 +3,7 @@ import {
   Inbox,
   NotFoundError,
   PeerGoneError,
+  RevisionNotFoundError,
   intervalOption,
   isIpcError,
   iterate,
@@ -179,7 +180,10 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
         startAfter = from.revision - 1;
         if (from.revision <= latestRevision) {
           const first = await kv.get(TOPIC_KEY, { revision: from.revision });
-          if (first === null) throw new NotFoundError(`revision ${from.revision} of topic "${topic}" (the bucket's history no longer holds it)`);
+          if (first === null) {
+            const oldest = (await kv.status()).streamInfo.state.first_seq;
+            throw new RevisionNotFoundError(`topic "${topic}"`, from.revision, oldest, latestRevision);
+          }
         }
       }
       const sub = new NatsSubscriber<T>(held, kv, codec, bucket, what, { maxPending, watchCheckInterval, presenceInterval, onPublisherGone }, current, startAfter);

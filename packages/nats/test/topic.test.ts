@@ -76,7 +76,7 @@ describeNats('topics on NATS KV: NatsPublisher and NatsSubscriber', () => {
     expect((await waiting).revision).toBe(7);
     expect((await replay.next({ timeout: 5000 })).revision).toBe(7);
     // History keeps 4: revision 2 is gone, and asking for it is an error, not a silent jump.
-    await expect(subscriber(topic, { from: { revision: 2 } })).rejects.toMatchObject({ code: 'IPCX_ERR_NOT_FOUND' });
+    await expect(subscriber(topic, { from: { revision: 2 } })).rejects.toMatchObject({ name: 'RevisionNotFoundError', code: 'IPCX_ERR_NOT_FOUND', revision: 2, oldest: 4, latest: 7 });
     // A revision not published yet: iteration starts there.
     const future = await subscriber(topic, { from: { revision: 9 } });
     await pub.publish({ price: 8 });

@@ -147,6 +147,35 @@ export class SharedState<T = unknown> implements AsyncDisposable {
     return new SharedState<T>(segment.buffer, false, futexWaker(native), options.codec ?? (msgpackCodec as Codec<T>), intervalOption('writerCheckInterval', options.writerCheckInterval, 500));
   }
 
+  /**
+   * Creates a state, and returns its writer, in shared memory the caller mapped, such as a `SysvSegment`'s
+   * `buffer` (the first `192 + capacity` bytes, rounded up to 4, are used). Readers in other processes call
+   * `openIn` on their own mapping. The caller owns the memory: close does not remove it.
+   */
+  static async createIn<T = unknown>(buffer: SharedArrayBuffer, options: Omit<SharedStateOptions<T>, 'name' | 'mode'> = {}): Promise<SharedState<T>> {
+    const capacity = options.capacity ?? 64 * 1024;
+    if (!Number.isInteger(capacity) || capacity < 0 || capacity > 1 << 30) throw new RangeError(`capacity must be an integer from 0 to 2^30`);
+    const bytes = STATE_DATA + ((capacity + 3) & ~3);
+    if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength < bytes) throw new RangeError(`a state of capacity ${capacity} needs a SharedArrayBuffer of at least ${bytes} bytes`);
+    const native = await loadNative();
+    const header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
+    Atomics.store(header, Header.PidA, process.pid);
+    initHeader(header, Kind.State, capacity, Wake.Futex);
+    const state = new SharedState<T>(buffer, true, futexWaker(native), options.codec ?? (msgpackCodec as Codec<T>), Number.POSITIVE_INFINITY);
+    if ('initial' in options) state.set(options.initial as T);
+    return state;
+  }
+
+  /** A reader of a state that another process made with `createIn` in the same memory. */
+  static async openIn<T = unknown>(buffer: SharedArrayBuffer, options: SharedStateReaderOptions<T> = {}): Promise<SharedState<T>> {
+    if (!(buffer instanceof SharedArrayBuffer)) throw new TypeError('openIn takes the SharedArrayBuffer the state was created in');
+    const native = await loadNative();
+    const header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
+    checkHeader(header, Kind.State, 'shared state');
+    if (Atomics.load(header, Header.Wake) !== Wake.Futex) throw new UnsupportedError('a state made for threads; use attach');
+    return new SharedState<T>(buffer, false, futexWaker(native), options.codec ?? (msgpackCodec as Codec<T>), intervalOption('writerCheckInterval', options.writerCheckInterval, 500));
+  }
+
   /** What a worker needs to `attach` a reader (threads only). */
   get handle(): SharedStateHandle {
     if (this.#waker.kind !== 'atomics') throw new UnsupportedError('a handle of a named state; open it by name');

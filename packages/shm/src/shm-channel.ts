@@ -198,6 +198,38 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     return new ShmChannel<T>(segment.buffer, 'b', futexWaker(native), options);
   }
 
+  /**
+   * Creates a cross-process channel in shared memory the caller mapped, such as a `SysvSegment`'s `buffer`
+   * (the first `channelBytes(capacity)` bytes are used). The other process calls `openIn` on its own mapping
+   * of the same memory. The caller owns the memory: close does not remove it.
+   */
+  static async createIn<T = unknown>(buffer: SharedArrayBuffer, options: ShmChannelOptions<T> = {}): Promise<ShmChannel<T>> {
+    const capacity = options.capacity ?? 256 * 1024;
+    checkCapacity(capacity);
+    if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength < channelBytes(capacity)) {
+      throw new RangeError(`a channel of capacity ${capacity} needs a SharedArrayBuffer of at least ${channelBytes(capacity)} bytes`);
+    }
+    const native = await loadNative();
+    const header = new Int32Array(buffer, 0, 16);
+    Atomics.store(header, Header.PidA, process.pid);
+    initHeader(header, Kind.Channel, capacity, Wake.Futex);
+    return new ShmChannel<T>(buffer, 'a', futexWaker(native), options);
+  }
+
+  /** Opens the other end of a channel that another process made with `createIn` in the same memory. */
+  static async openIn<T = unknown>(buffer: SharedArrayBuffer, options: ShmChannelOptions<T> = {}): Promise<ShmChannel<T>> {
+    if (!(buffer instanceof SharedArrayBuffer)) throw new TypeError('openIn takes the SharedArrayBuffer the channel was created in');
+    const native = await loadNative();
+    const header = new Int32Array(buffer, 0, 16);
+    checkHeader(header, Kind.Channel, 'shared-memory channel');
+    if (Atomics.load(header, Header.Wake) !== Wake.Futex) throw new UnsupportedError('a channel made for threads (pair); use attach');
+    const other = Atomics.load(header, Header.PidB);
+    if (Atomics.load(header, Header.StateB) === SideState.Open && processAlive(other)) {
+      throw new AlreadyExistsError(`the second end of the shared-memory channel (held by live process ${other})`);
+    }
+    return new ShmChannel<T>(buffer, 'b', futexWaker(native), options);
+  }
+
   /** Removes a named channel's segment (e.g. one left by a crashed owner). */
   static unlink(name: string): Promise<void> {
     return unlinkSegment(name);

@@ -41,7 +41,7 @@ export function isWrongLastSequence(error: unknown): boolean {
 }
 
 /** Maps a failed KV write: a lost compare-and-set is `RevisionMismatchError`, the rest as `fromNatsError`. */
-export function fromKvWriteError(what: string, error: unknown, expected: number | undefined, actual: number | undefined): IpcError {
+export function fromKvWriteError(what: string, error: unknown, expected: number | undefined, actual: number): IpcError {
   if (expected !== undefined && isWrongLastSequence(error)) return new RevisionMismatchError(what, expected, actual, { cause: error });
   return fromNatsError(what, error);
 }
