@@ -114,6 +114,11 @@ export class NatsPublisher<T = unknown> implements AsyncDisposable {
     return this.#closed;
   }
 
+  /** The topic's newest revision this publisher knows (0 when none). */
+  get revision(): number {
+    return this.#last?.revision ?? 0;
+  }
+
   /** The topic's newest revision this publisher knows: what it published last, or what the topic held at create (undefined when empty). */
   current(): { revision: number; value: T } | undefined {
     return this.#last;

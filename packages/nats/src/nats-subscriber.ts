@@ -32,9 +32,10 @@ export interface NatsSubscriberOptions<T> extends NatsConnectOptions {
    */
   from?: 'latest' | 'new' | { revision: number } | undefined;
   /**
-   * When the topic's publisher leaves (it closed, or it was heard and then fell silent for 5 presence intervals):
-   * `'error'` (default) ends iteration and `next` with `PeerGoneError` once the revisions that arrived are read;
-   * `'wait'` keeps watching for a publisher to come back. A topic whose publisher was never heard is never gone.
+   * When the topic's publisher leaves, as in `@ipcx/pubsub`: with `'error'` (default), once the revisions that
+   * arrived are read, a publisher that closed ends `next` with `ClosedError` (and `for await` quietly), one that was
+   * heard and then fell silent for 5 presence intervals (it died) with `PeerGoneError`; `'wait'` keeps watching for
+   * the next publisher (the revisions go on: they are in the bucket). A publisher never heard is never gone.
    */
   onPublisherGone?: 'error' | 'wait' | undefined;
   /** Default `msgpackCodec`: the publisher's codec. */
@@ -96,6 +97,7 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
   #seenAtLastCheck = -1;
   #publisherHeard: number | undefined;
   #skipped = 0;
+  #handedOut = 0;
   #checking = false;
   #unwatchClosed: () => void = () => {};
   #status: AsyncIterator<Status> | undefined;
@@ -122,7 +124,7 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
     const nc = held.nc;
     this.#presenceSub = nc.subscribe(presenceSubject(bucket), {
       callback: (_error, msg) => {
-        if (msg.string() === 'gone') this.#publisherGone('it closed');
+        if (msg.string() === 'gone') this.#publisherGone(true);
         else this.#publisherHeard = Date.now();
       },
     });
@@ -131,7 +133,7 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
     const check = setInterval(() => void this.#checkWatch(), settings.watchCheckInterval);
     const presence = setInterval(() => {
       if (this.#publisherHeard !== undefined && Date.now() - this.#publisherHeard > SILENT_INTERVALS * this.#presenceInterval) {
-        this.#publisherGone(`not heard from in ${SILENT_INTERVALS} intervals of ${this.#presenceInterval} ms`);
+        this.#publisherGone(false);
       }
     }, settings.presenceInterval);
     check.unref();
@@ -214,7 +216,19 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
   /** The next revision in order, waiting for one. Rejects with `ClosedError` after close, `PeerGoneError` when the publisher or NATS is gone. */
   async next(options?: WaitOptions): Promise<TopicEntry<T>> {
     if (this.#closed) throw new ClosedError(this.#what);
-    return this.#inbox.receive(`${this.#what} next`, options);
+    const entry = await this.#inbox.receive(`${this.#what} next`, options);
+    this.#handedOut = entry.revision;
+    return entry;
+  }
+
+  /** True while the topic's publisher is heard (its presence messages arrive); false before, and once it left. */
+  get publisherAlive(): boolean {
+    return this.#publisherHeard !== undefined && !this.#ended;
+  }
+
+  /** The last revision handed out by `next` or the loop (0 before the first). */
+  get revision(): number {
+    return this.#handedOut;
   }
 
   [Symbol.asyncIterator](): AsyncIterator<TopicEntry<T>> {
@@ -251,10 +265,19 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
     this.#inbox.end(error);
   }
 
-  #publisherGone(why: string): void {
-    if (this.#onPublisherGone === 'error') this.#end(new PeerGoneError(`${this.#what}: the topic's publisher (${why})`));
-    else this.#publisherHeard = undefined;
+  /** The publisher closed the topic (`closed`) or fell silent: as `@ipcx/pubsub` does, unless `'wait'`. */
+  #publisherGone(closed: boolean): void {
+    if (this.#onPublisherGone === 'wait') {
+      this.#publisherHeard = undefined;
+      return;
+    }
+    this.#end(
+      closed
+        ? new ClosedError(`topic (its publisher closed it) for the ${this.#what}`)
+        : new PeerGoneError(`${this.#what}: the topic's publisher (not heard from in ${SILENT_INTERVALS} intervals of ${this.#presenceInterval} ms)`),
+    );
   }
+
 
   /** (Re)makes the KV watch from the revision after the last one seen; the old watch, if any, is dropped. */
   async #startWatch(): Promise<void> {

@@ -3,12 +3,14 @@ import { afterEach, expect, it } from 'vitest';
 import { isIpcError, jsonCodec } from '@ipcx/core';
 import { pendingAfterTurns } from '@ipcx/core/testing';
 import { NatsPublisher, NatsSubscriber, Publisher, Subscriber, type TopicEntry } from '@ipcx/nats';
-import { describeNats, natsServer, unique, within } from './helpers.js';
+import { join } from 'node:path';
+import { children, describeNats, exited, fixtures, lineFrom, natsServer, unique, within } from './helpers.js';
 
 type Price = { price: number };
 
 describeNats('topics on NATS KV: NatsPublisher and NatsSubscriber', () => {
   const server = natsServer();
+  const kids = children();
   const open: { close(): Promise<void> }[] = [];
   afterEach(async () => {
     await Promise.all(open.splice(0).map((o) => o.close()));
@@ -111,7 +113,7 @@ describeNats('topics on NATS KV: NatsPublisher and NatsSubscriber', () => {
     expect(sub.current()).toEqual({ revision: 30, value: { n: 30 } });
   });
 
-  it("ends a subscriber with PeerGoneError when the publisher closes (after what it published), and 'wait' keeps watching", async () => {
+  it("a publisher that closes ends the subscriber's loop quietly after what it published (as in pubsub), and 'wait' keeps watching", async () => {
     const topic = unique('gone');
     const pub = await NatsPublisher.create<Price>(topic, { servers: server().url, presenceInterval: 50 });
     await pub.publish({ price: 1 });
@@ -121,12 +123,32 @@ describeNats('topics on NATS KV: NatsPublisher and NatsSubscriber', () => {
     // Wait until both have heard the publisher live (the presence subject) before it leaves.
     expect((await take(strict, 2)).map((e) => e.revision)).toEqual([1, 2]);
     expect((await take(patient, 2)).map((e) => e.revision)).toEqual([1, 2]);
+    const loop = (async () => {
+      for await (const _ of strict) assert.fail('nothing more was published');
+    })();
     await pub.close();
-    await expect(within(strict.next(), 5000, 'the end')).rejects.toMatchObject({ code: 'IPCX_ERR_PEER_GONE' });
+    await within(loop, 5000, 'the end of the loop');
+    await expect(strict.next()).rejects.toMatchObject({ code: 'IPCX_ERR_CLOSED' });
     const next = await NatsPublisher.create<Price>(topic, { servers: server().url });
     open.push(next);
     expect(await next.publish({ price: 3 })).toBe(3);
     expect(await patient.next({ timeout: 5000 })).toEqual({ revision: 3, value: { price: 3 } });
+  });
+
+  it('a publisher whose process is SIGKILLed ends the subscriber with PeerGoneError after its revisions', async () => {
+    const topic = unique('killed');
+    const child = kids.spawn([join(fixtures, 'publish-topic.mjs'), server().url, topic, '50']);
+    expect(await lineFrom(child)).toBe('ready');
+    const sub = await subscriber(topic, { presenceInterval: 50 });
+    expect(await sub.next({ timeout: 5000 })).toEqual({ revision: 1, value: { price: 1 } });
+    expect(sub.revision).toBe(1);
+    // Heard alive before it dies (presence every 50 ms).
+    await within((async () => {
+      while (!sub.publisherAlive) await new Promise((resolve) => setImmediate(resolve));
+    })(), 5000, 'the publisher heard');
+    child.kill('SIGKILL');
+    await exited(child);
+    await expect(within(sub.next(), 5000, 'the end')).rejects.toMatchObject({ code: 'IPCX_ERR_PEER_GONE' });
   });
 
   it('carries any codec, refuses a value over maxValueBytes with TooLargeError, and a missing topic is NotFoundError', async () => {
