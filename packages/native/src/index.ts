@@ -21,3 +21,5 @@ export { socket, peerCredentials, sendFds, receiveFds, socketPair } from './sock
 export type { SocketType, SocketAddress, SocketReceived, FdsReceived, PeerCredentials } from './socket.js';
 export { signals, sigqueue } from './signals.js';
 export type { SignalInfo, SignalReceiver } from './signals.js';
+export { shmFile, ofd, atThreadExit, SHM_DIR } from './shm-file.js';
+export type { OfdLockType, OfdHolder, ThreadExitAction, ThreadExitRegistration } from './shm-file.js';
