@@ -238,6 +238,7 @@ export class SharedState<T = unknown> implements AsyncDisposable {
     if (this.#closed) throw new ClosedError('shared state');
     const control = this.#control;
     let since = 0;
+    let stuckSeq = -1;
     for (let attempt = 1; ; attempt++) {
       // Now and then, ask whether retrying can still succeed: a writer killed between its two
       // sequence stores leaves the sequence odd for ever, a corrupt length never fits. Bounded either way.
@@ -246,9 +247,14 @@ export class SharedState<T = unknown> implements AsyncDisposable {
       if ((before & 1) === 1) {
         if (stuck) {
           this.#checkWriterAlive();
+          // Only one write that never ends counts, not a busy writer making many.
           const now = performance.now();
-          if (since === 0) since = now;
-          else if (now - since > GET_SPIN_LIMIT_MS) throw new TimeoutError('get (the writer stays in the middle of a write)', GET_SPIN_LIMIT_MS);
+          if (before !== stuckSeq) {
+            stuckSeq = before;
+            since = now;
+          } else if (now - since > GET_SPIN_LIMIT_MS) {
+            throw new TimeoutError('get (the writer stays in the middle of one write)', GET_SPIN_LIMIT_MS);
+          }
         }
         continue;
       }

@@ -149,7 +149,7 @@ describe('a worker thread that ends without closing its end', () => {
 describe('a SharedState writer thread terminated in the middle of set', () => {
   it('get() throws PeerGoneError instead of spinning for ever on the odd sequence it left', async () => {
     const worker = dyingWorker({ scenario: 'state-stuck' });
-    const [handle] = await messageOf(worker);
+    const handle = (await messageOf(worker)) as never;
     const state = SharedState.attach(handle);
     await worker.terminate();
     const diedAt = performance.now();
@@ -165,7 +165,7 @@ describe('a SharedState writer thread terminated in the middle of set', () => {
       for (let round = 0; round < 3; round++) {
         const n = named ? name('state-writer') : undefined;
         const worker = dyingWorker({ scenario: 'state-mid-write', size: 64 * 1024, ...(n ? { named: n } : {}) });
-        const [handle] = await messageOf(worker);
+        const handle = (await messageOf(worker)) as never;
         const state = n ? await SharedState.open<{ v: number }>(n) : SharedState.attach<{ v: number }>(handle);
         const until = performance.now() + random(5, 60);
         let last = 0;
