@@ -48,7 +48,8 @@ describe('a peer process killed with SIGKILL (delivery promise)', () => {
   it('a producer killed mid-frame: every message it published arrives once, in order, then PeerGoneError', async () => {
     for (let round = 0; round < 3; round++) {
       const n = name('kill-producer');
-      const channel = await ShmChannel.create<{ seq: number; pad: string }>(n, { capacity: 16 * 1024 });
+      // Round 0 at the default check interval (500 ms), the others at 100 ms to keep the suite short.
+      const channel = await ShmChannel.create<{ seq: number; pad: string }>(n, { capacity: 16 * 1024, ...(round > 0 ? { peerCheckInterval: 100 } : {}) });
       const producer = await Peer.start(peers);
       await producer.ask({ op: 'produce', name: n, size: random(10, 3000) });
       let expected = 0;
@@ -66,7 +67,7 @@ describe('a peer process killed with SIGKILL (delivery promise)', () => {
       const took = performance.now() - killedAt;
       expect(error).toBeInstanceOf(PeerGoneError);
       expect(took).toBeLessThan(NOTICE_BOUND_MS);
-      record(`producer process SIGKILLed mid-frame (round ${round}, ${expected - 1} messages delivered, none twice)`, took);
+      record(`producer process SIGKILLed mid-frame (round ${round}, peerCheckInterval ${round > 0 ? 100 : 500} ms, ${expected - 1} messages delivered, none twice)`, took);
       await channel.close();
     }
   }, 30_000);
@@ -94,8 +95,9 @@ describe('a peer process killed with SIGKILL (delivery promise)', () => {
       }
       const took = performance.now() - killedAt;
       expect(error).toBeInstanceOf(PeerGoneError);
-      // 2048 eight-byte frames would fit the 64 KiB ring: a rejection means it was not "when full".
-      expect(resolved).toBeLessThan(64);
+      // 2048 eight-byte frames would fit the 64 KiB ring: a rejection means it was not "when full". The
+      // kernel is asked every 64 sends or 10 ms, so at most 64 sends may resolve after the death.
+      expect(resolved).toBeLessThanOrEqual(64);
       record(`consumer process SIGKILLed mid-read (round ${round}): ${resolved} sends resolved after its death`, took);
       await channel.close();
     }
@@ -105,7 +107,7 @@ describe('a peer process killed with SIGKILL (delivery promise)', () => {
 describe('a worker thread that ends without closing its end', () => {
   for (const how of ['throw', 'terminate'] as const) {
     it(`ends the main thread's pending receive with PeerGoneError when the worker ${how === 'throw' ? 'throws' : 'is terminated'}`, async () => {
-      const [main, forWorker] = ShmChannel.pair<number>({ capacity: 4096 });
+      const [main, forWorker] = ShmChannel.pair<number>({ capacity: 4096, ...(how === 'terminate' ? { peerCheckInterval: 100 } : {}) });
       const worker = dyingWorker({ scenario: `channel-${how}`, handle: forWorker.handle, count: 5 });
       await messageOf(worker);
       for (let i = 0; i < 5; i++) expect(await main.receive({ timeout: 5000 })).toBe(i);
@@ -117,7 +119,7 @@ describe('a worker thread that ends without closing its end', () => {
       await expect(pending).rejects.toBeInstanceOf(PeerGoneError);
       const took = performance.now() - diedAt;
       expect(took).toBeLessThan(NOTICE_BOUND_MS);
-      record(`worker thread ${how === 'throw' ? 'threw' : 'terminated'} with its ShmChannel end open: pending receive`, took);
+      record(`worker thread ${how === 'throw' ? 'threw' : 'terminated'} with its ShmChannel end open (peerCheckInterval ${how === 'terminate' ? 100 : 500} ms): pending receive`, took);
       const sendAt = performance.now();
       await expect(main.send(1)).rejects.toBeInstanceOf(PeerGoneError);
       record(`worker thread gone: next send`, performance.now() - sendAt);
@@ -166,7 +168,7 @@ describe('a SharedState writer thread terminated in the middle of set', () => {
         const n = named ? name('state-writer') : undefined;
         const worker = dyingWorker({ scenario: 'state-mid-write', size: 64 * 1024, ...(n ? { named: n } : {}) });
         const handle = (await messageOf(worker)) as never;
-        const state = n ? await SharedState.open<{ v: number }>(n) : SharedState.attach<{ v: number }>(handle);
+        const state = n ? await SharedState.open<{ v: number }>(n, { writerCheckInterval: 100 }) : SharedState.attach<{ v: number }>(handle, { writerCheckInterval: 100 });
         const until = performance.now() + random(5, 60);
         let last = 0;
         while (performance.now() < until) {
@@ -185,7 +187,7 @@ describe('a SharedState writer thread terminated in the middle of set', () => {
         await expect(state.changed(snapshot?.version ?? -1, { timeout: 5000 })).rejects.toBeInstanceOf(PeerGoneError);
         const took = performance.now() - diedAt;
         expect(took).toBeLessThan(NOTICE_BOUND_MS);
-        record(`SharedState${named ? ' (named)' : ''} writer thread terminated at a random point (round ${round}): get + changed`, took);
+        record(`SharedState${named ? ' (named)' : ''} writer thread terminated at a random point (round ${round}, writerCheckInterval 100 ms): get + changed`, took);
         await state.close();
         if (n !== undefined) await ShmChannel.unlink(n);
       }

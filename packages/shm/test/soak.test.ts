@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ShmChannel } from '@ipcx/shm';
 import { killAll, segmentExists, spawnReady, uniqueName } from './helpers.js';
 
-const SOAK_MS = process.env.IPCX_SOAK === '1' ? 30_000 : 3_000;
+const SOAK_MS = process.env.IPCX_SOAK === '1' ? 30_000 : 2_000;
 const children: ChildProcess[] = [];
 let n = '';
 afterEach(async () => {
