@@ -118,10 +118,32 @@ struct ExitAction {
   uint32_t id = 0;
   napi_env env = nullptr;
   int fd = -1;
-  int32_t* addr = nullptr;
+  int32_t index = 0;
   int32_t value = 0;
-  napi_ref ref = nullptr;  // keeps the Int32Array (and its memory) alive until the action ran or was cancelled
+  // A weak reference to the Int32Array: an end that was dropped without close must not keep its memory
+  // for ever. The element's address is looked up again when the action runs; a collected array is skipped
+  // (nobody in this thread used it any more, and its memory may be gone).
+  napi_ref ref = nullptr;
 };
+
+static void StoreAndWake(napi_env env, ExitAction* action) {
+  if (action->ref == nullptr) return;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value array;
+  if (napi_get_reference_value(env, action->ref, &array) == napi_ok && array != nullptr) {
+    napi_typedarray_type type;
+    size_t length;
+    void* data = nullptr;
+    if (napi_get_typedarray_info(env, array, &type, &length, &data, nullptr, nullptr) == napi_ok && data != nullptr &&
+        type == napi_int32_array && static_cast<size_t>(action->index) < length) {
+      int32_t* addr = static_cast<int32_t*>(data) + action->index;
+      __atomic_store_n(addr, action->value, __ATOMIC_SEQ_CST);
+      syscall(SYS_futex, addr, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
 
 static std::mutex exit_mutex;
 static std::map<uint32_t, ExitAction*> exit_actions;
@@ -133,12 +155,9 @@ static void RunExitAction(void* arg) {
     std::lock_guard<std::mutex> lock(exit_mutex);
     exit_actions.erase(action->id);
   }
-  if (action->addr != nullptr) {
-    __atomic_store_n(action->addr, action->value, __ATOMIC_SEQ_CST);
-    syscall(SYS_futex, action->addr, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
-  }
+  StoreAndWake(action->env, action);
   if (action->fd >= 0) close(action->fd);
-  // The environment is going away with its references; deleting ours here could touch a dying heap.
+  // The environment is going away with its references; it frees ours.
   delete action;
 }
 
@@ -162,9 +181,9 @@ static Napi::Value AtExit(const Napi::CallbackInfo& info) {
       delete action;
       return ThrowRangeError(env, "index out of range");
     }
-    action->addr = static_cast<int32_t*>(data) + index;
+    action->index = index;
     action->value = value;
-    napi_create_reference(env, info[1], 1, &action->ref);
+    napi_create_reference(env, info[1], 0, &action->ref);
   }
   {
     std::lock_guard<std::mutex> lock(exit_mutex);
@@ -192,10 +211,7 @@ static Napi::Value CancelAtExit(const Napi::CallbackInfo& info) {
   }
   napi_remove_env_cleanup_hook(env, RunExitAction, action);
   if (action->ref != nullptr) {
-    if (run && action->addr != nullptr) {
-      __atomic_store_n(action->addr, action->value, __ATOMIC_SEQ_CST);
-      syscall(SYS_futex, action->addr, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
-    }
+    if (run) StoreAndWake(env, action);
     napi_delete_reference(env, action->ref);
   }
   if (run && action->fd >= 0) close(action->fd);
