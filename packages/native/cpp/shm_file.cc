@@ -120,9 +120,10 @@ struct ExitAction {
   int fd = -1;
   int32_t index = 0;
   int32_t value = 0;
-  // A weak reference to the Int32Array: an end that was dropped without close must not keep its memory
-  // for ever. The element's address is looked up again when the action runs; a collected array is skipped
-  // (nobody in this thread used it any more, and its memory may be gone).
+  // Keeps the Int32Array (and so its memory) alive until the action ran or was cancelled: the owner of the
+  // registration cancels it on close, or when the object that owns it is collected (a FinalizationRegistry
+  // in JavaScript), so an end dropped without close does not keep its memory for ever. (A weak reference
+  // was tried: a worker's teardown sometimes found it empty, and the death went unseen.)
   napi_ref ref = nullptr;
 };
 
@@ -183,7 +184,7 @@ static Napi::Value AtExit(const Napi::CallbackInfo& info) {
     }
     action->index = index;
     action->value = value;
-    napi_create_reference(env, info[1], 0, &action->ref);
+    napi_create_reference(env, info[1], 1, &action->ref);
   }
   {
     std::lock_guard<std::mutex> lock(exit_mutex);

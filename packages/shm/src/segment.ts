@@ -12,6 +12,7 @@ import {
 } from '@ipcx/core';
 import { HEADER_BYTES, Header, MAGIC } from './layout.js';
 import { loadNative, type Native } from './internal/waker.js';
+import { exitHolder, releaseExit, type ExitHolder } from './internal/exit.js';
 
 /**
  * Named segments: how they are made, found, kept alive and known dead.
@@ -67,7 +68,7 @@ export function checkMode(mode: number | undefined): number {
 /** A named segment mapped into this thread, with the descriptor that carries its locks. */
 export class Segment {
   #fd: number;
-  #exit: { cancel(run?: boolean): void } | undefined;
+  readonly #exit: ExitHolder;
   #registration: KernelObjectRegistration | undefined;
   readonly #native: Native;
 
@@ -82,7 +83,8 @@ export class Segment {
     this.#fd = fd;
     this.#native = native;
     // A thread that ends without close() (throws, is terminated) closes the descriptor: its locks go.
-    this.#exit = native.atThreadExit({ fd });
+    // Dropped without close: the same, once collected.
+    this.#exit = exitHolder(this, native.atThreadExit({ fd }));
     if (owner) {
       const ino = fstatSync(fd).ino;
       this.#registration = registerKernelObject({ kind: 'shm', name, owner: '@ipcx/shm', unlink: () => unlinkIfSame(name, ino) });
@@ -91,8 +93,8 @@ export class Segment {
 
   /** Also stores `value` into `i32[index]` when this thread ends without `close` (a "this side died" word). */
   markOnThreadExit(i32: Int32Array, index: number, value: number): void {
-    this.#exit?.cancel(false);
-    this.#exit = this.#native.atThreadExit({ fd: this.#fd, i32, index, value });
+    releaseExit(this.#exit);
+    this.#exit.current = this.#native.atThreadExit({ fd: this.#fd, i32, index, value });
   }
 
   /** Takes an OFD lock on `byte` without waiting; false when someone else holds it. */
@@ -123,8 +125,7 @@ export class Segment {
       if (ino !== undefined) unlinkIfSame(this.name, ino);
     }
     // Forget the thread-exit action (it would mark this side DEAD), then let the locks go.
-    this.#exit?.cancel(false);
-    this.#exit = undefined;
+    releaseExit(this.#exit);
     this.#native.shmFile.close(fd);
   }
 

@@ -28,7 +28,8 @@ import {
   storedSize,
 } from './layout.js';
 import { checkBlockingAllowed } from './internal/park.js';
-import { atomicsWaker, futexWaker, loadNative, nativeIfAvailable, type Waker } from './internal/waker.js';
+import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/waker.js';
+import { markOnThreadExit, releaseExit, type ExitHolder } from './internal/exit.js';
 import { LOCK_SIDE_A, Segment, checkMode, checkShmName, createSegment, openSegment } from './segment.js';
 
 /** Options of `SharedState.create`. */
@@ -104,7 +105,7 @@ export class SharedState<T = unknown> implements AsyncDisposable {
   readonly #writer: boolean;
   readonly #segment: Segment | undefined;
   readonly #checkMs: number;
-  #exit: { cancel(run?: boolean): void } | undefined;
+  #exit: ExitHolder | undefined;
   #closed = false;
 
   private constructor(buffer: SharedArrayBuffer, writer: boolean, waker: Waker, codec: Codec<T>, checkMs: number, segment?: Segment) {
@@ -123,7 +124,7 @@ export class SharedState<T = unknown> implements AsyncDisposable {
       // A writer thread that ends without close (mid-`set` included) marks the state's writer DEAD.
       Atomics.store(this.#control, Header.StateA, SideState.Open);
       if (segment !== undefined) segment.markOnThreadExit(this.#control, Header.StateA, SideState.Dead);
-      else this.#exit = nativeIfAvailable()?.atThreadExit({ i32: this.#control, index: Header.StateA, value: SideState.Dead });
+      else this.#exit = markOnThreadExit(this, this.#control, Header.StateA, SideState.Dead);
     }
   }
 
@@ -347,8 +348,7 @@ export class SharedState<T = unknown> implements AsyncDisposable {
     // End this object's pending `changed` (and so `watch`); other readers wake, find nothing new, sleep again.
     this.#waker.notify(this.#control, STATE_SEQ);
     if (this.#writer) Atomics.store(this.#control, Header.StateA, SideState.Closed);
-    this.#exit?.cancel(false);
-    this.#exit = undefined;
+    releaseExit(this.#exit);
     this.#segment?.close();
   }
 

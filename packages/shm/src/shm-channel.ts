@@ -39,7 +39,8 @@ import { handleCodec } from './internal/options.js';
 import { checkBlockingAllowed } from './internal/park.js';
 import { SendPump, type PendingSend } from './internal/send-pump.js';
 import { RingReader, RingWriter } from './ring.js';
-import { atomicsWaker, futexWaker, loadNative, nativeIfAvailable, type Waker } from './internal/waker.js';
+import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/waker.js';
+import { markOnThreadExit, releaseExit, type ExitHolder } from './internal/exit.js';
 import { LOCK_SIDE_A, LOCK_SIDE_B, Segment, checkMode, createSegment, openSegment, unlinkSegment } from './segment.js';
 
 /** Options of every ShmChannel. */
@@ -141,7 +142,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
   readonly #segment: Segment | undefined;
   readonly #peerLock: number;
   /** Between threads: marks this side DEAD if its thread ends without close. */
-  #exit: { cancel(run?: boolean): void } | undefined;
+  #exit: ExitHolder | undefined;
   #checkedAt = 0;
   #sendsSinceCheck = 0;
   /** Set once the ring's indices or a frame header were found corrupt: the channel is over. */
@@ -187,7 +188,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     // A thread that ends without close (throws, is terminated) marks its side DEAD: the peer's waits
     // look at that word every peerCheckInterval. Across processes the kernel lock does the same.
     if (segment !== undefined) segment.markOnThreadExit(this.#header, this.#myState, SideState.Dead);
-    else this.#exit = nativeIfAvailable()?.atThreadExit({ i32: this.#header, index: this.#myState, value: SideState.Dead });
+    else this.#exit = markOnThreadExit(this, this.#header, this.#myState, SideState.Dead);
   }
 
   /** Two connected ends in this process, for worker threads: send one end's `handle` to a worker. */
@@ -283,8 +284,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     if (this.#waker.kind !== 'atomics') throw new UnsupportedError('a handle of a named channel; open it by name');
     this.#handedOff = true;
     this.#closed = true;
-    this.#exit?.cancel(false);
-    this.#exit = undefined;
+    releaseExit(this.#exit);
     return { buffer: this.#buffer, side: this.#side, codec: this.#codec.name };
   }
 
@@ -453,8 +453,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     this.#writer.wakeProducer();
     this.#writer.wakeConsumer();
     this.#reader.wakeProducer();
-    this.#exit?.cancel(false);
-    this.#exit = undefined;
+    releaseExit(this.#exit);
     this.#segment?.close();
   }
 
