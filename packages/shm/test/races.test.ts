@@ -10,6 +10,8 @@ import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 
 const ROUNDS = 20;
+/** Every racer starts its call at the same moment (`at`), far enough ahead for the command to arrive. */
+const together = (): number => Date.now() + 60;
 const RACERS = 4;
 const peers: Peer[] = [];
 const names: string[] = [];
@@ -37,7 +39,8 @@ describe('racing on one name (4 processes, 20 rounds)', () => {
     for (let round = 0; round < ROUNDS; round++) {
       const n = name('race-open');
       const creator = await ShmChannel.create<number>(n, { capacity: 4096 });
-      const answers = await Promise.all(peers.map((peer) => peer.ask({ op: 'open', name: n })));
+      const at = together();
+      const answers = await Promise.all(peers.map((peer) => peer.ask({ op: 'open', name: n, at })));
       const winners = answers.filter((a) => a.won);
       expect(winners, `round ${round}: ${JSON.stringify(answers)}`).toHaveLength(1);
       for (const loser of answers.filter((a) => !a.won)) expect(loser.code).toBe('IPCX_ERR_ALREADY_EXISTS');
@@ -53,7 +56,8 @@ describe('racing on one name (4 processes, 20 rounds)', () => {
   it('ShmChannel.create: exactly one process creates, and its channel is the one an opener reaches', async () => {
     for (let round = 0; round < ROUNDS; round++) {
       const n = name('race-create');
-      const answers = await Promise.all(peers.map((peer) => peer.ask({ op: 'create', name: n })));
+      const at = together();
+      const answers = await Promise.all(peers.map((peer) => peer.ask({ op: 'create', name: n, at })));
       const winners = answers.map((a, i) => (a.won ? i : -1)).filter((i) => i >= 0);
       expect(winners, `round ${round}: ${JSON.stringify(answers)}`).toHaveLength(1);
       for (const loser of answers.filter((a) => !a.won)) expect(loser.code).toBe('IPCX_ERR_ALREADY_EXISTS');
@@ -71,7 +75,8 @@ describe('racing on one name (4 processes, 20 rounds)', () => {
       const n = name('race-mutex');
       const counterName = name('race-counter');
       shm.open(counterName, { create: true, size: 64 });
-      const answers = await Promise.all(peers.map((peer) => peer.ask({ op: 'mutexCreate', name: n })));
+      const at = together();
+      const answers = await Promise.all(peers.map((peer) => peer.ask({ op: 'mutexCreate', name: n, at })));
       expect(answers.filter((a) => a.won), `round ${round}: ${JSON.stringify(answers)}`).toHaveLength(1);
       for (const loser of answers.filter((a) => !a.won)) expect(loser.code).toBe('IPCX_ERR_ALREADY_EXISTS');
       await Promise.all(peers.map((peer, i) => (answers[i]!.won ? undefined : peer.ask({ op: 'mutexOpen', name: n }))));
