@@ -155,9 +155,9 @@ export class Mutex extends SyncObject {
   }
 
   /** Opens a named mutex that another process created. */
-  static async openNamed(name: string, options: Omit<NamedMutexOptions, 'mode'> = {}): Promise<Mutex> {
+  static async openNamed(name: string, options: NamedMutexOptions = {}): Promise<Mutex> {
     const slice = intervalOption('ownerCheckInterval', options.ownerCheckInterval, 100);
-    const memory = await openNamedMemory(name, 'mutex');
+    const memory = await openNamedMemory(name, 'mutex', options);
     return new Mutex(memory.buffer, memory.byteOffset).bindNamed(memory, false, slice).#takeId();
   }
 

@@ -32,7 +32,10 @@ export interface SyncHandle {
 
 /** Options of `createNamed` (all primitives). */
 export interface NamedSyncOptions {
-  /** Permissions of the new segment. Default 0o600 (owner only). */
+  /**
+   * `createNamed`: permissions of the new segment. `openNamed`: the widest permissions accepted on the
+   * segment found (wider is `PermissionError`). Default 0o600 (owner only).
+   */
   mode?: number;
 }
 
@@ -248,9 +251,10 @@ function checkNamedMemory(buffer: SharedArrayBuffer, kind: SyncKindName, what: s
 }
 
 /** Maps the segment of a named primitive that another process created, checking what it holds. */
-export async function openNamedMemory(name: string, kind: SyncKindName): Promise<NamedMemory> {
+export async function openNamedMemory(name: string, kind: SyncKindName, options?: NamedSyncOptions): Promise<NamedMemory> {
+  const mode = checkMode(options?.mode);
   const native = await loadNative();
-  const segment = await openSegment(name, kind);
+  const segment = await openSegment(name, kind, HEADER_BYTES, mode);
   try {
     checkNamedMemory(segment.buffer, kind, `${kind} "${segment.name}"`);
   } catch (error) {

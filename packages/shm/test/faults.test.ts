@@ -5,7 +5,7 @@
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PeerGoneError } from '@ipcx/core';
-import { SharedState, ShmChannel } from '@ipcx/shm';
+import { Mutex, SharedState, ShmChannel } from '@ipcx/shm';
 import { killPeers, Peer } from './peers.js';
 import { segmentExists, uniqueName } from './helpers.js';
 
@@ -145,6 +145,30 @@ describe('a worker thread that ends without closing its end', () => {
     record('worker thread threw with a named ShmChannel end open: pending receive', took);
     await channel.close();
     expect(segmentExists(n)).toBe(false);
+  }, 15_000);
+});
+
+describe('a lock holder that dies', () => {
+  it('a worker thread terminated while it holds a named Mutex: the next locker recovers it, exactly once', async () => {
+    const n = name('worker-mutex');
+    const mutex = await Mutex.createNamed(n, { ownerCheckInterval: 50 });
+    const other = await Mutex.openNamed(n, { ownerCheckInterval: 50 });
+    const worker = dyingWorker({ scenario: 'mutex-hold', name: n });
+    expect(await messageOf(worker)).toBe(false);
+    const first = mutex.lock({ timeout: 5000 });
+    const second = other.lock({ timeout: 5000 });
+    await worker.terminate();
+    const diedAt = performance.now();
+    const winner = await Promise.race([first, second]);
+    const took = performance.now() - diedAt;
+    expect(winner.recovered).toBe(true);
+    winner.release();
+    const loser = (await Promise.all([first, second])).find((guard) => guard !== winner)!;
+    expect(loser.recovered).toBe(false); // recovered exactly once
+    loser.release();
+    record('named Mutex holder (worker thread) terminated: next locker recovered it', took);
+    await mutex.close();
+    await other.close();
   }, 15_000);
 });
 
