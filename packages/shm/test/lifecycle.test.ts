@@ -5,7 +5,7 @@ import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, existsSync, ftruncateSync, openSync, unlinkSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { IncompatibleError, ownedKernelObjects } from '@ipcx/core';
+import { IncompatibleError, PeerGoneError, ownedKernelObjects } from '@ipcx/core';
 import { Barrier, FanIn, Mutex, SharedState, ShmChannel } from '@ipcx/shm';
 import { killAll, segmentExists, spawnReady, uniqueName } from './helpers.js';
 
@@ -114,4 +114,17 @@ describe('segments too small for what they claim', () => {
       await expect(Mutex.openNamed(n)).rejects.toBeInstanceOf(IncompatibleError);
     });
   }
+});
+
+describe('a SharedState writer that closes', () => {
+  it('ends a reader waiting in changed with PeerGoneError instead of leaving it waiting', async () => {
+    const n = name('state-closed');
+    const writer = await SharedState.create({ name: n, initial: 1 });
+    const reader = await SharedState.open(n);
+    const waiting = reader.changed(reader.version, { timeout: 10_000 });
+    await writer.close();
+    await expect(waiting).rejects.toBeInstanceOf(PeerGoneError);
+    expect(reader.get().value).toBe(1); // the last value stays readable
+    await reader.close();
+  });
 });
