@@ -109,7 +109,9 @@ export interface ThreadExitRegistration {
 /**
  * Runs `action` when the Node environment of the calling thread ends: a worker thread that returns,
  * throws or is terminated, or the main thread at exit (not on SIGKILL: the kernel closes descriptors
- * then anyway). This is how a thread's death becomes visible to its peers.
+ * then anyway). This is how a thread's death becomes visible to its peers. The registration keeps
+ * `i32` (and its memory) alive until it runs or is cancelled: cancel it when the object it serves is
+ * closed or collected (a FinalizationRegistry), or the memory stays until the thread ends.
  */
 export function atThreadExit(action: ThreadExitAction): ThreadExitRegistration {
   const fd = action.fd === undefined ? -1 : validateFd(action.fd);

@@ -6,7 +6,9 @@ import { defer } from './helpers.js';
 
 function name(): string {
   const n = `/ipcx-shmfile-${process.pid}-${Math.random().toString(16).slice(2)}`;
-  defer(() => existsSync(`/dev/shm${n}`) && unlinkSync(`/dev/shm${n}`));
+  defer(() => {
+    if (existsSync(`/dev/shm${n}`)) unlinkSync(`/dev/shm${n}`);
+  });
   return n;
 }
 
