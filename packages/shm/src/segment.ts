@@ -1,4 +1,4 @@
-import { fstatSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, statSync, unlinkSync } from 'node:fs';
 import {
   AlreadyExistsError,
   IncompatibleError,
@@ -56,6 +56,21 @@ export type StalePolicy = 'replace' | 'adopt-if-used';
  */
 export function checkShmName(name: string): string {
   return checkIpcName(name, 'shared-memory', 'added');
+}
+
+/**
+ * The locks of an object that lives in memory without a file of its own (a System V segment): a `Segment` over
+ * `path` (opened, created 0600 if absent; never unlinked by us) whose byte locks stand for the object's ends.
+ */
+export function lockFileSegment(path: string, buffer: SharedArrayBuffer, native: Native): Segment {
+  if (typeof path !== 'string' || path.length === 0) throw new TypeError('options.lockFile must be a path');
+  const fd = openSync(path, 'a+', 0o600);
+  try {
+    return new Segment(path, buffer, fd, native, false);
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
 }
 
 /** Checks a `mode` option: permission bits 0 to 0o777. */

@@ -41,7 +41,7 @@ import { SendPump, type PendingSend } from './internal/send-pump.js';
 import { RingReader, RingWriter } from './ring.js';
 import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/waker.js';
 import { markOnThreadExit, releaseExit, type ExitHolder } from './internal/exit.js';
-import { LOCK_SIDE_A, LOCK_SIDE_B, Segment, checkMode, createSegment, openSegment, unlinkSegment } from './segment.js';
+import { LOCK_SIDE_A, LOCK_SIDE_B, Segment, checkMode, createSegment, lockFileSegment, openSegment, unlinkSegment } from './segment.js';
 
 /** Options of every ShmChannel. */
 export interface ShmChannelOptions<T = unknown> {
@@ -69,6 +69,15 @@ export interface NamedShmChannelOptions<T = unknown> extends ShmChannelOptions<T
    * (a wider one is `PermissionError`). Default 0o600 (owner only).
    */
   mode?: number;
+}
+
+/** Options of `ShmChannel.createIn` / `openIn` (a channel in memory the caller mapped). */
+export interface ShmChannelInOptions<T = unknown> extends ShmChannelOptions<T> {
+  /**
+   * A file both ends open (created 0600 if absent, never removed by ipcx): each end holds a kernel lock on one
+   * byte of it while it lives, which is how a peer that died is told from a live one.
+   */
+  lockFile?: string;
 }
 
 /** Options checked once, before any kernel object exists. */
@@ -274,32 +283,55 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
    * Creates a cross-process channel in shared memory the caller mapped, such as a `SysvSegment`'s `buffer`
    * (the first `channelBytes(capacity)` bytes are used). The other process calls `openIn` on its own mapping
    * of the same memory. The caller owns the memory: close does not remove it.
+   *
+   * Such memory has no file of its own to carry the kernel locks that tell a live end from a dead one, so give
+   * both ends the same `lockFile` (any path both may open, such as the path given to `ftok`): each end holds an
+   * OFD lock on one byte of it for its lifetime, and a peer that dies, however it dies, is `PeerGoneError`.
+   * Without it, only an orderly close (or a thread's end) is noticed across processes.
    */
-  static async createIn<T = unknown>(buffer: SharedArrayBuffer, options: ShmChannelOptions<T> = {}): Promise<ShmChannel<T>> {
+  static async createIn<T = unknown>(buffer: SharedArrayBuffer, options: ShmChannelInOptions<T> = {}): Promise<ShmChannel<T>> {
+    const resolved = resolveOptions(options);
     const capacity = options.capacity ?? 256 * 1024;
     checkCapacity(capacity);
     if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength < channelBytes(capacity)) {
       throw new RangeError(`a channel of capacity ${capacity} needs a SharedArrayBuffer of at least ${channelBytes(capacity)} bytes`);
     }
     const native = await loadNative();
+    const locks = options.lockFile === undefined ? undefined : lockFileSegment(options.lockFile, buffer, native);
+    if (locks !== undefined && !locks.lock(LOCK_SIDE_A, 'write')) {
+      locks.close();
+      throw new AlreadyExistsError(`the first end of the shared-memory channel locked by "${options.lockFile}" (held by a live process or thread)`);
+    }
     const header = new Int32Array(buffer, 0, 16);
     Atomics.store(header, Header.PidA, process.pid);
+    Atomics.store(header, Header.StateB, SideState.Unattached);
     initHeader(header, Kind.Channel, capacity, Wake.Futex);
-    return new ShmChannel<T>(buffer, 'a', futexWaker(native), options);
+    return new ShmChannel<T>(buffer, 'a', futexWaker(native), resolved, locks);
   }
 
-  /** Opens the other end of a channel that another process made with `createIn` in the same memory. */
-  static async openIn<T = unknown>(buffer: SharedArrayBuffer, options: ShmChannelOptions<T> = {}): Promise<ShmChannel<T>> {
+  /**
+   * Opens the other end of a channel that another process made with `createIn` in the same memory. With the
+   * same `lockFile` as the creator, exactly one opener gets the end and a dead one is replaced; without it, an
+   * end still marked open is `AlreadyExistsError` (nothing tells whether its process lives).
+   */
+  static async openIn<T = unknown>(buffer: SharedArrayBuffer, options: ShmChannelInOptions<T> = {}): Promise<ShmChannel<T>> {
     if (!(buffer instanceof SharedArrayBuffer)) throw new TypeError('openIn takes the SharedArrayBuffer the channel was created in');
+    const resolved = resolveOptions(options);
     const native = await loadNative();
+    if (buffer.byteLength < HEADER_BYTES) throw new IncompatibleError('shared-memory channel', `its memory has ${buffer.byteLength} bytes, less than a header`);
     const header = new Int32Array(buffer, 0, 16);
     checkHeader(header, Kind.Channel, 'shared-memory channel');
     if (Atomics.load(header, Header.Wake) !== Wake.Futex) throw new UnsupportedError('a channel made for threads (pair); use attach');
-    const other = Atomics.load(header, Header.PidB);
-    if (Atomics.load(header, Header.StateB) === SideState.Open && processAlive(other)) {
-      throw new AlreadyExistsError(`the second end of the shared-memory channel (held by live process ${other})`);
+    const locks = options.lockFile === undefined ? undefined : lockFileSegment(options.lockFile, buffer, native);
+    if (locks !== undefined) {
+      if (!locks.lock(LOCK_SIDE_B, 'write')) {
+        locks.close();
+        throw new AlreadyExistsError(`the second end of the shared-memory channel (held by a live process or thread, pid ${Atomics.load(header, Header.PidB)})`);
+      }
+    } else if (Atomics.load(header, Header.StateB) === SideState.Open) {
+      throw new AlreadyExistsError(`the second end of the shared-memory channel (marked open by pid ${Atomics.load(header, Header.PidB)}; pass the creator's lockFile to tell a dead end from a live one)`);
     }
-    return new ShmChannel<T>(buffer, 'b', futexWaker(native), options);
+    return new ShmChannel<T>(buffer, 'b', futexWaker(native), resolved, locks);
   }
 
   /** Removes a named channel's segment (e.g. one left by a crashed owner). */
