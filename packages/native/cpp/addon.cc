@@ -19,6 +19,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitSysvMsg(env, exports);
   InitSysvSem(env, exports);
   InitRecordLock(env, exports);
+  InitShmFile(env, exports);
   return exports;
 }
 

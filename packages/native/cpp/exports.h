@@ -16,4 +16,5 @@ void InitSysvShm(Napi::Env env, Napi::Object exports);
 void InitSysvMsg(Napi::Env env, Napi::Object exports);
 void InitSysvSem(Napi::Env env, Napi::Object exports);
 void InitRecordLock(Napi::Env env, Napi::Object exports);
+void InitShmFile(Napi::Env env, Napi::Object exports);
 }  // namespace ipcx

@@ -27,3 +27,5 @@ export { sysv, sysvConstants, validateKey } from './sysv.js';
 export type { SysvMsgStat, SysvOwnership, SysvReceived, SysvSemOperation, SysvSemStat, SysvShmStat } from './sysv.js';
 export { recordLock, recordLockAsync, recordLockHolder } from './record-lock.js';
 export type { RecordLockAsyncOptions, RecordLockHolder, RecordLockRange, RecordLockType } from './record-lock.js';
+export { shmFile, ofd, atThreadExit, SHM_DIR } from './shm-file.js';
+export type { OfdLockType, OfdHolder, ThreadExitAction, ThreadExitRegistration } from './shm-file.js';

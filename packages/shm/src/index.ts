@@ -2,6 +2,7 @@ export {
   ShmChannel,
   type NamedShmChannelOptions,
   type ShmChannelHandle,
+  type ShmChannelInOptions,
   type ShmChannelOptions,
 } from './shm-channel.js';
 export { SharedState, type SharedStateHandle, type SharedStateOptions, type SharedStateReaderOptions, type Snapshot } from './shared-state.js';

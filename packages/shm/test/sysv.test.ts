@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { ownedKernelObjects, unlinkOwnedKernelObjects } from '@ipcx/core';
 import { sysv } from '@ipcx/native';
 import { RecordLock, SharedState, ShmChannel, SysvLock, SysvSegment, SysvSemaphoreSet, ftok } from '@ipcx/shm';
@@ -182,8 +182,11 @@ describe('SysvSegment', () => {
     const key = uniqueKey();
     await using seg = await SysvSegment.create({ key, size: 64 * 1024 });
     made.shm.add(seg.id);
-    await using channel = await ShmChannel.createIn<{ n: number; text: string }>(seg.buffer, { capacity: 16 * 1024, peerCheckInterval: 50 });
-    const child = spawn(process.execPath, [new URL('./fixtures/sysv-channel-echo.mjs', import.meta.url).pathname, String(key)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    // The memory has no file to carry the ends' kernel locks: both ends lock bytes of this one.
+    const lockFile = join(tmpdir(), `ipcx-sysv-channel-${process.pid}-${key}.lock`);
+    onTestFinished(() => rmSync(lockFile, { force: true }));
+    await using channel = await ShmChannel.createIn<{ n: number; text: string }>(seg.buffer, { capacity: 16 * 1024, peerCheckInterval: 50, lockFile });
+    const child = spawn(process.execPath, [new URL('./fixtures/sysv-channel-echo.mjs', import.meta.url).pathname, String(key), lockFile], { stdio: ['ignore', 'pipe', 'inherit'] });
     children.push(child);
     await untilLine(child, 'ready');
     expect(seg.stat().attachCount).toBe(2);
@@ -191,6 +194,7 @@ describe('SysvSegment', () => {
       await channel.send({ n, text: 'x'.repeat(n) });
       expect(await channel.receive({ timeout: 5000 })).toEqual({ n, text: 'x'.repeat(n) });
     }
+    await expect(ShmChannel.openIn(seg.buffer, { lockFile })).rejects.toMatchObject({ code: 'IPCX_ERR_ALREADY_EXISTS' });
     await expect(ShmChannel.openIn(seg.buffer)).rejects.toMatchObject({ code: 'IPCX_ERR_ALREADY_EXISTS' });
     const waiting = channel.receive({ timeout: 10_000 });
     waiting.catch(() => {});
