@@ -96,8 +96,10 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
   #fruitless = 0;
   #seenAtLastCheck = -1;
   #publisherHeard: number | undefined;
-  #skipped = 0;
   #handedOut = 0;
+  /** Revisions handed out by `next`, and the revision before the first one this subscriber was to hand out. */
+  #handedCount = 0;
+  #base = 0;
   #checking = false;
   #unwatchClosed: () => void = () => {};
   #status: AsyncIterator<Status> | undefined;
@@ -121,6 +123,7 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
     this.#presenceInterval = settings.presenceInterval;
     this.#current = current;
     this.#seen = startAfter;
+    this.#base = startAfter;
     const nc = held.nc;
     this.#presenceSub = nc.subscribe(presenceSubject(bucket), {
       callback: (_error, msg) => {
@@ -189,7 +192,10 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
         }
       }
       const sub = new NatsSubscriber<T>(held, kv, codec, bucket, what, { maxPending, watchCheckInterval, presenceInterval, onPublisherGone }, current, startAfter);
-      for (const entry of initial) sub.#inbox.push(entry);
+      for (const entry of initial) {
+        sub.#inbox.push(entry);
+        sub.#base = Math.min(sub.#base, entry.revision - 1);
+      }
       await sub.#startWatch();
       return sub;
     } catch (error) {
@@ -205,7 +211,8 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
 
   /** Revisions skipped because this subscriber fell more than `maxPending` behind. */
   get skipped(): number {
-    return this.#skipped;
+    // Every revision after the base and up to the newest seen was handed out, waits, or was skipped.
+    return this.#seen - this.#base - this.#handedCount - this.#inbox.size;
   }
 
   /** The newest revision known (read or not), or undefined when the topic has none yet. */
@@ -218,6 +225,7 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
     if (this.#closed) throw new ClosedError(this.#what);
     const entry = await this.#inbox.receive(`${this.#what} next`, options);
     this.#handedOut = entry.revision;
+    this.#handedCount++;
     return entry;
   }
 
@@ -332,7 +340,6 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
     this.#current = item;
     if (this.#inbox.size >= this.#maxPending) {
       this.#inbox.shift();
-      this.#skipped++;
     }
     this.#inbox.push(item);
     return true;
@@ -369,7 +376,6 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
   async #readMissed(latest: number): Promise<void> {
     // More than maxPending behind: only the newest maxPending matter (the rest would be skipped anyway).
     const from = Math.max(this.#seen + 1, latest - this.#maxPending + 1);
-    let missing = from - this.#seen - 1;
     for (let revision = from; revision <= latest && !this.#closed && !this.#ended; revision++) {
       if (revision <= this.#seen) continue; // the watch came back meanwhile
       let entry: KvEntry | null;
@@ -378,10 +384,9 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
       } catch {
         return; // unreachable again: the next check goes on
       }
-      if (entry === null || !this.#deliver(entry)) missing++; // no longer in the history
+      if (entry !== null) this.#deliver(entry); // null: no longer in the history (counted as skipped)
     }
     if (this.#seen < latest) this.#seen = latest;
-    this.#skipped += Math.max(0, missing);
   }
 
   async #followStatus(): Promise<void> {
