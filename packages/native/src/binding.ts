@@ -5,6 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { addonCandidates, missingAddonMessage } from './internal/addon-path.js';
 
 /** Completion callback of a wait on a native waiter thread: (error | null, result). */
 export type NativeWaitCallback = (error: Error | null, result: number) => void;
@@ -61,8 +62,12 @@ export interface NativeSignalReceiver {
 }
 
 export interface NativeBinding {
-  /** "v8" (Node < 24.16: V8 BackingStore) or "node-api" (node_api_create_external_sharedarraybuffer). */
-  readonly sharedArrayBufferImpl: 'v8' | 'node-api';
+  /**
+   * How shmOpen makes its SharedArrayBuffer in this process, looked up at run time (cpp/sab.cc):
+   * "node-api" (node_api_create_external_sharedarraybuffer: Node 22, 24), "v8" (V8's BackingStore API:
+   * Node 20) or "none" (neither: shmOpen throws ENOSYS).
+   */
+  readonly sharedArrayBufferImpl: 'node-api' | 'v8' | 'none';
   readonly constants: NativeConstants;
 
   /** shm_open(O_RDWR | oflag & (O_CREAT|O_EXCL)), ftruncate when truncateTo >= 0, mmap; undefined if size 0. */
@@ -146,14 +151,19 @@ function load(): NativeBinding {
     );
   }
   const require = createRequire(import.meta.url);
-  const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
-  // src/binding.ts and dist/index.js both sit one level below the package root. IPCX_NATIVE_ADDON_DIR
-  // points at another directory holding build/Release (test:compat builds one per Node version).
+  // src/binding.ts and dist/index.js both sit one level below the package root.
   const root = fileURLToPath(new URL('..', import.meta.url));
-  const addon = nodeGypBuild(process.env.IPCX_NATIVE_ADDON_DIR ?? root) as NativeBinding;
-  // The addon's exports object has too many properties for V8's fast mode: every `native.fn` would be a
-  // dictionary lookup on the hot paths. A spread copy has fast properties.
-  return { ...addon };
+  const tried: { file: string; error: unknown }[] = [];
+  for (const file of addonCandidates(root)) {
+    try {
+      // The addon's exports object has too many properties for V8's fast mode: every `native.fn` would be a
+      // dictionary lookup on the hot paths. A spread copy has fast properties.
+      return { ...(require(file) as NativeBinding) };
+    } catch (error) {
+      tried.push({ file, error });
+    }
+  }
+  throw Object.assign(new Error(missingAddonMessage(root, tried)), { code: 'ERR_IPCX_NATIVE_NO_BINARY' });
 }
 
 export const native: NativeBinding = load();
