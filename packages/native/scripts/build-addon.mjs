@@ -77,7 +77,26 @@ function prebuild(file, tag, strip) {
   console.log(`@ipcx/native: prebuilds/${tag}/ipcx_native.node`);
 }
 
-const host = build(root, process.arch);
+/**
+ * Where binding.gyp is: the package root in the repository; in the published package only a copy in
+ * scripts/ (see check-prebuilds.mjs), built in build/source (binding.gyp's paths are relative to it) and
+ * copied to build/Release, where the loader looks.
+ */
+function buildHere() {
+  if (existsSync(join(root, 'binding.gyp'))) return build(root, process.arch);
+  const dir = join(root, 'build', 'source');
+  mkdirSync(dir, { recursive: true });
+  cpSync(join(root, 'scripts', 'binding.gyp'), join(dir, 'binding.gyp'));
+  rmSync(join(dir, 'cpp'), { recursive: true, force: true });
+  symlinkSync(join(root, 'cpp'), join(dir, 'cpp'));
+  const built = build(dir, process.arch);
+  mkdirSync(join(root, 'build', 'Release'), { recursive: true });
+  cpSync(built, join(root, 'build', 'Release', 'ipcx_native.node'));
+  console.log(`@ipcx/native: built ${join(root, 'build', 'Release', 'ipcx_native.node')}`);
+  return built;
+}
+
+const host = buildHere();
 if (!wantPrebuilds) process.exit(0);
 
 const musl = process.report?.getReport()?.header?.glibcVersionRuntime === undefined;

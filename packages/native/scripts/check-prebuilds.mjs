@@ -5,8 +5,12 @@
 // README states. Reads the ELF tables with `readelf` (binutils), which reads every architecture.
 // IPCX_PREBUILDS_ALLOW_MISSING=linux-arm64 packs without the named ones (a developer without the cross
 // compiler); a release never sets it.
+//
+// It also copies binding.gyp to scripts/binding.gyp for the tarball: a binding.gyp at the package root
+// makes pnpm (and Bun) treat the package as one with an install script ("Ignored build scripts", and
+// `node-gyp rebuild` once approved), whatever `gypfile` says. scripts/build-addon.mjs builds from that copy.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { copyFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -59,6 +63,7 @@ export function checkBinary(file, expected) {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  copyFileSync(join(root, 'binding.gyp'), join(root, 'scripts', 'binding.gyp'));
   const allowMissing = new Set((process.env.IPCX_PREBUILDS_ALLOW_MISSING ?? '').split(',').filter(Boolean));
   let failed = false;
   for (const expected of PREBUILDS) {
