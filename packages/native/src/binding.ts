@@ -4,6 +4,7 @@
  * arguments and throw an {@link ErrnoError} (errno, code, syscall) when the syscall fails.
  */
 import { createRequire } from 'node:module';
+import { constants as osConstants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { addonCandidates, missingAddonMessage } from './internal/addon-path.js';
 
@@ -143,6 +144,22 @@ export interface NativeBinding {
   ) => NativeSignalReceiver;
 }
 
+/**
+ * Bun loads the addon but has no libuv `uv_poll` (it panics, killing the process, at the first
+ * `uv_poll_init`): there FdWatcher and SignalReceiver fail with ENOSYS instead, like an errno from the addon.
+ */
+function withoutUvPoll(what: string): never {
+  return class {
+    constructor() {
+      throw Object.assign(new Error(`ENOSYS: ${what} needs libuv's uv_poll, which Bun does not provide, uv_poll_init`), {
+        errno: osConstants.errno.ENOSYS,
+        code: 'ENOSYS',
+        syscall: 'uv_poll_init',
+      });
+    }
+  } as never;
+}
+
 function load(): NativeBinding {
   if (process.platform !== 'linux') {
     throw Object.assign(
@@ -158,7 +175,12 @@ function load(): NativeBinding {
     try {
       // The addon's exports object has too many properties for V8's fast mode: every `native.fn` would be a
       // dictionary lookup on the hot paths. A spread copy has fast properties.
-      return { ...(require(file) as NativeBinding) };
+      const addon = { ...(require(file) as NativeBinding) };
+      if (process.versions.bun !== undefined) {
+        addon.FdWatcher = withoutUvPoll('FdWatcher');
+        addon.SignalReceiver = withoutUvPoll('SignalReceiver');
+      }
+      return addon;
     } catch (error) {
       tried.push({ file, error });
     }
