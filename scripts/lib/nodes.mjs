@@ -1,19 +1,21 @@
 // Node binaries of other majors for the checks: `node-linux-<arch>@<major>` from the npm registry (Node's
 // official build, with its headers), installed once into a cache directory outside the repository and
-// reused; a re-install comes from npm's cache. The running Node serves its own major.
+// reused; a re-install comes from npm's cache. The running Node serves its own major. The cache is under
+// the temp directory, not $HOME: tests spawn that node as another user (sockets' peer-credential tests),
+// and a home directory is usually closed to other users.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export const CACHE = process.env.IPCX_CHECK_CACHE ?? join(homedir(), '.cache', 'ipcx-checks');
+export const CACHE = process.env.IPCX_CHECK_CACHE ?? join(tmpdir(), `ipcx-checks-${process.getuid?.() ?? 'user'}`);
 
 /** Installs `name@range` into CACHE/<dir> (once) and returns that directory's node_modules/<name>. */
 export function cachedPackage(dir, name, range, extraArgs = []) {
   const where = join(CACHE, dir);
   const installed = join(where, 'node_modules', name);
   if (existsSync(join(installed, 'package.json'))) return installed;
-  mkdirSync(where, { recursive: true });
+  mkdirSync(where, { recursive: true, mode: 0o755 });
   writeFileSync(join(where, 'package.json'), JSON.stringify({ private: true }) + '\n');
   const r = spawnSync(
     'npm',
