@@ -4,7 +4,9 @@
  * arguments and throw an {@link ErrnoError} (errno, code, syscall) when the syscall fails.
  */
 import { createRequire } from 'node:module';
+import { constants as osConstants } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { addonCandidates, missingAddonMessage } from './internal/addon-path.js';
 
 /** Completion callback of a wait on a native waiter thread: (error | null, result). */
 export type NativeWaitCallback = (error: Error | null, result: number) => void;
@@ -82,8 +84,12 @@ export interface NativeSysvConstants {
 }
 
 export interface NativeBinding {
-  /** "v8" (Node < 24.16: V8 BackingStore) or "node-api" (node_api_create_external_sharedarraybuffer). */
-  readonly sharedArrayBufferImpl: 'v8' | 'node-api';
+  /**
+   * How shmOpen makes its SharedArrayBuffer in this process, looked up at run time (cpp/sab.cc):
+   * "node-api" (node_api_create_external_sharedarraybuffer: Node 22, 24), "v8" (V8's BackingStore API:
+   * Node 20) or "none" (neither: shmOpen throws ENOSYS).
+   */
+  readonly sharedArrayBufferImpl: 'node-api' | 'v8' | 'none';
   readonly constants: NativeConstants;
 
   /** shm_open(O_RDWR | oflag & (O_CREAT|O_EXCL)), ftruncate when truncateTo >= 0, mmap; undefined if size 0. */
@@ -216,6 +222,22 @@ export interface NativeBinding {
   ) => NativeSignalReceiver;
 }
 
+/**
+ * Bun loads the addon but has no libuv `uv_poll` (it panics, killing the process, at the first
+ * `uv_poll_init`): there FdWatcher and SignalReceiver fail with ENOSYS instead, like an errno from the addon.
+ */
+function withoutUvPoll(what: string): never {
+  return class {
+    constructor() {
+      throw Object.assign(new Error(`ENOSYS: ${what} needs libuv's uv_poll, which Bun does not provide, uv_poll_init`), {
+        errno: osConstants.errno.ENOSYS,
+        code: 'ENOSYS',
+        syscall: 'uv_poll_init',
+      });
+    }
+  } as never;
+}
+
 function load(): NativeBinding {
   if (process.platform !== 'linux') {
     throw Object.assign(
@@ -224,14 +246,24 @@ function load(): NativeBinding {
     );
   }
   const require = createRequire(import.meta.url);
-  const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
-  // src/binding.ts and dist/index.js both sit one level below the package root. IPCX_NATIVE_ADDON_DIR
-  // points at another directory holding build/Release (test:compat builds one per Node version).
+  // src/binding.ts and dist/index.js both sit one level below the package root.
   const root = fileURLToPath(new URL('..', import.meta.url));
-  const addon = nodeGypBuild(process.env.IPCX_NATIVE_ADDON_DIR ?? root) as NativeBinding;
-  // The addon's exports object has too many properties for V8's fast mode: every `native.fn` would be a
-  // dictionary lookup on the hot paths. A spread copy has fast properties.
-  return { ...addon };
+  const tried: { file: string; error: unknown }[] = [];
+  for (const file of addonCandidates(root)) {
+    try {
+      // The addon's exports object has too many properties for V8's fast mode: every `native.fn` would be a
+      // dictionary lookup on the hot paths. A spread copy has fast properties.
+      const addon = { ...(require(file) as NativeBinding) };
+      if (process.versions.bun !== undefined) {
+        addon.FdWatcher = withoutUvPoll('FdWatcher');
+        addon.SignalReceiver = withoutUvPoll('SignalReceiver');
+      }
+      return addon;
+    } catch (error) {
+      tried.push({ file, error });
+    }
+  }
+  throw Object.assign(new Error(missingAddonMessage(root, tried)), { code: 'ERR_IPCX_NATIVE_NO_BINARY' });
 }
 
 export const native: NativeBinding = load();
