@@ -2,7 +2,7 @@ export { MAX_UNIX_PATH_BYTES, resolveUnixAddress, type ResolvedAddress, type Uni
 export { childChannel, parentChannel, type ChildChannelOptions, type ProcessPeer } from './child.js';
 export { UnixDatagram, type Datagram, type DatagramSendOptions, type UnixDatagramOptions } from './datagram.js';
 export { Fifo, type FifoChannel, type FifoOpenOptions } from './fifo.js';
-export { sameUser, type Authorize, type PeerCredentials } from './peer.js';
+export { sameUser, sameUserOrRoot, type Authorize, type PeerCredentials } from './peer.js';
 export {
   SeqPacketServer,
   SeqPacketSocket,

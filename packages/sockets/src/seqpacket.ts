@@ -5,7 +5,7 @@ import { Clients } from './internal/clients.js';
 import { checkMode } from './internal/options.js';
 import { claimFile, type FileClaim } from './internal/owned-files.js';
 import { bindPacketSocket, connectPacketSocket } from './internal/packet-socket.js';
-import { sameUser, vet, type Authorize, type PeerCredentials } from './peer.js';
+import { sameUser, sameUserOrRoot, vet, type Authorize, type PeerCredentials } from './peer.js';
 import { SeqPacketChannel, seqPacketDefaults, type SeqPacketChannelOptions } from './seqpacket-channel.js';
 import { serverLimits, tellRefused } from './stream-server.js';
 
@@ -25,7 +25,7 @@ export interface SeqPacketServerOptions<T = unknown> extends SeqPacketChannelOpt
 
 /** Options of `SeqPacketSocket.connect`. */
 export interface SeqPacketConnectOptions<T = unknown> extends SeqPacketChannelOptions<T>, WaitOptions {
-  /** Checks the server's credentials before the channel is handed out. */
+  /** Checks the server's credentials before the channel is handed out; default `sameUserOrRoot`. */
   authorize?: Authorize | undefined;
 }
 
@@ -193,7 +193,7 @@ export class SeqPacketSocket {
     let peer: PeerCredentials;
     try {
       peer = peerCredentials(fd);
-      if (authorize) await vet(peer, authorize, `client of ${resolved.display}`, options);
+      await vet(peer, authorize ?? sameUserOrRoot, `client of ${resolved.display}`, options);
     } catch (error) {
       sock.close(fd);
       throw fromSystemError(`connect to ${resolved.display}`, error);
