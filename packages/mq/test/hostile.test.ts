@@ -167,11 +167,13 @@ describe('queues of another user, or wider than asked, are never adopted', () =>
 
 describe('names and options are checked before any queue exists', () => {
   it("refuses the base names '/', '/.' and '/..' with InvalidNameError", () => {
+    // Those names are shared by every run on the machine: only what was not there before must stay absent.
+    const queues = ['/.0', '/.1', '/..0', '/..1', '/...0', '/...1'].filter((q) => !exists(q));
     for (const name of ['/', '/.', '/..']) {
       expect(() => MqChannel.create(name, small), name).toThrow(InvalidNameError);
       expect(() => MqChannel.open(name), name).toThrow(InvalidNameError);
     }
-    for (const q of ['/.0', '/.1', '/..0', '/..1', '/...0', '/...1']) expect(exists(q), q).toBe(false);
+    for (const q of queues) expect(exists(q), q).toBe(false);
   });
 
   it('leaves no queue behind for any invalid option', () => {
