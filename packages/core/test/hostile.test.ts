@@ -43,10 +43,12 @@ function holdsInternals(value: unknown, seen = new Set<unknown>()): boolean {
   return Object.values(value).some((v) => holdsInternals(v, seen));
 }
 
+/** What msgpack does not carry as such: -0 as an integer (comes back 0), and a `__proto__` key (msgpackr renames it, on purpose). */
 function holdsNegativeZero(value: unknown, seen = new Set<unknown>()): boolean {
   if (Object.is(value, -0)) return true;
   if (value === null || typeof value !== 'object' || seen.has(value)) return false;
   seen.add(value);
+  if (Object.prototype.hasOwnProperty.call(value, '__proto__')) return true;
   if (ArrayBuffer.isView(value)) return Array.from(value as unknown as ArrayLike<number>).some((v) => Object.is(v, -0));
   if (value instanceof Map) return [...value].some(([k, v]) => holdsNegativeZero(k, seen) || holdsNegativeZero(v, seen));
   if (value instanceof Set) return [...value].some((v) => holdsNegativeZero(v, seen));
@@ -280,5 +282,26 @@ describe('servers survive their clients', () => {
     expect(seen).toEqual([1, 2, 3]);
     const open = endingWith([], new BadFrameError('x'), false);
     await expect(iterate(open.receive, () => open.closed).next()).rejects.toThrow(BadFrameError);
+  });
+});
+
+describe('names', () => {
+  it('fuzz: checkIpcName returns a valid name or throws InvalidNameError, never anything else (10000 cases)', async () => {
+    const { checkIpcName, InvalidNameError } = await import('@ipcx/core');
+    fc.assert(
+      fc.property(fc.oneof(fc.string({ maxLength: 300 }), fc.string({ unit: 'binary', maxLength: 40 }), fc.constantFrom('/', '/.', '/..', '', '//', '/a/b', '/\0')), fc.constantFrom('required', 'added'), (name, slash) => {
+        try {
+          const checked = checkIpcName(name, 'thing', slash as 'required' | 'added');
+          const bare = checked.slice(1);
+          expect(checked.startsWith('/')).toBe(true);
+          expect(bare.length).toBeGreaterThan(0);
+          expect(bare.includes('/') || bare.includes('\0') || bare === '.' || bare === '..').toBe(false);
+          expect(Buffer.byteLength(bare)).toBeLessThanOrEqual(250);
+        } catch (error) {
+          expect(error).toBeInstanceOf(InvalidNameError);
+        }
+      }),
+      { numRuns: 10_000 },
+    );
   });
 });

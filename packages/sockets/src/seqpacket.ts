@@ -36,7 +36,7 @@ export type SeqPacketClient<T = unknown> = SeqPacketChannel<T, PeerCredentials>;
  * A Unix seqpacket server: connection-oriented like a stream server, but the kernel keeps message boundaries,
  * so each message is one packet with no length prefix. Same shape as `UnixServer`: `for await` / `accept`,
  * `clients`, `broadcast`, `close`, peer credentials, `authorize` (same uid by default), socket file 0600,
- * stale files replaced and the file removed on close, exit, SIGINT and SIGTERM.
+ * stale files replaced and the file removed on close and exit (and registered in core's registry).
  *
  * @example
  * ```ts

@@ -47,6 +47,7 @@ describe('a killed server is PeerGoneError at its clients, a closing one ClosedE
       const noticedMs = performance.now() - killedAt;
       expect(error).toBeInstanceOf(PeerGoneError);
       expect(noticedMs).toBeLessThan(5000);
+      console.info(`fault: ${kind} SIGKILLed; its client's waiting receive noticed in ${noticedMs.toFixed(1)} ms`);
       await expect(client.send('after')).rejects.toBeInstanceOf(PeerGoneError);
       await client.close();
       await exited(child);
@@ -76,8 +77,10 @@ describe('a killed server is PeerGoneError at its clients, a closing one ClosedE
     const accepted = await server.accept({ timeout: 5000 });
     expect(await lines.next()).toBe('sent');
     expect(await accepted.receive({ timeout: 5000 })).toBe('hi');
+    const killedAt = performance.now();
     child.kill('SIGKILL');
     await expect(accepted.receive({ timeout: 10_000 })).rejects.toBeInstanceOf(PeerGoneError);
+    console.info(`fault: Unix client SIGKILLed; the server noticed in ${(performance.now() - killedAt).toFixed(1)} ms`);
     expect(events.map((e) => e.code)).toEqual(['IPCX_ERR_PEER_GONE']);
   });
 });
