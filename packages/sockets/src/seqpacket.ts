@@ -5,6 +5,7 @@ import { Clients } from './internal/clients.js';
 import { checkMode } from './internal/options.js';
 import { claimFile, type FileClaim } from './internal/owned-files.js';
 import { bindPacketSocket, connectPacketSocket } from './internal/packet-socket.js';
+import { observeEnd } from './internal/observe-end.js';
 import { sameUser, sameUserOrRoot, vet, type Authorize, type PeerCredentials } from './peer.js';
 import { SeqPacketChannel, seqPacketDefaults, type SeqPacketChannelOptions } from './seqpacket-channel.js';
 import { serverLimits, tellRefused } from './stream-server.js';
@@ -21,6 +22,11 @@ export interface SeqPacketServerOptions<T = unknown> extends SeqPacketChannelOpt
   authorize?: Authorize | undefined;
   /** Told about every connection the server refused. */
   onRefuse?: ((error: IpcError) => void) | undefined;
+  /**
+   * Told once for each client whose connection ended with an error rather than a clean close (`PeerGoneError`:
+   * reset or killed; `BadFrameError`; `TooLargeError`). `for await` over such a client ends quietly.
+   */
+  onClientError?: ((error: IpcError, client: SeqPacketClient<T>) => void) | undefined;
 }
 
 /** Options of `SeqPacketSocket.connect`. */
@@ -76,6 +82,7 @@ export class SeqPacketServer<T = unknown> implements ChannelServer<T> {
     const mode = checkMode('mode', options.mode, 0o600);
     const authorize = options.authorize ?? sameUser;
     if (typeof authorize !== 'function') throw new TypeError('authorize must be a function');
+    if (options.onClientError !== undefined && typeof options.onClientError !== 'function') throw new TypeError('onClientError must be a function');
     const { maxClients, backlog } = serverLimits(options);
     const fd = await bindPacketSocket('seqpacket', resolved, mode);
     try {
@@ -163,6 +170,8 @@ export class SeqPacketServer<T = unknown> implements ChannelServer<T> {
       return;
     }
     const channel: SeqPacketClient<T> = new SeqPacketChannel<T, PeerCredentials>(fd, this.#options, peer, () => this.#clients.remove(channel));
+    const onClientError = this.#options.onClientError;
+    if (onClientError !== undefined) channel[observeEnd]((error) => onClientError(error, channel));
     this.#clients.admitted(channel);
   }
 }

@@ -29,9 +29,7 @@ import { FrameWriter } from './internal/frame-writer.js';
 import { SizeQueue } from './internal/size-queue.js';
 import { checkInteger } from './internal/options.js';
 import { peerProcessDied } from './internal/peer-exit.js';
-
-/** Internal: a server's observer of how each client's connection ended (see `StreamServerOptions.onClientError`). */
-export const observeEnd: unique symbol = Symbol('observeEnd');
+import { observeEnd } from './internal/observe-end.js';
 
 /** Options of every length-framed stream channel (Unix stream sockets, TCP, FIFOs, child pipes). */
 export interface StreamChannelOptions<T = unknown> {

@@ -14,7 +14,8 @@ import {
 } from '@ipcx/core';
 import { Clients } from './internal/clients.js';
 import { checkInteger } from './internal/options.js';
-import { StreamChannel, observeEnd, streamChannelDefaults, type StreamChannelOptions } from './stream-channel.js';
+import { observeEnd } from './internal/observe-end.js';
+import { StreamChannel, streamChannelDefaults, type StreamChannelOptions } from './stream-channel.js';
 
 /** Options shared by the servers (`UnixServer`, `TcpServer`, `SeqPacketServer`); channel options apply to every client. */
 export interface StreamServerOptions<T = unknown> extends StreamChannelOptions<T> {

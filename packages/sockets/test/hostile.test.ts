@@ -85,6 +85,33 @@ describe('a killed server is PeerGoneError at its clients, a closing one ClosedE
   });
 });
 
+describe('seqpacket servers survive their clients too', () => {
+  it('a SIGKILLed client and one sending garbage each cost one connection and one onClientError event', async () => {
+    const path = names.path('seq-events.sock');
+    const events: string[] = [];
+    await using server = await SeqPacketServer.listen(path, { onClientError: (error) => events.push(error.code) });
+    void (async () => {
+      for await (const client of server) void (async () => { for await (const m of client) await client.send(m); })();
+    })();
+    const killed = procs.spawn(`import { SeqPacketSocket } from '@ipcx/sockets';
+      const c = await SeqPacketSocket.connect(${JSON.stringify(path)});
+      await c.send('hi'); await c.receive({ timeout: 5000 }); process.stdout.write('echoed\\n'); setInterval(() => {}, 1e6);`);
+    expect(await lineReader(killed).next()).toBe('echoed');
+    killed.kill('SIGKILL');
+    await within((async () => { while (events.length < 1) await new Promise((r) => setTimeout(r, 10)); })(), 5000, 'the killed client event');
+    const { rawCodec } = await import('@ipcx/core');
+    const garbage = await SeqPacketSocket.connect<Uint8Array>(path, { codec: rawCodec });
+    await garbage.send(new Uint8Array([0xc1]));
+    await within((async () => { while (events.length < 2) await new Promise((r) => setTimeout(r, 10)); })(), 5000, 'the garbage client event');
+    await garbage.close();
+    const good = await SeqPacketSocket.connect(path);
+    await good.send('ok');
+    expect(await good.receive({ timeout: 5000 })).toBe('ok');
+    await good.close();
+    expect(events).toEqual(['IPCX_ERR_PEER_GONE', 'IPCX_ERR_BAD_FRAME']);
+  });
+});
+
 describe('servers written as the README shows survive clients that leave, reset or send garbage', () => {
   /**
    * Each hostile client, as raw node:net, against a server at `where` (a path, or a TCP port on 127.0.0.1).
