@@ -75,7 +75,7 @@ function checkAdoptable(name: string, fd: number, asked: number, markerBits: num
   throw new PermissionError(
     `message queue "${name}" already exists, made by uid ${stat.uid} with mode ${octal(mode)}, where this process ` +
       `(uid ${uid}) asked for a queue of its own with mode ${octal(asked)}. It is not used: ` +
-      (stat.uid !== uid ? 'another user made it, and could read and inject its messages' : `mode ${octal(mode)} lets others in`) +
+      (stat.uid !== uid ? 'another user made it, and could read and inject its messages' : `mode ${octal(mode)} is wider than asked`) +
       `. Remove it (as its owner or root: MessageQueue.unlink("${name}"), or rm /dev/mqueue${name} where mqueue is mounted) or pick another name`,
   );
 }
