@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BadFrameError, PeerGoneError } from '@ipcx/core';
-import { UnixServer } from '@ipcx/sockets';
+import { SeqPacketServer, UnixDatagram, UnixServer } from '@ipcx/sockets';
 import { codeChildren, exited, lineReader, uniqueNames } from './helpers.js';
 
 const names = uniqueNames();
@@ -82,5 +82,54 @@ describe('load: every message accounted for, memory flat', () => {
     }
     expect(end instanceof PeerGoneError || end instanceof BadFrameError, String(end)).toBe(true);
     expect(got).toEqual(got.map((_, i) => i));
+  });
+
+  it('delivery promise (seqpacket): a client SIGKILLed mid-stream leaves an in-order, duplicate-free prefix, then PeerGoneError', async () => {
+    const path = names.path('prefix.seqpacket');
+    await using server = await SeqPacketServer.listen(path);
+    const child = procs.spawn(`import { SeqPacketSocket } from '@ipcx/sockets';
+      const c = await SeqPacketSocket.connect(${JSON.stringify(path)});
+      process.stdout.write('connected\\n');
+      for (let n = 0; ; n++) await c.send({ n });`);
+    expect(await lineReader(child).next()).toBe('connected');
+    const client = await server.accept({ timeout: 5000 });
+    const got: number[] = [];
+    while (got.length < 500) got.push(((await client.receive({ timeout: 5000 })) as { n: number }).n);
+    child.kill('SIGKILL');
+    let end: unknown;
+    try {
+      for (;;) got.push(((await client.receive({ timeout: 10_000 })) as { n: number }).n);
+    } catch (error) {
+      end = error;
+    }
+    expect(end).toBeInstanceOf(PeerGoneError);
+    expect(got).toEqual(got.map((_, i) => i));
+  });
+
+  it('delivery promise (datagrams): what a killed sender sent arrives, in order, once; a dead receiver is NotFoundError', async () => {
+    const path = names.path('prefix.dgram');
+    await using receiver = await UnixDatagram.bind(path, { maxMessageBytes: 256 });
+    const child = procs.spawn(`import { UnixDatagram } from '@ipcx/sockets';
+      const d = UnixDatagram.open();
+      d.connect(${JSON.stringify(path)});
+      process.stdout.write('ready\\n');
+      for (let n = 0; ; n++) await d.send(n);`);
+    expect(await lineReader(child).next()).toBe('ready');
+    const got: number[] = [];
+    while (got.length < 300) got.push((await receiver.receive({ timeout: 5000 })).data as number);
+    child.kill('SIGKILL');
+    await exited(child);
+    for (let d = receiver.tryReceive(); d !== undefined; d = receiver.tryReceive()) got.push(d.data as number);
+    expect(got).toEqual(got.map((_, i) => i));
+    // A receiver that died: its file stays, nobody is bound to it.
+    const deadPath = names.path('dead.dgram');
+    const dead = procs.spawn(`import { UnixDatagram } from '@ipcx/sockets';
+      await UnixDatagram.bind(${JSON.stringify(deadPath)}); process.stdout.write('bound\\n'); setInterval(() => {}, 1e6);`);
+    expect(await lineReader(dead).next()).toBe('bound');
+    dead.kill('SIGKILL');
+    await exited(dead);
+    const sender = UnixDatagram.open();
+    await expect(sender.send('anyone?', { to: deadPath, timeout: 2000 })).rejects.toMatchObject({ code: 'IPCX_ERR_NOT_FOUND' });
+    await sender.close();
   });
 });
