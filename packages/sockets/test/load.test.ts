@@ -45,8 +45,10 @@ describe('load: every message accounted for, memory flat', () => {
         }));
         process.stdout.write('all acknowledged\\n');`),
     );
+    // Readers attached at once: a child that finishes first must not print to nobody.
+    const readers = children.map((child) => lineReader(child));
     try {
-      for (const child of children) expect(await lineReader(child).next(80_000)).toBe('all acknowledged');
+      for (const reader of readers) expect(await reader.next(80_000)).toBe('all acknowledged');
     } finally {
       clearInterval(sampler);
     }
