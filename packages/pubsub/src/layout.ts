@@ -17,11 +17,13 @@
  * odd, never the latest. There is always one slot more than the history kept, so the slot being written is never
  * one that a reader of the kept revisions needs.
  *
- * Wake-ups: a subscriber that found nothing new stores 1 in its PARKED word, reads HEAD again, and sleeps on its
- * socket only if HEAD did not move. The publisher stores HEAD and then exchanges every PARKED word with 0, and
- * sends a notification only where it found 1. Both sides use sequentially consistent atomics, so either the
- * subscriber sees the new HEAD or the publisher sees it parked (never neither): no lost wake-up, at most one
- * notification in flight per subscriber, and none at all while a subscriber keeps up by itself.
+ * Wake-ups: a subscriber that found nothing new reads WAKE_SEQ, stores 1 in its PARKED word, reads HEAD again, and
+ * sleeps (a futex wait on WAKE_SEQ, on a native waiter thread) only if HEAD did not move. The publisher stores
+ * HEAD, bumps WAKE_SEQ, exchanges every PARKED word with 0, and makes one futex wake system call only if it found
+ * a 1. Both sides use sequentially consistent atomics, so either the subscriber sees the new HEAD (or a changed
+ * WAKE_SEQ, and its wait returns at once) or the publisher sees it parked: no lost wake-up, one system call per
+ * publish at most however many subscribers sleep, and none while every subscriber keeps up by itself. The
+ * topic's socket carries the rest (the hello, a new generation, goodbye) and its end tells that the publisher died.
  *
  * Growth: a value larger than `slotBytes` moves the topic to generation g+1 (a new segment with the kept history
  * copied). NEXT_GENERATION of the old segment is stored last; a reader checks it on every read and follows it.
@@ -44,6 +46,10 @@ export const enum Word {
   /** A label for people (`listTopics`), never proof of life. */
   Pid = 7,
   Flags = 8,
+  /** Bumped after every write: the futex word sleeping subscribers wait on. */
+  WakeSeq = 9,
+  /** Subscribers connected (kept by the publisher): a subscriber spins only while they and the publisher fit the cores. */
+  Subscribers = 10,
 }
 
 /** Flags word: several writers serialise their writes with the writers' lock file. */

@@ -389,18 +389,18 @@ export class Publisher<T = unknown> implements AsyncDisposable {
     return revision;
   }
 
-  /** Wakes the subscribers whose parked word is set (see `layout.ts`); the others will find the revision themselves. */
-  #notify(revision: number): void {
+  /**
+   * Wakes sleeping subscribers (see `layout.ts`): one futex wake for all of them, and only if one of the parked
+   * words this publisher knows was set. A writer of a locked topic that does not serve the socket knows none:
+   * it always wakes (one system call), and tells the serving one, which clears the words.
+   */
+  #notify(_revision: number): void {
     const parked = this.#segment.parked;
+    let sleeping = this.#host !== undefined;
     for (const client of this.#clients.values()) {
-      if (Atomics.exchange(parked, client.slot, 0) === 1) {
-        try {
-          client.channel.trySend({ t: 'rev', revision });
-        } catch {
-          // closing: its end is seen by the accept loop
-        }
-      }
+      if (Atomics.exchange(parked, client.slot, 0) === 1) sleeping = true;
     }
+    this.#segment.ring(sleeping);
   }
 
   /** Moves the topic to a new generation with room for `needed` bytes, kept history included. */
@@ -410,7 +410,9 @@ export class Publisher<T = unknown> implements AsyncDisposable {
     const generation = old.generation + 1;
     const segment = TopicSegment.create(this.topic, generation, { slotBytes, slots: old.slots, maxSubscribers: old.maxSubscribers, locked: old.locked }, this.#mode);
     for (const r of keptRevisions(old)) segment.write(r.revision, r.bytes);
+    segment.subscribers = this.#clients.size;
     old.supersede(generation);
+    old.ring(true);
     this.#segment = segment;
     this.#registerSegment();
     old.unlink();
@@ -466,6 +468,7 @@ export class Publisher<T = unknown> implements AsyncDisposable {
     Atomics.store(this.#segment.parked, slot, 0);
     const client = { channel, slot };
     this.#clients.set(channel, client);
+    this.#segment.subscribers = this.#clients.size;
     try {
       channel.trySend({ t: 'hello', generation: this.#segment.generation, slot, revision: this.#segment.head });
     } catch {
@@ -476,16 +479,15 @@ export class Publisher<T = unknown> implements AsyncDisposable {
         for (;;) {
           const message = await channel.receive();
           // Another writer of a locked topic wrote a revision: wake the sleepers.
-          if ((message as SubscriberMessage).t === 'wrote') {
-            this.#follow();
-            this.#notify(this.#segment.head);
-          }
+          // Another writer of a locked topic wrote (and woke the sleepers itself): follow its generation.
+          if ((message as SubscriberMessage).t === 'wrote') this.#follow();
         }
       } catch (error) {
         // The subscriber left (closed, or was killed: the kernel closed its socket): free its slot.
         if (!isIpcError(error)) throw error;
       } finally {
         this.#clients.delete(channel);
+        this.#segment.subscribers = this.#clients.size;
         Atomics.store(this.#segment.parked, slot, 0);
         this.#freeSlots.push(slot);
         channel.destroy();

@@ -1,4 +1,5 @@
 import { watch, type FSWatcher } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import {
   ClosedError,
   NotFoundError,
@@ -12,7 +13,9 @@ import {
   type Deadline,
   type WaitOptions,
 } from '@ipcx/core';
+import { futex } from '@ipcx/native';
 import { UnixSocket, type PeerCredentials, type StreamChannel } from '@ipcx/sockets';
+import { Word } from './layout.js';
 import { TopicSegment } from './internal/segment.js';
 import type { PublisherMessage, SubscriberMessage } from './internal/protocol.js';
 import { checkTopicName, runtimeDir, socketPath } from './names.js';
@@ -41,12 +44,15 @@ export interface SubscriberOptions<T = unknown> extends WaitOptions {
   authorize?: (peer: PeerCredentials) => boolean | Promise<boolean>;
   /**
    * How long `next` may poll shared memory before it sleeps, in µs, while the topic is busy (revisions have been
-   * coming faster than that). Default 50; 0 never spins. A topic that changes less often never spins.
+   * coming faster than that) and the publisher and its subscribers number fewer than the cores. Default 50; 0
+   * never spins. A topic that changes less often never spins.
    */
   spinMicroseconds?: number;
 }
 
 type Connection = StreamChannel<PublisherMessage | SubscriberMessage, PeerCredentials>;
+
+const CORES = availableParallelism();
 
 /** How often a subscriber waiting for a publisher looks for its socket when no file-system event came. */
 const LOOK_AGAIN_MS = 250;
@@ -190,14 +196,17 @@ export class Subscriber<T = unknown> implements AsyncIterable<Revision<T>>, Asyn
         continue;
       }
       const segment = this.#segment!;
-      if (this.#gapMs < this.#spinMs && this.#spin(segment)) continue;
-      // Park (see layout.ts): say we sleep, look once more, sleep only if nothing came in between.
+      // Spin only while the publisher and its subscribers fit the cores: spinning readers would take the
+      // publisher's core from it.
+      if (this.#gapMs < this.#spinMs && segment.subscribers < CORES && this.#spin(segment)) continue;
+      // Park (see layout.ts): note the wake sequence, say we sleep, look once more, sleep only if nothing came.
+      const seq = segment.wakeSeq;
       Atomics.store(segment.parked, this.#slot, 1);
       if (segment.nextGeneration !== 0 || segment.head > this.#last || this.#replayUntil > this.#last) {
         Atomics.store(segment.parked, this.#slot, 0);
         continue;
       }
-      await this.#sleep(wakes, limit);
+      await this.#sleep(wakes, limit, segment, seq);
     }
   }
 
@@ -290,25 +299,34 @@ export class Subscriber<T = unknown> implements AsyncIterable<Revision<T>>, Asyn
 
   #wake(): void {
     this.#wakes++;
-    for (const sleeper of this.#sleepers) sleeper();
-    this.#sleepers.clear();
+    for (const sleeper of [...this.#sleepers]) sleeper();
   }
 
-  /** Waits for a wake-up after `wakes` (resolves at once if one came since). */
-  #sleep(wakes: number, limit: Deadline | undefined): Promise<void> {
+  /**
+   * Sleeps until the publisher rings the segment's futex (a new revision), the socket says something (a new
+   * generation, goodbye, the publisher's death), `close`, or the limit. The futex wait runs on a native waiter
+   * thread; whichever comes first cancels the other.
+   */
+  #sleep(wakes: number, limit: Deadline | undefined, segment: TopicSegment, seq: number): Promise<void> {
     if (this.#wakes !== wakes) return Promise.resolve();
     if (limit?.signal.aborted) return Promise.reject(limit.error());
+    const cancel = new AbortController();
     return new Promise<void>((resolve, reject) => {
-      const onAbort = (): void => {
+      const settle = (error?: unknown): void => {
         this.#sleepers.delete(sleeper);
-        reject(limit!.error());
-      };
-      const sleeper = (): void => {
         limit?.signal.removeEventListener('abort', onAbort);
-        resolve();
+        cancel.abort();
+        if (error === undefined) resolve();
+        else reject(error);
       };
+      const onAbort = (): void => settle(limit!.error());
+      const sleeper = (): void => settle();
       this.#sleepers.add(sleeper);
       limit?.signal.addEventListener('abort', onAbort, { once: true });
+      futex.waitAsync(segment.words, Word.WakeSeq, seq, undefined, { signal: cancel.signal }).then(
+        () => settle(),
+        () => undefined, // cancelled: settled already
+      );
     });
   }
 
@@ -355,7 +373,7 @@ export class Subscriber<T = unknown> implements AsyncIterable<Revision<T>>, Asyn
     }
   }
 
-  /** Reads the publisher's messages; any of them may be what a sleeping `next` waits for. */
+  /** Reads the publisher's messages (a new generation, goodbye); any of them may be what a sleeping `next` waits for. */
   async #listen(connection: Connection): Promise<void> {
     let bye = false;
     try {

@@ -1,5 +1,5 @@
 import { IncompatibleError, LimitError, NotFoundError, PermissionError, fromSystemError } from '@ipcx/core';
-import { shm } from '@ipcx/native';
+import { futex, shm } from '@ipcx/native';
 import {
   FLAG_LOCKED_WRITERS,
   HEADER_BYTES,
@@ -178,6 +178,26 @@ export class TopicSegment {
   get oldest(): number {
     const head = this.head;
     return head === 0 ? 0 : Math.max(1, head - this.kept + 1);
+  }
+
+  /** Subscribers connected, as the publisher counts them. */
+  get subscribers(): number {
+    return Atomics.load(this.words, Word.Subscribers);
+  }
+
+  set subscribers(count: number) {
+    Atomics.store(this.words, Word.Subscribers, count);
+  }
+
+  /** The futex word sleeping readers wait on. */
+  get wakeSeq(): number {
+    return Atomics.load(this.words, Word.WakeSeq);
+  }
+
+  /** Bumps the futex word after a write (or a new generation) and wakes its sleepers when `wake`. */
+  ring(wake: boolean): void {
+    Atomics.add(this.words, Word.WakeSeq, 1);
+    if (wake) futex.notify(this.words, Word.WakeSeq);
   }
 
   /** Tells readers of this generation to move on to `generation` (stored last, after it is complete). */
