@@ -312,19 +312,23 @@ export class Subscriber<T = unknown> implements AsyncIterable<Revision<T>>, Asyn
     if (limit?.signal.aborted) return Promise.reject(limit.error());
     const cancel = new AbortController();
     return new Promise<void>((resolve, reject) => {
-      const settle = (error?: unknown): void => {
+      let settled = false;
+      const settle = (woken: boolean, error?: unknown): void => {
+        if (settled) return;
+        settled = true;
         this.#sleepers.delete(sleeper);
         limit?.signal.removeEventListener('abort', onAbort);
-        cancel.abort();
+        // A futex wait that returned needs no cancelling (that would cost a trip to its thread).
+        if (!woken) cancel.abort();
         if (error === undefined) resolve();
         else reject(error);
       };
-      const onAbort = (): void => settle(limit!.error());
-      const sleeper = (): void => settle();
+      const onAbort = (): void => settle(false, limit!.error());
+      const sleeper = (): void => settle(false);
       this.#sleepers.add(sleeper);
       limit?.signal.addEventListener('abort', onAbort, { once: true });
       futex.waitAsync(segment.words, Word.WakeSeq, seq, undefined, { signal: cancel.signal }).then(
-        () => settle(),
+        () => settle(true),
         () => undefined, // cancelled: settled already
       );
     });
