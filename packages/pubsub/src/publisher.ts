@@ -160,6 +160,7 @@ export class Publisher<T = unknown> implements AsyncDisposable {
       throw error;
     }
     let segment: TopicSegment | undefined;
+    let server: UnixServer<PublisherMessage | SubscriberMessage> | undefined;
     try {
       const previous = TopicSegment.openLatest(topic, true);
       if (previous !== undefined && !takeover) {
@@ -174,7 +175,7 @@ export class Publisher<T = unknown> implements AsyncDisposable {
       // Subscribers still mapping an old generation follow the chain to this one; then the names go.
       previous?.supersede(generation);
       for (const old of topicGenerations(topic)) if (old !== generation) unlinkQuietly(segmentName(topic, old));
-      const server = await UnixServer.listen<PublisherMessage | SubscriberMessage>(socketPath(dir, topic), {
+      server = await UnixServer.listen<PublisherMessage | SubscriberMessage>(socketPath(dir, topic), {
         mode,
         maxClients: maxSubscribers,
         authorize,
@@ -186,6 +187,7 @@ export class Publisher<T = unknown> implements AsyncDisposable {
       void publisher.#acceptLoop(server);
       return publisher;
     } catch (error) {
+      await server?.close();
       segment?.unlink();
       lock.release(true);
       throw error;
