@@ -83,6 +83,18 @@ describe('Publisher', () => {
   });
 });
 
+describe('listTopics', () => {
+  it('finds the many topics of one process with their revisions, and none after they close', async () => {
+    const names = [topicFor('many-a'), topicFor('many-b'), topicFor('many-c')];
+    const pubs = await Promise.all(names.map((name) => Publisher.create<number>(name)));
+    for (const [i, pub] of pubs.entries()) for (let n = 0; n <= i; n++) await pub.publish(n);
+    const listed = (await listTopics()).filter((t) => names.includes(t.topic));
+    expect(listed.map((t) => [t.topic, t.revision, t.alive, t.pid])).toEqual(names.map((name, i) => [name, i + 1, true, process.pid]).sort());
+    await Promise.all(pubs.map((pub) => pub.close()));
+    expect((await listTopics()).filter((t) => names.includes(t.topic))).toEqual([]);
+  });
+});
+
 describe('Subscriber', () => {
   it('next takes a timeout and a signal; close ends a pending next and the iteration', async () => {
     const topic = topicFor('waits');
