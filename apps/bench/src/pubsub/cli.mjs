@@ -172,6 +172,7 @@ function render(rows, notes, wake) {
   lines.push('');
   lines.push(`Run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} on ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, Node ${process.version}${quick ? ' (quick: rough figures)' : ''}.`);
   lines.push(`Flat out: ${FLAT_UPDATES} updates published as fast as the mechanism takes them (yielding to the event loop every 32); paced: ${PACED_UPDATES} updates, one per millisecond (setInterval 1 ms). An update is a ~100-byte object carrying its publish time; each subscriber measures publish-to-read latency of every update it reads.`);
+  lines.push('ipcx pubsub coalesces by design: a subscriber reads the latest revision whenever it looks, so of a flat-out stream it reads a small share (its "delivered"), but it is never behind; the peers queue every update and fall behind instead (their latency grows with the backlog).');
   lines.push('p50: median over subscribers of each one\'s p50; p99: the worst subscriber\'s p99; updates/s: median over subscribers of the updates it read per second of the run; delivered: median share of the updates a subscriber read; at latest: subscribers whose last update was the last one published.');
   if (wake.rttP50) lines.push(`This machine's wake-up cost: the C eventfd ping-pong took ${us(wake.rttP50)} per round trip (p50), ${us(wake.oneWay)} one way.`);
   lines.push('');

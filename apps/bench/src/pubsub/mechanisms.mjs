@@ -23,7 +23,7 @@ async function optional(name) {
 export const MECHANISMS = [
   {
     id: 'ipcx-pubsub',
-    label: 'ipcx pubsub (shared memory + socket nudge)',
+    label: 'ipcx pubsub (shared memory + futex wake)',
     async open() {
       const { Publisher } = await import('@ipcx/pubsub');
       const topic = `bench-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
