@@ -62,7 +62,7 @@ describe('publisher and subscriber processes', () => {
       expect(await endOf(sub)).toMatchObject({ event: 'error', code: 'IPCX_ERR_PEER_GONE', last: 5 });
     }
     // Noticed within a second (generous on a shared machine: the socket's end is immediate).
-    expect(Date.now() - killedAt).toBeLessThan(5_000);
+    expect(Date.now() - killedAt).toBeLessThan(10_000);
     // What SIGKILL left: the segment, the socket and lock files; listTopics calls it dead.
     expect(leftovers(topic).length).toBeGreaterThanOrEqual(3);
     expect((await listTopics()).find((t) => t.topic === topic)).toMatchObject({ alive: false, revision: 5 });
