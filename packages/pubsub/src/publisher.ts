@@ -440,7 +440,11 @@ export class Publisher<T = unknown> implements AsyncDisposable {
 
   #register(): void {
     const owner = '@ipcx/pubsub';
+    const lock = this.#lock;
     this.#registrations.push(
+      // First, so that it is removed last, and synchronously: unlinkOwnedKernelObjectsSync() in an exit handler
+      // cannot wait for close(), and must not leave the lock file behind.
+      registerKernelObject({ kind: 'file', name: lockPath(this.#dir, this.topic), owner, unlink: () => lock?.release(true) }),
       registerKernelObject({ kind: 'topic', name: this.topic, owner, unlink: () => this.close() }),
       registerKernelObject({ kind: 'socket', name: socketPath(this.#dir, this.topic), owner, unlink: () => rmSync(socketPath(this.#dir, this.topic), { force: true }) }),
     );

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ClosedError, InvalidNameError, RevisionMismatchError, TimeoutError, AbortedError, NotFoundError, ownedKernelObjects } from '@ipcx/core';
+import { ClosedError, InvalidNameError, RevisionMismatchError, TimeoutError, AbortedError, NotFoundError, ownedKernelObjects, unlinkOwnedKernelObjectsSync } from '@ipcx/core';
 import { Publisher, Subscriber, listTopics } from '../src/index.js';
 import { leftovers, uniqueTopic } from './helpers.js';
 
@@ -73,13 +73,22 @@ describe('Publisher', () => {
     const topic = topicFor('registry');
     const pub = await Publisher.create(topic);
     const mine = () => ownedKernelObjects().filter((o) => o.owner === '@ipcx/pubsub' && (o.name === topic || o.name.includes(topic)));
-    expect(mine().map((o) => o.kind).sort()).toEqual(['shm', 'socket', 'topic']);
+    expect(mine().map((o) => o.kind).sort()).toEqual(['file', 'shm', 'socket', 'topic']);
     expect((await listTopics()).find((t) => t.topic === topic)).toMatchObject({ alive: true, revision: 0, generation: 1 });
     await pub.close();
     await pub.close();
     expect(mine()).toEqual([]);
     await expect(pub.publish(1)).rejects.toBeInstanceOf(ClosedError);
     expect((await listTopics()).find((t) => t.topic === topic)).toBeUndefined();
+  });
+
+  it('unlinkOwnedKernelObjectsSync (an exit handler) leaves nothing of a topic behind', async () => {
+    const topic = topicFor('exit');
+    await Publisher.create(topic);
+    const results = unlinkOwnedKernelObjectsSync().filter((r) => r.object.owner === '@ipcx/pubsub' && r.object.name.includes(topic));
+    expect(results.map((r) => r.object.kind).sort()).toEqual(['file', 'shm', 'socket', 'topic']);
+    // close() (the topic entry) goes on asynchronously; the files and the segment are gone already.
+    expect(leftovers(topic)).toEqual([]);
   });
 });
 
