@@ -18,6 +18,8 @@ export {
   PeerGoneError,
   PermissionError,
   RemoteError,
+  RevisionMismatchError,
+  RevisionNotFoundError,
   SystemError,
   TimeoutError,
   TooLargeError,
