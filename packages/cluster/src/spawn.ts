@@ -71,6 +71,7 @@ export class WorkerHandle<T = unknown> implements AsyncDisposable {
   readonly exited: Promise<ExitInfo>;
   readonly kind: WorkerKind;
   readonly #target: Worker | ChildProcess | ClusterWorker;
+  readonly #threadId: number;
   #exit: ExitInfo | undefined;
   /** @internal */
   readonly slot: ControlSlot | undefined;
@@ -79,6 +80,7 @@ export class WorkerHandle<T = unknown> implements AsyncDisposable {
   constructor(kind: WorkerKind, target: Worker | ChildProcess | ClusterWorker, channel: PeerChannel<T>, exited: Promise<ExitInfo>, slot: ControlSlot | undefined) {
     this.kind = kind;
     this.#target = target;
+    this.#threadId = kind === 'thread' ? (target as Worker).threadId : 0;
     this.channel = channel;
     this.slot = slot;
     this.exited = exited.then((info) => {
@@ -107,7 +109,7 @@ export class WorkerHandle<T = unknown> implements AsyncDisposable {
 
   /** The thread id (threads), else 0. */
   get threadId(): number {
-    return this.kind === 'thread' ? (this.#target as Worker).threadId : 0;
+    return this.#threadId;
   }
 
   /** How it ended, once it has. */
