@@ -18,3 +18,11 @@ export { connectToParent, hasParent, notifyReady, startHeartbeat, type ConnectTo
 export { Pool, type Balance, type PoolOptions, type RunOptions } from './pool.js';
 export { servePool, type ServePoolOptions, type TaskHandler } from './pool-worker.js';
 export type { ShutdownHost } from './shutdown.js';
+export {
+  Supervisor,
+  type MemberState,
+  type MemberStatus,
+  type SupervisorExitEvent,
+  type SupervisorOptions,
+  type SupervisorStatus,
+} from './supervisor.js';
