@@ -26,3 +26,4 @@ export {
   type SupervisorOptions,
   type SupervisorStatus,
 } from './supervisor.js';
+export { SharedCounters, type SharedCountersOptions } from './shared-counters.js';
