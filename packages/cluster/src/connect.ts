@@ -44,9 +44,14 @@ async function open<T>(options: ConnectToParentOptions<T>): Promise<PeerChannel<
   const timeout = checkMs('timeout', options.timeout, 30_000);
   let channel: PeerChannel<T>;
   if (link.transport === 'thread') {
-    channel = new PeerChannel<T>(ShmChannel.attach<T>(link.handle!, { codec }));
+    const spin = link.spinMicroseconds !== undefined ? { spinMicroseconds: link.spinMicroseconds } : {};
+    channel = new PeerChannel<T>(ShmChannel.attach<T>(link.handle!, { codec, ...spin }));
   } else if (link.transport === 'shm') {
-    const inner = await ShmChannel.open<T>(link.name!, { codec, ...(link.peerCheckInterval ? { peerCheckInterval: link.peerCheckInterval } : {}) });
+    const inner = await ShmChannel.open<T>(link.name!, {
+      codec,
+      ...(link.peerCheckInterval ? { peerCheckInterval: link.peerCheckInterval } : {}),
+      ...(link.spinMicroseconds !== undefined ? { spinMicroseconds: link.spinMicroseconds } : {}),
+    });
     // Both ends are attached: the name has done its work (the mapping stays).
     await ShmChannel.unlink(link.name!);
     channel = new PeerChannel<T>(inner);

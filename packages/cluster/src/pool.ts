@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { AbortedError, ClosedError, FullError, PeerGoneError, TimeoutError, isIpcError, request, type Codec } from '@ipcx/core';
+import { AbortedError, ClosedError, FullError, PeerGoneError, RemoteError, TimeoutError, isIpcError, type Codec } from '@ipcx/core';
 import { ControlProvider, Word, controlContext, wordOf } from './internal/control.js';
 import { checkCount, checkMs, checkTransport } from './internal/options.js';
 import { forkChild, spawnWorker, type WorkerHandle } from './spawn.js';
@@ -18,7 +18,7 @@ export interface PoolOptions {
   processes?: number;
   /** Tasks waiting for a worker (beyond those in flight); one more is `FullError`. Default 10000. */
   maxQueue?: number;
-  /** Tasks sent to one worker before it answered (pipelining over its channel). Default 32. */
+  /** Tasks sent to one worker before it answered (pipelined and batched over its channel). Default 256. */
   concurrentTasksPerWorker?: number;
   /** 'least-busy' (default): the worker with the fewest tasks in flight; 'round-robin': the next one with room. */
   balance?: Balance;
@@ -28,6 +28,8 @@ export interface PoolOptions {
   transport?: 'shm' | 'unix';
   /** Codec of the tasks and results (a custom one must be given to the workers' side too). */
   codec?: Codec<unknown>;
+  /** Microseconds a waiting end of a worker's channel spins before it sleeps (both ends). Default 50. */
+  spinMicroseconds?: number;
   /** Threads: `workerData` of each worker. */
   workerData?: unknown;
   /** Processes: environment of each worker. */
@@ -61,11 +63,15 @@ interface Task {
 
 interface Member {
   readonly handle: WorkerHandle;
-  readonly inFlight: Set<Task>;
-  readonly replies: Set<Promise<void>>;
+  /** Tasks sent and not answered, by their place in the worker's order. */
+  readonly inFlight: Map<number, Task>;
+  /** Ends when the worker's channel has delivered its last reply. */
+  reader: Promise<void> | undefined;
   sent: number;
   exited: boolean;
   answered: number;
+  /** Tasks dispatched in this turn, sent together at the end of it. */
+  batch: Task[] | undefined;
 }
 
 /**
@@ -113,7 +119,7 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
     this.#kind = options.processes !== undefined ? 'process' : 'thread';
     this.#size = checkCount(this.#kind === 'process' ? 'processes' : 'threads', options.processes ?? options.threads, 2, 1, 1024);
     this.#maxQueue = options.maxQueue === Infinity ? Infinity : checkCount('maxQueue', options.maxQueue, 10_000, 0);
-    this.#perWorker = checkCount('concurrentTasksPerWorker', options.concurrentTasksPerWorker, 32, 1, 65_536);
+    this.#perWorker = checkCount('concurrentTasksPerWorker', options.concurrentTasksPerWorker, 256, 1, 65_536);
     if (options.balance !== undefined && options.balance !== 'round-robin' && options.balance !== 'least-busy') {
       throw new TypeError(`balance must be 'round-robin' or 'least-busy', got ${String(options.balance)}`);
     }
@@ -196,7 +202,7 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
     for (let i = this.#queueHead; i < this.#queue.length; i++) this.#settle(this.#queue[i]!, closed);
     this.#queue.length = 0;
     this.#queueHead = 0;
-    for (const member of this.#members) for (const task of member.inFlight) this.#settle(task, closed);
+    for (const member of this.#members) for (const task of member.inFlight.values()) this.#settle(task, closed);
     this.#closing ??= Promise.resolve();
     this.#idle?.();
     await Promise.all(this.#members.map((m) => m.handle.terminate()));
@@ -219,6 +225,7 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
     const channel = {
       ...(options.transport ? { transport: options.transport } : {}),
       ...(options.codec ? { codec: options.codec } : {}),
+      ...(options.spinMicroseconds !== undefined ? { spinMicroseconds: options.spinMicroseconds } : {}),
     };
     const started = controlContext.run(this.#control, () =>
       this.#kind === 'thread'
@@ -228,7 +235,8 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
     started.then(
       (handle) => {
         this.#spawning--;
-        const member: Member = { handle, inFlight: new Set(), replies: new Set(), sent: 0, exited: false, answered: 0 };
+        const member: Member = { handle, inFlight: new Map(), reader: undefined, sent: 0, exited: false, answered: 0, batch: undefined };
+        member.reader = this.#read(member);
         if (this.#destroyed) {
           void handle.terminate();
           this.#checkIdle();
@@ -276,35 +284,104 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
     return undefined;
   }
 
+  /**
+   * Tasks given to one worker in the same turn of the event loop travel as one request (a batch): one
+   * message, one wake-up and one reply for all of them. A lone task is a batch of one.
+   */
   #dispatch(member: Member, task: Task): void {
     task.member = member;
     task.seq = ++member.sent;
-    member.inFlight.add(task);
-    const reply = request<Result>(member.handle.channel, task.body).then(
-      (result) => {
-        member.answered++;
-        this.#startFailures = 0;
-        this.#finish(task, undefined, result);
-      },
-      (error) => {
-        // The worker is gone (or going): #onExit decides, from how many tasks it began, which of its
-        // tasks failed and which go to another worker.
-        if (isIpcError(error) && (error.code === 'IPCX_ERR_PEER_GONE' || error.code === 'IPCX_ERR_CLOSED')) {
-          if (!member.exited) void member.handle.terminate();
-          return;
-        }
-        this.#finish(task, error);
-      },
-    );
-    member.replies.add(reply);
-    void reply.then(() => member.replies.delete(reply));
+    member.inFlight.set(task.seq, task);
+    if (member.batch === undefined) {
+      member.batch = [task];
+      queueMicrotask(() => {
+        const batch = member.batch!;
+        member.batch = undefined;
+        this.#send(member, batch);
+      });
+    } else {
+      member.batch.push(task);
+    }
+  }
+
+  /**
+   * The wire, both ways over the worker's channel (msgpack by default): a batch is
+   * `[seqOfFirst, task, task, ...]`, a reply `[seq, 0, result]` or `[seq, 1, { name, message, code }]`.
+   * The worker answers each task on its own as soon as it is done (so a later task that kills it cannot
+   * take earlier results with it); replies written in one turn reach us with one wake-up.
+   */
+  #send(member: Member, batch: Task[]): void {
+    // Tasks the worker's death already handed back (or that were aborted) stay out.
+    const tasks = batch.filter((t) => t.member === member && !t.done);
+    if (tasks.length === 0) return;
+    const message = new Array(tasks.length + 1);
+    message[0] = tasks[0]!.seq;
+    for (let i = 0; i < tasks.length; i++) message[i + 1] = tasks[i]!.body;
+    const channel = member.handle.channel;
+    let sent: boolean;
+    try {
+      sent = channel.trySend(message);
+    } catch (error) {
+      this.#unsent(member, tasks, error);
+      return;
+    }
+    if (!sent) channel.send(message).catch((error) => this.#unsent(member, tasks, error));
+  }
+
+  /** A batch that did not go out. */
+  #unsent(member: Member, tasks: Task[], error: unknown): void {
+    // The worker is gone (or going): #onExit decides what becomes of its tasks.
+    if (isIpcError(error) && (error.code === 'IPCX_ERR_PEER_GONE' || error.code === 'IPCX_ERR_CLOSED')) {
+      if (!member.exited) void member.handle.terminate();
+      return;
+    }
+    // A batch too large for the channel never left: send its tasks one by one (in new places in the
+    // worker's order), so that only a task too large by itself fails.
+    if (isIpcError(error) && error.code === 'IPCX_ERR_TOO_LARGE' && tasks.length > 1) {
+      for (const task of tasks) {
+        if (task.done || task.member !== member) continue;
+        member.inFlight.delete(task.seq);
+        task.seq = ++member.sent;
+        member.inFlight.set(task.seq, task);
+        this.#send(member, [task]);
+      }
+      return;
+    }
+    for (const task of tasks) this.#finish(task, error);
+  }
+
+  /** Takes the worker's replies until its channel ends. */
+  async #read(member: Member): Promise<void> {
+    const channel = member.handle.channel;
+    for (;;) {
+      let reply: [number, number, unknown] | undefined;
+      try {
+        reply = channel.tryReceive() as typeof reply;
+        reply ??= (await channel.receive()) as typeof reply;
+      } catch {
+        // Closed by us, or the worker is gone: #onExit handles what is left.
+        if (!member.exited && this.#closing === undefined) void member.handle.terminate();
+        return;
+      }
+      if (!Array.isArray(reply)) continue;
+      const task = member.inFlight.get(reply[0]);
+      if (task === undefined) continue; // timed out or aborted: nobody waits for it
+      member.answered++;
+      this.#startFailures = 0;
+      if (reply[1] === 0) {
+        this.#finish(task, undefined, reply[2]);
+      } else {
+        const { name, message, code } = (reply[2] ?? {}) as { name?: unknown; message?: unknown; code?: unknown };
+        this.#finish(task, new RemoteError(String(message ?? 'task failed'), String(name ?? 'Error'), typeof code === 'string' ? code : undefined));
+      }
+    }
   }
 
   #finish(task: Task, error: unknown, result?: unknown): void {
     if (task.done) return;
     const member = task.member;
     if (member !== undefined) {
-      member.inFlight.delete(task);
+      member.inFlight.delete(task.seq);
     } else {
       const at = this.#queue.indexOf(task, this.#queueHead);
       if (at >= 0) this.#queue.splice(at, 1);
@@ -363,7 +440,7 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
     const slot = member.handle.slot!;
     const begun = Atomics.load(slot.view, wordOf(slot.index, Word.Started));
     // Let the replies the worker wrote before it died arrive first: its channel delivers them, then fails.
-    await Promise.allSettled([...member.replies]);
+    await member.reader;
     const index = this.#members.indexOf(member);
     if (index >= 0) this.#members.splice(index, 1);
     const stopping = this.#closing !== undefined && this.queueSize + this.pending === 0;
@@ -372,11 +449,11 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
     }
     const how = info.signal !== null ? `killed by ${info.signal}` : info.error !== undefined ? `threw ${String((info.error as Error)?.message ?? info.error)}` : `exited with code ${info.code}`;
     const unbegun: Task[] = [];
-    for (const task of [...member.inFlight].sort((a, b) => a.seq - b.seq)) {
+    for (const task of [...member.inFlight.values()].sort((a, b) => a.seq - b.seq)) {
       if (task.seq <= begun) {
         this.#finish(task, new PeerGoneError(`pool worker ${member.handle.kind === 'thread' ? member.handle.threadId : member.handle.pid} (${how} while running the task)`, { cause: info.error }));
       } else {
-        member.inFlight.delete(task);
+        member.inFlight.delete(task.seq);
         task.member = undefined;
         unbegun.push(task);
       }

@@ -27,6 +27,8 @@ export interface ChannelSpawnOptions<T = unknown> {
   peerCheckInterval?: number;
   /** unix: how long (ms) to wait for the child to connect. Default 30000. */
   connectTimeout?: number;
+  /** shm: microseconds a waiting end spins before it sleeps, on both ends (see `ShmChannelOptions`). Default 50. */
+  spinMicroseconds?: number;
 }
 
 /** Options of `spawnWorker`: Node's `WorkerOptions` plus the channel's. */
@@ -248,7 +250,7 @@ function takeSlot(kind: 'thread' | 'process'): ControlSlot | undefined {
  * ```
  */
 export async function spawnWorker<T = unknown>(file: string | URL, options: SpawnWorkerOptions<T> = {}): Promise<ThreadHandle<T>> {
-  const { transport, peerCheckInterval, connectTimeout, codec, capacity, ...workerOptions } = options;
+  const { transport, peerCheckInterval, connectTimeout, codec, capacity, spinMicroseconds, ...workerOptions } = options;
   const checked = checkChannelOptions(options);
   const codecName = (codec ?? msgpackCodec).name;
   const slot = takeSlot('thread');
@@ -271,9 +273,9 @@ export async function spawnWorker<T = unknown>(file: string | URL, options: Spaw
       watchExit(handle, 'thread');
       return handle as ThreadHandle<T>;
     }
-    const [mine, theirs] = ShmChannel.pair<T>({ ...(codec ? { codec } : {}), ...(capacity !== undefined ? { capacity } : {}) });
+    const [mine, theirs] = ShmChannel.pair<T>({ ...(codec ? { codec } : {}), ...(capacity !== undefined ? { capacity } : {}), ...(spinMicroseconds !== undefined ? { spinMicroseconds } : {}) });
     const theirHandle: ShmChannelHandle = theirs.handle;
-    const link: Link = { version: 1, transport: 'thread', kind: 'thread', parentPid: process.pid, handle: theirHandle, codec: codecName, ...(slot ? { slot: slot.link } : {}) };
+    const link: Link = { version: 1, transport: 'thread', kind: 'thread', parentPid: process.pid, handle: theirHandle, codec: codecName, ...(spinMicroseconds !== undefined ? { spinMicroseconds } : {}), ...(slot ? { slot: slot.link } : {}) };
     let worker: Worker;
     try {
       worker = withThreadLink(link, () => new Worker(file, workerOptions));
@@ -304,7 +306,7 @@ export async function spawnWorker<T = unknown>(file: string | URL, options: Spaw
  * ```
  */
 export async function forkChild<T = unknown>(file: string | URL, options: ForkChildOptions<T> = {}): Promise<ChildHandle<T>> {
-  const { transport, peerCheckInterval, connectTimeout, codec, capacity, args, env, ...forkOptions } = options;
+  const { transport, peerCheckInterval, connectTimeout, codec, capacity, spinMicroseconds, args, env, ...forkOptions } = options;
   const checked = checkChannelOptions(options);
   return (await spawnProcess<T>('process', options, checked, (link) =>
     fork(file, args ?? [], { ...forkOptions, env: processLinkEnv(link, env) }),
@@ -343,7 +345,7 @@ async function spawnProcess<T>(
   const slot = takeSlot('process');
   try {
     const name = uniqueName();
-    const base = { version: 1 as const, kind, parentPid: process.pid, name, codec: codecName, peerCheckInterval: checked.peerCheckInterval, ...(slot ? { slot: slot.link } : {}) };
+    const base = { version: 1 as const, kind, parentPid: process.pid, name, codec: codecName, peerCheckInterval: checked.peerCheckInterval, ...(options.spinMicroseconds !== undefined ? { spinMicroseconds: options.spinMicroseconds } : {}), ...(slot ? { slot: slot.link } : {}) };
     if (checked.transport === 'unix') {
       const server = await UnixServer.listen<T>({ abstract: name }, options.codec ? { codec: options.codec } : {});
       let target: ChildProcess | ClusterWorker;
@@ -364,6 +366,7 @@ async function spawnProcess<T>(
       ...(options.codec ? { codec: options.codec } : {}),
       ...(options.capacity !== undefined ? { capacity: options.capacity } : {}),
       peerCheckInterval: checked.peerCheckInterval,
+      ...(options.spinMicroseconds !== undefined ? { spinMicroseconds: options.spinMicroseconds } : {}),
     });
     let target: ChildProcess | ClusterWorker;
     try {

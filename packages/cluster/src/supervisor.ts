@@ -25,7 +25,10 @@ export interface SupervisorOptions {
         /** Window (ms) over which restarts are counted. Default 60000. */
         window?: number;
       };
-  /** Watch heartbeats (the worker calls `startHeartbeat()`): one that stands still longer than `timeout` is hung and replaced. */
+  /**
+   * Watch heartbeats (the worker calls `startHeartbeat()`): one that stands still longer than `timeout`
+   * (default 5 intervals) is hung and replaced; before its first beat a worker gets `readyTimeout`.
+   */
   heartbeat?: { interval?: number; timeout?: number };
   /** How long (ms) `rollingRestart` waits for a new worker's `notifyReady()`. Default 30000. */
   readyTimeout?: number;
@@ -352,10 +355,12 @@ export class Supervisor extends EventEmitter implements AsyncDisposable {
       const handle = member.handle;
       if (handle?.slot === undefined || handle.exitInfo !== undefined || this.#hung.has(handle) || this.#retiring.has(handle)) continue;
       const beats = Atomics.load(handle.slot.view, wordOf(handle.slot.index, Word.Beats));
+      // Until its first beat a worker is starting (loading modules on a busy machine): it gets readyTimeout.
+      const allowed = beats === 0 ? Math.max(limit, this.#readyTimeout) : limit;
       if (beats !== member.beats) {
         member.beats = beats;
         member.beatChanged = now;
-      } else if (now - member.beatChanged > limit) {
+      } else if (now - member.beatChanged > allowed) {
         this.#hung.add(handle);
         this.emit('hung', { index: member.index, pid: handle.pid, threadId: handle.threadId, silentFor: Math.round(now - member.beatChanged) });
         void handle.terminate();

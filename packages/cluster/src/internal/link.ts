@@ -23,6 +23,7 @@ export interface Link {
   /** Name of a built-in codec both ends use. */
   readonly codec: string;
   readonly peerCheckInterval?: number;
+  readonly spinMicroseconds?: number;
   /** The worker's control slot (heartbeat, ready, task counters), when a Supervisor or Pool spawned it. */
   readonly slot?: LinkSlot;
 }
