@@ -28,7 +28,11 @@ export interface PoolOptions {
   transport?: 'shm' | 'unix';
   /** Codec of the tasks and results (a custom one must be given to the workers' side too). */
   codec?: Codec<unknown>;
-  /** Microseconds a waiting end of a worker's channel spins before it sleeps (both ends). Default 50. */
+  /**
+   * Microseconds a waiting end of a worker's channel spins before it sleeps (both ends). Default 0: a
+   * pool usually has a worker per core, and a spinning end takes the core from the thread it waits for
+   * (on a 2-core VM, spinning cut one-at-a-time tasks/s several times over).
+   */
   spinMicroseconds?: number;
   /** Threads: `workerData` of each worker. */
   workerData?: unknown;
@@ -225,7 +229,7 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
     const channel = {
       ...(options.transport ? { transport: options.transport } : {}),
       ...(options.codec ? { codec: options.codec } : {}),
-      ...(options.spinMicroseconds !== undefined ? { spinMicroseconds: options.spinMicroseconds } : {}),
+      spinMicroseconds: options.spinMicroseconds ?? 0,
     };
     const started = controlContext.run(this.#control, () =>
       this.#kind === 'thread'

@@ -4,13 +4,17 @@
  * coordinator's order), so register a pool after the server that feeds it.
  */
 export interface ShutdownHost {
-  register(entry: { name: string; close: (reason?: unknown) => void | Promise<void>; priority?: number }): unknown;
+  register(entry: { name: string; close: () => unknown; stopAccepting?: () => unknown; priority?: number }): unknown;
 }
 
-/** Registers `close` with a coordinator, after checking its shape. */
+/**
+ * Registers `close` with a coordinator, after checking its shape. It is also the `stopAccepting` hook:
+ * `@ipcx/signals`' coordinator forwards SIGTERM to the children before it closes anything, and calls
+ * that hook synchronously right after, so a supervisor stops restarting before it hears of those exits.
+ */
 export function registerShutdown(host: ShutdownHost, name: string, close: () => Promise<void>): void {
   if (host === null || typeof host !== 'object' || typeof host.register !== 'function') {
     throw new TypeError('shutdown must have register({ name, close })');
   }
-  host.register({ name, close });
+  host.register({ name, close, stopAccepting: () => void close().catch(() => {}) });
 }
