@@ -76,6 +76,8 @@ interface Member {
   answered: number;
   /** Tasks dispatched in this turn, sent together at the end of it. */
   batch: Task[] | undefined;
+  /** Tasks that timed out after they were sent, until their answer comes. */
+  readonly abandoned: Set<number>;
 }
 
 /**
@@ -109,6 +111,7 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
   #queueHead = 0;
   #next = 0;
   #spawning = 0;
+  readonly #starting = new Set<Promise<unknown>>();
   #startFailures = 0;
   #closing: Promise<void> | undefined;
   #destroyed = false;
@@ -218,7 +221,7 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
   }
 
   async #stopAll(): Promise<void> {
-    while (this.#spawning > 0) await new Promise((resolve) => setImmediate(resolve));
+    while (this.#starting.size > 0) await Promise.allSettled([...this.#starting]);
     await Promise.all(this.#members.map((m) => m.handle.stop({ timeout: 5000 })));
     this.#control.close();
   }
@@ -236,10 +239,15 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
         ? spawnWorker(this.#filename, { ...channel, ...(options.workerData !== undefined ? { workerData: options.workerData } : {}) })
         : forkChild(this.#filename, { ...channel, ...(options.env ? { env: options.env } : {}) }),
     );
+    this.#starting.add(started);
+    void started.then(
+      () => this.#starting.delete(started),
+      () => this.#starting.delete(started),
+    );
     started.then(
       (handle) => {
         this.#spawning--;
-        const member: Member = { handle, inFlight: new Map(), reader: undefined, sent: 0, exited: false, answered: 0, batch: undefined };
+        const member: Member = { handle, inFlight: new Map(), reader: undefined, sent: 0, exited: false, answered: 0, batch: undefined, abandoned: new Set() };
         member.reader = this.#read(member);
         if (this.#destroyed) {
           void handle.terminate();
@@ -369,7 +377,10 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
       }
       if (!Array.isArray(reply)) continue;
       const task = member.inFlight.get(reply[0]);
-      if (task === undefined) continue; // timed out or aborted: nobody waits for it
+      if (task === undefined) {
+        member.abandoned.delete(reply[0]); // timed out or aborted: nobody waits for it
+        continue;
+      }
       member.answered++;
       this.#startFailures = 0;
       if (reply[1] === 0) {
@@ -406,10 +417,32 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
 
   #expire(task: Task, timeout: number): void {
     const member = task.member;
-    const begun = member !== undefined && Atomics.load(member.handle.slot!.view, wordOf(member.handle.slot!.index, Word.Started)) >= task.seq;
     this.#finish(task, new TimeoutError('task', timeout));
-    // A task that began and is still not answered may never end (a loop): replace its worker.
-    if (begun && !member!.exited) void member!.handle.terminate();
+    if (member === undefined || member.exited) return;
+    // A timed-out task that already went out runs anyway (the batch is in the worker's channel). Once it
+    // runs longer than its time it may never end (a loop): its worker is replaced. Checked now and every
+    // `timeout` ms until its (ignored) answer comes.
+    const seq = task.seq;
+    member.abandoned.add(seq);
+    let seenRunning = this.#begun(member) >= seq;
+    const check = (): void => {
+      if (member.exited || !member.abandoned.has(seq)) return;
+      if (seenRunning) {
+        member.abandoned.delete(seq);
+        void member.handle.terminate();
+        return;
+      }
+      seenRunning = this.#begun(member) >= seq;
+      setTimeout(check, timeout).unref();
+    };
+    if (seenRunning) check();
+    else setTimeout(check, timeout).unref();
+  }
+
+  /** How many of the tasks sent to `member` it has begun. */
+  #begun(member: Member): number {
+    const slot = member.handle.slot!;
+    return Atomics.load(slot.view, wordOf(slot.index, Word.Started));
   }
 
   #pump(): void {
@@ -441,8 +474,7 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
   async #onExit(member: Member): Promise<void> {
     member.exited = true;
     const info = member.handle.exitInfo!;
-    const slot = member.handle.slot!;
-    const begun = Atomics.load(slot.view, wordOf(slot.index, Word.Started));
+    const begun = this.#begun(member);
     // Let the replies the worker wrote before it died arrive first: its channel delivers them, then fails.
     await member.reader;
     const index = this.#members.indexOf(member);

@@ -375,9 +375,18 @@ async function spawnProcess<T>(
       await mine.close();
       throw error;
     }
-    // The child unlinks the name once it has opened it; if it dies first, we do (close unlinks too).
+    // The child unlinks the name once it has opened it. When it is gone: if it never opened it (it died
+    // starting), take its end and close it, which ends our waits as a peer that closed would (a child that
+    // did open it is found dead by the channel's own check); then the name goes.
     const handle = new WorkerHandle<T>(kind, target, new PeerChannel<T>(mine), processExit(kind, target), slot);
-    watchExit(handle, kind, () => ShmChannel.unlink(segment));
+    watchExit(handle, kind, async () => {
+      try {
+        await (await ShmChannel.open(segment)).close();
+      } catch {
+        // Opened and unlinked by the child, or closed by us already.
+      }
+      await ShmChannel.unlink(segment);
+    });
     return handle;
   } catch (error) {
     slot?.release();

@@ -90,3 +90,14 @@ describe('Pool', () => {
     await expect(p.run(1)).rejects.toMatchObject({ code: 'IPCX_ERR_CLOSED' });
   });
 });
+
+describe('Pool whose workers cannot start', () => {
+  it('fails its tasks after five workers in a row died before answering, instead of respawning for ever', async () => {
+    const p = new Pool({ filename: fixture('supervised.mjs'), processes: 1, env: { ...process.env, MODE: 'crash' } });
+    pools.push(p);
+    const error = await rejection(p.run(1));
+    expect(error.code).toBe('IPCX_ERR_PEER_GONE');
+    expect(error.message).toContain('5 in a row');
+    await expect(p.run(2)).rejects.toMatchObject({ code: 'IPCX_ERR_PEER_GONE' });
+  });
+});

@@ -75,6 +75,14 @@ describe('deaths', () => {
     });
   }
 
+  it('ends a waiting receive with PeerGoneError when a child dies before it connected', async () => {
+    const handle = await forkChild(fixture('supervised.mjs'), { env: { ...process.env, MODE: 'crash' } });
+    handles.push(handle);
+    const error = await within(3000, rejection(handle.channel.receive()), 'PeerGoneError');
+    expect(error.code).toBe('IPCX_ERR_PEER_GONE');
+    expect((await handle.exited).code).toBe(1);
+  });
+
   it('a child notices that its parent was SIGKILLed', async () => {
     const middle = spawn(process.execPath, [fixture('orphan.mjs')], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ROLE: 'middle' } });
     let out = '';
