@@ -2,7 +2,7 @@ import { fork, type ChildProcess, type ForkOptions } from 'node:child_process';
 import cluster, { type Worker as ClusterWorker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
-import { PeerGoneError, TimeoutError, msgpackCodec, type Codec } from '@ipcx/core';
+import { AbortedError, PeerGoneError, TimeoutError, checkWaitOptions, msgpackCodec, type Codec } from '@ipcx/core';
 import { futex } from '@ipcx/native';
 import { ShmChannel, type ShmChannelHandle } from '@ipcx/shm';
 import { UnixServer } from '@ipcx/sockets';
@@ -132,6 +132,7 @@ export class WorkerHandle<T = unknown> implements AsyncDisposable {
     const slot = this.slot;
     if (slot === undefined) throw new TypeError('waitReady needs a worker spawned by a Supervisor or Pool');
     const index = wordOf(slot.index, Word.Ready);
+    checkWaitOptions(options);
     const end = options.timeout === undefined ? Number.POSITIVE_INFINITY : performance.now() + options.timeout;
     let exited = false;
     void this.exited.then(() => (exited = true));
@@ -142,13 +143,13 @@ export class WorkerHandle<T = unknown> implements AsyncDisposable {
       for (;;) {
         if (Atomics.load(slot.view, index) !== 0) return;
         if (exited || this.#exit !== undefined) throw new PeerGoneError(`${this.kind} ${this.pid} (it ended before it was ready)`);
-        options.signal?.throwIfAborted();
+        if (options.signal?.aborted) throw new AbortedError('waiting for the worker to be ready', { cause: options.signal.reason });
         const left = end - performance.now();
         if (left <= 0) throw new TimeoutError('waiting for the worker to be ready', options.timeout);
         try {
           await futex.waitAsync(slot.view, index, 0, Math.min(left, 0x7fff_ffff), { signal });
         } catch (error) {
-          if (!stop.signal.aborted) throw error;
+          if (!stop.signal.aborted) throw new AbortedError('waiting for the worker to be ready', { cause: error });
         }
       }
     } finally {
