@@ -1,7 +1,6 @@
 import { NotFoundError, PeerGoneError, type Codec } from '@ipcx/core';
 import { futex, shm } from '@ipcx/native';
 import { ShmChannel } from '@ipcx/shm';
-import { UnixSocket } from '@ipcx/sockets';
 import { Word, controlView, wordOf } from './internal/control.js';
 import { takeLink, type Link } from './internal/link.js';
 import { checkMs, linkCodec } from './internal/options.js';
@@ -56,6 +55,7 @@ async function open<T>(options: ConnectToParentOptions<T>): Promise<PeerChannel<
     await ShmChannel.unlink(link.name!);
     channel = new PeerChannel<T>(inner);
   } else {
+    const { UnixSocket } = await import('@ipcx/sockets'); // loaded only for this transport
     channel = new PeerChannel<T>(await UnixSocket.connect<T>({ abstract: link.name! }, { codec, timeout }));
   }
   watchParent(link, channel);

@@ -5,7 +5,7 @@ import { Worker, type WorkerOptions } from 'node:worker_threads';
 import { AbortedError, PeerGoneError, TimeoutError, checkWaitOptions, msgpackCodec, type Codec } from '@ipcx/core';
 import { futex } from '@ipcx/native';
 import { ShmChannel, type ShmChannelHandle } from '@ipcx/shm';
-import { UnixServer } from '@ipcx/sockets';
+import type { UnixServer } from '@ipcx/sockets';
 import { controlContext, Word, wordOf, type ControlSlot } from './internal/control.js';
 import { processLinkEnv, withThreadLink, type Link } from './internal/link.js';
 import { checkMs, checkTransport } from './internal/options.js';
@@ -258,6 +258,7 @@ export async function spawnWorker<T = unknown>(file: string | URL, options: Spaw
   try {
     if (checked.transport === 'unix') {
       const name = uniqueName();
+      const { UnixServer } = await import('@ipcx/sockets'); // loaded only for this transport
       const server = await UnixServer.listen<T>({ abstract: name }, codec ? { codec } : {});
       const link: Link = { version: 1, transport: 'unix', kind: 'thread', parentPid: process.pid, name, codec: codecName, ...(slot ? { slot: slot.link } : {}) };
       let worker: Worker;
@@ -348,6 +349,7 @@ async function spawnProcess<T>(
     const name = uniqueName();
     const base = { version: 1 as const, kind, parentPid: process.pid, name, codec: codecName, peerCheckInterval: checked.peerCheckInterval, ...(options.spinMicroseconds !== undefined ? { spinMicroseconds: options.spinMicroseconds } : {}), ...(slot ? { slot: slot.link } : {}) };
     if (checked.transport === 'unix') {
+      const { UnixServer } = await import('@ipcx/sockets'); // loaded only for this transport
       const server = await UnixServer.listen<T>({ abstract: name }, options.codec ? { codec: options.codec } : {});
       let target: ChildProcess | ClusterWorker;
       try {
