@@ -59,6 +59,8 @@ async function open<T>(options: ConnectToParentOptions<T>): Promise<PeerChannel<
     channel = new PeerChannel<T>(await UnixSocket.connect<T>({ abstract: link.name! }, { codec, timeout }));
   }
   watchParent(link, channel);
+  // A supervisor that watches heartbeats gets them from every worker that connects.
+  if (link.slot !== undefined && link.slot.heartbeat > 0 && heartbeat === undefined) startHeartbeat();
   return channel;
 }
 
@@ -113,18 +115,26 @@ export interface HeartbeatOptions {
  * Starts beating: every `interval` the event loop of this worker bumps its heartbeat word in shared
  * memory. A supervisor that sees the word stand still longer than its `heartbeat.timeout` treats the
  * worker as hung (an endless loop, a blocked event loop) and replaces it. The timer does not keep the
- * worker alive. Returns a function that stops it. A no-op outside a supervised worker.
+ * worker alive. Returns a function that stops it. A no-op outside a supervised worker. `connectToParent`
+ * starts it by itself when the supervisor watches heartbeats; calling it again restarts the timer.
  */
 export function startHeartbeat(options: HeartbeatOptions = {}): () => void {
   const slot = controlSlot();
   if (slot === undefined) return () => {};
   const interval = checkMs('interval', options.interval, slot.heartbeat > 0 ? slot.heartbeat : 1000);
   const index = wordOf(slot.index, Word.Beats);
+  if (heartbeat !== undefined) clearInterval(heartbeat);
   Atomics.add(slot.view, index, 1);
   const timer = setInterval(() => Atomics.add(slot.view, index, 1), interval);
   timer.unref();
-  return () => clearInterval(timer);
+  heartbeat = timer;
+  return () => {
+    clearInterval(timer);
+    if (heartbeat === timer) heartbeat = undefined;
+  };
 }
+
+let heartbeat: NodeJS.Timeout | undefined;
 
 /**
  * Tells the supervisor that this worker is ready (e.g. listening): a rolling restart waits for it

@@ -78,6 +78,19 @@ describe('Supervisor', () => {
     });
   }
 
+  it('gets heartbeats from a worker that only connected, and replaces it when it hangs', async () => {
+    const s = supervise({ count: 1, spawn: () => spawnWorker(fixture('echo.mjs')), heartbeat: { interval: 50, timeout: 400 }, restart: { backoff: 10 } });
+    await s.start();
+    const worker = s.workers[0]!;
+    await worker.channel.receive({ timeout: 10_000 }); // hello: it has connected (and beats)
+    const hung = next(s, 'hung');
+    const respawned = next<{ index: number }>(s, 'spawn');
+    await worker.channel.send({ hang: true });
+    await hung;
+    expect((await respawned).index).toBe(0);
+    expect(s.workers[0]).not.toBe(worker);
+  });
+
   it('rolling-restarts an HTTP cluster under load without losing a request', async () => {
     const port = await freePort();
     const s = supervise({
