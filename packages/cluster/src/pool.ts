@@ -16,7 +16,7 @@ export interface PoolOptions {
   threads?: number;
   /** Number of child processes instead of threads. */
   processes?: number;
-  /** Tasks waiting for a worker (beyond those in flight); one more is `FullError`. Default 10000. */
+  /** Tasks waiting to begin (queued here or sent ahead to a busy worker); one more is `FullError`. Default 10000. */
   maxQueue?: number;
   /** Tasks sent to one worker before it answered (pipelined and batched over its channel). Default 256. */
   concurrentTasksPerWorker?: number;
@@ -117,6 +117,8 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
   #destroyed = false;
   #idle: (() => void) | undefined;
   #broken: Error | undefined;
+  /** Set by `run`; 'drain' is emitted once queueSize is 0 again. */
+  #drainArmed = false;
 
   constructor(options: PoolOptions) {
     super();
@@ -125,7 +127,7 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
     if (options.threads !== undefined && options.processes !== undefined) throw new TypeError('give threads or processes, not both');
     this.#kind = options.processes !== undefined ? 'process' : 'thread';
     this.#size = checkCount(this.#kind === 'process' ? 'processes' : 'threads', options.processes ?? options.threads, 2, 1, 1024);
-    this.#maxQueue = options.maxQueue === Infinity ? Infinity : checkCount('maxQueue', options.maxQueue, 10_000, 0);
+    this.#maxQueue = options.maxQueue === Infinity ? Infinity : checkCount('maxQueue', options.maxQueue, 10_000, 1);
     this.#perWorker = checkCount('concurrentTasksPerWorker', options.concurrentTasksPerWorker, 256, 1, 65_536);
     if (options.balance !== undefined && options.balance !== 'round-robin' && options.balance !== 'least-busy') {
       throw new TypeError(`balance must be 'round-robin' or 'least-busy', got ${String(options.balance)}`);
@@ -146,8 +148,18 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
     return this.#members.length + this.#spawning;
   }
 
-  /** Tasks waiting for a worker. */
+  /**
+   * Tasks waiting to begin: in the pool's queue, or sent ahead to a worker that has not started them yet.
+   * `maxQueue` bounds it; 'drain' is emitted when it falls to 0.
+   */
   get queueSize(): number {
+    let n = this.#queue.length - this.#queueHead;
+    for (const member of this.#members) if (!member.exited) n += Math.max(0, member.sent - this.#begun(member));
+    return n;
+  }
+
+  /** Tasks in the pool's own queue (not sent to a worker yet). */
+  get #waiting(): number {
     return this.#queue.length - this.#queueHead;
   }
 
@@ -175,8 +187,9 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(new AbortedError('task', { cause: signal.reason }));
     const timeout = options?.timeout === undefined ? this.#taskTimeout : checkMs('timeout', options.timeout, 0);
-    const member = this.queueSize === 0 ? this.#pick() : undefined;
-    if (member === undefined && this.queueSize >= this.#maxQueue) return Promise.reject(new FullError('pool queue'));
+    if (this.queueSize >= this.#maxQueue) return Promise.reject(new FullError('pool queue'));
+    const member = this.#waiting === 0 ? this.#pick() : undefined;
+    this.#drainArmed = true;
     return new Promise<Result>((resolve, reject) => {
       const entry: Task = { body: task, resolve, reject, signal, timer: undefined, onAbort: undefined, member: undefined, seq: 0, done: false };
       if (timeout !== undefined) {
@@ -194,7 +207,7 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
   /** Waits for the queued and running tasks, then stops the workers. New `run` calls fail with `ClosedError`. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      if (this.queueSize + this.pending > 0) {
+      if (this.#waiting + this.pending > 0) {
         await new Promise<void>((resolve) => (this.#idle = resolve));
       }
       await this.#stopAll();
@@ -403,6 +416,10 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
     }
     this.#settle(task, error, result);
     if (member !== undefined) this.#pump();
+    if (this.#drainArmed && this.queueSize === 0) {
+      this.#drainArmed = false;
+      this.emit('drain');
+    }
     this.#checkIdle();
   }
 
@@ -456,7 +473,6 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
     if (this.#queueHead === this.#queue.length && this.#queueHead > 0) {
       this.#queue.length = 0;
       this.#queueHead = 0;
-      this.emit('drain');
     } else if (this.#queueHead > 1024 && this.#queueHead * 2 > this.#queue.length) {
       this.#queue.splice(0, this.#queueHead);
       this.#queueHead = 0;
@@ -464,7 +480,7 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
   }
 
   #checkIdle(): void {
-    if (this.#idle !== undefined && this.queueSize + this.pending === 0) {
+    if (this.#idle !== undefined && this.#waiting + this.pending === 0) {
       const idle = this.#idle;
       this.#idle = undefined;
       idle();
@@ -479,7 +495,7 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
     await member.reader;
     const index = this.#members.indexOf(member);
     if (index >= 0) this.#members.splice(index, 1);
-    const stopping = this.#closing !== undefined && this.queueSize + this.pending === 0;
+    const stopping = this.#closing !== undefined && this.#waiting + this.pending === 0;
     if (!stopping && !this.#destroyed) {
       this.emit('exit', { pid: member.handle.pid, threadId: member.handle.threadId, code: info.code, signal: info.signal });
     }
@@ -495,7 +511,7 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
       }
     }
     if (unbegun.length > 0) this.#queue.splice(this.#queueHead, 0, ...unbegun);
-    if (this.#destroyed || (this.#closing !== undefined && this.queueSize + this.pending === 0)) {
+    if (this.#destroyed || (this.#closing !== undefined && this.#waiting + this.pending === 0)) {
       this.#checkIdle();
       return;
     }

@@ -55,13 +55,27 @@ describe('Pool', () => {
   });
 
   it('is a bounded queue: FullError beyond maxQueue, then drain', async () => {
-    const p = pool({ threads: 1, maxQueue: 4, concurrentTasksPerWorker: 1 });
+    // The sleep is sent at once (not begun yet: it counts), 1 to 4 wait in the pool's queue.
+    const p = pool({ threads: 1, maxQueue: 5, concurrentTasksPerWorker: 1 });
     await p.run('warm'); // the worker is up: the next task goes to it, not to the queue
     const running = [p.run({ op: 'sleep', ms: 50, value: 0 })];
     for (let i = 1; i <= 4; i++) running.push(p.run(i));
     await expect(p.run(99)).rejects.toMatchObject({ code: 'IPCX_ERR_FULL' });
     await once(p, 'drain');
     expect(await Promise.all(running)).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it('counts tasks sent ahead to a worker as waiting until they begin: FullError past maxQueue, then drain', async () => {
+    const p = pool({ threads: 1, maxQueue: 3 });
+    await p.run('warm');
+    const errors: { code?: string }[] = [];
+    const results = Array.from({ length: 10 }, (_, i) => p.run({ op: 'sleep', ms: 30, value: i }).catch((e) => (errors.push(e), 'refused')));
+    expect(p.queueSize).toBe(3);
+    const drained = once(p, 'drain');
+    expect(await Promise.all(results)).toEqual([0, 1, 2, ...Array(7).fill('refused')]);
+    expect(errors.every((e) => e.code === 'IPCX_ERR_FULL')).toBe(true);
+    await drained;
+    expect(p.queueSize).toBe(0);
   });
 
   it('aborts a queued task and times out a running one (replacing a looping worker)', async () => {
