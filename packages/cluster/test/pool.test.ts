@@ -46,6 +46,11 @@ for (const kind of ['threads', 'processes'] as const) {
 }
 
 describe('Pool', () => {
+  it('runs over a Unix socket with transport: unix', async () => {
+    const p = pool({ processes: 1, threads: undefined, transport: 'unix' });
+    expect(await Promise.all([1, 2, 3].map((n) => p.run({ n })))).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }]);
+  });
+
   it('rejects with RemoteError when the handler throws', async () => {
     const p = pool();
     const error = await rejection(p.run({ op: 'throw', message: 'nope' }));
