@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
+import { request } from '@ipcx/core';
 import { forkChild, forkClusterWorker, spawnWorker, type WorkerHandle } from '@ipcx/cluster';
 import { fixture, leftovers, rejection, within } from './helpers.js';
 
@@ -45,6 +46,20 @@ for (const [name, spawn] of Object.entries(styles)) {
     });
   });
 }
+
+describe('request/response', () => {
+  it('runs core request/serve over a spawned channel; a request to a killed server ends', async () => {
+    const handle = await forkChild(fixture('serve.mjs'));
+    handles.push(handle);
+    expect(await Promise.all([1, 2, 3].map((n) => request(handle.channel, n, { timeout: 10_000 })))).toEqual([2, 4, 6]);
+    // A request the server never gets to answer fails when it dies.
+    const slow = request(handle.channel, 'not a number', { timeout: 10_000 }).catch((e) => e);
+    handle.kill('SIGKILL');
+    const outcome = await within(3000, slow);
+    // NaN (answered before the kill) or PeerGoneError (killed first): never a hang.
+    expect(Number.isNaN(outcome) || outcome.code === 'IPCX_ERR_PEER_GONE').toBe(true);
+  });
+});
 
 describe('deaths', () => {
   it('notices a thread that throws, and says why', async () => {
