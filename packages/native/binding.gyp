@@ -19,7 +19,12 @@
             "cpp/socket.cc",
             "cpp/sem.cc",
             "cpp/flock.cc",
-            "cpp/signals.cc"
+            "cpp/signals.cc",
+            "cpp/sysv_shm.cc",
+            "cpp/sysv_msg.cc",
+            "cpp/sysv_sem.cc",
+            "cpp/record_lock.cc",
+            "cpp/shm_file.cc"
           ],
           "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
           "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

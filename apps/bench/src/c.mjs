@@ -20,6 +20,9 @@ export const C_MECHANISMS = [
   { id: 'c-unix-dgram', program: 'unix_dgram', label: 'C: Unix datagram socket' },
   { id: 'c-mq', program: 'mq', label: 'C: POSIX mq' },
   { id: 'c-mq-spin', program: 'mq_spin', label: 'C: POSIX mq, spin' },
+  { id: 'c-sysv-msg', program: 'sysv_msg', label: 'C: System V msg queue' },
+  { id: 'c-posix-sem', program: 'posix_sem', label: 'C: POSIX semaphore', bytes: () => 0, sizes: [64], why: 'a semaphore carries no payload: measured once and shown in the 64 B column' },
+  { id: 'c-sysv-sem', program: 'sysv_sem', label: 'C: System V semaphore', bytes: () => 0, sizes: [64], why: 'a semaphore carries no payload: measured once and shown in the 64 B column' },
 ];
 
 /** `$CC` or `cc`, if it runs; undefined otherwise. */

@@ -60,7 +60,7 @@ export async function runSuite({ quick = false, only, sizes = SIZES, log = () =>
   const selected = (id) => !only || only.test(id);
 
   for (const m of MECHANISMS) {
-    const kinds = KINDS.filter((kind) => selected(`${m.id}/${kind}`));
+    const kinds = (m.kinds ?? KINDS).filter((kind) => selected(`${m.id}/${kind}`));
     if (kinds.length === 0) continue;
     let impl;
     try {
@@ -195,8 +195,9 @@ async function runRow(row, m, impl, { settings, sizes, results, notes, log }) {
   let peer;
   const start = () => (peer = Peer.start({ transport: m.id, kind: row.kind, place: m.place }, { serialization: m.serialization }));
   start();
+  if (m.sizes) notes.push(`${row.label}: ${m.why}`);
   try {
-    for (const size of sizes) {
+    for (const size of sizes.filter((s) => !m.sizes || m.sizes.includes(s))) {
       const { payload, bytes } = payloadFor(row.kind, size);
       for (const measure of ['throughput', 'rtt']) {
         log(`${row.id} ${size} B ${measure}`);

@@ -32,6 +32,12 @@ function run(file: string, env: NodeJS.ProcessEnv = {}): { child: ChildProcess; 
 }
 
 describe('README examples', () => {
+  it('main.mjs: a worker thread with a connected channel answers and ends', async () => {
+    const example = run('main.mjs');
+    expect(await within(20_000, example.exited, 'the example to end')).toEqual([0, null]);
+    expect(example.output()).toContain('doubled: 42');
+  });
+
   it('cluster.mjs: workers share config and a counter; SIGTERM stops everything and removes the segments', async () => {
     const app = `ipcx-example-${process.pid}-${randomBytes(3).toString('hex')}`;
     const port = await freePort();

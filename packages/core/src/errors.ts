@@ -24,6 +24,7 @@ export type IpcErrorCode =
   | 'IPCX_ERR_REMOTE'
   | 'IPCX_ERR_INCOMPATIBLE'
   | 'IPCX_ERR_OWNER_DIED'
+  | 'IPCX_ERR_DEADLOCK'
   | 'IPCX_ERR_SYSTEM';
 
 /** Base class of every ipcx error; `isIpcError()` recognises it across two installed copies of the package. */
@@ -205,6 +206,15 @@ export class OwnerDiedError extends IpcError {
   }
 }
 
+/** The kernel refused a wait that would deadlock (EDEADLK): the caller holds what the holder waits for. */
+export class DeadlockError extends IpcError {
+  override readonly name = 'DeadlockError';
+  readonly code = 'IPCX_ERR_DEADLOCK' as const;
+  constructor(what: string, options?: ErrorOptions) {
+    super(`${what} would deadlock`, options);
+  }
+}
+
 /** An OS error without a more specific class; the errno error is the `cause`. */
 export class SystemError extends IpcError {
   override readonly name = 'SystemError';
@@ -250,6 +260,8 @@ export function fromSystemError(what: string, error: unknown): IpcError {
       return new TimeoutError(what, undefined, options);
     case 'EMSGSIZE':
       return new TooLargeError(what, undefined, undefined, options);
+    case 'EDEADLK':
+      return new DeadlockError(what, options);
     case 'ENOSYS':
     case 'EOPNOTSUPP':
     case 'EAFNOSUPPORT':

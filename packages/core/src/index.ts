@@ -6,6 +6,7 @@ export {
   AlreadyExistsError,
   BadFrameError,
   ClosedError,
+  DeadlockError,
   FrameTooLargeError,
   FullError,
   IncompatibleError,

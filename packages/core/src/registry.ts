@@ -51,6 +51,24 @@ export interface UnlinkResult {
 }
 
 const KEY = Symbol.for('ipcx.kernelObjects');
+const RECORDS = Symbol.for('ipcx.ownerRecords');
+
+/**
+ * The on-disk owner records, when `@ipcx/native` is loaded: it writes what is registered to a file it keeps
+ * locked for the life of the process, so that `ipcx clean` finds the objects of a process that crashed.
+ */
+interface OwnerRecords {
+  add(object: KernelObject): void;
+  remove(object: KernelObject): void;
+}
+
+function records(): OwnerRecords | undefined {
+  return (globalThis as unknown as Record<symbol, OwnerRecords | undefined>)[RECORDS];
+}
+
+function forget(set: Set<KernelObject>, entry: KernelObject): void {
+  if (set.delete(entry)) records()?.remove(entry);
+}
 
 function entries(): Set<KernelObject> {
   const holder = globalThis as unknown as Record<symbol, Set<KernelObject> | undefined>;
@@ -76,10 +94,11 @@ export function registerKernelObject(object: KernelObject): KernelObjectRegistra
   // A frozen copy: the registry hands entries out, and a caller must not rename one behind its back.
   const entry = Object.freeze({ ...object });
   set.add(entry);
+  records()?.add(entry);
   return {
     object: entry,
-    unregister: () => void set.delete(entry),
-    [Symbol.dispose]: () => void set.delete(entry),
+    unregister: () => forget(set, entry),
+    [Symbol.dispose]: () => forget(set, entry),
   };
 }
 
@@ -94,6 +113,8 @@ export function ownedKernelObjects(): readonly KernelObject[] {
  */
 export async function unlinkOwnedKernelObjects(): Promise<UnlinkResult[]> {
   const set = entries();
+  // Out of the list first (a second call does not unlink twice), out of the owner record last (a crash in
+  // between leaves the object findable).
   const owned = [...set].reverse();
   set.clear();
   const results: UnlinkResult[] = [];
@@ -104,6 +125,7 @@ export async function unlinkOwnedKernelObjects(): Promise<UnlinkResult[]> {
     } catch (error) {
       results.push({ object, error });
     }
+    records()?.remove(object);
   }
   return results;
 }
@@ -129,6 +151,7 @@ export function unlinkOwnedKernelObjectsSync(): UnlinkResult[] {
     } catch (error) {
       results.push({ object, error });
     }
+    records()?.remove(object);
   }
   return results;
 }

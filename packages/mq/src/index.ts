@@ -1,2 +1,14 @@
 export { MQ_PRIORITIES, MessageQueue, type MessageQueueOptions, type QueueAttributes, type QueueMessage } from './message-queue.js';
 export { MqChannel, mqChannel, type MqChannelOptions } from './mq-channel.js';
+export {
+  SysvMessageQueue,
+  sysvMaxMessageBytes,
+  type SysvMessage,
+  type SysvMessageQueueCreateOptions,
+  type SysvMessageQueueOptions,
+  type SysvMsgStat,
+  type SysvQueueKeyOptions,
+  type SysvReceiveOptions,
+  type SysvSelector,
+} from './sysv-queue.js';
+export { SysvChannel, type SysvChannelOptions } from './sysv-channel.js';

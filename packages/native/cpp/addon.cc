@@ -15,6 +15,11 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitSem(env, exports);
   InitFlock(env, exports);
   InitSignals(env, exports);
+  InitSysvShm(env, exports);  // first of the four: it makes exports.sysvConstants
+  InitSysvMsg(env, exports);
+  InitSysvSem(env, exports);
+  InitRecordLock(env, exports);
+  InitShmFile(env, exports);
   return exports;
 }
 

@@ -12,4 +12,9 @@ void InitSocket(Napi::Env env, Napi::Object exports);
 void InitSem(Napi::Env env, Napi::Object exports);
 void InitFlock(Napi::Env env, Napi::Object exports);
 void InitSignals(Napi::Env env, Napi::Object exports);
+void InitSysvShm(Napi::Env env, Napi::Object exports);
+void InitSysvMsg(Napi::Env env, Napi::Object exports);
+void InitSysvSem(Napi::Env env, Napi::Object exports);
+void InitRecordLock(Napi::Env env, Napi::Object exports);
+void InitShmFile(Napi::Env env, Napi::Object exports);
 }  // namespace ipcx

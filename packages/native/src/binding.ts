@@ -4,7 +4,9 @@
  * arguments and throw an {@link ErrnoError} (errno, code, syscall) when the syscall fails.
  */
 import { createRequire } from 'node:module';
+import { constants as osConstants } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { addonCandidates, missingAddonMessage } from './internal/addon-path.js';
 
 /** Completion callback of a wait on a native waiter thread: (error | null, result). */
 export type NativeWaitCallback = (error: Error | null, result: number) => void;
@@ -60,9 +62,34 @@ export interface NativeSignalReceiver {
   dropped(): number;
 }
 
+/** Kernel numbers for System V IPC and fcntl record locks. */
+export interface NativeSysvConstants {
+  readonly IPC_CREAT: number;
+  readonly IPC_EXCL: number;
+  readonly IPC_NOWAIT: number;
+  readonly IPC_PRIVATE: number;
+  readonly SHMLBA: number;
+  readonly MSG_EXCEPT: number;
+  readonly MSG_NOERROR: number;
+  readonly SEM_UNDO: number;
+  readonly GETVAL: number;
+  readonly SETVAL: number;
+  readonly GETPID: number;
+  readonly GETNCNT: number;
+  readonly GETZCNT: number;
+  readonly SEMVMX: number;
+  readonly F_RDLCK: number;
+  readonly F_WRLCK: number;
+  readonly F_UNLCK: number;
+}
+
 export interface NativeBinding {
-  /** "v8" (Node < 24.16: V8 BackingStore) or "node-api" (node_api_create_external_sharedarraybuffer). */
-  readonly sharedArrayBufferImpl: 'v8' | 'node-api';
+  /**
+   * How shmOpen makes its SharedArrayBuffer in this process, looked up at run time (cpp/sab.cc):
+   * "node-api" (node_api_create_external_sharedarraybuffer: Node 22, 24), "v8" (V8's BackingStore API:
+   * Node 20) or "none" (neither: shmOpen throws ENOSYS).
+   */
+  readonly sharedArrayBufferImpl: 'node-api' | 'v8' | 'none';
   readonly constants: NativeConstants;
 
   /** shm_open(O_RDWR | oflag & (O_CREAT|O_EXCL)), ftruncate when truncateTo >= 0, mmap; undefined if size 0. */
@@ -131,11 +158,84 @@ export interface NativeBinding {
   /** Blocking flock on a waiter thread; returns the job id. */
   flockAsync(fd: number, op: number, callback: NativeWaitCallback): number;
 
+  readonly sysvConstants: NativeSysvConstants;
+  sysvFtok(path: string, id: number): number;
+  sysvShmGet(key: number, size: number, flags: number): number;
+  /** shmat read-write; the buffer's collection detaches. */
+  sysvShmAttach(id: number): SharedArrayBuffer;
+  /** Replaces the attachment under `view` (all of it) with private zero pages: detaches without unmapping. */
+  sysvShmDetach(view: Uint8Array): void;
+  /** [size, uid, gid, cuid, cgid, mode, cpid, lpid, nattch, atime, dtime, ctime, key] */
+  sysvShmStat(id: number): number[];
+  sysvShmSet(id: number, uid: number, gid: number, mode: number): void;
+  sysvShmRemove(id: number): void;
+  sysvShmLock(id: number, on: boolean): void;
+  sysvMsgGet(key: number, flags: number): number;
+  /** False when IPC_NOWAIT was given and the queue is full. */
+  sysvMsgSend(id: number, type: number, data: ArrayBufferView, flags: number): boolean;
+  /** The length (out[0] = type), or -1 when IPC_NOWAIT was given and nothing matches. */
+  sysvMsgReceive(id: number, target: ArrayBufferView, type: number, flags: number, out: Float64Array): number;
+  /** [qbytes, qnum, uid, gid, cuid, cgid, mode, lspid, lrpid, stime, rtime, ctime, cbytes, key] */
+  sysvMsgStat(id: number): number[];
+  /** qbytes < 0: unchanged. */
+  sysvMsgSet(id: number, uid: number, gid: number, mode: number, qbytes: number): void;
+  sysvMsgRemove(id: number): void;
+  sysvSemGet(key: number, nsems: number, flags: number): number;
+  /** ops: (index, delta, flags) triples. True when done; false when it would block (IPC_NOWAIT) or timed out. */
+  sysvSemOp(id: number, ops: Int32Array, timeoutMs: number): boolean;
+  /** On a waiter thread; result 1 done, 0 timed out. Returns the job id. */
+  sysvSemOpAsync(id: number, ops: Int32Array, timeoutMs: number, callback: NativeWaitCallback): number;
+  /** GETVAL, SETVAL, GETPID, GETNCNT, GETZCNT. */
+  sysvSemCtl(id: number, index: number, cmd: number, value: number): number;
+  sysvSemGetAll(id: number, out: Uint16Array): void;
+  sysvSemSetAll(id: number, values: Uint16Array): void;
+  /** [nsems, uid, gid, cuid, cgid, mode, otime, ctime, key] */
+  sysvSemStat(id: number): number[];
+  sysvSemSet(id: number, uid: number, gid: number, mode: number): void;
+  sysvSemRemove(id: number): void;
+
+  /** F_SETLK / F_OFD_SETLK; false when the range is held elsewhere. */
+  recordLock(fd: number, ofd: boolean, type: number, start: number, length: number): boolean;
+  /** F_GETLK / F_OFD_GETLK: undefined when free, else [type, start, length, pid]. */
+  recordLockTest(fd: number, ofd: boolean, type: number, start: number, length: number): [number, number, number, number] | undefined;
+  /** F_SETLKW / F_OFD_SETLKW on a waiter thread; returns the job id. */
+  recordLockAsync(fd: number, ofd: boolean, type: number, start: number, length: number, callback: NativeWaitCallback): number;
+  /** open(dir, O_TMPFILE | O_RDWR), fchmod(mode), ftruncate + posix_fallocate(size) → fd. */
+  shmTmpfile(dir: string, mode: number, size: number): number;
+  /** fstat + mmap of the whole file; undefined when it is empty. */
+  shmMapFd(fd: number): SharedArrayBuffer | undefined;
+  /** linkat("/proc/self/fd/<fd>", path, AT_SYMLINK_FOLLOW); EEXIST when `path` exists. */
+  linkFd(fd: number, path: string): void;
+  /** F_OFD_SETLK; type 0 unlock, 1 read, 2 write. False when another description holds a conflicting lock. */
+  ofdLock(fd: number, type: number, start: number, length: number): boolean;
+  /** F_OFD_GETLK for a write lock: 0 free, 1 read-locked elsewhere, 2 write-locked elsewhere. */
+  ofdHeld(fd: number, start: number, length: number): number;
+  /** Registers an action for when this thread's environment ends: store value in i32[index] (+ futex wake), close fd (>= 0). */
+  atExit(fd: number, i32?: Int32Array, index?: number, value?: number): number;
+  /** Forgets an `atExit` action; with `run`, performs it now. */
+  cancelAtExit(id: number, run: boolean): void;
+
   sigqueue(pid: number, signal: number, value: number): void;
   SignalReceiver: new (
     signal: number,
     callback: (signal: number, code: number, pid: number, uid: number, value: number) => void,
   ) => NativeSignalReceiver;
+}
+
+/**
+ * Bun loads the addon but has no libuv `uv_poll` (it panics, killing the process, at the first
+ * `uv_poll_init`): there FdWatcher and SignalReceiver fail with ENOSYS instead, like an errno from the addon.
+ */
+function withoutUvPoll(what: string): never {
+  return class {
+    constructor() {
+      throw Object.assign(new Error(`ENOSYS: ${what} needs libuv's uv_poll, which Bun does not provide, uv_poll_init`), {
+        errno: osConstants.errno.ENOSYS,
+        code: 'ENOSYS',
+        syscall: 'uv_poll_init',
+      });
+    }
+  } as never;
 }
 
 function load(): NativeBinding {
@@ -146,14 +246,24 @@ function load(): NativeBinding {
     );
   }
   const require = createRequire(import.meta.url);
-  const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
-  // src/binding.ts and dist/index.js both sit one level below the package root. IPCX_NATIVE_ADDON_DIR
-  // points at another directory holding build/Release (test:compat builds one per Node version).
+  // src/binding.ts and dist/index.js both sit one level below the package root.
   const root = fileURLToPath(new URL('..', import.meta.url));
-  const addon = nodeGypBuild(process.env.IPCX_NATIVE_ADDON_DIR ?? root) as NativeBinding;
-  // The addon's exports object has too many properties for V8's fast mode: every `native.fn` would be a
-  // dictionary lookup on the hot paths. A spread copy has fast properties.
-  return { ...addon };
+  const tried: { file: string; error: unknown }[] = [];
+  for (const file of addonCandidates(root)) {
+    try {
+      // The addon's exports object has too many properties for V8's fast mode: every `native.fn` would be a
+      // dictionary lookup on the hot paths. A spread copy has fast properties.
+      const addon = { ...(require(file) as NativeBinding) };
+      if (process.versions.bun !== undefined) {
+        addon.FdWatcher = withoutUvPoll('FdWatcher');
+        addon.SignalReceiver = withoutUvPoll('SignalReceiver');
+      }
+      return addon;
+    } catch (error) {
+      tried.push({ file, error });
+    }
+  }
+  throw Object.assign(new Error(missingAddonMessage(root, tried)), { code: 'ERR_IPCX_NATIVE_NO_BINARY' });
 }
 
 export const native: NativeBinding = load();

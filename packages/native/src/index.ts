@@ -21,3 +21,11 @@ export { socket, peerCredentials, sendFds, receiveFds, socketPair } from './sock
 export type { SocketType, SocketAddress, SocketReceived, FdsReceived, PeerCredentials } from './socket.js';
 export { signals, sigqueue } from './signals.js';
 export type { SignalInfo, SignalReceiver } from './signals.js';
+export { ownerRecordsDir, readOwnerRecords, removeOwnerRecord } from './owner-records.js';
+export type { OwnerRecord, OwnerRecordObject } from './owner-records.js';
+export { sysv, sysvConstants, validateKey } from './sysv.js';
+export type { SysvMsgStat, SysvOwnership, SysvReceived, SysvSemOperation, SysvSemStat, SysvShmStat } from './sysv.js';
+export { recordLock, recordLockAsync, recordLockHolder } from './record-lock.js';
+export type { RecordLockAsyncOptions, RecordLockHolder, RecordLockRange, RecordLockType } from './record-lock.js';
+export { shmFile, ofd, atThreadExit, SHM_DIR } from './shm-file.js';
+export type { OfdLockType, OfdHolder, ThreadExitAction, ThreadExitRegistration } from './shm-file.js';

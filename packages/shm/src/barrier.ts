@@ -75,8 +75,8 @@ export class Barrier extends SyncObject {
   }
 
   /** Opens a named barrier that another process created. */
-  static async openNamed(name: string): Promise<Barrier> {
-    const memory = await openNamedMemory(name, 'barrier');
+  static async openNamed(name: string, options: NamedSyncOptions = {}): Promise<Barrier> {
+    const memory = await openNamedMemory(name, 'barrier', options);
     return new Barrier(memory.buffer, memory.byteOffset).bindNamed(memory, false);
   }
 

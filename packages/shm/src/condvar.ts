@@ -69,8 +69,8 @@ export class CondVar extends SyncObject {
   }
 
   /** Opens a named condition variable that another process created. */
-  static async openNamed(name: string): Promise<CondVar> {
-    const memory = await openNamedMemory(name, 'condvar');
+  static async openNamed(name: string, options: NamedSyncOptions = {}): Promise<CondVar> {
+    const memory = await openNamedMemory(name, 'condvar', options);
     return new CondVar(memory.buffer, memory.byteOffset).bindNamed(memory, false);
   }
 

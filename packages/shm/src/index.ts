@@ -2,6 +2,7 @@ export {
   ShmChannel,
   type NamedShmChannelOptions,
   type ShmChannelHandle,
+  type ShmChannelInOptions,
   type ShmChannelOptions,
 } from './shm-channel.js';
 export { SharedState, type SharedStateHandle, type SharedStateOptions, type SharedStateReaderOptions, type Snapshot } from './shared-state.js';
@@ -16,3 +17,18 @@ export { RwLock } from './rwlock.js';
 export { Latch } from './latch.js';
 export { FileLock, type FileLockOptions, type FileLockWaitOptions } from './file-lock.js';
 export type { Guard, NamedSyncOptions, SyncHandle, SyncKindName } from './sync.js';
+export { describeSegment, type SegmentDescription } from './describe.js';
+export type { SysvShmStat } from '@ipcx/native';
+export { SysvSegment, ftok, type SysvSegmentCreateOptions, type SysvSegmentOpenOptions, type SysvSetOptions } from './sysv-segment.js';
+export {
+  SEMVMX,
+  SysvLock,
+  SysvSemaphoreSet,
+  type SysvLockCreateOptions,
+  type SysvSemOperation,
+  type SysvSemStat,
+  type SysvSemaphoreSetCreateOptions,
+  type SysvSemaphoreSetOpenOptions,
+} from './sysv-semaphore.js';
+export { RecordLock, type RecordLockHolder, type RecordLockOptions, type RecordLockRange, type RecordLockWaitOptions } from './record-lock.js';
+export type { SysvKeyOptions } from './internal/sysv.js';

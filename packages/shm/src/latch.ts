@@ -64,8 +64,8 @@ export class Latch extends SyncObject {
   }
 
   /** Opens a named latch that another process created. */
-  static async openNamed(name: string): Promise<Latch> {
-    const memory = await openNamedMemory(name, 'latch');
+  static async openNamed(name: string, options: NamedSyncOptions = {}): Promise<Latch> {
+    const memory = await openNamedMemory(name, 'latch', options);
     return new Latch(memory.buffer, memory.byteOffset).bindNamed(memory, false);
   }
 

@@ -9,15 +9,20 @@ import { IncompatibleError } from '@ipcx/core';
  * | 1 | VERSION of the layout (this file) |
  * | 2 | KIND: what follows (channel, state, lock...) |
  * | 3 | kind-specific size word (a channel: ring capacity in bytes per direction) |
- * | 4, 5 | pid of side A, side B (0 = not attached) |
- * | 6, 7 | state of side A, side B: 0 unattached, 1 open, 2 closed |
+ * | 4, 5 | pid of side A, side B (0 = not attached): labels for messages, never proof of life |
+ * | 6, 7 | state of side A, side B: 0 unattached, 1 open, 2 closed, 3 dead (its thread ended without close) |
  * | 8 | WAKE: 0 = Atomics (threads of one process), 1 = futex (processes) |
+ * | 9 | RETIRED: 1 while a creator replaces this (stale) named segment; openers look for the name again |
+ * | 10 | NEXT_ID: the last id handed to a user of a named Mutex (see segment.ts) |
+ *
+ * Pids are labels for messages only: liveness is an OFD lock on the segment's file (segment.ts) or, between
+ * threads, a side state set to DEAD by the thread's exit hook.
  *
  * Words are Int32, read and written with Atomics. Indices that two sides write live on separate
  * 64-byte cache lines so that a producer and a consumer never write the same line.
  */
 export const MAGIC = 0x49504358;
-export const VERSION = 2;
+export const VERSION = 3;
 export const CACHE_LINE = 64;
 export const HEADER_BYTES = CACHE_LINE;
 
@@ -31,6 +36,8 @@ export const enum Header {
   StateA = 6,
   StateB = 7,
   Wake = 8,
+  Retired = 9,
+  NextId = 10,
 }
 
 export const enum Kind {
@@ -44,6 +51,8 @@ export const enum SideState {
   Unattached = 0,
   Open = 1,
   Closed = 2,
+  /** The side's thread ended without closing (a worker that threw or was terminated). */
+  Dead = 3,
 }
 
 export const enum Wake {
@@ -68,7 +77,8 @@ export const enum Wake {
  * end, the producer writes WRAP_MARKER as the length and starts again at offset 0. So that any frame
  * fits once the ring is empty, a frame (with its header and padding) is at most half the capacity.
  *
- * Version 2 of the layout; version 1 had a 4-byte header and 4-byte alignment.
+ * Version 3 of the layout (liveness by kernel locks, the DEAD side state, RETIRED and NEXT_ID); version 2
+ * judged liveness by pids; version 1 had a 4-byte frame header and 4-byte alignment.
  */
 export const RING_CONTROL_BYTES = 4 * CACHE_LINE;
 export const RING_HEAD = 0;

@@ -81,8 +81,8 @@ export class RwLock extends SyncObject {
   }
 
   /** Opens a named readers-writer lock that another process created. */
-  static async openNamed(name: string): Promise<RwLock> {
-    const memory = await openNamedMemory(name, 'rwlock');
+  static async openNamed(name: string, options: NamedSyncOptions = {}): Promise<RwLock> {
+    const memory = await openNamedMemory(name, 'rwlock', options);
     return new RwLock(memory.buffer, memory.byteOffset).bindNamed(memory, false);
   }
 

@@ -76,8 +76,8 @@ export class Semaphore extends SyncObject {
   }
 
   /** Opens a named semaphore that another process created. */
-  static async openNamed(name: string): Promise<Semaphore> {
-    const memory = await openNamedMemory(name, 'semaphore');
+  static async openNamed(name: string, options: NamedSyncOptions = {}): Promise<Semaphore> {
+    const memory = await openNamedMemory(name, 'semaphore', options);
     return new Semaphore(memory.buffer, memory.byteOffset).bindNamed(memory, false);
   }
 

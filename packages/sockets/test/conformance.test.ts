@@ -26,8 +26,30 @@ async function killableClient(accept: () => Promise<Channel<unknown>>, args: str
 }
 
 /**
+ * Linux grows a TCP connection's buffers (send buffer and receive window autotuning) over its first
+ * megabytes, and goes on growing them for tens of milliseconds after the sender first meets backpressure,
+ * whether or not anyone reads: a TCP channel that `trySend` has just found full could take another
+ * message 20-50 ms later. The cases that fill a channel and expect the next send to wait or time out
+ * failed that way on Node 22 and 24 (the queue that `trySend` saw as full went into the kernel ~50 ms
+ * later with the receiver paused; Node 22's 64 KiB socket reads, up from 16 KiB, change the ACK timing,
+ * so Node 20 rarely shows it). Carrying a few megabytes through a fresh connection first grows its
+ * buffers to their ceiling, after which a filled channel stays full until the receiver takes messages,
+ * which is what those cases are about. Unix stream sockets have fixed buffers and need none of this.
+ */
+async function grownTcpPair(client: Channel<unknown>, accepted: Channel<unknown>): Promise<void> {
+  const chunk = new Uint8Array(MAX - 64);
+  const count = Math.ceil((8 << 20) / chunk.length);
+  const sending = (async () => {
+    for (let i = 0; i < count; i++) await client.send(chunk, { timeout: 5000 });
+  })();
+  for (let i = 0; i < count; i++) await accepted.receive({ timeout: 5000 });
+  await sending;
+}
+
+/**
  * One server per transport; each case connects a fresh client and takes the server's end of it. `peer`:
- * the echo client's arguments for this server, when the "peer that dies" case should run.
+ * the echo client's arguments for this server, when the "peer that dies" case should run. `prepare` runs
+ * on each fresh pair before the case.
  */
 function suite(
   name: string,
@@ -35,6 +57,7 @@ function suite(
   connect: (server: StreamServer<unknown, unknown>) => Promise<Channel<unknown>>,
   peer?: (server: StreamServer<unknown, unknown>) => string[],
   connectRaw?: (server: StreamServer<unknown, unknown>) => Promise<Channel<Uint8Array>>,
+  prepare?: (client: Channel<unknown>, accepted: Channel<unknown>) => Promise<void>,
 ): void {
   describe(name, () => {
     let server: StreamServer<unknown, unknown>;
@@ -47,6 +70,7 @@ function suite(
     describeChannelConformance(name, async () => {
       const client = await connect(server);
       const accepted = await server.accept({ timeout: 5000 });
+      await prepare?.(client, accepted);
       return [client, accepted];
     }, {
       maxMessageBytes: MAX,
@@ -90,6 +114,7 @@ suite(
   (server) => TcpSocket.connect({ port: (server as TcpServer).port, maxFrameBytes: MAX, timeout: 5000 }),
   (server) => ['tcp', String((server as TcpServer).port)],
   (server) => TcpSocket.connect({ port: (server as TcpServer).port, maxFrameBytes: MAX, timeout: 5000, codec: rawCodec }),
+  grownTcpPair,
 );
 
 suite(

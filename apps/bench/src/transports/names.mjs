@@ -4,7 +4,7 @@ import { join } from 'node:path';
 
 let counter = 0;
 /** Every name handed out, so that `sweep` can remove what a failed or abandoned row left behind. */
-const issued = { shm: [], mq: [], files: [] };
+const issued = { shm: [], mq: [], files: [], sysv: [] };
 
 /** A name no other run or row uses: `/ipcx-bench-<pid>-<n>-<what>`; `what` 'mq' is a queue, else a segment. */
 export function uniqueName(what) {
@@ -20,6 +20,12 @@ export function socketPath(what) {
   return path;
 }
 
+/** Records a System V object (kind 'msg' | 'sem', its id) for `sweep`. */
+export function issueSysv(kind, id) {
+  issued.sysv.push({ kind, id });
+  return id;
+}
+
 /**
  * Removes every kernel object this run named, whether or not its row closed it (a row that timed out
  * never does): segments, both queues of a duplex mq channel, socket files. Missing ones are skipped.
@@ -27,8 +33,15 @@ export function socketPath(what) {
 export async function sweep() {
   for (const name of issued.shm) rmSync(`/dev/shm${name}`, { force: true });
   for (const path of issued.files) rmSync(path, { force: true });
-  if (issued.mq.length === 0) return;
-  const { mq } = await import('@ipcx/native');
+  if (issued.mq.length === 0 && issued.sysv.length === 0) return;
+  const { mq, sysv } = await import('@ipcx/native');
+  for (const { kind, id } of issued.sysv) {
+    try {
+      sysv[kind].remove(id);
+    } catch {
+      // removed by its row
+    }
+  }
   for (const name of issued.mq.flatMap((n) => [n, `${n}.0`, `${n}.1`])) {
     try {
       mq.unlink(name);

@@ -1,0 +1,386 @@
+import {
+  AbstractChannel,
+  AlreadyExistsError,
+  ClosedError,
+  PeerGoneError,
+  fromSystemError,
+  intervalOption,
+  isIpcError,
+  msgpackCodec,
+  registerKernelObject,
+  type Codec,
+  type KernelObjectRegistration,
+  type ReceiveOptions,
+  type SendOptions,
+} from '@ipcx/core';
+import { sysv, sysvConstants } from '@ipcx/native';
+import { SysvMessageQueue, checkAdoptable, type SysvMessage, type SysvMessageQueueCreateOptions, type SysvMessageQueueOptions } from './sysv-queue.js';
+
+/** Options of `SysvChannel.create` and `SysvChannel.open`. */
+export interface SysvChannelOptions<T = unknown> extends SysvMessageQueueCreateOptions {
+  /** Default `msgpackCodec`. Both ends must use the same codec. */
+  codec?: Codec<T>;
+  /**
+   * The two message types the channel uses on its queue: [the type the creating end sends, the type the
+   * opening end sends]. Both ends must pass the same pair. Default [1, 2]. Other types on the same queue are
+   * left alone, so a queue can carry several channels, or a channel and other traffic.
+   */
+  types?: readonly [number, number];
+  /**
+   * How often, in ms, a waiting `send` or `receive` checks that the other end's process lives (a SEM_UNDO
+   * semaphore each end holds, see "When the other end dies"). Default 500.
+   */
+  peerCheckInterval?: number;
+}
+
+/**
+ * Liveness of the two ends, for channels found by key: a semaphore set with the queue's key, semaphore 0 held
+ * (+1, SEM_UNDO) by the creating end and 1 by the opening end. The kernel undoes a dead end's +1, however it
+ * died; a value seen at 1 and then 0 means that end is gone.
+ */
+interface Liveness {
+  readonly id: number;
+  readonly mine: number;
+  readonly peer: number;
+  registration: KernelObjectRegistration | undefined;
+}
+
+// The end of a channel's stream: an empty message. msgpack never encodes to zero bytes; with a raw codec,
+// empty messages are refused on a channel.
+const EOF = new Uint8Array(0);
+
+/**
+ * A `Channel` over one System V message queue and a pair of message types: the creating end sends type
+ * `types[0]` and receives `types[1]`, the opening end the reverse. Messages are encoded by a codec (msgpack by
+ * default); with `rawCodec` a C program that sends and receives those types is a peer.
+ *
+ * Closing: an end whose queue holds nothing for the other end removes the queue at once (the other end's
+ * receives then end with `ClosedError`). If messages for the other end wait, it leaves them with an end marker
+ * (an empty message of its type) and the other end, having read them, removes the queue when it closes; the
+ * queue also stays registered in the creating process, so that its shutdown removes it if the other end dies
+ * first.
+ *
+ * When the other end dies: a queue has no owner, so a channel found by key also makes a semaphore set with the
+ * same key, where each end holds one unit taken with SEM_UNDO; the kernel gives a dead end's unit back, however
+ * it died. While a send or receive waits, the end checks the other's unit at once and every `peerCheckInterval`
+ * ms (default 500): once seen held and found free, waits fail with `PeerGoneError` (receives after what the
+ * other end sent before it went), later sends too, and `close` removes the queue and the set. Not noticed: the
+ * other end of a channel opened by `id` (a private queue has no key for the set), and a C peer (it holds no
+ * unit); their receives end by `timeout` or `signal`.
+ *
+ * @example
+ * ```ts
+ * await using server = SysvChannel.create<{ n: number }>({ key: 0x1d2c });
+ * // another process:
+ * await using client = SysvChannel.open<{ n: number }>({ key: 0x1d2c });
+ * await client.send({ n: 1 });
+ * console.log(await server.receive({ timeout: 1000 }));
+ * ```
+ */
+export class SysvChannel<T = unknown> extends AbstractChannel<T> {
+  /** The queue underneath (its `id`, `key`, `stat()`). */
+  readonly queue: SysvMessageQueue;
+  readonly #codec: Codec<T>;
+  readonly #sendType: number;
+  readonly #receiveType: number;
+  readonly #receiveSelector: { type: number };
+  readonly #liveness: Liveness | undefined;
+  readonly #peerCheckMs: number;
+  #closed = false;
+  #peerClosed = false;
+  #peerSeen = false;
+  #peerGone = false;
+  #nextLook = 0;
+  #waits = 0;
+  #monitor: NodeJS.Timeout | undefined;
+
+  private constructor(queue: SysvMessageQueue, codec: Codec<T> | undefined, sendType: number, receiveType: number, liveness: Liveness | undefined, peerCheckMs: number) {
+    super();
+    this.queue = queue;
+    this.#codec = codec ?? (msgpackCodec as Codec<T>);
+    this.#sendType = sendType;
+    this.#receiveType = receiveType;
+    this.#receiveSelector = { type: receiveType };
+    this.#liveness = liveness;
+    this.#peerCheckMs = peerCheckMs;
+  }
+
+  /** Creates the queue (`AlreadyExistsError` if the key is taken) and returns the creating end. */
+  static create<T = unknown>(options: SysvChannelOptions<T> = {}): SysvChannel<T> {
+    const [a, b] = checkTypes(options.types);
+    checkCodec(options.codec);
+    const peerCheckMs = intervalOption('peerCheckInterval', options.peerCheckInterval, 500);
+    const { codec, types: _, peerCheckInterval: __, ...rest } = options;
+    const queue = SysvMessageQueue.create(rest);
+    let liveness: Liveness | undefined;
+    if (queue.key !== 0) {
+      try {
+        liveness = createLiveness(queue.key, options.mode ?? 0o600);
+      } catch (error) {
+        void queue.close();
+        throw error;
+      }
+    }
+    return new SysvChannel<T>(queue, codec, a, b, liveness, peerCheckMs);
+  }
+
+  /** Opens the other end of a channel made by `create` (by key, `path` + `id`, or the queue's `id`). */
+  static open<T = unknown>(options: Omit<SysvChannelOptions<T>, 'maxBytes'>): SysvChannel<T> {
+    const [a, b] = checkTypes(options.types);
+    checkCodec(options.codec);
+    const peerCheckMs = intervalOption('peerCheckInterval', options.peerCheckInterval, 500);
+    const { codec, types: _, peerCheckInterval: __, ...rest } = options;
+    const queue = SysvMessageQueue.open(rest as SysvMessageQueueOptions);
+    let liveness: Liveness | undefined;
+    if (queue.key !== 0) {
+      try {
+        liveness = openLiveness(queue.key, options.mode ?? 0o600);
+      } catch (error) {
+        void queue.close();
+        throw error;
+      }
+    }
+    const channel = new SysvChannel<T>(queue, codec, b, a, liveness, peerCheckMs);
+    channel.#peerAlive(); // the creator holds its unit from the start: seen now, its death is noticed later
+    return channel;
+  }
+
+  /** The largest encoded message. */
+  get maxMessageBytes(): number {
+    return this.queue.maxMessageBytes;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  send(message: T, options?: SendOptions): Promise<void> {
+    try {
+      this.#checkSend();
+      if (!this.#peerSeen) this.#lookForPeer();
+      return this.#whileWaiting(this.queue.send(this.#sendType, this.#encode(message), options));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  trySend(message: T): boolean {
+    this.#checkSend();
+    return this.queue.trySend(this.#sendType, this.#encode(message));
+  }
+
+  receive(options?: ReceiveOptions): Promise<T> {
+    if (this.#closed) return Promise.reject(new ClosedError());
+    if (this.#peerClosed) return Promise.reject(new ClosedError('channel (closed by the peer)'));
+    const selector = options === undefined ? this.#receiveSelector : { ...options, type: this.#receiveType };
+    return this.#whileWaiting(this.queue.receive(selector)).then(this.#decodeMessage, this.#mapClosed);
+  }
+
+  tryReceive(): T | undefined {
+    if (this.#closed) throw new ClosedError();
+    if (this.#peerClosed) throw new ClosedError('channel (closed by the peer)');
+    let message: SysvMessage | undefined;
+    try {
+      message = this.queue.tryReceive(this.#receiveSelector);
+    } catch (error) {
+      throw this.#mapClosed(error);
+    }
+    return message === undefined ? undefined : this.#decode(message.data);
+  }
+
+  /**
+   * Closes this end: pending receives reject with `ClosedError`; unread messages to this end are dropped; the
+   * other end is told (an empty message, waiting at most a second for room); the last end to close removes the
+   * queue. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#monitor);
+    const q = this.queue;
+    q.fail(new ClosedError());
+    if (!this.#peerGone && this.#peerSeen && !this.#peerAlive()) this.#peerGone = true;
+    if (this.#peerGone) this.#peerClosed = true; // nobody is left to read or remove: remove it all now
+    let removed = false;
+    try {
+      // Nobody will read what was sent to this end; an end marker among it means the other end closed first.
+      for (let i = 0; i < 100_000 && !this.#peerClosed; i++) {
+        const m = q.tryReceive(this.#receiveSelector);
+        if (m === undefined) break;
+        if (m.data.length === 0) this.#peerClosed = true;
+      }
+      // Nothing left for the other end to read: remove the queue now (its receives end with ClosedError). Else
+      // leave an end marker after what it has to read, and the queue for it to remove.
+      if (!this.#peerClosed && q.stat().messages === 0) this.#peerClosed = true;
+      else if (!this.#peerClosed) await q.send(this.#sendType, EOF, { timeout: 1000 }).catch(() => {});
+    } catch (error) {
+      removed = isIpcError(error) && error.code === 'IPCX_ERR_CLOSED'; // removed under us
+    }
+    if (this.#peerClosed && !removed) {
+      try {
+        sysv.msg.remove(q.id);
+      } catch {
+        // removed already
+      }
+    }
+    const live = this.#liveness;
+    if (live !== undefined) {
+      try {
+        if (this.#peerClosed) sysv.sem.remove(live.id);
+        else sysv.sem.tryOp(live.id, [{ index: live.mine, delta: -1, undo: true }]); // our unit, and its undo, go
+      } catch {
+        // removed already
+      }
+      if (this.#peerClosed) live.registration?.unregister();
+    }
+    if (!this.#peerClosed && q.created) q.disownOnClose();
+    await q.close();
+  }
+
+  #checkSend(): void {
+    if (this.#closed) throw new ClosedError();
+    if (this.#peerClosed) throw new PeerGoneError('peer (it closed the channel)');
+    if (this.#peerGone) throw this.#goneError();
+  }
+
+  /** True while the other end's unit is held; the first time it is, that end counts as seen. No liveness: true. */
+  #peerAlive(): boolean {
+    const live = this.#liveness;
+    if (live === undefined) return true;
+    let value: number;
+    try {
+      value = sysv.sem.getValue(live.id, live.peer);
+    } catch {
+      return !this.#peerSeen; // the set was removed: by the other end's close (its queue goes too) or by hand
+    }
+    if (value > 0) this.#peerSeen = true;
+    return value > 0 || !this.#peerSeen;
+  }
+
+  /** Until the other end is seen, sends look for it at most once per peerCheckInterval. */
+  #lookForPeer(): void {
+    if (this.#liveness === undefined) return;
+    const now = performance.now();
+    if (now < this.#nextLook) return;
+    this.#nextLook = now + this.#peerCheckMs;
+    this.#peerAlive();
+  }
+
+  /** While a send or receive waits: checks the other end at once and every peerCheckInterval. */
+  #whileWaiting<R>(wait: Promise<R>): Promise<R> {
+    if (this.#liveness === undefined) return wait;
+    if (this.#waits++ === 0) {
+      this.#monitor = setInterval(() => this.#checkPeer(), this.#peerCheckMs);
+      this.#monitor.unref();
+      queueMicrotask(() => this.#checkPeer());
+    }
+    return wait.finally(() => {
+      if (--this.#waits === 0) {
+        clearInterval(this.#monitor);
+        this.#monitor = undefined;
+      }
+    });
+  }
+
+  #checkPeer(): void {
+    if (this.#closed || this.#waits === 0) return;
+    if (!this.#peerGone) {
+      if (this.#peerAlive()) return;
+      this.#peerGone = true;
+    }
+    // What the other end sent before it went is still delivered: waits fail once the queue is empty.
+    try {
+      if (this.queue.stat().messages > 0) return;
+    } catch {
+      return; // removed: the waits see it themselves
+    }
+    this.queue.fail(this.#goneError());
+  }
+
+  #goneError(): PeerGoneError {
+    return new PeerGoneError(`the other end of System V channel ${this.queue.id} (its process died)`);
+  }
+
+  #encode(message: T): Uint8Array {
+    const bytes = this.#codec.encode(message);
+    if (bytes.length === 0) throw new TypeError('an empty message cannot cross a System V channel (it marks the end)');
+    return bytes;
+  }
+
+  readonly #decodeMessage = (message: SysvMessage): T => this.#decode(message.data);
+
+  readonly #mapClosed = (error: unknown): never => {
+    // The queue was removed: the other end closed last-first (or someone ran ipcrm).
+    if (isIpcError(error) && error.code === 'IPCX_ERR_CLOSED' && !this.#closed) throw new ClosedError('channel (its queue was removed)', { cause: error });
+    throw error;
+  };
+
+  #decode(data: Uint8Array): T {
+    if (data.length === 0) {
+      this.#peerClosed = true;
+      this.queue.fail(new ClosedError('channel (closed by the peer)'));
+      throw new ClosedError('channel (closed by the peer)');
+    }
+    return this.#codec.decode(data);
+  }
+}
+
+function checkTypes(types: readonly [number, number] | undefined): [number, number] {
+  if (types === undefined) return [1, 2];
+  if (!Array.isArray(types) || types.length !== 2 || !types.every((t) => Number.isSafeInteger(t) && t >= 1) || types[0] === types[1]) {
+    throw new RangeError('types must be two different message types (integers from 1 to 2^53 - 1)');
+  }
+  return [types[0]!, types[1]!];
+}
+
+function checkCodec(codec: Codec<unknown> | undefined): void {
+  if (codec !== undefined && (typeof codec.encode !== 'function' || typeof codec.decode !== 'function')) throw new TypeError('codec must be a Codec');
+}
+
+function semError(what: string, error: unknown): Error {
+  if ((error as NodeJS.ErrnoException).code === 'EEXIST') return new AlreadyExistsError(what, { cause: error });
+  return fromSystemError(what, error);
+}
+
+/** The creating end's liveness set: same key as the queue, 2 semaphores, this end's unit taken with SEM_UNDO. */
+function createLiveness(key: number, mode: number): Liveness {
+  const what = `System V channel liveness semaphores (key 0x${(key >>> 0).toString(16).padStart(8, '0')})`;
+  let id: number;
+  try {
+    id = sysv.sem.get(key, 2, sysvConstants.IPC_CREAT | sysvConstants.IPC_EXCL | mode);
+  } catch (error) {
+    throw semError(what, error);
+  }
+  const registration = registerKernelObject({ kind: 'sysv-sem', name: `key 0x${(key >>> 0).toString(16).padStart(8, '0')}`, owner: '@ipcx/mq', unlink: () => {
+    try {
+      sysv.sem.remove(id);
+    } catch {
+      // removed already
+    }
+  } });
+  sysv.sem.tryOp(id, [{ index: 0, delta: 1, undo: true }]);
+  return { id, mine: 0, peer: 1, registration };
+}
+
+/** The opening end's: the creator's set if there is one (a C creator makes none: then no liveness). */
+function openLiveness(key: number, mode: number): Liveness | undefined {
+  const what = `System V channel liveness semaphores (key 0x${(key >>> 0).toString(16).padStart(8, '0')})`;
+  let id: number;
+  try {
+    id = sysv.sem.get(key, 0, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw semError(what, error);
+  }
+  let stat;
+  try {
+    stat = sysv.sem.stat(id);
+  } catch (error) {
+    throw semError(what, error);
+  }
+  if (stat.count !== 2) return undefined; // not ours
+  checkAdoptable(what, stat, mode);
+  if (sysv.sem.getValue(id, 1) > 0) throw new AlreadyExistsError(`the opening end of System V channel key 0x${(key >>> 0).toString(16)} (another process has it open)`);
+  sysv.sem.tryOp(id, [{ index: 1, delta: 1, undo: true }]);
+  return { id, mine: 1, peer: 0, registration: undefined };
+}
