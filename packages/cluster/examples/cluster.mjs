@@ -1,15 +1,17 @@
-// An HTTP cluster whose workers share configuration and a counter; supervised; SIGTERM stops it cleanly.
+// An HTTP cluster whose workers share configuration and a counter; supervised; SIGTERM stops it as one tree.
 import cluster from 'node:cluster';
 import http from 'node:http';
+import { ShutdownCoordinator } from '@ipcx/signals';
 import { SharedState } from '@ipcx/shm';
 import { SharedCounters, Supervisor, forkClusterWorker, notifyReady, startHeartbeat } from '@ipcx/cluster';
 
 const app = process.env.APP ?? 'my-app';
+const shutdown = new ShutdownCoordinator(); // SIGTERM: signal the workers, close what is registered, exit 0
 if (cluster.isPrimary) {
   const config = await SharedState.create({ name: `/${app}-config`, initial: { greeting: 'hello' } });
   const counters = SharedCounters.create(`/${app}-counters`, { counters: ['requests'] });
-  const supervisor = new Supervisor({ count: 2, spawn: () => forkClusterWorker(), heartbeat: { interval: 500 } });
-  process.once('SIGTERM', async () => (await supervisor.shutdown(), await config.close(), counters.close()));
+  shutdown.register({ name: 'state', close: async () => (await config.close(), counters.close()) });
+  const supervisor = new Supervisor({ count: 2, spawn: () => forkClusterWorker(), heartbeat: { interval: 500 }, shutdown });
   await supervisor.ready();
   console.log('ready');
 } else {
@@ -17,4 +19,5 @@ if (cluster.isPrimary) {
   startHeartbeat();
   const server = http.createServer((req, res) => res.end(`${config.get().value.greeting} #${counters.add('requests')}\n`));
   server.listen(Number(process.env.PORT ?? 8080), '127.0.0.1', notifyReady);
+  shutdown.register({ name: 'http', close: (done) => server.close(done) }); // finish the requests in flight
 }

@@ -1,10 +1,12 @@
+import type { ShutdownResource } from '@ipcx/signals';
+
 /**
  * What a Supervisor or Pool needs of a shutdown coordinator: `@ipcx/signals`' `ShutdownCoordinator`
  * fits, and so does anything with the same `register`. Closes registered later run earlier (the
  * coordinator's order), so register a pool after the server that feeds it.
  */
 export interface ShutdownHost {
-  register(entry: { name: string; close: () => unknown; stopAccepting?: () => unknown; priority?: number }): unknown;
+  register(resource: ShutdownResource): unknown;
 }
 
 /**
