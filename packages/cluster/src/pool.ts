@@ -78,6 +78,8 @@ interface Member {
   batch: Task[] | undefined;
   /** Tasks that timed out after they were sent, until their answer comes. */
   readonly abandoned: Set<number>;
+  /** Most tasks in one message; halved when a batch is too large for the channel. */
+  maxBatch: number;
 }
 
 /**
@@ -260,7 +262,7 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
     started.then(
       (handle) => {
         this.#spawning--;
-        const member: Member = { handle, inFlight: new Map(), reader: undefined, sent: 0, exited: false, answered: 0, batch: undefined, abandoned: new Set() };
+        const member: Member = { handle, inFlight: new Map(), reader: undefined, sent: 0, exited: false, answered: 0, batch: undefined, abandoned: new Set(), maxBatch: this.#perWorker };
         member.reader = this.#read(member);
         if (this.#destroyed) {
           void handle.terminate();
@@ -336,9 +338,26 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
    * take earlier results with it); replies written in one turn reach us with one wake-up.
    */
   #send(member: Member, batch: Task[]): void {
-    // Tasks the worker's death already handed back (or that were aborted) stay out.
-    const tasks = batch.filter((t) => t.member === member && !t.done);
-    if (tasks.length === 0) return;
+    // The batch holds this worker's newest numbers. Number its live tasks again, densely: a task aborted
+    // since it was dispatched must leave no gap, since the worker counts what it begins in arrival order.
+    const last = batch[batch.length - 1]!;
+    if (last.member === member && last.seq === member.sent && !member.exited) {
+      for (const task of batch) if (task.member === member && !task.done) member.inFlight.delete(task.seq);
+      member.sent = batch[0]!.seq - 1;
+    }
+    const live = batch.filter((t) => t.member === member && !t.done);
+    if (live.length > 0) this.#sendTasks(member, live);
+  }
+
+  #sendTasks(member: Member, tasks: Task[]): void {
+    if (tasks.length > member.maxBatch) {
+      for (let i = 0; i < tasks.length; i += member.maxBatch) this.#sendTasks(member, tasks.slice(i, i + member.maxBatch));
+      return;
+    }
+    for (const task of tasks) {
+      task.seq = ++member.sent;
+      member.inFlight.set(task.seq, task);
+    }
     const message = new Array(tasks.length + 1);
     message[0] = tasks[0]!.seq;
     for (let i = 0; i < tasks.length; i++) message[i + 1] = tasks[i]!.body;
@@ -347,32 +366,35 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
     try {
       sent = channel.trySend(message);
     } catch (error) {
-      this.#unsent(member, tasks, error);
-      return;
-    }
-    if (!sent) channel.send(message).catch((error) => this.#unsent(member, tasks, error));
-  }
-
-  /** A batch that did not go out. */
-  #unsent(member: Member, tasks: Task[], error: unknown): void {
-    // The worker is gone (or going): #onExit decides what becomes of its tasks.
-    if (isIpcError(error) && (error.code === 'IPCX_ERR_PEER_GONE' || error.code === 'IPCX_ERR_CLOSED')) {
-      if (!member.exited) void member.handle.terminate();
-      return;
-    }
-    // A batch too large for the channel never left: send its tasks one by one (in new places in the
-    // worker's order), so that only a task too large by itself fails.
-    if (isIpcError(error) && error.code === 'IPCX_ERR_TOO_LARGE' && tasks.length > 1) {
+      if (endsWorker(error)) {
+        // The worker is gone (or going): its tasks stay counted as sent and not begun; #onExit gives
+        // them to another worker.
+        if (!member.exited) void member.handle.terminate();
+        return;
+      }
+      // Nothing went out: take the numbers back.
+      member.sent -= tasks.length;
+      for (const task of tasks) member.inFlight.delete(task.seq);
+      // Too large for the channel as one message: send smaller batches from now on; only a task too
+      // large by itself fails.
+      if (isIpcError(error) && error.code === 'IPCX_ERR_TOO_LARGE' && tasks.length > 1) {
+        member.maxBatch = Math.max(1, tasks.length >> 1);
+        this.#sendTasks(member, tasks);
+        return;
+      }
       for (const task of tasks) {
-        if (task.done || task.member !== member) continue;
-        member.inFlight.delete(task.seq);
-        task.seq = ++member.sent;
-        member.inFlight.set(task.seq, task);
-        this.#send(member, [task]);
+        task.seq = 0;
+        this.#finish(task, error);
       }
       return;
     }
-    for (const task of tasks) this.#finish(task, error);
+    if (!sent) {
+      channel.send(message).catch((error) => {
+        if (!endsWorker(error)) for (const task of tasks) this.#finish(task, error);
+        // Either way the worker's count of tasks no longer matches ours: replace it.
+        if (!member.exited) void member.handle.terminate();
+      });
+    }
   }
 
   /** Takes the worker's replies until its channel ends. */
@@ -409,7 +431,7 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
     if (task.done) return;
     const member = task.member;
     if (member !== undefined) {
-      member.inFlight.delete(task.seq);
+      if (member.inFlight.get(task.seq) === task) member.inFlight.delete(task.seq);
     } else {
       const at = this.#queue.indexOf(task, this.#queueHead);
       if (at >= 0) this.#queue.splice(at, 1);
@@ -434,8 +456,9 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
 
   #expire(task: Task, timeout: number): void {
     const member = task.member;
+    const sent = task.seq > 0;
     this.#finish(task, new TimeoutError('task', timeout));
-    if (member === undefined || member.exited) return;
+    if (member === undefined || member.exited || !sent) return;
     // A timed-out task that already went out runs anyway (the batch is in the worker's channel). Once it
     // runs longer than its time it may never end (a loop): its worker is replaced. Checked now and every
     // `timeout` ms until its (ignored) answer comes.
@@ -522,4 +545,9 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
     this.#spawn();
     this.#pump();
   }
+}
+
+/** Errors after which a worker's channel carries nothing more. */
+function endsWorker(error: unknown): boolean {
+  return isIpcError(error) && (error.code === 'IPCX_ERR_PEER_GONE' || error.code === 'IPCX_ERR_CLOSED');
 }
