@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 const packages = fileURLToPath(new URL('./packages/', import.meta.url));
+const here = fileURLToPath(new URL('./', import.meta.url));
 
 /**
  * Our tests import sibling packages as their TypeScript sources: every export of a package that has
@@ -36,5 +37,8 @@ export const sharedConfig = defineConfig({
     testTimeout: 20_000,
     hookTimeout: 20_000,
     pool: 'forks',
+    // The run fails if it leaves an ipcx segment, queue or socket file behind (see vitest.leaks.ts).
+    globalSetup: [`${here}vitest.leaks.ts`],
+    setupFiles: [`${here}vitest.leaks.worker.ts`],
   },
 });

@@ -119,6 +119,19 @@ describe('the conformance suite has teeth', () => {
     expect(await run(true)).toBeUndefined();
     expect(String(await run(false))).toMatch(/expected a rejection with IPCX_ERR_BAD_FRAME/);
   });
+
+  it("fails a channel whose decoder hands out msgpack's reserved byte 0xc1 as msgpackr does", async () => {
+    const c = conformanceCases.find((x) => x.name.startsWith("msgpack's reserved byte 0xc1"))!;
+    const { Unpackr } = await import('msgpackr');
+    const lax = new Unpackr({ useRecords: true, moreTypes: true, mapsAsObjects: false });
+    const garbagePeer = (strict: boolean) => async (): Promise<[Channel<unknown>, Channel<Uint8Array>]> => {
+      const [rx, tx] = memoryChannelPair<Uint8Array>({ capacity: 8, codec: rawCodec });
+      return [strict ? new Decoding(rx, true) : new Decoding(rx, false, (bytes) => lax.unpack(bytes)), tx];
+    };
+    const run = (strict: boolean) => c.run(() => memoryChannelPair(), { garbagePeer: garbagePeer(strict) }).then(() => undefined, (e: unknown) => e);
+    expect(await run(true)).toBeUndefined();
+    expect(String(await run(false))).toMatch(/expected a rejection with IPCX_ERR_BAD_FRAME/);
+  });
 });
 
 /** Receives bytes and decodes them as msgpack: strictly (BadFrameError), or handing undecodable bytes out. */
@@ -126,6 +139,7 @@ class Decoding extends AbstractChannel<unknown> {
   constructor(
     private readonly inner: Channel<Uint8Array>,
     private readonly strict: boolean,
+    private readonly decode: (bytes: Uint8Array) => unknown = (bytes) => msgpackCodec.decode(bytes),
   ) {
     super();
   }
@@ -141,7 +155,7 @@ class Decoding extends AbstractChannel<unknown> {
   async receive(options?: ReceiveOptions): Promise<unknown> {
     const bytes = await this.inner.receive(options);
     try {
-      return msgpackCodec.decode(bytes);
+      return this.decode(bytes);
     } catch (error) {
       if (this.strict) throw error;
       return bytes;

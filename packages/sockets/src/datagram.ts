@@ -124,8 +124,8 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
 
   /**
    * A socket bound to a path or abstract name, to receive datagrams (and send them, with `from` set). A socket
-   * file left by a dead process is replaced; a live one is `AlreadyExistsError`. The file is removed on close,
-   * exit, SIGINT and SIGTERM.
+   * file left by a dead process is replaced; a live one is `AlreadyExistsError`. The file is removed on close
+   * and exit, and registered in core's registry of kernel objects.
    */
   static async bind<T = unknown>(address: UnixAddress, options: UnixDatagramOptions<T> = {}): Promise<UnixDatagram<T>> {
     const resolved = resolveUnixAddress(address);

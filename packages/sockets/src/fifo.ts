@@ -30,7 +30,7 @@ function openFifo(path: string, flags: number): number {
 /**
  * A named pipe (FIFO) in the filesystem: unrelated processes that agree on a path exchange messages one way,
  * with the length framing of the README. `Fifo.create` makes the file (owner-only by default) and removes it
- * on `remove()`, on exit and on SIGINT/SIGTERM; anyone may open an existing FIFO with `openReader`/`openWriter`.
+ * on `remove()` and on exit (registered in core's registry of kernel objects); anyone may open an existing FIFO with `openReader`/`openWriter`.
  * One reader and one writer per FIFO: several writers would interleave frames larger than PIPE_BUF.
  *
  * @example
@@ -64,7 +64,7 @@ export class Fifo {
     } catch (error) {
       throw fromSystemError(`create FIFO ${path}`, error);
     }
-    return new Fifo(path, claimFile(path));
+    return new Fifo(path, claimFile(path, 'fifo'));
   }
 
   /**

@@ -2,7 +2,7 @@ export { MAX_UNIX_PATH_BYTES, resolveUnixAddress, type ResolvedAddress, type Uni
 export { childChannel, parentChannel, type ChildChannelOptions, type ProcessPeer } from './child.js';
 export { UnixDatagram, type Datagram, type DatagramSendOptions, type UnixDatagramOptions } from './datagram.js';
 export { Fifo, type FifoChannel, type FifoOpenOptions } from './fifo.js';
-export { sameUser, type Authorize, type PeerCredentials } from './peer.js';
+export { sameUser, sameUserOrRoot, type Authorize, type PeerCredentials } from './peer.js';
 export {
   SeqPacketServer,
   SeqPacketSocket,
@@ -14,7 +14,7 @@ export {
 export { SeqPacketChannel, type SeqPacketChannelOptions, type WithFds } from './seqpacket-channel.js';
 export { ReconnectingChannel, type Dial, type ReconnectOptions } from './reconnect.js';
 export { StreamChannel, type StreamChannelOptions, type StreamDirection } from './stream-channel.js';
-export { StreamServer, type Admit, type StreamServerOptions } from './stream-server.js';
+export { StreamServer, type Admit, type ClientErrorOption, type StreamServerOptions } from './stream-server.js';
 export {
   TcpServer,
   TcpSocket,

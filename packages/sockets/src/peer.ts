@@ -13,6 +13,13 @@ export type Authorize = (peer: PeerCredentials) => boolean | Promise<boolean>;
 /** The default `authorize`: only processes running as this process's user (same uid) may connect. */
 export const sameUser: Authorize = (peer) => peer.uid === process.getuid?.();
 
+/**
+ * The default `authorize` of a client (`UnixSocket.connect`, `SeqPacketSocket.connect`): the server runs as this
+ * process's user or as root. A server of another user that took the name first (squatting a path in a shared
+ * directory) is refused with `PermissionError` before anything is sent to it.
+ */
+export const sameUserOrRoot: Authorize = (peer) => peer.uid === process.getuid?.() || peer.uid === 0;
+
 /** The credentials of the process at the other end of a connected Unix socket made by node:net. */
 export function credentialsOf(socket: Socket): PeerCredentials {
   const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;

@@ -20,6 +20,8 @@ import {
 } from '@ipcx/core';
 import { FdWatcher, socket as sock, receiveFds, sendFds } from '@ipcx/native';
 import { checkInteger } from './internal/options.js';
+import { observeEnd } from './internal/observe-end.js';
+import { peerProcessDied } from './internal/peer-exit.js';
 import { SizeQueue } from './internal/size-queue.js';
 
 /** Options of seqpacket channels (`SeqPacketServer`, `SeqPacketSocket`, `seqPacketPair`). */
@@ -121,6 +123,8 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
   #closed = false;
   #ended = false;
   #sendError: IpcError | undefined;
+  #endObserver: ((error: IpcError) => void) | undefined;
+  #endReported = false;
   #watching = { readable: false, writable: false };
   #released = false;
   /**
@@ -154,6 +158,23 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
       }
     });
     this.#watch();
+  }
+
+  /** Internal: sets the observer told once how the connection ended, when it ended with an error. */
+  [observeEnd](observer: (error: IpcError) => void): void {
+    this.#endObserver = observer;
+  }
+
+  /** Tells the observer, once, how a connection that this end did not close ended (not a clean close). */
+  #report(error: IpcError): void {
+    if (this.#endReported || this.#closed) return;
+    this.#endReported = true;
+    if (error.code === 'IPCX_ERR_CLOSED') return;
+    try {
+      this.#endObserver?.(error);
+    } catch {
+      // an observer must not break the channel
+    }
   }
 
   /** The socket's descriptor, e.g. to hand it to a child process in `spawn`'s `stdio`. */
@@ -324,7 +345,9 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
         return;
       }
       if (got.length === 0 && got.fds.length === 0) {
-        this.#end(new ClosedError('channel (closed by the peer)'));
+        // A zero-length read is all the kernel says, whether the peer closed or its process was killed: the
+        // peer's pid tells them apart (see StreamChannel), and a peer that died is PeerGoneError.
+        this.#end(peerProcessDied(this.peer) ? new PeerGoneError('peer (its process died)') : new ClosedError('channel (closed by the peer)'));
         return;
       }
       // The buffer has one byte more than the limit: a packet that fills it is over the limit.
@@ -371,8 +394,9 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
   #end(error: IpcError): void {
     this.#ended = true;
     this.#inbox.end(error);
-    this.#stopSending(new PeerGoneError('peer (it closed the connection)'));
+    this.#stopSending(error.code === 'IPCX_ERR_PEER_GONE' ? error : new PeerGoneError('peer (it closed the connection)'));
     this.#release();
+    this.#report(error);
   }
 
   /** A broken connection or bad bytes: keep what arrived before for `receive`, then `error`. */
@@ -381,6 +405,7 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
     this.#inbox.end(error);
     this.#stopSending(error.code === 'IPCX_ERR_PEER_GONE' ? error : new PeerGoneError('peer (the connection failed)', { cause: error }));
     this.#release();
+    this.#report(error);
   }
 
   #stopSending(error: IpcError): void {

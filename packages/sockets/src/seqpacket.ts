@@ -5,7 +5,8 @@ import { Clients } from './internal/clients.js';
 import { checkMode } from './internal/options.js';
 import { claimFile, type FileClaim } from './internal/owned-files.js';
 import { bindPacketSocket, connectPacketSocket } from './internal/packet-socket.js';
-import { sameUser, vet, type Authorize, type PeerCredentials } from './peer.js';
+import { observeEnd } from './internal/observe-end.js';
+import { sameUser, sameUserOrRoot, vet, type Authorize, type PeerCredentials } from './peer.js';
 import { SeqPacketChannel, seqPacketDefaults, type SeqPacketChannelOptions } from './seqpacket-channel.js';
 import { serverLimits, tellRefused } from './stream-server.js';
 
@@ -21,11 +22,16 @@ export interface SeqPacketServerOptions<T = unknown> extends SeqPacketChannelOpt
   authorize?: Authorize | undefined;
   /** Told about every connection the server refused. */
   onRefuse?: ((error: IpcError) => void) | undefined;
+  /**
+   * Told once for each client whose connection ended with an error rather than a clean close (`PeerGoneError`:
+   * reset or killed; `BadFrameError`; `TooLargeError`). `for await` over such a client ends quietly.
+   */
+  onClientError?: ((error: IpcError, client: SeqPacketClient<T>) => void) | undefined;
 }
 
 /** Options of `SeqPacketSocket.connect`. */
 export interface SeqPacketConnectOptions<T = unknown> extends SeqPacketChannelOptions<T>, WaitOptions {
-  /** Checks the server's credentials before the channel is handed out. */
+  /** Checks the server's credentials before the channel is handed out; default `sameUserOrRoot`. */
   authorize?: Authorize | undefined;
 }
 
@@ -36,7 +42,7 @@ export type SeqPacketClient<T = unknown> = SeqPacketChannel<T, PeerCredentials>;
  * A Unix seqpacket server: connection-oriented like a stream server, but the kernel keeps message boundaries,
  * so each message is one packet with no length prefix. Same shape as `UnixServer`: `for await` / `accept`,
  * `clients`, `broadcast`, `close`, peer credentials, `authorize` (same uid by default), socket file 0600,
- * stale files replaced and the file removed on close, exit, SIGINT and SIGTERM.
+ * stale files replaced and the file removed on close and exit (and registered in core's registry).
  *
  * @example
  * ```ts
@@ -76,6 +82,7 @@ export class SeqPacketServer<T = unknown> implements ChannelServer<T> {
     const mode = checkMode('mode', options.mode, 0o600);
     const authorize = options.authorize ?? sameUser;
     if (typeof authorize !== 'function') throw new TypeError('authorize must be a function');
+    if (options.onClientError !== undefined && typeof options.onClientError !== 'function') throw new TypeError('onClientError must be a function');
     const { maxClients, backlog } = serverLimits(options);
     const fd = await bindPacketSocket('seqpacket', resolved, mode);
     try {
@@ -163,6 +170,8 @@ export class SeqPacketServer<T = unknown> implements ChannelServer<T> {
       return;
     }
     const channel: SeqPacketClient<T> = new SeqPacketChannel<T, PeerCredentials>(fd, this.#options, peer, () => this.#clients.remove(channel));
+    const onClientError = this.#options.onClientError;
+    if (onClientError !== undefined) channel[observeEnd]((error) => onClientError(error, channel));
     this.#clients.admitted(channel);
   }
 }
@@ -193,7 +202,7 @@ export class SeqPacketSocket {
     let peer: PeerCredentials;
     try {
       peer = peerCredentials(fd);
-      if (authorize) await vet(peer, authorize, `client of ${resolved.display}`, options);
+      await vet(peer, authorize ?? sameUserOrRoot, `client of ${resolved.display}`, options);
     } catch (error) {
       sock.close(fd);
       throw fromSystemError(`connect to ${resolved.display}`, error);

@@ -1,7 +1,7 @@
 import type { WaitOptions } from '@ipcx/core';
 import { resolveUnixAddress, type UnixAddress } from './address.js';
 import { connectSocket } from './internal/connect.js';
-import { credentialsOf, remaining, vet, type Authorize, type PeerCredentials } from './peer.js';
+import { credentialsOf, remaining, sameUserOrRoot, vet, type Authorize, type PeerCredentials } from './peer.js';
 import { ReconnectingChannel, type ReconnectOptions } from './reconnect.js';
 import { StreamChannel, streamChannelDefaults, type StreamChannelOptions } from './stream-channel.js';
 
@@ -9,7 +9,10 @@ import { StreamChannel, streamChannelDefaults, type StreamChannelOptions } from 
 export interface UnixConnectOptions<T = unknown> extends StreamChannelOptions<T>, WaitOptions {
   /** Redial when the connection drops (and retry the first connection): `true` for the defaults. */
   reconnect?: boolean | ReconnectOptions | undefined;
-  /** Checks the server's credentials (its pid, uid, gid at listen time) before the channel is handed out. */
+  /**
+   * Checks the server's credentials (its pid, uid, gid at listen time) before the channel is handed out.
+   * Default `sameUserOrRoot`: a server of another user is `PermissionError`.
+   */
   authorize?: Authorize | undefined;
 }
 
@@ -23,7 +26,7 @@ async function dial<T>(
   const socket = await connectSocket(resolved.display, { path: resolved.target }, wait);
   try {
     const peer = credentialsOf(socket);
-    if (options.authorize) await vet(peer, options.authorize, `client of ${resolved.display}`, remaining(wait, started));
+    await vet(peer, options.authorize ?? sameUserOrRoot, `client of ${resolved.display}`, remaining(wait, started));
     return new StreamChannel<T, PeerCredentials>(socket, options, peer);
   } catch (error) {
     socket.destroy();

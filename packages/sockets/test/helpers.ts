@@ -87,3 +87,55 @@ export async function exited(child: ChildProcess, ms = 10_000): Promise<[number 
   return within(once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>, ms, 'child exit');
 }
 
+
+const packageDir = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * Runs `code` (an ES module) in a child Node process started from this package's folder, where `@ipcx/*`
+ * resolve to their built `dist`. With `dropTo`, the child drops to that uid/gid where `/*DROP*\/` stands in the
+ * code, after its imports ran: it works wherever the repository was cloned (a 0700 folder too), since the child
+ * reads no file of ours once it dropped. Killed after the test.
+ */
+export function codeChildren(): { spawn(code: string, options?: { dropTo?: number }): ChildProcess } {
+  const procs = children();
+  return {
+    spawn(code, options = {}) {
+      const id = options.dropTo;
+      const drop = id === undefined ? '' : `process.setgroups([]); process.setgid(${id}); process.setuid(${id});`;
+      return procs.spawn(['--input-type=module', '-e', code.replace('/*DROP*/', drop)], { cwd: packageDir, stdio: ['pipe', 'pipe', 'pipe'] });
+    },
+  };
+}
+
+/** Reads a child's stdout line by line: `next()` resolves to the next line (none is lost between calls). */
+export function lineReader(child: ChildProcess): { next(ms?: number): Promise<string> } {
+  const lines: string[] = [];
+  const waiting: ((line: string) => void)[] = [];
+  let text = '';
+  let err = '';
+  child.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString()));
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (chunk: string) => {
+    text += chunk;
+    for (let newline = text.indexOf('\n'); newline >= 0; newline = text.indexOf('\n')) {
+      const line = text.slice(0, newline);
+      text = text.slice(newline + 1);
+      const waiter = waiting.shift();
+      if (waiter) waiter(line);
+      else lines.push(line);
+    }
+  });
+  return {
+    next(ms = 10_000) {
+      if (lines.length > 0) return Promise.resolve(lines.shift()!);
+      return within(
+        new Promise<string>((resolve, reject) => {
+          waiting.push(resolve);
+          child.once('exit', (code, signal) => reject(new Error(`child exited (${code ?? signal}) before writing a line: ${err}`)));
+        }),
+        ms,
+        `a line from the child (stderr: ${err})`,
+      );
+    },
+  };
+}

@@ -24,8 +24,11 @@ export const MECHANISMS = [
   { id: 'net-tcp', label: 'net loop, TCP loopback', group: 'node', place: 'process', load: async () => (await import('./node-process.mjs')).netLoop('tcp') },
 ];
 
-/** Mechanisms that exist in the design but have no package yet: a note in the report, no row. */
-export const PLANNED = [{ id: 'pubsub', label: 'pubsub', package: '@ipcx/pubsub' }];
+/**
+ * Mechanisms that exist in the design but have no package yet: a note in the report, no row. (pubsub is a
+ * fan-out, not a channel: its rows are in its own bench, src/pubsub/cli.mjs, `npm run bench:pubsub`.)
+ */
+export const PLANNED = [];
 
 export const KINDS = ['raw', 'object'];
 

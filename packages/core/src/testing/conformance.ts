@@ -49,6 +49,8 @@ const GONE: readonly string[] = ['IPCX_ERR_PEER_GONE', 'IPCX_ERR_CLOSED'];
 
 /** Not msgpack: a str8 header announcing 16 bytes, followed by one. */
 const GARBAGE = new Uint8Array([0xd9, 0x10, 0x61]);
+/** msgpack's reserved byte inside a one-element array: msgpackr alone would decode it to its internal C1Type. */
+const RESERVED_C1 = new Uint8Array([0x91, 0xc1]);
 
 function assertGone(outcome: unknown, what: string): void {
   assert.ok(
@@ -443,31 +445,12 @@ export const conformanceCases: ConformanceCase[] = [
   {
     name: 'bytes the codec cannot decode fail a receive with BadFrameError, after the messages sent before them',
     applies: (limits) => limits.garbagePeer !== undefined && encodingOf(limits) === 'msgpack',
-    async run(_factory, limits) {
-      if (!limits.garbagePeer || encodingOf(limits) !== 'msgpack') return;
-      const [receiver, raw] = await limits.garbagePeer();
-      try {
-        const encode = (value: unknown): Uint8Array => copyBytes((limits.codec ?? msgpackCodec).encode(value));
-        await raw.send(encode(message(limits, 1)));
-        await raw.send(GARBAGE); // a str8 that announces 16 bytes and carries 1
-        await raw.send(encode(message(limits, 3)));
-        assert.equal(seqOf(limits, await receiver.receive({ timeout: 5000 })), 1, 'the message before the garbage');
-        await rejectsWith(receiver.receive({ timeout: 5000 }), 'IPCX_ERR_BAD_FRAME', 'a receive of the garbage');
-        // The transport may go on (the next message arrives) or end the connection (a typed error): it may not
-        // hang, crash or hand out the garbage.
-        const after = await receiver.receive({ timeout: 5000 }).then(
-          (value: unknown) => value,
-          (error: unknown) => error,
-        );
-        if (isIpcError(after)) {
-          assert.ok(['IPCX_ERR_BAD_FRAME', 'IPCX_ERR_CLOSED', 'IPCX_ERR_PEER_GONE'].includes(after.code), `after the garbage: ${after.code}`);
-        } else {
-          assert.equal(seqOf(limits, after), 3, 'the message after the garbage');
-        }
-      } finally {
-        await Promise.all([receiver.close(), raw.close()]);
-      }
-    },
+    run: (_factory, limits) => garbageCase(limits, GARBAGE), // a str8 that announces 16 bytes and carries 1
+  },
+  {
+    name: "msgpack's reserved byte 0xc1 (nested in an array) fails a receive with BadFrameError and never reaches the application",
+    applies: (limits) => limits.garbagePeer !== undefined && encodingOf(limits) === 'msgpack',
+    run: (_factory, limits) => garbageCase(limits, RESERVED_C1),
   },
   {
     name: 'every msgpack type round-trips',
@@ -503,4 +486,31 @@ export function describeChannelConformance<T>(
   describe(`${name}: Channel conformance`, () => {
     for (const c of conformanceCases) it.skipIf(c.applies?.(limits) === false)(c.name, () => c.run(factory, limits));
   });
+}
+
+/** Sends a message, `garbage` and another message over a garbage peer: BadFrameError for the garbage, nothing worse. */
+async function garbageCase(limits: ConformanceLimits, garbage: Uint8Array): Promise<void> {
+  if (!limits.garbagePeer || encodingOf(limits) !== 'msgpack') return;
+  const [receiver, raw] = await limits.garbagePeer();
+  try {
+    const encode = (value: unknown): Uint8Array => copyBytes((limits.codec ?? msgpackCodec).encode(value));
+    await raw.send(encode(message(limits, 1)));
+    await raw.send(garbage);
+    await raw.send(encode(message(limits, 3)));
+    assert.equal(seqOf(limits, await receiver.receive({ timeout: 5000 })), 1, 'the message before the garbage');
+    await rejectsWith(receiver.receive({ timeout: 5000 }), 'IPCX_ERR_BAD_FRAME', 'a receive of the garbage');
+    // The transport may go on (the next message arrives) or end the connection (a typed error): it may not
+    // hang, crash or hand out the garbage.
+    const after = await receiver.receive({ timeout: 5000 }).then(
+      (value: unknown) => value,
+      (error: unknown) => error,
+    );
+    if (isIpcError(after)) {
+      assert.ok(['IPCX_ERR_BAD_FRAME', 'IPCX_ERR_CLOSED', 'IPCX_ERR_PEER_GONE'].includes(after.code), `after the garbage: ${after.code}`);
+    } else {
+      assert.equal(seqOf(limits, after), 3, 'the message after the garbage');
+    }
+  } finally {
+    await Promise.all([receiver.close(), raw.close()]);
+  }
 }
