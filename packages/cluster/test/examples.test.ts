@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -49,7 +49,8 @@ describe('README examples', () => {
     expect(bodies.map((b) => Number(b.split('#')[1])).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6]);
     example.child.kill('SIGTERM');
     expect(await within(15_000, example.exited, 'a clean exit')).toEqual([0, null]);
-    expect(existsSync(`/dev/shm/${app}-config`)).toBe(false);
+    // The pubsub topic, the counters and the supervisor's control slots are all gone.
+    expect(readdirSync('/dev/shm').filter((n) => n.includes(app) || n.startsWith(`ipcx-cluster-${example.child.pid}-`))).toEqual([]);
     expect(existsSync(`/dev/shm/${app}-counters`)).toBe(false);
   }, 60_000);
 
