@@ -1,0 +1,22 @@
+import type { ShutdownResource } from '@ipcx/signals';
+
+/**
+ * What a Supervisor or Pool needs of a shutdown coordinator: `@ipcx/signals`' `ShutdownCoordinator`
+ * fits, and so does anything with the same `register`. Closes registered later run earlier (the
+ * coordinator's order), so register a pool after the server that feeds it.
+ */
+export interface ShutdownHost {
+  register(resource: ShutdownResource): unknown;
+}
+
+/**
+ * Registers `close` with a coordinator, after checking its shape. It is also the `stopAccepting` hook:
+ * `@ipcx/signals`' coordinator forwards SIGTERM to the children before it closes anything, and calls
+ * that hook synchronously right after, so a supervisor stops restarting before it hears of those exits.
+ */
+export function registerShutdown(host: ShutdownHost, name: string, close: () => Promise<void>): void {
+  if (host === null || typeof host !== 'object' || typeof host.register !== 'function') {
+    throw new TypeError('shutdown must have register({ name, close })');
+  }
+  host.register({ name, close, stopAccepting: () => void close().catch(() => {}) });
+}
