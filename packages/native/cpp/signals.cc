@@ -6,9 +6,28 @@
 // the life of the process: a handler running on another thread while a receiver closes may still hold the
 // write end, and it must never be a descriptor that has been reused. At most one receiver per signal per
 // process (EBUSY otherwise); closing it restores the disposition that was there before.
+//
+// Order. The kernel dequeues a realtime signal's queue in order, but hands a process-directed signal to
+// any thread that does not block it, and a thread that already has one pending is passed over: in a burst
+// two threads run the handler at once and their records reach the pipe in either order. So only the
+// receiving thread may take the signal. On start the receiver pings every other thread that does not
+// block it (tgkill; SI_TKILL from our own pid); the handler, on any thread but the receiving one, adds the
+// signal to the mask that thread gets back when the handler returns (uc_sigmask), so from then on only
+// the receiving thread takes it. A real signal that still lands on another thread (one created after the
+// start, by a thread that had not blocked it) is queued again to the receiving thread with its siginfo
+// (rt_tgsigqueueinfo: thread-directed signals are dequeued before the process-wide queue), so nothing is
+// lost; only such a first landing can be out of order.
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 #include <atomic>
 #include <functional>
@@ -35,14 +54,33 @@ static_assert(sizeof(Record) <= PIPE_BUF, "records must be written atomically");
 constexpr int kMaxSignal = 65;
 std::atomic<int> g_write_fd[kMaxSignal];
 std::atomic<uint32_t> g_dropped[kMaxSignal];
+// The thread that receives each signal (0: none), and how many start-up pings other threads answered.
+std::atomic<pid_t> g_receiver_tid[kMaxSignal];
+std::atomic<uint32_t> g_pings_answered[kMaxSignal];
+uint32_t g_pings_sent[kMaxSignal];
 int g_read_fd[kMaxSignal];
 bool g_pipe_made[kMaxSignal];
 bool g_listening[kMaxSignal];
 std::mutex g_mu;
 
-void OnSignal(int signo, siginfo_t* si, void*) {
+pid_t Gettid() { return static_cast<pid_t>(syscall(SYS_gettid)); }
+
+void OnSignal(int signo, siginfo_t* si, void* context) {
   int saved = errno;
   if (signo > 0 && signo < kMaxSignal) {
+    pid_t receiver = g_receiver_tid[signo].load(std::memory_order_acquire);
+    if (receiver != 0 && Gettid() != receiver) {
+      // Not the receiving thread: block the signal here from now on (the kernel restores this mask).
+      sigaddset(&static_cast<ucontext_t*>(context)->uc_sigmask, signo);
+      if (si->si_code == SI_TKILL && si->si_pid == getpid()) {
+        g_pings_answered[signo].fetch_add(1);
+      } else {
+        siginfo_t copy = *si;
+        if (syscall(SYS_rt_tgsigqueueinfo, getpid(), receiver, signo, &copy) != 0) g_dropped[signo].fetch_add(1);
+      }
+      errno = saved;
+      return;
+    }
     int fd = g_write_fd[signo].load(std::memory_order_acquire);
     if (fd >= 0) {
       Record r{signo, si->si_code, si->si_pid, si->si_uid, si->si_value.sival_int};
@@ -133,6 +171,7 @@ class SignalReceiver : public Napi::ObjectWrap<SignalReceiver>, public HandleOwn
     }
     signo_ = signo;
     g_listening[signo] = true;
+    OnlyThisThread(signo);
     data_->owners.insert(this);
     callback_ = Napi::Persistent(Napi::Function(info.Env(), cb));
     Napi::ObjectWrap<SignalReceiver>::Ref();  // listening keeps the receiver alive until close()
@@ -146,12 +185,60 @@ class SignalReceiver : public Napi::ObjectWrap<SignalReceiver>, public HandleOwn
   void CloseForTeardown() override { Stop(); }
 
  private:
+  /**
+   * Makes this thread the only one that takes `signo` (see the top of the file): unblocks it here and pings
+   * every other thread that does not block it, waiting (at most a second) for them to answer.
+   */
+  static void OnlyThisThread(int signo) {
+    pid_t self = Gettid();
+    g_receiver_tid[signo].store(self, std::memory_order_release);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, signo);
+    pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+    uint32_t sent = 0;
+    g_pings_answered[signo].store(0);
+    DIR* dir = opendir("/proc/self/task");
+    if (dir == nullptr) return;
+    while (struct dirent* entry = readdir(dir)) {
+      pid_t tid = static_cast<pid_t>(std::atoi(entry->d_name));
+      if (tid <= 0 || tid == self || BlocksSignal(tid, signo)) continue;
+      if (syscall(SYS_tgkill, getpid(), tid, signo) == 0) sent++;
+    }
+    closedir(dir);
+    g_pings_sent[signo] = sent;
+    struct timespec pause = {0, 100 * 1000};
+    for (int i = 0; i < 10000 && g_pings_answered[signo].load() < sent; i++) nanosleep(&pause, nullptr);
+  }
+
+  /** True when thread `tid` of this process blocks `signo` (SigBlk in its /proc status). */
+  static bool BlocksSignal(pid_t tid, int signo) {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/self/task/%d/status", static_cast<int>(tid));
+    FILE* f = std::fopen(path, "re");
+    if (f == nullptr) return true;  // gone
+    char line[256];
+    bool blocked = false;
+    while (std::fgets(line, sizeof line, f) != nullptr) {
+      if (std::strncmp(line, "SigBlk:", 7) == 0) {
+        unsigned long long mask = std::strtoull(line + 7, nullptr, 16);
+        blocked = (mask >> (signo - 1)) & 1;
+        break;
+      }
+    }
+    std::fclose(f);
+    return blocked;
+  }
+
   /** Restores the old disposition and closes the poll. The pipe stays (see above). */
   void Stop() {
     if (signo_ == 0) return;
     {
       std::lock_guard<std::mutex> lock(g_mu);
-      sigaction(signo_, &previous_, nullptr);
+      g_receiver_tid[signo_].store(0, std::memory_order_release);
+      // A start-up ping not yet answered would meet the old disposition (terminate, for a realtime
+      // signal): keep our handler, which then only records it, in that case.
+      if (g_pings_answered[signo_].load() >= g_pings_sent[signo_]) sigaction(signo_, &previous_, nullptr);
       g_listening[signo_] = false;
     }
     uv_poll_stop(handle_);
@@ -231,7 +318,10 @@ class SignalReceiver : public Napi::ObjectWrap<SignalReceiver>, public HandleOwn
 void InitSignals(Napi::Env env, Napi::Object exports) {
   static std::once_flag once;
   std::call_once(once, [] {
-    for (int i = 0; i < kMaxSignal; i++) g_write_fd[i].store(-1);
+    for (int i = 0; i < kMaxSignal; i++) {
+      g_write_fd[i].store(-1);
+      g_receiver_tid[i].store(0);
+    }
   });
   exports.Set("sigqueue", Napi::Function::New(env, Sigqueue, "sigqueue"));
   exports.Set("SignalReceiver", SignalReceiver::Define(env));

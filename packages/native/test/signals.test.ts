@@ -40,6 +40,16 @@ describe('signals', () => {
     expect(got[0]).toMatchObject({ value: -7, pid: peer.child.pid });
   });
 
+  it('keeps the order of a burst from another process (only the receiving thread takes the signal)', async () => {
+    const n = 500;
+    const { got, all } = collect('SIGRTMIN+4', n);
+    const peer = fixture('sigqueue-burst.mjs', [String(process.pid), 'SIGRTMIN+4', String(n)]);
+    await within(all, 10_000, 'burst from peer');
+    await succeeds(peer, 10_000, 'peer');
+    expect(got.map((g) => g.value)).toEqual(Array.from({ length: n }, (_, i) => i));
+    expect(got.every((g) => g.pid === peer.child.pid)).toBe(true);
+  });
+
   it('lets several listeners share a signal and restores the previous handler when the last closes', async () => {
     let nodeHandled = 0;
     const nodeHandler = () => nodeHandled++;
