@@ -24,6 +24,7 @@ export type IpcErrorCode =
   | 'IPCX_ERR_REMOTE'
   | 'IPCX_ERR_INCOMPATIBLE'
   | 'IPCX_ERR_OWNER_DIED'
+  | 'IPCX_ERR_REVISION'
   | 'IPCX_ERR_SYSTEM';
 
 /** Base class of every ipcx error; `isIpcError()` recognises it across two installed copies of the package. */
@@ -153,10 +154,31 @@ export class AlreadyExistsError extends IpcError {
 
 /** An object that was to be opened does not exist. */
 export class NotFoundError extends IpcError {
-  override readonly name = 'NotFoundError';
+  override readonly name: string = 'NotFoundError';
   readonly code = 'IPCX_ERR_NOT_FOUND' as const;
   constructor(what: string, options?: ErrorOptions) {
     super(`${what} does not exist`, options);
+  }
+}
+
+/**
+ * A revision that is no longer kept (or not yet written) was asked for: `oldest` and `latest` say which
+ * revisions are there now (none when `latest` is 0). A `NotFoundError`, with the same code.
+ */
+export class RevisionNotFoundError extends NotFoundError {
+  override readonly name = 'RevisionNotFoundError';
+  constructor(what: string, readonly revision: number, readonly oldest: number, readonly latest: number, options?: ErrorOptions) {
+    super(what, options);
+    this.message = `${what}: revision ${revision} is not kept; ${latest === 0 ? 'no revision is written yet' : `revisions ${oldest} to ${latest} are`}`;
+  }
+}
+
+/** A compare-and-set found another revision than the caller expected (someone wrote in between). */
+export class RevisionMismatchError extends IpcError {
+  override readonly name = 'RevisionMismatchError';
+  readonly code = 'IPCX_ERR_REVISION' as const;
+  constructor(what: string, readonly expected: number, readonly actual: number, options?: ErrorOptions) {
+    super(`${what}: expected revision ${expected}, found ${actual}`, options);
   }
 }
 

@@ -17,6 +17,8 @@ export {
   PeerGoneError,
   PermissionError,
   RemoteError,
+  RevisionMismatchError,
+  RevisionNotFoundError,
   SystemError,
   TimeoutError,
   TooLargeError,

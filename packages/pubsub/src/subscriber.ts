@@ -1,0 +1,393 @@
+import { watch, type FSWatcher } from 'node:fs';
+import {
+  ClosedError,
+  NotFoundError,
+  PeerGoneError,
+  RevisionNotFoundError,
+  checkWaitOptions,
+  deadline,
+  isIpcError,
+  type Codec,
+  type Deadline,
+  type WaitOptions,
+} from '@ipcx/core';
+import { UnixSocket, type PeerCredentials, type StreamChannel } from '@ipcx/sockets';
+import { TopicSegment } from './internal/segment.js';
+import type { PublisherMessage, SubscriberMessage } from './internal/protocol.js';
+import { checkTopicName, runtimeDir, socketPath } from './names.js';
+import { choiceOption, codecOption } from './options.js';
+import type { Revision } from './publisher.js';
+
+/** Options of `Subscriber.connect`. */
+export interface SubscriberOptions<T = unknown> extends WaitOptions {
+  /**
+   * Where iteration starts: 'latest' (default) yields the current revision at once (if there is one), then each
+   * change; 'new' only revisions published after connecting; `{ revision: n }` replays every kept revision from
+   * n up to the latest, then goes on like 'latest' (`RevisionNotFoundError` when n is no longer kept).
+   */
+  from?: 'latest' | 'new' | { revision: number };
+  /**
+   * When the publisher dies: 'error' (default) ends iteration with `PeerGoneError` after the latest revision;
+   * 'wait' waits for a new publisher of the topic and goes on with its revisions. Also what `connect` does when
+   * the topic has no live publisher: `NotFoundError`, or wait (bounded by `timeout` / `signal`).
+   */
+  onPublisherGone?: 'error' | 'wait';
+  /** Decodes values (default `msgpackCodec`); the publisher's codec. */
+  codec?: Codec<T>;
+  /** The runtime directory of socket and lock files; the publisher's. */
+  dir?: string;
+  /** Checks the publisher's credentials (pid, uid, gid) before anything is read from it. */
+  authorize?: (peer: PeerCredentials) => boolean | Promise<boolean>;
+}
+
+type Connection = StreamChannel<PublisherMessage | SubscriberMessage, PeerCredentials>;
+
+/** How often a subscriber waiting for a publisher looks for its socket when no file-system event came. */
+const LOOK_AGAIN_MS = 250;
+
+/**
+ * A reader of a topic in another process. Values are read straight from shared memory, never torn, never older
+ * than what this subscriber saw before; the publisher only nudges it (one small message) when it sleeps.
+ * Updates coalesce: a subscriber that is slower than the publisher gets the latest revision, not a backlog.
+ *
+ * @example
+ * ```ts
+ * const sub = await Subscriber.connect<{ level: string }>('log-config', { onPublisherGone: 'wait' });
+ * console.log(sub.current()?.value);                // the latest, now, without waiting
+ * for await (const { revision, value } of sub) applyConfig(value);
+ * ```
+ */
+export class Subscriber<T = unknown> implements AsyncIterable<Revision<T>>, AsyncDisposable {
+  readonly #codec: Codec<T>;
+  readonly #path: string;
+  readonly #dir: string;
+  readonly #wait: boolean;
+  readonly #authorize: SubscriberOptions<T>['authorize'];
+  #segment: TopicSegment | undefined;
+  #connection: Connection | undefined;
+  #slot = 0;
+  /** The last revision handed out by `next`. */
+  #last = 0;
+  /** Replay every revision up to this one, one by one. */
+  #replayUntil = 0;
+  /** Set when the connection ended: 'closed' when the publisher said goodbye, 'died' otherwise. */
+  #gone: 'closed' | 'died' | undefined;
+  #closed = false;
+  #wakes = 0;
+  readonly #sleepers = new Set<() => void>();
+  #reconnecting: Promise<void> | undefined;
+  readonly #stop = new AbortController();
+  #watcher: FSWatcher | undefined;
+
+  private constructor(
+    /** The topic's name. */
+    readonly topic: string,
+    options: { codec: Codec<T>; dir: string; wait: boolean; authorize: SubscriberOptions<T>['authorize'] },
+  ) {
+    this.#codec = options.codec;
+    this.#dir = options.dir;
+    this.#path = socketPath(options.dir, topic);
+    this.#wait = options.wait;
+    this.#authorize = options.authorize;
+  }
+
+  /**
+   * Connects to the publisher of `topic` and maps its state. Resolves once the current snapshot is readable (a
+   * late joiner does not wait for the next change).
+   * @throws NotFoundError when the topic has no live publisher (`onPublisherGone: 'error'`); RevisionNotFoundError
+   * when `from: { revision }` is no longer kept; TimeoutError / AbortedError.
+   */
+  static async connect<T = unknown>(topic: string, options: SubscriberOptions<T> = {}): Promise<Subscriber<T>> {
+    checkTopicName(topic);
+    checkWaitOptions(options);
+    const codec = codecOption(options.codec);
+    const gone = choiceOption('onPublisherGone', options.onPublisherGone, ['error', 'wait'] as const, 'error');
+    const from = options.from ?? 'latest';
+    if (from !== 'latest' && from !== 'new') {
+      const n = (from as { revision?: unknown } | null)?.revision;
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) throw new TypeError(`from must be 'latest', 'new' or { revision: n } with an integer n >= 1, got ${String(from)}`);
+    }
+    if (options.authorize !== undefined && typeof options.authorize !== 'function') throw new TypeError('authorize must be a function');
+    const dir = runtimeDir(options.dir);
+    const subscriber = new Subscriber<T>(topic, { codec, dir, wait: gone === 'wait', authorize: options.authorize });
+    try {
+      await subscriber.#attach(deadline(`subscribe to topic "${topic}"`, options));
+      const segment = subscriber.#segment!;
+      if (from === 'new') {
+        subscriber.#last = segment.head;
+      } else if (from !== 'latest') {
+        const n = from.revision;
+        const head = segment.head;
+        if (n <= head && n < segment.oldest) throw new RevisionNotFoundError(`topic "${topic}"`, n, segment.oldest, head);
+        subscriber.#last = n - 1;
+        subscriber.#replayUntil = head;
+      }
+      return subscriber;
+    } catch (error) {
+      await subscriber.close();
+      throw error;
+    }
+  }
+
+  /** The last revision `next` (or the iteration) handed out; 0 before the first. */
+  get revision(): number {
+    return this.#last;
+  }
+
+  /** The publisher's credentials as the kernel took them when it listened (undefined while reconnecting). */
+  get publisher(): PeerCredentials | undefined {
+    return this.#connection?.peer;
+  }
+
+  /** True once `close` was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The latest revision and its value, now, without waiting (undefined before the first publish). */
+  current(): Revision<T> | undefined {
+    if (this.#closed) throw new ClosedError(`subscriber of topic "${this.topic}"`);
+    const segment = this.#follow();
+    const latest = segment.readLatest();
+    return latest === undefined ? undefined : { revision: latest.revision, value: this.#codec.decode(latest.bytes) };
+  }
+
+  /**
+   * The next revision after the last one handed out: at once when there is one (the latest, or the next one while
+   * replaying), else when the publisher publishes.
+   * @throws PeerGoneError when the publisher died (`onPublisherGone: 'error'`), ClosedError when it closed the
+   * topic or this subscriber was closed, RevisionNotFoundError when a replayed revision was overwritten first,
+   * TimeoutError / AbortedError.
+   */
+  async next(options?: WaitOptions): Promise<Revision<T>> {
+    checkWaitOptions(options);
+    const limit = deadline(`next revision of topic "${this.topic}"`, options);
+    for (;;) {
+      if (this.#closed) throw new ClosedError(`subscriber of topic "${this.topic}"`);
+      const wakes = this.#wakes;
+      const got = this.#poll();
+      if (got !== undefined) return got;
+      if (this.#gone === 'closed') throw new ClosedError(`topic "${this.topic}" (its publisher closed it)`);
+      if (this.#gone === 'died') {
+        if (!this.#wait) throw new PeerGoneError(`publisher of topic "${this.topic}"`);
+        if (this.#reconnecting === undefined) {
+          this.#reconnecting = this.#attach(undefined).finally(() => (this.#reconnecting = undefined));
+          this.#reconnecting.catch(() => undefined); // each waiting `next` sees the error through raceLimit
+        }
+        await raceLimit(this.#reconnecting, limit);
+        continue;
+      }
+      // Park (see layout.ts): say we sleep, look once more, sleep only if nothing came in between.
+      const segment = this.#segment!;
+      Atomics.store(segment.parked, this.#slot, 1);
+      if (segment.nextGeneration !== 0 || segment.head > this.#last || this.#replayUntil > this.#last) {
+        Atomics.store(segment.parked, this.#slot, 0);
+        continue;
+      }
+      await this.#sleep(wakes, limit);
+    }
+  }
+
+  /** Yields `{ revision, value }` as `next` does; ends quietly when the topic or this subscriber is closed. */
+  async *[Symbol.asyncIterator](): AsyncIterator<Revision<T>> {
+    for (;;) {
+      let got: Revision<T>;
+      try {
+        got = await this.next();
+      } catch (error) {
+        if (error instanceof ClosedError) return;
+        throw error;
+      }
+      yield got;
+    }
+  }
+
+  /** Disconnects; pending `next` calls reject with `ClosedError`, iteration ends. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#stop.abort();
+    this.#watcher?.close();
+    this.#wake();
+    const connection = this.#connection;
+    this.#connection = undefined;
+    connection?.destroy();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** What `next` hands out now, if anything. */
+  #poll(): Revision<T> | undefined {
+    if (this.#segment === undefined) return undefined;
+    const segment = this.#follow();
+    if (this.#replayUntil > this.#last) {
+      const want = this.#last + 1;
+      const got = segment.read(want);
+      if (typeof got === 'object') {
+        this.#last = want;
+        return { revision: want, value: this.#codec.decode(got.bytes) };
+      }
+      if (got === 'gone' || want < segment.oldest) {
+        this.#replayUntil = 0;
+        throw new RevisionNotFoundError(`topic "${this.topic}" replay`, want, segment.oldest, segment.head);
+      }
+      // Not written in this generation's ring (a takeover kept less): go on from the latest.
+      this.#replayUntil = 0;
+    }
+    if (segment.head <= this.#last) return undefined;
+    const latest = segment.readLatest();
+    if (latest === undefined || latest.revision <= this.#last) return undefined;
+    this.#last = latest.revision;
+    return { revision: latest.revision, value: this.#codec.decode(latest.bytes) };
+  }
+
+  /** The current generation's segment, after following any newer generation. */
+  #follow(): TopicSegment {
+    let segment = this.#segment!;
+    for (let next = segment.nextGeneration; next !== 0; next = segment.nextGeneration) {
+      try {
+        segment = TopicSegment.open(this.topic, next);
+      } catch {
+        // Already replaced and unlinked: take the newest there is.
+        const newest = TopicSegment.openLatest(this.topic);
+        if (newest === undefined || newest.generation <= segment.generation) break;
+        segment = newest;
+      }
+    }
+    this.#segment = segment;
+    return segment;
+  }
+
+  #wake(): void {
+    this.#wakes++;
+    for (const sleeper of this.#sleepers) sleeper();
+    this.#sleepers.clear();
+  }
+
+  /** Waits for a wake-up after `wakes` (resolves at once if one came since). */
+  #sleep(wakes: number, limit: Deadline | undefined): Promise<void> {
+    if (this.#wakes !== wakes) return Promise.resolve();
+    if (limit?.signal.aborted) return Promise.reject(limit.error());
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        this.#sleepers.delete(sleeper);
+        reject(limit!.error());
+      };
+      const sleeper = (): void => {
+        limit?.signal.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      this.#sleepers.add(sleeper);
+      limit?.signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** Connects (again): waits for the hello, maps the generation it names. Loops while waiting for a publisher. */
+  async #attach(limit: Deadline | undefined): Promise<void> {
+    for (;;) {
+      if (this.#closed) throw new ClosedError(`subscriber of topic "${this.topic}"`);
+      if (limit?.signal.aborted) throw limit.error();
+      const signal = limit === undefined ? this.#stop.signal : AbortSignal.any([limit.signal, this.#stop.signal]);
+      let connection: Connection;
+      try {
+        connection = await UnixSocket.connect<PublisherMessage | SubscriberMessage>(this.#path, { signal, authorize: this.#authorize });
+      } catch (error) {
+        if (this.#closed) throw new ClosedError(`subscriber of topic "${this.topic}"`);
+        if (limit?.signal.aborted) throw limit.error();
+        if (!(error instanceof NotFoundError)) throw error;
+        if (!this.#wait) throw new NotFoundError(`topic "${this.topic}" (no live publisher)`, { cause: error });
+        await this.#publisherAppears(signal);
+        continue;
+      }
+      let hello: PublisherMessage | SubscriberMessage;
+      try {
+        hello = await connection.receive({ signal });
+        if (hello.t !== 'hello') throw new NotFoundError(`topic "${this.topic}" (its socket does not speak pubsub)`);
+        const segment = TopicSegment.open(this.topic, hello.generation);
+        this.#segment = segment;
+        this.#slot = hello.slot;
+      } catch (error) {
+        connection.destroy();
+        if (this.#closed) throw new ClosedError(`subscriber of topic "${this.topic}"`);
+        if (limit?.signal.aborted) throw limit.error();
+        if (this.#wait && isIpcError(error)) {
+          // The publisher died while we joined: wait for the next one.
+          await this.#publisherAppears(signal);
+          continue;
+        }
+        throw error;
+      }
+      this.#connection = connection;
+      this.#gone = undefined;
+      void this.#listen(connection);
+      this.#wake();
+      return;
+    }
+  }
+
+  /** Reads the publisher's messages; any of them may be what a sleeping `next` waits for. */
+  async #listen(connection: Connection): Promise<void> {
+    let bye = false;
+    try {
+      for (;;) {
+        const message = await connection.receive();
+        if (message.t === 'bye') bye = true;
+        this.#wake();
+      }
+    } catch {
+      // The connection ended: the publisher closed the topic (after 'bye') or died (the kernel closed its socket).
+    }
+    if (this.#connection !== connection) return;
+    this.#connection = undefined;
+    connection.destroy();
+    this.#gone = bye ? 'closed' : 'died';
+    this.#wake();
+  }
+
+  /** Resolves when the topic's socket file may have appeared (a file-system event, or LOOK_AGAIN_MS passed). */
+  #publisherAppears(signal: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let watcher: FSWatcher | undefined;
+      const done = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        watcher?.close();
+        if (this.#watcher === watcher) this.#watcher = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, LOOK_AGAIN_MS);
+      signal.addEventListener('abort', done, { once: true });
+      try {
+        watcher = watch(this.#dir, (_event, file) => {
+          if (file === null || file === `${this.topic}.sock`) done();
+        });
+        watcher.on('error', () => undefined);
+        this.#watcher = watcher;
+      } catch {
+        // no inotify: the timer alone
+      }
+    });
+  }
+}
+
+/** Awaits `promise`, or rejects with the limit's error when it fires first. */
+function raceLimit<V>(promise: Promise<V>, limit: Deadline | undefined): Promise<V> {
+  if (limit === undefined) return promise;
+  if (limit.signal.aborted) return Promise.reject(limit.error());
+  return new Promise<V>((resolve, reject) => {
+    const onAbort = (): void => reject(limit.error());
+    limit.signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        limit.signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error) => {
+        limit.signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
