@@ -1,0 +1,105 @@
+import { spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { afterEach, describe, expect, it } from 'vitest';
+import { forkChild, forkClusterWorker, spawnWorker, type WorkerHandle } from '@ipcx/cluster';
+import { fixture, leftovers, rejection, within } from './helpers.js';
+
+const handles: WorkerHandle[] = [];
+afterEach(async () => {
+  await Promise.all(handles.splice(0).map((h) => h[Symbol.asyncDispose]()));
+  expect(leftovers()).toEqual([]);
+});
+
+const styles = {
+  'worker thread (shm)': () => spawnWorker(fixture('echo.mjs')),
+  'worker thread (unix)': () => spawnWorker(fixture('echo.mjs'), { transport: 'unix' }),
+  'child process (shm)': () => forkChild(fixture('echo.mjs')),
+  'child process (unix)': () => forkChild(fixture('echo.mjs'), { transport: 'unix' }),
+  'cluster worker (shm)': () => forkClusterWorker({ file: fixture('echo.mjs') }),
+  'cluster worker (unix)': () => forkClusterWorker({ file: fixture('echo.mjs'), transport: 'unix' }),
+} satisfies Record<string, () => Promise<WorkerHandle>>;
+
+for (const [name, spawn] of Object.entries(styles)) {
+  describe(name, () => {
+    it('delivers messages both ways', async () => {
+      const handle = await spawn();
+      handles.push(handle);
+      const hello = (await handle.channel.receive({ timeout: 10_000 })) as { hello: number };
+      expect(hello.hello).toBe(handle.pid);
+      for (let i = 0; i < 100; i++) await handle.channel.send({ n: i, text: 'x'.repeat(i) });
+      for (let i = 0; i < 100; i++) expect(await handle.channel.receive({ timeout: 10_000 })).toEqual({ echo: { n: i, text: 'x'.repeat(i) } });
+      await handle.stop({ timeout: 5000 });
+    });
+
+    it('ends a waiting receive with PeerGoneError when the worker exits', async () => {
+      const handle = await spawn();
+      handles.push(handle);
+      await handle.channel.receive({ timeout: 10_000 });
+      const waiting = handle.channel.receive();
+      await handle.channel.send({ exit: 3 });
+      const error = await within(3000, rejection(waiting), 'PeerGoneError');
+      // A Unix socket cannot tell a death from a close: its end of stream may come before the exit.
+      expect(error.code).toBe(name.includes('unix') && error.code === 'IPCX_ERR_CLOSED' ? 'IPCX_ERR_CLOSED' : 'IPCX_ERR_PEER_GONE');
+      expect((await handle.exited).code).toBe(3);
+      await expect(handle.channel.send('late')).rejects.toMatchObject({ code: expect.stringMatching(/PEER_GONE|CLOSED/) });
+    });
+  });
+}
+
+describe('deaths', () => {
+  it('notices a thread that throws, and says why', async () => {
+    const handle = await spawnWorker(fixture('echo.mjs'));
+    handles.push(handle);
+    await handle.channel.receive({ timeout: 10_000 });
+    const waiting = handle.channel.receive();
+    await handle.channel.send({ throw: 'boom' });
+    const error = await within(3000, rejection(waiting), 'PeerGoneError');
+    expect(error.code).toBe('IPCX_ERR_PEER_GONE');
+    expect(error.message).toContain('boom');
+    expect((await handle.exited).error).toBeInstanceOf(Error);
+  });
+
+  for (const [name, spawn] of [
+    ['child process', () => forkChild(fixture('echo.mjs'))],
+    ['cluster worker', () => forkClusterWorker({ file: fixture('echo.mjs') })],
+  ] as const) {
+    it(`notices a ${name} killed with SIGKILL within a second, and reports the signal`, async () => {
+      const handle = await spawn();
+      handles.push(handle);
+      await handle.channel.receive({ timeout: 10_000 });
+      const waiting = handle.channel.receive();
+      handle.kill('SIGKILL');
+      const error = await within(3000, rejection(waiting), 'PeerGoneError');
+      expect(error.code).toBe('IPCX_ERR_PEER_GONE');
+      expect(await handle.exited).toMatchObject({ code: null, signal: 'SIGKILL' });
+    });
+  }
+
+  it('a child notices that its parent was SIGKILLed', async () => {
+    const middle = spawn(process.execPath, [fixture('orphan.mjs')], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ROLE: 'middle' } });
+    let out = '';
+    const lines = new EventEmitter();
+    middle.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      lines.emit('data');
+    });
+    const line = (pattern: RegExp) =>
+      new Promise<RegExpMatchArray>((resolve) => {
+        const check = () => {
+          const match = out.match(pattern);
+          if (match) resolve(match), lines.off('data', check);
+        };
+        lines.on('data', check);
+        check();
+      });
+    try {
+      const [, leafPid] = await within(10_000, line(/leaf (\d+)/), 'leaf attached');
+      middle.kill('SIGKILL');
+      const [, report] = await within(5000, line(/(\{.*\})/), 'leaf report');
+      expect(JSON.parse(report!)).toEqual({ code: 'IPCX_ERR_PEER_GONE' });
+      expect(leafPid).toBeDefined();
+    } finally {
+      middle.kill('SIGKILL');
+    }
+  });
+});
