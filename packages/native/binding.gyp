@@ -19,7 +19,8 @@
             "cpp/socket.cc",
             "cpp/sem.cc",
             "cpp/flock.cc",
-            "cpp/signals.cc"
+            "cpp/signals.cc",
+            "cpp/shm_file.cc"
           ],
           "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
           "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

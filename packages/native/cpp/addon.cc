@@ -15,6 +15,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitSem(env, exports);
   InitFlock(env, exports);
   InitSignals(env, exports);
+  InitShmFile(env, exports);
   return exports;
 }
 

@@ -12,4 +12,5 @@ void InitSocket(Napi::Env env, Napi::Object exports);
 void InitSem(Napi::Env env, Napi::Object exports);
 void InitFlock(Napi::Env env, Napi::Object exports);
 void InitSignals(Napi::Env env, Napi::Object exports);
+void InitShmFile(Napi::Env env, Napi::Object exports);
 }  // namespace ipcx

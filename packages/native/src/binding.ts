@@ -131,6 +131,21 @@ export interface NativeBinding {
   /** Blocking flock on a waiter thread; returns the job id. */
   flockAsync(fd: number, op: number, callback: NativeWaitCallback): number;
 
+  /** open(dir, O_TMPFILE | O_RDWR), fchmod(mode), ftruncate + posix_fallocate(size) → fd. */
+  shmTmpfile(dir: string, mode: number, size: number): number;
+  /** fstat + mmap of the whole file; undefined when it is empty. */
+  shmMapFd(fd: number): SharedArrayBuffer | undefined;
+  /** linkat("/proc/self/fd/<fd>", path, AT_SYMLINK_FOLLOW); EEXIST when `path` exists. */
+  linkFd(fd: number, path: string): void;
+  /** F_OFD_SETLK; type 0 unlock, 1 read, 2 write. False when another description holds a conflicting lock. */
+  ofdLock(fd: number, type: number, start: number, length: number): boolean;
+  /** F_OFD_GETLK for a write lock: 0 free, 1 read-locked elsewhere, 2 write-locked elsewhere. */
+  ofdHeld(fd: number, start: number, length: number): number;
+  /** Registers an action for when this thread's environment ends: store value in i32[index] (+ futex wake), close fd (>= 0). */
+  atExit(fd: number, i32?: Int32Array, index?: number, value?: number): number;
+  /** Forgets an `atExit` action; with `run`, performs it now. */
+  cancelAtExit(id: number, run: boolean): void;
+
   sigqueue(pid: number, signal: number, value: number): void;
   SignalReceiver: new (
     signal: number,

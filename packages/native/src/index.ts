@@ -23,3 +23,5 @@ export { signals, sigqueue } from './signals.js';
 export type { SignalInfo, SignalReceiver } from './signals.js';
 export { ownerRecordsDir, readOwnerRecords, removeOwnerRecord } from './owner-records.js';
 export type { OwnerRecord, OwnerRecordObject } from './owner-records.js';
+export { shmFile, ofd, atThreadExit, SHM_DIR } from './shm-file.js';
+export type { OfdLockType, OfdHolder, ThreadExitAction, ThreadExitRegistration } from './shm-file.js';

@@ -21,7 +21,7 @@ import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/wak
 import { checkBlockingAllowed } from './internal/park.js';
 import { handleCodec } from './internal/options.js';
 import { SendPump, type PendingSend } from './internal/send-pump.js';
-import { createSegment, openSegment, processAlive, unlinkSegment } from './segment.js';
+import { LOCK_SIDE_A, Segment, checkMode, createSegment, openSegment } from './segment.js';
 
 /** Options of a fan-in ring. */
 export interface FanInOptions<T> {
@@ -67,18 +67,18 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
   readonly #codec: Codec<T>;
   readonly #inbox = new Inbox<T>();
   readonly #named: boolean;
-  readonly #unlinkName: string | undefined;
+  readonly #segment: Segment | undefined;
   #receiving = false;
   #closed = false;
 
-  private constructor(buffer: SharedArrayBuffer, waker: Waker, codec: Codec<T>, unlinkName?: string) {
+  private constructor(buffer: SharedArrayBuffer, waker: Waker, codec: Codec<T>, segment?: Segment) {
     this.#buffer = buffer;
     this.#header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
     const capacity = storedSize(this.#header, buffer, 'fan-in ring', true, fanInBytes);
     this.#reader = new MpscRingReader(buffer, RING_OFFSET, capacity, waker);
     this.#codec = codec;
     this.#named = waker.kind === 'futex';
-    this.#unlinkName = unlinkName;
+    this.#segment = segment;
     Atomics.store(this.#header, Header.StateA, SideState.Open);
   }
 
@@ -87,6 +87,7 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
     const capacity = options.capacity ?? 256 * 1024;
     checkCapacity(capacity);
     const codec = options.codec ?? (msgpackCodec as Codec<T>);
+    const mode = checkMode(options.mode);
     const bytes = fanInBytes(capacity);
     const init = (buffer: SharedArrayBuffer): void => {
       const header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
@@ -99,16 +100,22 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
       return new FanIn<T>(buffer, atomicsWaker, codec);
     }
     const native = await loadNative();
-    const segment = await createSegment(options.name, bytes, options.mode ?? 0o600, init);
-    return new FanIn<T>(segment.buffer, futexWaker(native), codec, segment.name);
+    const { segment } = await createSegment(options.name, bytes, mode, init);
+    return new FanIn<T>(segment.buffer, futexWaker(native), codec, segment);
   }
 
   /** A sender, from the receiver's `handle` (threads) or its name (processes). */
   static async connect<T = unknown>(target: FanInHandle | string, options: { codec?: Codec<T> } = {}): Promise<FanInSender<T>> {
     if (typeof target === 'string') {
       const native = await loadNative();
-      const segment = await openSegment(target);
-      return new FanInSender<T>(segment.buffer, futexWaker(native), options.codec ?? (msgpackCodec as Codec<T>));
+      const segment = await openSegment(target, 'fan-in ring');
+      try {
+        checkHeader(new Int32Array(segment.buffer, 0, HEADER_BYTES / 4), Kind.FanIn, 'fan-in ring');
+        return new FanInSender<T>(segment.buffer, futexWaker(native), options.codec ?? (msgpackCodec as Codec<T>), segment);
+      } catch (error) {
+        segment.close();
+        throw error;
+      }
     }
     if (!(target?.buffer instanceof SharedArrayBuffer)) throw new TypeError('connect takes a FanIn handle or name');
     const codec = handleCodec(target.codec, options.codec, 'fan-in ring');
@@ -182,7 +189,7 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
     this.#inbox.fail(new ClosedError('fan-in'));
     this.#reader.wakeConsumer();
     this.#reader.wakeProducers();
-    if (this.#unlinkName !== undefined) await unlinkSegment(this.#unlinkName);
+    this.#segment?.close();
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -234,9 +241,11 @@ export class FanInSender<T = unknown> implements AsyncDisposable {
   /** How long a wait for room sleeps before it checks that the receiving process lives (named rings). */
   readonly #parkMs: number;
   #closed = false;
+  readonly #segment: Segment | undefined;
 
   /** @internal Use `FanIn.connect`. */
-  constructor(buffer: SharedArrayBuffer, waker: Waker, codec: Codec<T>) {
+  constructor(buffer: SharedArrayBuffer, waker: Waker, codec: Codec<T>, segment?: Segment) {
+    this.#segment = segment;
     this.#header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
     checkHeader(this.#header, Kind.FanIn, 'fan-in ring');
     this.#writer = new MpscRingWriter(buffer, RING_OFFSET, storedSize(this.#header, buffer, 'fan-in ring', true, fanInBytes), waker);
@@ -296,6 +305,7 @@ export class FanInSender<T = unknown> implements AsyncDisposable {
     for (const entry of this.#queue) entry.settle.reject(closed);
     this.#queue.clear();
     this.#writer.wakeProducers();
+    this.#segment?.close();
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -306,10 +316,11 @@ export class FanInSender<T = unknown> implements AsyncDisposable {
     return Atomics.load(this.#header, Header.StateA) === SideState.Closed;
   }
 
-  /** A receiving process that died without closing: `PeerGoneError` rather than a wait for ever. */
+  /** A receiver that died without closing (the kernel dropped its lock): `PeerGoneError` rather than a wait for ever. */
   #checkReceiverAlive(): void {
-    const pid = Atomics.load(this.#header, Header.PidA);
-    if (pid !== 0 && pid !== process.pid && !processAlive(pid)) throw new PeerGoneError(`fan-in receiver (process ${pid} is gone)`);
+    if (this.#segment !== undefined && !this.#segment.held(LOCK_SIDE_A)) {
+      throw new PeerGoneError(`fan-in receiver (pid ${Atomics.load(this.#header, Header.PidA)})`);
+    }
   }
 
   #encodeCheckOpen(): void {

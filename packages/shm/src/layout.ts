@@ -12,12 +12,17 @@ import { IncompatibleError } from '@ipcx/core';
  * | 4, 5 | pid of side A, side B (0 = not attached) |
  * | 6, 7 | state of side A, side B: 0 unattached, 1 open, 2 closed |
  * | 8 | WAKE: 0 = Atomics (threads of one process), 1 = futex (processes) |
+ * | 9 | RETIRED: 1 while a creator replaces this (stale) named segment; openers look for the name again |
+ * | 10 | NEXT_ID: the last id handed to a user of a named Mutex (see segment.ts) |
+ *
+ * Pids are labels for messages only: liveness is an OFD lock on the segment's file (segment.ts) or, between
+ * threads, a side state set to DEAD by the thread's exit hook.
  *
  * Words are Int32, read and written with Atomics. Indices that two sides write live on separate
  * 64-byte cache lines so that a producer and a consumer never write the same line.
  */
 export const MAGIC = 0x49504358;
-export const VERSION = 2;
+export const VERSION = 3;
 export const CACHE_LINE = 64;
 export const HEADER_BYTES = CACHE_LINE;
 
@@ -31,6 +36,8 @@ export const enum Header {
   StateA = 6,
   StateB = 7,
   Wake = 8,
+  Retired = 9,
+  NextId = 10,
 }
 
 export const enum Kind {
@@ -44,6 +51,8 @@ export const enum SideState {
   Unattached = 0,
   Open = 1,
   Closed = 2,
+  /** The side's thread ended without closing (a worker that threw or was terminated). */
+  Dead = 3,
 }
 
 export const enum Wake {

@@ -1,6 +1,7 @@
 import { AbortedError, checkWaitOptions, intervalOption, type WaitOptions } from '@ipcx/core';
 import { PARK, checkBlockingAllowed, checkSyncOptions, parkAsync, parkSync, spinUntil, type Park, type Sleeper } from './internal/park.js';
-import { processAlive } from './segment.js';
+import { HEADER_BYTES, Header } from './layout.js';
+import { LOCK_IDS } from './segment.js';
 import {
   GuardImpl,
   SyncObject,
@@ -19,8 +20,15 @@ import {
  * | value | meaning |
  * | --- | --- |
  * | 0 | free |
- * | pid | held by a thread of process `pid`; nobody sleeps |
- * | pid \| WAITERS | held; someone may sleep on the word, so the unlocker must wake one |
+ * | id | held by the user `id`; nobody sleeps |
+ * | id \| WAITERS | held; someone may sleep on the word, so the unlocker must wake one |
+ *
+ * The id of a named mutex's user (each `createNamed` / `openNamed` object) is handed out by the
+ * segment's NEXT_ID word, and the user holds an OFD write lock on byte LOCK_IDS + id of the segment's
+ * file for its lifetime (segment.ts). The kernel drops that lock when the process dies (or the thread's
+ * exit hook closes it), so "is the holder alive" is a question to the kernel, right across PID namespaces
+ * and pid reuse. Memory of threads (`create`, `from`, `new Mutex`) uses this process's pid as the id and
+ * has no recovery.
  *
  * Who wakes whom: a locker that must wait first sets WAITERS (compare-and-swap on the value it saw)
  * and sleeps only while the word still holds that value, so an unlock in between makes its wait return
@@ -94,10 +102,11 @@ export const lockMutexSync: unique symbol = Symbol('lockMutexSync');
  * `openNamed`, woken by the native futex). Not reentrant: locking it again from the holder deadlocks
  * (or times out).
  *
- * Owner death: the word holds the owner's pid. A waiter whose sleep runs out `ownerCheckInterval`
- * (named mutexes) probes that pid; if the process is gone it takes the lock over and its guard says
- * `recovered: true`. A worker thread that is terminated while holding a lock is not detected (its
- * process lives): release in `finally`.
+ * Owner death (named mutexes): the word holds the owner's id, and the owner holds a kernel lock for
+ * that id. A waiter whose sleep runs out `ownerCheckInterval` asks the kernel; if the lock is gone (the
+ * process died, or the worker thread that opened it ended without close) it takes the mutex over and
+ * its guard says `recovered: true`. A mutex of thread memory (`create`/`from`) has no such recovery:
+ * release in `finally`.
  *
  * @example
  * ```ts
@@ -114,7 +123,7 @@ export const lockMutexSync: unique symbol = Symbol('lockMutexSync');
 export class Mutex extends SyncObject {
   /** Bytes a mutex needs (4-byte aligned). */
   static readonly BYTES = WORDS * 4;
-  readonly #id: number;
+  #id: number;
 
   /** A mutex over `Mutex.BYTES` zeroed (or mutex-owned) bytes at `byteOffset` of `buffer`, for threads. */
   constructor(buffer: SharedArrayBuffer, byteOffset = 0) {
@@ -142,14 +151,27 @@ export class Mutex extends SyncObject {
   static async createNamed(name: string, options: NamedMutexOptions = {}): Promise<Mutex> {
     const slice = intervalOption('ownerCheckInterval', options.ownerCheckInterval, 100);
     const memory = await createNamedMemory(name, 'mutex', options);
-    return new Mutex(memory.buffer, memory.byteOffset).bindNamed(memory, true, slice);
+    return new Mutex(memory.buffer, memory.byteOffset).bindNamed(memory, true, slice).#takeId();
   }
 
   /** Opens a named mutex that another process created. */
   static async openNamed(name: string, options: Omit<NamedMutexOptions, 'mode'> = {}): Promise<Mutex> {
     const slice = intervalOption('ownerCheckInterval', options.ownerCheckInterval, 100);
     const memory = await openNamedMemory(name, 'mutex');
-    return new Mutex(memory.buffer, memory.byteOffset).bindNamed(memory, false, slice);
+    return new Mutex(memory.buffer, memory.byteOffset).bindNamed(memory, false, slice).#takeId();
+  }
+
+  /** A named mutex's user id, with the kernel lock that says it lives. */
+  #takeId(): this {
+    const segment = this.core.segment!;
+    const header = new Int32Array(this.core.buffer, 0, HEADER_BYTES / 4);
+    for (;;) {
+      const id = (Atomics.add(header, Header.NextId, 1) + 1) & OWNER;
+      if (id !== 0 && segment.lock(LOCK_IDS + id, 'write')) {
+        this.#id = id;
+        return this;
+      }
+    }
   }
 
   /** Takes the lock if it is free now (or, on a named mutex, held by a dead process); never waits. */
@@ -239,13 +261,14 @@ export class Mutex extends SyncObject {
   }
 
   /**
-   * If `seen` names a dead owner, takes the lock over (keeping WAITERS as it was: sleepers still sleep)
-   * and returns a recovered guard. The compare-and-swap on the exact word seen lets only one of several
-   * waiters that noticed the death win.
+   * If `seen` names a dead owner (the kernel no longer holds its id lock), takes the lock over (keeping
+   * WAITERS as it was: sleepers still sleep) and returns a recovered guard. The compare-and-swap on the
+   * exact word seen lets only one of several waiters that noticed the death win: recovered exactly once.
    */
   #takeFromDead(seen: number): MutexGuardImpl | undefined {
     const owner = seen & OWNER;
-    if (owner === 0 || owner === this.#id || processAlive(owner)) return undefined;
+    const segment = this.core.segment;
+    if (owner === 0 || owner === this.#id || segment === undefined || segment.held(LOCK_IDS + owner)) return undefined;
     const next = this.#id | (seen & WAITERS);
     if (Atomics.compareExchange(this.core.i32, WORD, seen, next) !== seen) return undefined;
     return new MutexGuardImpl(this, true);

@@ -137,7 +137,10 @@ export class RingWriter extends RingSide {
 
   #free(refresh: boolean): number {
     if (refresh) this.#tail = Atomics.load(this.ctl, RING_TAIL);
-    return this.capacity - ((this.#head - this.#tail) >>> 0);
+    const used = (this.#head - this.#tail) >>> 0;
+    // A consumer index behind by more than the ring, or off the 8-byte grid, is corrupt memory, not "full".
+    if (used > this.capacity || (used & 7) !== 0) throw new BadFrameError(`the ring's indices say ${used} bytes are in use in ${this.capacity} (the ring is corrupt)`);
+    return this.capacity - used;
   }
 
   #needed(length: number): number {
@@ -205,14 +208,23 @@ export class RingReader extends RingSide {
    */
   next(): number {
     if (!this.hasFrame()) return -1;
+    // Every index moves by whole 8-byte frames and never runs more than the ring ahead: anything else is
+    // corrupt memory, reported rather than read as (phantom) messages.
+    let available = (this.#head - this.#tail) >>> 0;
+    if (available > this.capacity || (available & 7) !== 0 || (this.#tail & 7) !== 0) {
+      throw new BadFrameError(`the ring's indices say ${available} bytes wait in ${this.capacity} (the ring is corrupt)`);
+    }
     let pos = this.#tail & this.mask;
     let length = this.words[pos >> 2]!;
     if (length === WRAP_MARKER) {
-      this.#tail = (this.#tail + this.capacity - pos) | 0;
+      const skip = this.capacity - pos;
+      if (skip >= available) throw new BadFrameError(`a wrap marker at offset ${pos} skips past the written bytes (the ring is corrupt)`);
+      available -= skip;
+      this.#tail = (this.#tail + skip) | 0;
       pos = 0;
       length = this.words[0]!;
     }
-    if (length < 0 || length > this.maxPayload || pos + FRAME_HEADER_BYTES + length > this.capacity) {
+    if (length < 0 || length > this.maxPayload || pos + FRAME_HEADER_BYTES + length > this.capacity || FRAME_HEADER_BYTES + alignFrame(length) > available) {
       throw new BadFrameError(`a frame in shared memory claims ${length} bytes at offset ${pos} (the ring is corrupt)`);
     }
     this.#start = pos + FRAME_HEADER_BYTES;

@@ -1,6 +1,7 @@
 import {
   BadFrameError,
   ClosedError,
+  IncompatibleError,
   PeerGoneError,
   TimeoutError,
   TooLargeError,
@@ -20,14 +21,15 @@ import {
   STATE_LENGTH,
   STATE_SEQ,
   STATE_WAITERS,
+  SideState,
   Wake,
   checkHeader,
   initHeader,
   storedSize,
 } from './layout.js';
 import { checkBlockingAllowed } from './internal/park.js';
-import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/waker.js';
-import { createSegment, openSegment, processAlive, unlinkSegment } from './segment.js';
+import { atomicsWaker, futexWaker, loadNative, nativeIfAvailable, type Waker } from './internal/waker.js';
+import { LOCK_SIDE_A, Segment, checkMode, checkShmName, createSegment, openSegment } from './segment.js';
 
 /** Options of `SharedState.create`. */
 export interface SharedStateOptions<T> {
@@ -46,8 +48,13 @@ export interface SharedStateOptions<T> {
 /** Options of `SharedState.open` / `attach`. */
 export interface SharedStateReaderOptions<T> {
   codec?: Codec<T>;
-  /** Across processes: how often (ms) a reader waiting in `changed` checks that the writer lives. Default 500. */
+  /**
+   * How often (ms) a reader waiting in `changed` checks that the writer lives (a process: the kernel lock
+   * it holds; a worker thread: the word its exit hook sets). Default 500.
+   */
   writerCheckInterval?: number;
+  /** `open`: the widest permissions accepted on the segment found (wider is `PermissionError`). Default 0o600. */
+  mode?: number;
 }
 
 /** A consistent snapshot: the value and the version it had. */
@@ -65,6 +72,12 @@ export interface SharedStateHandle {
 // x86-64 keeps loads in order (TSO), so the plain reads of the value cannot pass the second
 // Atomics.load of the sequence. Elsewhere an atomic read-modify-write orders them.
 const ORDERED_LOADS = process.arch === 'x64' || process.arch === 'ia32';
+/**
+ * A live writer keeps the sequence odd only for one copy; a `get` that sees it odd for this long stops
+ * retrying (TimeoutError) rather than block the thread: a writer stopped mid-write (SIGSTOP, a debugger).
+ * A dead one is noticed sooner, through its kernel lock or its thread's exit hook.
+ */
+const GET_SPIN_LIMIT_MS = 1000;
 
 /**
  * One writer, many readers: the writer encodes a value into shared memory under a sequence lock; a
@@ -89,12 +102,14 @@ export class SharedState<T = unknown> implements AsyncDisposable {
   readonly #codec: Codec<T>;
   readonly #waker: Waker;
   readonly #writer: boolean;
-  readonly #unlinkName: string | undefined;
+  readonly #segment: Segment | undefined;
   readonly #checkMs: number;
+  #exit: { cancel(run?: boolean): void } | undefined;
   #closed = false;
 
-  private constructor(buffer: SharedArrayBuffer, writer: boolean, waker: Waker, codec: Codec<T>, checkMs: number, unlinkName?: string) {
+  private constructor(buffer: SharedArrayBuffer, writer: boolean, waker: Waker, codec: Codec<T>, checkMs: number, segment?: Segment) {
     this.#buffer = buffer;
+    if (buffer.byteLength < STATE_DATA) throw new IncompatibleError('shared state', `its memory has ${buffer.byteLength} bytes, at least ${STATE_DATA} expected`);
     this.#control = new Int32Array(buffer, 0, STATE_DATA / 4);
     checkHeader(this.#control, Kind.State, 'shared state');
     this.#capacity = storedSize(this.#control, buffer, 'shared state', false, (size) => STATE_DATA + size);
@@ -103,7 +118,13 @@ export class SharedState<T = unknown> implements AsyncDisposable {
     this.#waker = waker;
     this.#codec = codec;
     this.#checkMs = checkMs;
-    this.#unlinkName = unlinkName;
+    this.#segment = segment;
+    if (writer) {
+      // A writer thread that ends without close (mid-`set` included) marks the state's writer DEAD.
+      Atomics.store(this.#control, Header.StateA, SideState.Open);
+      if (segment !== undefined) segment.markOnThreadExit(this.#control, Header.StateA, SideState.Dead);
+      else this.#exit = nativeIfAvailable()?.atThreadExit({ i32: this.#control, index: Header.StateA, value: SideState.Dead });
+    }
   }
 
   /** Creates a state and returns its (only) writer. With `name`, other processes can `open` it. */
@@ -111,6 +132,14 @@ export class SharedState<T = unknown> implements AsyncDisposable {
     const capacity = options.capacity ?? 64 * 1024;
     if (!Number.isInteger(capacity) || capacity < 0 || capacity > 1 << 30) throw new RangeError(`capacity must be an integer from 0 to 2^30`);
     const codec = options.codec ?? (msgpackCodec as Codec<T>);
+    if (typeof codec?.encode !== 'function' || typeof codec.decode !== 'function') throw new TypeError('options.codec must be a Codec');
+    const mode = checkMode(options.mode);
+    if (options.name !== undefined) checkShmName(options.name);
+    // The initial value is encoded before any segment exists: one that does not fit fails here.
+    if ('initial' in options) {
+      const bytes = codec.encode(options.initial as T);
+      if (bytes.length > capacity) throw new TooLargeError('state value', bytes.length, capacity);
+    }
     const bytes = STATE_DATA + ((capacity + 3) & ~3);
     const init = (buffer: SharedArrayBuffer): void => {
       const header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
@@ -124,8 +153,8 @@ export class SharedState<T = unknown> implements AsyncDisposable {
       state = new SharedState<T>(buffer, true, atomicsWaker, codec, Number.POSITIVE_INFINITY);
     } else {
       const native = await loadNative();
-      const segment = await createSegment(options.name, bytes, options.mode ?? 0o600, init);
-      state = new SharedState<T>(segment.buffer, true, futexWaker(native), codec, Number.POSITIVE_INFINITY, segment.name);
+      const { segment } = await createSegment(options.name, bytes, mode, init);
+      state = new SharedState<T>(segment.buffer, true, futexWaker(native), codec, Number.POSITIVE_INFINITY, segment);
     }
     if ('initial' in options) state.set(options.initial as T);
     return state;
@@ -134,17 +163,26 @@ export class SharedState<T = unknown> implements AsyncDisposable {
   /** A reader in a worker thread, from the writer's `handle`. */
   static attach<T = unknown>(handle: SharedStateHandle, options: SharedStateReaderOptions<T> = {}): SharedState<T> {
     if (!(handle?.buffer instanceof SharedArrayBuffer)) throw new TypeError('attach takes the `handle` of a SharedState');
+    const checkMs = intervalOption('writerCheckInterval', options.writerCheckInterval, 500);
+    if (handle.buffer.byteLength < STATE_DATA) throw new IncompatibleError('shared state', `its memory has ${handle.buffer.byteLength} bytes, at least ${STATE_DATA} expected`);
     const header = new Int32Array(handle.buffer, 0, HEADER_BYTES / 4);
     checkHeader(header, Kind.State, 'shared state');
     if (Atomics.load(header, Header.Wake) !== Wake.Atomics) throw new UnsupportedError('attaching a named state by handle; use SharedState.open');
-    return new SharedState<T>(handle.buffer, false, atomicsWaker, options.codec ?? (msgpackCodec as Codec<T>), Number.POSITIVE_INFINITY);
+    return new SharedState<T>(handle.buffer, false, atomicsWaker, options.codec ?? (msgpackCodec as Codec<T>), checkMs);
   }
 
   /** A reader of a named state that another process created. */
   static async open<T = unknown>(name: string, options: SharedStateReaderOptions<T> = {}): Promise<SharedState<T>> {
+    const checkMs = intervalOption('writerCheckInterval', options.writerCheckInterval, 500);
+    const mode = checkMode(options.mode);
     const native = await loadNative();
-    const segment = await openSegment(name);
-    return new SharedState<T>(segment.buffer, false, futexWaker(native), options.codec ?? (msgpackCodec as Codec<T>), intervalOption('writerCheckInterval', options.writerCheckInterval, 500));
+    const segment = await openSegment(name, 'shared state', STATE_DATA, mode);
+    try {
+      return new SharedState<T>(segment.buffer, false, futexWaker(native), options.codec ?? (msgpackCodec as Codec<T>), checkMs, segment);
+    } catch (error) {
+      segment.close();
+      throw error;
+    }
   }
 
   /** What a worker needs to `attach` a reader (threads only). */
@@ -199,13 +237,19 @@ export class SharedState<T = unknown> implements AsyncDisposable {
   get(): Snapshot<T> {
     if (this.#closed) throw new ClosedError('shared state');
     const control = this.#control;
+    let since = 0;
     for (let attempt = 1; ; attempt++) {
       // Now and then, ask whether retrying can still succeed: a writer killed between its two
-      // sequence stores leaves the sequence odd for ever, a corrupt length never fits.
+      // sequence stores leaves the sequence odd for ever, a corrupt length never fits. Bounded either way.
       const stuck = (attempt & 1023) === 0;
       const before = Atomics.load(control, STATE_SEQ);
       if ((before & 1) === 1) {
-        if (stuck) this.#checkWriterAlive();
+        if (stuck) {
+          this.#checkWriterAlive();
+          const now = performance.now();
+          if (since === 0) since = now;
+          else if (now - since > GET_SPIN_LIMIT_MS) throw new TimeoutError('get (the writer stays in the middle of a write)', GET_SPIN_LIMIT_MS);
+        }
         continue;
       }
       if (before === 0) return { value: undefined as T, version: 0 };
@@ -235,6 +279,7 @@ export class SharedState<T = unknown> implements AsyncDisposable {
       if (limit?.signal.aborted) throw limit.error();
       const seq = Atomics.load(control, STATE_SEQ);
       if ((seq & 1) === 0 && seq >>> 1 !== since) return seq >>> 1;
+      this.#checkWriterOpen();
       Atomics.add(control, STATE_WAITERS, 1);
       // A pending wait cannot be cancelled: on abort, wake it (and, harmlessly, other readers) instead.
       const wake = (): unknown => this.#waker.notify(control, STATE_SEQ);
@@ -260,6 +305,7 @@ export class SharedState<T = unknown> implements AsyncDisposable {
       if (this.#closed) throw new ClosedError('shared state');
       const seq = Atomics.load(control, STATE_SEQ);
       if ((seq & 1) === 0 && seq >>> 1 !== since) return seq >>> 1;
+      this.#checkWriterOpen();
       const left = end - performance.now();
       if (left <= 0) throw new TimeoutError('changed', options.timeout);
       Atomics.add(control, STATE_WAITERS, 1);
@@ -294,15 +340,26 @@ export class SharedState<T = unknown> implements AsyncDisposable {
     this.#closed = true;
     // End this object's pending `changed` (and so `watch`); other readers wake, find nothing new, sleep again.
     this.#waker.notify(this.#control, STATE_SEQ);
-    if (this.#unlinkName !== undefined) await unlinkSegment(this.#unlinkName);
+    if (this.#writer) Atomics.store(this.#control, Header.StateA, SideState.Closed);
+    this.#exit?.cancel(false);
+    this.#exit = undefined;
+    this.#segment?.close();
   }
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
 
+  /** A reader waiting for a version that a closed writer will never publish: PeerGoneError, not a wait for ever. */
+  #checkWriterOpen(): void {
+    if (!this.#writer && Atomics.load(this.#control, Header.StateA) === SideState.Closed) throw new PeerGoneError('shared state writer (it closed the state)');
+  }
+
+  /** The writer died: its thread's exit hook marked it DEAD, or (named) the kernel dropped its lock. */
   #checkWriterAlive(): void {
-    const pid = Atomics.load(this.#control, Header.PidA);
-    if (pid !== process.pid && !processAlive(pid)) throw new PeerGoneError(`shared state writer (process ${pid})`);
+    if (this.#writer) return;
+    const state = Atomics.load(this.#control, Header.StateA);
+    const dead = state === SideState.Dead || (this.#segment !== undefined && state !== SideState.Closed && !this.#segment.held(LOCK_SIDE_A));
+    if (dead) throw new PeerGoneError(`shared state writer (pid ${Atomics.load(this.#control, Header.PidA)}${state === SideState.Dead ? ', its thread ended without closing' : ''})`);
   }
 }

@@ -8,6 +8,7 @@ import {
   UnsupportedError,
   AlreadyExistsError,
   BadFrameError,
+  IncompatibleError,
   msgpackCodec,
   rawCodec,
   waitFor,
@@ -21,6 +22,7 @@ import {
   copyBytes,
 } from '@ipcx/core';
 import {
+  HEADER_BYTES,
   Header,
   Kind,
   SideState,
@@ -37,8 +39,8 @@ import { handleCodec } from './internal/options.js';
 import { checkBlockingAllowed } from './internal/park.js';
 import { SendPump, type PendingSend } from './internal/send-pump.js';
 import { RingReader, RingWriter } from './ring.js';
-import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/waker.js';
-import { createSegment, openSegment, processAlive, unlinkSegment } from './segment.js';
+import { atomicsWaker, futexWaker, loadNative, nativeIfAvailable, type Waker } from './internal/waker.js';
+import { LOCK_SIDE_A, LOCK_SIDE_B, Segment, checkMode, createSegment, openSegment, unlinkSegment } from './segment.js';
 
 /** Options of every ShmChannel. */
 export interface ShmChannelOptions<T = unknown> {
@@ -52,15 +54,42 @@ export interface ShmChannelOptions<T = unknown> {
    * thread costs tens of microseconds, a spin answers in well under one. Default 50; 0 never spins.
    */
   spinMicroseconds?: number;
-  /** Across processes: how often (ms) a waiting side checks that the peer process still lives. Default 500. */
+  /**
+   * How often (ms) a waiting side checks that the peer still lives (a process: the kernel lock its end
+   * holds; a worker thread: the word its exit hook sets). The bound on noticing a peer that died. Default 500.
+   */
   peerCheckInterval?: number;
 }
 
 /** Options of `ShmChannel.create` and `ShmChannel.open`. */
 export interface NamedShmChannelOptions<T = unknown> extends ShmChannelOptions<T> {
-  /** Permissions of a new segment. Default 0o600 (owner only). */
+  /**
+   * `create`: permissions of the new segment. `open`: the widest permissions accepted on the segment found
+   * (a wider one is `PermissionError`). Default 0o600 (owner only).
+   */
   mode?: number;
 }
+
+/** Options checked once, before any kernel object exists. */
+interface Resolved<T> {
+  codec: Codec<T>;
+  spinMs: number;
+  checkMs: number;
+}
+
+function resolveOptions<T>(options: ShmChannelOptions<T>): Resolved<T> {
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  const codec = options.codec ?? (msgpackCodec as Codec<T>);
+  if (typeof codec?.encode !== 'function' || typeof codec.decode !== 'function') throw new TypeError('options.codec must be a Codec');
+  return {
+    codec,
+    spinMs: spinOption(options.spinMicroseconds, 50) / 1000,
+    checkMs: intervalOption('peerCheckInterval', options.peerCheckInterval, 500),
+  };
+}
+
+/** A send on a named channel asks the kernel whether the peer lives at most this often (ms). */
+const SEND_CHECK_MS = 10;
 
 /** What `ShmChannel.attach` needs, sent to a worker with `postMessage`. */
 export interface ShmChannelHandle {
@@ -104,7 +133,13 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
   readonly #myState: Header;
   readonly #peerState: Header;
   readonly #peerPid: Header;
-  readonly #unlinkName: string | undefined;
+  readonly #segment: Segment | undefined;
+  readonly #peerLock: number;
+  /** Between threads: marks this side DEAD if its thread ends without close. */
+  #exit: { cancel(run?: boolean): void } | undefined;
+  #checkedAt = 0;
+  /** Set once the ring's indices or a frame header were found corrupt: the channel is over. */
+  #corrupt: BadFrameError | undefined;
   #closed = false;
   #handedOff = false;
   /** Set once a wait found the peer process dead (across processes). */
@@ -119,37 +154,44 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     buffer: SharedArrayBuffer,
     side: 'a' | 'b',
     waker: Waker,
-    options: ShmChannelOptions<T>,
-    unlinkName?: string,
+    options: Resolved<T>,
+    segment?: Segment,
   ) {
     super();
     this.#buffer = buffer;
     this.#side = side;
     this.#waker = waker;
+    if (buffer.byteLength < HEADER_BYTES) throw new IncompatibleError('shared-memory channel', `its memory has ${buffer.byteLength} bytes, less than a header`);
     this.#header = new Int32Array(buffer, 0, 16);
     checkHeader(this.#header, Kind.Channel, 'shared-memory channel');
     const capacity = storedSize(this.#header, buffer, 'shared-memory channel', true, channelBytes);
     this.#writer = new RingWriter(buffer, ringOffset(capacity, side), capacity, waker);
     this.#reader = new RingReader(buffer, ringOffset(capacity, side === 'a' ? 'b' : 'a'), capacity, waker);
-    this.#codec = options.codec ?? (msgpackCodec as Codec<T>);
+    this.#codec = options.codec;
     this.#raw = this.#codec === (rawCodec as Codec<unknown>);
-    this.#spinMs = spinOption(options.spinMicroseconds, 50) / 1000;
+    this.#spinMs = options.spinMs;
     this.#myState = side === 'a' ? Header.StateA : Header.StateB;
     this.#peerState = side === 'a' ? Header.StateB : Header.StateA;
     this.#peerPid = side === 'a' ? Header.PidB : Header.PidA;
-    this.#parkMs = waker.kind === 'futex' ? intervalOption('peerCheckInterval', options.peerCheckInterval, 500) : Number.POSITIVE_INFINITY;
-    this.#unlinkName = unlinkName;
+    this.#parkMs = options.checkMs;
+    this.#segment = segment;
+    this.#peerLock = side === 'a' ? LOCK_SIDE_B : LOCK_SIDE_A;
     Atomics.store(this.#header, side === 'a' ? Header.PidA : Header.PidB, process.pid);
     Atomics.store(this.#header, this.#myState, SideState.Open);
+    // A thread that ends without close (throws, is terminated) marks its side DEAD: the peer's waits
+    // look at that word every peerCheckInterval. Across processes the kernel lock does the same.
+    if (segment !== undefined) segment.markOnThreadExit(this.#header, this.#myState, SideState.Dead);
+    else this.#exit = nativeIfAvailable()?.atThreadExit({ i32: this.#header, index: this.#myState, value: SideState.Dead });
   }
 
   /** Two connected ends in this process, for worker threads: send one end's `handle` to a worker. */
   static pair<T = unknown>(options: ShmChannelOptions<T> = {}): [ShmChannel<T>, ShmChannel<T>] {
     const capacity = options.capacity ?? 256 * 1024;
     checkCapacity(capacity);
+    const resolved = resolveOptions(options);
     const buffer = new SharedArrayBuffer(channelBytes(capacity));
     initHeader(new Int32Array(buffer, 0, 16), Kind.Channel, capacity, Wake.Atomics);
-    return [new ShmChannel<T>(buffer, 'a', atomicsWaker, options), new ShmChannel<T>(buffer, 'b', atomicsWaker, options)];
+    return [new ShmChannel<T>(buffer, 'a', atomicsWaker, resolved), new ShmChannel<T>(buffer, 'b', atomicsWaker, resolved)];
   }
 
   /**
@@ -161,41 +203,64 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
       throw new TypeError('attach takes the `handle` of a ShmChannel end');
     }
     const codec = handleCodec(handle.codec, options.codec, 'channel');
+    const resolved = resolveOptions({ ...options, codec });
+    if (handle.buffer.byteLength < HEADER_BYTES) throw new IncompatibleError('shared-memory channel', `its memory has ${handle.buffer.byteLength} bytes, less than a header`);
     const header = new Int32Array(handle.buffer, 0, 16);
     checkHeader(header, Kind.Channel, 'shared-memory channel');
     if (Atomics.load(header, Header.Wake) !== Wake.Atomics) {
       throw new UnsupportedError('attaching a named (cross-process) channel by handle; use ShmChannel.open');
     }
-    return new ShmChannel<T>(handle.buffer, handle.side, atomicsWaker, { ...options, codec });
+    return new ShmChannel<T>(handle.buffer, handle.side, atomicsWaker, resolved);
   }
 
   /**
-   * Creates a named channel for another process to `open`. This process owns the segment: it
-   * unlinks the name on close. A stale segment of a dead owner is replaced; a live one is `AlreadyExistsError`.
+   * Creates a named channel for another process to `open`. This process owns the segment: it unlinks the
+   * name on close, and registers it with `@ipcx/core`'s registry of kernel objects until then. Atomic:
+   * of several processes creating one name, exactly one succeeds. A segment whose creator died is replaced;
+   * a live one is `AlreadyExistsError`; one another user made, or with wider permissions than `mode`,
+   * is `PermissionError`. Every option is checked before the segment exists.
    */
   static async create<T = unknown>(name: string, options: NamedShmChannelOptions<T> = {}): Promise<ShmChannel<T>> {
+    const resolved = resolveOptions(options);
     const capacity = options.capacity ?? 256 * 1024;
     checkCapacity(capacity);
+    const mode = checkMode(options.mode);
     const native = await loadNative();
-    const segment = await createSegment(name, channelBytes(capacity), options.mode ?? 0o600, (buffer) => {
+    const { segment } = await createSegment(name, channelBytes(capacity), mode, (buffer) => {
       const header = new Int32Array(buffer, 0, 16);
       Atomics.store(header, Header.PidA, process.pid);
       initHeader(header, Kind.Channel, capacity, Wake.Futex);
     });
-    return new ShmChannel<T>(segment.buffer, 'a', futexWaker(native), options, segment.name);
+    try {
+      return new ShmChannel<T>(segment.buffer, 'a', futexWaker(native), resolved, segment);
+    } catch (error) {
+      segment.close();
+      throw error;
+    }
   }
 
-  /** Opens the other end of a channel that a process made with `create`. */
-  static async open<T = unknown>(name: string, options: ShmChannelOptions<T> = {}): Promise<ShmChannel<T>> {
+  /**
+   * Opens the other end of a channel that a process made with `create`. Atomic: of several openers,
+   * exactly one gets the end (the others `AlreadyExistsError`) until it closes or dies.
+   */
+  static async open<T = unknown>(name: string, options: NamedShmChannelOptions<T> = {}): Promise<ShmChannel<T>> {
+    const resolved = resolveOptions(options);
+    const mode = checkMode(options.mode);
     const native = await loadNative();
-    const segment = await openSegment(name);
-    const header = new Int32Array(segment.buffer, 0, 16);
-    checkHeader(header, Kind.Channel, `shared-memory channel "${segment.name}"`);
-    const other = Atomics.load(header, Header.PidB);
-    if (Atomics.load(header, Header.StateB) === SideState.Open && processAlive(other)) {
-      throw new AlreadyExistsError(`the second end of shared-memory channel "${segment.name}" (held by live process ${other})`);
+    const segment = await openSegment(name, 'shared-memory channel', HEADER_BYTES, mode);
+    try {
+      const header = new Int32Array(segment.buffer, 0, 16);
+      checkHeader(header, Kind.Channel, `shared-memory channel "${segment.name}"`);
+      if (Atomics.load(header, Header.Wake) !== Wake.Futex) throw new IncompatibleError(`shared-memory channel "${segment.name}"`, 'it is not a named channel');
+      // The kernel lock on SIDE_B is the end: exactly one description holds it, whatever the interleaving.
+      if (!segment.lock(LOCK_SIDE_B, 'write')) {
+        throw new AlreadyExistsError(`the second end of shared-memory channel "${segment.name}" (held by a live process or thread, pid ${Atomics.load(header, Header.PidB)})`);
+      }
+      return new ShmChannel<T>(segment.buffer, 'b', futexWaker(native), resolved, segment);
+    } catch (error) {
+      segment.close();
+      throw error;
     }
-    return new ShmChannel<T>(segment.buffer, 'b', futexWaker(native), options);
   }
 
   /** Removes a named channel's segment (e.g. one left by a crashed owner). */
@@ -212,6 +277,8 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     if (this.#waker.kind !== 'atomics') throw new UnsupportedError('a handle of a named channel; open it by name');
     this.#handedOff = true;
     this.#closed = true;
+    this.#exit?.cancel(false);
+    this.#exit = undefined;
     return { buffer: this.#buffer, side: this.#side, codec: this.#codec.name };
   }
 
@@ -346,7 +413,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     if (this.#closed) throw new ClosedError();
     if (this.#inbox.size > 0) throw new UnsupportedError('tryReceiveBytes while decoded messages wait (mixing it with receive)');
     this.#release();
-    if (this.#reader.next() < 0) {
+    if (this.#nextFrame() < 0) {
       this.#endIfPeerClosed();
       return undefined;
     }
@@ -380,26 +447,46 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     this.#writer.wakeProducer();
     this.#writer.wakeConsumer();
     this.#reader.wakeProducer();
-    if (this.#unlinkName !== undefined) await unlinkSegment(this.#unlinkName);
+    this.#exit?.cancel(false);
+    this.#exit = undefined;
+    this.#segment?.close();
   }
 
   #checkSendable(): void {
     if (this.#closed) throw new ClosedError(this.#handedOff ? 'channel end (handed to another thread)' : 'channel');
-    if (Atomics.load(this.#header, this.#peerState) === SideState.Closed) throw new PeerGoneError('peer (it closed the channel)');
-    // Found dead by a wait: a later send, even one with room, would be a message nobody reads.
+    // Found dead: a later send, even one with room, would be a message nobody reads.
     if (this.#peerGone !== undefined) throw this.#peerGone;
+    if (this.#corrupt !== undefined) throw this.#corrupt;
+    const state = Atomics.load(this.#header, this.#peerState);
+    if (state === SideState.Closed) throw new PeerGoneError('peer (it closed the channel)');
+    if (state === SideState.Dead) this.#checkPeerAlive();
+    else if (this.#segment !== undefined && state === SideState.Open) {
+      // Ask the kernel now and then (a syscall; a hot loop pays it once per SEND_CHECK_MS).
+      const now = performance.now();
+      if (now - this.#checkedAt >= SEND_CHECK_MS) {
+        this.#checkedAt = now;
+        this.#checkPeerAlive();
+      }
+    }
   }
 
-  /** The peer closed, or (across processes) its process is gone. */
+  /** The peer closed, or its thread ended without closing. */
   #peerEnded(): boolean {
-    return Atomics.load(this.#header, this.#peerState) === SideState.Closed;
+    const state = Atomics.load(this.#header, this.#peerState);
+    return state === SideState.Closed || state === SideState.Dead;
+  }
+
+  /** True when the peer died: its thread's exit hook marked it DEAD, or (named) the kernel dropped its lock. */
+  #peerDied(): boolean {
+    const state = Atomics.load(this.#header, this.#peerState);
+    if (state === SideState.Dead) return true;
+    return this.#segment !== undefined && state === SideState.Open && !this.#segment.held(this.#peerLock);
   }
 
   #checkPeerAlive(): void {
-    if (this.#waker.kind !== 'futex') return;
-    const pid = Atomics.load(this.#header, this.#peerPid);
-    if (pid !== 0 && pid !== process.pid && !processAlive(pid)) {
-      const gone = new PeerGoneError(`peer process ${pid}`);
+    if (this.#peerDied()) {
+      const pid = Atomics.load(this.#header, this.#peerPid);
+      const gone = new PeerGoneError(`peer (pid ${pid}${Atomics.load(this.#header, this.#peerState) === SideState.Dead ? ', its thread ended without closing' : ''})`);
       this.#peerGone = gone;
       this.#inbox.end(gone);
       for (const entry of this.#sendQueue) entry.settle.reject(gone);
@@ -439,7 +526,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
   #read(): T | typeof NOTHING {
     this.#release();
     const reader = this.#reader;
-    if (reader.next() < 0) {
+    if (this.#nextFrame() < 0) {
       this.#endIfPeerClosed();
       return NOTHING;
     }
@@ -451,12 +538,30 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     }
   }
 
-  /** Once the peer closed and everything it sent was read, every receive ends with ClosedError. */
+  /**
+   * Once the peer closed and everything it sent was read, every receive ends with ClosedError; once it
+   * died (thread ended without close) and its messages were read, with PeerGoneError.
+   */
   #endIfPeerClosed(): void {
+    if (Atomics.load(this.#header, this.#peerState) === SideState.Dead && !this.#reader.hasFrame()) this.#checkPeerAlive();
     if (this.#peerEnded() && !this.#reader.hasFrame()) {
       const ended = new ClosedError('channel (closed by the peer)');
       this.#inbox.end(ended);
       throw ended;
+    }
+  }
+
+  /** The reader's next frame; a corrupt ring ends the channel for every receive (BadFrameError). */
+  #nextFrame(): number {
+    if (this.#corrupt !== undefined) throw this.#corrupt;
+    try {
+      return this.#reader.next();
+    } catch (error) {
+      if (error instanceof BadFrameError) {
+        this.#corrupt = error;
+        this.#inbox.end(error);
+      }
+      throw error;
     }
   }
 
@@ -493,7 +598,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
         } catch (error) {
           // A frame that does not decode fails the receive that waited for it, as on the direct path;
           // the channel goes on. The end of the channel (closed, peer gone) ends every receive.
-          if (error instanceof BadFrameError) {
+          if (error instanceof BadFrameError && error !== this.#corrupt) {
             this.#inbox.rejectOne(error);
             continue;
           }

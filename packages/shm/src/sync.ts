@@ -2,7 +2,7 @@ import { ClosedError, IncompatibleError, UnsupportedError } from '@ipcx/core';
 import { CACHE_LINE, HEADER_BYTES, Header, Kind, Wake, checkHeader, initHeader } from './layout.js';
 import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/waker.js';
 import type { ParkCore } from './internal/park.js';
-import { createSegment, openSegment, unlinkSegment } from './segment.js';
+import { Segment, checkMode, createSegment, openSegment, unlinkSegment } from './segment.js';
 
 /**
  * What the sync primitives share: where their words live, how they sleep, guards, handles, named
@@ -95,6 +95,8 @@ export class SyncCore implements ParkCore {
   closed = false;
   what: string;
   name: string | undefined;
+  segment: Segment | undefined;
+  /** Without a `segment`: unlink `name` on close. */
   unlinkOnClose = false;
 
   constructor(
@@ -162,7 +164,9 @@ export abstract class SyncObject implements AsyncDisposable {
     if (core.closed) return;
     core.closed = true;
     core.wakeAll();
-    if (core.unlinkOnClose && core.name !== undefined) await unlinkSegment(core.name);
+    // The creator's segment unlinks its name (if it still names it); every user drops its kernel locks.
+    if (core.segment !== undefined) core.segment.close();
+    else if (core.unlinkOnClose && core.name !== undefined) await unlinkSegment(core.name);
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -175,6 +179,7 @@ export abstract class SyncObject implements AsyncDisposable {
     core.waker = named.waker;
     core.name = named.name;
     core.what = `${core.kind} "${named.name}"`;
+    core.segment = named.segment;
     core.unlinkOnClose = unlinkOnClose;
     core.sliceMs = sliceMs;
     return this;
@@ -196,6 +201,8 @@ export interface NamedMemory {
   /** Byte offset of the primitive's words. */
   readonly byteOffset: number;
   readonly waker: Waker;
+  /** The mapped segment: its descriptor carries this user's kernel locks. */
+  readonly segment?: Segment;
 }
 
 /**
@@ -208,29 +215,47 @@ export async function createNamedMemory(
   options: NamedSyncOptions | undefined,
   init?: (i32: Int32Array) => void,
 ): Promise<NamedMemory> {
+  const mode = checkMode(options?.mode);
   const native = await loadNative();
-  const segment = await createSegment(name, NAMED_BYTES, options?.mode ?? 0o600, (buffer) => {
-    init?.(new Int32Array(buffer, HEADER_BYTES, CACHE_LINE / 4));
-    const header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
-    Atomics.store(header, Header.PidA, process.pid);
-    // initHeader writes MAGIC last: whoever sees it also sees the initial words.
-    initHeader(header, Kind.Locks, TAGS[kind], Wake.Futex);
-  });
-  return { name: segment.name, buffer: segment.buffer, byteOffset: HEADER_BYTES, waker: futexWaker(native) };
+  // A segment whose creator died but that others still use is adopted, not replaced: replacing it would
+  // give the survivors and the newcomers two different lock words (a split lock).
+  const { segment } = await createSegment(
+    name,
+    NAMED_BYTES,
+    mode,
+    (buffer) => {
+      init?.(new Int32Array(buffer, HEADER_BYTES, CACHE_LINE / 4));
+      const header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
+      Atomics.store(header, Header.PidA, process.pid);
+      // initHeader writes MAGIC last: whoever sees it also sees the initial words.
+      initHeader(header, Kind.Locks, TAGS[kind], Wake.Futex);
+    },
+    'adopt-if-used',
+    (buffer) => checkNamedMemory(buffer, kind, `${kind} "${name}"`),
+  );
+  return { name: segment.name, buffer: segment.buffer, byteOffset: HEADER_BYTES, waker: futexWaker(native), segment };
 }
 
-/** Maps the segment of a named primitive that another process created, checking what it holds. */
-export async function openNamedMemory(name: string, kind: SyncKindName): Promise<NamedMemory> {
-  const native = await loadNative();
-  const segment = await openSegment(name);
-  const what = `${kind} "${segment.name}"`;
-  if (segment.buffer.byteLength < NAMED_BYTES) throw new IncompatibleError(what, `the segment has ${segment.buffer.byteLength} bytes`);
-  const header = new Int32Array(segment.buffer, 0, HEADER_BYTES / 4);
+function checkNamedMemory(buffer: SharedArrayBuffer, kind: SyncKindName, what: string): void {
+  if (buffer.byteLength < NAMED_BYTES) throw new IncompatibleError(what, `the segment has ${buffer.byteLength} bytes`);
+  const header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
   checkHeader(header, Kind.Locks, what);
   const tag = Atomics.load(header, Header.Size);
   if (tag !== TAGS[kind]) {
     const found = Object.entries(TAGS).find(([, t]) => t === tag)?.[0] ?? `kind ${tag}`;
     throw new IncompatibleError(what, `it holds a ${found}`);
   }
-  return { name: segment.name, buffer: segment.buffer, byteOffset: HEADER_BYTES, waker: futexWaker(native) };
+}
+
+/** Maps the segment of a named primitive that another process created, checking what it holds. */
+export async function openNamedMemory(name: string, kind: SyncKindName): Promise<NamedMemory> {
+  const native = await loadNative();
+  const segment = await openSegment(name, kind);
+  try {
+    checkNamedMemory(segment.buffer, kind, `${kind} "${segment.name}"`);
+  } catch (error) {
+    segment.close();
+    throw error;
+  }
+  return { name: segment.name, buffer: segment.buffer, byteOffset: HEADER_BYTES, waker: futexWaker(native), segment };
 }

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { UnsupportedError } from '@ipcx/core';
 
 /** What a futex-style wait returned. */
@@ -50,6 +51,18 @@ export interface Native {
     open(name: string, options: { create?: boolean; exclusive?: boolean; size?: number; mode?: number }): { buffer: SharedArrayBuffer };
     unlink(name: string): void;
   };
+  shmFile: {
+    createUnnamed(size: number, mode?: number): number;
+    link(fd: number, name: string): void;
+    open(name: string): number;
+    map(fd: number): SharedArrayBuffer;
+    close(fd: number): void;
+  };
+  ofd: {
+    lock(fd: number, type: 'read' | 'write' | 'unlock', start: number, length?: number): boolean;
+    held(fd: number, start: number, length?: number): 'none' | 'read' | 'write';
+  };
+  atThreadExit(action: { fd?: number; i32?: Int32Array; index?: number; value?: number }): { cancel(run?: boolean): void };
   futex: {
     wait(i32: Int32Array, index: number, value: number, timeoutMs?: number): WaitResult;
     waitAsync(i32: Int32Array, index: number, value: number, timeoutMs?: number): Promise<WaitResult>;
@@ -68,6 +81,21 @@ export async function loadNative(): Promise<Native> {
     } catch (error) {
       throw new UnsupportedError('shared memory across processes (the @ipcx/native addon did not load)', { cause: error });
     }
+  }
+  return native;
+}
+
+/**
+ * `@ipcx/native` now, for the synchronous factories of thread objects (`pair`, `attach`), which use it
+ * only to learn of a thread's death; undefined where it is not installed (or this Node cannot require
+ * an ES module), and those objects then work without that.
+ */
+export function nativeIfAvailable(): Native | undefined {
+  if (native !== undefined) return native;
+  try {
+    native = createRequire(import.meta.url)(NATIVE) as Native;
+  } catch {
+    return undefined;
   }
   return native;
 }
