@@ -3,7 +3,7 @@ import { iterate } from './wait.js';
 
 /**
  * The part of `Channel` that is the same for every transport: async iteration (ends when the channel
- * closes, and leaving the loop does not close it) and `await using`. Transports extend it.
+ * closes or the peer is gone, and leaving the loop does not close it) and `await using`. Transports extend it.
  */
 export abstract class AbstractChannel<T> implements Channel<T> {
   abstract send(message: T, options?: SendOptions): Promise<void>;
@@ -14,7 +14,7 @@ export abstract class AbstractChannel<T> implements Channel<T> {
   abstract readonly closed: boolean;
 
   [Symbol.asyncIterator](): AsyncIterator<T> {
-    return iterate(() => this.receive());
+    return iterate(() => this.receive(), () => this.closed);
   }
 
   [Symbol.asyncDispose](): Promise<void> {

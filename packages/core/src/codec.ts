@@ -1,5 +1,6 @@
 import { Packr, Unpackr, type Options as MsgpackrOptions } from 'msgpackr';
 import { BadFrameError } from './errors.js';
+import { PRODUCED_EXTENSIONS, refusedMsgpack } from './internal/msgpack-check.js';
 
 /**
  * Turns messages into bytes and back. Every channel takes one (`msgpackCodec` by default).
@@ -78,14 +79,40 @@ const DECODE_SCRATCH_BYTES = 16 * 1024;
 // msgpackr refuses a caller's buffer with less room than this and allocates its own instead.
 const MSGPACKR_MIN_TARGET = 2048 + 10;
 
+/** Options of `createMsgpackCodec`: msgpackr's, plus what the decoder accepts beyond what it writes. */
+export type MsgpackCodecOptions = MsgpackrOptions & {
+  /**
+   * Extension types registered with msgpackr's `addExtension` that this codec may decode. Every other type
+   * that msgpackr knows but this codec never writes is refused (see `createMsgpackCodec`).
+   */
+  extensionTypes?: readonly number[];
+};
+
 /**
  * A msgpack codec built on msgpackr with a reused packer. Plain objects are packed as records
  * (keys written once per message, as msgpackr's extension type 0x72); Date, Map, Set, BigInt (any
  * size), typed arrays, Error and RegExp round-trip. Messages are self-contained: no state is shared
  * between messages. For decoders other than msgpackr, pass `{ useRecords: false, moreTypes: false, mapsAsObjects: true, variableMapSize: true }`.
+ *
+ * The decoder accepts only what the encoder produces: the reserved byte 0xc1 (alone or nested) and any
+ * extension type it does not write (msgpackr's string bundles and structured-clone references among them,
+ * unless the options turn those on) are `BadFrameError`, so a peer cannot hand msgpackr's internals to the
+ * application.
  */
-export function createMsgpackCodec(options: MsgpackrOptions = {}): Codec<unknown> {
+export function createMsgpackCodec(codecOptions: MsgpackCodecOptions = {}): Codec<unknown> {
+  const { extensionTypes, ...options } = codecOptions;
+  const extensions = new Set(PRODUCED_EXTENSIONS);
+  for (const type of extensionTypes ?? []) {
+    if (!Number.isInteger(type) || type < -128 || type > 255) throw new RangeError(`extensionTypes: ${type} is not an extension type`);
+    extensions.add(type & 0xff);
+  }
+  if (options.structuredClone === true) extensions.add(0x69).add(0x70);
+  // String bundles reference their strings with 0xc1: a codec that writes them cannot refuse the byte.
+  const check = options.bundleStrings !== true;
+  const twoByteRecords =
+    (options.maxSharedStructures ?? 0) > 32 || (options.maxOwnStructures ?? (options.structures ? 32 : 64)) + (options.maxSharedStructures ?? 0) > 64;
   const shared: MsgpackrOptions = {
+    structuredClone: false,
     useRecords: true,
     moreTypes: true,
     mapsAsObjects: false,
@@ -116,6 +143,8 @@ export function createMsgpackCodec(options: MsgpackrOptions = {}): Codec<unknown
     },
     decode(bytes, transient) {
       if (bytes.length === 0) throw new BadFrameError('an empty msgpack payload');
+      const refused = check ? refusedMsgpack(bytes, bytes.length, extensions, twoByteRecords) : undefined;
+      if (refused !== undefined) throw new BadFrameError(`msgpack payload with ${refused}`);
       try {
         // msgpackr makes a DataView for every new source it sees, and reads shared memory (a ring
         // slot) at about half speed: copying a small payload into one reused Buffer is cheaper than

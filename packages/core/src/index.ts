@@ -1,6 +1,6 @@
 export { AbstractChannel } from './abstract-channel.js';
 export type { Channel, ChannelServer, ReceiveOptions, SendOptions, WaitOptions } from './channel.js';
-export { copyBytes, createMsgpackCodec, jsonCodec, msgpackCodec, rawCodec, stringCodec, type Codec } from './codec.js';
+export { copyBytes, createMsgpackCodec, jsonCodec, msgpackCodec, rawCodec, stringCodec, type Codec, type MsgpackCodecOptions } from './codec.js';
 export {
   AbortedError,
   AlreadyExistsError,
@@ -29,8 +29,10 @@ export {
 } from './errors.js';
 export { MAX_IPC_NAME_BYTES, checkIpcName } from './names.js';
 export {
+  DEFAULT_FRAME_BUDGET_BYTES,
   DEFAULT_MAX_FRAME_BYTES,
   FRAME_HEADER_BYTES,
+  FrameBudget,
   FrameDecoder,
   MAX_FRAME_LENGTH,
   encodeFrame,

@@ -1,5 +1,5 @@
 import type { Channel, WaitOptions } from './channel.js';
-import { AbortedError, ClosedError, RemoteError, isIpcError } from './errors.js';
+import { AbortedError, ClosedError, RemoteError, isIpcError, type IpcError } from './errors.js';
 import { WaitList } from './inbox.js';
 import { waitFor, type Settle } from './wait.js';
 
@@ -39,11 +39,19 @@ export interface ServeOptions {
   signal?: AbortSignal;
   /** Requests handled at once; further requests wait in the channel. Default 64. */
   concurrency?: number;
+  /**
+   * Told, once each, about a message the channel could not read (skipped) and about the error that ended
+   * serving when the peer went (it left, reset the connection, sent bytes that ended it). Serving a peer
+   * that goes ends quietly: `serve` resolves, so `void serve(...)` never becomes an unhandled rejection.
+   * An observer that throws is ignored.
+   */
+  onError?: (error: IpcError) => void;
 }
 
 /**
- * Answers requests arriving on `channel` with `handler`, many at once, until the channel closes or
- * `signal` aborts. Resolves then; rejects if the channel fails (e.g. `PeerGoneError`).
+ * Answers requests arriving on `channel` with `handler`, many at once, until the channel closes, the peer
+ * goes (it closed, died, reset the connection or sent bytes that ended it: told to `onError`) or `signal`
+ * aborts. Resolves then. Rejects only for a failure of this end that is not the peer's doing (an OS error).
  *
  * @example
  * ```ts
@@ -57,6 +65,15 @@ export async function serve<Req = unknown, Res = unknown>(
 ): Promise<void> {
   const concurrency = options.concurrency ?? 64;
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`concurrency must be an integer >= 1`);
+  const onError = options.onError;
+  if (onError !== undefined && typeof onError !== 'function') throw new TypeError('onError must be a function');
+  const tell = (error: IpcError): void => {
+    try {
+      onError?.(error);
+    } catch {
+      // an observer must not stop serving
+    }
+  };
   const stop = new AbortController();
   const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
   const slots = new WaitList();
@@ -91,9 +108,13 @@ export async function serve<Req = unknown, Res = unknown>(
       try {
         message = await channel.receive({ signal });
       } catch (error) {
-        if (isIpcError(error) && (error.code === 'IPCX_ERR_CLOSED' || error.code === 'IPCX_ERR_ABORTED')) return;
+        if (!isIpcError(error)) throw error;
+        if (error.code === 'IPCX_ERR_CLOSED' || error.code === 'IPCX_ERR_ABORTED') return;
+        tell(error);
+        // The peer went, or its bytes ended the connection: this connection is over, not the process.
+        if (error.code === 'IPCX_ERR_PEER_GONE' || channel.closed) return;
         // One message the codec cannot read (a foreign peer's bytes) is skipped, not the end of serving.
-        if (isIpcError(error) && error.code === 'IPCX_ERR_BAD_FRAME') continue;
+        if (error.code === 'IPCX_ERR_BAD_FRAME') continue;
         throw error;
       }
       if (!isEnvelope(message) || message[0] !== REQUEST) continue;

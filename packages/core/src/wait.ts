@@ -116,16 +116,19 @@ export function waitFor<T>(
 }
 
 /**
- * Iterates a channel: yields each message, ends quietly when the channel closes (`ClosedError`),
- * and rethrows anything else. Leaving the loop early does not close the channel.
+ * Iterates a channel: yields each message, ends quietly when the channel closes (`ClosedError`) or the
+ * peer is gone (`PeerGoneError`; `receive` tells which), and when an error ended the channel (`closed`
+ * turned true: e.g. bad bytes that cut a connection); rethrows anything else. Leaving the loop early does
+ * not close the channel.
  */
-export async function* iterate<T>(receive: () => Promise<T>): AsyncGenerator<T, void, undefined> {
+export async function* iterate<T>(receive: () => Promise<T>, isClosed?: () => boolean): AsyncGenerator<T, void, undefined> {
   for (;;) {
     let message: T;
     try {
       message = await receive();
     } catch (error) {
-      if (isIpcError(error) && error.code === 'IPCX_ERR_CLOSED') return;
+      if (isIpcError(error) && (error.code === 'IPCX_ERR_CLOSED' || error.code === 'IPCX_ERR_PEER_GONE')) return;
+      if (isIpcError(error) && isClosed?.() === true) return;
       throw error;
     }
     yield message;

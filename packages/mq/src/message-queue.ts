@@ -1,6 +1,10 @@
+import { fchmodSync, fstatSync } from 'node:fs';
 import { FdWatcher, flock, mq } from '@ipcx/native';
 import {
   ClosedError,
+  PermissionError,
+  registerKernelObject,
+  type KernelObjectRegistration,
   TooLargeError,
   UnsupportedError,
   checkWaitOptions,
@@ -11,8 +15,77 @@ import {
   type Settle,
   type WaitOptions,
 } from '@ipcx/core';
-import { RESOLVED, failWaits, lockQueue, lockedElsewhere, receiveSoon, sendSoon, waitToReceive, waitToSend } from './internal/channel-access.js';
+import {
+  RESOLVED,
+  failWaits,
+  lockQueue,
+  lockedElsewhere,
+  markOpened,
+  markedOpened,
+  ownerUid,
+  receiveSoon,
+  sendSoon,
+  waitToReceive,
+  waitToSend,
+} from './internal/channel-access.js';
 import { checkQueueName, openError } from './internal/limits.js';
+
+/** Queues this process created and has not unlinked: registered with @ipcx/core's registry of kernel objects. */
+const registrations = new Map<string, KernelObjectRegistration>();
+
+/** Records in core's registry that this process owns the queue `name` (idempotent). */
+export function ownQueue(name: string): void {
+  if (registrations.has(name)) return;
+  registrations.set(
+    name,
+    registerKernelObject({
+      kind: 'mq',
+      name,
+      owner: '@ipcx/mq',
+      unlink: () => {
+        registrations.delete(name);
+        try {
+          mq.unlink(name);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+        }
+      },
+    }),
+  );
+}
+
+/** Internal options of `openQueue`, for `MqChannel`. */
+export interface OpenQueueInternals {
+  /** Permission bits that another end of ours may have added to a queue we ask for (not counted as wider). */
+  readonly markerBits?: number;
+}
+
+const octal = (mode: number): string => `0${(mode & 0o7777).toString(8)}`;
+
+/**
+ * Refuses a queue that `create` found rather than made, when another uid owns it or its permissions are wider
+ * than asked: that user could read our messages and inject its own.
+ */
+function checkAdoptable(name: string, fd: number, asked: number, markerBits: number): void {
+  const stat = fstatSync(fd);
+  const uid = process.geteuid?.() ?? stat.uid;
+  const mode = stat.mode & 0o7777;
+  const wider = mode & ~asked & ~markerBits;
+  if (stat.uid === uid && wider === 0) return;
+  throw new PermissionError(
+    `message queue "${name}" already exists, made by uid ${stat.uid} with mode ${octal(mode)}, where this process ` +
+      `(uid ${uid}) asked for a queue of its own with mode ${octal(asked)}. It is not used: ` +
+      (stat.uid !== uid ? 'another user made it, and could read and inject its messages' : `mode ${octal(mode)} lets others in`) +
+      `. Remove it (as its owner or root: MessageQueue.unlink("${name}"), or rm /dev/mqueue${name} where mqueue is mounted) or pick another name`,
+  );
+}
+
+/** `MessageQueue.open` with what `MqChannel` needs besides. */
+export function openQueue(name: string, options: MessageQueueOptions, internals: OpenQueueInternals = {}): MessageQueue {
+  return MessageQueue[openWith](name, options, internals);
+}
+
+const openWith: unique symbol = Symbol('openWith');
 
 /** Options of `MessageQueue.open`. */
 export interface MessageQueueOptions {
@@ -122,33 +195,64 @@ export class MessageQueue implements AsyncDisposable {
   /**
    * Opens (or creates) a queue. Names are '/name' (1 to 250 bytes after the slash). Limits the kernel enforces
    * (messages per queue, message size, bytes per user) come back as `LimitError` saying how to raise them.
+   *
+   * With `create`, a queue that exists already is used only if this user owns it and its permissions are no
+   * wider than `mode`; otherwise `PermissionError` says what was found (another user could have made it to read
+   * and inject messages). A queue this call creates is registered with `@ipcx/core`'s registry of kernel
+   * objects (`unlinkOwnedKernelObjects` removes it) until `MessageQueue.unlink` removes it.
    */
   static open(name: string, options: MessageQueueOptions = {}): MessageQueue {
+    return MessageQueue[openWith](name, options, {});
+  }
+
+  static [openWith](name: string, options: MessageQueueOptions, internals: OpenQueueInternals): MessageQueue {
     checkQueueName(name);
     // Before the queue exists: a bad option must not leave a descriptor or a new queue behind.
     const spin = spinOption(options.spinMicroseconds, 50);
     const read = options.read ?? true;
     const write = options.write ?? true;
+    const create = options.create ?? false;
+    const exclusive = options.exclusive ?? false;
+    const mode = options.mode ?? 0o600;
+    const base = {
+      mode,
+      read,
+      write,
+      nonBlocking: true,
+      ...(options.maxMessages !== undefined ? { maxMessages: options.maxMessages } : {}),
+      ...(options.messageSize !== undefined ? { messageSize: options.messageSize } : {}),
+    };
     let fd: number;
+    let created = false;
     try {
-      fd = mq.open(name, {
-        create: options.create ?? false,
-        exclusive: options.exclusive ?? false,
-        mode: options.mode ?? 0o600,
-        read,
-        write,
-        nonBlocking: true,
-        ...(options.maxMessages !== undefined ? { maxMessages: options.maxMessages } : {}),
-        ...(options.messageSize !== undefined ? { messageSize: options.messageSize } : {}),
-      });
+      if (!create && !exclusive) {
+        fd = mq.open(name, { ...base, create: false });
+      } else if (exclusive) {
+        fd = mq.open(name, { ...base, create: true, exclusive: true });
+        created = true;
+      } else {
+        // O_CREAT alone does not say whether this call made the queue: try to make it, else open the one there.
+        ({ fd, created } = openOrCreate(name, base));
+      }
     } catch (error) {
       if (error instanceof TypeError || error instanceof RangeError) throw error;
       throw openError(name, error, options.maxMessages, options.messageSize);
     }
-    return new MessageQueue(name, fd, read, write, spin);
+    try {
+      if (create && !created) checkAdoptable(name, fd, mode, internals.markerBits ?? 0);
+      if (created) ownQueue(name);
+      return new MessageQueue(name, fd, read, write, spin);
+    } catch (error) {
+      mq.close(fd);
+      if (created) MessageQueue.unlink(name);
+      throw error;
+    }
   }
 
-  /** Removes a queue's name. Processes that have it open keep using it. Returns false if it did not exist. */
+  /**
+   * Removes a queue's name (and its entry in core's registry). Processes that have it open keep using it.
+   * Returns false if it did not exist.
+   */
   static unlink(name: string): boolean {
     checkQueueName(name);
     try {
@@ -157,6 +261,9 @@ export class MessageQueue implements AsyncDisposable {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
       throw fromSystemError(`message queue "${name}" unlink`, error);
+    } finally {
+      registrations.get(name)?.unregister();
+      registrations.delete(name);
     }
   }
 
@@ -309,6 +416,38 @@ export class MessageQueue implements AsyncDisposable {
     }
   }
 
+  /** Adds the marker bits to the queue's mode: an opening end was here (it stays after that end dies). */
+  [markOpened](bits: number): void {
+    this.#checkOpen();
+    try {
+      fchmodSync(this.#fd, (fstatSync(this.#fd).mode & 0o7777) | bits);
+    } catch (error) {
+      throw fromSystemError(`message queue "${this.name}" fchmod`, error);
+    }
+  }
+
+  /** True if the marker bits are set; with `clear`, clears them. */
+  [markedOpened](bits: number, clear = false): boolean {
+    this.#checkOpen();
+    try {
+      const mode = fstatSync(this.#fd).mode & 0o7777;
+      if ((mode & bits) === 0) return false;
+      if (clear) fchmodSync(this.#fd, mode & ~bits);
+      return true;
+    } catch (error) {
+      throw fromSystemError(`message queue "${this.name}" fstat`, error);
+    }
+  }
+
+  [ownerUid](): number {
+    this.#checkOpen();
+    try {
+      return fstatSync(this.#fd).uid;
+    } catch (error) {
+      throw fromSystemError(`message queue "${this.name}" fstat`, error);
+    }
+  }
+
   [failWaits](error: unknown): void {
     this.#failWaiters(error);
     this.#watch();
@@ -420,5 +559,21 @@ export class MessageQueue implements AsyncDisposable {
     for (const sender of this.#senders) sender.settle.reject(error);
     this.#receivers.clear();
     this.#senders.clear();
+  }
+}
+
+/** Makes the queue if it is not there (O_EXCL), else opens the one that is; retries if it vanishes in between. */
+function openOrCreate(name: string, options: Parameters<typeof mq.open>[1]): { fd: number; created: boolean } {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return { fd: mq.open(name, { ...options, create: true, exclusive: true }), created: true };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    try {
+      return { fd: mq.open(name, { ...options, create: false }), created: false };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 100) throw error;
+    }
   }
 }

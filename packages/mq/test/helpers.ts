@@ -1,4 +1,6 @@
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { MessageQueue } from '@ipcx/mq';
 
@@ -26,4 +28,41 @@ export function firstLine(child: ChildProcess): Promise<string> {
       resolve(String(chunk));
     });
   });
+}
+
+/**
+ * Runs `code` (an ES module) in a child Node process from this package's folder, where `@ipcx/*` resolve to
+ * their built `dist`. With `dropTo`, the child imports as the caller's user and then drops to that uid/gid
+ * (where `/*DROP*\/` stands in the code): a child of another user that still finds our modules wherever the
+ * repository was cloned (a 0700 home directory included), since it never reads a file after it dropped.
+ */
+export function spawnCode(code: string, options: { dropTo?: number } = {}): ChildProcess {
+  const id = options.dropTo;
+  const drop = id === undefined ? '' : `process.setgroups([]); process.setgid(${id}); process.setuid(${id});`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', code.replace('/*DROP*/', drop)], {
+    cwd: packageDir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  spawned.add(child);
+  child.once('exit', () => spawned.delete(child));
+  return child;
+}
+
+const packageDir = fileURLToPath(new URL('..', import.meta.url));
+const spawned = new Set<ChildProcess>();
+
+/** Kills every child `spawnCode` started that still runs (call from afterEach). */
+export function killSpawned(): void {
+  for (const child of spawned) child.kill('SIGKILL');
+  spawned.clear();
+}
+
+/** Everything a child printed, once it exited. */
+export async function outputOf(child: ChildProcess): Promise<{ code: number | null; signal: string | null; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
+  const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
+  return { code, signal, out, err };
 }

@@ -64,7 +64,7 @@ export class Fifo {
     } catch (error) {
       throw fromSystemError(`create FIFO ${path}`, error);
     }
-    return new Fifo(path, claimFile(path));
+    return new Fifo(path, claimFile(path, 'fifo'));
   }
 
   /**

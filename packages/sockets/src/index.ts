@@ -14,7 +14,7 @@ export {
 export { SeqPacketChannel, type SeqPacketChannelOptions, type WithFds } from './seqpacket-channel.js';
 export { ReconnectingChannel, type Dial, type ReconnectOptions } from './reconnect.js';
 export { StreamChannel, type StreamChannelOptions, type StreamDirection } from './stream-channel.js';
-export { StreamServer, type Admit, type StreamServerOptions } from './stream-server.js';
+export { StreamServer, type Admit, type ClientErrorOption, type StreamServerOptions } from './stream-server.js';
 export {
   TcpServer,
   TcpSocket,

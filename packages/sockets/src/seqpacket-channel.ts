@@ -20,6 +20,7 @@ import {
 } from '@ipcx/core';
 import { FdWatcher, socket as sock, receiveFds, sendFds } from '@ipcx/native';
 import { checkInteger } from './internal/options.js';
+import { peerProcessDied } from './internal/peer-exit.js';
 import { SizeQueue } from './internal/size-queue.js';
 
 /** Options of seqpacket channels (`SeqPacketServer`, `SeqPacketSocket`, `seqPacketPair`). */
@@ -324,7 +325,9 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
         return;
       }
       if (got.length === 0 && got.fds.length === 0) {
-        this.#end(new ClosedError('channel (closed by the peer)'));
+        // A zero-length read is all the kernel says, whether the peer closed or its process was killed: the
+        // peer's pid tells them apart (see StreamChannel), and a peer that died is PeerGoneError.
+        this.#end(peerProcessDied(this.peer) ? new PeerGoneError('peer (its process died)') : new ClosedError('channel (closed by the peer)'));
         return;
       }
       // The buffer has one byte more than the limit: a packet that fills it is over the limit.
@@ -371,7 +374,7 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
   #end(error: IpcError): void {
     this.#ended = true;
     this.#inbox.end(error);
-    this.#stopSending(new PeerGoneError('peer (it closed the connection)'));
+    this.#stopSending(error.code === 'IPCX_ERR_PEER_GONE' ? error : new PeerGoneError('peer (it closed the connection)'));
     this.#release();
   }
 

@@ -7,6 +7,7 @@ import {
   FRAME_HEADER_BYTES,
   FrameDecoder,
   Inbox,
+  type FrameBudget,
   MAX_FRAME_LENGTH,
   PeerGoneError,
   TooLargeError,
@@ -27,6 +28,10 @@ import {
 import { FrameWriter } from './internal/frame-writer.js';
 import { SizeQueue } from './internal/size-queue.js';
 import { checkInteger } from './internal/options.js';
+import { peerProcessDied } from './internal/peer-exit.js';
+
+/** Internal: a server's observer of how each client's connection ended (see `StreamServerOptions.onClientError`). */
+export const observeEnd: unique symbol = Symbol('observeEnd');
 
 /** Options of every length-framed stream channel (Unix stream sockets, TCP, FIFOs, child pipes). */
 export interface StreamChannelOptions<T = unknown> {
@@ -34,9 +39,16 @@ export interface StreamChannelOptions<T = unknown> {
   codec?: Codec<T> | undefined;
   /**
    * The largest payload sent or received. A larger send is `TooLargeError`; a peer announcing a larger frame
-   * gets its connection closed with `FrameTooLargeError`. Default 16 MiB.
+   * gets its connection closed with `FrameTooLargeError`. Default 1 MiB. A frame in progress is held in memory
+   * that grows as its bytes arrive.
    */
   maxFrameBytes?: number | undefined;
+  /**
+   * Shared by several channels (a server gives one to all its clients, see `maxInProgressBytes`): the bytes of
+   * frames in progress are taken from it as they arrive; a channel whose frame does not fit is closed with
+   * `LimitError`. Default: none (one frame of at most `maxFrameBytes` per channel).
+   */
+  frameBudget?: FrameBudget | undefined;
   /**
    * Bytes accepted by `send` but not yet taken by the kernel above which `trySend` returns false and `send`
    * waits. Default 256 KiB.
@@ -68,7 +80,7 @@ const DEFAULT_LINGER_TIMEOUT = 2000;
 
 /** Checks and fills in the options of a stream channel. */
 export function streamChannelDefaults<T>(options: StreamChannelOptions<T> = {}): Required<{
-  [K in keyof StreamChannelOptions<T>]: NonNullable<StreamChannelOptions<T>[K]>;
+  [K in Exclude<keyof StreamChannelOptions<T>, 'frameBudget'>]: NonNullable<StreamChannelOptions<T>[K]>;
 }> {
   const codec = options.codec ?? (msgpackCodec as Codec<T>);
   if (typeof codec?.encode !== 'function' || typeof codec.decode !== 'function' || typeof codec.encodeInto !== 'function') {
@@ -127,6 +139,9 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
   /** Why sends can no longer go out (the peer left or the connection failed); undefined while it is up. */
   #sendError: IpcError | undefined;
   #ended = false;
+  /** Told once how the connection ended when it was not a clean close by either side. */
+  #endObserver: ((error: IpcError) => void) | undefined;
+  #endReported = false;
 
   /**
    * Wraps a connected socket; the channel owns it from now on. `direction` limits a one-way stream (FIFO).
@@ -141,7 +156,7 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
     this.#lingerTimeout = o.lingerTimeout;
     this.#direction = direction;
     this.peer = peer as P;
-    this.#decoder = new FrameDecoder({ maxFrameBytes: o.maxFrameBytes });
+    this.#decoder = new FrameDecoder({ maxFrameBytes: o.maxFrameBytes, budget: options.frameBudget });
     this.#writer = new FrameWriter(socket, o.maxFrameBytes, () => this.#pump());
     socket.on('data', this.#onData);
     socket.on('end', this.#onEnd);
@@ -151,6 +166,11 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
     if (socket.destroyed) this.#onClose(); // handed over already dead: its 'close' will not come again
     // A server accepts with pauseOnConnect, so that nothing is read before the peer is authorized.
     if (direction !== 'send' && socket.isPaused()) socket.resume();
+  }
+
+  /** Internal: sets the observer told once how the connection ended, when it ended with an error. */
+  [observeEnd](observer: (error: IpcError) => void): void {
+    this.#endObserver = observer;
   }
 
   /** True once `close` was called or the connection ended (messages that arrived before may still be received). */
@@ -230,6 +250,7 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
     this.#inbox.fail(closed);
     this.#sizes.clear();
     this.#rejectPending(closed);
+    this.#decoder.release();
     this.#closing = this.#shutdown();
     return this.#closing;
   }
@@ -244,6 +265,7 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
       this.#closing ??= Promise.resolve();
     }
     this.#writer.discard();
+    this.#decoder.release();
     this.#socket.destroy();
   }
 
@@ -361,12 +383,17 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
     let error: IpcError = new ClosedError('channel (closed by the peer)');
     try {
       this.#decoder.end();
+      // EOF is all a socket says, whether the peer closed or its process was killed (the kernel closes a
+      // dead process's sockets). Over a Unix socket the peer's pid tells them apart: a peer that died is
+      // PeerGoneError, as the Channel contract promises.
+      if (peerProcessDied(this.peer)) error = new PeerGoneError('peer (its process died)');
     } catch (e) {
       error = e as IpcError;
     }
     this.#ended = true;
     this.#inbox.end(error);
-    this.#stopSending(new PeerGoneError('peer (it closed the connection)', { cause: error }));
+    this.#stopSending(error.code === 'IPCX_ERR_PEER_GONE' ? error : new PeerGoneError('peer (it closed the connection)', { cause: error }));
+    this.#report(error);
   };
 
   readonly #onError = (error: Error): void => {
@@ -374,12 +401,16 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
     this.#ended = true;
     this.#inbox.end(typed);
     this.#stopSending(typed);
+    this.#report(typed);
   };
 
   readonly #onClose = (): void => {
     this.#ended = true;
-    this.#inbox.end(new PeerGoneError('peer (the connection closed)'));
-    this.#stopSending(new PeerGoneError('peer (the connection closed)'));
+    this.#decoder.release();
+    const gone = new PeerGoneError('peer (the connection closed)');
+    this.#inbox.end(gone);
+    this.#stopSending(gone);
+    this.#report(gone);
   };
 
   /** Bad bytes from the peer: keep what arrived before for `receive`, then fail; drop the connection. */
@@ -387,7 +418,21 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
     this.#ended = true;
     this.#inbox.end(error);
     this.#stopSending(error);
+    this.#decoder.release();
+    this.#report(error);
     this.#socket.destroy();
+  }
+
+  /** Tells the observer, once, how a connection that this end did not close ended (not a clean close). */
+  #report(error: IpcError): void {
+    if (this.#endReported || this.#closed) return;
+    this.#endReported = true;
+    if (error.code === 'IPCX_ERR_CLOSED') return;
+    try {
+      this.#endObserver?.(error);
+    } catch {
+      // an observer must not break the channel
+    }
   }
 
   #stopSending(error: IpcError): void {

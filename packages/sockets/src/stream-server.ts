@@ -1,6 +1,8 @@
 import type { Server, Socket } from 'node:net';
 import {
   ClosedError,
+  DEFAULT_FRAME_BUDGET_BYTES,
+  FrameBudget,
   PermissionError,
   TooLargeError,
   fromSystemError,
@@ -12,7 +14,7 @@ import {
 } from '@ipcx/core';
 import { Clients } from './internal/clients.js';
 import { checkInteger } from './internal/options.js';
-import { StreamChannel, streamChannelDefaults, type StreamChannelOptions } from './stream-channel.js';
+import { StreamChannel, observeEnd, streamChannelDefaults, type StreamChannelOptions } from './stream-channel.js';
 
 /** Options shared by the servers (`UnixServer`, `TcpServer`, `SeqPacketServer`); channel options apply to every client. */
 export interface StreamServerOptions<T = unknown> extends StreamChannelOptions<T> {
@@ -22,6 +24,23 @@ export interface StreamServerOptions<T = unknown> extends StreamChannelOptions<T
   backlog?: number | undefined;
   /** Told about every connection the server refused (not authorized, over `maxClients`, failed handshake). */
   onRefuse?: ((error: IpcError) => void) | undefined;
+  /**
+   * Bytes of frames in progress (announced by a length prefix, not all arrived) that all clients together may
+   * hold: a client whose frame does not fit is disconnected with `LimitError`. Memory is taken as bytes arrive.
+   * Default 64 MiB (`DEFAULT_FRAME_BUDGET_BYTES`). Stream servers only.
+   */
+  maxInProgressBytes?: number | undefined;
+}
+
+/** Options of a server that hands out channels it can watch end (stream servers). */
+export interface ClientErrorOption<C> {
+  /**
+   * Told once for each client whose connection ended with an error rather than a clean close: it went away
+   * (`PeerGoneError`: reset, killed), sent bytes that are not frames (`BadFrameError`), announced too large a
+   * frame (`FrameTooLargeError`) or overran the server's budget (`LimitError`). Such a client costs its own
+   * connection and this one event; `for await` over it ends quietly. An observer that throws is ignored.
+   */
+  onClientError?: ((error: IpcError, client: C) => void) | undefined;
 }
 
 /** What a server decides about a new connection: what is known about the peer, or a refusal (throw). */
@@ -50,6 +69,9 @@ export function tellRefused(onRefuse: ((error: IpcError) => void) | undefined, e
  * `broadcast` sends one message to all of them, `close` closes them all.
  */
 export abstract class StreamServer<T = unknown, P = undefined> implements ChannelServer<T> {
+  // `any`: a parameter of type P would make StreamServer<T, P> invariant in P (servers are handed around as StreamServer<T, unknown>).
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly #onClientError: ((error: IpcError, client: StreamChannel<T, any>) => void) | undefined;
   readonly #server: Server;
   readonly #clients: Clients<StreamChannel<T, P>>;
   readonly #channelOptions: StreamChannelOptions<T>;
@@ -61,9 +83,12 @@ export abstract class StreamServer<T = unknown, P = undefined> implements Channe
   #closing: Promise<void> | undefined;
 
   /** Takes over a `net.Server` that is about to listen; `admit` vets each connection. */
-  protected constructor(server: Server, options: StreamServerOptions<T>, admit: Admit<P>) {
+  protected constructor(server: Server, options: StreamServerOptions<T> & ClientErrorOption<StreamChannel<T, P>>, admit: Admit<P>) {
     const channel = streamChannelDefaults(options);
-    this.#channelOptions = channel;
+    const budget = checkInteger('maxInProgressBytes', options.maxInProgressBytes, DEFAULT_FRAME_BUDGET_BYTES, 0);
+    if (options.onClientError !== undefined && typeof options.onClientError !== 'function') throw new TypeError('onClientError must be a function');
+    this.#onClientError = options.onClientError;
+    this.#channelOptions = { ...channel, frameBudget: new FrameBudget(budget) };
     this.#codec = channel.codec;
     this.#maxFrameBytes = channel.maxFrameBytes;
     this.#clients = new Clients(serverLimits(options).maxClients);
@@ -170,6 +195,8 @@ export abstract class StreamServer<T = unknown, P = undefined> implements Channe
     }
     socket.off('error', early);
     const channel = new StreamChannel<T, P>(socket, this.#channelOptions, peer);
+    const onClientError = this.#onClientError;
+    if (onClientError !== undefined) channel[observeEnd]((error) => onClientError(error, channel));
     this.#clients.admitted(channel);
     socket.once('close', () => this.#clients.remove(channel));
   }

@@ -4,7 +4,7 @@ import { connectSocket, listenOnce } from './internal/connect.js';
 import { checkInteger } from './internal/options.js';
 import { ReconnectingChannel, type ReconnectOptions } from './reconnect.js';
 import { StreamChannel, streamChannelDefaults, type StreamChannelOptions } from './stream-channel.js';
-import { StreamServer, serverLimits, type StreamServerOptions } from './stream-server.js';
+import { StreamServer, serverLimits, type ClientErrorOption, type StreamServerOptions } from './stream-server.js';
 
 /** The remote end of a TCP connection. */
 export interface TcpPeer {
@@ -17,7 +17,7 @@ export interface TcpPeer {
 export type TcpChannel<T = unknown> = StreamChannel<T, TcpPeer>;
 
 /** Options of `TcpServer.listen`. */
-export interface TcpServerOptions<T = unknown> extends StreamServerOptions<T> {
+export interface TcpServerOptions<T = unknown> extends StreamServerOptions<T>, ClientErrorOption<TcpChannel<T>> {
   /** The address to listen on. Default '127.0.0.1': reaching other machines is opt-in. */
   host?: string | undefined;
   /** The port; 0 (the default) picks a free one, see `server.port`. */

@@ -8,10 +8,10 @@ import { checkMode } from './internal/options.js';
 import { claimFile, type FileClaim } from './internal/owned-files.js';
 import { credentialsOf, sameUser, vet, type Authorize, type PeerCredentials } from './peer.js';
 import type { StreamChannel } from './stream-channel.js';
-import { StreamServer, serverLimits, type StreamServerOptions } from './stream-server.js';
+import { StreamServer, serverLimits, type ClientErrorOption, type StreamServerOptions } from './stream-server.js';
 
 /** Options of `UnixServer.listen`. */
-export interface UnixServerOptions<T = unknown> extends StreamServerOptions<T> {
+export interface UnixServerOptions<T = unknown> extends StreamServerOptions<T>, ClientErrorOption<UnixChannel<T>> {
   /** Permission bits of the socket file (connecting needs write permission). Default 0o600. Ignored for abstract names. */
   mode?: number | undefined;
   /**
@@ -28,7 +28,8 @@ export type UnixChannel<T = unknown> = StreamChannel<T, PeerCredentials>;
  * A Unix stream socket server: one socket file (or abstract name) multiplexing many clients, each a
  * length-framed `Channel` carrying the peer's credentials. Only this process's user may connect unless
  * `authorize` says otherwise. A socket file left by a dead server is replaced; a live server's is
- * `AlreadyExistsError`. The file is removed on `close`, on exit and on SIGINT/SIGTERM (see the README).
+ * `AlreadyExistsError`. The file is removed on `close` and on exit, and is registered in core's registry of
+ * kernel objects (no signal handler is installed; see the README).
  *
  * @example
  * ```ts

@@ -1,11 +1,16 @@
 import { existsSync, lstatSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { isIpcError, type IpcError } from '@ipcx/core';
+import { isIpcError, ownedKernelObjects, unlinkOwnedKernelObjects, type IpcError } from '@ipcx/core';
 import { UnixServer, UnixSocket, type UnixChannel } from '@ipcx/sockets';
 import { children, exited, fixtures, lineFrom, uniqueNames, within } from './helpers.js';
 
 const names = uniqueNames();
+/**
+ * A client that runs as uid 65534: it starts as this user, loads its script and modules, and drops to 65534
+ * before it connects (IPCX_TEST_DROP_TO), so it works wherever the repository was cloned, a 0700 folder too.
+ */
+const asNobody = { env: { ...process.env, IPCX_TEST_DROP_TO: '65534' } };
 const procs = children();
 
 async function codeOf(promise: Promise<unknown>): Promise<string> {
@@ -247,7 +252,7 @@ describe('UnixServer against bad peers', () => {
     const server = await UnixServer.listen(path, { mode: 0o666, onRefuse: (e) => refused.push(e) });
     echo(server);
     try {
-      const child = procs.spawn([`${fixtures}client.mjs`, path, 'echo'], { uid: 65534, gid: 65534 });
+      const child = procs.spawn([`${fixtures}client.mjs`, path, 'echo'], asNobody);
       const result = JSON.parse(await lineFrom(child));
       expect(['IPCX_ERR_CLOSED', 'IPCX_ERR_PEER_GONE']).toContain(result.error);
       expect(refused).toHaveLength(1);
@@ -261,7 +266,7 @@ describe('UnixServer against bad peers', () => {
     const open = await UnixServer.listen(path, { mode: 0o666, authorize: (peer) => peer.uid === 65534 || peer.uid === 0 });
     echo(open);
     try {
-      const child = procs.spawn([`${fixtures}client.mjs`, path, 'echo'], { uid: 65534, gid: 65534 });
+      const child = procs.spawn([`${fixtures}client.mjs`, path, 'echo'], asNobody);
       expect(JSON.parse(await lineFrom(child))).toEqual({ reply: { echo: { uid: 65534 } } });
     } finally {
       await open.close();
@@ -281,15 +286,30 @@ describe('socket file cleanup when the owning process ends', () => {
   });
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    it(`removes the file on ${signal} and still dies of ${signal} when the application does not handle it`, async () => {
+    it(`installs no ${signal} handler: the process dies of ${signal} at once, leaving the file, which the next listen replaces`, async () => {
       const path = names.path(`${signal}.sock`);
       const child = procs.spawn([`${fixtures}listen.mjs`, path, 'hold']);
       expect(await lineFrom(child)).toBe('ready');
       child.kill(signal);
       expect(await exited(child)).toEqual([null, signal]);
-      expect(existsSync(path)).toBe(false);
+      expect(existsSync(path)).toBe(true);
+      await using again = await UnixServer.listen(path);
+      const client = await UnixSocket.connect(path, { timeout: 2000 });
+      await client.send('hello');
+      expect(await (await again.accept({ timeout: 2000 })).receive({ timeout: 2000 })).toBe('hello');
+      await client.close();
     });
   }
+
+  it('registers its socket file in core registry: unlinkOwnedKernelObjects removes it', async () => {
+    const path = names.path('registry.sock');
+    const server = await UnixServer.listen(path);
+    expect(ownedKernelObjects().some((o) => o.kind === 'socket' && o.name === path)).toBe(true);
+    await unlinkOwnedKernelObjects();
+    expect(existsSync(path)).toBe(false);
+    await server.close();
+    expect(ownedKernelObjects().some((o) => o.name === path)).toBe(false);
+  });
 
   it('leaves SIGTERM to an application that handles it', async () => {
     const path = names.path('own.sock');

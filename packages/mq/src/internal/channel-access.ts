@@ -11,6 +11,12 @@ export const waitToSend: unique symbol = Symbol('waitToSend');
 export const lockQueue: unique symbol = Symbol('lockQueue');
 /** True if another open description of the queue (another end, usually another process) holds that lock. */
 export const lockedElsewhere: unique symbol = Symbol('lockedElsewhere');
+/** Adds marker bits to the queue's mode (an opening end was here); see MqChannel. */
+export const markOpened: unique symbol = Symbol('markOpened');
+/** True if the queue's mode has the marker bits (and clears them when asked). */
+export const markedOpened: unique symbol = Symbol('markedOpened');
+/** The uid that owns the queue (fstat). */
+export const ownerUid: unique symbol = Symbol('ownerUid');
 /** Rejects every waiting receive and send with an error. */
 export const failWaits: unique symbol = Symbol('failWaits');
 
