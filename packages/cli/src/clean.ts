@@ -7,6 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { unlinkSync } from 'node:fs';
 import { mq, readOwnerRecords, removeOwnerRecord, shm } from '@ipcx/native';
+import { Publisher } from '@ipcx/pubsub';
 import { listObjects, type IpcxObject } from './objects.js';
 
 /** Options of `cleanObjects`. */
@@ -31,7 +32,7 @@ export interface CleanResult {
   readonly records: readonly string[];
 }
 
-function unlinkObject(object: IpcxObject): void {
+async function unlinkObject(object: IpcxObject): Promise<void> {
   switch (object.kind) {
     case 'shm':
       shm.unlink(object.name);
@@ -52,6 +53,10 @@ function unlinkObject(object: IpcxObject): void {
       execFileSync('ipcrm', [flag, object.name], { stdio: 'pipe' });
       return;
     }
+    case 'topic':
+      // Its segments, socket and lock files (pubsub refuses while a publisher holds the topic's lock).
+      await Publisher.unlink(object.name);
+      return;
     default:
       throw new Error(`ipcx clean does not know how to remove a ${object.kind}`);
   }
@@ -63,7 +68,7 @@ function ignorable(error: unknown): boolean {
 }
 
 /** Removes the objects whose owners are dead, and the records of those owners. */
-export function cleanObjects(options: CleanOptions = {}): CleanResult {
+export async function cleanObjects(options: CleanOptions = {}): Promise<CleanResult> {
   const objects = listObjects({ allUsers: options.allUsers, filter: options.filter });
   const removed: IpcxObject[] = [];
   const failed: { object: IpcxObject; error: string }[] = [];
@@ -81,7 +86,7 @@ export function cleanObjects(options: CleanOptions = {}): CleanResult {
       continue;
     }
     try {
-      unlinkObject(object);
+      await unlinkObject(object);
       removed.push(object);
     } catch (error) {
       if (ignorable(error)) continue;

@@ -121,8 +121,8 @@ program
   .option('-a, --all-users', "every user's objects (needs root)")
   .option('--filter <text>', 'only names containing text')
   .option('--json', 'machine-readable output')
-  .action((options: { dryRun?: boolean; includeUnknown?: boolean; allUsers?: boolean; filter?: string; json?: boolean }) => {
-    const result = cleanObjects(options);
+  .action(async (options: { dryRun?: boolean; includeUnknown?: boolean; allUsers?: boolean; filter?: string; json?: boolean }) => {
+    const result = await cleanObjects(options);
     if (options.json) json(result);
     else {
       const verb = options.dryRun ? 'would remove' : 'removed';

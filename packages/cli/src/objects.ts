@@ -272,6 +272,14 @@ export function listObjects(options: ListOptions = {}): IpcxObject[] {
         if (kind === 'socket' && listening.has(abstract ? `@${name.slice(1)}` : name) && owner !== 'alive') owner = 'alive';
         break;
       }
+      case 'topic': {
+        // A pubsub topic: its current generation is a segment /dev/shm/ipcx-topic-<topic>.<generation>.
+        const prefix = `ipcx-topic-${name}.`;
+        const generations = safeReaddir(SHM_DIR).filter((f) => f.startsWith(prefix) && /^\d+$/.test(f.slice(prefix.length)));
+        exists = generations.length > 0;
+        if (exists) detail = { generations: generations.length };
+        break;
+      }
       case 'sysv-shm':
       case 'sysv-msg':
       case 'sysv-sem': {
