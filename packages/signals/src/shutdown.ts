@@ -387,11 +387,18 @@ function childWait(pid: number, child: ChildProcess | undefined): ChildWait {
 }
 
 async function call(fn: (...args: never[]) => unknown, withCallback: boolean): Promise<void> {
-  if (withCallback && fn.length >= 1) {
-    await new Promise<void>((resolve, reject) => {
-      (fn as (done: (error?: Error | null) => void) => void)((error) => (error ? reject(error) : resolve()));
-    });
-    return;
+  try {
+    if (withCallback && fn.length >= 1) {
+      await new Promise<void>((resolve, reject) => {
+        (fn as (done: (error?: Error | null) => void) => void)((error) => (error ? reject(error) : resolve()));
+      });
+      return;
+    }
+    await (fn as () => unknown)();
+  } catch (error) {
+    // A server something else closed first (node:cluster closes a worker's servers when its primary
+    // disconnects it, which a supervisor does at shutdown) is closed: what this phase wanted.
+    if ((error as NodeJS.ErrnoException)?.code === 'ERR_SERVER_NOT_RUNNING') return;
+    throw error;
   }
-  await (fn as () => unknown)();
 }

@@ -147,6 +147,20 @@ describe('ShutdownCoordinator in a real process', () => {
 });
 
 describe('ShutdownCoordinator.shutdown()', () => {
+  it('counts an HTTP server that something else already closed as closed', async () => {
+    const { createServer } = await import('node:http');
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => server.close(() => resolve())); // as node:cluster's disconnect does
+    const coordinator = new ShutdownCoordinator({ exit: false, children: false, notify: false, unlinkKernelObjects: false, log: false });
+    defer(() => coordinator.close());
+    coordinator.register({ name: 'http', close: (done: (error?: Error | null) => void) => server.close(done) });
+    coordinator.register({ name: 'other', close: () => Promise.reject(Object.assign(new Error('real failure'), { code: 'EIO' })) });
+    const report = await coordinator.shutdown('test');
+    expect(report.closed).toEqual(['http']);
+    expect(report.failed.map((f) => f.name)).toEqual(['other']);
+  });
+
   it('runs the phases, reports what closed and unlinks the kernel objects in the registry', async () => {
     const name = `/${uniqueName('shutdown')}`;
     shm.open(name, { create: true, size: 64 });
