@@ -20,6 +20,6 @@ if (cluster.isPrimary) {
   startHeartbeat();
   const server = http.createServer((req, res) => res.end(`${config.current().value.greeting} #${counters.add('requests')}\n`));
   server.listen(Number(process.env.PORT ?? 8080), '127.0.0.1', notifyReady);
-  shutdown.register({ name: 'http', close: (done) => server.close(done) }); // finish the requests in flight
+  shutdown.register({ name: 'http', close: (done) => server.close(() => done()) }); // let requests finish (cluster's disconnect may have closed it)
   shutdown.register({ name: 'config', close: () => config.close() });
 }
