@@ -69,7 +69,7 @@ function ignorable(error: unknown): boolean {
 
 /** Removes the objects whose owners are dead, and the records of those owners. */
 export async function cleanObjects(options: CleanOptions = {}): Promise<CleanResult> {
-  const objects = listObjects({ allUsers: options.allUsers, filter: options.filter });
+  const objects = await listObjects({ allUsers: options.allUsers, filter: options.filter });
   const removed: IpcxObject[] = [];
   const failed: { object: IpcxObject; error: string }[] = [];
   const uid = process.getuid?.() ?? 0;

@@ -30,8 +30,8 @@ function positiveInt(value: string): number {
   return n;
 }
 
-function findObject(name: string, allUsers: boolean): IpcxObject | undefined {
-  const objects = listObjects({ allUsers });
+async function findObject(name: string, allUsers: boolean): Promise<IpcxObject | undefined> {
+  const objects = await listObjects({ allUsers });
   const candidates = [name, name.startsWith('/') ? name : `/${name}`];
   return objects.find((o) => candidates.includes(o.name)) ?? objects.find((o) => o.name.endsWith(name));
 }
@@ -47,8 +47,8 @@ program
   .option('--json', 'machine-readable output')
   .option('-a, --all-users', "every user's objects (needs root)")
   .option('--filter <text>', 'only names containing text')
-  .action((options: { json?: boolean; allUsers?: boolean; filter?: string }) => {
-    const objects = listObjects({ allUsers: options.allUsers, filter: options.filter });
+  .action(async (options: { json?: boolean; allUsers?: boolean; filter?: string }) => {
+    const objects = await listObjects({ allUsers: options.allUsers, filter: options.filter });
     if (options.json) json(objects);
     else print(objects.length === 0 ? 'no ipcx objects' : formatObjects(objects));
     process.exitCode = objects.some((o) => o.owner === 'dead' && o.exists) ? EXIT_PROBLEM : EXIT_OK;
@@ -60,8 +60,8 @@ program
   .argument('<name>', 'as `ipcx ls` shows it (/ipcx-jobs, a socket path)')
   .option('--json', 'machine-readable output')
   .option('-a, --all-users', "look among every user's objects")
-  .action((name: string, options: { json?: boolean; allUsers?: boolean }) => {
-    const object = findObject(name, options.allUsers === true);
+  .action(async (name: string, options: { json?: boolean; allUsers?: boolean }) => {
+    const object = await findObject(name, options.allUsers === true);
     if (!object) {
       process.stderr.write(`ipcx: no ipcx object called ${name} (see \`ipcx ls\`)\n`);
       process.exitCode = EXIT_PROBLEM;
@@ -83,7 +83,7 @@ program
     let previous: { at: number; object: IpcxObject } | undefined;
     for (let sample = 0; options.count === undefined || sample < options.count; sample++) {
       if (sample > 0) await new Promise((resolve) => setTimeout(resolve, options.interval));
-      const object = findObject(name, false);
+      const object = await findObject(name, false);
       const at = Date.now();
       if (!object || !object.exists) {
         process.stderr.write(`ipcx: ${name} is gone\n`);

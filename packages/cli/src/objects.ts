@@ -13,6 +13,7 @@
  */
 import { closeSync, lstatSync, openSync, readFileSync, readSync, readdirSync, statSync } from 'node:fs';
 import { mq, readOwnerRecords, type OwnerRecord } from '@ipcx/native';
+import { listTopics, type TopicInfo } from '@ipcx/pubsub';
 import { describeSegment } from '@ipcx/shm';
 
 /** Whether an object's owner lives, as far as the kernel tells. */
@@ -195,12 +196,20 @@ function pathExists(path: string): boolean {
 /**
  * Every ipcx object on this machine (this user's, or every user's), with whether its owner lives.
  */
-export function listObjects(options: ListOptions = {}): IpcxObject[] {
+export async function listObjects(options: ListOptions = {}): Promise<IpcxObject[]> {
   const uid = process.getuid?.() ?? 0;
   const records = readOwnerRecords(options.allUsers ? 'all' : uid);
   const locks = lockedInodes();
   const listening = listeningSockets();
   const sysv = sysvObjects();
+  // pubsub's own view of its topics (latest revision, whether a publisher holds the topic's lock), for this
+  // user's runtime directory; topics of other users show without it.
+  let topics: TopicInfo[] = [];
+  try {
+    topics = await listTopics();
+  } catch {
+    topics = [];
+  }
 
   // Everything the records name, grouped by kind and name (a name can be in a dead and in a live record when a
   // restarted service made it again).
@@ -277,7 +286,9 @@ export function listObjects(options: ListOptions = {}): IpcxObject[] {
         const prefix = `ipcx-topic-${name}.`;
         const generations = safeReaddir(SHM_DIR).filter((f) => f.startsWith(prefix) && /^\d+$/.test(f.slice(prefix.length)));
         exists = generations.length > 0;
-        if (exists) detail = { generations: generations.length };
+        const info = topics.find((t) => t.topic === name);
+        if (exists) detail = { generations: generations.length, ...(info ? { revision: info.revision, capacity: info.capacity, history: info.history } : {}) };
+        if (info?.alive && owner !== 'alive') owner = 'alive';
         break;
       }
       case 'sysv-shm':
