@@ -16,6 +16,12 @@ const EXIT_OK = 0;
 const EXIT_PROBLEM = 1;
 const EXIT_USAGE = 2;
 
+// `ipcx ls | head`: a reader that went away is not an error of ours.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw error;
+});
+
 function print(text: string): void {
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 }
