@@ -108,24 +108,36 @@ export function ownedKernelObjects(): readonly KernelObject[] {
 }
 
 /**
+ * Takes every entry out of the list, newest first: a second call does not unlink twice. Each entry leaves the
+ * owner record only after its `unlink` ran (`done`), so a crash in between leaves the object findable.
+ */
+function takeOwned(): { owned: KernelObject[]; done: (results: UnlinkResult[], result: UnlinkResult) => void } {
+  const set = entries();
+  const owned = [...set].reverse();
+  set.clear();
+  return {
+    owned,
+    done: (results, result) => {
+      results.push(result);
+      records()?.remove(result.object);
+    },
+  };
+}
+
+/**
  * Removes every kernel object this process still owns, newest first, and empties the registry. Errors from
  * one `unlink` do not stop the others; each is reported in the result. Safe to call more than once.
  */
 export async function unlinkOwnedKernelObjects(): Promise<UnlinkResult[]> {
-  const set = entries();
-  // Out of the list first (a second call does not unlink twice), out of the owner record last (a crash in
-  // between leaves the object findable).
-  const owned = [...set].reverse();
-  set.clear();
+  const { owned, done } = takeOwned();
   const results: UnlinkResult[] = [];
   for (const object of owned) {
     try {
       await object.unlink();
-      results.push({ object });
+      done(results, { object });
     } catch (error) {
-      results.push({ object, error });
+      done(results, { object, error });
     }
-    records()?.remove(object);
   }
   return results;
 }
@@ -135,23 +147,20 @@ export async function unlinkOwnedKernelObjects(): Promise<UnlinkResult[]> {
  * reports those that threw or returned a promise (which cannot be awaited there) as errors.
  */
 export function unlinkOwnedKernelObjectsSync(): UnlinkResult[] {
-  const set = entries();
-  const owned = [...set].reverse();
-  set.clear();
+  const { owned, done } = takeOwned();
   const results: UnlinkResult[] = [];
   for (const object of owned) {
     try {
       const returned = object.unlink();
       if (returned && typeof (returned as Promise<void>).then === 'function') {
         (returned as Promise<void>).catch(() => {});
-        results.push({ object, error: new Error(`unlink of ${object.name} is asynchronous and was not awaited`) });
+        done(results, { object, error: new Error(`unlink of ${object.name} is asynchronous and was not awaited`) });
       } else {
-        results.push({ object });
+        done(results, { object });
       }
     } catch (error) {
-      results.push({ object, error });
+      done(results, { object, error });
     }
-    records()?.remove(object);
   }
   return results;
 }
