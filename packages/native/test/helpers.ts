@@ -7,6 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { readdirSync } from 'node:fs';
 import { afterAll, afterEach, expect } from 'vitest';
+import { within } from '@ipcx/core/testing';
+export { within };
 
 /** `ipcx-<pid>-<random>-<label>`: unique per test run, recognisable when something leaks. */
 export function uniqueName(label: string): string {
@@ -51,18 +53,6 @@ afterAll(() => {
   expect(leaked, 'kernel objects left in /dev/shm').toEqual([]);
 });
 
-/** Rejects if `promise` has not settled within `ms`; the timer never outlives the race. */
-export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 export interface FixtureRun {
   child: ChildProcess;

@@ -4,6 +4,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe } from 'vitest';
 import { natsServerAvailable, startNatsServer, type NatsTestServer } from '@ipcx/nats/testing';
+import { within } from '@ipcx/core/testing';
+export { within };
 
 /** Fixture scripts: plain Node processes that load the built `dist` of our packages. */
 export const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
@@ -57,18 +59,6 @@ export function children(): { spawn(args: string[], options?: SpawnOptions): Chi
   };
 }
 
-/** Resolves when `promise` does, or fails after `ms` (so a missing event fails the test instead of hanging it). */
-export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: nothing happened in ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 const readers = new WeakMap<ChildProcess, { lines: string[]; wake: (() => void) | undefined; ended: boolean }>();
 

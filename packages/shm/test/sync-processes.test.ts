@@ -10,6 +10,7 @@ import { Barrier } from '../src/barrier.js';
 import { RwLock } from '../src/rwlock.js';
 import { Latch } from '../src/latch.js';
 import { killAll, segmentExists, uniqueName } from './helpers.js';
+import { within } from '@ipcx/core/testing';
 
 // Children run plain Node and load the built package (`nx run @ipcx/shm:test` builds it first).
 const fixture = new URL('./fixtures/sync-process.mjs', import.meta.url).pathname;
@@ -80,15 +81,6 @@ function child(args: Record<string, unknown>): Child {
   return { process: proc, ready, result };
 }
 
-/** Fails with a clear message if `promise` is not settled within `ms`. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Starts `count` children of one scenario behind a named "start" latch, so they contend from the first iteration. */
 async function race(count: number, args: (id: number) => Record<string, unknown>): Promise<Record<string, number | boolean>[]> {

@@ -7,6 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, expect } from 'vitest';
+import { within } from '@ipcx/core/testing';
+export { within };
 
 /** `ipcx-<what>-<pid>-<random>`. */
 export function uniqueName(what: string): string {
@@ -43,18 +45,6 @@ afterAll(() => {
   expect(leaked, 'kernel objects left in /dev/shm').toEqual([]);
 });
 
-/** Rejects if `promise` has not settled within `ms`. */
-export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 export interface Exit {
   code: number | null;

@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach } from 'vitest';
+import { within } from '@ipcx/core/testing';
+export { within };
 
 /** Fixture scripts: plain Node processes that load the built `dist` of our packages. */
 export const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
@@ -45,18 +47,6 @@ export function children(): { spawn(args: string[], options?: SpawnOptions): Chi
   };
 }
 
-/** Resolves when `promise` does, or fails after `ms` (so a missing event fails the test instead of hanging it). */
-export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: nothing happened in ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** The next line a child writes to stdout. */
 export async function lineFrom(child: ChildProcess, ms = 10_000): Promise<string> {

@@ -9,3 +9,4 @@ export {
   type KillablePeer,
   type KillablePeerFactory,
 } from './conformance.js';
+export { within } from './within.js';
