@@ -22,21 +22,24 @@ export class Latencies {
 }
 
 /**
- * One HTTP request; resolves `{ status, body, ms }`. A connection that a killed worker reset is retried (twice),
- * as a load balancer would: the request never reached the application.
+ * One HTTP request; resolves `{ status, body, ms }`. A connection that a killed worker reset (or a GET that hangs)
+ * is retried, twice, as a load balancer would: the request never reached the application.
  */
 export function call(agent, port, method, path, retries = 0) {
   const retried = retries > 0;
   const started = performance.now();
   return new Promise((resolve, reject) => {
     const failed = (error) => {
-      if (retries < 2 && (error.code === 'ECONNRESET' || error.code === 'ECONNREFUSED' || error.code === 'EPIPE')) {
+      if (retries < 2 && ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT'].includes(error.code)) {
         resolve(call(agent, port, method, path, retries + 1));
       } else {
         reject(error);
       }
     };
-    const req = request({ host: '127.0.0.1', port, method, path, agent, timeout: 10_000 }, (res) => {
+    // A GET that hangs is retried like a reset one: a connection node:cluster handed to a worker as it was
+    // killed can stay open with nobody behind it. A POST may have queued its job, so it is not retried.
+    const idempotent = method === 'GET';
+    const req = request({ host: '127.0.0.1', port, method, path, agent, timeout: idempotent ? 3000 : 10_000 }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk) => (body += chunk));
@@ -45,7 +48,7 @@ export function call(agent, port, method, path, retries = 0) {
       res.on('aborted', () => failed(Object.assign(new Error('response aborted'), { code: 'ECONNRESET' })));
       res.on('error', failed);
     });
-    req.on('timeout', () => req.destroy(new Error('request timed out')));
+    req.on('timeout', () => req.destroy(Object.assign(new Error('request timed out'), { code: idempotent ? 'ETIMEDOUT' : 'ERR_TIMEOUT' })));
     req.on('error', failed);
     req.end();
   });
