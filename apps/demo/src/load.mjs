@@ -23,14 +23,14 @@ export class Latencies {
 
 /**
  * One HTTP request; resolves `{ status, body, ms }`. A connection that a killed worker reset (or a GET that hangs)
- * is retried, twice, as a load balancer would: the request never reached the application.
+ * is retried, up to three times, as a load balancer would: the request never reached the application.
  */
 export function call(agent, port, method, path, retries = 0) {
   const retried = retries > 0;
   const started = performance.now();
   return new Promise((resolve, reject) => {
     const failed = (error) => {
-      if (retries < 2 && ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT'].includes(error.code)) {
+      if (retries < 3 && ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT'].includes(error.code)) {
         resolve(call(agent, port, method, path, retries + 1));
       } else {
         reject(error);
