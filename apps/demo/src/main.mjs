@@ -15,7 +15,7 @@ import { readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'no
 import { createServer } from 'node:net';
 import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { serve } from '@ipcx/core';
+import { registerKernelObject, serve } from '@ipcx/core';
 import { SharedCounters, Supervisor, forkChild, forkClusterWorker } from '@ipcx/cluster';
 import { MessageQueue, MqChannel } from '@ipcx/mq';
 import { Publisher } from '@ipcx/pubsub';
@@ -48,7 +48,8 @@ const firstConfig = { greeting: 'hello from ipcx', rateLimit: 5000, jobRounds: 4
 writeFileSync(names.configFile, JSON.stringify(firstConfig, null, 2), { mode: 0o600 });
 
 const coordinator = new ShutdownCoordinator({ timeout: 15_000, exit: args.serve, log: (line) => log(`shutdown: ${line}`) });
-coordinator.register({ name: 'config file', close: () => rmSync(names.configFile, { force: true }) });
+// Registered like the kernel objects: the coordinator removes it at shutdown, and `ipcx clean` after a kill -9.
+registerKernelObject({ kind: 'file', name: names.configFile, owner: 'ipcx demo', unlink: () => rmSync(names.configFile, { force: true }) });
 
 const counters = SharedCounters.create(names.counters, { counters: COUNTERS });
 coordinator.register({ name: 'counters', close: () => counters.close(), priority: -10 });
@@ -262,7 +263,9 @@ function overtakes(reports) {
 
 /** What of this run is still in the kernel or on disk. */
 function leftBehind() {
-  const left = readdirSync('/dev/shm').filter((f) => f.includes(names.tag)).map((f) => `/dev/shm/${f}`);
+  const left = readdirSync('/dev/shm')
+    .filter((f) => f.includes(names.tag) || f.startsWith(`ipcx-cluster-${process.pid}-`))
+    .map((f) => `/dev/shm/${f}`);
   if (existsSync(names.control)) left.push(names.control);
   if (existsSync(names.configFile)) left.push(names.configFile);
   // unlink answers false when the queue is already gone (no mqueue file system needed)

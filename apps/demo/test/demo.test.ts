@@ -1,5 +1,7 @@
 import { execFile, spawn, spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { once } from 'node:events';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -16,9 +18,12 @@ function ipcx(...args: string[]): { code: number | null; stdout: string } {
 
 function leftovers(pid: number): string[] {
   const tag = `ipcx-demo-${pid}`;
-  const left = readdirSync('/dev/shm').filter((f) => f.includes(tag));
+  // The cluster's channels and control segment are named after the primary too: ipcx-cluster-<pid>-...
+  const left = readdirSync('/dev/shm').filter((f) => f.includes(tag) || f.startsWith(`ipcx-cluster-${pid}-`));
   // unlink answers false when the queue is already gone: ask the kernel, no mqueue mount needed
   if (MessageQueue.unlink(`/${tag}-jobs`)) left.push(`/${tag}-jobs`);
+  if (existsSync(join(tmpdir(), `${tag}-config.json`))) left.push(`${tag}-config.json`);
+  if (existsSync(join(tmpdir(), `${tag}.sock`))) left.push(`${tag}.sock`);
   return left;
 }
 
@@ -28,6 +33,9 @@ afterEach(() => {
     try {
       process.kill(-pid, 'SIGKILL');
     } catch {}
+    // A test that failed before its own cleanup: what the killed demo left goes too.
+    ipcx('clean', '--filter', `ipcx-demo-${pid}`);
+    ipcx('clean', '--filter', `ipcx-cluster-${pid}-`);
   }
 });
 
@@ -81,6 +89,8 @@ it('lists its objects with live owners while it serves, and ipcx clean removes t
   expect(dead.filter((o) => o.exists).length).toBeGreaterThan(0);
   expect(dead.filter((o) => o.exists && o.owner === 'alive')).toEqual([]);
   expect(ipcx('clean', '--filter', tag).code).toBe(0);
+  expect(ipcx('clean', '--filter', `ipcx-cluster-${child.pid}-`).code).toBe(0);
   expect(JSON.parse(ipcx('ls', '--json', '--filter', tag).stdout)).toEqual([]);
+  expect(JSON.parse(ipcx('ls', '--json', '--filter', `ipcx-cluster-${child.pid}-`).stdout)).toEqual([]);
   expect(leftovers(child.pid!)).toEqual([]);
 }, 90_000);

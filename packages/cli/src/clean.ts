@@ -94,9 +94,13 @@ export async function cleanObjects(options: CleanOptions = {}): Promise<CleanRes
       for (const record of object.records) keepRecords.add(record);
     }
   }
+  // A dead owner's record goes only when nothing it names is left: with --filter, or after a failure, it may
+  // still name objects this run did not remove, and dropping the record would leave them with no owner to show.
+  const left = options.dryRun ? [] : await listObjects({ allUsers: options.allUsers });
   const records: string[] = [];
   for (const record of deadRecords) {
     if (keepRecords.has(record)) continue;
+    if (left.some((object) => object.exists && object.records.includes(record))) continue;
     if (options.dryRun || removeOwnerRecord(record)) records.push(record);
   }
   return { removed, failed, records };

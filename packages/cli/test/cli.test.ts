@@ -87,6 +87,19 @@ describe('ipcx', () => {
     expect(final.map((o) => o.name).sort()).toEqual([live.queue, live.segment].sort());
   });
 
+  it('clean --filter removes only what matches, and keeps the dead owner\'s record while it names what is left', async () => {
+    const o = await owner('filter');
+    cleanup.push(() => shm.unlink(o.segment), () => mq.unlink(o.queue));
+    o.child.kill('SIGKILL');
+    await once(o.child, 'exit');
+    expect(ipcx('clean', '--filter', o.queue).code).toBe(0);
+    expect(() => mq.unlink(o.queue)).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+    const left = JSON.parse(ipcx('ls', '--json', '--filter', o.segment).stdout) as { name: string; owner: string }[];
+    expect(left.find((x) => x.name === o.segment)?.owner).toBe('dead');
+    expect(ipcx('clean', '--filter', o.segment).code).toBe(0);
+    expect(existsSync(`/dev/shm${o.segment}`)).toBe(false);
+  });
+
   it('inspect shows one object and its header', async () => {
     const o = await owner('inspect');
     cleanup.push(() => o.child.kill('SIGKILL'), () => shm.unlink(o.segment), () => mq.unlink(o.queue));
