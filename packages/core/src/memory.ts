@@ -23,8 +23,8 @@ const peerClosed = (): PeerGoneError => new PeerGoneError('peer (it closed the c
  * One end of a pair of connected in-memory channels in one thread: the reference transport. Messages go through
  * the codec, so each end gets its own copy, and each direction holds at most `capacity` messages.
  *
- * `close()` is graceful: sends still waiting for room are delivered as the peer receives (it resolves once they
- * are), and the peer receives everything, then `ClosedError`. `destroy(error?)` drops the waiting sends (they
+ * `close()` is graceful: sends still waiting for room are handed to the peer, which receives everything, then
+ * `ClosedError`. `destroy(error?)` drops the waiting sends (they
  * reject with `error`, else `ClosedError`). After the peer closed, `send` rejects with `PeerGoneError`, and
  * `closed` turns true once everything the peer sent was received.
  *
@@ -120,8 +120,8 @@ export class MemoryChannel<T = unknown> extends AbstractChannel<T> {
 
   /**
    * Closes this end gracefully: receives reject with `ClosedError` at once; sends still waiting for room are
-   * delivered as the peer receives, then the peer is told. Resolves once that is done; the same promise when
-   * called again.
+   * handed to the peer (it holds more than `capacity` for a moment rather than lose them), then the peer is told.
+   * Idempotent: the same promise when called again.
    */
   close(): Promise<void> {
     if (this.#closing) return this.#closing;
@@ -129,7 +129,10 @@ export class MemoryChannel<T = unknown> extends AbstractChannel<T> {
     this.#inbox.fail(new ClosedError());
     this.#peer.#peerGone = true;
     this.#peer.#queue.rejectAll(peerClosed());
-    this.#closing = this.#queue.drained().then(() => this.#peer.#inbox.end(new ClosedError('channel (closed by the peer)')));
+    const inbox = this.#peer.#inbox;
+    this.#queue.flush((bytes) => (inbox.push(bytes), true));
+    inbox.end(new ClosedError('channel (closed by the peer)'));
+    this.#closing = Promise.resolve();
     return this.#closing;
   }
 

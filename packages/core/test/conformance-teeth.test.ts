@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AbstractChannel, MemoryChannel, msgpackCodec, rawCodec, type Channel, type ReceiveOptions, type SendOptions } from '@ipcx/core';
-import { conformanceCases, type ChannelPairFactory } from '@ipcx/core/testing';
+import { CaseSkipped, conformanceCases, type ChannelPairFactory } from '@ipcx/core/testing';
 
 /** Wraps one end of a working channel and breaks it in one way. */
 class Broken<T> extends AbstractChannel<T> {
@@ -45,7 +45,7 @@ class Broken<T> extends AbstractChannel<T> {
   }
 }
 
-function brokenPair(fault: 'reorder' | 'drop' | 'no-timeout'): ChannelPairFactory {
+function brokenPair(fault: 'reorder' | 'drop' | 'no-timeout' | 'swallow-send-errors'): ChannelPairFactory {
   return () => {
     const [a, b] = MemoryChannel.pair({ capacity: 8 });
     return [new Broken(a, fault), new Broken(b, fault)];
@@ -67,9 +67,20 @@ async function failureOf(caseName: string, factory: ChannelPairFactory): Promise
 
 describe('the conformance suite has teeth', () => {
   it('passes every case on the working memory channel', async () => {
+    const limits = { capacity: 8, maxMessageBytes: 4096 };
     for (const c of conformanceCases) {
-      await c.run(() => MemoryChannel.pair({ capacity: 8 }), { capacity: 8 });
+      if (c.applies?.(limits) === false) continue;
+      await c.run(() => MemoryChannel.pair(limits), limits);
     }
+  });
+
+  it('fails a channel that takes a send after the peer closed and drops it', async () => {
+    expect(await failureOf('a send after the peer closed', brokenPair('swallow-send-errors'))).toBeInstanceOf(Error);
+  });
+
+  it('reports a case that does not apply as skipped, never as passed', async () => {
+    // Broken has no destroy(): the destroy case must skip, not pass.
+    expect(await failureOf('destroy() rejects', brokenPair('reorder'))).toBeInstanceOf(CaseSkipped);
   });
 
   it('fails a channel that reorders messages', async () => {

@@ -31,6 +31,11 @@ export interface ConformanceLimits {
    * `rawCodec`): enables the "garbage bytes" case. msgpack encodings only.
    */
   garbagePeer?: () => Promise<[receiver: Channel<any>, rawSender: Channel<Uint8Array>]>;
+  /**
+   * False for a transport whose end cannot learn that the other end closed (one queue with any number of
+   * senders, a connectionless socket): the cases about the end of the peer are then skipped. Default true.
+   */
+  peerEnds?: boolean;
 }
 
 /**
@@ -64,7 +69,44 @@ export interface ConformanceCase {
   name: string;
   /** False when the transport did not give what the case needs (it then passes without testing: skip it). */
   applies?(limits: ConformanceLimits): boolean;
-  run(factory: ChannelPairFactory<any>, limits: ConformanceLimits): Promise<void>;
+  /**
+   * Throws when the transport breaks the contract. `skip(reason)` marks the case as not applying (reported as
+   * skipped, never passed) when that shows only at run time (e.g. the channel has no `destroy`).
+   */
+  run(factory: ChannelPairFactory<any>, limits: ConformanceLimits, skip?: (reason: string) => never): Promise<void>;
+}
+
+/** Thrown by the default `skip` of a case run outside `describeChannelConformance`. */
+export class CaseSkipped extends Error {
+  override readonly name = 'CaseSkipped';
+}
+
+const skipOutsideVitest = (reason: string): never => {
+  throw new CaseSkipped(reason);
+};
+
+const peerEnds = (limits: ConformanceLimits): boolean => limits.peerEnds !== false;
+
+/** An end with `destroy(error?)`, as docs/API.md asks of every channel. */
+type Destroyable = AnyChannel & { destroy(error?: Error): void };
+
+function hasDestroy(channel: AnyChannel): channel is Destroyable {
+  return typeof (channel as Partial<Destroyable>).destroy === 'function';
+}
+
+/** Awaits `promise` for at most `ms`; a hang fails the case (names `what`) instead of running into the test's timeout. */
+async function bounded<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new assert.AssertionError({ message: `${what}: not within ${ms} ms` })), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 type AnyChannel = Channel<any>;
@@ -403,9 +445,115 @@ export const conformanceCases: ConformanceCase[] = [
     },
   },
   {
-    name: 'a message exactly at the size limit arrives and one byte over is TooLargeError',
+    name: 'a send after the peer closed rejects with PeerGoneError (nothing is silently dropped)',
+    applies: peerEnds,
     async run(factory, limits) {
-      if (limits.maxMessageBytes === undefined) return;
+      const [a, b] = await factory();
+      try {
+        await a.close();
+        // Once a receive has seen the end, this end knows the peer closed.
+        await rejectsWith(b.receive({ timeout: 5000 }), 'IPCX_ERR_CLOSED', 'receive after the peer closed');
+        await rejectsWith(b.send(message(limits, 1), { timeout: 5000 }), 'IPCX_ERR_PEER_GONE', 'send after the peer closed');
+        throwsWith(() => b.trySend(message(limits, 2)), 'IPCX_ERR_PEER_GONE', 'trySend after the peer closed');
+      } finally {
+        await Promise.all([a.close(), b.close()]);
+      }
+    },
+  },
+  {
+    name: '`closed` turns true once the peer closed and everything it sent was received, not before',
+    applies: peerEnds,
+    async run(factory, limits) {
+      const [a, b] = await factory();
+      try {
+        await a.send(message(limits, 1));
+        await a.send(message(limits, 2));
+        await a.close();
+        assert.equal(b.closed, false, '`closed` is true while messages of the peer are still unreceived');
+        assert.equal(seqOf(limits, await b.receive({ timeout: 5000 })), 1);
+        assert.equal(b.closed, false, '`closed` is true while a message of the peer is still unreceived');
+        assert.equal(seqOf(limits, await b.receive({ timeout: 5000 })), 2);
+        await rejectsWith(b.receive({ timeout: 5000 }), 'IPCX_ERR_CLOSED', 'receive after everything was received');
+        assert.equal(b.closed, true, '`closed` is false after the peer closed and everything was received');
+      } finally {
+        await Promise.all([a.close(), b.close()]);
+      }
+    },
+  },
+  {
+    name: 'a for await loop started after the peer closed yields what arrived, then ends',
+    applies: peerEnds,
+    async run(factory, limits) {
+      const [a, b] = await factory();
+      try {
+        for (let i = 0; i < 3; i++) await a.send(message(limits, i));
+        await a.close();
+        const seen: number[] = [];
+        await bounded(
+          (async () => {
+            for await (const m of b) seen.push(seqOf(limits, m));
+          })(),
+          5000,
+          'a for await loop over a channel whose peer closed',
+        );
+        assert.deepEqual(seen, [0, 1, 2]);
+      } finally {
+        await Promise.all([a.close(), b.close()]);
+      }
+    },
+  },
+  {
+    name: 'destroy() rejects the sends waiting for room at once, and every later call fails with ClosedError',
+    async run(factory, limits, skip = skipOutsideVitest) {
+      const [a, b] = await factory();
+      try {
+        if (!hasDestroy(a)) return skip('the channel has no destroy()');
+        const size = fillSize(limits);
+        const count = fill(a, limits, size);
+        const waiting = a.send(message(limits, count, size), { timeout: 10_000 });
+        assert.ok(await pendingAfterTurns(waiting), 'send on a full channel did not wait');
+        a.destroy();
+        await bounded(rejectsWith(waiting, 'IPCX_ERR_CLOSED', 'a send waiting when the channel was destroyed'), 5000, 'the waiting send');
+        assert.equal(a.closed, true, '`closed` after destroy()');
+        await rejectsWith(a.send(message(limits, 0)), 'IPCX_ERR_CLOSED', 'send after destroy');
+        await rejectsWith(a.receive(), 'IPCX_ERR_CLOSED', 'receive after destroy');
+        a.destroy(); // idempotent
+        await bounded(a.close(), 5000, 'close() after destroy()');
+      } finally {
+        if (hasDestroy(a)) a.destroy();
+        if (hasDestroy(b)) b.destroy();
+        await Promise.all([a.close(), b.close()]);
+      }
+    },
+  },
+  {
+    name: 'close() returns, and again when called twice, even with a send waiting for room and a peer that does not read',
+    async run(factory, limits) {
+      const [a, b] = await factory();
+      try {
+        const size = fillSize(limits);
+        const count = fill(a, limits, size);
+        const waiting = a.send(message(limits, count, size), { timeout: 20_000 }).then(
+          () => 'sent',
+          (error: unknown) => error,
+        );
+        assert.ok(await pendingAfterTurns(waiting), 'send on a full channel did not wait');
+        const first = a.close();
+        const second = a.close();
+        await bounded(Promise.all([first, second]), 10_000, 'close() of an end whose peer does not read');
+        const outcome = await bounded(waiting, 10_000, 'the send waiting at close()');
+        assert.ok(outcome === 'sent' || isIpcError(outcome), `the send waiting at close() ended with ${String(outcome)}`);
+        await bounded(a.close(), 5000, 'a third close()');
+      } finally {
+        await Promise.all([a.close(), b.close()]);
+      }
+    },
+  },
+  {
+    name: 'a message exactly at the size limit arrives and one byte over is TooLargeError',
+    applies: (limits) => limits.maxMessageBytes !== undefined,
+    async run(factory, limits, skip = skipOutsideVitest) {
+      if (limits.maxMessageBytes === undefined) return skip('no maxMessageBytes given');
       const [a, b] = await factory();
       try {
         const max = limits.maxMessageBytes;
@@ -484,7 +632,14 @@ export function describeChannelConformance<T>(
   limits: ConformanceLimits = {},
 ): void {
   describe(`${name}: Channel conformance`, () => {
-    for (const c of conformanceCases) it.skipIf(c.applies?.(limits) === false)(c.name, () => c.run(factory, limits));
+    for (const c of conformanceCases) {
+      it.skipIf(c.applies?.(limits) === false)(c.name, (context) =>
+        c.run(factory, limits, (reason) => {
+          context.skip(reason);
+          throw new CaseSkipped(reason); // skip() throws already; this line is for the type checker
+        }),
+      );
+    }
   });
 }
 

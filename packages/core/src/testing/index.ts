@@ -1,6 +1,7 @@
 export {
   conformanceCases,
   describeChannelConformance,
+  CaseSkipped,
   pendingAfterTurns,
   type ChannelPair,
   type ChannelPairFactory,
@@ -10,3 +11,18 @@ export {
   type KillablePeerFactory,
 } from './conformance.js';
 export { within } from './within.js';
+export {
+  childLines,
+  defer,
+  ignoring,
+  killTrackedChildren,
+  rejection,
+  runDeferred,
+  shmLeftovers,
+  spawnCode,
+  spawnNode,
+  trackChild,
+  uniqueName,
+  type ChildLines,
+  type ChildOutput,
+} from './helpers.js';

@@ -1,0 +1,190 @@
+/**
+ * Test helpers every package uses: unique names the leak check recognises, child processes killed after each
+ * test, their output line by line, undo steps that run when a test fails too, and the error a promise rejects
+ * with. Each wait is bounded (`within`); none is a sleep.
+ */
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import { within } from './within.js';
+
+/**
+ * `ipcx-<what>-<pid>-<random>`: unique per call, and recognised by the leak check (`vitest.leaks.ts`) as made by
+ * this process. Prefix `/` for a POSIX shm or queue name; join it to `tmpdir()` for a socket path.
+ */
+export function uniqueName(what = 'test'): string {
+  return `ipcx-${what}-${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
+const tracked = new Set<ChildProcess>();
+
+function running(child: ChildProcess): boolean {
+  return child.exitCode === null && child.signalCode === null;
+}
+
+/** Records a child process so that `killTrackedChildren()` (in `afterEach`) kills it if it still runs. Returns it. */
+export function trackChild<C extends ChildProcess>(child: C): C {
+  tracked.add(child);
+  child.once('exit', () => tracked.delete(child));
+  return child;
+}
+
+/**
+ * Kills every tracked child that still runs with SIGKILL and resolves once each has exited (so that what it held,
+ * a lock, a socket, is released before the next test). Use as `afterEach(killTrackedChildren)`.
+ */
+export async function killTrackedChildren(): Promise<void> {
+  const children = [...tracked];
+  tracked.clear();
+  await Promise.all(
+    children.filter(running).map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          child.once('exit', () => resolve());
+          if (!running(child)) return resolve(); // exited between the check and the listener
+          child.kill('SIGKILL');
+        }),
+    ),
+  );
+}
+
+/** Spawns `node ...args` (a fixture that loads the built `dist`), piped and tracked. */
+export function spawnNode(args: readonly string[], options: SpawnOptions = {}): ChildProcess {
+  return trackChild(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options }));
+}
+
+/**
+ * Runs `code` (an ES module) in a tracked child Node process; `cwd` is where `@ipcx/*` resolve (a package folder,
+ * to load its built `dist`). With `dropTo`, the child drops to that uid/gid where the comment `/*DROP*\/` stands in
+ * the code, after its imports ran.
+ */
+export function spawnCode(code: string, options: { cwd?: string; dropTo?: number; stdio?: SpawnOptions['stdio'] } = {}): ChildProcess {
+  const id = options.dropTo;
+  const drop = id === undefined ? '' : `process.setgroups([]); process.setgid(${id}); process.setuid(${id});`;
+  return spawnNode(['--input-type=module', '-e', code.replace('/*DROP*/', drop)], {
+    cwd: options.cwd,
+    stdio: options.stdio ?? ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+/** What a child printed and how it ended. */
+export interface ChildOutput {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** A child's stdout line by line, and its end. Make it right after spawning, so that nothing printed is missed. */
+export interface ChildLines {
+  /** Every stdout line so far. */
+  readonly lines: readonly string[];
+  /** The next line not yet taken by `next` (lines are queued: none is lost between calls). */
+  next(ms?: number): Promise<string>;
+  /** The first line (printed already or to come) equal to `match`, starting with `match + ' '`, or passing it. */
+  line(match: string | ((line: string) => boolean), ms?: number): Promise<string>;
+  /** Resolves once the child exited, with everything it printed. */
+  readonly exited: Promise<ChildOutput>;
+}
+
+/** Reads a child's output; every wait rejects when the child exits first (with its stderr) or after `ms` (default 10 s). */
+export function childLines(child: ChildProcess): ChildLines {
+  const lines: string[] = [];
+  let taken = 0;
+  let stdout = '';
+  let stderr = '';
+  let pending = '';
+  const waiters = new Set<() => void>();
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+    pending += chunk;
+    for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n')) {
+      lines.push(pending.slice(0, nl));
+      pending = pending.slice(nl + 1);
+    }
+    for (const waiter of [...waiters]) waiter();
+  });
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<ChildOutput>((resolve) => {
+    const done = (): void => resolve({ code: child.exitCode, signal: child.signalCode, stdout, stderr });
+    if (!running(child) && child.stdout === null) done();
+    else child.once('close', done);
+  });
+  let ended = false;
+  void exited.then(() => {
+    ended = true;
+    for (const waiter of [...waiters]) waiter();
+  });
+  const waitFor = <T>(find: () => T | undefined, ms: number, what: string): Promise<T> => {
+    const found = find();
+    if (found !== undefined) return Promise.resolve(found);
+    let waiter!: () => void;
+    const result = new Promise<T>((resolve, reject) => {
+      waiter = () => {
+        const value = find();
+        if (value !== undefined) resolve(value);
+        else if (ended) reject(new Error(`the child exited (${child.exitCode ?? child.signalCode}) before ${what}; stderr: ${stderr}`));
+        else return;
+        waiters.delete(waiter);
+      };
+      waiters.add(waiter);
+      if (ended) waiter();
+    });
+    return within(result, ms, what).finally(() => waiters.delete(waiter));
+  };
+  return {
+    lines,
+    exited,
+    next: (ms = 10_000) => waitFor(() => (taken < lines.length ? lines[taken++] : undefined), ms, 'a line from the child'),
+    line(match, ms = 10_000) {
+      const test = typeof match === 'string' ? (l: string) => l === match || l.startsWith(`${match} `) : match;
+      return waitFor(() => lines.find(test), ms, `the line ${String(match)}`);
+    },
+  };
+}
+
+/** The error `promise` rejects with; fails when it resolves. */
+export async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string }> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error & { code?: string };
+  }
+  throw new Error('expected a rejection, the promise resolved');
+}
+
+type Cleanup = () => void | Promise<void>;
+const cleanups: Cleanup[] = [];
+
+/** Registers an undo step (unlink, close); `runDeferred()` in `afterEach` runs them, last first, failures or not. */
+export function defer(fn: Cleanup): void {
+  cleanups.push(fn);
+}
+
+/** Runs every step `defer` registered, last first; throws an AggregateError of the steps that failed, after all ran. */
+export async function runDeferred(): Promise<void> {
+  const errors: unknown[] = [];
+  while (cleanups.length > 0) {
+    try {
+      await cleanups.pop()!();
+    } catch (error) {
+      errors.push(error);
+    }
+  }
+  if (errors.length > 0) throw new AggregateError(errors, 'cleanup failed');
+}
+
+/** Runs `fn`, ignoring errors with one of `codes` (ENOENT from an unlink of something already gone). */
+export function ignoring<T>(codes: readonly string[], fn: () => T): T | undefined {
+  try {
+    return fn();
+  } catch (error) {
+    if (!codes.includes((error as { code?: string }).code ?? '')) throw error;
+    return undefined;
+  }
+}
+
+/** Names in /dev/shm (segments, `sem.` semaphores) that contain `pattern`; for a test's own leak check. */
+export function shmLeftovers(pattern: string = `-${process.pid}-`): string[] {
+  return readdirSync('/dev/shm').filter((name) => name.includes(pattern));
+}

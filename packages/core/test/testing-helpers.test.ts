@@ -1,0 +1,102 @@
+import { existsSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  childLines,
+  defer,
+  ignoring,
+  killTrackedChildren,
+  rejection,
+  runDeferred,
+  shmLeftovers,
+  spawnCode,
+  spawnNode,
+  trackChild,
+  uniqueName,
+  within,
+} from '@ipcx/core/testing';
+import { spawn } from 'node:child_process';
+
+afterEach(killTrackedChildren);
+
+describe('uniqueName', () => {
+  it('is ipcx, the label, this pid and random hex, and differs on every call', () => {
+    const a = uniqueName('jobs');
+    expect(a).toMatch(new RegExp(`^ipcx-jobs-${process.pid}-[0-9a-f]{8}$`));
+    expect(uniqueName('jobs')).not.toBe(a);
+    expect(uniqueName()).toMatch(new RegExp(`^ipcx-test-${process.pid}-`));
+  });
+});
+
+describe('child processes', () => {
+  it('killTrackedChildren kills a tracked child with SIGKILL and resolves once it exited', async () => {
+    const child = spawnNode(['-e', 'process.on("SIGTERM", () => {}); console.log("ready"); setInterval(() => {}, 1000)']);
+    const out = childLines(child);
+    expect(await out.next()).toBe('ready');
+    await killTrackedChildren();
+    expect(child.signalCode).toBe('SIGKILL');
+    expect((await out.exited).signal).toBe('SIGKILL');
+    await killTrackedChildren(); // nothing left: resolves at once
+  });
+
+  it('tracks a child spawned elsewhere, and forgets one that exited by itself', async () => {
+    const child = trackChild(spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' }));
+    const done = spawnNode(['-e', '']);
+    expect((await childLines(done).exited).code).toBe(0);
+    await killTrackedChildren();
+    expect(child.signalCode).toBe('SIGKILL');
+  });
+
+  it('childLines queues lines, finds one by prefix, and rejects with stderr when the child exits first', async () => {
+    const child = spawnCode('console.log("a"); console.log("pid 42"); console.log("b"); console.error("boom"); process.exit(3)');
+    const out = childLines(child);
+    expect(await out.line('pid')).toBe('pid 42');
+    expect(await out.next()).toBe('a');
+    expect(await out.next()).toBe('pid 42');
+    expect(await out.next()).toBe('b');
+    const error = await rejection(out.next());
+    expect(error.message).toMatch(/exited \(3\).*boom/s);
+    expect(await out.exited).toMatchObject({ code: 3, stdout: 'a\npid 42\nb\n', stderr: 'boom\n' });
+  });
+
+  it('a wait for a line is bounded', async () => {
+    const out = childLines(spawnNode(['-e', 'setInterval(() => {}, 1000)']));
+    expect((await rejection(out.next(50))).message).toMatch(/not within 50 ms/);
+  });
+});
+
+describe('defer / runDeferred / ignoring', () => {
+  it('runs every step, last first, and reports the ones that failed after all ran', async () => {
+    const ran: number[] = [];
+    defer(() => void ran.push(1));
+    defer(() => {
+      throw new Error('step 2');
+    });
+    defer(async () => void ran.push(3));
+    const error = await rejection(runDeferred());
+    expect(error).toBeInstanceOf(AggregateError);
+    expect(ran).toEqual([3, 1]);
+    await runDeferred();
+  });
+
+  it('ignoring swallows only the codes listed', () => {
+    const enoent = () => {
+      throw Object.assign(new Error('gone'), { code: 'ENOENT' });
+    };
+    expect(ignoring(['ENOENT'], enoent)).toBeUndefined();
+    expect(() => ignoring(['EACCES'], enoent)).toThrow('gone');
+    expect(ignoring(['ENOENT'], () => 5)).toBe(5);
+  });
+});
+
+describe('shmLeftovers', () => {
+  it('lists /dev/shm names that contain the pattern', () => {
+    expect(existsSync('/dev/shm')).toBe(true);
+    expect(shmLeftovers(uniqueName('none'))).toEqual([]);
+  });
+});
+
+describe('within', () => {
+  it('passes the value through', async () => {
+    expect(await within(Promise.resolve(1), 100, 'one')).toBe(1);
+  });
+});
