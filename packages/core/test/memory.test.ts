@@ -52,3 +52,37 @@ describe('a send that waits for room', () => {
     await b.close();
   });
 });
+
+describe('for await over a memory channel', () => {
+  it('yields a message that decodes to undefined (the fast path tells it from no message)', async () => {
+    const [a, b] = MemoryChannel.pair();
+    await a.send(1);
+    await a.send(undefined);
+    await a.send(3);
+    await a.close();
+    const seen: unknown[] = [];
+    for await (const m of b) seen.push(m);
+    expect(seen).toEqual([1, undefined, 3]);
+  });
+
+  it('takes what is there without calling receive, and waits in receive only when empty', async () => {
+    const [a, b] = MemoryChannel.pair();
+    let receives = 0;
+    const receive = b.receive.bind(b);
+    b.receive = (options) => (receives++, receive(options));
+    for (let i = 0; i < 10; i++) await a.send(i);
+    const seen: unknown[] = [];
+    for await (const m of b) {
+      seen.push(m);
+      if (seen.length === 10) break;
+    }
+    expect(receives).toBe(0);
+    const next = (async () => {
+      for await (const m of b) return m;
+    })();
+    await a.send('late');
+    expect(await next).toBe('late');
+    expect(receives).toBe(1);
+    await a.close();
+  });
+});

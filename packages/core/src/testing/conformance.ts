@@ -4,6 +4,7 @@ import { describe, it } from 'vitest';
 import type { Channel } from '../channel.js';
 import { copyBytes, msgpackCodec, rawCodec, type Codec } from '../codec.js';
 import { isIpcError, type IpcErrorCode } from '../errors.js';
+import { within } from './within.js';
 
 /** Two connected ends of a transport; the suite closes both after each case. */
 export type ChannelPair<T = unknown> = [Channel<T>, Channel<T>];
@@ -94,20 +95,6 @@ function hasDestroy(channel: AnyChannel): channel is Destroyable {
   return typeof (channel as Partial<Destroyable>).destroy === 'function';
 }
 
-/** Awaits `promise` for at most `ms`; a hang fails the case (names `what`) instead of running into the test's timeout. */
-async function bounded<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new assert.AssertionError({ message: `${what}: not within ${ms} ms` })), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 type AnyChannel = Channel<any>;
 
@@ -489,7 +476,7 @@ export const conformanceCases: ConformanceCase[] = [
         for (let i = 0; i < 3; i++) await a.send(message(limits, i));
         await a.close();
         const seen: number[] = [];
-        await bounded(
+        await within(
           (async () => {
             for await (const m of b) seen.push(seqOf(limits, m));
           })(),
@@ -513,12 +500,12 @@ export const conformanceCases: ConformanceCase[] = [
         const waiting = a.send(message(limits, count, size), { timeout: 10_000 });
         assert.ok(await pendingAfterTurns(waiting), 'send on a full channel did not wait');
         a.destroy();
-        await bounded(rejectsWith(waiting, 'IPCX_ERR_CLOSED', 'a send waiting when the channel was destroyed'), 5000, 'the waiting send');
+        await within(rejectsWith(waiting, 'IPCX_ERR_CLOSED', 'a send waiting when the channel was destroyed'), 5000, 'the waiting send');
         assert.equal(a.closed, true, '`closed` after destroy()');
         await rejectsWith(a.send(message(limits, 0)), 'IPCX_ERR_CLOSED', 'send after destroy');
         await rejectsWith(a.receive(), 'IPCX_ERR_CLOSED', 'receive after destroy');
         a.destroy(); // idempotent
-        await bounded(a.close(), 5000, 'close() after destroy()');
+        await within(a.close(), 5000, 'close() after destroy()');
       } finally {
         if (hasDestroy(a)) a.destroy();
         if (hasDestroy(b)) b.destroy();
@@ -540,10 +527,10 @@ export const conformanceCases: ConformanceCase[] = [
         assert.ok(await pendingAfterTurns(waiting), 'send on a full channel did not wait');
         const first = a.close();
         const second = a.close();
-        await bounded(Promise.all([first, second]), 10_000, 'close() of an end whose peer does not read');
-        const outcome = await bounded(waiting, 10_000, 'the send waiting at close()');
+        await within(Promise.all([first, second]), 10_000, 'close() of an end whose peer does not read');
+        const outcome = await within(waiting, 10_000, 'the send waiting at close()');
         assert.ok(outcome === 'sent' || isIpcError(outcome), `the send waiting at close() ended with ${String(outcome)}`);
-        await bounded(a.close(), 5000, 'a third close()');
+        await within(a.close(), 5000, 'a third close()');
       } finally {
         await Promise.all([a.close(), b.close()]);
       }
