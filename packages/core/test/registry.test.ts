@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ownedKernelObjects, registerKernelObject, unlinkOwnedKernelObjects, unlinkOwnedKernelObjectsSync } from '../src/index.js';
+import { ownedKernelObjects, unlinkOwnedKernelObjects, unlinkOwnedKernelObjectsSync } from '../src/index.js';
+import { registerKernelObject } from '../src/transport.js';
 
 describe('kernel object registry', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ipcx-registry-'));
