@@ -196,6 +196,11 @@ export class SysvSegment implements AsyncDisposable {
    * was not removed yet, removes it. Idempotent.
    */
   async close(): Promise<void> {
+    this.destroy();
+  }
+
+  /** The same as `close` (nothing to flush). Idempotent. */
+  destroy(_error?: Error): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#native.sysv.shm.detach(this.buffer);

@@ -257,6 +257,11 @@ export class SysvSemaphoreSet implements AsyncDisposable {
 
   /** Stops using the set; the creator removes it (if not removed yet). Idempotent. */
   async close(): Promise<void> {
+    this.destroy();
+  }
+
+  /** The same as `close` (nothing to flush). Idempotent. */
+  destroy(_error?: Error): void {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#registration !== undefined) {
@@ -377,6 +382,11 @@ export class SysvLock implements AsyncDisposable {
   /** Stops using the lock; its creator removes the semaphore. Held guards are not released. Idempotent. */
   close(): Promise<void> {
     return this.#set.close();
+  }
+
+  /** The same as `close`. Idempotent. */
+  destroy(error?: Error): void {
+    this.#set.destroy(error);
   }
 
   [Symbol.asyncDispose](): Promise<void> {
