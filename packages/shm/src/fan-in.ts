@@ -20,6 +20,7 @@ import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/wak
 import { checkBlockingAllowed } from './internal/park.js';
 import { handleCodec } from './internal/options.js';
 import { SendPump, type PendingSend } from './internal/send-pump.js';
+import { NOTHING, ReceivePump } from './internal/receive-pump.js';
 import { LOCK_SIDE_A, Segment, checkMode, createSegment, openSegment, unlinkSegment } from './segment.js';
 
 /** Options of a fan-in ring (`new FanIn`). */
@@ -50,7 +51,6 @@ export interface FanInHandle {
   readonly codec: string;
 }
 
-const NOTHING: unique symbol = Symbol('nothing');
 
 /** The ring starts right after the header. */
 const RING_OFFSET = HEADER_BYTES;
@@ -85,7 +85,6 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
   readonly #inbox = new Inbox<T>();
   readonly #named: boolean;
   readonly #segment: Segment | undefined;
-  #receiving = false;
   #closed = false;
 
   /** A new ring for the threads of this process; senders in workers use `FanIn.from(inbox.handle())`. */
@@ -169,7 +168,7 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
       if (value !== NOTHING) return Promise.resolve(value);
     }
     const received = this.#inbox.receive('receive', options);
-    void this.#pump();
+    void this.#pump.start();
     if (options !== undefined) received.catch(() => this.#inbox.waiting === 0 && this.#reader.wakeConsumer());
     return received;
   }
@@ -241,30 +240,14 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
     }
   }
 
-  async #pump(): Promise<void> {
-    if (this.#receiving) return;
-    this.#receiving = true;
-    try {
-      while (this.#inbox.waiting > 0 && !this.#closed) {
-        let value: T | typeof NOTHING;
-        try {
-          value = this.#read();
-        } catch (error) {
-          // A frame that does not decode fails the receive that waited for it; the ring goes on.
-          if (error instanceof BadFrameError) this.#inbox.rejectOne(error);
-          else this.#inbox.end(error as IpcError);
-          continue;
-        }
-        if (value !== NOTHING) {
-          this.#inbox.push(value);
-          continue;
-        }
-        await this.#reader.waitForFrame(Number.POSITIVE_INFINITY, () => this.#closed || this.#inbox.waiting === 0);
-      }
-    } finally {
-      this.#receiving = false;
-    }
-  }
+  readonly #pump = new ReceivePump<T>({
+    inbox: this.#inbox,
+    closed: () => this.#closed,
+    read: () => this.#read(),
+    fatal: () => false,
+    waitForFrame: () => this.#reader.waitForFrame(Number.POSITIVE_INFINITY, () => this.#closed || this.#inbox.waiting === 0),
+    alive: () => true,
+  });
 }
 
 /** One sender into a `FanIn`; any number may exist, in any thread or process. */

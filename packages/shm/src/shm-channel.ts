@@ -37,6 +37,7 @@ import {
 import { handleCodec } from './internal/options.js';
 import { checkBlockingAllowed, spinUntil } from './internal/park.js';
 import { SendPump, type PendingSend } from './internal/send-pump.js';
+import { NOTHING, ReceivePump } from './internal/receive-pump.js';
 import { RingReader, RingWriter } from './ring.js';
 import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/waker.js';
 import { markOnThreadExit, releaseExit, type ExitHolder } from './internal/exit.js';
@@ -113,7 +114,6 @@ export interface ShmChannelHandle {
   readonly codec: string;
 }
 
-const NOTHING: unique symbol = Symbol('nothing');
 /** Once a message this large was sent, encode the next ones straight into the ring. */
 const IN_PLACE_BYTES = 4096;
 
@@ -163,7 +163,6 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
   #released = false;
   /** Set once a wait found the peer process dead (across processes). */
   #peerGone: PeerGoneError | undefined;
-  #receiving = false;
   #busy = false;
   #held = false;
   #encodeInPlace = false;
@@ -434,7 +433,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
       if (value !== NOTHING) return value;
     }
     const received = this.#inbox.receive('receive', options);
-    void this.#pumpReceives();
+    void this.#receivePump.start();
     // A parked pump holds the event loop open: when the last receiver gave up, wake it so it can stop.
     if (options !== undefined) received.catch(() => this.#inbox.waiting === 0 && this.#reader.wakeConsumer());
     return received;
@@ -692,41 +691,21 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     return false;
   }
 
-  async #pumpReceives(): Promise<void> {
-    if (this.#receiving) return;
-    this.#receiving = true;
-    try {
-      while (this.#inbox.waiting > 0 && !this.#closed) {
-        let value: T | typeof NOTHING;
-        try {
-          value = this.#read();
-        } catch (error) {
-          // A frame that does not decode fails the receive that waited for it, as on the direct path;
-          // the channel goes on. The end of the channel (closed, peer gone) ends every receive.
-          if (error instanceof BadFrameError && error !== this.#corrupt) {
-            this.#inbox.rejectOne(error);
-            continue;
-          }
-          this.#inbox.end(error as IpcError);
-          return;
-        }
-        if (value !== NOTHING) {
-          this.#inbox.push(value);
-          continue;
-        }
-        const result = await this.#reader.waitForFrame(this.#parkMs, () => this.#closed || this.#inbox.waiting === 0 || this.#peerEnded());
-        if (result === 'timed-out') {
-          try {
-            this.#checkPeerAlive();
-          } catch {
-            return;
-          }
-        }
+  readonly #receivePump = new ReceivePump<T>({
+    inbox: this.#inbox,
+    closed: () => this.#closed,
+    read: () => this.#read(),
+    fatal: (error) => error === this.#corrupt,
+    waitForFrame: () => this.#reader.waitForFrame(this.#parkMs, () => this.#closed || this.#inbox.waiting === 0 || this.#peerEnded()),
+    alive: () => {
+      try {
+        this.#checkPeerAlive();
+        return true;
+      } catch {
+        return false;
       }
-    } finally {
-      this.#receiving = false;
-    }
-  }
+    },
+  });
 
   readonly #pump = new SendPump(this.#sendQueue, {
     // A closing end still writes what it accepted; only a released one stops.

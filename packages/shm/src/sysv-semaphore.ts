@@ -9,7 +9,7 @@ import {
   type WaitOptions,
 } from '@ipcx/core';
 import type { SysvSemOperation, SysvSemStat } from '@ipcx/native';
-import { checkAdoptable, describeTarget, loadSysv, sysvError, sysvMode, sysvTarget, type SysvKeyOptions, type SysvNative, type SysvTarget } from './internal/sysv.js';
+import { checkAdoptable, describeTarget, loadSysv, sysvError, sysvMode, sysvTarget, type SysvKeyOptions, type SysvNative, type SysvTarget, removeQuietly } from './internal/sysv.js';
 import { GuardImpl, type Guard } from './sync.js';
 import type { SysvSetOptions } from './sysv-segment.js';
 
@@ -73,7 +73,7 @@ export class SysvSemaphoreSet implements AsyncDisposable {
     this.created = created;
     this.#what = what;
     if (created) {
-      this.#registration = registerKernelObject({ kind: 'sysv-sem', name: what.replace(/^System V semaphore set /, ''), owner: '@ipcx/shm', unlink: () => removeQuietly(n, id) });
+      this.#registration = registerKernelObject({ kind: 'sysv-sem', name: what.replace(/^System V semaphore set /, ''), owner: '@ipcx/shm', unlink: () => removeQuietly(n, 'sem', id) });
     }
   }
 
@@ -267,7 +267,7 @@ export class SysvSemaphoreSet implements AsyncDisposable {
     if (this.#registration !== undefined) {
       this.#registration.unregister();
       this.#registration = undefined;
-      removeQuietly(this.#native, this.id);
+      removeQuietly(this.#native, 'sem', this.id);
     }
   }
 
@@ -417,10 +417,4 @@ function resolveId(n: SysvNative, target: SysvTarget): number {
   }
 }
 
-function removeQuietly(n: SysvNative, id: number): void {
-  try {
-    n.sysv.sem.remove(id);
-  } catch {
-    // already removed
-  }
-}
+
