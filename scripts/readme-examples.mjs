@@ -30,7 +30,11 @@ const work = join(root, '.readme-examples');
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work);
 
-const slug = (file) => file.replace(/\.md$/, '').replace(/[^\w]+/g, '-').toLowerCase();
+const slug = (file) =>
+  file
+    .replace(/\.md$/, '')
+    .replace(/[^\w]+/g, '-')
+    .toLowerCase();
 const toRun = [];
 const toCheck = [];
 const skipped = [];
@@ -72,10 +76,14 @@ if (toCheck.length > 0) {
   };
   writeFileSync(join(work, 'tsconfig.json'), JSON.stringify(tsconfig, null, 2));
   const started = performance.now();
-  const tsc = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', work, '--pretty', 'false'], {
-    cwd: work,
-    encoding: 'utf8',
-  });
+  const tsc = spawnSync(
+    process.execPath,
+    [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', work, '--pretty', 'false'],
+    {
+      cwd: work,
+      encoding: 'utf8',
+    },
+  );
   const errors = `${tsc.stdout}${tsc.stderr}`.split('\n').filter((l) => /error TS\d+/.test(l));
   for (const block of toCheck) {
     const mine = errors.filter((l) => l.startsWith(`${block.name}(`));
@@ -92,7 +100,10 @@ if (toCheck.length > 0) {
 // with the namespace. Elsewhere the blocks share the machine's, and a name that appeared during the run and
 // is still there at the end is reported (not removed: another program may own it).
 const LEFT = '@@ipcx-readme-left ';
-const isolate = process.getuid?.() === 0 && !process.argv.includes('--no-isolate') && spawnSync('unshare', ['--version']).status === 0;
+const isolate =
+  process.getuid?.() === 0 &&
+  !process.argv.includes('--no-isolate') &&
+  spawnSync('unshare', ['--version']).status === 0;
 const SANDBOX = [
   'mount -t tmpfs -o mode=1777 tmpfs /dev/shm && mount -t mqueue mqueue /dev/mqueue || exit 99',
   '"$0" "$1"; rc=$?',
@@ -145,9 +156,11 @@ await Promise.all(
       const r = await runBlock(block);
       ran++;
       if (r.code === 99 && isolate) fail(block, `could not make its own /dev/shm and /dev/mqueue\n${r.output}`);
-      else if (r.timedOut) fail(block, `did not exit within ${timeoutSeconds} s (an example must end by itself)\n${r.output}`);
+      else if (r.timedOut)
+        fail(block, `did not exit within ${timeoutSeconds} s (an example must end by itself)\n${r.output}`);
       else if (r.code !== 0) {
-        const first = r.output.split("\n").find((l) => /^\s*[A-Z]\w*(Error|Exception)\b/.test(l)) ?? r.output.split('\n')[0] ?? '';
+        const first =
+          r.output.split('\n').find((l) => /^\s*[A-Z]\w*(Error|Exception)\b/.test(l)) ?? r.output.split('\n')[0] ?? '';
         fail(block, `exit ${r.code ?? r.signal}: ${first.trim()}\n${r.output}`);
       } else if (r.left.length > 0) fail(block, `left ${r.left.length} kernel object(s): ${r.left.join(', ')}`);
       else console.log(`ok   ${block.file} block ${block.index} (line ${block.line}), ${r.seconds.toFixed(1)} s`);
@@ -158,20 +171,28 @@ await Promise.all(
 if (!isolate) {
   const appeared = [...kernelObjects()].filter((o) => !before.has(o));
   if (appeared.length > 0) {
-    failures.push({ file: '(machine)', index: 0, line: 0, message: `appeared during the run and still there: ${appeared.join(', ')}` });
+    failures.push({
+      file: '(machine)',
+      index: 0,
+      line: 0,
+      message: `appeared during the run and still there: ${appeared.join(', ')}`,
+    });
     console.error(`FAIL these appeared during the run (a block's, or another program's): ${appeared.join(', ')}`);
   }
 }
 
 // --- summary ------------------------------------------------------------------------------------------
-console.log(`\nREADME code blocks: ${ran} run, ${toCheck.length} type-checked, ${skipped.length} skipped by a comment, ` +
-  `${[...other.values()].reduce((a, b) => a + b, 0)} not code (${[...other].map(([l, n]) => `${l} ${n}`).join(', ')})`);
+console.log(
+  `\nREADME code blocks: ${ran} run, ${toCheck.length} type-checked, ${skipped.length} skipped by a comment, ` +
+    `${[...other.values()].reduce((a, b) => a + b, 0)} not code (${[...other].map(([l, n]) => `${l} ${n}`).join(', ')})`,
+);
 for (const s of skipped) console.log(`skip ${s.file} block ${s.index} (line ${s.line}): ${s.reason}`);
 if (!keep) rmSync(work, { recursive: true, force: true });
 else console.log(`kept ${work}`);
 if (failures.length > 0) {
   console.error(`\n${failures.length} failing README block(s):`);
-  for (const f of failures) console.error(`  ${f.file} block ${f.index} (line ${f.line}): ${f.message.split('\n')[0].slice(0, 200)}`);
+  for (const f of failures)
+    console.error(`  ${f.file} block ${f.index} (line ${f.line}): ${f.message.split('\n')[0].slice(0, 200)}`);
   process.exit(1);
 }
 console.log('all README blocks good');

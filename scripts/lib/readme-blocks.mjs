@@ -13,7 +13,13 @@ import { join } from 'node:path';
 export function markdownFiles(root) {
   const files = ['README.md'];
   const docs = join(root, 'docs');
-  if (existsSync(docs)) files.push(...readdirSync(docs).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`));
+  if (existsSync(docs))
+    files.push(
+      ...readdirSync(docs)
+        .filter((f) => f.endsWith('.md'))
+        .sort()
+        .map((f) => `docs/${f}`),
+    );
   for (const dir of ['packages', 'apps']) {
     for (const name of readdirSync(join(root, dir)).sort()) {
       if (existsSync(join(root, dir, name, 'README.md'))) files.push(`${dir}/${name}/README.md`);
@@ -93,4 +99,3 @@ export function mainExample(markdown) {
   }
   return JS_LANGS.has(block.lang) ? { code: block.code } : { notJs: true };
 }
-
