@@ -21,6 +21,7 @@ const BEGIN = '<!-- bench:begin -->';
 const END = '<!-- bench:end -->';
 
 function parseArgs(argv) {
+  /** @type {{ quick: boolean, only?: RegExp, sizes: number[], out?: string, render?: string, pairs: boolean }} */
   const options = { quick: false, only: undefined, sizes: SIZES, out: undefined, render: undefined, pairs: true };
   for (const arg of argv) {
     if (arg === '--quick') options.quick = true;
@@ -51,7 +52,7 @@ const machineBefore = machineInfo();
 const started = performance.now();
 const log = (line) => console.log(`[${((performance.now() - started) / 1000).toFixed(1).padStart(5)} s] ${line}`);
 let suite;
-let paired = { pairs: [], notes: [] };
+let paired = /** @type {{ pairs: any[], notes: string[] }} */ ({ pairs: [], notes: [] });
 try {
   suite = await runSuite({ quick: options.quick, only: options.only, sizes: options.sizes, log });
   if (options.pairs) paired = await runPairs(comparisons(suite.results), { quick: options.quick, log });

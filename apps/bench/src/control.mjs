@@ -63,7 +63,7 @@ export class Peer {
       peer.worker = worker;
     } else {
       const child = fork(fileURLToPath(PEER), [JSON.stringify(workerData)], {
-        serialization,
+        serialization: /** @type {import('node:child_process').SerializationType} */ (serialization),
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
       peer.#post = (message) => child.send(message);
@@ -77,7 +77,9 @@ export class Peer {
   }
 
   #mailbox = new Mailbox();
+  /** @type {any} */
   #post;
+  /** @type {any} */
   #stop;
   #exit = deferred();
   #gone = false;
@@ -138,7 +140,8 @@ export class Peer {
 }
 
 function deferred() {
-  let resolve;
+  /** @type {(value?: unknown) => void} */
+  let resolve = () => {};
   let reject;
   const promise = new Promise((a, b) => {
     resolve = a;
@@ -152,11 +155,11 @@ export function peerControl() {
   const mailbox = new Mailbox();
   if (parentPort) {
     parentPort.on('message', (m) => isControl(m) && mailbox.push(m));
-    return { send: (message) => parentPort.postMessage(message), next: (type) => mailbox.next(type), close: () => parentPort.close() };
+    return { send: (message) => parentPort?.postMessage(message), next: (type) => mailbox.next(type), close: () => parentPort?.close() };
   }
   process.on('message', (m) => isControl(m) && mailbox.push(m));
   return {
-    send: (message) => process.send(message),
+    send: (message) => process.send?.(message),
     next: (type) => mailbox.next(type),
     close: () => process.disconnect(),
   };

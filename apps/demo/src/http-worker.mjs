@@ -23,7 +23,7 @@ void (async () => {
   for await (const { revision, value } of config) {
     if (revision <= seen) continue;
     seen = revision;
-    counters.add('configLagSum', Math.max(0, Math.round((Date.now() - value.publishedAt) * 1000)));
+    counters.add('configLagSum', Math.max(0, Math.round((Date.now() - /** @type {any} */ (value).publishedAt) * 1000)));
     counters.add('configLagCount', 1);
   }
 })().catch(() => {});
@@ -35,7 +35,7 @@ function json(response, status, body) {
 
 const server = createServer(async (request, response) => {
   const url = new URL(request.url ?? '/', 'http://demo');
-  const current = config.current();
+  const current = /** @type {{ revision: number, value: any }} */ (config.current());
   try {
     if (url.pathname === '/hello') {
       // The global limit: one counter for every worker, reset by the primary once a second.

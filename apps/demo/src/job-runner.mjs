@@ -35,7 +35,7 @@ async function run(job) {
 try {
   for (;;) {
     while (running >= threads) await new Promise((resolve) => (wake = resolve));
-    const job = await jobs.receive({ signal: stopped.signal });
+    const job = /** @type {any} */ (await jobs.receive({ signal: stopped.signal }));
     running++;
     void run(job)
       .catch((error) => parent.send({ id: job.id, error: error.message }).catch(() => {}))

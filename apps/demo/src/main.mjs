@@ -76,7 +76,8 @@ coordinator.register({ name: 'job process', close: () => runner.stop({ timeout: 
 const jobStats = { urgent: new Latencies(), normal: new Latencies(), ran: new Latencies(), overtaken: 0, failed: 0 };
 const finished = [];
 void (async () => {
-  for await (const report of runner.channel) {
+  for await (const message of runner.channel) {
+    const report = /** @type {any} */ (message);
     if (report.error) {
       jobStats.failed++;
       continue;
@@ -119,7 +120,7 @@ void (async () => {
   for await (const client of control) {
     operators.push(client.peer);
     void serve(client, (req) =>
-      req?.get === 'status'
+      /** @type {any} */ (req)?.get === 'status'
         ? { askedBy: client.peer, workers: supervisor.status().workers.map((w) => ({ index: w.index, pid: w.pid, state: w.state, restarts: w.totalRestarts })), counters: counters.snapshot(), configRevision: config.revision }
         : { error: 'unknown request; try { get: "status" }' },
     );
@@ -180,7 +181,7 @@ async function scenario() {
   const at = (fraction) => new Promise((resolve) => setTimeout(resolve, duration * fraction - (performance.now() - started)));
 
   await at(0.3);
-  const victim = supervisor.status().workers[0];
+  const victim = /** @type {{ pid: number }} */ (supervisor.status().workers[0]);
   log(`killing worker 0 (pid ${victim.pid}) with SIGKILL`);
   events.killedAt = performance.now();
   process.kill(victim.pid, 'SIGKILL');
@@ -278,7 +279,7 @@ function freePort() {
     const server = createServer();
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
-      const { port: found } = server.address();
+      const { port: found } = /** @type {import('node:net').AddressInfo} */ (server.address());
       server.close(() => resolve(found));
     });
   });

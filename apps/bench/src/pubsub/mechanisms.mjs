@@ -181,7 +181,7 @@ class NatsServer {
         text += chunk;
         if (text.includes('Server is ready')) {
           clearTimeout(timer);
-          resolve();
+          resolve(undefined);
         }
       });
       child.once('exit', (code) => reject(new Error(`nats-server exited with ${code}: ${text.slice(-300)}`)));
@@ -202,7 +202,7 @@ function freePort() {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
+      const { port } = /** @type {import('node:net').AddressInfo} */ (server.address());
       server.close(() => resolve(port));
     });
     server.on('error', reject);

@@ -99,7 +99,7 @@ if (mechanism === 'ipcx-pubsub') {
   const nc = await connect({ servers: `127.0.0.1:${config.port}` });
   stop = () => nc.close();
   const kv = await nc.jetstream().views.kv('bench');
-  const watch = await kv.watch({ key: 'state', include: 'updates' });
+  const watch = await kv.watch({ key: 'state', include: /** @type {any} */ ('updates') });
   markReady();
   for await (const entry of watch) {
     onUpdate(decode(entry.value));
