@@ -14,10 +14,12 @@ import {
   type SendOptions,
 } from '@ipcx/core';
 import { sysv, sysvConstants } from '@ipcx/native';
-import { SysvMessageQueue, checkAdoptable, type SysvMessage, type SysvMessageQueueCreateOptions, type SysvMessageQueueOptions } from './sysv-queue.js';
+import { failReceives, sendsSettled } from './internal/channel-access.js';
+import { Ending, checkCodec } from './internal/lifecycle.js';
+import { checkAdoptable, createSysvQueue, openSysvQueue, type SysvMessage, type SysvMessageQueue, type SysvMessageQueueCreateOptions } from './sysv-queue.js';
 
-/** Options of `SysvChannel.create` and `SysvChannel.open`. */
-export interface SysvChannelOptions<T = unknown> extends SysvMessageQueueCreateOptions {
+/** Options of `SysvChannel.create`: those of `SysvMessageQueue.create` (always exclusive), a codec, the types, liveness. */
+export interface SysvChannelOptions<T = unknown> extends Omit<SysvMessageQueueCreateOptions, 'exclusive'> {
   /** Default `msgpackCodec`. Both ends must use the same codec. */
   codec?: Codec<T>;
   /**
@@ -32,6 +34,9 @@ export interface SysvChannelOptions<T = unknown> extends SysvMessageQueueCreateO
    */
   peerCheckInterval?: number;
 }
+
+/** Options of `SysvChannel.open`: the queue exists, so its capacity is not given. */
+export type SysvChannelOpenOptions<T = unknown> = Omit<SysvChannelOptions<T>, 'bufferBytes'>;
 
 /**
  * Liveness of the two ends, for channels found by key: a semaphore set with the queue's key, semaphore 0 held
@@ -86,11 +91,14 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
   readonly #receiveSelector: { type: number };
   readonly #liveness: Liveness | undefined;
   readonly #peerCheckMs: number;
-  #closed = false;
+  readonly #ending = new Ending();
+  /** Close finished its drain, or destroy: the monitor stops. */
+  #released = false;
+  /** The peer's end marker was read, the queue was removed, or the peer is gone and what it sent was received. */
+  #ended = false;
   #peerClosed = false;
   #peerSeen = false;
   #peerGone = false;
-  #nextLook = 0;
   #waits = 0;
   #monitor: NodeJS.Timeout | undefined;
 
@@ -105,41 +113,35 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
     this.#peerCheckMs = peerCheckMs;
   }
 
-  /** Creates the queue (`AlreadyExistsError` if the key is taken) and returns the creating end. */
-  static create<T = unknown>(options: SysvChannelOptions<T> = {}): SysvChannel<T> {
-    const [a, b] = checkTypes(options.types);
-    checkCodec(options.codec);
-    const peerCheckMs = intervalOption('peerCheckInterval', options.peerCheckInterval, 500);
-    const { codec, types: _, peerCheckInterval: __, ...rest } = options;
-    const queue = SysvMessageQueue.create(rest);
-    let liveness: Liveness | undefined;
-    if (queue.key !== 0) {
-      try {
-        liveness = createLiveness(queue.key, options.mode ?? 0o600);
-      } catch (error) {
-        void queue.close();
-        throw error;
-      }
-    }
-    return new SysvChannel<T>(queue, codec, a, b, liveness, peerCheckMs);
+  /**
+   * Creates the queue (`AlreadyExistsError` if the key is taken: a channel's queue is always new) and returns the
+   * creating end.
+   */
+  static async create<T = unknown>(options: SysvChannelOptions<T> = {}): Promise<SysvChannel<T>> {
+    return SysvChannel.#make('create', options);
   }
 
   /** Opens the other end of a channel made by `create` (by key, `path` + `id`, or the queue's `id`). */
-  static open<T = unknown>(options: Omit<SysvChannelOptions<T>, 'maxBytes'>): SysvChannel<T> {
+  static async open<T = unknown>(options: SysvChannelOpenOptions<T>): Promise<SysvChannel<T>> {
+    return SysvChannel.#make('open', options);
+  }
+
+  static #make<T>(role: 'create' | 'open', options: SysvChannelOptions<T>): SysvChannel<T> {
     const [a, b] = checkTypes(options.types);
     checkCodec(options.codec);
     const peerCheckMs = intervalOption('peerCheckInterval', options.peerCheckInterval, 500);
     const { codec, types: _, peerCheckInterval: __, ...rest } = options;
-    const queue = SysvMessageQueue.open(rest as SysvMessageQueueOptions);
+    const queue = role === 'create' ? createSysvQueue({ ...rest, exclusive: true }) : openSysvQueue(rest);
     let liveness: Liveness | undefined;
     if (queue.key !== 0) {
       try {
-        liveness = openLiveness(queue.key, options.mode ?? 0o600);
+        liveness = (role === 'create' ? createLiveness : openLiveness)(queue.key, options.mode ?? 0o600);
       } catch (error) {
-        void queue.close();
+        queue.destroy();
         throw error;
       }
     }
+    if (role === 'create') return new SysvChannel<T>(queue, codec, a, b, liveness, peerCheckMs);
     const channel = new SysvChannel<T>(queue, codec, b, a, liveness, peerCheckMs);
     channel.#peerAlive(); // the creator holds its unit from the start: seen now, its death is noticed later
     return channel;
@@ -150,15 +152,15 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
     return this.queue.maxMessageBytes;
   }
 
+  /** True once `close()` or `destroy()` was called, or the channel ended (the peer closed or died and all it sent was received). */
   get closed(): boolean {
-    return this.#closed;
+    return this.#ending.called || this.#ended;
   }
 
   send(message: T, options?: SendOptions): Promise<void> {
     try {
       this.#checkSend();
-      if (!this.#peerSeen) this.#lookForPeer();
-      return this.#whileWaiting(this.queue.send(this.#sendType, this.#encode(message), options));
+      return this.#whileWaiting(this.queue.send(this.#sendType, this.#encode(message), options)).catch(this.#mapRemoved);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -166,19 +168,25 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
 
   trySend(message: T): boolean {
     this.#checkSend();
-    return this.queue.trySend(this.#sendType, this.#encode(message));
+    try {
+      return this.queue.trySend(this.#sendType, this.#encode(message));
+    } catch (error) {
+      return this.#mapRemoved(error);
+    }
   }
 
   receive(options?: ReceiveOptions): Promise<T> {
-    if (this.#closed) return Promise.reject(new ClosedError());
-    if (this.#peerClosed) return Promise.reject(new ClosedError('channel (closed by the peer)'));
+    try {
+      this.#checkReceive();
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const selector = options === undefined ? this.#receiveSelector : { ...options, type: this.#receiveType };
     return this.#whileWaiting(this.queue.receive(selector)).then(this.#decodeMessage, this.#mapClosed);
   }
 
   tryReceive(): T | undefined {
-    if (this.#closed) throw new ClosedError();
-    if (this.#peerClosed) throw new ClosedError('channel (closed by the peer)');
+    this.#checkReceive();
     let message: SysvMessage | undefined;
     try {
       message = this.queue.tryReceive(this.#receiveSelector);
@@ -189,13 +197,35 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
   }
 
   /**
-   * Closes this end: pending receives reject with `ClosedError`; unread messages to this end are dropped; the
-   * other end is told (an empty message, waiting at most a second for room); the last end to close removes the
-   * queue. Idempotent.
+   * Graceful: pending receives reject with `ClosedError`; sends waiting for room go in first (or fail); unread
+   * messages to this end are dropped; the other end is told (an empty message, waiting at most a second for
+   * room); the last end to close removes the queue (System V has no unlink that spares the open ends: removing it
+   * drops what the other end has yet to read). Idempotent.
    */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
+  close(): Promise<void> {
+    return this.#ending.close(
+      async () => {
+        this.#failReceives(new ClosedError());
+        await this.queue[sendsSettled]();
+      },
+      () => this.#release(true),
+    );
+  }
+
+  /**
+   * Immediate: waiting calls reject with `error` (default `ClosedError`), nothing more is sent, and this end
+   * releases its unit (the other end sees it gone); the queue is removed at once if the other end is gone
+   * already, else left for it to remove.
+   */
+  destroy(error?: Error): void {
+    this.#ending.destroy(() => {
+      this.queue.fail(error ?? new ClosedError());
+      return this.#release(false);
+    });
+  }
+
+  async #release(graceful: boolean): Promise<void> {
+    this.#released = true;
     clearInterval(this.#monitor);
     const q = this.queue;
     q.fail(new ClosedError());
@@ -212,7 +242,7 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
       // Nothing left for the other end to read: remove the queue now (its receives end with ClosedError). Else
       // leave an end marker after what it has to read, and the queue for it to remove.
       if (!this.#peerClosed && q.stat().messages === 0) this.#peerClosed = true;
-      else if (!this.#peerClosed) await q.send(this.#sendType, EOF, { timeout: 1000 }).catch(() => {});
+      else if (!this.#peerClosed && graceful) await q.send(this.#sendType, EOF, { timeout: 1000 }).catch(() => {});
     } catch (error) {
       removed = isIpcError(error) && error.code === 'IPCX_ERR_CLOSED'; // removed under us
     }
@@ -234,13 +264,29 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
       if (this.#peerClosed) live.registration?.unregister();
     }
     if (!this.#peerClosed && q.created) q.disownOnClose();
-    await q.close();
+    q.destroy();
   }
 
+  /**
+   * Before each send: a message to an end that closed or died would wait in a queue nobody reads, so the other
+   * end's unit is read (one semctl) and a free one is PeerGoneError.
+   */
   #checkSend(): void {
-    if (this.#closed) throw new ClosedError();
+    if (this.#ending.called) throw new ClosedError();
     if (this.#peerClosed) throw new PeerGoneError('peer (it closed the channel)');
+    if (!this.#peerGone && !this.#peerAlive()) this.#peerGone = true;
     if (this.#peerGone) throw this.#goneError();
+  }
+
+  #checkReceive(): void {
+    if (this.#ending.called) throw new ClosedError();
+    if (this.#peerClosed) throw new ClosedError('channel (closed by the peer)');
+    if (this.#ended) throw this.#goneError();
+  }
+
+  /** Rejects the waiting receives of this end (only: its sends wait on the same queue). */
+  #failReceives(error: unknown): void {
+    this.queue[failReceives](error);
   }
 
   /** True while the other end's unit is held; the first time it is, that end counts as seen. No liveness: true. */
@@ -255,15 +301,6 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
     }
     if (value > 0) this.#peerSeen = true;
     return value > 0 || !this.#peerSeen;
-  }
-
-  /** Until the other end is seen, sends look for it at most once per peerCheckInterval. */
-  #lookForPeer(): void {
-    if (this.#liveness === undefined) return;
-    const now = performance.now();
-    if (now < this.#nextLook) return;
-    this.#nextLook = now + this.#peerCheckMs;
-    this.#peerAlive();
   }
 
   /** While a send or receive waits: checks the other end at once and every peerCheckInterval. */
@@ -283,7 +320,7 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
   }
 
   #checkPeer(): void {
-    if (this.#closed || this.#waits === 0) return;
+    if (this.#released || this.#waits === 0) return;
     if (!this.#peerGone) {
       if (this.#peerAlive()) return;
       this.#peerGone = true;
@@ -294,6 +331,7 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
     } catch {
       return; // removed: the waits see it themselves
     }
+    this.#ended = true;
     this.queue.fail(this.#goneError());
   }
 
@@ -309,15 +347,29 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
 
   readonly #decodeMessage = (message: SysvMessage): T => this.#decode(message.data);
 
+  /** The queue was removed (the other end closed with nothing left for us, or someone ran ipcrm): the channel ended. */
+  #removed(error: unknown): boolean {
+    if (!isIpcError(error) || error.code !== 'IPCX_ERR_CLOSED' || this.#ending.called) return false;
+    this.#ended = true;
+    this.#peerClosed = true;
+    return true;
+  }
+
   readonly #mapClosed = (error: unknown): never => {
-    // The queue was removed: the other end closed last-first (or someone ran ipcrm).
-    if (isIpcError(error) && error.code === 'IPCX_ERR_CLOSED' && !this.#closed) throw new ClosedError('channel (its queue was removed)', { cause: error });
+    if (this.#removed(error)) throw new ClosedError('channel (its queue was removed)', { cause: error });
+    throw error;
+  };
+
+  /** A send into a removed queue: the other end closed, so PeerGoneError (nothing is silently dropped). */
+  readonly #mapRemoved = (error: unknown): never => {
+    if (this.#removed(error)) throw new PeerGoneError('peer (it closed the channel and removed its queue)', { cause: error });
     throw error;
   };
 
   #decode(data: Uint8Array): T {
     if (data.length === 0) {
       this.#peerClosed = true;
+      this.#ended = true;
       this.queue.fail(new ClosedError('channel (closed by the peer)'));
       throw new ClosedError('channel (closed by the peer)');
     }
@@ -331,10 +383,6 @@ function checkTypes(types: readonly [number, number] | undefined): [number, numb
     throw new RangeError('types must be two different message types (integers from 1 to 2^53 - 1)');
   }
   return [types[0]!, types[1]!];
-}
-
-function checkCodec(codec: Codec<unknown> | undefined): void {
-  if (codec !== undefined && (typeof codec.encode !== 'function' || typeof codec.decode !== 'function')) throw new TypeError('codec must be a Codec');
 }
 
 function semError(what: string, error: unknown): Error {

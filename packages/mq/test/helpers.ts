@@ -14,8 +14,8 @@ export function queueName(what: string): string {
 }
 
 /** Unlinks every queue the test made; call from afterEach so that it runs when a test fails too. */
-export function unlinkAll(): void {
-  for (const name of made.splice(0)) MessageQueue.unlink(name);
+export async function unlinkAll(): Promise<void> {
+  for (const name of made.splice(0)) await MessageQueue.unlink(name);
 }
 
 /** The first line a child prints (its "ready"); rejects if the child exits first instead of waiting for ever. */

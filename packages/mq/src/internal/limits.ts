@@ -15,15 +15,15 @@ function readLimit(file: string): string {
 }
 
 /** Maps an errno from mq_open to a typed error that names the kernel limit and how to raise it. */
-export function openError(name: string, error: unknown, maxMessages?: number, messageSize?: number): IpcError {
+export function openError(name: string, error: unknown, capacity?: number, maxMessageBytes?: number): IpcError {
   const code = (error as NodeJS.ErrnoException).code;
   const what = `message queue "${name}"`;
   switch (code) {
     case 'EINVAL':
-      if (maxMessages !== undefined || messageSize !== undefined) {
+      if (capacity !== undefined || maxMessageBytes !== undefined) {
         return new LimitError(
           'mqueue msg_max/msgsize_max',
-          `${what}: the kernel refused maxMessages ${maxMessages ?? 'default'} / messageSize ${messageSize ?? 'default'}. ` +
+          `${what}: the kernel refused capacity ${capacity ?? 'default'} / maxMessageBytes ${maxMessageBytes ?? 'default'}. ` +
             `This system allows at most ${readLimit('msg_max')} messages (/proc/sys/fs/mqueue/msg_max) of ` +
             `${readLimit('msgsize_max')} bytes (/proc/sys/fs/mqueue/msgsize_max) per queue; an administrator raises them ` +
             `with sysctl fs.mqueue.msg_max=N fs.mqueue.msgsize_max=N`,
@@ -35,7 +35,7 @@ export function openError(name: string, error: unknown, maxMessages?: number, me
       return new LimitError(
         'RLIMIT_MSGQUEUE',
         `${what}: too many queue bytes for this user or too many open descriptors. Each queue reserves about ` +
-          `maxMessages x messageSize bytes against the per-user limit RLIMIT_MSGQUEUE (819200 bytes by default); ` +
+          `capacity x maxMessageBytes bytes against the per-user limit RLIMIT_MSGQUEUE (819200 bytes by default); ` +
           `close or unlink queues, make them smaller, or raise the limit (ulimit -q, or LimitMSGQUEUE= in systemd)`,
         { cause: error },
       );
