@@ -27,7 +27,7 @@ import {
   waitToReceive,
   waitToSend,
 } from './internal/channel-access.js';
-import { Ending } from './internal/lifecycle.js';
+import { EOF, Ending, PeerMonitor, encodeForChannel } from './internal/lifecycle.js';
 import { checkQueueName } from './internal/limits.js';
 import { checkQueueOptions, createQueue, openQueue, unlinkQueue, type MessageQueue, type MessageQueueCreateOptions, type QueueMessage } from './message-queue.js';
 import { checkCodecOptions, type CodecOptions } from './typed-queue.js';
@@ -54,9 +54,6 @@ const LOCK_PATIENCE_MS = 10;
  */
 const OPENED_MARK = 0o100;
 
-// A duplex channel's end-of-stream: an empty message. msgpack never encodes to zero bytes, so it
-// cannot collide with a message; with a raw codec, empty messages are refused on duplex channels.
-const EOF = new Uint8Array(0);
 
 /**
  * A `Channel` between two ends over a pair of POSIX message queues (`name.0`, `name.1`), messages encoded by a
@@ -95,9 +92,8 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
   /** Until the other end is seen, sends and received messages look for its lock, at most this often. */
   #nextLook = 0;
   #peerGone = false;
-  /** Sends and receives waiting now; while there are any, the end checks its peer every #peerCheckMs. */
-  #waits = 0;
-  #monitor: NodeJS.Timeout | undefined;
+  /** While sends or receives wait, checks the other end every peerCheckInterval. */
+  readonly #monitor: PeerMonitor;
 
   private constructor(name: string, rx: MessageQueue, tx: MessageQueue, options: MqChannelOpenOptions<T>, creator: boolean) {
     super();
@@ -109,6 +105,7 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
     this.#priority = options.priority ?? 0;
     this.#sendOptions = { priority: this.#priority };
     this.#peerCheckMs = intervalOption('peerCheckInterval', options.peerCheckInterval, 500);
+    this.#monitor = new PeerMonitor(this.#peerCheckMs, () => this.#checkPeer());
   }
 
   /**
@@ -200,12 +197,12 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
   send(message: T, options?: SendOptions): Promise<void> {
     try {
       const tx = this.#sender();
-      const bytes = this.#encode(message);
+      const bytes = encodeForChannel(this.#codec, message, 'an MqChannel');
       this.#checkPeerBeforeSend();
       if (options !== undefined) checkWaitOptions(options);
       const priority = options?.priority ?? this.#priority;
       if (tx[sendSoon](bytes, priority)) return RESOLVED;
-      return this.#whileWaiting(tx[waitToSend](bytes, options === undefined ? this.#sendOptions : { ...options, priority }));
+      return this.#monitor.around(tx[waitToSend](bytes, options === undefined ? this.#sendOptions : { ...options, priority }));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -213,7 +210,7 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
 
   trySend(message: T): boolean {
     const tx = this.#sender();
-    const bytes = this.#encode(message);
+    const bytes = encodeForChannel(this.#codec, message, 'an MqChannel');
     this.#checkPeerBeforeSend();
     return tx.trySend(bytes, this.#sendOptions);
   }
@@ -224,7 +221,7 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
       const data = rx[receiveSoon]();
       if (data !== undefined) return Promise.resolve(this.#decode(data));
       if (this.#peerGone) this.#checkPeer(); // gone, and nothing left: fails now
-      return this.#whileWaiting(rx[waitToReceive](options)).then(this.#decodeMessage);
+      return this.#monitor.around(rx[waitToReceive](options)).then(this.#decodeMessage);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -271,8 +268,7 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
 
   #release(): void {
     this.#released = true;
-    clearInterval(this.#monitor);
-    this.#monitor = undefined;
+    this.#monitor.stop();
   }
 
   #sender(): MessageQueue {
@@ -320,24 +316,6 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
     this.#peerLost();
   }
 
-  /**
-   * Runs while a send or receive waits: checks the other end at once and then every peerCheckInterval, so
-   * that a wait on a dead end fails with PeerGoneError instead of lasting for ever.
-   */
-  #whileWaiting<R>(wait: Promise<R>): Promise<R> {
-    if (this.#waits++ === 0) {
-      this.#monitor = setInterval(() => this.#checkPeer(), this.#peerCheckMs);
-      this.#monitor.unref();
-      this.#checkPeer();
-    }
-    return wait.finally(() => {
-      if (--this.#waits === 0) {
-        clearInterval(this.#monitor);
-        this.#monitor = undefined;
-      }
-    });
-  }
-
   #checkPeer(): void {
     if (this.#released) return;
     try {
@@ -375,12 +353,6 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
     if (this.#peerClosed) throw new ClosedError('channel (closed by the peer)');
     if (this.#ended) throw this.#goneError();
     return this.#rx;
-  }
-
-  #encode(message: T): Uint8Array {
-    const bytes = this.#codec.encode(message);
-    if (bytes.length === 0) throw new TypeError('an empty message cannot cross a queue channel (it marks the end)');
-    return bytes;
   }
 
   readonly #decodeMessage = (message: QueueMessage): T => this.#decode(message.data);

@@ -15,7 +15,7 @@ import {
 } from '@ipcx/core';
 import { sysv, sysvConstants } from '@ipcx/native';
 import { failReceives, sendsSettled } from './internal/channel-access.js';
-import { Ending, checkCodec } from './internal/lifecycle.js';
+import { EOF, Ending, PeerMonitor, checkCodec, encodeForChannel } from './internal/lifecycle.js';
 import { checkAdoptable, createSysvQueue, openSysvQueue, type SysvMessage, type SysvMessageQueue, type SysvMessageQueueCreateOptions } from './sysv-queue.js';
 
 /** Options of `SysvChannel.create`: those of `SysvMessageQueue.create` (always exclusive), a codec, the types, liveness. */
@@ -50,9 +50,6 @@ interface Liveness {
   registration: KernelObjectRegistration | undefined;
 }
 
-// The end of a channel's stream: an empty message. msgpack never encodes to zero bytes; with a raw codec,
-// empty messages are refused on a channel.
-const EOF = new Uint8Array(0);
 
 /**
  * A `Channel` over one System V message queue and a pair of message types: the creating end sends type
@@ -90,7 +87,6 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
   readonly #receiveType: number;
   readonly #receiveSelector: { type: number };
   readonly #liveness: Liveness | undefined;
-  readonly #peerCheckMs: number;
   readonly #ending = new Ending();
   /** Close finished its drain, or destroy: the monitor stops. */
   #released = false;
@@ -99,8 +95,8 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
   #peerClosed = false;
   #peerSeen = false;
   #peerGone = false;
-  #waits = 0;
-  #monitor: NodeJS.Timeout | undefined;
+  /** While sends or receives wait (and the end has liveness), checks the other end every peerCheckInterval. */
+  readonly #monitor: PeerMonitor | undefined;
 
   private constructor(queue: SysvMessageQueue, codec: Codec<T> | undefined, sendType: number, receiveType: number, liveness: Liveness | undefined, peerCheckMs: number) {
     super();
@@ -110,7 +106,7 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
     this.#receiveType = receiveType;
     this.#receiveSelector = { type: receiveType };
     this.#liveness = liveness;
-    this.#peerCheckMs = peerCheckMs;
+    this.#monitor = liveness === undefined ? undefined : new PeerMonitor(peerCheckMs, () => this.#checkPeer(), true);
   }
 
   /**
@@ -160,7 +156,7 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
   send(message: T, options?: SendOptions): Promise<void> {
     try {
       this.#checkSend();
-      return this.#whileWaiting(this.queue.send(this.#sendType, this.#encode(message), options)).catch(this.#mapRemoved);
+      return this.#whileWaiting(this.queue.send(this.#sendType, encodeForChannel(this.#codec, message, 'a SysvChannel'), options)).catch(this.#mapRemoved);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -169,7 +165,7 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
   trySend(message: T): boolean {
     this.#checkSend();
     try {
-      return this.queue.trySend(this.#sendType, this.#encode(message));
+      return this.queue.trySend(this.#sendType, encodeForChannel(this.#codec, message, 'a SysvChannel'));
     } catch (error) {
       return this.#mapRemoved(error);
     }
@@ -226,7 +222,7 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
 
   async #release(graceful: boolean): Promise<void> {
     this.#released = true;
-    clearInterval(this.#monitor);
+    this.#monitor?.stop();
     const q = this.queue;
     q.fail(new ClosedError());
     if (!this.#peerGone && this.#peerSeen && !this.#peerAlive()) this.#peerGone = true;
@@ -303,24 +299,8 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
     return value > 0 || !this.#peerSeen;
   }
 
-  /** While a send or receive waits: checks the other end at once and every peerCheckInterval. */
-  #whileWaiting<R>(wait: Promise<R>): Promise<R> {
-    if (this.#liveness === undefined) return wait;
-    if (this.#waits++ === 0) {
-      this.#monitor = setInterval(() => this.#checkPeer(), this.#peerCheckMs);
-      this.#monitor.unref();
-      queueMicrotask(() => this.#checkPeer());
-    }
-    return wait.finally(() => {
-      if (--this.#waits === 0) {
-        clearInterval(this.#monitor);
-        this.#monitor = undefined;
-      }
-    });
-  }
-
   #checkPeer(): void {
-    if (this.#released || this.#waits === 0) return;
+    if (this.#released || this.#monitor === undefined || this.#monitor.waits === 0) return;
     if (!this.#peerGone) {
       if (this.#peerAlive()) return;
       this.#peerGone = true;
@@ -339,13 +319,11 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
     return new PeerGoneError(`the other end of System V channel ${this.queue.id} (its process died)`);
   }
 
-  #encode(message: T): Uint8Array {
-    const bytes = this.#codec.encode(message);
-    if (bytes.length === 0) throw new TypeError('an empty message cannot cross a System V channel (it marks the end)');
-    return bytes;
-  }
-
   readonly #decodeMessage = (message: SysvMessage): T => this.#decode(message.data);
+
+  #whileWaiting<R>(wait: Promise<R>): Promise<R> {
+    return this.#monitor === undefined ? wait : this.#monitor.around(wait);
+  }
 
   /** The queue was removed (the other end closed with nothing left for us, or someone ran ipcrm): the channel ended. */
   #removed(error: unknown): boolean {

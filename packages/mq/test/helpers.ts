@@ -1,4 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
@@ -65,4 +69,25 @@ export async function outputOf(child: ChildProcess): Promise<{ code: number | nu
   child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
   const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
   return { code, signal, out, err };
+}
+
+/**
+ * Compiles the C fixture `file` (in test/fixtures) into a temporary folder and returns the binary's path and a
+ * function that removes the folder; skips the test when no C compiler builds it.
+ */
+export async function compileFixture(
+  context: { skip(note?: string): never },
+  file: string,
+  libraries: string[] = [],
+): Promise<{ binary: string; remove: () => void }> {
+  const dir = mkdtempSync(join(tmpdir(), 'ipcx-mq-c-'));
+  const remove = (): void => rmSync(dir, { recursive: true, force: true });
+  const binary = join(dir, file.replace(/\.c$/, ''));
+  try {
+    await promisify(execFile)('cc', ['-O2', '-o', binary, fileURLToPath(new URL(`./fixtures/${file}`, import.meta.url)), ...libraries]);
+  } catch (error) {
+    remove();
+    context.skip(`no C compiler could build the peer: ${(error as Error).message}`);
+  }
+  return { binary, remove };
 }

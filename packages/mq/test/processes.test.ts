@@ -1,13 +1,9 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rawCodec } from '@ipcx/core';
 import { MessageQueue, MqChannel } from '@ipcx/mq';
-import { firstLine, queueName, unlinkAll } from './helpers.js';
+import { compileFixture, firstLine, queueName, unlinkAll } from './helpers.js';
 
 const fixture = (name: string): string => new URL(`./fixtures/${name}`, import.meta.url).pathname;
 const children: ChildProcess[] = [];
@@ -145,14 +141,8 @@ describe('MqChannel when the other end dies', () => {
 
 describe('MessageQueue with a C program', () => {
   it('exchanges messages with priorities in both directions with a peer compiled from C', async (context) => {
-    const dir = mkdtempSync(join(tmpdir(), 'ipcx-mq-c-'));
+    const { binary, remove } = await compileFixture(context, 'mq-peer.c', ['-lrt']);
     try {
-      const binary = join(dir, 'mq-peer');
-      try {
-        await promisify(execFile)('cc', ['-O2', '-o', binary, fixture('mq-peer.c'), '-lrt']);
-      } catch (error) {
-        context.skip(`no C compiler could build the peer: ${(error as Error).message}`);
-      }
       const toC = queueName('toc');
       const fromC = queueName('fromc');
       await using out = await MessageQueue.create(toC, { capacity: 4, maxMessageBytes: 64, read: false });
@@ -183,7 +173,7 @@ describe('MessageQueue with a C program', () => {
       expect((await done)[0]).toBe(0);
       await expect(channel.receive({ timeout: 100 })).rejects.toMatchObject({ code: 'IPCX_ERR_TIMEOUT' });
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      remove();
     }
   });
 });

@@ -1,15 +1,15 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { randomInt } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ownedKernelObjects, rawCodec } from '@ipcx/core';
 import { describeChannelConformance } from '@ipcx/core/testing';
 import { sysv } from '@ipcx/native';
 import { SysvChannel, SysvMessageQueue, sysvMaxMessageBytes } from "@ipcx/mq";
+import { compileFixture } from './helpers.js';
 
 const children: ChildProcess[] = [];
 const ids = new Set<number>();
@@ -99,14 +99,8 @@ describeChannelConformance(
 
 describe('SysvMessageQueue', () => {
   it('selects messages a C program sent by type: one type, the lowest up to a bound, all but one, the first', async (context) => {
-    const dir = mkdtempSync(join(tmpdir(), 'ipcx-sysv-msg-c-'));
+    const { binary, remove } = await compileFixture(context, 'sysv-msg-peer.c');
     try {
-      const binary = join(dir, 'sysv-msg-peer');
-      try {
-        await promisify(execFile)('cc', ['-O2', '-o', binary, new URL('./fixtures/sysv-msg-peer.c', import.meta.url).pathname]);
-      } catch (error) {
-        context.skip(`no C compiler could build the peer: ${(error as Error).message}`);
-      }
       const key = uniqueKey();
       await using q = track(await SysvMessageQueue.create({ key }));
       const peer = spawn(binary, [String(key)], { stdio: ['ignore', 'inherit', 'inherit'] });
@@ -127,7 +121,7 @@ describe('SysvMessageQueue', () => {
       expect((await exited)[0]).toBe(0);
       expect(q.stat()).toMatchObject({ messages: 0, lastSendPid: peer.pid, lastReceivePid: process.pid, mode: 0o600 });
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      remove();
     }
   });
 

@@ -144,3 +144,57 @@ export function countOption(name: string, value: unknown): number | undefined {
   }
   return value;
 }
+
+/**
+ * A channel's end-of-stream: an empty message. msgpack never encodes to zero bytes, so it cannot collide with a
+ * message; with a raw codec, empty messages are refused on a channel (`encodeForChannel`).
+ */
+export const EOF = new Uint8Array(0);
+
+/** Encodes a channel message; an empty one is refused, since it would mark the end. */
+export function encodeForChannel<T>(codec: { encode(message: T): Uint8Array }, message: T, channel: string): Uint8Array {
+  const bytes = codec.encode(message);
+  if (bytes.length === 0) throw new TypeError(`an empty message cannot cross ${channel} (it marks the end)`);
+  return bytes;
+}
+
+/**
+ * Checks the other end while a send or receive waits (MqChannel, SysvChannel): `check` runs as the first wait
+ * starts and then every `intervalMs` until the last one settles, so that a wait on a dead end fails with
+ * PeerGoneError instead of lasting for ever. An idle end runs no timer.
+ */
+export class PeerMonitor {
+  #waits = 0;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly intervalMs: number,
+    private readonly check: () => void,
+    /** Run the first check in a microtask rather than at once (after the caller has registered its wait). */
+    private readonly deferFirst = false,
+  ) {}
+
+  /** How many calls wait now. */
+  get waits(): number {
+    return this.#waits;
+  }
+
+  /** `wait`, with the other end checked while it lasts. */
+  around<R>(wait: Promise<R>): Promise<R> {
+    if (this.#waits++ === 0) {
+      this.#timer = setInterval(this.check, this.intervalMs);
+      this.#timer.unref();
+      if (this.deferFirst) queueMicrotask(this.check);
+      else this.check();
+    }
+    return wait.finally(() => {
+      if (--this.#waits === 0) this.stop();
+    });
+  }
+
+  /** Stops the timer (close, destroy). */
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+}
