@@ -41,7 +41,8 @@ export type SysvChannelOpenOptions<T = unknown> = Omit<SysvChannelOptions<T>, 'b
 /**
  * Liveness of the two ends, for channels found by key: a semaphore set with the queue's key, semaphore 0 held
  * (+1, SEM_UNDO) by the creating end and 1 by the opening end. The kernel undoes a dead end's +1, however it
- * died; a value seen at 1 and then 0 means that end is gone.
+ * died; an odd value means held, and a value seen odd and then even means that end is gone. The opening end also
+ * adds 2 without undo, a mark that stays: a creator that never saw the opener's unit held still learns it came.
  */
 interface Liveness {
   readonly id: number;
@@ -295,8 +296,10 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
     } catch {
       return !this.#peerSeen; // the set was removed: by the other end's close (its queue goes too) or by hand
     }
+    // Odd: the unit is held. Above 0: that end was here (an opener also adds 2 without undo, which stays when
+    // it goes, so that a creator that never saw its unit held still learns that it came and went).
     if (value > 0) this.#peerSeen = true;
-    return value > 0 || !this.#peerSeen;
+    return (value & 1) === 1 || !this.#peerSeen;
   }
 
   #checkPeer(): void {
@@ -406,7 +409,8 @@ function openLiveness(key: number, mode: number): Liveness | undefined {
   }
   if (stat.count !== 2) return undefined; // not ours
   checkAdoptable(what, stat, mode);
-  if (sysv.sem.getValue(id, 1) > 0) throw new AlreadyExistsError(`the opening end of System V channel key 0x${(key >>> 0).toString(16)} (another process has it open)`);
-  sysv.sem.tryOp(id, [{ index: 1, delta: 1, undo: true }]);
+  if ((sysv.sem.getValue(id, 1) & 1) === 1) throw new AlreadyExistsError(`the opening end of System V channel key 0x${(key >>> 0).toString(16)} (another process has it open)`);
+  // The unit (+1, undone by the kernel when this process dies) and the mark that an opener came (+2, kept).
+  sysv.sem.tryOp(id, [{ index: 1, delta: 1, undo: true }, { index: 1, delta: 2, undo: false }]);
   return { id, mine: 1, peer: 0, registration: undefined };
 }

@@ -68,6 +68,33 @@ describe('MqChannel', () => {
     expect(got).toEqual(['urgent', 'h1', 'l1', 'l2']);
   });
 
+  it('turns closed once the other end closed and what it sent was received; a send after that is PeerGoneError', async () => {
+    const name = queueName('ended');
+    await using a = await MqChannel.create<string>(name, { capacity: 4, maxMessageBytes: 64 });
+    const b = await MqChannel.open<string>(name);
+    await b.send('last words');
+    await b.close();
+    expect(a.closed).toBe(false);
+    await expect(a.send('to nobody')).rejects.toMatchObject({ code: 'IPCX_ERR_PEER_GONE' });
+    expect(await a.receive({ timeout: 1000 })).toBe('last words');
+    await expect(a.receive({ timeout: 1000 })).rejects.toMatchObject({ code: 'IPCX_ERR_CLOSED' });
+    expect(a.closed).toBe(true);
+  });
+
+  it('destroy rejects a send waiting for room with its error and unlinks the creator\'s queues', async () => {
+    const name = queueName('destroy');
+    const a = await MqChannel.create<string>(name, { capacity: 1, maxMessageBytes: 64 });
+    await using b = await MqChannel.open<string>(name);
+    await a.send('fills');
+    const stuck = a.send('waits');
+    const reason = new Error('stop');
+    a.destroy(reason);
+    await expect(stuck).rejects.toBe(reason);
+    expect(a.closed).toBe(true);
+    expect(await MessageQueue.unlink(`${name}.0`)).toBe(false);
+    expect(await b.receive({ timeout: 1000 })).toBe('fills'); // an open end keeps what was there
+  });
+
   it('refuses a bad peerCheckInterval before any queue exists', async () => {
     const name = queueName('interval');
     for (const peerCheckInterval of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {

@@ -216,6 +216,19 @@ describe('SysvChannel', () => {
     expect(() => sysv.msg.stat(creator.queue.id)).toThrow();
   });
 
+  it('after the other end closed: send is PeerGoneError, receive gives what arrived then ClosedError, closed is true', async () => {
+    const key = uniqueKey();
+    const creator = track(await SysvChannel.create<string>({ key }));
+    const opener = await SysvChannel.open<string>({ key });
+    await opener.send('last words');
+    await opener.close();
+    await expect(creator.send('to nobody')).rejects.toMatchObject({ code: 'IPCX_ERR_PEER_GONE' });
+    expect(await creator.receive({ timeout: 1000 })).toBe('last words');
+    await expect(creator.receive({ timeout: 1000 })).rejects.toMatchObject({ code: 'IPCX_ERR_CLOSED' });
+    expect(creator.closed).toBe(true);
+    await creator.close();
+  });
+
   it('removes the queue at once when an end closes with nothing left for the other, whose receive then ends', async () => {
     const key = uniqueKey();
     const creator = track(await SysvChannel.create<string>({ key, pollInterval: 5 }));
