@@ -1,20 +1,18 @@
 import { fchmodSync, fstatSync } from 'node:fs';
 import { FdWatcher, flock, mq } from '@ipcx/native';
+import { ClosedError, PermissionError, TooLargeError, UnsupportedError, copyBytes, type WaitOptions } from '@ipcx/core';
 import {
-  ClosedError,
-  PermissionError,
-  registerKernelObject,
-  type KernelObjectRegistration,
-  TooLargeError,
-  UnsupportedError,
+  NO_MESSAGE,
+  SendQueue,
+  checkBoolean,
   checkWaitOptions,
-  copyBytes,
+  errnoError,
   iterate,
+  registerKernelObject,
   spinOption,
-  fromSystemError,
   waitFor,
-  type WaitOptions,
-} from '@ipcx/core';
+  type KernelObjectRegistration,
+} from '@ipcx/core/transport';
 import {
   RESOLVED,
   failWaits,
@@ -30,7 +28,7 @@ import {
   waitToReceive,
   waitToSend,
 } from './internal/channel-access.js';
-import { Ending, Spin, Waits, checkBooleans, countOption, modeOption, octal, type Waiter } from './internal/lifecycle.js';
+import { Ending, Spin, Waits, countOption, modeOption, octal, type Waiter } from './internal/lifecycle.js';
 import { checkQueueName, openError } from './internal/limits.js';
 
 /** Queues this process created and has not unlinked: registered with @ipcx/core's registry of kernel objects. */
@@ -151,13 +149,14 @@ export function checkQueueOptions(options: MessageQueueCreateOptions): void {
   countOption('capacity', options.capacity);
   countOption('maxMessageBytes', options.maxMessageBytes);
   modeOption(options.mode);
-  checkBooleans(options, ['exclusive', 'read', 'write']);
+  for (const key of ['exclusive', 'read', 'write'] as const) checkBoolean(key, options[key]);
 }
 
 /** Empty-queue retries per addon call while a receive spins. */
 const SPIN_ATTEMPTS = 8;
 
-interface PendingSend extends Waiter<void> {
+/** What a send that waits for room keeps in core's SendQueue. */
+interface PendingSend {
   readonly data: Uint8Array;
   readonly priority: number;
 }
@@ -224,7 +223,7 @@ export function unlinkQueue(name: string): boolean {
     return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw fromSystemError(`message queue "${name}" unlink`, error);
+    throw errnoError(error, `message queue "${name}" unlink`);
   } finally {
     registrations.get(name)?.unregister();
     registrations.delete(name);
@@ -264,7 +263,8 @@ export class MessageQueue implements AsyncIterable<QueueMessage>, AsyncDisposabl
   /** Priority of the message `#receiveNow` returned last. */
   #priority = 0;
   readonly #watcher: FdWatcher;
-  readonly #waits = new Waits<Waiter<QueueMessage>, PendingSend>();
+  readonly #receivers = new Waits<Waiter<QueueMessage>>();
+  readonly #sends = new SendQueue<PendingSend>(() => this.#watch());
   readonly #canRead: boolean;
   readonly #canWrite: boolean;
   readonly #spin: Spin;
@@ -345,7 +345,7 @@ export class MessageQueue implements AsyncIterable<QueueMessage>, AsyncDisposabl
    */
   [sendSoon](data: Uint8Array, priority: number): boolean {
     this.#checkSend(data, priority);
-    return this.#waits.senders.size === 0 && (this.#sendNow(data, priority) || this.#spin.run(() => this.#sendNow(data, priority) || undefined) === true);
+    return this.#sends.size === 0 && (this.#sendNow(data, priority) || this.#spin.run(() => this.#sendNow(data, priority) || undefined) === true);
   }
 
   /** `send` once `[sendSoon]` returned false. */
@@ -359,24 +359,15 @@ export class MessageQueue implements AsyncIterable<QueueMessage>, AsyncDisposabl
   }
 
   #waitToSend(data: Uint8Array, options: WaitOptions & { priority?: number }): Promise<void> {
-    const copy = copyBytes(data);
-    return this.#waits.track(
-      waitFor<void>('send', options, (settle) => {
-        const entry = { data: copy, priority: options.priority ?? 0, settle };
-        this.#waits.senders.add(entry);
-        this.#watch();
-        return () => {
-          this.#waits.senders.delete(entry);
-          this.#watch();
-        };
-      }),
-    );
+    const sent = this.#sends.enqueue({ data: copyBytes(data), priority: options.priority ?? 0 }, options);
+    this.#watch();
+    return sent;
   }
 
   /** Sends if there is room now; false when the queue is full (or earlier sends wait). */
   trySend(data: Uint8Array, options: { priority?: number } = {}): boolean {
     this.#checkSend(data, options.priority ?? 0);
-    return this.#waits.senders.size === 0 && this.#sendNow(data, options.priority ?? 0);
+    return this.#sends.size === 0 && this.#sendNow(data, options.priority ?? 0);
   }
 
   /** Receives the oldest message of the highest priority, waiting while the queue is empty. */
@@ -398,7 +389,7 @@ export class MessageQueue implements AsyncIterable<QueueMessage>, AsyncDisposabl
    */
   [receiveSoon](): Uint8Array | undefined {
     this.#checkReceive();
-    if (this.#waits.receivers.size > 0) return undefined;
+    if (this.#receivers.size > 0) return undefined;
     // The addon retries SPIN_ATTEMPTS times per call in C (a few µs), so JavaScript runs and reads the clock
     // only between batches.
     return this.#receiveNow(1) ?? this.#spin.run(() => this.#receiveNow(SPIN_ATTEMPTS));
@@ -418,10 +409,10 @@ export class MessageQueue implements AsyncIterable<QueueMessage>, AsyncDisposabl
   #waitToReceive(options: WaitOptions): Promise<QueueMessage> {
     return waitFor<QueueMessage>('receive', options, (settle) => {
       const entry = { settle };
-      this.#waits.receivers.add(entry);
+      this.#receivers.add(entry);
       this.#watch();
       return () => {
-        this.#waits.receivers.delete(entry);
+        this.#receivers.delete(entry);
         this.#watch();
       };
     });
@@ -430,13 +421,17 @@ export class MessageQueue implements AsyncIterable<QueueMessage>, AsyncDisposabl
   /** Receives a message if one waits now, else undefined. */
   tryReceive(): QueueMessage | undefined {
     this.#checkReceive();
-    const data = this.#waits.receivers.size === 0 ? this.#receiveNow(1) : undefined;
+    const data = this.#receivers.size === 0 ? this.#receiveNow(1) : undefined;
     return data === undefined ? undefined : { data, priority: this.#priority };
   }
 
   /** Yields every message until this object is closed. */
   [Symbol.asyncIterator](): AsyncIterator<QueueMessage> {
-    return iterate(() => this.receive(), () => this.closed);
+    return iterate(
+      () => this.receive(),
+      () => this.closed,
+      () => this.tryReceive() ?? NO_MESSAGE,
+    );
   }
 
   [lockQueue](patienceMs = 0): boolean {
@@ -460,7 +455,7 @@ export class MessageQueue implements AsyncIterable<QueueMessage>, AsyncDisposabl
     try {
       return flock(this.#fd, operation, { nonBlocking: true });
     } catch (error) {
-      throw fromSystemError(`message queue "${this.name}" flock`, error);
+      throw errnoError(error, `message queue "${this.name}" flock`, { stage: 'connected' });
     }
   }
 
@@ -470,7 +465,7 @@ export class MessageQueue implements AsyncIterable<QueueMessage>, AsyncDisposabl
     try {
       fchmodSync(this.#fd, (fstatSync(this.#fd).mode & 0o7777) | bits);
     } catch (error) {
-      throw fromSystemError(`message queue "${this.name}" fchmod`, error);
+      throw errnoError(error, `message queue "${this.name}" fchmod`, { stage: 'connected' });
     }
   }
 
@@ -483,7 +478,7 @@ export class MessageQueue implements AsyncIterable<QueueMessage>, AsyncDisposabl
       if (clear) fchmodSync(this.#fd, mode & ~bits);
       return true;
     } catch (error) {
-      throw fromSystemError(`message queue "${this.name}" fstat`, error);
+      throw errnoError(error, `message queue "${this.name}" fstat`, { stage: 'connected' });
     }
   }
 
@@ -492,7 +487,7 @@ export class MessageQueue implements AsyncIterable<QueueMessage>, AsyncDisposabl
     try {
       return fstatSync(this.#fd).uid;
     } catch (error) {
-      throw fromSystemError(`message queue "${this.name}" fstat`, error);
+      throw errnoError(error, `message queue "${this.name}" fstat`, { stage: 'connected' });
     }
   }
 
@@ -503,13 +498,13 @@ export class MessageQueue implements AsyncIterable<QueueMessage>, AsyncDisposabl
   }
 
   [failWaits](error: unknown): void {
-    this.#waits.fail(error);
+    this.#fail(error);
     this.#watch();
   }
 
   /** Resolves once every send waiting now is in the queue or has failed. */
   [sendsSettled](): Promise<void> {
-    return this.#waits.sendsSettled();
+    return this.#sends.drained();
   }
 
   /**
@@ -520,9 +515,9 @@ export class MessageQueue implements AsyncIterable<QueueMessage>, AsyncDisposabl
   close(): Promise<void> {
     return this.#ending.close(
       async () => {
-        this.#waits.failReceivers(new ClosedError(`message queue "${this.name}"`));
+        this.#receivers.fail(new ClosedError(`message queue "${this.name}"`));
         this.#watch();
-        await this.#waits.sendsSettled();
+        await this.#sends.drained();
       },
       () => this.#release(new ClosedError(`message queue "${this.name}"`)),
     );
@@ -539,7 +534,7 @@ export class MessageQueue implements AsyncIterable<QueueMessage>, AsyncDisposabl
 
   #release(error: Error): void {
     this.#watcher.close();
-    this.#waits.fail(error);
+    this.#fail(error);
     mq.close(this.#fd);
     if (this.#owned) unlinkQueue(this.name);
   }
@@ -565,7 +560,7 @@ export class MessageQueue implements AsyncIterable<QueueMessage>, AsyncDisposabl
     try {
       return mq.trySend(this.#fd, data, priority);
     } catch (error) {
-      throw fromSystemError(`message queue "${this.name}" send`, error);
+      throw errnoError(error, `message queue "${this.name}" send`, { stage: 'connected' });
     }
   }
 
@@ -575,7 +570,7 @@ export class MessageQueue implements AsyncIterable<QueueMessage>, AsyncDisposabl
     try {
       received = mq.tryReceive(this.#fd, this.#scratch, attempts);
     } catch (error) {
-      throw fromSystemError(`message queue "${this.name}" receive`, error);
+      throw errnoError(error, `message queue "${this.name}" receive`, { stage: 'connected' });
     }
     if (received === undefined) return undefined;
     this.#priority = received.priority;
@@ -585,34 +580,35 @@ export class MessageQueue implements AsyncIterable<QueueMessage>, AsyncDisposabl
   /** Polls for what waiting callers need: readable for receivers, writable for senders. */
   #watch(): void {
     if (this.#watcher.closed) return;
-    this.#watcher.start({ readable: this.#waits.receivers.size > 0, writable: this.#waits.senders.size > 0 });
+    this.#watcher.start({ readable: this.#receivers.size > 0, writable: this.#sends.size > 0 });
   }
 
   #onEvents(events: { readable: boolean; writable: boolean; error?: Error }): void {
     if (events.error) {
-      this.#waits.fail(fromSystemError(`message queue "${this.name}" poll`, events.error));
+      this.#fail(errnoError(events.error, `message queue "${this.name}" poll`));
       this.#watch();
       return;
     }
     try {
       // Another process may take the message (or the room) first: EAGAIN just means keep polling.
-      for (const receiver of this.#waits.receivers) {
+      for (const receiver of this.#receivers) {
         const data = this.#receiveNow(1);
         if (data === undefined) break;
-        this.#waits.receivers.delete(receiver);
+        this.#receivers.delete(receiver);
         this.#spin.busy = true;
         receiver.settle.resolve({ data, priority: this.#priority });
       }
-      for (const sender of this.#waits.senders) {
-        if (!this.#sendNow(sender.data, sender.priority)) break;
-        this.#waits.senders.delete(sender);
-        this.#spin.busy = true;
-        sender.settle.resolve();
-      }
     } catch (error) {
-      this.#waits.fail(error);
+      this.#receivers.fail(error);
     }
+    if (this.#sends.size > 0 && this.#sends.flush((send) => this.#sendNow(send.data, send.priority)) > 0) this.#spin.busy = true;
     this.#watch();
+  }
+
+  /** Rejects every waiting receive and send with `error`. */
+  #fail(error: unknown): void {
+    this.#receivers.fail(error);
+    this.#sends.rejectAll(error);
   }
 }
 

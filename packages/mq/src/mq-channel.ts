@@ -1,17 +1,19 @@
 import {
-  AbstractChannel,
   AlreadyExistsError,
   ClosedError,
   InvalidNameError,
   PermissionError,
-  checkWaitOptions,
-  intervalOption,
   PeerGoneError,
   msgpackCodec,
   type Codec,
   type ReceiveOptions,
   type SendOptions,
 } from '@ipcx/core';
+import {
+  AbstractChannel,
+  checkWaitOptions,
+  intervalOption,
+} from '@ipcx/core/transport';
 import {
   RESOLVED,
   failWaits,

@@ -1,21 +1,24 @@
 import {
-  AbstractChannel,
   AlreadyExistsError,
   ClosedError,
   PeerGoneError,
-  fromSystemError,
-  intervalOption,
   isIpcError,
   msgpackCodec,
-  registerKernelObject,
   type Codec,
-  type KernelObjectRegistration,
   type ReceiveOptions,
   type SendOptions,
 } from '@ipcx/core';
+import {
+  AbstractChannel,
+  fromSystemError,
+  intervalOption,
+  registerKernelObject,
+  type KernelObjectRegistration,
+} from '@ipcx/core/transport';
 import { sysv, sysvConstants } from '@ipcx/native';
 import { failReceives, sendsSettled } from './internal/channel-access.js';
-import { EOF, Ending, PeerMonitor, checkCodec, encodeForChannel } from './internal/lifecycle.js';
+import { checkCodec } from '@ipcx/core/transport';
+import { EOF, Ending, PeerMonitor, encodeForChannel } from './internal/lifecycle.js';
 import { checkAdoptable, createSysvQueue, openSysvQueue, type SysvMessage, type SysvMessageQueue, type SysvMessageQueueCreateOptions } from './sysv-queue.js';
 
 /** Options of `SysvChannel.create`: those of `SysvMessageQueue.create` (always exclusive), a codec, the types, liveness. */
@@ -125,7 +128,7 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
 
   static #make<T>(role: 'create' | 'open', options: SysvChannelOptions<T>): SysvChannel<T> {
     const [a, b] = checkTypes(options.types);
-    checkCodec(options.codec);
+    checkCodec(options.codec, msgpackCodec, ['encode', 'decode']);
     const peerCheckMs = intervalOption('peerCheckInterval', options.peerCheckInterval, 500);
     const { codec, types: _, peerCheckInterval: __, ...rest } = options;
     const queue = role === 'create' ? createSysvQueue({ ...rest, exclusive: true }) : openSysvQueue(rest);

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { SendQueue, checkBoolean, errnoError } from '@ipcx/core/transport';
 import {
   AlreadyExistsError,
   ClosedError,
@@ -7,8 +8,11 @@ import {
   NotFoundError,
   PermissionError,
   TooLargeError,
-  checkWaitOptions,
   copyBytes,
+  type WaitOptions,
+} from '@ipcx/core';
+import {
+  checkWaitOptions,
   fromSystemError,
   iterate,
   registerKernelObject,
@@ -16,11 +20,10 @@ import {
   intervalOption,
   waitFor,
   type KernelObjectRegistration,
-  type WaitOptions,
-} from '@ipcx/core';
+} from '@ipcx/core/transport';
 import { sysv, sysvConstants, type SysvMsgStat } from '@ipcx/native';
 import { failReceives, sendsSettled } from './internal/channel-access.js';
-import { Ending, Spin, Waits, checkBooleans, countOption, modeOption, type Waiter } from './internal/lifecycle.js';
+import { Ending, Spin, Waits, countOption, modeOption, type Waiter } from './internal/lifecycle.js';
 
 export type { SysvMsgStat } from '@ipcx/native';
 
@@ -94,7 +97,8 @@ interface PendingReceive extends Waiter<SysvMessage> {
   readonly flags: number;
 }
 
-interface PendingSend extends Waiter<void> {
+/** What a send that waits for room keeps in core's SendQueue. */
+interface PendingSend {
   readonly type: number;
   readonly data: Uint8Array;
 }
@@ -146,7 +150,7 @@ export function sysvQueueTarget(what: string, o: SysvQueueKeyOptions, allowId: b
       return { key: checkKeyValue(sysv.ftok(o.path, o.id!)) };
     } catch (error) {
       if (error instanceof InvalidNameError) throw error;
-      throw fromSystemError(`ftok("${o.path}", ${o.id})`, error);
+      throw errnoError(error, `ftok("${o.path}", ${o.id})`);
     }
   }
   if (o.id !== undefined) {
@@ -166,10 +170,9 @@ function describe(target: { key: number } | { id: number } | undefined, id: numb
 function queueError(what: string, error: unknown): Error {
   const code = (error as NodeJS.ErrnoException).code;
   if (code === 'EIDRM' || code === 'EINVAL') return new ClosedError(`${what} (the queue was removed)`, { cause: error });
-  if (code === 'ENOSPC') {
-    return new LimitError('kernel.msgmni', `${what}: the system holds its maximum of ${kernelValue('msgmni', 32000)} queues (kernel.msgmni); remove unused ones (ipcs -q, ipcrm) or raise it`, { cause: error });
-  }
-  return fromSystemError(what, error);
+  return errnoError(error, what, {
+    limits: { ENOSPC: { limit: 'kernel.msgmni', hint: `the system holds its maximum of ${kernelValue('msgmni', 32000)} queues (kernel.msgmni); remove unused ones (ipcs -q, ipcrm) or raise it` } },
+  });
 }
 
 /** A message type to send: an integer from 1 to 2^53 - 1. */
@@ -223,7 +226,8 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
   readonly #what: string;
   readonly #scratch: Buffer;
   readonly #out = new Float64Array(1);
-  readonly #waits = new Waits<PendingReceive, PendingSend>();
+  readonly #receivers = new Waits<PendingReceive>();
+  readonly #sends = new SendQueue<PendingSend>();
   readonly #pollMs: number;
   readonly #spin: Spin;
   readonly #ending = new Ending();
@@ -262,7 +266,7 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
     const mode = modeOption(options.mode);
     intervalOption('pollInterval', options.pollInterval, 20);
     spinOption(options.spinMicroseconds, 50);
-    checkBooleans(options, ['exclusive']);
+    checkBoolean('exclusive', options.exclusive);
     const bufferBytes = countOption('bufferBytes', options.bufferBytes);
     let id: number;
     try {
@@ -358,25 +362,19 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
     try {
       this.#checkSend(type, data);
       if (options !== undefined) checkWaitOptions(options);
-      if (this.#waits.senders.size === 0 && (this.#sendNow(type, data) || this.#spin.run(() => this.#sendNow(type, data) || undefined) === true)) return RESOLVED;
+      if (this.#sends.size === 0 && (this.#sendNow(type, data) || this.#spin.run(() => this.#sendNow(type, data) || undefined) === true)) return RESOLVED;
     } catch (error) {
       return Promise.reject(error);
     }
-    const copy = copyBytes(data);
-    return this.#waits.track(
-      waitFor<void>('send', options, (settle) => {
-        const entry: PendingSend = { type, data: copy, settle };
-        this.#waits.senders.add(entry);
-        this.#schedule();
-        return () => this.#waits.senders.delete(entry);
-      }),
-    );
+    const sent = this.#sends.enqueue({ type, data: copyBytes(data) }, options);
+    this.#schedule();
+    return sent;
   }
 
   /** Sends if there is room now; false when the queue is full (or earlier sends wait). */
   trySend(type: number, data: Uint8Array): boolean {
     this.#checkSend(type, data);
-    return this.#waits.senders.size === 0 && this.#sendNow(type, data);
+    return this.#sends.size === 0 && this.#sendNow(type, data);
   }
 
   /**
@@ -391,7 +389,7 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
       this.#check();
       [type, flags] = selectorFlags(options);
       if (options !== undefined) checkWaitOptions(options);
-      if (this.#waits.receivers.size === 0) {
+      if (this.#receivers.size === 0) {
         const now = this.#receiveNow(type, flags) ?? this.#spin.run(() => this.#receiveNow(type, flags));
         if (now !== undefined) return Promise.resolve(now);
       }
@@ -405,7 +403,7 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
   tryReceive(selector?: SysvSelector): SysvMessage | undefined {
     this.#check();
     const [type, flags] = selectorFlags(selector);
-    return this.#waits.receivers.size === 0 ? this.#receiveNow(type, flags) : undefined;
+    return this.#receivers.size === 0 ? this.#receiveNow(type, flags) : undefined;
   }
 
   /** Yields every message (any type) until the queue is closed or removed. */
@@ -460,8 +458,8 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
   close(): Promise<void> {
     return this.#ending.close(
       async () => {
-        this.#waits.failReceivers(new ClosedError(this.#what));
-        await this.#waits.sendsSettled();
+        this.#receivers.fail(new ClosedError(this.#what));
+        await this.#sends.drained();
       },
       () => this.#release(new ClosedError(this.#what)),
     );
@@ -476,7 +474,7 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
     clearTimeout(this.#timer as NodeJS.Timeout);
     clearImmediate(this.#timer as NodeJS.Immediate);
     this.#timer = undefined;
-    this.#waits.fail(error);
+    this.#fail(error);
     if (this.#registration !== undefined && !this.#keep) {
       this.#registration.unregister();
       this.#registration = undefined;
@@ -498,17 +496,22 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
 
   /** Resolves once every send waiting now is in the queue or has failed (SysvChannel's close). */
   [sendsSettled](): Promise<void> {
-    return this.#waits.sendsSettled();
+    return this.#sends.drained();
   }
 
   /** Rejects every waiting receive with `error` (SysvChannel's close). */
   [failReceives](error: unknown): void {
-    this.#waits.failReceivers(error);
+    this.#receivers.fail(error);
   }
 
   /** @internal SysvChannel: rejects every waiting call with `error`. */
   fail(error: unknown): void {
-    this.#waits.fail(error);
+    this.#fail(error);
+  }
+
+  #fail(error: unknown): void {
+    this.#receivers.fail(error);
+    this.#sends.rejectAll(error);
   }
 
   /** @internal SysvChannel: receives into the scratch buffer: the length (type in `out`) or -1. */
@@ -559,9 +562,9 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
   #waitToReceive(type: number, flags: number, options: WaitOptions | undefined): Promise<SysvMessage> {
     return waitFor<SysvMessage>('receive', options, (settle) => {
       const entry: PendingReceive = { type, flags, settle };
-      this.#waits.receivers.add(entry);
+      this.#receivers.add(entry);
       this.#schedule();
-      return () => this.#waits.receivers.delete(entry);
+      return () => this.#receivers.delete(entry);
     });
   }
 
@@ -572,7 +575,7 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
    * nothing moves.
    */
   #schedule(): void {
-    if (this.#timer !== undefined || (this.#waits.receivers.size === 0 && this.#waits.senders.size === 0)) return;
+    if (this.#timer !== undefined || (this.#receivers.size === 0 && this.#sends.size === 0)) return;
     if (performance.now() < this.#eagerUntil) {
       this.#timer = setImmediate(this.#onTimer);
       return;
@@ -588,31 +591,26 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
   #poll(): void {
     let moved = false;
     try {
-      for (const r of this.#waits.receivers) {
+      for (const r of this.#receivers) {
         let got: SysvMessage | undefined;
         try {
           got = this.#receiveNow(r.type, r.flags);
         } catch (error) {
           if (!(error instanceof TooLargeError)) throw error;
-          this.#waits.receivers.delete(r);
+          this.#receivers.delete(r);
           r.settle.reject(error);
           moved = true;
           continue;
         }
         if (got === undefined) continue; // a later receive may select another type
-        this.#waits.receivers.delete(r);
+        this.#receivers.delete(r);
         r.settle.resolve(got);
         moved = true;
       }
-      for (const s of this.#waits.senders) {
-        if (!this.#sendNow(s.type, s.data)) break;
-        this.#waits.senders.delete(s);
-        s.settle.resolve();
-        moved = true;
-      }
     } catch (error) {
-      this.#waits.fail(error);
+      this.#fail(error);
     }
+    if (this.#sends.size > 0 && this.#sends.flush((s) => this.#sendNow(s.type, s.data)) > 0) moved = true;
     if (moved) {
       this.#delay = 1;
       this.#eagerUntil = performance.now() + EAGER_MS;

@@ -1,6 +1,6 @@
-import { iterate, msgpackCodec, type Codec, type ReceiveOptions, type SendOptions } from '@ipcx/core';
+import { msgpackCodec, type Codec, type ReceiveOptions, type SendOptions } from '@ipcx/core';
+import { NO_MESSAGE, checkCodec, iterate } from '@ipcx/core/transport';
 import { RESOLVED, receiveSoon, sendSoon, waitToReceive, waitToSend } from './internal/channel-access.js';
-import { checkCodec } from './internal/lifecycle.js';
 import {
   checkPriority,
   createQueue,
@@ -29,7 +29,7 @@ export interface TypedMessageQueueOpenOptions<T> extends MessageQueueOptions, Co
 /** Checks `codec` and `priority` before anything is opened or made. */
 export function checkCodecOptions(options: CodecOptions<unknown>): void {
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
-  checkCodec(options.codec);
+  checkCodec(options.codec, msgpackCodec, ['encode', 'decode']);
   if (options.priority !== undefined) checkPriority(options.priority);
 }
 
@@ -129,7 +129,14 @@ export class TypedMessageQueue<T = unknown> implements AsyncIterable<T>, AsyncDi
 
   /** Yields every message until this object is closed. */
   [Symbol.asyncIterator](): AsyncIterator<T> {
-    return iterate(() => this.receive(), () => this.closed);
+    return iterate(
+      () => this.receive(),
+      () => this.closed,
+      () => {
+        const message = this.queue.tryReceive();
+        return message === undefined ? NO_MESSAGE : this.#codec.decode(message.data);
+      },
+    );
   }
 
   /** As `MessageQueue.close`: waiting sends go in first; the creator unlinks the name. */

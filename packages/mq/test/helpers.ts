@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
+import { within } from '@ipcx/core/testing';
 import { MessageQueue } from '@ipcx/mq';
 
 const made: string[] = [];
@@ -22,16 +23,16 @@ export async function unlinkAll(): Promise<void> {
   for (const name of made.splice(0)) await MessageQueue.unlink(name);
 }
 
-/** The first line a child prints (its "ready"); rejects if the child exits first instead of waiting for ever. */
+/** The first line a child prints (its "ready"); rejects if the child exits first, or after 10 s (core's `within`). */
 export function firstLine(child: ChildProcess): Promise<string> {
-  return new Promise((resolve, reject) => {
+  return within(new Promise((resolve, reject) => {
     const onExit = (code: number | null, signal: string | null): void => reject(new Error(`the child exited (${code ?? signal}) before it was ready`));
     child.once('exit', onExit);
     child.stdout!.once('data', (chunk: Buffer) => {
       child.off('exit', onExit);
       resolve(String(chunk));
     });
-  });
+  }), 10_000, "the child's first line");
 }
 
 /**

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rawCodec } from '@ipcx/core';
+import { pendingAfterTurns } from '@ipcx/core/testing';
 import { MessageQueue, MqChannel } from '@ipcx/mq';
 import { compileFixture, firstLine, queueName, unlinkAll } from './helpers.js';
 
@@ -48,11 +49,9 @@ describe('MessageQueue across processes', () => {
     const name = queueName('block');
     await using q = await MessageQueue.create(name, { capacity: 1, maxMessageBytes: 32 });
     await q.send(Buffer.from('first'), { priority: 2 });
-    let sent = false;
-    const blocked = q.send(Buffer.from('second')).then(() => (sent = true));
-    // Let the loop turn: the send must still be waiting for room, the queue still holding one message.
-    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
-    expect(sent).toBe(false);
+    const blocked = q.send(Buffer.from('second'));
+    // The send must still be waiting for room after the loop turned, the queue still holding one message.
+    expect(await pendingAfterTurns(blocked)).toBe(true);
     expect(q.attributes().currentMessages).toBe(1);
     const { code, out } = await output(run('receiver.mjs', [name]));
     expect(code).toBe(0);
@@ -66,7 +65,7 @@ describe('MessageQueue across processes', () => {
     await using q = await MessageQueue.create(name, { capacity: 1, maxMessageBytes: 32 });
     const child = run('abortable.mjs', [name]);
     const result = output(child);
-    await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+    expect(await firstLine(child)).toBe('ready\n');
     child.kill('SIGUSR1');
     const { code, out } = await result;
     expect(code).toBe(0);

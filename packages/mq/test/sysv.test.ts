@@ -9,7 +9,7 @@ import { ownedKernelObjects, rawCodec } from '@ipcx/core';
 import { describeChannelConformance } from '@ipcx/core/testing';
 import { sysv } from '@ipcx/native';
 import { SysvChannel, SysvMessageQueue, sysvMaxMessageBytes } from "@ipcx/mq";
-import { compileFixture } from './helpers.js';
+import { compileFixture, firstLine } from './helpers.js';
 
 const children: ChildProcess[] = [];
 const ids = new Set<number>();
@@ -76,10 +76,7 @@ describeChannelConformance(
       const channel = track(await SysvChannel.create({ key, peerCheckInterval: 50 }));
       const child = spawn(process.execPath, [new URL('./fixtures/sysv-echo.mjs', import.meta.url).pathname, String(key)], { stdio: ['ignore', 'pipe', 'inherit'] });
       children.push(child);
-      await new Promise<void>((resolve, reject) => {
-        child.stdout!.once('data', () => resolve());
-        child.once('exit', (code) => reject(new Error(`the echo exited (${code}) before it was ready`)));
-      });
+      expect(await firstLine(child)).toBe('ready\n');
       return {
         channel,
         kill: async () => {

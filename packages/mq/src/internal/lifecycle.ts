@@ -1,4 +1,4 @@
-import type { Settle } from '@ipcx/core';
+import { checkInteger, type Settle } from '@ipcx/core/transport';
 
 /**
  * The close()/destroy() bookkeeping of every resource of this package (MessageQueue, TypedMessageQueue,
@@ -40,44 +40,18 @@ export class Ending {
   }
 }
 
-/** A call waiting for the queue: it resolves or rejects through `settle`. */
+/** A receive waiting for the queue: it resolves or rejects through `settle`. */
 export interface Waiter<T> {
   readonly settle: Settle<T>;
 }
 
-/**
- * The receives and sends waiting on one queue (POSIX or System V), in call order, and the promises of the
- * sends, so that a graceful close can wait until each is in the kernel or has failed.
- */
-export class Waits<R extends Waiter<any>, S extends Waiter<void>> {
-  readonly receivers = new Set<R>();
-  readonly senders = new Set<S>();
-  readonly #sending = new Set<Promise<void>>();
-
-  /** Registers a waiting send's promise (for `sendsSettled`) and returns it. */
-  track(send: Promise<void>): Promise<void> {
-    this.#sending.add(send);
-    const done = (): void => void this.#sending.delete(send);
-    send.then(done, done);
-    return send;
-  }
-
-  /** Resolves once every send that waits now (and any queued behind it meanwhile) has settled. */
-  async sendsSettled(): Promise<void> {
-    while (this.#sending.size > 0) await Promise.allSettled([...this.#sending]);
-  }
-
+/** The receives waiting on one queue (POSIX or System V), in call order; the sends wait in core's `SendQueue`. */
+export class Waits<R extends Waiter<any>> extends Set<R> {
   /** Rejects every waiting receive with `error`. */
-  failReceivers(error: unknown): void {
-    for (const r of this.receivers) r.settle.reject(error);
-    this.receivers.clear();
-  }
-
-  /** Rejects every waiting receive and send with `error`. */
   fail(error: unknown): void {
-    this.failReceivers(error);
-    for (const s of this.senders) s.settle.reject(error);
-    this.senders.clear();
+    const waiting = [...this];
+    this.clear();
+    for (const r of waiting) r.settle.reject(error);
   }
 }
 
@@ -111,38 +85,14 @@ export class Spin {
 /** Permission bits as people write them: 0600. */
 export const octal = (mode: number): string => `0${(mode & 0o7777).toString(8)}`;
 
-/** Checks a `mode` option: permission bits from 0 to 0o777 (default 0o600). */
+/** Checks a `mode` option: permission bits from 0 to 0o777 (default 0o600): no set-id or sticky bits on a queue. */
 export function modeOption(mode: unknown): number {
-  if (mode === undefined) return 0o600;
-  if (typeof mode !== 'number' || !Number.isInteger(mode) || mode < 0 || mode > 0o777) {
-    throw new RangeError(`mode must be permission bits from 0 to 0o777, got ${String(mode)}`);
-  }
-  return mode;
+  return checkInteger('mode', mode, { min: 0, max: 0o777, default: 0o600 });
 }
 
-/** Checks a `codec` option. */
-export function checkCodec(codec: unknown): void {
-  const c = codec as { encode?: unknown; decode?: unknown } | undefined;
-  if (codec !== undefined && (typeof c?.encode !== 'function' || typeof c.decode !== 'function')) {
-    throw new TypeError('codec must be a Codec (name, encode, encodeInto, decode)');
-  }
-}
-
-/** Checks the boolean options of `keys` in `options`. */
-export function checkBooleans(options: object, keys: readonly string[]): void {
-  for (const key of keys) {
-    const value = (options as Record<string, unknown>)[key];
-    if (value !== undefined && typeof value !== 'boolean') throw new TypeError(`${key} must be a boolean`);
-  }
-}
-
-/** Checks a count or size option: an integer from 1 to 2^31 - 1. */
+/** Checks a count or size option: an integer from 1 to 2^31 - 1 (what the kernel's attributes hold). */
 export function countOption(name: string, value: unknown): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 0x7fff_ffff) {
-    throw new RangeError(`${name} must be an integer from 1 to ${0x7fff_ffff}, got ${String(value)}`);
-  }
-  return value;
+  return checkInteger(name, value, { min: 1, max: 0x7fff_ffff });
 }
 
 /**

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { InvalidNameError, LimitError, checkIpcName, fromSystemError, type IpcError } from '@ipcx/core';
+import { InvalidNameError, LimitError, checkIpcName, type IpcError } from '@ipcx/core';
+import { errnoError } from '@ipcx/core/transport';
 
 /** Checks a queue name as mq_overview(7) wants it: '/', then 1 to 250 bytes without '/' or NUL. */
 export function checkQueueName(name: string): string {
@@ -31,24 +32,22 @@ export function openError(name: string, error: unknown, capacity?: number, maxMe
         );
       }
       return new InvalidNameError(name, 'the kernel refused it', { cause: error });
-    case 'EMFILE':
-      return new LimitError(
-        'RLIMIT_MSGQUEUE',
-        `${what}: too many queue bytes for this user or too many open descriptors. Each queue reserves about ` +
-          `capacity x maxMessageBytes bytes against the per-user limit RLIMIT_MSGQUEUE (819200 bytes by default); ` +
-          `close or unlink queues, make them smaller, or raise the limit (ulimit -q, or LimitMSGQUEUE= in systemd)`,
-        { cause: error },
-      );
-    case 'ENOSPC':
-      return new LimitError(
-        'mqueue queues_max',
-        `${what}: the system holds its maximum of ${readLimit('queues_max')} queues (/proc/sys/fs/mqueue/queues_max); ` +
-          `unlink unused queues or raise it with sysctl fs.mqueue.queues_max=N`,
-        { cause: error },
-      );
-    case 'ENFILE':
-      return new LimitError('open files', `${what}: the system-wide limit of open files is reached`, { cause: error });
     default:
-      return fromSystemError(`${what} open`, error);
+      // The one errno mapping of core, told what each limit is for a POSIX queue and how to raise it.
+      return errnoError(error, `${what} open`, {
+        limits: {
+          EMFILE: {
+            limit: 'RLIMIT_MSGQUEUE',
+            hint:
+              'too many queue bytes for this user or too many open descriptors. Each queue reserves about capacity x ' +
+              'maxMessageBytes bytes against the per-user limit RLIMIT_MSGQUEUE (819200 bytes by default); close or ' +
+              'unlink queues, make them smaller, or raise the limit (ulimit -q, or LimitMSGQUEUE= in systemd)',
+          },
+          ENOSPC: {
+            limit: 'mqueue queues_max',
+            hint: `the system holds its maximum of ${readLimit('queues_max')} queues (/proc/sys/fs/mqueue/queues_max); unlink unused queues or raise it with sysctl fs.mqueue.queues_max=N`,
+          },
+        },
+      });
   }
 }
