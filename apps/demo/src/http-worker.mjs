@@ -6,7 +6,7 @@
 import { createServer } from 'node:http';
 import { FullError, TimeoutError } from '@ipcx/core';
 import { SharedCounters, notifyReady, startHeartbeat } from '@ipcx/cluster';
-import { MqChannel } from '@ipcx/mq';
+import { TypedMessageQueue } from '@ipcx/mq';
 import { Subscriber } from '@ipcx/pubsub';
 import { demoNames } from './names.mjs';
 
@@ -15,7 +15,7 @@ const port = Number(process.env.IPCX_DEMO_PORT);
 
 const config = await Subscriber.connect(names.configTopic, { onPublisherGone: 'wait' });
 const counters = SharedCounters.open(names.counters);
-const jobs = MqChannel.queue(names.jobs, { read: false });
+const jobs = await TypedMessageQueue.open(names.jobs, { read: false });
 let seen = config.current()?.revision ?? 0;
 
 // Follow the configuration: each new revision is read from shared memory when the socket says it changed.

@@ -3,13 +3,13 @@
 // and reports each job's timings to the primary over the channel @ipcx/cluster connected for it.
 import { connectToParent } from '@ipcx/cluster';
 import { Pool } from '@ipcx/cluster';
-import { MqChannel } from '@ipcx/mq';
+import { TypedMessageQueue } from '@ipcx/mq';
 import { SharedCounters } from '@ipcx/cluster';
 import { demoNames } from './names.mjs';
 
 const names = demoNames(Number(process.env.IPCX_DEMO_PRIMARY));
 const parent = await connectToParent();
-const jobs = MqChannel.queue(names.jobs, { write: false });
+const jobs = await TypedMessageQueue.open(names.jobs, { write: false });
 const counters = SharedCounters.open(names.counters);
 const threads = Number(process.env.IPCX_DEMO_THREADS ?? 2);
 const pool = new Pool({ filename: new URL('./task-thread.mjs', import.meta.url), threads });
