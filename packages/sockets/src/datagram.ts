@@ -22,7 +22,7 @@ import { checkInteger, checkMode } from './internal/options.js';
 import { claimFile, type FileClaim } from './internal/owned-files.js';
 import { bindPacketSocket, nativeAddress } from './internal/packet-socket.js';
 
-/** Options of `UnixDatagram.bind` and `UnixDatagram.open`. */
+/** Options of `UnixDatagram.bind` and `UnixDatagram.unbound`. */
 export interface UnixDatagramOptions<T = unknown> {
   /** Default `msgpackCodec`; `rawCodec` for plain bytes. */
   codec?: Codec<T> | undefined;
@@ -135,7 +135,7 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
   }
 
   /** An unbound socket: it sends, but nobody can address a reply to it (`from` is undefined at the receiver). */
-  static open<T = unknown>(options: UnixDatagramOptions<T> = {}): UnixDatagram<T> {
+  static async unbound<T = unknown>(options: UnixDatagramOptions<T> = {}): Promise<UnixDatagram<T>> {
     datagramDefaults(options);
     return new UnixDatagram<T>(sock('dgram'), undefined, options);
   }

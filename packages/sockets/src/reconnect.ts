@@ -56,7 +56,7 @@ async function within<R>(limit: Deadline | undefined, call: (options: WaitOption
  * still received. When the attempts run out, every call fails with `PeerGoneError` (the last connect error
  * as `cause`) and the channel is closed.
  *
- * Made by `UnixSocket.connect(address, { reconnect })` and `TcpSocket.connect(options)`.
+ * Made by `UnixSocket.connect(address, { reconnect })` and `TcpSocket.connect(address, { reconnect })`.
  */
 export class ReconnectingChannel<T = unknown, P = undefined> extends AbstractChannel<T> {
   readonly #dial: Dial<T, P>;
@@ -82,7 +82,7 @@ export class ReconnectingChannel<T = unknown, P = undefined> extends AbstractCha
   }
 
   /** Dials until connected (up to `retries` attempts, bounded by `wait`); rejects with the last error. */
-  static async open<T, P>(dial: Dial<T, P>, options: ReconnectOptions, wait: WaitOptions | undefined): Promise<ReconnectingChannel<T, P>> {
+  static async connect<T, P>(dial: Dial<T, P>, options: ReconnectOptions, wait: WaitOptions | undefined): Promise<ReconnectingChannel<T, P>> {
     const channel = new ReconnectingChannel<T, P>(dial, options);
     channel.#adopt(await channel.#connect(wait));
     return channel;

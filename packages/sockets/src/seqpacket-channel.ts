@@ -18,13 +18,13 @@ import {
   type WaitOptions,
   copyBytes,
 } from '@ipcx/core';
-import { FdWatcher, socket as sock, receiveFds, sendFds } from '@ipcx/native';
+import { FdWatcher, peerCredentials, socket as sock, socketPair, receiveFds, sendFds, type PeerCredentials } from '@ipcx/native';
 import { checkInteger } from './internal/options.js';
 import { observeEnd } from './internal/observe-end.js';
 import { peerProcessDied } from './internal/peer-exit.js';
 import { SizeQueue } from './internal/size-queue.js';
 
-/** Options of seqpacket channels (`SeqPacketServer`, `SeqPacketSocket`, `seqPacketPair`). */
+/** Options of seqpacket channels (`SeqPacketServer`, `SeqPacketSocket`, `SeqPacketChannel.pair`). */
 export interface SeqPacketChannelOptions<T = unknown> {
   /** Default `msgpackCodec`. */
   codec?: Codec<T> | undefined;
@@ -158,6 +158,35 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
       }
     });
     this.#watch();
+  }
+
+  /**
+   * Two connected seqpacket channels (socketpair(2)): within a process, or hand one end's `fd` to a child in
+   * `spawn`'s `stdio` (then close that end here, and the child calls `SeqPacketChannel.fromFd(3)`) for a
+   * private channel to the child that can carry descriptors.
+   */
+  static pair<T = unknown>(options: SeqPacketChannelOptions<T> = {}): [SeqPacketChannel<T>, SeqPacketChannel<T>] {
+    seqPacketDefaults(options);
+    const [a, b] = socketPair('seqpacket');
+    return [new SeqPacketChannel<T>(a, options), new SeqPacketChannel<T>(b, options)];
+  }
+
+  /**
+   * Adopts a connected seqpacket descriptor this process already holds, e.g. one end of `pair()` handed to a
+   * child process through `spawn`'s `stdio` (it arrives as fd 3 and up). The channel owns and closes it.
+   *
+   * Not `from(handle)`: `from` rebuilds an object from the handle its `transfer()` or `handle()` returned,
+   * which carries what the object needs to check it; a descriptor number is a bare, process-local integer
+   * that the kernel handed this process (inherited, received with `receiveWithFds`), so the name says that.
+   */
+  static fromFd<T = unknown>(fd: number, options: SeqPacketChannelOptions<T> = {}): SeqPacketChannel<T, PeerCredentials> {
+    let peer: PeerCredentials;
+    try {
+      peer = peerCredentials(fd);
+    } catch (error) {
+      throw fromSystemError(`adopt descriptor ${fd} as a seqpacket socket`, error);
+    }
+    return new SeqPacketChannel<T, PeerCredentials>(fd, options, peer);
   }
 
   /** Internal: sets the observer told once how the connection ended, when it ended with an error. */

@@ -1,5 +1,5 @@
 import { AbortedError, ClosedError, PermissionError, TooLargeError, checkWaitOptions, copyBytes, fromSystemError, type ChannelServer, type IpcError, type WaitOptions } from '@ipcx/core';
-import { FdWatcher, peerCredentials, socket as sock, socketPair } from '@ipcx/native';
+import { FdWatcher, peerCredentials, socket as sock } from '@ipcx/native';
 import { resolveUnixAddress, type ResolvedAddress, type UnixAddress } from './address.js';
 import { Clients } from './internal/clients.js';
 import { checkMode } from './internal/options.js';
@@ -209,28 +209,4 @@ export class SeqPacketSocket {
     }
     return new SeqPacketChannel<T, PeerCredentials>(fd, channel, peer);
   }
-
-  /**
-   * Adopts a connected seqpacket descriptor, e.g. one end of `seqPacketPair` handed to a child process through
-   * `spawn`'s `stdio` (it arrives as fd 3 and up). The channel owns and closes the descriptor.
-   */
-  static fromFd<T = unknown>(fd: number, options: SeqPacketChannelOptions<T> = {}): SeqPacketChannel<T, PeerCredentials> {
-    let peer: PeerCredentials;
-    try {
-      peer = peerCredentials(fd);
-    } catch (error) {
-      throw fromSystemError(`adopt descriptor ${fd} as a seqpacket socket`, error);
-    }
-    return new SeqPacketChannel<T, PeerCredentials>(fd, options, peer);
-  }
-}
-
-/**
- * Two connected seqpacket channels (socketpair(2)): within a process, or hand one end's `fd` to a child in
- * `spawn`'s `stdio` (then close that end here) for a private, fd-passing-capable channel to the child.
- */
-export function seqPacketPair<T = unknown>(options: SeqPacketChannelOptions<T> = {}): [SeqPacketChannel<T>, SeqPacketChannel<T>] {
-  seqPacketDefaults(options);
-  const [a, b] = socketPair('seqpacket');
-  return [new SeqPacketChannel<T>(a, options), new SeqPacketChannel<T>(b, options)];
 }

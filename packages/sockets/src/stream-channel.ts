@@ -40,18 +40,18 @@ export interface StreamChannelOptions<T = unknown> {
    * gets its connection closed with `FrameTooLargeError`. Default 1 MiB. A frame in progress is held in memory
    * that grows as its bytes arrive.
    */
-  maxFrameBytes?: number | undefined;
+  maxMessageBytes?: number | undefined;
   /**
    * Shared by several channels (a server gives one to all its clients, see `maxInProgressBytes`): the bytes of
    * frames in progress are taken from it as they arrive; a channel whose frame does not fit is closed with
-   * `LimitError`. Default: none (one frame of at most `maxFrameBytes` per channel).
+   * `LimitError`. Default: none (one frame of at most `maxMessageBytes` per channel).
    */
   frameBudget?: FrameBudget | undefined;
   /**
    * Bytes accepted by `send` but not yet taken by the kernel above which `trySend` returns false and `send`
    * waits. Default 256 KiB.
    */
-  highWaterMark?: number | undefined;
+  sendBufferBytes?: number | undefined;
   /**
    * Bytes of received messages, not yet taken by `receive`, at which the channel stops reading from the socket;
    * the kernel buffer then fills and the peer's `send` waits. Default 64 KiB.
@@ -72,7 +72,7 @@ interface PendingSend {
   readonly settle: Settle<void>;
 }
 
-const DEFAULT_HIGH_WATER_MARK = 256 * 1024;
+const DEFAULT_SEND_BUFFER_BYTES = 256 * 1024;
 const DEFAULT_RECEIVE_BUFFER_BYTES = 64 * 1024;
 const DEFAULT_LINGER_TIMEOUT = 2000;
 
@@ -86,8 +86,8 @@ export function streamChannelDefaults<T>(options: StreamChannelOptions<T> = {}):
   }
   return {
     codec,
-    maxFrameBytes: checkInteger('maxFrameBytes', options.maxFrameBytes, DEFAULT_MAX_FRAME_BYTES, 0, MAX_FRAME_LENGTH),
-    highWaterMark: checkInteger('highWaterMark', options.highWaterMark, DEFAULT_HIGH_WATER_MARK, 1),
+    maxMessageBytes: checkInteger('maxMessageBytes', options.maxMessageBytes, DEFAULT_MAX_FRAME_BYTES, 0, MAX_FRAME_LENGTH),
+    sendBufferBytes: checkInteger('sendBufferBytes', options.sendBufferBytes, DEFAULT_SEND_BUFFER_BYTES, 1),
     receiveBufferBytes: checkInteger('receiveBufferBytes', options.receiveBufferBytes, DEFAULT_RECEIVE_BUFFER_BYTES, 1),
     lingerTimeout: checkInteger('lingerTimeout', options.lingerTimeout, DEFAULT_LINGER_TIMEOUT, 0, MAX_TIMEOUT_MS),
   };
@@ -98,7 +98,7 @@ export function streamChannelDefaults<T>(options: StreamChannelOptions<T> = {}):
  * length-prefixed frame per message (4-byte big-endian length + the codec's payload; see the README).
  *
  * - `send` encodes straight into a batch that is written once per tick; it resolves once the message is
- *   accepted (queued below `highWaterMark`), and waits, delivering nothing if it times out, while the kernel
+ *   accepted (queued below `sendBufferBytes`), and waits, delivering nothing if it times out, while the kernel
  *   buffer and the queue are full. `trySend` returns false instead of waiting.
  * - Receiving reads ahead up to `receiveBufferBytes` of unreceived messages, then stops reading, so a slow
  *   receiver pushes back on the sender through the kernel.
@@ -128,7 +128,7 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
   readonly #sizes = new SizeQueue();
   #paused = false;
   readonly #pending = new Set<PendingSend>();
-  readonly #highWaterMark: number;
+  readonly #sendBufferBytes: number;
   readonly #receiveBufferBytes: number;
   readonly #lingerTimeout: number;
   readonly #direction: StreamDirection;
@@ -149,13 +149,13 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
     const o = streamChannelDefaults(options);
     this.#socket = socket;
     this.#codec = o.codec;
-    this.#highWaterMark = o.highWaterMark;
+    this.#sendBufferBytes = o.sendBufferBytes;
     this.#receiveBufferBytes = o.receiveBufferBytes;
     this.#lingerTimeout = o.lingerTimeout;
     this.#direction = direction;
     this.peer = peer as P;
-    this.#decoder = new FrameDecoder({ maxFrameBytes: o.maxFrameBytes, budget: options.frameBudget });
-    this.#writer = new FrameWriter(socket, o.maxFrameBytes, () => this.#pump());
+    this.#decoder = new FrameDecoder({ maxFrameBytes: o.maxMessageBytes, budget: options.frameBudget });
+    this.#writer = new FrameWriter(socket, o.maxMessageBytes, () => this.#pump());
     socket.on('data', this.#onData);
     socket.on('end', this.#onEnd);
     socket.on('error', this.#onError);
@@ -188,7 +188,7 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
 
   async send(message: T, options?: SendOptions): Promise<void> {
     this.#checkSend();
-    if (this.#pending.size === 0 && this.#writer.queued < this.#highWaterMark) {
+    if (this.#pending.size === 0 && this.#writer.queued < this.#sendBufferBytes) {
       this.#writer.appendMessage(this.#codec, message);
       return;
     }
@@ -199,7 +199,7 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
 
   trySend(message: T): boolean {
     this.#checkSend();
-    if (this.#pending.size > 0 || this.#writer.queued >= this.#highWaterMark) return false;
+    if (this.#pending.size > 0 || this.#writer.queued >= this.#sendBufferBytes) return false;
     this.#writer.appendMessage(this.#codec, message);
     return true;
   }
@@ -211,7 +211,7 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
   sendEncoded(payload: Uint8Array, options?: WaitOptions): Promise<void> {
     try {
       this.#checkSend();
-      if (this.#pending.size === 0 && this.#writer.queued < this.#highWaterMark) {
+      if (this.#pending.size === 0 && this.#writer.queued < this.#sendBufferBytes) {
         this.#writer.appendFrame(payload);
         return Promise.resolve();
       }
@@ -331,7 +331,7 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
   /** Moves waiting sends into the batch, oldest first, while there is room. */
   #pump(): void {
     for (const entry of this.#pending) {
-      if (this.#writer.queued >= this.#highWaterMark) return;
+      if (this.#writer.queued >= this.#sendBufferBytes) return;
       this.#pending.delete(entry);
       try {
         this.#writer.appendFrame(entry.payload);

@@ -77,7 +77,7 @@ export abstract class StreamServer<T = unknown, P = undefined> implements Channe
   readonly #clients: Clients<StreamChannel<T, P>>;
   readonly #channelOptions: StreamChannelOptions<T>;
   readonly #codec: Codec<T>;
-  readonly #maxFrameBytes: number;
+  readonly #maxMessageBytes: number;
   readonly #onRefuse: ((error: IpcError) => void) | undefined;
   readonly #admit: Admit<P>;
   #closed = false;
@@ -91,7 +91,7 @@ export abstract class StreamServer<T = unknown, P = undefined> implements Channe
     this.#onClientError = options.onClientError;
     this.#channelOptions = { ...channel, frameBudget: new FrameBudget(budget) };
     this.#codec = channel.codec;
-    this.#maxFrameBytes = channel.maxFrameBytes;
+    this.#maxMessageBytes = channel.maxMessageBytes;
     this.#clients = new Clients(serverLimits(options).maxClients);
     this.#onRefuse = options.onRefuse;
     this.#admit = admit;
@@ -140,12 +140,12 @@ export abstract class StreamServer<T = unknown, P = undefined> implements Channe
    * Sends one message to every connected client (encoded once). Each client gets it as by `send`: a client whose
    * buffers are full is waited for (up to `timeout`), while the others already have it. Resolves to the number
    * of clients that accepted the message; a client that is gone, closed or timed out is skipped, not an error.
-   * @throws TooLargeError when the message is larger than `maxFrameBytes`.
+   * @throws TooLargeError when the message is larger than `maxMessageBytes`.
    */
   async broadcast(message: T, options?: WaitOptions): Promise<number> {
     if (this.#closed) throw new ClosedError('server');
     const payload = copyBytes(this.#codec.encode(message));
-    if (payload.length > this.#maxFrameBytes) throw new TooLargeError('message', payload.length, this.#maxFrameBytes);
+    if (payload.length > this.#maxMessageBytes) throw new TooLargeError('message', payload.length, this.#maxMessageBytes);
     return this.#clients.broadcast(payload, options);
   }
 

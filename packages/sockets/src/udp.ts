@@ -27,7 +27,7 @@ export interface UdpAddress {
   readonly family?: 'IPv4' | 'IPv6';
 }
 
-/** Options of `UdpSocket.bind` and `UdpSocket.open`. */
+/** Options of `UdpSocket.bind` and `UdpSocket.unbound`. */
 export interface UdpSocketOptions<T = unknown> {
   /** Default `msgpackCodec`; `rawCodec` for plain bytes. */
   codec?: Codec<T> | undefined;
@@ -43,11 +43,11 @@ export interface UdpSocketOptions<T = unknown> {
    * arrives, so an unbounded buffer would grow without limit. Beyond this bound new datagrams are dropped and
    * counted in `dropped`, as the kernel drops them when its own buffer is full. Default 1024.
    */
-  maxQueuedMessages?: number | undefined;
+  receiveBufferMessages?: number | undefined;
 }
 
-/** Options of `UdpSocket.open`. */
-export interface UdpOpenOptions<T = unknown> extends UdpSocketOptions<T> {
+/** Options of `UdpSocket.unbound`. */
+export interface UdpUnboundOptions<T = unknown> extends UdpSocketOptions<T> {
   /** 'IPv4' (default) or 'IPv6'. */
   family?: 'IPv4' | 'IPv6' | undefined;
 }
@@ -118,7 +118,7 @@ export class UdpSocket<T = unknown> implements AsyncIterable<UdpDatagram<T>>, As
     this.#socket = socket;
     this.#codec = o.codec;
     this.maxMessageBytes = o.maxMessageBytes;
-    this.#maxQueued = o.maxQueuedMessages;
+    this.#maxQueued = o.receiveBufferMessages;
     socket.on('message', (message, rinfo) => this.#onMessage(message, rinfo));
     socket.on('error', (error) => this.#inbox.push(new Failed(udpError(this.#connected, error))));
   }
@@ -148,7 +148,7 @@ export class UdpSocket<T = unknown> implements AsyncIterable<UdpDatagram<T>>, As
   }
 
   /** An unbound socket: the kernel binds it to a free port on its first send. */
-  static open<T = unknown>(options: UdpOpenOptions<T> = {}): UdpSocket<T> {
+  static async unbound<T = unknown>(options: UdpUnboundOptions<T> = {}): Promise<UdpSocket<T>> {
     const family = options.family ?? 'IPv4';
     if (family !== 'IPv4' && family !== 'IPv6') throw new TypeError(`family must be 'IPv4' or 'IPv6', got ${String(family)}`);
     udpDefaults(options, family);
@@ -162,7 +162,7 @@ export class UdpSocket<T = unknown> implements AsyncIterable<UdpDatagram<T>>, As
     return { address: a.address, port: a.port, family: a.family === 'IPv6' ? 'IPv6' : 'IPv4' };
   }
 
-  /** Datagrams dropped because `maxQueuedMessages` were waiting unreceived. */
+  /** Datagrams dropped because `receiveBufferMessages` were waiting unreceived. */
   get dropped(): number {
     return this.#dropped;
   }
@@ -303,13 +303,13 @@ function unwrap<T>(item: UdpDatagram<T> | Failed): UdpDatagram<T> {
   return item;
 }
 
-function udpDefaults<T>(options: UdpSocketOptions<T>, family: 'IPv4' | 'IPv6'): { codec: Codec<T>; maxMessageBytes: number; maxQueuedMessages: number } {
+function udpDefaults<T>(options: UdpSocketOptions<T>, family: 'IPv4' | 'IPv6'): { codec: Codec<T>; maxMessageBytes: number; receiveBufferMessages: number } {
   const codec = options.codec ?? (msgpackCodec as Codec<T>);
   if (typeof codec?.encode !== 'function' || typeof codec.decode !== 'function') throw new TypeError('codec must be a Codec');
   return {
     codec,
     maxMessageBytes: checkInteger('maxMessageBytes', options.maxMessageBytes, MAX_UDP[family], 0, MAX_UDP[family]),
-    maxQueuedMessages: checkInteger('maxQueuedMessages', options.maxQueuedMessages, 1024, 1, 1 << 20),
+    receiveBufferMessages: checkInteger('receiveBufferMessages', options.receiveBufferMessages, 1024, 1, 1 << 20),
   };
 }
 

@@ -112,7 +112,7 @@ describe('load: every message accounted for, memory flat', () => {
     const path = names.path('prefix.dgram');
     await using receiver = await UnixDatagram.bind(path, { maxMessageBytes: 256 });
     const child = procs.spawn(`import { UnixDatagram } from '@ipcx/sockets';
-      const d = UnixDatagram.open();
+      const d = await UnixDatagram.unbound();
       d.connect(${JSON.stringify(path)});
       process.stdout.write('ready\\n');
       for (let n = 0; ; n++) await d.send(n);`);
@@ -130,7 +130,7 @@ describe('load: every message accounted for, memory flat', () => {
     expect(await lineReader(dead).next()).toBe('bound');
     dead.kill('SIGKILL');
     await exited(dead);
-    const sender = UnixDatagram.open();
+    const sender = await UnixDatagram.unbound();
     await expect(sender.send('anyone?', { to: deadPath, timeout: 2000 })).rejects.toMatchObject({ code: 'IPCX_ERR_NOT_FOUND' });
     await sender.close();
   });
