@@ -1,37 +1,17 @@
-import {
-  BadFrameError,
-  ClosedError,
-  Inbox,
-  NotFoundError,
-  TooLargeError,
-  fromSystemError,
-  isIpcError,
-  iterate,
-  msgpackCodec,
-  waitFor,
-  type Codec,
-  type IpcError,
-  type ReceiveOptions,
-  type Settle,
-  type WaitOptions,
-  copyBytes,
-} from '@ipcx/core';
+import { ClosedError, Inbox, TooLargeError, copyBytes, fromSystemError, iterate, waitFor, type Codec, type IpcError, type ReceiveOptions, type Settle, type WaitOptions } from '@ipcx/core';
 import { FdWatcher, socket as sock, type SocketAddress } from '@ipcx/native';
 import { resolveUnixAddress, type ResolvedAddress, type UnixAddress } from './address.js';
-import { checkInteger, checkMode } from './internal/options.js';
+import { checkInteger, checkMode, codecOption, type MessageOptions } from './internal/options.js';
+import { Failed, datagramSendError, decodeDatagram, unwrap } from './internal/datagram.js';
 import { claimFile, type FileClaim } from './internal/owned-files.js';
 import { bindPacketSocket, nativeAddress } from './internal/packet-socket.js';
 
-/** Options of `UnixDatagram.bind` and `UnixDatagram.unbound`. */
-export interface UnixDatagramOptions<T = unknown> {
-  /** Default `msgpackCodec`; `rawCodec` for plain bytes. */
-  codec?: Codec<T> | undefined;
-  /**
-   * The largest datagram, sent or received. A larger send is `TooLargeError`; a larger incoming datagram is cut
-   * by the kernel, and its `receive` rejects with `TooLargeError` (the next one is received normally).
-   * Default 64 KiB; the kernel's bound is the send buffer (net.core.wmem_default, about 208 KiB).
-   */
-  maxMessageBytes?: number | undefined;
+/**
+ * Options of `UnixDatagram.bind` and `UnixDatagram.unbound`. `maxMessageBytes` (default 64 KiB; the kernel's
+ * bound is the send buffer, about 208 KiB) bounds both ways: a larger incoming datagram is cut by the kernel,
+ * and its `receive` rejects with `TooLargeError` (the next one is received normally).
+ */
+export interface UnixDatagramOptions<T = unknown> extends MessageOptions<T> {
   /** Permission bits of a bound socket file (sending to it needs write permission). Default 0o600. */
   mode?: number | undefined;
 }
@@ -48,16 +28,14 @@ export interface Datagram<T = unknown> {
   readonly from: UnixAddress | undefined;
 }
 
-/** An incoming datagram that could not be delivered (too large, undecodable): its `receive` rejects. */
-class Failed {
-  constructor(readonly error: IpcError) {}
-}
-
 interface PendingSend {
   readonly payload: Uint8Array;
   readonly to: ResolvedAddress | undefined;
   readonly settle: Settle<void>;
 }
+
+/** What `close` returns, every time: closing a datagram socket is immediate. */
+const CLOSED = Promise.resolve();
 
 /** Longest pause between two send attempts to an unconnected destination whose queue is full. */
 const MAX_RETRY_MS = 50;
@@ -197,10 +175,7 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
       const item = this.#readOne();
       if (item !== undefined) return item instanceof Failed ? Promise.reject(item.error) : Promise.resolve(item);
     }
-    const waiting = this.#inbox.receive('receive', options).then((d) => {
-      if (d instanceof Failed) throw d.error;
-      return d;
-    });
+    const waiting = this.#inbox.receive('receive', options).then(unwrap);
     this.#watch();
     return waiting;
   }
@@ -210,8 +185,7 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
     if (this.#closed) throw new ClosedError('datagram socket');
     if (this.#inbox.waiting > 0) return undefined; // earlier receives come first
     const item = this.#readOne();
-    if (item instanceof Failed) throw item.error;
-    return item;
+    return item === undefined ? undefined : unwrap(item);
   }
 
   /** Yields datagrams until the socket closes. */
@@ -219,12 +193,21 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
     return iterate(() => this.receive());
   }
 
-  /** Closes the socket and removes its file; sends still waiting and pending receives reject with `ClosedError`. */
-  async close(): Promise<void> {
+  /**
+   * Closes the socket and removes its file; sends still waiting and pending receives reject with `ClosedError`
+   * (a datagram is the kernel's once its `send` resolved: there is nothing of ours to flush). Idempotent.
+   */
+  close(): Promise<void> {
+    this.destroy();
+    return CLOSED;
+  }
+
+  /** The same as `close`, with `error` (default `ClosedError`) for the sends and receives still waiting. */
+  destroy(error?: IpcError): void {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#retry);
-    const closed = new ClosedError('datagram socket');
+    const closed = error ?? new ClosedError('datagram socket');
     this.#inbox.fail(closed);
     for (const entry of this.#pending) entry.settle.reject(closed);
     this.#pending.clear();
@@ -327,17 +310,11 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
       if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return undefined;
       return new Failed(fromSystemError('receive on a datagram socket', error));
     }
-    // The buffer has one byte more than the limit: a datagram that fills it is over the limit.
-    if (got.truncated || got.length > this.#maxMessageBytes) {
-      return new Failed(new TooLargeError(`incoming datagram (more than ${this.#maxMessageBytes} bytes)`, undefined, this.#maxMessageBytes));
-    }
-    const from = got.from as SocketAddress | undefined;
-    try {
-      // The buffer is reused for the next datagram: the codec must copy what it keeps.
-      return { data: this.#codec.decode(this.#buffer.subarray(0, got.length), true), from };
-    } catch (error) {
-      return new Failed(isIpcError(error) ? error : new BadFrameError('the codec could not decode a datagram', { cause: error }));
-    }
+    // The buffer has one byte more than the limit: a datagram that fills it (or was cut) is over the limit.
+    const size = got.truncated ? this.#maxMessageBytes + 1 : got.length;
+    // The buffer is reused for the next datagram: the codec must copy what it keeps (transient).
+    const data = decodeDatagram(this.#codec, this.#buffer.subarray(0, got.length), size, this.#maxMessageBytes, true, '');
+    return data instanceof Failed ? data : { data, from: got.from as SocketAddress | undefined };
   }
 
   #watch(): void {
@@ -351,18 +328,12 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
 }
 
 function datagramDefaults<T>(options: UnixDatagramOptions<T>): { codec: Codec<T>; maxMessageBytes: number } {
-  const codec = options.codec ?? (msgpackCodec as Codec<T>);
-  if (typeof codec?.encode !== 'function' || typeof codec.decode !== 'function') throw new TypeError('codec must be a Codec');
   return {
-    codec,
+    codec: codecOption(options.codec),
     maxMessageBytes: checkInteger('maxMessageBytes', options.maxMessageBytes, 64 * 1024, 0, 64 * 1024 * 1024),
   };
 }
 
 function sendError(to: ResolvedAddress | undefined, error: unknown, size?: number): IpcError {
-  const code = (error as NodeJS.ErrnoException).code;
-  const where = to?.display ?? 'the connected peer';
-  if (code === 'ECONNREFUSED' || code === 'ENOENT') return new NotFoundError(`a datagram socket bound to ${where}`, { cause: error });
-  if (code === 'EMSGSIZE' || code === 'ENOBUFS') return new TooLargeError(`datagram to ${where}`, size, undefined, { cause: error });
-  return fromSystemError(`send to ${where}`, error);
+  return datagramSendError(to?.display ?? 'the connected peer', error, size);
 }

@@ -70,6 +70,7 @@ export class ReconnectingChannel<T = unknown, P = undefined> extends AbstractCha
   #redialing = false;
   #failure: IpcError | undefined;
   #closed = false;
+  #closing: Promise<void> | undefined;
   #reconnects = 0;
 
   private constructor(dial: Dial<T, P>, options: ReconnectOptions) {
@@ -159,13 +160,26 @@ export class ReconnectingChannel<T = unknown, P = undefined> extends AbstractCha
     }
   }
 
-  /** Stops reconnecting and closes the current connection; idempotent. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  /** Stops reconnecting and closes the current connection gracefully; idempotent (the same promise). */
+  close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    this.#stopReconnecting();
+    this.#closing = this.#current?.close() ?? Promise.resolve();
+    return this.#closing;
+  }
+
+  /** Stops reconnecting and destroys the current connection (`error`, default `ClosedError`, for its waits). */
+  destroy(error?: IpcError): void {
+    if (this.#closing !== undefined) return;
+    this.#stopReconnecting();
+    this.#closing = Promise.resolve();
+    this.#current?.destroy(error);
+  }
+
+  #stopReconnecting(): void {
     this.#closed = true;
     this.#stop.abort();
     this.#ready.failAll(new ClosedError());
-    await this.#current?.close();
   }
 
   #check(): void {

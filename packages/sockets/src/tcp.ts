@@ -4,7 +4,8 @@ import { connectSocket, listenOnce } from './internal/connect.js';
 import { checkInteger } from './internal/options.js';
 import { ReconnectingChannel, type ReconnectOptions } from './reconnect.js';
 import { StreamChannel, streamChannelDefaults, type StreamChannelOptions } from './stream-channel.js';
-import { StreamServer, serverLimits, type ClientErrorOption, type StreamServerOptions } from './stream-server.js';
+import { serverLimits } from './internal/clients.js';
+import { StreamServer, type ClientErrorOption, type StreamServerOptions } from './stream-server.js';
 
 /** The remote end of a TCP connection. */
 export interface TcpPeer {

@@ -1,23 +1,9 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { isIPv4, isIPv6 } from 'node:net';
-import {
-  BadFrameError,
-  ClosedError,
-  Inbox,
-  NotFoundError,
-  TooLargeError,
-  fromSystemError,
-  isIpcError,
-  iterate,
-  msgpackCodec,
-  waitFor,
-  type Codec,
-  type IpcError,
-  type ReceiveOptions,
-  type WaitOptions,
-} from '@ipcx/core';
-import { checkInteger } from './internal/options.js';
+import { ClosedError, Inbox, NotFoundError, TooLargeError, fromSystemError, iterate, waitFor, type Codec, type IpcError, type ReceiveOptions, type WaitOptions } from '@ipcx/core';
+import { Failed, datagramSendError, decodeDatagram, unwrap } from './internal/datagram.js';
+import { checkInteger, codecOption, type MessageOptions } from './internal/options.js';
 
 /** A UDP address: an IPv4 or IPv6 literal and a port. */
 export interface UdpAddress {
@@ -27,17 +13,12 @@ export interface UdpAddress {
   readonly family?: 'IPv4' | 'IPv6';
 }
 
-/** Options of `UdpSocket.bind` and `UdpSocket.unbound`. */
-export interface UdpSocketOptions<T = unknown> {
-  /** Default `msgpackCodec`; `rawCodec` for plain bytes. */
-  codec?: Codec<T> | undefined;
-  /**
-   * The largest datagram, sent or received. A larger send is `TooLargeError`; a larger incoming datagram rejects
-   * its `receive` with `TooLargeError` (the next one is received normally). Default and maximum 65507 over IPv4,
-   * 65527 over IPv6 (what fits in one UDP datagram); the path MTU (1500 on Ethernet, 65536 on loopback) decides
-   * what travels without IP fragmentation.
-   */
-  maxMessageBytes?: number | undefined;
+/**
+ * Options of `UdpSocket.bind` and `UdpSocket.unbound`. `maxMessageBytes`: default and maximum 65507 over IPv4,
+ * 65527 over IPv6 (what fits in one UDP datagram); the path MTU (1500 on Ethernet, 65536 on loopback) decides
+ * what travels without IP fragmentation. A larger incoming datagram rejects its own `receive`.
+ */
+export interface UdpSocketOptions<T = unknown> extends MessageOptions<T> {
   /**
    * Datagrams kept for `receive` when nobody is receiving. UDP has no backpressure: the kernel delivers what
    * arrives, so an unbounded buffer would grow without limit. Beyond this bound new datagrams are dropped and
@@ -62,11 +43,6 @@ export interface UdpSendOptions extends WaitOptions {
 export interface UdpDatagram<T = unknown> {
   readonly data: T;
   readonly from: UdpAddress;
-}
-
-/** An incoming datagram that could not be delivered (too large, undecodable): its `receive` rejects. */
-class Failed {
-  constructor(readonly error: IpcError) {}
 }
 
 const MAX_UDP = { IPv4: 65507, IPv6: 65527 } as const;
@@ -111,6 +87,7 @@ export class UdpSocket<T = unknown> implements AsyncIterable<UdpDatagram<T>>, As
   #connected: UdpAddress | undefined;
   #dropped = 0;
   #closed = false;
+  #closing: Promise<void> | undefined;
 
   private constructor(socket: Socket, family: 'IPv4' | 'IPv6', options: UdpSocketOptions<T>) {
     const o = udpDefaults(options, family);
@@ -243,12 +220,18 @@ export class UdpSocket<T = unknown> implements AsyncIterable<UdpDatagram<T>>, As
     return iterate(() => this.receive());
   }
 
-  /** Closes the socket; pending receives reject with `ClosedError`. Idempotent. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  /** Closes the socket; pending receives reject with `ClosedError`. Idempotent: the same promise each time. */
+  close(): Promise<void> {
+    this.destroy();
+    return this.#closing!;
+  }
+
+  /** Closes the socket; pending receives reject with `error` (default `ClosedError`). Idempotent. */
+  destroy(error?: IpcError): void {
+    if (this.#closing !== undefined) return;
     this.#closed = true;
-    this.#inbox.fail(new ClosedError('UDP socket'));
-    await new Promise<void>((resolve) => this.#socket.close(() => resolve()));
+    this.#inbox.fail(error ?? new ClosedError('UDP socket'));
+    this.#closing = new Promise<void>((resolve) => this.#socket.close(() => resolve()));
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -283,40 +266,19 @@ export class UdpSocket<T = unknown> implements AsyncIterable<UdpDatagram<T>>, As
       return;
     }
     const from: UdpAddress = { address: rinfo.address, port: rinfo.port, family: rinfo.family === 'IPv6' ? 'IPv6' : 'IPv4' };
-    if (message.length > this.maxMessageBytes) {
-      this.#inbox.push(new Failed(new TooLargeError(`incoming datagram from ${rinfo.address}:${rinfo.port}`, message.length, this.maxMessageBytes)));
-      return;
-    }
-    let data: T;
-    try {
-      data = this.#codec.decode(message);
-    } catch (error) {
-      this.#inbox.push(new Failed(isIpcError(error) ? error : new BadFrameError('the codec could not decode a datagram', { cause: error })));
-      return;
-    }
-    this.#inbox.push({ data, from });
+    const data = decodeDatagram(this.#codec, message, message.length, this.maxMessageBytes, false, ` from ${rinfo.address}:${rinfo.port}`);
+    this.#inbox.push(data instanceof Failed ? data : { data, from });
   }
 }
 
-function unwrap<T>(item: UdpDatagram<T> | Failed): UdpDatagram<T> {
-  if (item instanceof Failed) throw item.error;
-  return item;
-}
-
 function udpDefaults<T>(options: UdpSocketOptions<T>, family: 'IPv4' | 'IPv6'): { codec: Codec<T>; maxMessageBytes: number; receiveBufferMessages: number } {
-  const codec = options.codec ?? (msgpackCodec as Codec<T>);
-  if (typeof codec?.encode !== 'function' || typeof codec.decode !== 'function') throw new TypeError('codec must be a Codec');
   return {
-    codec,
+    codec: codecOption(options.codec),
     maxMessageBytes: checkInteger('maxMessageBytes', options.maxMessageBytes, MAX_UDP[family], 0, MAX_UDP[family]),
     receiveBufferMessages: checkInteger('receiveBufferMessages', options.receiveBufferMessages, 1024, 1, 1 << 20),
   };
 }
 
 function udpError(to: UdpAddress | undefined, error: unknown, size?: number): IpcError {
-  const code = (error as NodeJS.ErrnoException).code;
-  const where = to ? `${to.address}:${to.port}` : 'the connected peer';
-  if (code === 'ECONNREFUSED') return new NotFoundError(`a UDP socket listening at ${where}`, { cause: error });
-  if (code === 'EMSGSIZE' || code === 'ENOBUFS') return new TooLargeError(`datagram to ${where}`, size, undefined, { cause: error });
-  return fromSystemError(`UDP send to ${where}`, error);
+  return datagramSendError(to ? `${to.address}:${to.port}` : 'the connected peer', error, size);
 }

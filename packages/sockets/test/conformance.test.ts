@@ -1,8 +1,22 @@
+import type { ChildProcess } from 'node:child_process';
+import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { rawCodec, type Channel } from '@ipcx/core';
 import { describeChannelConformance, type KillablePeer } from '@ipcx/core/testing';
-import { SeqPacketServer, SeqPacketSocket, TcpServer, TcpSocket, UnixServer, UnixSocket, SeqPacketChannel, type StreamServer } from '@ipcx/sockets';
+import { socketPair } from '@ipcx/native';
+import {
+  SeqPacketChannel,
+  SeqPacketServer,
+  SeqPacketSocket,
+  TcpServer,
+  TcpSocket,
+  UnixServer,
+  UnixSocket,
+  childChannel,
+  parentChannel,
+  type StreamServer,
+} from '@ipcx/sockets';
 import { children, exited, fixtures, lineFrom, uniqueNames } from './helpers.js';
 
 const names = uniqueNames('all');
@@ -149,3 +163,24 @@ describe('Unix seqpacket socket', () => {
 });
 
 describeChannelConformance('seqpacket socket pair', () => SeqPacketChannel.pair({ maxMessageBytes: MAX }), { maxMessageBytes: MAX });
+
+// The child-process pipe: Node makes a 'pipe' stdio slot a Unix stream socket pair. Here both ends live in
+// this process (childChannel over one end of a socketpair, as spawn would hand it, parentChannel over the
+// other's fd); the killable peer is a real child echoing over its fd 3.
+describeChannelConformance('child-process pipe', () => {
+  const [mine, theirs] = socketPair('stream');
+  const child = { pid: process.pid, stdio: [null, null, null, new Socket({ fd: mine, readable: true, writable: true })] };
+  return [childChannel(child as unknown as ChildProcess, { maxMessageBytes: MAX }), parentChannel({ fd: theirs, maxMessageBytes: MAX })];
+}, {
+  maxMessageBytes: MAX,
+  killablePeer: async () => {
+    const child = kids.spawn([join(fixtures, 'child.mjs'), 'echo'], { stdio: ['ignore', 'inherit', 'inherit', 'pipe'] });
+    return {
+      channel: childChannel(child),
+      kill: async () => {
+        child.kill('SIGKILL');
+        await exited(child);
+      },
+    };
+  },
+});
