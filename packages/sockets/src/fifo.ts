@@ -29,47 +29,24 @@ function openFifo(path: string, flags: number): number {
   return fd;
 }
 
-/**
- * The reading end of a FIFO. Not a `Channel`: a FIFO carries one way only, so this end has the receiving half
- * (`receive`, `tryReceive`, `for await`) and the lifecycle (`close`, `destroy`, `closed`, `await using`).
- * `closed` turns true once the writer has closed and everything it wrote was received.
- */
-export class FifoReader<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
-  readonly #channel: StreamChannel<T>;
+/** What both ends of a FIFO have: the lifecycle of the stream underneath. */
+abstract class FifoEnd<T> implements AsyncDisposable {
+  /** Internal: made by `Fifo.openReader` / `Fifo.openWriter`. */
+  constructor(protected readonly channel: StreamChannel<T>) {}
 
-  /** Internal: made by `Fifo.openReader`. */
-  constructor(channel: StreamChannel<T>) {
-    this.#channel = channel;
-  }
-
-  /** True once `close`/`destroy` was called, or the writer closed and everything it wrote was received. */
+  /** True once `close`/`destroy` was called, or the other end went away (a reader: and everything was received). */
   get closed(): boolean {
-    return this.#channel.closed;
+    return this.channel.closed;
   }
 
-  /** The next message; `ClosedError` once the writer closed and everything was received. */
-  receive(options?: ReceiveOptions): Promise<T> {
-    return this.#channel.receive(options);
-  }
-
-  /** The next message if one arrived, else undefined. */
-  tryReceive(): T | undefined {
-    return this.#channel.tryReceive();
-  }
-
-  /** Yields messages until the writer closes (or this end does); leaving the loop does not close it. */
-  [Symbol.asyncIterator](): AsyncIterator<T> {
-    return this.#channel[Symbol.asyncIterator]();
-  }
-
-  /** Closes this end; pending receives reject with `ClosedError`. Idempotent. */
+  /** Closes this end gracefully (a writer hands what `send` accepted to the kernel first). Idempotent. */
   close(): Promise<void> {
-    return this.#channel.close();
+    return this.channel.close();
   }
 
-  /** Closes this end at once; pending receives reject with `error` (default `ClosedError`). */
+  /** Closes this end at once, dropping what was not yet written; waits reject with `error` (default `ClosedError`). */
   destroy(error?: IpcError): void {
-    this.#channel.destroy(error);
+    this.channel.destroy(error);
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -78,49 +55,45 @@ export class FifoReader<T = unknown> implements AsyncIterable<T>, AsyncDisposabl
 }
 
 /**
+ * The reading end of a FIFO. Not a `Channel`: a FIFO carries one way only, so this end has the receiving half
+ * (`receive`, `tryReceive`, `for await`) and the lifecycle (`close`, `destroy`, `closed`, `await using`).
+ * `closed` turns true once the writer has closed and everything it wrote was received.
+ */
+export class FifoReader<T = unknown> extends FifoEnd<T> implements AsyncIterable<T> {
+  /** The next message; `ClosedError` once the writer closed and everything was received. */
+  receive(options?: ReceiveOptions): Promise<T> {
+    return this.channel.receive(options);
+  }
+
+  /** The next message if one arrived, else undefined. */
+  tryReceive(): T | undefined {
+    return this.channel.tryReceive();
+  }
+
+  /** Yields messages until the writer closes (or this end does); leaving the loop does not close it. */
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    return this.channel[Symbol.asyncIterator]();
+  }
+}
+
+/**
  * The writing end of a FIFO. Not a `Channel`: it has the sending half (`send`, `trySend`) and the lifecycle.
  * `send` after the reader went away is `PeerGoneError`.
  */
-export class FifoWriter<T = unknown> implements AsyncDisposable {
-  readonly #channel: StreamChannel<T>;
-
-  /** Internal: made by `Fifo.openWriter`. */
-  constructor(channel: StreamChannel<T>) {
-    this.#channel = channel;
-  }
-
-  /** True once `close`/`destroy` was called or the reader went away. */
-  get closed(): boolean {
-    return this.#channel.closed;
-  }
-
+export class FifoWriter<T = unknown> extends FifoEnd<T> {
   /** Bytes accepted by `send` and not yet taken by the kernel. */
   get writableLength(): number {
-    return this.#channel.writableLength;
+    return this.channel.writableLength;
   }
 
   /** Sends one message, waiting while the pipe and `sendBufferBytes` are full. */
   send(message: T, options?: SendOptions): Promise<void> {
-    return this.#channel.send(message, options);
+    return this.channel.send(message, options);
   }
 
   /** Sends if there is room now; false otherwise. */
   trySend(message: T): boolean {
-    return this.#channel.trySend(message);
-  }
-
-  /** Hands what `send` accepted to the kernel, then closes (the reader sees the end). Idempotent. */
-  close(): Promise<void> {
-    return this.#channel.close();
-  }
-
-  /** Closes at once, dropping what was not yet written; waiting sends reject with `error` (default `ClosedError`). */
-  destroy(error?: IpcError): void {
-    this.#channel.destroy(error);
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
+    return this.channel.trySend(message);
   }
 }
 
