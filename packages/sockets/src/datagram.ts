@@ -1,7 +1,8 @@
-import { ClosedError, Inbox, TooLargeError, copyBytes, fromSystemError, iterate, waitFor, type Codec, type IpcError, type ReceiveOptions, type Settle, type WaitOptions } from '@ipcx/core';
+import { ClosedError, Inbox, TooLargeError, copyBytes, fromSystemError, iterate, type Codec, type IpcError, type ReceiveOptions, type WaitOptions } from '@ipcx/core';
+import { SendQueue, checkInteger, checkMode } from '@ipcx/core/transport';
 import { FdWatcher, socket as sock, type SocketAddress } from '@ipcx/native';
 import { resolveUnixAddress, type ResolvedAddress, type UnixAddress } from './address.js';
-import { checkInteger, checkMode, codecOption, type MessageOptions } from './internal/options.js';
+import { codecOption, type MessageOptions } from './internal/options.js';
 import { Failed, datagramSendError, decodeDatagram, unwrap } from './internal/datagram.js';
 import { claimFile, type FileClaim } from './internal/owned-files.js';
 import { bindPacketSocket, nativeAddress } from './internal/packet-socket.js';
@@ -31,7 +32,6 @@ export interface Datagram<T = unknown> {
 interface PendingSend {
   readonly payload: Uint8Array;
   readonly to: ResolvedAddress | undefined;
-  readonly settle: Settle<void>;
 }
 
 /** What `close` returns, every time: closing a datagram socket is immediate. */
@@ -68,7 +68,7 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
   readonly #maxMessageBytes: number;
   readonly #buffer: Buffer;
   readonly #inbox = new Inbox<Datagram<T> | Failed>();
-  readonly #pending = new Set<PendingSend>();
+  readonly #pending = new SendQueue<PendingSend>(() => this.#schedule());
   readonly #claim: FileClaim | undefined;
   #connected: ResolvedAddress | undefined;
   #blocked = false;
@@ -147,11 +147,7 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
     const payload = this.#encode(message);
     if (this.#pending.size === 0 && !this.#blockedFor(to) && this.#sendNow(payload, to)) return;
     const copy = copyBytes(payload); // the codec may reuse its buffer (Buffer#slice would be a view)
-    const waiting = waitFor<void>('send', options, (settle) => {
-      const entry: PendingSend = { payload: copy, to, settle };
-      this.#pending.add(entry);
-      return () => this.#pending.delete(entry);
-    });
+    const waiting = this.#pending.enqueue({ payload: copy, to }, options);
     this.#schedule();
     return waiting;
   }
@@ -209,8 +205,7 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
     clearTimeout(this.#retry);
     const closed = error ?? new ClosedError('datagram socket');
     this.#inbox.fail(closed);
-    for (const entry of this.#pending) entry.settle.reject(closed);
-    this.#pending.clear();
+    this.#pending.rejectAll(closed);
     this.#watcher.close();
     sock.close(this.#fd);
     this.#claim?.release();
@@ -261,28 +256,15 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
   }
 
   #pump(): void {
-    for (const entry of this.#pending) {
-      if (this.#blockedFor(entry.to)) break;
-      let sent: boolean;
-      try {
-        sent = this.#sendNow(entry.payload, entry.to);
-      } catch (error) {
-        this.#pending.delete(entry);
-        entry.settle.reject(error);
-        continue;
-      }
-      if (!sent) break;
-      this.#pending.delete(entry);
-      entry.settle.resolve();
-      this.#retryDelay = 1;
-    }
+    const sent = this.#pending.flush((entry) => !this.#blockedFor(entry.to) && this.#sendNow(entry.payload, entry.to));
+    if (sent > 0) this.#retryDelay = 1;
     this.#schedule();
   }
 
   /** Arranges the next attempt for the oldest waiting send: poll for the connected peer, a timer otherwise. */
   #schedule(): void {
     this.#watch();
-    const first = this.#pending.values().next().value as PendingSend | undefined;
+    const first = this.#pending.oldest();
     if (first === undefined || first.to === undefined || this.#retry !== undefined || this.#closed) return;
     this.#retry = setTimeout(() => {
       this.#retry = undefined;
@@ -330,7 +312,7 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
 function datagramDefaults<T>(options: UnixDatagramOptions<T>): { codec: Codec<T>; maxMessageBytes: number } {
   return {
     codec: codecOption(options.codec),
-    maxMessageBytes: checkInteger('maxMessageBytes', options.maxMessageBytes, 64 * 1024, 0, 64 * 1024 * 1024),
+    maxMessageBytes: checkInteger('maxMessageBytes', options.maxMessageBytes, { default: 64 * 1024, min: 0, max: 64 * 1024 * 1024 }),
   };
 }
 

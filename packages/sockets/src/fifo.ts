@@ -4,7 +4,7 @@ import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidNameError, deadline, fromSystemError, type IpcError, type ReceiveOptions, type SendOptions, type WaitOptions } from '@ipcx/core';
 import { mkfifo } from '@ipcx/native';
-import { checkMode } from './internal/options.js';
+import { checkMode } from '@ipcx/core/transport';
 import { claimFile, type FileClaim } from './internal/owned-files.js';
 import { StreamChannel, streamChannelDefaults, type StreamChannelOptions } from './stream-channel.js';
 

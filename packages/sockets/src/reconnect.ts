@@ -13,7 +13,7 @@ import {
   type WaitOptions,
   MAX_TIMEOUT_MS,
 } from '@ipcx/core';
-import { checkInteger } from './internal/options.js';
+import { checkInteger } from '@ipcx/core/transport';
 import type { StreamChannel } from './stream-channel.js';
 
 /** How a client reconnects: bounded attempts with exponential backoff. */
@@ -76,9 +76,9 @@ export class ReconnectingChannel<T = unknown, P = undefined> extends AbstractCha
   private constructor(dial: Dial<T, P>, options: ReconnectOptions) {
     super();
     this.#dial = dial;
-    this.#retries = checkInteger('reconnect.retries', options.retries, 5, 1);
-    this.#minDelay = checkInteger('reconnect.minDelay', options.minDelay, 50, 0, MAX_TIMEOUT_MS);
-    this.#maxDelay = checkInteger('reconnect.maxDelay', options.maxDelay, 2000, 0, MAX_TIMEOUT_MS);
+    this.#retries = checkInteger('reconnect.retries', options.retries, { default: 5, min: 1 });
+    this.#minDelay = checkInteger('reconnect.minDelay', options.minDelay, { default: 50, min: 0, max: MAX_TIMEOUT_MS });
+    this.#maxDelay = checkInteger('reconnect.maxDelay', options.maxDelay, { default: 2000, min: 0, max: MAX_TIMEOUT_MS });
     this.#onReconnect = options.onReconnect;
   }
 

@@ -8,17 +8,16 @@ import {
   UnsupportedError,
   fromSystemError,
   isIpcError,
-  waitFor,
   type Codec,
   type IpcError,
   type ReceiveOptions,
   type SendOptions,
-  type Settle,
   type WaitOptions,
   copyBytes,
 } from '@ipcx/core';
+import { SendQueue, checkInteger, errnoError } from '@ipcx/core/transport';
 import { FdWatcher, peerCredentials, socket as sock, socketPair, receiveFds, sendFds, type PeerCredentials } from '@ipcx/native';
-import { checkInteger, codecOption, type ConnectedOptions } from './internal/options.js';
+import { codecOption, type ConnectedOptions } from './internal/options.js';
 import { ConnectionEnd } from './internal/connection-end.js';
 import { observeEnd } from './internal/observe-end.js';
 import { peerProcessDied } from './internal/peer-exit.js';
@@ -51,7 +50,6 @@ class Attached<T> {
 interface PendingSend {
   readonly payload: Uint8Array;
   readonly fds: readonly number[] | undefined;
-  readonly settle: Settle<void>;
 }
 
 function closeFds(fds: readonly number[]): void {
@@ -67,9 +65,9 @@ export function seqPacketDefaults<T>(options: SeqPacketChannelOptions<T> = {}): 
 } {
   return {
     codec: codecOption(options.codec),
-    maxMessageBytes: checkInteger('maxMessageBytes', options.maxMessageBytes, 64 * 1024, 1, 64 * 1024 * 1024),
-    receiveBufferBytes: checkInteger('receiveBufferBytes', options.receiveBufferBytes, 64 * 1024, 1),
-    receiveBufferMessages: checkInteger('receiveBufferMessages', options.receiveBufferMessages, 32, 1),
+    maxMessageBytes: checkInteger('maxMessageBytes', options.maxMessageBytes, { default: 64 * 1024, min: 1, max: 64 * 1024 * 1024 }),
+    receiveBufferBytes: checkInteger('receiveBufferBytes', options.receiveBufferBytes, { default: 64 * 1024, min: 1 }),
+    receiveBufferMessages: checkInteger('receiveBufferMessages', options.receiveBufferMessages, { default: 32, min: 1 }),
   };
 }
 
@@ -105,7 +103,7 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
   readonly #receiveBufferMessages: number;
   readonly #buffer: Buffer;
   readonly #inbox = new Inbox<T | Attached<T>>();
-  readonly #pending = new Set<PendingSend>();
+  readonly #pending = new SendQueue<PendingSend>(() => this.#watch());
   readonly #onGone: (() => void) | undefined;
   readonly #sizes = new SizeQueue();
   readonly #end = new ConnectionEnd(this.#inbox);
@@ -303,11 +301,7 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
     if (this.#pending.size === 0 && !this.#blocked && this.#sendNow(payload, fds)) return;
     // The codec may reuse its buffer: keep a copy while waiting for room.
     const copy = copyBytes(payload);
-    const waiting = waitFor<void>('send', options, (settle) => {
-      const entry: PendingSend = { payload: copy, fds, settle };
-      this.#pending.add(entry);
-      return () => this.#pending.delete(entry);
-    });
+    const waiting = this.#pending.enqueue({ payload: copy, fds }, options);
     this.#watch();
     return waiting;
   }
@@ -325,8 +319,7 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
         this.#watch();
         return false;
       }
-      if (code === 'EMSGSIZE' || code === 'ENOBUFS') throw new TooLargeError('message', payload.length, undefined, { cause: error });
-      const typed = fromSystemError('send on a seqpacket socket', error);
+      const typed = errnoError(error, 'send on a seqpacket socket', { stage: 'connected', size: payload.length });
       if (typed.code === 'IPCX_ERR_PEER_GONE') this.#stopSending(typed);
       throw typed;
     }
@@ -334,19 +327,7 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
 
   /** Sends waiting messages, oldest first, until the socket is full again. */
   #pump(): void {
-    for (const entry of this.#pending) {
-      let sent: boolean;
-      try {
-        sent = this.#sendNow(entry.payload, entry.fds);
-      } catch (error) {
-        this.#pending.delete(entry);
-        entry.settle.reject(error);
-        continue;
-      }
-      if (!sent) return;
-      this.#pending.delete(entry);
-      entry.settle.resolve();
-    }
+    this.#pending.flush((entry) => this.#sendNow(entry.payload, entry.fds));
   }
 
   #read(): void {
@@ -424,8 +405,7 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
   }
 
   #rejectPending(error: IpcError): void {
-    for (const entry of this.#pending) entry.settle.reject(error);
-    this.#pending.clear();
+    this.#pending.rejectAll(error);
   }
 
   /** Descriptors that arrived and were never taken must not leak. */

@@ -2,7 +2,7 @@ import { AbortedError, ClosedError, PermissionError, TooLargeError, checkWaitOpt
 import { FdWatcher, peerCredentials, socket as sock } from '@ipcx/native';
 import { resolveUnixAddress, type ResolvedAddress, type UnixAddress } from './address.js';
 import { Clients, serverLimits, type AdmissionOptions } from './internal/clients.js';
-import { checkMode } from './internal/options.js';
+import { checkMode } from '@ipcx/core/transport';
 import { claimFile, type FileClaim } from './internal/owned-files.js';
 import { bindPacketSocket, connectPacketSocket } from './internal/packet-socket.js';
 import { sameUser, sameUserOrRoot, vet, type Authorize, type PeerCredentials } from './peer.js';

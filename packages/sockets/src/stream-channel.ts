@@ -14,19 +14,18 @@ import {
   UnsupportedError,
   fromSystemError,
   isIpcError,
-  waitFor,
   type Codec,
   type IpcError,
   type ReceiveOptions,
   type SendOptions,
-  type Settle,
   type WaitOptions,
   MAX_TIMEOUT_MS,
   copyBytes,
 } from '@ipcx/core';
+import { SendQueue, checkInteger } from '@ipcx/core/transport';
 import { FrameWriter } from './internal/frame-writer.js';
 import { SizeQueue } from './internal/size-queue.js';
-import { checkInteger, codecOption, type ConnectedOptions } from './internal/options.js';
+import { codecOption, type ConnectedOptions } from './internal/options.js';
 import { ConnectionEnd } from './internal/connection-end.js';
 import { peerProcessDied } from './internal/peer-exit.js';
 import { observeEnd } from './internal/observe-end.js';
@@ -54,11 +53,6 @@ export interface StreamChannelOptions<T = unknown> extends ConnectedOptions<T> {
 /** Which ways a stream channel carries messages: a FIFO end carries one way only. */
 export type StreamDirection = 'both' | 'send' | 'receive';
 
-interface PendingSend {
-  readonly payload: Uint8Array;
-  readonly settle: Settle<void>;
-}
-
 const DEFAULT_SEND_BUFFER_BYTES = 256 * 1024;
 const DEFAULT_RECEIVE_BUFFER_BYTES = 64 * 1024;
 const DEFAULT_LINGER_TIMEOUT = 2000;
@@ -69,10 +63,10 @@ export function streamChannelDefaults<T>(options: StreamChannelOptions<T> = {}):
 }> {
   return {
     codec: codecOption(options.codec),
-    maxMessageBytes: checkInteger('maxMessageBytes', options.maxMessageBytes, DEFAULT_MAX_FRAME_BYTES, 0, MAX_FRAME_LENGTH),
-    sendBufferBytes: checkInteger('sendBufferBytes', options.sendBufferBytes, DEFAULT_SEND_BUFFER_BYTES, 1),
-    receiveBufferBytes: checkInteger('receiveBufferBytes', options.receiveBufferBytes, DEFAULT_RECEIVE_BUFFER_BYTES, 1),
-    lingerTimeout: checkInteger('lingerTimeout', options.lingerTimeout, DEFAULT_LINGER_TIMEOUT, 0, MAX_TIMEOUT_MS),
+    maxMessageBytes: checkInteger('maxMessageBytes', options.maxMessageBytes, { default: DEFAULT_MAX_FRAME_BYTES, min: 0, max: MAX_FRAME_LENGTH }),
+    sendBufferBytes: checkInteger('sendBufferBytes', options.sendBufferBytes, { default: DEFAULT_SEND_BUFFER_BYTES, min: 1 }),
+    receiveBufferBytes: checkInteger('receiveBufferBytes', options.receiveBufferBytes, { default: DEFAULT_RECEIVE_BUFFER_BYTES, min: 1 }),
+    lingerTimeout: checkInteger('lingerTimeout', options.lingerTimeout, { default: DEFAULT_LINGER_TIMEOUT, min: 0, max: MAX_TIMEOUT_MS }),
   };
 }
 
@@ -110,7 +104,7 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
   /** Sizes of the messages in the inbox, to know when to pause and resume reading. */
   readonly #sizes = new SizeQueue();
   #paused = false;
-  readonly #pending = new Set<PendingSend>();
+  readonly #pending = new SendQueue<Uint8Array>();
   readonly #sendBufferBytes: number;
   readonly #receiveBufferBytes: number;
   readonly #lingerTimeout: number;
@@ -303,30 +297,20 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
   #enqueue(payload: Uint8Array, options: WaitOptions | undefined): Promise<void> {
     const max = this.#decoder.maxFrameBytes;
     if (payload.length > max) return Promise.reject(new TooLargeError('message', payload.length, max));
-    return waitFor<void>('send', options, (settle) => {
-      const entry: PendingSend = { payload, settle };
-      this.#pending.add(entry);
-      return () => this.#pending.delete(entry);
-    });
+    return this.#pending.enqueue(payload, options);
   }
 
   /** Moves waiting sends into the batch, oldest first, while there is room. */
   #pump(): void {
-    for (const entry of this.#pending) {
-      if (this.#writer.queued >= this.#sendBufferBytes) return;
-      this.#pending.delete(entry);
-      try {
-        this.#writer.appendFrame(entry.payload);
-        entry.settle.resolve();
-      } catch (error) {
-        entry.settle.reject(error);
-      }
-    }
+    this.#pending.flush((payload) => {
+      if (this.#writer.queued >= this.#sendBufferBytes) return false;
+      this.#writer.appendFrame(payload);
+      return true;
+    });
   }
 
   #rejectPending(error: IpcError): void {
-    for (const entry of this.#pending) entry.settle.reject(error);
-    this.#pending.clear();
+    this.#pending.rejectAll(error);
   }
 
   #taken(message: T): T {

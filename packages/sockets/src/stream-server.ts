@@ -11,7 +11,7 @@ import {
   copyBytes,
 } from '@ipcx/core';
 import { Clients, type AdmissionOptions } from './internal/clients.js';
-import { checkInteger } from './internal/options.js';
+import { checkInteger } from '@ipcx/core/transport';
 import { StreamChannel, streamChannelDefaults, type StreamChannelOptions } from './stream-channel.js';
 
 /** Options of the stream servers (`UnixServer`, `TcpServer`); channel options apply to every client. */
@@ -48,7 +48,7 @@ export abstract class StreamServer<T = unknown, P = undefined> implements Channe
   /** Takes over a `net.Server` that is about to listen; `admit` vets each connection. */
   protected constructor(server: Server, options: StreamServerOptions<T> & ClientErrorOption<StreamChannel<T, P>>, admit: Admit<P>) {
     const channel = streamChannelDefaults(options);
-    const budget = checkInteger('maxInProgressBytes', options.maxInProgressBytes, DEFAULT_FRAME_BUDGET_BYTES, 0);
+    const budget = checkInteger('maxInProgressBytes', options.maxInProgressBytes, { default: DEFAULT_FRAME_BUDGET_BYTES, min: 0 });
     this.#channelOptions = { ...channel, frameBudget: new FrameBudget(budget) };
     this.#codec = channel.codec;
     this.#maxMessageBytes = channel.maxMessageBytes;

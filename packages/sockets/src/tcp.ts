@@ -1,7 +1,7 @@
 import net, { type Socket } from 'node:net';
 import { PermissionError, fromSystemError, type WaitOptions } from '@ipcx/core';
 import { connectSocket, listenOnce } from './internal/connect.js';
-import { checkInteger } from './internal/options.js';
+import { checkInteger } from '@ipcx/core/transport';
 import { ReconnectingChannel, type ReconnectOptions } from './reconnect.js';
 import { StreamChannel, streamChannelDefaults, type StreamChannelOptions } from './stream-channel.js';
 import { serverLimits } from './internal/clients.js';
@@ -43,7 +43,7 @@ function tcpAddress(address: TcpAddress, defaultPort: number | undefined): { hos
   const host = address.host ?? '127.0.0.1';
   if (typeof host !== 'string' || host.length === 0) throw new TypeError('host must be a non-empty string');
   if (defaultPort === undefined && address.port === undefined) throw new TypeError('port is required');
-  const port = checkInteger('port', address.port, defaultPort ?? 0, defaultPort === undefined ? 1 : 0, 65535);
+  const port = checkInteger('port', address.port, { default: defaultPort ?? 0, min: defaultPort === undefined ? 1 : 0, max: 65535 });
   return { host, port };
 }
 

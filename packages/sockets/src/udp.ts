@@ -3,7 +3,8 @@ import { once } from 'node:events';
 import { isIPv4, isIPv6 } from 'node:net';
 import { ClosedError, Inbox, NotFoundError, TooLargeError, fromSystemError, iterate, waitFor, type Codec, type IpcError, type ReceiveOptions, type WaitOptions } from '@ipcx/core';
 import { Failed, datagramSendError, decodeDatagram, unwrap } from './internal/datagram.js';
-import { checkInteger, codecOption, type MessageOptions } from './internal/options.js';
+import { codecOption, type MessageOptions } from './internal/options.js';
+import { checkInteger } from '@ipcx/core/transport';
 
 /** A UDP address: an IPv4 or IPv6 literal and a port. */
 export interface UdpAddress {
@@ -56,7 +57,7 @@ function familyOf(host: string): 'IPv4' | 'IPv6' {
 function checkAddress(a: UdpAddress | undefined, what: string): UdpAddress {
   if (a === null || typeof a !== 'object') throw new TypeError(`${what} must be { address, port }`);
   familyOf(a.address);
-  checkInteger(`${what}.port`, a.port, 0, 1, 65535);
+  checkInteger(`${what}.port`, a.port, { default: 0, min: 1, max: 65535 });
   return a;
 }
 
@@ -108,7 +109,7 @@ export class UdpSocket<T = unknown> implements AsyncIterable<UdpDatagram<T>>, As
   static async bind<T = unknown>(address: { address: string; port?: number }, options: UdpSocketOptions<T> = {}): Promise<UdpSocket<T>> {
     if (address === null || typeof address !== 'object') throw new TypeError('bind takes { address, port }');
     const family = familyOf(address.address);
-    const port = checkInteger('port', address.port, 0, 0, 65535);
+    const port = checkInteger('port', address.port, { default: 0, min: 0, max: 65535 });
     udpDefaults(options, family);
     const socket = createSocket({ type: family === 'IPv4' ? 'udp4' : 'udp6', ipv6Only: family === 'IPv6' });
     const failed = once(socket, 'error').then(([error]) => error as Error);
@@ -274,8 +275,8 @@ export class UdpSocket<T = unknown> implements AsyncIterable<UdpDatagram<T>>, As
 function udpDefaults<T>(options: UdpSocketOptions<T>, family: 'IPv4' | 'IPv6'): { codec: Codec<T>; maxMessageBytes: number; receiveBufferMessages: number } {
   return {
     codec: codecOption(options.codec),
-    maxMessageBytes: checkInteger('maxMessageBytes', options.maxMessageBytes, MAX_UDP[family], 0, MAX_UDP[family]),
-    receiveBufferMessages: checkInteger('receiveBufferMessages', options.receiveBufferMessages, 1024, 1, 1 << 20),
+    maxMessageBytes: checkInteger('maxMessageBytes', options.maxMessageBytes, { default: MAX_UDP[family], min: 0, max: MAX_UDP[family] }),
+    receiveBufferMessages: checkInteger('receiveBufferMessages', options.receiveBufferMessages, { default: 1024, min: 1, max: 1 << 20 }),
   };
 }
 

@@ -3,7 +3,7 @@ import net from 'node:net';
 import { fromSystemError } from '@ipcx/core';
 import { resolveUnixAddress, type ResolvedAddress, type UnixAddress } from './address.js';
 import { bindReplacingStale, listenOnce, probeStream } from './internal/connect.js';
-import { checkMode } from './internal/options.js';
+import { checkMode } from '@ipcx/core/transport';
 import { claimFile, type FileClaim } from './internal/owned-files.js';
 import { credentialsOf, sameUser, vet, type Authorize, type PeerCredentials } from './peer.js';
 import type { StreamChannel } from './stream-channel.js';

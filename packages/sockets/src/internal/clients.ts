@@ -1,5 +1,5 @@
 import { ClosedError, Inbox, PermissionError, TooLargeError, copyBytes, fromSystemError, iterate, type Codec, type IpcError, type WaitOptions } from '@ipcx/core';
-import { checkInteger } from './options.js';
+import { checkInteger } from '@ipcx/core/transport';
 import { observeEnd } from './observe-end.js';
 
 interface Client {
@@ -30,8 +30,8 @@ export interface AdmissionOptions<C> {
 /** Checks `maxClients` and `backlog`. */
 export function serverLimits(options: AdmissionOptions<never>): { maxClients: number; backlog: number } {
   return {
-    maxClients: checkInteger('maxClients', options.maxClients, 1024, 1),
-    backlog: checkInteger('backlog', options.backlog, 511, 0, 0x7fffffff),
+    maxClients: checkInteger('maxClients', options.maxClients, { default: 1024, min: 1 }),
+    backlog: checkInteger('backlog', options.backlog, { default: 511, min: 0, max: 0x7fffffff }),
   };
 }
 

@@ -4,24 +4,20 @@ import { dirname } from 'node:path';
 import net, { type Server, type Socket } from 'node:net';
 import {
   AlreadyExistsError,
-  FullError,
   NotFoundError,
   fromSystemError,
   waitFor,
   type IpcError,
   type WaitOptions,
 } from '@ipcx/core';
+import { errnoError } from '@ipcx/core/transport';
 import type { ResolvedAddress } from '../address.js';
 
 /** Maps a failed connect to a typed error: nobody there is `NotFoundError`, a full backlog `FullError`. */
 export function connectError(what: string, error: unknown): IpcError {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  const options = { cause: error };
-  if (code === 'ENOENT') return new NotFoundError(what, options);
-  // A socket file nobody listens on (a dead server's), an abstract name nobody holds, a closed TCP port.
-  if (code === 'ECONNREFUSED') return new NotFoundError(`a server listening on ${what}`, options);
-  if (code === 'EAGAIN') return new FullError(`the connection backlog of ${what}`, options);
-  return fromSystemError(`connect to ${what}`, error);
+  // ENOENT and ECONNREFUSED (a socket file nobody listens on, an abstract name nobody holds, a closed TCP port)
+  // are NotFoundError; EAGAIN (a full backlog) is FullError.
+  return errnoError(error, `connect to ${what}`);
 }
 
 /**

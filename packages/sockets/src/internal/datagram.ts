@@ -1,4 +1,5 @@
-import { BadFrameError, NotFoundError, TooLargeError, fromSystemError, isIpcError, type Codec, type IpcError } from '@ipcx/core';
+import { BadFrameError, TooLargeError, isIpcError, type Codec, type IpcError } from '@ipcx/core';
+import { errnoError } from '@ipcx/core/transport';
 
 /**
  * What Unix datagram and UDP sockets share: an incoming datagram that cannot be delivered rejects its own
@@ -31,8 +32,5 @@ export function decodeDatagram<T>(codec: Codec<T>, bytes: Uint8Array, size: numb
  * datagram the kernel will not take whole is `TooLargeError`.
  */
 export function datagramSendError(where: string, error: unknown, size?: number): IpcError {
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'ECONNREFUSED' || code === 'ENOENT') return new NotFoundError(`a socket bound to ${where}`, { cause: error });
-  if (code === 'EMSGSIZE' || code === 'ENOBUFS') return new TooLargeError(`datagram to ${where}`, size, undefined, { cause: error });
-  return fromSystemError(`send to ${where}`, error);
+  return errnoError(error, `send a datagram to ${where}`, { size });
 }

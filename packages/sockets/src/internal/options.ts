@@ -1,24 +1,9 @@
 import { msgpackCodec, type Codec } from '@ipcx/core';
+import { checkCodec } from '@ipcx/core/transport';
 
-/** Validates an integer option (piscina-style: every option is checked before the internals see it). */
-export function checkInteger(name: string, value: number | undefined, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`${name} must be an integer from ${min} to ${max}, got ${String(value)}`);
-  }
-  return value;
-}
-
-/** Validates a file mode (permission bits). */
-export function checkMode(name: string, value: number | undefined, fallback: number): number {
-  return checkInteger(name, value, fallback, 0, 0o7777);
-}
-
-/** The `codec` option: `msgpackCodec` when undefined, else something with `encode` and `decode`. */
+/** The `codec` option of every socket: `msgpackCodec` when undefined, else something with `encode` and `decode`. */
 export function codecOption<T>(codec: Codec<T> | undefined): Codec<T> {
-  const chosen = codec ?? (msgpackCodec as Codec<T>);
-  if (typeof chosen?.encode !== 'function' || typeof chosen.decode !== 'function') throw new TypeError('codec must be a Codec (name, encode, decode)');
-  return chosen;
+  return checkCodec(codec, msgpackCodec as Codec<T>, ['encode', 'decode']);
 }
 
 /** The options every socket that carries messages takes (streams, seqpacket, datagrams, UDP). */
