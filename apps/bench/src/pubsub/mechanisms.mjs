@@ -36,6 +36,44 @@ export const MECHANISMS = [
     },
   },
   {
+    // What a user without @ipcx/pubsub writes: a UnixServer, one stream channel per subscriber, each update
+    // sent to every channel (trySend, awaiting send only when a channel is full).
+    id: 'ipcx-unix-stream',
+    label: 'ipcx Unix stream channel per subscriber',
+    async open() {
+      const { UnixServer } = await import('@ipcx/sockets');
+      const dir = mkdtempSync(join(tmpdir(), 'ipcx-bench-stream-'));
+      const address = `${dir}/pub.sock`;
+      const server = await UnixServer.listen(address);
+      const channels = [];
+      const accepting = (async () => {
+        try {
+          for (;;) channels.push(await server.accept());
+        } catch {
+          // the server closed
+        }
+      })();
+      const send = (update) => {
+        const pending = [];
+        for (const channel of channels) if (!channel.trySend(update)) pending.push(channel.send(update).catch(() => undefined));
+        return pending.length > 0 ? Promise.all(pending) : undefined;
+      };
+      return {
+        config: { address },
+        probes: true,
+        publish: send,
+        probe: () => send({ probe: true }),
+        done: () => send({ done: true }),
+        async close() {
+          for (const channel of channels) channel.destroy();
+          await server.close();
+          await accepting;
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    },
+  },
+  {
     id: 'process-send',
     label: 'process.send to forked children',
     async open() {
