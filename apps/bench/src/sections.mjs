@@ -67,6 +67,7 @@ export function sectionTargets(report) {
   const targets = [];
   for (const t of PATH_TRANSPORTS) {
     const paths = pathFigures(report.results, t.id);
+    if (paths.every((p) => !p.tp && !p.rtt)) continue; // not selected in this run
     const forAwait = paths.find((p) => p.path === 'for-await');
     for (const [measure, key] of [['msg/s', 'tpVsFast'], ['round trip p50', 'rttVsFast']]) {
       const v = forAwait[key];

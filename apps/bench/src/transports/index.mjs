@@ -1,6 +1,17 @@
 // Every mechanism the bench knows. A mechanism whose package cannot be loaded (not built, or not written
 // yet) gets no rows, only a note: the report never shows a row for a transport that does not exist.
 
+/** The transports of the receive-path rows (issues 13 and 15), and how to load each one's ends. */
+export const PATH_TRANSPORTS = [
+  { id: 'shm-thread', label: 'ShmChannel (threads)', place: 'thread', load: async () => (await import('./shm.mjs')).shmThread },
+  { id: 'shm-process', label: 'ShmChannel (processes)', place: 'process', load: async () => (await import('./shm.mjs')).shmProcess },
+  { id: 'mq', label: 'MqChannel', place: 'process', load: async () => (await import('./mq.mjs')).mqProcess },
+  { id: 'unix-stream', label: 'Unix stream channel', place: 'process', load: async () => (await import('./sockets.mjs')).unixStream },
+  { id: 'unix-seqpacket', label: 'Unix seqpacket channel', place: 'process', load: async () => (await import('./sockets.mjs')).unixSeqpacket },
+  { id: 'tcp', label: 'TCP channel (loopback)', place: 'process', load: async () => (await import('./sockets.mjs')).tcp },
+  { id: 'memory', label: 'MemoryChannel (one thread)', place: 'local', load: async () => (await import('./memory.mjs')).memory },
+];
+
 /**
  * id: stable key (results, --only); group: ipcx | node; place: where the other end runs;
  * load(): the implementation, imported only when used so that one broken package skips only its rows.
@@ -41,17 +52,6 @@ function peerMechanisms() {
     peer('nats-client', 'NATS client (pub/sub, request/reply)', 'nats'),
   ];
 }
-
-/** The transports of the receive-path rows (issues 13 and 15), and how to load each one's ends. */
-export const PATH_TRANSPORTS = [
-  { id: 'shm-thread', label: 'ShmChannel (threads)', place: 'thread', load: async () => (await import('./shm.mjs')).shmThread },
-  { id: 'shm-process', label: 'ShmChannel (processes)', place: 'process', load: async () => (await import('./shm.mjs')).shmProcess },
-  { id: 'mq', label: 'MqChannel', place: 'process', load: async () => (await import('./mq.mjs')).mqProcess },
-  { id: 'unix-stream', label: 'Unix stream channel', place: 'process', load: async () => (await import('./sockets.mjs')).unixStream },
-  { id: 'unix-seqpacket', label: 'Unix seqpacket channel', place: 'process', load: async () => (await import('./sockets.mjs')).unixSeqpacket },
-  { id: 'tcp', label: 'TCP channel (loopback)', place: 'process', load: async () => (await import('./sockets.mjs')).tcp },
-  { id: 'memory', label: 'MemoryChannel (one thread)', place: 'local', load: async () => (await import('./memory.mjs')).memory },
-];
 
 /**
  * One row per transport and receive path, 64 B raw: `<transport>~<path>` (`shm-thread~for-await`). The
