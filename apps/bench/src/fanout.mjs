@@ -1,5 +1,5 @@
 // Fan-out rows in the main run (issue 15): the fan-out bench (src/pubsub/cli.mjs, `npm run bench:pubsub`) with
-// 1 and 4 subscriber processes, flat out and paced at one update per millisecond, run as a child process so
+// 1 and 4 subscriber processes (4 only in --quick), flat out and paced at one update per millisecond, run as a child process so
 // that its subscribers and servers never share this process; its rows go into this run's results.json.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -9,13 +9,14 @@ import { fileURLToPath } from 'node:url';
 
 const CLI = fileURLToPath(new URL('./pubsub/cli.mjs', import.meta.url));
 
+/** Subscriber counts of a full run; a quick run measures 4 only. */
 export const FANOUT_SUBSCRIBERS = [1, 4];
 
 /** Resolves to { rows, notes, wake } of the fan-out bench, or { rows: [], notes: [why] } when it failed. */
 export async function measureFanout({ quick = false, log = () => {} } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'ipcx-bench-fanout-'));
   const file = join(dir, 'fanout.json');
-  const args = [CLI, `--subscribers=${FANOUT_SUBSCRIBERS.join(',')}`, `--json=${file}`, ...(quick ? ['--quick'] : [])];
+  const args = [CLI, `--subscribers=${quick ? '4' : FANOUT_SUBSCRIBERS.join(',')}`, `--json=${file}`, ...(quick ? ['--quick'] : [])];
   try {
     const code = await new Promise((resolve) => {
       const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
