@@ -8,6 +8,11 @@ import { join } from 'node:path';
 
 const encode = (update) => Buffer.from(JSON.stringify(update));
 
+/** A mechanism whose subscribers connect to `address` and are ready once a probe came through. */
+function probing(address, send, close) {
+  return { config: { address }, probes: true, publish: send, probe: () => send({ probe: true }), done: () => send({ done: true }), close };
+}
+
 function skip(why) {
   return Object.assign(new Error(why), { skip: why });
 }
@@ -58,19 +63,12 @@ export const MECHANISMS = [
         for (const channel of channels) if (!channel.trySend(update)) pending.push(channel.send(update).catch(() => undefined));
         return pending.length > 0 ? Promise.all(pending) : undefined;
       };
-      return {
-        config: { address },
-        probes: true,
-        publish: send,
-        probe: () => send({ probe: true }),
-        done: () => send({ done: true }),
-        async close() {
-          for (const channel of channels) channel.destroy();
-          await server.close();
-          await accepting;
-          rmSync(dir, { recursive: true, force: true });
-        },
-      };
+      return probing(address, send, async () => {
+        for (const channel of channels) channel.destroy();
+        await server.close();
+        await accepting;
+        rmSync(dir, { recursive: true, force: true });
+      });
     },
   },
   {
@@ -106,18 +104,11 @@ export const MECHANISMS = [
       // One send at a time: zeromq.js refuses a second while one is in progress.
       let sending = Promise.resolve();
       const send = (update) => (sending = sending.then(() => sock.send(encode(update))));
-      return {
-        config: { address },
-        probes: true,
-        publish: send,
-        probe: () => send({ probe: true }),
-        done: () => send({ done: true }),
-        async close() {
-          await sending.catch(() => undefined);
-          sock.close();
-          rmSync(dir, { recursive: true, force: true });
-        },
-      };
+      return probing(address, send, async () => {
+        await sending.catch(() => undefined);
+        sock.close();
+        rmSync(dir, { recursive: true, force: true });
+      });
     },
   },
   {
