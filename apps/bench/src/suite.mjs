@@ -201,7 +201,7 @@ async function runRow(row, m, impl, { settings, sizes, results, notes, log }) {
   let peer;
   const start = () => (peer = Peer.start({ transport: m.id, kind: row.kind, place: m.place }, { serialization: m.serialization }));
   start();
-  if (m.sizes) notes.push(`${row.label}: ${m.why}`);
+  if (m.sizes && m.why) notes.push(`${row.label}: ${m.why}`);
   try {
     for (const size of sizes.filter((s) => !m.sizes || m.sizes.includes(s))) {
       const { payload, bytes } = payloadFor(row.kind, size);

@@ -3,7 +3,7 @@
 // ping-pong as this machine's wake-up cost. Writes bench-results/<stamp>-pubsub/ and, for a full run,
 // bench-results/latest/pubsub.md.
 //
-//   node src/pubsub/cli.mjs [--quick] [--only=REGEX] [--subscribers=1,4,16]
+//   node src/pubsub/cli.mjs [--quick] [--only=REGEX] [--subscribers=1,4,16] [--json=FILE]
 import { fork, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -159,6 +159,8 @@ async function main() {
   mkdirSync(dir, { recursive: true });
   writeFileSync(`${dir}pubsub.md`, report);
   writeFileSync(`${dir}results.json`, JSON.stringify({ rows, notes, wake, quick }, null, 2));
+  // --json=FILE: the same results for the main bench (src/fanout.mjs), which puts them in its own report.
+  if (typeof args.get('json') === 'string') writeFileSync(args.get('json'), JSON.stringify({ rows, notes, wake, quick }, null, 2));
   if (!quick && !only && subscriberCounts.join() === '1,4,16') {
     mkdirSync(`${RESULTS}latest/`, { recursive: true });
     writeFileSync(`${RESULTS}latest/pubsub.md`, report);

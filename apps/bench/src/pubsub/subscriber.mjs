@@ -73,6 +73,14 @@ if (mechanism === 'ipcx-pubsub') {
     onUpdate(value);
     if (finished) break;
   }
+} else if (mechanism === 'ipcx-unix-stream') {
+  const { UnixSocket } = await import('@ipcx/sockets');
+  const channel = await UnixSocket.connect(config.address, { timeout: 30_000 });
+  stop = () => channel.destroy();
+  for await (const update of channel) {
+    onUpdate(update);
+    if (finished) break;
+  }
 } else if (mechanism === 'process-send') {
   process.on('message', onUpdate);
   stop = () => process.disconnect();
