@@ -1,4 +1,4 @@
-// ShmChannel rows: between the main thread and a Worker (`pair` + `attach`), and between this process and a
+// ShmChannel rows: between the main thread and a Worker (`pair` + `transfer()` + `from`), and between this process and a
 // child (`create` + `open` on a named segment).
 import { msgpackCodec, rawCodec } from '@ipcx/core';
 import { ShmChannel } from '@ipcx/shm';
@@ -10,21 +10,22 @@ const codecOf = (kind) => (kind === 'raw' ? rawCodec : msgpackCodec);
 
 export const shmThread = {
   async sender({ kind, payload, peer }) {
-    const [channel, other] = ShmChannel.pair({ capacity: THROUGHPUT_CAPACITY, codec: codecOf(kind) });
-    await peer.setup('throughput', { handle: other.handle });
+    const [channel, other] = ShmChannel.pair({ bufferBytes: THROUGHPUT_CAPACITY, codec: codecOf(kind) });
+    await peer.setup('throughput', { handle: other.transfer() });
     return channelSender(channel, payload);
   },
 
   async client({ kind, payload, peer }) {
     const [channel, other] = ShmChannel.pair({ codec: codecOf(kind) });
-    await peer.setup('rtt', { handle: other.handle });
+    await peer.setup('rtt', { handle: other.transfer() });
     return channelClient(channel, payload);
   },
 
   // In the worker, which may block: the documented sync receive paths.
   async receiver({ kind, params }) {
-    const channel = ShmChannel.attach(params.handle, { codec: codecOf(kind) });
+    const channel = ShmChannel.from(params.handle, { codec: codecOf(kind) });
     return {
+      channel,
       async receiveN(n) {
         if (kind === 'raw') for (let i = 0; i < n; i++) channel.receiveBytesSync();
         else for (let i = 0; i < n; i++) channel.receiveSync();
@@ -34,8 +35,9 @@ export const shmThread = {
   },
 
   async echo({ kind, params }) {
-    const channel = ShmChannel.attach(params.handle, { codec: codecOf(kind) });
+    const channel = ShmChannel.from(params.handle, { codec: codecOf(kind) });
     return {
+      channel,
       // Blocks the worker until the bench closes its end (which ends receiveSync with ClosedError).
       async run() {
         try {
@@ -53,7 +55,7 @@ export const shmThread = {
 export const shmProcess = {
   async sender({ kind, payload, peer }) {
     const name = uniqueName('shm');
-    const channel = await ShmChannel.create(name, { capacity: THROUGHPUT_CAPACITY, codec: codecOf(kind) });
+    const channel = await ShmChannel.create(name, { bufferBytes: THROUGHPUT_CAPACITY, codec: codecOf(kind) });
     await ready(peer, 'throughput', name, channel);
     return channelSender(channel, payload);
   },
