@@ -51,7 +51,7 @@ const coordinator = new ShutdownCoordinator({ timeout: 15_000, exit: args.serve,
 // Registered like the kernel objects: the coordinator removes it at shutdown, and `ipcx clean` after a kill -9.
 registerKernelObject({ kind: 'file', name: names.configFile, owner: 'ipcx demo', unlink: () => rmSync(names.configFile, { force: true }) });
 
-const counters = SharedCounters.create(names.counters, { counters: COUNTERS });
+const counters = await SharedCounters.create(names.counters, { counters: COUNTERS });
 coordinator.register({ name: 'counters', close: () => counters.close(), priority: -10 });
 const resetWindow = setInterval(() => counters.set('windowCount', 0), 1000);
 coordinator.register({ name: 'rate-limit window', close: () => clearInterval(resetWindow), priority: 10 });
@@ -92,7 +92,7 @@ const port = Number(args.port) || (await freePort());
 const supervisor = new Supervisor({
   count: workerCount,
   spawn: () => forkClusterWorker({ file: new URL('./http-worker.mjs', import.meta.url), env: { IPCX_DEMO_PRIMARY: String(process.pid), IPCX_DEMO_PORT: String(port) } }),
-  heartbeat: { interval: 250, timeout: 10_000 },
+  heartbeatInterval: 250, heartbeatTimeout: 10_000,
   restart: { backoff: 50, maxRestarts: 5, window: 60_000 },
   shutdown: coordinator,
   name: 'http workers',

@@ -22,7 +22,7 @@ export interface ChannelSpawnOptions<T = unknown> {
   /** Codec of the channel; a custom one must be given to `connectToParent` too. Default msgpack. */
   codec?: Codec<T>;
   /** Bytes of each direction's ring (shm). Default 256 KiB. */
-  capacity?: number;
+  bufferBytes?: number;
   /** shm across processes: how often (ms) a waiting side checks that the other process lives. Default 200. */
   peerCheckInterval?: number;
   /** unix: how long (ms) to wait for the child to connect. Default 30000. */
@@ -251,7 +251,7 @@ function takeSlot(kind: 'thread' | 'process'): ControlSlot | undefined {
  * ```
  */
 export async function spawnWorker<T = unknown>(file: string | URL, options: SpawnWorkerOptions<T> = {}): Promise<ThreadHandle<T>> {
-  const { transport, peerCheckInterval, connectTimeout, codec, capacity, spinMicroseconds, ...workerOptions } = options;
+  const { transport, peerCheckInterval, connectTimeout, codec, bufferBytes, spinMicroseconds, ...workerOptions } = options;
   const checked = checkChannelOptions(options);
   const codecName = (codec ?? msgpackCodec).name;
   const slot = takeSlot('thread');
@@ -275,7 +275,7 @@ export async function spawnWorker<T = unknown>(file: string | URL, options: Spaw
       watchExit(handle, 'thread');
       return handle as ThreadHandle<T>;
     }
-    const [mine, theirs] = ShmChannel.pair<T>({ ...(codec ? { codec } : {}), ...(capacity !== undefined ? { capacity } : {}), ...(spinMicroseconds !== undefined ? { spinMicroseconds } : {}) });
+    const [mine, theirs] = ShmChannel.pair<T>({ ...(codec ? { codec } : {}), ...(bufferBytes !== undefined ? { capacity: bufferBytes } : {}), ...(spinMicroseconds !== undefined ? { spinMicroseconds } : {}) });
     const theirHandle: ShmChannelHandle = theirs.handle;
     const link: Link = { version: 1, transport: 'thread', kind: 'thread', parentPid: process.pid, handle: theirHandle, codec: codecName, ...(spinMicroseconds !== undefined ? { spinMicroseconds } : {}), ...(slot ? { slot: slot.link } : {}) };
     let worker: Worker;
@@ -308,7 +308,7 @@ export async function spawnWorker<T = unknown>(file: string | URL, options: Spaw
  * ```
  */
 export async function forkChild<T = unknown>(file: string | URL, options: ForkChildOptions<T> = {}): Promise<ChildHandle<T>> {
-  const { transport, peerCheckInterval, connectTimeout, codec, capacity, spinMicroseconds, args, env, ...forkOptions } = options;
+  const { transport, peerCheckInterval, connectTimeout, codec, bufferBytes, spinMicroseconds, args, env, ...forkOptions } = options;
   const checked = checkChannelOptions(options);
   return (await spawnProcess<T>('process', options, checked, (link) =>
     fork(file, args ?? [], { ...forkOptions, env: processLinkEnv(link, env) }),
@@ -367,7 +367,7 @@ async function spawnProcess<T>(
     const segment = `/${name}`;
     const mine = await ShmChannel.create<T>(segment, {
       ...(options.codec ? { codec: options.codec } : {}),
-      ...(options.capacity !== undefined ? { capacity: options.capacity } : {}),
+      ...(options.bufferBytes !== undefined ? { capacity: options.bufferBytes } : {}),
       peerCheckInterval: checked.peerCheckInterval,
       ...(options.spinMicroseconds !== undefined ? { spinMicroseconds: options.spinMicroseconds } : {}),
     });

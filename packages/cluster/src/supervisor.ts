@@ -26,10 +26,13 @@ export interface SupervisorOptions {
         window?: number;
       };
   /**
-   * Watch heartbeats (the worker calls `startHeartbeat()`): one that stands still longer than `timeout`
-   * (default 5 intervals) is hung and replaced; before its first beat a worker gets `readyTimeout`.
+   * Watch heartbeats: every worker beats this often, in ms (`connectToParent` starts it, or the worker calls
+   * `startHeartbeat()`); one whose beat stands still longer than `heartbeatTimeout` is hung and replaced. Before
+   * its first beat a worker gets `readyTimeout`. Default: heartbeats are not watched.
    */
-  heartbeat?: { interval?: number; timeout?: number };
+  heartbeatInterval?: number;
+  /** How long (ms) a heartbeat may stand still before the worker counts as hung. Default 5 `heartbeatInterval`s. */
+  heartbeatTimeout?: number;
   /** How long (ms) `rollingRestart` waits for a new worker's `notifyReady()`. Default 30000. */
   readyTimeout?: number;
   /** How long (ms) a worker may take to stop gracefully before it is killed. Default 10000. */
@@ -129,10 +132,13 @@ export class Supervisor extends EventEmitter implements AsyncDisposable {
       if (typeof factor !== 'number' || !(factor >= 1) || factor > 100) throw new RangeError('restart.backoff.factor must be a number in [1, 100]');
       this.#restart = { initial, max, factor, maxRestarts: checkCount('restart.maxRestarts', r.maxRestarts, 5, 0), window: checkMs('restart.window', r.window, 60_000) };
     }
-    if (options.heartbeat !== undefined) {
-      const interval = checkMs('heartbeat.interval', options.heartbeat.interval, 1000);
-      const timeout = checkMs('heartbeat.timeout', options.heartbeat.timeout, interval * 5);
-      if (timeout <= interval) throw new RangeError('heartbeat.timeout must be longer than heartbeat.interval');
+    if (options.heartbeatTimeout !== undefined && options.heartbeatInterval === undefined) {
+      throw new TypeError('heartbeatTimeout needs heartbeatInterval (heartbeats are watched only with it)');
+    }
+    if (options.heartbeatInterval !== undefined) {
+      const interval = checkMs('heartbeatInterval', options.heartbeatInterval, 1000);
+      const timeout = checkMs('heartbeatTimeout', options.heartbeatTimeout, interval * 5);
+      if (timeout <= interval) throw new RangeError('heartbeatTimeout must be longer than heartbeatInterval');
       this.#heartbeat = { interval, timeout };
     }
     this.#readyTimeout = checkMs('readyTimeout', options.readyTimeout, 30_000);

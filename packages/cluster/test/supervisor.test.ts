@@ -62,7 +62,7 @@ describe('Supervisor', () => {
     ['process', () => forkChild(fixture('supervised.mjs'))],
   ] as const) {
     it(`detects a hung ${name} by its stale heartbeat and replaces it`, async () => {
-      const s = supervise({ count: 1, spawn, heartbeat: { interval: 50, timeout: 400 }, restart: { backoff: 10 } });
+      const s = supervise({ count: 1, spawn, heartbeatInterval: 50, heartbeatTimeout: 400, restart: { backoff: 10 } });
       await s.ready();
       const old = s.workers[0]!;
       const hung = next<{ silentFor: number }>(s, 'hung');
@@ -79,7 +79,7 @@ describe('Supervisor', () => {
   }
 
   it('gets heartbeats from a worker that only connected, and replaces it when it hangs', async () => {
-    const s = supervise({ count: 1, spawn: () => spawnWorker(fixture('echo.mjs')), heartbeat: { interval: 50, timeout: 400 }, restart: { backoff: 10 } });
+    const s = supervise({ count: 1, spawn: () => spawnWorker(fixture('echo.mjs')), heartbeatInterval: 50, heartbeatTimeout: 400, restart: { backoff: 10 } });
     await s.start();
     const worker = s.workers[0]!;
     await worker.channel.receive({ timeout: 10_000 }); // hello: it has connected (and beats)
@@ -96,7 +96,7 @@ describe('Supervisor', () => {
     const s = supervise({
       count: 2,
       spawn: () => forkClusterWorker({ file: fixture('http-worker.mjs'), env: { PORT: String(port) } }),
-      heartbeat: { interval: 100, timeout: 5000 },
+      heartbeatInterval: 100, heartbeatTimeout: 5000,
     });
     await s.ready();
     const before = new Set(s.workers.map((w) => w.pid));
@@ -130,7 +130,7 @@ describe('Supervisor', () => {
   it('validates its options', () => {
     expect(() => new Supervisor({} as never)).toThrow(TypeError);
     expect(() => new Supervisor({ spawn: async () => undefined as never, count: 0 })).toThrow(RangeError);
-    expect(() => new Supervisor({ spawn: async () => undefined as never, heartbeat: { interval: 100, timeout: 50 } })).toThrow(RangeError);
+    expect(() => new Supervisor({ spawn: async () => undefined as never, heartbeatInterval: 100, heartbeatTimeout: 50 })).toThrow(RangeError);
   });
 });
 

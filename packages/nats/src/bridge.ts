@@ -61,9 +61,9 @@ export interface TopicBridge extends AsyncDisposable {
  *
  * @example
  * ```ts
- * const local = await Subscriber.connect<Price>('prices');            // @ipcx/pubsub, on this machine
+ * const local = await Subscriber.open<Price>('prices');            // @ipcx/pubsub, on this machine
  * const bridge = await bridgeTopic('prices', { toNats: local, servers: 'nats://10.0.0.5:4222' });
- * // on any machine: (await NatsSubscriber.connect<Price>('prices', { servers })) yields the same values
+ * // on any machine: (await NatsSubscriber.open<Price>('prices', { servers })) yields the same values
  * ```
  */
 export async function bridgeTopic<T = unknown>(topic: string, options: BridgeTopicOptions<T>): Promise<TopicBridge> {
@@ -156,7 +156,7 @@ async function toNatsBridge<T>(topic: string, local: LocalTopicSubscriber<T>, op
 }
 
 async function fromNatsBridge<T>(topic: string, local: LocalTopicPublisher<T>, options: Omit<BridgeTopicOptions<T>, 'toNats' | 'fromNats'>): Promise<TopicBridge> {
-  const subscriber = await NatsSubscriber.connect<T>(topic, { ...options, from: 'latest', onPublisherGone: 'wait' });
+  const subscriber = await NatsSubscriber.open<T>(topic, { ...options, from: 'latest', onPublisherGone: 'wait' });
   return new Bridge(subscriber, async (bridge) => {
     const iterator = bridge.iterate(subscriber);
     for (;;) {

@@ -23,7 +23,7 @@ export interface NatsPublisherOptions<T> extends NatsConnectOptions {
   /** The KV bucket. Default `ipcx-<topic>`. */
   bucket?: string | undefined;
   /** How often the publisher tells subscribers it lives, ms (see `onPublisherGone`). Default 1000. */
-  presenceInterval?: number | undefined;
+  heartbeatInterval?: number | undefined;
 }
 
 /** Options of `publish`. */
@@ -52,7 +52,7 @@ const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024;
  * (`ipcx-<topic>`, one key), so the topic's revisions are the bucket's sequence: 1, 2, 3, … with no gap, the
  * same numbering as `@ipcx/pubsub`. `publish` is a KV put (with `expectedRevision`, a KV update: compare-and-set);
  * `update` reads, calls the function and compare-and-sets, retrying when another writer won. The value outlives
- * the publisher (it is in JetStream); subscribers learn that the publisher left through `presenceInterval`.
+ * the publisher (it is in JetStream); subscribers learn that the publisher left through `heartbeatInterval`.
  *
  * @example
  * ```ts
@@ -93,7 +93,7 @@ export class NatsPublisher<T = unknown> implements AsyncDisposable {
     if (!Number.isInteger(history) || history < 1 || history > 64) throw new RangeError(`history must be an integer from 1 to 64 (NATS KV's bound), got ${String(history)}`);
     const maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
     if (!Number.isInteger(maxValueBytes) || maxValueBytes < 1) throw new RangeError(`maxValueBytes must be an integer >= 1, got ${String(maxValueBytes)}`);
-    const interval = intervalOption('presenceInterval', options.presenceInterval, 1000);
+    const interval = intervalOption('heartbeatInterval', options.heartbeatInterval, 1000);
     const what = `topic "${topic}" publisher`;
     const held = await holdConnection(what, options);
     try {

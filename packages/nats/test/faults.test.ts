@@ -45,7 +45,7 @@ describeNats('faults NATS users hit: restarts, slow consumers, reconnect storms'
     const topic = unique('restart');
     const pub = track(await NatsPublisher.create<Price>(topic, { servers: server.url }));
     await pub.publish({ price: 1 });
-    const sub = track(await NatsSubscriber.connect<Price>(topic, { servers: server.url, watchCheckInterval: 500 }));
+    const sub = track(await NatsSubscriber.open<Price>(topic, { servers: server.url, peerCheckInterval: 500 }));
     expect((await sub.next({ timeout: 5000 })).revision).toBe(1);
     await pub.publish({ price: 2 });
     expect((await sub.next({ timeout: 5000 })).revision).toBe(2);
@@ -64,7 +64,7 @@ describeNats('faults NATS users hit: restarts, slow consumers, reconnect storms'
     const topic = unique('dropped');
     const pub = track(await NatsPublisher.create<Price>(topic, { servers: server.url }));
     await pub.publish({ price: 1 });
-    const sub = track(await NatsSubscriber.connect<Price>(topic, { servers: server.url, watchCheckInterval: 200 }));
+    const sub = track(await NatsSubscriber.open<Price>(topic, { servers: server.url, peerCheckInterval: 200 }));
     expect((await sub.next({ timeout: 5000 })).revision).toBe(1);
     // What the server does to an ephemeral consumer that had no interest for its inactive threshold: delete it.
     // The client's watch then stays open and delivers nothing, for ever (the silent death NATS users report).
@@ -129,7 +129,7 @@ describeNats('faults NATS users hit: restarts, slow consumers, reconnect storms'
     const server = await start();
     const topic = unique('slow');
     const pub = track(await NatsPublisher.create<Price>(topic, { servers: server.url }));
-    const sub = track(await NatsSubscriber.connect<Price>(topic, { servers: server.url, from: 'new', maxPending: 8 }));
+    const sub = track(await NatsSubscriber.open<Price>(topic, { servers: server.url, from: 'new', capacity: 8 }));
     const n = 300;
     for (let i = 1; i <= n; i++) await pub.publish({ price: i });
     await within(
@@ -174,7 +174,7 @@ describeNats('faults NATS users hit: restarts, slow consumers, reconnect storms'
     const subject = unique('storm-chan');
     const pub = track(await NatsPublisher.create<Price>(topic, { servers: server.url }));
     await pub.publish({ price: 0 });
-    const sub = track(await NatsSubscriber.connect<Price>(topic, { servers: server.url, watchCheckInterval: 500 }));
+    const sub = track(await NatsSubscriber.open<Price>(topic, { servers: server.url, peerCheckInterval: 500 }));
     expect((await sub.next({ timeout: 5000 })).revision).toBe(1);
     const listener = track(await NatsChannelServer.listen<string>(subject, { servers: server.url, peerCheckInterval: 2000 }));
     const client = track(await NatsChannel.connect<string>(subject, { servers: server.url, peerCheckInterval: 2000, timeout: 5000 }));

@@ -25,10 +25,10 @@ export interface PublisherOptions<T = unknown> {
   /** The largest encoded value this topic accepts; a larger one is `TooLargeError`. Default 1 MiB. */
   maxValueBytes?: number;
   /**
-   * Room for a value in the first generation, in bytes (default 4 KiB, at most `maxValueBytes`). A larger value
-   * grows the topic to a new generation. With `writers: 'locked'` the topic is sized for `maxValueBytes` at once.
+   * Room for a value in the first generation's buffers, in bytes (default 4 KiB, at most `maxValueBytes`). A larger
+   * value grows the topic to a new generation. With `writers: 'locked'` the topic is sized for `maxValueBytes` at once.
    */
-  capacity?: number;
+  bufferBytes?: number;
   /** Revisions kept for subscribers that replay (`from: { revision }`), the latest included. Default 1, at most 4096. */
   history?: number;
   /** Encodes values (default `msgpackCodec`); subscribers must use the same codec. */
@@ -69,7 +69,7 @@ export interface Revision<T> {
 }
 
 const DEFAULT_MAX_VALUE_BYTES = 1 << 20;
-const DEFAULT_CAPACITY = 4096;
+const DEFAULT_BUFFER_BYTES = 4096;
 const MAX_HISTORY = 4096;
 
 interface Client {
@@ -140,7 +140,7 @@ export class Publisher<T = unknown> implements AsyncDisposable {
   static async create<T = unknown>(topic: string, options: PublisherOptions<T> = {}): Promise<Publisher<T>> {
     checkTopicName(topic);
     const maxValueBytes = integerOption('maxValueBytes', options.maxValueBytes, DEFAULT_MAX_VALUE_BYTES, 1, 1 << 30);
-    const capacity = integerOption('capacity', options.capacity, Math.min(DEFAULT_CAPACITY, maxValueBytes), 1, maxValueBytes);
+    const bufferBytes = integerOption('bufferBytes', options.bufferBytes, Math.min(DEFAULT_BUFFER_BYTES, maxValueBytes), 1, maxValueBytes);
     const history = integerOption('history', options.history, 1, 1, MAX_HISTORY);
     const codec = codecOption(options.codec);
     const mode = modeOption(options.mode);
@@ -156,7 +156,7 @@ export class Publisher<T = unknown> implements AsyncDisposable {
     try {
       lock = await TopicLock.acquire(lockPath(dir, topic), mode, what);
     } catch (error) {
-      if (writers === 'locked' && error instanceof AlreadyExistsError) return Publisher.#joinLocked<T>(topic, dir, codec, maxValueBytes, mode, what);
+      if (writers === 'locked' && isIpcError(error) && error.code === 'IPCX_ERR_ALREADY_EXISTS') return Publisher.#joinLocked<T>(topic, dir, codec, maxValueBytes, mode, what);
       throw error;
     }
     let segment: TopicSegment | undefined;
@@ -169,7 +169,7 @@ export class Publisher<T = unknown> implements AsyncDisposable {
       const generation = Math.max(0, ...topicGenerations(topic)) + 1;
       const kept = previous === undefined ? [] : keptRevisions(previous);
       const largest = kept.reduce((n, r) => Math.max(n, r.bytes.length), 0);
-      const slotBytes = writers === 'locked' ? maxValueBytes : Math.min(maxValueBytes, Math.max(capacity, largest));
+      const slotBytes = writers === 'locked' ? maxValueBytes : Math.min(maxValueBytes, Math.max(bufferBytes, largest));
       segment = TopicSegment.create(topic, generation, { slotBytes, slots: history + 1, maxSubscribers, locked: writers === 'locked' }, mode);
       for (const r of kept) if (r.bytes.length <= slotBytes) segment.write(r.revision, r.bytes);
       // Subscribers still mapping an old generation follow the chain to this one; then the names go.
@@ -267,11 +267,11 @@ export class Publisher<T = unknown> implements AsyncDisposable {
   }
 
   /** The room for a value in the current generation, in bytes. */
-  get capacity(): number {
+  get bufferBytes(): number {
     return this.#segment.slotBytes;
   }
 
-  /** True once `close` was called. */
+  /** True once `close` or `destroy` was called. */
   get closed(): boolean {
     return this.#closing !== undefined;
   }
@@ -333,7 +333,7 @@ export class Publisher<T = unknown> implements AsyncDisposable {
       try {
         return await this.publish(next, { expectedRevision: revision });
       } catch (error) {
-        if (!(error instanceof RevisionMismatchError) || attempt >= 1000 || options.signal?.aborted) throw error;
+        if (!(isIpcError(error) && error.code === 'IPCX_ERR_REVISION') || attempt >= 1000 || options.signal?.aborted) throw error;
       }
     }
   }
@@ -343,15 +343,24 @@ export class Publisher<T = unknown> implements AsyncDisposable {
    * and the segment, socket file and lock file are removed. Idempotent.
    */
   close(): Promise<void> {
-    this.#closing ??= this.#shutdown();
+    this.#closing ??= this.#shutdown(true);
     return this.#closing;
+  }
+
+  /**
+   * Stops publishing now: the same as `close`, except that subscribers are not told goodbye (theirs ends as when a
+   * publisher dies: `PeerGoneError`, or waiting for the next publisher). Idempotent.
+   */
+  destroy(_error?: Error): void {
+    this.#closing ??= this.#shutdown(false);
+    this.#closing.catch(() => {});
   }
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
 
-  async #shutdown(): Promise<void> {
+  async #shutdown(graceful: boolean): Promise<void> {
     if (this.#host) {
       this.#host.destroy();
       await this.#writersLock?.close();
@@ -359,7 +368,8 @@ export class Publisher<T = unknown> implements AsyncDisposable {
     }
     for (const { channel } of this.#clients.values()) {
       try {
-        channel.trySend({ t: 'bye' });
+        if (graceful) channel.trySend({ t: 'bye' });
+        else channel.destroy();
       } catch {
         // gone already
       }

@@ -153,23 +153,33 @@ export class ChildExits implements AsyncIterable<ChildExit>, AsyncDisposable {
     return this.#inbox.receive('waiting for a child exit', options);
   }
 
-  /** Stops following; exits already seen are still handed out, then iteration ends. Idempotent. */
-  close(): void {
+  /** True once `close` or `destroy` was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Stops following; a pending `next` and every later one reject with `ClosedError`, iteration ends. Idempotent. */
+  async close(): Promise<void> {
+    this.destroy();
+  }
+
+  /** The same as `close` (nothing to flush). Idempotent. */
+  destroy(_error?: Error): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#offCluster?.();
     this.#offSpawned?.();
     for (const off of this.#watched.values()) off();
     this.#watched.clear();
-    this.#inbox.end(new ClosedError('child exit stream'));
+    this.#inbox.fail(new ClosedError('child exit stream'));
   }
 
   [Symbol.asyncIterator](): AsyncIterator<ChildExit> {
     return iterate(() => this.next());
   }
 
-  async [Symbol.asyncDispose](): Promise<void> {
-    this.close();
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 }
 

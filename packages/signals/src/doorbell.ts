@@ -81,9 +81,9 @@ export interface DoorbellOptions {
   /** The realtime signal to be rung with (default 'SIGRTMIN+4'); senders read it from the mailbox. */
   signal?: SignalName;
   /** Rings with data that may wait unread at once (default 16, at most 1024). */
-  slots?: number;
-  /** Bytes of data per ring (default 256, at most 65 536). */
-  slotBytes?: number;
+  capacity?: number;
+  /** The most bytes of data one ring carries (default 256, at most 65 536). */
+  maxMessageBytes?: number;
   /**
    * How a ring wakes the receiver: 'signal' (default; the kernel vouches for the ringer's pid and uid) or
    * 'futex' (no signal; a native waiter thread waits, which keeps the process alive while open).
@@ -122,7 +122,7 @@ function intOption(value: number | undefined, name: string, fallback: number, mi
 /**
  * The receiving side: `for await (const { pid, data } of bell)`.
  * @example
- * const bell = Doorbell.create();                 // in process A (pid 1234)
+ * const bell = await Doorbell.create();           // in process A (pid 1234)
  * for await (const { pid, data } of bell) console.log(pid, data);
  * Doorbell.ring(1234, { data: Buffer.from('hi') }); // in process B
  */
@@ -163,11 +163,11 @@ export class Doorbell implements AsyncIterable<DoorbellRing>, AsyncDisposable {
    * Creates this process's mailbox and starts listening. One doorbell per process.
    * @throws AlreadyExistsError when this process has one open; UnsupportedError for a signal that is not realtime.
    */
-  static create(options: DoorbellOptions = {}): Doorbell {
+  static async create(options: DoorbellOptions = {}): Promise<Doorbell> {
     const resolved = catchableSignal(options.signal ?? 'SIGRTMIN+4');
     if (!resolved.realtime) throw new TypeError(`a doorbell rings with a realtime signal (it carries the slot), got ${resolved.name}`);
-    const slots = intOption(options.slots, 'slots', 16, 1, 1024);
-    const slotBytes = intOption(options.slotBytes, 'slotBytes', 256, 1, 65_536);
+    const slots = intOption(options.capacity, 'capacity', 16, 1, 1024);
+    const slotBytes = intOption(options.maxMessageBytes, 'maxMessageBytes', 256, 1, 65_536);
     const wake = options.wake ?? 'signal';
     if (wake !== 'signal' && wake !== 'futex') throw new TypeError(`wake must be 'signal' or 'futex', got ${String(wake)}`);
     if (openHere && !openHere.closed) throw new AlreadyExistsError(`a doorbell in this process (${openHere.name})`);
@@ -274,7 +274,7 @@ export class Doorbell implements AsyncIterable<DoorbellRing>, AsyncDisposable {
     throw new FullError(`doorbell mailbox of process ${pid} (${slots} rings unread)`);
   }
 
-  /** True after `close()`. */
+  /** True after `close()` or `destroy()`. */
   get closed(): boolean {
     return this.#closed;
   }
@@ -297,11 +297,16 @@ export class Doorbell implements AsyncIterable<DoorbellRing>, AsyncDisposable {
   }
 
   /**
-   * Stops listening and unlinks the mailbox; rings already taken are still handed out. Idempotent. The
+   * Stops listening and unlinks the mailbox; a pending `receive` and every later one reject with `ClosedError`. Idempotent. The
    * signal stays ignored afterwards: a sender that opened the mailbox just before may still ring, and
    * the default action of a realtime signal is to terminate.
    */
-  close(): void {
+  async close(): Promise<void> {
+    this.destroy();
+  }
+
+  /** The same as `close` (a doorbell sends nothing to flush). Idempotent. */
+  destroy(_error?: Error): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#abort.abort();
@@ -313,12 +318,12 @@ export class Doorbell implements AsyncIterable<DoorbellRing>, AsyncDisposable {
     clearInterval(this.#keepAlive);
     unlinkQuietly(this.name);
     this.#registration.unregister();
-    this.#inbox.end(new ClosedError('doorbell'));
+    this.#inbox.fail(new ClosedError('doorbell'));
     if (openHere === this) openHere = undefined;
   }
 
-  async [Symbol.asyncDispose](): Promise<void> {
-    this.close();
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   [Symbol.asyncIterator](): AsyncIterator<DoorbellRing> {

@@ -21,7 +21,7 @@ import { isatty } from 'node:tty';
 import { ClosedError, MAX_TIMEOUT_MS, unlinkOwnedKernelObjects, unlinkOwnedKernelObjectsSync, type UnlinkResult } from '@ipcx/core';
 
 import { childGone, childPids, procStat, watchChild, type ChildExit } from './children.js';
-import { onSignal, type Disposer } from './handlers.js';
+import { disposer, onSignal, type Disposer } from './handlers.js';
 import { catchableSignal, type SignalName } from './names.js';
 import { notify } from './notify.js';
 
@@ -155,13 +155,9 @@ export class ShutdownCoordinator implements Disposable, AsyncDisposable {
     if (this.#running) throw new ClosedError('shutdown coordinator (shutting down)');
     const entry: Entry = { name, close, stopAccepting, drain, priority, order: sequence++, state: 'open' };
     this.#entries.add(entry);
-    let done = false;
-    const off = (): void => {
-      if (done) return;
-      done = true;
+    return disposer(() => {
       if (entry.state === 'open') this.#entries.delete(entry);
-    };
-    return Object.assign(off, { [Symbol.dispose]: off });
+    });
   }
 
   /** Adds a child (a ChildProcess or a pid) to forward the signal to and wait for; found in /proc anyway with `children: true`. */
@@ -184,19 +180,29 @@ export class ShutdownCoordinator implements Disposable, AsyncDisposable {
     return this.#running;
   }
 
+  /** True once `close` or `destroy` was called, or a shutdown ended. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   /** Stops listening for the signals (a shutdown under way goes on). Idempotent. */
-  close(): void {
+  async close(): Promise<void> {
+    this.destroy();
+  }
+
+  /** The same as `close` (nothing to flush). Idempotent. */
+  destroy(_error?: Error): void {
     if (this.#closed) return;
     this.#closed = true;
     for (const off of this.#offs) off();
   }
 
   [Symbol.dispose](): void {
-    this.close();
+    this.destroy();
   }
 
-  async [Symbol.asyncDispose](): Promise<void> {
-    this.close();
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   #onSignal(signal: SignalName): void {
@@ -295,7 +301,7 @@ export class ShutdownCoordinator implements Disposable, AsyncDisposable {
       report.code = report.failed.length > 0 || unlinkFailed.length > 0 || childFailed ? 1 : 0;
       this.#log(`shutdown: done in ${Date.now() - started} ms, exit ${report.code}`);
     }
-    this.close();
+    this.destroy();
     if (options.exit) process.exit(report.code);
     return report;
   }
