@@ -75,6 +75,7 @@ export class WorkerHandle<T = unknown> implements AsyncDisposable {
   readonly #target: Worker | ChildProcess | ClusterWorker;
   readonly #threadId: number;
   #exit: ExitInfo | undefined;
+  #closing = false;
   /** @internal */
   readonly slot: ControlSlot | undefined;
 
@@ -157,13 +158,23 @@ export class WorkerHandle<T = unknown> implements AsyncDisposable {
     }
   }
 
-  /** Kills the worker at once (SIGKILL; `terminate()` for a thread) and waits until it is gone. */
-  async terminate(): Promise<ExitInfo> {
+  /**
+   * Kills the worker at once (SIGKILL; `Worker.terminate()` for a thread), destroys the channel (pending sends
+   * reject with `error`, else `ClosedError`) and resolves once the worker is gone. Idempotent.
+   */
+  async destroy(error?: Error): Promise<ExitInfo> {
+    this.#closing = true;
     if (this.#exit === undefined) {
       if (this.kind === 'thread') void (this.#target as Worker).terminate();
       else this.child?.kill('SIGKILL');
     }
+    this.channel.destroy(error);
     return this.exited;
+  }
+
+  /** True once `close` or `destroy` was called, or the worker ended. */
+  get closed(): boolean {
+    return this.#closing || this.#exit !== undefined;
   }
 
   /** Sends `signal` to a process (default SIGTERM); a thread is terminated whatever the signal. */
@@ -176,10 +187,11 @@ export class WorkerHandle<T = unknown> implements AsyncDisposable {
   /**
    * Ends the worker gracefully: closes the channel (its `for await` ends), disconnects a cluster worker
    * (its servers stop taking connections and finish the ones they have) or sends SIGTERM to a process,
-   * and waits up to `timeout` ms (default 10000) before `terminate()`.
+   * and waits up to `timeout` ms (default 10000) before `destroy()`. Idempotent.
    */
-  async stop(options: { timeout?: number } = {}): Promise<ExitInfo> {
+  async close(options: { timeout?: number } = {}): Promise<ExitInfo> {
     const timeout = checkMs('timeout', options.timeout, 10_000, 0);
+    this.#closing = true;
     if (this.#exit === undefined) {
       await this.channel.close().catch(() => {});
       if (this.kind === 'cluster') {
@@ -188,7 +200,7 @@ export class WorkerHandle<T = unknown> implements AsyncDisposable {
       } else if (this.kind === 'process') {
         this.child?.kill('SIGTERM');
       }
-      const timer = setTimeout(() => void this.terminate(), timeout);
+      const timer = setTimeout(() => void this.destroy(), timeout);
       try {
         await this.exited;
       } finally {
@@ -199,10 +211,9 @@ export class WorkerHandle<T = unknown> implements AsyncDisposable {
     return this.exited;
   }
 
-  /** Terminates the worker and closes the channel. */
+  /** Kills the worker and closes the channel (`destroy`). */
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.terminate();
-    await this.channel.close().catch(() => {});
+    await this.destroy();
   }
 }
 

@@ -15,7 +15,7 @@ describeChannelConformance(
     maxMessageBytes: 2040,
     killablePeer: async () => {
       const handle = await forkChild(fixture('pure-echo.mjs'), { peerCheckInterval: 20 });
-      return { channel: handle.channel, kill: async () => void (await handle.terminate()) };
+      return { channel: handle.channel, kill: async () => void (await handle.destroy()) };
     },
   },
 );

@@ -29,7 +29,7 @@ for (const [name, spawn] of Object.entries(styles)) {
       expect(hello.hello).toBe(handle.pid);
       for (let i = 0; i < 100; i++) await handle.channel.send({ n: i, text: 'x'.repeat(i) });
       for (let i = 0; i < 100; i++) expect(await handle.channel.receive({ timeout: 10_000 })).toEqual({ echo: { n: i, text: 'x'.repeat(i) } });
-      await handle.stop({ timeout: 5000 });
+      await handle.close({ timeout: 5000 });
     });
 
     it('ends a waiting receive with PeerGoneError when the worker exits', async () => {

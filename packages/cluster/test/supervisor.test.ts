@@ -1,9 +1,7 @@
-import http from 'node:http';
-import net from 'node:net';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Supervisor, forkChild, forkClusterWorker, spawnWorker, type SupervisorExitEvent } from '@ipcx/cluster';
-import { fixture, leftovers, within } from './helpers.js';
+import { fixture, freePort, get, leftovers, within } from './helpers.js';
 
 const supervisors: Supervisor[] = [];
 function supervise(options: ConstructorParameters<typeof Supervisor>[0]): Supervisor {
@@ -12,7 +10,7 @@ function supervise(options: ConstructorParameters<typeof Supervisor>[0]): Superv
   return s;
 }
 afterEach(async () => {
-  await Promise.all(supervisors.splice(0).map((s) => s.shutdown()));
+  await Promise.all(supervisors.splice(0).map((s) => s.close()));
   expect(leftovers()).toEqual([]);
 });
 
@@ -28,7 +26,7 @@ describe('Supervisor', () => {
     const exit = next<SupervisorExitEvent>(s, 'exit');
     const restarted = next(s, 'restart');
     await first!.channel.send('hang'); // then terminate it from outside: a thread cannot be SIGKILLed
-    await first!.terminate();
+    await first!.destroy();
     expect((await exit).code).toBe(1);
     expect(await restarted).toMatchObject({ index: 0, attempt: 1, delay: 10 });
     await next(s, 'ready');
@@ -133,28 +131,3 @@ describe('Supervisor', () => {
     expect(() => new Supervisor({ spawn: async () => undefined as never, heartbeatInterval: 100, heartbeatTimeout: 50 })).toThrow(RangeError);
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function get(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 10_000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk) => (body += chunk));
-      res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`status ${res.statusCode}`))));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-  });
-}

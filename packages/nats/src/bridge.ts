@@ -41,8 +41,12 @@ export interface TopicBridge extends AsyncDisposable {
    * the NATS topic: `RevisionMismatchError`).
    */
   readonly done: Promise<void>;
+  /** True once `close` or `destroy` was called. */
+  readonly closed: boolean;
   /** Stops mirroring and closes what the bridge opened on NATS (never the local side). Idempotent. */
   close(): Promise<void>;
+  /** Stops mirroring now and destroys what the bridge opened on NATS (a write in flight may still land). Idempotent. */
+  destroy(error?: Error): void;
 }
 
 /**
@@ -86,7 +90,7 @@ class Bridge implements TopicBridge {
   readonly #stopped = new Promise<IteratorReturnResult<undefined>>((resolve) => (this.#stop = () => resolve({ done: true, value: undefined })));
 
   constructor(
-    private readonly natsSide: { close(): Promise<void> },
+    private readonly natsSide: { close(): Promise<void>; destroy(error?: Error): void },
     run: (bridge: Bridge) => Promise<void>,
   ) {
     this.done = run(this).then(
@@ -117,13 +121,23 @@ class Bridge implements TopicBridge {
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#stop();
-    // Leaves the source's loop (a pubsub subscriber stays open: it is the caller's); the NATS side closes.
-    void this.#iterator?.return?.();
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#stop();
+      // Leaves the source's loop (a pubsub subscriber stays open: it is the caller's); the NATS side closes.
+      void this.#iterator?.return?.();
+    }
     await this.natsSide.close();
     await this.done.catch(() => {});
+  }
+
+  destroy(error?: Error): void {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#stop();
+      void this.#iterator?.return?.();
+    }
+    this.natsSide.destroy(error);
   }
 
   [Symbol.asyncDispose](): Promise<void> {

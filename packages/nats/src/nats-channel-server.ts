@@ -48,6 +48,7 @@ export class NatsChannelServer<T = unknown> implements ChannelServer<T> {
   readonly #waiting = new Inbox<NatsChannel<T>>();
   readonly #channels = new Set<NatsChannel<T>>();
   #closed = false;
+  #closing: Promise<void> | undefined;
 
   private constructor(held: HeldConnection, settings: ChannelSettings<T>, sub: Subscription, backlog: number) {
     this.#held = held;
@@ -86,7 +87,7 @@ export class NatsChannelServer<T = unknown> implements ChannelServer<T> {
     }
   }
 
-  /** True once `close` was called. */
+  /** True once `close` or `destroy` was called. */
   get closed(): boolean {
     return this.#closed;
   }
@@ -107,12 +108,22 @@ export class NatsChannelServer<T = unknown> implements ChannelServer<T> {
   }
 
   /** Stops listening and closes every channel it accepted (and those not yet accepted); idempotent. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown((channel) => channel.close());
+    return this.#closing;
+  }
+
+  /** Stops listening and destroys every channel it accepted (`NatsChannel.destroy(error)`); idempotent. */
+  destroy(error?: Error): void {
+    this.#closing ??= this.#shutdown(async (channel) => channel.destroy(error));
+    this.#closing.catch(() => {});
+  }
+
+  async #shutdown(end: (channel: NatsChannel<T>) => Promise<void>): Promise<void> {
     this.#closed = true;
     this.#sub.unsubscribe();
     this.#waiting.fail(new ClosedError('NATS channel server'));
-    await Promise.all([...this.#channels].map((channel) => channel.close()));
+    await Promise.all([...this.#channels].map(end));
     await releaseConnection(this.#held);
   }
 

@@ -168,7 +168,13 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
   readonly #timer: NodeJS.Timeout;
   readonly #onClose: (() => void) | undefined;
   readonly #maxMessageBytes: number;
+  /** `close` or `destroy` was called: every call fails with `ClosedError`. */
   #closed = false;
+  /** The subscription, timer and connection were let go (after `close` drained the pending sends, or `destroy`). */
+  #released = false;
+  #closing: Promise<void> | undefined;
+  /** Called when the last pending send went out (or was rejected), while `close` waits for it. */
+  #drained: (() => void) | undefined;
   /** Set when the channel ended without a local close: sends fail with it. */
   #ended: IpcError | undefined;
   #sent = 0;
@@ -249,9 +255,12 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
     }
   }
 
-  /** True once `close` was called or the channel ended (the peer closed or is gone). */
+  /**
+   * True once `close` or `destroy` was called, or the channel ended (the peer closed or is gone) and every message
+   * that arrived before was received.
+   */
   get closed(): boolean {
-    return this.#closed || this.#ended !== undefined;
+    return this.#closed || (this.#ended !== undefined && this.#inbox.size === 0);
   }
 
   /** The NATS connection this channel uses. */
@@ -291,9 +300,27 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
     return bytes === undefined ? undefined : this.#decode(bytes);
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  /**
+   * Closes this end gracefully: sends still waiting for room go out first (or fail with `PeerGoneError` if the peer
+   * goes), then the peer is told. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  /** Closes this end now: sends still waiting for room reject (with `error`, else `ClosedError`). Idempotent. */
+  destroy(error?: Error): void {
+    if (this.#closing !== undefined && this.#released) return;
     this.#closed = true;
+    this.#rejectPending(error ?? new ClosedError('NATS channel'));
+    this.#closing ??= this.#shutdown();
+  }
+
+  async #shutdown(): Promise<void> {
+    this.#closed = true;
+    if (this.#pending.size > 0 && this.#ended === undefined) await new Promise<void>((resolve) => (this.#drained = resolve));
+    this.#released = true;
     clearInterval(this.#timer);
     if (this.#ended === undefined && !this.#nc.isClosed()) {
       try {
@@ -353,7 +380,7 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
   }
 
   #ping(): void {
-    if (this.#closed || this.#ended !== undefined || this.#nc.isClosed()) return;
+    if (this.#released || this.#ended !== undefined || this.#nc.isClosed()) return;
     this.#readTold = this.#read;
     try {
       this.#nc.publish(`${this.#link.peerPrefix}.p.${this.#sent}.${this.#read}`);
@@ -371,7 +398,7 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
   }
 
   #onMessage(msg: Msg, controlStart: number): void {
-    if (this.#closed || this.#ended !== undefined) return;
+    if (this.#released || this.#ended !== undefined) return;
     this.#lastHeard = Date.now();
     const subject = msg.subject;
     const kind = subject.charCodeAt(controlStart);
@@ -401,7 +428,7 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
 
   #flushPending(): void {
     for (const entry of this.#pending) {
-      if (!this.#hasRoom()) return;
+      if (!this.#hasRoom()) break;
       this.#pending.delete(entry);
       try {
         this.#publish(entry.bytes);
@@ -410,11 +437,12 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
         entry.settle.reject(error);
       }
     }
+    if (this.#pending.size === 0) this.#drained?.();
   }
 
   /** The channel ends without a local close: what arrived is still handed out (unless `drop`), then `error`. */
   #end(error: IpcError, drop = false): void {
-    if (this.#closed || this.#ended !== undefined) return;
+    if (this.#released || this.#ended !== undefined) return;
     this.#ended = error;
     clearInterval(this.#timer);
     if (drop) this.#inbox.fail(error);
@@ -427,5 +455,6 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
   #rejectPending(error: Error): void {
     for (const entry of this.#pending) entry.settle.reject(error);
     this.#pending.clear();
+    this.#drained?.();
   }
 }

@@ -70,6 +70,7 @@ export class NatsPublisher<T = unknown> implements AsyncDisposable {
   readonly #timer: NodeJS.Timeout;
   readonly #what: string;
   #closed = false;
+  #closing: Promise<void> | undefined;
   #last: { revision: number; value: T } | undefined;
 
   private constructor(held: HeldConnection, kv: KV, codec: Codec<T>, maxValueBytes: number, bucket: string, interval: number, what: string) {
@@ -109,7 +110,7 @@ export class NatsPublisher<T = unknown> implements AsyncDisposable {
     }
   }
 
-  /** True once `close` was called. */
+  /** True once `close` or `destroy` was called. */
   get closed(): boolean {
     return this.#closed;
   }
@@ -173,13 +174,26 @@ export class NatsPublisher<T = unknown> implements AsyncDisposable {
   }
 
   /** Stops publishing and tells subscribers the publisher left; the topic's value stays in the bucket. Idempotent. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#closed = true;
+      clearInterval(this.#timer);
+      this.#say('gone');
+      if (this.#held.owned) await this.#held.nc.flush().catch(() => {});
+      await releaseConnection(this.#held);
+    })();
+    return this.#closing;
+  }
+
+  /**
+   * Stops publishing now, without telling subscribers (they notice the silence, as when a publisher dies); writes
+   * already sent may still be stored. Idempotent.
+   */
+  destroy(_error?: Error): void {
+    if (this.#closing !== undefined) return;
     this.#closed = true;
     clearInterval(this.#timer);
-    this.#say('gone');
-    if (this.#held.owned) await this.#held.nc.flush().catch(() => {});
-    await releaseConnection(this.#held);
+    this.#closing = releaseConnection(this.#held);
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -90,6 +90,7 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
   readonly #onPublisherGone: 'error' | 'wait';
   readonly #heartbeatInterval: number;
   #closed = false;
+  #closing: Promise<void> | undefined;
   #ended = false;
   #current: TopicEntry<T> | undefined;
   /** The newest revision taken from the bucket (delivered or current). */
@@ -207,9 +208,9 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
     }
   }
 
-  /** True once `close` was called or the subscription ended. */
+  /** True once `close` or `destroy` was called, or the subscription ended and every revision it had was read. */
   get closed(): boolean {
-    return this.#closed || this.#ended;
+    return this.#closed || (this.#ended && this.#inbox.size === 0);
   }
 
   /** Revisions skipped because this subscriber fell more than `capacity` behind. */
@@ -247,12 +248,18 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
   }
 
   /** Stops watching; a waiting `next` rejects with `ClosedError`. Idempotent. */
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    this.destroy();
+    return this.#closing!;
+  }
+
+  /** The same as `close` (a subscriber sends nothing to flush). Idempotent. */
+  destroy(_error?: Error): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#stop();
     this.#inbox.fail(new ClosedError(this.#what));
-    await releaseConnection(this.#held);
+    this.#closing = releaseConnection(this.#held);
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -37,6 +37,7 @@ import {
 import { futex, shm } from '@ipcx/native';
 
 import { ignoreSignal, onSignal, sendSignal, type Disposer } from './handlers.js';
+import { ImmediateResource } from './internal/resource.js';
 import { catchableSignal, resolveSignal, type SignalName } from './names.js';
 
 // Layout of the mailbox. Header (32 bytes), then `slots` slots of SLOT_HEADER + slotBytes (8-aligned).
@@ -126,7 +127,7 @@ function intOption(value: number | undefined, name: string, fallback: number, mi
  * for await (const { pid, data } of bell) console.log(pid, data);
  * Doorbell.ring(1234, { data: Buffer.from('hi') }); // in process B
  */
-export class Doorbell implements AsyncIterable<DoorbellRing>, AsyncDisposable {
+export class Doorbell extends ImmediateResource implements AsyncIterable<DoorbellRing> {
   /** The mailbox's name in /dev/shm. */
   readonly name: string;
   /** The signal this doorbell is rung with. */
@@ -140,12 +141,12 @@ export class Doorbell implements AsyncIterable<DoorbellRing>, AsyncDisposable {
   readonly #abort = new AbortController();
   readonly #registration: KernelObjectRegistration;
   readonly #keepAlive: NodeJS.Timeout;
-  #closed = false;
 
   /** How rings wake this doorbell. */
   readonly wake: 'signal' | 'futex';
 
   private constructor(name: string, signal: SignalName, buffer: SharedArrayBuffer, slots: number, slotBytes: number, wake: 'signal' | 'futex') {
+    super();
     this.name = name;
     this.signal = signal;
     this.wake = wake;
@@ -274,11 +275,6 @@ export class Doorbell implements AsyncIterable<DoorbellRing>, AsyncDisposable {
     throw new FullError(`doorbell mailbox of process ${pid} (${slots} rings unread)`);
   }
 
-  /** True after `close()` or `destroy()`. */
-  get closed(): boolean {
-    return this.#closed;
-  }
-
   /** The next ring, in the order rung. @throws ClosedError after close, TimeoutError, AbortedError. */
   receive(options?: WaitOptions): Promise<DoorbellRing> {
     return this.#inbox.receive('doorbell receive', options);
@@ -301,14 +297,7 @@ export class Doorbell implements AsyncIterable<DoorbellRing>, AsyncDisposable {
    * signal stays ignored afterwards: a sender that opened the mailbox just before may still ring, and
    * the default action of a realtime signal is to terminate.
    */
-  async close(): Promise<void> {
-    this.destroy();
-  }
-
-  /** The same as `close` (a doorbell sends nothing to flush). Idempotent. */
-  destroy(_error?: Error): void {
-    if (this.#closed) return;
-    this.#closed = true;
+  protected release(): void {
     this.#abort.abort();
     if (this.#off && !lateRings.has(this.signal)) {
       lateRings.add(this.signal);
@@ -322,10 +311,6 @@ export class Doorbell implements AsyncIterable<DoorbellRing>, AsyncDisposable {
     if (openHere === this) openHere = undefined;
   }
 
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
-  }
-
   [Symbol.asyncIterator](): AsyncIterator<DoorbellRing> {
     return iterate(() => this.receive());
   }
@@ -334,7 +319,7 @@ export class Doorbell implements AsyncIterable<DoorbellRing>, AsyncDisposable {
   async #waitLoop(): Promise<void> {
     const i32 = this.#i32;
     const uid = process.getuid?.() ?? 0;
-    while (!this.#closed) {
+    while (!this.closed) {
       const seen = Atomics.load(i32, H_SEQ);
       const ready: { index: number; ticket: number }[] = [];
       for (let index = 0; index < this.#slots; index++) {

@@ -22,6 +22,7 @@ import { ClosedError, MAX_TIMEOUT_MS, unlinkOwnedKernelObjects, unlinkOwnedKerne
 
 import { childGone, childPids, procStat, watchChild, type ChildExit } from './children.js';
 import { disposer, onSignal, type Disposer } from './handlers.js';
+import { ImmediateResource } from './internal/resource.js';
 import { catchableSignal, type SignalName } from './names.js';
 import { notify } from './notify.js';
 
@@ -105,7 +106,7 @@ let sequence = 0;
  * shutdown.register({ name: 'jobs', close: () => queue.close() });
  * // SIGTERM: close jobs, then http; wait for children; unlink kernel objects; exit 0.
  */
-export class ShutdownCoordinator implements Disposable, AsyncDisposable {
+export class ShutdownCoordinator extends ImmediateResource implements Disposable {
   readonly #options: Required<Pick<ShutdownOptions, 'timeout' | 'exit' | 'children' | 'unlinkKernelObjects' | 'notify'>> & ShutdownOptions;
   readonly #entries = new Set<Entry>();
   readonly #children = new Set<ChildProcess | number>();
@@ -113,9 +114,9 @@ export class ShutdownCoordinator implements Disposable, AsyncDisposable {
   readonly #log: (message: string) => void;
   #running: Promise<ShutdownReport> | undefined;
   #finish: ((forced: { code: number; why: string } | undefined) => void) | undefined;
-  #closed = false;
 
   constructor(options: ShutdownOptions = {}) {
+    super();
     const signals = options.signals ?? (['SIGTERM', 'SIGINT'] as const);
     if (!Array.isArray(signals) || signals.length === 0) throw new TypeError('signals must be a non-empty array of signal names');
     const resolved = signals.map((s) => catchableSignal(s, 'shutting down on'));
@@ -180,29 +181,13 @@ export class ShutdownCoordinator implements Disposable, AsyncDisposable {
     return this.#running;
   }
 
-  /** True once `close` or `destroy` was called, or a shutdown ended. */
-  get closed(): boolean {
-    return this.#closed;
-  }
-
-  /** Stops listening for the signals (a shutdown under way goes on). Idempotent. */
-  async close(): Promise<void> {
-    this.destroy();
-  }
-
-  /** The same as `close` (nothing to flush). Idempotent. */
-  destroy(_error?: Error): void {
-    if (this.#closed) return;
-    this.#closed = true;
+  /** Stops listening for the signals (`close`, `destroy`; a shutdown under way goes on, and calls it when it ends). */
+  protected release(): void {
     for (const off of this.#offs) off();
   }
 
   [Symbol.dispose](): void {
     this.destroy();
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
   }
 
   #onSignal(signal: SignalName): void {
