@@ -1,4 +1,5 @@
 import { ClosedError, TooLargeError, deadline, intervalOption, isIpcError, type Codec, type WaitOptions } from '@ipcx/core';
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { checkConnectOptions, holdConnection, raceDeadline, releaseConnection, type HeldConnection, type NatsConnectOptions } from './internal/connection.js';
 import { fromNatsError } from './internal/errors.js';
@@ -107,6 +108,31 @@ export class NatsPublisher<T = unknown> implements AsyncDisposable {
     } catch (error) {
       await releaseConnection(held);
       throw fromNatsError(`${what}: create the KV bucket "${bucket}"`, error);
+    }
+  }
+
+  /**
+   * Removes the topic from NATS (its KV bucket, with every revision) and resolves to true, or to false when there
+   * was none. Publishers and subscribers still attached end as when NATS loses the bucket.
+   */
+  static async unlink(topic: string, options: NatsConnectOptions & { bucket?: string | undefined } = {}): Promise<boolean> {
+    const bucket = bucketName(topic, options.bucket);
+    checkConnectOptions(options);
+    const what = `topic "${topic}" unlink`;
+    const held = await holdConnection(what, options);
+    try {
+      const kv = await new Kvm(held.nc).open(bucket);
+      try {
+        await kv.status();
+      } catch (error) {
+        if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound) return false;
+        throw error;
+      }
+      return await kv.destroy();
+    } catch (error) {
+      throw fromNatsError(`${what}: the KV bucket "${bucket}"`, error);
+    } finally {
+      await releaseConnection(held);
     }
   }
 
