@@ -1,5 +1,4 @@
 import { ClosedError, TooLargeError, deadline, intervalOption, isIpcError, type Codec, type WaitOptions } from '@ipcx/core';
-import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { checkConnectOptions, holdConnection, raceDeadline, releaseConnection, type HeldConnection, type NatsConnectOptions } from './internal/connection.js';
 import { fromNatsError } from './internal/errors.js';
@@ -9,6 +8,7 @@ import {
   encodeValue,
   fromKvWriteError,
   isWrongLastSequence,
+  openBucket,
   presenceSubject,
   topicCodec,
 } from './internal/topic-common.js';
@@ -121,14 +121,8 @@ export class NatsPublisher<T = unknown> implements AsyncDisposable {
     const what = `topic "${topic}" unlink`;
     const held = await holdConnection(what, options);
     try {
-      const kv = await new Kvm(held.nc).open(bucket);
-      try {
-        await kv.status();
-      } catch (error) {
-        if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound) return false;
-        throw error;
-      }
-      return await kv.destroy();
+      const kv = await openBucket(held.nc, bucket);
+      return kv === undefined ? false : await kv.destroy();
     } catch (error) {
       throw fromNatsError(`${what}: the KV bucket "${bucket}"`, error);
     } finally {

@@ -11,11 +11,11 @@ import {
   type IpcError,
   type WaitOptions,
 } from '@ipcx/core';
-import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
+import type { KV, KvEntry } from '@nats-io/kv';
 import type { QueuedIterator, Status, Subscription } from '@nats-io/transport-node';
 import { checkConnectOptions, holdConnection, onConnectionClosed, releaseConnection, type HeldConnection, type NatsConnectOptions } from './internal/connection.js';
 import { fromNatsError } from './internal/errors.js';
-import { TOPIC_KEY, bucketName, presenceSubject, topicCodec } from './internal/topic-common.js';
+import { TOPIC_KEY, bucketName, openBucket, presenceSubject, topicCodec } from './internal/topic-common.js';
 
 /** One revision of a topic. */
 export interface TopicEntry<T> {
@@ -169,12 +169,8 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
     const what = `topic "${topic}" subscriber`;
     const held = await holdConnection(what, options);
     try {
-      const kv = await new Kvm(held.nc).open(bucket);
-      try {
-        await kv.status();
-      } catch (error) {
-        throw new NotFoundError(`topic "${topic}" (KV bucket "${bucket}")`, { cause: error });
-      }
+      const kv = await openBucket(held.nc, bucket);
+      if (kv === undefined) throw new NotFoundError(`topic "${topic}" (KV bucket "${bucket}")`);
       const latest = await kv.get(TOPIC_KEY);
       const current = latest?.operation === 'PUT' ? { revision: latest.revision, value: codec.decode(latest.value, false) } : undefined;
       const latestRevision = latest?.revision ?? 0;
