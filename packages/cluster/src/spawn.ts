@@ -286,8 +286,8 @@ export async function spawnWorker<T = unknown>(file: string | URL, options: Spaw
       watchExit(handle, 'thread');
       return handle as ThreadHandle<T>;
     }
-    const [mine, theirs] = ShmChannel.pair<T>({ ...(codec ? { codec } : {}), ...(bufferBytes !== undefined ? { capacity: bufferBytes } : {}), ...(spinMicroseconds !== undefined ? { spinMicroseconds } : {}) });
-    const theirHandle: ShmChannelHandle = theirs.handle;
+    const [mine, theirs] = ShmChannel.pair<T>({ ...(codec ? { codec } : {}), ...(bufferBytes !== undefined ? { bufferBytes } : {}), ...(spinMicroseconds !== undefined ? { spinMicroseconds } : {}) });
+    const theirHandle: ShmChannelHandle = theirs.transfer();
     const link: Link = { version: 1, transport: 'thread', kind: 'thread', parentPid: process.pid, handle: theirHandle, codec: codecName, ...(spinMicroseconds !== undefined ? { spinMicroseconds } : {}), ...(slot ? { slot: slot.link } : {}) };
     let worker: Worker;
     try {
@@ -300,7 +300,7 @@ export async function spawnWorker<T = unknown>(file: string | URL, options: Spaw
     const handle = new WorkerHandle<T>('thread', worker, peer, threadExit(worker), slot);
     // A thread's death cannot be seen in shared memory: when it exits, close its end of the rings for
     // it, which ends our waits (after what it sent) exactly as if it had closed them itself.
-    watchExit(handle, 'thread', () => ShmChannel.attach<T>(theirHandle, codec ? { codec } : {}).close());
+    watchExit(handle, 'thread', () => ShmChannel.from<T>(theirHandle, codec ? { codec } : {}).close());
     return handle as ThreadHandle<T>;
   } catch (error) {
     slot?.release();
@@ -378,7 +378,7 @@ async function spawnProcess<T>(
     const segment = `/${name}`;
     const mine = await ShmChannel.create<T>(segment, {
       ...(options.codec ? { codec: options.codec } : {}),
-      ...(options.bufferBytes !== undefined ? { capacity: options.bufferBytes } : {}),
+      ...(options.bufferBytes !== undefined ? { bufferBytes: options.bufferBytes } : {}),
       peerCheckInterval: checked.peerCheckInterval,
       ...(options.spinMicroseconds !== undefined ? { spinMicroseconds: options.spinMicroseconds } : {}),
     });
