@@ -1,6 +1,7 @@
 import { readdirSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+export { within } from '@ipcx/core/testing';
 
 /** A fixture script (run with plain Node: it loads the built packages). */
 export function fixture(name: string): string {
@@ -10,17 +11,6 @@ export function fixture(name: string): string {
 /** Segments in /dev/shm made by this process for @ipcx/cluster. */
 export function leftovers(): string[] {
   return readdirSync('/dev/shm').filter((name) => name.startsWith(`ipcx-cluster-${process.pid}-`));
-}
-
-/** Resolves with what `promise` settles to, or rejects after `ms` (a bound for "noticed within", never a sleep). */
-export function within<T>(ms: number, promise: Promise<T>, what = 'event'): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
-    }),
-  ]);
 }
 
 /** The error a promise rejects with (fails if it resolves). */

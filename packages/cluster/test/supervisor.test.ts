@@ -15,7 +15,7 @@ afterEach(async () => {
 });
 
 function next<T = unknown>(emitter: Supervisor, event: string, ms = 10_000): Promise<T> {
-  return within(ms, once(emitter, event).then(([value]) => value as T), `'${event}'`);
+  return within(once(emitter, event).then(([value]) => value as T), ms, `'${event}'`);
 }
 
 describe('Supervisor', () => {

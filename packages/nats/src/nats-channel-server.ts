@@ -1,4 +1,5 @@
-import { ClosedError, Inbox, iterate, type ChannelServer, type WaitOptions } from '@ipcx/core';
+import { ClosedError, type ChannelServer, type WaitOptions } from '@ipcx/core';
+import { Inbox, checkInteger, iterate } from '@ipcx/core/transport';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { checkConnectOptions, holdConnection, releaseConnection, type HeldConnection, type NatsConnectOptions } from './internal/connection.js';
 import { fromNatsError } from './internal/errors.js';
@@ -72,8 +73,7 @@ export class NatsChannelServer<T = unknown> implements ChannelServer<T> {
     const settings = channelSettings(options);
     const queue = options.queue ?? 'ipcx';
     if (typeof queue !== 'string' || !/^[^\s*>.]+$/.test(queue)) throw new TypeError(`queue must be a NATS queue group name (no spaces, dots or wildcards), got ${String(queue)}`);
-    const backlog = options.backlog ?? 128;
-    if (!Number.isInteger(backlog) || backlog < 1) throw new RangeError(`backlog must be an integer >= 1, got ${String(backlog)}`);
+    const backlog = checkInteger('backlog', options.backlog, { min: 1, default: 128 });
     const what = `NATS channel server on "${subject}"`;
     const held = await holdConnection(what, options);
     try {

@@ -1,23 +1,5 @@
-import {
-  AbstractChannel,
-  BadFrameError,
-  ClosedError,
-  FullError,
-  Inbox,
-  PeerGoneError,
-  TooLargeError,
-  copyBytes,
-  deadline,
-  intervalOption,
-  isIpcError,
-  msgpackCodec,
-  waitFor,
-  type Codec,
-  type IpcError,
-  type ReceiveOptions,
-  type SendOptions,
-  type Settle,
-} from '@ipcx/core';
+import { BadFrameError, ClosedError, FullError, PeerGoneError, TooLargeError, copyBytes, isIpcError, msgpackCodec, type Codec, type IpcError, type ReceiveOptions, type SendOptions } from '@ipcx/core';
+import { AbstractChannel, Inbox, SendQueue, checkCodec, checkInteger, deadline, intervalOption } from '@ipcx/core/transport';
 import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { checkConnectOptions, holdConnection, onConnectionClosed, raceDeadline, releaseConnection, type HeldConnection, type NatsConnectOptions } from './internal/connection.js';
 import { fromNatsError } from './internal/errors.js';
@@ -108,12 +90,9 @@ export interface ChannelSettings<T> {
 
 /** Checks the channel options before anything is opened. */
 export function channelSettings<T>(options: NatsChannelOptions<T> | undefined): ChannelSettings<T> {
-  const codec = options?.codec ?? (msgpackCodec as Codec<T>);
-  if (typeof codec?.encode !== 'function' || typeof codec.decode !== 'function') throw new TypeError('codec must be a Codec (name, encode, encodeInto, decode)');
-  const capacity = options?.capacity ?? DEFAULT_CAPACITY;
-  if (!Number.isInteger(capacity) || capacity < 1 || capacity > 1_000_000) throw new RangeError(`capacity must be an integer from 1 to 1000000, got ${String(capacity)}`);
-  const maxMessageBytes = options?.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-  if (!Number.isInteger(maxMessageBytes) || maxMessageBytes < 1) throw new RangeError(`maxMessageBytes must be an integer >= 1, got ${String(maxMessageBytes)}`);
+  const codec = checkCodec(options?.codec, msgpackCodec as Codec<T>, ['encode', 'decode']);
+  const capacity = checkInteger('capacity', options?.capacity, { min: 1, max: 1_000_000, default: DEFAULT_CAPACITY });
+  const maxMessageBytes = checkInteger('maxMessageBytes', options?.maxMessageBytes, { min: 1, default: DEFAULT_MAX_MESSAGE_BYTES });
   const interval = intervalOption('peerCheckInterval', options?.peerCheckInterval, DEFAULT_INTERVAL);
   return { codec, capacity, maxMessageBytes, interval };
 }
@@ -121,11 +100,6 @@ export function channelSettings<T>(options: NatsChannelOptions<T> | undefined): 
 /** A fresh subject prefix one end receives on. */
 export function newPrefix(): string {
   return `_IPCX.${createInbox('').replace(/^\./, '').replace(/^_INBOX\./, '')}`;
-}
-
-interface PendingSend {
-  bytes: Uint8Array;
-  settle: Settle<void>;
 }
 
 /** The two ends' parameters, as agreed in the hello. */
@@ -164,7 +138,7 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
   readonly #link: Link;
   readonly #dataSubject: string;
   readonly #inbox = new Inbox<Uint8Array>();
-  readonly #pending = new Set<PendingSend>();
+  readonly #pending = new SendQueue<Uint8Array>();
   readonly #timer: NodeJS.Timeout;
   readonly #onClose: (() => void) | undefined;
   readonly #maxMessageBytes: number;
@@ -173,8 +147,6 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
   /** The subscription, timer and connection were let go (after `close` drained the pending sends, or `destroy`). */
   #released = false;
   #closing: Promise<void> | undefined;
-  /** Called when the last pending send went out (or was rejected), while `close` waits for it. */
-  #drained: (() => void) | undefined;
   /** Set when the channel ended without a local close: sends fail with it. */
   #ended: IpcError | undefined;
   #sent = 0;
@@ -274,11 +246,7 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
       this.#publish(bytes);
       return;
     }
-    return waitFor<void>('NATS channel send', options, (settle) => {
-      const entry = { bytes, settle };
-      this.#pending.add(entry);
-      return () => this.#pending.delete(entry);
-    });
+    return this.#pending.enqueue(bytes, options, 'NATS channel send');
   }
 
   trySend(message: T): boolean {
@@ -313,13 +281,13 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
   destroy(error?: Error): void {
     if (this.#closing !== undefined && this.#released) return;
     this.#closed = true;
-    this.#rejectPending(error ?? new ClosedError('NATS channel'));
+    this.#pending.rejectAll(error ?? new ClosedError('NATS channel'));
     this.#closing ??= this.#shutdown();
   }
 
   async #shutdown(): Promise<void> {
     this.#closed = true;
-    if (this.#pending.size > 0 && this.#ended === undefined) await new Promise<void>((resolve) => (this.#drained = resolve));
+    if (this.#ended === undefined) await this.#pending.drained();
     this.#released = true;
     clearInterval(this.#timer);
     if (this.#ended === undefined && !this.#nc.isClosed()) {
@@ -334,7 +302,7 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
     // Waiting calls end after the awaits above, so that a caller who awaits close() first still handles them in time.
     const closed = new ClosedError('NATS channel');
     this.#inbox.fail(closed);
-    this.#rejectPending(closed);
+    this.#pending.rejectAll(closed);
     this.#ended ??= closed;
     this.#unwatchClosed();
     this.#link.sub.unsubscribe();
@@ -427,17 +395,11 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
   }
 
   #flushPending(): void {
-    for (const entry of this.#pending) {
-      if (!this.#hasRoom()) break;
-      this.#pending.delete(entry);
-      try {
-        this.#publish(entry.bytes);
-        entry.settle.resolve();
-      } catch (error) {
-        entry.settle.reject(error);
-      }
-    }
-    if (this.#pending.size === 0) this.#drained?.();
+    this.#pending.flush((bytes) => {
+      if (!this.#hasRoom()) return false;
+      this.#publish(bytes);
+      return true;
+    });
   }
 
   /** The channel ends without a local close: what arrived is still handed out (unless `drop`), then `error`. */
@@ -447,14 +409,9 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
     clearInterval(this.#timer);
     if (drop) this.#inbox.fail(error);
     else this.#inbox.end(error);
-    this.#rejectPending(this.#sendError());
+    this.#pending.rejectAll(this.#sendError());
     this.#unwatchClosed();
     this.#link.sub.unsubscribe();
   }
 
-  #rejectPending(error: Error): void {
-    for (const entry of this.#pending) entry.settle.reject(error);
-    this.#pending.clear();
-    this.#drained?.();
-  }
 }

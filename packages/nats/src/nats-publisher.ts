@@ -1,4 +1,5 @@
-import { ClosedError, TooLargeError, deadline, intervalOption, isIpcError, type Codec, type WaitOptions } from '@ipcx/core';
+import { ClosedError, TooLargeError, isIpcError, type Codec, type WaitOptions } from '@ipcx/core';
+import { checkInteger, deadline, intervalOption } from '@ipcx/core/transport';
 import { Kvm, type KV } from '@nats-io/kv';
 import { checkConnectOptions, holdConnection, raceDeadline, releaseConnection, type HeldConnection, type NatsConnectOptions } from './internal/connection.js';
 import { fromNatsError } from './internal/errors.js';
@@ -91,10 +92,8 @@ export class NatsPublisher<T = unknown> implements AsyncDisposable {
     const bucket = bucketName(topic, options.bucket);
     checkConnectOptions(options);
     const codec = topicCodec(options.codec);
-    const history = options.history ?? DEFAULT_HISTORY;
-    if (!Number.isInteger(history) || history < 1 || history > 64) throw new RangeError(`history must be an integer from 1 to 64 (NATS KV's bound), got ${String(history)}`);
-    const maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
-    if (!Number.isInteger(maxValueBytes) || maxValueBytes < 1) throw new RangeError(`maxValueBytes must be an integer >= 1, got ${String(maxValueBytes)}`);
+    const history = checkInteger('history', options.history, { min: 1, max: 64, default: DEFAULT_HISTORY }); // NATS KV's bound
+    const maxValueBytes = checkInteger('maxValueBytes', options.maxValueBytes, { min: 1, default: DEFAULT_MAX_VALUE_BYTES });
     const interval = intervalOption('heartbeatInterval', options.heartbeatInterval, 1000);
     const what = `topic "${topic}" publisher`;
     const held = await holdConnection(what, options);
@@ -152,7 +151,7 @@ export class NatsPublisher<T = unknown> implements AsyncDisposable {
   async publish(value: T, options: PublishOptions = {}): Promise<number> {
     if (this.#closed) throw new ClosedError(this.#what);
     const expected = options.expectedRevision;
-    if (expected !== undefined && !(Number.isInteger(expected) && expected >= 0)) throw new RangeError(`expectedRevision must be an integer >= 0, got ${String(expected)}`);
+    if (expected !== undefined) checkInteger('expectedRevision', expected, { min: 0 });
     const bytes = this.#encode(value);
     const revision = await this.#write(bytes, expected, options);
     this.#remember(revision, value);
@@ -166,8 +165,7 @@ export class NatsPublisher<T = unknown> implements AsyncDisposable {
    */
   async update(fn: (current: T | undefined, revision: number) => T | Promise<T>, options: UpdateOptions = {}): Promise<number> {
     if (this.#closed) throw new ClosedError(this.#what);
-    const attempts = options.maxAttempts ?? 100;
-    if (!Number.isInteger(attempts) || attempts < 1) throw new RangeError(`maxAttempts must be an integer >= 1, got ${String(attempts)}`);
+    const attempts = checkInteger('maxAttempts', options.maxAttempts, { min: 1, default: 100 });
     let lastError: unknown;
     for (let i = 0; i < attempts; i++) {
       let entry;

@@ -1,16 +1,5 @@
-import {
-  ClosedError,
-  Inbox,
-  NotFoundError,
-  PeerGoneError,
-  RevisionNotFoundError,
-  intervalOption,
-  isIpcError,
-  iterate,
-  type Codec,
-  type IpcError,
-  type WaitOptions,
-} from '@ipcx/core';
+import { ClosedError, NotFoundError, PeerGoneError, RevisionNotFoundError, isIpcError, type Codec, type IpcError, type WaitOptions } from '@ipcx/core';
+import { Inbox, checkEnum, checkInteger, intervalOption, iterate } from '@ipcx/core/transport';
 import type { KV, KvEntry } from '@nats-io/kv';
 import type { QueuedIterator, Status, Subscription } from '@nats-io/transport-node';
 import { checkConnectOptions, holdConnection, onConnectionClosed, releaseConnection, type HeldConnection, type NatsConnectOptions } from './internal/connection.js';
@@ -160,10 +149,8 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
     if (!(from === 'latest' || from === 'new' || (typeof from === 'object' && from !== null && Number.isInteger(from.revision) && from.revision >= 1))) {
       throw new TypeError(`from must be 'latest', 'new' or { revision: n } with n >= 1, got ${JSON.stringify(from)}`);
     }
-    const onPublisherGone = options.onPublisherGone ?? 'error';
-    if (onPublisherGone !== 'error' && onPublisherGone !== 'wait') throw new TypeError(`onPublisherGone must be 'error' or 'wait', got ${String(onPublisherGone)}`);
-    const capacity = options.capacity ?? 1024;
-    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`capacity must be an integer >= 1, got ${String(capacity)}`);
+    const onPublisherGone = checkEnum('onPublisherGone', options.onPublisherGone, ['error', 'wait'] as const, 'error');
+    const capacity = checkInteger('capacity', options.capacity, { min: 1, default: 1024 });
     const peerCheckInterval = intervalOption('peerCheckInterval', options.peerCheckInterval, 2000);
     const heartbeatInterval = intervalOption('heartbeatInterval', options.heartbeatInterval, 1000);
     const what = `topic "${topic}" subscriber`;

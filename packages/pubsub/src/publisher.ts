@@ -1,24 +1,21 @@
 import { existsSync, rmSync } from 'node:fs';
-import {
-  AlreadyExistsError,
-  ClosedError,
-  PeerGoneError,
-  RevisionMismatchError,
-  TooLargeError,
-  checkWaitOptions,
-  isIpcError,
-  registerKernelObject,
-  type Codec,
-  type KernelObjectRegistration,
-  type WaitOptions,
-} from '@ipcx/core';
+import { AlreadyExistsError, ClosedError, PeerGoneError, RevisionMismatchError, TooLargeError, isIpcError, msgpackCodec, type Codec, type WaitOptions } from '@ipcx/core';
 import { FileLock } from '@ipcx/shm';
 import { UnixServer, UnixSocket, sameUser, type PeerCredentials, type StreamChannel, type UnixChannel } from '@ipcx/sockets';
 import { TopicSegment, unlinkQuietly } from './internal/segment.js';
 import { TopicLock } from './internal/topic-lock.js';
 import type { PublisherMessage, SubscriberMessage } from './internal/protocol.js';
 import { checkTopicName, lockPath, runtimeDir, segmentName, socketPath, topicGenerations, writersLockPath } from './names.js';
-import { booleanOption, choiceOption, codecOption, integerOption, modeOption } from './options.js';
+import {
+  checkBoolean,
+  checkCodec,
+  checkEnum,
+  checkInteger,
+  checkMode,
+  checkWaitOptions,
+  registerKernelObject,
+  type KernelObjectRegistration,
+} from '@ipcx/core/transport';
 
 /** Options of `Publisher.create`. */
 export interface PublisherOptions<T = unknown> {
@@ -139,14 +136,14 @@ export class Publisher<T = unknown> implements AsyncDisposable {
    */
   static async create<T = unknown>(topic: string, options: PublisherOptions<T> = {}): Promise<Publisher<T>> {
     checkTopicName(topic);
-    const maxValueBytes = integerOption('maxValueBytes', options.maxValueBytes, DEFAULT_MAX_VALUE_BYTES, 1, 1 << 30);
-    const bufferBytes = integerOption('bufferBytes', options.bufferBytes, Math.min(DEFAULT_BUFFER_BYTES, maxValueBytes), 1, maxValueBytes);
-    const history = integerOption('history', options.history, 1, 1, MAX_HISTORY);
-    const codec = codecOption(options.codec);
-    const mode = modeOption(options.mode);
-    const takeover = booleanOption('takeover', options.takeover, true);
-    const writers = choiceOption('writers', options.writers, ['single', 'locked'] as const, 'single');
-    const maxSubscribers = integerOption('maxSubscribers', options.maxSubscribers, 1024, 1, 65536);
+    const maxValueBytes = checkInteger('maxValueBytes', options.maxValueBytes, { min: 1, max: 1 << 30, default: DEFAULT_MAX_VALUE_BYTES });
+    const bufferBytes = checkInteger('bufferBytes', options.bufferBytes, { min: 1, max: maxValueBytes, default: Math.min(DEFAULT_BUFFER_BYTES, maxValueBytes) });
+    const history = checkInteger('history', options.history, { min: 1, max: MAX_HISTORY, default: 1 });
+    const codec = checkCodec(options.codec, msgpackCodec as Codec<T>, ['encode', 'decode']);
+    const mode = checkMode('mode', options.mode, 0o600);
+    const takeover = checkBoolean('takeover', options.takeover, true);
+    const writers = checkEnum('writers', options.writers, ['single', 'locked'] as const, 'single');
+    const maxSubscribers = checkInteger('maxSubscribers', options.maxSubscribers, { min: 1, max: 65536, default: 1024 });
     const authorize = options.authorize ?? ((mode & 0o077) === 0 ? sameUser : () => true);
     if (typeof authorize !== 'function') throw new TypeError('authorize must be a function');
     const dir = runtimeDir(options.dir);
@@ -292,7 +289,7 @@ export class Publisher<T = unknown> implements AsyncDisposable {
   async publish(value: T, options: PublishOptions = {}): Promise<number> {
     if (this.#closing) throw new ClosedError(`publisher of topic "${this.topic}"`);
     const expected = options.expectedRevision;
-    if (expected !== undefined) integerOption('expectedRevision', expected, 0, 0, Number.MAX_SAFE_INTEGER);
+    if (expected !== undefined) checkInteger('expectedRevision', expected, { min: 0 });
     if (this.#writersLock === undefined) {
       if (expected !== undefined && expected !== this.#segment.head) {
         throw new RevisionMismatchError(`topic "${this.topic}" publish`, expected, this.#segment.head);

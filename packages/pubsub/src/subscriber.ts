@@ -1,25 +1,13 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import {
-  ClosedError,
-  NotFoundError,
-  PeerGoneError,
-  RevisionNotFoundError,
-  checkWaitOptions,
-  deadline,
-  spinOption,
-  isIpcError,
-  type Codec,
-  type Deadline,
-  type WaitOptions,
-} from '@ipcx/core';
+import { ClosedError, NotFoundError, PeerGoneError, RevisionNotFoundError, isIpcError, msgpackCodec, type Codec, type WaitOptions } from '@ipcx/core';
 import { futex } from '@ipcx/native';
 import { UnixSocket, type PeerCredentials, type StreamChannel } from '@ipcx/sockets';
 import { Word } from './layout.js';
 import { TopicSegment } from './internal/segment.js';
 import type { PublisherMessage, SubscriberMessage } from './internal/protocol.js';
 import { checkTopicName, runtimeDir, socketPath } from './names.js';
-import { choiceOption, codecOption } from './options.js';
+import { checkCodec, checkEnum, checkWaitOptions, deadline, spinOption, type Deadline } from '@ipcx/core/transport';
 import type { Revision } from './publisher.js';
 
 /** Options of `Subscriber.open`. */
@@ -117,8 +105,8 @@ export class Subscriber<T = unknown> implements AsyncIterable<Revision<T>>, Asyn
   static async open<T = unknown>(topic: string, options: SubscriberOptions<T> = {}): Promise<Subscriber<T>> {
     checkTopicName(topic);
     checkWaitOptions(options);
-    const codec = codecOption(options.codec);
-    const gone = choiceOption('onPublisherGone', options.onPublisherGone, ['error', 'wait'] as const, 'error');
+    const codec = checkCodec(options.codec, msgpackCodec as Codec<T>, ['encode', 'decode']);
+    const gone = checkEnum('onPublisherGone', options.onPublisherGone, ['error', 'wait'] as const, 'error');
     const from = options.from ?? 'latest';
     if (from !== 'latest' && from !== 'new') {
       const n = (from as { revision?: unknown } | null)?.revision;

@@ -34,6 +34,7 @@ import {
   type KernelObjectRegistration,
   type WaitOptions,
 } from '@ipcx/core';
+import { checkEnum, checkInteger } from '@ipcx/core/transport';
 import { futex, shm } from '@ipcx/native';
 
 import { ignoreSignal, onSignal, sendSignal, type Disposer } from './handlers.js';
@@ -114,12 +115,6 @@ function align8(n: number): number {
   return (n + 7) & ~7;
 }
 
-function intOption(value: number | undefined, name: string, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < min || value > max) throw new RangeError(`${name} must be an integer from ${min} to ${max}, got ${String(value)}`);
-  return value;
-}
-
 /**
  * The receiving side: `for await (const { pid, data } of bell)`.
  * @example
@@ -167,10 +162,9 @@ export class Doorbell extends ImmediateResource implements AsyncIterable<Doorbel
   static async create(options: DoorbellOptions = {}): Promise<Doorbell> {
     const resolved = catchableSignal(options.signal ?? 'SIGRTMIN+4');
     if (!resolved.realtime) throw new TypeError(`a doorbell rings with a realtime signal (it carries the slot), got ${resolved.name}`);
-    const slots = intOption(options.capacity, 'capacity', 16, 1, 1024);
-    const slotBytes = intOption(options.maxMessageBytes, 'maxMessageBytes', 256, 1, 65_536);
-    const wake = options.wake ?? 'signal';
-    if (wake !== 'signal' && wake !== 'futex') throw new TypeError(`wake must be 'signal' or 'futex', got ${String(wake)}`);
+    const slots = checkInteger('capacity', options.capacity, { min: 1, max: 1024, default: 16 });
+    const slotBytes = checkInteger('maxMessageBytes', options.maxMessageBytes, { min: 1, max: 65_536, default: 256 });
+    const wake = checkEnum('wake', options.wake, ['signal', 'futex'] as const, 'signal');
     if (openHere && !openHere.closed) throw new AlreadyExistsError(`a doorbell in this process (${openHere.name})`);
     const name = mailboxName(process.pid);
     const size = slotOffset(slots, slotBytes);

@@ -1,4 +1,5 @@
 import { InvalidNameError, RevisionMismatchError, copyBytes, msgpackCodec, type Codec, type IpcError } from '@ipcx/core';
+import { checkCodec } from '@ipcx/core/transport';
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -23,10 +24,9 @@ export function presenceSubject(bucket: string): string {
   return `_IPCX.topic.${bucket}.presence`;
 }
 
+/** The topic's codec option, checked (`msgpackCodec` when undefined). */
 export function topicCodec<T>(codec: Codec<T> | undefined): Codec<T> {
-  const c = codec ?? (msgpackCodec as Codec<T>);
-  if (typeof c?.encode !== 'function' || typeof c.decode !== 'function') throw new TypeError('codec must be a Codec (name, encode, encodeInto, decode)');
-  return c;
+  return checkCodec(codec, msgpackCodec as Codec<T>, ['encode', 'decode']);
 }
 
 /** Encoded bytes the caller owns (the client holds them until its next flush; the codec may reuse its buffer). */
