@@ -26,14 +26,15 @@ describe('topic names and options', () => {
 
   it('checks options before creating anything', async () => {
     const topic = topicFor('options');
-    await expect(Publisher.create(topic, { history: 0 })).rejects.toBeInstanceOf(RangeError);
-    await expect(Publisher.create(topic, { maxValueBytes: -1 })).rejects.toBeInstanceOf(RangeError);
-    await expect(Publisher.create(topic, { writers: 'many' as 'single' })).rejects.toBeInstanceOf(TypeError);
+    const invalid = { code: 'IPCX_ERR_INVALID_OPTION' };
+    await expect(Publisher.create(topic, { history: 0 })).rejects.toMatchObject({ ...invalid, option: 'history' });
+    await expect(Publisher.create(topic, { maxValueBytes: -1 })).rejects.toMatchObject({ ...invalid, option: 'maxValueBytes' });
+    await expect(Publisher.create(topic, { writers: 'many' as 'single' })).rejects.toMatchObject({ ...invalid, option: 'writers' });
     await expect(Subscriber.open(topic, { from: { revision: 0 } })).rejects.toBeInstanceOf(TypeError);
     expect(leftovers(topic)).toEqual([]);
   });
 
-  it('connect without a live publisher is NotFoundError; with wait it waits within its timeout', async () => {
+  it('open without a live publisher is NotFoundError; with wait it waits within its timeout', async () => {
     const topic = topicFor('absent');
     await expect(Subscriber.open(topic)).rejects.toBeInstanceOf(NotFoundError);
     await expect(Subscriber.open(topic, { onPublisherGone: 'wait', timeout: 100 })).rejects.toBeInstanceOf(TimeoutError);
