@@ -132,7 +132,7 @@ async function spawnRows() {
       const h = await spawnWorker(file, { workerData: 'ipcx' });
       await h.channel.receive();
       const t = now() - t0;
-      await h.stop();
+      await h.close();
       return t;
     },
     'worker thread: new Worker + parentPort.postMessage': async () => {
@@ -148,7 +148,7 @@ async function spawnRows() {
       const h = await forkChild(file, { env: { ...process.env, MODE: 'ipcx' } });
       await h.channel.receive();
       const t = now() - t0;
-      await h.stop();
+      await h.close();
       return t;
     },
     'child process: fork + process.send': async () => {
@@ -164,7 +164,7 @@ async function spawnRows() {
       const h = await forkClusterWorker({ file: file.pathname, env: { MODE: 'ipcx' } });
       await h.channel.receive();
       const t = now() - t0;
-      await h.stop();
+      await h.close();
       return t;
     },
     'cluster worker: cluster.fork + process.send': async () => {

@@ -46,7 +46,7 @@ async function natsSide() {
     async open(size) {
       const topic = topicName(`nats-${size}`);
       const pub = await nats.Publisher.create(topic, { servers: server.url });
-      const sub = await nats.Subscriber.connect(topic, { servers: server.url, from: 'new' });
+      const sub = await nats.Subscriber.open(topic, { servers: server.url, from: 'new' });
       return { pub, sub };
     },
     stop: () => server.stop(),
@@ -66,7 +66,7 @@ async function pubsubSide() {
     async open(size) {
       const topic = topicName(`local-${size}`);
       const pub = await pubsub.Publisher.create(topic, { maxValueBytes: 4 * size + 1024 });
-      const sub = await pubsub.Subscriber.connect(topic, { from: 'new' });
+      const sub = await pubsub.Subscriber.open(topic, { from: 'new' });
       return { pub, sub };
     },
     stop: async () => {},

@@ -13,8 +13,8 @@ import { demoNames } from './names.mjs';
 const names = demoNames(Number(process.env.IPCX_DEMO_PRIMARY));
 const port = Number(process.env.IPCX_DEMO_PORT);
 
-const config = await Subscriber.connect(names.configTopic, { onPublisherGone: 'wait' });
-const counters = SharedCounters.open(names.counters);
+const config = await Subscriber.open(names.configTopic, { onPublisherGone: 'wait' });
+const counters = await SharedCounters.open(names.counters);
 const jobs = await TypedMessageQueue.open(names.jobs, { read: false });
 let seen = config.current()?.revision ?? 0;
 

@@ -10,7 +10,7 @@ import { demoNames } from './names.mjs';
 const names = demoNames(Number(process.env.IPCX_DEMO_PRIMARY));
 const parent = await connectToParent();
 const jobs = await TypedMessageQueue.open(names.jobs, { write: false });
-const counters = SharedCounters.open(names.counters);
+const counters = await SharedCounters.open(names.counters);
 const threads = Number(process.env.IPCX_DEMO_THREADS ?? 2);
 const pool = new Pool({ filename: new URL('./task-thread.mjs', import.meta.url), threads });
 

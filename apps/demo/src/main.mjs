@@ -51,7 +51,7 @@ const coordinator = new ShutdownCoordinator({ timeout: 15_000, exit: args.serve,
 // Registered like the kernel objects: the coordinator removes it at shutdown, and `ipcx clean` after a kill -9.
 registerKernelObject({ kind: 'file', name: names.configFile, owner: 'ipcx demo', unlink: () => rmSync(names.configFile, { force: true }) });
 
-const counters = SharedCounters.create(names.counters, { counters: COUNTERS });
+const counters = await SharedCounters.create(names.counters, { counters: COUNTERS });
 coordinator.register({ name: 'counters', close: () => counters.close(), priority: -10 });
 const resetWindow = setInterval(() => counters.set('windowCount', 0), 1000);
 coordinator.register({ name: 'rate-limit window', close: () => clearInterval(resetWindow), priority: 10 });
@@ -72,7 +72,7 @@ const jobs = await TypedMessageQueue.create(names.jobs, { capacity: 10, maxMessa
 coordinator.register({ name: 'job queue', close: () => jobs.close(), priority: -5 }); // the creator unlinks it
 const env = { ...process.env, IPCX_DEMO_PRIMARY: String(process.pid), IPCX_DEMO_THREADS: args.threads };
 const runner = await forkChild(new URL('./job-runner.mjs', import.meta.url), { env });
-coordinator.register({ name: 'job process', close: () => runner.stop({ timeout: 5000 }), priority: 5 });
+coordinator.register({ name: 'job process', close: () => runner.close({ timeout: 5000 }), priority: 5 });
 const jobStats = { urgent: new Latencies(), normal: new Latencies(), ran: new Latencies(), overtaken: 0, failed: 0 };
 const finished = [];
 void (async () => {
@@ -93,7 +93,7 @@ const port = Number(args.port) || (await freePort());
 const supervisor = new Supervisor({
   count: workerCount,
   spawn: () => forkClusterWorker({ file: new URL('./http-worker.mjs', import.meta.url), env: { IPCX_DEMO_PRIMARY: String(process.pid), IPCX_DEMO_PORT: String(port) } }),
-  heartbeat: { interval: 250, timeout: 10_000 },
+  heartbeatInterval: 250, heartbeatTimeout: 10_000,
   restart: { backoff: 50, maxRestarts: 5, window: 60_000 },
   shutdown: coordinator,
   name: 'http workers',

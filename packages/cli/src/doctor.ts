@@ -61,6 +61,24 @@ function mountOf(mountinfo: string, path: string): string | undefined {
   return best?.source;
 }
 
+/** A check that warns below `minimum` (a kernel parameter, or a resource limit that may be 'unlimited'). */
+function minimumCheck(
+  id: string,
+  title: string,
+  value: number | 'unlimited' | undefined,
+  minimum: number,
+  fix: string,
+  show: (n: number) => string = String,
+): DoctorCheck {
+  return {
+    id,
+    title,
+    value: value === 'unlimited' ? 'unlimited' : value === undefined ? 'unknown' : show(value),
+    status: value === 'unlimited' || (value ?? 0) >= minimum ? 'ok' : 'warn',
+    fix,
+  };
+}
+
 /** Runs every check. None changes anything. */
 export function runDoctor(): DoctorCheck[] {
   const checks: DoctorCheck[] = [];
@@ -90,74 +108,33 @@ export function runDoctor(): DoctorCheck[] {
   if (msgMax === undefined) {
     checks.push({ id: 'mq', title: 'POSIX message queues', value: 'not available in this kernel', status: 'fail', fix: 'a kernel with CONFIG_POSIX_MQUEUE' });
   } else {
-    checks.push({
-      id: 'mq-msg-max',
-      title: 'POSIX queue: most messages per queue (fs.mqueue.msg_max)',
-      value: String(msgMax),
-      status: msgMax < 64 ? 'warn' : 'ok',
-      fix: '`sysctl -w fs.mqueue.msg_max=256` (persist in /etc/sysctl.d/); in a container it is per IPC namespace',
-    });
-    checks.push({
-      id: 'mq-msgsize-max',
-      title: 'POSIX queue: largest message (fs.mqueue.msgsize_max)',
-      value: bytes(msgsizeMax ?? 0),
-      status: (msgsizeMax ?? 0) < 65536 ? 'warn' : 'ok',
-      fix: '`sysctl -w fs.mqueue.msgsize_max=1048576`',
-    });
-    checks.push({
-      id: 'mq-queues-max',
-      title: 'POSIX queue: queues on the system (fs.mqueue.queues_max)',
-      value: String(queuesMax),
-      status: (queuesMax ?? 0) < 64 ? 'warn' : 'ok',
-      fix: '`sysctl -w fs.mqueue.queues_max=1024`',
-    });
+    checks.push(
+      minimumCheck('mq-msg-max', 'POSIX queue: most messages per queue (fs.mqueue.msg_max)', msgMax, 64,
+        '`sysctl -w fs.mqueue.msg_max=256` (persist in /etc/sysctl.d/); in a container it is per IPC namespace'),
+      minimumCheck('mq-msgsize-max', 'POSIX queue: largest message (fs.mqueue.msgsize_max)', msgsizeMax, 65536, '`sysctl -w fs.mqueue.msgsize_max=1048576`', bytes),
+      minimumCheck('mq-queues-max', 'POSIX queue: queues on the system (fs.mqueue.queues_max)', queuesMax, 64, '`sysctl -w fs.mqueue.queues_max=1024`'),
+    );
   }
-  const mqBytes = processLimit('Max msgqueue size');
-  checks.push({
-    id: 'mq-rlimit',
-    title: 'POSIX queue bytes per user (RLIMIT_MSGQUEUE)',
-    value: mqBytes === 'unlimited' ? 'unlimited' : mqBytes === undefined ? 'unknown' : bytes(mqBytes),
-    status: mqBytes === 'unlimited' || (mqBytes ?? 0) >= 8 << 20 ? 'ok' : 'warn',
-    fix: '`ulimit -q 67108864` in the shell that starts the service, `LimitMSGQUEUE=64M` in its systemd unit, or `msgqueue` in /etc/security/limits.conf',
-  });
-
-  const files = processLimit('Max open files');
-  checks.push({
-    id: 'open-files',
-    title: 'open files per process (RLIMIT_NOFILE): one per socket, queue and lock',
-    value: String(files ?? 'unknown'),
-    status: files === 'unlimited' || (files ?? 0) >= 4096 ? 'ok' : 'warn',
-    fix: '`ulimit -n 65536`, `LimitNOFILE=65536` in a systemd unit, or `--ulimit nofile=65536` for Docker',
-  });
-
-  const pending = processLimit('Max pending signals');
-  checks.push({
-    id: 'sigpending',
-    title: 'queued realtime signals per user (RLIMIT_SIGPENDING)',
-    value: String(pending ?? 'unknown'),
-    status: pending === 'unlimited' || (pending ?? 0) >= 1024 ? 'ok' : 'warn',
-    fix: '`ulimit -i 65536` or `LimitSIGPENDING=65536` in a systemd unit',
-  });
+  checks.push(
+    minimumCheck('mq-rlimit', 'POSIX queue bytes per user (RLIMIT_MSGQUEUE)', processLimit('Max msgqueue size'), 8 << 20,
+      '`ulimit -q 67108864` in the shell that starts the service, `LimitMSGQUEUE=64M` in its systemd unit, or `msgqueue` in /etc/security/limits.conf', bytes),
+    minimumCheck('open-files', 'open files per process (RLIMIT_NOFILE): one per socket, queue and lock', processLimit('Max open files'), 4096,
+      '`ulimit -n 65536`, `LimitNOFILE=65536` in a systemd unit, or `--ulimit nofile=65536` for Docker'),
+    minimumCheck('sigpending', 'queued realtime signals per user (RLIMIT_SIGPENDING)', processLimit('Max pending signals'), 1024,
+      '`ulimit -i 65536` or `LimitSIGPENDING=65536` in a systemd unit'),
+  );
 
   const msgmnb = readNumber('/proc/sys/kernel/msgmnb');
   if (msgmnb !== undefined) {
-    checks.push({
-      id: 'sysv-msgmnb',
-      title: 'System V queue: bytes per queue (kernel.msgmnb)',
-      value: bytes(msgmnb),
-      status: msgmnb < 16384 ? 'warn' : 'ok',
-      fix: '`sysctl -w kernel.msgmnb=1048576`',
-    });
+    checks.push(minimumCheck('sysv-msgmnb', 'System V queue: bytes per queue (kernel.msgmnb)', msgmnb, 16384, '`sysctl -w kernel.msgmnb=1048576`', bytes));
   }
   const shmmax = readNumber('/proc/sys/kernel/shmmax');
   if (shmmax !== undefined) {
-    checks.push({
-      id: 'sysv-shmmax',
-      title: 'System V shared memory: largest segment (kernel.shmmax)',
-      value: shmmax > 2 ** 50 ? 'unlimited' : bytes(shmmax),
-      status: shmmax < 64 << 20 ? 'warn' : 'ok',
-      fix: '`sysctl -w kernel.shmmax=1073741824`',
-    });
+    checks.push(
+      minimumCheck('sysv-shmmax', 'System V shared memory: largest segment (kernel.shmmax)', shmmax, 64 << 20, '`sysctl -w kernel.shmmax=1073741824`', (n) =>
+        n > 2 ** 50 ? 'unlimited' : bytes(n),
+      ),
+    );
   }
 
   try {

@@ -287,7 +287,7 @@ export async function listObjects(options: ListOptions = {}): Promise<IpcxObject
         const generations = safeReaddir(SHM_DIR).filter((f) => f.startsWith(prefix) && /^\d+$/.test(f.slice(prefix.length)));
         exists = generations.length > 0;
         const info = topics.find((t) => t.topic === name);
-        if (exists) detail = { generations: generations.length, ...(info ? { revision: info.revision, capacity: info.capacity, history: info.history } : {}) };
+        if (exists) detail = { generations: generations.length, ...(info ? { revision: info.revision, bufferBytes: info.bufferBytes, history: info.history } : {}) };
         if (info?.alive && owner !== 'alive') owner = 'alive';
         break;
       }

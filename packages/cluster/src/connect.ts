@@ -107,13 +107,13 @@ export function controlSlot(): { view: Int32Array; index: number; heartbeat: num
 
 /** Options of `startHeartbeat`. */
 export interface HeartbeatOptions {
-  /** Milliseconds between beats. Default: what the Supervisor asked for (its `heartbeat.interval`), else 1000. */
-  interval?: number;
+  /** Milliseconds between beats. Default: what the Supervisor asked for (its `heartbeatInterval`), else 1000. */
+  heartbeatInterval?: number;
 }
 
 /**
- * Starts beating: every `interval` the event loop of this worker bumps its heartbeat word in shared
- * memory. A supervisor that sees the word stand still longer than its `heartbeat.timeout` treats the
+ * Starts beating: every `heartbeatInterval` the event loop of this worker bumps its heartbeat word in shared
+ * memory. A supervisor that sees the word stand still longer than its `heartbeatTimeout` treats the
  * worker as hung (an endless loop, a blocked event loop) and replaces it. The timer does not keep the
  * worker alive. Returns a function that stops it. A no-op outside a supervised worker. `connectToParent`
  * starts it by itself when the supervisor watches heartbeats; calling it again restarts the timer.
@@ -121,7 +121,7 @@ export interface HeartbeatOptions {
 export function startHeartbeat(options: HeartbeatOptions = {}): () => void {
   const slot = controlSlot();
   if (slot === undefined) return () => {};
-  const interval = checkMs('interval', options.interval, slot.heartbeat > 0 ? slot.heartbeat : 1000);
+  const interval = checkMs('heartbeatInterval', options.heartbeatInterval, slot.heartbeat > 0 ? slot.heartbeat : 1000);
   const index = wordOf(slot.index, Word.Beats);
   if (heartbeat !== undefined) clearInterval(heartbeat);
   Atomics.add(slot.view, index, 1);

@@ -13,6 +13,13 @@ export class PeerChannel<T = unknown> extends AbstractChannel<T> {
   #closing: Promise<void> | undefined;
   /** The peer closed its end itself (a graceful close), before anyone saw it die. */
   #peerClosed = false;
+  /** Sends after the peer closed its end fail with `PeerGoneError`, whatever the transport says. */
+  readonly #mapSendError = (error: unknown): never => {
+    if (this.#closing === undefined && isIpcError(error) && error.code === 'IPCX_ERR_CLOSED') {
+      throw this.#gone ?? new PeerGoneError('peer (it closed its end of the channel)', { cause: error });
+    }
+    return this.#mapError(error);
+  };
   readonly #mapError = (error: unknown): never => {
     if (this.#closing === undefined && isIpcError(error) && (error.code === 'IPCX_ERR_CLOSED' || error.code === 'IPCX_ERR_PEER_GONE')) {
       // The transport saw the peer's end close: say it died, if we know it did and it did not close first.
@@ -46,13 +53,17 @@ export class PeerChannel<T = unknown> extends AbstractChannel<T> {
   send(message: T, options?: SendOptions): Promise<void> {
     if (this.#closing !== undefined) return Promise.reject(new ClosedError());
     if (this.#gone !== undefined) return Promise.reject(this.#gone);
-    return this.#inner.send(message, options).catch(this.#mapError);
+    return this.#inner.send(message, options).catch(this.#mapSendError);
   }
 
   trySend(message: T): boolean {
     if (this.#closing !== undefined) throw new ClosedError();
     if (this.#gone !== undefined) throw this.#gone;
-    return this.#inner.trySend(message);
+    try {
+      return this.#inner.trySend(message);
+    } catch (error) {
+      return this.#mapSendError(error);
+    }
   }
 
   receive(options?: ReceiveOptions): Promise<T> {
@@ -79,6 +90,24 @@ export class PeerChannel<T = unknown> extends AbstractChannel<T> {
       }
     })();
     return this.#closing;
+  }
+
+  /**
+   * Closes this end now: pending sends reject (with `error`, else `ClosedError`) and are dropped, and what the
+   * spawn made is freed. Idempotent.
+   */
+  destroy(error?: Error): void {
+    if (this.#closing !== undefined) return;
+    const inner = this.#inner as Channel<T> & { destroy?(error?: Error): void };
+    this.#closing = (async () => {
+      try {
+        if (typeof inner.destroy === 'function') inner.destroy(error);
+        else await inner.close();
+      } finally {
+        await this.#cleanup?.();
+      }
+    })();
+    this.#closing.catch(() => {});
   }
 
   /**

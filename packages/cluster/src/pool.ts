@@ -217,17 +217,17 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
     return this.#closing;
   }
 
-  /** Fails every queued and running task with `ClosedError` and terminates the workers. Idempotent. */
-  async destroy(): Promise<void> {
+  /** Fails every queued and running task (with `error`, else `ClosedError`) and kills the workers. Idempotent. */
+  async destroy(error?: Error): Promise<void> {
     this.#destroyed = true;
-    const closed = new ClosedError('pool (destroyed)');
+    const closed = error ?? new ClosedError('pool (destroyed)');
     for (let i = this.#queueHead; i < this.#queue.length; i++) this.#settle(this.#queue[i]!, closed);
     this.#queue.length = 0;
     this.#queueHead = 0;
     for (const member of this.#members) for (const task of member.inFlight.values()) this.#settle(task, closed);
     this.#closing ??= Promise.resolve();
     this.#idle?.();
-    await Promise.all(this.#members.map((m) => m.handle.terminate()));
+    await Promise.all(this.#members.map((m) => m.handle.destroy()));
     await this.#stopAll();
   }
 
@@ -237,7 +237,7 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
 
   async #stopAll(): Promise<void> {
     while (this.#starting.size > 0) await Promise.allSettled([...this.#starting]);
-    await Promise.all(this.#members.map((m) => m.handle.stop({ timeout: 5000 })));
+    await Promise.all(this.#members.map((m) => m.handle.close({ timeout: 5000 })));
     this.#control.close();
   }
 
@@ -265,7 +265,7 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
         const member: Member = { handle, inFlight: new Map(), reader: undefined, sent: 0, exited: false, answered: 0, batch: undefined, abandoned: new Set(), maxBatch: this.#perWorker };
         member.reader = this.#read(member);
         if (this.#destroyed) {
-          void handle.terminate();
+          void handle.destroy();
           this.#checkIdle();
           return;
         }
@@ -369,7 +369,7 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
       if (endsWorker(error)) {
         // The worker is gone (or going): its tasks stay counted as sent and not begun; #onExit gives
         // them to another worker.
-        if (!member.exited) void member.handle.terminate();
+        if (!member.exited) void member.handle.destroy();
         return;
       }
       // Nothing went out: take the numbers back.
@@ -392,7 +392,7 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
       channel.send(message).catch((error) => {
         if (!endsWorker(error)) for (const task of tasks) this.#finish(task, error);
         // Either way the worker's count of tasks no longer matches ours: replace it.
-        if (!member.exited) void member.handle.terminate();
+        if (!member.exited) void member.handle.destroy();
       });
     }
   }
@@ -407,7 +407,7 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
         reply ??= (await channel.receive()) as typeof reply;
       } catch {
         // Closed by us, or the worker is gone: #onExit handles what is left.
-        if (!member.exited && this.#closing === undefined) void member.handle.terminate();
+        if (!member.exited && this.#closing === undefined) void member.handle.destroy();
         return;
       }
       if (!Array.isArray(reply)) continue;
@@ -469,7 +469,7 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
       if (member.exited || !member.abandoned.has(seq)) return;
       if (seenRunning) {
         member.abandoned.delete(seq);
-        void member.handle.terminate();
+        void member.handle.destroy();
         return;
       }
       seenRunning = this.#begun(member) >= seq;

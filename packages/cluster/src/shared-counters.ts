@@ -29,13 +29,13 @@ export interface SharedCountersOptions<Name extends string = string> {
  *
  * @example
  * ```ts
- * const counters = SharedCounters.create('/my-app-counters', { counters: ['requests', 'inflight'] });
- * // in each worker: const counters = SharedCounters.open('/my-app-counters');
+ * const counters = await SharedCounters.create('/my-app-counters', { counters: ['requests', 'inflight'] });
+ * // in each worker: const counters = await SharedCounters.open('/my-app-counters');
  * counters.add('requests');
  * if (!counters.addIfBelow('inflight', 1, 100)) return res.writeHead(503).end(); // a cluster-wide limit
  * ```
  */
-export class SharedCounters<Name extends string = string> implements Disposable {
+export class SharedCounters<Name extends string = string> implements Disposable, AsyncDisposable {
   readonly name: string;
   readonly #values: BigInt64Array;
   readonly #index: Map<string, number>;
@@ -55,7 +55,7 @@ export class SharedCounters<Name extends string = string> implements Disposable 
    * Creates the segment with every counter at 0; this process owns it and unlinks it on `close`. A
    * segment of the same name whose creator is dead is replaced; a live one's is `AlreadyExistsError`.
    */
-  static create<Name extends string>(name: string, options: SharedCountersOptions<Name>): SharedCounters<Name> {
+  static async create<Name extends string>(name: string, options: SharedCountersOptions<Name>): Promise<SharedCounters<Name>> {
     const full = checkShmName(name);
     const counters = options?.counters;
     if (!Array.isArray(counters) || counters.length === 0 || counters.length > MAX_COUNTERS) {
@@ -96,7 +96,7 @@ export class SharedCounters<Name extends string = string> implements Disposable 
   }
 
   /** Opens counters another process (or thread) created. */
-  static open<Name extends string = string>(name: string): SharedCounters<Name> {
+  static async open<Name extends string = string>(name: string): Promise<SharedCounters<Name>> {
     const full = checkShmName(name);
     let buffer: SharedArrayBuffer;
     try {
@@ -118,6 +118,7 @@ export class SharedCounters<Name extends string = string> implements Disposable 
     return this.#names;
   }
 
+  /** True once `close` or `destroy` was called. */
   get closed(): boolean {
     return this.#closed;
   }
@@ -167,7 +168,12 @@ export class SharedCounters<Name extends string = string> implements Disposable 
   }
 
   /** Stops using the counters; the creator also unlinks the segment (mappings elsewhere stay valid). Idempotent. */
-  close(): void {
+  async close(): Promise<void> {
+    this.destroy();
+  }
+
+  /** The same as `close` (nothing to flush). Idempotent. */
+  destroy(_error?: Error): void {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#registration !== undefined) {
@@ -177,7 +183,11 @@ export class SharedCounters<Name extends string = string> implements Disposable 
   }
 
   [Symbol.dispose](): void {
-    this.close();
+    this.destroy();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   #at(name: Name): number {

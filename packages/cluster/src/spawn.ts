@@ -22,7 +22,7 @@ export interface ChannelSpawnOptions<T = unknown> {
   /** Codec of the channel; a custom one must be given to `connectToParent` too. Default msgpack. */
   codec?: Codec<T>;
   /** Bytes of each direction's ring (shm). Default 256 KiB. */
-  capacity?: number;
+  bufferBytes?: number;
   /** shm across processes: how often (ms) a waiting side checks that the other process lives. Default 200. */
   peerCheckInterval?: number;
   /** unix: how long (ms) to wait for the child to connect. Default 30000. */
@@ -75,6 +75,7 @@ export class WorkerHandle<T = unknown> implements AsyncDisposable {
   readonly #target: Worker | ChildProcess | ClusterWorker;
   readonly #threadId: number;
   #exit: ExitInfo | undefined;
+  #closing = false;
   /** @internal */
   readonly slot: ControlSlot | undefined;
 
@@ -157,13 +158,23 @@ export class WorkerHandle<T = unknown> implements AsyncDisposable {
     }
   }
 
-  /** Kills the worker at once (SIGKILL; `terminate()` for a thread) and waits until it is gone. */
-  async terminate(): Promise<ExitInfo> {
+  /**
+   * Kills the worker at once (SIGKILL; `Worker.terminate()` for a thread), destroys the channel (pending sends
+   * reject with `error`, else `ClosedError`) and resolves once the worker is gone. Idempotent.
+   */
+  async destroy(error?: Error): Promise<ExitInfo> {
+    this.#closing = true;
     if (this.#exit === undefined) {
       if (this.kind === 'thread') void (this.#target as Worker).terminate();
       else this.child?.kill('SIGKILL');
     }
+    this.channel.destroy(error);
     return this.exited;
+  }
+
+  /** True once `close` or `destroy` was called, or the worker ended. */
+  get closed(): boolean {
+    return this.#closing || this.#exit !== undefined;
   }
 
   /** Sends `signal` to a process (default SIGTERM); a thread is terminated whatever the signal. */
@@ -176,10 +187,11 @@ export class WorkerHandle<T = unknown> implements AsyncDisposable {
   /**
    * Ends the worker gracefully: closes the channel (its `for await` ends), disconnects a cluster worker
    * (its servers stop taking connections and finish the ones they have) or sends SIGTERM to a process,
-   * and waits up to `timeout` ms (default 10000) before `terminate()`.
+   * and waits up to `timeout` ms (default 10000) before `destroy()`. Idempotent.
    */
-  async stop(options: { timeout?: number } = {}): Promise<ExitInfo> {
+  async close(options: { timeout?: number } = {}): Promise<ExitInfo> {
     const timeout = checkMs('timeout', options.timeout, 10_000, 0);
+    this.#closing = true;
     if (this.#exit === undefined) {
       await this.channel.close().catch(() => {});
       if (this.kind === 'cluster') {
@@ -188,7 +200,7 @@ export class WorkerHandle<T = unknown> implements AsyncDisposable {
       } else if (this.kind === 'process') {
         this.child?.kill('SIGTERM');
       }
-      const timer = setTimeout(() => void this.terminate(), timeout);
+      const timer = setTimeout(() => void this.destroy(), timeout);
       try {
         await this.exited;
       } finally {
@@ -199,10 +211,9 @@ export class WorkerHandle<T = unknown> implements AsyncDisposable {
     return this.exited;
   }
 
-  /** Terminates the worker and closes the channel. */
+  /** Kills the worker and closes the channel (`destroy`). */
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.terminate();
-    await this.channel.close().catch(() => {});
+    await this.destroy();
   }
 }
 
@@ -251,7 +262,7 @@ function takeSlot(kind: 'thread' | 'process'): ControlSlot | undefined {
  * ```
  */
 export async function spawnWorker<T = unknown>(file: string | URL, options: SpawnWorkerOptions<T> = {}): Promise<ThreadHandle<T>> {
-  const { transport, peerCheckInterval, connectTimeout, codec, capacity, spinMicroseconds, ...workerOptions } = options;
+  const { transport, peerCheckInterval, connectTimeout, codec, bufferBytes, spinMicroseconds, ...workerOptions } = options;
   const checked = checkChannelOptions(options);
   const codecName = (codec ?? msgpackCodec).name;
   const slot = takeSlot('thread');
@@ -275,7 +286,7 @@ export async function spawnWorker<T = unknown>(file: string | URL, options: Spaw
       watchExit(handle, 'thread');
       return handle as ThreadHandle<T>;
     }
-    const [mine, theirs] = ShmChannel.pair<T>({ ...(codec ? { codec } : {}), ...(capacity !== undefined ? { bufferBytes: capacity } : {}), ...(spinMicroseconds !== undefined ? { spinMicroseconds } : {}) });
+    const [mine, theirs] = ShmChannel.pair<T>({ ...(codec ? { codec } : {}), ...(bufferBytes !== undefined ? { bufferBytes } : {}), ...(spinMicroseconds !== undefined ? { spinMicroseconds } : {}) });
     const theirHandle: ShmChannelHandle = theirs.transfer();
     const link: Link = { version: 1, transport: 'thread', kind: 'thread', parentPid: process.pid, handle: theirHandle, codec: codecName, ...(spinMicroseconds !== undefined ? { spinMicroseconds } : {}), ...(slot ? { slot: slot.link } : {}) };
     let worker: Worker;
@@ -308,7 +319,7 @@ export async function spawnWorker<T = unknown>(file: string | URL, options: Spaw
  * ```
  */
 export async function forkChild<T = unknown>(file: string | URL, options: ForkChildOptions<T> = {}): Promise<ChildHandle<T>> {
-  const { transport, peerCheckInterval, connectTimeout, codec, capacity, spinMicroseconds, args, env, ...forkOptions } = options;
+  const { transport, peerCheckInterval, connectTimeout, codec, bufferBytes, spinMicroseconds, args, env, ...forkOptions } = options;
   const checked = checkChannelOptions(options);
   return (await spawnProcess<T>('process', options, checked, (link) =>
     fork(file, args ?? [], { ...forkOptions, env: processLinkEnv(link, env) }),
@@ -367,7 +378,7 @@ async function spawnProcess<T>(
     const segment = `/${name}`;
     const mine = await ShmChannel.create<T>(segment, {
       ...(options.codec ? { codec: options.codec } : {}),
-      ...(options.capacity !== undefined ? { bufferBytes: options.capacity } : {}),
+      ...(options.bufferBytes !== undefined ? { bufferBytes: options.bufferBytes } : {}),
       peerCheckInterval: checked.peerCheckInterval,
       ...(options.spinMicroseconds !== undefined ? { spinMicroseconds: options.spinMicroseconds } : {}),
     });

@@ -26,10 +26,13 @@ export interface SupervisorOptions {
         window?: number;
       };
   /**
-   * Watch heartbeats (the worker calls `startHeartbeat()`): one that stands still longer than `timeout`
-   * (default 5 intervals) is hung and replaced; before its first beat a worker gets `readyTimeout`.
+   * Watch heartbeats: every worker beats this often, in ms (`connectToParent` starts it, or the worker calls
+   * `startHeartbeat()`); one whose beat stands still longer than `heartbeatTimeout` is hung and replaced. Before
+   * its first beat a worker gets `readyTimeout`. Default: heartbeats are not watched.
    */
-  heartbeat?: { interval?: number; timeout?: number };
+  heartbeatInterval?: number;
+  /** How long (ms) a heartbeat may stand still before the worker counts as hung. Default 5 `heartbeatInterval`s. */
+  heartbeatTimeout?: number;
   /** How long (ms) `rollingRestart` waits for a new worker's `notifyReady()`. Default 30000. */
   readyTimeout?: number;
   /** How long (ms) a worker may take to stop gracefully before it is killed. Default 10000. */
@@ -97,7 +100,7 @@ interface Member {
  * const supervisor = new Supervisor({ count: 2, spawn: () => forkClusterWorker({ file: './server.js' }) });
  * supervisor.on('exit', (e) => console.log(`worker ${e.pid} exited`, e.code ?? e.signal));
  * await supervisor.rollingRestart();
- * await supervisor.shutdown();
+ * await supervisor.close();
  * ```
  */
 export class Supervisor extends EventEmitter implements AsyncDisposable {
@@ -129,10 +132,13 @@ export class Supervisor extends EventEmitter implements AsyncDisposable {
       if (typeof factor !== 'number' || !(factor >= 1) || factor > 100) throw new RangeError('restart.backoff.factor must be a number in [1, 100]');
       this.#restart = { initial, max, factor, maxRestarts: checkCount('restart.maxRestarts', r.maxRestarts, 5, 0), window: checkMs('restart.window', r.window, 60_000) };
     }
-    if (options.heartbeat !== undefined) {
-      const interval = checkMs('heartbeat.interval', options.heartbeat.interval, 1000);
-      const timeout = checkMs('heartbeat.timeout', options.heartbeat.timeout, interval * 5);
-      if (timeout <= interval) throw new RangeError('heartbeat.timeout must be longer than heartbeat.interval');
+    if (options.heartbeatTimeout !== undefined && options.heartbeatInterval === undefined) {
+      throw new TypeError('heartbeatTimeout needs heartbeatInterval (heartbeats are watched only with it)');
+    }
+    if (options.heartbeatInterval !== undefined) {
+      const interval = checkMs('heartbeatInterval', options.heartbeatInterval, 1000);
+      const timeout = checkMs('heartbeatTimeout', options.heartbeatTimeout, interval * 5);
+      if (timeout <= interval) throw new RangeError('heartbeatTimeout must be longer than heartbeatInterval');
       this.#heartbeat = { interval, timeout };
     }
     this.#readyTimeout = checkMs('readyTimeout', options.readyTimeout, 30_000);
@@ -143,7 +149,7 @@ export class Supervisor extends EventEmitter implements AsyncDisposable {
     for (let index = 0; index < count; index++) {
       this.#members.push({ index, handle: undefined, state: 'starting', restartTimes: [], totalRestarts: 0, lastExit: undefined, timer: undefined, beats: 0, beatChanged: 0 });
     }
-    if (options.shutdown !== undefined) registerShutdown(options.shutdown, options.name ?? 'supervisor', () => this.shutdown());
+    if (options.shutdown !== undefined) registerShutdown(options.shutdown, options.name ?? 'supervisor', () => this.close());
     this.#started = Promise.all(this.#members.map((m) => this.#startMember(m))).then(() => {});
     this.#started.catch(() => {});
     if (this.#heartbeat !== undefined) {
@@ -215,22 +221,36 @@ export class Supervisor extends EventEmitter implements AsyncDisposable {
           await next.waitReady({ timeout: this.#readyTimeout });
         } catch (error) {
           this.#retiring.add(next);
-          await next.terminate();
+          await next.destroy();
           throw error;
         }
         if (old !== undefined) this.#retiring.add(old);
         this.#adopt(member, next);
         member.state = 'ready';
         this.emit('ready', { index: member.index, pid: next.pid, threadId: next.threadId });
-        if (old !== undefined) await old.stop({ timeout: this.#stopTimeout });
+        if (old !== undefined) await old.close({ timeout: this.#stopTimeout });
       }
     } finally {
       this.#rolling = false;
     }
   }
 
+  /** True once `close` or `destroy` was called. */
+  get closed(): boolean {
+    return this.#stopping !== undefined;
+  }
+
   /** Stops restarting, stops every worker gracefully (killing those that take longer than `stopTimeout`), frees the shared memory. Idempotent. */
-  shutdown(): Promise<void> {
+  close(): Promise<void> {
+    return this.#stop(this.#stopTimeout);
+  }
+
+  /** Stops restarting and kills every worker at once (no graceful stop), frees the shared memory. Idempotent. */
+  destroy(_error?: Error): void {
+    void this.#stop(0).catch(() => {});
+  }
+
+  #stop(stopTimeout: number): Promise<void> {
     this.#stopping ??= (async () => {
       clearInterval(this.#monitor);
       for (const m of this.#members) clearTimeout(m.timer);
@@ -241,7 +261,7 @@ export class Supervisor extends EventEmitter implements AsyncDisposable {
           const handle = m.handle;
           if (handle !== undefined) {
             this.#retiring.add(handle);
-            await handle.stop({ timeout: this.#stopTimeout });
+            await handle.close({ timeout: stopTimeout });
           }
           if (m.state !== 'crash-loop') m.state = 'stopped';
         }),
@@ -252,13 +272,8 @@ export class Supervisor extends EventEmitter implements AsyncDisposable {
     return this.#stopping;
   }
 
-  /** Same as `shutdown`. */
-  close(): Promise<void> {
-    return this.shutdown();
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.shutdown();
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   async #spawnOne(index: number): Promise<WorkerHandle<any>> {
@@ -267,7 +282,7 @@ export class Supervisor extends EventEmitter implements AsyncDisposable {
       throw new TypeError('spawn must return what spawnWorker, forkChild or forkClusterWorker return');
     }
     if (handle.slot === undefined && this.#heartbeat !== undefined) {
-      void handle.terminate();
+      void handle.destroy();
       throw new TypeError('spawn must start the worker with spawnWorker, forkChild or forkClusterWorker inside the spawn function (heartbeats need the slot they hand out)');
     }
     this.emit('spawn', { index, pid: handle.pid, threadId: handle.threadId });
@@ -287,7 +302,7 @@ export class Supervisor extends EventEmitter implements AsyncDisposable {
       return;
     }
     if (this.#stopping !== undefined) {
-      await handle.stop({ timeout: this.#stopTimeout });
+      await handle.close({ timeout: this.#stopTimeout });
       return;
     }
     this.#adopt(member, handle);
@@ -363,7 +378,7 @@ export class Supervisor extends EventEmitter implements AsyncDisposable {
       } else if (now - member.beatChanged > allowed) {
         this.#hung.add(handle);
         this.emit('hung', { index: member.index, pid: handle.pid, threadId: handle.threadId, silentFor: Math.round(now - member.beatChanged) });
-        void handle.terminate();
+        void handle.destroy();
       }
     }
   }

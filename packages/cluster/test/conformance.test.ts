@@ -1,7 +1,8 @@
 import { ShmChannel } from '@ipcx/shm';
 import { describeChannelConformance } from '@ipcx/core/testing';
 import { PeerChannel, forkChild } from '@ipcx/cluster';
-import { fixture } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { fixture, within } from './helpers.js';
 
 // PeerChannel is what every spawn returns: it must be a Channel like any other, and a killed peer must end
 // its waits. The pair cases run over an in-process ShmChannel pair wrapped as the spawns wrap it.
@@ -15,7 +16,25 @@ describeChannelConformance(
     maxMessageBytes: 2040,
     killablePeer: async () => {
       const handle = await forkChild(fixture('pure-echo.mjs'), { peerCheckInterval: 20 });
-      return { channel: handle.channel, kill: async () => void (await handle.terminate()) };
+      return { channel: handle.channel, kill: async () => void (await handle.destroy()) };
     },
   },
 );
+
+describe('PeerChannel after the peer closed (docs/API.md)', () => {
+  it('a send is PeerGoneError and closed turns true once what the peer sent was received', async () => {
+    const [a, b] = ShmChannel.pair({ bufferBytes: 4096 });
+    const [mine, theirs] = [new PeerChannel(a), new PeerChannel(b)];
+    try {
+      await theirs.send('last');
+      await theirs.close();
+      await expect(within(mine.send('late'), 5000, 'send after the peer closed')).rejects.toMatchObject({ code: 'IPCX_ERR_PEER_GONE' });
+      expect(await mine.receive({ timeout: 5000 })).toBe('last');
+      await expect(mine.receive({ timeout: 5000 })).rejects.toMatchObject({ code: 'IPCX_ERR_CLOSED' });
+      expect(mine.closed).toBe(true);
+    } finally {
+      mine.destroy();
+      theirs.destroy();
+    }
+  });
+});

@@ -1,10 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
-import http from 'node:http';
-import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { within } from './helpers.js';
+import { freePort, get, within } from './helpers.js';
 
 const children: ChildProcess[] = [];
 afterEach(() => {
@@ -34,7 +32,7 @@ function run(file: string, env: NodeJS.ProcessEnv = {}): { child: ChildProcess; 
 describe('README examples', () => {
   it('main.mjs: a worker thread with a connected channel answers and ends', async () => {
     const example = run('main.mjs');
-    expect(await within(20_000, example.exited, 'the example to end')).toEqual([0, null]);
+    expect(await within(example.exited, 20_000, 'the example to end')).toEqual([0, null]);
     expect(example.output().replace(/\x1b\[[0-9;]*m/g, '')).toContain('{ doubled: 42 }'); // colours when run under nx
   });
 
@@ -42,13 +40,13 @@ describe('README examples', () => {
     const app = `ipcx-example-${process.pid}-${randomBytes(3).toString('hex')}`;
     const port = await freePort();
     const example = run('cluster.mjs', { APP: app, PORT: String(port) });
-    await within(30_000, example.line(/ready/), 'the cluster to be ready');
+    await within(example.line(/ready/), 30_000, 'the cluster to be ready');
     const bodies: string[] = [];
     for (let i = 0; i < 6; i++) bodies.push(await get(port));
     expect(bodies.every((b) => b.startsWith('hello #'))).toBe(true);
     expect(bodies.map((b) => Number(b.split('#')[1])).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6]);
     example.child.kill('SIGTERM');
-    expect(await within(15_000, example.exited, 'a clean exit')).toEqual([0, null]);
+    expect(await within(example.exited, 15_000, 'a clean exit')).toEqual([0, null]);
     // The pubsub topic, the counters and the supervisor's control slots are all gone.
     expect(readdirSync('/dev/shm').filter((n) => n.includes(app) || n.startsWith(`ipcx-cluster-${example.child.pid}-`))).toEqual([]);
     expect(existsSync(`/dev/shm/${app}-counters`)).toBe(false);
@@ -56,33 +54,10 @@ describe('README examples', () => {
 
   it('pool.mjs: squares numbers in a thread pool; SIGTERM finishes and exits 0', async () => {
     const example = run('pool.mjs');
-    await within(20_000, example.line(/^3² = 9$/m), 'results');
+    await within(example.line(/^3² = 9$/m), 20_000, 'results');
     example.child.kill('SIGTERM');
-    expect(await within(15_000, example.exited, 'a clean exit')).toEqual([0, null]);
+    expect(await within(example.exited, 15_000, 'a clean exit')).toEqual([0, null]);
     const lines = example.output().trim().split('\n');
     lines.forEach((l, n) => expect(l).toBe(`${n}² = ${n * n}`));
   }, 60_000);
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function get(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host: '127.0.0.1', port, agent: false }, (res) => {
-        let body = '';
-        res.on('data', (c) => (body += c));
-        res.on('end', () => resolve(body));
-      })
-      .on('error', reject);
-  });
-}

@@ -1,4 +1,7 @@
 import { readdirSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+export { within } from '@ipcx/core/testing';
 
 /** A fixture script (run with plain Node: it loads the built packages). */
 export function fixture(name: string): string {
@@ -10,17 +13,6 @@ export function leftovers(): string[] {
   return readdirSync('/dev/shm').filter((name) => name.startsWith(`ipcx-cluster-${process.pid}-`));
 }
 
-/** Resolves with what `promise` settles to, or rejects after `ms` (a bound for "noticed within", never a sleep). */
-export function within<T>(ms: number, promise: Promise<T>, what = 'event'): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
-    }),
-  ]);
-}
-
 /** The error a promise rejects with (fails if it resolves). */
 export async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string }> {
   try {
@@ -29,4 +21,31 @@ export async function rejection(promise: Promise<unknown>): Promise<Error & { co
     return error as Error & { code?: string };
   }
   throw new Error('expected a rejection');
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** The body of `GET /` on 127.0.0.1:`port` (a non-200 status or 10 s of silence rejects). */
+export function get(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 10_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => (body += chunk));
+      res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`status ${res.statusCode}`))));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
 }

@@ -13,8 +13,8 @@ afterEach(() => {
 });
 
 describe('SharedCounters', () => {
-  it('adds, sets, compares and exchanges, and enforces a limit', () => {
-    const c = SharedCounters.create(uniqueName(), { counters: ['a', 'b'] });
+  it('adds, sets, compares and exchanges, and enforces a limit', async () => {
+    const c = await SharedCounters.create(uniqueName(), { counters: ['a', 'b'] });
     made.push(c);
     expect(c.add('a')).toBe(1);
     expect(c.add('a', 41)).toBe(42);
@@ -30,7 +30,7 @@ describe('SharedCounters', () => {
 
   it('is shared by threads and processes: no increment is lost, and the owner unlinks it', async () => {
     const name = uniqueName();
-    const c = SharedCounters.create(name, { counters: ['hits', 'slots'] });
+    const c = await SharedCounters.create(name, { counters: ['hits', 'slots'] });
     made.push(c);
     const n = 20_000;
     const handles = await Promise.all([
@@ -48,11 +48,11 @@ describe('SharedCounters', () => {
     expect(existsSync(`/dev/shm${name}`)).toBe(false);
   });
 
-  it('refuses a live creator’s name and opens only counters', () => {
+  it('refuses a live creator’s name and opens only counters', async () => {
     const name = uniqueName();
-    made.push(SharedCounters.create(name, { counters: ['x'] }));
-    expect(() => SharedCounters.create(name, { counters: ['x'] })).toThrow(expect.objectContaining({ code: 'IPCX_ERR_ALREADY_EXISTS' }));
-    expect(SharedCounters.open(name).names).toEqual(['x']);
-    expect(() => SharedCounters.open(uniqueName())).toThrow(expect.objectContaining({ code: 'IPCX_ERR_NOT_FOUND' }));
+    made.push(await SharedCounters.create(name, { counters: ['x'] }));
+    await expect(SharedCounters.create(name, { counters: ['x'] })).rejects.toMatchObject({ code: 'IPCX_ERR_ALREADY_EXISTS' });
+    expect((await SharedCounters.open(name)).names).toEqual(['x']);
+    await expect(SharedCounters.open(uniqueName())).rejects.toMatchObject({ code: 'IPCX_ERR_NOT_FOUND' });
   });
 });

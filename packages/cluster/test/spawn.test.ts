@@ -29,7 +29,7 @@ for (const [name, spawn] of Object.entries(styles)) {
       expect(hello.hello).toBe(handle.pid);
       for (let i = 0; i < 100; i++) await handle.channel.send({ n: i, text: 'x'.repeat(i) });
       for (let i = 0; i < 100; i++) expect(await handle.channel.receive({ timeout: 10_000 })).toEqual({ echo: { n: i, text: 'x'.repeat(i) } });
-      await handle.stop({ timeout: 5000 });
+      await handle.close({ timeout: 5000 });
     });
 
     it('ends a waiting receive with PeerGoneError when the worker exits', async () => {
@@ -38,7 +38,7 @@ for (const [name, spawn] of Object.entries(styles)) {
       await handle.channel.receive({ timeout: 10_000 });
       const waiting = handle.channel.receive();
       await handle.channel.send({ exit: 3 });
-      const error = await within(3000, rejection(waiting), 'PeerGoneError');
+      const error = await within(rejection(waiting), 3000, 'PeerGoneError');
       // A Unix socket cannot tell a death from a close: its end of stream may come before the exit.
       expect(error.code).toBe(name.includes('unix') && error.code === 'IPCX_ERR_CLOSED' ? 'IPCX_ERR_CLOSED' : 'IPCX_ERR_PEER_GONE');
       expect((await handle.exited).code).toBe(3);
@@ -55,7 +55,7 @@ describe('request/response', () => {
     // A request the server never gets to answer fails when it dies.
     const slow = request<number>(handle.channel, 'not a number', { timeout: 10_000 }).catch((e: { code?: string }) => e);
     handle.kill('SIGKILL');
-    const outcome = await within(3000, slow);
+    const outcome = await within(slow, 3000, 'the slow receive');
     // NaN (answered before the kill) or PeerGoneError (killed first): never a hang.
     expect(typeof outcome === 'number' ? Number.isNaN(outcome) : outcome.code === 'IPCX_ERR_PEER_GONE').toBe(true);
   });
@@ -68,7 +68,7 @@ describe('deaths', () => {
     await handle.channel.receive({ timeout: 10_000 });
     const waiting = handle.channel.receive();
     await handle.channel.send({ throw: 'boom' });
-    const error = await within(3000, rejection(waiting), 'PeerGoneError');
+    const error = await within(rejection(waiting), 3000, 'PeerGoneError');
     expect(error.code).toBe('IPCX_ERR_PEER_GONE');
     expect(error.message).toContain('boom');
     expect((await handle.exited).error).toBeInstanceOf(Error);
@@ -84,7 +84,7 @@ describe('deaths', () => {
       await handle.channel.receive({ timeout: 10_000 });
       const waiting = handle.channel.receive();
       handle.kill('SIGKILL');
-      const error = await within(3000, rejection(waiting), 'PeerGoneError');
+      const error = await within(rejection(waiting), 3000, 'PeerGoneError');
       expect(error.code).toBe('IPCX_ERR_PEER_GONE');
       expect(await handle.exited).toMatchObject({ code: null, signal: 'SIGKILL' });
     });
@@ -93,7 +93,7 @@ describe('deaths', () => {
   it('ends a waiting receive with PeerGoneError when a child dies before it connected', async () => {
     const handle = await forkChild(fixture('supervised.mjs'), { env: { ...process.env, MODE: 'crash' } });
     handles.push(handle);
-    const error = await within(3000, rejection(handle.channel.receive()), 'PeerGoneError');
+    const error = await within(rejection(handle.channel.receive()), 3000, 'PeerGoneError');
     expect(error.code).toBe('IPCX_ERR_PEER_GONE');
     expect((await handle.exited).code).toBe(1);
   });
@@ -116,9 +116,9 @@ describe('deaths', () => {
         check();
       });
     try {
-      const [, leafPid] = await within(10_000, line(/leaf (\d+)/), 'leaf attached');
+      const [, leafPid] = await within(line(/leaf (\d+)/), 10_000, 'leaf attached');
       middle.kill('SIGKILL');
-      const [, report] = await within(5000, line(/(\{.*\})/), 'leaf report');
+      const [, report] = await within(line(/(\{.*\})/), 5000, 'leaf report');
       expect(JSON.parse(report!)).toEqual({ code: 'IPCX_ERR_PEER_GONE' });
       expect(leafPid).toBeDefined();
     } finally {

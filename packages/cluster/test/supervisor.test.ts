@@ -1,9 +1,7 @@
-import http from 'node:http';
-import net from 'node:net';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Supervisor, forkChild, forkClusterWorker, spawnWorker, type SupervisorExitEvent } from '@ipcx/cluster';
-import { fixture, leftovers, within } from './helpers.js';
+import { fixture, freePort, get, leftovers, within } from './helpers.js';
 
 const supervisors: Supervisor[] = [];
 function supervise(options: ConstructorParameters<typeof Supervisor>[0]): Supervisor {
@@ -12,12 +10,12 @@ function supervise(options: ConstructorParameters<typeof Supervisor>[0]): Superv
   return s;
 }
 afterEach(async () => {
-  await Promise.all(supervisors.splice(0).map((s) => s.shutdown()));
+  await Promise.all(supervisors.splice(0).map((s) => s.close()));
   expect(leftovers()).toEqual([]);
 });
 
 function next<T = unknown>(emitter: Supervisor, event: string, ms = 10_000): Promise<T> {
-  return within(ms, once(emitter, event).then(([value]) => value as T), `'${event}'`);
+  return within(once(emitter, event).then(([value]) => value as T), ms, `'${event}'`);
 }
 
 describe('Supervisor', () => {
@@ -28,7 +26,7 @@ describe('Supervisor', () => {
     const exit = next<SupervisorExitEvent>(s, 'exit');
     const restarted = next(s, 'restart');
     await first!.channel.send('hang'); // then terminate it from outside: a thread cannot be SIGKILLed
-    await first!.terminate();
+    await first!.destroy();
     expect((await exit).code).toBe(1);
     expect(await restarted).toMatchObject({ index: 0, attempt: 1, delay: 10 });
     await next(s, 'ready');
@@ -62,7 +60,7 @@ describe('Supervisor', () => {
     ['process', () => forkChild(fixture('supervised.mjs'))],
   ] as const) {
     it(`detects a hung ${name} by its stale heartbeat and replaces it`, async () => {
-      const s = supervise({ count: 1, spawn, heartbeat: { interval: 50, timeout: 400 }, restart: { backoff: 10 } });
+      const s = supervise({ count: 1, spawn, heartbeatInterval: 50, heartbeatTimeout: 400, restart: { backoff: 10 } });
       await s.ready();
       const old = s.workers[0]!;
       const hung = next<{ silentFor: number }>(s, 'hung');
@@ -79,7 +77,7 @@ describe('Supervisor', () => {
   }
 
   it('gets heartbeats from a worker that only connected, and replaces it when it hangs', async () => {
-    const s = supervise({ count: 1, spawn: () => spawnWorker(fixture('echo.mjs')), heartbeat: { interval: 50, timeout: 400 }, restart: { backoff: 10 } });
+    const s = supervise({ count: 1, spawn: () => spawnWorker(fixture('echo.mjs')), heartbeatInterval: 50, heartbeatTimeout: 400, restart: { backoff: 10 } });
     await s.start();
     const worker = s.workers[0]!;
     await worker.channel.receive({ timeout: 10_000 }); // hello: it has connected (and beats)
@@ -96,7 +94,7 @@ describe('Supervisor', () => {
     const s = supervise({
       count: 2,
       spawn: () => forkClusterWorker({ file: fixture('http-worker.mjs'), env: { PORT: String(port) } }),
-      heartbeat: { interval: 100, timeout: 5000 },
+      heartbeatInterval: 100, heartbeatTimeout: 5000,
     });
     await s.ready();
     const before = new Set(s.workers.map((w) => w.pid));
@@ -130,31 +128,6 @@ describe('Supervisor', () => {
   it('validates its options', () => {
     expect(() => new Supervisor({} as never)).toThrow(TypeError);
     expect(() => new Supervisor({ spawn: async () => undefined as never, count: 0 })).toThrow(RangeError);
-    expect(() => new Supervisor({ spawn: async () => undefined as never, heartbeat: { interval: 100, timeout: 50 } })).toThrow(RangeError);
+    expect(() => new Supervisor({ spawn: async () => undefined as never, heartbeatInterval: 100, heartbeatTimeout: 50 })).toThrow(RangeError);
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function get(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 10_000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk) => (body += chunk));
-      res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`status ${res.statusCode}`))));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-  });
-}

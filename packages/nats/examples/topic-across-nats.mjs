@@ -16,7 +16,7 @@ async function watch(sub, until) {
 
 if (process.argv[2] === 'watcher') {
   // The other process: it knows only the NATS server's address.
-  const sub = await Subscriber.connect('prices', { servers: process.argv[3], timeout: 5000 });
+  const sub = await Subscriber.open('prices', { servers: process.argv[3], timeout: 5000 });
   process.send('watching');
   await watch(sub, 3);
   process.exit(0);

@@ -41,8 +41,12 @@ export interface TopicBridge extends AsyncDisposable {
    * the NATS topic: `RevisionMismatchError`).
    */
   readonly done: Promise<void>;
+  /** True once `close` or `destroy` was called. */
+  readonly closed: boolean;
   /** Stops mirroring and closes what the bridge opened on NATS (never the local side). Idempotent. */
   close(): Promise<void>;
+  /** Stops mirroring now and destroys what the bridge opened on NATS (a write in flight may still land). Idempotent. */
+  destroy(error?: Error): void;
 }
 
 /**
@@ -61,9 +65,9 @@ export interface TopicBridge extends AsyncDisposable {
  *
  * @example
  * ```ts
- * const local = await Subscriber.connect<Price>('prices');            // @ipcx/pubsub, on this machine
+ * const local = await Subscriber.open<Price>('prices');            // @ipcx/pubsub, on this machine
  * const bridge = await bridgeTopic('prices', { toNats: local, servers: 'nats://10.0.0.5:4222' });
- * // on any machine: (await NatsSubscriber.connect<Price>('prices', { servers })) yields the same values
+ * // on any machine: (await NatsSubscriber.open<Price>('prices', { servers })) yields the same values
  * ```
  */
 export async function bridgeTopic<T = unknown>(topic: string, options: BridgeTopicOptions<T>): Promise<TopicBridge> {
@@ -86,7 +90,7 @@ class Bridge implements TopicBridge {
   readonly #stopped = new Promise<IteratorReturnResult<undefined>>((resolve) => (this.#stop = () => resolve({ done: true, value: undefined })));
 
   constructor(
-    private readonly natsSide: { close(): Promise<void> },
+    private readonly natsSide: { close(): Promise<void>; destroy(error?: Error): void },
     run: (bridge: Bridge) => Promise<void>,
   ) {
     this.done = run(this).then(
@@ -117,13 +121,23 @@ class Bridge implements TopicBridge {
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#stop();
-    // Leaves the source's loop (a pubsub subscriber stays open: it is the caller's); the NATS side closes.
-    void this.#iterator?.return?.();
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#stop();
+      // Leaves the source's loop (a pubsub subscriber stays open: it is the caller's); the NATS side closes.
+      void this.#iterator?.return?.();
+    }
     await this.natsSide.close();
     await this.done.catch(() => {});
+  }
+
+  destroy(error?: Error): void {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#stop();
+      void this.#iterator?.return?.();
+    }
+    this.natsSide.destroy(error);
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -156,7 +170,7 @@ async function toNatsBridge<T>(topic: string, local: LocalTopicSubscriber<T>, op
 }
 
 async function fromNatsBridge<T>(topic: string, local: LocalTopicPublisher<T>, options: Omit<BridgeTopicOptions<T>, 'toNats' | 'fromNats'>): Promise<TopicBridge> {
-  const subscriber = await NatsSubscriber.connect<T>(topic, { ...options, from: 'latest', onPublisherGone: 'wait' });
+  const subscriber = await NatsSubscriber.open<T>(topic, { ...options, from: 'latest', onPublisherGone: 'wait' });
   return new Bridge(subscriber, async (bridge) => {
     const iterator = bridge.iterate(subscriber);
     for (;;) {

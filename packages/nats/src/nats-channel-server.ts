@@ -1,4 +1,5 @@
-import { ClosedError, Inbox, iterate, type ChannelServer, type WaitOptions } from '@ipcx/core';
+import { ClosedError, type ChannelServer, type WaitOptions } from '@ipcx/core';
+import { Inbox, checkInteger, iterate } from '@ipcx/core/transport';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { checkConnectOptions, holdConnection, releaseConnection, type HeldConnection, type NatsConnectOptions } from './internal/connection.js';
 import { fromNatsError } from './internal/errors.js';
@@ -48,6 +49,7 @@ export class NatsChannelServer<T = unknown> implements ChannelServer<T> {
   readonly #waiting = new Inbox<NatsChannel<T>>();
   readonly #channels = new Set<NatsChannel<T>>();
   #closed = false;
+  #closing: Promise<void> | undefined;
 
   private constructor(held: HeldConnection, settings: ChannelSettings<T>, sub: Subscription, backlog: number) {
     this.#held = held;
@@ -71,8 +73,7 @@ export class NatsChannelServer<T = unknown> implements ChannelServer<T> {
     const settings = channelSettings(options);
     const queue = options.queue ?? 'ipcx';
     if (typeof queue !== 'string' || !/^[^\s*>.]+$/.test(queue)) throw new TypeError(`queue must be a NATS queue group name (no spaces, dots or wildcards), got ${String(queue)}`);
-    const backlog = options.backlog ?? 128;
-    if (!Number.isInteger(backlog) || backlog < 1) throw new RangeError(`backlog must be an integer >= 1, got ${String(backlog)}`);
+    const backlog = checkInteger('backlog', options.backlog, { min: 1, default: 128 });
     const what = `NATS channel server on "${subject}"`;
     const held = await holdConnection(what, options);
     try {
@@ -86,7 +87,7 @@ export class NatsChannelServer<T = unknown> implements ChannelServer<T> {
     }
   }
 
-  /** True once `close` was called. */
+  /** True once `close` or `destroy` was called. */
   get closed(): boolean {
     return this.#closed;
   }
@@ -107,12 +108,22 @@ export class NatsChannelServer<T = unknown> implements ChannelServer<T> {
   }
 
   /** Stops listening and closes every channel it accepted (and those not yet accepted); idempotent. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown((channel) => channel.close());
+    return this.#closing;
+  }
+
+  /** Stops listening and destroys every channel it accepted (`NatsChannel.destroy(error)`); idempotent. */
+  destroy(error?: Error): void {
+    this.#closing ??= this.#shutdown(async (channel) => channel.destroy(error));
+    this.#closing.catch(() => {});
+  }
+
+  async #shutdown(end: (channel: NatsChannel<T>) => Promise<void>): Promise<void> {
     this.#closed = true;
     this.#sub.unsubscribe();
     this.#waiting.fail(new ClosedError('NATS channel server'));
-    await Promise.all([...this.#channels].map((channel) => channel.close()));
+    await Promise.all([...this.#channels].map(end));
     await releaseConnection(this.#held);
   }
 

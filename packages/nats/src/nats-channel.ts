@@ -1,23 +1,5 @@
-import {
-  AbstractChannel,
-  BadFrameError,
-  ClosedError,
-  FullError,
-  Inbox,
-  PeerGoneError,
-  TooLargeError,
-  copyBytes,
-  deadline,
-  intervalOption,
-  isIpcError,
-  msgpackCodec,
-  waitFor,
-  type Codec,
-  type IpcError,
-  type ReceiveOptions,
-  type SendOptions,
-  type Settle,
-} from '@ipcx/core';
+import { BadFrameError, ClosedError, FullError, PeerGoneError, TooLargeError, copyBytes, isIpcError, msgpackCodec, type Codec, type IpcError, type ReceiveOptions, type SendOptions } from '@ipcx/core';
+import { AbstractChannel, Inbox, SendQueue, checkCodec, checkInteger, deadline, intervalOption } from '@ipcx/core/transport';
 import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { checkConnectOptions, holdConnection, onConnectionClosed, raceDeadline, releaseConnection, type HeldConnection, type NatsConnectOptions } from './internal/connection.js';
 import { fromNatsError } from './internal/errors.js';
@@ -108,12 +90,9 @@ export interface ChannelSettings<T> {
 
 /** Checks the channel options before anything is opened. */
 export function channelSettings<T>(options: NatsChannelOptions<T> | undefined): ChannelSettings<T> {
-  const codec = options?.codec ?? (msgpackCodec as Codec<T>);
-  if (typeof codec?.encode !== 'function' || typeof codec.decode !== 'function') throw new TypeError('codec must be a Codec (name, encode, encodeInto, decode)');
-  const capacity = options?.capacity ?? DEFAULT_CAPACITY;
-  if (!Number.isInteger(capacity) || capacity < 1 || capacity > 1_000_000) throw new RangeError(`capacity must be an integer from 1 to 1000000, got ${String(capacity)}`);
-  const maxMessageBytes = options?.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-  if (!Number.isInteger(maxMessageBytes) || maxMessageBytes < 1) throw new RangeError(`maxMessageBytes must be an integer >= 1, got ${String(maxMessageBytes)}`);
+  const codec = checkCodec(options?.codec, msgpackCodec as Codec<T>, ['encode', 'decode']);
+  const capacity = checkInteger('capacity', options?.capacity, { min: 1, max: 1_000_000, default: DEFAULT_CAPACITY });
+  const maxMessageBytes = checkInteger('maxMessageBytes', options?.maxMessageBytes, { min: 1, default: DEFAULT_MAX_MESSAGE_BYTES });
   const interval = intervalOption('peerCheckInterval', options?.peerCheckInterval, DEFAULT_INTERVAL);
   return { codec, capacity, maxMessageBytes, interval };
 }
@@ -121,11 +100,6 @@ export function channelSettings<T>(options: NatsChannelOptions<T> | undefined): 
 /** A fresh subject prefix one end receives on. */
 export function newPrefix(): string {
   return `_IPCX.${createInbox('').replace(/^\./, '').replace(/^_INBOX\./, '')}`;
-}
-
-interface PendingSend {
-  bytes: Uint8Array;
-  settle: Settle<void>;
 }
 
 /** The two ends' parameters, as agreed in the hello. */
@@ -164,11 +138,15 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
   readonly #link: Link;
   readonly #dataSubject: string;
   readonly #inbox = new Inbox<Uint8Array>();
-  readonly #pending = new Set<PendingSend>();
+  readonly #pending = new SendQueue<Uint8Array>();
   readonly #timer: NodeJS.Timeout;
   readonly #onClose: (() => void) | undefined;
   readonly #maxMessageBytes: number;
+  /** `close` or `destroy` was called: every call fails with `ClosedError`. */
   #closed = false;
+  /** The subscription, timer and connection were let go (after `close` drained the pending sends, or `destroy`). */
+  #released = false;
+  #closing: Promise<void> | undefined;
   /** Set when the channel ended without a local close: sends fail with it. */
   #ended: IpcError | undefined;
   #sent = 0;
@@ -249,9 +227,12 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
     }
   }
 
-  /** True once `close` was called or the channel ended (the peer closed or is gone). */
+  /**
+   * True once `close` or `destroy` was called, or the channel ended (the peer closed or is gone) and every message
+   * that arrived before was received.
+   */
   get closed(): boolean {
-    return this.#closed || this.#ended !== undefined;
+    return this.#closed || (this.#ended !== undefined && this.#inbox.size === 0);
   }
 
   /** The NATS connection this channel uses. */
@@ -265,11 +246,7 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
       this.#publish(bytes);
       return;
     }
-    return waitFor<void>('NATS channel send', options, (settle) => {
-      const entry = { bytes, settle };
-      this.#pending.add(entry);
-      return () => this.#pending.delete(entry);
-    });
+    return this.#pending.enqueue(bytes, options, 'NATS channel send');
   }
 
   trySend(message: T): boolean {
@@ -291,9 +268,27 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
     return bytes === undefined ? undefined : this.#decode(bytes);
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  /**
+   * Closes this end gracefully: sends still waiting for room go out first (or fail with `PeerGoneError` if the peer
+   * goes), then the peer is told. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  /** Closes this end now: sends still waiting for room reject (with `error`, else `ClosedError`). Idempotent. */
+  destroy(error?: Error): void {
+    if (this.#closing !== undefined && this.#released) return;
     this.#closed = true;
+    this.#pending.rejectAll(error ?? new ClosedError('NATS channel'));
+    this.#closing ??= this.#shutdown();
+  }
+
+  async #shutdown(): Promise<void> {
+    this.#closed = true;
+    if (this.#ended === undefined) await this.#pending.drained();
+    this.#released = true;
     clearInterval(this.#timer);
     if (this.#ended === undefined && !this.#nc.isClosed()) {
       try {
@@ -307,7 +302,7 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
     // Waiting calls end after the awaits above, so that a caller who awaits close() first still handles them in time.
     const closed = new ClosedError('NATS channel');
     this.#inbox.fail(closed);
-    this.#rejectPending(closed);
+    this.#pending.rejectAll(closed);
     this.#ended ??= closed;
     this.#unwatchClosed();
     this.#link.sub.unsubscribe();
@@ -353,7 +348,7 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
   }
 
   #ping(): void {
-    if (this.#closed || this.#ended !== undefined || this.#nc.isClosed()) return;
+    if (this.#released || this.#ended !== undefined || this.#nc.isClosed()) return;
     this.#readTold = this.#read;
     try {
       this.#nc.publish(`${this.#link.peerPrefix}.p.${this.#sent}.${this.#read}`);
@@ -371,7 +366,7 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
   }
 
   #onMessage(msg: Msg, controlStart: number): void {
-    if (this.#closed || this.#ended !== undefined) return;
+    if (this.#released || this.#ended !== undefined) return;
     this.#lastHeard = Date.now();
     const subject = msg.subject;
     const kind = subject.charCodeAt(controlStart);
@@ -400,32 +395,23 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
   }
 
   #flushPending(): void {
-    for (const entry of this.#pending) {
-      if (!this.#hasRoom()) return;
-      this.#pending.delete(entry);
-      try {
-        this.#publish(entry.bytes);
-        entry.settle.resolve();
-      } catch (error) {
-        entry.settle.reject(error);
-      }
-    }
+    this.#pending.flush((bytes) => {
+      if (!this.#hasRoom()) return false;
+      this.#publish(bytes);
+      return true;
+    });
   }
 
   /** The channel ends without a local close: what arrived is still handed out (unless `drop`), then `error`. */
   #end(error: IpcError, drop = false): void {
-    if (this.#closed || this.#ended !== undefined) return;
+    if (this.#released || this.#ended !== undefined) return;
     this.#ended = error;
     clearInterval(this.#timer);
     if (drop) this.#inbox.fail(error);
     else this.#inbox.end(error);
-    this.#rejectPending(this.#sendError());
+    this.#pending.rejectAll(this.#sendError());
     this.#unwatchClosed();
     this.#link.sub.unsubscribe();
   }
 
-  #rejectPending(error: Error): void {
-    for (const entry of this.#pending) entry.settle.reject(error);
-    this.#pending.clear();
-  }
 }

@@ -1,4 +1,5 @@
-import { ClosedError, TooLargeError, deadline, intervalOption, isIpcError, type Codec, type WaitOptions } from '@ipcx/core';
+import { ClosedError, TooLargeError, isIpcError, type Codec, type WaitOptions } from '@ipcx/core';
+import { checkInteger, deadline, intervalOption } from '@ipcx/core/transport';
 import { Kvm, type KV } from '@nats-io/kv';
 import { checkConnectOptions, holdConnection, raceDeadline, releaseConnection, type HeldConnection, type NatsConnectOptions } from './internal/connection.js';
 import { fromNatsError } from './internal/errors.js';
@@ -8,6 +9,7 @@ import {
   encodeValue,
   fromKvWriteError,
   isWrongLastSequence,
+  openBucket,
   presenceSubject,
   topicCodec,
 } from './internal/topic-common.js';
@@ -23,7 +25,7 @@ export interface NatsPublisherOptions<T> extends NatsConnectOptions {
   /** The KV bucket. Default `ipcx-<topic>`. */
   bucket?: string | undefined;
   /** How often the publisher tells subscribers it lives, ms (see `onPublisherGone`). Default 1000. */
-  presenceInterval?: number | undefined;
+  heartbeatInterval?: number | undefined;
 }
 
 /** Options of `publish`. */
@@ -52,7 +54,7 @@ const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024;
  * (`ipcx-<topic>`, one key), so the topic's revisions are the bucket's sequence: 1, 2, 3, … with no gap, the
  * same numbering as `@ipcx/pubsub`. `publish` is a KV put (with `expectedRevision`, a KV update: compare-and-set);
  * `update` reads, calls the function and compare-and-sets, retrying when another writer won. The value outlives
- * the publisher (it is in JetStream); subscribers learn that the publisher left through `presenceInterval`.
+ * the publisher (it is in JetStream); subscribers learn that the publisher left through `heartbeatInterval`.
  *
  * @example
  * ```ts
@@ -70,6 +72,7 @@ export class NatsPublisher<T = unknown> implements AsyncDisposable {
   readonly #timer: NodeJS.Timeout;
   readonly #what: string;
   #closed = false;
+  #closing: Promise<void> | undefined;
   #last: { revision: number; value: T } | undefined;
 
   private constructor(held: HeldConnection, kv: KV, codec: Codec<T>, maxValueBytes: number, bucket: string, interval: number, what: string) {
@@ -89,11 +92,9 @@ export class NatsPublisher<T = unknown> implements AsyncDisposable {
     const bucket = bucketName(topic, options.bucket);
     checkConnectOptions(options);
     const codec = topicCodec(options.codec);
-    const history = options.history ?? DEFAULT_HISTORY;
-    if (!Number.isInteger(history) || history < 1 || history > 64) throw new RangeError(`history must be an integer from 1 to 64 (NATS KV's bound), got ${String(history)}`);
-    const maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
-    if (!Number.isInteger(maxValueBytes) || maxValueBytes < 1) throw new RangeError(`maxValueBytes must be an integer >= 1, got ${String(maxValueBytes)}`);
-    const interval = intervalOption('presenceInterval', options.presenceInterval, 1000);
+    const history = checkInteger('history', options.history, { min: 1, max: 64, default: DEFAULT_HISTORY }); // NATS KV's bound
+    const maxValueBytes = checkInteger('maxValueBytes', options.maxValueBytes, { min: 1, default: DEFAULT_MAX_VALUE_BYTES });
+    const interval = intervalOption('heartbeatInterval', options.heartbeatInterval, 1000);
     const what = `topic "${topic}" publisher`;
     const held = await holdConnection(what, options);
     try {
@@ -109,7 +110,26 @@ export class NatsPublisher<T = unknown> implements AsyncDisposable {
     }
   }
 
-  /** True once `close` was called. */
+  /**
+   * Removes the topic from NATS (its KV bucket, with every revision) and resolves to true, or to false when there
+   * was none. Publishers and subscribers still attached end as when NATS loses the bucket.
+   */
+  static async unlink(topic: string, options: NatsConnectOptions & { bucket?: string | undefined } = {}): Promise<boolean> {
+    const bucket = bucketName(topic, options.bucket);
+    checkConnectOptions(options);
+    const what = `topic "${topic}" unlink`;
+    const held = await holdConnection(what, options);
+    try {
+      const kv = await openBucket(held.nc, bucket);
+      return kv === undefined ? false : await kv.destroy();
+    } catch (error) {
+      throw fromNatsError(`${what}: the KV bucket "${bucket}"`, error);
+    } finally {
+      await releaseConnection(held);
+    }
+  }
+
+  /** True once `close` or `destroy` was called. */
   get closed(): boolean {
     return this.#closed;
   }
@@ -131,7 +151,7 @@ export class NatsPublisher<T = unknown> implements AsyncDisposable {
   async publish(value: T, options: PublishOptions = {}): Promise<number> {
     if (this.#closed) throw new ClosedError(this.#what);
     const expected = options.expectedRevision;
-    if (expected !== undefined && !(Number.isInteger(expected) && expected >= 0)) throw new RangeError(`expectedRevision must be an integer >= 0, got ${String(expected)}`);
+    if (expected !== undefined) checkInteger('expectedRevision', expected, { min: 0 });
     const bytes = this.#encode(value);
     const revision = await this.#write(bytes, expected, options);
     this.#remember(revision, value);
@@ -145,8 +165,7 @@ export class NatsPublisher<T = unknown> implements AsyncDisposable {
    */
   async update(fn: (current: T | undefined, revision: number) => T | Promise<T>, options: UpdateOptions = {}): Promise<number> {
     if (this.#closed) throw new ClosedError(this.#what);
-    const attempts = options.maxAttempts ?? 100;
-    if (!Number.isInteger(attempts) || attempts < 1) throw new RangeError(`maxAttempts must be an integer >= 1, got ${String(attempts)}`);
+    const attempts = checkInteger('maxAttempts', options.maxAttempts, { min: 1, default: 100 });
     let lastError: unknown;
     for (let i = 0; i < attempts; i++) {
       let entry;
@@ -173,13 +192,26 @@ export class NatsPublisher<T = unknown> implements AsyncDisposable {
   }
 
   /** Stops publishing and tells subscribers the publisher left; the topic's value stays in the bucket. Idempotent. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#closed = true;
+      clearInterval(this.#timer);
+      this.#say('gone');
+      if (this.#held.owned) await this.#held.nc.flush().catch(() => {});
+      await releaseConnection(this.#held);
+    })();
+    return this.#closing;
+  }
+
+  /**
+   * Stops publishing now, without telling subscribers (they notice the silence, as when a publisher dies); writes
+   * already sent may still be stored. Idempotent.
+   */
+  destroy(_error?: Error): void {
+    if (this.#closing !== undefined) return;
     this.#closed = true;
     clearInterval(this.#timer);
-    this.#say('gone');
-    if (this.#held.owned) await this.#held.nc.flush().catch(() => {});
-    await releaseConnection(this.#held);
+    this.#closing = releaseConnection(this.#held);
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -1,21 +1,10 @@
-import {
-  ClosedError,
-  Inbox,
-  NotFoundError,
-  PeerGoneError,
-  RevisionNotFoundError,
-  intervalOption,
-  isIpcError,
-  iterate,
-  type Codec,
-  type IpcError,
-  type WaitOptions,
-} from '@ipcx/core';
-import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
+import { ClosedError, NotFoundError, PeerGoneError, RevisionNotFoundError, isIpcError, type Codec, type IpcError, type WaitOptions } from '@ipcx/core';
+import { Inbox, checkEnum, checkInteger, intervalOption, iterate } from '@ipcx/core/transport';
+import type { KV, KvEntry } from '@nats-io/kv';
 import type { QueuedIterator, Status, Subscription } from '@nats-io/transport-node';
 import { checkConnectOptions, holdConnection, onConnectionClosed, releaseConnection, type HeldConnection, type NatsConnectOptions } from './internal/connection.js';
 import { fromNatsError } from './internal/errors.js';
-import { TOPIC_KEY, bucketName, presenceSubject, topicCodec } from './internal/topic-common.js';
+import { TOPIC_KEY, bucketName, openBucket, presenceSubject, topicCodec } from './internal/topic-common.js';
 
 /** One revision of a topic. */
 export interface TopicEntry<T> {
@@ -23,7 +12,7 @@ export interface TopicEntry<T> {
   value: T;
 }
 
-/** Options of `NatsSubscriber.connect`. */
+/** Options of `NatsSubscriber.open`. */
 export interface NatsSubscriberOptions<T> extends NatsConnectOptions {
   /**
    * Where iteration starts: `'latest'` (default) yields the current value first, then every later revision;
@@ -46,15 +35,18 @@ export interface NatsSubscriberOptions<T> extends NatsConnectOptions {
    * Revisions held unread; a subscriber that falls further behind skips the oldest (a state topic's reader needs
    * the newest, not every step): the revisions it then yields jump, and `skipped` counts what it missed. Default 1024.
    */
-  maxPending?: number | undefined;
+  capacity?: number | undefined;
   /**
-   * How often the subscriber checks that its KV watch still delivers (a watch can die silently after a server
+   * How often the subscriber checks that the other side still delivers: that its KV watch does (a watch can die silently after a server
    * restart): when the bucket holds a newer revision than the watch delivered, the watch is made again from the
    * last revision seen. Also re-made at once on every reconnect. Default 2000 ms.
    */
-  watchCheckInterval?: number | undefined;
-  /** The publisher's `presenceInterval`. Default 1000. */
-  presenceInterval?: number | undefined;
+  peerCheckInterval?: number | undefined;
+  /**
+   * The publisher's `heartbeatInterval` (how often it says it lives): one not heard from in 5 of them is gone.
+   * Default 1000.
+   */
+  heartbeatInterval?: number | undefined;
 }
 
 const SILENT_INTERVALS = 5;
@@ -71,7 +63,7 @@ const MAX_FRUITLESS_WATCHES = 20;
  *
  * @example
  * ```ts
- * await using sub = await NatsSubscriber.connect<{ price: number }>('prices', { servers: 'nats://10.0.0.5:4222' });
+ * await using sub = await NatsSubscriber.open<{ price: number }>('prices', { servers: 'nats://10.0.0.5:4222' });
  * for await (const { revision, value } of sub) console.log(revision, value.price);
  * ```
  */
@@ -80,13 +72,14 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
   readonly #kv: KV;
   readonly #codec: Codec<T>;
   readonly #what: string;
-  readonly #maxPending: number;
+  readonly #capacity: number;
   readonly #inbox = new Inbox<TopicEntry<T>>();
   readonly #presenceSub: Subscription;
   readonly #timers: NodeJS.Timeout[] = [];
   readonly #onPublisherGone: 'error' | 'wait';
-  readonly #presenceInterval: number;
+  readonly #heartbeatInterval: number;
   #closed = false;
+  #closing: Promise<void> | undefined;
   #ended = false;
   #current: TopicEntry<T> | undefined;
   /** The newest revision taken from the bucket (delivered or current). */
@@ -110,7 +103,7 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
     codec: Codec<T>,
     bucket: string,
     what: string,
-    settings: { maxPending: number; watchCheckInterval: number; presenceInterval: number; onPublisherGone: 'error' | 'wait' },
+    settings: { capacity: number; peerCheckInterval: number; heartbeatInterval: number; onPublisherGone: 'error' | 'wait' },
     current: TopicEntry<T> | undefined,
     startAfter: number,
   ) {
@@ -118,9 +111,9 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
     this.#kv = kv;
     this.#codec = codec;
     this.#what = what;
-    this.#maxPending = settings.maxPending;
+    this.#capacity = settings.capacity;
     this.#onPublisherGone = settings.onPublisherGone;
-    this.#presenceInterval = settings.presenceInterval;
+    this.#heartbeatInterval = settings.heartbeatInterval;
     this.#current = current;
     this.#seen = startAfter;
     this.#base = startAfter;
@@ -133,12 +126,12 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
     });
     void this.#followStatus();
     this.#unwatchClosed = onConnectionClosed(nc, () => this.#end(new PeerGoneError(`${what}: NATS server (the connection closed)`)));
-    const check = setInterval(() => void this.#checkWatch(), settings.watchCheckInterval);
+    const check = setInterval(() => void this.#checkWatch(), settings.peerCheckInterval);
     const presence = setInterval(() => {
-      if (this.#publisherHeard !== undefined && Date.now() - this.#publisherHeard > SILENT_INTERVALS * this.#presenceInterval) {
+      if (this.#publisherHeard !== undefined && Date.now() - this.#publisherHeard > SILENT_INTERVALS * this.#heartbeatInterval) {
         this.#publisherGone(false);
       }
-    }, settings.presenceInterval);
+    }, settings.heartbeatInterval);
     check.unref();
     presence.unref();
     this.#timers.push(check, presence);
@@ -148,7 +141,7 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
    * Opens the topic's bucket (`NotFoundError` when no publisher ever created it) and starts watching it.
    * `{ signal, timeout }` bound the connect and the first read.
    */
-  static async connect<T = unknown>(topic: string, options: NatsSubscriberOptions<T> = {}): Promise<NatsSubscriber<T>> {
+  static async open<T = unknown>(topic: string, options: NatsSubscriberOptions<T> = {}): Promise<NatsSubscriber<T>> {
     const bucket = bucketName(topic, options.bucket);
     checkConnectOptions(options);
     const codec = topicCodec(options.codec);
@@ -156,21 +149,15 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
     if (!(from === 'latest' || from === 'new' || (typeof from === 'object' && from !== null && Number.isInteger(from.revision) && from.revision >= 1))) {
       throw new TypeError(`from must be 'latest', 'new' or { revision: n } with n >= 1, got ${JSON.stringify(from)}`);
     }
-    const onPublisherGone = options.onPublisherGone ?? 'error';
-    if (onPublisherGone !== 'error' && onPublisherGone !== 'wait') throw new TypeError(`onPublisherGone must be 'error' or 'wait', got ${String(onPublisherGone)}`);
-    const maxPending = options.maxPending ?? 1024;
-    if (!Number.isInteger(maxPending) || maxPending < 1) throw new RangeError(`maxPending must be an integer >= 1, got ${String(maxPending)}`);
-    const watchCheckInterval = intervalOption('watchCheckInterval', options.watchCheckInterval, 2000);
-    const presenceInterval = intervalOption('presenceInterval', options.presenceInterval, 1000);
+    const onPublisherGone = checkEnum('onPublisherGone', options.onPublisherGone, ['error', 'wait'] as const, 'error');
+    const capacity = checkInteger('capacity', options.capacity, { min: 1, default: 1024 });
+    const peerCheckInterval = intervalOption('peerCheckInterval', options.peerCheckInterval, 2000);
+    const heartbeatInterval = intervalOption('heartbeatInterval', options.heartbeatInterval, 1000);
     const what = `topic "${topic}" subscriber`;
     const held = await holdConnection(what, options);
     try {
-      const kv = await new Kvm(held.nc).open(bucket);
-      try {
-        await kv.status();
-      } catch (error) {
-        throw new NotFoundError(`topic "${topic}" (KV bucket "${bucket}")`, { cause: error });
-      }
+      const kv = await openBucket(held.nc, bucket);
+      if (kv === undefined) throw new NotFoundError(`topic "${topic}" (KV bucket "${bucket}")`);
       const latest = await kv.get(TOPIC_KEY);
       const current = latest?.operation === 'PUT' ? { revision: latest.revision, value: codec.decode(latest.value, false) } : undefined;
       const latestRevision = latest?.revision ?? 0;
@@ -191,7 +178,7 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
           }
         }
       }
-      const sub = new NatsSubscriber<T>(held, kv, codec, bucket, what, { maxPending, watchCheckInterval, presenceInterval, onPublisherGone }, current, startAfter);
+      const sub = new NatsSubscriber<T>(held, kv, codec, bucket, what, { capacity, peerCheckInterval, heartbeatInterval, onPublisherGone }, current, startAfter);
       for (const entry of initial) {
         sub.#inbox.push(entry);
         sub.#base = Math.min(sub.#base, entry.revision - 1);
@@ -204,12 +191,12 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
     }
   }
 
-  /** True once `close` was called or the subscription ended. */
+  /** True once `close` or `destroy` was called, or the subscription ended and every revision it had was read. */
   get closed(): boolean {
-    return this.#closed || this.#ended;
+    return this.#closed || (this.#ended && this.#inbox.size === 0);
   }
 
-  /** Revisions skipped because this subscriber fell more than `maxPending` behind. */
+  /** Revisions skipped because this subscriber fell more than `capacity` behind. */
   get skipped(): number {
     // Every revision after the base and up to the newest seen was handed out, waits, or was skipped.
     return this.#seen - this.#base - this.#handedCount - this.#inbox.size;
@@ -244,12 +231,18 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
   }
 
   /** Stops watching; a waiting `next` rejects with `ClosedError`. Idempotent. */
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    this.destroy();
+    return this.#closing!;
+  }
+
+  /** The same as `close` (a subscriber sends nothing to flush). Idempotent. */
+  destroy(_error?: Error): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#stop();
     this.#inbox.fail(new ClosedError(this.#what));
-    await releaseConnection(this.#held);
+    this.#closing = releaseConnection(this.#held);
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -282,7 +275,7 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
     this.#end(
       closed
         ? new ClosedError(`topic (its publisher closed it) for the ${this.#what}`)
-        : new PeerGoneError(`${this.#what}: the topic's publisher (not heard from in ${SILENT_INTERVALS} intervals of ${this.#presenceInterval} ms)`),
+        : new PeerGoneError(`${this.#what}: the topic's publisher (not heard from in ${SILENT_INTERVALS} intervals of ${this.#heartbeatInterval} ms)`),
     );
   }
 
@@ -338,7 +331,7 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
     }
     const item = { revision: entry.revision, value };
     this.#current = item;
-    if (this.#inbox.size >= this.#maxPending) {
+    if (this.#inbox.size >= this.#capacity) {
       this.#inbox.shift();
     }
     this.#inbox.push(item);
@@ -374,8 +367,8 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
 
   /** Reads revisions after the last one seen up to `latest` from the bucket, in order, and delivers them. */
   async #readMissed(latest: number): Promise<void> {
-    // More than maxPending behind: only the newest maxPending matter (the rest would be skipped anyway).
-    const from = Math.max(this.#seen + 1, latest - this.#maxPending + 1);
+    // More than capacity behind: only the newest capacity matter (the rest would be skipped anyway).
+    const from = Math.max(this.#seen + 1, latest - this.#capacity + 1);
     for (let revision = from; revision <= latest && !this.#closed && !this.#ended; revision++) {
       if (revision <= this.#seen) continue; // the watch came back meanwhile
       let entry: KvEntry | null;

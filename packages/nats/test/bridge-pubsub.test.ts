@@ -24,10 +24,10 @@ describe.skipIf(skipWithoutServer || !pubsub)('bridgeTopic with the real @ipcx/p
     const topic = unique('pubsub-to-nats');
     const local = track(await pubsub!.Publisher.create(topic, { history: 8 }));
     await local.publish({ price: 1 });
-    const localSub = track(await pubsub!.Subscriber.connect(topic));
+    const localSub = track(await pubsub!.Subscriber.open(topic));
     track(await bridgeTopic<Price>(topic, { toNats: localSub, servers: server().url }));
-    const remote = track(await NatsSubscriber.connect<Price>(topic, { servers: server().url, onPublisherGone: 'wait', timeout: 5000 }));
-    const localWatcher = track(await pubsub!.Subscriber.connect(topic));
+    const remote = track(await NatsSubscriber.open<Price>(topic, { servers: server().url, onPublisherGone: 'wait', timeout: 5000 }));
+    const localWatcher = track(await pubsub!.Subscriber.open(topic));
     for (let i = 2; i <= 5; i++) await local.publish({ price: i });
     // The same code on both: next() until the value of local revision 5. (A pubsub subscriber, the bridge's
     // included, skips revisions it was too slow for: the NATS side then has fewer, still continuous.)
@@ -49,7 +49,7 @@ describe.skipIf(skipWithoutServer || !pubsub)('bridgeTopic with the real @ipcx/p
     await pub.publish({ price: 1 });
     const local = track(await pubsub!.Publisher.create(topic));
     track(await bridgeTopic<Price>(topic, { fromNats: local, servers: server().url }));
-    const localSub = track(await pubsub!.Subscriber.connect(topic));
+    const localSub = track(await pubsub!.Subscriber.open(topic));
     for (let i = 2; i <= 4; i++) await pub.publish({ price: i });
     let last: TopicEntry<Price> | undefined;
     while (last?.value.price !== 4) last = await localSub.next({ timeout: 5000 });

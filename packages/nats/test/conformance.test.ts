@@ -3,7 +3,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { rawCodec, type Channel } from '@ipcx/core';
 import { describeChannelConformance, type KillablePeer } from '@ipcx/core/testing';
 import { NatsChannel, NatsChannelServer } from '@ipcx/nats';
-import { children, describeNats, exited, fixtures, lineFrom, natsServer, unique } from './helpers.js';
+import { children, describeNats, exited, fixtures, lineFrom, natsServer, unique, within } from './helpers.js';
 
 const MAX = 8192;
 const CAPACITY = 16;
@@ -60,6 +60,48 @@ describeNats('NatsChannel over a real nats-server', () => {
 
 describeNats('NatsChannel.connect and NatsChannelServer', () => {
   const server = natsServer();
+
+  it('after the peer closed, a send is PeerGoneError and closed turns true once what it sent was received', async () => {
+    const subject = unique('peer-closed');
+    const listener = await NatsChannelServer.listen<string>(subject, { servers: server().url });
+    const client = await NatsChannel.connect<string>(subject, { servers: server().url, timeout: 5000 });
+    try {
+      const accepted = await listener.accept({ timeout: 5000 });
+      await accepted.send('last');
+      await accepted.close();
+      expect(await client.receive({ timeout: 5000 })).toBe('last');
+      await expect(client.receive({ timeout: 5000 })).rejects.toMatchObject({ code: 'IPCX_ERR_CLOSED' });
+      expect(client.closed).toBe(true);
+      await expect(client.send('late')).rejects.toMatchObject({ code: 'IPCX_ERR_PEER_GONE' });
+    } finally {
+      client.destroy();
+      await listener.close();
+    }
+  });
+
+  it('close lets a send waiting for room go out first; destroy rejects it', async () => {
+    const subject = unique('drain');
+    const listener = await NatsChannelServer.listen<number>(subject, { servers: server().url, capacity: 1 });
+    const client = await NatsChannel.connect<number>(subject, { servers: server().url, capacity: 1, timeout: 5000 });
+    try {
+      const accepted = await listener.accept({ timeout: 5000 });
+      await client.send(1);
+      const waiting = client.send(2); // no room until the peer reads
+      const closing = client.close();
+      expect(await accepted.receive({ timeout: 5000 })).toBe(1);
+      expect(await accepted.receive({ timeout: 5000 })).toBe(2);
+      await within(waiting, 5000, 'the waiting send');
+      await within(closing, 5000, 'close');
+      const other = await NatsChannel.connect<number>(subject, { servers: server().url, capacity: 1, timeout: 5000 });
+      await other.send(1);
+      const dropped = other.send(2);
+      other.destroy(new Error('gone now'));
+      await expect(dropped).rejects.toThrow('gone now');
+    } finally {
+      client.destroy();
+      await listener.close();
+    }
+  });
 
   it('connect fails with NotFoundError when nobody listens, and ends at its signal', async () => {
     const subject = unique('nobody');

@@ -35,18 +35,23 @@ describeNats('faults NATS users hit: restarts, slow consumers, reconnect storms'
     servers.push(server);
     return server;
   };
+  /** A server of its own, a topic with one revision published, and a subscriber that has read it. */
+  const watchedTopic = async (what: string, peerCheckInterval: number) => {
+    const server = await start();
+    const topic = unique(what);
+    const pub = track(await NatsPublisher.create<Price>(topic, { servers: server.url }));
+    await pub.publish({ price: 1 });
+    const sub = track(await NatsSubscriber.open<Price>(topic, { servers: server.url, peerCheckInterval }));
+    expect((await sub.next({ timeout: 5000 })).revision).toBe(1);
+    return { server, topic, pub, sub };
+  };
   const track = <T extends { close(): Promise<void> }>(o: T): T => {
     cleanup.push(o);
     return o;
   };
 
   it('a subscriber watching through a server restart gets the revisions published after it, none twice', async () => {
-    const server = await start();
-    const topic = unique('restart');
-    const pub = track(await NatsPublisher.create<Price>(topic, { servers: server.url }));
-    await pub.publish({ price: 1 });
-    const sub = track(await NatsSubscriber.connect<Price>(topic, { servers: server.url, watchCheckInterval: 500 }));
-    expect((await sub.next({ timeout: 5000 })).revision).toBe(1);
+    const { server, pub, sub } = await watchedTopic('restart', 500);
     await pub.publish({ price: 2 });
     expect((await sub.next({ timeout: 5000 })).revision).toBe(2);
     await server.restart();
@@ -60,12 +65,7 @@ describeNats('faults NATS users hit: restarts, slow consumers, reconnect storms'
   });
 
   it('a watch whose consumer the server dropped (an outage past its inactive threshold) is noticed and made again', async () => {
-    const server = await start();
-    const topic = unique('dropped');
-    const pub = track(await NatsPublisher.create<Price>(topic, { servers: server.url }));
-    await pub.publish({ price: 1 });
-    const sub = track(await NatsSubscriber.connect<Price>(topic, { servers: server.url, watchCheckInterval: 200 }));
-    expect((await sub.next({ timeout: 5000 })).revision).toBe(1);
+    const { server, topic, pub, sub } = await watchedTopic('dropped', 200);
     // What the server does to an ephemeral consumer that had no interest for its inactive threshold: delete it.
     // The client's watch then stays open and delivers nothing, for ever (the silent death NATS users report).
     const nc = await connect({ servers: server.url });
@@ -129,7 +129,7 @@ describeNats('faults NATS users hit: restarts, slow consumers, reconnect storms'
     const server = await start();
     const topic = unique('slow');
     const pub = track(await NatsPublisher.create<Price>(topic, { servers: server.url }));
-    const sub = track(await NatsSubscriber.connect<Price>(topic, { servers: server.url, from: 'new', maxPending: 8 }));
+    const sub = track(await NatsSubscriber.open<Price>(topic, { servers: server.url, from: 'new', capacity: 8 }));
     const n = 300;
     for (let i = 1; i <= n; i++) await pub.publish({ price: i });
     await within(
@@ -169,13 +169,8 @@ describeNats('faults NATS users hit: restarts, slow consumers, reconnect storms'
   });
 
   it('a reconnect storm (the server restarted five times in a row) ends in recovery of topics and channels', async () => {
-    const server = await start();
-    const topic = unique('storm');
+    const { server, pub, sub } = await watchedTopic('storm', 500);
     const subject = unique('storm-chan');
-    const pub = track(await NatsPublisher.create<Price>(topic, { servers: server.url }));
-    await pub.publish({ price: 0 });
-    const sub = track(await NatsSubscriber.connect<Price>(topic, { servers: server.url, watchCheckInterval: 500 }));
-    expect((await sub.next({ timeout: 5000 })).revision).toBe(1);
     const listener = track(await NatsChannelServer.listen<string>(subject, { servers: server.url, peerCheckInterval: 2000 }));
     const client = track(await NatsChannel.connect<string>(subject, { servers: server.url, peerCheckInterval: 2000, timeout: 5000 }));
     const accepted = await listener.accept({ timeout: 5000 });

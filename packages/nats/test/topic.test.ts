@@ -20,8 +20,8 @@ describeNats('topics on NATS KV: NatsPublisher and NatsSubscriber', () => {
     open.push(pub);
     return pub;
   };
-  const subscriber = async <T = Price>(topic: string, options: Parameters<typeof NatsSubscriber.connect<T>>[1] = {}): Promise<NatsSubscriber<T>> => {
-    const sub = await NatsSubscriber.connect<T>(topic, { servers: server().url, timeout: 5000, ...options });
+  const subscriber = async <T = Price>(topic: string, options: Parameters<typeof NatsSubscriber.open<T>>[1] = {}): Promise<NatsSubscriber<T>> => {
+    const sub = await NatsSubscriber.open<T>(topic, { servers: server().url, timeout: 5000, ...options });
     open.push(sub);
     return sub;
   };
@@ -115,10 +115,10 @@ describeNats('topics on NATS KV: NatsPublisher and NatsSubscriber', () => {
 
   it("a publisher that closes ends the subscriber's loop quietly after what it published (as in pubsub), and 'wait' keeps watching", async () => {
     const topic = unique('gone');
-    const pub = await NatsPublisher.create<Price>(topic, { servers: server().url, presenceInterval: 50 });
+    const pub = await NatsPublisher.create<Price>(topic, { servers: server().url, heartbeatInterval: 50 });
     await pub.publish({ price: 1 });
-    const strict = await subscriber(topic, { presenceInterval: 50 });
-    const patient = await subscriber(topic, { presenceInterval: 50, onPublisherGone: 'wait' });
+    const strict = await subscriber(topic, { heartbeatInterval: 50 });
+    const patient = await subscriber(topic, { heartbeatInterval: 50, onPublisherGone: 'wait' });
     await pub.publish({ price: 2 });
     // Wait until both have heard the publisher live (the presence subject) before it leaves.
     expect((await take(strict, 2)).map((e) => e.revision)).toEqual([1, 2]);
@@ -139,7 +139,7 @@ describeNats('topics on NATS KV: NatsPublisher and NatsSubscriber', () => {
     const topic = unique('killed');
     const child = kids.spawn([join(fixtures, 'publish-topic.mjs'), server().url, topic, '50']);
     expect(await lineFrom(child)).toBe('ready');
-    const sub = await subscriber(topic, { presenceInterval: 50 });
+    const sub = await subscriber(topic, { heartbeatInterval: 50 });
     expect(await sub.next({ timeout: 5000 })).toEqual({ revision: 1, value: { price: 1 } });
     expect(sub.revision).toBe(1);
     // Heard alive before it dies (presence every 50 ms).
@@ -159,7 +159,7 @@ describeNats('topics on NATS KV: NatsPublisher and NatsSubscriber', () => {
     const sub = await subscriber<unknown>(topic, { codec: jsonCodec });
     expect(sub.current()).toEqual({ revision: 1, value: { text: 'ok' } });
     await expect(subscriber(unique('missing'))).rejects.toMatchObject({ code: 'IPCX_ERR_NOT_FOUND' });
-    await expect(NatsSubscriber.connect('bad name', { servers: server().url })).rejects.toMatchObject({ code: 'IPCX_ERR_INVALID_NAME' });
+    await expect(NatsSubscriber.open('bad name', { servers: server().url })).rejects.toMatchObject({ code: 'IPCX_ERR_INVALID_NAME' });
     await expect(NatsPublisher.create(topic, { servers: server().url, history: 65 })).rejects.toThrow(RangeError);
   });
 
@@ -167,7 +167,7 @@ describeNats('topics on NATS KV: NatsPublisher and NatsSubscriber', () => {
     const topic = unique('close');
     const pub = await publisher(topic);
     await pub.publish({ price: 1 });
-    const sub = await NatsSubscriber.connect<Price>(topic, { servers: server().url, from: 'new' });
+    const sub = await NatsSubscriber.open<Price>(topic, { servers: server().url, from: 'new' });
     const waiting = sub.next();
     const loop = (async () => {
       for await (const _ of sub) assert.fail('nothing was published');

@@ -20,7 +20,7 @@ export interface TopicInfo {
   /** The socket subscribers connect to. */
   readonly socket: string;
   /** Room for a value in the current generation, in bytes. */
-  readonly capacity: number;
+  readonly bufferBytes: number;
   /** Revisions kept for replay. */
   readonly history: number;
   /** 'locked' when several writers may publish. */
@@ -61,7 +61,7 @@ export async function listTopics(options: { dir?: string } = {}): Promise<TopicI
       generation: segment?.generation ?? 0,
       segment: segment?.name,
       socket: socketPath(dir, topic),
-      capacity: segment?.slotBytes ?? 0,
+      bufferBytes: segment?.slotBytes ?? 0,
       history: segment?.kept ?? 0,
       writers: segment?.locked ? 'locked' : 'single',
     });

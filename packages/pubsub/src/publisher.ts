@@ -1,34 +1,31 @@
 import { existsSync, rmSync } from 'node:fs';
-import {
-  AlreadyExistsError,
-  ClosedError,
-  PeerGoneError,
-  RevisionMismatchError,
-  TooLargeError,
-  checkWaitOptions,
-  isIpcError,
-  registerKernelObject,
-  type Codec,
-  type KernelObjectRegistration,
-  type WaitOptions,
-} from '@ipcx/core';
+import { AlreadyExistsError, ClosedError, PeerGoneError, RevisionMismatchError, TooLargeError, isIpcError, msgpackCodec, type Codec, type WaitOptions } from '@ipcx/core';
 import { FileLock } from '@ipcx/shm';
 import { UnixServer, UnixSocket, sameUser, type PeerCredentials, type StreamChannel, type UnixChannel } from '@ipcx/sockets';
 import { TopicSegment, unlinkQuietly } from './internal/segment.js';
 import { TopicLock } from './internal/topic-lock.js';
 import type { PublisherMessage, SubscriberMessage } from './internal/protocol.js';
 import { checkTopicName, lockPath, runtimeDir, segmentName, socketPath, topicGenerations, writersLockPath } from './names.js';
-import { booleanOption, choiceOption, codecOption, integerOption, modeOption } from './options.js';
+import {
+  checkBoolean,
+  checkCodec,
+  checkEnum,
+  checkInteger,
+  checkMode,
+  checkWaitOptions,
+  registerKernelObject,
+  type KernelObjectRegistration,
+} from '@ipcx/core/transport';
 
 /** Options of `Publisher.create`. */
 export interface PublisherOptions<T = unknown> {
   /** The largest encoded value this topic accepts; a larger one is `TooLargeError`. Default 1 MiB. */
   maxValueBytes?: number;
   /**
-   * Room for a value in the first generation, in bytes (default 4 KiB, at most `maxValueBytes`). A larger value
-   * grows the topic to a new generation. With `writers: 'locked'` the topic is sized for `maxValueBytes` at once.
+   * Room for a value in the first generation's buffers, in bytes (default 4 KiB, at most `maxValueBytes`). A larger
+   * value grows the topic to a new generation. With `writers: 'locked'` the topic is sized for `maxValueBytes` at once.
    */
-  capacity?: number;
+  bufferBytes?: number;
   /** Revisions kept for subscribers that replay (`from: { revision }`), the latest included. Default 1, at most 4096. */
   history?: number;
   /** Encodes values (default `msgpackCodec`); subscribers must use the same codec. */
@@ -69,7 +66,7 @@ export interface Revision<T> {
 }
 
 const DEFAULT_MAX_VALUE_BYTES = 1 << 20;
-const DEFAULT_CAPACITY = 4096;
+const DEFAULT_BUFFER_BYTES = 4096;
 const MAX_HISTORY = 4096;
 
 interface Client {
@@ -139,14 +136,14 @@ export class Publisher<T = unknown> implements AsyncDisposable {
    */
   static async create<T = unknown>(topic: string, options: PublisherOptions<T> = {}): Promise<Publisher<T>> {
     checkTopicName(topic);
-    const maxValueBytes = integerOption('maxValueBytes', options.maxValueBytes, DEFAULT_MAX_VALUE_BYTES, 1, 1 << 30);
-    const capacity = integerOption('capacity', options.capacity, Math.min(DEFAULT_CAPACITY, maxValueBytes), 1, maxValueBytes);
-    const history = integerOption('history', options.history, 1, 1, MAX_HISTORY);
-    const codec = codecOption(options.codec);
-    const mode = modeOption(options.mode);
-    const takeover = booleanOption('takeover', options.takeover, true);
-    const writers = choiceOption('writers', options.writers, ['single', 'locked'] as const, 'single');
-    const maxSubscribers = integerOption('maxSubscribers', options.maxSubscribers, 1024, 1, 65536);
+    const maxValueBytes = checkInteger('maxValueBytes', options.maxValueBytes, { min: 1, max: 1 << 30, default: DEFAULT_MAX_VALUE_BYTES });
+    const bufferBytes = checkInteger('bufferBytes', options.bufferBytes, { min: 1, max: maxValueBytes, default: Math.min(DEFAULT_BUFFER_BYTES, maxValueBytes) });
+    const history = checkInteger('history', options.history, { min: 1, max: MAX_HISTORY, default: 1 });
+    const codec = checkCodec(options.codec, msgpackCodec as Codec<T>, ['encode', 'decode']);
+    const mode = checkMode('mode', options.mode, 0o600);
+    const takeover = checkBoolean('takeover', options.takeover, true);
+    const writers = checkEnum('writers', options.writers, ['single', 'locked'] as const, 'single');
+    const maxSubscribers = checkInteger('maxSubscribers', options.maxSubscribers, { min: 1, max: 65536, default: 1024 });
     const authorize = options.authorize ?? ((mode & 0o077) === 0 ? sameUser : () => true);
     if (typeof authorize !== 'function') throw new TypeError('authorize must be a function');
     const dir = runtimeDir(options.dir);
@@ -156,7 +153,7 @@ export class Publisher<T = unknown> implements AsyncDisposable {
     try {
       lock = await TopicLock.acquire(lockPath(dir, topic), mode, what);
     } catch (error) {
-      if (writers === 'locked' && error instanceof AlreadyExistsError) return Publisher.#joinLocked<T>(topic, dir, codec, maxValueBytes, mode, what);
+      if (writers === 'locked' && isIpcError(error) && error.code === 'IPCX_ERR_ALREADY_EXISTS') return Publisher.#joinLocked<T>(topic, dir, codec, maxValueBytes, mode, what);
       throw error;
     }
     let segment: TopicSegment | undefined;
@@ -169,7 +166,7 @@ export class Publisher<T = unknown> implements AsyncDisposable {
       const generation = Math.max(0, ...topicGenerations(topic)) + 1;
       const kept = previous === undefined ? [] : keptRevisions(previous);
       const largest = kept.reduce((n, r) => Math.max(n, r.bytes.length), 0);
-      const slotBytes = writers === 'locked' ? maxValueBytes : Math.min(maxValueBytes, Math.max(capacity, largest));
+      const slotBytes = writers === 'locked' ? maxValueBytes : Math.min(maxValueBytes, Math.max(bufferBytes, largest));
       segment = TopicSegment.create(topic, generation, { slotBytes, slots: history + 1, maxSubscribers, locked: writers === 'locked' }, mode);
       for (const r of kept) if (r.bytes.length <= slotBytes) segment.write(r.revision, r.bytes);
       // Subscribers still mapping an old generation follow the chain to this one; then the names go.
@@ -267,11 +264,11 @@ export class Publisher<T = unknown> implements AsyncDisposable {
   }
 
   /** The room for a value in the current generation, in bytes. */
-  get capacity(): number {
+  get bufferBytes(): number {
     return this.#segment.slotBytes;
   }
 
-  /** True once `close` was called. */
+  /** True once `close` or `destroy` was called. */
   get closed(): boolean {
     return this.#closing !== undefined;
   }
@@ -292,7 +289,7 @@ export class Publisher<T = unknown> implements AsyncDisposable {
   async publish(value: T, options: PublishOptions = {}): Promise<number> {
     if (this.#closing) throw new ClosedError(`publisher of topic "${this.topic}"`);
     const expected = options.expectedRevision;
-    if (expected !== undefined) integerOption('expectedRevision', expected, 0, 0, Number.MAX_SAFE_INTEGER);
+    if (expected !== undefined) checkInteger('expectedRevision', expected, { min: 0 });
     if (this.#writersLock === undefined) {
       if (expected !== undefined && expected !== this.#segment.head) {
         throw new RevisionMismatchError(`topic "${this.topic}" publish`, expected, this.#segment.head);
@@ -333,7 +330,7 @@ export class Publisher<T = unknown> implements AsyncDisposable {
       try {
         return await this.publish(next, { expectedRevision: revision });
       } catch (error) {
-        if (!(error instanceof RevisionMismatchError) || attempt >= 1000 || options.signal?.aborted) throw error;
+        if (!(isIpcError(error) && error.code === 'IPCX_ERR_REVISION') || attempt >= 1000 || options.signal?.aborted) throw error;
       }
     }
   }
@@ -343,15 +340,24 @@ export class Publisher<T = unknown> implements AsyncDisposable {
    * and the segment, socket file and lock file are removed. Idempotent.
    */
   close(): Promise<void> {
-    this.#closing ??= this.#shutdown();
+    this.#closing ??= this.#shutdown(true);
     return this.#closing;
+  }
+
+  /**
+   * Stops publishing now: the same as `close`, except that subscribers are not told goodbye (theirs ends as when a
+   * publisher dies: `PeerGoneError`, or waiting for the next publisher). Idempotent.
+   */
+  destroy(_error?: Error): void {
+    this.#closing ??= this.#shutdown(false);
+    this.#closing.catch(() => {});
   }
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
 
-  async #shutdown(): Promise<void> {
+  async #shutdown(graceful: boolean): Promise<void> {
     if (this.#host) {
       this.#host.destroy();
       await this.#writersLock?.close();
@@ -359,7 +365,8 @@ export class Publisher<T = unknown> implements AsyncDisposable {
     }
     for (const { channel } of this.#clients.values()) {
       try {
-        channel.trySend({ t: 'bye' });
+        if (graceful) channel.trySend({ t: 'bye' });
+        else channel.destroy();
       } catch {
         // gone already
       }

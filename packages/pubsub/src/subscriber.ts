@@ -1,28 +1,16 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import {
-  ClosedError,
-  NotFoundError,
-  PeerGoneError,
-  RevisionNotFoundError,
-  checkWaitOptions,
-  deadline,
-  spinOption,
-  isIpcError,
-  type Codec,
-  type Deadline,
-  type WaitOptions,
-} from '@ipcx/core';
+import { ClosedError, NotFoundError, PeerGoneError, RevisionNotFoundError, isIpcError, msgpackCodec, type Codec, type WaitOptions } from '@ipcx/core';
 import { futex } from '@ipcx/native';
 import { UnixSocket, type PeerCredentials, type StreamChannel } from '@ipcx/sockets';
 import { Word } from './layout.js';
 import { TopicSegment } from './internal/segment.js';
 import type { PublisherMessage, SubscriberMessage } from './internal/protocol.js';
 import { checkTopicName, runtimeDir, socketPath } from './names.js';
-import { choiceOption, codecOption } from './options.js';
+import { checkCodec, checkEnum, checkWaitOptions, deadline, spinOption, type Deadline } from '@ipcx/core/transport';
 import type { Revision } from './publisher.js';
 
-/** Options of `Subscriber.connect`. */
+/** Options of `Subscriber.open`. */
 export interface SubscriberOptions<T = unknown> extends WaitOptions {
   /**
    * Where iteration starts: 'latest' (default) yields the current revision at once (if there is one), then each
@@ -32,7 +20,7 @@ export interface SubscriberOptions<T = unknown> extends WaitOptions {
   from?: 'latest' | 'new' | { revision: number };
   /**
    * When the publisher dies: 'error' (default) ends iteration with `PeerGoneError` after the latest revision;
-   * 'wait' waits for a new publisher of the topic and goes on with its revisions. Also what `connect` does when
+   * 'wait' waits for a new publisher of the topic and goes on with its revisions. Also what `open` does when
    * the topic has no live publisher: `NotFoundError`, or wait (bounded by `timeout` / `signal`).
    */
   onPublisherGone?: 'error' | 'wait';
@@ -64,7 +52,7 @@ const LOOK_AGAIN_MS = 250;
  *
  * @example
  * ```ts
- * const sub = await Subscriber.connect<{ level: string }>('log-config', { onPublisherGone: 'wait' });
+ * const sub = await Subscriber.open<{ level: string }>('log-config', { onPublisherGone: 'wait' });
  * console.log(sub.current()?.value);                // the latest, now, without waiting
  * for await (const { revision, value } of sub) applyConfig(value);
  * ```
@@ -109,16 +97,16 @@ export class Subscriber<T = unknown> implements AsyncIterable<Revision<T>>, Asyn
   }
 
   /**
-   * Connects to the publisher of `topic` and maps its state. Resolves once the current snapshot is readable (a
+   * Opens the existing topic `topic`: connects to its publisher and maps its state. Resolves once the current snapshot is readable (a
    * late joiner does not wait for the next change).
    * @throws NotFoundError when the topic has no live publisher (`onPublisherGone: 'error'`); RevisionNotFoundError
    * when `from: { revision }` is no longer kept; TimeoutError / AbortedError.
    */
-  static async connect<T = unknown>(topic: string, options: SubscriberOptions<T> = {}): Promise<Subscriber<T>> {
+  static async open<T = unknown>(topic: string, options: SubscriberOptions<T> = {}): Promise<Subscriber<T>> {
     checkTopicName(topic);
     checkWaitOptions(options);
-    const codec = codecOption(options.codec);
-    const gone = choiceOption('onPublisherGone', options.onPublisherGone, ['error', 'wait'] as const, 'error');
+    const codec = checkCodec(options.codec, msgpackCodec as Codec<T>, ['encode', 'decode']);
+    const gone = checkEnum('onPublisherGone', options.onPublisherGone, ['error', 'wait'] as const, 'error');
     const from = options.from ?? 'latest';
     if (from !== 'latest' && from !== 'new') {
       const n = (from as { revision?: unknown } | null)?.revision;
@@ -157,9 +145,15 @@ export class Subscriber<T = unknown> implements AsyncIterable<Revision<T>>, Asyn
     return this.#connection?.peer;
   }
 
-  /** True once `close` was called. */
+  /**
+   * True once `close` or `destroy` was called, or the topic ended: its publisher closed it and this subscriber
+   * has had its latest revision (`next` would fail at once).
+   */
   get closed(): boolean {
-    return this.#closed;
+    if (this.#closed) return true;
+    if (this.#gone !== 'closed' || this.#segment === undefined) return false;
+    const segment = this.#follow();
+    return segment.head <= this.#last && this.#replayUntil <= this.#last;
   }
 
   /** The latest revision and its value, now, without waiting (undefined before the first publish). */
@@ -229,7 +223,7 @@ export class Subscriber<T = unknown> implements AsyncIterable<Revision<T>>, Asyn
       try {
         got = await this.next();
       } catch (error) {
-        if (error instanceof ClosedError) return;
+        if (isIpcError(error) && error.code === 'IPCX_ERR_CLOSED') return;
         throw error;
       }
       yield got;
@@ -238,6 +232,11 @@ export class Subscriber<T = unknown> implements AsyncIterable<Revision<T>>, Asyn
 
   /** Disconnects; pending `next` calls reject with `ClosedError`, iteration ends. Idempotent. */
   async close(): Promise<void> {
+    this.destroy();
+  }
+
+  /** The same as `close` (a subscriber holds nothing to flush): disconnects now. Idempotent. */
+  destroy(_error?: Error): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#stop.abort();
@@ -346,7 +345,7 @@ export class Subscriber<T = unknown> implements AsyncIterable<Revision<T>>, Asyn
       } catch (error) {
         if (this.#closed) throw new ClosedError(`subscriber of topic "${this.topic}"`);
         if (limit?.signal.aborted) throw limit.error();
-        if (!(error instanceof NotFoundError)) throw error;
+        if (!(isIpcError(error) && error.code === 'IPCX_ERR_NOT_FOUND')) throw error;
         if (!this.#wait) throw new NotFoundError(`topic "${this.topic}" (no live publisher)`, { cause: error });
         await this.#publisherAppears(signal);
         continue;

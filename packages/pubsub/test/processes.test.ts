@@ -142,7 +142,7 @@ describe('publisher and subscriber processes', () => {
 
   it('grows to a new generation for a larger value without subscribers missing it', async () => {
     const topic = topicFor('grow');
-    const pub = await Publisher.create<{ seed: number; size: number; data: Uint8Array }>(topic, { capacity: 64, maxValueBytes: 64 * 1024 });
+    const pub = await Publisher.create<{ seed: number; size: number; data: Uint8Array }>(topic, { bufferBytes: 64, maxValueBytes: 64 * 1024 });
     const sub = startFixture('subscriber', { topic, verify: true });
     await sub.event('ready');
     await until(() => pub.subscribers.length === 1);
@@ -153,7 +153,7 @@ describe('publisher and subscriber processes', () => {
       await sub.waitFor((l) => l.event === 'rev' && l.revision === revision);
     }
     expect(pub.generation).toBeGreaterThan(1);
-    expect(pub.capacity).toBeLessThanOrEqual(64 * 1024);
+    expect(pub.bufferBytes).toBeLessThanOrEqual(64 * 1024);
     await expect(pub.publish({ seed: 0, size: 70_000, data: new Uint8Array(70_000) })).rejects.toMatchObject({ code: 'IPCX_ERR_TOO_LARGE' });
     expect(leftovers(topic).filter((f) => f.startsWith('/dev/shm/'))).toHaveLength(1);
     await pub.close();

@@ -21,23 +21,24 @@ afterEach(async () => {
 describe('topic names and options', () => {
   it.each(['', '.hidden', '-x', 'a/b', 'a b', 'x'.repeat(65), 'é'])('refuses the topic name %j with InvalidNameError', async (name) => {
     await expect(Publisher.create(name)).rejects.toBeInstanceOf(InvalidNameError);
-    await expect(Subscriber.connect(name)).rejects.toBeInstanceOf(InvalidNameError);
+    await expect(Subscriber.open(name)).rejects.toBeInstanceOf(InvalidNameError);
   });
 
   it('checks options before creating anything', async () => {
     const topic = topicFor('options');
-    await expect(Publisher.create(topic, { history: 0 })).rejects.toBeInstanceOf(RangeError);
-    await expect(Publisher.create(topic, { maxValueBytes: -1 })).rejects.toBeInstanceOf(RangeError);
-    await expect(Publisher.create(topic, { writers: 'many' as 'single' })).rejects.toBeInstanceOf(TypeError);
-    await expect(Subscriber.connect(topic, { from: { revision: 0 } })).rejects.toBeInstanceOf(TypeError);
+    const invalid = { code: 'IPCX_ERR_INVALID_OPTION' };
+    await expect(Publisher.create(topic, { history: 0 })).rejects.toMatchObject({ ...invalid, option: 'history' });
+    await expect(Publisher.create(topic, { maxValueBytes: -1 })).rejects.toMatchObject({ ...invalid, option: 'maxValueBytes' });
+    await expect(Publisher.create(topic, { writers: 'many' as 'single' })).rejects.toMatchObject({ ...invalid, option: 'writers' });
+    await expect(Subscriber.open(topic, { from: { revision: 0 } })).rejects.toBeInstanceOf(TypeError);
     expect(leftovers(topic)).toEqual([]);
   });
 
-  it('connect without a live publisher is NotFoundError; with wait it waits within its timeout', async () => {
+  it('open without a live publisher is NotFoundError; with wait it waits within its timeout', async () => {
     const topic = topicFor('absent');
-    await expect(Subscriber.connect(topic)).rejects.toBeInstanceOf(NotFoundError);
-    await expect(Subscriber.connect(topic, { onPublisherGone: 'wait', timeout: 100 })).rejects.toBeInstanceOf(TimeoutError);
-    const waiting = Subscriber.connect<number>(topic, { onPublisherGone: 'wait', timeout: 10_000 });
+    await expect(Subscriber.open(topic)).rejects.toBeInstanceOf(NotFoundError);
+    await expect(Subscriber.open(topic, { onPublisherGone: 'wait', timeout: 100 })).rejects.toBeInstanceOf(TimeoutError);
+    const waiting = Subscriber.open<number>(topic, { onPublisherGone: 'wait', timeout: 10_000 });
     const pub = await Publisher.create<number>(topic);
     open.push(pub);
     const sub = await waiting;
@@ -109,7 +110,7 @@ describe('Subscriber', () => {
     const topic = topicFor('waits');
     const pub = await Publisher.create<number>(topic);
     open.push(pub);
-    const sub = await Subscriber.connect<number>(topic);
+    const sub = await Subscriber.open<number>(topic);
     expect(sub.current()).toBeUndefined();
     await expect(sub.next({ timeout: 50 })).rejects.toBeInstanceOf(TimeoutError);
     const controller = new AbortController();
@@ -134,7 +135,7 @@ describe('Subscriber', () => {
     const topic = topicFor('coalesce');
     const pub = await Publisher.create<number>(topic);
     open.push(pub);
-    const sub = await Subscriber.connect<number>(topic);
+    const sub = await Subscriber.open<number>(topic);
     open.push(sub);
     for (let i = 1; i <= 1000; i++) await pub.publish(i);
     expect(await sub.next({ timeout: 5000 })).toEqual({ revision: 1000, value: 1000 });

@@ -21,7 +21,7 @@ if (process.argv[2] === 'child') await child(process.argv[3]);
 else await main();
 
 /** One ping and its pong, as a function of the case: send(i) sends, and the returned promise gets the reply. */
-function endpoints(name, peer, onReply) {
+async function endpoints(name, peer, onReply) {
   switch (name) {
     case 'rt-signal': {
       const off = onSignal('SIGRTMIN+5', ({ value }) => onReply(value));
@@ -34,7 +34,7 @@ function endpoints(name, peer, onReply) {
     }
     case 'doorbell':
     case 'doorbell-futex': {
-      const bell = Doorbell.create({ wake: name === 'doorbell' ? 'signal' : 'futex' });
+      const bell = await Doorbell.create({ wake: name === 'doorbell' ? 'signal' : 'futex' });
       (async () => {
         for await (const { data } of bell) onReply(data);
       })();
@@ -53,7 +53,7 @@ async function run(name) {
   const peer = fork(self, ['child', name], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   await new Promise((resolve) => peer.once('message', resolve));
   let resolveReply;
-  const end = endpoints(name, peer, () => resolveReply());
+  const end = await endpoints(name, peer, () => resolveReply());
   const times = [];
   for (let i = 0; i < N + 200; i++) {
     const t0 = process.hrtime.bigint();
@@ -62,7 +62,7 @@ async function run(name) {
     await reply;
     if (i >= 200) times.push(Number(process.hrtime.bigint() - t0) / 1000);
   }
-  end.close();
+  await end.close();
   peer.kill('SIGKILL');
   await new Promise((resolve) => peer.once('exit', resolve));
   times.sort((a, b) => a - b);
@@ -91,7 +91,7 @@ async function child(name) {
       break;
     case 'doorbell':
     case 'doorbell-futex': {
-      const bell = Doorbell.create({ wake: name === 'doorbell' ? 'signal' : 'futex' });
+      const bell = await Doorbell.create({ wake: name === 'doorbell' ? 'signal' : 'futex' });
       (async () => {
         for await (const { data } of bell) Doorbell.ring(parent.pid, { data });
       })();

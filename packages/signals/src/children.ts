@@ -11,6 +11,8 @@ import { getSystemErrorName } from 'node:util';
 
 import { ClosedError, Inbox, fromSystemError, iterate, waitFor, type WaitOptions } from '@ipcx/core';
 
+import { ImmediateResource } from './internal/resource.js';
+
 /** How a child ended: exactly one of `code` (it exited) and `signal` (a signal killed it) is set. */
 export interface ChildExit {
   pid: number;
@@ -88,14 +90,14 @@ export interface ChildExitsOptions {
 }
 
 /** A stream of child exits: `for await (const { pid, code, signal } of exits)`. */
-export class ChildExits implements AsyncIterable<ChildExit>, AsyncDisposable {
+export class ChildExits extends ImmediateResource implements AsyncIterable<ChildExit> {
   readonly #inbox = new Inbox<ChildExit>();
   readonly #watched = new Map<ChildProcess, () => void>();
-  #closed = false;
   #offCluster: (() => void) | undefined;
   #offSpawned: (() => void) | undefined;
 
   constructor(options: ChildExitsOptions = {}) {
+    super();
     if (options.spawned !== undefined && typeof options.spawned !== 'boolean') throw new TypeError('spawned must be a boolean');
     for (const child of options.children ?? []) checkChild(child);
     for (const child of options.children ?? []) this.add(child);
@@ -111,7 +113,7 @@ export class ChildExits implements AsyncIterable<ChildExit>, AsyncDisposable {
       // a microtask later the child has its pid (or failed to start), and it cannot have exited yet.
       const onSpawn = (message: unknown): void => {
         const child = (message as { process?: ChildProcess } | undefined)?.process;
-        if (child) queueMicrotask(() => !this.#closed && this.add(child));
+        if (child) queueMicrotask(() => !this.closed && this.add(child));
       };
       diagnostics.subscribe('child_process', onSpawn);
       this.#offSpawned = () => void diagnostics.unsubscribe('child_process', onSpawn);
@@ -129,7 +131,7 @@ export class ChildExits implements AsyncIterable<ChildExit>, AsyncDisposable {
    */
   add(child: ChildProcess): this {
     checkChild(child);
-    if (this.#closed) throw new ClosedError('child exit stream');
+    if (this.closed) throw new ClosedError('child exit stream');
     if (this.#watched.has(child)) return this;
     const ended = exitOf(child);
     if (ended) {
@@ -153,23 +155,17 @@ export class ChildExits implements AsyncIterable<ChildExit>, AsyncDisposable {
     return this.#inbox.receive('waiting for a child exit', options);
   }
 
-  /** Stops following; exits already seen are still handed out, then iteration ends. Idempotent. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
+  /** Stops following (`close`, `destroy`): a pending `next` and every later one reject with `ClosedError`, iteration ends. */
+  protected release(): void {
     this.#offCluster?.();
     this.#offSpawned?.();
     for (const off of this.#watched.values()) off();
     this.#watched.clear();
-    this.#inbox.end(new ClosedError('child exit stream'));
+    this.#inbox.fail(new ClosedError('child exit stream'));
   }
 
   [Symbol.asyncIterator](): AsyncIterator<ChildExit> {
     return iterate(() => this.next());
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    this.close();
   }
 }
 

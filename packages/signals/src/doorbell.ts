@@ -34,9 +34,11 @@ import {
   type KernelObjectRegistration,
   type WaitOptions,
 } from '@ipcx/core';
+import { checkEnum, checkInteger } from '@ipcx/core/transport';
 import { futex, shm } from '@ipcx/native';
 
 import { ignoreSignal, onSignal, sendSignal, type Disposer } from './handlers.js';
+import { ImmediateResource } from './internal/resource.js';
 import { catchableSignal, resolveSignal, type SignalName } from './names.js';
 
 // Layout of the mailbox. Header (32 bytes), then `slots` slots of SLOT_HEADER + slotBytes (8-aligned).
@@ -81,9 +83,9 @@ export interface DoorbellOptions {
   /** The realtime signal to be rung with (default 'SIGRTMIN+4'); senders read it from the mailbox. */
   signal?: SignalName;
   /** Rings with data that may wait unread at once (default 16, at most 1024). */
-  slots?: number;
-  /** Bytes of data per ring (default 256, at most 65 536). */
-  slotBytes?: number;
+  capacity?: number;
+  /** The most bytes of data one ring carries (default 256, at most 65 536). */
+  maxMessageBytes?: number;
   /**
    * How a ring wakes the receiver: 'signal' (default; the kernel vouches for the ringer's pid and uid) or
    * 'futex' (no signal; a native waiter thread waits, which keeps the process alive while open).
@@ -113,20 +115,14 @@ function align8(n: number): number {
   return (n + 7) & ~7;
 }
 
-function intOption(value: number | undefined, name: string, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < min || value > max) throw new RangeError(`${name} must be an integer from ${min} to ${max}, got ${String(value)}`);
-  return value;
-}
-
 /**
  * The receiving side: `for await (const { pid, data } of bell)`.
  * @example
- * const bell = Doorbell.create();                 // in process A (pid 1234)
+ * const bell = await Doorbell.create();           // in process A (pid 1234)
  * for await (const { pid, data } of bell) console.log(pid, data);
  * Doorbell.ring(1234, { data: Buffer.from('hi') }); // in process B
  */
-export class Doorbell implements AsyncIterable<DoorbellRing>, AsyncDisposable {
+export class Doorbell extends ImmediateResource implements AsyncIterable<DoorbellRing> {
   /** The mailbox's name in /dev/shm. */
   readonly name: string;
   /** The signal this doorbell is rung with. */
@@ -140,12 +136,12 @@ export class Doorbell implements AsyncIterable<DoorbellRing>, AsyncDisposable {
   readonly #abort = new AbortController();
   readonly #registration: KernelObjectRegistration;
   readonly #keepAlive: NodeJS.Timeout;
-  #closed = false;
 
   /** How rings wake this doorbell. */
   readonly wake: 'signal' | 'futex';
 
   private constructor(name: string, signal: SignalName, buffer: SharedArrayBuffer, slots: number, slotBytes: number, wake: 'signal' | 'futex') {
+    super();
     this.name = name;
     this.signal = signal;
     this.wake = wake;
@@ -163,13 +159,12 @@ export class Doorbell implements AsyncIterable<DoorbellRing>, AsyncDisposable {
    * Creates this process's mailbox and starts listening. One doorbell per process.
    * @throws AlreadyExistsError when this process has one open; UnsupportedError for a signal that is not realtime.
    */
-  static create(options: DoorbellOptions = {}): Doorbell {
+  static async create(options: DoorbellOptions = {}): Promise<Doorbell> {
     const resolved = catchableSignal(options.signal ?? 'SIGRTMIN+4');
     if (!resolved.realtime) throw new TypeError(`a doorbell rings with a realtime signal (it carries the slot), got ${resolved.name}`);
-    const slots = intOption(options.slots, 'slots', 16, 1, 1024);
-    const slotBytes = intOption(options.slotBytes, 'slotBytes', 256, 1, 65_536);
-    const wake = options.wake ?? 'signal';
-    if (wake !== 'signal' && wake !== 'futex') throw new TypeError(`wake must be 'signal' or 'futex', got ${String(wake)}`);
+    const slots = checkInteger('capacity', options.capacity, { min: 1, max: 1024, default: 16 });
+    const slotBytes = checkInteger('maxMessageBytes', options.maxMessageBytes, { min: 1, max: 65_536, default: 256 });
+    const wake = checkEnum('wake', options.wake, ['signal', 'futex'] as const, 'signal');
     if (openHere && !openHere.closed) throw new AlreadyExistsError(`a doorbell in this process (${openHere.name})`);
     const name = mailboxName(process.pid);
     const size = slotOffset(slots, slotBytes);
@@ -274,11 +269,6 @@ export class Doorbell implements AsyncIterable<DoorbellRing>, AsyncDisposable {
     throw new FullError(`doorbell mailbox of process ${pid} (${slots} rings unread)`);
   }
 
-  /** True after `close()`. */
-  get closed(): boolean {
-    return this.#closed;
-  }
-
   /** The next ring, in the order rung. @throws ClosedError after close, TimeoutError, AbortedError. */
   receive(options?: WaitOptions): Promise<DoorbellRing> {
     return this.#inbox.receive('doorbell receive', options);
@@ -297,13 +287,11 @@ export class Doorbell implements AsyncIterable<DoorbellRing>, AsyncDisposable {
   }
 
   /**
-   * Stops listening and unlinks the mailbox; rings already taken are still handed out. Idempotent. The
+   * Stops listening and unlinks the mailbox; a pending `receive` and every later one reject with `ClosedError`. Idempotent. The
    * signal stays ignored afterwards: a sender that opened the mailbox just before may still ring, and
    * the default action of a realtime signal is to terminate.
    */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
+  protected release(): void {
     this.#abort.abort();
     if (this.#off && !lateRings.has(this.signal)) {
       lateRings.add(this.signal);
@@ -313,12 +301,8 @@ export class Doorbell implements AsyncIterable<DoorbellRing>, AsyncDisposable {
     clearInterval(this.#keepAlive);
     unlinkQuietly(this.name);
     this.#registration.unregister();
-    this.#inbox.end(new ClosedError('doorbell'));
+    this.#inbox.fail(new ClosedError('doorbell'));
     if (openHere === this) openHere = undefined;
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    this.close();
   }
 
   [Symbol.asyncIterator](): AsyncIterator<DoorbellRing> {
@@ -329,7 +313,7 @@ export class Doorbell implements AsyncIterable<DoorbellRing>, AsyncDisposable {
   async #waitLoop(): Promise<void> {
     const i32 = this.#i32;
     const uid = process.getuid?.() ?? 0;
-    while (!this.#closed) {
+    while (!this.closed) {
       const seen = Atomics.load(i32, H_SEQ);
       const ready: { index: number; ticket: number }[] = [];
       for (let index = 0; index < this.#slots; index++) {

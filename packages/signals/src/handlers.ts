@@ -34,9 +34,18 @@ export type SignalHandler = (event: SignalEvent) => void;
 /** What this process does with a signal now. */
 export type SignalDisposition = 'default' | 'handler' | 'ignore';
 
-/** Removes what installed it; idempotent. Also a `Disposable` for `using`. */
-export interface Disposer extends Disposable {
+/**
+ * Removes what installed it when called; idempotent. Also a resource like any other (`close()`, `destroy()`,
+ * `closed`, `using` and `await using`).
+ */
+export interface Disposer extends Disposable, AsyncDisposable {
   (): void;
+  /** True once it ran. */
+  readonly closed: boolean;
+  /** Removes what installed it. Idempotent. */
+  close(): Promise<void>;
+  /** The same as `close`. Idempotent. */
+  destroy(error?: Error): void;
 }
 
 /** Options of {@link onSignal}. */
@@ -111,14 +120,21 @@ function release(slot: Slot): void {
   }
 }
 
-function disposer(remove: () => void): Disposer {
+/** A `Disposer` that runs `remove` once. */
+export function disposer(remove: () => void): Disposer {
   let done = false;
   const dispose = (): void => {
     if (done) return;
     done = true;
     remove();
   };
-  return Object.assign(dispose, { [Symbol.dispose]: dispose });
+  return Object.defineProperties(dispose, {
+    closed: { get: () => done },
+    close: { value: async (): Promise<void> => dispose() },
+    destroy: { value: (_error?: Error): void => dispose() },
+    [Symbol.dispose]: { value: dispose },
+    [Symbol.asyncDispose]: { value: async (): Promise<void> => dispose() },
+  }) as Disposer;
 }
 
 function checkAbortSignal(signal: AbortSignal | undefined): void {

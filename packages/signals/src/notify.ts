@@ -109,16 +109,21 @@ export function watchdogInterval(options: NotifyOptions = {}): number | undefine
 /** Options of {@link startWatchdog}. */
 export interface WatchdogOptions extends NotifyOptions {
   /** Ping every this many ms (default: half of `WATCHDOG_USEC`, as sd_watchdog_enabled(3) advises). */
-  interval?: number;
+  heartbeatInterval?: number;
   /** Asked before each ping; a false (or a throw, or a rejection) skips it, so systemd restarts a stuck service. */
   healthy?: () => boolean | Promise<boolean>;
 }
 
-/** A running watchdog pinger; `stop()` (or disposal) ends it. */
-export interface Watchdog extends Disposable {
+/** A running watchdog pinger; `close()` (or `destroy()`, or disposal) ends it. */
+export interface Watchdog extends Disposable, AsyncDisposable {
   /** The ping interval in ms; 0 when nothing pings (no watchdog configured). */
-  readonly interval: number;
-  stop(): void;
+  readonly heartbeatInterval: number;
+  /** True once `close` or `destroy` was called. */
+  readonly closed: boolean;
+  /** Stops pinging. Idempotent. */
+  close(): Promise<void>;
+  /** The same as `close`. Idempotent. */
+  destroy(error?: Error): void;
 }
 
 /**
@@ -128,10 +133,9 @@ export interface Watchdog extends Disposable {
 export function startWatchdog(options: WatchdogOptions = {}): Watchdog {
   const configured = watchdogInterval(options);
   if (options.healthy !== undefined && typeof options.healthy !== 'function') throw new TypeError('healthy must be a function');
-  const interval = options.interval !== undefined ? intervalOption('interval', options.interval, 0) : configured === undefined ? 0 : configured / 2;
-  if (interval === 0 || notifySocket(options) === undefined) {
-    return { interval: 0, stop() {}, [Symbol.dispose]() {} };
-  }
+  const interval =
+    options.heartbeatInterval !== undefined ? intervalOption('heartbeatInterval', options.heartbeatInterval, 0) : configured === undefined ? 0 : configured / 2;
+  const timer = interval === 0 || notifySocket(options) === undefined ? undefined : setInterval(() => void ping(), interval);
   let busy = false;
   const ping = async (): Promise<void> => {
     if (busy) return;
@@ -145,11 +149,26 @@ export function startWatchdog(options: WatchdogOptions = {}): Watchdog {
       busy = false;
     }
   };
-  const timer = setInterval(() => void ping(), interval);
-  timer.unref();
-  void ping();
-  const stop = (): void => clearInterval(timer);
-  return { interval, stop, [Symbol.dispose]: stop };
+  let closed = false;
+  const destroy = (): void => {
+    closed = true;
+    clearInterval(timer);
+  };
+  const close = async (): Promise<void> => destroy();
+  if (timer !== undefined) {
+    timer.unref();
+    void ping();
+  }
+  return {
+    heartbeatInterval: timer === undefined ? 0 : interval,
+    get closed() {
+      return closed;
+    },
+    close,
+    destroy,
+    [Symbol.dispose]: destroy,
+    [Symbol.asyncDispose]: close,
+  };
 }
 
 function describe(address: SocketAddress): string {

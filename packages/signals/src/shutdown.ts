@@ -21,7 +21,8 @@ import { isatty } from 'node:tty';
 import { ClosedError, MAX_TIMEOUT_MS, unlinkOwnedKernelObjects, unlinkOwnedKernelObjectsSync, type UnlinkResult } from '@ipcx/core';
 
 import { childGone, childPids, procStat, watchChild, type ChildExit } from './children.js';
-import { onSignal, type Disposer } from './handlers.js';
+import { disposer, onSignal, type Disposer } from './handlers.js';
+import { ImmediateResource } from './internal/resource.js';
 import { catchableSignal, type SignalName } from './names.js';
 import { notify } from './notify.js';
 
@@ -105,7 +106,7 @@ let sequence = 0;
  * shutdown.register({ name: 'jobs', close: () => queue.close() });
  * // SIGTERM: close jobs, then http; wait for children; unlink kernel objects; exit 0.
  */
-export class ShutdownCoordinator implements Disposable, AsyncDisposable {
+export class ShutdownCoordinator extends ImmediateResource implements Disposable {
   readonly #options: Required<Pick<ShutdownOptions, 'timeout' | 'exit' | 'children' | 'unlinkKernelObjects' | 'notify'>> & ShutdownOptions;
   readonly #entries = new Set<Entry>();
   readonly #children = new Set<ChildProcess | number>();
@@ -113,9 +114,9 @@ export class ShutdownCoordinator implements Disposable, AsyncDisposable {
   readonly #log: (message: string) => void;
   #running: Promise<ShutdownReport> | undefined;
   #finish: ((forced: { code: number; why: string } | undefined) => void) | undefined;
-  #closed = false;
 
   constructor(options: ShutdownOptions = {}) {
+    super();
     const signals = options.signals ?? (['SIGTERM', 'SIGINT'] as const);
     if (!Array.isArray(signals) || signals.length === 0) throw new TypeError('signals must be a non-empty array of signal names');
     const resolved = signals.map((s) => catchableSignal(s, 'shutting down on'));
@@ -155,13 +156,9 @@ export class ShutdownCoordinator implements Disposable, AsyncDisposable {
     if (this.#running) throw new ClosedError('shutdown coordinator (shutting down)');
     const entry: Entry = { name, close, stopAccepting, drain, priority, order: sequence++, state: 'open' };
     this.#entries.add(entry);
-    let done = false;
-    const off = (): void => {
-      if (done) return;
-      done = true;
+    return disposer(() => {
       if (entry.state === 'open') this.#entries.delete(entry);
-    };
-    return Object.assign(off, { [Symbol.dispose]: off });
+    });
   }
 
   /** Adds a child (a ChildProcess or a pid) to forward the signal to and wait for; found in /proc anyway with `children: true`. */
@@ -184,19 +181,13 @@ export class ShutdownCoordinator implements Disposable, AsyncDisposable {
     return this.#running;
   }
 
-  /** Stops listening for the signals (a shutdown under way goes on). Idempotent. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
+  /** Stops listening for the signals (`close`, `destroy`; a shutdown under way goes on, and calls it when it ends). */
+  protected release(): void {
     for (const off of this.#offs) off();
   }
 
   [Symbol.dispose](): void {
-    this.close();
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    this.close();
+    this.destroy();
   }
 
   #onSignal(signal: SignalName): void {
@@ -295,7 +286,7 @@ export class ShutdownCoordinator implements Disposable, AsyncDisposable {
       report.code = report.failed.length > 0 || unlinkFailed.length > 0 || childFailed ? 1 : 0;
       this.#log(`shutdown: done in ${Date.now() - started} ms, exit ${report.code}`);
     }
-    this.close();
+    this.destroy();
     if (options.exit) process.exit(report.code);
     return report;
   }

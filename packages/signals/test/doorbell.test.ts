@@ -11,7 +11,7 @@ import { defer, fixture, run, within } from './helpers.js';
 
 describe('Doorbell', () => {
   it('carries data from another process, in order, with the ringer pid and uid', async () => {
-    const bell = Doorbell.create();
+    const bell = await Doorbell.create();
     defer(() => bell.close());
     expect(existsSync(`/dev/shm${bell.name}`)).toBe(true);
     expect(ownedKernelObjects().map((o) => o.name)).toContain(bell.name);
@@ -54,19 +54,19 @@ describe('Doorbell', () => {
     const proc = run(process.execPath, ['-e', '0']);
     await within(proc.exited, 10_000, 'exit');
     expect(() => Doorbell.ring(proc.child.pid!)).toThrow(NotFoundError);
-    const bell = Doorbell.create();
+    const bell = await Doorbell.create();
     defer(() => bell.close());
-    expect(() => Doorbell.create()).toThrow(expect.objectContaining({ code: 'IPCX_ERR_ALREADY_EXISTS' }));
-    expect(() => Doorbell.create({ signal: 'SIGUSR2' })).toThrow(TypeError);
+    await expect(Doorbell.create()).rejects.toMatchObject({ code: 'IPCX_ERR_ALREADY_EXISTS' });
+    await expect(Doorbell.create({ signal: 'SIGUSR2' })).rejects.toThrow(TypeError);
   });
 
-  it('replaces a mailbox left by a dead process that had the same pid', () => {
+  it('replaces a mailbox left by a dead process that had the same pid', async () => {
     const name = `/ipcx-doorbell-${process.pid}`;
     shm.open(name, { create: true, size: 64 }); // what a SIGKILLed process with this pid would leave
     defer(() => {
       if (existsSync(`/dev/shm${name}`)) shm.unlink(name);
     });
-    const bell = Doorbell.create();
+    const bell = await Doorbell.create();
     defer(() => bell.close());
     expect(shm.stat(name).size).toBeGreaterThan(64);
     Doorbell.ring(process.pid); // the new mailbox is a working one
@@ -77,7 +77,7 @@ describe('Doorbell', () => {
 
 describe('Doorbell with a futex instead of a signal', () => {
   it('carries rings from another process in the order rung, with and without data', async () => {
-    const bell = Doorbell.create({ wake: 'futex' });
+    const bell = await Doorbell.create({ wake: 'futex' });
     defer(() => bell.close());
     expect(bell.wake).toBe('futex');
     const ringer = fixture('doorbell.mjs', ['ring', String(process.pid), 'one', '-', 'three', 'four']);

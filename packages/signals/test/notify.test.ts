@@ -73,7 +73,7 @@ describe('systemd notify protocol', () => {
 
   it('is a no-op without NOTIFY_SOCKET and refuses what it cannot send', () => {
     expect(notify({ ready: true }, { env: {} })).toBe(false);
-    expect(startWatchdog({ env: { WATCHDOG_USEC: '1000000' } }).interval).toBe(0);
+    expect(startWatchdog({ env: { WATCHDOG_USEC: '1000000' } }).heartbeatInterval).toBe(0);
     expect(() => notify({ status: 'two\nlines' }, { env: {} })).toThrow(TypeError);
     expect(() => notify({}, { env: {} })).toThrow(TypeError);
     expect(() => notifySocket({ env: { NOTIFY_SOCKET: 'vsock:2:1234' } })).toThrow(expect.objectContaining({ code: 'IPCX_ERR_UNSUPPORTED' }));

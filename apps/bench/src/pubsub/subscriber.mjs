@@ -66,7 +66,7 @@ const decode = (bytes) => JSON.parse(Buffer.from(bytes).toString('utf8'));
 
 if (mechanism === 'ipcx-pubsub') {
   const { Subscriber } = await import('@ipcx/pubsub');
-  const sub = await Subscriber.connect(config.topic, { from: 'new', timeout: 30_000, dir: config.dir });
+  const sub = await Subscriber.open(config.topic, { from: 'new', timeout: 30_000, dir: config.dir });
   stop = () => sub.close();
   markReady();
   for await (const { value } of sub) {

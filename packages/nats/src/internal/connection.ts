@@ -1,4 +1,5 @@
-import { checkWaitOptions, deadline, type Deadline, type WaitOptions } from '@ipcx/core';
+import type { WaitOptions } from '@ipcx/core';
+import { checkWaitOptions, deadline, type Deadline } from '@ipcx/core/transport';
 import { connect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { fromNatsError } from './errors.js';
 

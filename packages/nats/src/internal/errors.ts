@@ -10,6 +10,7 @@ import {
   isIpcError,
   type IpcError,
 } from '@ipcx/core';
+import { errnoError } from '@ipcx/core/transport';
 import { errors } from '@nats-io/transport-node';
 
 /**
@@ -35,8 +36,9 @@ export function fromNatsError(what: string, error: unknown): IpcError {
   if (error instanceof errors.InvalidArgumentError && /max_payload/.test(String((error as Error).message))) {
     return new TooLargeError(`${what}: message (the server's max_payload)`, undefined, undefined, options);
   }
+  // A socket error of the connection to the server (ECONNREFUSED, ECONNRESET, …): core's one errno mapping.
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  if (code === 'ECONNREFUSED' || code === 'ECONNRESET') return new PeerGoneError(`${what}: NATS server`, options);
+  if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) return errnoError(error, `${what}: NATS server`, { stage: 'connected' });
   if ((error as Error | undefined)?.name === 'AbortError') return new AbortedError(what, options);
   return new SystemError(what, options);
 }

@@ -1,5 +1,8 @@
 import { InvalidNameError, RevisionMismatchError, copyBytes, msgpackCodec, type Codec, type IpcError } from '@ipcx/core';
+import { checkCodec } from '@ipcx/core/transport';
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { fromNatsError } from './errors.js';
 
 /** The one key of a topic's bucket: one key per bucket keeps the bucket's sequence the topic's revisions (1, 2, 3, …). */
@@ -21,15 +24,26 @@ export function presenceSubject(bucket: string): string {
   return `_IPCX.topic.${bucket}.presence`;
 }
 
+/** The topic's codec option, checked (`msgpackCodec` when undefined). */
 export function topicCodec<T>(codec: Codec<T> | undefined): Codec<T> {
-  const c = codec ?? (msgpackCodec as Codec<T>);
-  if (typeof c?.encode !== 'function' || typeof c.decode !== 'function') throw new TypeError('codec must be a Codec (name, encode, encodeInto, decode)');
-  return c;
+  return checkCodec(codec, msgpackCodec as Codec<T>, ['encode', 'decode']);
 }
 
 /** Encoded bytes the caller owns (the client holds them until its next flush; the codec may reuse its buffer). */
 export function encodeValue<T>(codec: Codec<T>, value: T): Uint8Array {
   return copyBytes(codec.encode(value));
+}
+
+/** The topic's existing KV bucket, or undefined when there is none (other failures throw). */
+export async function openBucket(nc: NatsConnection, bucket: string): Promise<KV | undefined> {
+  const kv = await new Kvm(nc).open(bucket);
+  try {
+    await kv.status();
+  } catch (error) {
+    if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound) return undefined;
+    throw error;
+  }
+  return kv;
 }
 
 /** True for JetStream's "wrong last sequence": a compare-and-set that lost. */

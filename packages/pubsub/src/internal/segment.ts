@@ -1,4 +1,4 @@
-import { IncompatibleError, LimitError, NotFoundError, PermissionError, fromSystemError } from '@ipcx/core';
+import { IncompatibleError, LimitError, NotFoundError, PermissionError, fromSystemError, isIpcError } from '@ipcx/core';
 import { futex, shm } from '@ipcx/native';
 import {
   FLAG_LOCKED_WRITERS,
@@ -146,7 +146,7 @@ export class TopicSegment {
       try {
         return TopicSegment.open(topic, generation, owned);
       } catch (error) {
-        if (error instanceof NotFoundError || error instanceof IncompatibleError) continue;
+        if (isIpcError(error) && (error.code === 'IPCX_ERR_NOT_FOUND' || error.code === 'IPCX_ERR_INCOMPATIBLE')) continue;
         throw error;
       }
     }
