@@ -21,6 +21,7 @@ import { resolveUnixAddress, type ResolvedAddress, type UnixAddress } from './ad
 import { checkInteger, checkMode } from './internal/options.js';
 import { claimFile, type FileClaim } from './internal/owned-files.js';
 import { bindPacketSocket, nativeAddress } from './internal/packet-socket.js';
+import { PacketSpin, spinMicroseconds } from './internal/spin-read.js';
 
 /** Options of `UnixDatagram.bind` and `UnixDatagram.open`. */
 export interface UnixDatagramOptions<T = unknown> {
@@ -34,6 +35,11 @@ export interface UnixDatagramOptions<T = unknown> {
   maxMessageBytes?: number | undefined;
   /** Permission bits of a bound socket file (sending to it needs write permission). Default 0o600. */
   mode?: number | undefined;
+  /**
+   * Microseconds a `receive` that finds no datagram polls the socket in a bounded spin before it waits for
+   * libuv (see `StreamChannelOptions.spinMicroseconds`). Default 50; 0 never spins.
+   */
+  spinMicroseconds?: number | undefined;
 }
 
 /** Options of `UnixDatagram.send`. */
@@ -98,6 +104,8 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
   #retryDelay = 1;
   #closed = false;
   #watching = { readable: false, writable: false };
+  /** The bounded spin of a receive that finds nothing (undefined: never spins). */
+  readonly #spin: PacketSpin | undefined;
 
   private constructor(fd: number, address: ResolvedAddress | undefined, options: UnixDatagramOptions<T>) {
     const o = datagramDefaults(options);
@@ -107,12 +115,16 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
     this.#maxMessageBytes = o.maxMessageBytes;
     this.#buffer = Buffer.allocUnsafeSlow(o.maxMessageBytes + 1);
     this.#claim = address?.kind === 'path' ? claimFile(address.name) : undefined;
+    if (o.spinMicroseconds > 0) this.#spin = new PacketSpin(fd, o.spinMicroseconds);
     this.#watcher = new FdWatcher(fd, (events) => {
       if (events.error) {
         this.#inbox.end(fromSystemError('poll datagram socket', events.error));
         return;
       }
-      if (events.readable) this.#read();
+      if (events.readable) {
+        if (this.#inbox.waiting > 0) this.#spin?.policy.woke();
+        this.#read();
+      }
       if (events.writable) {
         this.#blocked = false;
         this.#pump();
@@ -194,7 +206,7 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
   receive(options?: ReceiveOptions): Promise<Datagram<T>> {
     if (this.#closed) return Promise.reject(new ClosedError('datagram socket'));
     if (this.#inbox.waiting === 0) {
-      const item = this.#readOne();
+      const item = this.#readOne() ?? this.#spinRead();
       if (item !== undefined) return item instanceof Failed ? Promise.reject(item.error) : Promise.resolve(item);
     }
     const waiting = this.#inbox.receive('receive', options).then((d) => {
@@ -203,6 +215,15 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
     });
     this.#watch();
     return waiting;
+  }
+
+  /** Spins on the socket (see `spinMicroseconds`), then reads what came; undefined when nothing did. */
+  #spinRead(): Datagram<T> | Failed | undefined {
+    try {
+      return this.#spin?.run() === true ? this.#readOne() : undefined;
+    } catch (error) {
+      return new Failed(fromSystemError('receive on a datagram socket', error));
+    }
   }
 
   /** The next datagram if one is waiting. */
@@ -321,12 +342,12 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
   #readOne(): Datagram<T> | Failed | undefined {
     let got;
     try {
-      got = sock.receive(this.#fd, this.#buffer);
+      // undefined when the queue is empty: no Error built for the EAGAIN
+      got = sock.tryReceive(this.#fd, this.#buffer);
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return undefined;
       return new Failed(fromSystemError('receive on a datagram socket', error));
     }
+    if (got === undefined) return undefined;
     // The buffer has one byte more than the limit: a datagram that fills it is over the limit.
     if (got.truncated || got.length > this.#maxMessageBytes) {
       return new Failed(new TooLargeError(`incoming datagram (more than ${this.#maxMessageBytes} bytes)`, undefined, this.#maxMessageBytes));
@@ -350,12 +371,13 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
   }
 }
 
-function datagramDefaults<T>(options: UnixDatagramOptions<T>): { codec: Codec<T>; maxMessageBytes: number } {
+function datagramDefaults<T>(options: UnixDatagramOptions<T>): { codec: Codec<T>; maxMessageBytes: number; spinMicroseconds: number } {
   const codec = options.codec ?? (msgpackCodec as Codec<T>);
   if (typeof codec?.encode !== 'function' || typeof codec.decode !== 'function') throw new TypeError('codec must be a Codec');
   return {
     codec,
     maxMessageBytes: checkInteger('maxMessageBytes', options.maxMessageBytes, 64 * 1024, 0, 64 * 1024 * 1024),
+    spinMicroseconds: spinMicroseconds(options.spinMicroseconds),
   };
 }
 

@@ -18,11 +18,12 @@ import {
   type WaitOptions,
   copyBytes,
 } from '@ipcx/core';
-import { FdWatcher, socket as sock, receiveFds, sendFds } from '@ipcx/native';
+import { FdWatcher, socket as sock, sendFds, tryReceiveFds } from '@ipcx/native';
 import { checkInteger } from './internal/options.js';
 import { observeEnd } from './internal/observe-end.js';
 import { peerProcessDied } from './internal/peer-exit.js';
 import { SizeQueue } from './internal/size-queue.js';
+import { PacketSpin, spinMicroseconds } from './internal/spin-read.js';
 
 /** Options of seqpacket channels (`SeqPacketServer`, `SeqPacketSocket`, `seqPacketPair`). */
 export interface SeqPacketChannelOptions<T = unknown> {
@@ -42,6 +43,11 @@ export interface SeqPacketChannelOptions<T = unknown> {
    * the backpressure a slow receiver should exert. Default 32.
    */
   receiveBufferMessages?: number | undefined;
+  /**
+   * Microseconds a `receive` that finds nothing buffered polls the socket in a bounded spin before it waits
+   * for libuv (see `StreamChannelOptions.spinMicroseconds`). Default 50; 0 never spins.
+   */
+  spinMicroseconds?: number | undefined;
 }
 
 /** A message and the descriptors that came with it (`receiveWithFds`). The receiver owns the descriptors. */
@@ -74,6 +80,7 @@ export function seqPacketDefaults<T>(options: SeqPacketChannelOptions<T> = {}): 
   maxMessageBytes: number;
   receiveBufferBytes: number;
   receiveBufferMessages: number;
+  spinMicroseconds: number;
 } {
   const codec = options.codec ?? (msgpackCodec as Codec<T>);
   if (typeof codec?.encode !== 'function' || typeof codec.decode !== 'function') throw new TypeError('codec must be a Codec');
@@ -82,6 +89,7 @@ export function seqPacketDefaults<T>(options: SeqPacketChannelOptions<T> = {}): 
     maxMessageBytes: checkInteger('maxMessageBytes', options.maxMessageBytes, 64 * 1024, 1, 64 * 1024 * 1024),
     receiveBufferBytes: checkInteger('receiveBufferBytes', options.receiveBufferBytes, 64 * 1024, 1),
     receiveBufferMessages: checkInteger('receiveBufferMessages', options.receiveBufferMessages, 32, 1),
+    spinMicroseconds: spinMicroseconds(options.spinMicroseconds),
   };
 }
 
@@ -133,6 +141,8 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
    * that reads a little does not let one more message through at a time.
    */
   #blocked = false;
+  /** The bounded spin of a receive that finds nothing buffered (with spinMicroseconds 0, one look). */
+  readonly #spin: PacketSpin;
 
   /** Adopts a connected seqpacket descriptor (the channel closes it). `onGone` runs once when the connection ends. */
   constructor(fd: number, options: SeqPacketChannelOptions<T> = {}, peer?: P, onGone?: () => void) {
@@ -146,10 +156,14 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
     this.#buffer = Buffer.allocUnsafeSlow(o.maxMessageBytes + 1);
     this.peer = peer as P;
     this.#onGone = onGone;
+    this.#spin = new PacketSpin(fd, o.spinMicroseconds);
     this.#watcher = new FdWatcher(fd, (events) => {
       if (events.error) this.#fail(fromSystemError('poll seqpacket socket', events.error));
       else {
-        if (events.readable) this.#read();
+        if (events.readable) {
+          if (this.#inbox.waiting > 0) this.#spin.policy.woke();
+          this.#read();
+        }
         if (events.writable) {
           this.#blocked = false;
           this.#pump();
@@ -260,8 +274,21 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
 
   #receive(options: ReceiveOptions | undefined): Promise<T | Attached<T>> {
     if (this.#closed) return Promise.reject(new ClosedError());
-    if (this.#inbox.size > 0) return Promise.resolve(this.#taken(this.#inbox.shift()!));
+    if (this.#inbox.size > 0 || this.#spinRead()) return Promise.resolve(this.#taken(this.#inbox.shift()!));
     return this.#inbox.receive('receive', options);
+  }
+
+  /** Spins on the socket (see `spinMicroseconds`) when nobody waits already; true once a message is buffered. */
+  #spinRead(): boolean {
+    if (this.#inbox.waiting > 0 || this.#ended || this.#released) return false;
+    try {
+      if (!this.#spin.run()) return false;
+    } catch (error) {
+      this.#fail(fromSystemError('receive on a seqpacket socket', error));
+      return false;
+    }
+    this.#read();
+    return this.#inbox.size > 0;
   }
 
   #encode(message: T): Uint8Array {
@@ -337,13 +364,13 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
     while (!this.#closed && !this.#ended && this.#roomToRead()) {
       let got;
       try {
-        got = receiveFds(this.#fd, this.#buffer);
+        // undefined when the queue is empty: no Error built for the EAGAIN that ends every drain
+        got = tryReceiveFds(this.#fd, this.#buffer);
       } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code;
-        if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return;
         this.#fail(fromSystemError('receive on a seqpacket socket', error));
         return;
       }
+      if (got === undefined) return;
       if (got.length === 0 && got.fds.length === 0) {
         // A zero-length read is all the kernel says, whether the peer closed or its process was killed: the
         // peer's pid tells them apart (see StreamChannel), and a peer that died is PeerGoneError.
