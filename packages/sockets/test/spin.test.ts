@@ -54,18 +54,33 @@ describe('the receive spin', () => {
             async (messages, cuts) => {
               const bytes = Buffer.concat(messages.map(frame));
               const received: Uint8Array[] = [];
-              const reading = (async () => {
-                for (let i = 0; i < messages.length; i++) received.push(await channel.receive({ timeout: 5000 }));
-              })();
-              // Write in pieces, letting the receiver run between them: some bytes are read by its spin,
-              // some by libuv, and a frame is often completed by the other reader.
+              let pending: Promise<void> | undefined;
+              let asked = 0;
+              const ask = (): void => {
+                if (pending !== undefined || asked === messages.length) return;
+                asked++;
+                pending = channel.receive({ timeout: 5000 }).then((message) => {
+                  received.push(message);
+                  pending = undefined;
+                });
+              };
+              // Write in pieces. The write reaches the kernel at once, and a receive asked for right after it
+              // finds the bytes there: its spin reads them (often a part of a frame), libuv reads what comes
+              // later, and a frame is often completed by the other reader.
               let at = 0;
               for (let i = 0; at < bytes.length; i++) {
                 const size = cuts[i % cuts.length]!;
                 writer.write(bytes.subarray(at, at + size));
                 at += size;
+                ask();
                 await new Promise((resolve) => setImmediate(resolve));
               }
+              const reading = (async () => {
+                while (received.length < messages.length) {
+                  ask();
+                  await pending;
+                }
+              })();
               await within(reading, 10_000, 'every message');
               expect(received.map((m) => Buffer.from(m).toString('hex'))).toEqual(messages.map((m) => Buffer.from(m).toString('hex')));
             },
