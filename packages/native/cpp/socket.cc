@@ -299,10 +299,14 @@ static napi_value SockSpinReceive(napi_env env, napi_callback_info cbinfo) {
   size_t len;
   double spinNs;
   bool peek = false;
-  if (argc < 3 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || !BytesOf(env, argv[1], &data, &len) ||
-      napi_get_value_double(env, argv[2], &spinNs) != napi_ok || spinNs != spinNs ||
-      (argc >= 4 && napi_get_value_bool(env, argv[3], &peek) != napi_ok)) {
+  if (argc < 3) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "sockSpinReceive(fd, target, spinNs, peek?)");
+    return nullptr;
+  }
+  if (!FastArgs(env, argv, &fd, &data, &len)) return nullptr;
+  if (napi_get_value_double(env, argv[2], &spinNs) != napi_ok || spinNs != spinNs ||
+      (argc >= 4 && napi_get_value_bool(env, argv[3], &peek) != napi_ok)) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "spinNs must be a number, peek a boolean");
     return nullptr;
   }
   // At most one second, whatever the caller asks: a spin blocks the thread.
