@@ -5,7 +5,10 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { rawCodec } from '@ipcx/core';
-import { SeqPacketServer, SeqPacketSocket, TcpServer, TcpSocket, UnixServer, UnixSocket, UnixDatagram } from '@ipcx/sockets';
+// RTT_SOCKETS: another build of @ipcx/sockets to measure (e.g. a copy of main's dist), for a before/after.
+const { SeqPacketServer, SeqPacketSocket, TcpServer, TcpSocket, UnixServer, UnixSocket, UnixDatagram } = await import(
+  process.env.RTT_SOCKETS ?? '@ipcx/sockets'
+);
 
 const self = fileURLToPath(import.meta.url);
 const isChild = process.argv[2] === 'child';
@@ -50,6 +53,13 @@ async function child() {
   if (kind === 'unix') channel = await UnixSocket.connect(address, { codec: rawCodec, ...spinOpt });
   else if (kind === 'tcp') channel = await TcpSocket.connect({ port: Number(name), codec: rawCodec, ...spinOpt });
   else if (kind === 'seqpacket') channel = await SeqPacketSocket.connect(address, { codec: rawCodec, ...spinOpt });
+  else if (kind === 'datagram') {
+    const socket = await UnixDatagram.bind({ abstract: `${name}-child` }, { codec: rawCodec, ...spinOpt });
+    socket.connect(address);
+    await socket.send(new Uint8Array([1])); // ready
+    for await (const { data } of socket) await socket.send(data);
+    return;
+  }
   for await (const m of channel) await channel.send(m);
   await channel.close();
 }
@@ -91,6 +101,19 @@ async function main() {
   const tcp = await TcpServer.listen({ port: 0, codec: rawCodec, ...spinOpt });
   await stream('tcp', tcp, String(tcp.port));
   await stream('seqpacket', await SeqPacketServer.listen({ abstract: `ipcx-rtt-s-${tag}` }, { codec: rawCodec, ...spinOpt }), `ipcx-rtt-s-${tag}`);
+  {
+    const name = `ipcx-rtt-d-${tag}`;
+    const socket = await UnixDatagram.bind({ abstract: name }, { codec: rawCodec, ...spinOpt });
+    const c = fork(self, ['child', 'datagram', name], { stdio: 'inherit', env: { ...process.env, RTT_SPIN: String(SPIN ?? 'default') } });
+    await socket.receive();
+    socket.connect({ abstract: `${name}-child` });
+    results.push(await measure('datagram', async () => {
+      await socket.send(payload);
+      await socket.receive();
+    }));
+    c.kill();
+    await socket.close();
+  }
   const base = results[0].p50;
   for (const r of results.slice(1)) console.log(`${r.name} ${r.mode}: p50 ${r.p50} µs = 1/${(base / r.p50).toFixed(1)} of process.send (${base} µs)`);
 }
