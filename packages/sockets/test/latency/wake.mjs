@@ -6,7 +6,8 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { rawCodec } from '@ipcx/core';
-import { SeqPacketServer, SeqPacketSocket, UnixServer, UnixSocket } from '@ipcx/sockets';
+// WAKE_SOCKETS: another build of @ipcx/sockets to measure (e.g. a copy of main's dist), for a before/after.
+const { SeqPacketServer, SeqPacketSocket, UnixServer, UnixSocket } = await import(process.env.WAKE_SOCKETS ?? '@ipcx/sockets');
 
 const self = fileURLToPath(import.meta.url);
 const isChild = process.argv[2] === 'child';
