@@ -44,7 +44,7 @@ async function open<T>(options: ConnectToParentOptions<T>): Promise<PeerChannel<
   let channel: PeerChannel<T>;
   if (link.transport === 'thread') {
     const spin = link.spinMicroseconds !== undefined ? { spinMicroseconds: link.spinMicroseconds } : {};
-    channel = new PeerChannel<T>(ShmChannel.attach<T>(link.handle!, { codec, ...spin }));
+    channel = new PeerChannel<T>(ShmChannel.from<T>(link.handle!, { codec, ...spin }));
   } else if (link.transport === 'shm') {
     const inner = await ShmChannel.open<T>(link.name!, {
       codec,

@@ -275,8 +275,8 @@ export async function spawnWorker<T = unknown>(file: string | URL, options: Spaw
       watchExit(handle, 'thread');
       return handle as ThreadHandle<T>;
     }
-    const [mine, theirs] = ShmChannel.pair<T>({ ...(codec ? { codec } : {}), ...(capacity !== undefined ? { capacity } : {}), ...(spinMicroseconds !== undefined ? { spinMicroseconds } : {}) });
-    const theirHandle: ShmChannelHandle = theirs.handle;
+    const [mine, theirs] = ShmChannel.pair<T>({ ...(codec ? { codec } : {}), ...(capacity !== undefined ? { bufferBytes: capacity } : {}), ...(spinMicroseconds !== undefined ? { spinMicroseconds } : {}) });
+    const theirHandle: ShmChannelHandle = theirs.transfer();
     const link: Link = { version: 1, transport: 'thread', kind: 'thread', parentPid: process.pid, handle: theirHandle, codec: codecName, ...(spinMicroseconds !== undefined ? { spinMicroseconds } : {}), ...(slot ? { slot: slot.link } : {}) };
     let worker: Worker;
     try {
@@ -289,7 +289,7 @@ export async function spawnWorker<T = unknown>(file: string | URL, options: Spaw
     const handle = new WorkerHandle<T>('thread', worker, peer, threadExit(worker), slot);
     // A thread's death cannot be seen in shared memory: when it exits, close its end of the rings for
     // it, which ends our waits (after what it sent) exactly as if it had closed them itself.
-    watchExit(handle, 'thread', () => ShmChannel.attach<T>(theirHandle, codec ? { codec } : {}).close());
+    watchExit(handle, 'thread', () => ShmChannel.from<T>(theirHandle, codec ? { codec } : {}).close());
     return handle as ThreadHandle<T>;
   } catch (error) {
     slot?.release();
@@ -367,7 +367,7 @@ async function spawnProcess<T>(
     const segment = `/${name}`;
     const mine = await ShmChannel.create<T>(segment, {
       ...(options.codec ? { codec: options.codec } : {}),
-      ...(options.capacity !== undefined ? { capacity: options.capacity } : {}),
+      ...(options.capacity !== undefined ? { bufferBytes: options.capacity } : {}),
       peerCheckInterval: checked.peerCheckInterval,
       ...(options.spinMicroseconds !== undefined ? { spinMicroseconds: options.spinMicroseconds } : {}),
     });

@@ -8,7 +8,7 @@ import { fixture } from './helpers.js';
 describeChannelConformance(
   'PeerChannel',
   () => {
-    const [a, b] = ShmChannel.pair({ capacity: 4096 });
+    const [a, b] = ShmChannel.pair({ bufferBytes: 4096 });
     return [new PeerChannel(a), new PeerChannel(b)];
   },
   {

@@ -1,5 +1,5 @@
 import type { Channel, ReceiveOptions, SendOptions } from './channel.js';
-import { iterate } from './wait.js';
+import { NO_MESSAGE, iterate } from './wait.js';
 
 /**
  * The part of `Channel` that is the same for every transport: async iteration (ends when the channel
@@ -13,8 +13,26 @@ export abstract class AbstractChannel<T> implements Channel<T> {
   abstract close(): Promise<void>;
   abstract readonly closed: boolean;
 
+  /**
+   * Async iteration at the speed of `tryReceive`: each step takes what already arrived without waiting (an
+   * already resolved result), and waits in `receive` only when nothing is there.
+   */
   [Symbol.asyncIterator](): AsyncIterator<T> {
-    return iterate(() => this.receive(), () => this.closed);
+    return iterate(
+      () => this.receive(),
+      () => this.closed,
+      () => this.poll(),
+    );
+  }
+
+  /**
+   * The next message if one is waiting, else `NO_MESSAGE`; what the async iterator calls first. The default is
+   * `tryReceive`, so a message that decodes to `undefined` cannot be told from none: a transport whose codec can
+   * produce one overrides this.
+   */
+  protected poll(): T | typeof NO_MESSAGE {
+    const message = this.tryReceive();
+    return message === undefined ? NO_MESSAGE : message;
   }
 
   [Symbol.asyncDispose](): Promise<void> {

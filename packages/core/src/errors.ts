@@ -26,6 +26,7 @@ export type IpcErrorCode =
   | 'IPCX_ERR_OWNER_DIED'
   | 'IPCX_ERR_DEADLOCK'
   | 'IPCX_ERR_REVISION'
+  | 'IPCX_ERR_INVALID_OPTION'
   | 'IPCX_ERR_SYSTEM';
 
 /** Base class of every ipcx error; `isIpcError()` recognises it across two installed copies of the package. */
@@ -235,6 +236,41 @@ export class DeadlockError extends IpcError {
   constructor(what: string, options?: ErrorOptions) {
     super(`${what} would deadlock`, options);
   }
+}
+
+/**
+ * An option (or argument) out of its range: a `RangeError` that is also an ipcx error (`isIpcError`, `instanceof
+ * IpcError`, code `IPCX_ERR_INVALID_OPTION`). `option` names it, `value` is what was given.
+ */
+export class InvalidOptionError extends RangeError {
+  override readonly name = 'InvalidOptionError';
+  readonly code = 'IPCX_ERR_INVALID_OPTION' as const;
+  constructor(readonly option: string, readonly value: unknown, expected: string, options?: ErrorOptions) {
+    super(`${option} must be ${expected}, got ${describeValue(value)}`, options);
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+}
+
+/**
+ * An option (or argument) of the wrong type: a `TypeError` that is also an ipcx error (`isIpcError`, `instanceof
+ * IpcError`, code `IPCX_ERR_INVALID_OPTION`). `option` names it, `value` is what was given.
+ */
+export class OptionTypeError extends TypeError {
+  override readonly name = 'OptionTypeError';
+  readonly code = 'IPCX_ERR_INVALID_OPTION' as const;
+  constructor(readonly option: string, readonly value: unknown, expected: string, options?: ErrorOptions) {
+    super(`${option} must be ${expected}, got ${describeValue(value)}`, options);
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+}
+
+function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'symbol') return value.toString();
+  if (value === null || typeof value !== 'object') return String(value);
+  return Array.isArray(value) ? 'an array' : 'an object';
 }
 
 /** An OS error without a more specific class; the errno error is the `cause`. */

@@ -1,4 +1,3 @@
-export { AbstractChannel } from './abstract-channel.js';
 export type { Channel, ChannelServer, ReceiveOptions, SendOptions, WaitOptions } from './channel.js';
 export { copyBytes, createMsgpackCodec, jsonCodec, msgpackCodec, rawCodec, stringCodec, type Codec, type MsgpackCodecOptions } from './codec.js';
 export {
@@ -11,9 +10,11 @@ export {
   FullError,
   IncompatibleError,
   InvalidNameError,
+  InvalidOptionError,
   IpcError,
   LimitError,
   NotFoundError,
+  OptionTypeError,
   OwnerDiedError,
   PeerGoneError,
   PermissionError,
@@ -24,24 +25,12 @@ export {
   TimeoutError,
   TooLargeError,
   UnsupportedError,
-  fromSystemError,
   isIpcError,
   type IpcErrorCode,
 } from './errors.js';
 export { MAX_IPC_NAME_BYTES, checkIpcName } from './names.js';
-export {
-  DEFAULT_FRAME_BUDGET_BYTES,
-  DEFAULT_MAX_FRAME_BYTES,
-  FRAME_HEADER_BYTES,
-  FrameBudget,
-  FrameDecoder,
-  MAX_FRAME_LENGTH,
-  encodeFrame,
-  writeFrameHeader,
-  type FrameDecoderOptions,
-} from './framing.js';
-export { Inbox, WaitList } from './inbox.js';
-export { memoryChannelPair, type MemoryChannelOptions } from './memory.js';
+export { DEFAULT_FRAME_BUDGET_BYTES, DEFAULT_MAX_FRAME_BYTES, FrameBudget } from './framing.js';
+export { MemoryChannel, type MemoryChannelOptions } from './memory.js';
 export {
   request,
   serve,
@@ -49,14 +38,8 @@ export {
   type RequestHandler,
   type ServeOptions,
 } from './request.js';
-export { Deadline, MAX_TIMEOUT_MS, checkWaitOptions, deadline, intervalOption, iterate, spinOption, waitFor, type Settle } from './wait.js';
-export {
-  ownedKernelObjects,
-  registerKernelObject,
-  unlinkOwnedKernelObjects,
-  unlinkOwnedKernelObjectsSync,
-  type KernelObject,
-  type KernelObjectKind,
-  type KernelObjectRegistration,
-  type UnlinkResult,
-} from './registry.js';
+export { ownedKernelObjects, unlinkOwnedKernelObjects, unlinkOwnedKernelObjectsSync, type UnlinkResult } from './registry.js';
+
+// TEMPORARY (issue 13, until the lead runs scripts/split-core-imports.mjs): the transport kit is also exported
+// here so that importers not yet rewritten keep building. Delete this block after the codemod ran.
+export * from './transport.js';

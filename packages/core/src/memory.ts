@@ -1,145 +1,178 @@
 import { AbstractChannel } from './abstract-channel.js';
-import type { Channel, ReceiveOptions, SendOptions } from './channel.js';
+import type { ReceiveOptions, SendOptions } from './channel.js';
 import { copyBytes, msgpackCodec, type Codec } from './codec.js';
-import { ClosedError, PeerGoneError, TooLargeError } from './errors.js';
+import { ClosedError, PeerGoneError, TooLargeError, type IpcError } from './errors.js';
 import { Inbox } from './inbox.js';
-import { waitFor, type Settle } from './wait.js';
+import { checkCodec, checkInteger } from './options.js';
+import { SendQueue } from './send-queue.js';
+import { NO_MESSAGE } from './wait.js';
 
-/** Options of `memoryChannelPair`. */
+/** Options of `MemoryChannel.pair`. */
 export interface MemoryChannelOptions<T> {
   /** Messages one end holds unreceived before the other end's `send` waits. Default 64. */
-  capacity?: number;
+  capacity?: number | undefined;
   /** Default `msgpackCodec`: messages are encoded, so nothing is shared between the two ends. */
-  codec?: Codec<T>;
+  codec?: Codec<T> | undefined;
   /** Largest encoded message. Default 1 MiB. */
-  maxMessageBytes?: number;
+  maxMessageBytes?: number | undefined;
 }
 
-interface PendingSend {
-  bytes: Uint8Array;
-  settle: Settle<void>;
-}
-
-class MemoryChannel<T> extends AbstractChannel<T> {
-  peer!: MemoryChannel<T>;
-  readonly inbox = new Inbox<Uint8Array>();
-  readonly #pending = new Set<PendingSend>();
-  #closed = false;
-
-  constructor(
-    private readonly codec: Codec<T>,
-    private readonly capacity: number,
-    private readonly maxMessageBytes: number,
-  ) {
-    super();
-  }
-
-  get closed(): boolean {
-    return this.#closed;
-  }
-
-  async send(message: T, options?: SendOptions): Promise<void> {
-    const bytes = this.#encode(message);
-    if (this.#pending.size === 0 && this.#hasRoom()) {
-      this.peer.inbox.push(bytes);
-      return;
-    }
-    return waitFor<void>('send', options, (settle) => {
-      const entry = { bytes, settle };
-      this.#pending.add(entry);
-      return () => this.#pending.delete(entry);
-    });
-  }
-
-  trySend(message: T): boolean {
-    const bytes = this.#encode(message);
-    if (this.#pending.size > 0 || !this.#hasRoom()) return false;
-    this.peer.inbox.push(bytes);
-    return true;
-  }
-
-  async receive(options?: ReceiveOptions): Promise<T> {
-    if (this.#closed) throw new ClosedError();
-    const bytes = await this.inbox.receive('receive', options);
-    this.peer.flushPending();
-    return this.codec.decode(bytes);
-  }
-
-  tryReceive(): T | undefined {
-    if (this.#closed) throw new ClosedError();
-    const bytes = this.inbox.shift();
-    if (bytes === undefined) return undefined;
-    this.peer.flushPending();
-    return this.codec.decode(bytes);
-  }
-
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    const closed = new ClosedError();
-    this.inbox.fail(closed);
-    this.#rejectPending(closed);
-    this.peer.inbox.end(new ClosedError('channel (closed by the peer)'));
-    this.peer.peerClosed();
-  }
-
-  /** Moves waiting sends into the peer's inbox while it has room. */
-  flushPending(): void {
-    for (const entry of this.#pending) {
-      if (!this.#hasRoom()) return;
-      this.#pending.delete(entry);
-      this.peer.inbox.push(entry.bytes);
-      entry.settle.resolve();
-    }
-  }
-
-  peerClosed(): void {
-    this.#rejectPending(new PeerGoneError('peer (it closed the channel)'));
-  }
-
-  #rejectPending(error: Error): void {
-    for (const entry of this.#pending) entry.settle.reject(error);
-    this.#pending.clear();
-  }
-
-  #hasRoom(): boolean {
-    return this.peer.inbox.size < this.capacity;
-  }
-
-  #encode(message: T): Uint8Array {
-    if (this.#closed) throw new ClosedError();
-    if (this.peer.closed) throw new PeerGoneError('peer (it closed the channel)');
-    const encoded = this.codec.encode(message);
-    if (encoded.length > this.maxMessageBytes) {
-      throw new TooLargeError('message', encoded.length, this.maxMessageBytes);
-    }
-    // The codec may reuse its buffer (and rawCodec passes the caller's bytes): keep a copy.
-    return copyBytes(encoded); // Buffer#slice would be a view of the codec's buffer
-  }
-}
+const peerClosed = (): PeerGoneError => new PeerGoneError('peer (it closed the channel)');
 
 /**
- * Two connected in-memory channel ends in one thread: the reference transport. Messages go through
+ * One end of a pair of connected in-memory channels in one thread: the reference transport. Messages go through
  * the codec, so each end gets its own copy, and each direction holds at most `capacity` messages.
+ *
+ * `close()` is graceful: sends still waiting for room are delivered as the peer receives (it resolves once they
+ * are), and the peer receives everything, then `ClosedError`. `destroy(error?)` drops the waiting sends (they
+ * reject with `error`, else `ClosedError`). After the peer closed, `send` rejects with `PeerGoneError`, and
+ * `closed` turns true once everything the peer sent was received.
  *
  * @example
  * ```ts
- * const [a, b] = memoryChannelPair();
+ * const [a, b] = MemoryChannel.pair();
  * await a.send({ n: 1 });
  * console.log(await b.receive()); // { n: 1 }
  * ```
  */
-export function memoryChannelPair<T = unknown>(options: MemoryChannelOptions<T> = {}): [Channel<T>, Channel<T>] {
-  const capacity = options.capacity ?? 64;
-  const maxMessageBytes = options.maxMessageBytes ?? 1024 * 1024;
-  if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`capacity must be an integer >= 1, got ${capacity}`);
-  if (!Number.isInteger(maxMessageBytes) || maxMessageBytes < 0) {
-    throw new RangeError(`maxMessageBytes must be an integer >= 0, got ${maxMessageBytes}`);
+export class MemoryChannel<T = unknown> extends AbstractChannel<T> {
+  #peer!: MemoryChannel<T>;
+  readonly #inbox = new Inbox<Uint8Array>();
+  readonly #queue = new SendQueue<Uint8Array>();
+  readonly #codec: Codec<T>;
+  readonly #capacity: number;
+  readonly #maxMessageBytes: number;
+  #closed = false;
+  /** The peer called close() or destroy(): nothing more may be sent to it. */
+  #peerGone = false;
+  #closing: Promise<void> | undefined;
+
+  private constructor(codec: Codec<T>, capacity: number, maxMessageBytes: number) {
+    super();
+    this.#codec = codec;
+    this.#capacity = capacity;
+    this.#maxMessageBytes = maxMessageBytes;
   }
-  const codec = options.codec ?? (msgpackCodec as Codec<T>);
-  const a = new MemoryChannel<T>(codec, capacity, maxMessageBytes);
-  const b = new MemoryChannel<T>(codec, capacity, maxMessageBytes);
-  a.peer = b;
-  b.peer = a;
-  return [a, b];
+
+  /** Two connected ends. */
+  static pair<T = unknown>(options: MemoryChannelOptions<T> = {}): [MemoryChannel<T>, MemoryChannel<T>] {
+    const capacity = checkInteger('capacity', options.capacity, { min: 1, default: 64 });
+    const maxMessageBytes = checkInteger('maxMessageBytes', options.maxMessageBytes, { min: 0, default: 1024 * 1024 });
+    const codec = checkCodec(options.codec, msgpackCodec as Codec<T>, ['encode', 'decode']);
+    const a = new MemoryChannel<T>(codec, capacity, maxMessageBytes);
+    const b = new MemoryChannel<T>(codec, capacity, maxMessageBytes);
+    a.#peer = b;
+    b.#peer = a;
+    return [a, b];
+  }
+
+  /** True once this end was closed or destroyed, or the peer ended and everything it sent was received. */
+  get closed(): boolean {
+    return this.#closed || (this.#inbox.ended && this.#inbox.size === 0);
+  }
+
+  send(message: T, options?: SendOptions): Promise<void> {
+    let bytes: Uint8Array;
+    try {
+      bytes = this.#encode(message);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.#queue.size === 0 && this.#hasRoom()) {
+      this.#peer.#inbox.push(bytes);
+      return Promise.resolve();
+    }
+    return this.#queue.enqueue(bytes, options);
+  }
+
+  trySend(message: T): boolean {
+    const bytes = this.#encode(message);
+    if (this.#queue.size > 0 || !this.#hasRoom()) return false;
+    this.#peer.#inbox.push(bytes);
+    return true;
+  }
+
+  receive(options?: ReceiveOptions): Promise<T> {
+    if (this.#closed) return Promise.reject(new ClosedError());
+    if (this.#inbox.size > 0) {
+      try {
+        return Promise.resolve(this.#take());
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    return this.#inbox.receive('receive', options).then((bytes) => this.#decode(bytes));
+  }
+
+  tryReceive(): T | undefined {
+    const message = this.poll();
+    return message === NO_MESSAGE ? undefined : message;
+  }
+
+  protected override poll(): T | typeof NO_MESSAGE {
+    if (this.#closed) throw new ClosedError();
+    if (this.#inbox.size === 0) {
+      this.#inbox.shift(); // throws the end error once the peer ended and everything was received
+      return NO_MESSAGE;
+    }
+    return this.#take();
+  }
+
+  /**
+   * Closes this end gracefully: receives reject with `ClosedError` at once; sends still waiting for room are
+   * delivered as the peer receives, then the peer is told. Resolves once that is done; the same promise when
+   * called again.
+   */
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing;
+    this.#closed = true;
+    this.#inbox.fail(new ClosedError());
+    this.#peer.#peerGone = true;
+    this.#peer.#queue.rejectAll(peerClosed());
+    this.#closing = this.#queue.drained().then(() => this.#peer.#inbox.end(new ClosedError('channel (closed by the peer)')));
+    return this.#closing;
+  }
+
+  /** Closes this end now: sends still waiting reject with `error` (else `ClosedError`) and are dropped. Idempotent. */
+  destroy(error?: IpcError): void {
+    if (this.#closed && this.#queue.size === 0) return;
+    this.#closed = true;
+    const reason = error ?? new ClosedError();
+    this.#inbox.fail(reason);
+    this.#peer.#peerGone = true;
+    this.#peer.#queue.rejectAll(peerClosed());
+    this.#queue.rejectAll(reason);
+    this.#closing ??= Promise.resolve();
+    this.#peer.#inbox.end(new ClosedError('channel (closed by the peer)'));
+  }
+
+  #take(): T {
+    const bytes = this.#inbox.shift()!;
+    this.#peer.#flush();
+    return this.#decode(bytes);
+  }
+
+  #decode(bytes: Uint8Array): T {
+    return this.#codec.decode(bytes);
+  }
+
+  /** Moves waiting sends into the peer's inbox while it has room. */
+  #flush(): void {
+    if (this.#queue.size > 0) this.#queue.flush((bytes) => this.#hasRoom() && (this.#peer.#inbox.push(bytes), true));
+  }
+
+  #hasRoom(): boolean {
+    return this.#peer.#inbox.size < this.#capacity;
+  }
+
+  #encode(message: T): Uint8Array {
+    if (this.#closed) throw new ClosedError();
+    if (this.#peerGone) throw peerClosed();
+    const encoded = this.#codec.encode(message);
+    if (encoded.length > this.#maxMessageBytes) {
+      throw new TooLargeError('message', encoded.length, this.#maxMessageBytes);
+    }
+    // The codec may reuse its buffer (and rawCodec passes the caller's bytes): keep a copy.
+    return copyBytes(encoded); // Buffer#slice would be a view of the codec's buffer
+  }
 }

@@ -1,18 +1,18 @@
 import type { WaitOptions } from './channel.js';
-import { AbortedError, TimeoutError, isIpcError, type IpcError } from './errors.js';
+import { AbortedError, InvalidOptionError, OptionTypeError, TimeoutError, isIpcError, type IpcError } from './errors.js';
 
 /** The longest timeout a wait takes (a Node timer's limit). */
 export const MAX_TIMEOUT_MS = 0x7fff_ffff;
 
 /**
  * Checks the `timeout` of a wait's options: a number from 0 to MAX_TIMEOUT_MS, or undefined.
- * @throws TypeError on anything else.
+ * @throws OptionTypeError (a TypeError) on anything else.
  */
 export function checkWaitOptions(options: WaitOptions | undefined): void {
   const timeout = options?.timeout;
   if (timeout !== undefined && !(typeof timeout === 'number' && timeout >= 0 && timeout <= MAX_TIMEOUT_MS)) {
     // Node's timers take at most 2^31 - 1 ms and turn a longer delay into 1 ms: refuse it instead.
-    throw new TypeError(`timeout must be a number of milliseconds from 0 to ${MAX_TIMEOUT_MS} (about 24.8 days), got ${String(timeout)}`);
+    throw new OptionTypeError('timeout', timeout, `a number of milliseconds from 0 to ${MAX_TIMEOUT_MS} (about 24.8 days)`);
   }
 }
 
@@ -20,12 +20,12 @@ export function checkWaitOptions(options: WaitOptions | undefined): void {
  * Reads an interval option in ms (how often a waiting side checks that another process lives):
  * `fallback` when undefined, else a number > 0 and at most MAX_TIMEOUT_MS (a longer timer fires at once).
  * 0 would busy-loop, NaN would mean "never check".
- * @throws RangeError on anything else.
+ * @throws InvalidOptionError (a RangeError) on anything else.
  */
 export function intervalOption(name: string, ms: number | undefined, fallback: number): number {
   if (ms === undefined) return fallback;
   if (!(typeof ms === 'number' && ms > 0 && ms <= MAX_TIMEOUT_MS)) {
-    throw new RangeError(`${name} must be a number of ms above 0 and at most ${MAX_TIMEOUT_MS}, got ${String(ms)}`);
+    throw new InvalidOptionError(name, ms, `a number of ms above 0 and at most ${MAX_TIMEOUT_MS}`);
   }
   return ms;
 }
@@ -36,28 +36,32 @@ const MAX_SPIN_MICROSECONDS = 1_000_000;
 /**
  * Reads a `spinMicroseconds` option (how long a wait may busy-poll before it sleeps): `fallback` when
  * undefined, else a number from 0 to 1 000 000. A spin blocks its thread, so it must be bounded.
- * @throws RangeError on anything else (Infinity would spin forever).
+ * @throws InvalidOptionError (a RangeError) on anything else (Infinity would spin forever).
  */
 export function spinOption(value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   if (!(typeof value === 'number' && value >= 0 && value <= MAX_SPIN_MICROSECONDS)) {
-    throw new RangeError(`spinMicroseconds must be a number from 0 to ${MAX_SPIN_MICROSECONDS}, got ${String(value)}`);
+    throw new InvalidOptionError('spinMicroseconds', value, `a number from 0 to ${MAX_SPIN_MICROSECONDS}`);
   }
   return value;
 }
 
 /**
  * Turns `{ signal, timeout }` into one signal (or undefined when neither is set), and tells why it fired.
- * Built on `AbortSignal.timeout` and `AbortSignal.any`; nothing is allocated for a call without options.
+ * Nothing is allocated for a call without options. The timer does not keep the process alive by itself: a
+ * wait that should (a pending `receive({ timeout })`) calls `hold()`, and `release()` once it settled.
  */
 export function deadline(what: string, options: WaitOptions | undefined): Deadline | undefined {
   checkWaitOptions(options);
   const timeout = options?.timeout;
   const user = options?.signal;
   if (timeout === undefined && user === undefined) return undefined;
-  const timer = timeout === undefined ? undefined : AbortSignal.timeout(Math.ceil(timeout)) // it takes whole ms only;
-  const signal = timer === undefined ? user! : user === undefined ? timer : AbortSignal.any([user, timer]);
-  return new Deadline(what, signal, user, timeout);
+  if (timeout === undefined) return new Deadline(what, user!, user, undefined, undefined);
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new DOMException('The operation timed out.', 'TimeoutError')), Math.ceil(timeout)); // whole ms
+  timer.unref();
+  const signal = user === undefined ? controller.signal : AbortSignal.any([user, controller.signal]);
+  return new Deadline(what, signal, user, timeout, timer);
 }
 
 /** The signal that ends a wait, and the typed error to end it with. */
@@ -67,12 +71,23 @@ export class Deadline {
     readonly signal: AbortSignal,
     private readonly user: AbortSignal | undefined,
     private readonly timeout: number | undefined,
+    private readonly timer?: NodeJS.Timeout | undefined,
   ) {}
 
   /** `AbortedError` when the caller's signal fired, `TimeoutError` when the timeout did. */
   error(): IpcError {
     if (this.user?.aborted) return new AbortedError(this.what, { cause: this.user.reason });
     return new TimeoutError(this.what, this.timeout);
+  }
+
+  /** Keeps the process alive until the timeout fires or `release()` is called (a wait someone awaits). */
+  hold(): void {
+    this.timer?.ref();
+  }
+
+  /** Stops the timer: the wait settled. */
+  release(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
   }
 }
 
@@ -85,22 +100,37 @@ export interface Settle<T> {
 /**
  * A promise for a wait that can be ended by `{ signal, timeout }`. `start` registers the waiter and
  * returns the function that unregisters it; it runs when the wait is aborted or timed out, and the
- * abort listener is removed once the wait settles either way.
+ * abort listener and the timer are removed once the wait settles either way. A wait with a timeout keeps
+ * the process alive until then.
  */
 export function waitFor<T>(
   what: string,
   options: WaitOptions | undefined,
   start: (settle: Settle<T>) => () => void,
 ): Promise<T> {
-  const limit = deadline(what, options);
+  let limit: Deadline | undefined;
+  try {
+    limit = deadline(what, options);
+  } catch (error) {
+    return Promise.reject(error); // a bad timeout rejects like every other failure of a wait
+  }
   if (limit === undefined) return new Promise<T>((resolve, reject) => void start({ resolve, reject }));
-  if (limit.signal.aborted) return Promise.reject(limit.error());
+  if (limit.signal.aborted) {
+    limit.release();
+    return Promise.reject(limit.error());
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => {
+      limit.release();
       cancel();
       reject(limit.error());
     };
-    const done = (): void => limit.signal.removeEventListener('abort', onAbort);
+    let settled = false;
+    const done = (): void => {
+      settled = true;
+      limit.signal.removeEventListener('abort', onAbort);
+      limit.release();
+    };
     const cancel = start({
       resolve: (value) => {
         done();
@@ -111,26 +141,73 @@ export function waitFor<T>(
         reject(error);
       },
     });
+    if (settled) return; // start settled it at once
     limit.signal.addEventListener('abort', onAbort, { once: true });
+    // A pending wait with a timeout keeps the process alive until it times out: without this a
+    // `await receive({ timeout })` that nothing else holds open would end the process (exit code 13).
+    limit.hold();
   });
 }
+
+/** What a `poll` function given to `iterate` returns when no message is waiting. */
+export const NO_MESSAGE: unique symbol = Symbol('ipcx.noMessage');
+
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 
 /**
  * Iterates a channel: yields each message, ends quietly when the channel closes (`ClosedError`) or the
  * peer is gone (`PeerGoneError`; `receive` tells which), and when an error ended the channel (`closed`
  * turned true: e.g. bad bytes that cut a connection); rethrows anything else. Leaving the loop early does
  * not close the channel.
+ *
+ * With `poll` (a `tryReceive` that returns `NO_MESSAGE` when nothing is waiting) each step first takes what
+ * is already there and hands it out as an already resolved result, without a timer, a signal or an `await`
+ * of `receive`; only an empty channel waits in `receive`.
  */
-export async function* iterate<T>(receive: () => Promise<T>, isClosed?: () => boolean): AsyncGenerator<T, void, undefined> {
-  for (;;) {
-    let message: T;
-    try {
-      message = await receive();
-    } catch (error) {
-      if (isIpcError(error) && (error.code === 'IPCX_ERR_CLOSED' || error.code === 'IPCX_ERR_PEER_GONE')) return;
-      if (isIpcError(error) && isClosed?.() === true) return;
-      throw error;
-    }
-    yield message;
-  }
+export function iterate<T>(
+  receive: () => Promise<T>,
+  isClosed?: () => boolean,
+  poll?: () => T | typeof NO_MESSAGE,
+): AsyncIterableIterator<T> {
+  let done = false;
+  const end = (error: unknown): IteratorResult<T, undefined> => {
+    done = true;
+    if (isIpcError(error) && (error.code === 'IPCX_ERR_CLOSED' || error.code === 'IPCX_ERR_PEER_GONE')) return DONE;
+    if (isIpcError(error) && isClosed?.() === true) return DONE;
+    throw error;
+  };
+  const received = (value: T): IteratorResult<T, undefined> => ({ done: false, value });
+  const iterator: AsyncIterableIterator<T> = {
+    next(): Promise<IteratorResult<T, undefined>> {
+      if (done) return Promise.resolve(DONE);
+      if (poll !== undefined) {
+        let value: T | typeof NO_MESSAGE;
+        try {
+          value = poll();
+        } catch (error) {
+          try {
+            return Promise.resolve(end(error));
+          } catch (thrown) {
+            return Promise.reject(thrown);
+          }
+        }
+        if (value !== NO_MESSAGE) return Promise.resolve({ done: false, value });
+      }
+      let waiting: Promise<T>;
+      try {
+        waiting = receive();
+      } catch (error) {
+        waiting = Promise.reject(error);
+      }
+      return waiting.then(received, end);
+    },
+    return(): Promise<IteratorResult<T, undefined>> {
+      done = true;
+      return Promise.resolve(DONE);
+    },
+    [Symbol.asyncIterator]() {
+      return iterator;
+    },
+  };
+  return iterator;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AbstractChannel, memoryChannelPair, msgpackCodec, rawCodec, type Channel, type ReceiveOptions, type SendOptions } from '@ipcx/core';
+import { AbstractChannel, MemoryChannel, msgpackCodec, rawCodec, type Channel, type ReceiveOptions, type SendOptions } from '@ipcx/core';
 import { conformanceCases, type ChannelPairFactory } from '@ipcx/core/testing';
 
 /** Wraps one end of a working channel and breaks it in one way. */
@@ -47,7 +47,7 @@ class Broken<T> extends AbstractChannel<T> {
 
 function brokenPair(fault: 'reorder' | 'drop' | 'no-timeout'): ChannelPairFactory {
   return () => {
-    const [a, b] = memoryChannelPair({ capacity: 8 });
+    const [a, b] = MemoryChannel.pair({ capacity: 8 });
     return [new Broken(a, fault), new Broken(b, fault)];
   };
 }
@@ -68,7 +68,7 @@ async function failureOf(caseName: string, factory: ChannelPairFactory): Promise
 describe('the conformance suite has teeth', () => {
   it('passes every case on the working memory channel', async () => {
     for (const c of conformanceCases) {
-      await c.run(() => memoryChannelPair({ capacity: 8 }), { capacity: 8 });
+      await c.run(() => MemoryChannel.pair({ capacity: 8 }), { capacity: 8 });
     }
   });
 
@@ -88,7 +88,7 @@ describe('the conformance suite has teeth', () => {
     const c = conformanceCases.find((x) => x.name.startsWith('a receive waiting on a peer whose process is killed'))!;
     /** A memory pair whose far end echoes; `kill` either silences it (nobody is told) or closes it. */
     const peer = (kill: 'silence' | 'close', fault?: 'swallow-send-errors') => async () => {
-      const [a, b] = memoryChannelPair({ capacity: 8 });
+      const [a, b] = MemoryChannel.pair({ capacity: 8 });
       let echoing = true;
       void (async () => {
         for await (const m of b) if (echoing) await b.send(m);
@@ -101,7 +101,7 @@ describe('the conformance suite has teeth', () => {
         },
       };
     };
-    const run = (factory: ReturnType<typeof peer>) => c.run(() => memoryChannelPair(), { killablePeer: factory }).then(() => undefined, (e: unknown) => e);
+    const run = (factory: ReturnType<typeof peer>) => c.run(() => MemoryChannel.pair(), { killablePeer: factory }).then(() => undefined, (e: unknown) => e);
     expect(await run(peer('close'))).toBeUndefined(); // a peer that is noticed: passes
     expect(String(await run(peer('silence')))).toMatch(/should fail with PeerGoneError or ClosedError, got TimeoutError/);
     expect(String(await run(peer('close', 'swallow-send-errors')))).toMatch(/a send after that should fail .* got accepted/);
@@ -111,11 +111,11 @@ describe('the conformance suite has teeth', () => {
     const c = conformanceCases.find((x) => x.name.startsWith('bytes the codec cannot decode'))!;
     /** A memory pair carrying bytes; the receiving end decodes msgpack strictly, or passes garbage on. */
     const garbagePeer = (strict: boolean) => async (): Promise<[Channel<unknown>, Channel<Uint8Array>]> => {
-      const [rx, tx] = memoryChannelPair<Uint8Array>({ capacity: 8, codec: rawCodec });
+      const [rx, tx] = MemoryChannel.pair<Uint8Array>({ capacity: 8, codec: rawCodec });
       const receiver = new Decoding(rx, strict);
       return [receiver, tx];
     };
-    const run = (strict: boolean) => c.run(() => memoryChannelPair(), { garbagePeer: garbagePeer(strict) }).then(() => undefined, (e: unknown) => e);
+    const run = (strict: boolean) => c.run(() => MemoryChannel.pair(), { garbagePeer: garbagePeer(strict) }).then(() => undefined, (e: unknown) => e);
     expect(await run(true)).toBeUndefined();
     expect(String(await run(false))).toMatch(/expected a rejection with IPCX_ERR_BAD_FRAME/);
   });
@@ -125,10 +125,10 @@ describe('the conformance suite has teeth', () => {
     const { Unpackr } = await import('msgpackr');
     const lax = new Unpackr({ useRecords: true, moreTypes: true, mapsAsObjects: false });
     const garbagePeer = (strict: boolean) => async (): Promise<[Channel<unknown>, Channel<Uint8Array>]> => {
-      const [rx, tx] = memoryChannelPair<Uint8Array>({ capacity: 8, codec: rawCodec });
+      const [rx, tx] = MemoryChannel.pair<Uint8Array>({ capacity: 8, codec: rawCodec });
       return [strict ? new Decoding(rx, true) : new Decoding(rx, false, (bytes) => lax.unpack(bytes)), tx];
     };
-    const run = (strict: boolean) => c.run(() => memoryChannelPair(), { garbagePeer: garbagePeer(strict) }).then(() => undefined, (e: unknown) => e);
+    const run = (strict: boolean) => c.run(() => MemoryChannel.pair(), { garbagePeer: garbagePeer(strict) }).then(() => undefined, (e: unknown) => e);
     expect(await run(true)).toBeUndefined();
     expect(String(await run(false))).toMatch(/expected a rejection with IPCX_ERR_BAD_FRAME/);
   });

@@ -1,21 +1,21 @@
 import { describe, expect, it } from 'vitest';
-import { memoryChannelPair, msgpackCodec, rawCodec } from '@ipcx/core';
+import { MemoryChannel, msgpackCodec, rawCodec } from '@ipcx/core';
 import { describeChannelConformance } from '@ipcx/core/testing';
 
-describeChannelConformance('memory (msgpack)', () => memoryChannelPair({ capacity: 8, maxMessageBytes: 4096 }), {
+describeChannelConformance('memory (msgpack)', () => MemoryChannel.pair({ capacity: 8, maxMessageBytes: 4096 }), {
   capacity: 8,
   maxMessageBytes: 4096,
 });
 
-describeChannelConformance('memory (raw bytes)', () => memoryChannelPair({ capacity: 3, codec: rawCodec, maxMessageBytes: 100 }), {
+describeChannelConformance('memory (raw bytes)', () => MemoryChannel.pair({ capacity: 3, codec: rawCodec, maxMessageBytes: 100 }), {
   encoding: 'bytes',
   capacity: 3,
   maxMessageBytes: 100,
 });
 
-describe('memoryChannelPair', () => {
+describe('MemoryChannel.pair', () => {
   it('gives each end its own copy of a message', async () => {
-    const [a, b] = memoryChannelPair<{ list: number[] }>();
+    const [a, b] = MemoryChannel.pair<{ list: number[] }>();
     const sent = { list: [1] };
     await a.send(sent);
     sent.list.push(2);
@@ -23,7 +23,7 @@ describe('memoryChannelPair', () => {
   });
 
   it('rejects a send waiting for room with PeerGoneError when the peer closes', async () => {
-    const [a, b] = memoryChannelPair({ capacity: 1 });
+    const [a, b] = MemoryChannel.pair({ capacity: 1 });
     await a.send(1);
     const waiting = a.send(2);
     await b.close();
@@ -32,13 +32,13 @@ describe('memoryChannelPair', () => {
   });
 
   it('refuses a capacity below one', () => {
-    expect(() => memoryChannelPair({ capacity: 0 })).toThrow(RangeError);
+    expect(() => MemoryChannel.pair({ capacity: 0 })).toThrow(RangeError);
   });
 });
 
 describe('a send that waits for room', () => {
   it('keeps its own copy of the encoding: later encodes by the same codec cannot change it', async () => {
-    const [a, b] = memoryChannelPair({ capacity: 1 });
+    const [a, b] = MemoryChannel.pair({ capacity: 1 });
     // encodeInto moves msgpackr back to the start of its own buffer, so the next encodes land there.
     msgpackCodec.encodeInto({ other: 'x'.repeat(3000) }, new Uint8Array(4096));
     await a.send('first');

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { BadFrameError, ClosedError, RemoteError, TimeoutError, memoryChannelPair, request, serve } from '@ipcx/core';
+import { BadFrameError, ClosedError, RemoteError, TimeoutError, MemoryChannel, request, serve } from '@ipcx/core';
 
 describe('request/response', () => {
   it('answers many requests in flight on one channel, each with its own response', async () => {
-    const [client, server] = memoryChannelPair({ capacity: 4 });
+    const [client, server] = MemoryChannel.pair({ capacity: 4 });
     const serving = serve<{ n: number }, number>(server, async ({ n }) => {
       // Answer out of order: larger n waits for more turns of the loop.
       for (let i = 0; i < n % 7; i++) await new Promise((r) => setImmediate(r));
@@ -16,7 +16,7 @@ describe('request/response', () => {
   });
 
   it('delivers a handler error to the caller as RemoteError with name and code', async () => {
-    const [client, server] = memoryChannelPair();
+    const [client, server] = MemoryChannel.pair();
     void serve(server, () => {
       throw Object.assign(new RangeError('no such job'), { code: 'E_JOB' });
     });
@@ -27,7 +27,7 @@ describe('request/response', () => {
   });
 
   it('answers with a failure when the channel refuses the reply (too large)', async () => {
-    const [client, server] = memoryChannelPair({ maxMessageBytes: 200 });
+    const [client, server] = MemoryChannel.pair({ maxMessageBytes: 200 });
     const serving = serve(server, () => 'x'.repeat(500));
     const error = await request(client, 'big').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RemoteError);
@@ -37,7 +37,7 @@ describe('request/response', () => {
   });
 
   it('skips a message it cannot decode and goes on serving', async () => {
-    const [client, server] = memoryChannelPair();
+    const [client, server] = MemoryChannel.pair();
     let first = true;
     // The server end's first receive fails as a codec does on a foreign peer's garbage.
     const receive = server.receive.bind(server);
@@ -57,7 +57,7 @@ describe('request/response', () => {
   });
 
   it('ignores a message with its id that is not a response (another request) and still gets the answer', async () => {
-    const [client, server] = memoryChannelPair();
+    const [client, server] = MemoryChannel.pair();
     const answered = request(client, 'q', { timeout: 5000 });
     const [kind, id] = (await server.receive()) as [number, number, unknown];
     expect(kind).toBe(0);
@@ -68,7 +68,7 @@ describe('request/response', () => {
   });
 
   it('times out a request nobody answers and drops its late response', async () => {
-    const [client, server] = memoryChannelPair();
+    const [client, server] = MemoryChannel.pair();
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     void serve(server, async (n: number) => {
@@ -82,7 +82,7 @@ describe('request/response', () => {
   });
 
   it('rejects requests in flight when the channel closes', async () => {
-    const [client, server] = memoryChannelPair();
+    const [client, server] = MemoryChannel.pair();
     void serve(server, () => new Promise(() => {}));
     const pending = request(client, 1);
     await server.close();
@@ -92,7 +92,7 @@ describe('request/response', () => {
   });
 
   it('stops serving when its signal aborts', async () => {
-    const [, server] = memoryChannelPair();
+    const [, server] = MemoryChannel.pair();
     const controller = new AbortController();
     const serving = serve(server, (x) => x, { signal: controller.signal });
     controller.abort();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_TIMEOUT_MS, checkWaitOptions, intervalOption, memoryChannelPair } from '@ipcx/core';
+import { MAX_TIMEOUT_MS, MemoryChannel, checkWaitOptions, intervalOption } from '@ipcx/core';
 
 describe('checkWaitOptions', () => {
   it('takes 0 to 2^31 - 1 ms and refuses the rest, which a Node timer would turn into 1 ms', async () => {
@@ -7,7 +7,7 @@ describe('checkWaitOptions', () => {
     for (const timeout of [-1, Number.NaN, Number.POSITIVE_INFINITY, MAX_TIMEOUT_MS + 1, '5' as unknown as number]) {
       expect(() => checkWaitOptions({ timeout })).toThrow(TypeError);
     }
-    const [a, b] = memoryChannelPair();
+    const [a, b] = MemoryChannel.pair();
     await expect(a.receive({ timeout: 30 * 24 * 3600 * 1000 })).rejects.toBeInstanceOf(TypeError);
     // A fraction of a millisecond is a timeout like any other (AbortSignal.timeout takes whole ms).
     await expect(a.receive({ timeout: 1.5 })).rejects.toMatchObject({ code: 'IPCX_ERR_TIMEOUT' });
@@ -23,5 +23,48 @@ describe('intervalOption', () => {
     for (const ms of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, MAX_TIMEOUT_MS + 1, '5' as unknown as number]) {
       expect(() => intervalOption('peerCheckInterval', ms, 500)).toThrow(/peerCheckInterval/);
     }
+  });
+});
+
+describe('a wait with a timeout', () => {
+  it('keeps the process alive until it times out (it ended with exit code 13, a pending await, before)', async () => {
+    const { execFile } = await import('node:child_process');
+    const { fileURLToPath } = await import('node:url');
+    const core = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+    const script = `
+      const { MemoryChannel } = await import(${JSON.stringify(core)});
+      const [a] = MemoryChannel.pair();
+      try { await a.receive({ timeout: 50 }); } catch (error) { console.log(error.code); }
+    `;
+    const result = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+      const child = execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 }, (_error, stdout) =>
+        resolve({ code: child.exitCode, stdout }),
+      );
+    });
+    expect(result).toEqual({ code: 0, stdout: 'IPCX_ERR_TIMEOUT\n' });
+  });
+
+  it('does not keep the process alive once it settled, nor after its signal fired', async () => {
+    const { execFile } = await import('node:child_process');
+    const { fileURLToPath } = await import('node:url');
+    const core = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+    // Both waits have an hour of timeout left when they end: the process must still exit at once (execFile kills
+    // it after 60 s otherwise, and the exit code is then null).
+    const script = `
+      const { MemoryChannel } = await import(${JSON.stringify(core)});
+      const [a, b] = MemoryChannel.pair();
+      const got = a.receive({ timeout: 3600000 });
+      await b.send('x');
+      const controller = new AbortController();
+      const aborted = a.receive({ timeout: 3600000, signal: controller.signal }).catch((e) => e.code);
+      controller.abort();
+      console.log(await got, await aborted);
+    `;
+    const result = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+      const child = execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 60_000 }, (_error, stdout) =>
+        resolve({ code: child.exitCode, stdout }),
+      );
+    });
+    expect(result).toEqual({ code: 0, stdout: 'x IPCX_ERR_ABORTED\n' });
   });
 });

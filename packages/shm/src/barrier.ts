@@ -1,5 +1,5 @@
-import { AbortedError, checkWaitOptions, type WaitOptions } from '@ipcx/core';
-import { PARK, checkBlockingAllowed, checkSyncOptions, parkAsync, parkSync, type Park, type Sleeper } from './internal/park.js';
+import type { WaitOptions } from '@ipcx/core';
+import { PARK, checkAsyncWait, checkSyncWait, parkAsync, parkSync, type Park, type Sleeper } from './internal/park.js';
 import { SyncObject, checkHandle, createNamedMemory, openNamedMemory, type NamedSyncOptions, type SyncHandle } from './sync.js';
 
 /**
@@ -32,7 +32,7 @@ const generation = (state: number): number => state >>> 16;
  *
  * @example
  * ```ts
- * const barrier = Barrier.create(4);            // send barrier.handle to 3 workers
+ * const barrier = new Barrier(4);               // send barrier.handle() to 3 workers
  * const last = await barrier.wait({ timeout: 10_000 });  // true in exactly one party per round
  * ```
  */
@@ -40,12 +40,16 @@ export class Barrier extends SyncObject {
   /** Bytes a barrier needs (4-byte aligned). */
   static readonly BYTES = WORDS * 4;
 
+  /** A new barrier for `parties` parties, in its own memory, for the threads of this process. */
+  constructor(parties: number);
   /**
    * A barrier over `Barrier.BYTES` bytes at `byteOffset` of `buffer`, for threads. Over zeroed memory
    * the first constructor stores `parties`; later ones may omit it, or must pass the same number.
    */
-  constructor(buffer: SharedArrayBuffer, byteOffset = 0, parties?: number) {
-    super('barrier', buffer, byteOffset, WORDS);
+  constructor(buffer: SharedArrayBuffer, byteOffset?: number, parties?: number);
+  constructor(bufferOrParties: SharedArrayBuffer | number, byteOffset = 0, parties?: number) {
+    if (typeof bufferOrParties === 'number') parties = bufferOrParties;
+    super('barrier', typeof bufferOrParties === 'number' ? new SharedArrayBuffer(WORDS * 4) : bufferOrParties, byteOffset, WORDS);
     const i32 = this.core.i32;
     if (parties !== undefined) {
       checkParties(parties);
@@ -56,26 +60,22 @@ export class Barrier extends SyncObject {
     }
   }
 
-  /** A new barrier for `parties` parties in its own `SharedArrayBuffer` (threads of this process). */
-  static create(parties: number): Barrier {
-    return new Barrier(new SharedArrayBuffer(Barrier.BYTES), 0, parties);
-  }
-
   /** The barrier whose `handle` another thread sent. */
   static from(handle: SyncHandle): Barrier {
     checkHandle(handle, 'barrier');
     return new Barrier(handle.buffer, handle.byteOffset);
   }
 
-  /** Creates a named barrier for `parties` parties; this process owns the name and unlinks it on `close`. */
-  static async createNamed(name: string, parties: number, options: NamedSyncOptions = {}): Promise<Barrier> {
+  /** Creates a named barrier for `options.parties` parties; this process owns the name and unlinks it on `close`. */
+  static async create(name: string, options: NamedSyncOptions & { parties: number }): Promise<Barrier> {
+    const parties = options?.parties;
     checkParties(parties);
     const memory = await createNamedMemory(name, 'barrier', options, (i32) => Atomics.store(i32, PARTIES, parties));
     return new Barrier(memory.buffer, memory.byteOffset).bindNamed(memory, true);
   }
 
   /** Opens a named barrier that another process created. */
-  static async openNamed(name: string, options: NamedSyncOptions = {}): Promise<Barrier> {
+  static async open(name: string, options: NamedSyncOptions = {}): Promise<Barrier> {
     const memory = await openNamedMemory(name, 'barrier', options);
     return new Barrier(memory.buffer, memory.byteOffset).bindNamed(memory, false);
   }
@@ -96,9 +96,7 @@ export class Barrier extends SyncObject {
    * @throws TimeoutError / AbortedError / ClosedError, after withdrawing the arrival.
    */
   async wait(options?: WaitOptions): Promise<boolean> {
-    this.core.checkOpen();
-    checkWaitOptions(options);
-    if (options?.signal?.aborted) throw new AbortedError('wait', { cause: options.signal.reason });
+    checkAsyncWait(this.core, 'wait', options);
     const arrived = this.#arrive();
     if (arrived === true) return true;
     return parkAsync(this.core, 'wait', options, this.#sleeper(arrived));
@@ -109,9 +107,7 @@ export class Barrier extends SyncObject {
    * @throws TimeoutError after `timeout` ms, after withdrawing the arrival.
    */
   waitSync(options?: { timeout?: number }): boolean {
-    checkBlockingAllowed('wait');
-    checkSyncOptions(options);
-    this.core.checkOpen();
+    checkSyncWait(this.core, 'wait', options);
     const arrived = this.#arrive();
     if (arrived === true) return true;
     return parkSync(this.core, 'wait', options, this.#sleeper(arrived));

@@ -1,5 +1,5 @@
-import { AbortedError, checkWaitOptions, type WaitOptions } from '@ipcx/core';
-import { PARK, checkBlockingAllowed, checkSyncOptions, parkAsync, parkSync, type Park, type Sleeper } from './internal/park.js';
+import type { WaitOptions } from '@ipcx/core';
+import { PARK, checkAsyncWait, checkSyncWait, parkAsync, parkSync, type Park, type Sleeper } from './internal/park.js';
 import { MutexGuardImpl, lockMutexAsync, lockMutexSync, unlockMutex, type MutexGuard } from './mutex.js';
 import { SyncObject, checkHandle, createNamedMemory, openNamedMemory, type NamedSyncOptions, type SyncHandle } from './sync.js';
 
@@ -46,14 +46,12 @@ export class CondVar extends SyncObject {
   /** Bytes a condition variable needs (4-byte aligned). */
   static readonly BYTES = WORDS * 4;
 
-  /** A condition variable over `CondVar.BYTES` zeroed bytes at `byteOffset` of `buffer`, for threads. */
-  constructor(buffer: SharedArrayBuffer, byteOffset = 0) {
+  /**
+   * A new condition variable for the threads of this process, in its own memory; or, with `buffer`, over
+   * `CondVar.BYTES` zeroed bytes at `byteOffset` of it.
+   */
+  constructor(buffer: SharedArrayBuffer = new SharedArrayBuffer(WORDS * 4), byteOffset = 0) {
     super('condvar', buffer, byteOffset, WORDS);
-  }
-
-  /** A new condition variable in its own `SharedArrayBuffer` (threads of this process). */
-  static create(): CondVar {
-    return new CondVar(new SharedArrayBuffer(CondVar.BYTES));
   }
 
   /** The condition variable whose `handle` another thread sent. */
@@ -63,13 +61,13 @@ export class CondVar extends SyncObject {
   }
 
   /** Creates a named condition variable; this process owns the name and unlinks it on `close`. */
-  static async createNamed(name: string, options: NamedSyncOptions = {}): Promise<CondVar> {
+  static async create(name: string, options: NamedSyncOptions = {}): Promise<CondVar> {
     const memory = await createNamedMemory(name, 'condvar', options);
     return new CondVar(memory.buffer, memory.byteOffset).bindNamed(memory, true);
   }
 
   /** Opens a named condition variable that another process created. */
-  static async openNamed(name: string, options: NamedSyncOptions = {}): Promise<CondVar> {
+  static async open(name: string, options: NamedSyncOptions = {}): Promise<CondVar> {
     const memory = await openNamedMemory(name, 'condvar', options);
     return new CondVar(memory.buffer, memory.byteOffset).bindNamed(memory, false);
   }
@@ -79,9 +77,8 @@ export class CondVar extends SyncObject {
    * @throws TimeoutError / AbortedError / ClosedError, always with the mutex held again.
    */
   async wait(guard: MutexGuard, options?: WaitOptions): Promise<void> {
+    checkAsyncWait(this.core, 'wait', options);
     const held = this.#checkGuard(guard);
-    checkWaitOptions(options);
-    if (options?.signal?.aborted) throw new AbortedError('wait', { cause: options.signal.reason });
     const sleeper = this.#enter(held);
     let failure: unknown;
     try {
@@ -102,9 +99,8 @@ export class CondVar extends SyncObject {
    * @throws TimeoutError after `timeout` ms, with the mutex held again.
    */
   waitSync(guard: MutexGuard, options?: { timeout?: number }): void {
-    checkBlockingAllowed('wait');
+    checkSyncWait(this.core, 'wait', options);
     const held = this.#checkGuard(guard);
-    checkSyncOptions(options);
     const sleeper = this.#enter(held);
     let failure: unknown;
     try {

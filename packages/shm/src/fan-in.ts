@@ -1,6 +1,7 @@
 import {
   BadFrameError,
   ClosedError,
+  IncompatibleError,
   Inbox,
   PeerGoneError,
   TimeoutError,
@@ -9,43 +10,58 @@ import {
   checkWaitOptions,
   msgpackCodec,
   rawCodec,
-  waitFor,
   type Codec,
   type IpcError,
   type WaitOptions,
-  copyBytes,
 } from '@ipcx/core';
-import { HEADER_BYTES, Header, Kind, RING_CONTROL_BYTES, SideState, Wake, checkCapacity, checkHeader, initHeader, storedSize } from './layout.js';
+import { HEADER_BYTES, Header, Kind, RING_CONTROL_BYTES, SideState, Wake, checkHeader, initHeader, ringBytes, storedSize } from './layout.js';
 import { MpscRingReader, MpscRingWriter } from './mpsc-ring.js';
 import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/waker.js';
 import { checkBlockingAllowed } from './internal/park.js';
 import { handleCodec } from './internal/options.js';
 import { SendPump, type PendingSend } from './internal/send-pump.js';
-import { LOCK_SIDE_A, Segment, checkMode, createSegment, openSegment } from './segment.js';
+import { NOTHING, ReceivePump } from './internal/receive-pump.js';
+import { LOCK_SIDE_A, Segment, checkMode, createSegment, openSegment, unlinkSegment } from './segment.js';
 
-/** Options of a fan-in ring. */
+/** Options of a fan-in ring (`new FanIn`). */
 export interface FanInOptions<T> {
   /** Ring bytes, a power of two. Default 256 KiB; a message is at most half. */
-  capacity?: number;
+  bufferBytes?: number;
   /** Default `msgpackCodec`; every sender must use the receiver's codec. */
   codec?: Codec<T>;
-  /** A POSIX shared-memory name: senders in other processes `FanIn.connect(name)`. */
-  name?: string;
-  /** Permissions of a named segment. Default 0o600. */
+}
+
+/** Options of `FanIn.create` (a named ring, for senders in other processes). */
+export interface NamedFanInOptions<T> extends FanInOptions<T> {
+  /** Permissions of the segment. Default 0o600. */
   mode?: number;
 }
 
-/** What `FanIn.connect` needs in a worker thread. */
+/** Options of `FanIn.open` and `FanIn.from` (a sender). */
+export interface FanInSenderOptions<T> {
+  /** The receiver's codec (a custom one must be passed again; built-in ones are found by name). */
+  codec?: Codec<T>;
+  /** `open`: the widest permissions accepted on the segment found. Default 0o600. */
+  mode?: number;
+}
+
+/** What `FanIn.from` needs in a worker thread (from `handle()`). */
 export interface FanInHandle {
   readonly buffer: SharedArrayBuffer;
   readonly codec: string;
 }
 
-const NOTHING: unique symbol = Symbol('nothing');
 
 /** The ring starts right after the header. */
 const RING_OFFSET = HEADER_BYTES;
 const fanInBytes = (capacity: number): number => HEADER_BYTES + RING_CONTROL_BYTES + capacity;
+/** Writes a fresh fan-in header (the receiver's pid, the ring's size, how it wakes). */
+function initFanIn(buffer: SharedArrayBuffer, capacity: number, wake: Wake): void {
+  const header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
+  Atomics.store(header, Header.PidA, process.pid);
+  initHeader(header, Kind.FanIn, capacity, wake);
+}
+
 /** Named rings: how often a sender waiting for room checks that the receiving process lives (ms). */
 const RECEIVER_CHECK_MS = 500;
 
@@ -55,9 +71,10 @@ const RECEIVER_CHECK_MS = 500;
  *
  * @example
  * ```ts
- * const inbox = await FanIn.create<{ from: number }>();
- * for (const worker of workers) worker.postMessage(inbox.handle); // each: FanIn.connect(handle).send(...)
+ * const inbox = new FanIn<{ from: number }>();
+ * for (const worker of workers) worker.postMessage(inbox.handle()); // each: FanIn.from(handle).send(...)
  * for await (const message of inbox) console.log(message.from);
+ * // between processes: await FanIn.create(name) here, await FanIn.open(name) in each sender
  * ```
  */
 export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
@@ -68,10 +85,21 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
   readonly #inbox = new Inbox<T>();
   readonly #named: boolean;
   readonly #segment: Segment | undefined;
-  #receiving = false;
   #closed = false;
 
-  private constructor(buffer: SharedArrayBuffer, waker: Waker, codec: Codec<T>, segment?: Segment) {
+  /** A new ring for the threads of this process; senders in workers use `FanIn.from(inbox.handle())`. */
+  constructor(options?: FanInOptions<T>);
+  constructor(options: FanInOptions<T> = {}, named?: { segment: Segment; waker: Waker }) {
+    const codec = options.codec ?? (msgpackCodec as Codec<T>);
+    let buffer: SharedArrayBuffer;
+    if (named === undefined) {
+      buffer = new SharedArrayBuffer(fanInBytes(ringBytes(options.bufferBytes)));
+      initFanIn(buffer, ringBytes(options.bufferBytes), Wake.Atomics);
+    } else {
+      buffer = named.segment.buffer;
+    }
+    const waker = named?.waker ?? atomicsWaker;
+    const segment = named?.segment;
     this.#buffer = buffer;
     this.#header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
     const capacity = storedSize(this.#header, buffer, 'fan-in ring', true, fanInBytes);
@@ -82,50 +110,48 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
     Atomics.store(this.#header, Header.StateA, SideState.Open);
   }
 
-  /** Creates the ring and returns its receiver. */
-  static async create<T = unknown>(options: FanInOptions<T> = {}): Promise<FanIn<T>> {
-    const capacity = options.capacity ?? 256 * 1024;
-    checkCapacity(capacity);
-    const codec = options.codec ?? (msgpackCodec as Codec<T>);
+  /**
+   * Creates a named ring and returns its receiver; senders in other processes `FanIn.open(name)`. This
+   * process owns the name: close unlinks it. A live ring of that name is `AlreadyExistsError`.
+   */
+  static async create<T = unknown>(name: string, options: NamedFanInOptions<T> = {}): Promise<FanIn<T>> {
+    const capacity = ringBytes(options.bufferBytes);
     const mode = checkMode(options.mode);
-    const bytes = fanInBytes(capacity);
-    const init = (buffer: SharedArrayBuffer): void => {
-      const header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
-      Atomics.store(header, Header.PidA, process.pid);
-      initHeader(header, Kind.FanIn, capacity, options.name === undefined ? Wake.Atomics : Wake.Futex);
-    };
-    if (options.name === undefined) {
-      const buffer = new SharedArrayBuffer(bytes);
-      init(buffer);
-      return new FanIn<T>(buffer, atomicsWaker, codec);
-    }
     const native = await loadNative();
-    const { segment } = await createSegment(options.name, bytes, mode, init);
-    return new FanIn<T>(segment.buffer, futexWaker(native), codec, segment);
+    const { segment } = await createSegment(name, fanInBytes(capacity), mode, (buffer) => initFanIn(buffer, capacity, Wake.Futex));
+    return new (FanIn as new (o: FanInOptions<T>, n: { segment: Segment; waker: Waker }) => FanIn<T>)(options, { segment, waker: futexWaker(native) });
   }
 
-  /** A sender, from the receiver's `handle` (threads) or its name (processes). */
-  static async connect<T = unknown>(target: FanInHandle | string, options: { codec?: Codec<T> } = {}): Promise<FanInSender<T>> {
-    if (typeof target === 'string') {
-      const native = await loadNative();
-      const segment = await openSegment(target, 'fan-in ring');
-      try {
-        checkHeader(new Int32Array(segment.buffer, 0, HEADER_BYTES / 4), Kind.FanIn, 'fan-in ring');
-        return new FanInSender<T>(segment.buffer, futexWaker(native), options.codec ?? (msgpackCodec as Codec<T>), segment);
-      } catch (error) {
-        segment.close();
-        throw error;
-      }
+  /** A sender into the named ring another process created (`NotFoundError` when there is none). */
+  static async open<T = unknown>(name: string, options: FanInSenderOptions<T> = {}): Promise<FanInSender<T>> {
+    const mode = checkMode(options.mode);
+    const native = await loadNative();
+    const segment = await openSegment(name, 'fan-in ring', HEADER_BYTES, mode);
+    try {
+      checkHeader(new Int32Array(segment.buffer, 0, HEADER_BYTES / 4), Kind.FanIn, 'fan-in ring');
+      return new FanInSender<T>(segment.buffer, futexWaker(native), options.codec ?? (msgpackCodec as Codec<T>), segment);
+    } catch (error) {
+      segment.close();
+      throw error;
     }
-    if (!(target?.buffer instanceof SharedArrayBuffer)) throw new TypeError('connect takes a FanIn handle or name');
-    const codec = handleCodec(target.codec, options.codec, 'fan-in ring');
-    return new FanInSender<T>(target.buffer, atomicsWaker, codec);
   }
 
-  /** What a worker thread needs to `connect` a sender. */
-  get handle(): FanInHandle {
+  /** A sender in a worker thread, from the receiver's `handle()`. */
+  static from<T = unknown>(handle: FanInHandle, options: Pick<FanInSenderOptions<T>, 'codec'> = {}): FanInSender<T> {
+    if (!(handle?.buffer instanceof SharedArrayBuffer)) throw new IncompatibleError('the handle', "from takes what a FanIn's handle() returned");
+    const codec = handleCodec(handle.codec, options.codec, 'fan-in ring');
+    return new FanInSender<T>(handle.buffer, atomicsWaker, codec);
+  }
+
+  /** Removes a named ring's segment (one left by a crashed receiver); true if it was there. */
+  static unlink(name: string): Promise<boolean> {
+    return unlinkSegment(name);
+  }
+
+  /** What a worker thread needs to make a sender (`FanIn.from`); the receiver keeps working here. */
+  handle(): FanInHandle {
     // A named ring sleeps on the native futex, which Atomics.notify (a handle's sender) does not wake.
-    if (this.#named) throw new UnsupportedError('a handle of a named fan-in ring; connect by name');
+    if (this.#named) throw new UnsupportedError('a handle of a named fan-in ring; open it by name');
     return { buffer: this.#buffer, codec: this.#codec.name };
   }
 
@@ -142,7 +168,7 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
       if (value !== NOTHING) return Promise.resolve(value);
     }
     const received = this.#inbox.receive('receive', options);
-    void this.#pump();
+    void this.#pump.start();
     if (options !== undefined) received.catch(() => this.#inbox.waiting === 0 && this.#reader.wakeConsumer());
     return received;
   }
@@ -181,8 +207,16 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
     }
   }
 
-  /** Stops receiving; senders' later sends fail with `ClosedError`. A named ring is unlinked. Idempotent. */
+  /**
+   * Stops receiving: pending receives reject with `ClosedError`, senders' later sends fail with
+   * `PeerGoneError`. A named ring's creator unlinks the name. Idempotent.
+   */
   async close(): Promise<void> {
+    this.destroy();
+  }
+
+  /** The same as `close` (a receiver has nothing to flush). Idempotent. */
+  destroy(_error?: Error): void {
     if (this.#closed) return;
     this.#closed = true;
     Atomics.store(this.#header, Header.StateA, SideState.Closed);
@@ -206,30 +240,14 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
     }
   }
 
-  async #pump(): Promise<void> {
-    if (this.#receiving) return;
-    this.#receiving = true;
-    try {
-      while (this.#inbox.waiting > 0 && !this.#closed) {
-        let value: T | typeof NOTHING;
-        try {
-          value = this.#read();
-        } catch (error) {
-          // A frame that does not decode fails the receive that waited for it; the ring goes on.
-          if (error instanceof BadFrameError) this.#inbox.rejectOne(error);
-          else this.#inbox.end(error as IpcError);
-          continue;
-        }
-        if (value !== NOTHING) {
-          this.#inbox.push(value);
-          continue;
-        }
-        await this.#reader.waitForFrame(Number.POSITIVE_INFINITY, () => this.#closed || this.#inbox.waiting === 0);
-      }
-    } finally {
-      this.#receiving = false;
-    }
-  }
+  readonly #pump = new ReceivePump<T>({
+    inbox: this.#inbox,
+    closed: () => this.#closed,
+    read: () => this.#read(),
+    fatal: () => false,
+    waitForFrame: () => this.#reader.waitForFrame(Number.POSITIVE_INFINITY, () => this.#closed || this.#inbox.waiting === 0),
+    alive: () => true,
+  });
 }
 
 /** One sender into a `FanIn`; any number may exist, in any thread or process. */
@@ -241,9 +259,11 @@ export class FanInSender<T = unknown> implements AsyncDisposable {
   /** How long a wait for room sleeps before it checks that the receiving process lives (named rings). */
   readonly #parkMs: number;
   #closed = false;
+  #released = false;
+  #closing: Promise<void> | undefined;
   readonly #segment: Segment | undefined;
 
-  /** @internal Use `FanIn.connect`. */
+  /** @internal Use `FanIn.open` or `FanIn.from`. */
   constructor(buffer: SharedArrayBuffer, waker: Waker, codec: Codec<T>, segment?: Segment) {
     this.#segment = segment;
     this.#header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
@@ -251,6 +271,11 @@ export class FanInSender<T = unknown> implements AsyncDisposable {
     this.#writer = new MpscRingWriter(buffer, RING_OFFSET, storedSize(this.#header, buffer, 'fan-in ring', true, fanInBytes), waker);
     this.#codec = codec;
     this.#parkMs = waker.kind === 'futex' ? RECEIVER_CHECK_MS : Number.POSITIVE_INFINITY;
+  }
+
+  /** True once this sender was closed or destroyed, or the receiver closed (sends would fail). */
+  get closed(): boolean {
+    return this.#closed || this.#receiverClosed();
   }
 
   /** Sends, waiting for room while the ring is full. */
@@ -263,16 +288,7 @@ export class FanInSender<T = unknown> implements AsyncDisposable {
     } catch (error) {
       return Promise.reject(error);
     }
-    const copy = copyBytes(bytes);
-    return waitFor<void>('send', options, (settle) => {
-      const entry = { bytes: copy, settle };
-      this.#queue.add(entry);
-      this.#pump.start();
-      return () => {
-        this.#queue.delete(entry);
-        if (this.#queue.size === 0) this.#writer.wakeProducers();
-      };
-    });
+    return this.#pump.send(bytes, options);
   }
 
   /** Sends if there is room now; false when full. */
@@ -297,13 +313,23 @@ export class FanInSender<T = unknown> implements AsyncDisposable {
     }
   }
 
-  /** Stops sending here (the ring stays the receiver's). Idempotent. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  /**
+   * Stops sending here (the ring stays the receiver's): later sends fail with `ClosedError`; sends already
+   * waiting for room are written first (or fail if the receiver goes). Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#pump.drained().then(() => this.destroy());
     this.#closed = true;
-    const closed = new ClosedError('fan-in sender');
-    for (const entry of this.#queue) entry.settle.reject(closed);
-    this.#queue.clear();
+    return this.#closing;
+  }
+
+  /** Stops sending now: sends waiting for room reject (with `error`, else `ClosedError`). Idempotent. */
+  destroy(error?: Error): void {
+    this.#closed = true;
+    this.#closing ??= Promise.resolve();
+    if (this.#released) return;
+    this.#released = true;
+    this.#pump.failAll(error ?? new ClosedError('fan-in sender'));
     this.#writer.wakeProducers();
     this.#segment?.close();
   }
@@ -325,7 +351,7 @@ export class FanInSender<T = unknown> implements AsyncDisposable {
 
   #encodeCheckOpen(): void {
     if (this.#closed) throw new ClosedError('fan-in sender');
-    if (this.#receiverClosed()) throw new ClosedError('fan-in (closed by its receiver)');
+    if (this.#receiverClosed()) throw new PeerGoneError('fan-in receiver (it closed the ring)');
   }
 
   #encode(message: T): Uint8Array {
@@ -336,11 +362,13 @@ export class FanInSender<T = unknown> implements AsyncDisposable {
   }
 
   readonly #pump = new SendPump(this.#queue, {
-    closed: () => this.#closed,
+    // A closing sender still writes what it accepted; only a released one stops.
+    closed: () => this.#released,
     ended: () => this.#receiverClosed(),
-    endedError: () => new ClosedError('fan-in (closed by its receiver)'),
+    endedError: () => new PeerGoneError('fan-in receiver (it closed the ring)'),
     tryWrite: (bytes) => this.#writer.tryWrite(bytes),
     waitForRoom: (_bytes, stop) => this.#writer.waitForRoom(this.#parkMs, stop),
     checkAlive: () => this.#checkReceiverAlive(),
+    wakeProducer: () => this.#writer.wakeProducers(),
   });
 }

@@ -56,7 +56,13 @@ export class FileLock implements AsyncDisposable {
     this.#mode = mode;
   }
 
-  /** A lock on the file at `path` (created on first lock if missing). Loads `@ipcx/native`. */
+  /**
+   * A lock on the file at `path` (created on first lock if missing). Loads `@ipcx/native`.
+   *
+   * `open`, though it may create the file: a lock file is not an object anyone owns. Every process that
+   * locks it opens it the same way, no one is its creator, and no close ever removes it (see above), so the
+   * create/open split of named objects (the creator owns and unlinks the name) does not apply.
+   */
   static async open(path: string, options: FileLockOptions = {}): Promise<FileLock> {
     if (typeof path !== 'string' || path.length === 0) throw new TypeError('a FileLock needs a file path');
     const mode = options.mode ?? 0o600;
@@ -126,9 +132,13 @@ export class FileLock implements AsyncDisposable {
   }
 
   /** Stops taking new locks (held guards stay valid until released). Idempotent. */
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    this.destroy();
+  }
+
+  /** The same as `close` (nothing to flush). Idempotent. */
+  destroy(_error?: Error): void {
     this.#closed = true;
-    return Promise.resolve();
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -5,12 +5,19 @@ export {
   type ShmChannelInOptions,
   type ShmChannelOptions,
 } from './shm-channel.js';
-export { SharedState, type SharedStateHandle, type SharedStateOptions, type SharedStateReaderOptions, type Snapshot } from './shared-state.js';
+export {
+  SharedState,
+  type NamedSharedStateOptions,
+  type SharedStateHandle,
+  type SharedStateOptions,
+  type SharedStateReaderOptions,
+  type Snapshot,
+} from './shared-state.js';
 export { checkShmName } from './segment.js';
-export { FanIn, FanInSender, type FanInHandle, type FanInOptions } from './fan-in.js';
+export { FanIn, FanInSender, type FanInHandle, type FanInOptions, type FanInSenderOptions, type NamedFanInOptions } from './fan-in.js';
 export { SharedMap, type SharedMapHandle } from './shared-map.js';
 export { Mutex, type MutexGuard, type NamedMutexOptions } from './mutex.js';
-export { Semaphore } from './semaphore.js';
+export { Semaphore, type NamedSemaphoreOptions } from './semaphore.js';
 export { CondVar } from './condvar.js';
 export { Barrier } from './barrier.js';
 export { RwLock } from './rwlock.js';

@@ -1,5 +1,5 @@
-import { AbortedError, checkWaitOptions, type WaitOptions } from '@ipcx/core';
-import { PARK, checkBlockingAllowed, checkSyncOptions, parkAsync, parkSync, type Park, type Sleeper } from './internal/park.js';
+import type { WaitOptions } from '@ipcx/core';
+import { PARK, checkAsyncWait, checkSyncWait, parkAsync, parkSync, type Park, type Sleeper } from './internal/park.js';
 import { SyncObject, checkHandle, createNamedMemory, openNamedMemory, type NamedSyncOptions, type SyncHandle } from './sync.js';
 
 /**
@@ -22,7 +22,7 @@ const MAX_COUNT = 0x7ffffffe;
  *
  * @example
  * ```ts
- * const ready = Latch.create(3);              // three workers report ready
+ * const ready = new Latch(3);                 // three workers report ready
  * // in each worker: Latch.from(workerData).countDown();
  * await ready.wait({ timeout: 5000 });
  * ```
@@ -31,12 +31,16 @@ export class Latch extends SyncObject {
   /** Bytes a latch needs (4-byte aligned). */
   static readonly BYTES = WORDS * 4;
 
+  /** A new latch that opens after `count` count-downs, in its own memory, for the threads of this process. */
+  constructor(count: number);
   /**
    * A latch over `Latch.BYTES` bytes at `byteOffset` of `buffer`, for threads. Over zeroed memory the
    * first constructor with a `count` sizes it; later ones may omit it (their `count` is ignored).
    */
-  constructor(buffer: SharedArrayBuffer, byteOffset = 0, count?: number) {
-    super('latch', buffer, byteOffset, WORDS);
+  constructor(buffer: SharedArrayBuffer, byteOffset?: number, count?: number);
+  constructor(bufferOrCount: SharedArrayBuffer | number, byteOffset = 0, count?: number) {
+    if (typeof bufferOrCount === 'number') count = bufferOrCount;
+    super('latch', typeof bufferOrCount === 'number' ? new SharedArrayBuffer(WORDS * 4) : bufferOrCount, byteOffset, WORDS);
     if (count !== undefined) {
       checkCount(count);
       Atomics.compareExchange(this.core.i32, COUNT, 0, count + 1);
@@ -45,26 +49,22 @@ export class Latch extends SyncObject {
     }
   }
 
-  /** A new latch that opens after `count` count-downs, in its own `SharedArrayBuffer`. */
-  static create(count: number): Latch {
-    return new Latch(new SharedArrayBuffer(Latch.BYTES), 0, count);
-  }
-
   /** The latch whose `handle` another thread sent. */
   static from(handle: SyncHandle): Latch {
     checkHandle(handle, 'latch');
     return new Latch(handle.buffer, handle.byteOffset);
   }
 
-  /** Creates a named latch of `count`; this process owns the name and unlinks it on `close`. */
-  static async createNamed(name: string, count: number, options: NamedSyncOptions = {}): Promise<Latch> {
+  /** Creates a named latch of `options.count`; this process owns the name and unlinks it on `close`. */
+  static async create(name: string, options: NamedSyncOptions & { count: number }): Promise<Latch> {
+    const count = options?.count;
     checkCount(count);
     const memory = await createNamedMemory(name, 'latch', options, (i32) => Atomics.store(i32, COUNT, count + 1));
     return new Latch(memory.buffer, memory.byteOffset).bindNamed(memory, true);
   }
 
   /** Opens a named latch that another process created. */
-  static async openNamed(name: string, options: NamedSyncOptions = {}): Promise<Latch> {
+  static async open(name: string, options: NamedSyncOptions = {}): Promise<Latch> {
     const memory = await openNamedMemory(name, 'latch', options);
     return new Latch(memory.buffer, memory.byteOffset).bindNamed(memory, false);
   }
@@ -99,18 +99,14 @@ export class Latch extends SyncObject {
    * @throws TimeoutError after `timeout` ms, AbortedError when `signal` fires, ClosedError on close.
    */
   async wait(options?: WaitOptions): Promise<void> {
-    this.core.checkOpen();
-    checkWaitOptions(options);
-    if (options?.signal?.aborted) throw new AbortedError('wait', { cause: options.signal.reason });
+    checkAsyncWait(this.core, 'wait', options);
     if (this.open) return;
     await parkAsync(this.core, 'wait', options, this.#sleeper());
   }
 
   /** `wait`, blocking the thread: workers only (`UnsupportedError` on the main thread). */
   waitSync(options?: { timeout?: number }): void {
-    checkBlockingAllowed('wait');
-    checkSyncOptions(options);
-    this.core.checkOpen();
+    checkSyncWait(this.core, 'wait', options);
     if (this.open) return;
     parkSync(this.core, 'wait', options, this.#sleeper());
   }

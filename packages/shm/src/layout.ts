@@ -108,11 +108,17 @@ export function ringOffset(capacity: number, writer: 'a' | 'b'): number {
 }
 
 /** Checks that a ring capacity is a power of two within bounds. */
-export function checkCapacity(capacity: number): void {
-  if (!Number.isInteger(capacity) || capacity < MIN_RING_CAPACITY || capacity > MAX_RING_CAPACITY || (capacity & (capacity - 1)) !== 0) {
-    throw new RangeError(`capacity must be a power of two from ${MIN_RING_CAPACITY} to ${MAX_RING_CAPACITY}, got ${capacity}`);
+/** Checks a ring's `bufferBytes` option (default 256 KiB) and returns it. */
+export function ringBytes(bufferBytes: number | undefined): number {
+  const bytes = bufferBytes ?? DEFAULT_RING_BYTES;
+  if (!Number.isInteger(bytes) || bytes < MIN_RING_CAPACITY || bytes > MAX_RING_CAPACITY || (bytes & (bytes - 1)) !== 0) {
+    throw new RangeError(`bufferBytes must be a power of two from ${MIN_RING_CAPACITY} to ${MAX_RING_CAPACITY}, got ${String(bytes)}`);
   }
+  return bytes;
 }
+
+/** Bytes of a ring when `bufferBytes` is not given. */
+export const DEFAULT_RING_BYTES = 256 * 1024;
 
 /** Writes a fresh header. */
 export function initHeader(header: Int32Array, kind: Kind, size: number, wake: Wake): void {
@@ -141,6 +147,7 @@ export function checkHeader(header: Int32Array, kind: Kind, what: string): void 
  * | --- | --- | --- | --- |
  * | 64 | STATE_SEQ | writer | sequence: odd while a write is in progress; version = seq / 2 (futex word for `changed`) |
  * | 68 | STATE_LENGTH | writer | byte length of the current value |
+ * | 72 | STATE_CODEC | creator | byte length of the writer's codec name (0: not recorded), then the name in UTF-8 (at most 52 bytes) |
  * | 128 | STATE_WAITERS | readers | readers sleeping in `changed`; the writer notifies only when it is not 0 |
  * | 192.. | | writer | the encoded value (header Size word = capacity in bytes) |
  */
@@ -148,6 +155,24 @@ export const STATE_SEQ = 16;
 export const STATE_LENGTH = 17;
 export const STATE_WAITERS = 32;
 export const STATE_DATA = 3 * CACHE_LINE;
+export const STATE_CODEC = 18;
+const STATE_CODEC_NAME = STATE_CODEC * 4 + 4;
+const STATE_CODEC_MAX = 2 * CACHE_LINE - STATE_CODEC_NAME;
+
+/** Records the writer's codec name (before the header is published); a name too long is not recorded. */
+export function writeStateCodec(buffer: SharedArrayBuffer, name: string): void {
+  const bytes = new TextEncoder().encode(name);
+  if (bytes.length > STATE_CODEC_MAX) return;
+  new Uint8Array(buffer, STATE_CODEC_NAME, bytes.length).set(bytes);
+  Atomics.store(new Int32Array(buffer, 0, STATE_DATA / 4), STATE_CODEC, bytes.length);
+}
+
+/** The writer's codec name, or undefined when it was not recorded. */
+export function readStateCodec(buffer: SharedArrayBuffer): string | undefined {
+  const length = Atomics.load(new Int32Array(buffer, 0, STATE_DATA / 4), STATE_CODEC);
+  if (length <= 0 || length > STATE_CODEC_MAX) return undefined;
+  return new TextDecoder().decode(new Uint8Array(buffer, STATE_CODEC_NAME, length).slice());
+}
 
 /**
  * A multi-producer single-consumer ring has the same control block as the SPSC ring, but HEAD is a

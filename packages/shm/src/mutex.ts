@@ -1,5 +1,5 @@
-import { AbortedError, checkWaitOptions, intervalOption, type WaitOptions } from '@ipcx/core';
-import { PARK, checkBlockingAllowed, checkSyncOptions, parkAsync, parkSync, spinUntil, type Park, type Sleeper } from './internal/park.js';
+import { intervalOption, type WaitOptions } from '@ipcx/core';
+import { LOCK_SPIN_MICROSECONDS, PARK, checkAsyncWait, checkSyncWait, parkAsync, parkSync, spinUntil, type Park, type Sleeper } from './internal/park.js';
 import { HEADER_BYTES, Header } from './layout.js';
 import { LOCK_IDS } from './segment.js';
 import {
@@ -23,11 +23,11 @@ import {
  * | id | held by the user `id`; nobody sleeps |
  * | id \| WAITERS | held; someone may sleep on the word, so the unlocker must wake one |
  *
- * The id of a named mutex's user (each `createNamed` / `openNamed` object) is handed out by the
+ * The id of a named mutex's user (each `create` / `open` object) is handed out by the
  * segment's NEXT_ID word, and the user holds an OFD write lock on byte LOCK_IDS + id of the segment's
  * file for its lifetime (segment.ts). The kernel drops that lock when the process dies (or the thread's
  * exit hook closes it), so "is the holder alive" is a question to the kernel, right across PID namespaces
- * and pid reuse. Memory of threads (`create`, `from`, `new Mutex`) uses this process's pid as the id and
+ * and pid reuse. Memory of threads (`new Mutex`, `from`) uses this process's pid as the id and
  * has no recovery.
  *
  * Who wakes whom: a locker that must wait first sets WAITERS (compare-and-swap on the value it saw)
@@ -46,16 +46,14 @@ const WAITERS = 0x80000000 | 0;
 const OWNER = 0x3fffffff;
 const WORD = 0;
 const WORDS = 1;
-/** Bounded spin of the blocking form before it parks (µs). */
-const SPIN_MICROSECONDS = 20;
 
-/** Options of `Mutex.createNamed` and `Mutex.openNamed`. */
+/** Options of `Mutex.create` and `Mutex.open`. */
 export interface NamedMutexOptions extends NamedSyncOptions {
   /**
    * How often (ms) a waiter checks whether the owner process is still alive. A lock whose owner died
    * is taken over within about this time. Default 100.
    */
-  ownerCheckInterval?: number;
+  peerCheckInterval?: number;
 }
 
 /**
@@ -97,21 +95,21 @@ export const lockMutexAsync: unique symbol = Symbol('lockMutexAsync');
 export const lockMutexSync: unique symbol = Symbol('lockMutexSync');
 
 /**
- * A mutual-exclusion lock in 4 bytes of shared memory, for worker threads (`create`, `handle`, `from`,
- * or `new Mutex(buffer, byteOffset)` over your own zeroed memory) and for processes (`createNamed` /
- * `openNamed`, woken by the native futex). Not reentrant: locking it again from the holder deadlocks
+ * A mutual-exclusion lock in 4 bytes of shared memory, for worker threads (`new Mutex()`, `handle()`,
+ * `from`, or `new Mutex(buffer, byteOffset)` over your own zeroed memory) and for processes (`create` /
+ * `open` by name, woken by the native futex). Not reentrant: locking it again from the holder deadlocks
  * (or times out).
  *
  * Owner death (named mutexes): the word holds the owner's id, and the owner holds a kernel lock for
- * that id. A waiter whose sleep runs out `ownerCheckInterval` asks the kernel; if the lock is gone (the
+ * that id. A waiter whose sleep runs out `peerCheckInterval` asks the kernel; if the lock is gone (the
  * process died, or the worker thread that opened it ended without close) it takes the mutex over and
- * its guard says `recovered: true`. A mutex of thread memory (`create`/`from`) has no such recovery:
+ * its guard says `recovered: true`. A mutex of thread memory (`new Mutex`/`from`) has no such recovery:
  * release in `finally`.
  *
  * @example
  * ```ts
- * const mutex = Mutex.create();
- * new Worker('./worker.js', { workerData: mutex.handle }); // there: Mutex.from(workerData)
+ * const mutex = new Mutex();
+ * new Worker('./worker.js', { workerData: mutex.handle() }); // there: Mutex.from(workerData)
  * {
  *   await using guard = await mutex.lock({ timeout: 1000 });
  *   if (guard.recovered) repair();
@@ -125,17 +123,15 @@ export class Mutex extends SyncObject {
   static readonly BYTES = WORDS * 4;
   #id: number;
 
-  /** A mutex over `Mutex.BYTES` zeroed (or mutex-owned) bytes at `byteOffset` of `buffer`, for threads. */
-  constructor(buffer: SharedArrayBuffer, byteOffset = 0) {
+  /**
+   * A new mutex for the threads of this process, in its own memory; or, with `buffer`, over `Mutex.BYTES`
+   * zeroed (or mutex-owned) bytes at `byteOffset` of it.
+   */
+  constructor(buffer: SharedArrayBuffer = new SharedArrayBuffer(WORDS * 4), byteOffset = 0) {
     super('mutex', buffer, byteOffset, WORDS);
     const pid = process.pid;
     if (pid > OWNER) throw new RangeError(`process id ${pid} does not fit the mutex word`);
     this.#id = pid;
-  }
-
-  /** A new mutex in its own `SharedArrayBuffer` (threads of this process). */
-  static create(): Mutex {
-    return new Mutex(new SharedArrayBuffer(Mutex.BYTES));
   }
 
   /** The mutex whose `handle` another thread sent. */
@@ -145,18 +141,18 @@ export class Mutex extends SyncObject {
   }
 
   /**
-   * Creates a named mutex (a small shared-memory segment) that other processes `openNamed`. This
+   * Creates a named mutex (a small shared-memory segment) that other processes `open`. This
    * process owns the name and unlinks it on `close`.
    */
-  static async createNamed(name: string, options: NamedMutexOptions = {}): Promise<Mutex> {
-    const slice = intervalOption('ownerCheckInterval', options.ownerCheckInterval, 100);
+  static async create(name: string, options: NamedMutexOptions = {}): Promise<Mutex> {
+    const slice = intervalOption('peerCheckInterval', options.peerCheckInterval, 100);
     const memory = await createNamedMemory(name, 'mutex', options);
     return new Mutex(memory.buffer, memory.byteOffset).bindNamed(memory, true, slice).#takeId();
   }
 
   /** Opens a named mutex that another process created. */
-  static async openNamed(name: string, options: NamedMutexOptions = {}): Promise<Mutex> {
-    const slice = intervalOption('ownerCheckInterval', options.ownerCheckInterval, 100);
+  static async open(name: string, options: NamedMutexOptions = {}): Promise<Mutex> {
+    const slice = intervalOption('peerCheckInterval', options.peerCheckInterval, 100);
     const memory = await openNamedMemory(name, 'mutex', options);
     return new Mutex(memory.buffer, memory.byteOffset).bindNamed(memory, false, slice).#takeId();
   }
@@ -186,9 +182,7 @@ export class Mutex extends SyncObject {
    * @throws TimeoutError after `timeout` ms, AbortedError when `signal` fires, ClosedError on close.
    */
   async lock(options?: WaitOptions): Promise<MutexGuard> {
-    this.core.checkOpen();
-    checkWaitOptions(options);
-    if (options?.signal?.aborted) throw new AbortedError('lock', { cause: options.signal.reason });
+    checkAsyncWait(this.core, 'lock', options);
     if (Atomics.compareExchange(this.core.i32, WORD, 0, this.#id) === 0) return new MutexGuardImpl(this, false);
     return this[lockMutexAsync](options);
   }
@@ -199,9 +193,7 @@ export class Mutex extends SyncObject {
    * @throws TimeoutError after `timeout` ms.
    */
   lockSync(options?: { timeout?: number }): MutexGuard {
-    checkBlockingAllowed('lock');
-    checkSyncOptions(options);
-    this.core.checkOpen();
+    checkSyncWait(this.core, 'lock', options);
     return this[lockMutexSync](options);
   }
 
@@ -214,7 +206,7 @@ export class Mutex extends SyncObject {
   [lockMutexSync](options?: { timeout?: number }): MutexGuardImpl {
     const i32 = this.core.i32;
     const id = this.#id;
-    if (spinUntil(() => Atomics.load(i32, WORD) === 0 && Atomics.compareExchange(i32, WORD, 0, id) === 0, SPIN_MICROSECONDS)) {
+    if (spinUntil(() => Atomics.load(i32, WORD) === 0 && Atomics.compareExchange(i32, WORD, 0, id) === 0, LOCK_SPIN_MICROSECONDS)) {
       return new MutexGuardImpl(this, false);
     }
     return parkSync(this.core, 'lock', options, this.#sleeper());

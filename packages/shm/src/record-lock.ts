@@ -67,7 +67,11 @@ export class RecordLock implements AsyncDisposable {
     this.ofd = ofd;
   }
 
-  /** Opens (creating if missing) the file to lock. Read-write: a write lock needs a descriptor open for writing. */
+  /**
+   * Opens (creating if missing) the file to lock. Read-write: a write lock needs a descriptor open for writing.
+   * `open` although it may create the file, as `FileLock.open`: the file is shared by every locker, owned by
+   * none of them, and never removed by a close.
+   */
   static async open(path: string, options: RecordLockOptions = {}): Promise<RecordLock> {
     if (typeof path !== 'string' || path.length === 0) throw new TypeError('a RecordLock needs a file path');
     const mode = options.mode ?? 0o600;
@@ -140,6 +144,11 @@ export class RecordLock implements AsyncDisposable {
 
   /** Closes the file: every lock taken through it is released. Idempotent. */
   async close(): Promise<void> {
+    this.destroy();
+  }
+
+  /** The same as `close` (nothing to flush). Idempotent. */
+  destroy(_error?: Error): void {
     if (this.#closed) return;
     this.#closed = true;
     closeSync(this.#fd);

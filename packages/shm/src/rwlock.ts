@@ -1,5 +1,5 @@
-import { AbortedError, checkWaitOptions, type WaitOptions } from '@ipcx/core';
-import { PARK, checkBlockingAllowed, checkSyncOptions, parkAsync, parkSync, spinUntil, type Park, type Sleeper } from './internal/park.js';
+import type { WaitOptions } from '@ipcx/core';
+import { LOCK_SPIN_MICROSECONDS, PARK, checkAsyncWait, checkSyncWait, parkAsync, parkSync, spinUntil, type Park, type Sleeper } from './internal/park.js';
 import {
   GuardImpl,
   SyncObject,
@@ -40,7 +40,6 @@ const SLEEPERS = 3;
 const WORDS = 4;
 const WRITER = 0x40000000;
 const MAX_READERS = WRITER - 1;
-const SPIN_MICROSECONDS = 20;
 
 /**
  * A readers-writer lock in 16 bytes of shared memory: many readers or one writer, writers first.
@@ -49,7 +48,7 @@ const SPIN_MICROSECONDS = 20;
  *
  * @example
  * ```ts
- * const rw = RwLock.create();
+ * const rw = new RwLock();
  * { await using r = await rw.read(); use(table); }
  * { await using w = await rw.write({ timeout: 1000 }); mutate(table); }
  * ```
@@ -58,14 +57,12 @@ export class RwLock extends SyncObject {
   /** Bytes a readers-writer lock needs (4-byte aligned). */
   static readonly BYTES = WORDS * 4;
 
-  /** A readers-writer lock over `RwLock.BYTES` zeroed bytes at `byteOffset` of `buffer`, for threads. */
-  constructor(buffer: SharedArrayBuffer, byteOffset = 0) {
+  /**
+   * A new readers-writer lock for the threads of this process, in its own memory; or, with `buffer`, over
+   * `RwLock.BYTES` zeroed bytes at `byteOffset` of it.
+   */
+  constructor(buffer: SharedArrayBuffer = new SharedArrayBuffer(WORDS * 4), byteOffset = 0) {
     super('rwlock', buffer, byteOffset, WORDS);
-  }
-
-  /** A new readers-writer lock in its own `SharedArrayBuffer` (threads of this process). */
-  static create(): RwLock {
-    return new RwLock(new SharedArrayBuffer(RwLock.BYTES));
   }
 
   /** The readers-writer lock whose `handle` another thread sent. */
@@ -75,13 +72,13 @@ export class RwLock extends SyncObject {
   }
 
   /** Creates a named readers-writer lock; this process owns the name and unlinks it on `close`. */
-  static async createNamed(name: string, options: NamedSyncOptions = {}): Promise<RwLock> {
+  static async create(name: string, options: NamedSyncOptions = {}): Promise<RwLock> {
     const memory = await createNamedMemory(name, 'rwlock', options);
     return new RwLock(memory.buffer, memory.byteOffset).bindNamed(memory, true);
   }
 
   /** Opens a named readers-writer lock that another process created. */
-  static async openNamed(name: string, options: NamedSyncOptions = {}): Promise<RwLock> {
+  static async open(name: string, options: NamedSyncOptions = {}): Promise<RwLock> {
     const memory = await openNamedMemory(name, 'rwlock', options);
     return new RwLock(memory.buffer, memory.byteOffset).bindNamed(memory, false);
   }
@@ -103,7 +100,7 @@ export class RwLock extends SyncObject {
    * @throws TimeoutError after `timeout` ms, AbortedError when `signal` fires, ClosedError on close.
    */
   async read(options?: WaitOptions): Promise<Guard> {
-    this.#checkAsync('read', options);
+    checkAsyncWait(this.core, 'read', options);
     if (this.#takeRead()) return this.#readGuard();
     return parkAsync(this.core, 'read', options, this.#sleeper(false));
   }
@@ -113,35 +110,23 @@ export class RwLock extends SyncObject {
    * @throws TimeoutError after `timeout` ms, AbortedError when `signal` fires, ClosedError on close.
    */
   async write(options?: WaitOptions): Promise<Guard> {
-    this.#checkAsync('write', options);
+    checkAsyncWait(this.core, 'write', options);
     if (this.#takeWrite()) return this.#writeGuard();
     return parkAsync(this.core, 'write', options, this.#sleeper(true));
   }
 
   /** `read`, blocking the thread: workers only (`UnsupportedError` on the main thread). */
   readSync(options?: { timeout?: number }): Guard {
-    this.#checkSync('read', options);
-    if (spinUntil(() => this.#takeRead(), SPIN_MICROSECONDS)) return this.#readGuard();
+    checkSyncWait(this.core, 'read', options);
+    if (spinUntil(() => this.#takeRead(), LOCK_SPIN_MICROSECONDS)) return this.#readGuard();
     return parkSync(this.core, 'read', options, this.#sleeper(false));
   }
 
   /** `write`, blocking the thread: workers only (`UnsupportedError` on the main thread). */
   writeSync(options?: { timeout?: number }): Guard {
-    this.#checkSync('write', options);
-    if (spinUntil(() => this.#takeWrite(), SPIN_MICROSECONDS)) return this.#writeGuard();
+    checkSyncWait(this.core, 'write', options);
+    if (spinUntil(() => this.#takeWrite(), LOCK_SPIN_MICROSECONDS)) return this.#writeGuard();
     return parkSync(this.core, 'write', options, this.#sleeper(true));
-  }
-
-  #checkAsync(operation: string, options: WaitOptions | undefined): void {
-    this.core.checkOpen();
-    checkWaitOptions(options);
-    if (options?.signal?.aborted) throw new AbortedError(operation, { cause: options.signal.reason });
-  }
-
-  #checkSync(operation: string, options: { timeout?: number } | undefined): void {
-    checkBlockingAllowed(operation);
-    checkSyncOptions(options);
-    this.core.checkOpen();
   }
 
   /** A reader gets in when no writer holds the lock and none waits for it. */

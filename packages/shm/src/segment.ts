@@ -346,12 +346,14 @@ export async function openSegment(name: string, what: string, minBytes = HEADER_
 }
 
 /** Removes a segment's name; processes that mapped it keep their mapping. Missing names are ignored. */
-export async function unlinkSegment(name: string): Promise<void> {
+export async function unlinkSegment(name: string): Promise<boolean> {
   const full = checkShmName(name);
   const native = await loadNative();
   try {
     native.shm.unlink(full);
+    return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw mapError(`shared memory "${full}" unlink`, error);
+    return false;
   }
 }

@@ -1,5 +1,5 @@
-import { AbortedError, LimitError, checkWaitOptions, type WaitOptions } from '@ipcx/core';
-import { PARK, checkBlockingAllowed, checkSyncOptions, parkAsync, parkSync, spinUntil, type Park, type Sleeper } from './internal/park.js';
+import { LimitError, type WaitOptions } from '@ipcx/core';
+import { LOCK_SPIN_MICROSECONDS, PARK, checkAsyncWait, checkSyncWait, parkAsync, parkSync, spinUntil, type Park, type Sleeper } from './internal/park.js';
 import {
   GuardImpl,
   SyncObject,
@@ -28,7 +28,12 @@ const COUNT = 0;
 const SLEEPERS = 1;
 const WORDS = 2;
 const MAX_COUNT = 0x7fffffff;
-const SPIN_MICROSECONDS = 20;
+
+/** Options of `Semaphore.create`. */
+export interface NamedSemaphoreOptions extends NamedSyncOptions {
+  /** Permits it starts with. Default 0. */
+  permits?: number;
+}
 
 /**
  * A counting semaphore in 8 bytes of shared memory: `acquire` takes one permit (waiting while there is
@@ -37,7 +42,7 @@ const SPIN_MICROSECONDS = 20;
  *
  * @example
  * ```ts
- * const slots = Semaphore.create(4);         // at most 4 jobs at once
+ * const slots = new Semaphore(4);            // at most 4 jobs at once
  * await using permit = await slots.acquire({ signal });
  * await runJob();
  * ```
@@ -46,20 +51,18 @@ export class Semaphore extends SyncObject {
   /** Bytes a semaphore needs (4-byte aligned). */
   static readonly BYTES = WORDS * 4;
 
+  /** A new semaphore with `permits` permits (default 0), in its own memory, for the threads of this process. */
+  constructor(permits?: number);
   /**
    * A semaphore over `Semaphore.BYTES` bytes at `byteOffset` of `buffer`, for threads. Zeroed memory is
    * a semaphore with no permits: put the initial permits in once with `release(n)`.
    */
-  constructor(buffer: SharedArrayBuffer, byteOffset = 0) {
-    super('semaphore', buffer, byteOffset, WORDS);
-  }
-
-  /** A new semaphore with `permits` permits in its own `SharedArrayBuffer` (threads of this process). */
-  static create(permits = 0): Semaphore {
-    checkPermits(permits, 'permits', 0);
-    const semaphore = new Semaphore(new SharedArrayBuffer(Semaphore.BYTES));
-    Atomics.store(semaphore.core.i32, COUNT, permits);
-    return semaphore;
+  constructor(buffer: SharedArrayBuffer, byteOffset?: number);
+  constructor(bufferOrPermits: SharedArrayBuffer | number = 0, byteOffset = 0) {
+    const own = typeof bufferOrPermits === 'number';
+    if (own) checkPermits(bufferOrPermits, 'permits', 0);
+    super('semaphore', own ? new SharedArrayBuffer(WORDS * 4) : bufferOrPermits, byteOffset, WORDS);
+    if (own) Atomics.store(this.core.i32, COUNT, bufferOrPermits);
   }
 
   /** The semaphore whose `handle` another thread sent. */
@@ -68,15 +71,16 @@ export class Semaphore extends SyncObject {
     return new Semaphore(handle.buffer, handle.byteOffset);
   }
 
-  /** Creates a named semaphore with `permits` permits; this process owns the name and unlinks it on `close`. */
-  static async createNamed(name: string, permits = 0, options: NamedSyncOptions = {}): Promise<Semaphore> {
+  /** Creates a named semaphore with `options.permits` permits; this process owns the name and unlinks it on `close`. */
+  static async create(name: string, options: NamedSemaphoreOptions = {}): Promise<Semaphore> {
+    const permits = options.permits ?? 0;
     checkPermits(permits, 'permits', 0);
     const memory = await createNamedMemory(name, 'semaphore', options, (i32) => Atomics.store(i32, COUNT, permits));
     return new Semaphore(memory.buffer, memory.byteOffset).bindNamed(memory, true);
   }
 
   /** Opens a named semaphore that another process created. */
-  static async openNamed(name: string, options: NamedSyncOptions = {}): Promise<Semaphore> {
+  static async open(name: string, options: NamedSyncOptions = {}): Promise<Semaphore> {
     const memory = await openNamedMemory(name, 'semaphore', options);
     return new Semaphore(memory.buffer, memory.byteOffset).bindNamed(memory, false);
   }
@@ -97,9 +101,7 @@ export class Semaphore extends SyncObject {
    * @throws TimeoutError after `timeout` ms, AbortedError when `signal` fires, ClosedError on close.
    */
   async acquire(options?: WaitOptions): Promise<Guard> {
-    this.core.checkOpen();
-    checkWaitOptions(options);
-    if (options?.signal?.aborted) throw new AbortedError('acquire', { cause: options.signal.reason });
+    checkAsyncWait(this.core, 'acquire', options);
     if (this.#take()) return this.#guard();
     return parkAsync(this.core, 'acquire', options, this.#sleeper());
   }
@@ -109,10 +111,8 @@ export class Semaphore extends SyncObject {
    * @throws TimeoutError after `timeout` ms.
    */
   acquireSync(options?: { timeout?: number }): Guard {
-    checkBlockingAllowed('acquire');
-    checkSyncOptions(options);
-    this.core.checkOpen();
-    if (spinUntil(() => this.#take(), SPIN_MICROSECONDS)) return this.#guard();
+    checkSyncWait(this.core, 'acquire', options);
+    if (spinUntil(() => this.#take(), LOCK_SPIN_MICROSECONDS)) return this.#guard();
     return parkSync(this.core, 'acquire', options, this.#sleeper());
   }
 

@@ -25,35 +25,44 @@ import {
   Wake,
   checkHeader,
   initHeader,
+  readStateCodec,
   storedSize,
+  writeStateCodec,
 } from './layout.js';
+import { handleCodec } from './internal/options.js';
 import { checkBlockingAllowed } from './internal/park.js';
 import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/waker.js';
 import { markOnThreadExit, releaseExit, type ExitHolder } from './internal/exit.js';
-import { LOCK_SIDE_A, Segment, checkMode, checkShmName, createSegment, openSegment } from './segment.js';
+import { LOCK_SIDE_A, Segment, checkMode, createSegment, openSegment, unlinkSegment } from './segment.js';
 
-/** Options of `SharedState.create`. */
+/** Options of `new SharedState` (and of `create`, `createIn`). */
 export interface SharedStateOptions<T> {
   /** Largest encoded value in bytes. Default 64 KiB. */
-  capacity?: number;
-  /** Default `msgpackCodec`; readers must use the same codec. */
+  maxValueBytes?: number;
+  /** Default `msgpackCodec`; readers get it from the state (a custom one they must pass again). */
   codec?: Codec<T>;
-  /** A POSIX shared-memory name: makes the state visible to other processes (`SharedState.open`). */
-  name?: string;
-  /** Permissions of a named segment. Default 0o600. */
-  mode?: number;
   /** The value readers see before the first `set`. */
   initial?: T;
 }
 
-/** Options of `SharedState.open` / `attach`. */
+/** Options of `SharedState.create` (a named state, for readers in other processes). */
+export interface NamedSharedStateOptions<T> extends SharedStateOptions<T> {
+  /** Permissions of the segment. Default 0o600. */
+  mode?: number;
+}
+
+/** Options of `SharedState.open` / `from` / `openIn` (a reader). */
 export interface SharedStateReaderOptions<T> {
+  /**
+   * The writer's codec, recorded in the state: built-in codecs are found by name and need not be passed; a
+   * custom one must be. A codec of another name than the writer's is `IncompatibleError`.
+   */
   codec?: Codec<T>;
   /**
    * How often (ms) a reader waiting in `changed` checks that the writer lives (a process: the kernel lock
    * it holds; a worker thread: the word its exit hook sets). Default 500.
    */
-  writerCheckInterval?: number;
+  peerCheckInterval?: number;
   /** `open`: the widest permissions accepted on the segment found (wider is `PermissionError`). Default 0o600. */
   mode?: number;
 }
@@ -65,7 +74,7 @@ export interface Snapshot<T> {
   readonly version: number;
 }
 
-/** What `SharedState.attach` needs in a worker thread. */
+/** What `SharedState.from` needs in a worker thread (from `handle()`). */
 export interface SharedStateHandle {
   readonly buffer: SharedArrayBuffer;
 }
@@ -83,11 +92,12 @@ const GET_SPIN_LIMIT_MS = 1000;
 /**
  * One writer, many readers: the writer encodes a value into shared memory under a sequence lock; a
  * reader takes a consistent snapshot without a lock (it retries if a write overlapped its read) and
- * can wait for the next version. Works between worker threads and, with a `name`, between processes.
+ * can wait for the next version. Works between worker threads (`new SharedState`, `handle()`, `from`) and,
+ * named, between processes (`create`, `open`).
  *
  * @example
  * ```ts
- * const state = await SharedState.create<{ users: number }>({ name: '/app-stats', initial: { users: 0 } });
+ * const state = await SharedState.create<{ users: number }>('/app-stats', { initial: { users: 0 } });
  * state.set({ users: 42 });
  * // another process:
  * const stats = await SharedState.open<{ users: number }>('/app-stats');
@@ -108,7 +118,16 @@ export class SharedState<T = unknown> implements AsyncDisposable {
   #exit: ExitHolder | undefined;
   #closed = false;
 
-  private constructor(buffer: SharedArrayBuffer, writer: boolean, waker: Waker, codec: Codec<T>, checkMs: number, segment?: Segment) {
+  /** A new state for the threads of this process; returns its (only) writer. Readers: `SharedState.from(state.handle())`. */
+  constructor(options?: SharedStateOptions<T>);
+  constructor(options: SharedStateOptions<T> | Parts<T> = {}, parts?: Parts<T>) {
+    if (parts === undefined) {
+      const checked = checkWriterOptions(options as SharedStateOptions<T>);
+      const buffer = new SharedArrayBuffer(checked.bytes);
+      checked.init(buffer, Wake.Atomics);
+      parts = { buffer, writer: true, waker: atomicsWaker, codec: checked.codec, checkMs: Number.POSITIVE_INFINITY };
+    }
+    const { buffer, writer, waker, codec, checkMs, segment } = parts;
     this.#buffer = buffer;
     if (buffer.byteLength < STATE_DATA) throw new IncompatibleError('shared state', `its memory has ${buffer.byteLength} bytes, at least ${STATE_DATA} expected`);
     this.#control = new Int32Array(buffer, 0, STATE_DATA / 4);
@@ -126,97 +145,80 @@ export class SharedState<T = unknown> implements AsyncDisposable {
       if (segment !== undefined) segment.markOnThreadExit(this.#control, Header.StateA, SideState.Dead);
       else this.#exit = markOnThreadExit(this, this.#control, Header.StateA, SideState.Dead);
     }
+    if (writer && 'initial' in options) this.set((options as SharedStateOptions<T>).initial as T);
   }
 
-  /** Creates a state and returns its (only) writer. With `name`, other processes can `open` it. */
-  static async create<T = unknown>(options: SharedStateOptions<T> = {}): Promise<SharedState<T>> {
-    const capacity = options.capacity ?? 64 * 1024;
-    if (!Number.isInteger(capacity) || capacity < 0 || capacity > 1 << 30) throw new RangeError(`capacity must be an integer from 0 to 2^30`);
-    const codec = options.codec ?? (msgpackCodec as Codec<T>);
-    if (typeof codec?.encode !== 'function' || typeof codec.decode !== 'function') throw new TypeError('options.codec must be a Codec');
+  /**
+   * Creates a named state and returns its (only) writer; other processes `SharedState.open(name)`. This
+   * process owns the name: close unlinks it. A live state of that name is `AlreadyExistsError`.
+   */
+  static async create<T = unknown>(name: string, options: NamedSharedStateOptions<T> = {}): Promise<SharedState<T>> {
+    const checked = checkWriterOptions(options);
     const mode = checkMode(options.mode);
-    if (options.name !== undefined) checkShmName(options.name);
-    // The initial value is encoded before any segment exists: one that does not fit fails here.
-    if ('initial' in options) {
-      const bytes = codec.encode(options.initial as T);
-      if (bytes.length > capacity) throw new TooLargeError('state value', bytes.length, capacity);
-    }
-    const bytes = STATE_DATA + ((capacity + 3) & ~3);
-    const init = (buffer: SharedArrayBuffer): void => {
-      const header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
-      Atomics.store(header, Header.PidA, process.pid);
-      initHeader(header, Kind.State, capacity, options.name === undefined ? Wake.Atomics : Wake.Futex);
-    };
-    let state: SharedState<T>;
-    if (options.name === undefined) {
-      const buffer = new SharedArrayBuffer(bytes);
-      init(buffer);
-      state = new SharedState<T>(buffer, true, atomicsWaker, codec, Number.POSITIVE_INFINITY);
-    } else {
-      const native = await loadNative();
-      const { segment } = await createSegment(options.name, bytes, mode, init);
-      state = new SharedState<T>(segment.buffer, true, futexWaker(native), codec, Number.POSITIVE_INFINITY, segment);
-    }
-    if ('initial' in options) state.set(options.initial as T);
-    return state;
+    const native = await loadNative();
+    const { segment } = await createSegment(name, checked.bytes, mode, (buffer) => checked.init(buffer, Wake.Futex));
+    return build(options, { buffer: segment.buffer, writer: true, waker: futexWaker(native), codec: checked.codec, checkMs: Number.POSITIVE_INFINITY, segment });
   }
 
-  /** A reader in a worker thread, from the writer's `handle`. */
-  static attach<T = unknown>(handle: SharedStateHandle, options: SharedStateReaderOptions<T> = {}): SharedState<T> {
-    if (!(handle?.buffer instanceof SharedArrayBuffer)) throw new TypeError('attach takes the `handle` of a SharedState');
-    const checkMs = intervalOption('writerCheckInterval', options.writerCheckInterval, 500);
+  /** A reader in a worker thread, from the writer's `handle()`; the writer's codec comes with the state. */
+  static from<T = unknown>(handle: SharedStateHandle, options: SharedStateReaderOptions<T> = {}): SharedState<T> {
+    if (!(handle?.buffer instanceof SharedArrayBuffer)) throw new IncompatibleError('the handle', "from takes what a SharedState's handle() returned");
+    const checkMs = intervalOption('peerCheckInterval', options.peerCheckInterval, 500);
     if (handle.buffer.byteLength < STATE_DATA) throw new IncompatibleError('shared state', `its memory has ${handle.buffer.byteLength} bytes, at least ${STATE_DATA} expected`);
     const header = new Int32Array(handle.buffer, 0, HEADER_BYTES / 4);
     checkHeader(header, Kind.State, 'shared state');
-    if (Atomics.load(header, Header.Wake) !== Wake.Atomics) throw new UnsupportedError('attaching a named state by handle; use SharedState.open');
-    return new SharedState<T>(handle.buffer, false, atomicsWaker, options.codec ?? (msgpackCodec as Codec<T>), checkMs);
+    if (Atomics.load(header, Header.Wake) !== Wake.Atomics) throw new UnsupportedError('rebuilding a named state from a handle; use SharedState.open');
+    return build(options, { buffer: handle.buffer, writer: false, waker: atomicsWaker, codec: readerCodec(handle.buffer, options), checkMs });
   }
 
-  /** A reader of a named state that another process created. */
+  /** A reader of a named state that another process created (`NotFoundError` when there is none). */
   static async open<T = unknown>(name: string, options: SharedStateReaderOptions<T> = {}): Promise<SharedState<T>> {
-    const checkMs = intervalOption('writerCheckInterval', options.writerCheckInterval, 500);
+    const checkMs = intervalOption('peerCheckInterval', options.peerCheckInterval, 500);
     const mode = checkMode(options.mode);
     const native = await loadNative();
     const segment = await openSegment(name, 'shared state', STATE_DATA, mode);
     try {
-      return new SharedState<T>(segment.buffer, false, futexWaker(native), options.codec ?? (msgpackCodec as Codec<T>), checkMs, segment);
+      checkHeader(new Int32Array(segment.buffer, 0, HEADER_BYTES / 4), Kind.State, `shared state "${segment.name}"`);
+      return build(options, { buffer: segment.buffer, writer: false, waker: futexWaker(native), codec: readerCodec(segment.buffer, options), checkMs, segment });
     } catch (error) {
       segment.close();
       throw error;
     }
   }
 
+  /** Removes a named state's segment (one left by a crashed writer); true if it was there. */
+  static unlink(name: string): Promise<boolean> {
+    return unlinkSegment(name);
+  }
+
   /**
    * Creates a state, and returns its writer, in shared memory the caller mapped, such as a `SysvSegment`'s
-   * `buffer` (the first `192 + capacity` bytes, rounded up to 4, are used). Readers in other processes call
+   * `buffer` (the first `192 + maxValueBytes` bytes, rounded up to 4, are used). Readers in other processes call
    * `openIn` on their own mapping. The caller owns the memory: close does not remove it.
    */
-  static async createIn<T = unknown>(buffer: SharedArrayBuffer, options: Omit<SharedStateOptions<T>, 'name' | 'mode'> = {}): Promise<SharedState<T>> {
-    const capacity = options.capacity ?? 64 * 1024;
-    if (!Number.isInteger(capacity) || capacity < 0 || capacity > 1 << 30) throw new RangeError(`capacity must be an integer from 0 to 2^30`);
-    const bytes = STATE_DATA + ((capacity + 3) & ~3);
-    if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength < bytes) throw new RangeError(`a state of capacity ${capacity} needs a SharedArrayBuffer of at least ${bytes} bytes`);
+  static async createIn<T = unknown>(buffer: SharedArrayBuffer, options: SharedStateOptions<T> = {}): Promise<SharedState<T>> {
+    const checked = checkWriterOptions(options);
+    if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength < checked.bytes) {
+      throw new RangeError(`a state of maxValueBytes ${checked.maxValueBytes} needs a SharedArrayBuffer of at least ${checked.bytes} bytes`);
+    }
     const native = await loadNative();
-    const header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
-    Atomics.store(header, Header.PidA, process.pid);
-    initHeader(header, Kind.State, capacity, Wake.Futex);
-    const state = new SharedState<T>(buffer, true, futexWaker(native), options.codec ?? (msgpackCodec as Codec<T>), Number.POSITIVE_INFINITY);
-    if ('initial' in options) state.set(options.initial as T);
-    return state;
+    checked.init(buffer, Wake.Futex);
+    return build(options, { buffer, writer: true, waker: futexWaker(native), codec: checked.codec, checkMs: Number.POSITIVE_INFINITY });
   }
 
   /** A reader of a state that another process made with `createIn` in the same memory. */
   static async openIn<T = unknown>(buffer: SharedArrayBuffer, options: SharedStateReaderOptions<T> = {}): Promise<SharedState<T>> {
     if (!(buffer instanceof SharedArrayBuffer)) throw new TypeError('openIn takes the SharedArrayBuffer the state was created in');
+    const checkMs = intervalOption('peerCheckInterval', options.peerCheckInterval, 500);
     const native = await loadNative();
     const header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
     checkHeader(header, Kind.State, 'shared state');
-    if (Atomics.load(header, Header.Wake) !== Wake.Futex) throw new UnsupportedError('a state made for threads; use attach');
-    return new SharedState<T>(buffer, false, futexWaker(native), options.codec ?? (msgpackCodec as Codec<T>), intervalOption('writerCheckInterval', options.writerCheckInterval, 500));
+    if (Atomics.load(header, Header.Wake) !== Wake.Futex) throw new UnsupportedError('a state made for threads; use from');
+    return build(options, { buffer, writer: false, waker: futexWaker(native), codec: readerCodec(buffer, options), checkMs });
   }
 
-  /** What a worker needs to `attach` a reader (threads only). */
-  get handle(): SharedStateHandle {
+  /** What a worker needs to make a reader (`SharedState.from`; threads only); this object keeps working. */
+  handle(): SharedStateHandle {
     if (this.#waker.kind !== 'atomics') throw new UnsupportedError('a handle of a named state; open it by name');
     return { buffer: this.#buffer };
   }
@@ -226,8 +228,8 @@ export class SharedState<T = unknown> implements AsyncDisposable {
     return Atomics.load(this.#control, STATE_SEQ) >>> 1;
   }
 
-  /** The largest encoded value. */
-  get capacity(): number {
+  /** The largest encoded value, in bytes. */
+  get maxValueBytes(): number {
     return this.#capacity;
   }
 
@@ -370,8 +372,17 @@ export class SharedState<T = unknown> implements AsyncDisposable {
     }
   }
 
-  /** Stops using the state; the writer of a named state unlinks its name. Idempotent. */
+  /**
+   * Stops using the state: pending `changed` (and `watch`) end with `ClosedError`, later calls throw it; the
+   * writer marks the state closed for its readers and, for a named state it created, unlinks the name.
+   * Idempotent.
+   */
   async close(): Promise<void> {
+    this.destroy();
+  }
+
+  /** The same as `close`: a write is never left half done, so there is nothing to flush. Idempotent. */
+  destroy(_error?: Error): void {
     if (this.#closed) return;
     this.#closed = true;
     // End this object's pending `changed` (and so `watch`); other readers wake, find nothing new, sleep again.
@@ -397,4 +408,52 @@ export class SharedState<T = unknown> implements AsyncDisposable {
     const dead = state === SideState.Dead || (this.#segment !== undefined && state !== SideState.Closed && !this.#segment.held(LOCK_SIDE_A));
     if (dead) throw new PeerGoneError(`shared state writer (pid ${Atomics.load(this.#control, Header.PidA)}${state === SideState.Dead ? ', its thread ended without closing' : ''})`);
   }
+}
+
+/** How a `SharedState` is built from its parts (all factories but the constructor's own path). */
+interface Parts<T> {
+  buffer: SharedArrayBuffer;
+  writer: boolean;
+  waker: Waker;
+  codec: Codec<T>;
+  checkMs: number;
+  segment?: Segment;
+}
+
+function build<T>(options: SharedStateOptions<T> | SharedStateReaderOptions<T>, parts: Parts<T>): SharedState<T> {
+  const Ctor = SharedState as unknown as new (options: SharedStateOptions<T> | SharedStateReaderOptions<T>, parts: Parts<T>) => SharedState<T>;
+  return new Ctor(options, parts);
+}
+
+/** Checks a writer's options before any memory exists: size, codec, and that the initial value fits. */
+function checkWriterOptions<T>(options: SharedStateOptions<T>): {
+  codec: Codec<T>;
+  maxValueBytes: number;
+  bytes: number;
+  init: (buffer: SharedArrayBuffer, wake: Wake) => void;
+} {
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  const maxValueBytes = options.maxValueBytes ?? 64 * 1024;
+  if (!Number.isInteger(maxValueBytes) || maxValueBytes < 0 || maxValueBytes > 1 << 30) throw new RangeError(`maxValueBytes must be an integer from 0 to 2^30, got ${String(maxValueBytes)}`);
+  const codec = options.codec ?? (msgpackCodec as Codec<T>);
+  if (typeof codec?.encode !== 'function' || typeof codec.decode !== 'function') throw new TypeError('options.codec must be a Codec');
+  // The initial value is encoded before any segment exists: one that does not fit fails here.
+  if ('initial' in options) {
+    const bytes = codec.encode(options.initial as T);
+    if (bytes.length > maxValueBytes) throw new TooLargeError('state value', bytes.length, maxValueBytes);
+  }
+  const init = (buffer: SharedArrayBuffer, wake: Wake): void => {
+    writeStateCodec(buffer, codec.name);
+    const header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
+    Atomics.store(header, Header.PidA, process.pid);
+    initHeader(header, Kind.State, maxValueBytes, wake);
+  };
+  return { codec, maxValueBytes, bytes: STATE_DATA + ((maxValueBytes + 3) & ~3), init };
+}
+
+/** A reader's codec: the writer's, as recorded in the state (see `handleCodec`); the one passed when none was recorded. */
+function readerCodec<T>(buffer: SharedArrayBuffer, options: SharedStateReaderOptions<T>): Codec<T> {
+  const name = readStateCodec(buffer);
+  if (name === undefined) return options.codec ?? (msgpackCodec as Codec<T>);
+  return handleCodec(name, options.codec, 'shared state');
 }

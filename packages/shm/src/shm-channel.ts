@@ -11,7 +11,6 @@ import {
   IncompatibleError,
   msgpackCodec,
   rawCodec,
-  waitFor,
   checkWaitOptions,
   spinOption,
   intervalOption,
@@ -28,16 +27,17 @@ import {
   SideState,
   Wake,
   channelBytes,
-  checkCapacity,
   checkHeader,
   initHeader,
   maxPayload,
+  ringBytes,
   ringOffset,
   storedSize,
 } from './layout.js';
 import { handleCodec } from './internal/options.js';
-import { checkBlockingAllowed } from './internal/park.js';
+import { checkBlockingAllowed, spinUntil } from './internal/park.js';
 import { SendPump, type PendingSend } from './internal/send-pump.js';
+import { NOTHING, ReceivePump } from './internal/receive-pump.js';
 import { RingReader, RingWriter } from './ring.js';
 import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/waker.js';
 import { markOnThreadExit, releaseExit, type ExitHolder } from './internal/exit.js';
@@ -46,7 +46,7 @@ import { LOCK_SIDE_A, LOCK_SIDE_B, Segment, checkMode, createSegment, lockFileSe
 /** Options of every ShmChannel. */
 export interface ShmChannelOptions<T = unknown> {
   /** Bytes of each direction's ring, a power of two (1 KiB to 1 GiB). Default 256 KiB. A message is at most half of it. */
-  capacity?: number;
+  bufferBytes?: number;
   /** Default `msgpackCodec`. Both sides must use the same codec. */
   codec?: Codec<T>;
   /**
@@ -106,7 +106,7 @@ function resolveOptions<T>(options: ShmChannelOptions<T>): Resolved<T> {
 const SEND_CHECK_MS = 10;
 const SEND_CHECK_COUNT = 64;
 
-/** What `ShmChannel.attach` needs, sent to a worker with `postMessage`. */
+/** What `ShmChannel.from` needs, sent to a worker with `postMessage` (from `transfer()`). */
 export interface ShmChannelHandle {
   readonly buffer: SharedArrayBuffer;
   readonly side: 'a' | 'b';
@@ -114,21 +114,20 @@ export interface ShmChannelHandle {
   readonly codec: string;
 }
 
-const NOTHING: unique symbol = Symbol('nothing');
 /** Once a message this large was sent, encode the next ones straight into the ring. */
 const IN_PLACE_BYTES = 4096;
 
 /**
  * A `Channel` over shared memory: one single-producer single-consumer ring in each direction.
- * Between worker threads (`pair` + `attach`) it wakes with `Atomics`; between processes (`create` +
+ * Between worker threads (`pair` + `transfer()` + `from`) it wakes with `Atomics`; between processes (`create` +
  * `open` on a named segment) with the native futex. Messages are encoded straight into the ring and
  * decoded straight out of it.
  *
  * @example
  * ```ts
  * const [main, forWorker] = ShmChannel.pair();
- * const worker = new Worker('./worker.js', { workerData: forWorker.handle });
- * // in the worker: const channel = ShmChannel.attach(workerData);
+ * const worker = new Worker('./worker.js', { workerData: forWorker.transfer() });
+ * // in the worker: const channel = ShmChannel.from(workerData);
  * await main.send({ job: 1 });
  * console.log(await main.receive());
  * ```
@@ -158,9 +157,12 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
   #corrupt: BadFrameError | undefined;
   #closed = false;
   #handedOff = false;
+  /** The promise of the first `close()`, returned again by later calls. */
+  #closing: Promise<void> | undefined;
+  /** The memory and locks are let go (close finished, or destroy). */
+  #released = false;
   /** Set once a wait found the peer process dead (across processes). */
   #peerGone: PeerGoneError | undefined;
-  #receiving = false;
   #busy = false;
   #held = false;
   #encodeInPlace = false;
@@ -200,10 +202,9 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     else this.#exit = markOnThreadExit(this, this.#header, this.#myState, SideState.Dead);
   }
 
-  /** Two connected ends in this process, for worker threads: send one end's `handle` to a worker. */
+  /** Two connected ends in this process, for worker threads: send one end's `transfer()` to a worker. */
   static pair<T = unknown>(options: ShmChannelOptions<T> = {}): [ShmChannel<T>, ShmChannel<T>] {
-    const capacity = options.capacity ?? 256 * 1024;
-    checkCapacity(capacity);
+    const capacity = ringBytes(options?.bufferBytes);
     const resolved = resolveOptions(options);
     const buffer = new SharedArrayBuffer(channelBytes(capacity));
     initHeader(new Int32Array(buffer, 0, 16), Kind.Channel, capacity, Wake.Atomics);
@@ -211,12 +212,13 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
   }
 
   /**
-   * Takes over an end whose `handle` another thread sent. A custom codec must be passed again
-   * (functions do not cross `postMessage`); built-in codecs are found by name.
+   * Takes over an end whose `transfer()` another thread sent. A custom codec must be passed again
+   * (functions do not cross `postMessage`); built-in codecs are found by name, and a codec other than
+   * the one the handle names is `IncompatibleError`.
    */
-  static attach<T = unknown>(handle: ShmChannelHandle, options: Omit<ShmChannelOptions<T>, 'capacity'> = {}): ShmChannel<T> {
+  static from<T = unknown>(handle: ShmChannelHandle, options: Omit<ShmChannelOptions<T>, 'bufferBytes'> = {}): ShmChannel<T> {
     if (!(handle?.buffer instanceof SharedArrayBuffer) || (handle.side !== 'a' && handle.side !== 'b')) {
-      throw new TypeError('attach takes the `handle` of a ShmChannel end');
+      throw new IncompatibleError('the handle', 'from takes what a ShmChannel end\'s transfer() returned');
     }
     const codec = handleCodec(handle.codec, options.codec, 'channel');
     const resolved = resolveOptions({ ...options, codec });
@@ -224,7 +226,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     const header = new Int32Array(handle.buffer, 0, 16);
     checkHeader(header, Kind.Channel, 'shared-memory channel');
     if (Atomics.load(header, Header.Wake) !== Wake.Atomics) {
-      throw new UnsupportedError('attaching a named (cross-process) channel by handle; use ShmChannel.open');
+      throw new UnsupportedError('rebuilding a named (cross-process) channel from a handle; use ShmChannel.open');
     }
     return new ShmChannel<T>(handle.buffer, handle.side, atomicsWaker, resolved);
   }
@@ -238,8 +240,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
    */
   static async create<T = unknown>(name: string, options: NamedShmChannelOptions<T> = {}): Promise<ShmChannel<T>> {
     const resolved = resolveOptions(options);
-    const capacity = options.capacity ?? 256 * 1024;
-    checkCapacity(capacity);
+    const capacity = ringBytes(options.bufferBytes);
     const mode = checkMode(options.mode);
     const native = await loadNative();
     const { segment } = await createSegment(name, channelBytes(capacity), mode, (buffer) => {
@@ -281,7 +282,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
 
   /**
    * Creates a cross-process channel in shared memory the caller mapped, such as a `SysvSegment`'s `buffer`
-   * (the first `channelBytes(capacity)` bytes are used). The other process calls `openIn` on its own mapping
+   * (the first `channelBytes(bufferBytes)` bytes are used). The other process calls `openIn` on its own mapping
    * of the same memory. The caller owns the memory: close does not remove it.
    *
    * Such memory has no file of its own to carry the kernel locks that tell a live end from a dead one, so give
@@ -291,10 +292,9 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
    */
   static async createIn<T = unknown>(buffer: SharedArrayBuffer, options: ShmChannelInOptions<T> = {}): Promise<ShmChannel<T>> {
     const resolved = resolveOptions(options);
-    const capacity = options.capacity ?? 256 * 1024;
-    checkCapacity(capacity);
+    const capacity = ringBytes(options.bufferBytes);
     if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength < channelBytes(capacity)) {
-      throw new RangeError(`a channel of capacity ${capacity} needs a SharedArrayBuffer of at least ${channelBytes(capacity)} bytes`);
+      throw new RangeError(`a channel of bufferBytes ${capacity} needs a SharedArrayBuffer of at least ${channelBytes(capacity)} bytes`);
     }
     const native = await loadNative();
     const locks = options.lockFile === undefined ? undefined : lockFileSegment(options.lockFile, buffer, native);
@@ -321,7 +321,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     if (buffer.byteLength < HEADER_BYTES) throw new IncompatibleError('shared-memory channel', `its memory has ${buffer.byteLength} bytes, less than a header`);
     const header = new Int32Array(buffer, 0, 16);
     checkHeader(header, Kind.Channel, 'shared-memory channel');
-    if (Atomics.load(header, Header.Wake) !== Wake.Futex) throw new UnsupportedError('a channel made for threads (pair); use attach');
+    if (Atomics.load(header, Header.Wake) !== Wake.Futex) throw new UnsupportedError('a channel made for threads (pair); use from');
     const locks = options.lockFile === undefined ? undefined : lockFileSegment(options.lockFile, buffer, native);
     if (locks !== undefined) {
       if (!locks.lock(LOCK_SIDE_B, 'write')) {
@@ -334,20 +334,25 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     return new ShmChannel<T>(buffer, 'b', futexWaker(native), resolved, locks);
   }
 
-  /** Removes a named channel's segment (e.g. one left by a crashed owner). */
-  static unlink(name: string): Promise<void> {
+  /** Removes a named channel's segment (e.g. one left by a crashed owner); true if it was there. */
+  static unlink(name: string): Promise<boolean> {
     return unlinkSegment(name);
   }
 
   /**
-   * What another thread needs to `attach` this end. Reading it hands the end over: this object can no
-   * longer be used here (like a transferred `MessagePort`).
+   * Hands this end to another thread: returns what `ShmChannel.from` needs there (send it with
+   * `postMessage`), and closes this end here (it moved, like a transferred `MessagePort`).
    */
-  get handle(): ShmChannelHandle {
+  transfer(): ShmChannelHandle {
     if (this.#closed) throw new ClosedError();
-    if (this.#waker.kind !== 'atomics') throw new UnsupportedError('a handle of a named channel; open it by name');
+    if (this.#waker.kind !== 'atomics') throw new UnsupportedError('transferring a named channel; open it by name');
+    if (this.#sendQueue.size > 0 || this.#inbox.size > 0 || this.#inbox.waiting > 0) {
+      throw new UnsupportedError('transferring an end with sends or receives in progress or messages received but not read');
+    }
+    this.#writer.flush();
     this.#handedOff = true;
     this.#closed = true;
+    this.#released = true;
     releaseExit(this.#exit);
     return { buffer: this.#buffer, side: this.#side, codec: this.#codec.name };
   }
@@ -357,8 +362,18 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     return this.#writer.maxPayload;
   }
 
+  /**
+   * True once `close()`/`destroy()` was called, or the channel ended: the peer closed or died and every
+   * message it sent has been received (so `receive()` would fail at once).
+   */
   get closed(): boolean {
-    return this.#closed;
+    if (this.#closed || this.#peerGone !== undefined || this.#corrupt !== undefined) return true;
+    if (this.#inbox.size > 0 || this.#held || !this.#peerEnded()) return false;
+    try {
+      return !this.#reader.hasFrame();
+    } catch {
+      return true;
+    }
   }
 
   async send(message: T, options?: SendOptions): Promise<void> {
@@ -368,20 +383,11 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     if (this.#sendQueue.size === 0) {
       const written = this.#write(message);
       if (written === true) return;
-      bytes = copyBytes(written);
+      bytes = written;
     } else {
-      bytes = copyBytes(this.#encodeChecked(message));
+      bytes = this.#encodeChecked(message);
     }
-    return waitFor<void>('send', options, (settle) => {
-      const entry = { bytes, settle };
-      this.#sendQueue.add(entry);
-      this.#pump.start();
-      return () => {
-        this.#sendQueue.delete(entry);
-        // A parked pump holds the event loop open: let it see that nobody waits any more.
-        if (this.#sendQueue.size === 0) this.#writer.wakeProducer();
-      };
-    });
+    return this.#pump.send(bytes, options);
   }
 
   trySend(message: T): boolean {
@@ -427,7 +433,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
       if (value !== NOTHING) return value;
     }
     const received = this.#inbox.receive('receive', options);
-    void this.#pumpReceives();
+    void this.#receivePump.start();
     // A parked pump holds the event loop open: when the last receiver gave up, wake it so it can stop.
     if (options !== undefined) received.catch(() => this.#inbox.waiting === 0 && this.#reader.wakeConsumer());
     return received;
@@ -500,18 +506,42 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     return this.tryReceiveBytes()!;
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) {
-      return;
-    }
+  /**
+   * Graceful: later calls fail with `ClosedError` and pending receives reject with it at once; sends already
+   * accepted (waiting for room) are written first (or fail when the peer goes), then the end is released and
+   * the peer sees it closed. The creator of a named channel unlinks its name. Idempotent.
+   */
+  close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    if (this.#closed) return (this.#closing = Promise.resolve());
     this.#closed = true;
+    this.#inbox.fail(new ClosedError());
+    this.#reader.wakeConsumer();
+    if (this.#sendQueue.size === 0) {
+      this.#releaseEnd();
+      return (this.#closing = Promise.resolve());
+    }
+    this.#closing = this.#pump.drained().then(() => this.#releaseEnd());
+    return this.#closing;
+  }
+
+  /** Immediate: sends still waiting for room reject (with `error`, else `ClosedError`), and the end is released now. Idempotent. */
+  destroy(error?: Error): void {
+    if (this.#released) return;
+    const wasClosed = this.#closed;
+    this.#closed = true;
+    if (!wasClosed) this.#inbox.fail(new ClosedError());
+    this.#pump.failAll(error ?? new ClosedError());
+    this.#closing ??= Promise.resolve();
+    this.#releaseEnd();
+  }
+
+  #releaseEnd(): void {
+    if (this.#released) return;
+    this.#released = true;
     this.#release();
     this.#writer.flush();
     Atomics.store(this.#header, this.#myState, SideState.Closed);
-    const closed = new ClosedError();
-    this.#inbox.fail(closed);
-    for (const entry of this.#sendQueue) entry.settle.reject(closed);
-    this.#sendQueue.clear();
     // End our own parked waits, and the peer's: its receive on our outgoing ring, its send into ours.
     this.#reader.wakeConsumer();
     this.#writer.wakeProducer();
@@ -559,8 +589,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
       const gone = new PeerGoneError(`peer (pid ${pid}${Atomics.load(this.#header, this.#peerState) === SideState.Dead ? ', its thread ended without closing' : ''})`);
       this.#peerGone = gone;
       this.#inbox.end(gone);
-      for (const entry of this.#sendQueue) entry.settle.reject(gone);
-      this.#sendQueue.clear();
+      this.#pump.failAll(gone);
       throw gone;
     }
   }
@@ -592,11 +621,19 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     return writer.tryWrite(bytes) ? true : bytes;
   }
 
-  /** Decodes the next frame, or NOTHING; once the peer closed and the ring is drained, ends the inbox. */
+  /**
+   * Decodes the next frame, or NOTHING; once the peer closed and the ring is drained, ends the inbox.
+   *
+   * Finding nothing publishes what this end wrote and left for the end-of-task flush (ring.ts): a side that
+   * looks for a reply is about to spin or sleep, and a `trySend` not yet visible to the peer would make both
+   * sides wait (the peer for the message, this side for the reply to it). A busy stream, whose receiver finds
+   * frames, keeps the batching.
+   */
   #read(): T | typeof NOTHING {
     this.#release();
     const reader = this.#reader;
     if (this.#nextFrame() < 0) {
+      this.#writer.flush();
       this.#endIfPeerClosed();
       return NOTHING;
     }
@@ -649,57 +686,36 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
    */
   #spin(): boolean {
     if (this.#spinMs === 0 || !this.#busy) return false;
-    const end = performance.now() + this.#spinMs;
-    do {
-      for (let i = 0; i < 64; i++) if (this.#reader.hasFrame()) return true;
-    } while (performance.now() < end);
+    if (spinUntil(() => this.#reader.hasFrame(), this.#spinMs * 1000)) return true;
     this.#busy = false;
     return false;
   }
 
-  async #pumpReceives(): Promise<void> {
-    if (this.#receiving) return;
-    this.#receiving = true;
-    try {
-      while (this.#inbox.waiting > 0 && !this.#closed) {
-        let value: T | typeof NOTHING;
-        try {
-          value = this.#read();
-        } catch (error) {
-          // A frame that does not decode fails the receive that waited for it, as on the direct path;
-          // the channel goes on. The end of the channel (closed, peer gone) ends every receive.
-          if (error instanceof BadFrameError && error !== this.#corrupt) {
-            this.#inbox.rejectOne(error);
-            continue;
-          }
-          this.#inbox.end(error as IpcError);
-          return;
-        }
-        if (value !== NOTHING) {
-          this.#inbox.push(value);
-          continue;
-        }
-        const result = await this.#reader.waitForFrame(this.#parkMs, () => this.#closed || this.#inbox.waiting === 0 || this.#peerEnded());
-        if (result === 'timed-out') {
-          try {
-            this.#checkPeerAlive();
-          } catch {
-            return;
-          }
-        }
+  readonly #receivePump = new ReceivePump<T>({
+    inbox: this.#inbox,
+    closed: () => this.#closed,
+    read: () => this.#read(),
+    fatal: (error) => error === this.#corrupt,
+    waitForFrame: () => this.#reader.waitForFrame(this.#parkMs, () => this.#closed || this.#inbox.waiting === 0 || this.#peerEnded()),
+    alive: () => {
+      try {
+        this.#checkPeerAlive();
+        return true;
+      } catch {
+        return false;
       }
-    } finally {
-      this.#receiving = false;
-    }
-  }
+    },
+  });
 
   readonly #pump = new SendPump(this.#sendQueue, {
-    closed: () => this.#closed,
+    // A closing end still writes what it accepted; only a released one stops.
+    closed: () => this.#released,
     ended: () => this.#peerEnded(),
     endedError: () => new PeerGoneError('peer (it closed the channel)'),
     tryWrite: (bytes) => this.#writer.tryWrite(bytes),
     waitForRoom: (bytes, stop) => this.#writer.waitForRoom(bytes.length, this.#parkMs, stop),
     // #checkPeerAlive rejects the queued sends itself (and ends the inbox) before it throws.
     checkAlive: () => this.#checkPeerAlive(),
+    wakeProducer: () => this.#writer.wakeProducer(),
   });
 }

@@ -30,10 +30,10 @@ export interface SyncHandle {
   readonly byteOffset: number;
 }
 
-/** Options of `createNamed` (all primitives). */
+/** Options of `create` and `open` (all named primitives). */
 export interface NamedSyncOptions {
   /**
-   * `createNamed`: permissions of the new segment. `openNamed`: the widest permissions accepted on the
+   * `create`: permissions of the new segment. `open`: the widest permissions accepted on the
    * segment found (wider is `PermissionError`). Default 0o600 (owner only).
    */
   mode?: number;
@@ -96,6 +96,8 @@ export class SyncCore implements ParkCore {
   waker: Waker = atomicsWaker;
   sliceMs = Number.POSITIVE_INFINITY;
   closed = false;
+  /** What pending and later waits fail with once closed: `destroy(error)`'s error, else a `ClosedError`. */
+  closedError: Error | undefined;
   what: string;
   name: string | undefined;
   segment: Segment | undefined;
@@ -119,9 +121,9 @@ export class SyncCore implements ParkCore {
     this.what = kind;
   }
 
-  /** Throws `ClosedError` once the object is closed. */
+  /** Throws `ClosedError` (or `destroy`'s error) once the object is closed. */
   checkOpen(): void {
-    if (this.closed) throw new ClosedError(this.what);
+    if (this.closed) throw this.closedError ?? new ClosedError(this.what);
   }
 
   /** Wakes everyone sleeping on any of this object's words (used by close: they recheck and see it). */
@@ -131,8 +133,8 @@ export class SyncCore implements ParkCore {
 }
 
 /**
- * Base of the six shared-memory primitives: `handle`, `closed`, `close`, `Symbol.asyncDispose`.
- * Subclasses keep their words in `core.i32`.
+ * Base of the six shared-memory primitives: `handle()`, `closed`, `close`, `destroy`, `unlink`,
+ * `Symbol.asyncDispose`. Subclasses keep their words in `core.i32`.
  */
 export abstract class SyncObject implements AsyncDisposable {
   /** @internal */
@@ -142,11 +144,16 @@ export abstract class SyncObject implements AsyncDisposable {
     this.core = new SyncCore(kind, buffer, byteOffset, words);
   }
 
+  /** Removes a named primitive's segment by name (one left by a crashed creator); true if it was there. */
+  static unlink(name: string): Promise<boolean> {
+    return unlinkSegment(name);
+  }
+
   /**
-   * What `from` needs in another thread of this process (send it with `postMessage`). A named primitive
-   * has none: open it by name there.
+   * What `from` needs in another thread of this process (send it with `postMessage`); both threads keep
+   * using the object. A named primitive has none: open it by name there.
    */
-  get handle(): SyncHandle {
+  handle(): SyncHandle {
     const core = this.core;
     if (core.name !== undefined) throw new UnsupportedError(`a handle of a named ${core.kind}; open it by name`);
     return { kind: core.kind, buffer: core.buffer, byteOffset: core.byteOffset };
@@ -163,13 +170,22 @@ export abstract class SyncObject implements AsyncDisposable {
    * working; new ones cannot open it). Locks held through it are not released. Idempotent.
    */
   async close(): Promise<void> {
+    this.destroy();
+  }
+
+  /**
+   * `close`, now: a primitive has nothing to flush, so the two differ only in what pending waits (in this
+   * thread) reject with: `error`, else `ClosedError`. Idempotent.
+   */
+  destroy(error?: Error): void {
     const core = this.core;
     if (core.closed) return;
     core.closed = true;
+    core.closedError = error;
     core.wakeAll();
     // The creator's segment unlinks its name (if it still names it); every user drops its kernel locks.
     if (core.segment !== undefined) core.segment.close();
-    else if (core.unlinkOnClose && core.name !== undefined) await unlinkSegment(core.name);
+    else if (core.unlinkOnClose && core.name !== undefined) void unlinkSegment(core.name).catch(() => {});
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -1,6 +1,6 @@
 import { AlreadyExistsError, ClosedError, registerKernelObject, type KernelObjectRegistration } from '@ipcx/core';
 import type { SysvShmStat } from '@ipcx/native';
-import { checkAdoptable, describeTarget, loadSysv, sysvError, sysvMode, sysvTarget, type SysvKeyOptions, type SysvNative, type SysvTarget } from './internal/sysv.js';
+import { checkAdoptable, describeTarget, loadSysv, sysvError, sysvMode, sysvTarget, type SysvKeyOptions, type SysvNative, type SysvTarget, removeQuietly } from './internal/sysv.js';
 
 /** Options of `SysvSegment.create`. */
 export interface SysvSegmentCreateOptions extends SysvKeyOptions {
@@ -71,7 +71,7 @@ export class SysvSegment implements AsyncDisposable {
     this.created = created;
     this.#what = what;
     if (created) {
-      this.#registration = registerKernelObject({ kind: 'sysv-shm', name: what.replace(/^System V segment /, ''), owner: '@ipcx/shm', unlink: () => removeQuietly(n, id) });
+      this.#registration = registerKernelObject({ kind: 'sysv-shm', name: what.replace(/^System V segment /, ''), owner: '@ipcx/shm', unlink: () => removeQuietly(n, 'shm', id) });
     }
   }
 
@@ -99,7 +99,7 @@ export class SysvSegment implements AsyncDisposable {
     try {
       return new SysvSegment(n, id, key, n.sysv.shm.attach(id), true, what);
     } catch (error) {
-      removeQuietly(n, id);
+      removeQuietly(n, 'shm', id);
       throw sysvError(`${what} attach`, error);
     }
   }
@@ -196,13 +196,18 @@ export class SysvSegment implements AsyncDisposable {
    * was not removed yet, removes it. Idempotent.
    */
   async close(): Promise<void> {
+    this.destroy();
+  }
+
+  /** The same as `close` (nothing to flush). Idempotent. */
+  destroy(_error?: Error): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#native.sysv.shm.detach(this.buffer);
     if (this.#registration !== undefined) {
       this.#registration.unregister();
       this.#registration = undefined;
-      removeQuietly(this.#native, this.id);
+      removeQuietly(this.#native, 'shm', this.id);
     }
   }
 
@@ -224,10 +229,4 @@ function resolveId(n: SysvNative, target: SysvTarget): number {
   }
 }
 
-function removeQuietly(n: SysvNative, id: number): void {
-  try {
-    n.sysv.shm.remove(id);
-  } catch {
-    // already removed (by a peer or ipcrm)
-  }
-}
+

@@ -9,7 +9,7 @@ import {
   type WaitOptions,
 } from '@ipcx/core';
 import type { SysvSemOperation, SysvSemStat } from '@ipcx/native';
-import { checkAdoptable, describeTarget, loadSysv, sysvError, sysvMode, sysvTarget, type SysvKeyOptions, type SysvNative, type SysvTarget } from './internal/sysv.js';
+import { checkAdoptable, describeTarget, loadSysv, sysvError, sysvMode, sysvTarget, type SysvKeyOptions, type SysvNative, type SysvTarget, removeQuietly } from './internal/sysv.js';
 import { GuardImpl, type Guard } from './sync.js';
 import type { SysvSetOptions } from './sysv-segment.js';
 
@@ -73,7 +73,7 @@ export class SysvSemaphoreSet implements AsyncDisposable {
     this.created = created;
     this.#what = what;
     if (created) {
-      this.#registration = registerKernelObject({ kind: 'sysv-sem', name: what.replace(/^System V semaphore set /, ''), owner: '@ipcx/shm', unlink: () => removeQuietly(n, id) });
+      this.#registration = registerKernelObject({ kind: 'sysv-sem', name: what.replace(/^System V semaphore set /, ''), owner: '@ipcx/shm', unlink: () => removeQuietly(n, 'sem', id) });
     }
   }
 
@@ -257,12 +257,17 @@ export class SysvSemaphoreSet implements AsyncDisposable {
 
   /** Stops using the set; the creator removes it (if not removed yet). Idempotent. */
   async close(): Promise<void> {
+    this.destroy();
+  }
+
+  /** The same as `close` (nothing to flush). Idempotent. */
+  destroy(_error?: Error): void {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#registration !== undefined) {
       this.#registration.unregister();
       this.#registration = undefined;
-      removeQuietly(this.#native, this.id);
+      removeQuietly(this.#native, 'sem', this.id);
     }
   }
 
@@ -379,6 +384,11 @@ export class SysvLock implements AsyncDisposable {
     return this.#set.close();
   }
 
+  /** The same as `close`. Idempotent. */
+  destroy(error?: Error): void {
+    this.#set.destroy(error);
+  }
+
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
@@ -407,10 +417,4 @@ function resolveId(n: SysvNative, target: SysvTarget): number {
   }
 }
 
-function removeQuietly(n: SysvNative, id: number): void {
-  try {
-    n.sysv.sem.remove(id);
-  } catch {
-    // already removed
-  }
-}
+

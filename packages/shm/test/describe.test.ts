@@ -12,7 +12,7 @@ describe('describeSegment', () => {
 
   it('reads the fill of both rings of a named channel from its file in /dev/shm', async () => {
     const name = unique();
-    const a = await ShmChannel.create<Uint8Array>(name, { capacity: 4096 });
+    const a = await ShmChannel.create<Uint8Array>(name, { bufferBytes: 4096 });
     closers.push(() => a.close());
     const b = await ShmChannel.open<Uint8Array>(name);
     closers.push(() => b.close());
@@ -34,7 +34,7 @@ describe('describeSegment', () => {
 
   it('reads the revision of shared state', async () => {
     const name = unique();
-    const state = await SharedState.create({ name, capacity: 1024 });
+    const state = await SharedState.create(name, { maxValueBytes: 1024 });
     closers.push(() => state.close());
     state.set({ a: 1 });
     state.set({ a: 2 });

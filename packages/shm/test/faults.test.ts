@@ -49,7 +49,7 @@ describe('a peer process killed with SIGKILL (delivery promise)', () => {
     for (let round = 0; round < 3; round++) {
       const n = name('kill-producer');
       // Round 0 at the default check interval (500 ms), the others at 100 ms to keep the suite short.
-      const channel = await ShmChannel.create<{ seq: number; pad: string }>(n, { capacity: 16 * 1024, ...(round > 0 ? { peerCheckInterval: 100 } : {}) });
+      const channel = await ShmChannel.create<{ seq: number; pad: string }>(n, { bufferBytes: 16 * 1024, ...(round > 0 ? { peerCheckInterval: 100 } : {}) });
       const producer = await Peer.start(peers);
       await producer.ask({ op: 'produce', name: n, size: random(10, 3000) });
       let expected = 0;
@@ -75,7 +75,7 @@ describe('a peer process killed with SIGKILL (delivery promise)', () => {
   it('a consumer killed mid-read: sends reject with PeerGoneError at once, not when the ring fills', async () => {
     for (let round = 0; round < 3; round++) {
       const n = name('kill-consumer');
-      const channel = await ShmChannel.create<number>(n, { capacity: 64 * 1024 });
+      const channel = await ShmChannel.create<number>(n, { bufferBytes: 64 * 1024 });
       const consumer = await Peer.start(peers);
       await consumer.ask({ op: 'consume', name: n });
       const sends = random(100, 3000);
@@ -107,8 +107,8 @@ describe('a peer process killed with SIGKILL (delivery promise)', () => {
 describe('a worker thread that ends without closing its end', () => {
   for (const how of ['throw', 'terminate'] as const) {
     it(`ends the main thread's pending receive with PeerGoneError when the worker ${how === 'throw' ? 'throws' : 'is terminated'}`, async () => {
-      const [main, forWorker] = ShmChannel.pair<number>({ capacity: 4096, ...(how === 'terminate' ? { peerCheckInterval: 100 } : {}) });
-      const worker = dyingWorker({ scenario: `channel-${how}`, handle: forWorker.handle, count: 5 });
+      const [main, forWorker] = ShmChannel.pair<number>({ bufferBytes: 4096, ...(how === 'terminate' ? { peerCheckInterval: 100 } : {}) });
+      const worker = dyingWorker({ scenario: `channel-${how}`, handle: forWorker.transfer(), count: 5 });
       await messageOf(worker);
       for (let i = 0; i < 5; i++) expect(await main.receive({ timeout: 5000 })).toBe(i);
       const pending = main.receive();
@@ -129,7 +129,7 @@ describe('a worker thread that ends without closing its end', () => {
 
   it('a worker that opened a named channel and throws: the creator notices through the kernel lock', async () => {
     const n = name('worker-named');
-    const channel = await ShmChannel.create<number>(n, { capacity: 4096 });
+    const channel = await ShmChannel.create<number>(n, { bufferBytes: 4096 });
     const worker = dyingWorker({ scenario: 'named-channel-throw', name: n, count: 3 });
     await messageOf(worker);
     const pending = (async () => {
@@ -151,8 +151,8 @@ describe('a worker thread that ends without closing its end', () => {
 describe('a lock holder that dies', () => {
   it('a worker thread terminated while it holds a named Mutex: the next locker recovers it, exactly once', async () => {
     const n = name('worker-mutex');
-    const mutex = await Mutex.createNamed(n, { ownerCheckInterval: 50 });
-    const other = await Mutex.openNamed(n, { ownerCheckInterval: 50 });
+    const mutex = await Mutex.create(n, { peerCheckInterval: 50 });
+    const other = await Mutex.open(n, { peerCheckInterval: 50 });
     const worker = dyingWorker({ scenario: 'mutex-hold', name: n });
     expect(await messageOf(worker)).toBe(false);
     const first = mutex.lock({ timeout: 5000 });
@@ -176,7 +176,7 @@ describe('a SharedState writer thread terminated in the middle of set', () => {
   it('get() throws PeerGoneError instead of spinning for ever on the odd sequence it left', async () => {
     const worker = dyingWorker({ scenario: 'state-stuck' });
     const handle = (await messageOf(worker)) as never;
-    const state = SharedState.attach(handle);
+    const state = SharedState.from(handle);
     await worker.terminate();
     const diedAt = performance.now();
     expect(() => state.get()).toThrow(PeerGoneError);
@@ -192,7 +192,7 @@ describe('a SharedState writer thread terminated in the middle of set', () => {
         const n = named ? name('state-writer') : undefined;
         const worker = dyingWorker({ scenario: 'state-mid-write', size: 64 * 1024, ...(n ? { named: n } : {}) });
         const handle = (await messageOf(worker)) as never;
-        const state = n ? await SharedState.open<{ v: number }>(n, { writerCheckInterval: 100 }) : SharedState.attach<{ v: number }>(handle, { writerCheckInterval: 100 });
+        const state = n ? await SharedState.open<{ v: number }>(n, { peerCheckInterval: 100 }) : SharedState.from<{ v: number }>(handle, { peerCheckInterval: 100 });
         const until = performance.now() + random(5, 60);
         let last = 0;
         while (performance.now() < until) {
@@ -211,7 +211,7 @@ describe('a SharedState writer thread terminated in the middle of set', () => {
         await expect(state.changed(snapshot?.version ?? -1, { timeout: 5000 })).rejects.toBeInstanceOf(PeerGoneError);
         const took = performance.now() - diedAt;
         expect(took).toBeLessThan(NOTICE_BOUND_MS);
-        record(`SharedState${named ? ' (named)' : ''} writer thread terminated at a random point (round ${round}, writerCheckInterval 100 ms): get + changed`, took);
+        record(`SharedState${named ? ' (named)' : ''} writer thread terminated at a random point (round ${round}, peerCheckInterval 100 ms): get + changed`, took);
         await state.close();
         if (n !== undefined) await ShmChannel.unlink(n);
       }

@@ -52,8 +52,8 @@ describe('fuzzing', () => {
           const words = new Int32Array(buffer, ring + 256, CAPACITY / 4);
           for (const [slot, length] of frames) words[slot * 2] = length;
           const available = (head - (t | 0)) >>> 0;
-          const reader = ShmChannel.attach<Uint8Array>({ buffer, side: 'b', codec: 'raw' }, { codec: rawCodec });
-          const writer = ShmChannel.attach<Uint8Array>({ buffer, side: 'a', codec: 'raw' }, { codec: rawCodec });
+          const reader = ShmChannel.from<Uint8Array>({ buffer, side: 'b', codec: 'raw' }, { codec: rawCodec });
+          const writer = ShmChannel.from<Uint8Array>({ buffer, side: 'a', codec: 'raw' }, { codec: rawCodec });
           let delivered = 0;
           try {
             for (let i = 0; i < 300; i++) {
@@ -103,8 +103,8 @@ describe('fuzzing', () => {
         const buffer = new SharedArrayBuffer(bytes.length);
         new Uint8Array(buffer).set(bytes);
         for (const attach of [
-          () => ShmChannel.attach({ buffer, side, codec: 'msgpack' }),
-          () => SharedState.attach({ buffer }),
+          () => ShmChannel.from({ buffer, side, codec: 'msgpack' }),
+          () => SharedState.from({ buffer }),
         ]) {
           try {
             const object = attach();
@@ -146,7 +146,7 @@ describe('fuzzing', () => {
         const fd = openSync(`/dev/shm${n}`, 'wx', 0o600);
         writeSync(fd, bytes);
         closeSync(fd);
-        for (const open of [() => ShmChannel.open(n), () => SharedState.open(n), () => Mutex.openNamed(n)]) {
+        for (const open of [() => ShmChannel.open(n), () => SharedState.open(n), () => Mutex.open(n)]) {
           try {
             const object = await open();
             await object.close();
@@ -159,6 +159,6 @@ describe('fuzzing', () => {
       }),
       { numRuns: NAMED_CASES },
     );
-    console.log(`[ipcx-fuzz] named segments (ShmChannel.open, SharedState.open, Mutex.openNamed): ${NAMED_CASES} cases x 3 openers`);
+    console.log(`[ipcx-fuzz] named segments (ShmChannel.open, SharedState.open, Mutex.open): ${NAMED_CASES} cases x 3 openers`);
   }, 60_000);
 });

@@ -27,10 +27,10 @@ const registered = (n: string): boolean => ownedKernelObjects().some((o) => o.ki
 describe('the registry of kernel objects', () => {
   it('holds each segment this process created until close unlinks it; openers register nothing', async () => {
     const [c, s, m, f] = [name('reg-c'), name('reg-s'), name('reg-m'), name('reg-f')];
-    const channel = await ShmChannel.create(c, { capacity: 1024 });
-    const state = await SharedState.create({ name: s });
-    const mutex = await Mutex.createNamed(m);
-    const fanIn = await FanIn.create({ name: f, capacity: 1024 });
+    const channel = await ShmChannel.create(c, { bufferBytes: 1024 });
+    const state = await SharedState.create(s);
+    const mutex = await Mutex.create(m);
+    const fanIn = await FanIn.create(f, { bufferBytes: 1024 });
     for (const n of [c, s, m, f]) expect(registered(n)).toBe(true);
     const opener = await ShmChannel.open(c);
     expect(ownedKernelObjects().filter((o) => o.name === c)).toHaveLength(1);
@@ -55,9 +55,9 @@ describe('the registry of kernel objects', () => {
       names.push(base + suffix);
       expect(segmentExists(base + suffix)).toBe(true);
     }
-    const channel = await ShmChannel.create(`${base}-c`, { capacity: 1024 });
-    const state = await SharedState.create({ name: `${base}-s` });
-    const mutex = await Mutex.createNamed(`${base}-m`);
+    const channel = await ShmChannel.create(`${base}-c`, { bufferBytes: 1024 });
+    const state = await SharedState.create(`${base}-s`);
+    const mutex = await Mutex.create(`${base}-m`);
     await channel.close();
     await state.close();
     await mutex.close();
@@ -81,16 +81,16 @@ describe('options are checked before any segment exists', () => {
   const bad: Array<[string, (n: string) => Promise<unknown>]> = [
     ['ShmChannel.create peerCheckInterval: 0', (n) => ShmChannel.create(n, { peerCheckInterval: 0 })],
     ['ShmChannel.create spinMicroseconds: -1', (n) => ShmChannel.create(n, { spinMicroseconds: -1 })],
-    ['ShmChannel.create capacity: 1000', (n) => ShmChannel.create(n, { capacity: 1000 })],
+    ['ShmChannel.create bufferBytes: 1000', (n) => ShmChannel.create(n, { bufferBytes: 1000 })],
     ['ShmChannel.create mode: 0o1777', (n) => ShmChannel.create(n, { mode: 0o1777 })],
     ['ShmChannel.create codec: {}', (n) => ShmChannel.create(n, { codec: {} as never })],
-    ['SharedState.create capacity: -1', (n) => SharedState.create({ name: n, capacity: -1 })],
-    ['SharedState.create initial too large', (n) => SharedState.create({ name: n, capacity: 4, initial: 'much too long' })],
-    ['SharedState.create mode: -1', (n) => SharedState.create({ name: n, mode: -1 })],
-    ['Mutex.createNamed ownerCheckInterval: 0', (n) => Mutex.createNamed(n, { ownerCheckInterval: 0 })],
-    ['Mutex.createNamed mode: 0o1000', (n) => Mutex.createNamed(n, { mode: 0o1000 })],
-    ['Barrier.createNamed parties: 0', (n) => Barrier.createNamed(n, 0)],
-    ['FanIn.create capacity: 3', (n) => FanIn.create({ name: n, capacity: 3 })],
+    ['SharedState.create maxValueBytes: -1', (n) => SharedState.create(n, { maxValueBytes: -1 })],
+    ['SharedState.create initial too large', (n) => SharedState.create(n, { maxValueBytes: 4, initial: 'much too long' })],
+    ['SharedState.create mode: -1', (n) => SharedState.create(n, { mode: -1 })],
+    ['Mutex.create peerCheckInterval: 0', (n) => Mutex.create(n, { peerCheckInterval: 0 })],
+    ['Mutex.create mode: 0o1000', (n) => Mutex.create(n, { mode: 0o1000 })],
+    ['Barrier.create parties: 0', (n) => Barrier.create(n, { parties: 0 })],
+    ['FanIn.create bufferBytes: 3', (n) => FanIn.create(n, { bufferBytes: 3 })],
   ];
   for (const [what, call] of bad) {
     it(`${what}: throws and leaves no segment`, async () => {
@@ -111,7 +111,7 @@ describe('segments too small for what they claim', () => {
       closeSync(fd);
       await expect(ShmChannel.open(n)).rejects.toBeInstanceOf(IncompatibleError);
       await expect(SharedState.open(n)).rejects.toBeInstanceOf(IncompatibleError);
-      await expect(Mutex.openNamed(n)).rejects.toBeInstanceOf(IncompatibleError);
+      await expect(Mutex.open(n)).rejects.toBeInstanceOf(IncompatibleError);
     });
   }
 });
@@ -119,7 +119,7 @@ describe('segments too small for what they claim', () => {
 describe('a SharedState writer that closes', () => {
   it('ends a reader waiting in changed with PeerGoneError instead of leaving it waiting', async () => {
     const n = name('state-closed');
-    const writer = await SharedState.create({ name: n, initial: 1 });
+    const writer = await SharedState.create(n, { initial: 1 });
     const reader = await SharedState.open(n);
     const waiting = reader.changed(reader.version, { timeout: 10_000 });
     await writer.close();

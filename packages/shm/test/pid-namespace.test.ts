@@ -27,7 +27,7 @@ function name(what: string): string {
 describe.skipIf(!canUnshare)('a peer in another PID namespace (pid 1 there)', () => {
   it('a Mutex holder there is not taken while it lives, and is recovered once it dies', async () => {
     const n = name('pidns-mutex');
-    const mutex = await Mutex.createNamed(n, { ownerCheckInterval: 50 });
+    const mutex = await Mutex.create(n, { peerCheckInterval: 50 });
     const holder = await Peer.start(peers, UNSHARE);
     expect((await holder.ask({ op: 'mutexOpen', name: n })).won).toBe(true);
     expect((await holder.ask({ op: 'mutexHold' })).recovered).toBe(false);
@@ -46,7 +46,7 @@ describe.skipIf(!canUnshare)('a peer in another PID namespace (pid 1 there)', ()
 
   it('a ShmChannel peer there is not declared gone while it lives, and is once it dies', async () => {
     const n = name('pidns-channel');
-    const channel = await ShmChannel.create<number>(n, { capacity: 4096, peerCheckInterval: 50 });
+    const channel = await ShmChannel.create<number>(n, { bufferBytes: 4096, peerCheckInterval: 50 });
     const peer = await Peer.start(peers, UNSHARE);
     expect((await peer.ask({ op: 'open', name: n })).won).toBe(true);
     await expect(channel.receive({ timeout: 600 })).rejects.toBeInstanceOf(TimeoutError);

@@ -23,20 +23,20 @@ describeChannelConformance(
   'ShmChannel on a named segment',
   async () => {
     const n = name('conf');
-    const a = await ShmChannel.create(n, { capacity: 4096 });
+    const a = await ShmChannel.create(n, { bufferBytes: 4096 });
     return [a, await ShmChannel.open(n)];
   },
   {
     maxMessageBytes: 2040,
     garbagePeer: async () => {
       const n = name('conf-garbage');
-      const receiver = await ShmChannel.create(n, { capacity: 4096 });
+      const receiver = await ShmChannel.create(n, { bufferBytes: 4096 });
       return [receiver, await ShmChannel.open(n, { codec: rawCodec })];
     },
     // This end, and an echo in a child process that the suite kills.
     killablePeer: async () => {
       const n = name('conf-kill');
-      const channel = await ShmChannel.create(n, { capacity: 4096, peerCheckInterval: 20 });
+      const channel = await ShmChannel.create(n, { bufferBytes: 4096, peerCheckInterval: 20 });
       const child = await spawnReady('process-echo.mjs', [n], children);
       const exited = once(child, 'exit');
       return {
@@ -53,7 +53,7 @@ describeChannelConformance(
 describe('ShmChannel between processes', () => {
   it('round-trips messages with a child process that echoes', async () => {
     const n = name('echo');
-    const channel = await ShmChannel.create<{ i: number; s: string }>(n, { capacity: 8192 });
+    const channel = await ShmChannel.create<{ i: number; s: string }>(n, { bufferBytes: 8192 });
     const child = await spawnReady('process-echo.mjs', [n], children);
     for (let i = 0; i < 500; i++) {
       await channel.send({ i, s: 'y'.repeat(i) });
@@ -67,7 +67,7 @@ describe('ShmChannel between processes', () => {
 
   it('ends a receive waiting on a peer process killed with SIGKILL with PeerGoneError', async () => {
     const n = name('kill');
-    const channel = await ShmChannel.create(n, { capacity: 1024, peerCheckInterval: 50, codec: rawCodec });
+    const channel = await ShmChannel.create(n, { bufferBytes: 1024, peerCheckInterval: 50, codec: rawCodec });
     const child = await spawnReady('process-echo.mjs', [n, 'raw'], children);
     await channel.send(new Uint8Array([1]));
     expect([...(await channel.receive({ timeout: 5000 }))]).toEqual([1]);
@@ -85,7 +85,7 @@ describe('ShmChannel between processes', () => {
     owner.kill('SIGKILL');
     await exited;
     expect(segmentExists(n)).toBe(true);
-    const channel = await ShmChannel.create(n, { capacity: 1024 });
+    const channel = await ShmChannel.create(n, { bufferBytes: 1024 });
     await channel.close();
     expect(segmentExists(n)).toBe(false);
   });
@@ -95,7 +95,7 @@ describe('ShmChannel between processes', () => {
     await expect(ShmChannel.create('x'.repeat(300))).rejects.toBeInstanceOf(InvalidNameError);
     await expect(ShmChannel.open(name('missing'))).rejects.toMatchObject({ code: 'IPCX_ERR_NOT_FOUND' });
     const n = name('foreign');
-    const state = await SharedState.create({ name: n, capacity: 64 });
+    const state = await SharedState.create(n, { maxValueBytes: 64 });
     await expect(ShmChannel.open(n)).rejects.toBeInstanceOf(IncompatibleError);
     await state.close();
   });

@@ -1,5 +1,5 @@
 // Finding 1 and 2 of issue 12: processes racing for one name, and a restarted Mutex creator.
-// Four processes race ShmChannel.open, ShmChannel.create and Mutex.createNamed on one name for 20 rounds:
+// Four processes race ShmChannel.open, ShmChannel.create and Mutex.create on one name for 20 rounds:
 // exactly one winner per end, nothing duplicated, one lock word.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { shm } from '@ipcx/native';
@@ -38,7 +38,7 @@ describe('racing on one name (4 processes, 20 rounds)', () => {
   it('ShmChannel.open: exactly one process gets the second end, and it alone receives every message', async () => {
     for (let round = 0; round < ROUNDS; round++) {
       const n = name('race-open');
-      const creator = await ShmChannel.create<number>(n, { capacity: 4096 });
+      const creator = await ShmChannel.create<number>(n, { bufferBytes: 4096 });
       const at = together();
       const answers = await Promise.all(peers.map((peer) => peer.ask({ op: 'open', name: n, at })));
       const winners = answers.filter((a) => a.won);
@@ -71,7 +71,7 @@ describe('racing on one name (4 processes, 20 rounds)', () => {
     }
   }, 60_000);
 
-  it('Mutex.createNamed: exactly one process creates, and all of them share one lock word', async () => {
+  it('Mutex.create: exactly one process creates, and all of them share one lock word', async () => {
     for (let round = 0; round < ROUNDS; round++) {
       const n = name('race-mutex');
       const counterName = name('race-counter');
@@ -94,13 +94,13 @@ describe('a restarted Mutex creator', () => {
     const first = await Peer.start(peers);
     expect((await first.ask({ op: 'mutexCreate', name: n })).won).toBe(true);
     expect((await first.ask({ op: 'mutexHold' })).recovered).toBe(false);
-    const survivor = await Mutex.openNamed(n, { ownerCheckInterval: 20 });
+    const survivor = await Mutex.open(n, { peerCheckInterval: 20 });
     await first.kill();
     peers.splice(peers.indexOf(first), 1);
     const guard = await survivor.lock({ timeout: 5000 });
     expect(guard.recovered).toBe(true);
     // The creator restarts (a new object, its own kernel locks) while the survivor holds the lock.
-    const restarted = await Mutex.createNamed(n, { ownerCheckInterval: 20 });
+    const restarted = await Mutex.create(n, { peerCheckInterval: 20 });
     expect(restarted.tryLock()).toBeUndefined();
     await expect(restarted.lock({ timeout: 300 })).rejects.toMatchObject({ code: 'IPCX_ERR_TIMEOUT' });
     guard.release();
@@ -116,11 +116,11 @@ describe('a restarted Mutex creator', () => {
     const n = name('stale');
     const child = await spawnReady('segment-owner.mjs', [n], children).catch(() => undefined);
     if (child === undefined) return;
-    await expect(Mutex.createNamed(n)).rejects.toMatchObject({ code: 'IPCX_ERR_ALREADY_EXISTS' });
+    await expect(Mutex.create(n)).rejects.toMatchObject({ code: 'IPCX_ERR_ALREADY_EXISTS' });
     const exited = once(child, 'exit');
     child.kill('SIGKILL');
     await exited;
-    const mutex = await Mutex.createNamed(n);
+    const mutex = await Mutex.create(n);
     await mutex.close();
   });
 });

@@ -30,8 +30,8 @@ const picky: Codec<string> = {
 describe('a message that does not decode', () => {
   it('fails only the receive waiting for it, on a ShmChannel and a FanIn, and the next message arrives', async () => {
     const [a, b] = ShmChannel.pair<string>({ codec: picky });
-    const inbox = await FanIn.create<string>({ codec: picky });
-    const sender = await FanIn.connect<string>(inbox.handle, { codec: picky });
+    const inbox = new FanIn<string>({ codec: picky });
+    const sender = FanIn.from<string>(inbox.handle(), { codec: picky });
     try {
       for (const [receive, send] of [
         [() => b.receive({ timeout: 5000 }), (m: string) => a.send(m)],
@@ -52,16 +52,16 @@ describe('a message that does not decode', () => {
 
 describe('handles and options', () => {
   it('refuses what would never wake, guess or check: a named ring by handle, an unknown codec, bad intervals', async () => {
-    const ring = await FanIn.create({ name: name('fanin') });
+    const ring = await FanIn.create(name('fanin'));
     try {
-      expect(() => ring.handle).toThrow(UnsupportedError);
+      expect(() => ring.handle()).toThrow(UnsupportedError);
     } finally {
       await ring.close();
     }
-    const custom = await FanIn.create<string>({ codec: { ...jsonCodec, name: 'custom' } as Codec<string> });
-    await expect(FanIn.connect(custom.handle)).rejects.toThrow(/pass it as options.codec/);
-    const json = await FanIn.create<string>({ codec: jsonCodec as Codec<string> });
-    const sender = await FanIn.connect<string>(json.handle);
+    const custom = new FanIn<string>({ codec: { ...jsonCodec, name: 'custom' } as Codec<string> });
+    expect(() => FanIn.from(custom.handle())).toThrow(/pass it as options.codec/);
+    const json = new FanIn<string>({ codec: jsonCodec as Codec<string> });
+    const sender = FanIn.from<string>(json.handle());
     await sender.send('found by name');
     expect(await json.receive({ timeout: 5000 })).toBe('found by name');
     expect(() => sender.sendSync('x')).toThrow(UnsupportedError); // the main thread
@@ -70,25 +70,25 @@ describe('handles and options', () => {
       await expect(ShmChannel.create(name('interval'), { peerCheckInterval: interval })).rejects.toBeInstanceOf(RangeError);
     }
     const stateName = name('state');
-    const writer = await SharedState.create({ name: stateName, initial: 0 });
-    await expect(SharedState.open(stateName, { writerCheckInterval: 0 })).rejects.toBeInstanceOf(RangeError);
+    const writer = await SharedState.create(stateName, { initial: 0 });
+    await expect(SharedState.open(stateName, { peerCheckInterval: 0 })).rejects.toBeInstanceOf(RangeError);
     await writer.close();
   });
 
   it('calls memory whose size word does not fit it IncompatibleError', () => {
-    const [a] = ShmChannel.pair({ capacity: 1024 });
-    const handle = a.handle;
+    const [a] = ShmChannel.pair({ bufferBytes: 1024 });
+    const handle = a.transfer();
     new Int32Array(handle.buffer)[3] = 1 << 20; // capacity word, far beyond the buffer
-    expect(() => ShmChannel.attach(handle)).toThrow(IncompatibleError);
+    expect(() => ShmChannel.from(handle)).toThrow(IncompatibleError);
     new Int32Array(handle.buffer)[3] = 3000; // not a power of two
-    expect(() => ShmChannel.attach(handle)).toThrow(IncompatibleError);
+    expect(() => ShmChannel.from(handle)).toThrow(IncompatibleError);
   });
 });
 
 describe('closing', () => {
   it('ends a pending SharedState.changed and watch of the closed object', async () => {
-    const state = await SharedState.create<number>({ initial: 1 });
-    const reader = SharedState.attach<number>(state.handle);
+    const state = new SharedState<number>({ initial: 1 });
+    const reader = SharedState.from<number>(state.handle());
     const changed = reader.changed(reader.get().version);
     const watching = (async () => {
       const seen: number[] = [];
@@ -102,11 +102,11 @@ describe('closing', () => {
   });
 
   it('a condvar wait whose mutex was closed meanwhile leaves the guard released without unlocking', async () => {
-    const mutex = Mutex.create();
-    const cv = CondVar.create();
+    const mutex = new Mutex();
+    const cv = new CondVar();
     const guard = await mutex.lock();
     const waiting = cv.wait(guard, { timeout: 5000 });
-    const other = Mutex.from(mutex.handle);
+    const other = Mutex.from(mutex.handle());
     const taken = other.tryLock(); // free while the condvar waits
     expect(taken).toBeDefined();
     await mutex.close();

@@ -39,9 +39,9 @@ describe.skipIf(!isRoot)('another uid', () => {
     const n = name('sec-open');
     const previous = process.umask(0);
     try {
-      const channel = await ShmChannel.create(n, { capacity: 1024 });
-      const state = await SharedState.create({ name: name('sec-state') });
-      const mutex = await Mutex.createNamed(name('sec-mutex'));
+      const channel = await ShmChannel.create(n, { bufferBytes: 1024 });
+      const state = await SharedState.create(name('sec-state'));
+      const mutex = await Mutex.create(name('sec-mutex'));
       for (const target of [n, names.at(-2)!, names.at(-1)!]) {
         expect(statSync(`/dev/shm${target}`).mode & 0o777).toBe(0o600);
         const { status, out } = await asNobody(
@@ -66,12 +66,12 @@ describe.skipIf(!isRoot)('another uid', () => {
     expect(status, out).toBe(0);
     expect(statSync(`/dev/shm${n}`).uid).toBe(NOBODY);
     for (const attempt of [
-      () => ShmChannel.create(n, { capacity: 1024 }),
+      () => ShmChannel.create(n, { bufferBytes: 1024 }),
       () => ShmChannel.open(n),
-      () => SharedState.create({ name: n }),
+      () => SharedState.create(n),
       () => SharedState.open(n),
-      () => Mutex.createNamed(n),
-      () => Mutex.openNamed(n),
+      () => Mutex.create(n),
+      () => Mutex.open(n),
     ]) {
       const error = await attempt().then(
         () => undefined,
@@ -90,7 +90,7 @@ describe.skipIf(!isRoot)('another uid', () => {
 describe('permissions wider than asked', () => {
   it('open refuses our own segment when its mode is wider than the mode accepted, and says how to accept it', async () => {
     const n = name('sec-wide');
-    const channel = await ShmChannel.create(n, { capacity: 1024, mode: 0o644 });
+    const channel = await ShmChannel.create(n, { bufferBytes: 1024, mode: 0o644 });
     await expect(ShmChannel.open(n)).rejects.toThrow(/mode 0o644, wider than the 0o600/);
     await expect(ShmChannel.open(n)).rejects.toBeInstanceOf(PermissionError);
     const other = await ShmChannel.open(n, { mode: 0o644 });
@@ -100,9 +100,9 @@ describe('permissions wider than asked', () => {
 
   it('create refuses a segment of ours with a wider mode than asked before looking at anything else', async () => {
     const n = name('sec-wide-stale');
-    const channel = await ShmChannel.create(n, { capacity: 1024, mode: 0o666 });
+    const channel = await ShmChannel.create(n, { bufferBytes: 1024, mode: 0o666 });
     // Left behind (as by a crash): the name stays, nobody holds its locks once this end is gone.
-    await expect(ShmChannel.create(n, { capacity: 1024 })).rejects.toBeInstanceOf(PermissionError);
+    await expect(ShmChannel.create(n, { bufferBytes: 1024 })).rejects.toBeInstanceOf(PermissionError);
     await channel.close();
   });
 });

@@ -16,8 +16,8 @@ function start(name: string, workerData: unknown): Worker {
 
 describe('SharedState', () => {
   it('gives readers the latest value and its version', async () => {
-    const state = await SharedState.create<{ n: number }>({ initial: { n: 0 } });
-    const reader = SharedState.attach<{ n: number }>(state.handle);
+    const state = new SharedState<{ n: number }>({ initial: { n: 0 } });
+    const reader = SharedState.from<{ n: number }>(state.handle());
     expect(reader.get()).toEqual({ value: { n: 0 }, version: 1 });
     expect(state.set({ n: 5 })).toBe(2);
     expect(reader.get()).toEqual({ value: { n: 5 }, version: 2 });
@@ -28,15 +28,15 @@ describe('SharedState', () => {
   });
 
   it('refuses a value over its capacity with TooLargeError and keeps the old one', async () => {
-    const state = await SharedState.create({ capacity: 16, codec: rawCodec });
+    const state = new SharedState({ maxValueBytes: 16, codec: rawCodec });
     state.set(new Uint8Array(16).fill(1));
     expect(() => state.set(new Uint8Array(17))).toThrow(TooLargeError);
     expect([...state.get().value]).toEqual(new Array(16).fill(1));
   });
 
   it('wakes a reader waiting for a change, and times out or aborts one that waits in vain', async () => {
-    const state = await SharedState.create<number>({ initial: 1 });
-    const reader = SharedState.attach<number>(state.handle);
+    const state = new SharedState<number>({ initial: 1 });
+    const reader = SharedState.from<number>(state.handle());
     const { version } = reader.get();
     const waiting = reader.changed(version, { timeout: 5000 });
     state.set(2);
@@ -49,7 +49,7 @@ describe('SharedState', () => {
   });
 
   it('watch yields the current value and then the latest after each change', async () => {
-    const state = await SharedState.create<string>({ initial: 'a' });
+    const state = new SharedState<string>({ initial: 'a' });
     const seen: string[] = [];
     const watching = (async () => {
       for await (const { value } of state.watch()) {

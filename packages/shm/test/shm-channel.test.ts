@@ -3,31 +3,31 @@ import { IncompatibleError, TooLargeError, rawCodec } from '@ipcx/core';
 import { describeChannelConformance } from '@ipcx/core/testing';
 import { ShmChannel } from '@ipcx/shm';
 
-describeChannelConformance('ShmChannel between threads (msgpack)', () => ShmChannel.pair({ capacity: 4096 }), {
+describeChannelConformance('ShmChannel between threads (msgpack)', () => ShmChannel.pair({ bufferBytes: 4096 }), {
   maxMessageBytes: 2040,
 });
 
-describeChannelConformance('ShmChannel between threads (raw bytes)', () => ShmChannel.pair({ capacity: 1024, codec: rawCodec }), {
+describeChannelConformance('ShmChannel between threads (raw bytes)', () => ShmChannel.pair({ bufferBytes: 1024, codec: rawCodec }), {
   encoding: 'bytes',
   maxMessageBytes: 504,
 });
 
 describe('ShmChannel.pair', () => {
   it('refuses a capacity that is not a power of two', () => {
-    expect(() => ShmChannel.pair({ capacity: 3000 })).toThrow(RangeError);
+    expect(() => ShmChannel.pair({ bufferBytes: 3000 })).toThrow(RangeError);
   });
 
   it('refuses to attach memory that is not a channel with IncompatibleError', () => {
     const buffer = new SharedArrayBuffer(4096);
-    expect(() => ShmChannel.attach({ buffer, side: 'b', codec: 'msgpack' })).toThrow(IncompatibleError);
-    const [a] = ShmChannel.pair({ capacity: 1024 });
-    const handle = a.handle;
+    expect(() => ShmChannel.from({ buffer, side: 'b', codec: 'msgpack' })).toThrow(IncompatibleError);
+    const [a] = ShmChannel.pair({ bufferBytes: 1024 });
+    const handle = a.transfer();
     new Int32Array(handle.buffer)[1] = 99; // layout version
-    expect(() => ShmChannel.attach(handle)).toThrow(/layout version 99/);
+    expect(() => ShmChannel.from(handle)).toThrow(/layout version 99/);
   });
 
   it('rejects a message larger than half the ring with TooLargeError instead of hanging', async () => {
-    const [a, b] = ShmChannel.pair({ capacity: 1024, codec: rawCodec });
+    const [a, b] = ShmChannel.pair({ bufferBytes: 1024, codec: rawCodec });
     await expect(a.send(new Uint8Array(505))).rejects.toBeInstanceOf(TooLargeError);
     expect(() => a.trySend(new Uint8Array(2000))).toThrow(TooLargeError);
     await a.close();
@@ -36,10 +36,10 @@ describe('ShmChannel.pair', () => {
 
   it('makes a handed-over end unusable here', async () => {
     const [a, b] = ShmChannel.pair();
-    const handle = b.handle;
+    const handle = b.transfer();
     expect(b.closed).toBe(true);
     await expect(b.send(1)).rejects.toMatchObject({ code: 'IPCX_ERR_CLOSED' });
-    const attached = ShmChannel.attach(handle);
+    const attached = ShmChannel.from(handle);
     await a.send('hi');
     expect(await attached.receive()).toBe('hi');
     await a.close();
@@ -53,15 +53,15 @@ describe('ShmChannel ring indices', () => {
   for (const start of [2 ** 31 - 1000, 2 ** 32 - 1000]) {
     it(`carries every byte across index ${start + 1000} and never reads an empty ring as full`, async () => {
       const capacity = 4096;
-      const [first, second] = ShmChannel.pair({ capacity, codec: rawCodec });
-      const handles = [first.handle, second.handle] as const;
+      const [first, second] = ShmChannel.pair({ bufferBytes: capacity, codec: rawCodec });
+      const handles = [first.transfer(), second.transfer()] as const;
       const ctl = new Int32Array(handles[0].buffer);
       for (const ring of [64, 64 + 256 + capacity]) {
         ctl[ring / 4] = start | 0; // HEAD
         ctl[ring / 4 + 16] = start | 0; // TAIL
       }
-      const a = ShmChannel.attach(handles[0]);
-      const b = ShmChannel.attach(handles[1]);
+      const a = ShmChannel.from(handles[0]);
+      const b = ShmChannel.from(handles[1]);
       try {
         for (let i = 0; i < 400; i++) {
           const message = new Uint8Array(1 + ((i * 37) % 900)).fill(i & 0xff);
@@ -84,7 +84,7 @@ describe('ShmChannel ring indices', () => {
 
 describe('ShmChannel.tryReceiveBytes', () => {
   it('lends a view of each message until the next receive, then gives the bytes back to the sender', async () => {
-    const [a, b] = ShmChannel.pair<Uint8Array>({ capacity: 1024, codec: rawCodec });
+    const [a, b] = ShmChannel.pair<Uint8Array>({ bufferBytes: 1024, codec: rawCodec });
     expect(b.tryReceiveBytes()).toBeUndefined();
     // Fill the ring twice over: only works if lent frames are released.
     for (let round = 0; round < 8; round++) {

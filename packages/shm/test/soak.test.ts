@@ -17,7 +17,7 @@ afterEach(async () => {
 describe('shared-memory soak', () => {
   it(`echoes messages through a child process for ${SOAK_MS / 1000} s: none lost, duplicated or reordered, memory flat`, async () => {
     n = uniqueName('soak');
-    const channel = await ShmChannel.create<{ seq: number; body: string }>(n, { capacity: 64 * 1024 });
+    const channel = await ShmChannel.create<{ seq: number; body: string }>(n, { bufferBytes: 64 * 1024 });
     await spawnReady('process-echo.mjs', [n], children);
     const rss: number[] = [];
     const sampler = setInterval(() => rss.push(process.memoryUsage().rss), 250);

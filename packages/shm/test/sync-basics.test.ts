@@ -24,7 +24,7 @@ const pending = (): Promise<'pending'> => new Promise((resolve) => setImmediate(
 
 describe('Mutex', () => {
   it('excludes: tryLock fails while held and succeeds after release', () => {
-    const mutex = Mutex.create();
+    const mutex = new Mutex();
     const guard = mutex.tryLock();
     expect(guard).toBeDefined();
     expect(mutex.tryLock()).toBeUndefined();
@@ -36,7 +36,7 @@ describe('Mutex', () => {
   });
 
   it('hands the lock to a waiting lock() when the holder releases, and works with await using', async () => {
-    const mutex = Mutex.create();
+    const mutex = new Mutex();
     const order: string[] = [];
     const first = await mutex.lock();
     const second = mutex.lock().then((g) => {
@@ -88,7 +88,7 @@ describe('Mutex', () => {
   });
 
   it('rejects pending lock() calls with ClosedError on close, and later calls throw it', async () => {
-    const mutex = Mutex.create();
+    const mutex = new Mutex();
     const guard = mutex.tryLock()!;
     const waiting = mutex.lock();
     await pending();
@@ -100,13 +100,13 @@ describe('Mutex', () => {
   });
 
   it('refuses the blocking form on the main thread', () => {
-    expect(() => Mutex.create().lockSync()).toThrow(UnsupportedError);
+    expect(() => new Mutex().lockSync()).toThrow(UnsupportedError);
   });
 
   it('lives at an offset of caller memory next to other primitives, and travels as a handle', () => {
     const buffer = new SharedArrayBuffer(64);
     const a = new Mutex(buffer, 8);
-    const b = Mutex.from(a.handle);
+    const b = Mutex.from(a.handle());
     const other = new Mutex(buffer, 12);
     const g = a.tryLock()!;
     expect(b.tryLock()).toBeUndefined();
@@ -116,11 +116,11 @@ describe('Mutex', () => {
     expect(() => new Mutex(buffer, 6)).toThrow(RangeError);
     expect(() => new Mutex(buffer, 64)).toThrow(RangeError);
     expect(() => new Mutex(new ArrayBuffer(4) as unknown as SharedArrayBuffer)).toThrow(TypeError);
-    expect(() => Semaphore.from(a.handle)).toThrow(IncompatibleError);
+    expect(() => Semaphore.from(a.handle())).toThrow(IncompatibleError);
   });
 
   it('validates timeouts', async () => {
-    const mutex = Mutex.create();
+    const mutex = new Mutex();
     await expect(mutex.lock({ timeout: -1 })).rejects.toBeInstanceOf(TypeError);
     await expect(mutex.lock({ timeout: Number.NaN })).rejects.toBeInstanceOf(TypeError);
   });
@@ -168,17 +168,17 @@ describe('Semaphore', () => {
   });
 
   it('validates counts', () => {
-    expect(() => Semaphore.create(-1)).toThrow(RangeError);
-    expect(() => Semaphore.create(1).release(0)).toThrow(RangeError);
-    expect(() => Semaphore.create(0x7fffffff).release()).toThrow(expect.objectContaining({ code: 'IPCX_ERR_LIMIT' }));
-    expect(() => Semaphore.create().acquireSync()).toThrow(UnsupportedError);
+    expect(() => new Semaphore(-1)).toThrow(RangeError);
+    expect(() => new Semaphore(1).release(0)).toThrow(RangeError);
+    expect(() => new Semaphore(0x7fffffff).release()).toThrow(expect.objectContaining({ code: 'IPCX_ERR_LIMIT' }));
+    expect(() => new Semaphore().acquireSync()).toThrow(UnsupportedError);
   });
 });
 
 describe('CondVar', () => {
   it('wakes a waiter on signal, which then holds the mutex again', async () => {
-    const mutex = Mutex.create();
-    const cv = CondVar.create();
+    const mutex = new Mutex();
+    const cv = new CondVar();
     let ready = false;
     const consumer = (async () => {
       const guard = await mutex.lock();
@@ -225,8 +225,8 @@ describe('CondVar', () => {
   });
 
   it('retakes the mutex before it rejects on timeout or abort', async () => {
-    const mutex = Mutex.create();
-    const cv = CondVar.create();
+    const mutex = new Mutex();
+    const cv = new CondVar();
     const guard = await mutex.lock();
     await expect(cv.wait(guard, { timeout: 10 })).rejects.toBeInstanceOf(TimeoutError);
     expect(mutex.tryLock()).toBeUndefined();
@@ -246,7 +246,7 @@ describe('CondVar', () => {
 
 describe('Barrier', () => {
   it('releases a round when the last party arrives, exactly one of them as the last, and is reusable', async () => {
-    const barrier = Barrier.create(3);
+    const barrier = new Barrier(3);
     for (let round = 0; round < 3; round++) {
       const a = barrier.wait();
       const b = barrier.wait();
@@ -277,14 +277,14 @@ describe('Barrier', () => {
     const b = new Barrier(buffer, 8, 4);
     expect(new Barrier(buffer, 8).parties).toBe(4);
     expect(() => new Barrier(buffer, 8, 5)).toThrow(RangeError);
-    expect(Barrier.from(b.handle).parties).toBe(4);
-    expect(() => Barrier.create(0)).toThrow(RangeError);
+    expect(Barrier.from(b.handle()).parties).toBe(4);
+    expect(() => new Barrier(0)).toThrow(RangeError);
   });
 });
 
 describe('RwLock', () => {
   it('shares between readers and excludes a writer', async () => {
-    const rw = RwLock.create();
+    const rw = new RwLock();
     const r1 = await rw.read();
     const r2 = rw.tryRead()!;
     expect(rw.tryWrite()).toBeUndefined();
@@ -339,7 +339,7 @@ describe('Latch', () => {
     expect(latch.count).toBe(0);
     await within(latch.wait());
     expect(new Latch(buffer, 0, 7).open).toBe(true); // sized once
-    expect(Latch.create(0).open).toBe(true);
+    expect(new Latch(0).open).toBe(true);
     expect(leakedWaiters(buffer)).toBe(0);
   });
 

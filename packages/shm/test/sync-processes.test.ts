@@ -85,7 +85,7 @@ function child(args: Record<string, unknown>): Child {
 /** Starts `count` children of one scenario behind a named "start" latch, so they contend from the first iteration. */
 async function race(count: number, args: (id: number) => Record<string, unknown>): Promise<Record<string, number | boolean>[]> {
   const startName = name('start');
-  const start = await Latch.createNamed(startName, 1);
+  const start = await Latch.create(startName, { count: 1 });
   try {
     const kids = Array.from({ length: count }, (_, id) => child({ id, start: startName, ...args(id) }));
     await within(Promise.all(kids.map((k) => k.ready)), 15_000, 'children ready');
@@ -99,7 +99,7 @@ async function race(count: number, args: (id: number) => Record<string, unknown>
 describe('named sync primitives between processes', () => {
   it('Mutex: 3 processes (async, blocking in a worker, async) x 3000 increments of a plain counter add up exactly', async () => {
     const n = name('mutex');
-    const mutex = await Mutex.createNamed(n);
+    const mutex = await Mutex.create(n);
     const counter = memory('counter');
     await race(3, (id) => ({ scenario: 'mutexCounter', mode: id === 1 ? 'sync' : 'async', name: n, memory: counter.name, iterations: 3000 }));
     expect(counter.i32[0]).toBe(9000);
@@ -110,7 +110,7 @@ describe('named sync primitives between processes', () => {
 
   it('Mutex: a holder killed with SIGKILL is taken over by a waiting process, which learns it (recovered)', async () => {
     const n = name('mutex-kill');
-    const mutex = await Mutex.createNamed(n, { ownerCheckInterval: 50 });
+    const mutex = await Mutex.create(n, { peerCheckInterval: 50 });
     try {
       const holder = child({ scenario: 'mutexHold', name: n, mode: 'async' });
       expect(await within(holder.ready, 10_000, 'holder')).toBe('false');
@@ -135,7 +135,7 @@ describe('named sync primitives between processes', () => {
 
   it('Mutex: this process recovers a lock whose holder died before it even asked (lock and tryLock)', async () => {
     const n = name('mutex-dead');
-    const mutex = await Mutex.createNamed(n, { ownerCheckInterval: 50 });
+    const mutex = await Mutex.create(n, { peerCheckInterval: 50 });
     try {
       for (const how of ['lock', 'tryLock'] as const) {
         const holder = child({ scenario: 'mutexHold', name: n, mode: how === 'lock' ? 'sync' : 'async' });
@@ -157,7 +157,7 @@ describe('named sync primitives between processes', () => {
 
   it('Semaphore: 3 processes never hold more than 2 permits at once, and every permit comes back', async () => {
     const n = name('sem');
-    const sem = await Semaphore.createNamed(n, 2);
+    const sem = await Semaphore.create(n, { permits: 2 });
     const stats = memory('stats');
     await race(3, (id) => ({ scenario: 'semaphore', mode: id === 1 ? 'sync' : 'async', name: n, memory: stats.name, iterations: 1500 }));
     expect(stats.i32[0]).toBe(0);
@@ -168,7 +168,7 @@ describe('named sync primitives between processes', () => {
 
   it('RwLock: readers in 3 processes never see a half-written table', async () => {
     const n = name('rw');
-    const rw = await RwLock.createNamed(n);
+    const rw = await RwLock.create(n);
     const slots = memory('slots');
     const results = await race(3, (id) => ({ scenario: 'rwlock', mode: id === 1 ? 'sync' : 'async', name: n, memory: slots.name, iterations: 1500 }));
     expect(results.map((r) => r.torn)).toEqual([0, 0, 0]);
@@ -178,7 +178,7 @@ describe('named sync primitives between processes', () => {
 
   it('Barrier: 3 processes pass 200 rounds together, one of them last in each', async () => {
     const n = name('barrier');
-    const barrier = await Barrier.createNamed(n, 3);
+    const barrier = await Barrier.create(n, { parties: 3 });
     const rounds = memory('rounds');
     const kids = Array.from({ length: 3 }, (_, id) => child({ scenario: 'barrier', mode: id === 1 ? 'sync' : 'async', id, name: n, memory: rounds.name, iterations: 200 }));
     const results = await within(Promise.all(kids.map((k) => k.result)), 30_000, 'barrier rounds');
@@ -188,8 +188,8 @@ describe('named sync primitives between processes', () => {
   });
 
   it('Latch: opens when 3 processes counted down, and lets them all through a second one', async () => {
-    const arrived = await Latch.createNamed(name('latch'), 3);
-    const go = await Latch.createNamed(name('go'), 1);
+    const arrived = await Latch.create(name('latch'), { count: 3 });
+    const go = await Latch.create(name('go'), { count: 1 });
     const kids = Array.from({ length: 3 }, (_, id) => child({ scenario: 'latch', mode: id === 1 ? 'sync' : 'async', name: names.at(-2), go: names.at(-1) }));
     await within(arrived.wait(), 15_000, 'three count-downs');
     expect(arrived.count).toBe(0);
@@ -201,9 +201,9 @@ describe('named sync primitives between processes', () => {
 
   it('CondVar: a bounded queue between producer and consumer processes loses and duplicates nothing', async () => {
     const n = name('cv-mutex');
-    const mutex = await Mutex.createNamed(n);
-    const notEmpty = await CondVar.createNamed(name('cv-not-empty'));
-    const notFull = await CondVar.createNamed(name('cv-not-full'));
+    const mutex = await Mutex.create(n);
+    const notEmpty = await CondVar.create(name('cv-not-empty'));
+    const notFull = await CondVar.create(name('cv-not-full'));
     const queue = memory('queue');
     const perProducer = 1000;
     const results = await race(4, (id) => ({
@@ -225,18 +225,18 @@ describe('named sync primitives between processes', () => {
 
   it('refuses what it cannot do: missing, wrong kind, live duplicate, handles of named objects', async () => {
     const n = name('refuse');
-    await expect(Mutex.openNamed(n)).rejects.toBeInstanceOf(NotFoundError);
-    const sem = await Semaphore.createNamed(n, 1);
-    await expect(Mutex.openNamed(n)).rejects.toBeInstanceOf(IncompatibleError);
-    await expect(Semaphore.createNamed(n)).rejects.toBeInstanceOf(AlreadyExistsError);
-    expect(() => sem.handle).toThrow(UnsupportedError);
-    const other = await Semaphore.openNamed(n);
+    await expect(Mutex.open(n)).rejects.toBeInstanceOf(NotFoundError);
+    const sem = await Semaphore.create(n, { permits: 1 });
+    await expect(Mutex.open(n)).rejects.toBeInstanceOf(IncompatibleError);
+    await expect(Semaphore.create(n)).rejects.toBeInstanceOf(AlreadyExistsError);
+    expect(() => sem.handle()).toThrow(UnsupportedError);
+    const other = await Semaphore.open(n);
     expect(other.tryAcquire()).toBeDefined();
     expect(sem.available).toBe(0);
     await other.close();
     expect(segmentExists(n)).toBe(true); // only the creator unlinks
     await sem.close();
     expect(segmentExists(n)).toBe(false);
-    await expect(Mutex.createNamed(n, { ownerCheckInterval: 0 })).rejects.toBeInstanceOf(RangeError);
+    await expect(Mutex.create(n, { peerCheckInterval: 0 })).rejects.toBeInstanceOf(RangeError);
   });
 });

@@ -38,18 +38,18 @@ async function runWorkers<R = Record<string, number>>(count: number, data: (id: 
 describe('sync primitives under contention from real worker threads', () => {
   for (const mode of ['sync', 'async'] as const) {
     it(`Mutex (${mode}): 4 workers x 10 000 increments of a plain counter add up exactly`, async () => {
-      const mutex = Mutex.create();
+      const mutex = new Mutex();
       const counter = new SharedArrayBuffer(4);
-      await runWorkers(4, () => ({ scenario: 'mutexCounter', mode, iterations: 10_000, mutex: mutex.handle, counter }));
+      await runWorkers(4, () => ({ scenario: 'mutexCounter', mode, iterations: 10_000, mutex: mutex.handle(), counter }));
       expect(new Int32Array(counter)[0]).toBe(40_000);
       expect(mutex.tryLock()).toBeDefined();
     });
   }
 
   it('Semaphore: 4 workers never hold more than 2 permits at once, and every permit comes back', async () => {
-    const sem = Semaphore.create(2);
+    const sem = new Semaphore(2);
     const stats = new SharedArrayBuffer(8);
-    await runWorkers(4, (id) => ({ scenario: 'semaphore', mode: id % 2 ? 'sync' : 'async', iterations: 3000, semaphore: sem.handle, stats }));
+    await runWorkers(4, (id) => ({ scenario: 'semaphore', mode: id % 2 ? 'sync' : 'async', iterations: 3000, semaphore: sem.handle(), stats }));
     const [now, most] = new Int32Array(stats);
     expect(now).toBe(0);
     expect(most).toBeLessThanOrEqual(2);
@@ -58,27 +58,27 @@ describe('sync primitives under contention from real worker threads', () => {
   });
 
   it('RwLock: readers in 4 workers never see a half-written table', async () => {
-    const rw = RwLock.create();
+    const rw = new RwLock();
     const slots = new SharedArrayBuffer(64 * 4);
-    const results = await runWorkers<{ torn: number; reads: number }>(4, (id) => ({ scenario: 'rwlock', mode: id < 2 ? 'sync' : 'async', iterations: 4000, rwlock: rw.handle, slots }));
+    const results = await runWorkers<{ torn: number; reads: number }>(4, (id) => ({ scenario: 'rwlock', mode: id < 2 ? 'sync' : 'async', iterations: 4000, rwlock: rw.handle(), slots }));
     expect(results.reduce((n, r) => n + r.torn, 0)).toBe(0);
     expect(results.reduce((n, r) => n + r.reads, 0)).toBeGreaterThan(0);
     expect(rw.tryWrite()).toBeDefined();
   });
 
   it('Barrier: 4 workers pass 500 rounds together, one of them last in each', async () => {
-    const barrier = Barrier.create(4);
+    const barrier = new Barrier(4);
     const rounds = new SharedArrayBuffer(4 * 4);
-    const results = await runWorkers<{ early: number; lasts: number }>(4, (id) => ({ scenario: 'barrier', mode: id % 2 ? 'sync' : 'async', iterations: 500, barrier: barrier.handle, rounds }));
+    const results = await runWorkers<{ early: number; lasts: number }>(4, (id) => ({ scenario: 'barrier', mode: id % 2 ? 'sync' : 'async', iterations: 500, barrier: barrier.handle(), rounds }));
     expect(results.reduce((n, r) => n + r.early, 0)).toBe(0);
     expect(results.reduce((n, r) => n + r.lasts, 0)).toBe(500);
   });
 
   it('Latch: workers waiting on it see what was written before it opened', async () => {
-    const latch = Latch.create(1);
-    const ready = Latch.create(4);
+    const latch = new Latch(1);
+    const ready = new Latch(4);
     const data = new SharedArrayBuffer(4);
-    const results = runWorkers<{ seen: number }>(4, (id) => ({ scenario: 'latch', mode: id % 2 ? 'sync' : 'async', latch: latch.handle, ready: ready.handle, data }));
+    const results = runWorkers<{ seen: number }>(4, (id) => ({ scenario: 'latch', mode: id % 2 ? 'sync' : 'async', latch: latch.handle(), ready: ready.handle(), data }));
     await ready.wait({ timeout: 10_000 });
     new Int32Array(data)[0] = 42; // a plain write, published by the count-down
     latch.countDown();
@@ -98,9 +98,9 @@ describe('sync primitives under contention from real worker threads', () => {
         mode,
         iterations: perProducer,
         total: 2 * perProducer,
-        mutex: mutex.handle,
-        notEmpty: notEmpty.handle,
-        notFull: notFull.handle,
+        mutex: mutex.handle(),
+        notEmpty: notEmpty.handle(),
+        notFull: notFull.handle(),
         queue,
       }));
       const produced = results.filter((_, id) => id % 2 === 0).reduce((n, r) => n + r.sum, 0);
@@ -112,7 +112,7 @@ describe('sync primitives under contention from real worker threads', () => {
   }
 
   it('a blocked lockSync in a worker times out with TimeoutError while the main thread holds the lock', async () => {
-    const mutex = Mutex.create();
+    const mutex = new Mutex();
     const guard = mutex.tryLock()!;
     const worker = new Worker(
       `const { workerData, parentPort } = require('node:worker_threads');
@@ -120,7 +120,7 @@ describe('sync primitives under contention from real worker threads', () => {
          try { Mutex.from(workerData.handle).lockSync({ timeout: 50 }); parentPort.postMessage('locked'); }
          catch (e) { parentPort.postMessage(e.code); }
        });`,
-      { eval: true, workerData: { handle: mutex.handle, url: import.meta.resolve('@ipcx/shm') } },
+      { eval: true, workerData: { handle: mutex.handle(), url: import.meta.resolve('@ipcx/shm') } },
     );
     workers.push(worker);
     const [code] = await once(worker, 'message');

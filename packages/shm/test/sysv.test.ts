@@ -185,7 +185,7 @@ describe('SysvSegment', () => {
     // The memory has no file to carry the ends' kernel locks: both ends lock bytes of this one.
     const lockFile = join(tmpdir(), `ipcx-sysv-channel-${process.pid}-${key}.lock`);
     onTestFinished(() => rmSync(lockFile, { force: true }));
-    await using channel = await ShmChannel.createIn<{ n: number; text: string }>(seg.buffer, { capacity: 16 * 1024, peerCheckInterval: 50, lockFile });
+    await using channel = await ShmChannel.createIn<{ n: number; text: string }>(seg.buffer, { bufferBytes: 16 * 1024, peerCheckInterval: 50, lockFile });
     const child = spawn(process.execPath, [new URL('./fixtures/sysv-channel-echo.mjs', import.meta.url).pathname, String(key), lockFile], { stdio: ['ignore', 'pipe', 'inherit'] });
     children.push(child);
     await untilLine(child, 'ready');
@@ -200,21 +200,21 @@ describe('SysvSegment', () => {
     waiting.catch(() => {});
     await kill(child);
     await expect(waiting).rejects.toMatchObject({ code: 'IPCX_ERR_PEER_GONE' });
-    await expect(ShmChannel.createIn(new SharedArrayBuffer(1024), { capacity: 16 * 1024 })).rejects.toBeInstanceOf(RangeError);
+    await expect(ShmChannel.createIn(new SharedArrayBuffer(1024), { bufferBytes: 16 * 1024 })).rejects.toBeInstanceOf(RangeError);
   });
 
   it('holds a SharedState that a reader in another process follows', async () => {
     const key = uniqueKey();
     await using seg = await SysvSegment.create({ key, size: 8192 });
     made.shm.add(seg.id);
-    await using state = await SharedState.createIn<{ n: number }>(seg.buffer, { capacity: 1024, initial: { n: 0 } });
+    await using state = await SharedState.createIn<{ n: number }>(seg.buffer, { maxValueBytes: 1024, initial: { n: 0 } });
     const child = spawn(process.execPath, [new URL('./fixtures/sysv-state-reader.mjs', import.meta.url).pathname, String(key)], { stdio: ['ignore', 'pipe', 'inherit'] });
     children.push(child);
     expect(await untilLine(child, 'ready')).toContain('ready 0');
     const got = untilLine(child, 'got');
     for (let n = 1; n <= 3; n++) state.set({ n });
     expect(await got).toContain('got 3');
-    await expect(SharedState.createIn(new SharedArrayBuffer(64), { capacity: 1024 })).rejects.toBeInstanceOf(RangeError);
+    await expect(SharedState.createIn(new SharedArrayBuffer(64), { maxValueBytes: 1024 })).rejects.toBeInstanceOf(RangeError);
   });
 
   it('locks the pages with SHM_LOCK where permitted', async () => {

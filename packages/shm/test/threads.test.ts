@@ -20,8 +20,8 @@ afterEach(async () => {
 describe('ShmChannel with a real worker thread', () => {
   for (const mode of ['sync', 'async'] as const) {
     it(`round-trips messages through a worker that echoes with ${mode} calls`, async () => {
-      const [main, other] = ShmChannel.pair<{ n: number; text: string }>({ capacity: 4096 });
-      const worker = start('echo-worker.mjs', { handle: other.handle, mode });
+      const [main, other] = ShmChannel.pair<{ n: number; text: string }>({ bufferBytes: 4096 });
+      const worker = start('echo-worker.mjs', { handle: other.transfer(), mode });
       for (let n = 0; n < 2000; n++) {
         await main.send({ n, text: 'x'.repeat(n % 300) });
         expect(await main.receive({ timeout: 5000 })).toEqual({ n, text: 'x'.repeat(n % 300) });
@@ -35,8 +35,8 @@ describe('ShmChannel with a real worker thread', () => {
   it('moves a million messages of random sizes with every byte checked', async () => {
     const count = 1_000_000;
     const maxSize = 200;
-    const [main, other] = ShmChannel.pair<Uint8Array>({ capacity: 16384, codec: rawCodec });
-    const worker = start('producer-worker.mjs', { handle: other.handle, count, maxSize, seed: 12345 });
+    const [main, other] = ShmChannel.pair<Uint8Array>({ bufferBytes: 16384, codec: rawCodec });
+    const worker = start('producer-worker.mjs', { handle: other.transfer(), count, maxSize, seed: 12345 });
     const failed = once(worker, 'error').then(([e]) => {
       throw e;
     });

@@ -1,4 +1,4 @@
-// ShmChannel rows: between the main thread and a Worker (`pair` + `attach`), and between this process and a
+// ShmChannel rows: between the main thread and a Worker (`pair` + `transfer()` + `from`), and between this process and a
 // child (`create` + `open` on a named segment).
 import { msgpackCodec, rawCodec } from '@ipcx/core';
 import { ShmChannel } from '@ipcx/shm';
@@ -10,20 +10,20 @@ const codecOf = (kind) => (kind === 'raw' ? rawCodec : msgpackCodec);
 
 export const shmThread = {
   async sender({ kind, payload, peer }) {
-    const [channel, other] = ShmChannel.pair({ capacity: THROUGHPUT_CAPACITY, codec: codecOf(kind) });
-    await peer.setup('throughput', { handle: other.handle });
+    const [channel, other] = ShmChannel.pair({ bufferBytes: THROUGHPUT_CAPACITY, codec: codecOf(kind) });
+    await peer.setup('throughput', { handle: other.transfer() });
     return channelSender(channel, payload);
   },
 
   async client({ kind, payload, peer }) {
     const [channel, other] = ShmChannel.pair({ codec: codecOf(kind) });
-    await peer.setup('rtt', { handle: other.handle });
+    await peer.setup('rtt', { handle: other.transfer() });
     return channelClient(channel, payload);
   },
 
   // In the worker, which may block: the documented sync receive paths.
   async receiver({ kind, params }) {
-    const channel = ShmChannel.attach(params.handle, { codec: codecOf(kind) });
+    const channel = ShmChannel.from(params.handle, { codec: codecOf(kind) });
     return {
       async receiveN(n) {
         if (kind === 'raw') for (let i = 0; i < n; i++) channel.receiveBytesSync();
@@ -34,7 +34,7 @@ export const shmThread = {
   },
 
   async echo({ kind, params }) {
-    const channel = ShmChannel.attach(params.handle, { codec: codecOf(kind) });
+    const channel = ShmChannel.from(params.handle, { codec: codecOf(kind) });
     return {
       // Blocks the worker until the bench closes its end (which ends receiveSync with ClosedError).
       async run() {
@@ -53,7 +53,7 @@ export const shmThread = {
 export const shmProcess = {
   async sender({ kind, payload, peer }) {
     const name = uniqueName('shm');
-    const channel = await ShmChannel.create(name, { capacity: THROUGHPUT_CAPACITY, codec: codecOf(kind) });
+    const channel = await ShmChannel.create(name, { bufferBytes: THROUGHPUT_CAPACITY, codec: codecOf(kind) });
     await ready(peer, 'throughput', name, channel);
     return channelSender(channel, payload);
   },

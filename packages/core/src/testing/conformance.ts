@@ -475,7 +475,7 @@ export const conformanceCases: ConformanceCase[] = [
  *
  * @example
  * ```ts
- * describeChannelConformance('memory', () => memoryChannelPair({ capacity: 8 }), { capacity: 8, maxMessageBytes: 1024 });
+ * describeChannelConformance('memory', () => MemoryChannel.pair({ capacity: 8 }), { capacity: 8, maxMessageBytes: 1024 });
  * ```
  */
 export function describeChannelConformance<T>(

@@ -1,4 +1,4 @@
-import { jsonCodec, msgpackCodec, rawCodec, stringCodec, type Codec } from '@ipcx/core';
+import { IncompatibleError, jsonCodec, msgpackCodec, rawCodec, stringCodec, type Codec } from '@ipcx/core';
 
 const builtInCodecs = new Map<string, Codec<any>>([
   [msgpackCodec.name, msgpackCodec],
@@ -8,10 +8,14 @@ const builtInCodecs = new Map<string, Codec<any>>([
 ]);
 
 /**
- * The codec of an end rebuilt from a handle: the one passed (custom codecs do not cross postMessage),
- * else the built-in one the handle names. A codec it cannot find is a TypeError, never a guess.
+ * The codec of an end rebuilt from a handle (or of a reader of a recorded codec): the one passed (custom
+ * codecs do not cross postMessage), else the built-in one the handle names. A codec passed under another
+ * name than the other side's is `IncompatibleError`; one it cannot find is a TypeError, never a guess.
  */
 export function handleCodec<T>(name: string, given: Codec<T> | undefined, what: string): Codec<T> {
+  if (given !== undefined && typeof given?.name === 'string' && given.name !== name) {
+    throw new IncompatibleError(`the ${what}`, `it uses codec "${name}", not "${given.name}"`);
+  }
   const codec = given ?? (builtInCodecs.get(name) as Codec<T> | undefined);
   if (codec === undefined) throw new TypeError(`the ${what} uses codec "${name}": pass it as options.codec`);
   return codec;

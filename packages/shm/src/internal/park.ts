@@ -50,6 +50,8 @@ export interface ParkCore {
   /** Longest single sleep (ms); Infinity when nothing needs checking between wake-ups. */
   readonly sliceMs: number;
   readonly closed: boolean;
+  /** What waits fail with once closed (`destroy(error)`); else a `ClosedError`. */
+  readonly closedError?: Error | undefined;
   /** Names the object in errors, e.g. 'mutex "/app"'. */
   readonly what: string;
 }
@@ -67,6 +69,34 @@ export function checkSyncOptions(options: { timeout?: number | undefined } | und
   }
 }
 
+/**
+ * The checks every async wait makes before its fast path: the object is open, the options are valid and
+ * the signal has not fired yet.
+ */
+export function checkAsyncWait(core: ParkCore, operation: string, options: WaitOptions | undefined): void {
+  if (core.closed) throw closedError(core);
+  checkWaitOptions(options);
+  if (options?.signal?.aborted) throw new AbortedError(operation, { cause: options.signal.reason });
+}
+
+/** The same for a blocking wait: a worker thread, valid `{ timeout }`, an open object. */
+export function checkSyncWait(core: ParkCore, operation: string, options: { timeout?: number | undefined } | undefined): void {
+  checkBlockingAllowed(operation);
+  checkSyncOptions(options);
+  if (core.closed) throw closedError(core);
+}
+
+/**
+ * How long (µs) the blocking forms of the locks spin before they park: handing a lock to a sleeping thread
+ * costs a futex wake and a reschedule (tens of µs); a holder that releases within a few µs is cheaper to
+ * wait out on the CPU.
+ */
+export const LOCK_SPIN_MICROSECONDS = 20;
+
+function closedError(core: ParkCore): Error {
+  return core.closedError ?? new ClosedError(core.what);
+}
+
 function giveUp<T>(sleeper: Sleeper<T>, error: Error): T {
   const late = sleeper.leave?.() ?? PARK;
   if (late !== PARK) return late;
@@ -79,11 +109,9 @@ function giveUp<T>(sleeper: Sleeper<T>, error: Error): T {
  * `sleeper.leave` runs and the abort listener is removed.
  */
 export async function parkAsync<T>(core: ParkCore, operation: string, options: WaitOptions | undefined, sleeper: Sleeper<T>): Promise<T> {
-  checkWaitOptions(options);
+  checkAsyncWait(core, operation, options);
   const signal = options?.signal;
   const timeout = options?.timeout;
-  if (signal?.aborted) throw new AbortedError(operation, { cause: signal.reason });
-  if (core.closed) throw new ClosedError(core.what);
   const end = timeout === undefined ? Number.POSITIVE_INFINITY : performance.now() + timeout;
   const { i32, waker } = core;
   // Wakes this wait (and, harmlessly, the others on the same word) so that it sees the abort.
@@ -94,7 +122,7 @@ export async function parkAsync<T>(core: ParkCore, operation: string, options: W
     for (;;) {
       const result = sleeper.attempt(sliceExpired);
       if (result !== PARK) return result;
-      if (core.closed) return giveUp(sleeper, new ClosedError(core.what));
+      if (core.closed) return giveUp(sleeper, closedError(core));
       if (signal?.aborted) return giveUp(sleeper, new AbortedError(operation, { cause: signal.reason }));
       const left = end - performance.now();
       if (left <= 0) return giveUp(sleeper, new TimeoutError(operation, timeout));
@@ -118,7 +146,7 @@ export async function parkAsync<T>(core: ParkCore, operation: string, options: W
  */
 export function parkSync<T>(core: ParkCore, operation: string, options: { timeout?: number | undefined } | undefined, sleeper: Sleeper<T>): T {
   checkSyncOptions(options);
-  if (core.closed) throw new ClosedError(core.what);
+  if (core.closed) throw closedError(core);
   const timeout = options?.timeout;
   const end = timeout === undefined ? Number.POSITIVE_INFINITY : performance.now() + timeout;
   const { i32, waker } = core;
@@ -126,7 +154,7 @@ export function parkSync<T>(core: ParkCore, operation: string, options: { timeou
   for (;;) {
     const result = sleeper.attempt(sliceExpired);
     if (result !== PARK) return result;
-    if (core.closed) return giveUp(sleeper, new ClosedError(core.what));
+    if (core.closed) return giveUp(sleeper, closedError(core));
     const left = end - performance.now();
     if (left <= 0) return giveUp(sleeper, new TimeoutError(operation, timeout));
     const slice = Math.min(left, core.sliceMs);
@@ -141,9 +169,8 @@ export function parkSync<T>(core: ParkCore, operation: string, options: { timeou
 }
 
 /**
- * Spins for at most `microseconds` until `ready()` (blocking forms only). Handing a lock over to a
- * sleeping thread costs a futex wake and a reschedule (tens of µs); a holder that releases within a few
- * µs is cheaper to wait out on the CPU. Bounded, and never used on the event loop.
+ * Spins for at most `microseconds` until `ready()`: the one spin of the package (locks' blocking forms,
+ * channel and fan-in receivers). Bounded; checks the clock every 32 tries.
  */
 export function spinUntil(ready: () => boolean, microseconds: number): boolean {
   if (microseconds <= 0) return ready();

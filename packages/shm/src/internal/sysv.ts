@@ -116,3 +116,12 @@ export function sysvError(what: string, error: unknown): Error {
   }
   return fromSystemError(what, error);
 }
+
+/** Removes a System V object the creator owns, quietly: a peer or `ipcrm` may have removed it already. */
+export function removeQuietly(n: SysvNative, kind: 'shm' | 'sem', id: number): void {
+  try {
+    n.sysv[kind].remove(id);
+  } catch {
+    // already removed
+  }
+}

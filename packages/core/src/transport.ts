@@ -1,0 +1,35 @@
+/**
+ * `@ipcx/core/transport`: the kit a transport is built on (see "For transport authors" in docs/API.md). What a
+ * user of ipcx needs is in `@ipcx/core`; what a new package may build on is here.
+ */
+export { AbstractChannel } from './abstract-channel.js';
+export { Inbox, WaitList } from './inbox.js';
+export { SendQueue } from './send-queue.js';
+export { FRAME_HEADER_BYTES, FrameDecoder, MAX_FRAME_LENGTH, encodeFrame, writeFrameHeader, type FrameDecoderOptions } from './framing.js';
+export {
+  Deadline,
+  MAX_TIMEOUT_MS,
+  NO_MESSAGE,
+  checkWaitOptions,
+  deadline,
+  intervalOption,
+  iterate,
+  spinOption,
+  waitFor,
+  type Settle,
+} from './wait.js';
+export { registerKernelObject, type KernelObject, type KernelObjectKind, type KernelObjectRegistration } from './registry.js';
+export { fromSystemError } from './errors.js';
+export { errnoError, type ErrnoContext, type ErrnoLimit, type LimitErrno } from './errno.js';
+export {
+  checkBoolean,
+  checkCodec,
+  checkEnum,
+  checkFunction,
+  checkInteger,
+  checkMode,
+  checkNumber,
+  checkPositive,
+  type NumberBounds,
+  type NumberOption,
+} from './options.js';

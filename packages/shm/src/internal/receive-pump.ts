@@ -1,0 +1,64 @@
+import { BadFrameError, type Inbox, type IpcError } from '@ipcx/core';
+import type { WaitResult } from './waker.js';
+
+/** What a ring's read returns when no frame waits. */
+export const NOTHING: unique symbol = Symbol('nothing');
+export type Nothing = typeof NOTHING;
+
+/** What the receive pump needs of a receiving end (ShmChannel, FanIn). */
+export interface ReceivePumpEnd<T> {
+  readonly inbox: Inbox<T>;
+  closed(): boolean;
+  /** The next message, NOTHING, or throws (a frame that does not decode, the end of the channel). */
+  read(): T | Nothing;
+  /** A BadFrameError that ends the channel (a corrupt ring) rather than failing one receive. */
+  fatal(error: BadFrameError): boolean;
+  /** Parks until a frame may wait, the receivers gave up or the end closed; 'timed-out' after one interval. */
+  waitForFrame(): Promise<WaitResult>;
+  /** After a park timed out: false when the peer is gone (the end already failed its receives). */
+  alive(): boolean;
+}
+
+/**
+ * Serves the receives that found nothing (`inbox.waiting`), in order, from the ring: reads, parks when it is
+ * empty, and stops when nobody waits, the end closes or the peer is gone. One loop at a time per end.
+ */
+export class ReceivePump<T> {
+  #running = false;
+
+  constructor(private readonly end: ReceivePumpEnd<T>) {}
+
+  async start(): Promise<void> {
+    if (this.#running) return;
+    this.#running = true;
+    try {
+      await pumpReceives(this.end);
+    } finally {
+      this.#running = false;
+    }
+  }
+}
+
+async function pumpReceives<T>(end: ReceivePumpEnd<T>): Promise<void> {
+  const inbox = end.inbox;
+  while (inbox.waiting > 0 && !end.closed()) {
+    let value: T | Nothing;
+    try {
+      value = end.read();
+    } catch (error) {
+      // A frame that does not decode fails the receive that waited for it, as on the direct path; the
+      // channel goes on. The end of the channel (closed, peer gone, a corrupt ring) ends every receive.
+      if (error instanceof BadFrameError && !end.fatal(error)) {
+        inbox.rejectOne(error);
+        continue;
+      }
+      inbox.end(error as IpcError);
+      return;
+    }
+    if (value !== NOTHING) {
+      inbox.push(value);
+      continue;
+    }
+    if ((await end.waitForFrame()) === 'timed-out' && !end.alive()) return;
+  }
+}
