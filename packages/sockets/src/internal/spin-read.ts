@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { spinOption } from '@ipcx/core';
+import { spinOption } from '@ipcx/core/transport';
 import { socket as sock } from '@ipcx/native';
 
 /**
