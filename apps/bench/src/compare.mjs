@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 // npm run bench:compare -- old.json new.json [--threshold=0.1]
-// Compares two runs' results.json and flags regressions: a figure worse by more than the threshold whose
+// Prints every figure of both runs side by side with its speed-up, then flags regressions: a figure worse by more than the threshold whose
 // runs do not even overlap (the new range lies entirely beyond the old one), a ratio to the best Node
 // built-in that fell by more than the threshold, and a target met before and missed now. Runs from
 // different machines are compared by their ratios only. Exits 1 when something regressed.
 import { readFileSync } from 'node:fs';
-import { label } from './targets.mjs';
+import { format, label } from './targets.mjs';
 
 const args = process.argv.slice(2);
 const files = args.filter((a) => !a.startsWith('--'));
@@ -26,6 +26,26 @@ const name = (r) => `${r.row}, ${label(r.size)} ${r.measure === 'rtt' ? 'round t
 const pct = (x) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`;
 const regressions = [];
 const improvements = [];
+
+// Every figure of both runs, row by row: before, after, and the speed-up (after over before for msg/s,
+// before over after for round trips: above 1 is better). `!` marks one worse by more than the threshold
+// (a regression below only when the runs' ranges do not overlap either), `+` one better by as much.
+{
+  const old = new Map(before.results.map((r) => [key(r), r]));
+  const figure = (r) => (r.measure === 'rtt' ? r.p50Us.median : r.msgsPerSec.median);
+  const rows = [['', 'row', 'size', 'measure', 'before', 'after', 'speed-up']];
+  for (const r of after.results) {
+    const o = old.get(key(r));
+    if (!o) continue;
+    const speedup = r.measure === 'rtt' ? figure(o) / figure(r) : figure(r) / figure(o);
+    const mark = speedup < 1 / (1 + threshold) ? '!' : speedup > 1 + threshold ? '+' : '';
+    const unit = r.measure === 'rtt' ? ' µs' : '/s';
+    rows.push([mark, r.row, label(r.size), r.measure === 'rtt' ? 'RTT p50' : 'msg/s', format(figure(o)) + unit, format(figure(r)) + unit, `${speedup.toFixed(2)}x`]);
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
+  for (const row of rows) console.log(row.map((cell, i) => (i >= 4 ? cell.padStart(widths[i]) : cell.padEnd(widths[i]))).join('  '));
+  console.log('');
+}
 
 if (sameMachine) {
   const old = new Map(before.results.map((r) => [key(r), r]));
@@ -56,8 +76,8 @@ for (const r of after.ratios) {
   else if (change > threshold) improvements.push(`${what}: ${o.ratio.toFixed(2)}x -> ${r.ratio.toFixed(2)}x`);
 }
 
-for (const t of after.targets) {
-  const o = before.targets.find((x) => x.text === t.text);
+for (const t of [...after.targets, ...(after.sectionTargets ?? [])]) {
+  const o = [...before.targets, ...(before.sectionTargets ?? [])].find((x) => x.text === t.text);
   if (o?.met === true && t.met === false) regressions.push(`target missed now: ${t.text}: ${t.detail}`);
   if (o?.met === false && t.met === true) improvements.push(`target met now: ${t.text}`);
 }

@@ -49,7 +49,10 @@ class Mailbox {
 
 /** The bench's handle on the other end of a row. */
 export class Peer {
-  /** A worker thread (place 'thread') or a child process (place 'process'), running peer.mjs for `row`. */
+  /**
+   * A worker thread (place 'thread') or a child process (place 'process') running peer.mjs for `row`, or
+   * the same loop in this thread (place 'local').
+   */
   static start(row, { serialization = 'json' } = {}) {
     const peer = new Peer();
     const workerData = { transport: row.transport, kind: row.kind };
@@ -61,9 +64,22 @@ export class Peer {
       worker.on('exit', (code) => peer.#exited(code));
       peer.#stop = () => worker.terminate();
       peer.worker = worker;
+    } else if (row.place === 'local') {
+      // The other end in this thread (in-process transports such as MemoryChannel): two mailboxes, each
+      // message delivered in a microtask, parameters passed by reference.
+      const theirs = new Mailbox();
+      peer.#post = (message) => queueMicrotask(() => isControl(message) && theirs.push(message));
+      const ctl = { send: (message) => queueMicrotask(() => peer.#mailbox.push(message)), next: (type) => theirs.next(type) };
+      import('./peer-loop.mjs')
+        .then(({ servePeer }) => servePeer(ctl, row.transport, row.kind))
+        .then(() => peer.#exited(0), (error) => peer.#exited(error));
+      peer.#stop = () => {
+        theirs.fail(new Error('stopped'));
+        peer.#exited('killed');
+      };
     } else {
       const child = fork(fileURLToPath(PEER), [JSON.stringify(workerData)], {
-        serialization,
+        serialization: /** @type {import('node:child_process').SerializationType} */ (serialization),
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
       peer.#post = (message) => child.send(message);
@@ -77,7 +93,9 @@ export class Peer {
   }
 
   #mailbox = new Mailbox();
+  /** @type {any} */
   #post;
+  /** @type {any} */
   #stop;
   #exit = deferred();
   #gone = false;
@@ -138,7 +156,8 @@ export class Peer {
 }
 
 function deferred() {
-  let resolve;
+  /** @type {(value?: unknown) => void} */
+  let resolve = () => {};
   let reject;
   const promise = new Promise((a, b) => {
     resolve = a;
@@ -152,11 +171,11 @@ export function peerControl() {
   const mailbox = new Mailbox();
   if (parentPort) {
     parentPort.on('message', (m) => isControl(m) && mailbox.push(m));
-    return { send: (message) => parentPort.postMessage(message), next: (type) => mailbox.next(type), close: () => parentPort.close() };
+    return { send: (message) => parentPort?.postMessage(message), next: (type) => mailbox.next(type), close: () => parentPort?.close() };
   }
   process.on('message', (m) => isControl(m) && mailbox.push(m));
   return {
-    send: (message) => process.send(message),
+    send: (message) => process.send?.(message),
     next: (type) => mailbox.next(type),
     close: () => process.disconnect(),
   };

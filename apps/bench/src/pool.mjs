@@ -61,7 +61,7 @@ async function measure(run, task, window, ms) {
           if (t < end) launch();
           else if (!stopped && inFlight === 0) {
             stopped = true;
-            resolve();
+            resolve(undefined);
           }
         }, reject);
       };
@@ -197,7 +197,7 @@ let md = `# Pool bench\n\n${new Date().toISOString()}, Node ${process.version}, 
 md += '| task | loop | pool | tasks/s | min–max | p50 µs | p99 µs |\n| --- | --- | --- | ---: | ---: | ---: | ---: |\n';
 for (const r of pool) md += `| ${r.task} | ${r.loop} | ${r.pool} | ${fmt(r.rate)} | ${fmt(r.rateMin)}–${fmt(r.rateMax)} | ${fmt(r.p50)} | ${fmt(r.p99)} |\n`;
 const target = pool.filter((r) => r.task === 'empty' && r.loop !== 'await run() one at a time');
-const ours = target.find((r) => r.pool === 'ipcx Pool').rate;
+const ours = target.find((r) => r.pool === 'ipcx Pool')?.rate ?? 0;
 const best = Math.max(...target.filter((r) => r.pool !== 'ipcx Pool').map((r) => r.rate));
 md += `\nTarget: empty task, many in flight, at least 3x piscina's tasks/s: ${(ours / best).toFixed(2)}x the better piscina row — ${ours / best >= 3 ? 'met' : 'missed'}.\n`;
 md += '\n## Spawn to first message\n\n| style | p50 ms | min–max ms |\n| --- | ---: | ---: |\n';

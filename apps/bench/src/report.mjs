@@ -1,9 +1,10 @@
 // The Markdown report: machine, noise, targets, a summary table, full tables per size, charts, method, notes.
 import { spread } from './stats.mjs';
+import { renderSections } from './sections.mjs';
 import { format, label } from './targets.mjs';
 
 const GROUP_NAMES = { ipcx: 'ipcx', node: 'Node built-in', c: 'C, raw syscalls' };
-const PLACE_NAMES = { thread: 'threads', process: 'processes' };
+const PLACE_NAMES = { thread: 'threads', process: 'processes', local: 'one thread' };
 
 export function renderReport(report) {
   const { machine, method, rows, results, ratios, targets, notes } = report;
@@ -68,6 +69,7 @@ export function renderReport(report) {
     lines.push('');
   }
 
+  lines.push(...renderSections(report));
   lines.push('## Method', '');
   lines.push(...methodLines(method, report.mode).map((l) => `- ${l}`), '');
   if (notes.length > 0) {
@@ -117,7 +119,7 @@ export function summaryTable(report) {
 }
 
 function groupRank(row) {
-  return { ipcx: 0, node: 1, c: 2 }[row.group] ?? 3;
+  return { ipcx: 0, path: 1, node: 2, peer: 3, c: 4 }[row.group] ?? 5;
 }
 
 function nameOf(row) {

@@ -52,6 +52,7 @@ export function methodology(settings) {
  * Runs every selected row. `only` is a RegExp tested against row ids (`shm-thread/raw`, `c-pipe/raw`);
  * `log` receives progress lines. Returns the rows, results and notes (skips and failures).
  */
+/** @param {{ quick?: boolean, only?: RegExp, sizes?: number[], log?: (line: string) => void }} [options] */
 export async function runSuite({ quick = false, only, sizes = SIZES, log = () => {} } = {}) {
   const settings = SETTINGS[quick ? 'quick' : 'full'];
   const rows = [];
@@ -108,7 +109,7 @@ export async function runSuite({ quick = false, only, sizes = SIZES, log = () =>
                 if (!notes.some((n) => n.startsWith(`${c.label}: `) && n.endsWith(out.skip))) notes.push(`${c.label}: ${label(size)} not measured: ${out.skip}`);
                 continue;
               }
-              const bytes = c.bytes?.(size) ?? size;
+              const bytes = /** @type {any} */ (c).bytes?.(size) ?? size;
               if (measure === 'throughput') results.push(throughputResult(row, size, bytes, out.n, out.seconds.map((s) => out.n / s)));
               else results.push(rttResult(row, size, bytes, out.rounds, out.p50, out.p99));
             } catch (error) {
@@ -129,6 +130,10 @@ export async function runSuite({ quick = false, only, sizes = SIZES, log = () =>
  * apart for the same C loop; a sleeping process wakes in 3 or in 45 µs), more than some targets' margins, and
  * the rows of a target can be minutes apart in the main pass; the runs of a round are not. `pairs` come from
  * `comparisons` (targets.mjs). Returns { pairs: [{ ...pair, ratios }], notes }.
+ */
+/**
+ * @param {any[]} pairs
+ * @param {{ quick?: boolean, log?: (line: string) => void }} [options]
  */
 export async function runPairs(pairs, { quick = false, log = () => {} } = {}) {
   const settings = { ...SETTINGS[quick ? 'quick' : 'full'], runs: 1 };
@@ -168,7 +173,7 @@ async function measureOnce(rowId, { size, measure, metric }, settings, ends) {
   if (c) {
     const out = await runC(c, size, measure, settings);
     if (out.skip) throw new Error(out.skip);
-    const bytes = c.bytes?.(size) ?? size;
+    const bytes = /** @type {any} */ (c).bytes?.(size) ?? size;
     return measure === 'rtt' ? out.p50[0] : (out.n / out.seconds[0]) * (metric === 'mb' ? bytes : 1);
   }
   let end = ends.get(rowId);
@@ -192,10 +197,11 @@ async function measureOnce(rowId, { size, measure, metric }, settings, ends) {
 }
 
 async function runRow(row, m, impl, { settings, sizes, results, notes, log }) {
+  /** @type {any} */
   let peer;
   const start = () => (peer = Peer.start({ transport: m.id, kind: row.kind, place: m.place }, { serialization: m.serialization }));
   start();
-  if (m.sizes) notes.push(`${row.label}: ${m.why}`);
+  if (m.sizes && m.why) notes.push(`${row.label}: ${m.why}`);
   try {
     for (const size of sizes.filter((s) => !m.sizes || m.sizes.includes(s))) {
       const { payload, bytes } = payloadFor(row.kind, size);

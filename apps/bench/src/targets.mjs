@@ -1,6 +1,7 @@
 // Ratios of every ipcx row to the best Node built-in of the same run, and the targets, each
 // checked and stated as met or missed with its numbers.
 import { median } from './stats.mjs';
+import { LATENCY_TARGETS } from './targets-latency.mjs';
 
 /** The figure a ratio uses: messages/s, MB/s or the median p50 round trip (µs). */
 const value = (result, metric) =>
@@ -57,6 +58,7 @@ const TARGETS = [
   ]),
   { text: 'Unix stream channel: 64 B messages/s at least 5x process.send (best of json, advanced)', ours: ['unix-stream/raw', 64, 'throughput'], theirs: [['process-send-json/raw'], ['process-send-advanced/raw']], atLeast: 5 },
   { text: 'Unix stream channel: 64 B messages/s at least 0.8x the hand-written net loop (cork/uncork, same framing)', ours: ['unix-stream/raw', 64, 'throughput'], theirs: [['net-unix/raw']], atLeast: 0.8 },
+  ...LATENCY_TARGETS,
 ];
 
 export function label(size) {

@@ -102,7 +102,7 @@ async function revisionsPerSecond(pub, sub, value, seconds) {
 
 const format = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e4 ? `${(n / 1e3).toFixed(1)} k` : n >= 100 ? n.toFixed(0) : n.toFixed(1));
 
-const sides = [await pubsubSide(), await natsSide()].filter(Boolean);
+const sides = /** @type {any[]} */ ([await pubsubSide(), await natsSide()].filter(Boolean));
 try {
   for (const side of sides) {
     for (const size of SIZES) {

@@ -6,7 +6,7 @@
 import { createServer } from 'node:http';
 import { FullError, TimeoutError } from '@ipcx/core';
 import { SharedCounters, notifyReady, startHeartbeat } from '@ipcx/cluster';
-import { MqChannel } from '@ipcx/mq';
+import { TypedMessageQueue } from '@ipcx/mq';
 import { Subscriber } from '@ipcx/pubsub';
 import { demoNames } from './names.mjs';
 
@@ -15,7 +15,7 @@ const port = Number(process.env.IPCX_DEMO_PORT);
 
 const config = await Subscriber.connect(names.configTopic, { onPublisherGone: 'wait' });
 const counters = SharedCounters.open(names.counters);
-const jobs = MqChannel.queue(names.jobs, { read: false });
+const jobs = await TypedMessageQueue.open(names.jobs, { read: false });
 let seen = config.current()?.revision ?? 0;
 
 // Follow the configuration: each new revision is read from shared memory when the socket says it changed.
@@ -23,7 +23,7 @@ void (async () => {
   for await (const { revision, value } of config) {
     if (revision <= seen) continue;
     seen = revision;
-    counters.add('configLagSum', Math.max(0, Math.round((Date.now() - value.publishedAt) * 1000)));
+    counters.add('configLagSum', Math.max(0, Math.round((Date.now() - /** @type {any} */ (value).publishedAt) * 1000)));
     counters.add('configLagCount', 1);
   }
 })().catch(() => {});
@@ -35,7 +35,7 @@ function json(response, status, body) {
 
 const server = createServer(async (request, response) => {
   const url = new URL(request.url ?? '/', 'http://demo');
-  const current = config.current();
+  const current = /** @type {{ revision: number, value: any }} */ (config.current());
   try {
     if (url.pathname === '/hello') {
       // The global limit: one counter for every worker, reset by the primary once a second.

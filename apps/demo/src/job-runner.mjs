@@ -3,13 +3,13 @@
 // and reports each job's timings to the primary over the channel @ipcx/cluster connected for it.
 import { connectToParent } from '@ipcx/cluster';
 import { Pool } from '@ipcx/cluster';
-import { MqChannel } from '@ipcx/mq';
+import { TypedMessageQueue } from '@ipcx/mq';
 import { SharedCounters } from '@ipcx/cluster';
 import { demoNames } from './names.mjs';
 
 const names = demoNames(Number(process.env.IPCX_DEMO_PRIMARY));
 const parent = await connectToParent();
-const jobs = MqChannel.queue(names.jobs, { write: false });
+const jobs = await TypedMessageQueue.open(names.jobs, { write: false });
 const counters = SharedCounters.open(names.counters);
 const threads = Number(process.env.IPCX_DEMO_THREADS ?? 2);
 const pool = new Pool({ filename: new URL('./task-thread.mjs', import.meta.url), threads });
@@ -35,7 +35,7 @@ async function run(job) {
 try {
   for (;;) {
     while (running >= threads) await new Promise((resolve) => (wake = resolve));
-    const job = await jobs.receive({ signal: stopped.signal });
+    const job = /** @type {any} */ (await jobs.receive({ signal: stopped.signal }));
     running++;
     void run(job)
       .catch((error) => parent.send({ id: job.id, error: error.message }).catch(() => {}))

@@ -17,7 +17,7 @@ import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { registerKernelObject, serve } from '@ipcx/core';
 import { SharedCounters, Supervisor, forkChild, forkClusterWorker } from '@ipcx/cluster';
-import { MessageQueue, MqChannel } from '@ipcx/mq';
+import { MessageQueue, TypedMessageQueue } from '@ipcx/mq';
 import { Publisher } from '@ipcx/pubsub';
 import { ShutdownCoordinator, onSignal } from '@ipcx/signals';
 import { UnixServer } from '@ipcx/sockets';
@@ -68,15 +68,16 @@ onSignal('SIGHUP', async () => {
 });
 
 // ── jobs: a POSIX queue from the HTTP workers to the job process, which runs them on a thread pool ───────────────
-const jobs = MqChannel.queue(names.jobs, { create: true, exclusive: true, maxMessages: 10, messageSize: 256, read: false });
-coordinator.register({ name: 'job queue', close: async () => (await jobs.close(), MessageQueue.unlink(names.jobs)), priority: -5 });
+const jobs = await TypedMessageQueue.create(names.jobs, { capacity: 10, maxMessageBytes: 256, read: false });
+coordinator.register({ name: 'job queue', close: () => jobs.close(), priority: -5 }); // the creator unlinks it
 const env = { ...process.env, IPCX_DEMO_PRIMARY: String(process.pid), IPCX_DEMO_THREADS: args.threads };
 const runner = await forkChild(new URL('./job-runner.mjs', import.meta.url), { env });
 coordinator.register({ name: 'job process', close: () => runner.stop({ timeout: 5000 }), priority: 5 });
 const jobStats = { urgent: new Latencies(), normal: new Latencies(), ran: new Latencies(), overtaken: 0, failed: 0 };
 const finished = [];
 void (async () => {
-  for await (const report of runner.channel) {
+  for await (const message of runner.channel) {
+    const report = /** @type {any} */ (message);
     if (report.error) {
       jobStats.failed++;
       continue;
@@ -119,7 +120,7 @@ void (async () => {
   for await (const client of control) {
     operators.push(client.peer);
     void serve(client, (req) =>
-      req?.get === 'status'
+      /** @type {any} */ (req)?.get === 'status'
         ? { askedBy: client.peer, workers: supervisor.status().workers.map((w) => ({ index: w.index, pid: w.pid, state: w.state, restarts: w.totalRestarts })), counters: counters.snapshot(), configRevision: config.revision }
         : { error: 'unknown request; try { get: "status" }' },
     );
@@ -139,9 +140,7 @@ function progress(stats) {
   const rate = ((snapshot.requests - lastRequests) / (now - lastAt)) * 1000;
   lastRequests = snapshot.requests;
   lastAt = now;
-  const queue = MessageQueue.open(names.jobs, { write: false });
-  const depth = queue.attributes().currentMessages;
-  queue.close();
+  const depth = jobs.closed ? 0 : jobs.attributes().currentMessages;
   const live = supervisor.status().workers.filter((w) => w.state === 'ready' || w.state === 'running').length;
   const line = [
     `${((now - started) / 1000).toFixed(1)}s`,
@@ -180,7 +179,7 @@ async function scenario() {
   const at = (fraction) => new Promise((resolve) => setTimeout(resolve, duration * fraction - (performance.now() - started)));
 
   await at(0.3);
-  const victim = supervisor.status().workers[0];
+  const victim = /** @type {{ pid: number }} */ (supervisor.status().workers[0]);
   log(`killing worker 0 (pid ${victim.pid}) with SIGKILL`);
   events.killedAt = performance.now();
   process.kill(victim.pid, 'SIGKILL');
@@ -217,7 +216,7 @@ async function scenario() {
   const overtaken = overtakes(finished);
 
   const report = await coordinator.shutdown('demo finished');
-  const leftovers = leftBehind();
+  const leftovers = await leftBehind();
 
   console.log('');
   console.log('summary');
@@ -262,14 +261,14 @@ function overtakes(reports) {
 }
 
 /** What of this run is still in the kernel or on disk. */
-function leftBehind() {
+async function leftBehind() {
   const left = readdirSync('/dev/shm')
     .filter((f) => f.includes(names.tag) || f.startsWith(`ipcx-cluster-${process.pid}-`))
     .map((f) => `/dev/shm/${f}`);
   if (existsSync(names.control)) left.push(names.control);
   if (existsSync(names.configFile)) left.push(names.configFile);
   // unlink answers false when the queue is already gone (no mqueue file system needed)
-  if (MessageQueue.unlink(names.jobs)) left.push(`queue ${names.jobs}`);
+  if (await MessageQueue.unlink(names.jobs)) left.push(`queue ${names.jobs}`);
   return left;
 }
 
@@ -278,7 +277,7 @@ function freePort() {
     const server = createServer();
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
-      const { port: found } = server.address();
+      const { port: found } = /** @type {import('node:net').AddressInfo} */ (server.address());
       server.close(() => resolve(found));
     });
   });

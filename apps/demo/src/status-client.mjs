@@ -9,7 +9,7 @@ const [path] = process.argv.slice(2);
 const channel = await UnixSocket.connect(path, { timeout: 5000 });
 try {
   const started = performance.now();
-  const status = await request(channel, { get: 'status' }, { timeout: 5000 });
+  const status = /** @type {object} */ (await request(channel, { get: 'status' }, { timeout: 5000 }));
   console.log(JSON.stringify({ ...status, roundTripMs: performance.now() - started }));
 } finally {
   await channel.close();

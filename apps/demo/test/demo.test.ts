@@ -16,12 +16,12 @@ function ipcx(...args: string[]): { code: number | null; stdout: string } {
   return { code: result.status, stdout: result.stdout };
 }
 
-function leftovers(pid: number): string[] {
+async function leftovers(pid: number): Promise<string[]> {
   const tag = `ipcx-demo-${pid}`;
   // The cluster's channels and control segment are named after the primary too: ipcx-cluster-<pid>-...
   const left = readdirSync('/dev/shm').filter((f) => f.includes(tag) || f.startsWith(`ipcx-cluster-${pid}-`));
   // unlink answers false when the queue is already gone: ask the kernel, no mqueue mount needed
-  if (MessageQueue.unlink(`/${tag}-jobs`)) left.push(`/${tag}-jobs`);
+  if (await MessageQueue.unlink(`/${tag}-jobs`)) left.push(`/${tag}-jobs`);
   if (existsSync(join(tmpdir(), `${tag}-config.json`))) left.push(`${tag}-config.json`);
   if (existsSync(join(tmpdir(), `${tag}.sock`))) left.push(`${tag}.sock`);
   return left;
@@ -60,7 +60,7 @@ it('serves under load, recovers from a killed worker, reloads its configuration 
   expect(Number(priorities?.[3])).toBeGreaterThan(0);
   expect(stdout).toMatch(/control +status asked by pid \d+ \(uid \d+\)/);
   expect(stdout).toMatch(/left behind +nothing/);
-  expect(leftovers(pid)).toEqual([]);
+  expect(await leftovers(pid)).toEqual([]);
 }, 150_000);
 
 it('lists its objects with live owners while it serves, and ipcx clean removes them all after kill -9 of the whole demo', async () => {
@@ -92,5 +92,5 @@ it('lists its objects with live owners while it serves, and ipcx clean removes t
   expect(ipcx('clean', '--filter', `ipcx-cluster-${child.pid}-`).code).toBe(0);
   expect(JSON.parse(ipcx('ls', '--json', '--filter', tag).stdout)).toEqual([]);
   expect(JSON.parse(ipcx('ls', '--json', '--filter', `ipcx-cluster-${child.pid}-`).stdout)).toEqual([]);
-  expect(leftovers(child.pid!)).toEqual([]);
+  expect(await leftovers(child.pid!)).toEqual([]);
 }, 90_000);

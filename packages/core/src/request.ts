@@ -58,7 +58,11 @@ export interface ServeOptions {
  * void serve(channel, async ({ a, b }) => a + b);
  * ```
  */
-export async function serve<Req = unknown, Res = unknown>(
+// `Req = any`: requests arrive untyped off the wire, and a handler that destructures its argument without a
+// type (`async ({ a, b }) => a + b`, as in the README) gives TypeScript nothing to infer from; with `unknown`
+// strict TypeScript rejects it (TS2345). Annotate the handler's parameter to check the request's shape.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export async function serve<Req = any, Res = unknown>(
   channel: Channel<unknown>,
   handler: RequestHandler<Req, Res>,
   options: ServeOptions = {},

@@ -1,5 +1,13 @@
-export { MQ_PRIORITIES, MessageQueue, type MessageQueueOptions, type QueueAttributes, type QueueMessage } from './message-queue.js';
-export { MqChannel, mqChannel, type MqChannelOptions } from './mq-channel.js';
+export {
+  MQ_PRIORITIES,
+  MessageQueue,
+  type MessageQueueCreateOptions,
+  type MessageQueueOptions,
+  type QueueAttributes,
+  type QueueMessage,
+} from './message-queue.js';
+export { TypedMessageQueue, type CodecOptions, type TypedMessageQueueOpenOptions, type TypedMessageQueueOptions } from './typed-queue.js';
+export { MqChannel, type MqChannelOpenOptions, type MqChannelOptions } from './mq-channel.js';
 export {
   SysvMessageQueue,
   sysvMaxMessageBytes,

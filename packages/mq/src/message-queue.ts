@@ -1,20 +1,18 @@
 import { fchmodSync, fstatSync } from 'node:fs';
 import { FdWatcher, flock, mq } from '@ipcx/native';
+import { ClosedError, PermissionError, TooLargeError, UnsupportedError, copyBytes, type WaitOptions } from '@ipcx/core';
 import {
-  ClosedError,
-  PermissionError,
-  registerKernelObject,
-  type KernelObjectRegistration,
-  TooLargeError,
-  UnsupportedError,
+  NO_MESSAGE,
+  SendQueue,
+  checkBoolean,
   checkWaitOptions,
-  copyBytes,
+  errnoError,
+  iterate,
+  registerKernelObject,
   spinOption,
-  fromSystemError,
   waitFor,
-  type Settle,
-  type WaitOptions,
-} from '@ipcx/core';
+  type KernelObjectRegistration,
+} from '@ipcx/core/transport';
 import {
   RESOLVED,
   failWaits,
@@ -22,19 +20,22 @@ import {
   lockedElsewhere,
   markOpened,
   markedOpened,
+  own,
   ownerUid,
   receiveSoon,
   sendSoon,
+  sendsSettled,
   waitToReceive,
   waitToSend,
 } from './internal/channel-access.js';
+import { Ending, Spin, Waits, countOption, modeOption, octal, type Waiter } from './internal/lifecycle.js';
 import { checkQueueName, openError } from './internal/limits.js';
 
 /** Queues this process created and has not unlinked: registered with @ipcx/core's registry of kernel objects. */
 const registrations = new Map<string, KernelObjectRegistration>();
 
 /** Records in core's registry that this process owns the queue `name` (idempotent). */
-export function ownQueue(name: string): void {
+function ownQueue(name: string): void {
   if (registrations.has(name)) return;
   registrations.set(
     name,
@@ -54,13 +55,13 @@ export function ownQueue(name: string): void {
   );
 }
 
-/** Internal options of `openQueue`, for `MqChannel`. */
-export interface OpenQueueInternals {
+/** Internal options of `createQueue`, for `MqChannel`. */
+export interface CreateQueueInternals {
   /** Permission bits that another end of ours may have added to a queue we ask for (not counted as wider). */
   readonly markerBits?: number;
+  /** False: the caller decides later whether this object owns the name (`[own]`). Default true. */
+  readonly own?: boolean;
 }
-
-const octal = (mode: number): string => `0${(mode & 0o7777).toString(8)}`;
 
 /**
  * Refuses a queue that `create` found rather than made, when another uid owns it or its permissions are wider
@@ -80,25 +81,11 @@ function checkAdoptable(name: string, fd: number, asked: number, markerBits: num
   );
 }
 
-/** `MessageQueue.open` with what `MqChannel` needs besides. */
-export function openQueue(name: string, options: MessageQueueOptions, internals: OpenQueueInternals = {}): MessageQueue {
-  return MessageQueue[openWith](name, options, internals);
-}
-
-const openWith: unique symbol = Symbol('openWith');
-
-/** Options of `MessageQueue.open`. */
+/**
+ * Options of every handle on a POSIX queue, opened or created: `MessageQueue`, `TypedMessageQueue` and
+ * `MqChannel` extend this one set (written here once).
+ */
 export interface MessageQueueOptions {
-  /** Create the queue if it does not exist. Default false. */
-  create?: boolean;
-  /** With `create`: fail with `AlreadyExistsError` if it exists. Default false. */
-  exclusive?: boolean;
-  /** Capacity of a queue this call creates. Kernel default 10 (`/proc/sys/fs/mqueue/msg_default`). */
-  maxMessages?: number;
-  /** Largest message of a queue this call creates. Kernel default 8192 (`msgsize_default`). */
-  messageSize?: number;
-  /** Permissions of a queue this call creates. Default 0o600 (owner only). */
-  mode?: number;
   /** Open for receiving. Default true. */
   read?: boolean;
   /** Open for sending. Default true. */
@@ -112,6 +99,21 @@ export interface MessageQueueOptions {
   spinMicroseconds?: number;
 }
 
+/** Options of `create`: the shape and permissions of the new queue, and whether an existing one is adopted. */
+export interface MessageQueueCreateOptions extends MessageQueueOptions {
+  /**
+   * Default true: a name that exists already is `AlreadyExistsError`. `false`: create, or adopt the queue that
+   * is there if this user owns it and its permissions are no wider than `mode` (else `PermissionError`).
+   */
+  exclusive?: boolean;
+  /** How many messages the queue holds. Kernel default 10 (`/proc/sys/fs/mqueue/msg_default`). */
+  capacity?: number;
+  /** The largest message in bytes. Kernel default 8192 (`msgsize_default`). */
+  maxMessageBytes?: number;
+  /** Permissions of the new queue. Default 0o600 (owner only). */
+  mode?: number;
+}
+
 /** A received message. */
 export interface QueueMessage {
   /** The bytes (a copy the caller owns). */
@@ -121,8 +123,10 @@ export interface QueueMessage {
 
 /** Attributes of a queue, as the kernel reports them. */
 export interface QueueAttributes {
-  readonly maxMessages: number;
-  readonly messageSize: number;
+  /** How many messages the queue holds. */
+  readonly capacity: number;
+  /** The largest message in bytes. */
+  readonly maxMessageBytes: number;
   /** Messages waiting now. */
   readonly currentMessages: number;
 }
@@ -130,37 +134,127 @@ export interface QueueAttributes {
 /** The highest priority + 1 (Linux: 32768). */
 export const MQ_PRIORITIES = 32768;
 
+/** Checks a message priority: an integer from 0 to 32767. */
+export function checkPriority(priority: unknown): number {
+  if (typeof priority !== 'number' || !Number.isInteger(priority) || priority < 0 || priority >= MQ_PRIORITIES) {
+    throw new RangeError(`priority must be an integer from 0 to ${MQ_PRIORITIES - 1}, got ${String(priority)}`);
+  }
+  return priority;
+}
+
+/** Checks every option of a POSIX queue handle before anything is opened or made. */
+export function checkQueueOptions(options: MessageQueueCreateOptions): void {
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  spinOption(options.spinMicroseconds, 50);
+  countOption('capacity', options.capacity);
+  countOption('maxMessageBytes', options.maxMessageBytes);
+  modeOption(options.mode);
+  for (const key of ['exclusive', 'read', 'write'] as const) checkBoolean(key, options[key]);
+}
+
 /** Empty-queue retries per addon call while a receive spins. */
 const SPIN_ATTEMPTS = 8;
 
+/** What a send that waits for room keeps in core's SendQueue. */
 interface PendingSend {
-  data: Uint8Array;
-  priority: number;
-  settle: Settle<void>;
+  readonly data: Uint8Array;
+  readonly priority: number;
 }
+
+/** Makes (or, with `exclusive: false`, adopts) a queue: `MessageQueue.create` with what `MqChannel` needs besides. */
+export function createQueue(name: string, options: MessageQueueCreateOptions, internals: CreateQueueInternals = {}): MessageQueue {
+  checkQueueName(name);
+  // Before the queue exists: a bad option must not leave a descriptor or a new queue behind.
+  checkQueueOptions(options);
+  const mode = modeOption(options.mode);
+  const base = {
+    mode,
+    read: options.read ?? true,
+    write: options.write ?? true,
+    nonBlocking: true,
+    ...(options.capacity !== undefined ? { maxMessages: options.capacity } : {}),
+    ...(options.maxMessageBytes !== undefined ? { messageSize: options.maxMessageBytes } : {}),
+  };
+  let fd: number;
+  let created = true;
+  try {
+    if (options.exclusive ?? true) fd = mq.open(name, { ...base, create: true, exclusive: true });
+    // O_CREAT alone does not say whether this call made the queue: try to make it, else open the one there.
+    else ({ fd, created } = openOrCreate(name, base));
+  } catch (error) {
+    if (error instanceof TypeError || error instanceof RangeError) throw error;
+    throw openError(name, error, options.capacity, options.maxMessageBytes);
+  }
+  try {
+    if (!created) checkAdoptable(name, fd, mode, internals.markerBits ?? 0);
+    const q = new MessageQueue(construct, name, fd, options);
+    if (internals.own ?? true) q[own]();
+    return q;
+  } catch (error) {
+    mq.close(fd);
+    if (created) unlinkQueue(name);
+    throw error;
+  }
+}
+
+/** Opens an existing queue (`MessageQueue.open`, synchronously, for `MqChannel`). */
+export function openQueue(name: string, options: MessageQueueOptions): MessageQueue {
+  checkQueueName(name);
+  checkQueueOptions(options);
+  let fd: number;
+  try {
+    fd = mq.open(name, { read: options.read ?? true, write: options.write ?? true, nonBlocking: true, create: false });
+  } catch (error) {
+    if (error instanceof TypeError || error instanceof RangeError) throw error;
+    throw openError(name, error);
+  }
+  try {
+    return new MessageQueue(construct, name, fd, options);
+  } catch (error) {
+    mq.close(fd);
+    throw error;
+  }
+}
+
+/** Removes a queue's name (and its entry in core's registry): false if there was none. */
+export function unlinkQueue(name: string): boolean {
+  try {
+    mq.unlink(name);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw errnoError(error, `message queue "${name}" unlink`);
+  } finally {
+    registrations.get(name)?.unregister();
+    registrations.delete(name);
+  }
+}
+
+/** Only this module constructs a MessageQueue. */
+const construct: unique symbol = Symbol('construct');
 
 /**
  * A POSIX message queue (mq_overview(7)): a named, kernel-managed mailbox that any process, in any
  * language, can open. Highest priority first, oldest first within a priority. Async `send` and
  * `receive` never block the event loop and use no thread: the queue descriptor is polled by libuv.
  *
- * `close()` closes this process's descriptor; the queue and its messages live on until `unlink`
- * removes the name AND every process has closed it.
+ * The object `create` returned owns the name: its `close()` and `destroy()` unlink it (processes that have
+ * the queue open keep using it, messages included, until they close). What `open` returned never unlinks.
  *
  * @example
  * ```ts
- * await using q = MessageQueue.open('/jobs', { create: true, maxMessages: 10, messageSize: 1024 });
+ * await using q = await MessageQueue.create('/jobs', { capacity: 10, maxMessageBytes: 1024 });
  * await q.send(Buffer.from('urgent'), { priority: 9 });
  * const { data, priority } = await q.receive({ timeout: 1000 });
  * ```
  */
-export class MessageQueue implements AsyncDisposable {
+export class MessageQueue implements AsyncIterable<QueueMessage>, AsyncDisposable {
   /** The queue's name. */
   readonly name: string;
-  /** Largest message in bytes. */
-  readonly messageSize: number;
-  /** Capacity in messages. */
-  readonly maxMessages: number;
+  /** The largest message in bytes. */
+  readonly maxMessageBytes: number;
+  /** How many messages the queue holds. */
+  readonly capacity: number;
   readonly #fd: number;
   readonly #scratch: Buffer;
   // The scratch's memory, read once: `Buffer#buffer` is a call into V8 that a receive would pay each time.
@@ -169,113 +263,66 @@ export class MessageQueue implements AsyncDisposable {
   /** Priority of the message `#receiveNow` returned last. */
   #priority = 0;
   readonly #watcher: FdWatcher;
-  readonly #receivers = new Set<Settle<QueueMessage>>();
-  readonly #senders = new Set<PendingSend>();
+  readonly #receivers = new Waits<Waiter<QueueMessage>>();
+  readonly #sends = new SendQueue<PendingSend>(() => this.#watch());
   readonly #canRead: boolean;
   readonly #canWrite: boolean;
-  readonly #spinMs: number;
-  #busy = false;
-  #closed = false;
+  readonly #spin: Spin;
+  readonly #ending = new Ending();
+  #owned = false;
 
-  private constructor(name: string, fd: number, read: boolean, write: boolean, spinMicroseconds: number) {
+  /** @internal Use `MessageQueue.create` or `MessageQueue.open`. */
+  constructor(token: typeof construct, name: string, fd: number, options: MessageQueueOptions) {
+    if (token !== construct) throw new TypeError('use MessageQueue.create or MessageQueue.open');
     this.name = name;
-    this.#spinMs = spinMicroseconds / 1000;
+    this.#spin = new Spin(spinOption(options.spinMicroseconds, 50));
     this.#fd = fd;
-    this.#canRead = read;
-    this.#canWrite = write;
+    this.#canRead = options.read ?? true;
+    this.#canWrite = options.write ?? true;
     const attributes = mq.getAttributes(fd);
-    this.messageSize = attributes.messageSize;
-    this.maxMessages = attributes.maxMessages;
-    this.#scratch = Buffer.allocUnsafeSlow(this.messageSize);
+    this.maxMessageBytes = attributes.messageSize;
+    this.capacity = attributes.maxMessages;
+    this.#scratch = Buffer.allocUnsafeSlow(this.maxMessageBytes);
     this.#scratchMemory = this.#scratch.buffer;
     this.#scratchOffset = this.#scratch.byteOffset;
     this.#watcher = new FdWatcher(fd, (events) => this.#onEvents(events));
   }
 
   /**
-   * Opens (or creates) a queue. Names are '/name' (1 to 250 bytes after the slash). Limits the kernel enforces
-   * (messages per queue, message size, bytes per user) come back as `LimitError` saying how to raise them.
-   *
-   * With `create`, a queue that exists already is used only if this user owns it and its permissions are no
-   * wider than `mode`; otherwise `PermissionError` says what was found (another user could have made it to read
-   * and inject messages). A queue this call creates is registered with `@ipcx/core`'s registry of kernel
-   * objects (`unlinkOwnedKernelObjects` removes it) until `MessageQueue.unlink` removes it.
+   * Creates a queue this object owns (`AlreadyExistsError` if the name exists; with `exclusive: false`, adopts
+   * a queue of this user no wider than `mode`, else `PermissionError` saying what was found). Names are '/name'
+   * (1 to 250 bytes after the slash). Limits the kernel enforces (messages per queue, message size, bytes per
+   * user) come back as `LimitError` saying how to raise them. The queue is registered with `@ipcx/core`'s
+   * registry of kernel objects until it is unlinked.
    */
-  static open(name: string, options: MessageQueueOptions = {}): MessageQueue {
-    return MessageQueue[openWith](name, options, {});
+  static async create(name: string, options: MessageQueueCreateOptions = {}): Promise<MessageQueue> {
+    return createQueue(name, options);
   }
 
-  static [openWith](name: string, options: MessageQueueOptions, internals: OpenQueueInternals): MessageQueue {
-    checkQueueName(name);
-    // Before the queue exists: a bad option must not leave a descriptor or a new queue behind.
-    const spin = spinOption(options.spinMicroseconds, 50);
-    const read = options.read ?? true;
-    const write = options.write ?? true;
-    const create = options.create ?? false;
-    const exclusive = options.exclusive ?? false;
-    const mode = options.mode ?? 0o600;
-    const base = {
-      mode,
-      read,
-      write,
-      nonBlocking: true,
-      ...(options.maxMessages !== undefined ? { maxMessages: options.maxMessages } : {}),
-      ...(options.messageSize !== undefined ? { messageSize: options.messageSize } : {}),
-    };
-    let fd: number;
-    let created = false;
-    try {
-      if (!create && !exclusive) {
-        fd = mq.open(name, { ...base, create: false });
-      } else if (exclusive) {
-        fd = mq.open(name, { ...base, create: true, exclusive: true });
-        created = true;
-      } else {
-        // O_CREAT alone does not say whether this call made the queue: try to make it, else open the one there.
-        ({ fd, created } = openOrCreate(name, base));
-      }
-    } catch (error) {
-      if (error instanceof TypeError || error instanceof RangeError) throw error;
-      throw openError(name, error, options.maxMessages, options.messageSize);
-    }
-    try {
-      if (create && !created) checkAdoptable(name, fd, mode, internals.markerBits ?? 0);
-      if (created) ownQueue(name);
-      return new MessageQueue(name, fd, read, write, spin);
-    } catch (error) {
-      mq.close(fd);
-      if (created) MessageQueue.unlink(name);
-      throw error;
-    }
+  /** Opens an existing queue (`NotFoundError` if there is none; never creates). It never unlinks the name. */
+  static async open(name: string, options: MessageQueueOptions = {}): Promise<MessageQueue> {
+    return openQueue(name, options);
   }
 
   /**
-   * Removes a queue's name (and its entry in core's registry). Processes that have it open keep using it.
-   * Returns false if it did not exist.
+   * Removes a queue's name (and its entry in core's registry): true if it was there. Processes that have it
+   * open keep using it.
    */
-  static unlink(name: string): boolean {
+  static async unlink(name: string): Promise<boolean> {
     checkQueueName(name);
-    try {
-      mq.unlink(name);
-      return true;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw fromSystemError(`message queue "${name}" unlink`, error);
-    } finally {
-      registrations.get(name)?.unregister();
-      registrations.delete(name);
-    }
+    return unlinkQueue(name);
   }
 
+  /** True once `close()` or `destroy()` was called. */
   get closed(): boolean {
-    return this.#closed;
+    return this.#ending.called;
   }
 
   /** The kernel's view: capacity, message size and how many messages wait now. */
   attributes(): QueueAttributes {
     this.#checkOpen();
     const { maxMessages, messageSize, currentMessages } = mq.getAttributes(this.#fd);
-    return { maxMessages, messageSize, currentMessages };
+    return { capacity: maxMessages, maxMessageBytes: messageSize, currentMessages };
   }
 
   /**
@@ -298,7 +345,7 @@ export class MessageQueue implements AsyncDisposable {
    */
   [sendSoon](data: Uint8Array, priority: number): boolean {
     this.#checkSend(data, priority);
-    return this.#senders.size === 0 && (this.#sendNow(data, priority) || this.#spin(() => this.#sendNow(data, priority)));
+    return this.#sends.size === 0 && (this.#sendNow(data, priority) || this.#spin.run(() => this.#sendNow(data, priority) || undefined) === true);
   }
 
   /** `send` once `[sendSoon]` returned false. */
@@ -312,22 +359,15 @@ export class MessageQueue implements AsyncDisposable {
   }
 
   #waitToSend(data: Uint8Array, options: WaitOptions & { priority?: number }): Promise<void> {
-    const copy = copyBytes(data);
-    return waitFor<void>('send', options, (settle) => {
-      const entry = { data: copy, priority: options.priority ?? 0, settle };
-      this.#senders.add(entry);
-      this.#watch();
-      return () => {
-        this.#senders.delete(entry);
-        this.#watch();
-      };
-    });
+    const sent = this.#sends.enqueue({ data: copyBytes(data), priority: options.priority ?? 0 }, options);
+    this.#watch();
+    return sent;
   }
 
   /** Sends if there is room now; false when the queue is full (or earlier sends wait). */
   trySend(data: Uint8Array, options: { priority?: number } = {}): boolean {
     this.#checkSend(data, options.priority ?? 0);
-    return this.#senders.size === 0 && this.#sendNow(data, options.priority ?? 0);
+    return this.#sends.size === 0 && this.#sendNow(data, options.priority ?? 0);
   }
 
   /** Receives the oldest message of the highest priority, waiting while the queue is empty. */
@@ -350,16 +390,9 @@ export class MessageQueue implements AsyncDisposable {
   [receiveSoon](): Uint8Array | undefined {
     this.#checkReceive();
     if (this.#receivers.size > 0) return undefined;
-    let data = this.#receiveNow(1);
-    if (data !== undefined || this.#spinMs === 0 || !this.#busy) return data;
-    // #spin, unrolled: no closure per call; the addon retries SPIN_ATTEMPTS times per call in C (a few
-    // µs), so JavaScript runs and reads the clock only between batches.
-    const end = performance.now() + this.#spinMs;
-    do {
-      if ((data = this.#receiveNow(SPIN_ATTEMPTS)) !== undefined) return data;
-    } while (performance.now() < end);
-    this.#busy = false;
-    return undefined;
+    // The addon retries SPIN_ATTEMPTS times per call in C (a few µs), so JavaScript runs and reads the clock
+    // only between batches.
+    return this.#receiveNow(1) ?? this.#spin.run(() => this.#receiveNow(SPIN_ATTEMPTS));
   }
 
   /** `receive` once `[receiveSoon]` found nothing. */
@@ -375,10 +408,11 @@ export class MessageQueue implements AsyncDisposable {
 
   #waitToReceive(options: WaitOptions): Promise<QueueMessage> {
     return waitFor<QueueMessage>('receive', options, (settle) => {
-      this.#receivers.add(settle);
+      const entry = { settle };
+      this.#receivers.add(entry);
       this.#watch();
       return () => {
-        this.#receivers.delete(settle);
+        this.#receivers.delete(entry);
         this.#watch();
       };
     });
@@ -389,6 +423,15 @@ export class MessageQueue implements AsyncDisposable {
     this.#checkReceive();
     const data = this.#receivers.size === 0 ? this.#receiveNow(1) : undefined;
     return data === undefined ? undefined : { data, priority: this.#priority };
+  }
+
+  /** Yields every message until this object is closed. */
+  [Symbol.asyncIterator](): AsyncIterator<QueueMessage> {
+    return iterate(
+      () => this.receive(),
+      () => this.closed,
+      () => this.tryReceive() ?? NO_MESSAGE,
+    );
   }
 
   [lockQueue](patienceMs = 0): boolean {
@@ -412,7 +455,7 @@ export class MessageQueue implements AsyncDisposable {
     try {
       return flock(this.#fd, operation, { nonBlocking: true });
     } catch (error) {
-      throw fromSystemError(`message queue "${this.name}" flock`, error);
+      throw errnoError(error, `message queue "${this.name}" flock`, { stage: 'connected' });
     }
   }
 
@@ -422,7 +465,7 @@ export class MessageQueue implements AsyncDisposable {
     try {
       fchmodSync(this.#fd, (fstatSync(this.#fd).mode & 0o7777) | bits);
     } catch (error) {
-      throw fromSystemError(`message queue "${this.name}" fchmod`, error);
+      throw errnoError(error, `message queue "${this.name}" fchmod`, { stage: 'connected' });
     }
   }
 
@@ -435,7 +478,7 @@ export class MessageQueue implements AsyncDisposable {
       if (clear) fchmodSync(this.#fd, mode & ~bits);
       return true;
     } catch (error) {
-      throw fromSystemError(`message queue "${this.name}" fstat`, error);
+      throw errnoError(error, `message queue "${this.name}" fstat`, { stage: 'connected' });
     }
   }
 
@@ -444,40 +487,68 @@ export class MessageQueue implements AsyncDisposable {
     try {
       return fstatSync(this.#fd).uid;
     } catch (error) {
-      throw fromSystemError(`message queue "${this.name}" fstat`, error);
+      throw errnoError(error, `message queue "${this.name}" fstat`, { stage: 'connected' });
     }
   }
 
+  /** This object owns the name from now on: registered with core's registry, unlinked by close/destroy. */
+  [own](): void {
+    this.#owned = true;
+    ownQueue(this.name);
+  }
+
   [failWaits](error: unknown): void {
-    this.#failWaiters(error);
+    this.#fail(error);
     this.#watch();
   }
 
-  /** Closes this process's descriptor (not the queue: see `unlink`). Pending calls reject with `ClosedError`. Idempotent. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#watcher.close();
-    this.#failWaiters(new ClosedError(`message queue "${this.name}"`));
-    mq.close(this.#fd);
+  /** Resolves once every send waiting now is in the queue or has failed. */
+  [sendsSettled](): Promise<void> {
+    return this.#sends.drained();
+  }
+
+  /**
+   * Graceful: waiting receives reject with `ClosedError` at once; sends already waiting for room go into the
+   * queue first (or fail); then the descriptor is closed and, if this object created the queue, its name is
+   * unlinked. Idempotent (the same promise again).
+   */
+  close(): Promise<void> {
+    return this.#ending.close(
+      async () => {
+        this.#receivers.fail(new ClosedError(`message queue "${this.name}"`));
+        this.#watch();
+        await this.#sends.drained();
+      },
+      () => this.#release(new ClosedError(`message queue "${this.name}"`)),
+    );
+  }
+
+  /** Immediate: waiting calls reject with `error` (default `ClosedError`), then as `close`. Idempotent. */
+  destroy(error?: Error): void {
+    this.#ending.destroy(() => this.#release(error ?? new ClosedError(`message queue "${this.name}"`)));
   }
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
 
+  #release(error: Error): void {
+    this.#watcher.close();
+    this.#fail(error);
+    mq.close(this.#fd);
+    if (this.#owned) unlinkQueue(this.name);
+  }
+
   #checkOpen(): void {
-    if (this.#closed) throw new ClosedError(`message queue "${this.name}"`);
+    if (this.#ending.called) throw new ClosedError(`message queue "${this.name}"`);
   }
 
   #checkSend(data: Uint8Array, priority: number): void {
     this.#checkOpen();
     if (!this.#canWrite) throw new UnsupportedError(`sending on message queue "${this.name}" opened with write: false`);
     if (!(data instanceof Uint8Array)) throw new TypeError('a queue message is a Uint8Array (or Buffer)');
-    if (!Number.isInteger(priority) || priority < 0 || priority >= MQ_PRIORITIES) {
-      throw new RangeError(`priority must be an integer from 0 to ${MQ_PRIORITIES - 1}, got ${priority}`);
-    }
-    if (data.length > this.messageSize) throw new TooLargeError('message', data.length, this.messageSize);
+    checkPriority(priority);
+    if (data.length > this.maxMessageBytes) throw new TooLargeError('message', data.length, this.maxMessageBytes);
   }
 
   #checkReceive(): void {
@@ -489,7 +560,7 @@ export class MessageQueue implements AsyncDisposable {
     try {
       return mq.trySend(this.#fd, data, priority);
     } catch (error) {
-      throw fromSystemError(`message queue "${this.name}" send`, error);
+      throw errnoError(error, `message queue "${this.name}" send`, { stage: 'connected' });
     }
   }
 
@@ -499,36 +570,22 @@ export class MessageQueue implements AsyncDisposable {
     try {
       received = mq.tryReceive(this.#fd, this.#scratch, attempts);
     } catch (error) {
-      throw fromSystemError(`message queue "${this.name}" receive`, error);
+      throw errnoError(error, `message queue "${this.name}" receive`, { stage: 'connected' });
     }
     if (received === undefined) return undefined;
     this.#priority = received.priority;
     return copyBytes(new Uint8Array(this.#scratchMemory, this.#scratchOffset, received.length));
   }
 
-  /**
-   * Retries `attempt` for at most spinMicroseconds while the queue is busy; true once it succeeds. A
-   * spin that fails marks the queue idle: waits go straight to libuv until a waiting call is served.
-   */
-  #spin(attempt: () => boolean): boolean {
-    if (this.#spinMs === 0 || !this.#busy) return false;
-    const end = performance.now() + this.#spinMs;
-    do {
-      if (attempt()) return true;
-    } while (performance.now() < end);
-    this.#busy = false;
-    return false;
-  }
-
   /** Polls for what waiting callers need: readable for receivers, writable for senders. */
   #watch(): void {
-    if (this.#closed) return;
-    this.#watcher.start({ readable: this.#receivers.size > 0, writable: this.#senders.size > 0 });
+    if (this.#watcher.closed) return;
+    this.#watcher.start({ readable: this.#receivers.size > 0, writable: this.#sends.size > 0 });
   }
 
   #onEvents(events: { readable: boolean; writable: boolean; error?: Error }): void {
     if (events.error) {
-      this.#failWaiters(fromSystemError(`message queue "${this.name}" poll`, events.error));
+      this.#fail(errnoError(events.error, `message queue "${this.name}" poll`));
       this.#watch();
       return;
     }
@@ -538,27 +595,20 @@ export class MessageQueue implements AsyncDisposable {
         const data = this.#receiveNow(1);
         if (data === undefined) break;
         this.#receivers.delete(receiver);
-        this.#busy = true;
-        receiver.resolve({ data, priority: this.#priority });
-      }
-      for (const sender of this.#senders) {
-        if (!this.#sendNow(sender.data, sender.priority)) break;
-        this.#senders.delete(sender);
-        this.#busy = true;
-        sender.settle.resolve();
+        this.#spin.busy = true;
+        receiver.settle.resolve({ data, priority: this.#priority });
       }
     } catch (error) {
-      this.#failWaiters(error);
+      this.#receivers.fail(error);
     }
+    if (this.#sends.size > 0 && this.#sends.flush((send) => this.#sendNow(send.data, send.priority)) > 0) this.#spin.busy = true;
     this.#watch();
   }
 
   /** Rejects every waiting receive and send with `error`. */
-  #failWaiters(error: unknown): void {
-    for (const receiver of this.#receivers) receiver.reject(error);
-    for (const sender of this.#senders) sender.settle.reject(error);
-    this.#receivers.clear();
-    this.#senders.clear();
+  #fail(error: unknown): void {
+    this.#receivers.fail(error);
+    this.#sends.rejectAll(error);
   }
 }
 

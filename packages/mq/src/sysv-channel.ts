@@ -1,23 +1,28 @@
 import {
-  AbstractChannel,
   AlreadyExistsError,
   ClosedError,
   PeerGoneError,
-  fromSystemError,
-  intervalOption,
   isIpcError,
   msgpackCodec,
-  registerKernelObject,
   type Codec,
-  type KernelObjectRegistration,
   type ReceiveOptions,
   type SendOptions,
 } from '@ipcx/core';
+import {
+  AbstractChannel,
+  fromSystemError,
+  intervalOption,
+  registerKernelObject,
+  type KernelObjectRegistration,
+} from '@ipcx/core/transport';
 import { sysv, sysvConstants } from '@ipcx/native';
-import { SysvMessageQueue, checkAdoptable, type SysvMessage, type SysvMessageQueueCreateOptions, type SysvMessageQueueOptions } from './sysv-queue.js';
+import { failReceives, sendsSettled } from './internal/channel-access.js';
+import { checkCodec } from '@ipcx/core/transport';
+import { EOF, Ending, PeerMonitor, encodeForChannel } from './internal/lifecycle.js';
+import { checkAdoptable, createSysvQueue, openSysvQueue, type SysvMessage, type SysvMessageQueue, type SysvMessageQueueCreateOptions } from './sysv-queue.js';
 
-/** Options of `SysvChannel.create` and `SysvChannel.open`. */
-export interface SysvChannelOptions<T = unknown> extends SysvMessageQueueCreateOptions {
+/** Options of `SysvChannel.create`: those of `SysvMessageQueue.create` (always exclusive), a codec, the types, liveness. */
+export interface SysvChannelOptions<T = unknown> extends Omit<SysvMessageQueueCreateOptions, 'exclusive'> {
   /** Default `msgpackCodec`. Both ends must use the same codec. */
   codec?: Codec<T>;
   /**
@@ -33,10 +38,14 @@ export interface SysvChannelOptions<T = unknown> extends SysvMessageQueueCreateO
   peerCheckInterval?: number;
 }
 
+/** Options of `SysvChannel.open`: the queue exists, so its capacity is not given. */
+export type SysvChannelOpenOptions<T = unknown> = Omit<SysvChannelOptions<T>, 'bufferBytes'>;
+
 /**
  * Liveness of the two ends, for channels found by key: a semaphore set with the queue's key, semaphore 0 held
  * (+1, SEM_UNDO) by the creating end and 1 by the opening end. The kernel undoes a dead end's +1, however it
- * died; a value seen at 1 and then 0 means that end is gone.
+ * died; an odd value means held, and a value seen odd and then even means that end is gone. The opening end also
+ * adds 2 without undo, a mark that stays: a creator that never saw the opener's unit held still learns it came.
  */
 interface Liveness {
   readonly id: number;
@@ -45,9 +54,6 @@ interface Liveness {
   registration: KernelObjectRegistration | undefined;
 }
 
-// The end of a channel's stream: an empty message. msgpack never encodes to zero bytes; with a raw codec,
-// empty messages are refused on a channel.
-const EOF = new Uint8Array(0);
 
 /**
  * A `Channel` over one System V message queue and a pair of message types: the creating end sends type
@@ -85,14 +91,16 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
   readonly #receiveType: number;
   readonly #receiveSelector: { type: number };
   readonly #liveness: Liveness | undefined;
-  readonly #peerCheckMs: number;
-  #closed = false;
+  readonly #ending = new Ending();
+  /** Close finished its drain, or destroy: the monitor stops. */
+  #released = false;
+  /** The peer's end marker was read, the queue was removed, or the peer is gone and what it sent was received. */
+  #ended = false;
   #peerClosed = false;
   #peerSeen = false;
   #peerGone = false;
-  #nextLook = 0;
-  #waits = 0;
-  #monitor: NodeJS.Timeout | undefined;
+  /** While sends or receives wait (and the end has liveness), checks the other end every peerCheckInterval. */
+  readonly #monitor: PeerMonitor | undefined;
 
   private constructor(queue: SysvMessageQueue, codec: Codec<T> | undefined, sendType: number, receiveType: number, liveness: Liveness | undefined, peerCheckMs: number) {
     super();
@@ -102,44 +110,38 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
     this.#receiveType = receiveType;
     this.#receiveSelector = { type: receiveType };
     this.#liveness = liveness;
-    this.#peerCheckMs = peerCheckMs;
+    this.#monitor = liveness === undefined ? undefined : new PeerMonitor(peerCheckMs, () => this.#checkPeer(), true);
   }
 
-  /** Creates the queue (`AlreadyExistsError` if the key is taken) and returns the creating end. */
-  static create<T = unknown>(options: SysvChannelOptions<T> = {}): SysvChannel<T> {
-    const [a, b] = checkTypes(options.types);
-    checkCodec(options.codec);
-    const peerCheckMs = intervalOption('peerCheckInterval', options.peerCheckInterval, 500);
-    const { codec, types: _, peerCheckInterval: __, ...rest } = options;
-    const queue = SysvMessageQueue.create(rest);
-    let liveness: Liveness | undefined;
-    if (queue.key !== 0) {
-      try {
-        liveness = createLiveness(queue.key, options.mode ?? 0o600);
-      } catch (error) {
-        void queue.close();
-        throw error;
-      }
-    }
-    return new SysvChannel<T>(queue, codec, a, b, liveness, peerCheckMs);
+  /**
+   * Creates the queue (`AlreadyExistsError` if the key is taken: a channel's queue is always new) and returns the
+   * creating end.
+   */
+  static async create<T = unknown>(options: SysvChannelOptions<T> = {}): Promise<SysvChannel<T>> {
+    return SysvChannel.#make('create', options);
   }
 
   /** Opens the other end of a channel made by `create` (by key, `path` + `id`, or the queue's `id`). */
-  static open<T = unknown>(options: Omit<SysvChannelOptions<T>, 'maxBytes'>): SysvChannel<T> {
+  static async open<T = unknown>(options: SysvChannelOpenOptions<T>): Promise<SysvChannel<T>> {
+    return SysvChannel.#make('open', options);
+  }
+
+  static #make<T>(role: 'create' | 'open', options: SysvChannelOptions<T>): SysvChannel<T> {
     const [a, b] = checkTypes(options.types);
-    checkCodec(options.codec);
+    checkCodec(options.codec, msgpackCodec, ['encode', 'decode']);
     const peerCheckMs = intervalOption('peerCheckInterval', options.peerCheckInterval, 500);
     const { codec, types: _, peerCheckInterval: __, ...rest } = options;
-    const queue = SysvMessageQueue.open(rest as SysvMessageQueueOptions);
+    const queue = role === 'create' ? createSysvQueue({ ...rest, exclusive: true }) : openSysvQueue(rest);
     let liveness: Liveness | undefined;
     if (queue.key !== 0) {
       try {
-        liveness = openLiveness(queue.key, options.mode ?? 0o600);
+        liveness = (role === 'create' ? createLiveness : openLiveness)(queue.key, options.mode ?? 0o600);
       } catch (error) {
-        void queue.close();
+        queue.destroy();
         throw error;
       }
     }
+    if (role === 'create') return new SysvChannel<T>(queue, codec, a, b, liveness, peerCheckMs);
     const channel = new SysvChannel<T>(queue, codec, b, a, liveness, peerCheckMs);
     channel.#peerAlive(); // the creator holds its unit from the start: seen now, its death is noticed later
     return channel;
@@ -150,15 +152,15 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
     return this.queue.maxMessageBytes;
   }
 
+  /** True once `close()` or `destroy()` was called, or the channel ended (the peer closed or died and all it sent was received). */
   get closed(): boolean {
-    return this.#closed;
+    return this.#ending.called || this.#ended;
   }
 
   send(message: T, options?: SendOptions): Promise<void> {
     try {
       this.#checkSend();
-      if (!this.#peerSeen) this.#lookForPeer();
-      return this.#whileWaiting(this.queue.send(this.#sendType, this.#encode(message), options));
+      return this.#whileWaiting(this.queue.send(this.#sendType, encodeForChannel(this.#codec, message, 'a SysvChannel'), options)).catch(this.#mapRemoved);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -166,19 +168,25 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
 
   trySend(message: T): boolean {
     this.#checkSend();
-    return this.queue.trySend(this.#sendType, this.#encode(message));
+    try {
+      return this.queue.trySend(this.#sendType, encodeForChannel(this.#codec, message, 'a SysvChannel'));
+    } catch (error) {
+      return this.#mapRemoved(error);
+    }
   }
 
   receive(options?: ReceiveOptions): Promise<T> {
-    if (this.#closed) return Promise.reject(new ClosedError());
-    if (this.#peerClosed) return Promise.reject(new ClosedError('channel (closed by the peer)'));
+    try {
+      this.#checkReceive();
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const selector = options === undefined ? this.#receiveSelector : { ...options, type: this.#receiveType };
     return this.#whileWaiting(this.queue.receive(selector)).then(this.#decodeMessage, this.#mapClosed);
   }
 
   tryReceive(): T | undefined {
-    if (this.#closed) throw new ClosedError();
-    if (this.#peerClosed) throw new ClosedError('channel (closed by the peer)');
+    this.#checkReceive();
     let message: SysvMessage | undefined;
     try {
       message = this.queue.tryReceive(this.#receiveSelector);
@@ -189,14 +197,36 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
   }
 
   /**
-   * Closes this end: pending receives reject with `ClosedError`; unread messages to this end are dropped; the
-   * other end is told (an empty message, waiting at most a second for room); the last end to close removes the
-   * queue. Idempotent.
+   * Graceful: pending receives reject with `ClosedError`; sends waiting for room go in first (or fail); unread
+   * messages to this end are dropped; the other end is told (an empty message, waiting at most a second for
+   * room); the last end to close removes the queue (System V has no unlink that spares the open ends: removing it
+   * drops what the other end has yet to read). Idempotent.
    */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    clearInterval(this.#monitor);
+  close(): Promise<void> {
+    return this.#ending.close(
+      async () => {
+        this.#failReceives(new ClosedError());
+        await this.queue[sendsSettled]();
+      },
+      () => this.#release(true),
+    );
+  }
+
+  /**
+   * Immediate: waiting calls reject with `error` (default `ClosedError`), nothing more is sent, and this end
+   * releases its unit (the other end sees it gone); the queue is removed at once if the other end is gone
+   * already, else left for it to remove.
+   */
+  destroy(error?: Error): void {
+    this.#ending.destroy(() => {
+      this.queue.fail(error ?? new ClosedError());
+      return this.#release(false);
+    });
+  }
+
+  async #release(graceful: boolean): Promise<void> {
+    this.#released = true;
+    this.#monitor?.stop();
     const q = this.queue;
     q.fail(new ClosedError());
     if (!this.#peerGone && this.#peerSeen && !this.#peerAlive()) this.#peerGone = true;
@@ -212,7 +242,7 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
       // Nothing left for the other end to read: remove the queue now (its receives end with ClosedError). Else
       // leave an end marker after what it has to read, and the queue for it to remove.
       if (!this.#peerClosed && q.stat().messages === 0) this.#peerClosed = true;
-      else if (!this.#peerClosed) await q.send(this.#sendType, EOF, { timeout: 1000 }).catch(() => {});
+      else if (!this.#peerClosed && graceful) await q.send(this.#sendType, EOF, { timeout: 1000 }).catch(() => {});
     } catch (error) {
       removed = isIpcError(error) && error.code === 'IPCX_ERR_CLOSED'; // removed under us
     }
@@ -234,13 +264,29 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
       if (this.#peerClosed) live.registration?.unregister();
     }
     if (!this.#peerClosed && q.created) q.disownOnClose();
-    await q.close();
+    q.destroy();
   }
 
+  /**
+   * Before each send: a message to an end that closed or died would wait in a queue nobody reads, so the other
+   * end's unit is read (one semctl) and a free one is PeerGoneError.
+   */
   #checkSend(): void {
-    if (this.#closed) throw new ClosedError();
+    if (this.#ending.called) throw new ClosedError();
     if (this.#peerClosed) throw new PeerGoneError('peer (it closed the channel)');
+    if (!this.#peerGone && !this.#peerAlive()) this.#peerGone = true;
     if (this.#peerGone) throw this.#goneError();
+  }
+
+  #checkReceive(): void {
+    if (this.#ending.called) throw new ClosedError();
+    if (this.#peerClosed) throw new ClosedError('channel (closed by the peer)');
+    if (this.#ended) throw this.#goneError();
+  }
+
+  /** Rejects the waiting receives of this end (only: its sends wait on the same queue). */
+  #failReceives(error: unknown): void {
+    this.queue[failReceives](error);
   }
 
   /** True while the other end's unit is held; the first time it is, that end counts as seen. No liveness: true. */
@@ -253,37 +299,14 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
     } catch {
       return !this.#peerSeen; // the set was removed: by the other end's close (its queue goes too) or by hand
     }
+    // Odd: the unit is held. Above 0: that end was here (an opener also adds 2 without undo, which stays when
+    // it goes, so that a creator that never saw its unit held still learns that it came and went).
     if (value > 0) this.#peerSeen = true;
-    return value > 0 || !this.#peerSeen;
-  }
-
-  /** Until the other end is seen, sends look for it at most once per peerCheckInterval. */
-  #lookForPeer(): void {
-    if (this.#liveness === undefined) return;
-    const now = performance.now();
-    if (now < this.#nextLook) return;
-    this.#nextLook = now + this.#peerCheckMs;
-    this.#peerAlive();
-  }
-
-  /** While a send or receive waits: checks the other end at once and every peerCheckInterval. */
-  #whileWaiting<R>(wait: Promise<R>): Promise<R> {
-    if (this.#liveness === undefined) return wait;
-    if (this.#waits++ === 0) {
-      this.#monitor = setInterval(() => this.#checkPeer(), this.#peerCheckMs);
-      this.#monitor.unref();
-      queueMicrotask(() => this.#checkPeer());
-    }
-    return wait.finally(() => {
-      if (--this.#waits === 0) {
-        clearInterval(this.#monitor);
-        this.#monitor = undefined;
-      }
-    });
+    return (value & 1) === 1 || !this.#peerSeen;
   }
 
   #checkPeer(): void {
-    if (this.#closed || this.#waits === 0) return;
+    if (this.#released || this.#monitor === undefined || this.#monitor.waits === 0) return;
     if (!this.#peerGone) {
       if (this.#peerAlive()) return;
       this.#peerGone = true;
@@ -294,6 +317,7 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
     } catch {
       return; // removed: the waits see it themselves
     }
+    this.#ended = true;
     this.queue.fail(this.#goneError());
   }
 
@@ -301,23 +325,35 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
     return new PeerGoneError(`the other end of System V channel ${this.queue.id} (its process died)`);
   }
 
-  #encode(message: T): Uint8Array {
-    const bytes = this.#codec.encode(message);
-    if (bytes.length === 0) throw new TypeError('an empty message cannot cross a System V channel (it marks the end)');
-    return bytes;
-  }
-
   readonly #decodeMessage = (message: SysvMessage): T => this.#decode(message.data);
 
+  #whileWaiting<R>(wait: Promise<R>): Promise<R> {
+    return this.#monitor === undefined ? wait : this.#monitor.around(wait);
+  }
+
+  /** The queue was removed (the other end closed with nothing left for us, or someone ran ipcrm): the channel ended. */
+  #removed(error: unknown): boolean {
+    if (!isIpcError(error) || error.code !== 'IPCX_ERR_CLOSED' || this.#ending.called) return false;
+    this.#ended = true;
+    this.#peerClosed = true;
+    return true;
+  }
+
   readonly #mapClosed = (error: unknown): never => {
-    // The queue was removed: the other end closed last-first (or someone ran ipcrm).
-    if (isIpcError(error) && error.code === 'IPCX_ERR_CLOSED' && !this.#closed) throw new ClosedError('channel (its queue was removed)', { cause: error });
+    if (this.#removed(error)) throw new ClosedError('channel (its queue was removed)', { cause: error });
+    throw error;
+  };
+
+  /** A send into a removed queue: the other end closed, so PeerGoneError (nothing is silently dropped). */
+  readonly #mapRemoved = (error: unknown): never => {
+    if (this.#removed(error)) throw new PeerGoneError('peer (it closed the channel and removed its queue)', { cause: error });
     throw error;
   };
 
   #decode(data: Uint8Array): T {
     if (data.length === 0) {
       this.#peerClosed = true;
+      this.#ended = true;
       this.queue.fail(new ClosedError('channel (closed by the peer)'));
       throw new ClosedError('channel (closed by the peer)');
     }
@@ -331,10 +367,6 @@ function checkTypes(types: readonly [number, number] | undefined): [number, numb
     throw new RangeError('types must be two different message types (integers from 1 to 2^53 - 1)');
   }
   return [types[0]!, types[1]!];
-}
-
-function checkCodec(codec: Codec<unknown> | undefined): void {
-  if (codec !== undefined && (typeof codec.encode !== 'function' || typeof codec.decode !== 'function')) throw new TypeError('codec must be a Codec');
 }
 
 function semError(what: string, error: unknown): Error {
@@ -380,7 +412,8 @@ function openLiveness(key: number, mode: number): Liveness | undefined {
   }
   if (stat.count !== 2) return undefined; // not ours
   checkAdoptable(what, stat, mode);
-  if (sysv.sem.getValue(id, 1) > 0) throw new AlreadyExistsError(`the opening end of System V channel key 0x${(key >>> 0).toString(16)} (another process has it open)`);
-  sysv.sem.tryOp(id, [{ index: 1, delta: 1, undo: true }]);
+  if ((sysv.sem.getValue(id, 1) & 1) === 1) throw new AlreadyExistsError(`the opening end of System V channel key 0x${(key >>> 0).toString(16)} (another process has it open)`);
+  // The unit (+1, undone by the kernel when this process dies) and the mark that an opener came (+2, kept).
+  sysv.sem.tryOp(id, [{ index: 1, delta: 1, undo: true }, { index: 1, delta: 2, undo: false }]);
   return { id, mine: 1, peer: 0, registration: undefined };
 }

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { SendQueue, checkBoolean, errnoError } from '@ipcx/core/transport';
 import {
   AlreadyExistsError,
   ClosedError,
@@ -7,8 +8,11 @@ import {
   NotFoundError,
   PermissionError,
   TooLargeError,
-  checkWaitOptions,
   copyBytes,
+  type WaitOptions,
+} from '@ipcx/core';
+import {
+  checkWaitOptions,
   fromSystemError,
   iterate,
   registerKernelObject,
@@ -16,10 +20,10 @@ import {
   intervalOption,
   waitFor,
   type KernelObjectRegistration,
-  type Settle,
-  type WaitOptions,
-} from '@ipcx/core';
+} from '@ipcx/core/transport';
 import { sysv, sysvConstants, type SysvMsgStat } from '@ipcx/native';
+import { failReceives, sendsSettled } from './internal/channel-access.js';
+import { Ending, Spin, Waits, countOption, modeOption, type Waiter } from './internal/lifecycle.js';
 
 export type { SysvMsgStat } from '@ipcx/native';
 
@@ -41,7 +45,8 @@ export interface SysvMessageQueueOptions extends SysvQueueKeyOptions {
    */
   mode?: number;
   /**
-   * The longest wait, in ms, between two attempts of a waiting `receive` (or a `send` on a full queue). System V
+   * The longest wait, in ms, between two attempts of a waiting `receive` (or a `send` on a full queue): how
+   * often an idle wait polls, not a check of another process (that is `peerCheckInterval`). System V
    * queues have no descriptor to poll, so a waiting call retries with IPC_NOWAIT after 1, 2, 4, … ms up to this
    * bound; a message that arrives while the queue is idle is seen within it. Default 20 (50 syscalls a second per
    * waiting queue, about 0.1% of a core).
@@ -56,8 +61,13 @@ export interface SysvMessageQueueOptions extends SysvQueueKeyOptions {
 
 /** Options of `SysvMessageQueue.create`. */
 export interface SysvMessageQueueCreateOptions extends SysvMessageQueueOptions {
-  /** Capacity in bytes (msg_qbytes). Default the kernel's msgmnb (16384); raising it above msgmnb needs CAP_SYS_RESOURCE. */
-  maxBytes?: number;
+  /**
+   * Default true: a key that is taken is `AlreadyExistsError`. `false`: create, or adopt the queue that is there
+   * if this user owns and created it and its mode is no wider than `mode` (else `PermissionError`).
+   */
+  exclusive?: boolean;
+  /** How many bytes the queue holds (msg_qbytes). Default the kernel's msgmnb (16384); above msgmnb needs CAP_SYS_RESOURCE. */
+  bufferBytes?: number;
 }
 
 /** A received message. */
@@ -82,19 +92,21 @@ export interface SysvSelector {
 /** Options of `receive`. */
 export interface SysvReceiveOptions extends SysvSelector, WaitOptions {}
 
-interface PendingReceive {
+interface PendingReceive extends Waiter<SysvMessage> {
   readonly type: number;
   readonly flags: number;
-  readonly settle: Settle<SysvMessage>;
 }
 
+/** What a send that waits for room keeps in core's SendQueue. */
 interface PendingSend {
   readonly type: number;
   readonly data: Uint8Array;
-  readonly settle: Settle<void>;
 }
 
 const C = sysvConstants;
+/** `SysvMessageQueue.create` and `open`, synchronously (SysvChannel). */
+const createSync: unique symbol = Symbol('createSync');
+const openSync: unique symbol = Symbol('openSync');
 const RESOLVED: Promise<void> = Promise.resolve();
 /**
  * How long after the queue last moved a wait re-polls on every event-loop turn before it falls back to the
@@ -138,7 +150,7 @@ export function sysvQueueTarget(what: string, o: SysvQueueKeyOptions, allowId: b
       return { key: checkKeyValue(sysv.ftok(o.path, o.id!)) };
     } catch (error) {
       if (error instanceof InvalidNameError) throw error;
-      throw fromSystemError(`ftok("${o.path}", ${o.id})`, error);
+      throw errnoError(error, `ftok("${o.path}", ${o.id})`);
     }
   }
   if (o.id !== undefined) {
@@ -150,12 +162,6 @@ export function sysvQueueTarget(what: string, o: SysvQueueKeyOptions, allowId: b
   throw new TypeError(`${what} needs key, path + id${allowId ? ', or id' : ''}`);
 }
 
-function checkMode(mode: unknown): number {
-  if (mode === undefined) return 0o600;
-  if (typeof mode !== 'number' || !Number.isInteger(mode) || mode < 0 || mode > 0o777) throw new RangeError(`mode must be a permission mode from 0 to 0o777, got ${String(mode)}`);
-  return mode;
-}
-
 function describe(target: { key: number } | { id: number } | undefined, id: number): string {
   return target !== undefined && 'key' in target ? `key 0x${(target.key >>> 0).toString(16).padStart(8, '0')}` : `id ${id}`;
 }
@@ -164,10 +170,9 @@ function describe(target: { key: number } | { id: number } | undefined, id: numb
 function queueError(what: string, error: unknown): Error {
   const code = (error as NodeJS.ErrnoException).code;
   if (code === 'EIDRM' || code === 'EINVAL') return new ClosedError(`${what} (the queue was removed)`, { cause: error });
-  if (code === 'ENOSPC') {
-    return new LimitError('kernel.msgmni', `${what}: the system holds its maximum of ${kernelValue('msgmni', 32000)} queues (kernel.msgmni); remove unused ones (ipcs -q, ipcrm) or raise it`, { cause: error });
-  }
-  return fromSystemError(what, error);
+  return errnoError(error, what, {
+    limits: { ENOSPC: { limit: 'kernel.msgmni', hint: `the system holds its maximum of ${kernelValue('msgmni', 32000)} queues (kernel.msgmni); remove unused ones (ipcs -q, ipcrm) or raise it` } },
+  });
 }
 
 /** A message type to send: an integer from 1 to 2^53 - 1. */
@@ -221,17 +226,16 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
   readonly #what: string;
   readonly #scratch: Buffer;
   readonly #out = new Float64Array(1);
-  readonly #receivers = new Set<PendingReceive>();
-  readonly #senders = new Set<PendingSend>();
+  readonly #receivers = new Waits<PendingReceive>();
+  readonly #sends = new SendQueue<PendingSend>();
   readonly #pollMs: number;
-  readonly #spinMs: number;
+  readonly #spin: Spin;
+  readonly #ending = new Ending();
   #registration: KernelObjectRegistration | undefined;
   #timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   /** Until then (performance.now() ms), waits re-poll on every turn of the event loop instead of a timer. */
   #eagerUntil = 0;
   #delay = 1;
-  #busy = false;
-  #closed = false;
   #keep = false;
 
   private constructor(id: number, key: number, created: boolean, what: string, options: SysvMessageQueueOptions, capacity: number) {
@@ -242,39 +246,50 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
     this.maxMessageBytes = Math.min(sysvMaxMessageBytes(), capacity);
     this.#scratch = Buffer.allocUnsafeSlow(this.maxMessageBytes + 1);
     this.#pollMs = intervalOption('pollInterval', options.pollInterval, 20);
-    this.#spinMs = spinOption(options.spinMicroseconds, 50) / 1000;
+    this.#spin = new Spin(spinOption(options.spinMicroseconds, 50));
     if (created) {
       this.#registration = registerKernelObject({ kind: 'sysv-msg', name: what.replace(/^System V queue /, ''), owner: '@ipcx/mq', unlink: () => removeQuietly(id) });
     }
   }
 
-  /** Creates a new queue (IPC_CREAT | IPC_EXCL: `AlreadyExistsError` if the key is taken). No key: IPC_PRIVATE. */
-  static create(options: SysvMessageQueueCreateOptions = {}): SysvMessageQueue {
+  /**
+   * Creates a new queue this object owns (IPC_CREAT | IPC_EXCL: `AlreadyExistsError` if the key is taken; with
+   * `exclusive: false`, adopts a queue of this user no wider than `mode`). No key: IPC_PRIVATE.
+   */
+  static async create(options: SysvMessageQueueCreateOptions = {}): Promise<SysvMessageQueue> {
+    return createSysvQueue(options);
+  }
+
+  /** @internal `create`, synchronously (SysvChannel). */
+  static [createSync](options: SysvMessageQueueCreateOptions): SysvMessageQueue {
     const target = sysvQueueTarget('SysvMessageQueue.create', options, false, true) as { key: number } | undefined;
-    const mode = checkMode(options.mode);
+    const mode = modeOption(options.mode);
     intervalOption('pollInterval', options.pollInterval, 20);
     spinOption(options.spinMicroseconds, 50);
-    const maxBytes = options.maxBytes;
-    if (maxBytes !== undefined && (!Number.isInteger(maxBytes) || maxBytes < 1 || maxBytes > 0x7fff_ffff)) throw new RangeError(`maxBytes must be an integer from 1 to 2^31 - 1, got ${String(maxBytes)}`);
+    checkBoolean('exclusive', options.exclusive);
+    const bufferBytes = countOption('bufferBytes', options.bufferBytes);
     let id: number;
     try {
       id = sysv.msg.get(target?.key ?? C.IPC_PRIVATE, C.IPC_CREAT | C.IPC_EXCL | mode);
     } catch (error) {
       const what = `System V queue ${describe(target, -1)}`;
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new AlreadyExistsError(what, { cause: error });
-      throw queueError(`${what} create`, error);
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw queueError(`${what} create`, error);
+      if (options.exclusive ?? true) throw new AlreadyExistsError(what, { cause: error });
+      const adopted = SysvMessageQueue[openSync]({ key: target!.key, mode, ...pick(options) }, true);
+      if (bufferBytes !== undefined) adopted.set({ maxBytes: bufferBytes });
+      return adopted;
     }
     const what = `System V queue ${describe(target, id)}`;
     let stat: SysvMsgStat;
     try {
-      if (maxBytes !== undefined) {
+      if (bufferBytes !== undefined) {
         const s = sysv.msg.stat(id);
-        sysv.msg.set(id, { uid: s.uid, gid: s.gid, mode: s.mode, maxBytes });
+        sysv.msg.set(id, { uid: s.uid, gid: s.gid, mode: s.mode, maxBytes: bufferBytes });
       }
       stat = sysv.msg.stat(id);
     } catch (error) {
       removeQuietly(id);
-      throw queueError(`${what} set maxBytes`, error);
+      throw queueError(`${what} set bufferBytes`, error);
     }
     return new SysvMessageQueue(id, target?.key ?? 0, true, what, options, stat.maxBytes);
   }
@@ -283,9 +298,14 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
    * Opens an existing queue by key, `path` + `id` (ftok) or kernel `id`. Refuses (`PermissionError`) a queue
    * owned or created by another uid, or open to more than `mode` (default 0o600).
    */
-  static open(options: SysvMessageQueueOptions): SysvMessageQueue {
+  static async open(options: SysvMessageQueueOptions): Promise<SysvMessageQueue> {
+    return SysvMessageQueue[openSync](options, false);
+  }
+
+  /** @internal `open`, synchronously (SysvChannel); `owned`: adopted by `create`. */
+  static [openSync](options: SysvMessageQueueOptions, owned: boolean): SysvMessageQueue {
     const target = sysvQueueTarget('SysvMessageQueue.open', options, true, false)!;
-    const mode = checkMode(options.mode);
+    const mode = modeOption(options.mode);
     intervalOption('pollInterval', options.pollInterval, 20);
     spinOption(options.spinMicroseconds, 50);
     let id: number;
@@ -308,12 +328,30 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
       throw queueError(`${what} open`, error);
     }
     checkAdoptable(what, stat, mode);
-    return new SysvMessageQueue(id, 'key' in target ? target.key : stat.key, false, what, options, stat.maxBytes);
+    return new SysvMessageQueue(id, 'key' in target ? target.key : stat.key, owned, what, options, stat.maxBytes);
   }
 
-  /** True once `close` was called. */
+  /**
+   * Removes the queue found by key, `path` + `id` or kernel `id` (IPC_RMID: its messages go with it, and waits on
+   * it everywhere fail): true if it was there.
+   */
+  static async unlink(options: SysvQueueKeyOptions): Promise<boolean> {
+    const target = sysvQueueTarget('SysvMessageQueue.unlink', options, true, false)!;
+    let id: number;
+    try {
+      id = 'id' in target ? target.id : sysv.msg.get(target.key, 0);
+      sysv.msg.remove(id);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'EINVAL' || code === 'EIDRM') return false;
+      throw queueError(`System V queue ${describe(target, -1)} remove`, error);
+    }
+    return true;
+  }
+
+  /** True once `close()` or `destroy()` was called. */
   get closed(): boolean {
-    return this.#closed;
+    return this.#ending.called;
   }
 
   /**
@@ -324,23 +362,19 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
     try {
       this.#checkSend(type, data);
       if (options !== undefined) checkWaitOptions(options);
-      if (this.#senders.size === 0 && (this.#sendNow(type, data) || this.#spin(() => this.#sendNow(type, data)))) return RESOLVED;
+      if (this.#sends.size === 0 && (this.#sendNow(type, data) || this.#spin.run(() => this.#sendNow(type, data) || undefined) === true)) return RESOLVED;
     } catch (error) {
       return Promise.reject(error);
     }
-    const copy = copyBytes(data);
-    return waitFor<void>('send', options, (settle) => {
-      const entry: PendingSend = { type, data: copy, settle };
-      this.#senders.add(entry);
-      this.#schedule();
-      return () => this.#senders.delete(entry);
-    });
+    const sent = this.#sends.enqueue({ type, data: copyBytes(data) }, options);
+    this.#schedule();
+    return sent;
   }
 
   /** Sends if there is room now; false when the queue is full (or earlier sends wait). */
   trySend(type: number, data: Uint8Array): boolean {
     this.#checkSend(type, data);
-    return this.#senders.size === 0 && this.#sendNow(type, data);
+    return this.#sends.size === 0 && this.#sendNow(type, data);
   }
 
   /**
@@ -356,7 +390,7 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
       [type, flags] = selectorFlags(options);
       if (options !== undefined) checkWaitOptions(options);
       if (this.#receivers.size === 0) {
-        const now = this.#receiveNow(type, flags) ?? (this.#busy && this.#spinMs > 0 ? this.#spinReceive(type, flags) : undefined);
+        const now = this.#receiveNow(type, flags) ?? this.#spin.run(() => this.#receiveNow(type, flags));
         if (now !== undefined) return Promise.resolve(now);
       }
     } catch (error) {
@@ -374,7 +408,7 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
 
   /** Yields every message (any type) until the queue is closed or removed. */
   [Symbol.asyncIterator](): AsyncIterator<SysvMessage> {
-    return iterate(() => this.receive());
+    return iterate(() => this.receive(), () => this.closed);
   }
 
   /** IPC_STAT: capacity, messages and bytes waiting, owner, mode, last sender and receiver pids and times. */
@@ -394,7 +428,7 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
       const o: { uid: number; gid: number; mode: number; maxBytes?: number } = {
         uid: options.uid ?? s.uid,
         gid: options.gid ?? s.gid,
-        mode: options.mode === undefined ? s.mode : checkMode(options.mode),
+        mode: options.mode === undefined ? s.mode : modeOption(options.mode),
       };
       if (options.maxBytes !== undefined) o.maxBytes = options.maxBytes;
       sysv.msg.set(this.id, o);
@@ -417,16 +451,30 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
   }
 
   /**
-   * Stops using the queue: waiting calls reject with `ClosedError`. The creator removes the queue (unless it
-   * was removed already); an opener leaves it. Idempotent.
+   * Graceful: waiting receives reject with `ClosedError` at once; sends already waiting for room go into the
+   * queue first (or fail); then the creator removes the queue (unless it was removed already), an opener
+   * leaves it. Idempotent (the same promise again).
    */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
+  close(): Promise<void> {
+    return this.#ending.close(
+      async () => {
+        this.#receivers.fail(new ClosedError(this.#what));
+        await this.#sends.drained();
+      },
+      () => this.#release(new ClosedError(this.#what)),
+    );
+  }
+
+  /** Immediate: waiting calls reject with `error` (default `ClosedError`), then as `close`. Idempotent. */
+  destroy(error?: Error): void {
+    this.#ending.destroy(() => this.#release(error ?? new ClosedError(this.#what)));
+  }
+
+  #release(error: Error): void {
     clearTimeout(this.#timer as NodeJS.Timeout);
     clearImmediate(this.#timer as NodeJS.Immediate);
     this.#timer = undefined;
-    this.#fail(new ClosedError(this.#what));
+    this.#fail(error);
     if (this.#registration !== undefined && !this.#keep) {
       this.#registration.unregister();
       this.#registration = undefined;
@@ -446,9 +494,24 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
     this.#keep = true;
   }
 
+  /** Resolves once every send waiting now is in the queue or has failed (SysvChannel's close). */
+  [sendsSettled](): Promise<void> {
+    return this.#sends.drained();
+  }
+
+  /** Rejects every waiting receive with `error` (SysvChannel's close). */
+  [failReceives](error: unknown): void {
+    this.#receivers.fail(error);
+  }
+
   /** @internal SysvChannel: rejects every waiting call with `error`. */
   fail(error: unknown): void {
     this.#fail(error);
+  }
+
+  #fail(error: unknown): void {
+    this.#receivers.fail(error);
+    this.#sends.rejectAll(error);
   }
 
   /** @internal SysvChannel: receives into the scratch buffer: the length (type in `out`) or -1. */
@@ -461,7 +524,7 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
   }
 
   #check(): void {
-    if (this.#closed) throw new ClosedError(this.#what);
+    if (this.#ending.called) throw new ClosedError(this.#what);
   }
 
   #checkSend(type: number, data: Uint8Array): void {
@@ -484,7 +547,7 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
 
   /** Something went through: the queue is busy, so waits spin and re-poll eagerly for a while. */
   #moved(): void {
-    this.#busy = true;
+    this.#spin.busy = true;
     this.#eagerUntil = performance.now() + EAGER_MS;
   }
 
@@ -494,26 +557,6 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
     this.#moved();
     if (length > this.maxMessageBytes) throw new TooLargeError(`incoming message (more than ${this.maxMessageBytes} bytes)`, undefined, this.maxMessageBytes);
     return { type: this.#out[0]!, data: copyBytes(this.#scratch.subarray(0, length)) };
-  }
-
-  #spinReceive(type: number, flags: number): SysvMessage | undefined {
-    const end = performance.now() + this.#spinMs;
-    do {
-      const got = this.#receiveNow(type, flags);
-      if (got !== undefined) return got;
-    } while (performance.now() < end);
-    this.#busy = false;
-    return undefined;
-  }
-
-  #spin(attempt: () => boolean): boolean {
-    if (this.#spinMs === 0 || !this.#busy) return false;
-    const end = performance.now() + this.#spinMs;
-    do {
-      if (attempt()) return true;
-    } while (performance.now() < end);
-    this.#busy = false;
-    return false;
   }
 
   #waitToReceive(type: number, flags: number, options: WaitOptions | undefined): Promise<SysvMessage> {
@@ -532,7 +575,7 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
    * nothing moves.
    */
   #schedule(): void {
-    if (this.#closed || this.#timer !== undefined || (this.#receivers.size === 0 && this.#senders.size === 0)) return;
+    if (this.#timer !== undefined || (this.#receivers.size === 0 && this.#sends.size === 0)) return;
     if (performance.now() < this.#eagerUntil) {
       this.#timer = setImmediate(this.#onTimer);
       return;
@@ -564,15 +607,10 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
         r.settle.resolve(got);
         moved = true;
       }
-      for (const s of this.#senders) {
-        if (!this.#sendNow(s.type, s.data)) break;
-        this.#senders.delete(s);
-        s.settle.resolve();
-        moved = true;
-      }
     } catch (error) {
       this.#fail(error);
     }
+    if (this.#sends.size > 0 && this.#sends.flush((s) => this.#sendNow(s.type, s.data)) > 0) moved = true;
     if (moved) {
       this.#delay = 1;
       this.#eagerUntil = performance.now() + EAGER_MS;
@@ -582,12 +620,23 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
     this.#schedule();
   }
 
-  #fail(error: unknown): void {
-    for (const r of this.#receivers) r.settle.reject(error);
-    for (const s of this.#senders) s.settle.reject(error);
-    this.#receivers.clear();
-    this.#senders.clear();
-  }
+}
+
+
+/** `SysvMessageQueue.create`, synchronously, for SysvChannel. */
+export function createSysvQueue(options: SysvMessageQueueCreateOptions): SysvMessageQueue {
+  return SysvMessageQueue[createSync](options);
+}
+
+/** `SysvMessageQueue.open`, synchronously, for SysvChannel. */
+export function openSysvQueue(options: SysvMessageQueueOptions): SysvMessageQueue {
+  return SysvMessageQueue[openSync](options, false);
+}
+
+/** The polling options of `options` (what an adopted queue keeps of create's options). */
+function pick(options: SysvMessageQueueOptions): SysvMessageQueueOptions {
+  const { pollInterval, spinMicroseconds } = options;
+  return { ...(pollInterval !== undefined ? { pollInterval } : {}), ...(spinMicroseconds !== undefined ? { spinMicroseconds } : {}) };
 }
 
 /** Refuses a queue owned or created by another uid, or open wider than `mode`. */

@@ -1,7 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
+import { within } from '@ipcx/core/testing';
 import { MessageQueue } from '@ipcx/mq';
 
 const made: string[] = [];
@@ -14,20 +19,20 @@ export function queueName(what: string): string {
 }
 
 /** Unlinks every queue the test made; call from afterEach so that it runs when a test fails too. */
-export function unlinkAll(): void {
-  for (const name of made.splice(0)) MessageQueue.unlink(name);
+export async function unlinkAll(): Promise<void> {
+  for (const name of made.splice(0)) await MessageQueue.unlink(name);
 }
 
-/** The first line a child prints (its "ready"); rejects if the child exits first instead of waiting for ever. */
+/** The first line a child prints (its "ready"); rejects if the child exits first, or after 10 s (core's `within`). */
 export function firstLine(child: ChildProcess): Promise<string> {
-  return new Promise((resolve, reject) => {
+  return within(new Promise((resolve, reject) => {
     const onExit = (code: number | null, signal: string | null): void => reject(new Error(`the child exited (${code ?? signal}) before it was ready`));
     child.once('exit', onExit);
     child.stdout!.once('data', (chunk: Buffer) => {
       child.off('exit', onExit);
       resolve(String(chunk));
     });
-  });
+  }), 10_000, "the child's first line");
 }
 
 /**
@@ -65,4 +70,25 @@ export async function outputOf(child: ChildProcess): Promise<{ code: number | nu
   child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
   const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
   return { code, signal, out, err };
+}
+
+/**
+ * Compiles the C fixture `file` (in test/fixtures) into a temporary folder and returns the binary's path and a
+ * function that removes the folder; skips the test when no C compiler builds it.
+ */
+export async function compileFixture(
+  context: { skip(note?: string): never },
+  file: string,
+  libraries: string[] = [],
+): Promise<{ binary: string; remove: () => void }> {
+  const dir = mkdtempSync(join(tmpdir(), 'ipcx-mq-c-'));
+  const remove = (): void => rmSync(dir, { recursive: true, force: true });
+  const binary = join(dir, file.replace(/\.c$/, ''));
+  try {
+    await promisify(execFile)('cc', ['-O2', '-o', binary, fileURLToPath(new URL(`./fixtures/${file}`, import.meta.url)), ...libraries]);
+  } catch (error) {
+    remove();
+    context.skip(`no C compiler could build the peer: ${(error as Error).message}`);
+  }
+  return { binary, remove };
 }

@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { MqChannel } from '@ipcx/mq';
+import { TypedMessageQueue } from '@ipcx/mq';
 import { killSpawned, outputOf, queueName, spawnCode, unlinkAll } from './helpers.js';
 
-afterEach(() => {
+afterEach(async () => {
   killSpawned();
-  unlinkAll();
+  await unlinkAll();
 });
 
 describe('load: 16 senders into one queue', () => {
@@ -12,12 +12,12 @@ describe('load: 16 senders into one queue', () => {
     const name = queueName('load');
     const SENDERS = 16;
     const MESSAGES = 500;
-    await using queue = MqChannel.queue<[number, number]>(name, { create: true, maxMessages: 10, messageSize: 64 });
+    await using queue = await TypedMessageQueue.create<[number, number]>(name, { capacity: 10, maxMessageBytes: 64 });
     const rss = [process.memoryUsage().rss];
     const started = performance.now();
     const children = Array.from({ length: SENDERS }, (_, id) =>
-      spawnCode(`import { MqChannel } from '@ipcx/mq';
-        const q = MqChannel.queue(${JSON.stringify(name)}, { read: false });
+      spawnCode(`import { TypedMessageQueue } from '@ipcx/mq';
+        const q = await TypedMessageQueue.open(${JSON.stringify(name)}, { read: false });
         for (let n = 0; n < ${MESSAGES}; n++) await q.send([${id}, n], { timeout: 30000 });
         await q.close();`),
     );

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rawCodec, request, serve } from '@ipcx/core';
 import { describeChannelConformance, type KillablePeer } from '@ipcx/core/testing';
-import { MessageQueue, MqChannel } from '@ipcx/mq';
+import { MessageQueue, MqChannel, TypedMessageQueue } from '@ipcx/mq';
 import { firstLine, queueName, unlinkAll } from './helpers.js';
 
 afterEach(unlinkAll);
@@ -11,7 +11,7 @@ afterEach(unlinkAll);
 /** This end of a duplex channel, the other end echoing in a child process the suite may kill. */
 async function killablePeer(): Promise<KillablePeer> {
   const name = queueName('conf-kill');
-  const channel = MqChannel.create(name, { maxMessages: 5, messageSize: 1024, peerCheckInterval: 20 });
+  const channel = await MqChannel.create(name, { capacity: 5, maxMessageBytes: 1024, peerCheckInterval: 20 });
   const child = spawn(process.execPath, [new URL('./fixtures/duplex-echo.mjs', import.meta.url).pathname, name], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = once(child, 'exit');
   expect(await firstLine(child)).toBe('ready\n');
@@ -26,10 +26,10 @@ async function killablePeer(): Promise<KillablePeer> {
 
 describeChannelConformance(
   'MqChannel duplex',
-  () => {
+  async () => {
     const name = queueName('conf');
-    const a = MqChannel.create(name, { maxMessages: 5, messageSize: 1024 });
-    return [a, MqChannel.open(name)];
+    const a = await MqChannel.create(name, { capacity: 5, maxMessageBytes: 1024 });
+    return [a, await MqChannel.open(name)];
   },
   {
     capacity: 5,
@@ -37,8 +37,8 @@ describeChannelConformance(
     killablePeer,
     garbagePeer: async () => {
       const name = queueName('conf-garbage');
-      const receiver = MqChannel.create(name, { maxMessages: 5, messageSize: 1024 });
-      return [receiver, MqChannel.open(name, { codec: rawCodec })];
+      const receiver = await MqChannel.create(name, { capacity: 5, maxMessageBytes: 1024 });
+      return [receiver, await MqChannel.open(name, { codec: rawCodec })];
     },
   },
 );
@@ -46,8 +46,8 @@ describeChannelConformance(
 describe('MqChannel', () => {
   it('carries request/serve from core', async () => {
     const name = queueName('rpc');
-    await using client = MqChannel.create(name, { maxMessages: 4, messageSize: 256 });
-    await using server = MqChannel.open(name);
+    await using client = await MqChannel.create(name, { capacity: 4, maxMessageBytes: 256 });
+    await using server = await MqChannel.open(name);
     const serving = serve<{ a: number; b: number }, number>(server, ({ a, b }) => a * b);
     const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => request<number>(client, { a: i, b: 3 }, { timeout: 5000 })));
     expect(answers).toEqual(Array.from({ length: 20 }, (_, i) => i * 3));
@@ -55,11 +55,11 @@ describe('MqChannel', () => {
     await serving;
   });
 
-  it('a one-queue channel takes messages from several senders in priority order', async () => {
+  it('a TypedMessageQueue takes messages from several senders in priority order', async () => {
     const name = queueName('fan');
-    await using receiver = MqChannel.queue<string>(name, { create: true, maxMessages: 8, messageSize: 64, write: false });
-    await using low = MqChannel.queue<string>(name, { read: false, priority: 1 });
-    await using high = MqChannel.queue<string>(name, { read: false, priority: 7 });
+    await using receiver = await TypedMessageQueue.create<string>(name, { capacity: 8, maxMessageBytes: 64, write: false });
+    await using low = await TypedMessageQueue.open<string>(name, { read: false, priority: 1 });
+    await using high = await TypedMessageQueue.open<string>(name, { read: false, priority: 7 });
     await low.send('l1');
     await low.send('l2');
     await high.send('h1');
@@ -68,12 +68,39 @@ describe('MqChannel', () => {
     expect(got).toEqual(['urgent', 'h1', 'l1', 'l2']);
   });
 
-  it('refuses a bad peerCheckInterval before any queue exists', () => {
+  it('turns closed once the other end closed and what it sent was received; a send after that is PeerGoneError', async () => {
+    const name = queueName('ended');
+    await using a = await MqChannel.create<string>(name, { capacity: 4, maxMessageBytes: 64 });
+    const b = await MqChannel.open<string>(name);
+    await b.send('last words');
+    await b.close();
+    expect(a.closed).toBe(false);
+    await expect(a.send('to nobody')).rejects.toMatchObject({ code: 'IPCX_ERR_PEER_GONE' });
+    expect(await a.receive({ timeout: 1000 })).toBe('last words');
+    await expect(a.receive({ timeout: 1000 })).rejects.toMatchObject({ code: 'IPCX_ERR_CLOSED' });
+    expect(a.closed).toBe(true);
+  });
+
+  it('destroy rejects a send waiting for room with its error and unlinks the creator\'s queues', async () => {
+    const name = queueName('destroy');
+    const a = await MqChannel.create<string>(name, { capacity: 1, maxMessageBytes: 64 });
+    await using b = await MqChannel.open<string>(name);
+    await a.send('fills');
+    const stuck = a.send('waits');
+    const reason = new Error('stop');
+    a.destroy(reason);
+    await expect(stuck).rejects.toBe(reason);
+    expect(a.closed).toBe(true);
+    expect(await MessageQueue.unlink(`${name}.0`)).toBe(false);
+    expect(await b.receive({ timeout: 1000 })).toBe('fills'); // an open end keeps what was there
+  });
+
+  it('refuses a bad peerCheckInterval before any queue exists', async () => {
     const name = queueName('interval');
     for (const peerCheckInterval of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
-      expect(() => MqChannel.create(name, { peerCheckInterval })).toThrow(RangeError);
+      await expect(MqChannel.create(name, { peerCheckInterval })).rejects.toThrow(RangeError);
     }
-    expect(MessageQueue.unlink(`${name}.0`)).toBe(false);
-    expect(MessageQueue.unlink(`${name}.1`)).toBe(false);
+    expect(await MessageQueue.unlink(`${name}.0`)).toBe(false);
+    expect(await MessageQueue.unlink(`${name}.1`)).toBe(false);
   });
 });

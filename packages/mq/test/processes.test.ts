@@ -1,13 +1,10 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rawCodec } from '@ipcx/core';
+import { pendingAfterTurns } from '@ipcx/core/testing';
 import { MessageQueue, MqChannel } from '@ipcx/mq';
-import { firstLine, queueName, unlinkAll } from './helpers.js';
+import { compileFixture, firstLine, queueName, unlinkAll } from './helpers.js';
 
 const fixture = (name: string): string => new URL(`./fixtures/${name}`, import.meta.url).pathname;
 const children: ChildProcess[] = [];
@@ -25,15 +22,15 @@ async function output(child: ChildProcess): Promise<{ code: number | null; out: 
   return { code, out };
 }
 
-afterEach(() => {
+afterEach(async () => {
   for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
-  unlinkAll();
+  await unlinkAll();
 });
 
 describe('MessageQueue across processes', () => {
   it('merges senders in several processes by priority, keeping each sender order', async () => {
     const name = queueName('multi');
-    await using q = MessageQueue.open(name, { create: true, maxMessages: 10, messageSize: 32 });
+    await using q = await MessageQueue.create(name, { capacity: 10, maxMessageBytes: 32 });
     const senders = [
       ['1', 'low'],
       ['5', 'mid'],
@@ -50,13 +47,11 @@ describe('MessageQueue across processes', () => {
 
   it('releases a sender blocked on a full queue when a receiver in another process takes a message', async () => {
     const name = queueName('block');
-    await using q = MessageQueue.open(name, { create: true, maxMessages: 1, messageSize: 32 });
+    await using q = await MessageQueue.create(name, { capacity: 1, maxMessageBytes: 32 });
     await q.send(Buffer.from('first'), { priority: 2 });
-    let sent = false;
-    const blocked = q.send(Buffer.from('second')).then(() => (sent = true));
-    // Let the loop turn: the send must still be waiting for room, the queue still holding one message.
-    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
-    expect(sent).toBe(false);
+    const blocked = q.send(Buffer.from('second'));
+    // The send must still be waiting for room after the loop turned, the queue still holding one message.
+    expect(await pendingAfterTurns(blocked)).toBe(true);
     expect(q.attributes().currentMessages).toBe(1);
     const { code, out } = await output(run('receiver.mjs', [name]));
     expect(code).toBe(0);
@@ -67,10 +62,10 @@ describe('MessageQueue across processes', () => {
 
   it('ends a receive with AbortedError when a POSIX signal aborts it in another process', async () => {
     const name = queueName('abort');
-    await using q = MessageQueue.open(name, { create: true, maxMessages: 1, messageSize: 32 });
+    await using q = await MessageQueue.create(name, { capacity: 1, maxMessageBytes: 32 });
     const child = run('abortable.mjs', [name]);
     const result = output(child);
-    await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+    expect(await firstLine(child)).toBe('ready\n');
     child.kill('SIGUSR1');
     const { code, out } = await result;
     expect(code).toBe(0);
@@ -94,7 +89,7 @@ async function kill(child: ChildProcess): Promise<void> {
 describe('MqChannel when the other end dies', () => {
   it('delivers what a killed opening end sent, then fails the waiting receive with PeerGoneError', async () => {
     const name = queueName('gone-opener');
-    await using channel = MqChannel.create<string>(name, { maxMessages: 4, messageSize: 64, peerCheckInterval: 20 });
+    await using channel = await MqChannel.create<string>(name, { capacity: 4, maxMessageBytes: 64, peerCheckInterval: 20 });
     const first = channel.receive({ timeout: 10_000 }); // waiting before the other end exists: not an error
     first.catch(() => {}); // (awaited below; a failing startEnd must not leave it unhandled)
     const child = await startEnd('open', name, 'one', 'two');
@@ -108,7 +103,7 @@ describe('MqChannel when the other end dies', () => {
   it('fails the opening end\'s waiting receive with PeerGoneError when the creator is killed', async () => {
     const name = queueName('gone-creator');
     const child = await startEnd('create', name);
-    await using channel = MqChannel.open<string>(name, { peerCheckInterval: 20 });
+    await using channel = await MqChannel.open<string>(name, { peerCheckInterval: 20 });
     const waiting = expect(channel.receive({ timeout: 10_000 })).rejects.toMatchObject({ code: 'IPCX_ERR_PEER_GONE' });
     await kill(child);
     await waiting;
@@ -116,7 +111,7 @@ describe('MqChannel when the other end dies', () => {
 
   it('fails a send waiting for room with PeerGoneError when the receiving end is killed', async () => {
     const name = queueName('gone-full');
-    await using channel = MqChannel.create<string>(name, { maxMessages: 1, messageSize: 64, peerCheckInterval: 20 });
+    await using channel = await MqChannel.create<string>(name, { capacity: 1, maxMessageBytes: 64, peerCheckInterval: 20 });
     const child = await startEnd('open', name);
     await channel.send('fills the queue');
     const blocked = expect(channel.send('waits for room', { timeout: 10_000 })).rejects.toMatchObject({ code: 'IPCX_ERR_PEER_GONE' });
@@ -127,17 +122,17 @@ describe('MqChannel when the other end dies', () => {
   it('refuses a second creator or opener while the first lives, and takes over the queues of a creator that died', async () => {
     const name = queueName('owners');
     {
-      await using a = MqChannel.create<string>(name, { maxMessages: 2, messageSize: 64 });
-      expect(() => MqChannel.create(name)).toThrow(expect.objectContaining({ code: 'IPCX_ERR_ALREADY_EXISTS' }));
-      await using b = MqChannel.open<string>(name);
-      expect(() => MqChannel.open(name)).toThrow(expect.objectContaining({ code: 'IPCX_ERR_ALREADY_EXISTS' }));
+      await using a = await MqChannel.create<string>(name, { capacity: 2, maxMessageBytes: 64 });
+      await expect(MqChannel.create(name)).rejects.toThrow(expect.objectContaining({ code: 'IPCX_ERR_ALREADY_EXISTS' }));
+      await using b = await MqChannel.open<string>(name);
+      await expect(MqChannel.open(name)).rejects.toThrow(expect.objectContaining({ code: 'IPCX_ERR_ALREADY_EXISTS' }));
       await a.send('still one pair');
       expect(await b.receive({ timeout: 1000 })).toBe('still one pair');
     }
     const dead = await startEnd('create', name);
     await kill(dead); // leaves its queues behind
-    await using creator = MqChannel.create<string>(name, { maxMessages: 4, messageSize: 64 });
-    await using opener = MqChannel.open<string>(name);
+    await using creator = await MqChannel.create<string>(name, { capacity: 4, maxMessageBytes: 64, exclusive: false });
+    await using opener = await MqChannel.open<string>(name);
     await opener.send('taken over');
     expect(await creator.receive({ timeout: 1000 })).toBe('taken over');
   });
@@ -145,18 +140,12 @@ describe('MqChannel when the other end dies', () => {
 
 describe('MessageQueue with a C program', () => {
   it('exchanges messages with priorities in both directions with a peer compiled from C', async (context) => {
-    const dir = mkdtempSync(join(tmpdir(), 'ipcx-mq-c-'));
+    const { binary, remove } = await compileFixture(context, 'mq-peer.c', ['-lrt']);
     try {
-      const binary = join(dir, 'mq-peer');
-      try {
-        await promisify(execFile)('cc', ['-O2', '-o', binary, fixture('mq-peer.c'), '-lrt']);
-      } catch (error) {
-        context.skip(`no C compiler could build the peer: ${(error as Error).message}`);
-      }
       const toC = queueName('toc');
       const fromC = queueName('fromc');
-      await using out = MessageQueue.open(toC, { create: true, maxMessages: 4, messageSize: 64, read: false });
-      await using back = MessageQueue.open(fromC, { create: true, maxMessages: 4, messageSize: 64, write: false });
+      await using out = await MessageQueue.create(toC, { capacity: 4, maxMessageBytes: 64, read: false });
+      await using back = await MessageQueue.create(fromC, { capacity: 4, maxMessageBytes: 64, write: false });
       const peer = spawn(binary, [toC, fromC, '4'], { stdio: ['ignore', 'inherit', 'inherit'] });
       children.push(peer);
       const exited = once(peer, 'exit');
@@ -174,7 +163,7 @@ describe('MessageQueue with a C program', () => {
       // A C program as the other end of a duplex channel takes no lock: it is never reported gone,
       // and a receive after it exits ends by its timeout.
       const name = queueName('cduplex');
-      await using channel = MqChannel.create<Uint8Array>(name, { maxMessages: 4, messageSize: 64, codec: rawCodec, peerCheckInterval: 10 });
+      await using channel = await MqChannel.create<Uint8Array>(name, { capacity: 4, maxMessageBytes: 64, codec: rawCodec, peerCheckInterval: 10 });
       const duplexPeer = spawn(binary, [`${name}.0`, `${name}.1`, '1'], { stdio: ['ignore', 'inherit', 'inherit'] });
       children.push(duplexPeer);
       const done = once(duplexPeer, 'exit');
@@ -183,7 +172,7 @@ describe('MessageQueue with a C program', () => {
       expect((await done)[0]).toBe(0);
       await expect(channel.receive({ timeout: 100 })).rejects.toMatchObject({ code: 'IPCX_ERR_TIMEOUT' });
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      remove();
     }
   });
 });

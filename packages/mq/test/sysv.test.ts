@@ -1,15 +1,15 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { randomInt } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ownedKernelObjects, rawCodec } from '@ipcx/core';
 import { describeChannelConformance } from '@ipcx/core/testing';
 import { sysv } from '@ipcx/native';
 import { SysvChannel, SysvMessageQueue, sysvMaxMessageBytes } from "@ipcx/mq";
+import { compileFixture, firstLine } from './helpers.js';
 
 const children: ChildProcess[] = [];
 const ids = new Set<number>();
@@ -63,23 +63,20 @@ afterEach(() => {
 
 describeChannelConformance(
   'SysvChannel',
-  () => {
+  async () => {
     const key = uniqueKey();
-    const creator = track(SysvChannel.create({ key }));
+    const creator = track(await SysvChannel.create({ key }));
     // The suite closes the first end first: the opening end, whose close leaves the queue to the creator.
-    return [SysvChannel.open({ key }), creator];
+    return [await SysvChannel.open({ key }), creator];
   },
   {
     maxMessageBytes: Math.min(sysvMaxMessageBytes(), 16384),
     killablePeer: async () => {
       const key = uniqueKey();
-      const channel = track(SysvChannel.create({ key, peerCheckInterval: 50 }));
+      const channel = track(await SysvChannel.create({ key, peerCheckInterval: 50 }));
       const child = spawn(process.execPath, [new URL('./fixtures/sysv-echo.mjs', import.meta.url).pathname, String(key)], { stdio: ['ignore', 'pipe', 'inherit'] });
       children.push(child);
-      await new Promise<void>((resolve, reject) => {
-        child.stdout!.once('data', () => resolve());
-        child.once('exit', (code) => reject(new Error(`the echo exited (${code}) before it was ready`)));
-      });
+      expect(await firstLine(child)).toBe('ready\n');
       return {
         channel,
         kill: async () => {
@@ -91,24 +88,18 @@ describeChannelConformance(
     },
     garbagePeer: async () => {
       const key = uniqueKey();
-      const receiver = track(SysvChannel.create({ key }));
-      return [receiver, SysvChannel.open<Uint8Array>({ key, codec: rawCodec })];
+      const receiver = track(await SysvChannel.create({ key }));
+      return [receiver, await SysvChannel.open<Uint8Array>({ key, codec: rawCodec })];
     },
   },
 );
 
 describe('SysvMessageQueue', () => {
   it('selects messages a C program sent by type: one type, the lowest up to a bound, all but one, the first', async (context) => {
-    const dir = mkdtempSync(join(tmpdir(), 'ipcx-sysv-msg-c-'));
+    const { binary, remove } = await compileFixture(context, 'sysv-msg-peer.c');
     try {
-      const binary = join(dir, 'sysv-msg-peer');
-      try {
-        await promisify(execFile)('cc', ['-O2', '-o', binary, new URL('./fixtures/sysv-msg-peer.c', import.meta.url).pathname]);
-      } catch (error) {
-        context.skip(`no C compiler could build the peer: ${(error as Error).message}`);
-      }
       const key = uniqueKey();
-      await using q = track(SysvMessageQueue.create({ key }));
+      await using q = track(await SysvMessageQueue.create({ key }));
       const peer = spawn(binary, [String(key)], { stdio: ['ignore', 'inherit', 'inherit'] });
       children.push(peer);
       const exited = once(peer, 'exit');
@@ -127,12 +118,12 @@ describe('SysvMessageQueue', () => {
       expect((await exited)[0]).toBe(0);
       expect(q.stat()).toMatchObject({ messages: 0, lastSendPid: peer.pid, lastReceivePid: process.pid, mode: 0o600 });
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      remove();
     }
   });
 
   it('waits for a matching type without taking others, and serves waiting receives in order', async () => {
-    await using q = track(SysvMessageQueue.create({ key: uniqueKey(), pollInterval: 5 }));
+    await using q = track(await SysvMessageQueue.create({ key: uniqueKey(), pollInterval: 5 }));
     const wantTwo = q.receive({ type: 2, timeout: 5000 });
     const anyA = q.receive({ timeout: 5000 });
     const anyB = q.receive({ timeout: 5000 });
@@ -145,7 +136,7 @@ describe('SysvMessageQueue', () => {
   });
 
   it('makes a send wait while the queue is full, and times out or aborts waits without losing anything', async () => {
-    await using q = track(SysvMessageQueue.create({ maxBytes: 64, pollInterval: 5 }));
+    await using q = track(await SysvMessageQueue.create({ bufferBytes: 64, pollInterval: 5 }));
     expect(q.maxMessageBytes).toBe(64);
     expect(q.trySend(1, new Uint8Array(64))).toBe(true);
     expect(q.trySend(1, new Uint8Array(1))).toBe(false);
@@ -164,17 +155,17 @@ describe('SysvMessageQueue', () => {
   });
 
   it('fails waits with ClosedError when the queue is removed, and removes what it created on close', async () => {
-    const q = track(SysvMessageQueue.create({ key: uniqueKey(), pollInterval: 5 }));
+    const q = track(await SysvMessageQueue.create({ key: uniqueKey(), pollInterval: 5 }));
     const mine = (): boolean => ownedKernelObjects().some((o) => o.kind === 'sysv-msg' && o.name === `key 0x${(q.key >>> 0).toString(16).padStart(8, '0')}`);
     expect(mine()).toBe(true);
-    const other = SysvMessageQueue.open({ id: q.id, pollInterval: 5 });
+    const other = await SysvMessageQueue.open({ id: q.id, pollInterval: 5 });
     const waiting = other.receive({ timeout: 5000 });
     q.remove();
     await expect(waiting).rejects.toMatchObject({ code: 'IPCX_ERR_CLOSED' });
     await q.close();
     await other.close();
     expect(mine()).toBe(false);
-    const r = track(SysvMessageQueue.create());
+    const r = track(await SysvMessageQueue.create());
     await r.close();
     await r.close();
     expect(() => sysv.msg.stat(r.id)).toThrow();
@@ -183,25 +174,25 @@ describe('SysvMessageQueue', () => {
 
   it('never adopts a queue owned by another uid or open wider than asked', async () => {
     const key = uniqueKey();
-    await using q = track(SysvMessageQueue.create({ key }));
+    await using q = track(await SysvMessageQueue.create({ key }));
     q.set({ mode: 0o622 });
-    expect(() => SysvMessageQueue.open({ key })).toThrow(expect.objectContaining({ code: 'IPCX_ERR_PERMISSION' }));
-    const wider = SysvMessageQueue.open({ key, mode: 0o622 });
+    await expect(SysvMessageQueue.open({ key })).rejects.toThrow(expect.objectContaining({ code: 'IPCX_ERR_PERMISSION' }));
+    const wider = await SysvMessageQueue.open({ key, mode: 0o622 });
     await wider.close();
     q.set({ mode: 0o600, uid: 31337 });
-    expect(() => SysvMessageQueue.open({ key, mode: 0o777 })).toThrow(expect.objectContaining({ code: 'IPCX_ERR_PERMISSION' }));
-    expect(() => SysvMessageQueue.open({ key: uniqueKey() })).toThrow(expect.objectContaining({ code: 'IPCX_ERR_NOT_FOUND' }));
-    expect(() => SysvMessageQueue.create({ key })).toThrow(expect.objectContaining({ code: 'IPCX_ERR_ALREADY_EXISTS' }));
-    expect(() => SysvMessageQueue.create({ key: 0 })).toThrow(expect.objectContaining({ code: 'IPCX_ERR_INVALID_NAME' }));
+    await expect(SysvMessageQueue.open({ key, mode: 0o777 })).rejects.toThrow(expect.objectContaining({ code: 'IPCX_ERR_PERMISSION' }));
+    await expect(SysvMessageQueue.open({ key: uniqueKey() })).rejects.toThrow(expect.objectContaining({ code: 'IPCX_ERR_NOT_FOUND' }));
+    await expect(SysvMessageQueue.create({ key })).rejects.toThrow(expect.objectContaining({ code: 'IPCX_ERR_ALREADY_EXISTS' }));
+    await expect(SysvMessageQueue.create({ key: 0 })).rejects.toThrow(expect.objectContaining({ code: 'IPCX_ERR_INVALID_NAME' }));
   });
 
   it('finds a queue by path and id through ftok', async () => {
     const path = join(tmpdir(), `ipcx-ftok-mq-${process.pid}-${uniqueKey()}`);
     writeFileSync(path, '');
     try {
-      await using q = track(SysvMessageQueue.create({ path, id: 3 }));
+      await using q = track(await SysvMessageQueue.create({ path, id: 3 }));
       expect(q.key).toBe(sysv.ftok(path, 3));
-      await using o = SysvMessageQueue.open({ path, id: 3 });
+      await using o = await SysvMessageQueue.open({ path, id: 3 });
       expect(o.id).toBe(q.id);
     } finally {
       rmSync(path, { force: true });
@@ -212,8 +203,8 @@ describe('SysvMessageQueue', () => {
 describe('SysvChannel', () => {
   it('keeps what the creating end sent before it closed for the opening end, which then removes the queue', async () => {
     const key = uniqueKey();
-    const creator = track(SysvChannel.create<string>({ key }));
-    const opener = SysvChannel.open<string>({ key });
+    const creator = track(await SysvChannel.create<string>({ key }));
+    const opener = await SysvChannel.open<string>({ key });
     await creator.send('before close');
     await creator.close();
     expect(await opener.receive({ timeout: 1000 })).toBe('before close');
@@ -222,10 +213,23 @@ describe('SysvChannel', () => {
     expect(() => sysv.msg.stat(creator.queue.id)).toThrow();
   });
 
+  it('after the other end closed: send is PeerGoneError, receive gives what arrived then ClosedError, closed is true', async () => {
+    const key = uniqueKey();
+    const creator = track(await SysvChannel.create<string>({ key }));
+    const opener = await SysvChannel.open<string>({ key });
+    await opener.send('last words');
+    await opener.close();
+    await expect(creator.send('to nobody')).rejects.toMatchObject({ code: 'IPCX_ERR_PEER_GONE' });
+    expect(await creator.receive({ timeout: 1000 })).toBe('last words');
+    await expect(creator.receive({ timeout: 1000 })).rejects.toMatchObject({ code: 'IPCX_ERR_CLOSED' });
+    expect(creator.closed).toBe(true);
+    await creator.close();
+  });
+
   it('removes the queue at once when an end closes with nothing left for the other, whose receive then ends', async () => {
     const key = uniqueKey();
-    const creator = track(SysvChannel.create<string>({ key, pollInterval: 5 }));
-    const opener = SysvChannel.open<string>({ key, pollInterval: 5 });
+    const creator = track(await SysvChannel.create<string>({ key, pollInterval: 5 }));
+    const opener = await SysvChannel.open<string>({ key, pollInterval: 5 });
     const waiting = opener.receive({ timeout: 5000 });
     await creator.close();
     expect(() => sysv.msg.stat(creator.queue.id)).toThrow();
@@ -235,10 +239,10 @@ describe('SysvChannel', () => {
 
   it('refuses a second opening end while the first lives, and notices a killed creator', async () => {
     const key = uniqueKey();
-    const creator = track(SysvChannel.create<string>({ key }));
-    const opener = SysvChannel.open<string>({ key, peerCheckInterval: 20 });
-    expect(() => SysvChannel.open({ key })).toThrow(expect.objectContaining({ code: 'IPCX_ERR_ALREADY_EXISTS' }));
-    expect(() => SysvChannel.create({ key })).toThrow(expect.objectContaining({ code: 'IPCX_ERR_ALREADY_EXISTS' }));
+    const creator = track(await SysvChannel.create<string>({ key }));
+    const opener = await SysvChannel.open<string>({ key, peerCheckInterval: 20 });
+    await expect(SysvChannel.open({ key })).rejects.toThrow(expect.objectContaining({ code: 'IPCX_ERR_ALREADY_EXISTS' }));
+    await expect(SysvChannel.create({ key })).rejects.toThrow(expect.objectContaining({ code: 'IPCX_ERR_ALREADY_EXISTS' }));
     await creator.send('hello');
     expect(await opener.receive({ timeout: 1000 })).toBe('hello');
     // Give back the creator's unit as the kernel does for a dead process (undo), without closing it.
@@ -253,8 +257,8 @@ describe('SysvChannel', () => {
 
   it('leaves other types on the queue alone', async () => {
     const key = uniqueKey();
-    await using a = track(SysvChannel.create<string>({ key, types: [10, 11] }));
-    await using b = SysvChannel.open<string>({ key, types: [10, 11] });
+    await using a = track(await SysvChannel.create<string>({ key, types: [10, 11] }));
+    await using b = await SysvChannel.open<string>({ key, types: [10, 11] });
     await a.queue.send(3, Buffer.from('other traffic'));
     await a.send('hello');
     expect(await b.receive({ timeout: 1000 })).toBe('hello');

@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import net, { Socket } from 'node:net';
 import { NotFoundError, PeerGoneError } from '@ipcx/core';
-import { checkInteger } from './internal/options.js';
+import { checkInteger } from '@ipcx/core/transport';
 import { StreamChannel, type StreamChannelOptions } from './stream-channel.js';
 
 /** Options of `childChannel` and `parentChannel`. */
@@ -30,7 +30,7 @@ export interface ProcessPeer {
  * ```
  */
 export function childChannel<T = unknown>(child: ChildProcess, options: ChildChannelOptions<T> = {}): StreamChannel<T, ProcessPeer> {
-  const fd = checkInteger('fd', options.fd, 3, 0);
+  const fd = checkInteger('fd', options.fd, { default: 3, min: 0 });
   const stream = child.stdio[fd];
   if (!(stream instanceof Socket)) {
     throw new NotFoundError(`a pipe at stdio[${fd}] of the child (spawn it with 'pipe' in that slot)`);
@@ -50,7 +50,7 @@ export function childChannel<T = unknown>(child: ChildProcess, options: ChildCha
  * ```
  */
 export function parentChannel<T = unknown>(options: ChildChannelOptions<T> = {}): StreamChannel<T, ProcessPeer> {
-  const fd = checkInteger('fd', options.fd, 3, 3);
+  const fd = checkInteger('fd', options.fd, { default: 3, min: 3 });
   let socket: Socket;
   try {
     socket = new net.Socket({ fd, readable: true, writable: true });

@@ -1,43 +1,24 @@
-import {
-  BadFrameError,
-  ClosedError,
-  Inbox,
-  NotFoundError,
-  TooLargeError,
-  fromSystemError,
-  isIpcError,
-  iterate,
-  msgpackCodec,
-  waitFor,
-  type Codec,
-  type IpcError,
-  type ReceiveOptions,
-  type Settle,
-  type WaitOptions,
-  copyBytes,
-} from '@ipcx/core';
+import { ClosedError, Inbox, TooLargeError, copyBytes, fromSystemError, iterate, type Codec, type IpcError, type ReceiveOptions, type WaitOptions } from '@ipcx/core';
+import { SendQueue, checkInteger, checkMode } from '@ipcx/core/transport';
 import { FdWatcher, socket as sock, type SocketAddress } from '@ipcx/native';
 import { resolveUnixAddress, type ResolvedAddress, type UnixAddress } from './address.js';
-import { checkInteger, checkMode } from './internal/options.js';
+import { codecOption, type MessageOptions } from './internal/options.js';
+import { Failed, datagramSendError, decodeDatagram, unwrap } from './internal/datagram.js';
 import { claimFile, type FileClaim } from './internal/owned-files.js';
 import { bindPacketSocket, nativeAddress } from './internal/packet-socket.js';
 import { PacketSpin, spinMicroseconds } from './internal/spin-read.js';
 
-/** Options of `UnixDatagram.bind` and `UnixDatagram.open`. */
-export interface UnixDatagramOptions<T = unknown> {
-  /** Default `msgpackCodec`; `rawCodec` for plain bytes. */
-  codec?: Codec<T> | undefined;
-  /**
-   * The largest datagram, sent or received. A larger send is `TooLargeError`; a larger incoming datagram is cut
-   * by the kernel, and its `receive` rejects with `TooLargeError` (the next one is received normally).
-   * Default 64 KiB; the kernel's bound is the send buffer (net.core.wmem_default, about 208 KiB).
-   */
-  maxMessageBytes?: number | undefined;
+/**
+ * Options of `UnixDatagram.bind` and `UnixDatagram.unbound`. `maxMessageBytes` (default 64 KiB; the kernel's
+ * bound is the send buffer, about 208 KiB) bounds both ways: a larger incoming datagram is cut by the kernel,
+ * and its `receive` rejects with `TooLargeError` (the next one is received normally).
+ */
+export interface UnixDatagramOptions<T = unknown> extends MessageOptions<T> {
   /** Permission bits of a bound socket file (sending to it needs write permission). Default 0o600. */
   mode?: number | undefined;
   /**
    * Microseconds a `receive` that finds no datagram polls the socket in a bounded spin before it waits for
-   * libuv (see `StreamChannelOptions.spinMicroseconds`). Default 50; 0 never spins.
+   * libuv (as a connected channel's `spinMicroseconds`). Default 50; 0 never spins.
    */
   spinMicroseconds?: number | undefined;
 }
@@ -54,16 +35,13 @@ export interface Datagram<T = unknown> {
   readonly from: UnixAddress | undefined;
 }
 
-/** An incoming datagram that could not be delivered (too large, undecodable): its `receive` rejects. */
-class Failed {
-  constructor(readonly error: IpcError) {}
-}
-
 interface PendingSend {
   readonly payload: Uint8Array;
   readonly to: ResolvedAddress | undefined;
-  readonly settle: Settle<void>;
 }
+
+/** What `close` returns, every time: closing a datagram socket is immediate. */
+const CLOSED = Promise.resolve();
 
 /** Longest pause between two send attempts to an unconnected destination whose queue is full. */
 const MAX_RETRY_MS = 50;
@@ -96,7 +74,7 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
   readonly #maxMessageBytes: number;
   readonly #buffer: Buffer;
   readonly #inbox = new Inbox<Datagram<T> | Failed>();
-  readonly #pending = new Set<PendingSend>();
+  readonly #pending = new SendQueue<PendingSend>(() => this.#schedule());
   readonly #claim: FileClaim | undefined;
   #connected: ResolvedAddress | undefined;
   #blocked = false;
@@ -147,7 +125,7 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
   }
 
   /** An unbound socket: it sends, but nobody can address a reply to it (`from` is undefined at the receiver). */
-  static open<T = unknown>(options: UnixDatagramOptions<T> = {}): UnixDatagram<T> {
+  static async unbound<T = unknown>(options: UnixDatagramOptions<T> = {}): Promise<UnixDatagram<T>> {
     datagramDefaults(options);
     return new UnixDatagram<T>(sock('dgram'), undefined, options);
   }
@@ -181,11 +159,7 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
     const payload = this.#encode(message);
     if (this.#pending.size === 0 && !this.#blockedFor(to) && this.#sendNow(payload, to)) return;
     const copy = copyBytes(payload); // the codec may reuse its buffer (Buffer#slice would be a view)
-    const waiting = waitFor<void>('send', options, (settle) => {
-      const entry: PendingSend = { payload: copy, to, settle };
-      this.#pending.add(entry);
-      return () => this.#pending.delete(entry);
-    });
+    const waiting = this.#pending.enqueue({ payload: copy, to }, options);
     this.#schedule();
     return waiting;
   }
@@ -209,10 +183,7 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
       const item = this.#readOne() ?? this.#spinRead();
       if (item !== undefined) return item instanceof Failed ? Promise.reject(item.error) : Promise.resolve(item);
     }
-    const waiting = this.#inbox.receive('receive', options).then((d) => {
-      if (d instanceof Failed) throw d.error;
-      return d;
-    });
+    const waiting = this.#inbox.receive('receive', options).then(unwrap);
     this.#watch();
     return waiting;
   }
@@ -231,8 +202,7 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
     if (this.#closed) throw new ClosedError('datagram socket');
     if (this.#inbox.waiting > 0) return undefined; // earlier receives come first
     const item = this.#readOne();
-    if (item instanceof Failed) throw item.error;
-    return item;
+    return item === undefined ? undefined : unwrap(item);
   }
 
   /** Yields datagrams until the socket closes. */
@@ -240,15 +210,23 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
     return iterate(() => this.receive());
   }
 
-  /** Closes the socket and removes its file; sends still waiting and pending receives reject with `ClosedError`. */
-  async close(): Promise<void> {
+  /**
+   * Closes the socket and removes its file; sends still waiting and pending receives reject with `ClosedError`
+   * (a datagram is the kernel's once its `send` resolved: there is nothing of ours to flush). Idempotent.
+   */
+  close(): Promise<void> {
+    this.destroy();
+    return CLOSED;
+  }
+
+  /** The same as `close`, with `error` (default `ClosedError`) for the sends and receives still waiting. */
+  destroy(error?: IpcError): void {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#retry);
-    const closed = new ClosedError('datagram socket');
+    const closed = error ?? new ClosedError('datagram socket');
     this.#inbox.fail(closed);
-    for (const entry of this.#pending) entry.settle.reject(closed);
-    this.#pending.clear();
+    this.#pending.rejectAll(closed);
     this.#watcher.close();
     sock.close(this.#fd);
     this.#claim?.release();
@@ -299,28 +277,15 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
   }
 
   #pump(): void {
-    for (const entry of this.#pending) {
-      if (this.#blockedFor(entry.to)) break;
-      let sent: boolean;
-      try {
-        sent = this.#sendNow(entry.payload, entry.to);
-      } catch (error) {
-        this.#pending.delete(entry);
-        entry.settle.reject(error);
-        continue;
-      }
-      if (!sent) break;
-      this.#pending.delete(entry);
-      entry.settle.resolve();
-      this.#retryDelay = 1;
-    }
+    const sent = this.#pending.flush((entry) => !this.#blockedFor(entry.to) && this.#sendNow(entry.payload, entry.to));
+    if (sent > 0) this.#retryDelay = 1;
     this.#schedule();
   }
 
   /** Arranges the next attempt for the oldest waiting send: poll for the connected peer, a timer otherwise. */
   #schedule(): void {
     this.#watch();
-    const first = this.#pending.values().next().value as PendingSend | undefined;
+    const first = this.#pending.oldest();
     if (first === undefined || first.to === undefined || this.#retry !== undefined || this.#closed) return;
     this.#retry = setTimeout(() => {
       this.#retry = undefined;
@@ -348,17 +313,11 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
       return new Failed(fromSystemError('receive on a datagram socket', error));
     }
     if (got === undefined) return undefined;
-    // The buffer has one byte more than the limit: a datagram that fills it is over the limit.
-    if (got.truncated || got.length > this.#maxMessageBytes) {
-      return new Failed(new TooLargeError(`incoming datagram (more than ${this.#maxMessageBytes} bytes)`, undefined, this.#maxMessageBytes));
-    }
-    const from = got.from as SocketAddress | undefined;
-    try {
-      // The buffer is reused for the next datagram: the codec must copy what it keeps.
-      return { data: this.#codec.decode(this.#buffer.subarray(0, got.length), true), from };
-    } catch (error) {
-      return new Failed(isIpcError(error) ? error : new BadFrameError('the codec could not decode a datagram', { cause: error }));
-    }
+    // The buffer has one byte more than the limit: a datagram that fills it (or was cut) is over the limit.
+    const size = got.truncated ? this.#maxMessageBytes + 1 : got.length;
+    // The buffer is reused for the next datagram: the codec must copy what it keeps (transient).
+    const data = decodeDatagram(this.#codec, this.#buffer.subarray(0, got.length), size, this.#maxMessageBytes, true, '');
+    return data instanceof Failed ? data : { data, from: got.from as SocketAddress | undefined };
   }
 
   #watch(): void {
@@ -372,19 +331,13 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
 }
 
 function datagramDefaults<T>(options: UnixDatagramOptions<T>): { codec: Codec<T>; maxMessageBytes: number; spinMicroseconds: number } {
-  const codec = options.codec ?? (msgpackCodec as Codec<T>);
-  if (typeof codec?.encode !== 'function' || typeof codec.decode !== 'function') throw new TypeError('codec must be a Codec');
   return {
-    codec,
-    maxMessageBytes: checkInteger('maxMessageBytes', options.maxMessageBytes, 64 * 1024, 0, 64 * 1024 * 1024),
+    codec: codecOption(options.codec),
+    maxMessageBytes: checkInteger('maxMessageBytes', options.maxMessageBytes, { default: 64 * 1024, min: 0, max: 64 * 1024 * 1024 }),
     spinMicroseconds: spinMicroseconds(options.spinMicroseconds),
   };
 }
 
 function sendError(to: ResolvedAddress | undefined, error: unknown, size?: number): IpcError {
-  const code = (error as NodeJS.ErrnoException).code;
-  const where = to?.display ?? 'the connected peer';
-  if (code === 'ECONNREFUSED' || code === 'ENOENT') return new NotFoundError(`a datagram socket bound to ${where}`, { cause: error });
-  if (code === 'EMSGSIZE' || code === 'ENOBUFS') return new TooLargeError(`datagram to ${where}`, size, undefined, { cause: error });
-  return fromSystemError(`send to ${where}`, error);
+  return datagramSendError(to?.display ?? 'the connected peer', error, size);
 }

@@ -13,7 +13,7 @@ import {
   type WaitOptions,
   MAX_TIMEOUT_MS,
 } from '@ipcx/core';
-import { checkInteger } from './internal/options.js';
+import { checkInteger } from '@ipcx/core/transport';
 import type { StreamChannel } from './stream-channel.js';
 
 /** How a client reconnects: bounded attempts with exponential backoff. */
@@ -56,7 +56,7 @@ async function within<R>(limit: Deadline | undefined, call: (options: WaitOption
  * still received. When the attempts run out, every call fails with `PeerGoneError` (the last connect error
  * as `cause`) and the channel is closed.
  *
- * Made by `UnixSocket.connect(address, { reconnect })` and `TcpSocket.connect(options)`.
+ * Made by `UnixSocket.connect(address, { reconnect })` and `TcpSocket.connect(address, { reconnect })`.
  */
 export class ReconnectingChannel<T = unknown, P = undefined> extends AbstractChannel<T> {
   readonly #dial: Dial<T, P>;
@@ -70,19 +70,20 @@ export class ReconnectingChannel<T = unknown, P = undefined> extends AbstractCha
   #redialing = false;
   #failure: IpcError | undefined;
   #closed = false;
+  #closing: Promise<void> | undefined;
   #reconnects = 0;
 
   private constructor(dial: Dial<T, P>, options: ReconnectOptions) {
     super();
     this.#dial = dial;
-    this.#retries = checkInteger('reconnect.retries', options.retries, 5, 1);
-    this.#minDelay = checkInteger('reconnect.minDelay', options.minDelay, 50, 0, MAX_TIMEOUT_MS);
-    this.#maxDelay = checkInteger('reconnect.maxDelay', options.maxDelay, 2000, 0, MAX_TIMEOUT_MS);
+    this.#retries = checkInteger('reconnect.retries', options.retries, { default: 5, min: 1 });
+    this.#minDelay = checkInteger('reconnect.minDelay', options.minDelay, { default: 50, min: 0, max: MAX_TIMEOUT_MS });
+    this.#maxDelay = checkInteger('reconnect.maxDelay', options.maxDelay, { default: 2000, min: 0, max: MAX_TIMEOUT_MS });
     this.#onReconnect = options.onReconnect;
   }
 
   /** Dials until connected (up to `retries` attempts, bounded by `wait`); rejects with the last error. */
-  static async open<T, P>(dial: Dial<T, P>, options: ReconnectOptions, wait: WaitOptions | undefined): Promise<ReconnectingChannel<T, P>> {
+  static async connect<T, P>(dial: Dial<T, P>, options: ReconnectOptions, wait: WaitOptions | undefined): Promise<ReconnectingChannel<T, P>> {
     const channel = new ReconnectingChannel<T, P>(dial, options);
     channel.#adopt(await channel.#connect(wait));
     return channel;
@@ -159,13 +160,26 @@ export class ReconnectingChannel<T = unknown, P = undefined> extends AbstractCha
     }
   }
 
-  /** Stops reconnecting and closes the current connection; idempotent. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  /** Stops reconnecting and closes the current connection gracefully; idempotent (the same promise). */
+  close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    this.#stopReconnecting();
+    this.#closing = this.#current?.close() ?? Promise.resolve();
+    return this.#closing;
+  }
+
+  /** Stops reconnecting and destroys the current connection (`error`, default `ClosedError`, for its waits). */
+  destroy(error?: IpcError): void {
+    if (this.#closing !== undefined) return;
+    this.#stopReconnecting();
+    this.#closing = Promise.resolve();
+    this.#current?.destroy(error);
+  }
+
+  #stopReconnecting(): void {
     this.#closed = true;
     this.#stop.abort();
     this.#ready.failAll(new ClosedError());
-    await this.#current?.close();
   }
 
   #check(): void {

@@ -8,46 +8,30 @@ import {
   UnsupportedError,
   fromSystemError,
   isIpcError,
-  msgpackCodec,
-  waitFor,
   type Codec,
   type IpcError,
   type ReceiveOptions,
   type SendOptions,
-  type Settle,
   type WaitOptions,
   copyBytes,
 } from '@ipcx/core';
-import { FdWatcher, socket as sock, sendFds, tryReceiveFds } from '@ipcx/native';
-import { checkInteger } from './internal/options.js';
+import { SendQueue, checkInteger, errnoError } from '@ipcx/core/transport';
+import { FdWatcher, peerCredentials, socket as sock, socketPair, sendFds, tryReceiveFds, type PeerCredentials } from '@ipcx/native';
+import { codecOption, type ConnectedOptions } from './internal/options.js';
+import { ConnectionEnd } from './internal/connection-end.js';
 import { observeEnd } from './internal/observe-end.js';
 import { peerProcessDied } from './internal/peer-exit.js';
 import { SizeQueue } from './internal/size-queue.js';
 import { PacketSpin, spinMicroseconds } from './internal/spin-read.js';
 
-/** Options of seqpacket channels (`SeqPacketServer`, `SeqPacketSocket`, `seqPacketPair`). */
-export interface SeqPacketChannelOptions<T = unknown> {
-  /** Default `msgpackCodec`. */
-  codec?: Codec<T> | undefined;
-  /**
-   * The largest message, sent or received. A larger send is `TooLargeError`; a larger incoming message (which
-   * the kernel truncates) closes the connection with `TooLargeError`. Default 64 KiB; the kernel's own bound is
-   * the socket send buffer (net.core.wmem_default, about 208 KiB).
-   */
-  maxMessageBytes?: number | undefined;
-  /** Bytes of received, unreceived messages at which the channel stops reading. Default 64 KiB. */
-  receiveBufferBytes?: number | undefined;
+/** Options of seqpacket channels (`SeqPacketServer`, `SeqPacketSocket`, `SeqPacketChannel.pair`). */
+export interface SeqPacketChannelOptions<T = unknown> extends ConnectedOptions<T> {
   /**
    * Received, unreceived messages at which the channel stops reading, whatever their size. The kernel charges
    * each packet about 768 bytes or more against the sender's buffer, so a small read-ahead in messages keeps
    * the backpressure a slow receiver should exert. Default 32.
    */
   receiveBufferMessages?: number | undefined;
-  /**
-   * Microseconds a `receive` that finds nothing buffered polls the socket in a bounded spin before it waits
-   * for libuv (see `StreamChannelOptions.spinMicroseconds`). Default 50; 0 never spins.
-   */
-  spinMicroseconds?: number | undefined;
 }
 
 /** A message and the descriptors that came with it (`receiveWithFds`). The receiver owns the descriptors. */
@@ -67,7 +51,6 @@ class Attached<T> {
 interface PendingSend {
   readonly payload: Uint8Array;
   readonly fds: readonly number[] | undefined;
-  readonly settle: Settle<void>;
 }
 
 function closeFds(fds: readonly number[]): void {
@@ -82,13 +65,11 @@ export function seqPacketDefaults<T>(options: SeqPacketChannelOptions<T> = {}): 
   receiveBufferMessages: number;
   spinMicroseconds: number;
 } {
-  const codec = options.codec ?? (msgpackCodec as Codec<T>);
-  if (typeof codec?.encode !== 'function' || typeof codec.decode !== 'function') throw new TypeError('codec must be a Codec');
   return {
-    codec,
-    maxMessageBytes: checkInteger('maxMessageBytes', options.maxMessageBytes, 64 * 1024, 1, 64 * 1024 * 1024),
-    receiveBufferBytes: checkInteger('receiveBufferBytes', options.receiveBufferBytes, 64 * 1024, 1),
-    receiveBufferMessages: checkInteger('receiveBufferMessages', options.receiveBufferMessages, 32, 1),
+    codec: codecOption(options.codec),
+    maxMessageBytes: checkInteger('maxMessageBytes', options.maxMessageBytes, { default: 64 * 1024, min: 1, max: 64 * 1024 * 1024 }),
+    receiveBufferBytes: checkInteger('receiveBufferBytes', options.receiveBufferBytes, { default: 64 * 1024, min: 1 }),
+    receiveBufferMessages: checkInteger('receiveBufferMessages', options.receiveBufferMessages, { default: 32, min: 1 }),
     spinMicroseconds: spinMicroseconds(options.spinMicroseconds),
   };
 }
@@ -125,14 +106,12 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
   readonly #receiveBufferMessages: number;
   readonly #buffer: Buffer;
   readonly #inbox = new Inbox<T | Attached<T>>();
-  readonly #pending = new Set<PendingSend>();
+  readonly #pending = new SendQueue<PendingSend>(() => this.#watch());
   readonly #onGone: (() => void) | undefined;
   readonly #sizes = new SizeQueue();
-  #closed = false;
-  #ended = false;
+  readonly #end = new ConnectionEnd(this.#inbox);
+  #closing: Promise<void> | undefined;
   #sendError: IpcError | undefined;
-  #endObserver: ((error: IpcError) => void) | undefined;
-  #endReported = false;
   #watching = { readable: false, writable: false };
   #released = false;
   /**
@@ -174,21 +153,38 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
     this.#watch();
   }
 
-  /** Internal: sets the observer told once how the connection ended, when it ended with an error. */
-  [observeEnd](observer: (error: IpcError) => void): void {
-    this.#endObserver = observer;
+  /**
+   * Two connected seqpacket channels (socketpair(2)): within a process, or hand one end's `fd` to a child in
+   * `spawn`'s `stdio` (then close that end here, and the child calls `SeqPacketChannel.fromFd(3)`) for a
+   * private channel to the child that can carry descriptors.
+   */
+  static pair<T = unknown>(options: SeqPacketChannelOptions<T> = {}): [SeqPacketChannel<T>, SeqPacketChannel<T>] {
+    seqPacketDefaults(options);
+    const [a, b] = socketPair('seqpacket');
+    return [new SeqPacketChannel<T>(a, options), new SeqPacketChannel<T>(b, options)];
   }
 
-  /** Tells the observer, once, how a connection that this end did not close ended (not a clean close). */
-  #report(error: IpcError): void {
-    if (this.#endReported || this.#closed) return;
-    this.#endReported = true;
-    if (error.code === 'IPCX_ERR_CLOSED') return;
+  /**
+   * Adopts a connected seqpacket descriptor this process already holds, e.g. one end of `pair()` handed to a
+   * child process through `spawn`'s `stdio` (it arrives as fd 3 and up). The channel owns and closes it.
+   *
+   * Not `from(handle)`: `from` rebuilds an object from the handle its `transfer()` or `handle()` returned,
+   * which carries what the object needs to check it; a descriptor number is a bare, process-local integer
+   * that the kernel handed this process (inherited, received with `receiveWithFds`), so the name says that.
+   */
+  static fromFd<T = unknown>(fd: number, options: SeqPacketChannelOptions<T> = {}): SeqPacketChannel<T, PeerCredentials> {
+    let peer: PeerCredentials;
     try {
-      this.#endObserver?.(error);
-    } catch {
-      // an observer must not break the channel
+      peer = peerCredentials(fd);
+    } catch (error) {
+      throw fromSystemError(`adopt descriptor ${fd} as a seqpacket socket`, error);
     }
+    return new SeqPacketChannel<T, PeerCredentials>(fd, options, peer);
+  }
+
+  /** Internal: sets the observer told once how the connection ended, when it ended with an error. */
+  [observeEnd](observer: (error: IpcError) => void): void {
+    this.#end.observe(observer);
   }
 
   /** The socket's descriptor, e.g. to hand it to a child process in `spawn`'s `stdio`. */
@@ -196,9 +192,12 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
     return this.#fd;
   }
 
-  /** True once `close` was called or the connection ended (messages that arrived before may still be received). */
+  /**
+   * True once `close`/`destroy` was called, or the connection ended (the peer closed or died) and every
+   * message that arrived before has been received.
+   */
   get closed(): boolean {
-    return this.#closed || this.#ended;
+    return this.#end.closed;
   }
 
   send(message: T, options?: SendOptions): Promise<void> {
@@ -247,7 +246,7 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
   }
 
   tryReceive(): T | undefined {
-    if (this.#closed) throw new ClosedError();
+    if (this.#end.local) throw new ClosedError();
     if (this.#inbox.size === 0) {
       this.#inbox.shift(); // throws the end error once the connection ended and everything was received
       return undefined;
@@ -262,10 +261,20 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
    * Closes the socket. Messages already sent are in the peer's queue and will be read; sends still waiting for
    * room reject with `ClosedError`, as do pending receives. Descriptors received and not taken are closed.
    */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    const closed = new ClosedError();
+  close(): Promise<void> {
+    this.destroy();
+    return this.#closing!;
+  }
+
+  /**
+   * Closes the socket at once. The same as `close` (a packet is the kernel's once `send` resolved, so there
+   * is nothing of ours to flush) except that waiting sends and pending receives reject with `error`.
+   */
+  destroy(error?: IpcError): void {
+    if (this.#end.local) return;
+    this.#end.local = true;
+    this.#closing = Promise.resolve();
+    const closed = error ?? new ClosedError();
     this.#drainFds();
     this.#inbox.fail(closed);
     this.#rejectPending(closed);
@@ -273,14 +282,14 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
   }
 
   #receive(options: ReceiveOptions | undefined): Promise<T | Attached<T>> {
-    if (this.#closed) return Promise.reject(new ClosedError());
+    if (this.#end.local) return Promise.reject(new ClosedError());
     if (this.#inbox.size > 0 || this.#spinRead()) return Promise.resolve(this.#taken(this.#inbox.shift()!));
     return this.#inbox.receive('receive', options);
   }
 
   /** Spins on the socket (see `spinMicroseconds`) when nobody waits already; true once a message is buffered. */
   #spinRead(): boolean {
-    if (this.#inbox.waiting > 0 || this.#ended || this.#released) return false;
+    if (this.#inbox.waiting > 0 || this.#end.ended || this.#released) return false;
     try {
       if (!this.#spin.run()) return false;
     } catch (error) {
@@ -292,7 +301,7 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
   }
 
   #encode(message: T): Uint8Array {
-    if (this.#closed) throw new ClosedError();
+    if (this.#end.local) throw new ClosedError();
     if (this.#sendError !== undefined) throw this.#sendError;
     const payload = this.#codec.encode(message);
     this.#checkPayload(payload);
@@ -300,7 +309,7 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
   }
 
   #checkPayload(payload: Uint8Array): void {
-    if (this.#closed) throw new ClosedError();
+    if (this.#end.local) throw new ClosedError();
     if (this.#sendError !== undefined) throw this.#sendError;
     if (payload.length > this.#maxMessageBytes) throw new TooLargeError('message', payload.length, this.#maxMessageBytes);
     if (payload.length === 0) throw new UnsupportedError('an empty message on a seqpacket socket (a zero-length read means the peer closed)');
@@ -314,11 +323,7 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
     if (this.#pending.size === 0 && !this.#blocked && this.#sendNow(payload, fds)) return;
     // The codec may reuse its buffer: keep a copy while waiting for room.
     const copy = copyBytes(payload);
-    const waiting = waitFor<void>('send', options, (settle) => {
-      const entry: PendingSend = { payload: copy, fds, settle };
-      this.#pending.add(entry);
-      return () => this.#pending.delete(entry);
-    });
+    const waiting = this.#pending.enqueue({ payload: copy, fds }, options);
     this.#watch();
     return waiting;
   }
@@ -336,8 +341,7 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
         this.#watch();
         return false;
       }
-      if (code === 'EMSGSIZE' || code === 'ENOBUFS') throw new TooLargeError('message', payload.length, undefined, { cause: error });
-      const typed = fromSystemError('send on a seqpacket socket', error);
+      const typed = errnoError(error, 'send on a seqpacket socket', { stage: 'connected', size: payload.length });
       if (typed.code === 'IPCX_ERR_PEER_GONE') this.#stopSending(typed);
       throw typed;
     }
@@ -345,23 +349,11 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
 
   /** Sends waiting messages, oldest first, until the socket is full again. */
   #pump(): void {
-    for (const entry of this.#pending) {
-      let sent: boolean;
-      try {
-        sent = this.#sendNow(entry.payload, entry.fds);
-      } catch (error) {
-        this.#pending.delete(entry);
-        entry.settle.reject(error);
-        continue;
-      }
-      if (!sent) return;
-      this.#pending.delete(entry);
-      entry.settle.resolve();
-    }
+    this.#pending.flush((entry) => this.#sendNow(entry.payload, entry.fds));
   }
 
   #read(): void {
-    while (!this.#closed && !this.#ended && this.#roomToRead()) {
+    while (!this.#end.local && !this.#end.ended && this.#roomToRead()) {
       let got;
       try {
         // undefined when the queue is empty: no Error built for the EAGAIN that ends every drain
@@ -374,7 +366,7 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
       if (got.length === 0 && got.fds.length === 0) {
         // A zero-length read is all the kernel says, whether the peer closed or its process was killed: the
         // peer's pid tells them apart (see StreamChannel), and a peer that died is PeerGoneError.
-        this.#end(peerProcessDied(this.peer) ? new PeerGoneError('peer (its process died)') : new ClosedError('channel (closed by the peer)'));
+        this.#fail(peerProcessDied(this.peer) ? new PeerGoneError('peer (its process died)') : new ClosedError('channel (closed by the peer)'), 'it closed the connection');
         return;
       }
       // The buffer has one byte more than the limit: a packet that fills it is over the limit.
@@ -409,30 +401,24 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
 
   /** Polls for what is wanted now: readable while there is room to buffer, writable while sends wait. */
   #watch(): void {
-    if (this.#closed || this.#released) return;
-    const readable = !this.#ended && this.#roomToRead();
+    if (this.#end.local || this.#released) return;
+    const readable = !this.#end.ended && this.#roomToRead();
     const writable = (this.#pending.size > 0 || this.#blocked) && this.#sendError === undefined;
     if (readable === this.#watching.readable && writable === this.#watching.writable) return;
     this.#watching = { readable, writable };
     this.#watcher.start({ readable, writable });
   }
 
-  /** The peer closed: hand out what arrived, then `error`; no more sends. */
-  #end(error: IpcError): void {
-    this.#ended = true;
+  /**
+   * The connection ended (the peer closed, or `why`: a broken connection, bad bytes): keep what arrived before
+   * for `receive`, then `error`; sends fail with `PeerGoneError` from now on.
+   */
+  #fail(error: IpcError, why = 'the connection failed'): void {
+    this.#end.ended = true;
     this.#inbox.end(error);
-    this.#stopSending(error.code === 'IPCX_ERR_PEER_GONE' ? error : new PeerGoneError('peer (it closed the connection)'));
+    this.#stopSending(error.code === 'IPCX_ERR_PEER_GONE' ? error : new PeerGoneError(`peer (${why})`, { cause: error }));
     this.#release();
-    this.#report(error);
-  }
-
-  /** A broken connection or bad bytes: keep what arrived before for `receive`, then `error`. */
-  #fail(error: IpcError): void {
-    this.#ended = true;
-    this.#inbox.end(error);
-    this.#stopSending(error.code === 'IPCX_ERR_PEER_GONE' ? error : new PeerGoneError('peer (the connection failed)', { cause: error }));
-    this.#release();
-    this.#report(error);
+    this.#end.report(error);
   }
 
   #stopSending(error: IpcError): void {
@@ -441,8 +427,7 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
   }
 
   #rejectPending(error: IpcError): void {
-    for (const entry of this.#pending) entry.settle.reject(error);
-    this.#pending.clear();
+    this.#pending.rejectAll(error);
   }
 
   /** Descriptors that arrived and were never taken must not leak. */

@@ -1,32 +1,19 @@
 import { AbortedError, ClosedError, PermissionError, TooLargeError, checkWaitOptions, copyBytes, fromSystemError, type ChannelServer, type IpcError, type WaitOptions } from '@ipcx/core';
-import { FdWatcher, peerCredentials, socket as sock, socketPair } from '@ipcx/native';
+import { FdWatcher, peerCredentials, socket as sock } from '@ipcx/native';
 import { resolveUnixAddress, type ResolvedAddress, type UnixAddress } from './address.js';
-import { Clients } from './internal/clients.js';
-import { checkMode } from './internal/options.js';
+import { Clients, serverLimits, type AdmissionOptions } from './internal/clients.js';
+import { checkMode } from '@ipcx/core/transport';
 import { claimFile, type FileClaim } from './internal/owned-files.js';
 import { bindPacketSocket, connectPacketSocket } from './internal/packet-socket.js';
-import { observeEnd } from './internal/observe-end.js';
 import { sameUser, sameUserOrRoot, vet, type Authorize, type PeerCredentials } from './peer.js';
 import { SeqPacketChannel, seqPacketDefaults, type SeqPacketChannelOptions } from './seqpacket-channel.js';
-import { serverLimits, tellRefused } from './stream-server.js';
 
 /** Options of `SeqPacketServer.listen`. */
-export interface SeqPacketServerOptions<T = unknown> extends SeqPacketChannelOptions<T> {
-  /** Connections held at once; more are closed at once. Default 1024. */
-  maxClients?: number | undefined;
-  /** listen(2) backlog. Default 511. */
-  backlog?: number | undefined;
+export interface SeqPacketServerOptions<T = unknown> extends SeqPacketChannelOptions<T>, AdmissionOptions<SeqPacketClient<T>> {
   /** Permission bits of the socket file. Default 0o600. */
   mode?: number | undefined;
   /** Who may connect; default `sameUser`. A refused peer is closed before anything it sent is read. */
   authorize?: Authorize | undefined;
-  /** Told about every connection the server refused. */
-  onRefuse?: ((error: IpcError) => void) | undefined;
-  /**
-   * Told once for each client whose connection ended with an error rather than a clean close (`PeerGoneError`:
-   * reset or killed; `BadFrameError`; `TooLargeError`). `for await` over such a client ends quietly.
-   */
-  onClientError?: ((error: IpcError, client: SeqPacketClient<T>) => void) | undefined;
 }
 
 /** Options of `SeqPacketSocket.connect`. */
@@ -62,12 +49,12 @@ export class SeqPacketServer<T = unknown> implements ChannelServer<T> {
   #closing: Promise<void> | undefined;
   #closed = false;
 
-  private constructor(fd: number, address: ResolvedAddress, options: SeqPacketServerOptions<T>, authorize: Authorize, maxClients: number) {
+  private constructor(fd: number, address: ResolvedAddress, options: SeqPacketServerOptions<T>, authorize: Authorize) {
     this.#fd = fd;
     this.address = address;
     this.#options = options;
     this.#authorize = authorize;
-    this.#clients = new Clients(maxClients);
+    this.#clients = new Clients(options);
     this.#claim = address.kind === 'path' ? claimFile(address.name) : undefined;
     this.#watcher = new FdWatcher(fd, (events) => {
       if (!events.error) this.#acceptAll();
@@ -82,12 +69,11 @@ export class SeqPacketServer<T = unknown> implements ChannelServer<T> {
     const mode = checkMode('mode', options.mode, 0o600);
     const authorize = options.authorize ?? sameUser;
     if (typeof authorize !== 'function') throw new TypeError('authorize must be a function');
-    if (options.onClientError !== undefined && typeof options.onClientError !== 'function') throw new TypeError('onClientError must be a function');
-    const { maxClients, backlog } = serverLimits(options);
+    const { backlog } = serverLimits(options);
     const fd = await bindPacketSocket('seqpacket', resolved, mode);
     try {
       sock.listen(fd, backlog);
-      return new SeqPacketServer<T>(fd, resolved, options, authorize, maxClients);
+      return new SeqPacketServer<T>(fd, resolved, options, authorize);
     } catch (error) {
       sock.close(fd);
       throw fromSystemError(`listen on ${resolved.display}`, error);
@@ -115,23 +101,31 @@ export class SeqPacketServer<T = unknown> implements ChannelServer<T> {
 
   /** Sends one message to every client (encoded once); resolves to how many accepted it (see `UnixServer.broadcast`). */
   async broadcast(message: T, options?: WaitOptions): Promise<number> {
-    if (this.#closed) throw new ClosedError('server');
     const { codec, maxMessageBytes } = seqPacketDefaults(this.#options);
-    const payload = copyBytes(codec.encode(message));
-    if (payload.length > maxMessageBytes) throw new TooLargeError('message', payload.length, maxMessageBytes);
-    return this.#clients.broadcast(payload, options);
+    return this.#clients.broadcast(codec, maxMessageBytes, message, options);
   }
 
   /** Stops listening, removes the socket file and closes every client; idempotent. */
   close(): Promise<void> {
-    this.#closing ??= (async () => {
-      this.#closed = true;
-      this.#watcher.close();
-      sock.close(this.#fd);
-      this.#claim?.release();
-      await this.#clients.closeAll();
-    })();
+    if (this.#closed) return this.#closing ?? Promise.resolve();
+    this.#stopListening();
+    this.#closing = this.#clients.closeAll();
     return this.#closing;
+  }
+
+  /** Stops listening, removes the socket file and destroys every client at once; idempotent. */
+  destroy(error?: IpcError): void {
+    if (this.#closed) return;
+    this.#stopListening();
+    this.#closing = Promise.resolve();
+    this.#clients.destroyAll(error);
+  }
+
+  #stopListening(): void {
+    this.#closed = true;
+    this.#watcher.close();
+    sock.close(this.#fd);
+    this.#claim?.release();
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -145,34 +139,18 @@ export class SeqPacketServer<T = unknown> implements ChannelServer<T> {
         fd = sock.accept(this.#fd);
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
-        if (code !== 'EAGAIN' && code !== 'EWOULDBLOCK') tellRefused(this.#options.onRefuse, fromSystemError('accept', error));
+        if (code !== 'EAGAIN' && code !== 'EWOULDBLOCK') this.#clients.refused(fromSystemError('accept', error));
         return;
       }
-      if (this.#clients.full) {
-        sock.close(fd);
-        tellRefused(this.#options.onRefuse, new PermissionError(`connection refused: the server holds its maximum of ${this.#clients.max} clients`));
-        continue;
-      }
-      void this.#admit(fd);
+      void this.#clients.admit({
+        vet: () => vet(peerCredentials(fd), this.#authorize, `server ${this.address.display}`),
+        drop: () => sock.close(fd),
+        make: (peer) => {
+          const channel: SeqPacketClient<T> = new SeqPacketChannel<T, PeerCredentials>(fd, this.#options, peer, () => this.#clients.remove(channel));
+          return channel;
+        },
+      });
     }
-  }
-
-  async #admit(fd: number): Promise<void> {
-    this.#clients.admitting();
-    let peer: PeerCredentials;
-    try {
-      peer = await vet(peerCredentials(fd), this.#authorize, `server ${this.address.display}`);
-      if (this.#closed) throw new ClosedError('server');
-    } catch (error) {
-      this.#clients.dropped();
-      sock.close(fd);
-      if (!this.#closed) tellRefused(this.#options.onRefuse, fromSystemError('admitting a connection', error));
-      return;
-    }
-    const channel: SeqPacketClient<T> = new SeqPacketChannel<T, PeerCredentials>(fd, this.#options, peer, () => this.#clients.remove(channel));
-    const onClientError = this.#options.onClientError;
-    if (onClientError !== undefined) channel[observeEnd]((error) => onClientError(error, channel));
-    this.#clients.admitted(channel);
   }
 }
 
@@ -209,28 +187,4 @@ export class SeqPacketSocket {
     }
     return new SeqPacketChannel<T, PeerCredentials>(fd, channel, peer);
   }
-
-  /**
-   * Adopts a connected seqpacket descriptor, e.g. one end of `seqPacketPair` handed to a child process through
-   * `spawn`'s `stdio` (it arrives as fd 3 and up). The channel owns and closes the descriptor.
-   */
-  static fromFd<T = unknown>(fd: number, options: SeqPacketChannelOptions<T> = {}): SeqPacketChannel<T, PeerCredentials> {
-    let peer: PeerCredentials;
-    try {
-      peer = peerCredentials(fd);
-    } catch (error) {
-      throw fromSystemError(`adopt descriptor ${fd} as a seqpacket socket`, error);
-    }
-    return new SeqPacketChannel<T, PeerCredentials>(fd, options, peer);
-  }
-}
-
-/**
- * Two connected seqpacket channels (socketpair(2)): within a process, or hand one end's `fd` to a child in
- * `spawn`'s `stdio` (then close that end here) for a private, fd-passing-capable channel to the child.
- */
-export function seqPacketPair<T = unknown>(options: SeqPacketChannelOptions<T> = {}): [SeqPacketChannel<T>, SeqPacketChannel<T>] {
-  seqPacketDefaults(options);
-  const [a, b] = socketPair('seqpacket');
-  return [new SeqPacketChannel<T>(a, options), new SeqPacketChannel<T>(b, options)];
 }

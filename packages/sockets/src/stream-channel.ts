@@ -14,73 +14,47 @@ import {
   UnsupportedError,
   fromSystemError,
   isIpcError,
-  msgpackCodec,
-  waitFor,
   type Codec,
   type IpcError,
   type ReceiveOptions,
   type SendOptions,
-  type Settle,
   type WaitOptions,
   MAX_TIMEOUT_MS,
   copyBytes,
 } from '@ipcx/core';
+import { SendQueue, checkInteger } from '@ipcx/core/transport';
 import { FrameWriter } from './internal/frame-writer.js';
 import { SizeQueue } from './internal/size-queue.js';
-import { checkInteger } from './internal/options.js';
+import { codecOption, type ConnectedOptions } from './internal/options.js';
+import { ConnectionEnd } from './internal/connection-end.js';
 import { peerProcessDied } from './internal/peer-exit.js';
 import { observeEnd } from './internal/observe-end.js';
 import { StreamSpin, spinMicroseconds } from './internal/spin-read.js';
 
 /** Options of every length-framed stream channel (Unix stream sockets, TCP, FIFOs, child pipes). */
-export interface StreamChannelOptions<T = unknown> {
-  /** Turns messages into frame payloads and back. Default `msgpackCodec`. */
-  codec?: Codec<T> | undefined;
-  /**
-   * The largest payload sent or received. A larger send is `TooLargeError`; a peer announcing a larger frame
-   * gets its connection closed with `FrameTooLargeError`. Default 1 MiB. A frame in progress is held in memory
-   * that grows as its bytes arrive.
-   */
-  maxFrameBytes?: number | undefined;
+export interface StreamChannelOptions<T = unknown> extends ConnectedOptions<T> {
   /**
    * Shared by several channels (a server gives one to all its clients, see `maxInProgressBytes`): the bytes of
    * frames in progress are taken from it as they arrive; a channel whose frame does not fit is closed with
-   * `LimitError`. Default: none (one frame of at most `maxFrameBytes` per channel).
+   * `LimitError`. Default: none (one frame of at most `maxMessageBytes` per channel).
    */
   frameBudget?: FrameBudget | undefined;
   /**
    * Bytes accepted by `send` but not yet taken by the kernel above which `trySend` returns false and `send`
    * waits. Default 256 KiB.
    */
-  highWaterMark?: number | undefined;
-  /**
-   * Bytes of received messages, not yet taken by `receive`, at which the channel stops reading from the socket;
-   * the kernel buffer then fills and the peer's `send` waits. Default 64 KiB.
-   */
-  receiveBufferBytes?: number | undefined;
+  sendBufferBytes?: number | undefined;
   /**
    * After `close` has handed everything to the kernel and sent FIN, how long the connection may stay half open
    * waiting for the peer's FIN (reading and dropping what still arrives) before it is torn down. Default 2000 ms.
    */
   lingerTimeout?: number | undefined;
-  /**
-   * Microseconds a `receive` that finds nothing buffered reads the socket in a bounded spin before it waits
-   * for libuv: a peer that answers within it is read without the tens of microseconds a sleeping process takes
-   * to wake. Adaptive: spins that keep finding nothing are skipped (an idle channel costs no CPU). Default 50;
-   * 0 never spins. FIFOs and pipes never spin.
-   */
-  spinMicroseconds?: number | undefined;
 }
 
 /** Which ways a stream channel carries messages: a FIFO end carries one way only. */
 export type StreamDirection = 'both' | 'send' | 'receive';
 
-interface PendingSend {
-  readonly payload: Uint8Array;
-  readonly settle: Settle<void>;
-}
-
-const DEFAULT_HIGH_WATER_MARK = 256 * 1024;
+const DEFAULT_SEND_BUFFER_BYTES = 256 * 1024;
 const DEFAULT_RECEIVE_BUFFER_BYTES = 64 * 1024;
 const DEFAULT_LINGER_TIMEOUT = 2000;
 
@@ -88,16 +62,12 @@ const DEFAULT_LINGER_TIMEOUT = 2000;
 export function streamChannelDefaults<T>(options: StreamChannelOptions<T> = {}): Required<{
   [K in Exclude<keyof StreamChannelOptions<T>, 'frameBudget'>]: NonNullable<StreamChannelOptions<T>[K]>;
 }> {
-  const codec = options.codec ?? (msgpackCodec as Codec<T>);
-  if (typeof codec?.encode !== 'function' || typeof codec.decode !== 'function' || typeof codec.encodeInto !== 'function') {
-    throw new TypeError('codec must be a Codec (name, encode, encodeInto, decode)');
-  }
   return {
-    codec,
-    maxFrameBytes: checkInteger('maxFrameBytes', options.maxFrameBytes, DEFAULT_MAX_FRAME_BYTES, 0, MAX_FRAME_LENGTH),
-    highWaterMark: checkInteger('highWaterMark', options.highWaterMark, DEFAULT_HIGH_WATER_MARK, 1),
-    receiveBufferBytes: checkInteger('receiveBufferBytes', options.receiveBufferBytes, DEFAULT_RECEIVE_BUFFER_BYTES, 1),
-    lingerTimeout: checkInteger('lingerTimeout', options.lingerTimeout, DEFAULT_LINGER_TIMEOUT, 0, MAX_TIMEOUT_MS),
+    codec: codecOption(options.codec),
+    maxMessageBytes: checkInteger('maxMessageBytes', options.maxMessageBytes, { default: DEFAULT_MAX_FRAME_BYTES, min: 0, max: MAX_FRAME_LENGTH }),
+    sendBufferBytes: checkInteger('sendBufferBytes', options.sendBufferBytes, { default: DEFAULT_SEND_BUFFER_BYTES, min: 1 }),
+    receiveBufferBytes: checkInteger('receiveBufferBytes', options.receiveBufferBytes, { default: DEFAULT_RECEIVE_BUFFER_BYTES, min: 1 }),
+    lingerTimeout: checkInteger('lingerTimeout', options.lingerTimeout, { default: DEFAULT_LINGER_TIMEOUT, min: 0, max: MAX_TIMEOUT_MS }),
     spinMicroseconds: spinMicroseconds(options.spinMicroseconds),
   };
 }
@@ -107,7 +77,7 @@ export function streamChannelDefaults<T>(options: StreamChannelOptions<T> = {}):
  * length-prefixed frame per message (4-byte big-endian length + the codec's payload; see the README).
  *
  * - `send` encodes straight into a batch that is written once per tick; it resolves once the message is
- *   accepted (queued below `highWaterMark`), and waits, delivering nothing if it times out, while the kernel
+ *   accepted (queued below `sendBufferBytes`), and waits, delivering nothing if it times out, while the kernel
  *   buffer and the queue are full. `trySend` returns false instead of waiting.
  * - Receiving reads ahead up to `receiveBufferBytes` of unreceived messages, then stops reading, so a slow
  *   receiver pushes back on the sender through the kernel.
@@ -136,19 +106,15 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
   /** Sizes of the messages in the inbox, to know when to pause and resume reading. */
   readonly #sizes = new SizeQueue();
   #paused = false;
-  readonly #pending = new Set<PendingSend>();
-  readonly #highWaterMark: number;
+  readonly #pending = new SendQueue<Uint8Array>();
+  readonly #sendBufferBytes: number;
   readonly #receiveBufferBytes: number;
   readonly #lingerTimeout: number;
   readonly #direction: StreamDirection;
-  #closed = false;
+  readonly #end = new ConnectionEnd(this.#inbox);
   #closing: Promise<void> | undefined;
   /** Why sends can no longer go out (the peer left or the connection failed); undefined while it is up. */
   #sendError: IpcError | undefined;
-  #ended = false;
-  /** Told once how the connection ended when it was not a clean close by either side. */
-  #endObserver: ((error: IpcError) => void) | undefined;
-  #endReported = false;
   /** The bounded spin of a receive that finds nothing buffered (undefined: never spins). */
   readonly #spin: StreamSpin | undefined;
 
@@ -160,13 +126,13 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
     const o = streamChannelDefaults(options);
     this.#socket = socket;
     this.#codec = o.codec;
-    this.#highWaterMark = o.highWaterMark;
+    this.#sendBufferBytes = o.sendBufferBytes;
     this.#receiveBufferBytes = o.receiveBufferBytes;
     this.#lingerTimeout = o.lingerTimeout;
     this.#direction = direction;
     this.peer = peer as P;
-    this.#decoder = new FrameDecoder({ maxFrameBytes: o.maxFrameBytes, budget: options.frameBudget });
-    this.#writer = new FrameWriter(socket, o.maxFrameBytes, () => this.#pump());
+    this.#decoder = new FrameDecoder({ maxFrameBytes: o.maxMessageBytes, budget: options.frameBudget });
+    this.#writer = new FrameWriter(socket, o.maxMessageBytes, () => this.#pump());
     if (o.spinMicroseconds > 0 && direction !== 'send') {
       this.#spin = new StreamSpin(socket, o.spinMicroseconds, this.#onData, (error) => {
         this.#onError(error);
@@ -185,12 +151,15 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
 
   /** Internal: sets the observer told once how the connection ended, when it ended with an error. */
   [observeEnd](observer: (error: IpcError) => void): void {
-    this.#endObserver = observer;
+    this.#end.observe(observer);
   }
 
-  /** True once `close` was called or the connection ended (messages that arrived before may still be received). */
+  /**
+   * True once `close`/`destroy` was called, or the connection ended (the peer closed or died) and every
+   * message that arrived before has been received.
+   */
   get closed(): boolean {
-    return this.#closed || this.#ended;
+    return this.#end.closed;
   }
 
   /** Bytes accepted by `send` and not yet taken by the kernel. */
@@ -205,7 +174,7 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
 
   async send(message: T, options?: SendOptions): Promise<void> {
     this.#checkSend();
-    if (this.#pending.size === 0 && this.#writer.queued < this.#highWaterMark) {
+    if (this.#pending.size === 0 && this.#writer.queued < this.#sendBufferBytes) {
       this.#writer.appendMessage(this.#codec, message);
       return;
     }
@@ -216,7 +185,7 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
 
   trySend(message: T): boolean {
     this.#checkSend();
-    if (this.#pending.size > 0 || this.#writer.queued >= this.#highWaterMark) return false;
+    if (this.#pending.size > 0 || this.#writer.queued >= this.#sendBufferBytes) return false;
     this.#writer.appendMessage(this.#codec, message);
     return true;
   }
@@ -228,7 +197,7 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
   sendEncoded(payload: Uint8Array, options?: WaitOptions): Promise<void> {
     try {
       this.#checkSend();
-      if (this.#pending.size === 0 && this.#writer.queued < this.#highWaterMark) {
+      if (this.#pending.size === 0 && this.#writer.queued < this.#sendBufferBytes) {
         this.#writer.appendFrame(payload);
         return Promise.resolve();
       }
@@ -239,7 +208,7 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
   }
 
   receive(options?: ReceiveOptions): Promise<T> {
-    if (this.#closed) return Promise.reject(new ClosedError());
+    if (this.#end.local) return Promise.reject(new ClosedError());
     if (this.#inbox.size > 0 || this.#spinRead()) return Promise.resolve(this.#taken(this.#inbox.shift() as T));
     return this.#inbox.receive('receive', options);
   }
@@ -249,15 +218,15 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
    * What `send` batched for the end of the tick goes out first: it is usually what the peer answers.
    */
   #spinRead(): boolean {
-    if (this.#spin === undefined || this.#inbox.waiting > 0 || this.#ended) return false;
+    if (this.#spin === undefined || this.#inbox.waiting > 0 || this.#end.ended) return false;
     this.#writer.flush();
     return this.#spin.run(this.#arrived) && this.#inbox.size > 0;
   }
 
-  readonly #arrived = (): boolean => this.#inbox.size > 0 || this.#ended;
+  readonly #arrived = (): boolean => this.#inbox.size > 0 || this.#end.ended;
 
   tryReceive(): T | undefined {
-    if (this.#closed) throw new ClosedError();
+    if (this.#end.local) throw new ClosedError();
     if (this.#inbox.size === 0) {
       this.#inbox.shift(); // throws the end error once the connection ended and everything was received
       return undefined;
@@ -272,7 +241,7 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
    */
   close(): Promise<void> {
     if (this.#closing) return this.#closing;
-    this.#closed = true;
+    this.#end.local = true;
     const closed = new ClosedError();
     this.#inbox.fail(closed);
     this.#sizes.clear();
@@ -284,8 +253,8 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
 
   /** Tears the connection down at once, dropping what was not yet written. */
   destroy(error?: IpcError): void {
-    if (!this.#closed) {
-      this.#closed = true;
+    if (!this.#end.local) {
+      this.#end.local = true;
       const closed = error ?? new ClosedError();
       this.#inbox.fail(closed);
       this.#rejectPending(closed);
@@ -342,7 +311,7 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
   }
 
   #checkSend(): void {
-    if (this.#closed) throw new ClosedError();
+    if (this.#end.local) throw new ClosedError();
     if (this.#direction === 'receive') throw new UnsupportedError('sending on the receiving end of a one-way stream');
     if (this.#sendError !== undefined) throw this.#sendError;
   }
@@ -350,35 +319,25 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
   #enqueue(payload: Uint8Array, options: WaitOptions | undefined): Promise<void> {
     const max = this.#decoder.maxFrameBytes;
     if (payload.length > max) return Promise.reject(new TooLargeError('message', payload.length, max));
-    return waitFor<void>('send', options, (settle) => {
-      const entry: PendingSend = { payload, settle };
-      this.#pending.add(entry);
-      return () => this.#pending.delete(entry);
-    });
+    return this.#pending.enqueue(payload, options);
   }
 
   /** Moves waiting sends into the batch, oldest first, while there is room. */
   #pump(): void {
-    for (const entry of this.#pending) {
-      if (this.#writer.queued >= this.#highWaterMark) return;
-      this.#pending.delete(entry);
-      try {
-        this.#writer.appendFrame(entry.payload);
-        entry.settle.resolve();
-      } catch (error) {
-        entry.settle.reject(error);
-      }
-    }
+    this.#pending.flush((payload) => {
+      if (this.#writer.queued >= this.#sendBufferBytes) return false;
+      this.#writer.appendFrame(payload);
+      return true;
+    });
   }
 
   #rejectPending(error: IpcError): void {
-    for (const entry of this.#pending) entry.settle.reject(error);
-    this.#pending.clear();
+    this.#pending.rejectAll(error);
   }
 
   #taken(message: T): T {
     if (this.#sizes.shift()) {
-      if (this.#paused && this.#sizes.bytes <= this.#receiveBufferBytes / 2 && !this.#closed) {
+      if (this.#paused && this.#sizes.bytes <= this.#receiveBufferBytes / 2 && !this.#end.local) {
         this.#paused = false;
         this.#socket.resume();
       }
@@ -393,7 +352,7 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
   };
 
   readonly #onData = (chunk: Buffer): void => {
-    if (this.#closed) return; // closing: drop what still arrives
+    if (this.#end.local) return; // closing: drop what still arrives
     if (this.#inbox.waiting > 0) this.#spin?.policy.woke();
     try {
       this.#decoder.push(chunk, this.#onFrame);
@@ -418,49 +377,37 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
     } catch (e) {
       error = e as IpcError;
     }
-    this.#ended = true;
+    this.#end.ended = true;
     this.#inbox.end(error);
     this.#stopSending(error.code === 'IPCX_ERR_PEER_GONE' ? error : new PeerGoneError('peer (it closed the connection)', { cause: error }));
-    this.#report(error);
+    this.#end.report(error);
   };
 
   readonly #onError = (error: Error): void => {
     const typed = fromSystemError('socket', error);
-    this.#ended = true;
+    this.#end.ended = true;
     this.#inbox.end(typed);
     this.#stopSending(typed);
-    this.#report(typed);
+    this.#end.report(typed);
   };
 
   readonly #onClose = (): void => {
-    this.#ended = true;
+    this.#end.ended = true;
     this.#decoder.release();
     const gone = new PeerGoneError('peer (the connection closed)');
     this.#inbox.end(gone);
     this.#stopSending(gone);
-    this.#report(gone);
+    this.#end.report(gone);
   };
 
   /** Bad bytes from the peer: keep what arrived before for `receive`, then fail; drop the connection. */
   #fail(error: IpcError): void {
-    this.#ended = true;
+    this.#end.ended = true;
     this.#inbox.end(error);
     this.#stopSending(error);
     this.#decoder.release();
-    this.#report(error);
+    this.#end.report(error);
     this.#socket.destroy();
-  }
-
-  /** Tells the observer, once, how a connection that this end did not close ended (not a clean close). */
-  #report(error: IpcError): void {
-    if (this.#endReported || this.#closed) return;
-    this.#endReported = true;
-    if (error.code === 'IPCX_ERR_CLOSED') return;
-    try {
-      this.#endObserver?.(error);
-    } catch {
-      // an observer must not break the channel
-    }
   }
 
   #stopSending(error: IpcError): void {

@@ -1,10 +1,11 @@
 import net, { type Socket } from 'node:net';
 import { PermissionError, fromSystemError, type WaitOptions } from '@ipcx/core';
 import { connectSocket, listenOnce } from './internal/connect.js';
-import { checkInteger } from './internal/options.js';
+import { checkInteger } from '@ipcx/core/transport';
 import { ReconnectingChannel, type ReconnectOptions } from './reconnect.js';
 import { StreamChannel, streamChannelDefaults, type StreamChannelOptions } from './stream-channel.js';
-import { StreamServer, serverLimits, type ClientErrorOption, type StreamServerOptions } from './stream-server.js';
+import { serverLimits } from './internal/clients.js';
+import { StreamServer, type ClientErrorOption, type StreamServerOptions } from './stream-server.js';
 
 /** The remote end of a TCP connection. */
 export interface TcpPeer {
@@ -16,23 +17,34 @@ export interface TcpPeer {
 /** A client of a `TcpServer`, or a `TcpSocket.connect` channel: `peer` is the remote address. */
 export type TcpChannel<T = unknown> = StreamChannel<T, TcpPeer>;
 
+/** Where a TCP server listens, or what a client connects to. */
+export interface TcpAddress {
+  /** Default '127.0.0.1': listening where other machines reach it is opt-in. */
+  host?: string | undefined;
+  /** To listen: 0 (the default) picks a free port, see `server.port`. To connect: required. */
+  port?: number | undefined;
+}
+
 /** Options of `TcpServer.listen`. */
 export interface TcpServerOptions<T = unknown> extends StreamServerOptions<T>, ClientErrorOption<TcpChannel<T>> {
-  /** The address to listen on. Default '127.0.0.1': reaching other machines is opt-in. */
-  host?: string | undefined;
-  /** The port; 0 (the default) picks a free one, see `server.port`. */
-  port?: number | undefined;
   /** Decides who may connect by remote address; default everyone who reaches `host`. */
   authorize?: ((peer: TcpPeer) => boolean | Promise<boolean>) | undefined;
 }
 
 /** Options of `TcpSocket.connect`. */
 export interface TcpConnectOptions<T = unknown> extends StreamChannelOptions<T>, WaitOptions {
-  /** Default '127.0.0.1'. */
-  host?: string | undefined;
-  port: number;
   /** Redial when the connection drops (and retry the first connection): `true` for the defaults. */
   reconnect?: boolean | ReconnectOptions | undefined;
+}
+
+/** Checks a TCP address; `port` falls back to `defaultPort` (none: the port is required). */
+function tcpAddress(address: TcpAddress, defaultPort: number | undefined): { host: string; port: number } {
+  if (address === null || typeof address !== 'object') throw new TypeError('a TCP address is { host, port }');
+  const host = address.host ?? '127.0.0.1';
+  if (typeof host !== 'string' || host.length === 0) throw new TypeError('host must be a non-empty string');
+  if (defaultPort === undefined && address.port === undefined) throw new TypeError('port is required');
+  const port = checkInteger('port', address.port, { default: defaultPort ?? 0, min: defaultPort === undefined ? 1 : 0, max: 65535 });
+  return { host, port };
 }
 
 function peerOf(socket: Socket): TcpPeer {
@@ -52,7 +64,7 @@ function tune(socket: Socket): void {
  * @example
  * ```ts
  * await using server = await TcpServer.listen({ port: 0 });
- * const client = await TcpSocket.connect({ port: server.port });
+ * const client = await TcpSocket.connect({ port: server.port }, { timeout: 1000 });
  * await client.send('hi');
  * const peer = await server.accept();
  * console.log(await peer.receive()); // 'hi'
@@ -72,10 +84,8 @@ export class TcpServer<T = unknown> extends StreamServer<T, TcpPeer> {
   }
 
   /** Listens on `host:port` (default 127.0.0.1, a free port). */
-  static async listen<T = unknown>(options: TcpServerOptions<T> = {}): Promise<TcpServer<T>> {
-    const host = options.host ?? '127.0.0.1';
-    if (typeof host !== 'string' || host.length === 0) throw new TypeError('host must be a non-empty string');
-    const port = checkInteger('port', options.port, 0, 0, 65535);
+  static async listen<T = unknown>(address: TcpAddress = {}, options: TcpServerOptions<T> = {}): Promise<TcpServer<T>> {
+    const { host, port } = tcpAddress(address, 0);
     if (options.authorize !== undefined && typeof options.authorize !== 'function') throw new TypeError('authorize must be a function');
     const { backlog } = serverLimits(options);
     const server = net.createServer({ pauseOnConnect: true, noDelay: true });
@@ -116,7 +126,7 @@ async function dial<T>(host: string, port: number, options: StreamChannelOptions
  *
  * @example
  * ```ts
- * await using channel = await TcpSocket.connect({ host: '10.0.0.2', port: 7000, reconnect: true });
+ * await using channel = await TcpSocket.connect({ host: '10.0.0.2', port: 7000 }, { reconnect: true });
  * await channel.send({ hello: 'world' });
  * ```
  */
@@ -124,16 +134,17 @@ export class TcpSocket {
   private constructor() {}
 
   /** Connects; with `reconnect`, the channel redials when the connection drops. */
-  static connect<T = unknown>(options: TcpConnectOptions<T> & { reconnect: true | ReconnectOptions }): Promise<ReconnectingChannel<T, TcpPeer>>;
-  static connect<T = unknown>(options: TcpConnectOptions<T>): Promise<TcpChannel<T>>;
-  static async connect<T = unknown>(options: TcpConnectOptions<T>): Promise<TcpChannel<T> | ReconnectingChannel<T, TcpPeer>> {
-    const { host = '127.0.0.1', port, reconnect, signal, timeout, ...channel } = options;
-    if (typeof host !== 'string' || host.length === 0) throw new TypeError('host must be a non-empty string');
-    if (port === undefined) throw new TypeError('port is required');
-    checkInteger('port', port, 0, 1, 65535);
+  static connect<T = unknown>(
+    address: TcpAddress,
+    options: TcpConnectOptions<T> & { reconnect: true | ReconnectOptions },
+  ): Promise<ReconnectingChannel<T, TcpPeer>>;
+  static connect<T = unknown>(address: TcpAddress, options?: TcpConnectOptions<T>): Promise<TcpChannel<T>>;
+  static async connect<T = unknown>(address: TcpAddress, options: TcpConnectOptions<T> = {}): Promise<TcpChannel<T> | ReconnectingChannel<T, TcpPeer>> {
+    const { host, port } = tcpAddress(address, undefined);
+    const { reconnect, signal, timeout, ...channel } = options;
     streamChannelDefaults(channel);
     const wait = { signal, timeout };
     if (!reconnect) return dial<T>(host, port, channel, wait);
-    return ReconnectingChannel.open<T, TcpPeer>((w) => dial<T>(host, port, channel, w), reconnect === true ? {} : reconnect, wait);
+    return ReconnectingChannel.connect<T, TcpPeer>((w) => dial<T>(host, port, channel, w), reconnect === true ? {} : reconnect, wait);
   }
 }

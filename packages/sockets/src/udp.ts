@@ -1,23 +1,10 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { isIPv4, isIPv6 } from 'node:net';
-import {
-  BadFrameError,
-  ClosedError,
-  Inbox,
-  NotFoundError,
-  TooLargeError,
-  fromSystemError,
-  isIpcError,
-  iterate,
-  msgpackCodec,
-  waitFor,
-  type Codec,
-  type IpcError,
-  type ReceiveOptions,
-  type WaitOptions,
-} from '@ipcx/core';
-import { checkInteger } from './internal/options.js';
+import { ClosedError, Inbox, NotFoundError, TooLargeError, fromSystemError, iterate, waitFor, type Codec, type IpcError, type ReceiveOptions, type WaitOptions } from '@ipcx/core';
+import { Failed, datagramSendError, decodeDatagram, unwrap } from './internal/datagram.js';
+import { codecOption, type MessageOptions } from './internal/options.js';
+import { checkInteger } from '@ipcx/core/transport';
 
 /** A UDP address: an IPv4 or IPv6 literal and a port. */
 export interface UdpAddress {
@@ -27,27 +14,22 @@ export interface UdpAddress {
   readonly family?: 'IPv4' | 'IPv6';
 }
 
-/** Options of `UdpSocket.bind` and `UdpSocket.open`. */
-export interface UdpSocketOptions<T = unknown> {
-  /** Default `msgpackCodec`; `rawCodec` for plain bytes. */
-  codec?: Codec<T> | undefined;
-  /**
-   * The largest datagram, sent or received. A larger send is `TooLargeError`; a larger incoming datagram rejects
-   * its `receive` with `TooLargeError` (the next one is received normally). Default and maximum 65507 over IPv4,
-   * 65527 over IPv6 (what fits in one UDP datagram); the path MTU (1500 on Ethernet, 65536 on loopback) decides
-   * what travels without IP fragmentation.
-   */
-  maxMessageBytes?: number | undefined;
+/**
+ * Options of `UdpSocket.bind` and `UdpSocket.unbound`. `maxMessageBytes`: default and maximum 65507 over IPv4,
+ * 65527 over IPv6 (what fits in one UDP datagram); the path MTU (1500 on Ethernet, 65536 on loopback) decides
+ * what travels without IP fragmentation. A larger incoming datagram rejects its own `receive`.
+ */
+export interface UdpSocketOptions<T = unknown> extends MessageOptions<T> {
   /**
    * Datagrams kept for `receive` when nobody is receiving. UDP has no backpressure: the kernel delivers what
    * arrives, so an unbounded buffer would grow without limit. Beyond this bound new datagrams are dropped and
    * counted in `dropped`, as the kernel drops them when its own buffer is full. Default 1024.
    */
-  maxQueuedMessages?: number | undefined;
+  receiveBufferMessages?: number | undefined;
 }
 
-/** Options of `UdpSocket.open`. */
-export interface UdpOpenOptions<T = unknown> extends UdpSocketOptions<T> {
+/** Options of `UdpSocket.unbound`. */
+export interface UdpUnboundOptions<T = unknown> extends UdpSocketOptions<T> {
   /** 'IPv4' (default) or 'IPv6'. */
   family?: 'IPv4' | 'IPv6' | undefined;
 }
@@ -64,11 +46,6 @@ export interface UdpDatagram<T = unknown> {
   readonly from: UdpAddress;
 }
 
-/** An incoming datagram that could not be delivered (too large, undecodable): its `receive` rejects. */
-class Failed {
-  constructor(readonly error: IpcError) {}
-}
-
 const MAX_UDP = { IPv4: 65507, IPv6: 65527 } as const;
 
 function familyOf(host: string): 'IPv4' | 'IPv6' {
@@ -80,7 +57,7 @@ function familyOf(host: string): 'IPv4' | 'IPv6' {
 function checkAddress(a: UdpAddress | undefined, what: string): UdpAddress {
   if (a === null || typeof a !== 'object') throw new TypeError(`${what} must be { address, port }`);
   familyOf(a.address);
-  checkInteger(`${what}.port`, a.port, 0, 1, 65535);
+  checkInteger(`${what}.port`, a.port, { default: 0, min: 1, max: 65535 });
   return a;
 }
 
@@ -111,6 +88,7 @@ export class UdpSocket<T = unknown> implements AsyncIterable<UdpDatagram<T>>, As
   #connected: UdpAddress | undefined;
   #dropped = 0;
   #closed = false;
+  #closing: Promise<void> | undefined;
 
   private constructor(socket: Socket, family: 'IPv4' | 'IPv6', options: UdpSocketOptions<T>) {
     const o = udpDefaults(options, family);
@@ -118,7 +96,7 @@ export class UdpSocket<T = unknown> implements AsyncIterable<UdpDatagram<T>>, As
     this.#socket = socket;
     this.#codec = o.codec;
     this.maxMessageBytes = o.maxMessageBytes;
-    this.#maxQueued = o.maxQueuedMessages;
+    this.#maxQueued = o.receiveBufferMessages;
     socket.on('message', (message, rinfo) => this.#onMessage(message, rinfo));
     socket.on('error', (error) => this.#inbox.push(new Failed(udpError(this.#connected, error))));
   }
@@ -131,7 +109,7 @@ export class UdpSocket<T = unknown> implements AsyncIterable<UdpDatagram<T>>, As
   static async bind<T = unknown>(address: { address: string; port?: number }, options: UdpSocketOptions<T> = {}): Promise<UdpSocket<T>> {
     if (address === null || typeof address !== 'object') throw new TypeError('bind takes { address, port }');
     const family = familyOf(address.address);
-    const port = checkInteger('port', address.port, 0, 0, 65535);
+    const port = checkInteger('port', address.port, { default: 0, min: 0, max: 65535 });
     udpDefaults(options, family);
     const socket = createSocket({ type: family === 'IPv4' ? 'udp4' : 'udp6', ipv6Only: family === 'IPv6' });
     const failed = once(socket, 'error').then(([error]) => error as Error);
@@ -148,7 +126,7 @@ export class UdpSocket<T = unknown> implements AsyncIterable<UdpDatagram<T>>, As
   }
 
   /** An unbound socket: the kernel binds it to a free port on its first send. */
-  static open<T = unknown>(options: UdpOpenOptions<T> = {}): UdpSocket<T> {
+  static async unbound<T = unknown>(options: UdpUnboundOptions<T> = {}): Promise<UdpSocket<T>> {
     const family = options.family ?? 'IPv4';
     if (family !== 'IPv4' && family !== 'IPv6') throw new TypeError(`family must be 'IPv4' or 'IPv6', got ${String(family)}`);
     udpDefaults(options, family);
@@ -162,7 +140,7 @@ export class UdpSocket<T = unknown> implements AsyncIterable<UdpDatagram<T>>, As
     return { address: a.address, port: a.port, family: a.family === 'IPv6' ? 'IPv6' : 'IPv4' };
   }
 
-  /** Datagrams dropped because `maxQueuedMessages` were waiting unreceived. */
+  /** Datagrams dropped because `receiveBufferMessages` were waiting unreceived. */
   get dropped(): number {
     return this.#dropped;
   }
@@ -243,12 +221,18 @@ export class UdpSocket<T = unknown> implements AsyncIterable<UdpDatagram<T>>, As
     return iterate(() => this.receive());
   }
 
-  /** Closes the socket; pending receives reject with `ClosedError`. Idempotent. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  /** Closes the socket; pending receives reject with `ClosedError`. Idempotent: the same promise each time. */
+  close(): Promise<void> {
+    this.destroy();
+    return this.#closing!;
+  }
+
+  /** Closes the socket; pending receives reject with `error` (default `ClosedError`). Idempotent. */
+  destroy(error?: IpcError): void {
+    if (this.#closing !== undefined) return;
     this.#closed = true;
-    this.#inbox.fail(new ClosedError('UDP socket'));
-    await new Promise<void>((resolve) => this.#socket.close(() => resolve()));
+    this.#inbox.fail(error ?? new ClosedError('UDP socket'));
+    this.#closing = new Promise<void>((resolve) => this.#socket.close(() => resolve()));
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -283,40 +267,19 @@ export class UdpSocket<T = unknown> implements AsyncIterable<UdpDatagram<T>>, As
       return;
     }
     const from: UdpAddress = { address: rinfo.address, port: rinfo.port, family: rinfo.family === 'IPv6' ? 'IPv6' : 'IPv4' };
-    if (message.length > this.maxMessageBytes) {
-      this.#inbox.push(new Failed(new TooLargeError(`incoming datagram from ${rinfo.address}:${rinfo.port}`, message.length, this.maxMessageBytes)));
-      return;
-    }
-    let data: T;
-    try {
-      data = this.#codec.decode(message);
-    } catch (error) {
-      this.#inbox.push(new Failed(isIpcError(error) ? error : new BadFrameError('the codec could not decode a datagram', { cause: error })));
-      return;
-    }
-    this.#inbox.push({ data, from });
+    const data = decodeDatagram(this.#codec, message, message.length, this.maxMessageBytes, false, ` from ${rinfo.address}:${rinfo.port}`);
+    this.#inbox.push(data instanceof Failed ? data : { data, from });
   }
 }
 
-function unwrap<T>(item: UdpDatagram<T> | Failed): UdpDatagram<T> {
-  if (item instanceof Failed) throw item.error;
-  return item;
-}
-
-function udpDefaults<T>(options: UdpSocketOptions<T>, family: 'IPv4' | 'IPv6'): { codec: Codec<T>; maxMessageBytes: number; maxQueuedMessages: number } {
-  const codec = options.codec ?? (msgpackCodec as Codec<T>);
-  if (typeof codec?.encode !== 'function' || typeof codec.decode !== 'function') throw new TypeError('codec must be a Codec');
+function udpDefaults<T>(options: UdpSocketOptions<T>, family: 'IPv4' | 'IPv6'): { codec: Codec<T>; maxMessageBytes: number; receiveBufferMessages: number } {
   return {
-    codec,
-    maxMessageBytes: checkInteger('maxMessageBytes', options.maxMessageBytes, MAX_UDP[family], 0, MAX_UDP[family]),
-    maxQueuedMessages: checkInteger('maxQueuedMessages', options.maxQueuedMessages, 1024, 1, 1 << 20),
+    codec: codecOption(options.codec),
+    maxMessageBytes: checkInteger('maxMessageBytes', options.maxMessageBytes, { default: MAX_UDP[family], min: 0, max: MAX_UDP[family] }),
+    receiveBufferMessages: checkInteger('receiveBufferMessages', options.receiveBufferMessages, { default: 1024, min: 1, max: 1 << 20 }),
   };
 }
 
 function udpError(to: UdpAddress | undefined, error: unknown, size?: number): IpcError {
-  const code = (error as NodeJS.ErrnoException).code;
-  const where = to ? `${to.address}:${to.port}` : 'the connected peer';
-  if (code === 'ECONNREFUSED') return new NotFoundError(`a UDP socket listening at ${where}`, { cause: error });
-  if (code === 'EMSGSIZE' || code === 'ENOBUFS') return new TooLargeError(`datagram to ${where}`, size, undefined, { cause: error });
-  return fromSystemError(`UDP send to ${where}`, error);
+  return datagramSendError(to ? `${to.address}:${to.port}` : 'the connected peer', error, size);
 }

@@ -1,14 +1,14 @@
-import { chmodSync, existsSync } from 'node:fs';
+import { chmodSync } from 'node:fs';
 import net from 'node:net';
-import { dirname } from 'node:path';
-import { AlreadyExistsError, NotFoundError, fromSystemError } from '@ipcx/core';
+import { fromSystemError } from '@ipcx/core';
 import { resolveUnixAddress, type ResolvedAddress, type UnixAddress } from './address.js';
-import { listenOnce, probeStream, removeStaleSocket } from './internal/connect.js';
-import { checkMode } from './internal/options.js';
+import { bindReplacingStale, listenOnce, probeStream } from './internal/connect.js';
+import { checkMode } from '@ipcx/core/transport';
 import { claimFile, type FileClaim } from './internal/owned-files.js';
 import { credentialsOf, sameUser, vet, type Authorize, type PeerCredentials } from './peer.js';
 import type { StreamChannel } from './stream-channel.js';
-import { StreamServer, serverLimits, type ClientErrorOption, type StreamServerOptions } from './stream-server.js';
+import { serverLimits } from './internal/clients.js';
+import { StreamServer, type ClientErrorOption, type StreamServerOptions } from './stream-server.js';
 
 /** Options of `UnixServer.listen`. */
 export interface UnixServerOptions<T = unknown> extends StreamServerOptions<T>, ClientErrorOption<UnixChannel<T>> {
@@ -82,22 +82,7 @@ export class UnixServer<T = unknown> extends StreamServer<T, PeerCredentials> {
   }
 }
 
-async function bind(server: net.Server, address: ResolvedAddress, backlog: number, mode: number): Promise<void> {
+function bind(server: net.Server, address: ResolvedAddress, backlog: number, mode: number): Promise<void> {
   const chmod = address.kind === 'path' ? () => chmodSync(address.name, mode) : undefined;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await listenOnce(server, { path: address.target, backlog }, chmod);
-      return;
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      // libuv reports a missing directory as EACCES (as Windows would); say what really happened.
-      if (code === 'EACCES' && address.kind === 'path' && !existsSync(dirname(address.name))) {
-        throw new NotFoundError(`directory ${dirname(address.name)} for socket ${address.display}`, { cause: error });
-      }
-      if (code !== 'EADDRINUSE') throw fromSystemError(`listen on ${address.display}`, error);
-      if (address.kind === 'abstract') throw new AlreadyExistsError(`abstract socket ${address.display}`, { cause: error });
-      if (attempt >= 2) throw new AlreadyExistsError(`socket ${address.display}`, { cause: error });
-      await removeStaleSocket(address.name, probeStream);
-    }
-  }
+  return bindReplacingStale(address, 'listen on', () => listenOnce(server, { path: address.target, backlog }, chmod), probeStream);
 }

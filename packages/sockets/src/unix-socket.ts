@@ -64,6 +64,6 @@ export class UnixSocket {
     const { reconnect, signal, timeout, ...channel } = options;
     const wait = { signal, timeout };
     if (!reconnect) return dial<T>(address, channel, wait);
-    return ReconnectingChannel.open<T, PeerCredentials>((w) => dial<T>(address, channel, w), reconnect === true ? {} : reconnect, wait);
+    return ReconnectingChannel.connect<T, PeerCredentials>((w) => dial<T>(address, channel, w), reconnect === true ? {} : reconnect, wait);
   }
 }

@@ -11,7 +11,7 @@ describe('backpressure', () => {
   it('fills the kernel buffers, then trySend says false and send waits until the receiver reads; nothing is lost or reordered', async () => {
     const path = names.path('bp.sock');
     await using server = await UnixServer.listen(path, { codec: rawCodec });
-    await using client = await UnixSocket.connect(path, { codec: rawCodec, highWaterMark: 64 * 1024, timeout: 5000 });
+    await using client = await UnixSocket.connect(path, { codec: rawCodec, sendBufferBytes: 64 * 1024, timeout: 5000 });
     const receiver = await server.accept({ timeout: 5000 });
 
     const message = (i: number): Uint8Array => {
@@ -44,7 +44,7 @@ describe('backpressure', () => {
   it('a send that waits keeps its own copy of the encoding, whatever the codec encodes meanwhile', async () => {
     const path = names.path('copy.sock');
     await using server = await UnixServer.listen(path);
-    await using client = await UnixSocket.connect(path, { highWaterMark: 16 * 1024, timeout: 5000 });
+    await using client = await UnixSocket.connect(path, { sendBufferBytes: 16 * 1024, timeout: 5000 });
     const receiver = await server.accept({ timeout: 5000 });
     const filler = 'f'.repeat(4000);
     let sent = 0;
@@ -88,10 +88,10 @@ describe('backpressure', () => {
     expect(writes).toBeLessThan(50);
   });
 
-  it('carries a message larger than the high-water mark, and refuses one over maxFrameBytes with TooLargeError', async () => {
+  it('carries a message larger than the high-water mark, and refuses one over maxMessageBytes with TooLargeError', async () => {
     const path = names.path('big.sock');
-    await using server = await UnixServer.listen(path, { codec: rawCodec, maxFrameBytes: 4 << 20 });
-    await using client = await UnixSocket.connect(path, { codec: rawCodec, maxFrameBytes: 4 << 20, highWaterMark: 1024, timeout: 5000 });
+    await using server = await UnixServer.listen(path, { codec: rawCodec, maxMessageBytes: 4 << 20 });
+    await using client = await UnixSocket.connect(path, { codec: rawCodec, maxMessageBytes: 4 << 20, sendBufferBytes: 1024, timeout: 5000 });
     const receiver = await server.accept({ timeout: 5000 });
     const big = new Uint8Array(3 << 20).map((_, i) => i * 7);
     const receiving = receiver.receive({ timeout: 10_000 });
@@ -107,7 +107,7 @@ describe('backpressure', () => {
   it('fails a send waiting for room with PeerGoneError when the peer goes away', async () => {
     const path = names.path('gone.sock');
     const server = await UnixServer.listen(path, { codec: rawCodec });
-    const client = await UnixSocket.connect(path, { codec: rawCodec, highWaterMark: 1024, timeout: 5000 });
+    const client = await UnixSocket.connect(path, { codec: rawCodec, sendBufferBytes: 1024, timeout: 5000 });
     const receiver = await server.accept({ timeout: 5000 });
     const chunk = new Uint8Array(16 * 1024);
     for (let round = 0; round < 1000 && client.trySend(chunk); round++) await nextTurn();

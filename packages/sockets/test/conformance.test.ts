@@ -1,8 +1,22 @@
+import type { ChildProcess } from 'node:child_process';
+import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { rawCodec, type Channel } from '@ipcx/core';
 import { describeChannelConformance, type KillablePeer } from '@ipcx/core/testing';
-import { SeqPacketServer, SeqPacketSocket, TcpServer, TcpSocket, UnixServer, UnixSocket, seqPacketPair, type StreamServer } from '@ipcx/sockets';
+import { socketPair } from '@ipcx/native';
+import {
+  SeqPacketChannel,
+  SeqPacketServer,
+  SeqPacketSocket,
+  TcpServer,
+  TcpSocket,
+  UnixServer,
+  UnixSocket,
+  childChannel,
+  parentChannel,
+  type StreamServer,
+} from '@ipcx/sockets';
 import { children, exited, fixtures, lineFrom, uniqueNames } from './helpers.js';
 
 const names = uniqueNames('all');
@@ -92,28 +106,28 @@ suite(
   'Unix stream socket (path)',
   async () => {
     unixPath = names.path('conf.sock');
-    return UnixServer.listen(unixPath, { maxFrameBytes: MAX });
+    return UnixServer.listen(unixPath, { maxMessageBytes: MAX });
   },
-  () => UnixSocket.connect(unixPath, { maxFrameBytes: MAX, timeout: 5000 }),
+  () => UnixSocket.connect(unixPath, { maxMessageBytes: MAX, timeout: 5000 }),
   () => ['unix', unixPath],
-  () => UnixSocket.connect(unixPath, { maxFrameBytes: MAX, timeout: 5000, codec: rawCodec }),
+  () => UnixSocket.connect(unixPath, { maxMessageBytes: MAX, timeout: 5000, codec: rawCodec }),
 );
 
 const abstract = names.abstract('conf');
 suite(
   'Unix stream socket (abstract name)',
-  () => UnixServer.listen(abstract, { maxFrameBytes: MAX }),
-  () => UnixSocket.connect(abstract, { maxFrameBytes: MAX, timeout: 5000 }),
+  () => UnixServer.listen(abstract, { maxMessageBytes: MAX }),
+  () => UnixSocket.connect(abstract, { maxMessageBytes: MAX, timeout: 5000 }),
   () => ['unix-abstract', abstract.abstract],
-  () => UnixSocket.connect(abstract, { maxFrameBytes: MAX, timeout: 5000, codec: rawCodec }),
+  () => UnixSocket.connect(abstract, { maxMessageBytes: MAX, timeout: 5000, codec: rawCodec }),
 );
 
 suite(
   'TCP (loopback)',
-  () => TcpServer.listen({ maxFrameBytes: MAX }),
-  (server) => TcpSocket.connect({ port: (server as TcpServer).port, maxFrameBytes: MAX, timeout: 5000 }),
+  () => TcpServer.listen({}, { maxMessageBytes: MAX }),
+  (server) => TcpSocket.connect({ port: (server as TcpServer).port }, { maxMessageBytes: MAX, timeout: 5000 }),
   (server) => ['tcp', String((server as TcpServer).port)],
-  (server) => TcpSocket.connect({ port: (server as TcpServer).port, maxFrameBytes: MAX, timeout: 5000, codec: rawCodec }),
+  (server) => TcpSocket.connect({ port: (server as TcpServer).port }, { maxMessageBytes: MAX, timeout: 5000, codec: rawCodec }),
   grownTcpPair,
 );
 
@@ -121,9 +135,9 @@ suite(
   'Unix stream socket with reconnect',
   async () => {
     unixPath = names.path('conf-re.sock');
-    return UnixServer.listen(unixPath, { maxFrameBytes: MAX });
+    return UnixServer.listen(unixPath, { maxMessageBytes: MAX });
   },
-  () => UnixSocket.connect(unixPath, { maxFrameBytes: MAX, timeout: 5000, reconnect: { retries: 1 } }),
+  () => UnixSocket.connect(unixPath, { maxMessageBytes: MAX, timeout: 5000, reconnect: { retries: 1 } }),
 );
 
 describe('Unix seqpacket socket', () => {
@@ -148,4 +162,25 @@ describe('Unix seqpacket socket', () => {
   });
 });
 
-describeChannelConformance('seqpacket socket pair', () => seqPacketPair({ maxMessageBytes: MAX }), { maxMessageBytes: MAX });
+describeChannelConformance('seqpacket socket pair', () => SeqPacketChannel.pair({ maxMessageBytes: MAX }), { maxMessageBytes: MAX });
+
+// The child-process pipe: Node makes a 'pipe' stdio slot a Unix stream socket pair. Here both ends live in
+// this process (childChannel over one end of a socketpair, as spawn would hand it, parentChannel over the
+// other's fd); the killable peer is a real child echoing over its fd 3.
+describeChannelConformance('child-process pipe', () => {
+  const [mine, theirs] = socketPair('stream');
+  const child = { pid: process.pid, stdio: [null, null, null, new Socket({ fd: mine, readable: true, writable: true })] };
+  return [childChannel(child as unknown as ChildProcess, { maxMessageBytes: MAX }), parentChannel({ fd: theirs, maxMessageBytes: MAX })];
+}, {
+  maxMessageBytes: MAX,
+  killablePeer: async () => {
+    const child = kids.spawn([join(fixtures, 'child.mjs'), 'echo'], { stdio: ['ignore', 'inherit', 'inherit', 'pipe'] });
+    return {
+      channel: childChannel(child),
+      kill: async () => {
+        child.kill('SIGKILL');
+        await exited(child);
+      },
+    };
+  },
+});

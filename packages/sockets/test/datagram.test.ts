@@ -36,7 +36,7 @@ describe('UnixDatagram', () => {
     const address = names.abstract('dg');
     await using server = await UnixDatagram.bind(address);
     await using bound = await UnixDatagram.bind(names.abstract('dg-client'));
-    await using unbound = UnixDatagram.open();
+    await using unbound = await UnixDatagram.unbound();
     await bound.send(1, { to: address });
     await unbound.send(2, { to: address });
     const a = await server.receive({ timeout: 5000 });
@@ -48,8 +48,8 @@ describe('UnixDatagram', () => {
   it('refuses an oversized datagram on send, and rejects the receive of one that arrives cut', async () => {
     const address = names.abstract('dg-big');
     await using server = await UnixDatagram.bind(address, { codec: rawCodec, maxMessageBytes: 1000 });
-    await using client = UnixDatagram.open({ codec: rawCodec, maxMessageBytes: 5000 });
-    await using strict = UnixDatagram.open({ codec: rawCodec, maxMessageBytes: 1000 });
+    await using client = await UnixDatagram.unbound({ codec: rawCodec, maxMessageBytes: 5000 });
+    await using strict = await UnixDatagram.unbound({ codec: rawCodec, maxMessageBytes: 1000 });
     await expect(strict.send(new Uint8Array(1001), { to: address })).rejects.toMatchObject({ code: 'IPCX_ERR_TOO_LARGE' });
     await client.send(new Uint8Array(1001), { to: address });
     await client.send(new Uint8Array([1, 2, 3]), { to: address });
@@ -60,13 +60,13 @@ describe('UnixDatagram', () => {
   it('makes a sender wait while the receiver does not read, and delivers everything in order once it does', async () => {
     const address = names.abstract('dg-full');
     await using server = await UnixDatagram.bind(address);
-    await using client = UnixDatagram.open();
+    await using client = await UnixDatagram.unbound();
     client.connect(address);
     let sent = 0;
     while (client.trySend(sent)) sent++;
     expect(sent).toBeGreaterThan(0);
     const waiting = client.send(sent, { timeout: 10_000 });
-    const viaAddress = UnixDatagram.open();
+    const viaAddress = await UnixDatagram.unbound();
     const byTimer = viaAddress.send('extra', { to: address, timeout: 10_000 });
     expect(await pendingAfterTurns(waiting)).toBe(true);
     const seen: unknown[] = [];

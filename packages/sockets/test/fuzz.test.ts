@@ -11,7 +11,7 @@ describe('fuzz: decoders and names of the socket transports', () => {
   it('random datagrams (1500 real ones): each receive is a value or a typed error, and the socket goes on', async () => {
     const address = names.abstract('fuzz-dgram');
     await using receiver = await UnixDatagram.bind(address, { maxMessageBytes: 128 });
-    await using sender = UnixDatagram.open({ codec: rawCodec });
+    await using sender = await UnixDatagram.unbound({ codec: rawCodec });
     sender.connect(address);
     await fc.assert(
       fc.asyncProperty(fc.uint8Array({ minLength: 1, maxLength: 160 }), async (bytes) => {
@@ -26,7 +26,7 @@ describe('fuzz: decoders and names of the socket transports', () => {
       { numRuns: 1500 },
     );
     // Still receiving after all that.
-    const good = UnixDatagram.open();
+    const good = await UnixDatagram.unbound();
     good.connect(address);
     await good.send({ fine: true });
     expect((await receiver.receive({ timeout: 5000 })).data).toEqual({ fine: true });

@@ -179,7 +179,7 @@ describe('servers written as the README shows survive clients that leave, reset 
       const where = transport === 'UnixServer' ? path : Number(first);
       for (const [, attack] of Object.entries(hostile)) for (let i = 0; i < 3; i++) await attack(where);
       // The process still serves a well-behaved client.
-      const good = transport === 'UnixServer' ? await UnixSocket.connect(path, { timeout: 5000 }) : await TcpSocket.connect({ port: where as number, timeout: 5000 });
+      const good = transport === 'UnixServer' ? await UnixSocket.connect(path, { timeout: 5000 }) : await TcpSocket.connect({ port: where as number }, { timeout: 5000 });
       if (pattern === 'echo loop') {
         await good.send('still there?');
         expect(await good.receive({ timeout: 5000 })).toEqual({ echo: 'still there?' });
@@ -221,7 +221,7 @@ describe('hostile peers cannot pin memory', () => {
   it('100 TCP peers each sending all but the last byte of a maximal frame: server RSS bounded, the peers over budget cut off with LimitError', async () => {
     const child = procs.spawn(`import { TcpServer } from '@ipcx/sockets';
       const errors = {};
-      const server = await TcpServer.listen({ port: 0, onClientError: (e) => (errors[e.code] = (errors[e.code] ?? 0) + 1) });
+      const server = await TcpServer.listen({ port: 0 }, { onClientError: (e) => (errors[e.code] = (errors[e.code] ?? 0) + 1) });
       void (async () => { for await (const client of server) void (async () => { for await (const m of client) {} })(); })();
       const base = process.memoryUsage().rss;
       process.stdout.write(JSON.stringify({ port: server.port }) + '\\n');
@@ -229,7 +229,7 @@ describe('hostile peers cannot pin memory', () => {
       process.stdin.on('data', () => process.stdout.write(JSON.stringify({ grown: process.memoryUsage().rss - base, clients: server.clients.length, errors }) + '\\n'));`);
     const lines = lineReader(child);
     const { port } = JSON.parse(await lines.next()) as { port: number };
-    const frame = 1024 * 1024; // the default maxFrameBytes
+    const frame = 1024 * 1024; // the default maxMessageBytes
     const header = Buffer.alloc(4);
     header.writeUInt32BE(frame);
     const body = Buffer.alloc(frame - 1, 7);

@@ -1,9 +1,25 @@
 import { describe, expect, it } from 'vitest';
-import { BadFrameError, PeerGoneError } from '@ipcx/core';
+import type { ChildProcess } from 'node:child_process';
+import { BadFrameError, PeerGoneError, type Channel } from '@ipcx/core';
 import { SeqPacketServer, UnixDatagram, UnixServer } from '@ipcx/sockets';
 import { codeChildren, exited, lineReader, uniqueNames } from './helpers.js';
 
 const names = uniqueNames();
+
+/**
+ * Receives `count` messages `{ n }` from a sender in `child`, SIGKILLs it, then receives what is left until the
+ * channel ends: every `n` received, and the error that ended it.
+ */
+async function prefixThenEnd(client: Channel<unknown>, count: number, child: ChildProcess): Promise<{ got: number[]; end: unknown }> {
+  const got: number[] = [];
+  while (got.length < count) got.push(((await client.receive({ timeout: 5000 })) as { n: number }).n);
+  child.kill('SIGKILL');
+  try {
+    for (;;) got.push(((await client.receive({ timeout: 10_000 })) as { n: number }).n);
+  } catch (end) {
+    return { got, end };
+  }
+}
 const procs = codeChildren();
 
 describe('load: every message accounted for, memory flat', () => {
@@ -72,16 +88,7 @@ describe('load: every message accounted for, memory flat', () => {
       process.stdout.write('connected\\n');
       for (let n = 0; ; n++) await c.send({ n, pad: 'x'.repeat(n % 300) });`);
     expect(await lineReader(child).next()).toBe('connected');
-    const client = await server.accept({ timeout: 5000 });
-    const got: number[] = [];
-    while (got.length < 2000) got.push(((await client.receive({ timeout: 5000 })) as { n: number }).n);
-    child.kill('SIGKILL');
-    let end: unknown;
-    try {
-      for (;;) got.push(((await client.receive({ timeout: 10_000 })) as { n: number }).n);
-    } catch (error) {
-      end = error;
-    }
+    const { got, end } = await prefixThenEnd(await server.accept({ timeout: 5000 }), 2000, child);
     expect(end instanceof PeerGoneError || end instanceof BadFrameError, String(end)).toBe(true);
     expect(got).toEqual(got.map((_, i) => i));
   });
@@ -94,16 +101,7 @@ describe('load: every message accounted for, memory flat', () => {
       process.stdout.write('connected\\n');
       for (let n = 0; ; n++) await c.send({ n });`);
     expect(await lineReader(child).next()).toBe('connected');
-    const client = await server.accept({ timeout: 5000 });
-    const got: number[] = [];
-    while (got.length < 500) got.push(((await client.receive({ timeout: 5000 })) as { n: number }).n);
-    child.kill('SIGKILL');
-    let end: unknown;
-    try {
-      for (;;) got.push(((await client.receive({ timeout: 10_000 })) as { n: number }).n);
-    } catch (error) {
-      end = error;
-    }
+    const { got, end } = await prefixThenEnd(await server.accept({ timeout: 5000 }), 500, child);
     expect(end).toBeInstanceOf(PeerGoneError);
     expect(got).toEqual(got.map((_, i) => i));
   });
@@ -112,7 +110,7 @@ describe('load: every message accounted for, memory flat', () => {
     const path = names.path('prefix.dgram');
     await using receiver = await UnixDatagram.bind(path, { maxMessageBytes: 256 });
     const child = procs.spawn(`import { UnixDatagram } from '@ipcx/sockets';
-      const d = UnixDatagram.open();
+      const d = await UnixDatagram.unbound();
       d.connect(${JSON.stringify(path)});
       process.stdout.write('ready\\n');
       for (let n = 0; ; n++) await d.send(n);`);
@@ -130,7 +128,7 @@ describe('load: every message accounted for, memory flat', () => {
     expect(await lineReader(dead).next()).toBe('bound');
     dead.kill('SIGKILL');
     await exited(dead);
-    const sender = UnixDatagram.open();
+    const sender = await UnixDatagram.unbound();
     await expect(sender.send('anyone?', { to: deadPath, timeout: 2000 })).rejects.toMatchObject({ code: 'IPCX_ERR_NOT_FOUND' });
     await sender.close();
   });

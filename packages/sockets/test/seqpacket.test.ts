@@ -3,7 +3,7 @@ import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { rawCodec } from '@ipcx/core';
 import { mq } from '@ipcx/native';
-import { SeqPacketServer, SeqPacketSocket, UnixServer, seqPacketPair, type SeqPacketClient } from '@ipcx/sockets';
+import { SeqPacketServer, SeqPacketSocket, UnixServer, SeqPacketChannel, type SeqPacketClient } from '@ipcx/sockets';
 import { children, exited, fixtures, lineFrom, uniqueNames, within } from './helpers.js';
 
 const names = uniqueNames();
@@ -63,7 +63,7 @@ describe('SeqPacketServer', () => {
   });
 
   it('refuses an empty message (a zero-length packet reads as the peer closing)', async () => {
-    const [a, b] = seqPacketPair({ codec: rawCodec });
+    const [a, b] = SeqPacketChannel.pair({ codec: rawCodec });
     await expect(a.send(new Uint8Array(0))).rejects.toMatchObject({ code: 'IPCX_ERR_UNSUPPORTED' });
     await a.send(new Uint8Array([1]));
     expect([...(await b.receive({ timeout: 5000 }))]).toEqual([1]);
@@ -100,7 +100,7 @@ describe('passing file descriptors', () => {
   it('passes a POSIX message queue descriptor that works on the other side', async () => {
     const name = `/ipcx${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
     const queue = mq.open(name, { create: true, exclusive: true, maxMessages: 4, messageSize: 64 });
-    const [a, b] = seqPacketPair();
+    const [a, b] = SeqPacketChannel.pair();
     try {
       await a.sendWithFds('a queue', [queue]);
       const { message, fds } = await b.receiveWithFds({ timeout: 5000 });
@@ -118,7 +118,7 @@ describe('passing file descriptors', () => {
   });
 
   it('closes descriptors that arrive with a message taken by plain receive', async () => {
-    const [a, b] = seqPacketPair();
+    const [a, b] = SeqPacketChannel.pair();
     const [x, y] = (await import('@ipcx/native')).socketPair('stream');
     await a.sendWithFds('with fds', [x]);
     expect(await b.receive({ timeout: 5000 })).toBe('with fds');

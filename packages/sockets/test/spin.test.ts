@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ClosedError, PeerGoneError, rawCodec } from '@ipcx/core';
-import { SeqPacketServer, UnixDatagram, UnixServer, seqPacketPair, type UnixChannel } from '@ipcx/sockets';
+import { SeqPacketChannel, SeqPacketServer, UnixDatagram, UnixServer, type UnixChannel } from '@ipcx/sockets';
 import { spinCounters } from '../src/internal/spin-read.js';
 import { children, exited, lineFrom, uniqueNames, within } from './helpers.js';
 
@@ -96,7 +96,7 @@ describe('the receive spin', () => {
     });
 
     it(`seqpacket, spinMicroseconds ${spin}: every message once and in order`, async () => {
-      const [a, b] = seqPacketPair({ codec: rawCodec, spinMicroseconds: spin });
+      const [a, b] = SeqPacketChannel.pair({ codec: rawCodec, spinMicroseconds: spin });
       try {
         await fc.assert(
           fc.asyncProperty(fc.array(fc.uint8Array({ minLength: 1, maxLength: 3000 }), { minLength: 1, maxLength: 20 }), async (messages) => {
@@ -121,7 +121,7 @@ describe('the receive spin', () => {
   }
 
   it('a spin that finds nothing ends within its bound (a generous one), and the receive then waits for libuv', async () => {
-    const [a, b] = seqPacketPair({ codec: rawCodec, spinMicroseconds: 20_000 });
+    const [a, b] = SeqPacketChannel.pair({ codec: rawCodec, spinMicroseconds: 20_000 });
     const { writer, channel, close } = await rawPair(20_000);
     try {
       for (const receiver of [b, channel]) {
@@ -144,11 +144,11 @@ describe('the receive spin', () => {
   });
 
   it('spinMicroseconds 0 never spins, on any socket transport', async () => {
-    const [a, b] = seqPacketPair({ codec: rawCodec, spinMicroseconds: 0 });
+    const [a, b] = SeqPacketChannel.pair({ codec: rawCodec, spinMicroseconds: 0 });
     const { writer, channel, close } = await rawPair(0);
     const address = names.abstract('spin-dgram');
     const datagram = await UnixDatagram.bind(address, { codec: rawCodec, spinMicroseconds: 0 });
-    const sender = UnixDatagram.open({ codec: rawCodec });
+    const sender = await UnixDatagram.unbound({ codec: rawCodec });
     try {
       const before = counters();
       for (let i = 0; i < 20; i++) {
@@ -173,7 +173,7 @@ describe('the receive spin', () => {
   });
 
   it('an idle channel stops spinning: receives that keep waiting skip the spin, and the process stays idle', async () => {
-    const [a, b] = seqPacketPair({ codec: rawCodec, spinMicroseconds: 1000 });
+    const [a, b] = SeqPacketChannel.pair({ codec: rawCodec, spinMicroseconds: 1000 });
     try {
       // A receiver paced slower than the spin: every spin misses, so more and more receives skip it.
       const before = counters();
@@ -205,7 +205,7 @@ describe('the receive spin', () => {
   });
 
   it('a spin that keeps finding messages goes on spinning', async () => {
-    const [a, b] = seqPacketPair({ codec: rawCodec, spinMicroseconds: 1000 });
+    const [a, b] = SeqPacketChannel.pair({ codec: rawCodec, spinMicroseconds: 1000 });
     try {
       // Prime: a miss starts the back-off; one hit ends it.
       const before = counters();
@@ -222,7 +222,7 @@ describe('the receive spin', () => {
   });
 
   it('closing the channel fails the receive that waits after its spin with ClosedError', async () => {
-    const [a, b] = seqPacketPair({ codec: rawCodec, spinMicroseconds: 500 });
+    const [a, b] = SeqPacketChannel.pair({ codec: rawCodec, spinMicroseconds: 500 });
     const { channel, close } = await rawPair(500);
     try {
       for (const receiver of [b, channel]) {

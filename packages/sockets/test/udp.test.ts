@@ -149,9 +149,9 @@ for (const [family, loopback] of [
 }
 
 describe('UdpSocket', () => {
-  it('drops datagrams beyond maxQueuedMessages and counts them, and refuses a port in use', async () => {
-    const s = track(await UdpSocket.bind<number>({ address: '127.0.0.1', port: 0 }, { maxQueuedMessages: 2 }));
-    const c = track(UdpSocket.open<number>());
+  it('drops datagrams beyond receiveBufferMessages and counts them, and refuses a port in use', async () => {
+    const s = track(await UdpSocket.bind<number>({ address: '127.0.0.1', port: 0 }, { receiveBufferMessages: 2 }));
+    const c = track(await UdpSocket.unbound<number>());
     for (let i = 0; i < 5; i++) await c.send(i, { to: s.address });
     for (let i = 0; i < 200 && s.dropped < 3; i++) await new Promise((r) => setImmediate(r));
     expect(s.dropped).toBe(3);

@@ -211,7 +211,7 @@ describe('UnixServer against bad peers', () => {
 
   it('closes a connection that sends garbage or an absurd length prefix, and leaves other clients alone', async () => {
     const path = names.path('garbage.sock');
-    await using server = await UnixServer.listen(path, { maxFrameBytes: 1024 * 1024 });
+    await using server = await UnixServer.listen(path, { maxMessageBytes: 1024 * 1024 });
     await using good = await UnixSocket.connect(path, { timeout: 5000 });
     const goodEnd = await server.accept({ timeout: 5000 });
 

@@ -9,7 +9,7 @@ if (process.env.MODE === 'ipcx' || (!isMainThread && (await import('node:worker_
   await channel.receive().catch(() => {});
   await channel.close();
 } else if (!isMainThread) {
-  parentPort.postMessage('hello');
+  parentPort?.postMessage('hello');
 } else {
-  process.send('hello', () => process.disconnect());
+  process.send?.('hello', () => process.disconnect());
 }

@@ -3,7 +3,7 @@
 // ping-pong as this machine's wake-up cost. Writes bench-results/<stamp>-pubsub/ and, for a full run,
 // bench-results/latest/pubsub.md.
 //
-//   node src/pubsub/cli.mjs [--quick] [--only=REGEX] [--subscribers=1,4,16]
+//   node src/pubsub/cli.mjs [--quick] [--only=REGEX] [--subscribers=1,4,16] [--json=FILE]
 import { fork, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -15,7 +15,7 @@ import { MECHANISMS } from './mechanisms.mjs';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')).map(([k, v]) => [k, v ?? true]));
 const quick = args.has('quick');
-const only = args.has('only') ? new RegExp(args.get('only')) : undefined;
+const only = args.has('only') ? new RegExp(String(args.get('only'))) : undefined;
 const subscriberCounts = String(args.get('subscribers') ?? '1,4,16').split(',').map(Number);
 const FLAT_UPDATES = quick ? 2000 : 10_000;
 const PACED_UPDATES = quick ? 300 : 1000;
@@ -32,7 +32,7 @@ function start(mechanism, handle, final) {
     : spawn(process.execPath, [CHILD, mechanism.id, config], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = [];
   const waiters = new Set();
-  createInterface({ input: child.stdout }).on('line', (text) => {
+  createInterface({ input: /** @type {import('node:stream').Readable} */ (child.stdout) }).on('line', (text) => {
     try {
       lines.push(JSON.parse(text));
     } catch {
@@ -82,7 +82,7 @@ async function scenario(mechanism, subscribers, mode) {
           Promise.resolve(handle.publish({ seq, t: clock(), s, pad: PAD })).catch(reject);
           if (seq === final) {
             clearInterval(timer);
-            resolve();
+            resolve(undefined);
           }
         }, 1);
       });
@@ -134,7 +134,7 @@ const rate = (x) => (x >= 1e6 ? `${(x / 1e6).toFixed(2)} M` : x >= 1e3 ? `${(x /
 async function main() {
   const rows = [];
   const notes = [];
-  const wake = await eventfdWakeup().catch((error) => ({ note: `eventfd ping-pong failed: ${error.message}` }));
+  const wake = /** @type {any} */ (await eventfdWakeup().catch((error) => ({ note: `eventfd ping-pong failed: ${error.message}` })));
   if (wake.note) notes.push(wake.note);
   else log(`C eventfd ping-pong: ${us(wake.rttP50)} round trip p50`);
   for (const mode of ['flat', 'paced']) {
@@ -159,6 +159,8 @@ async function main() {
   mkdirSync(dir, { recursive: true });
   writeFileSync(`${dir}pubsub.md`, report);
   writeFileSync(`${dir}results.json`, JSON.stringify({ rows, notes, wake, quick }, null, 2));
+  // --json=FILE: the same results for the main bench (src/fanout.mjs), which puts them in its own report.
+  if (typeof args.get('json') === 'string') writeFileSync(args.get('json'), JSON.stringify({ rows, notes, wake, quick }, null, 2));
   if (!quick && !only && subscriberCounts.join() === '1,4,16') {
     mkdirSync(`${RESULTS}latest/`, { recursive: true });
     writeFileSync(`${RESULTS}latest/pubsub.md`, report);

@@ -8,6 +8,11 @@ import { join } from 'node:path';
 
 const encode = (update) => Buffer.from(JSON.stringify(update));
 
+/** A mechanism whose subscribers connect to `address` and are ready once a probe came through. */
+function probing(address, send, close) {
+  return { config: { address }, probes: true, publish: send, probe: () => send({ probe: true }), done: () => send({ done: true }), close };
+}
+
 function skip(why) {
   return Object.assign(new Error(why), { skip: why });
 }
@@ -33,6 +38,37 @@ export const MECHANISMS = [
         publish: (update) => pub.publish(update),
         close: () => pub.close(),
       };
+    },
+  },
+  {
+    // What a user without @ipcx/pubsub writes: a UnixServer, one stream channel per subscriber, each update
+    // sent to every channel (trySend, awaiting send only when a channel is full).
+    id: 'ipcx-unix-stream',
+    label: 'ipcx Unix stream channel per subscriber',
+    async open() {
+      const { UnixServer } = await import('@ipcx/sockets');
+      const dir = mkdtempSync(join(tmpdir(), 'ipcx-bench-stream-'));
+      const address = `${dir}/pub.sock`;
+      const server = await UnixServer.listen(address);
+      const channels = [];
+      const accepting = (async () => {
+        try {
+          for (;;) channels.push(await server.accept());
+        } catch {
+          // the server closed
+        }
+      })();
+      const send = (update) => {
+        const pending = [];
+        for (const channel of channels) if (!channel.trySend(update)) pending.push(channel.send(update).catch(() => undefined));
+        return pending.length > 0 ? Promise.all(pending) : undefined;
+      };
+      return probing(address, send, async () => {
+        for (const channel of channels) channel.destroy();
+        await server.close();
+        await accepting;
+        rmSync(dir, { recursive: true, force: true });
+      });
     },
   },
   {
@@ -68,18 +104,11 @@ export const MECHANISMS = [
       // One send at a time: zeromq.js refuses a second while one is in progress.
       let sending = Promise.resolve();
       const send = (update) => (sending = sending.then(() => sock.send(encode(update))));
-      return {
-        config: { address },
-        probes: true,
-        publish: send,
-        probe: () => send({ probe: true }),
-        done: () => send({ done: true }),
-        async close() {
-          await sending.catch(() => undefined);
-          sock.close();
-          rmSync(dir, { recursive: true, force: true });
-        },
-      };
+      return probing(address, send, async () => {
+        await sending.catch(() => undefined);
+        sock.close();
+        rmSync(dir, { recursive: true, force: true });
+      });
     },
   },
   {
@@ -181,7 +210,7 @@ class NatsServer {
         text += chunk;
         if (text.includes('Server is ready')) {
           clearTimeout(timer);
-          resolve();
+          resolve(undefined);
         }
       });
       child.once('exit', (code) => reject(new Error(`nats-server exited with ${code}: ${text.slice(-300)}`)));
@@ -202,7 +231,7 @@ function freePort() {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
+      const { port } = /** @type {import('node:net').AddressInfo} */ (server.address());
       server.close(() => resolve(port));
     });
     server.on('error', reject);

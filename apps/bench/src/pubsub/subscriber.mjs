@@ -73,6 +73,14 @@ if (mechanism === 'ipcx-pubsub') {
     onUpdate(value);
     if (finished) break;
   }
+} else if (mechanism === 'ipcx-unix-stream') {
+  const { UnixSocket } = await import('@ipcx/sockets');
+  const channel = await UnixSocket.connect(config.address, { timeout: 30_000 });
+  stop = () => channel.destroy();
+  for await (const update of channel) {
+    onUpdate(update);
+    if (finished) break;
+  }
 } else if (mechanism === 'process-send') {
   process.on('message', onUpdate);
   stop = () => process.disconnect();
@@ -99,7 +107,7 @@ if (mechanism === 'ipcx-pubsub') {
   const nc = await connect({ servers: `127.0.0.1:${config.port}` });
   stop = () => nc.close();
   const kv = await nc.jetstream().views.kv('bench');
-  const watch = await kv.watch({ key: 'state', include: 'updates' });
+  const watch = await kv.watch({ key: 'state', include: /** @type {any} */ ('updates') });
   markReady();
   for await (const entry of watch) {
     onUpdate(decode(entry.value));

@@ -14,6 +14,7 @@ export function isEnded(error) {
  */
 export function channelSender(channel, payload) {
   return {
+    channel,
     async sendN(n) {
       for (let i = 0; i < n; i++) if (!channel.trySend(payload)) await channel.send(payload);
     },
@@ -28,6 +29,7 @@ export function channelSender(channel, payload) {
  */
 export function channelClient(channel, payload) {
   return {
+    channel,
     async roundTrip() {
       await channel.send(payload);
       await channel.receive();
@@ -50,6 +52,7 @@ export function channelClient(channel, payload) {
  */
 export function channelReceiver(channel, { bytes = false } = {}) {
   return {
+    channel,
     async receiveN(n) {
       if (bytes) {
         for (let i = 0; i < n; i++) if (channel.tryReceiveBytes() === undefined) await channel.receive();
@@ -64,6 +67,7 @@ export function channelReceiver(channel, { bytes = false } = {}) {
 /** Echo: sends back every message received until the channel ends. */
 export function channelEcho(channel) {
   return {
+    channel,
     async run() {
       try {
         for (;;) await channel.send(await channel.receive());

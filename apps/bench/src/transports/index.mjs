@@ -1,6 +1,17 @@
 // Every mechanism the bench knows. A mechanism whose package cannot be loaded (not built, or not written
 // yet) gets no rows, only a note: the report never shows a row for a transport that does not exist.
 
+/** The transports of the receive-path rows (issues 13 and 15), and how to load each one's ends. */
+export const PATH_TRANSPORTS = [
+  { id: 'shm-thread', label: 'ShmChannel (threads)', place: 'thread', load: async () => (await import('./shm.mjs')).shmThread },
+  { id: 'shm-process', label: 'ShmChannel (processes)', place: 'process', load: async () => (await import('./shm.mjs')).shmProcess },
+  { id: 'mq', label: 'MqChannel', place: 'process', load: async () => (await import('./mq.mjs')).mqProcess },
+  { id: 'unix-stream', label: 'Unix stream channel', place: 'process', load: async () => (await import('./sockets.mjs')).unixStream },
+  { id: 'unix-seqpacket', label: 'Unix seqpacket channel', place: 'process', load: async () => (await import('./sockets.mjs')).unixSeqpacket },
+  { id: 'tcp', label: 'TCP channel (loopback)', place: 'process', load: async () => (await import('./sockets.mjs')).tcp },
+  { id: 'memory', label: 'MemoryChannel (one thread)', place: 'local', load: async () => (await import('./memory.mjs')).memory },
+];
+
 /**
  * id: stable key (results, --only); group: ipcx | node; place: where the other end runs;
  * load(): the implementation, imported only when used so that one broken package skips only its rows.
@@ -23,7 +34,48 @@ export const MECHANISMS = [
   { id: 'process-send-advanced', label: 'process.send (advanced)', group: 'node', place: 'process', serialization: 'advanced', load: async () => (await import('./node-process.mjs')).processSend('advanced') },
   { id: 'net-unix', label: 'net loop, Unix socket', group: 'node', place: 'process', load: async () => (await import('./node-process.mjs')).netLoop('unix') },
   { id: 'net-tcp', label: 'net loop, TCP loopback', group: 'node', place: 'process', load: async () => (await import('./node-process.mjs')).netLoop('tcp') },
+  ...peerMechanisms(),
+  ...pathMechanisms(),
 ];
+
+/**
+ * Other libraries, each a row where it loads (an optional dependency, a server binary), a note where not:
+ * ZeroMQ (`ipc://`, PUSH/PULL one way, REQ/REP round trips), node-ipc (Unix socket) and the `nats` client
+ * through a local nats-server (publish/subscribe one way, request/reply round trips). src/transports/peers.mjs.
+ */
+function peerMechanisms() {
+  const why = 'a peer library: raw bytes at 64 B and 1 KiB';
+  const peer = (id, label, name) => ({ id, label, group: 'peer', place: 'process', kinds: ['raw'], sizes: [64, 1024], why, load: async () => (await import('./peers.mjs')).load(name) });
+  return [
+    peer('zeromq', 'ZeroMQ ipc:// (PUSH/PULL, REQ/REP)', 'zeromq'),
+    peer('node-ipc', 'node-ipc (Unix socket)', 'node-ipc'),
+    peer('nats-client', 'NATS client (pub/sub, request/reply)', 'nats'),
+  ];
+}
+
+/**
+ * One row per transport and receive path, 64 B raw: `<transport>~<path>` (`shm-thread~for-await`). The
+ * loops are in src/transports/paths.mjs.
+ */
+function pathMechanisms() {
+  const rows = [];
+  for (const t of PATH_TRANSPORTS) {
+    for (const path of ['fast', 'receive', 'try-receive', 'for-await']) {
+      rows.push({
+        id: `${t.id}~${path}`,
+        label: `${t.label}, ${path}`,
+        group: 'path',
+        transport: t.id,
+        path,
+        place: t.place,
+        kinds: ['raw'],
+        sizes: [64],
+        load: async () => (await import('./paths.mjs')).withPath(await t.load(), path),
+      });
+    }
+  }
+  return rows;
+}
 
 /**
  * Mechanisms that exist in the design but have no package yet: a note in the report, no row. (pubsub is a

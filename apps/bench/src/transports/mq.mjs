@@ -1,7 +1,7 @@
 // POSIX message queue rows: a one-way queue for throughput (depth 10, the kernel's default msg_max), a duplex
 // MqChannel (two queues) for round trips. Queues are sized to the message, as a user would.
 import { msgpackCodec, rawCodec } from '@ipcx/core';
-import { MessageQueue, MqChannel } from '@ipcx/mq';
+import { MessageQueue, MqChannel, TypedMessageQueue } from '@ipcx/mq';
 import { channelClient, channelEcho, channelReceiver, channelSender } from './channel.mjs';
 import { MQ_DEPTH } from './constants.mjs';
 import { uniqueName } from './names.mjs';
@@ -11,26 +11,24 @@ const codecOf = (kind) => (kind === 'raw' ? rawCodec : msgpackCodec);
 export const mqProcess = {
   async sender({ kind, payload, bytes, peer }) {
     const name = uniqueName('mq');
-    const channel = MqChannel.queue(name, {
-      create: true,
-      exclusive: true,
+    const channel = await TypedMessageQueue.create(name, {
       read: false,
-      maxMessages: MQ_DEPTH.throughput,
-      messageSize: bytes,
+      capacity: MQ_DEPTH.throughput,
+      maxMessageBytes: bytes,
       codec: codecOf(kind),
     });
     try {
       await peer.setup('throughput', { name });
     } finally {
       // Both ends hold it open: the name can go now, so that a crash leaves nothing behind.
-      MessageQueue.unlink(name);
+      await MessageQueue.unlink(name);
     }
     return channelSender(channel, payload);
   },
 
   async client({ kind, payload, bytes, peer }) {
     const name = uniqueName('mq');
-    const channel = MqChannel.create(name, { maxMessages: MQ_DEPTH.rtt, messageSize: bytes, codec: codecOf(kind) });
+    const channel = await MqChannel.create(name, { capacity: MQ_DEPTH.rtt, maxMessageBytes: bytes, codec: codecOf(kind) });
     try {
       await peer.setup('rtt', { name });
     } catch (error) {
@@ -41,10 +39,10 @@ export const mqProcess = {
   },
 
   async receiver({ kind, params }) {
-    return channelReceiver(MqChannel.queue(params.name, { write: false, codec: codecOf(kind) }));
+    return channelReceiver(await TypedMessageQueue.open(params.name, { write: false, codec: codecOf(kind) }));
   },
 
   async echo({ kind, params }) {
-    return channelEcho(MqChannel.open(params.name, { codec: codecOf(kind) }));
+    return channelEcho(await MqChannel.open(params.name, { codec: codecOf(kind) }));
   },
 };

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 
 let counter = 0;
 /** Every name handed out, so that `sweep` can remove what a failed or abandoned row left behind. */
+/** @type {{ shm: string[], mq: string[], files: string[], sysv: { kind: 'msg' | 'sem', id: number }[] }} */
 const issued = { shm: [], mq: [], files: [], sysv: [] };
 
 /** A name no other run or row uses: `/ipcx-bench-<pid>-<n>-<what>`; `what` 'mq' is a queue, else a segment. */

@@ -45,14 +45,14 @@ export function processSend(serialization) {
     },
 
     async receiver() {
-      const rx = windowedReceiver((count) => process.send(count));
+      const rx = windowedReceiver((count) => process.send?.(count));
       const onMessage = (m) => !isControl(m) && rx.arrived();
       process.on('message', onMessage);
       return { receiveN: rx.receiveN, close: async () => process.off('message', onMessage) };
     },
 
     async echo() {
-      const onMessage = (m) => !isControl(m) && process.send(m);
+      const onMessage = (m) => !isControl(m) && process.send?.(m);
       process.on('message', onMessage);
       let stopped;
       const run = new Promise((resolve) => (stopped = resolve));
@@ -113,13 +113,14 @@ const HIGH_WATER_MARK = 256 * 1024;
 export function netLoop(family) {
   async function open({ peer }, measure) {
     const server = net.createServer({ highWaterMark: HIGH_WATER_MARK, noDelay: true });
+    /** @type {{ path?: string, port?: number }} */
     const params = family === 'unix' ? { path: socketPath('net') } : { port: 0 };
     await new Promise((resolve, reject) => {
       server.once('error', reject);
-      if (params.path) server.listen(params.path, resolve);
-      else server.listen(0, '127.0.0.1', resolve);
+      if (params.path) server.listen(params.path, () => resolve(undefined));
+      else server.listen(0, '127.0.0.1', () => resolve(undefined));
     });
-    if (!params.path) params.port = server.address().port;
+    if (!params.path) params.port = /** @type {net.AddressInfo} */ (server.address()).port;
     try {
       const [[socket]] = await Promise.all([once(server, 'connection'), peer.setup(measure, params)]);
       socket.setNoDelay?.(true);

@@ -25,6 +25,7 @@ export const shmThread = {
   async receiver({ kind, params }) {
     const channel = ShmChannel.from(params.handle, { codec: codecOf(kind) });
     return {
+      channel,
       async receiveN(n) {
         if (kind === 'raw') for (let i = 0; i < n; i++) channel.receiveBytesSync();
         else for (let i = 0; i < n; i++) channel.receiveSync();
@@ -36,6 +37,7 @@ export const shmThread = {
   async echo({ kind, params }) {
     const channel = ShmChannel.from(params.handle, { codec: codecOf(kind) });
     return {
+      channel,
       // Blocks the worker until the bench closes its end (which ends receiveSync with ClosedError).
       async run() {
         try {

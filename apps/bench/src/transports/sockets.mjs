@@ -61,10 +61,10 @@ export const unixSeqpacket = connected({
 
 export const tcp = connected({
   async listen(kind) {
-    const server = await TcpServer.listen({ port: 0, codec: codecOf(kind) });
+    const server = await TcpServer.listen({ port: 0 }, { codec: codecOf(kind) });
     return serverOf(server, { port: server.port });
   },
-  connect: (kind, bytes, { port }) => TcpSocket.connect({ port, codec: codecOf(kind), timeout: 10_000 }),
+  connect: (kind, bytes, { port }) => TcpSocket.connect({ port }, { codec: codecOf(kind), timeout: 10_000 }),
 });
 
 /** A connected UnixDatagram seen as a channel of its payloads. */

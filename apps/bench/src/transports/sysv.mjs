@@ -22,7 +22,7 @@ function checkFits(bytes) {
 export const sysvMq = {
   async sender({ kind, payload, bytes, peer }) {
     checkFits(bytes);
-    const channel = SysvChannel.create({ codec: codecOf(kind) });
+    const channel = await SysvChannel.create({ codec: codecOf(kind) });
     issueSysv('msg', channel.queue.id);
     try {
       await peer.setup('throughput', { id: channel.queue.id });
@@ -34,7 +34,7 @@ export const sysvMq = {
   },
   async client({ kind, payload, bytes, peer }) {
     checkFits(bytes);
-    const channel = SysvChannel.create({ codec: codecOf(kind) });
+    const channel = await SysvChannel.create({ codec: codecOf(kind) });
     issueSysv('msg', channel.queue.id);
     try {
       await peer.setup('rtt', { id: channel.queue.id });
@@ -45,10 +45,10 @@ export const sysvMq = {
     return channelClient(channel, payload);
   },
   async receiver({ kind, params }) {
-    return channelReceiver(SysvChannel.open({ id: params.id, codec: codecOf(kind) }));
+    return channelReceiver(await SysvChannel.open({ id: params.id, codec: codecOf(kind) }));
   },
   async echo({ kind, params }) {
-    return channelEcho(SysvChannel.open({ id: params.id, codec: codecOf(kind) }));
+    return channelEcho(await SysvChannel.open({ id: params.id, codec: codecOf(kind) }));
   },
 };
 

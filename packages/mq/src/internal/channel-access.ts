@@ -17,6 +17,12 @@ export const markOpened: unique symbol = Symbol('markOpened');
 export const markedOpened: unique symbol = Symbol('markedOpened');
 /** The uid that owns the queue (fstat). */
 export const ownerUid: unique symbol = Symbol('ownerUid');
+/** Makes a MessageQueue the owner of its name (registered; unlinked by its close and destroy). */
+export const own: unique symbol = Symbol('own');
+/** Resolves once every send waiting now is in the queue or has failed. */
+export const sendsSettled: unique symbol = Symbol('sendsSettled');
+/** Rejects every waiting receive (only) with an error. */
+export const failReceives: unique symbol = Symbol('failReceives');
 /** Rejects every waiting receive and send with an error. */
 export const failWaits: unique symbol = Symbol('failWaits');
 

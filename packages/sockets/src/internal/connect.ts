@@ -1,24 +1,23 @@
+import { existsSync } from 'node:fs';
 import { lstat, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import net, { type Server, type Socket } from 'node:net';
 import {
   AlreadyExistsError,
-  FullError,
   NotFoundError,
   fromSystemError,
   waitFor,
   type IpcError,
   type WaitOptions,
 } from '@ipcx/core';
+import { errnoError } from '@ipcx/core/transport';
+import type { ResolvedAddress } from '../address.js';
 
 /** Maps a failed connect to a typed error: nobody there is `NotFoundError`, a full backlog `FullError`. */
 export function connectError(what: string, error: unknown): IpcError {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  const options = { cause: error };
-  if (code === 'ENOENT') return new NotFoundError(what, options);
-  // A socket file nobody listens on (a dead server's), an abstract name nobody holds, a closed TCP port.
-  if (code === 'ECONNREFUSED') return new NotFoundError(`a server listening on ${what}`, options);
-  if (code === 'EAGAIN') return new FullError(`the connection backlog of ${what}`, options);
-  return fromSystemError(`connect to ${what}`, error);
+  // ENOENT and ECONNREFUSED (a socket file nobody listens on, an abstract name nobody holds, a closed TCP port)
+  // are NotFoundError; EAGAIN (a full backlog) is FullError.
+  return errnoError(error, `connect to ${what}`);
 }
 
 /**
@@ -117,4 +116,32 @@ export function probeStream(path: string): Promise<string | undefined> {
       resolve(error.code ?? 'EIO');
     });
   });
+}
+
+/**
+ * Binds a Unix socket with `attempt` (which rejects with the raw errno error), replacing a stale socket file:
+ * EADDRINUSE on a path nobody answers on (`probe`: connect gets ECONNREFUSED) removes the file and tries
+ * again; a live server's path, a path that is not a socket, or an abstract name in use is `AlreadyExistsError`.
+ * A missing directory is `NotFoundError` (libuv reports it as EACCES, the kernel as ENOENT).
+ */
+export async function bindReplacingStale<R>(
+  address: ResolvedAddress,
+  what: string,
+  attempt: () => R | Promise<R>,
+  probe: (path: string) => Promise<string | undefined>,
+): Promise<R> {
+  for (let tries = 0; ; tries++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if ((code === 'EACCES' || code === 'ENOENT') && address.kind === 'path' && !existsSync(dirname(address.name))) {
+        throw new NotFoundError(`directory ${dirname(address.name)} for socket ${address.display}`, { cause: error });
+      }
+      if (code !== 'EADDRINUSE') throw fromSystemError(`${what} ${address.display}`, error);
+      if (address.kind === 'abstract') throw new AlreadyExistsError(`abstract socket ${address.display}`, { cause: error });
+      if (tries >= 2) throw new AlreadyExistsError(`socket ${address.display}`, { cause: error });
+      await removeStaleSocket(address.name, probe);
+    }
+  }
 }

@@ -36,8 +36,8 @@ async function idle(name, a, b, receive = (ch) => ch.receive({ timeout: 10_000 }
   await server.close();
 }
 {
-  const server = await TcpServer.listen({ port: 0, ...options });
-  const a = await TcpSocket.connect({ port: server.port, ...options });
+  const server = await TcpServer.listen({ port: 0 }, options);
+  const a = await TcpSocket.connect({ port: server.port }, options);
   const b = await server.accept();
   await idle('tcp', a, b);
   await a.close();
@@ -56,7 +56,7 @@ async function idle(name, a, b, receive = (ch) => ch.receive({ timeout: 10_000 }
 {
   const address = { abstract: `ipcx-idle-d-${tag}` };
   const b = await UnixDatagram.bind(address, options);
-  const a = UnixDatagram.open(options);
+  const a = await UnixDatagram.unbound(options);
   await idle('datagram', a, b, (ch) => ch.receive({ timeout: 10_000 }), (ch) => ch.send(payload, { to: address }));
   await a.close();
   await b.close();

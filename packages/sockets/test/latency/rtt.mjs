@@ -51,7 +51,7 @@ async function child() {
   }
   let channel;
   if (kind === 'unix') channel = await UnixSocket.connect(address, { codec: rawCodec, ...spinOpt });
-  else if (kind === 'tcp') channel = await TcpSocket.connect({ port: Number(name), codec: rawCodec, ...spinOpt });
+  else if (kind === 'tcp') channel = await TcpSocket.connect({ port: Number(name) }, { codec: rawCodec, ...spinOpt });
   else if (kind === 'seqpacket') channel = await SeqPacketSocket.connect(address, { codec: rawCodec, ...spinOpt });
   else if (kind === 'datagram') {
     const socket = await UnixDatagram.bind({ abstract: `${name}-child` }, { codec: rawCodec, ...spinOpt });
@@ -98,7 +98,7 @@ async function main() {
   };
   const tag = `${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   await stream('unix', await UnixServer.listen({ abstract: `ipcx-rtt-u-${tag}` }, { codec: rawCodec, ...spinOpt }), `ipcx-rtt-u-${tag}`);
-  const tcp = await TcpServer.listen({ port: 0, codec: rawCodec, ...spinOpt });
+  const tcp = await TcpServer.listen({ port: 0 }, { codec: rawCodec, ...spinOpt });
   await stream('tcp', tcp, String(tcp.port));
   await stream('seqpacket', await SeqPacketServer.listen({ abstract: `ipcx-rtt-s-${tag}` }, { codec: rawCodec, ...spinOpt }), `ipcx-rtt-s-${tag}`);
   {
