@@ -143,4 +143,15 @@ bool DeadlineFromNow(double ms, clockid_t clock, struct timespec* out) {
   return true;
 }
 
+/** Reads fd and a byte view from argv[0..1]; false after throwing. */
+bool FastArgs(napi_env env, napi_value* argv, int32_t* fd, uint8_t** data, size_t* len) {
+  if (napi_get_value_int32(env, argv[0], fd) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "fd must be a number");
+    return false;
+  }
+  if (BytesOf(env, argv[1], data, len)) return true;
+  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "data must be a TypedArray or DataView");
+  return false;
+}
+
 }  // namespace ipcx

@@ -35,6 +35,8 @@ bool ArgFunction(const Napi::CallbackInfo& info, size_t i, napi_value* out);
 // The bytes of a TypedArray (of a known element type) or DataView; false for anything else, without throwing.
 bool BytesOf(napi_env env, napi_value value, uint8_t** data, size_t* len);
 bool ArgBytes(const Napi::CallbackInfo& info, size_t i, uint8_t** data, size_t* len);
+/** For plain Node-API hot paths: an fd and a byte view from argv[0..1]; false after throwing a TypeError. */
+bool FastArgs(napi_env env, napi_value* argv, int32_t* fd, uint8_t** data, size_t* len);
 /** A TypedArray of the given kind: pointer to its first element, length in elements. */
 bool ArgTypedArray(const Napi::CallbackInfo& info, size_t i, napi_typedarray_type type, void** data,
                    size_t* length, napi_value* arraybuffer = nullptr);

@@ -29,17 +29,6 @@ static Napi::Value MqOpen(const Napi::CallbackInfo& info) {
 // The two hot calls are plain Node-API callbacks: no node-addon-api wrapper, no scratch array, no result
 // object — measured ~10% of a send+receive round trip on this machine (bench/cost.mjs).
 
-/** Reads fd and a byte view from argv[0..1]; false after throwing. */
-static bool FastArgs(napi_env env, napi_value* argv, int32_t* fd, uint8_t** data, size_t* len) {
-  if (napi_get_value_int32(env, argv[0], fd) != napi_ok) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "fd must be a number");
-    return false;
-  }
-  if (BytesOf(env, argv[1], data, len)) return true;
-  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "data must be a TypedArray or DataView");
-  return false;
-}
-
 // mqSend(fd, bytes, priority) → true, or false when a non-blocking queue is full (EAGAIN is returned,
 // not thrown: a caller that retries, such as a bounded spin, would otherwise build an Error per attempt).
 static napi_value MqSend(napi_env env, napi_callback_info cbinfo) {

@@ -17,7 +17,7 @@ export type { EventfdOptions } from './eventfd.js';
 export { flock, flockAsync } from './flock.js';
 export type { FlockOperation, FlockOptions, FlockAsyncOptions } from './flock.js';
 export { mkfifo } from './fifo.js';
-export { socket, peerCredentials, sendFds, receiveFds, socketPair } from './socket.js';
+export { socket, peerCredentials, sendFds, receiveFds, tryReceiveFds, socketPair } from './socket.js';
 export type { SocketType, SocketAddress, SocketReceived, FdsReceived, PeerCredentials } from './socket.js';
 export { signals, sigqueue } from './signals.js';
 export type { SignalInfo, SignalReceiver } from './signals.js';

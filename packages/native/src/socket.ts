@@ -104,6 +104,29 @@ const operations = {
     return result;
   },
 
+  /**
+   * Waits for bytes by spinning, for at most `spinMicroseconds` (at most one second): recv(2) with MSG_DONTWAIT
+   * retried in C until something comes. Returns the bytes written to `target` (0: the peer closed the stream,
+   * or an empty packet), or -1 when nothing came in time. Never blocks in the kernel and works on any socket
+   * descriptor, including one libuv polls (`net.Socket`'s `_handle.fd`): read it only while nothing that libuv
+   * read is still undelivered. With `peek`, nothing is consumed (MSG_PEEK): it only says that something is
+   * there. 0 tries once. Errors other than EAGAIN throw (ECONNRESET is reported once: do not drop it).
+   */
+  spinReceive(fd: number, target: Uint8Array, spinMicroseconds: number, peek = false): number {
+    return native.sockSpinReceive(fd, target, spinMicroseconds * 1000, peek);
+  },
+
+  /** As `receive`, but undefined when no message is queued (EAGAIN) rather than an Error. */
+  tryReceive(fd: number, target: Uint8Array): SocketReceived | undefined {
+    const from = native.sockReceive(validateFd(fd), validateBytes(target, 'target'), out, true);
+    if (out[0] === -1) return undefined;
+    const result: SocketReceived = { length: out[0]!, truncated: out[1] === 1 };
+    if (from !== undefined) result.from = fromNative(from);
+    return result;
+  },
+
+  tryReceiveFds,
+
   /** A second close does not throw (but close once: descriptor numbers are reused). Unlink a bound path yourself. */
   close(fd: number): void {
     native.closeFd(validateFd(fd));
@@ -148,7 +171,14 @@ export function sendFds(fd: number, data: Uint8Array, fds: readonly number[]): n
 
 /** Receives data and any descriptors attached. `truncated`: data or descriptors did not fit. */
 export function receiveFds(fd: number, target: Uint8Array): FdsReceived {
-  const fds = native.sockReceiveFds(validateFd(fd), validateBytes(target, 'target'), out);
+  const fds = native.sockReceiveFds(validateFd(fd), validateBytes(target, 'target'), out)!;
+  return { length: out[0]!, fds, truncated: out[1] !== 0 };
+}
+
+/** As `receiveFds`, but undefined when no message is queued (EAGAIN) rather than an Error. */
+export function tryReceiveFds(fd: number, target: Uint8Array): FdsReceived | undefined {
+  const fds = native.sockReceiveFds(validateFd(fd), validateBytes(target, 'target'), out, true);
+  if (fds === undefined) return undefined;
   return { length: out[0]!, fds, truncated: out[1] !== 0 };
 }
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-import { FdWatcher, peerCredentials, receiveFds, sendFds, socket, socketPair } from '../src/index.js';
+import { FdWatcher, peerCredentials, receiveFds, sendFds, socket, socketPair, tryReceiveFds } from '../src/index.js';
 import { defer, fixture, succeeds, uniqueName, within } from './helpers.js';
 
 const enc = new TextEncoder();
@@ -204,5 +204,43 @@ describe('descriptor passing', () => {
     sendFds(a, enc.encode('0'), []);
     expect(receiveFds(b, new Uint8Array(4))).toEqual({ length: 1, fds: [], truncated: false });
     expect(() => sendFds(a, enc.encode('x'), Array(254).fill(x))).toThrow(RangeError);
+  });
+});
+
+describe('spinReceive, tryReceive, tryReceiveFds', () => {
+  it('spinReceive reads what is there, waits at most its bound for what is not, and tells the end apart', () => {
+    const [a, b] = socketPair('stream');
+    let aOpen = true;
+    defer(() => {
+      if (aOpen) socket.close(a);
+      socket.close(b);
+    });
+    const target = new Uint8Array(16);
+    const start = performance.now();
+    expect(socket.spinReceive(b, target, 2000)).toBe(-1);
+    expect(performance.now() - start).toBeLessThan(2 + 1000); // its bound, with a generous margin
+    expect(socket.spinReceive(b, target, 0)).toBe(-1);
+    socket.send(a, enc.encode('hello'));
+    // A peek leaves the bytes for the next read.
+    expect(socket.spinReceive(b, target.subarray(0, 1), 100, true)).toBe(1);
+    expect(socket.spinReceive(b, target, 100)).toBe(5);
+    expect(dec.decode(target.subarray(0, 5))).toBe('hello');
+    socket.close(a);
+    aOpen = false;
+    expect(socket.spinReceive(b, target, 100)).toBe(0);
+    expect(() => socket.spinReceive(-5 as number, target, 0)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+  });
+
+  it('tryReceive and tryReceiveFds return undefined when nothing is queued, and a message when one is', () => {
+    const [a, b] = pair('seqpacket');
+    const target = new Uint8Array(16);
+    expect(tryReceiveFds(b, target)).toBeUndefined();
+    socket.send(a, enc.encode('x'));
+    expect(tryReceiveFds(b, target)).toEqual({ length: 1, fds: [], truncated: false });
+    const [c, d] = pair('dgram');
+    expect(socket.tryReceive(d, target)).toBeUndefined();
+    socket.send(c, enc.encode('yz'));
+    expect(socket.tryReceive(d, target)).toEqual({ length: 2, truncated: false });
+    expect(() => socket.tryReceive(999_999, target)).toThrow(expect.objectContaining({ code: 'EBADF' }));
   });
 });

@@ -6,6 +6,7 @@ import { codecOption, type MessageOptions } from './internal/options.js';
 import { Failed, datagramSendError, decodeDatagram, unwrap } from './internal/datagram.js';
 import { claimFile, type FileClaim } from './internal/owned-files.js';
 import { bindPacketSocket, nativeAddress } from './internal/packet-socket.js';
+import { PacketSpin, spinMicroseconds } from './internal/spin-read.js';
 
 /**
  * Options of `UnixDatagram.bind` and `UnixDatagram.unbound`. `maxMessageBytes` (default 64 KiB; the kernel's
@@ -15,6 +16,11 @@ import { bindPacketSocket, nativeAddress } from './internal/packet-socket.js';
 export interface UnixDatagramOptions<T = unknown> extends MessageOptions<T> {
   /** Permission bits of a bound socket file (sending to it needs write permission). Default 0o600. */
   mode?: number | undefined;
+  /**
+   * Microseconds a `receive` that finds no datagram polls the socket in a bounded spin before it waits for
+   * libuv (as a connected channel's `spinMicroseconds`). Default 50; 0 never spins.
+   */
+  spinMicroseconds?: number | undefined;
 }
 
 /** Options of `UnixDatagram.send`. */
@@ -76,6 +82,8 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
   #retryDelay = 1;
   #closed = false;
   #watching = { readable: false, writable: false };
+  /** The bounded spin of a receive that finds nothing (undefined: never spins). */
+  readonly #spin: PacketSpin | undefined;
 
   private constructor(fd: number, address: ResolvedAddress | undefined, options: UnixDatagramOptions<T>) {
     const o = datagramDefaults(options);
@@ -85,12 +93,16 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
     this.#maxMessageBytes = o.maxMessageBytes;
     this.#buffer = Buffer.allocUnsafeSlow(o.maxMessageBytes + 1);
     this.#claim = address?.kind === 'path' ? claimFile(address.name) : undefined;
+    if (o.spinMicroseconds > 0) this.#spin = new PacketSpin(fd, o.spinMicroseconds);
     this.#watcher = new FdWatcher(fd, (events) => {
       if (events.error) {
         this.#inbox.end(fromSystemError('poll datagram socket', events.error));
         return;
       }
-      if (events.readable) this.#read();
+      if (events.readable) {
+        if (this.#inbox.waiting > 0) this.#spin?.policy.woke();
+        this.#read();
+      }
       if (events.writable) {
         this.#blocked = false;
         this.#pump();
@@ -168,12 +180,21 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
   receive(options?: ReceiveOptions): Promise<Datagram<T>> {
     if (this.#closed) return Promise.reject(new ClosedError('datagram socket'));
     if (this.#inbox.waiting === 0) {
-      const item = this.#readOne();
+      const item = this.#readOne() ?? this.#spinRead();
       if (item !== undefined) return item instanceof Failed ? Promise.reject(item.error) : Promise.resolve(item);
     }
     const waiting = this.#inbox.receive('receive', options).then(unwrap);
     this.#watch();
     return waiting;
+  }
+
+  /** Spins on the socket (see `spinMicroseconds`), then reads what came; undefined when nothing did. */
+  #spinRead(): Datagram<T> | Failed | undefined {
+    try {
+      return this.#spin?.run() === true ? this.#readOne() : undefined;
+    } catch (error) {
+      return new Failed(fromSystemError('receive on a datagram socket', error));
+    }
   }
 
   /** The next datagram if one is waiting. */
@@ -286,12 +307,12 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
   #readOne(): Datagram<T> | Failed | undefined {
     let got;
     try {
-      got = sock.receive(this.#fd, this.#buffer);
+      // undefined when the queue is empty: no Error built for the EAGAIN
+      got = sock.tryReceive(this.#fd, this.#buffer);
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return undefined;
       return new Failed(fromSystemError('receive on a datagram socket', error));
     }
+    if (got === undefined) return undefined;
     // The buffer has one byte more than the limit: a datagram that fills it (or was cut) is over the limit.
     const size = got.truncated ? this.#maxMessageBytes + 1 : got.length;
     // The buffer is reused for the next datagram: the codec must copy what it keeps (transient).
@@ -309,10 +330,11 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
   }
 }
 
-function datagramDefaults<T>(options: UnixDatagramOptions<T>): { codec: Codec<T>; maxMessageBytes: number } {
+function datagramDefaults<T>(options: UnixDatagramOptions<T>): { codec: Codec<T>; maxMessageBytes: number; spinMicroseconds: number } {
   return {
     codec: codecOption(options.codec),
     maxMessageBytes: checkInteger('maxMessageBytes', options.maxMessageBytes, { default: 64 * 1024, min: 0, max: 64 * 1024 * 1024 }),
+    spinMicroseconds: spinMicroseconds(options.spinMicroseconds),
   };
 }
 

@@ -16,12 +16,13 @@ import {
   copyBytes,
 } from '@ipcx/core';
 import { SendQueue, checkInteger, errnoError } from '@ipcx/core/transport';
-import { FdWatcher, peerCredentials, socket as sock, socketPair, receiveFds, sendFds, type PeerCredentials } from '@ipcx/native';
+import { FdWatcher, peerCredentials, socket as sock, socketPair, sendFds, tryReceiveFds, type PeerCredentials } from '@ipcx/native';
 import { codecOption, type ConnectedOptions } from './internal/options.js';
 import { ConnectionEnd } from './internal/connection-end.js';
 import { observeEnd } from './internal/observe-end.js';
 import { peerProcessDied } from './internal/peer-exit.js';
 import { SizeQueue } from './internal/size-queue.js';
+import { PacketSpin, spinMicroseconds } from './internal/spin-read.js';
 
 /** Options of seqpacket channels (`SeqPacketServer`, `SeqPacketSocket`, `SeqPacketChannel.pair`). */
 export interface SeqPacketChannelOptions<T = unknown> extends ConnectedOptions<T> {
@@ -62,12 +63,14 @@ export function seqPacketDefaults<T>(options: SeqPacketChannelOptions<T> = {}): 
   maxMessageBytes: number;
   receiveBufferBytes: number;
   receiveBufferMessages: number;
+  spinMicroseconds: number;
 } {
   return {
     codec: codecOption(options.codec),
     maxMessageBytes: checkInteger('maxMessageBytes', options.maxMessageBytes, { default: 64 * 1024, min: 1, max: 64 * 1024 * 1024 }),
     receiveBufferBytes: checkInteger('receiveBufferBytes', options.receiveBufferBytes, { default: 64 * 1024, min: 1 }),
     receiveBufferMessages: checkInteger('receiveBufferMessages', options.receiveBufferMessages, { default: 32, min: 1 }),
+    spinMicroseconds: spinMicroseconds(options.spinMicroseconds),
   };
 }
 
@@ -117,6 +120,8 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
    * that reads a little does not let one more message through at a time.
    */
   #blocked = false;
+  /** The bounded spin of a receive that finds nothing buffered (with spinMicroseconds 0, one look). */
+  readonly #spin: PacketSpin;
 
   /** Adopts a connected seqpacket descriptor (the channel closes it). `onGone` runs once when the connection ends. */
   constructor(fd: number, options: SeqPacketChannelOptions<T> = {}, peer?: P, onGone?: () => void) {
@@ -130,10 +135,14 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
     this.#buffer = Buffer.allocUnsafeSlow(o.maxMessageBytes + 1);
     this.peer = peer as P;
     this.#onGone = onGone;
+    this.#spin = new PacketSpin(fd, o.spinMicroseconds);
     this.#watcher = new FdWatcher(fd, (events) => {
       if (events.error) this.#fail(fromSystemError('poll seqpacket socket', events.error));
       else {
-        if (events.readable) this.#read();
+        if (events.readable) {
+          if (this.#inbox.waiting > 0) this.#spin.policy.woke();
+          this.#read();
+        }
         if (events.writable) {
           this.#blocked = false;
           this.#pump();
@@ -274,8 +283,21 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
 
   #receive(options: ReceiveOptions | undefined): Promise<T | Attached<T>> {
     if (this.#end.local) return Promise.reject(new ClosedError());
-    if (this.#inbox.size > 0) return Promise.resolve(this.#taken(this.#inbox.shift()!));
+    if (this.#inbox.size > 0 || this.#spinRead()) return Promise.resolve(this.#taken(this.#inbox.shift()!));
     return this.#inbox.receive('receive', options);
+  }
+
+  /** Spins on the socket (see `spinMicroseconds`) when nobody waits already; true once a message is buffered. */
+  #spinRead(): boolean {
+    if (this.#inbox.waiting > 0 || this.#end.ended || this.#released) return false;
+    try {
+      if (!this.#spin.run()) return false;
+    } catch (error) {
+      this.#fail(fromSystemError('receive on a seqpacket socket', error));
+      return false;
+    }
+    this.#read();
+    return this.#inbox.size > 0;
   }
 
   #encode(message: T): Uint8Array {
@@ -334,13 +356,13 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
     while (!this.#end.local && !this.#end.ended && this.#roomToRead()) {
       let got;
       try {
-        got = receiveFds(this.#fd, this.#buffer);
+        // undefined when the queue is empty: no Error built for the EAGAIN that ends every drain
+        got = tryReceiveFds(this.#fd, this.#buffer);
       } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code;
-        if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return;
         this.#fail(fromSystemError('receive on a seqpacket socket', error));
         return;
       }
+      if (got === undefined) return;
       if (got.length === 0 && got.fds.length === 0) {
         // A zero-length read is all the kernel says, whether the peer closed or its process was killed: the
         // peer's pid tells them apart (see StreamChannel), and a peer that died is PeerGoneError.

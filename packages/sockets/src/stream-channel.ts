@@ -29,6 +29,7 @@ import { codecOption, type ConnectedOptions } from './internal/options.js';
 import { ConnectionEnd } from './internal/connection-end.js';
 import { peerProcessDied } from './internal/peer-exit.js';
 import { observeEnd } from './internal/observe-end.js';
+import { StreamSpin, spinMicroseconds } from './internal/spin-read.js';
 
 /** Options of every length-framed stream channel (Unix stream sockets, TCP, FIFOs, child pipes). */
 export interface StreamChannelOptions<T = unknown> extends ConnectedOptions<T> {
@@ -67,6 +68,7 @@ export function streamChannelDefaults<T>(options: StreamChannelOptions<T> = {}):
     sendBufferBytes: checkInteger('sendBufferBytes', options.sendBufferBytes, { default: DEFAULT_SEND_BUFFER_BYTES, min: 1 }),
     receiveBufferBytes: checkInteger('receiveBufferBytes', options.receiveBufferBytes, { default: DEFAULT_RECEIVE_BUFFER_BYTES, min: 1 }),
     lingerTimeout: checkInteger('lingerTimeout', options.lingerTimeout, { default: DEFAULT_LINGER_TIMEOUT, min: 0, max: MAX_TIMEOUT_MS }),
+    spinMicroseconds: spinMicroseconds(options.spinMicroseconds),
   };
 }
 
@@ -113,6 +115,8 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
   #closing: Promise<void> | undefined;
   /** Why sends can no longer go out (the peer left or the connection failed); undefined while it is up. */
   #sendError: IpcError | undefined;
+  /** The bounded spin of a receive that finds nothing buffered (undefined: never spins). */
+  readonly #spin: StreamSpin | undefined;
 
   /**
    * Wraps a connected socket; the channel owns it from now on. `direction` limits a one-way stream (FIFO).
@@ -129,6 +133,12 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
     this.peer = peer as P;
     this.#decoder = new FrameDecoder({ maxFrameBytes: o.maxMessageBytes, budget: options.frameBudget });
     this.#writer = new FrameWriter(socket, o.maxMessageBytes, () => this.#pump());
+    if (o.spinMicroseconds > 0 && direction !== 'send') {
+      this.#spin = new StreamSpin(socket, o.spinMicroseconds, this.#onData, (error) => {
+        this.#onError(error);
+        socket.destroy();
+      });
+    }
     socket.on('data', this.#onData);
     socket.on('end', this.#onEnd);
     socket.on('error', this.#onError);
@@ -199,9 +209,21 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
 
   receive(options?: ReceiveOptions): Promise<T> {
     if (this.#end.local) return Promise.reject(new ClosedError());
-    if (this.#inbox.size > 0) return Promise.resolve(this.#taken(this.#inbox.shift() as T));
+    if (this.#inbox.size > 0 || this.#spinRead()) return Promise.resolve(this.#taken(this.#inbox.shift() as T));
     return this.#inbox.receive('receive', options);
   }
+
+  /**
+   * Spins on the socket (see `spinMicroseconds`) when nobody waits already; true once a message is buffered.
+   * What `send` batched for the end of the tick goes out first: it is usually what the peer answers.
+   */
+  #spinRead(): boolean {
+    if (this.#spin === undefined || this.#inbox.waiting > 0 || this.#end.ended) return false;
+    this.#writer.flush();
+    return this.#spin.run(this.#arrived) && this.#inbox.size > 0;
+  }
+
+  readonly #arrived = (): boolean => this.#inbox.size > 0 || this.#end.ended;
 
   tryReceive(): T | undefined {
     if (this.#end.local) throw new ClosedError();
@@ -331,6 +353,7 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
 
   readonly #onData = (chunk: Buffer): void => {
     if (this.#end.local) return; // closing: drop what still arrives
+    if (this.#inbox.waiting > 0) this.#spin?.policy.woke();
     try {
       this.#decoder.push(chunk, this.#onFrame);
     } catch (error) {

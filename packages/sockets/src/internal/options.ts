@@ -25,4 +25,11 @@ export interface ConnectedOptions<T = unknown> extends MessageOptions<T> {
    * the kernel buffer then fills and the peer's `send` waits. Default 64 KiB.
    */
   receiveBufferBytes?: number | undefined;
+  /**
+   * Microseconds a `receive` that finds nothing buffered reads the socket in a bounded spin before it waits
+   * for libuv: a peer that answers within it is read without the tens of microseconds a sleeping process takes
+   * to wake. Adaptive: spins that keep finding nothing are skipped (an idle channel costs no CPU). Default 50;
+   * 0 never spins. FIFOs and pipes never spin.
+   */
+  spinMicroseconds?: number | undefined;
 }
