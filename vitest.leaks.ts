@@ -9,6 +9,7 @@
  * `ipcx-<what>-<pid>-<random>`), or this run's id. Each worker records its pid through `vitest.leaks.worker.ts`.
  * Parallel runs never see each other's objects as leaks, since their workers' pids differ.
  *
+ * Segments are listed with `shmLeftovers` of `@ipcx/core/testing`, the one listing of /dev/shm that tests use too.
  * Message queues are listed through the mqueue file system; where /dev/mqueue is not mounted, the check
  * mounts it when it runs as root, and otherwise says that queues were not checked.
  */
@@ -17,6 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { shmLeftovers } from './packages/core/src/testing/helpers.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -78,7 +80,7 @@ function specialFiles(): string[] {
 
 function snapshot(withQueues: boolean): string[] {
   return [
-    ...list(SHM, (name) => name.startsWith('ipcx') || name.startsWith('sem.ipcx')),
+    ...shmLeftovers((name) => name.startsWith('ipcx') || name.startsWith('sem.ipcx')).map((name) => join(SHM, name)),
     ...(withQueues ? list(MQUEUE, (name) => name.startsWith('ipcx')) : []),
     ...specialFiles(),
   ];

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   childLines,
   defer,
+  exited,
   ignoring,
   killTrackedChildren,
   rejection,
@@ -58,6 +59,24 @@ describe('child processes', () => {
     expect(await out.exited).toMatchObject({ code: 3, stdout: 'a\npid 42\nb\n', stderr: 'boom\n' });
   });
 
+  it('childLines is one reader per child, made when spawnNode spawns: a late reader misses nothing', async () => {
+    const child = spawnNode(['-e', 'console.log("early")']);
+    expect((await exited(child)).code).toBe(0); // every line was printed before this reader was asked for
+    const out = childLines(child);
+    expect(out).toBe(childLines(child));
+    expect(out.child).toBe(child);
+    expect(await out.next()).toBe('early');
+    expect(await exited(child)).toMatchObject({ code: 0, signal: null, stdout: 'early\n' });
+  });
+
+  it('exited resolves for a child that ended before its reader was made, and is bounded', async () => {
+    const child = trackChild(spawn(process.execPath, ['-e', ''], { stdio: 'ignore' }));
+    await new Promise((resolve) => child.once('close', resolve));
+    expect(await exited(child)).toMatchObject({ code: 0, signal: null });
+    const stays = spawnNode(['-e', 'setInterval(() => {}, 1000)']);
+    expect((await rejection(exited(stays, 50))).message).toMatch(/not within 50 ms/);
+  });
+
   it('a wait for a line is bounded', async () => {
     const out = childLines(spawnNode(['-e', 'setInterval(() => {}, 1000)']));
     expect((await rejection(out.next(50))).message).toMatch(/not within 50 ms/);
@@ -92,6 +111,19 @@ describe('shmLeftovers', () => {
   it('lists /dev/shm names that contain the pattern', () => {
     expect(existsSync('/dev/shm')).toBe(true);
     expect(shmLeftovers(uniqueName('none'))).toEqual([]);
+  });
+
+  it('takes a predicate too, and by default looks for this process\'s names', async () => {
+    const { openSync, closeSync, unlinkSync } = await import('node:fs');
+    const name = uniqueName('leftover');
+    closeSync(openSync(`/dev/shm/${name}`, 'w'));
+    try {
+      expect(shmLeftovers()).toContain(name);
+      expect(shmLeftovers((n) => n === name)).toEqual([name]);
+    } finally {
+      unlinkSync(`/dev/shm/${name}`);
+    }
+    expect(shmLeftovers(name)).toEqual([]);
   });
 });
 

@@ -48,9 +48,14 @@ export async function killTrackedChildren(): Promise<void> {
   );
 }
 
-/** Spawns `node ...args` (a fixture that loads the built `dist`), piped and tracked. */
+/**
+ * Spawns `node ...args` (a fixture that loads the built `dist`), piped and tracked. Its output is read from the
+ * start (`childLines(child)` at any later time misses nothing).
+ */
 export function spawnNode(args: readonly string[], options: SpawnOptions = {}): ChildProcess {
-  return trackChild(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options }));
+  const child = trackChild(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options }));
+  childLines(child);
+  return child;
 }
 
 /**
@@ -75,8 +80,13 @@ export interface ChildOutput {
   stderr: string;
 }
 
-/** A child's stdout line by line, and its end. Make it right after spawning, so that nothing printed is missed. */
+/**
+ * A child's stdout line by line, and its end. One per child: `childLines(child)` returns the same reader on every
+ * call. `spawnNode` and `spawnCode` make it when they spawn; for another child make it right after spawning, so
+ * that nothing printed is missed.
+ */
 export interface ChildLines {
+  readonly child: ChildProcess;
   /** Every stdout line so far. */
   readonly lines: readonly string[];
   /** The next line not yet taken by `next` (lines are queued: none is lost between calls). */
@@ -87,8 +97,24 @@ export interface ChildLines {
   readonly exited: Promise<ChildOutput>;
 }
 
+const readers = new WeakMap<ChildProcess, ChildLines>();
+
 /** Reads a child's output; every wait rejects when the child exits first (with its stderr) or after `ms` (default 10 s). */
 export function childLines(child: ChildProcess): ChildLines {
+  let reader = readers.get(child);
+  if (reader === undefined) {
+    reader = readChild(child);
+    readers.set(child, reader);
+  }
+  return reader;
+}
+
+/** Resolves once `child` exited, with what it printed; rejects after `ms` (default 10 s). */
+export function exited(child: ChildProcess, ms = 10_000): Promise<ChildOutput> {
+  return within(childLines(child).exited, ms, 'the child to exit');
+}
+
+function readChild(child: ChildProcess): ChildLines {
   const lines: string[] = [];
   let taken = 0;
   let stdout = '';
@@ -107,7 +133,8 @@ export function childLines(child: ChildProcess): ChildLines {
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const exited = new Promise<ChildOutput>((resolve) => {
     const done = (): void => resolve({ code: child.exitCode, signal: child.signalCode, stdout, stderr });
-    if (!running(child) && child.stdout === null) done();
+    const streamsClosed = [child.stdout, child.stderr].every((stream) => stream === null || stream.destroyed);
+    if (!running(child) && streamsClosed) done();
     else child.once('close', done);
   });
   let ended = false;
@@ -133,6 +160,7 @@ export function childLines(child: ChildProcess): ChildLines {
     return within(result, ms, what).finally(() => waiters.delete(waiter));
   };
   return {
+    child,
     lines,
     exited,
     next: (ms = 10_000) => waitFor(() => (taken < lines.length ? lines[taken++] : undefined), ms, 'a line from the child'),
@@ -184,7 +212,11 @@ export function ignoring<T>(codes: readonly string[], fn: () => T): T | undefine
   }
 }
 
-/** Names in /dev/shm (segments, `sem.` semaphores) that contain `pattern`; for a test's own leak check. */
-export function shmLeftovers(pattern: string = `-${process.pid}-`): string[] {
-  return readdirSync('/dev/shm').filter((name) => name.includes(pattern));
+/**
+ * Names in /dev/shm (segments, `sem.` semaphores) that contain `match` (by default this process's pid as
+ * `uniqueName` writes it) or pass it: what a test or the leak check of the run (`vitest.leaks.ts`) finds left.
+ */
+export function shmLeftovers(match: string | ((name: string) => boolean) = `-${process.pid}-`): string[] {
+  const test = typeof match === 'string' ? (name: string) => name.includes(match) : match;
+  return readdirSync('/dev/shm').filter(test);
 }
