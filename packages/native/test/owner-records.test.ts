@@ -1,22 +1,17 @@
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { registerKernelObject, unlinkOwnedKernelObjects } from '@ipcx/core';
+import { childLines, exited, spawnCode, uniqueName } from '@ipcx/core/testing';
 import { readOwnerRecords, removeOwnerRecord } from '../src/index.js';
-
-const packageDir = fileURLToPath(new URL('..', import.meta.url));
+import './helpers.js'; // kills the children after each test
 
 describe('owner records', () => {
-  const children: ReturnType<typeof spawn>[] = [];
   afterEach(async () => {
-    for (const child of children) child.kill('SIGKILL');
     await unlinkOwnedKernelObjects();
   });
 
   it('records what core registers while this process lives, and forgets it on unregister', () => {
-    const name = `/ipcx-records-${process.pid}-${Math.random().toString(36).slice(2)}`;
+    const name = `/${uniqueName('records')}`;
     const entry = registerKernelObject({ kind: 'shm', name, unlink: () => {} });
     const mine = readOwnerRecords().find((r) => r.pid === process.pid && r.objects.some((o) => o.name === name));
     expect(mine?.alive).toBe(true);
@@ -28,7 +23,7 @@ describe('owner records', () => {
   });
 
   it('shows a SIGKILLed owner as dead, with its objects, and lets its record be removed', async () => {
-    const name = `/ipcx-records-child-${process.pid}-${Math.random().toString(36).slice(2)}`;
+    const name = `/${uniqueName('records-child')}`;
     // Plain Node loads dist, as a user's process would.
     const script = `
       import { registerKernelObject } from '@ipcx/core';
@@ -36,16 +31,12 @@ describe('owner records', () => {
       registerKernelObject({ kind: 'mq', name: ${JSON.stringify(name)}, unlink: () => {} });
       process.stdout.write('ready\\n');
       setInterval(() => {}, 1000);`;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: packageDir, stdio: ['ignore', 'pipe', 'inherit'] });
-    children.push(child);
-    await new Promise<void>((resolve, reject) => {
-      child.once('exit', (code) => reject(new Error(`child exited with ${code} before it was ready`)));
-      child.stdout!.once('data', () => resolve());
-    });
+    const child = spawnCode(script);
+    await childLines(child).line('ready');
     const live = readOwnerRecords().find((r) => r.objects.some((o) => o.name === name));
     expect(live).toMatchObject({ pid: child.pid, alive: true });
     child.kill('SIGKILL');
-    await once(child, 'exit');
+    await exited(child);
     const dead = readOwnerRecords().find((r) => r.objects.some((o) => o.name === name));
     expect(dead).toMatchObject({ pid: child.pid, alive: false });
     expect(removeOwnerRecord(dead!.path)).toBe(true);
