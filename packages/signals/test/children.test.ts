@@ -4,12 +4,11 @@ import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 
 import { childExits, watchChild } from '../src/index.js';
+import { trackChild } from '@ipcx/core/testing';
 import { defer, fixture, within } from './helpers.js';
 
 function sleeper() {
-  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
-  defer(() => void child.kill('SIGKILL'));
-  return child;
+  return trackChild(spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' }));
 }
 
 describe('child exits', () => {

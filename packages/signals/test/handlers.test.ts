@@ -6,7 +6,7 @@ import { InvalidNameError, LimitError, NotFoundError, UnsupportedError } from '@
 import { constants } from '@ipcx/native';
 
 import { ignoreSignal, onSignal, raise, resolveSignal, sendSignal, signalDisposition, waitForSignal, type SignalEvent } from '../src/index.js';
-import { defer, fixture, run, within } from './helpers.js';
+import { defer, fixture, fixturesDir, run, within } from './helpers.js';
 
 function collect(signal: string, n: number) {
   const got: SignalEvent[] = [];
@@ -175,11 +175,10 @@ describe('sendSignal', () => {
   it("fails with LimitError past the receiver's RLIMIT_SIGPENDING, and loses none before it", async (ctx) => {
     if (spawnSync('prlimit', ['--version']).status !== 0) ctx.skip(); // util-linux sets the receiver's limit
     const limit = 16;
-    const proc = run('prlimit', [`--sigpending=${limit}`, process.execPath, 'test/fixtures/receive.mjs', 'SIGRTMIN+3']);
+    const proc = run('prlimit', [`--sigpending=${limit}`, process.execPath, `${fixturesDir}receive.mjs`, 'SIGRTMIN+3']);
     await within(proc.line('ready'), 10_000, 'ready');
     const pid = proc.child.pid!;
     process.kill(pid, 'SIGSTOP'); // queued signals stay pending while it is stopped
-    defer(() => void process.kill(pid, 'SIGKILL'));
     let sent = 0;
     let failure: unknown;
     for (; sent < 10 * limit; sent++) {

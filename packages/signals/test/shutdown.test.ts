@@ -1,18 +1,19 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 
 import { describe, expect, it } from 'vitest';
 
 import { ownedKernelObjects, registerKernelObject } from '@ipcx/core';
 import { shm } from '@ipcx/native';
+import { shmLeftovers } from '@ipcx/core/testing';
 
 import { EXIT_TIMEOUT, ShutdownCoordinator, raise } from '../src/index.js';
-import { defer, fixture, run, uniqueName, within, type FixtureRun } from './helpers.js';
+import { defer, fixture, fixturesDir, run, uniqueName, within, type FixtureRun } from './helpers.js';
 
 /** PID namespaces need root (CAP_SYS_ADMIN) and util-linux's unshare: probe once. */
 const canUnshare = spawnSync('unshare', ['-p', '-f', '--mount-proc', 'true']).status === 0;
 
-const shmLeft = (pid: number) => readdirSync('/dev/shm').filter((n) => n === `ipcx-service-${pid}` || n === `ipcx-doorbell-${pid}`);
+const shmLeft = (pid: number) => shmLeftovers((n) => n === `ipcx-service-${pid}` || n === `ipcx-doorbell-${pid}`);
 
 /** Running (not gone, not a zombie waiting for its new parent to reap it). */
 function alive(pid: number): boolean {
@@ -116,7 +117,7 @@ describe('ShutdownCoordinator in a real process', () => {
 
   it('shuts down on SIGTERM as PID 1 of a PID namespace, children included', async (ctx) => {
     if (!canUnshare) ctx.skip();
-    const service = run('unshare', ['-p', '-f', '--mount-proc', process.execPath, 'test/fixtures/service.mjs', '--children=1']);
+    const service = run('unshare', ['-p', '-f', '--mount-proc', process.execPath, `${fixturesDir}service.mjs`, '--children=1']);
     await within(service.line('ready'), 15_000, 'service ready');
     expect(await service.line('pid')).toBe('pid 1');
     // unshare forked the namespace's init: signal that process from outside.
@@ -130,7 +131,7 @@ describe('ShutdownCoordinator in a real process', () => {
   });
   it('(without it) plain Node as PID 1 survives SIGTERM: the kernel drops what Node re-raises', async (ctx) => {
     if (!canUnshare) ctx.skip();
-    const plain = run('unshare', ['-p', '-f', '--mount-proc', process.execPath, 'test/fixtures/plain.mjs']);
+    const plain = run('unshare', ['-p', '-f', '--mount-proc', process.execPath, `${fixturesDir}plain.mjs`]);
     expect(await within(plain.line('pid'), 15_000, 'plain ready')).toBe('pid 1');
     const init = Number(readFileSync(`/proc/${plain.child.pid}/task/${plain.child.pid}/children`, 'utf8').trim());
     process.kill(init, 'SIGTERM');
