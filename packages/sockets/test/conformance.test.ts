@@ -17,10 +17,9 @@ import {
   parentChannel,
   type StreamServer,
 } from '@ipcx/sockets';
-import { children, exited, fixtures, lineFrom, uniqueNames } from './helpers.js';
+import { childLines, exited, fixtures, spawnNode, uniqueNames } from './helpers.js';
 
 const names = uniqueNames('all');
-const kids = children();
 const MAX = 8192;
 
 /**
@@ -28,8 +27,8 @@ const MAX = 8192;
  * `args`), for the conformance case that kills the other end.
  */
 async function killableClient(accept: () => Promise<Channel<unknown>>, args: string[]): Promise<KillablePeer> {
-  const child = kids.spawn([join(fixtures, 'echo-client.mjs'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  expect(await lineFrom(child)).toBe('ready');
+  const child = spawnNode([join(fixtures, 'echo-client.mjs'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  expect(await childLines(child).next()).toBe('ready');
   return {
     channel: await accept(),
     kill: async () => {
@@ -174,7 +173,7 @@ describeChannelConformance('child-process pipe', () => {
 }, {
   maxMessageBytes: MAX,
   killablePeer: async () => {
-    const child = kids.spawn([join(fixtures, 'child.mjs'), 'echo'], { stdio: ['ignore', 'inherit', 'inherit', 'pipe'] });
+    const child = spawnNode([join(fixtures, 'child.mjs'), 'echo'], { stdio: ['ignore', 'inherit', 'inherit', 'pipe'] });
     return {
       channel: childChannel(child),
       kill: async () => {

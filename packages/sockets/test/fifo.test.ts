@@ -1,10 +1,9 @@
 import { lstatSync, existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Fifo } from '@ipcx/sockets';
-import { children, exited, fixtures, uniqueNames } from './helpers.js';
+import { exited, fixtures, spawnNode, uniqueNames } from './helpers.js';
 
 const names = uniqueNames();
-const procs = children();
 
 describe('FIFOs', () => {
   it('creates an owner-only FIFO and carries framed messages one way', async () => {
@@ -28,11 +27,11 @@ describe('FIFOs', () => {
   it('receives from a writer in another process', async () => {
     await using fifo = await Fifo.create(names.path('proc.fifo'));
     await using reader = await Fifo.openReader(fifo.path);
-    const child = procs.spawn([`${fixtures}child.mjs`, 'fifo-writer', fifo.path, '500']);
+    const child = spawnNode([`${fixtures}child.mjs`, 'fifo-writer', fifo.path, '500']);
     const seen: number[] = [];
     for await (const m of reader) seen.push((m as { i: number }).i);
     expect(seen).toEqual(Array.from({ length: 500 }, (_, i) => i));
-    expect(await exited(child)).toEqual([0, null]);
+    expect(await exited(child)).toMatchObject({ code: 0, signal: null });
   });
 
   it('times out opening a writer nobody reads, and fails a send once the reader is gone', async () => {

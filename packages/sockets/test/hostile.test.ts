@@ -3,15 +3,14 @@ import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { ClosedError, PeerGoneError, PermissionError, isIpcError, type IpcError } from '@ipcx/core';
 import { SeqPacketServer, SeqPacketSocket, TcpServer, TcpSocket, UnixServer, UnixSocket } from '@ipcx/sockets';
-import { codeChildren, exited, lineReader, uniqueNames, within } from './helpers.js';
+import { childLines, exited, spawnCode, uniqueNames, within } from './helpers.js';
 
 const names = uniqueNames();
-const procs = codeChildren();
 const root = process.getuid?.() === 0;
 
 /** A child that listens on `path` with a server of `kind` and echoes, until it is killed. */
 function serverChild(kind: 'UnixServer' | 'SeqPacketServer', path: string, dropTo?: number) {
-  const child = procs.spawn(
+  const child = spawnCode(
     `import { ${kind} } from '@ipcx/sockets';
     /*DROP*/
     const server = await ${kind}.listen(${JSON.stringify(path)}, { mode: 0o666, authorize: () => true });
@@ -19,7 +18,7 @@ function serverChild(kind: 'UnixServer' | 'SeqPacketServer', path: string, dropT
     for await (const client of server) void (async () => { for await (const m of client) await client.send(m); })();`,
     dropTo === undefined ? {} : { dropTo },
   );
-  return { child, lines: lineReader(child) };
+  return { child, lines: childLines(child) };
 }
 
 async function errorOf(promise: Promise<unknown>): Promise<unknown> {
@@ -70,10 +69,10 @@ describe('a killed server is PeerGoneError at its clients, a closing one ClosedE
     const path = names.path('killed-client.sock');
     const events: IpcError[] = [];
     await using server = await UnixServer.listen(path, { onClientError: (error) => events.push(error) });
-    const child = procs.spawn(`import { UnixSocket } from '@ipcx/sockets';
+    const child = spawnCode(`import { UnixSocket } from '@ipcx/sockets';
       const c = await UnixSocket.connect(${JSON.stringify(path)}, { timeout: 5000 });
       await c.send('hi'); process.stdout.write('sent\\n'); setInterval(() => {}, 1e6);`);
-    const lines = lineReader(child);
+    const lines = childLines(child);
     const accepted = await server.accept({ timeout: 5000 });
     expect(await lines.next()).toBe('sent');
     expect(await accepted.receive({ timeout: 5000 })).toBe('hi');
@@ -93,10 +92,10 @@ describe('seqpacket servers survive their clients too', () => {
     void (async () => {
       for await (const client of server) void (async () => { for await (const m of client) await client.send(m); })();
     })();
-    const killed = procs.spawn(`import { SeqPacketSocket } from '@ipcx/sockets';
+    const killed = spawnCode(`import { SeqPacketSocket } from '@ipcx/sockets';
       const c = await SeqPacketSocket.connect(${JSON.stringify(path)});
       await c.send('hi'); await c.receive({ timeout: 5000 }); process.stdout.write('echoed\\n'); setInterval(() => {}, 1e6);`);
-    expect(await lineReader(killed).next()).toBe('echoed');
+    expect(await childLines(killed).next()).toBe('echoed');
     killed.kill('SIGKILL');
     await within((async () => { while (events.length < 1) await new Promise((r) => setTimeout(r, 10)); })(), 5000, 'the killed client event');
     const { rawCodec } = await import('@ipcx/core');
@@ -169,12 +168,12 @@ describe('servers written as the README shows survive clients that leave, reset 
              }`
           : `for await (const client of server) void serve(client, (request) => ({ echo: request }));`;
       const listen = transport === 'UnixServer' ? `UnixServer.listen(${JSON.stringify(path)})` : 'TcpServer.listen({ port: 0 })';
-      const child = procs.spawn(`import { TcpServer, UnixServer } from '@ipcx/sockets';
+      const child = spawnCode(`import { TcpServer, UnixServer } from '@ipcx/sockets';
         import { serve } from '@ipcx/core';
         const server = await ${listen};
         process.stdout.write(String(server.port ?? 'ready') + '\\n');
         ${body}`);
-      const lines = lineReader(child);
+      const lines = childLines(child);
       const first = await lines.next();
       const where = transport === 'UnixServer' ? path : Number(first);
       for (const [, attack] of Object.entries(hostile)) for (let i = 0; i < 3; i++) await attack(where);
@@ -219,15 +218,15 @@ describe('servers written as the README shows survive clients that leave, reset 
 
 describe('hostile peers cannot pin memory', () => {
   it('100 TCP peers each sending all but the last byte of a maximal frame: server RSS bounded, the peers over budget cut off with LimitError', async () => {
-    const child = procs.spawn(`import { TcpServer } from '@ipcx/sockets';
+    const child = spawnCode(`import { TcpServer } from '@ipcx/sockets';
       const errors = {};
       const server = await TcpServer.listen({ port: 0 }, { onClientError: (e) => (errors[e.code] = (errors[e.code] ?? 0) + 1) });
       void (async () => { for await (const client of server) void (async () => { for await (const m of client) {} })(); })();
       const base = process.memoryUsage().rss;
       process.stdout.write(JSON.stringify({ port: server.port }) + '\\n');
       process.stdin.setEncoding('utf8');
-      process.stdin.on('data', () => process.stdout.write(JSON.stringify({ grown: process.memoryUsage().rss - base, clients: server.clients.length, errors }) + '\\n'));`);
-    const lines = lineReader(child);
+      process.stdin.on('data', () => process.stdout.write(JSON.stringify({ grown: process.memoryUsage().rss - base, clients: server.clients.length, errors }) + '\\n'));`, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const lines = childLines(child);
     const { port } = JSON.parse(await lines.next()) as { port: number };
     const frame = 1024 * 1024; // the default maxMessageBytes
     const header = Buffer.alloc(4);
@@ -275,13 +274,13 @@ describe('other users: a child dropped to uid 65534', () => {
     await using abstractServer = await UnixServer.listen(abstract, { onRefuse: (e) => refused.push(e) });
     void server;
     void abstractServer;
-    const child = procs.spawn(`import { UnixSocket } from '@ipcx/sockets';
+    const child = spawnCode(`import { UnixSocket } from '@ipcx/sockets';
       /*DROP*/
       const out = {};
       try { await UnixSocket.connect(${JSON.stringify(path)}, { timeout: 2000 }); out.path = 'connected'; } catch (e) { out.path = e.code; }
       try { const c = await UnixSocket.connect(${JSON.stringify(abstract)}, { timeout: 2000, authorize: () => true }); await c.send('x'); out.abstract = await c.receive({ timeout: 2000 }).then(() => 'answered', (e) => e.code); } catch (e) { out.abstract = e.code; }
       process.stdout.write(JSON.stringify(out) + '\\n');`, { dropTo: 65534 });
-    const result = JSON.parse(await lineReader(child).next()) as Record<string, string>;
+    const result = JSON.parse(await childLines(child).next()) as Record<string, string>;
     expect(result.path).toBe('IPCX_ERR_PERMISSION');
     expect(['IPCX_ERR_CLOSED', 'IPCX_ERR_PEER_GONE']).toContain(result.abstract);
     expect(refused.map((e) => e.code)).toEqual(['IPCX_ERR_PERMISSION']);

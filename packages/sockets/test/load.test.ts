@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
 import { BadFrameError, PeerGoneError, type Channel } from '@ipcx/core';
 import { SeqPacketServer, UnixDatagram, UnixServer } from '@ipcx/sockets';
-import { codeChildren, exited, lineReader, uniqueNames } from './helpers.js';
+import { childLines, exited, spawnCode, uniqueNames } from './helpers.js';
 
 const names = uniqueNames();
 
@@ -20,7 +20,6 @@ async function prefixThenEnd(client: Channel<unknown>, count: number, child: Chi
     return { got, end };
   }
 }
-const procs = codeChildren();
 
 describe('load: every message accounted for, memory flat', () => {
   it('256 clients x 1000 messages (4 processes of 64 clients): all arrive in order, none twice, server RSS bounded', { timeout: 90_000 }, async () => {
@@ -50,7 +49,7 @@ describe('load: every message accounted for, memory flat', () => {
     const sampler = setInterval(() => rss.push(process.memoryUsage().rss), 100);
     const started = performance.now();
     const children = Array.from({ length: PROCESSES }, (_, p) =>
-      procs.spawn(`import { UnixSocket } from '@ipcx/sockets';
+      spawnCode(`import { UnixSocket } from '@ipcx/sockets';
         const clients = await Promise.all(Array.from({ length: ${CLIENTS_PER_PROCESS} }, () => UnixSocket.connect(${JSON.stringify(path)}, { timeout: 20000 })));
         await Promise.all(clients.map(async (c, i) => {
           const id = ${p * CLIENTS_PER_PROCESS} + i;
@@ -62,7 +61,7 @@ describe('load: every message accounted for, memory flat', () => {
         process.stdout.write('all acknowledged\\n');`),
     );
     // Readers attached at once: a child that finishes first must not print to nobody.
-    const readers = children.map((child) => lineReader(child));
+    const readers = children.map((child) => childLines(child));
     try {
       for (const reader of readers) expect(await reader.next(80_000)).toBe('all acknowledged');
     } finally {
@@ -83,11 +82,11 @@ describe('load: every message accounted for, memory flat', () => {
   it('delivery promise: a client SIGKILLed mid-stream leaves an in-order, duplicate-free prefix, then a typed end', async () => {
     const path = names.path('prefix.sock');
     await using server = await UnixServer.listen(path);
-    const child = procs.spawn(`import { UnixSocket } from '@ipcx/sockets';
+    const child = spawnCode(`import { UnixSocket } from '@ipcx/sockets';
       const c = await UnixSocket.connect(${JSON.stringify(path)}, { timeout: 5000 });
       process.stdout.write('connected\\n');
       for (let n = 0; ; n++) await c.send({ n, pad: 'x'.repeat(n % 300) });`);
-    expect(await lineReader(child).next()).toBe('connected');
+    expect(await childLines(child).next()).toBe('connected');
     const { got, end } = await prefixThenEnd(await server.accept({ timeout: 5000 }), 2000, child);
     expect(end instanceof PeerGoneError || end instanceof BadFrameError, String(end)).toBe(true);
     expect(got).toEqual(got.map((_, i) => i));
@@ -96,11 +95,11 @@ describe('load: every message accounted for, memory flat', () => {
   it('delivery promise (seqpacket): a client SIGKILLed mid-stream leaves an in-order, duplicate-free prefix, then PeerGoneError', async () => {
     const path = names.path('prefix.seqpacket');
     await using server = await SeqPacketServer.listen(path);
-    const child = procs.spawn(`import { SeqPacketSocket } from '@ipcx/sockets';
+    const child = spawnCode(`import { SeqPacketSocket } from '@ipcx/sockets';
       const c = await SeqPacketSocket.connect(${JSON.stringify(path)});
       process.stdout.write('connected\\n');
       for (let n = 0; ; n++) await c.send({ n });`);
-    expect(await lineReader(child).next()).toBe('connected');
+    expect(await childLines(child).next()).toBe('connected');
     const { got, end } = await prefixThenEnd(await server.accept({ timeout: 5000 }), 500, child);
     expect(end).toBeInstanceOf(PeerGoneError);
     expect(got).toEqual(got.map((_, i) => i));
@@ -109,12 +108,12 @@ describe('load: every message accounted for, memory flat', () => {
   it('delivery promise (datagrams): what a killed sender sent arrives, in order, once; a dead receiver is NotFoundError', async () => {
     const path = names.path('prefix.dgram');
     await using receiver = await UnixDatagram.bind(path, { maxMessageBytes: 256 });
-    const child = procs.spawn(`import { UnixDatagram } from '@ipcx/sockets';
+    const child = spawnCode(`import { UnixDatagram } from '@ipcx/sockets';
       const d = await UnixDatagram.unbound();
       d.connect(${JSON.stringify(path)});
       process.stdout.write('ready\\n');
       for (let n = 0; ; n++) await d.send(n);`);
-    expect(await lineReader(child).next()).toBe('ready');
+    expect(await childLines(child).next()).toBe('ready');
     const got: number[] = [];
     while (got.length < 300) got.push((await receiver.receive({ timeout: 5000 })).data as number);
     child.kill('SIGKILL');
@@ -123,9 +122,9 @@ describe('load: every message accounted for, memory flat', () => {
     expect(got).toEqual(got.map((_, i) => i));
     // A receiver that died: its file stays, nobody is bound to it.
     const deadPath = names.path('dead.dgram');
-    const dead = procs.spawn(`import { UnixDatagram } from '@ipcx/sockets';
+    const dead = spawnCode(`import { UnixDatagram } from '@ipcx/sockets';
       await UnixDatagram.bind(${JSON.stringify(deadPath)}); process.stdout.write('bound\\n'); setInterval(() => {}, 1e6);`);
-    expect(await lineReader(dead).next()).toBe('bound');
+    expect(await childLines(dead).next()).toBe('bound');
     dead.kill('SIGKILL');
     await exited(dead);
     const sender = await UnixDatagram.unbound();

@@ -4,10 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { rawCodec } from '@ipcx/core';
 import { mq } from '@ipcx/native';
 import { SeqPacketServer, SeqPacketSocket, UnixServer, SeqPacketChannel, type SeqPacketClient } from '@ipcx/sockets';
-import { children, exited, fixtures, lineFrom, uniqueNames, within } from './helpers.js';
+import { uniqueName } from '@ipcx/core/testing';
+import { childLines, exited, fixtures, spawnNode, uniqueNames, within } from './helpers.js';
 
 const names = uniqueNames();
-const procs = children();
 
 describe('SeqPacketServer', () => {
   it('keeps message boundaries without framing, serves many clients with credentials, and broadcasts', async () => {
@@ -77,7 +77,7 @@ describe('passing file descriptors', () => {
     writeFileSync(file, 'contents of the passed file');
     const address = names.abstract('fds');
     await using server = await SeqPacketServer.listen(address);
-    const child = procs.spawn([`${fixtures}fd-child.mjs`, `@${address.abstract}`, file]);
+    const child = spawnNode([`${fixtures}fd-child.mjs`, `@${address.abstract}`, file]);
     const client = await server.accept({ timeout: 10_000 });
     const { message, fds } = await client.receiveWithFds({ timeout: 10_000 });
     expect(message).toEqual({ kind: 'file and socket', pid: child.pid });
@@ -92,13 +92,13 @@ describe('passing file descriptors', () => {
     const line = await within(new Promise<string>((resolve) => socket.once('data', resolve)), 10_000, 'a line over the passed socket');
     expect(line).toBe('hello through a passed socket\n');
     socket.write('hello back\n');
-    expect(await lineFrom(child)).toBe('parent said: hello back');
-    expect(await exited(child)).toEqual([0, null]);
+    expect(await childLines(child).next()).toBe('parent said: hello back');
+    expect(await exited(child)).toMatchObject({ code: 0, signal: null });
     socket.destroy();
   });
 
   it('passes a POSIX message queue descriptor that works on the other side', async () => {
-    const name = `/ipcx${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+    const name = `/${uniqueName('fd-mq')}`;
     const queue = mq.open(name, { create: true, exclusive: true, maxMessages: 4, messageSize: 64 });
     const [a, b] = SeqPacketChannel.pair();
     try {

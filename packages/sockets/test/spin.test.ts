@@ -9,10 +9,9 @@ import { describe, expect, it } from 'vitest';
 import { ClosedError, PeerGoneError, rawCodec } from '@ipcx/core';
 import { SeqPacketChannel, SeqPacketServer, UnixDatagram, UnixServer, type UnixChannel } from '@ipcx/sockets';
 import { spinCounters } from '../src/internal/spin-read.js';
-import { children, exited, lineFrom, uniqueNames, within } from './helpers.js';
+import { childLines, exited, spawnNode, uniqueNames, within } from './helpers.js';
 
 const names = uniqueNames();
-const procs = children();
 const here = fileURLToPath(new URL('..', import.meta.url));
 
 function frame(payload: Uint8Array): Buffer {
@@ -246,10 +245,10 @@ describe('the receive spin', () => {
         kind === 'stream'
           ? `import net from 'node:net'; net.connect({ path: '\\0${address.abstract}' }, () => { process.stdout.write('ready\\n'); setTimeout(() => process.kill(process.pid, 'SIGKILL'), 100); });`
           : `import { SeqPacketSocket } from '@ipcx/sockets'; await SeqPacketSocket.connect({ abstract: '${address.abstract}' }); process.stdout.write('ready\\n'); setTimeout(() => process.kill(process.pid, 'SIGKILL'), 100);`;
-      const child = procs.spawn(['--input-type=module', '-e', code], { cwd: here });
+      const child = spawnNode(['--input-type=module', '-e', code], { cwd: here });
       try {
         const channel = await server.accept({ timeout: 10_000 });
-        expect(await lineFrom(child)).toBe('ready');
+        expect(await childLines(child).next()).toBe('ready');
         await expect(channel.receive({ timeout: 10_000 })).rejects.toBeInstanceOf(PeerGoneError);
         await channel.close();
         await exited(child);

@@ -3,7 +3,7 @@ import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { isIpcError, ownedKernelObjects, unlinkOwnedKernelObjects, type IpcError } from '@ipcx/core';
 import { UnixServer, UnixSocket, type UnixChannel } from '@ipcx/sockets';
-import { children, exited, fixtures, lineFrom, uniqueNames, within } from './helpers.js';
+import { childLines, exited, fixtures, spawnNode, uniqueNames, within } from './helpers.js';
 
 const names = uniqueNames();
 /**
@@ -11,7 +11,6 @@ const names = uniqueNames();
  * before it connects (IPCX_TEST_DROP_TO), so it works wherever the repository was cloned, a 0700 folder too.
  */
 const asNobody = { env: { ...process.env, IPCX_TEST_DROP_TO: '65534' } };
-const procs = children();
 
 async function codeOf(promise: Promise<unknown>): Promise<string> {
   try {
@@ -102,8 +101,8 @@ describe('UnixServer', () => {
 
   it('replaces a socket file left by a server that was killed', async () => {
     const path = names.path('stale.sock');
-    const child = procs.spawn([`${fixtures}listen.mjs`, path, 'hold']);
-    expect(await lineFrom(child)).toBe('ready');
+    const child = spawnNode([`${fixtures}listen.mjs`, path, 'hold']);
+    expect(await childLines(child).next()).toBe('ready');
     child.kill('SIGKILL');
     await exited(child);
     expect(lstatSync(path).isSocket()).toBe(true); // SIGKILL leaves the file behind
@@ -194,10 +193,10 @@ describe('UnixServer against bad peers', () => {
   it('drops a client killed by SIGKILL in the middle of a frame and carries on', async () => {
     const path = names.path('kill.sock');
     await using server = await UnixServer.listen(path);
-    const child = procs.spawn([`${fixtures}client.mjs`, path, 'partial']);
+    const child = spawnNode([`${fixtures}client.mjs`, path, 'partial']);
     const victim = await server.accept({ timeout: 10_000 });
     expect(victim.peer.pid).toBe(child.pid);
-    expect(await lineFrom(child)).toBe('sent');
+    expect(await childLines(child).next()).toBe('sent');
     const receiving = victim.receive({ timeout: 10_000 });
     child.kill('SIGKILL');
     expect(await codeOf(receiving)).toBe('IPCX_ERR_BAD_FRAME'); // EOF inside a frame
@@ -252,8 +251,8 @@ describe('UnixServer against bad peers', () => {
     const server = await UnixServer.listen(path, { mode: 0o666, onRefuse: (e) => refused.push(e) });
     echo(server);
     try {
-      const child = procs.spawn([`${fixtures}client.mjs`, path, 'echo'], asNobody);
-      const result = JSON.parse(await lineFrom(child));
+      const child = spawnNode([`${fixtures}client.mjs`, path, 'echo'], asNobody);
+      const result = JSON.parse(await childLines(child).next());
       expect(['IPCX_ERR_CLOSED', 'IPCX_ERR_PEER_GONE']).toContain(result.error);
       expect(refused).toHaveLength(1);
       expect(refused[0]!.code).toBe('IPCX_ERR_PERMISSION');
@@ -266,8 +265,8 @@ describe('UnixServer against bad peers', () => {
     const open = await UnixServer.listen(path, { mode: 0o666, authorize: (peer) => peer.uid === 65534 || peer.uid === 0 });
     echo(open);
     try {
-      const child = procs.spawn([`${fixtures}client.mjs`, path, 'echo'], asNobody);
-      expect(JSON.parse(await lineFrom(child))).toEqual({ reply: { echo: { uid: 65534 } } });
+      const child = spawnNode([`${fixtures}client.mjs`, path, 'echo'], asNobody);
+      expect(JSON.parse(await childLines(child).next())).toEqual({ reply: { echo: { uid: 65534 } } });
     } finally {
       await open.close();
     }
@@ -277,21 +276,21 @@ describe('UnixServer against bad peers', () => {
 describe('socket file cleanup when the owning process ends', () => {
   it('removes the file on process.exit()', async () => {
     const path = names.path('exit.sock');
-    const child = procs.spawn([`${fixtures}listen.mjs`, path, 'exit'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    expect(await lineFrom(child)).toBe('ready');
+    const child = spawnNode([`${fixtures}listen.mjs`, path, 'exit'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    expect(await childLines(child).next()).toBe('ready');
     expect(existsSync(path)).toBe(true);
     child.stdin!.write('go\n');
-    expect(await exited(child)).toEqual([0, null]);
+    expect(await exited(child)).toMatchObject({ code: 0, signal: null });
     expect(existsSync(path)).toBe(false);
   });
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     it(`installs no ${signal} handler: the process dies of ${signal} at once, leaving the file, which the next listen replaces`, async () => {
       const path = names.path(`${signal}.sock`);
-      const child = procs.spawn([`${fixtures}listen.mjs`, path, 'hold']);
-      expect(await lineFrom(child)).toBe('ready');
+      const child = spawnNode([`${fixtures}listen.mjs`, path, 'hold']);
+      expect(await childLines(child).next()).toBe('ready');
       child.kill(signal);
-      expect(await exited(child)).toEqual([null, signal]);
+      expect(await exited(child)).toMatchObject({ code: null, signal });
       expect(existsSync(path)).toBe(true);
       await using again = await UnixServer.listen(path);
       const client = await UnixSocket.connect(path, { timeout: 2000 });
@@ -313,10 +312,10 @@ describe('socket file cleanup when the owning process ends', () => {
 
   it('leaves SIGTERM to an application that handles it', async () => {
     const path = names.path('own.sock');
-    const child = procs.spawn([`${fixtures}listen.mjs`, path, 'own-sigterm']);
-    expect(await lineFrom(child)).toBe('ready');
+    const child = spawnNode([`${fixtures}listen.mjs`, path, 'own-sigterm']);
+    expect(await childLines(child).next()).toBe('ready');
     child.kill('SIGTERM');
-    expect(await lineFrom(child)).toBe('handled SIGTERM');
+    expect(await childLines(child).next()).toBe('handled SIGTERM');
     expect(child.exitCode).toBe(null);
     expect(existsSync(path)).toBe(true); // still serving
     child.kill('SIGKILL');
