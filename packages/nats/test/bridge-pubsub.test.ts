@@ -1,7 +1,7 @@
 import { afterEach, expect, it } from 'vitest';
 import { NatsPublisher, NatsSubscriber, bridgeTopic, type TopicEntry } from '@ipcx/nats';
 import { describe } from 'vitest';
-import { natsServer, skipWithoutServer, unique } from './helpers.js';
+import { natsServer, skipWithoutServer, uniqueName } from './helpers.js';
 
 // With the real @ipcx/pubsub: skipped (named) when the package is not in the workspace.
 const pubsub = await import('@ipcx/pubsub' as string).catch(() => undefined);
@@ -21,7 +21,7 @@ describe.skipIf(skipWithoutServer || !pubsub)('bridgeTopic with the real @ipcx/p
   };
 
   it('a local pubsub topic watched through NATS with the same loop: the same latest value, NATS revisions continuous', async () => {
-    const topic = unique('pubsub-to-nats');
+    const topic = uniqueName('pubsub-to-nats');
     const local = track(await pubsub!.Publisher.create(topic, { history: 8 }));
     await local.publish({ price: 1 });
     const localSub = track(await pubsub!.Subscriber.open(topic));
@@ -44,7 +44,7 @@ describe.skipIf(skipWithoutServer || !pubsub)('bridgeTopic with the real @ipcx/p
   });
 
   it('a NATS topic mirrored into a local pubsub topic', async () => {
-    const topic = unique('nats-to-pubsub');
+    const topic = uniqueName('nats-to-pubsub');
     const pub = track(await NatsPublisher.create<Price>(topic, { servers: server().url }));
     await pub.publish({ price: 1 });
     const local = track(await pubsub!.Publisher.create(topic));

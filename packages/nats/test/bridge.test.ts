@@ -1,6 +1,6 @@
 import { afterEach, expect, it } from 'vitest';
 import { NatsPublisher, NatsSubscriber, bridgeTopic, type TopicBridge, type TopicEntry } from '@ipcx/nats';
-import { describeNats, natsServer, unique } from './helpers.js';
+import { describeNats, natsServer, uniqueName } from './helpers.js';
 
 type Price = { price: number };
 
@@ -47,7 +47,7 @@ describeNats('bridgeTopic: a local topic mirrored into NATS KV and back', () => 
   };
 
   it('toNats: a subscriber elsewhere sees the local revisions with the same numbers, in order', async () => {
-    const topic = unique('to-nats');
+    const topic = uniqueName('to-nats');
     const local = new LocalTopic<Price>();
     await local.publish({ price: 1 });
     const bridge = track(await bridgeTopic<Price>(topic, { toNats: local.subscriber(), servers: server().url }));
@@ -67,7 +67,7 @@ describeNats('bridgeTopic: a local topic mirrored into NATS KV and back', () => 
   });
 
   it('fromNats: revisions published on NATS reach the local publisher in order, from the current one', async () => {
-    const topic = unique('from-nats');
+    const topic = uniqueName('from-nats');
     const pub = track(await NatsPublisher.create<Price>(topic, { servers: server().url }));
     await pub.publish({ price: 1 });
     const local = new LocalTopic<Price>();
@@ -78,7 +78,7 @@ describeNats('bridgeTopic: a local topic mirrored into NATS KV and back', () => 
   });
 
   it('ends with RevisionMismatchError when another writer publishes to the NATS topic, and close is idempotent', async () => {
-    const topic = unique('two-writers');
+    const topic = uniqueName('two-writers');
     const local = new LocalTopic<Price>();
     const bridge: TopicBridge = track(await bridgeTopic<Price>(topic, { toNats: local.subscriber(), servers: server().url }));
     await local.publish({ price: 1 });
@@ -93,7 +93,7 @@ describeNats('bridgeTopic: a local topic mirrored into NATS KV and back', () => 
   });
 
   it('close stops mirroring, resolves done and leaves the local side alone', async () => {
-    const topic = unique('close');
+    const topic = uniqueName('close');
     const local = new LocalTopic<Price>();
     await local.publish({ price: 1 });
     const bridge = await bridgeTopic<Price>(topic, { toNats: local.subscriber(), servers: server().url });

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { rawCodec, type Channel } from '@ipcx/core';
 import { describeChannelConformance, type KillablePeer } from '@ipcx/core/testing';
 import { NatsChannel, NatsChannelServer } from '@ipcx/nats';
-import { children, describeNats, exited, fixtures, lineFrom, natsServer, unique, within } from './helpers.js';
+import { childLines, describeNats, exited, fixtures, natsServer, spawnNode, uniqueName, within } from './helpers.js';
 
 const MAX = 8192;
 const CAPACITY = 16;
@@ -12,11 +12,10 @@ const INTERVAL = 100;
 
 describeNats('NatsChannel over a real nats-server', () => {
   const server = natsServer();
-  const kids = children();
   let listener: NatsChannelServer<unknown>;
   let subject: string;
   beforeAll(async () => {
-    subject = unique('conformance');
+    subject = uniqueName('conformance');
     listener = await NatsChannelServer.listen(subject, { servers: server().url, capacity: CAPACITY, maxMessageBytes: MAX, peerCheckInterval: INTERVAL });
   });
   afterAll(async () => {
@@ -28,8 +27,8 @@ describeNats('NatsChannel over a real nats-server', () => {
 
   /** The server's end of a connection from a child process that echoes, for the case that SIGKILLs it. */
   async function killableClient(): Promise<KillablePeer> {
-    const child = kids.spawn([join(fixtures, 'echo-client.mjs'), server().url, subject, String(INTERVAL)]);
-    expect(await lineFrom(child)).toBe('ready');
+    const child = spawnNode([join(fixtures, 'echo-client.mjs'), server().url, subject, String(INTERVAL)]);
+    expect(await childLines(child).next()).toBe('ready');
     return {
       channel: await listener.accept({ timeout: 5000 }),
       kill: async () => {
@@ -62,7 +61,7 @@ describeNats('NatsChannel.connect and NatsChannelServer', () => {
   const server = natsServer();
 
   it('after the peer closed, a send is PeerGoneError and closed turns true once what it sent was received', async () => {
-    const subject = unique('peer-closed');
+    const subject = uniqueName('peer-closed');
     const listener = await NatsChannelServer.listen<string>(subject, { servers: server().url });
     const client = await NatsChannel.connect<string>(subject, { servers: server().url, timeout: 5000 });
     try {
@@ -80,7 +79,7 @@ describeNats('NatsChannel.connect and NatsChannelServer', () => {
   });
 
   it('close lets a send waiting for room go out first; destroy rejects it', async () => {
-    const subject = unique('drain');
+    const subject = uniqueName('drain');
     const listener = await NatsChannelServer.listen<number>(subject, { servers: server().url, capacity: 1 });
     const client = await NatsChannel.connect<number>(subject, { servers: server().url, capacity: 1, timeout: 5000 });
     try {
@@ -104,7 +103,7 @@ describeNats('NatsChannel.connect and NatsChannelServer', () => {
   });
 
   it('connect fails with NotFoundError when nobody listens, and ends at its signal', async () => {
-    const subject = unique('nobody');
+    const subject = uniqueName('nobody');
     await expect(NatsChannel.connect(subject, { servers: server().url, timeout: 2000 })).rejects.toMatchObject({ code: 'IPCX_ERR_NOT_FOUND' });
     await expect(NatsChannel.connect(subject, { servers: server().url, signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'IPCX_ERR_ABORTED' });
     await expect(NatsChannel.connect('bad subject', { servers: server().url })).rejects.toMatchObject({ code: 'IPCX_ERR_INVALID_NAME' });
@@ -113,7 +112,7 @@ describeNats('NatsChannel.connect and NatsChannelServer', () => {
   });
 
   it('servers in one queue group share the connections, and close ends accept and every accepted channel', async () => {
-    const subject = unique('group');
+    const subject = uniqueName('group');
     const a = await NatsChannelServer.listen<string>(subject, { servers: server().url });
     const b = await NatsChannelServer.listen<string>(subject, { servers: server().url });
     const clients: NatsChannel<string>[] = [];

@@ -5,7 +5,7 @@ import { NatsChannel, NatsChannelServer, NatsPublisher, NatsSubscriber } from '@
 import { startNatsServer, type NatsTestServer } from '@ipcx/nats/testing';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { children, describeNats, fixtures, lineFrom, unique, within } from './helpers.js';
+import { childLines, describeNats, fixtures, spawnNode, uniqueName, within } from './helpers.js';
 
 type Price = { price: number };
 
@@ -25,7 +25,6 @@ async function eventually<T>(fn: () => Promise<T>, ms: number, what: string): Pr
 describeNats('faults NATS users hit: restarts, slow consumers, reconnect storms', () => {
   const cleanup: { close(): Promise<void> }[] = [];
   const servers: NatsTestServer[] = [];
-  const kids = children();
   afterEach(async () => {
     await Promise.all(cleanup.splice(0).map((o) => o.close()));
     await Promise.all(servers.splice(0).map((s) => s.stop()));
@@ -38,7 +37,7 @@ describeNats('faults NATS users hit: restarts, slow consumers, reconnect storms'
   /** A server of its own, a topic with one revision published, and a subscriber that has read it. */
   const watchedTopic = async (what: string, peerCheckInterval: number) => {
     const server = await start();
-    const topic = unique(what);
+    const topic = uniqueName(what);
     const pub = track(await NatsPublisher.create<Price>(topic, { servers: server.url }));
     await pub.publish({ price: 1 });
     const sub = track(await NatsSubscriber.open<Price>(topic, { servers: server.url, peerCheckInterval }));
@@ -86,21 +85,21 @@ describeNats('faults NATS users hit: restarts, slow consumers, reconnect storms'
 
   it('a subscriber in another process, reaching the topic only through NATS, follows it across a SIGKILLed server', async () => {
     const server = await start();
-    const topic = unique('remote');
+    const topic = uniqueName('remote');
     const pub = track(await NatsPublisher.create<Price>(topic, { servers: server.url }));
     await pub.publish({ price: 10 });
-    const child = kids.spawn([join(fixtures, 'watch-topic.mjs'), server.url, topic]);
-    expect(await lineFrom(child)).toBe('1 10');
+    const child = spawnNode([join(fixtures, 'watch-topic.mjs'), server.url, topic]);
+    expect(await childLines(child).next()).toBe('1 10');
     await pub.publish({ price: 11 });
-    expect(await lineFrom(child)).toBe('2 11');
+    expect(await childLines(child).next()).toBe('2 11');
     await server.restart({ kill: true });
     await eventually(() => pub.publish({ price: 12 }, { timeout: 1000 }), 15_000, 'publish after the restart');
-    expect(await lineFrom(child, 15_000)).toBe('3 12');
+    expect(await childLines(child).next(15_000)).toBe('3 12');
   });
 
   it('a channel across a server restart recovers or ends with a typed error, and a server gone for good ends it with PeerGoneError', async () => {
     const server = await start();
-    const subject = unique('chan-restart');
+    const subject = uniqueName('chan-restart');
     const listener = track(await NatsChannelServer.listen(subject, { servers: server.url, peerCheckInterval: 200 }));
     const client = track(await NatsChannel.connect(subject, { servers: server.url, peerCheckInterval: 200, timeout: 5000 }));
     const accepted = await listener.accept({ timeout: 5000 });
@@ -127,7 +126,7 @@ describeNats('faults NATS users hit: restarts, slow consumers, reconnect storms'
 
   it('a slow subscriber skips to the newest revision (counted in skipped) instead of growing without bound', async () => {
     const server = await start();
-    const topic = unique('slow');
+    const topic = uniqueName('slow');
     const pub = track(await NatsPublisher.create<Price>(topic, { servers: server.url }));
     const sub = track(await NatsSubscriber.open<Price>(topic, { servers: server.url, from: 'new', capacity: 8 }));
     const n = 300;
@@ -149,7 +148,7 @@ describeNats('faults NATS users hit: restarts, slow consumers, reconnect storms'
 
   it('a slow reader of a channel holds the sender back (credit), it does not make NATS drop messages', async () => {
     const server = await start();
-    const subject = unique('slow-chan');
+    const subject = uniqueName('slow-chan');
     const listener = track(await NatsChannelServer.listen<number>(subject, { servers: server.url, capacity: 4 }));
     const client = track(await NatsChannel.connect<number>(subject, { servers: server.url, timeout: 5000 }));
     const reader = await listener.accept({ timeout: 5000 });
@@ -170,7 +169,7 @@ describeNats('faults NATS users hit: restarts, slow consumers, reconnect storms'
 
   it('a reconnect storm (the server restarted five times in a row) ends in recovery of topics and channels', async () => {
     const { server, pub, sub } = await watchedTopic('storm', 500);
-    const subject = unique('storm-chan');
+    const subject = uniqueName('storm-chan');
     const listener = track(await NatsChannelServer.listen<string>(subject, { servers: server.url, peerCheckInterval: 2000 }));
     const client = track(await NatsChannel.connect<string>(subject, { servers: server.url, peerCheckInterval: 2000, timeout: 5000 }));
     const accepted = await listener.accept({ timeout: 5000 });

@@ -4,13 +4,12 @@ import { isIpcError, jsonCodec } from '@ipcx/core';
 import { pendingAfterTurns } from '@ipcx/core/testing';
 import { NatsPublisher, NatsSubscriber, Publisher, Subscriber, type TopicEntry } from '@ipcx/nats';
 import { join } from 'node:path';
-import { children, describeNats, exited, fixtures, lineFrom, natsServer, unique, within } from './helpers.js';
+import { childLines, describeNats, exited, fixtures, natsServer, spawnNode, uniqueName, within } from './helpers.js';
 
 type Price = { price: number };
 
 describeNats('topics on NATS KV: NatsPublisher and NatsSubscriber', () => {
   const server = natsServer();
-  const kids = children();
   const open: { close(): Promise<void> }[] = [];
   afterEach(async () => {
     await Promise.all(open.splice(0).map((o) => o.close()));
@@ -37,7 +36,7 @@ describeNats('topics on NATS KV: NatsPublisher and NatsSubscriber', () => {
   });
 
   it('numbers revisions 1, 2, 3 with no gap and hands them to for await in order', async () => {
-    const topic = unique('order');
+    const topic = uniqueName('order');
     const pub = await publisher(topic);
     const sub = await subscriber(topic, { from: 'new' });
     for (let i = 1; i <= 20; i++) expect(await pub.publish({ price: i })).toBe(i);
@@ -53,7 +52,7 @@ describeNats('topics on NATS KV: NatsPublisher and NatsSubscriber', () => {
   });
 
   it('gives a late joiner the current value first, then what follows', async () => {
-    const topic = unique('late');
+    const topic = uniqueName('late');
     const pub = await publisher(topic);
     await pub.publish({ price: 1 });
     await pub.publish({ price: 2 });
@@ -65,7 +64,7 @@ describeNats('topics on NATS KV: NatsPublisher and NatsSubscriber', () => {
   });
 
   it("from: 'new' waits for the next revision and from: { revision } replays the history", async () => {
-    const topic = unique('history');
+    const topic = uniqueName('history');
     const pub = await publisher(topic, { history: 4 });
     for (let i = 1; i <= 6; i++) await pub.publish({ price: i });
     const fresh = await subscriber(topic, { from: 'new' });
@@ -87,7 +86,7 @@ describeNats('topics on NATS KV: NatsPublisher and NatsSubscriber', () => {
   });
 
   it('compare-and-set: expectedRevision publishes only at that revision, else RevisionMismatchError', async () => {
-    const topic = unique('cas');
+    const topic = uniqueName('cas');
     const pub = await publisher(topic);
     expect(await pub.publish({ price: 1 }, { expectedRevision: 0 })).toBe(1);
     await expect(pub.publish({ price: 9 }, { expectedRevision: 0 })).rejects.toMatchObject({ code: 'IPCX_ERR_REVISION', expected: 0, actual: 1 });
@@ -102,7 +101,7 @@ describeNats('topics on NATS KV: NatsPublisher and NatsSubscriber', () => {
   });
 
   it('update retries a lost compare-and-set: two writers on two connections lose no increment', async () => {
-    const topic = unique('update');
+    const topic = uniqueName('update');
     const a = await publisher<{ n: number }>(topic);
     const b = await publisher<{ n: number }>(topic);
     const bump = (pub: NatsPublisher<{ n: number }>) => async () => {
@@ -114,7 +113,7 @@ describeNats('topics on NATS KV: NatsPublisher and NatsSubscriber', () => {
   });
 
   it("a publisher that closes ends the subscriber's loop quietly after what it published (as in pubsub), and 'wait' keeps watching", async () => {
-    const topic = unique('gone');
+    const topic = uniqueName('gone');
     const pub = await NatsPublisher.create<Price>(topic, { servers: server().url, heartbeatInterval: 50 });
     await pub.publish({ price: 1 });
     const strict = await subscriber(topic, { heartbeatInterval: 50 });
@@ -136,9 +135,9 @@ describeNats('topics on NATS KV: NatsPublisher and NatsSubscriber', () => {
   });
 
   it('a publisher whose process is SIGKILLed ends the subscriber with PeerGoneError after its revisions', async () => {
-    const topic = unique('killed');
-    const child = kids.spawn([join(fixtures, 'publish-topic.mjs'), server().url, topic, '50']);
-    expect(await lineFrom(child)).toBe('ready');
+    const topic = uniqueName('killed');
+    const child = spawnNode([join(fixtures, 'publish-topic.mjs'), server().url, topic, '50']);
+    expect(await childLines(child).next()).toBe('ready');
     const sub = await subscriber(topic, { heartbeatInterval: 50 });
     expect(await sub.next({ timeout: 5000 })).toEqual({ revision: 1, value: { price: 1 } });
     expect(sub.revision).toBe(1);
@@ -152,19 +151,19 @@ describeNats('topics on NATS KV: NatsPublisher and NatsSubscriber', () => {
   });
 
   it('carries any codec, refuses a value over maxValueBytes with TooLargeError, and a missing topic is NotFoundError', async () => {
-    const topic = unique('codec');
+    const topic = uniqueName('codec');
     const pub = await publisher<unknown>(topic, { codec: jsonCodec, maxValueBytes: 64 });
     await expect(pub.publish({ text: 'x'.repeat(100) })).rejects.toMatchObject({ code: 'IPCX_ERR_TOO_LARGE' });
     await pub.publish({ text: 'ok' });
     const sub = await subscriber<unknown>(topic, { codec: jsonCodec });
     expect(sub.current()).toEqual({ revision: 1, value: { text: 'ok' } });
-    await expect(subscriber(unique('missing'))).rejects.toMatchObject({ code: 'IPCX_ERR_NOT_FOUND' });
+    await expect(subscriber(uniqueName('missing'))).rejects.toMatchObject({ code: 'IPCX_ERR_NOT_FOUND' });
     await expect(NatsSubscriber.open('bad name', { servers: server().url })).rejects.toMatchObject({ code: 'IPCX_ERR_INVALID_NAME' });
     await expect(NatsPublisher.create(topic, { servers: server().url, history: 65 })).rejects.toThrow(RangeError);
   });
 
   it('close ends a waiting next with ClosedError and is idempotent; for await ends quietly', async () => {
-    const topic = unique('close');
+    const topic = uniqueName('close');
     const pub = await publisher(topic);
     await pub.publish({ price: 1 });
     const sub = await NatsSubscriber.open<Price>(topic, { servers: server().url, from: 'new' });
