@@ -13,6 +13,7 @@ import {
   spawnNode,
   trackChild,
   uniqueName,
+  until,
   within,
 } from '@ipcx/core/testing';
 import { spawn } from 'node:child_process';
@@ -124,6 +125,16 @@ describe('shmLeftovers', () => {
       unlinkSync(`/dev/shm/${name}`);
     }
     expect(shmLeftovers(name)).toEqual([]);
+  });
+});
+
+describe('until', () => {
+  it('resolves once the condition holds, and fails naming what it waited for after the limit', async () => {
+    let ready = false;
+    setTimeout(() => (ready = true), 20);
+    await until(() => ready, 5000, 'ready');
+    expect(ready).toBe(true);
+    expect((await rejection(until(() => false, 30, 'never'))).message).toBe('never: not within 30 ms');
   });
 });
 

@@ -171,6 +171,19 @@ function readChild(child: ChildProcess): ChildLines {
   };
 }
 
+/**
+ * Resolves once `condition()` holds, checking every 10 ms; rejects after `ms` (default 10 s) naming `what`. For a
+ * state that another process or thread changes where no event tells (a subscriber count, a pid gone); await the
+ * event itself (`within`) where there is one.
+ */
+export async function until(condition: () => boolean, ms = 10_000, what = 'the condition'): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() >= deadline) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 /** The error `promise` rejects with; fails when it resolves. */
 export async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string }> {
   try {

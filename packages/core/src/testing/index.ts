@@ -24,6 +24,7 @@ export {
   spawnNode,
   trackChild,
   uniqueName,
+  until,
   type ChildLines,
   type ChildOutput,
 } from './helpers.js';
