@@ -2,17 +2,17 @@ import { statSync } from 'node:fs';
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { AlreadyExistsError } from '@ipcx/core';
 import { Publisher, listTopics, runtimeDir } from '../src/index.js';
-import { killFixtures, leftovers, startFixture, uniqueTopic, until, type Fixture } from './helpers.js';
+import { killTrackedChildren, leftovers, startFixture, uniqueName, until, type Fixture } from './helpers.js';
 
 const topics: string[] = [];
 function topicFor(what: string): string {
-  const topic = uniqueTopic(what);
+  const topic = uniqueName(what);
   topics.push(topic);
   return topic;
 }
 
 afterEach(async () => {
-  await killFixtures();
+  await killTrackedChildren();
   for (const topic of topics.splice(0)) await Publisher.unlink(topic).catch(() => undefined);
 });
 

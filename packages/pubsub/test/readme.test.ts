@@ -1,13 +1,12 @@
-import { spawn } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { stripVTControlCharacters } from 'node:util';
 import { afterEach, expect, it } from 'vitest';
 import { Publisher } from '../src/index.js';
-import { uniqueTopic, until } from './helpers.js';
+import { childLines, spawnNode } from '@ipcx/core/testing';
+import { uniqueName, until } from './helpers.js';
 
-const topic = uniqueTopic('readme');
+const topic = uniqueName('readme');
 const file = fileURLToPath(new URL(`./fixtures/readme-${process.pid}.mjs`, import.meta.url));
 
 afterEach(async () => {
@@ -20,29 +19,19 @@ it('runs the README cluster example: four workers print the primary’s configur
   const block = /<!-- cluster-example[^>]*-->\n```js\n([\s\S]*?)```/.exec(readme)?.[1];
   expect(block?.trim().split('\n')).toHaveLength(5);
   writeFileSync(file, block!.replaceAll("'app-config'", JSON.stringify(topic)));
-  const primary = spawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  const stdout: string[] = [];
-  primary.stderr!.on('data', (chunk) => (stderr += chunk));
-  const exited = new Promise((resolve) => primary.once('exit', resolve));
+  const primary = childLines(spawnNode([file]));
   const workers = new Set<number>();
   try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`only ${workers.size} workers printed; stdout: ${stdout.slice(-6).join(' | ')}; stderr: ${stderr.slice(-2000)}`)), 30_000);
-      createInterface({ input: primary.stdout! }).on('line', (line) => {
-        stdout.push(line);
-        // console.log colours its output when the runner sets FORCE_COLOR (nx does): strip the colours.
-        const match = /^(\d+) 1 \{ logLevel: 'info' \}$/.exec(stripVTControlCharacters(line));
-        if (match) workers.add(Number(match[1]));
-        if (workers.size === 4) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-    });
+    // console.log colours its output when the runner sets FORCE_COLOR (nx does): strip the colours.
+    const worker = (line: string): boolean => {
+      const match = /^(\d+) 1 \{ logLevel: 'info' \}$/.exec(stripVTControlCharacters(line));
+      if (match) workers.add(Number(match[1]));
+      return workers.size === 4;
+    };
+    await primary.line(worker, 30_000);
   } finally {
-    primary.kill('SIGKILL');
-    await exited;
+    primary.child.kill('SIGKILL');
+    await primary.exited;
   }
   expect(workers.size).toBe(4);
   // Cluster workers exit when their primary's channel closes; none is left waiting.

@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, it } from 'vitest';
 import { TopicSegment } from '../src/internal/segment.js';
-import { uniqueTopic } from './helpers.js';
+import { exited, spawnNode } from '@ipcx/core/testing';
+import { uniqueName } from './helpers.js';
 
 let segment: TopicSegment | undefined;
 afterEach(() => {
@@ -11,15 +11,12 @@ afterEach(() => {
 });
 
 it('a reader copying a slot that another process rewrites flat out never gets a torn value (every byte checked)', async () => {
-  const topic = uniqueTopic('seqlock');
+  const topic = uniqueName('seqlock');
   const size = 16 * 1024;
   const count = 20_000;
   segment = TopicSegment.create(topic, 1, { slotBytes: size, slots: 2, maxSubscribers: 1, locked: false }, 0o600);
   const final = count * segment.slots;
-  const writer = spawn(process.execPath, [fileURLToPath(new URL('./fixtures/segment-writer.mjs', import.meta.url)), JSON.stringify({ topic, generation: 1, count, size })], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const exited = new Promise<number | null>((resolve) => writer.once('exit', resolve));
+  const writer = spawnNode([fileURLToPath(new URL('./fixtures/segment-writer.mjs', import.meta.url)), JSON.stringify({ topic, generation: 1, count, size })]);
   let reads = 0;
   let torn = 0;
   const end = Date.now() + 30_000;
@@ -36,7 +33,7 @@ it('a reader copying a slot that another process rewrites flat out never gets a 
       }
     }
   }
-  expect(await exited).toBe(0);
+  expect((await exited(writer, 30_000)).code).toBe(0);
   expect(segment.head).toBe(final);
   expect(reads).toBeGreaterThan(0);
   expect(torn).toBe(0);

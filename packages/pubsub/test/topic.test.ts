@@ -1,11 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ClosedError, InvalidNameError, RevisionMismatchError, TimeoutError, AbortedError, NotFoundError, ownedKernelObjects, unlinkOwnedKernelObjectsSync } from '@ipcx/core';
 import { Publisher, Subscriber, listTopics } from '../src/index.js';
-import { leftovers, uniqueTopic } from './helpers.js';
+import { leftovers, uniqueName } from './helpers.js';
 
 const topics: string[] = [];
 function topicFor(what: string): string {
-  const topic = uniqueTopic(what);
+  const topic = uniqueName(what);
   topics.push(topic);
   return topic;
 }
