@@ -1,8 +1,8 @@
 import { ShmChannel } from '@ipcx/shm';
-import { describeChannelConformance } from '@ipcx/core/testing';
+import { describeChannelConformance, within } from '@ipcx/core/testing';
 import { PeerChannel, forkChild } from '@ipcx/cluster';
 import { describe, expect, it } from 'vitest';
-import { fixture, within } from './helpers.js';
+import { fixture } from './helpers.js';
 
 // PeerChannel is what every spawn returns: it must be a Channel like any other, and a killed peer must end
 // its waits. The pair cases run over an in-process ShmChannel pair wrapped as the spawns wrap it.

@@ -1,7 +1,10 @@
-import { readdirSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-export { within } from '@ipcx/core/testing';
+import { afterEach } from 'vitest';
+import { killTrackedChildren, shmLeftovers } from '@ipcx/core/testing';
+
+// Children spawned by a test (spawnNode) are killed after it.
+afterEach(killTrackedChildren);
 
 /** A fixture script (run with plain Node: it loads the built packages). */
 export function fixture(name: string): string {
@@ -10,17 +13,7 @@ export function fixture(name: string): string {
 
 /** Segments in /dev/shm made by this process for @ipcx/cluster. */
 export function leftovers(): string[] {
-  return readdirSync('/dev/shm').filter((name) => name.startsWith(`ipcx-cluster-${process.pid}-`));
-}
-
-/** The error a promise rejects with (fails if it resolves). */
-export async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error & { code?: string };
-  }
-  throw new Error('expected a rejection');
+  return shmLeftovers((name) => name.startsWith(`ipcx-cluster-${process.pid}-`));
 }
 
 /** A TCP port on 127.0.0.1 that was free a moment ago. */

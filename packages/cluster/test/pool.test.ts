@@ -1,7 +1,8 @@
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Pool } from '@ipcx/cluster';
-import { fixture, leftovers, rejection } from './helpers.js';
+import { rejection } from '@ipcx/core/testing';
+import { fixture, leftovers } from './helpers.js';
 
 const pools: Pool[] = [];
 function pool(options: Partial<ConstructorParameters<typeof Pool>[0]> = {}): Pool {

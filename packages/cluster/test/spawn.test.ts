@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
-import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { request } from '@ipcx/core';
 import { forkChild, forkClusterWorker, spawnWorker, type WorkerHandle } from '@ipcx/cluster';
-import { fixture, leftovers, rejection, within } from './helpers.js';
+import { childLines, rejection, spawnNode, within } from '@ipcx/core/testing';
+import { fixture, leftovers } from './helpers.js';
 
 const handles: WorkerHandle[] = [];
 afterEach(async () => {
@@ -99,30 +98,11 @@ describe('deaths', () => {
   });
 
   it('a child notices that its parent was SIGKILLed', async () => {
-    const middle = spawn(process.execPath, [fixture('orphan.mjs')], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ROLE: 'middle' } });
-    let out = '';
-    const lines = new EventEmitter();
-    middle.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      lines.emit('data');
-    });
-    const line = (pattern: RegExp) =>
-      new Promise<RegExpMatchArray>((resolve) => {
-        const check = () => {
-          const match = out.match(pattern);
-          if (match) resolve(match), lines.off('data', check);
-        };
-        lines.on('data', check);
-        check();
-      });
-    try {
-      const [, leafPid] = await within(line(/leaf (\d+)/), 10_000, 'leaf attached');
-      middle.kill('SIGKILL');
-      const [, report] = await within(line(/(\{.*\})/), 5000, 'leaf report');
-      expect(JSON.parse(report!)).toEqual({ code: 'IPCX_ERR_PEER_GONE' });
-      expect(leafPid).toBeDefined();
-    } finally {
-      middle.kill('SIGKILL');
-    }
+    const middle = childLines(spawnNode([fixture('orphan.mjs')], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ROLE: 'middle' } }));
+    const [, leafPid] = /leaf (\d+)/.exec(await middle.line('leaf'))!;
+    middle.child.kill('SIGKILL');
+    const [, report] = /(\{.*\})/.exec(await middle.line((l) => /\{.*\}/.test(l), 5000))!;
+    expect(JSON.parse(report!)).toEqual({ code: 'IPCX_ERR_PEER_GONE' });
+    expect(leafPid).toBeDefined();
   });
 });

@@ -1,7 +1,8 @@
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Supervisor, forkChild, forkClusterWorker, spawnWorker, type SupervisorExitEvent } from '@ipcx/cluster';
-import { fixture, freePort, get, leftovers, within } from './helpers.js';
+import { within } from '@ipcx/core/testing';
+import { fixture, freePort, get, leftovers } from './helpers.js';
 
 const supervisors: Supervisor[] = [];
 function supervise(options: ConstructorParameters<typeof Supervisor>[0]): Supervisor {
