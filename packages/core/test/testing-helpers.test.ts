@@ -1,7 +1,10 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   childLines,
+  compileC,
   defer,
   exited,
   ignoring,
@@ -125,6 +128,27 @@ describe('shmLeftovers', () => {
       unlinkSync(`/dev/shm/${name}`);
     }
     expect(shmLeftovers(name)).toEqual([]);
+  });
+});
+
+describe('compileC', () => {
+  it('builds a C program into a folder that remove() deletes, or says why it could not', async (context) => {
+    const dir = mkdtempSync(join(tmpdir(), 'ipcx-compile-test-'));
+    try {
+      writeFileSync(join(dir, 'hello.c'), '#include <stdio.h>\nint main(void) { puts("hello from C"); return 0; }\n');
+      writeFileSync(join(dir, 'broken.c'), 'int main(void) { return }\n');
+      const broken = await rejection(compileC(join(dir, 'broken.c')));
+      expect(broken.message).toMatch(/no C compiler could build broken\.c/);
+      const hello = await compileC(join(dir, 'hello.c'), { context });
+      try {
+        expect(await childLines(trackChild(spawn(hello.binary, [], { stdio: ['ignore', 'pipe', 'pipe'] }))).next()).toBe('hello from C');
+      } finally {
+        hello.remove();
+      }
+      expect(existsSync(hello.binary)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

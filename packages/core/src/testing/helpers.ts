@@ -3,9 +3,13 @@
  * test, their output line by line, undo steps that run when a test fails too, and the error a promise rejects
  * with. Each wait is bounded (`within`); none is a sleep.
  */
-import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { execFile, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { within } from './within.js';
 
 /**
@@ -182,6 +186,36 @@ export async function until(condition: () => boolean, ms = 10_000, what = 'the c
     if (Date.now() >= deadline) throw new Error(`${what}: not within ${ms} ms`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+/** A C program `compileC` built, and the removal of its temporary folder. */
+export interface CompiledC {
+  binary: string;
+  remove(): void;
+}
+
+/**
+ * Compiles the C program at `source` (`cc -O2 -Wall`, then `libraries` such as `-lrt`) into a new temporary
+ * folder; `remove()` deletes it. When no compiler builds it: with `context` (a vitest test context) the test is
+ * skipped, saying why; without, the promise rejects with the compiler's message.
+ */
+export async function compileC(
+  source: string | URL,
+  options: { libraries?: readonly string[]; context?: { skip(note?: string): never } } = {},
+): Promise<CompiledC> {
+  const path = typeof source === 'string' ? source : fileURLToPath(source);
+  const dir = mkdtempSync(join(tmpdir(), 'ipcx-c-'));
+  const remove = (): void => rmSync(dir, { recursive: true, force: true });
+  const binary = join(dir, basename(path).replace(/\.c$/, ''));
+  try {
+    await promisify(execFile)('cc', ['-O2', '-Wall', '-o', binary, path, ...(options.libraries ?? [])]);
+  } catch (error) {
+    remove();
+    const note = `no C compiler could build ${basename(path)}: ${(error as Error).message}`;
+    if (options.context) options.context.skip(note);
+    throw new Error(note, { cause: error });
+  }
+  return { binary, remove };
 }
 
 /** The error `promise` rejects with; fails when it resolves. */

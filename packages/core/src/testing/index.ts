@@ -13,6 +13,7 @@ export {
 export { within } from './within.js';
 export {
   childLines,
+  compileC,
   defer,
   exited,
   ignoring,
@@ -27,4 +28,5 @@ export {
   until,
   type ChildLines,
   type ChildOutput,
+  type CompiledC,
 } from './helpers.js';
