@@ -4,7 +4,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { InvalidNameError, PeerGoneError, PermissionError, ownedKernelObjects, unlinkOwnedKernelObjects } from '@ipcx/core';
 import { mq } from '@ipcx/native';
 import { MessageQueue, MqChannel, TypedMessageQueue } from '@ipcx/mq';
-import { firstLine, killSpawned, outputOf, queueName, spawnCode, unlinkAll } from './helpers.js';
+import { childLines, exited, killTrackedChildren, spawnCode } from '@ipcx/core/testing';
+import { queueName, unlinkAll } from './helpers.js';
 
 const root = process.getuid?.() === 0;
 const small = { capacity: 4, maxMessageBytes: 64 };
@@ -12,7 +13,7 @@ const small = { capacity: 4, maxMessageBytes: 64 };
 const kernelShape = { maxMessages: 4, messageSize: 64 };
 
 afterEach(async () => {
-  killSpawned();
+  await killTrackedChildren();
   await unlinkAll();
 });
 
@@ -42,7 +43,7 @@ describe('a duplex MqChannel never sends into a queue nobody reads', () => {
     await using a = await MqChannel.create(name, small);
     const child = spawnCode(`import { MqChannel } from '@ipcx/mq';
       await MqChannel.open(${JSON.stringify(name)}); process.stdout.write('ready\\n'); setInterval(() => {}, 1e6);`);
-    expect(await firstLine(child)).toBe('ready\n');
+    expect(await childLines(child).next()).toBe('ready');
     child.kill('SIGKILL');
     await once(child, 'exit');
     const start = performance.now();
@@ -55,7 +56,7 @@ describe('a duplex MqChannel never sends into a queue nobody reads', () => {
     const name = queueName('killed-creator');
     const child = spawnCode(`import { MqChannel } from '@ipcx/mq';
       await MqChannel.create(${JSON.stringify(name)}, { capacity: 4, maxMessageBytes: 64 }); process.stdout.write('ready\\n'); setInterval(() => {}, 1e6);`);
-    expect(await firstLine(child)).toBe('ready\n');
+    expect(await childLines(child).next()).toBe('ready');
     await using b = await MqChannel.open(name);
     await b.send('heard');
     child.kill('SIGKILL');
@@ -70,7 +71,7 @@ describe('a duplex MqChannel never sends into a queue nobody reads', () => {
       const b = await MqChannel.open(${JSON.stringify(name)});
       process.stdout.write('ready\\n');
       for (let n = 0; ; n++) await b.send(n);`);
-    expect(await firstLine(child)).toBe('ready\n');
+    expect(await childLines(child).next()).toBe('ready');
     const got: number[] = [];
     const exited = once(child, 'exit');
     while (got.length < 200) got.push((await a.receive({ timeout: 5000 })) as number);
@@ -126,8 +127,8 @@ describe('queues of another user, or wider than asked, are never adopted', () =>
       /*DROP*/
       for (const q of [${JSON.stringify(squatted)}, ${JSON.stringify(`${squatted}.0`)}, ${JSON.stringify(`${squatted}.1`)}]) mq.close(mq.open(q, { create: true, mode: 0o666, maxMessages: 4, messageSize: 64 }));
       process.stdout.write('squatted\\n');`, { dropTo: 65534 });
-    const squat = await outputOf(squatter);
-    expect(squat.out, squat.err).toBe('squatted\n');
+    const squat = await exited(squatter);
+    expect(squat.stdout, squat.stderr).toBe('squatted\n');
     await expect(MqChannel.create(squatted, { ...small, exclusive: false })).rejects.toThrow(PermissionError);
     await expect(MessageQueue.create(squatted, { exclusive: false })).rejects.toThrow(PermissionError);
 
@@ -149,7 +150,7 @@ describe('queues of another user, or wider than asked, are never adopted', () =>
         try { await attempt(); out[what] = 'done'; } catch (e) { out[what] = e.code; }
       }
       process.stdout.write(JSON.stringify(out) + '\\n');`, { dropTo: 65534 });
-    const { out, err } = await outputOf(attacker);
+    const { stdout: out, stderr: err } = await exited(attacker);
     expect(out, err).not.toBe('');
     const result = JSON.parse(out) as Record<string, string>;
     expect(result).toEqual({ open: 'IPCX_ERR_PERMISSION', openEnd: 'IPCX_ERR_PERMISSION', createSame: 'IPCX_ERR_PERMISSION', unlink: 'EACCES', unlinkEnd: 'EACCES' });
@@ -213,7 +214,7 @@ describe('queues this process owns are in core registry', () => {
     const name = queueName('sigterm');
     const child = spawnCode(`import { MqChannel } from '@ipcx/mq';
       await MqChannel.create(${JSON.stringify(name)}, { capacity: 4, maxMessageBytes: 64 }); process.stdout.write('ready\\n'); setInterval(() => {}, 1e6);`);
-    expect(await firstLine(child)).toBe('ready\n');
+    expect(await childLines(child).next()).toBe('ready');
     child.kill('SIGTERM');
     await once(child, 'exit');
     expect(exists(`${name}.0`) && exists(`${name}.1`)).toBe(true);

@@ -1,9 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { TypedMessageQueue } from '@ipcx/mq';
-import { killSpawned, outputOf, queueName, spawnCode, unlinkAll } from './helpers.js';
+import { exited, killTrackedChildren, spawnCode } from '@ipcx/core/testing';
+import { queueName, unlinkAll } from './helpers.js';
 
 afterEach(async () => {
-  killSpawned();
+  await killTrackedChildren();
   await unlinkAll();
 });
 
@@ -21,7 +22,7 @@ describe('load: 16 senders into one queue', () => {
         for (let n = 0; n < ${MESSAGES}; n++) await q.send([${id}, n], { timeout: 30000 });
         await q.close();`),
     );
-    const outputs = children.map((child) => outputOf(child));
+    const outputs = children.map((child) => exited(child, 60_000));
     const next = new Array<number>(SENDERS).fill(0);
     const problems: string[] = [];
     for (let i = 0; i < SENDERS * MESSAGES; i++) {
@@ -30,7 +31,7 @@ describe('load: 16 senders into one queue', () => {
       next[id] = n + 1;
       if (i % 1000 === 0) rss.push(process.memoryUsage().rss);
     }
-    for (const output of await Promise.all(outputs)) expect(output.code, output.err).toBe(0);
+    for (const output of await Promise.all(outputs)) expect(output.code, output.stderr).toBe(0);
     expect(problems).toEqual([]);
     expect(next).toEqual(new Array(SENDERS).fill(MESSAGES));
     expect(queue.tryReceive()).toBeUndefined(); // nothing extra, no duplicate

@@ -1,25 +1,25 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rawCodec, request, serve } from '@ipcx/core';
-import { describeChannelConformance, type KillablePeer } from '@ipcx/core/testing';
+import { childLines, describeChannelConformance, exited, killTrackedChildren, spawnNode, type KillablePeer } from '@ipcx/core/testing';
 import { MessageQueue, MqChannel, TypedMessageQueue } from '@ipcx/mq';
-import { firstLine, queueName, unlinkAll } from './helpers.js';
+import { queueName, unlinkAll } from './helpers.js';
 
-afterEach(unlinkAll);
+afterEach(async () => {
+  await killTrackedChildren();
+  await unlinkAll();
+});
 
 /** This end of a duplex channel, the other end echoing in a child process the suite may kill. */
 async function killablePeer(): Promise<KillablePeer> {
   const name = queueName('conf-kill');
   const channel = await MqChannel.create(name, { capacity: 5, maxMessageBytes: 1024, peerCheckInterval: 20 });
-  const child = spawn(process.execPath, [new URL('./fixtures/duplex-echo.mjs', import.meta.url).pathname, name], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const exited = once(child, 'exit');
-  expect(await firstLine(child)).toBe('ready\n');
+  const child = spawnNode([new URL('./fixtures/duplex-echo.mjs', import.meta.url).pathname, name]);
+  expect(await childLines(child).next()).toBe('ready');
   return {
     channel,
     kill: async () => {
       child.kill('SIGKILL');
-      await exited;
+      await exited(child);
     },
   };
 }

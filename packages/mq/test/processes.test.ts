@@ -1,29 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rawCodec } from '@ipcx/core';
-import { pendingAfterTurns } from '@ipcx/core/testing';
+import { childLines, compileC, exited, killTrackedChildren, pendingAfterTurns, spawnNode, trackChild } from '@ipcx/core/testing';
 import { MessageQueue, MqChannel } from '@ipcx/mq';
-import { compileFixture, firstLine, queueName, unlinkAll } from './helpers.js';
+import { queueName, unlinkAll } from './helpers.js';
 
 const fixture = (name: string): string => new URL(`./fixtures/${name}`, import.meta.url).pathname;
-const children: ChildProcess[] = [];
-
 function run(name: string, args: string[]): ChildProcess {
-  const child = spawn(process.execPath, [fixture(name), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  children.push(child);
-  return child;
-}
-
-async function output(child: ChildProcess): Promise<{ code: number | null; out: string }> {
-  let out = '';
-  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  const [code] = await once(child, 'exit');
-  return { code, out };
+  return spawnNode([fixture(name), ...args]);
 }
 
 afterEach(async () => {
-  for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+  await killTrackedChildren();
   await unlinkAll();
 });
 
@@ -35,7 +23,7 @@ describe('MessageQueue across processes', () => {
       ['1', 'low'],
       ['5', 'mid'],
       ['9', 'high'],
-    ].map(([priority, tag]) => output(run('sender.mjs', [name, priority!, '3', tag!])));
+    ].map(([priority, tag]) => exited(run('sender.mjs', [name, priority!, '3', tag!])));
     for (const { code } of await Promise.all(senders)) expect(code).toBe(0);
     const got: string[] = [];
     for (let i = 0; i < 9; i++) {
@@ -53,7 +41,7 @@ describe('MessageQueue across processes', () => {
     // The send must still be waiting for room after the loop turned, the queue still holding one message.
     expect(await pendingAfterTurns(blocked)).toBe(true);
     expect(q.attributes().currentMessages).toBe(1);
-    const { code, out } = await output(run('receiver.mjs', [name]));
+    const { code, stdout: out } = await exited(run('receiver.mjs', [name]));
     expect(code).toBe(0);
     expect(out.trim()).toBe('first@2');
     await blocked;
@@ -64,10 +52,9 @@ describe('MessageQueue across processes', () => {
     const name = queueName('abort');
     await using q = await MessageQueue.create(name, { capacity: 1, maxMessageBytes: 32 });
     const child = run('abortable.mjs', [name]);
-    const result = output(child);
-    expect(await firstLine(child)).toBe('ready\n');
+    expect(await childLines(child).next()).toBe('ready');
     child.kill('SIGUSR1');
-    const { code, out } = await result;
+    const { code, stdout: out } = await exited(child);
     expect(code).toBe(0);
     expect(out).toContain('IPCX_ERR_ABORTED SIGUSR1');
     expect(q.attributes().currentMessages).toBe(0);
@@ -77,13 +64,13 @@ describe('MessageQueue across processes', () => {
 /** Starts one end of a duplex channel in a child process; resolves once it is up (and has sent `messages`). */
 async function startEnd(role: 'create' | 'open', name: string, ...messages: string[]): Promise<ChildProcess> {
   const child = run('duplex-end.mjs', [role, name, ...messages]);
-  expect(await firstLine(child)).toBe('ready\n');
+  expect(await childLines(child).next()).toBe('ready');
   return child;
 }
 
 async function kill(child: ChildProcess): Promise<void> {
   child.kill('SIGKILL');
-  if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+  await exited(child);
 }
 
 describe('MqChannel when the other end dies', () => {
@@ -140,15 +127,13 @@ describe('MqChannel when the other end dies', () => {
 
 describe('MessageQueue with a C program', () => {
   it('exchanges messages with priorities in both directions with a peer compiled from C', async (context) => {
-    const { binary, remove } = await compileFixture(context, 'mq-peer.c', ['-lrt']);
+    const { binary, remove } = await compileC(new URL('./fixtures/mq-peer.c', import.meta.url), { libraries: ['-lrt'], context });
     try {
       const toC = queueName('toc');
       const fromC = queueName('fromc');
       await using out = await MessageQueue.create(toC, { capacity: 4, maxMessageBytes: 64, read: false });
       await using back = await MessageQueue.create(fromC, { capacity: 4, maxMessageBytes: 64, write: false });
-      const peer = spawn(binary, [toC, fromC, '4'], { stdio: ['ignore', 'inherit', 'inherit'] });
-      children.push(peer);
-      const exited = once(peer, 'exit');
+      const peer = trackChild(spawn(binary, [toC, fromC, '4'], { stdio: ['ignore', 'inherit', 'inherit'] }));
       for (const [text, priority] of [['job a', 3], ['job b', 7], ['job c', 0], ['job d', 7]] as const) {
         await out.send(Buffer.from(text), { priority });
       }
@@ -157,19 +142,17 @@ describe('MessageQueue with a C program', () => {
         const { data, priority } = await back.receive({ timeout: 5000 });
         replies.push(`${Buffer.from(data).toString()}@${priority}`);
       }
-      expect((await exited)[0]).toBe(0);
+      expect((await exited(peer)).code).toBe(0);
       expect(replies.sort()).toEqual(['JOB A@4', 'JOB B@8', 'JOB C@1', 'JOB D@8']);
 
       // A C program as the other end of a duplex channel takes no lock: it is never reported gone,
       // and a receive after it exits ends by its timeout.
       const name = queueName('cduplex');
       await using channel = await MqChannel.create<Uint8Array>(name, { capacity: 4, maxMessageBytes: 64, codec: rawCodec, peerCheckInterval: 10 });
-      const duplexPeer = spawn(binary, [`${name}.0`, `${name}.1`, '1'], { stdio: ['ignore', 'inherit', 'inherit'] });
-      children.push(duplexPeer);
-      const done = once(duplexPeer, 'exit');
+      const duplexPeer = trackChild(spawn(binary, [`${name}.0`, `${name}.1`, '1'], { stdio: ['ignore', 'inherit', 'inherit'] }));
       await channel.send(Buffer.from('ping'));
       expect(Buffer.from(await channel.receive({ timeout: 5000 })).toString()).toBe('PING');
-      expect((await done)[0]).toBe(0);
+      expect((await exited(duplexPeer)).code).toBe(0);
       await expect(channel.receive({ timeout: 100 })).rejects.toMatchObject({ code: 'IPCX_ERR_TIMEOUT' });
     } finally {
       remove();

@@ -1,17 +1,14 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import { spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ownedKernelObjects, rawCodec } from '@ipcx/core';
-import { describeChannelConformance } from '@ipcx/core/testing';
+import { childLines, compileC, describeChannelConformance, exited, killTrackedChildren, spawnNode, trackChild } from '@ipcx/core/testing';
 import { sysv } from '@ipcx/native';
 import { SysvChannel, SysvMessageQueue, sysvMaxMessageBytes } from "@ipcx/mq";
-import { compileFixture, firstLine } from './helpers.js';
 
-const children: ChildProcess[] = [];
 const ids = new Set<number>();
 const keys = new Set<number>();
 
@@ -56,8 +53,8 @@ function leftovers(): number[] {
   return left;
 }
 
-afterEach(() => {
-  for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+afterEach(async () => {
+  await killTrackedChildren();
   expect(leftovers()).toEqual([]);
 });
 
@@ -74,15 +71,13 @@ describeChannelConformance(
     killablePeer: async () => {
       const key = uniqueKey();
       const channel = track(await SysvChannel.create({ key, peerCheckInterval: 50 }));
-      const child = spawn(process.execPath, [new URL('./fixtures/sysv-echo.mjs', import.meta.url).pathname, String(key)], { stdio: ['ignore', 'pipe', 'inherit'] });
-      children.push(child);
-      expect(await firstLine(child)).toBe('ready\n');
+      const child = spawnNode([new URL('./fixtures/sysv-echo.mjs', import.meta.url).pathname, String(key)]);
+      expect(await childLines(child).next()).toBe('ready');
       return {
         channel,
         kill: async () => {
-          const exited = once(child, 'exit');
           child.kill('SIGKILL');
-          await exited;
+          await exited(child);
         },
       };
     },
@@ -96,13 +91,11 @@ describeChannelConformance(
 
 describe('SysvMessageQueue', () => {
   it('selects messages a C program sent by type: one type, the lowest up to a bound, all but one, the first', async (context) => {
-    const { binary, remove } = await compileFixture(context, 'sysv-msg-peer.c');
+    const { binary, remove } = await compileC(new URL('./fixtures/sysv-msg-peer.c', import.meta.url), { context });
     try {
       const key = uniqueKey();
       await using q = track(await SysvMessageQueue.create({ key }));
-      const peer = spawn(binary, [String(key)], { stdio: ['ignore', 'inherit', 'inherit'] });
-      children.push(peer);
-      const exited = once(peer, 'exit');
+      const peer = trackChild(spawn(binary, [String(key)], { stdio: ['ignore', 'inherit', 'inherit'] }));
       const text = (m: { data: Uint8Array }): string => Buffer.from(m.data).toString();
       const two = await q.receive({ type: 2, timeout: 5000 });
       expect([two.type, text(two)]).toEqual([2, 'two']);
@@ -115,7 +108,7 @@ describe('SysvMessageQueue', () => {
       await q.send(10, Buffer.from('reply please'));
       const reply = await q.receive({ type: 11, timeout: 5000 });
       expect(text(reply)).toBe('REPLY PLEASE');
-      expect((await exited)[0]).toBe(0);
+      expect((await exited(peer)).code).toBe(0);
       expect(q.stat()).toMatchObject({ messages: 0, lastSendPid: peer.pid, lastReceivePid: process.pid, mode: 0o600 });
     } finally {
       remove();
