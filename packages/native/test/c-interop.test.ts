@@ -1,11 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { setImmediate as tick } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { compileC, type CompiledC } from '@ipcx/core/testing';
 import { FdWatcher, futex, mq, shm } from '../src/index.js';
 import { defer, fixtureProcess, ignoring, succeeds, uniqueName, within } from './helpers.js';
 
@@ -17,17 +14,14 @@ const enc = new TextEncoder();
 const dec = new TextDecoder();
 
 describe.skipIf(!cc)('interop with a C program', () => {
-  let dir = '';
+  let peer: CompiledC | undefined;
   let binary = '';
 
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), `ipcx-${process.pid}-`));
-    binary = join(dir, 'c-peer');
-    const source = fileURLToPath(new URL('./fixtures/c-peer.c', import.meta.url));
-    const r = spawnSync('cc', ['-O2', '-Wall', '-o', binary, source, '-lrt'], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`cc failed:\n${r.stderr}`);
+  beforeAll(async () => {
+    peer = await compileC(new URL('./fixtures/c-peer.c', import.meta.url), { libraries: ['-lrt'] });
+    binary = peer.binary;
   });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => peer?.remove());
 
   function queue(label: string): { name: string; fd: number } {
     const name = `/${uniqueName(label)}`;

@@ -3,7 +3,8 @@ import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { ClosedError, PeerGoneError, PermissionError, isIpcError, type IpcError } from '@ipcx/core';
 import { SeqPacketServer, SeqPacketSocket, TcpServer, TcpSocket, UnixServer, UnixSocket } from '@ipcx/sockets';
-import { childLines, exited, spawnCode, uniqueNames, within } from './helpers.js';
+import { until } from '@ipcx/core/testing';
+import { childLines, exited, spawnCode, uniqueNames } from './helpers.js';
 
 const names = uniqueNames();
 const root = process.getuid?.() === 0;
@@ -97,11 +98,11 @@ describe('seqpacket servers survive their clients too', () => {
       await c.send('hi'); await c.receive({ timeout: 5000 }); process.stdout.write('echoed\\n'); setInterval(() => {}, 1e6);`);
     expect(await childLines(killed).next()).toBe('echoed');
     killed.kill('SIGKILL');
-    await within((async () => { while (events.length < 1) await new Promise((r) => setTimeout(r, 10)); })(), 5000, 'the killed client event');
+    await until(() => events.length >= 1, 5000, 'the killed client event');
     const { rawCodec } = await import('@ipcx/core');
     const garbage = await SeqPacketSocket.connect<Uint8Array>(path, { codec: rawCodec });
     await garbage.send(new Uint8Array([0xc1]));
-    await within((async () => { while (events.length < 2) await new Promise((r) => setTimeout(r, 10)); })(), 5000, 'the garbage client event');
+    await until(() => events.length >= 2, 5000, 'the garbage client event');
     await garbage.close();
     const good = await SeqPacketSocket.connect(path);
     await good.send('ok');
@@ -202,15 +203,9 @@ describe('servers written as the README shows survive clients that leave, reset 
       const before = events.length;
       await attack(path);
       if (what === 'leaves') continue; // a clean close is not an error
-      await within(
-        (async () => {
-          while (events.length === before) await new Promise((r) => setTimeout(r, 10));
-        })(),
-        5000,
-        `the event for a client that ${what}`,
-      );
+      await until(() => events.length !== before, 5000, `the event for a client that ${what}`);
     }
-    await within((async () => { while (server.clients.length > 0) await new Promise((r) => setTimeout(r, 10)); })(), 5000, 'all hostile clients gone');
+    await until(() => server.clients.length === 0, 5000, 'all hostile clients gone');
     expect(events).toHaveLength(4);
     expect(events.every((code) => ['IPCX_ERR_PEER_GONE', 'IPCX_ERR_TOO_LARGE', 'IPCX_ERR_BAD_FRAME'].includes(code))).toBe(true);
   });

@@ -1,13 +1,11 @@
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rawCodec } from '@ipcx/core';
+import { compileC, trackChild } from '@ipcx/core/testing';
 import { UdpSocket } from '@ipcx/sockets';
+import { childLines, within } from './helpers.js';
 
 const open: UdpSocket<any>[] = [];
 function track<T>(s: UdpSocket<T>): UdpSocket<T> {
@@ -49,33 +47,21 @@ for (const [family, loopback] of [
 
     it('exchanges datagrams with a C program', async (context) => {
       await bindOrSkip(loopback, context);
-      const dir = mkdtempSync(join(tmpdir(), 'ipcx-udp-c-'));
+      const { binary, remove } = await compileC(new URL('./fixtures/udp-echo.c', import.meta.url), { context });
       try {
-        const binary = join(dir, 'udp-echo');
-        try {
-          await promisify(execFile)('cc', ['-O2', '-o', binary, new URL('./fixtures/udp-echo.c', import.meta.url).pathname]);
-        } catch (error) {
-          context.skip(`no C compiler could build the peer: ${(error as Error).message}`);
-        }
-        const peer = spawn(binary, [loopback, '2'], { stdio: ['ignore', 'pipe', 'inherit'] });
-        const exited = once(peer, 'exit');
-        try {
-          const [line] = (await once(peer.stdout!, 'data')) as [Buffer];
-          const port = Number(line.toString().trim());
-          const s = track(await UdpSocket.bind<Uint8Array>({ address: loopback, port: 0 }, { codec: rawCodec }));
-          await s.send(Buffer.from('first'), { to: { address: loopback, port } });
-          const one = await s.receive({ timeout: 5000 });
-          expect(Buffer.from(one.data).toString()).toBe('FIRST');
-          expect(one.from).toEqual({ address: loopback, port, family });
-          await s.connect({ address: loopback, port });
-          await s.send(Buffer.from('second'));
-          expect(Buffer.from((await s.receive({ timeout: 5000 })).data).toString()).toBe('SECOND');
-          expect((await exited)[0]).toBe(0);
-        } finally {
-          if (peer.exitCode === null) peer.kill('SIGKILL');
-        }
+        const peer = childLines(trackChild(spawn(binary, [loopback, '2'], { stdio: ['ignore', 'pipe', 'inherit'] })));
+        const port = Number(await peer.next());
+        const s = track(await UdpSocket.bind<Uint8Array>({ address: loopback, port: 0 }, { codec: rawCodec }));
+        await s.send(Buffer.from('first'), { to: { address: loopback, port } });
+        const one = await s.receive({ timeout: 5000 });
+        expect(Buffer.from(one.data).toString()).toBe('FIRST');
+        expect(one.from).toEqual({ address: loopback, port, family });
+        await s.connect({ address: loopback, port });
+        await s.send(Buffer.from('second'));
+        expect(Buffer.from((await s.receive({ timeout: 5000 })).data).toString()).toBe('SECOND');
+        expect((await within(peer.exited, 10_000, 'the C peer to exit')).code).toBe(0);
       } finally {
-        rmSync(dir, { recursive: true, force: true });
+        remove();
       }
     });
 
