@@ -8,6 +8,7 @@ import {
   defer,
   exited,
   ignoring,
+  killChild,
   killTrackedChildren,
   rejection,
   runDeferred,
@@ -79,6 +80,13 @@ describe('child processes', () => {
     expect(await exited(child)).toMatchObject({ code: 0, signal: null });
     const stays = spawnNode(['-e', 'setInterval(() => {}, 1000)']);
     expect((await rejection(exited(stays, 50))).message).toMatch(/not within 50 ms/);
+  });
+
+  it('killChild signals a child and resolves with how it ended', async () => {
+    const child = spawnNode(['-e', 'console.log("up"); setInterval(() => {}, 1000)']);
+    expect(await childLines(child).next()).toBe('up');
+    expect(await killChild(child, 'SIGTERM')).toMatchObject({ code: null, signal: 'SIGTERM', stdout: 'up\n' });
+    expect(await killChild(child)).toMatchObject({ signal: 'SIGTERM' }); // already gone: how it ended
   });
 
   it('a wait for a line is bounded', async () => {

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { rawCodec, request, serve } from '@ipcx/core';
-import { childLines, describeChannelConformance, exited, killTrackedChildren, spawnNode, type KillablePeer } from '@ipcx/core/testing';
+import { childLines, describeChannelConformance, killChild, killTrackedChildren, spawnNode, type KillablePeer } from '@ipcx/core/testing';
 import { MessageQueue, MqChannel, TypedMessageQueue } from '@ipcx/mq';
 import { queueName, unlinkAll } from './helpers.js';
 
@@ -17,10 +17,7 @@ async function killablePeer(): Promise<KillablePeer> {
   expect(await childLines(child).next()).toBe('ready');
   return {
     channel,
-    kill: async () => {
-      child.kill('SIGKILL');
-      await exited(child);
-    },
+    kill: () => killChild(child),
   };
 }
 

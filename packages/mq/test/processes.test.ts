@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rawCodec } from '@ipcx/core';
-import { childLines, compileC, exited, killTrackedChildren, pendingAfterTurns, spawnNode, trackChild } from '@ipcx/core/testing';
+import { childLines, compileC, exited, killChild, killTrackedChildren, pendingAfterTurns, spawnNode, trackChild } from '@ipcx/core/testing';
 import { MessageQueue, MqChannel } from '@ipcx/mq';
 import { queueName, unlinkAll } from './helpers.js';
 
@@ -69,8 +69,7 @@ async function startEnd(role: 'create' | 'open', name: string, ...messages: stri
 }
 
 async function kill(child: ChildProcess): Promise<void> {
-  child.kill('SIGKILL');
-  await exited(child);
+  await killChild(child);
 }
 
 describe('MqChannel when the other end dies', () => {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ownedKernelObjects, rawCodec } from '@ipcx/core';
-import { childLines, compileC, describeChannelConformance, exited, killTrackedChildren, spawnNode, trackChild } from '@ipcx/core/testing';
+import { childLines, compileC, describeChannelConformance, exited, killChild, killTrackedChildren, spawnNode, trackChild } from '@ipcx/core/testing';
 import { sysv } from '@ipcx/native';
 import { SysvChannel, SysvMessageQueue, sysvMaxMessageBytes } from "@ipcx/mq";
 
@@ -75,10 +75,7 @@ describeChannelConformance(
       expect(await childLines(child).next()).toBe('ready');
       return {
         channel,
-        kill: async () => {
-          child.kill('SIGKILL');
-          await exited(child);
-        },
+        kill: () => killChild(child),
       };
     },
     garbagePeer: async () => {

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { registerKernelObject, unlinkOwnedKernelObjects } from '@ipcx/core';
-import { childLines, exited, spawnCode, uniqueName } from '@ipcx/core/testing';
+import { childLines, killChild, spawnCode, uniqueName } from '@ipcx/core/testing';
 import { readOwnerRecords, removeOwnerRecord } from '../src/index.js';
 import './helpers.js'; // kills the children after each test
 
@@ -35,8 +35,7 @@ describe('owner records', () => {
     await childLines(child).line('ready');
     const live = readOwnerRecords().find((r) => r.objects.some((o) => o.name === name));
     expect(live).toMatchObject({ pid: child.pid, alive: true });
-    child.kill('SIGKILL');
-    await exited(child);
+    await killChild(child);
     const dead = readOwnerRecords().find((r) => r.objects.some((o) => o.name === name));
     expect(dead).toMatchObject({ pid: child.pid, alive: false });
     expect(removeOwnerRecord(dead!.path)).toBe(true);

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { rawCodec, type Channel } from '@ipcx/core';
 import { describeChannelConformance, type KillablePeer } from '@ipcx/core/testing';
 import { NatsChannel, NatsChannelServer } from '@ipcx/nats';
-import { childLines, describeNats, exited, fixtures, natsServer, spawnNode, uniqueName, within } from './helpers.js';
+import { childLines, describeNats, fixtures, killChild, natsServer, spawnNode, uniqueName, within } from './helpers.js';
 
 const MAX = 8192;
 const CAPACITY = 16;
@@ -31,10 +31,7 @@ describeNats('NatsChannel over a real nats-server', () => {
     expect(await childLines(child).next()).toBe('ready');
     return {
       channel: await listener.accept({ timeout: 5000 }),
-      kill: async () => {
-        child.kill('SIGKILL');
-        await exited(child);
-      },
+      kill: () => killChild(child),
     };
   }
 

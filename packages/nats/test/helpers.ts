@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe } from 'vitest';
 import { natsServerAvailable, startNatsServer, type NatsTestServer } from '@ipcx/nats/testing';
 import { killTrackedChildren } from '@ipcx/core/testing';
-export { childLines, exited, spawnNode, uniqueName, within } from '@ipcx/core/testing';
+export { childLines, exited, killChild, spawnNode, uniqueName, within } from '@ipcx/core/testing';
 
 // Children spawned by a test (spawnNode) are killed after it.
 afterEach(killTrackedChildren);

@@ -4,7 +4,7 @@ import { isIpcError, jsonCodec } from '@ipcx/core';
 import { pendingAfterTurns } from '@ipcx/core/testing';
 import { NatsPublisher, NatsSubscriber, Publisher, Subscriber, type TopicEntry } from '@ipcx/nats';
 import { join } from 'node:path';
-import { childLines, describeNats, exited, fixtures, natsServer, spawnNode, uniqueName, within } from './helpers.js';
+import { childLines, describeNats, fixtures, killChild, natsServer, spawnNode, uniqueName, within } from './helpers.js';
 
 type Price = { price: number };
 
@@ -145,8 +145,7 @@ describeNats('topics on NATS KV: NatsPublisher and NatsSubscriber', () => {
     await within((async () => {
       while (!sub.publisherAlive) await new Promise((resolve) => setImmediate(resolve));
     })(), 5000, 'the publisher heard');
-    child.kill('SIGKILL');
-    await exited(child);
+    await killChild(child);
     await expect(within(sub.next(), 5000, 'the end')).rejects.toMatchObject({ code: 'IPCX_ERR_PEER_GONE' });
   });
 

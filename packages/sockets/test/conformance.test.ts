@@ -17,7 +17,7 @@ import {
   parentChannel,
   type StreamServer,
 } from '@ipcx/sockets';
-import { childLines, exited, fixtures, spawnNode, uniqueNames } from './helpers.js';
+import { childLines, fixtures, killChild, spawnNode, uniqueNames } from './helpers.js';
 
 const names = uniqueNames('all');
 const MAX = 8192;
@@ -31,10 +31,7 @@ async function killableClient(accept: () => Promise<Channel<unknown>>, args: str
   expect(await childLines(child).next()).toBe('ready');
   return {
     channel: await accept(),
-    kill: async () => {
-      child.kill('SIGKILL');
-      await exited(child);
-    },
+    kill: () => killChild(child),
   };
 }
 
@@ -176,10 +173,7 @@ describeChannelConformance('child-process pipe', () => {
     const child = spawnNode([join(fixtures, 'child.mjs'), 'echo'], { stdio: ['ignore', 'inherit', 'inherit', 'pipe'] });
     return {
       channel: childChannel(child),
-      kill: async () => {
-        child.kill('SIGKILL');
-        await exited(child);
-      },
+      kill: () => killChild(child),
     };
   },
 });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach } from 'vitest';
 import { killTrackedChildren, uniqueName } from '@ipcx/core/testing';
-export { childLines, exited, spawnCode, spawnNode, within } from '@ipcx/core/testing';
+export { childLines, exited, killChild, spawnCode, spawnNode, within } from '@ipcx/core/testing';
 
 // Children spawned by a test (spawnNode, spawnCode) are killed after it.
 afterEach(killTrackedChildren);

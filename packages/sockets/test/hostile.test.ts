@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ClosedError, PeerGoneError, PermissionError, isIpcError, type IpcError } from '@ipcx/core';
 import { SeqPacketServer, SeqPacketSocket, TcpServer, TcpSocket, UnixServer, UnixSocket } from '@ipcx/sockets';
 import { until } from '@ipcx/core/testing';
-import { childLines, exited, spawnCode, uniqueNames } from './helpers.js';
+import { childLines, exited, killChild, spawnCode, uniqueNames } from './helpers.js';
 
 const names = uniqueNames();
 const root = process.getuid?.() === 0;
@@ -290,8 +290,7 @@ describe('other users: a child dropped to uid 65534', () => {
     expect(error).toBeInstanceOf(PermissionError);
     expect(String((error as Error).message)).toContain('uid 65534');
     await expect(SeqPacketSocket.connect(path)).rejects.toSatisfy(isIpcError);
-    child.kill('SIGKILL');
-    await exited(child);
+    await killChild(child);
     expect(existsSync(path)).toBe(true); // its file stays behind: stale now
   });
 

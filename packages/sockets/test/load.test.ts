@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
 import { BadFrameError, PeerGoneError, type Channel } from '@ipcx/core';
 import { SeqPacketServer, UnixDatagram, UnixServer } from '@ipcx/sockets';
-import { childLines, exited, spawnCode, uniqueNames } from './helpers.js';
+import { childLines, exited, killChild, spawnCode, uniqueNames } from './helpers.js';
 
 const names = uniqueNames();
 
@@ -116,8 +116,7 @@ describe('load: every message accounted for, memory flat', () => {
     expect(await childLines(child).next()).toBe('ready');
     const got: number[] = [];
     while (got.length < 300) got.push((await receiver.receive({ timeout: 5000 })).data as number);
-    child.kill('SIGKILL');
-    await exited(child);
+    await killChild(child);
     for (let d = receiver.tryReceive(); d !== undefined; d = receiver.tryReceive()) got.push(d.data as number);
     expect(got).toEqual(got.map((_, i) => i));
     // A receiver that died: its file stays, nobody is bound to it.
@@ -125,8 +124,7 @@ describe('load: every message accounted for, memory flat', () => {
     const dead = spawnCode(`import { UnixDatagram } from '@ipcx/sockets';
       await UnixDatagram.bind(${JSON.stringify(deadPath)}); process.stdout.write('bound\\n'); setInterval(() => {}, 1e6);`);
     expect(await childLines(dead).next()).toBe('bound');
-    dead.kill('SIGKILL');
-    await exited(dead);
+    await killChild(dead);
     const sender = await UnixDatagram.unbound();
     await expect(sender.send('anyone?', { to: deadPath, timeout: 2000 })).rejects.toMatchObject({ code: 'IPCX_ERR_NOT_FOUND' });
     await sender.close();

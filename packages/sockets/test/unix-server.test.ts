@@ -3,7 +3,7 @@ import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { isIpcError, ownedKernelObjects, unlinkOwnedKernelObjects, type IpcError } from '@ipcx/core';
 import { UnixServer, UnixSocket, type UnixChannel } from '@ipcx/sockets';
-import { childLines, exited, fixtures, spawnNode, uniqueNames, within } from './helpers.js';
+import { childLines, exited, fixtures, killChild, spawnNode, uniqueNames, within } from './helpers.js';
 
 const names = uniqueNames();
 /**
@@ -103,8 +103,7 @@ describe('UnixServer', () => {
     const path = names.path('stale.sock');
     const child = spawnNode([`${fixtures}listen.mjs`, path, 'hold']);
     expect(await childLines(child).next()).toBe('ready');
-    child.kill('SIGKILL');
-    await exited(child);
+    await killChild(child);
     expect(lstatSync(path).isSocket()).toBe(true); // SIGKILL leaves the file behind
     await using server = await UnixServer.listen(path);
     await using client = await UnixSocket.connect(path, { timeout: 5000 });
@@ -318,8 +317,7 @@ describe('socket file cleanup when the owning process ends', () => {
     expect(await childLines(child).next()).toBe('handled SIGTERM');
     expect(child.exitCode).toBe(null);
     expect(existsSync(path)).toBe(true); // still serving
-    child.kill('SIGKILL');
-    await exited(child);
+    await killChild(child);
   });
 });
 

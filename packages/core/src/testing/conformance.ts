@@ -41,11 +41,12 @@ export interface ConformanceLimits {
 
 /**
  * One end of a transport whose other end runs in another process and echoes every message back until it is
- * killed. `kill` ends that process with SIGKILL and resolves once it has exited.
+ * killed. `kill` ends that process with SIGKILL and resolves once it has exited (`() => killChild(child)`; what
+ * it resolves with is not used).
  */
 export interface KillablePeer<T = unknown> {
   channel: Channel<T>;
-  kill(): Promise<void>;
+  kill(): Promise<unknown>;
 }
 
 /** Starts the other end in a new process and connects to it (fresh for each run). */

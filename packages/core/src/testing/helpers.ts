@@ -118,6 +118,13 @@ export function exited(child: ChildProcess, ms = 10_000): Promise<ChildOutput> {
   return within(childLines(child).exited, ms, 'the child to exit');
 }
 
+/** Sends `signal` (default SIGKILL) to `child` and resolves once it exited, with what it printed; bounded by `ms`. */
+export function killChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGKILL', ms = 10_000): Promise<ChildOutput> {
+  const output = exited(child, ms);
+  child.kill(signal);
+  return output;
+}
+
 function readChild(child: ChildProcess): ChildLines {
   const lines: string[] = [];
   let taken = 0;

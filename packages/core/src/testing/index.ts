@@ -17,6 +17,7 @@ export {
   defer,
   exited,
   ignoring,
+  killChild,
   killTrackedChildren,
   rejection,
   runDeferred,
