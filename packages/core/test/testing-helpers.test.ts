@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   childLines,
@@ -12,6 +13,7 @@ import {
   killTrackedChildren,
   rejection,
   runDeferred,
+  runReadmeExample,
   shmLeftovers,
   spawnCode,
   spawnNode,
@@ -89,6 +91,11 @@ describe('child processes', () => {
     expect(await killChild(child)).toMatchObject({ signal: 'SIGTERM' }); // already gone: how it ended
   });
 
+  it('spawnCode passes spawn options through (env, cwd)', async () => {
+    const child = spawnCode('console.log(process.env.IPCX_TESTING_VALUE, process.cwd())', { env: { ...process.env, IPCX_TESTING_VALUE: 'passed' }, cwd: '/' });
+    expect(await childLines(child).next()).toBe('passed /');
+  });
+
   it('a wait for a line is bounded', async () => {
     const out = childLines(spawnNode(['-e', 'setInterval(() => {}, 1000)']));
     expect((await rejection(out.next(50))).message).toMatch(/not within 50 ms/);
@@ -154,6 +161,22 @@ describe('compileC', () => {
         hello.remove();
       }
       expect(existsSync(hello.binary)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('runReadmeExample', () => {
+  it('runs the js block that starts with the header from the README folder, and fails on a missing block or a bad exit', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ipcx-readme-test-'));
+    try {
+      const readme = pathToFileURL(join(dir, 'README.md'));
+      const fence = '```';
+      writeFileSync(readme, [`${fence}js`, '// other.mjs', 'process.exit(1)', fence, `${fence}js`, '// ok.mjs: node ok.mjs', 'console.log(process.cwd())', fence, `${fence}js`, '// bad.mjs', 'console.error("broken"); process.exit(2)', fence, ''].join('\n'));
+      expect(await runReadmeExample(readme, '// ok.mjs: node ok.mjs')).toBe(`${dir}\n`);
+      expect((await rejection(runReadmeExample(readme, '// bad.mjs'))).message).toMatch(/exit 2\nbroken/);
+      expect((await rejection(runReadmeExample(readme, '// none.mjs'))).message).toMatch(/no js block/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

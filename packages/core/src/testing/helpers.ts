@@ -5,9 +5,9 @@
  */
 import { execFile, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { within } from './within.js';
@@ -64,16 +64,32 @@ export function spawnNode(args: readonly string[], options: SpawnOptions = {}): 
 
 /**
  * Runs `code` (an ES module) in a tracked child Node process; `cwd` is where `@ipcx/*` resolve (a package folder,
- * to load its built `dist`). With `dropTo`, the child drops to that uid/gid where the comment `/*DROP*\/` stands in
- * the code, after its imports ran.
+ * to load its built `dist`), and the other spawn options (`env`, `stdio`) pass through. With `dropTo`, the child
+ * drops to that uid/gid where the comment `/*DROP*\/` stands in the code, after its imports ran.
  */
-export function spawnCode(code: string, options: { cwd?: string; dropTo?: number; stdio?: SpawnOptions['stdio'] } = {}): ChildProcess {
-  const id = options.dropTo;
+export function spawnCode(code: string, options: SpawnOptions & { dropTo?: number } = {}): ChildProcess {
+  const { dropTo: id, ...spawnOptions } = options;
   const drop = id === undefined ? '' : `process.setgroups([]); process.setgid(${id}); process.setuid(${id});`;
-  return spawnNode(['--input-type=module', '-e', code.replace('/*DROP*/', drop)], {
-    cwd: options.cwd,
-    stdio: options.stdio ?? ['ignore', 'pipe', 'pipe'],
-  });
+  return spawnNode(['--input-type=module', '-e', code.replace('/*DROP*/', drop)], spawnOptions);
+}
+
+/**
+ * Runs, as written, the ```js block of the README at `readme` whose first line is `header` (the comment that names
+ * the example, `// udp.mjs: node udp.mjs`), from the README's folder with colours off; resolves with its stdout
+ * once it exited 0, rejects with its stderr otherwise or after `ms`.
+ */
+export async function runReadmeExample(readme: URL, header: string, ms = 20_000): Promise<string> {
+  const path = fileURLToPath(readme);
+  const block = readFileSync(path, 'utf8')
+    .split('```js\n')
+    .slice(1)
+    .find((text) => text.startsWith(`${header}\n`));
+  if (block === undefined) throw new Error(`${basename(path)} has no js block starting with ${header}`);
+  const code = block.slice(0, block.indexOf('```'));
+  const env = { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' };
+  const output = await exited(spawnCode(code, { cwd: dirname(path), env }), ms);
+  if (output.code !== 0) throw new Error(`${header}: exit ${output.code ?? output.signal}\n${output.stderr}`);
+  return output.stdout;
 }
 
 /** What a child printed and how it ended. */

@@ -21,6 +21,7 @@ export {
   killTrackedChildren,
   rejection,
   runDeferred,
+  runReadmeExample,
   shmLeftovers,
   spawnCode,
   spawnNode,
