@@ -1,9 +1,6 @@
-import { execFile } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { dirname } from 'node:path';
+import { compileC as compileFixture } from '@ipcx/core/testing';
 import { sysv } from '@ipcx/native';
 
 /** A random System V key for one test (never 0, IPC_PRIVATE). */
@@ -42,15 +39,12 @@ export function leftovers(): string[] {
   return left;
 }
 
-/** Compiles a C fixture into a temp dir; undefined (with the reason) when no compiler can. */
+/** Compiles a C fixture into a temp dir (core's `compileC`); the error instead when no compiler can. */
 export async function compileC(fixture: string): Promise<{ binary: string; dir: string } | { error: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'ipcx-sysv-c-'));
-  const binary = join(dir, fixture.replace(/\.c$/, ''));
   try {
-    await promisify(execFile)('cc', ['-O2', '-o', binary, new URL(`./fixtures/${fixture}`, import.meta.url).pathname]);
-    return { binary, dir };
+    const { binary } = await compileFixture(new URL(`./fixtures/${fixture}`, import.meta.url));
+    return { binary, dir: dirname(binary) };
   } catch (error) {
-    rmSync(dir, { recursive: true, force: true });
     return { error: (error as Error).message };
   }
 }

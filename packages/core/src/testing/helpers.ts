@@ -193,7 +193,7 @@ function readChild(child: ChildProcess): ChildLines {
     next: (ms = 10_000) => waitFor(() => (taken < lines.length ? lines[taken++] : undefined), ms, 'a line from the child'),
     line(match, ms = 10_000) {
       const test = typeof match === 'string' ? (l: string) => l === match || l.startsWith(`${match} `) : match;
-      return waitFor(() => lines.find(test), ms, `the line ${String(match)}`);
+      return waitFor(() => lines.find(test), ms, typeof match === 'string' ? `the line ${match}` : 'a line that matches');
     },
   };
 }
