@@ -1,11 +1,9 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mq, shm } from '@ipcx/native';
-
-const packageDir = fileURLToPath(new URL('..', import.meta.url));
+import { childLines, defer, ignoring, killChild, killTrackedChildren, runDeferred, spawnCode, uniqueName } from '@ipcx/core/testing';
 const bin = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 
 function ipcx(...args: string[]): { code: number | null; stdout: string; stderr: string } {
@@ -14,8 +12,8 @@ function ipcx(...args: string[]): { code: number | null; stdout: string; stderr:
 }
 
 /** A process that makes a segment and a queue, registers them as a transport does, and stays until killed. */
-async function owner(tag: string): Promise<{ child: ReturnType<typeof spawn>; segment: string; queue: string }> {
-  const segment = `/ipcx-cli-${tag}-${process.pid}-${Math.random().toString(36).slice(2)}`;
+async function owner(tag: string): Promise<{ child: ChildProcess; segment: string; queue: string }> {
+  const segment = `/${uniqueName(`cli-${tag}`)}`;
   const queue = `${segment}-q`;
   const script = `
     import { registerKernelObject } from '@ipcx/core';
@@ -27,43 +25,33 @@ async function owner(tag: string): Promise<{ child: ReturnType<typeof spawn>; se
     registerKernelObject({ kind: 'mq', name: ${JSON.stringify(queue)}, unlink: () => mq.unlink(${JSON.stringify(queue)}) });
     process.stdout.write('ready\\n');
     setInterval(() => {}, 1000);`;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: packageDir, stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`owner exited with ${code} before it was ready`)));
-    child.stdout!.once('data', () => resolve());
-  });
+  // Unlinked after the test unless the test (or `ipcx clean`) did; the owner is killed before.
+  defer(() => void ignoring(['ENOENT'], () => shm.unlink(segment)));
+  defer(() => void ignoring(['ENOENT'], () => mq.unlink(queue)));
+  const child = spawnCode(script);
+  await childLines(child).line('ready');
   return { child, segment, queue };
 }
 
 describe('ipcx', () => {
-  const cleanup: (() => void)[] = [];
   beforeAll(() => {
     expect(existsSync(bin), 'build @ipcx/cli first').toBe(true);
   });
-  afterEach(() => {
-    for (const step of cleanup.splice(0)) {
-      try {
-        step();
-      } catch {}
-    }
+  afterEach(async () => {
+    await killTrackedChildren();
+    await runDeferred();
   });
 
   it('ls shows a live owner, then a dead one after SIGKILL; clean --dry-run removes nothing; clean removes only the dead', async () => {
     const dead = await owner('dead');
     const live = await owner('live');
-    cleanup.push(() => live.child.kill('SIGKILL'));
-    for (const o of [dead, live]) {
-      cleanup.push(() => shm.unlink(o.segment));
-      cleanup.push(() => mq.unlink(o.queue));
-    }
     const filter = `-${process.pid}-`;
     const before = JSON.parse(ipcx('ls', '--json', '--filter', filter).stdout) as { kind: string; name: string; owner: string; pid: number; fill?: { used: number } }[];
     const find = (list: typeof before, name: string) => list.find((o) => o.name === name);
     expect(find(before, dead.segment)).toMatchObject({ kind: 'shm', owner: 'alive', pid: dead.child.pid });
     expect(find(before, dead.queue)).toMatchObject({ kind: 'mq', owner: 'alive', fill: { used: 1, capacity: 4, unit: 'messages' } });
 
-    dead.child.kill('SIGKILL');
-    await once(dead.child, 'exit');
+    await killChild(dead.child);
     const listed = ipcx('ls', '--json', '--filter', filter);
     expect(listed.code).toBe(1); // an object whose owner is dead is a problem to report
     const after = JSON.parse(listed.stdout) as typeof before;
@@ -89,9 +77,7 @@ describe('ipcx', () => {
 
   it('clean --filter removes only what matches, and keeps the dead owner\'s record while it names what is left', async () => {
     const o = await owner('filter');
-    cleanup.push(() => shm.unlink(o.segment), () => mq.unlink(o.queue));
-    o.child.kill('SIGKILL');
-    await once(o.child, 'exit');
+    await killChild(o.child);
     expect(ipcx('clean', '--filter', o.queue).code).toBe(0);
     expect(() => mq.unlink(o.queue)).toThrow(expect.objectContaining({ code: 'ENOENT' }));
     const left = JSON.parse(ipcx('ls', '--json', '--filter', o.segment).stdout) as { name: string; owner: string }[];
@@ -102,7 +88,6 @@ describe('ipcx', () => {
 
   it('inspect shows one object and its header', async () => {
     const o = await owner('inspect');
-    cleanup.push(() => o.child.kill('SIGKILL'), () => shm.unlink(o.segment), () => mq.unlink(o.queue));
     const result = ipcx('inspect', o.queue, '--json');
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toMatchObject({ kind: 'mq', name: o.queue, owner: 'alive' });
@@ -111,7 +96,6 @@ describe('ipcx', () => {
 
   it('watch samples a queue and stops after --count', async () => {
     const o = await owner('watch');
-    cleanup.push(() => o.child.kill('SIGKILL'), () => shm.unlink(o.segment), () => mq.unlink(o.queue));
     const result = ipcx('watch', o.queue, '--json', '--count', '2', '--interval', '50');
     expect(result.code).toBe(0);
     const lines = result.stdout.trim().split('\n').map((l) => JSON.parse(l) as { owner: string; fill: { used: number } });
