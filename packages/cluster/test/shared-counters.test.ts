@@ -1,20 +1,18 @@
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SharedCounters, forkChild, spawnWorker } from '@ipcx/cluster';
+import { uniqueName } from '@ipcx/core/testing';
 import { fixture } from './helpers.js';
 
 const made: SharedCounters[] = [];
-function uniqueName(): string {
-  return `/ipcx-counters-${process.pid}-${randomBytes(4).toString('hex')}`;
-}
+const counterName = (): string => `/${uniqueName('counters')}`;
 afterEach(() => {
   for (const c of made.splice(0)) c.close();
 });
 
 describe('SharedCounters', () => {
   it('adds, sets, compares and exchanges, and enforces a limit', async () => {
-    const c = await SharedCounters.create(uniqueName(), { counters: ['a', 'b'] });
+    const c = await SharedCounters.create(counterName(), { counters: ['a', 'b'] });
     made.push(c);
     expect(c.add('a')).toBe(1);
     expect(c.add('a', 41)).toBe(42);
@@ -29,7 +27,7 @@ describe('SharedCounters', () => {
   });
 
   it('is shared by threads and processes: no increment is lost, and the owner unlinks it', async () => {
-    const name = uniqueName();
+    const name = counterName();
     const c = await SharedCounters.create(name, { counters: ['hits', 'slots'] });
     made.push(c);
     const n = 20_000;
@@ -49,10 +47,10 @@ describe('SharedCounters', () => {
   });
 
   it('refuses a live creator’s name and opens only counters', async () => {
-    const name = uniqueName();
+    const name = counterName();
     made.push(await SharedCounters.create(name, { counters: ['x'] }));
     await expect(SharedCounters.create(name, { counters: ['x'] })).rejects.toMatchObject({ code: 'IPCX_ERR_ALREADY_EXISTS' });
     expect((await SharedCounters.open(name)).names).toEqual(['x']);
-    await expect(SharedCounters.open(uniqueName())).rejects.toMatchObject({ code: 'IPCX_ERR_NOT_FOUND' });
+    await expect(SharedCounters.open(counterName())).rejects.toMatchObject({ code: 'IPCX_ERR_NOT_FOUND' });
   });
 });

@@ -1,10 +1,9 @@
 import { fchmodSync, fchownSync } from 'node:fs';
-import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { InvalidNameError, PeerGoneError, PermissionError, ownedKernelObjects, unlinkOwnedKernelObjects } from '@ipcx/core';
 import { mq } from '@ipcx/native';
 import { MessageQueue, MqChannel, TypedMessageQueue } from '@ipcx/mq';
-import { childLines, exited, killTrackedChildren, spawnCode } from '@ipcx/core/testing';
+import { childLines, exited, killChild, killTrackedChildren, spawnCode } from '@ipcx/core/testing';
 import { queueName, unlinkAll } from './helpers.js';
 
 const root = process.getuid?.() === 0;
@@ -44,8 +43,7 @@ describe('a duplex MqChannel never sends into a queue nobody reads', () => {
     const child = spawnCode(`import { MqChannel } from '@ipcx/mq';
       await MqChannel.open(${JSON.stringify(name)}); process.stdout.write('ready\\n'); setInterval(() => {}, 1e6);`);
     expect(await childLines(child).next()).toBe('ready');
-    child.kill('SIGKILL');
-    await once(child, 'exit');
+    await killChild(child);
     const start = performance.now();
     await expect(a.send('after the kill')).rejects.toBeInstanceOf(PeerGoneError);
     expect(performance.now() - start).toBeLessThan(1000);
@@ -59,8 +57,7 @@ describe('a duplex MqChannel never sends into a queue nobody reads', () => {
     expect(await childLines(child).next()).toBe('ready');
     await using b = await MqChannel.open(name);
     await b.send('heard');
-    child.kill('SIGKILL');
-    await once(child, 'exit');
+    await killChild(child);
     await expect(b.send('not heard')).rejects.toBeInstanceOf(PeerGoneError);
   });
 
@@ -73,11 +70,9 @@ describe('a duplex MqChannel never sends into a queue nobody reads', () => {
       for (let n = 0; ; n++) await b.send(n);`);
     expect(await childLines(child).next()).toBe('ready');
     const got: number[] = [];
-    const exited = once(child, 'exit');
     while (got.length < 200) got.push((await a.receive({ timeout: 5000 })) as number);
     const killedAt = performance.now();
-    child.kill('SIGKILL');
-    await exited;
+    await killChild(child);
     const error = await (async () => {
       for (;;) got.push((await a.receive({ timeout: 5000 })) as number);
     })().catch((e: unknown) => e);
@@ -215,8 +210,7 @@ describe('queues this process owns are in core registry', () => {
     const child = spawnCode(`import { MqChannel } from '@ipcx/mq';
       await MqChannel.create(${JSON.stringify(name)}, { capacity: 4, maxMessageBytes: 64 }); process.stdout.write('ready\\n'); setInterval(() => {}, 1e6);`);
     expect(await childLines(child).next()).toBe('ready');
-    child.kill('SIGTERM');
-    await once(child, 'exit');
+    await killChild(child, 'SIGTERM');
     expect(exists(`${name}.0`) && exists(`${name}.1`)).toBe(true);
     await expect(MqChannel.create(name, small)).rejects.toMatchObject({ code: 'IPCX_ERR_ALREADY_EXISTS' }); // exclusive by default
     const again = await MqChannel.create(name, { ...small, exclusive: false });
