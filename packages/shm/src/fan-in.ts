@@ -2,26 +2,25 @@ import {
   BadFrameError,
   ClosedError,
   IncompatibleError,
-  Inbox,
   PeerGoneError,
   TimeoutError,
   TooLargeError,
   UnsupportedError,
-  checkWaitOptions,
   msgpackCodec,
   rawCodec,
   type Codec,
   type IpcError,
   type WaitOptions,
 } from '@ipcx/core';
+import { Inbox, checkCodec, checkWaitOptions } from '@ipcx/core/transport';
 import { HEADER_BYTES, Header, Kind, RING_CONTROL_BYTES, SideState, Wake, checkHeader, initHeader, ringBytes, storedSize } from './layout.js';
 import { MpscRingReader, MpscRingWriter } from './mpsc-ring.js';
 import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/waker.js';
 import { checkBlockingAllowed } from './internal/park.js';
-import { handleCodec } from './internal/options.js';
-import { SendPump, type PendingSend } from './internal/send-pump.js';
+import { checkMode, handleCodec } from './internal/options.js';
+import { SendPump } from './internal/send-pump.js';
 import { NOTHING, ReceivePump } from './internal/receive-pump.js';
-import { LOCK_SIDE_A, Segment, checkMode, createSegment, openSegment, unlinkSegment } from './segment.js';
+import { LOCK_SIDE_A, Segment, createSegment, openSegment, unlinkSegment } from './segment.js';
 
 /** Options of a fan-in ring (`new FanIn`). */
 export interface FanInOptions<T> {
@@ -90,7 +89,7 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
   /** A new ring for the threads of this process; senders in workers use `FanIn.from(inbox.handle())`. */
   constructor(options?: FanInOptions<T>);
   constructor(options: FanInOptions<T> = {}, named?: { segment: Segment; waker: Waker }) {
-    const codec = options.codec ?? (msgpackCodec as Codec<T>);
+    const codec = checkCodec(options.codec, msgpackCodec as Codec<T>, ['encode', 'decode']);
     let buffer: SharedArrayBuffer;
     if (named === undefined) {
       buffer = new SharedArrayBuffer(fanInBytes(ringBytes(options.bufferBytes)));
@@ -129,7 +128,7 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
     const segment = await openSegment(name, 'fan-in ring', HEADER_BYTES, mode);
     try {
       checkHeader(new Int32Array(segment.buffer, 0, HEADER_BYTES / 4), Kind.FanIn, 'fan-in ring');
-      return new FanInSender<T>(segment.buffer, futexWaker(native), options.codec ?? (msgpackCodec as Codec<T>), segment);
+      return new FanInSender<T>(segment.buffer, futexWaker(native), checkCodec(options.codec, msgpackCodec as Codec<T>, ['encode', 'decode']), segment);
     } catch (error) {
       segment.close();
       throw error;
@@ -255,7 +254,6 @@ export class FanInSender<T = unknown> implements AsyncDisposable {
   readonly #header: Int32Array;
   readonly #writer: MpscRingWriter;
   readonly #codec: Codec<T>;
-  readonly #queue = new Set<PendingSend>();
   /** How long a wait for room sleeps before it checks that the receiving process lives (named rings). */
   readonly #parkMs: number;
   #closed = false;
@@ -284,17 +282,17 @@ export class FanInSender<T = unknown> implements AsyncDisposable {
     try {
       bytes = this.#encode(message);
       checkWaitOptions(options);
-      if (this.#queue.size === 0 && this.#writer.tryWrite(bytes)) return Promise.resolve();
+      if (this.#sendPump.queue.size === 0 && this.#writer.tryWrite(bytes)) return Promise.resolve();
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#pump.send(bytes, options);
+    return this.#sendPump.send(bytes, options);
   }
 
   /** Sends if there is room now; false when full. */
   trySend(message: T): boolean {
     const bytes = this.#encode(message);
-    return this.#queue.size === 0 && this.#writer.tryWrite(bytes);
+    return this.#sendPump.queue.size === 0 && this.#writer.tryWrite(bytes);
   }
 
   /** Sends, blocking while the ring is full (workers only). */
@@ -302,7 +300,7 @@ export class FanInSender<T = unknown> implements AsyncDisposable {
     checkBlockingAllowed('send');
     checkWaitOptions(options);
     // Writing ahead of queued async sends would break this sender's order.
-    if (this.#queue.size > 0) throw new UnsupportedError('sendSync while async sends are waiting');
+    if (this.#sendPump.queue.size > 0) throw new UnsupportedError('sendSync while async sends are waiting');
     const bytes = this.#encode(message);
     const end = options.timeout === undefined ? Number.POSITIVE_INFINITY : performance.now() + options.timeout;
     while (!this.#writer.tryWrite(bytes)) {
@@ -318,7 +316,7 @@ export class FanInSender<T = unknown> implements AsyncDisposable {
    * waiting for room are written first (or fail if the receiver goes). Idempotent.
    */
   close(): Promise<void> {
-    this.#closing ??= this.#pump.drained().then(() => this.destroy());
+    this.#closing ??= this.#sendPump.queue.drained().then(() => this.destroy());
     this.#closed = true;
     return this.#closing;
   }
@@ -329,7 +327,7 @@ export class FanInSender<T = unknown> implements AsyncDisposable {
     this.#closing ??= Promise.resolve();
     if (this.#released) return;
     this.#released = true;
-    this.#pump.failAll(error ?? new ClosedError('fan-in sender'));
+    this.#sendPump.queue.rejectAll(error ?? new ClosedError('fan-in sender'));
     this.#writer.wakeProducers();
     this.#segment?.close();
   }
@@ -361,7 +359,7 @@ export class FanInSender<T = unknown> implements AsyncDisposable {
     return bytes;
   }
 
-  readonly #pump = new SendPump(this.#queue, {
+  readonly #sendPump = new SendPump({
     // A closing sender still writes what it accepted; only a released one stops.
     closed: () => this.#released,
     ended: () => this.#receiverClosed(),

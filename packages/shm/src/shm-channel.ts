@@ -1,7 +1,5 @@
 import {
-  AbstractChannel,
   ClosedError,
-  Inbox,
   PeerGoneError,
   TimeoutError,
   TooLargeError,
@@ -11,15 +9,13 @@ import {
   IncompatibleError,
   msgpackCodec,
   rawCodec,
-  checkWaitOptions,
-  spinOption,
-  intervalOption,
   type Codec,
   type ReceiveOptions,
   type SendOptions,
   type IpcError,
   copyBytes,
 } from '@ipcx/core';
+import { AbstractChannel, Inbox, checkCodec, checkWaitOptions, intervalOption, spinOption } from '@ipcx/core/transport';
 import {
   HEADER_BYTES,
   Header,
@@ -34,14 +30,14 @@ import {
   ringOffset,
   storedSize,
 } from './layout.js';
-import { handleCodec } from './internal/options.js';
+import { checkMode, handleCodec } from './internal/options.js';
 import { checkBlockingAllowed, spinUntil } from './internal/park.js';
-import { SendPump, type PendingSend } from './internal/send-pump.js';
+import { SendPump } from './internal/send-pump.js';
 import { NOTHING, ReceivePump } from './internal/receive-pump.js';
 import { RingReader, RingWriter } from './ring.js';
 import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/waker.js';
 import { markOnThreadExit, releaseExit, type ExitHolder } from './internal/exit.js';
-import { LOCK_SIDE_A, LOCK_SIDE_B, Segment, checkMode, createSegment, lockFileSegment, openSegment, unlinkSegment } from './segment.js';
+import { LOCK_SIDE_A, LOCK_SIDE_B, Segment, createSegment, lockFileSegment, openSegment, unlinkSegment } from './segment.js';
 
 /** Options of every ShmChannel. */
 export interface ShmChannelOptions<T = unknown> {
@@ -89,10 +85,9 @@ interface Resolved<T> {
 
 function resolveOptions<T>(options: ShmChannelOptions<T>): Resolved<T> {
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
-  const codec = options.codec ?? (msgpackCodec as Codec<T>);
-  if (typeof codec?.encode !== 'function' || typeof codec.decode !== 'function') throw new TypeError('options.codec must be a Codec');
   return {
-    codec,
+    // encodeInto too: a large message is encoded straight into the ring.
+    codec: checkCodec(options.codec, msgpackCodec as Codec<T>),
     spinMs: spinOption(options.spinMicroseconds, 50) / 1000,
     checkMs: intervalOption('peerCheckInterval', options.peerCheckInterval, 500),
   };
@@ -141,7 +136,6 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
   readonly #codec: Codec<T>;
   readonly #waker: Waker;
   readonly #inbox = new Inbox<T>();
-  readonly #sendQueue = new Set<PendingSend>();
   readonly #spinMs: number;
   readonly #parkMs: number;
   readonly #myState: Header;
@@ -346,7 +340,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
   transfer(): ShmChannelHandle {
     if (this.#closed) throw new ClosedError();
     if (this.#waker.kind !== 'atomics') throw new UnsupportedError('transferring a named channel; open it by name');
-    if (this.#sendQueue.size > 0 || this.#inbox.size > 0 || this.#inbox.waiting > 0) {
+    if (this.#sendPump.queue.size > 0 || this.#inbox.size > 0 || this.#inbox.waiting > 0) {
       throw new UnsupportedError('transferring an end with sends or receives in progress or messages received but not read');
     }
     this.#writer.flush();
@@ -380,19 +374,19 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     this.#checkSendable();
     checkWaitOptions(options);
     let bytes: Uint8Array;
-    if (this.#sendQueue.size === 0) {
+    if (this.#sendPump.queue.size === 0) {
       const written = this.#write(message);
       if (written === true) return;
       bytes = written;
     } else {
       bytes = this.#encodeChecked(message);
     }
-    return this.#pump.send(bytes, options);
+    return this.#sendPump.send(bytes, options);
   }
 
   trySend(message: T): boolean {
     this.#checkSendable();
-    if (this.#sendQueue.size > 0) {
+    if (this.#sendPump.queue.size > 0) {
       this.#encodeChecked(message);
       return false;
     }
@@ -407,7 +401,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     checkBlockingAllowed('wait');
     this.#checkSendable();
     checkWaitOptions(options);
-    if (this.#sendQueue.size === 0) {
+    if (this.#sendPump.queue.size === 0) {
       const written = this.#write(message);
       if (written === true) return this.#writer.flush();
       const bytes = copyBytes(written);
@@ -517,11 +511,11 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     this.#closed = true;
     this.#inbox.fail(new ClosedError());
     this.#reader.wakeConsumer();
-    if (this.#sendQueue.size === 0) {
+    if (this.#sendPump.queue.size === 0) {
       this.#releaseEnd();
       return (this.#closing = Promise.resolve());
     }
-    this.#closing = this.#pump.drained().then(() => this.#releaseEnd());
+    this.#closing = this.#sendPump.queue.drained().then(() => this.#releaseEnd());
     return this.#closing;
   }
 
@@ -531,7 +525,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     const wasClosed = this.#closed;
     this.#closed = true;
     if (!wasClosed) this.#inbox.fail(new ClosedError());
-    this.#pump.failAll(error ?? new ClosedError());
+    this.#sendPump.queue.rejectAll(error ?? new ClosedError());
     this.#closing ??= Promise.resolve();
     this.#releaseEnd();
   }
@@ -589,7 +583,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
       const gone = new PeerGoneError(`peer (pid ${pid}${Atomics.load(this.#header, this.#peerState) === SideState.Dead ? ', its thread ended without closing' : ''})`);
       this.#peerGone = gone;
       this.#inbox.end(gone);
-      this.#pump.failAll(gone);
+      this.#sendPump.queue.rejectAll(gone);
       throw gone;
     }
   }
@@ -707,7 +701,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     },
   });
 
-  readonly #pump = new SendPump(this.#sendQueue, {
+  readonly #sendPump = new SendPump({
     // A closing end still writes what it accepted; only a released one stops.
     closed: () => this.#released,
     ended: () => this.#peerEnded(),
