@@ -12,14 +12,14 @@ import {
   type IpcError,
   type WaitOptions,
 } from '@ipcx/core';
-import { Inbox, checkCodec, checkWaitOptions } from '@ipcx/core/transport';
+import { Inbox, NO_MESSAGE, checkCodec, checkWaitOptions, iterate } from '@ipcx/core/transport';
 import { HEADER_BYTES, Header, Kind, RING_CONTROL_BYTES, SideState, Wake, checkHeader, initHeader, ringBytes, storedSize } from './layout.js';
 import { MpscRingReader, MpscRingWriter } from './mpsc-ring.js';
 import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/waker.js';
 import { checkBlockingAllowed } from './internal/park.js';
 import { checkMode, handleCodec } from './internal/options.js';
 import { SendPump } from './internal/send-pump.js';
-import { NOTHING, ReceivePump } from './internal/receive-pump.js';
+import { ReceivePump } from './internal/receive-pump.js';
 import { LOCK_SIDE_A, Segment, createSegment, openSegment, unlinkSegment } from './segment.js';
 
 /** Options of a fan-in ring (`new FanIn`). */
@@ -164,7 +164,7 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
     checkWaitOptions(options);
     if (this.#inbox.size === 0 && this.#inbox.waiting === 0) {
       const value = this.#read();
-      if (value !== NOTHING) return Promise.resolve(value);
+      if (value !== NO_MESSAGE) return Promise.resolve(value);
     }
     const received = this.#inbox.receive('receive', options);
     void this.#pump.start();
@@ -174,10 +174,15 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
 
   /** The next message if one is committed, else undefined. */
   tryReceive(): T | undefined {
+    const value = this.#poll();
+    return value === NO_MESSAGE ? undefined : value;
+  }
+
+  /** The next message without waiting, or NO_MESSAGE (a message that decodes to `undefined` is still one). */
+  #poll(): T | typeof NO_MESSAGE {
     if (this.#closed) throw new ClosedError('fan-in');
-    if (this.#inbox.size > 0) return this.#inbox.shift();
-    const value = this.#read();
-    return value === NOTHING ? undefined : value;
+    if (this.#inbox.size > 0) return this.#inbox.shift() as T;
+    return this.#read();
   }
 
   /** Blocks (workers only) until a message arrives. */
@@ -188,22 +193,23 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
     for (;;) {
       if (this.#closed) throw new ClosedError('fan-in');
       const value = this.#read();
-      if (value !== NOTHING) return value;
+      if (value !== NO_MESSAGE) return value;
       const left = end - performance.now();
       if (left <= 0) throw new TimeoutError('receive', options.timeout);
       this.#reader.waitForFrameSync(left, () => this.#closed);
     }
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<T> {
-    for (;;) {
-      try {
-        yield await this.receive();
-      } catch (error) {
-        if (error instanceof ClosedError) return;
-        throw error;
-      }
-    }
+  /**
+   * Every message until the ring is closed: what already arrived is taken without waiting (at the speed of
+   * `tryReceive`), and only an empty ring waits in `receive`. Leaving the loop early does not close it.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    return iterate(
+      () => this.receive(),
+      () => this.#closed,
+      () => this.#poll(),
+    );
   }
 
   /**
@@ -229,9 +235,9 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
     return this.close();
   }
 
-  #read(): T | typeof NOTHING {
+  #read(): T | typeof NO_MESSAGE {
     const reader = this.#reader;
-    if (reader.next() < 0) return NOTHING;
+    if (reader.next() < 0) return NO_MESSAGE;
     try {
       return this.#codec === (rawCodec as Codec<unknown>) ? (reader.copy() as T) : this.#codec.decode(reader.view(), true);
     } finally {

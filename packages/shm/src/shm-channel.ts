@@ -15,7 +15,7 @@ import {
   type IpcError,
   copyBytes,
 } from '@ipcx/core';
-import { AbstractChannel, Inbox, checkCodec, checkWaitOptions, intervalOption, spinOption } from '@ipcx/core/transport';
+import { AbstractChannel, Inbox, NO_MESSAGE, checkCodec, checkWaitOptions, intervalOption, spinOption } from '@ipcx/core/transport';
 import {
   HEADER_BYTES,
   Header,
@@ -33,7 +33,7 @@ import {
 import { checkMode, handleCodec } from './internal/options.js';
 import { checkBlockingAllowed, spinUntil } from './internal/park.js';
 import { SendPump } from './internal/send-pump.js';
-import { NOTHING, ReceivePump } from './internal/receive-pump.js';
+import { ReceivePump } from './internal/receive-pump.js';
 import { RingReader, RingWriter } from './ring.js';
 import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/waker.js';
 import { markOnThreadExit, releaseExit, type ExitHolder } from './internal/exit.js';
@@ -423,8 +423,8 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     checkWaitOptions(options);
     if (this.#inbox.size === 0 && this.#inbox.waiting === 0) {
       let value = this.#read();
-      if (value === NOTHING && this.#spin()) value = this.#read();
-      if (value !== NOTHING) return value;
+      if (value === NO_MESSAGE && this.#spin()) value = this.#read();
+      if (value !== NO_MESSAGE) return value;
     }
     const received = this.#inbox.receive('receive', options);
     void this.#receivePump.start();
@@ -434,10 +434,18 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
   }
 
   tryReceive(): T | undefined {
+    const value = this.poll();
+    return value === NO_MESSAGE ? undefined : value;
+  }
+
+  /**
+   * What `for await` takes first: the next message without waiting, or `NO_MESSAGE` (so a message that decodes
+   * to `undefined` is still one).
+   */
+  protected override poll(): T | typeof NO_MESSAGE {
     if (this.#closed) throw new ClosedError();
-    if (this.#inbox.size > 0) return this.#inbox.shift();
-    const value = this.#read();
-    return value === NOTHING ? undefined : value;
+    if (this.#inbox.size > 0) return this.#inbox.shift() as T;
+    return this.#read();
   }
 
   /**
@@ -450,7 +458,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     if (this.#closed) throw new ClosedError();
     if (this.#inbox.size > 0) return this.#inbox.shift()!;
     const value = this.#read();
-    if (value !== NOTHING) return value;
+    if (value !== NO_MESSAGE) return value;
     this.#waitSync(options);
     return this.#read() as T;
   }
@@ -616,20 +624,20 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
   }
 
   /**
-   * Decodes the next frame, or NOTHING; once the peer closed and the ring is drained, ends the inbox.
+   * Decodes the next frame, or NO_MESSAGE; once the peer closed and the ring is drained, ends the inbox.
    *
    * Finding nothing publishes what this end wrote and left for the end-of-task flush (ring.ts): a side that
    * looks for a reply is about to spin or sleep, and a `trySend` not yet visible to the peer would make both
    * sides wait (the peer for the message, this side for the reply to it). A busy stream, whose receiver finds
    * frames, keeps the batching.
    */
-  #read(): T | typeof NOTHING {
+  #read(): T | typeof NO_MESSAGE {
     this.#release();
     const reader = this.#reader;
     if (this.#nextFrame() < 0) {
       this.#writer.flush();
       this.#endIfPeerClosed();
-      return NOTHING;
+      return NO_MESSAGE;
     }
     this.#busy = true;
     try {
