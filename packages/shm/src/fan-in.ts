@@ -15,6 +15,7 @@ import {
 import { Inbox, NO_MESSAGE, checkCodec, checkWaitOptions, iterate } from '@ipcx/core/transport';
 import { HEADER_BYTES, Header, Kind, RING_CONTROL_BYTES, SideState, Wake, checkHeader, initHeader, ringBytes, storedSize } from './layout.js';
 import { MpscRingReader, MpscRingWriter } from './mpsc-ring.js';
+import { decodeFrame } from './internal/ring-base.js';
 import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/waker.js';
 import { checkBlockingAllowed } from './internal/park.js';
 import { checkMode, handleCodec } from './internal/options.js';
@@ -236,13 +237,8 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
   }
 
   #read(): T | typeof NO_MESSAGE {
-    const reader = this.#reader;
-    if (reader.next() < 0) return NO_MESSAGE;
-    try {
-      return this.#codec === (rawCodec as Codec<unknown>) ? (reader.copy() as T) : this.#codec.decode(reader.view(), true);
-    } finally {
-      reader.advance();
-    }
+    if (this.#reader.next() < 0) return NO_MESSAGE;
+    return decodeFrame(this.#reader, this.#codec, this.#codec === (rawCodec as Codec<unknown>));
   }
 
   readonly #pump = new ReceivePump<T>({

@@ -35,6 +35,7 @@ import { checkBlockingAllowed, spinUntil } from './internal/park.js';
 import { SendPump } from './internal/send-pump.js';
 import { ReceivePump } from './internal/receive-pump.js';
 import { RingReader, RingWriter } from './ring.js';
+import { decodeFrame } from './internal/ring-base.js';
 import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/waker.js';
 import { markOnThreadExit, releaseExit, type ExitHolder } from './internal/exit.js';
 import { LOCK_SIDE_A, LOCK_SIDE_B, Segment, createSegment, lockFileSegment, openSegment, unlinkSegment } from './segment.js';
@@ -633,18 +634,13 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
    */
   #read(): T | typeof NO_MESSAGE {
     this.#release();
-    const reader = this.#reader;
     if (this.#nextFrame() < 0) {
       this.#writer.flush();
       this.#endIfPeerClosed();
       return NO_MESSAGE;
     }
     this.#busy = true;
-    try {
-      return this.#raw ? (reader.copy() as T) : this.#codec.decode(reader.view(), true);
-    } finally {
-      reader.advance();
-    }
+    return decodeFrame(this.#reader, this.#codec, this.#raw);
   }
 
   /**

@@ -2,7 +2,9 @@ import { InvalidOptionError } from '@ipcx/core';
 import { checkInteger } from '@ipcx/core/transport';
 import type { SysvShmStat } from '@ipcx/native';
 import { checkMode } from './internal/options.js';
-import { SysvObject, loadSysv, sysvTarget, type SysvKeyOptions } from './internal/sysv.js';
+import { SysvObject, SysvResource, loadSysv, sysvTarget, type SysvKeyOptions } from './internal/sysv.js';
+
+export type { SysvSetOptions } from './internal/sysv.js';
 
 /** Options of `SysvSegment.create`. */
 export interface SysvSegmentCreateOptions extends SysvKeyOptions {
@@ -15,13 +17,6 @@ export interface SysvSegmentCreateOptions extends SysvKeyOptions {
 /** Options of `SysvSegment.open`. */
 export interface SysvSegmentOpenOptions extends SysvKeyOptions {
   /** The widest permission bits accepted: a segment open to more is refused (`PermissionError`). Default 0o600. */
-  mode?: number;
-}
-
-/** Options of `SysvSegment.set` (IPC_SET): what to change. */
-export interface SysvSetOptions {
-  uid?: number;
-  gid?: number;
   mode?: number;
 }
 
@@ -51,13 +46,12 @@ export async function ftok(path: string, id: number): Promise<number> {
  * await seg.close(); // detaches and, as its creator, removes it
  * ```
  */
-export class SysvSegment implements AsyncDisposable {
+export class SysvSegment extends SysvResource {
   /** The segment's memory. */
   readonly buffer: SharedArrayBuffer;
-  readonly #object: SysvObject;
 
   private constructor(object: SysvObject) {
-    this.#object = object;
+    super(object);
     try {
       this.buffer = object.call('attach', (id) => object.native.sysv.shm.attach(id));
     } catch (error) {
@@ -85,72 +79,33 @@ export class SysvSegment implements AsyncDisposable {
     return new SysvSegment(object);
   }
 
-  /** The kernel's identifier (what `ipcs -m` shows). */
-  get id(): number {
-    return this.#object.id;
-  }
-
-  /** The key it was found by (0: IPC_PRIVATE, or opened by id). */
-  get key(): number {
-    return this.#object.key;
-  }
-
-  /** True when this call created the segment (it removes it on close). */
-  get created(): boolean {
-    return this.#object.created;
-  }
-
   /** Bytes of the segment. */
   get size(): number {
     return this.buffer.byteLength;
   }
 
-  /** True once `close` was called. */
-  get closed(): boolean {
-    return this.#object.closed;
-  }
-
   /** IPC_STAT: size, owner, creator pid, last attach/detach pid and times, attach count. */
   stat(): SysvShmStat {
-    return this.#object.call('stat', (id) => this.#object.native.sysv.shm.stat(id));
-  }
-
-  /** IPC_SET: changes the owner uid/gid and permission bits (only those given). */
-  set(options: SysvSetOptions): void {
-    this.#object.set(options);
-  }
-
-  /** IPC_RMID: the key is free at once; the memory goes when the last process detaches. */
-  remove(): void {
-    this.#object.remove();
+    return this.sysv.call('stat', (id) => this.sysv.native.sysv.shm.stat(id));
   }
 
   /** SHM_LOCK: keeps the pages in RAM (needs CAP_IPC_LOCK or room under RLIMIT_MEMLOCK; else `PermissionError`/`LimitError`). */
   lock(): void {
-    this.#object.call('SHM_LOCK', (id) => this.#object.native.sysv.shm.lock(id, true));
+    this.sysv.call('SHM_LOCK', (id) => this.sysv.native.sysv.shm.lock(id, true));
   }
 
   /** SHM_UNLOCK. */
   unlock(): void {
-    this.#object.call('SHM_UNLOCK', (id) => this.#object.native.sysv.shm.lock(id, false));
+    this.sysv.call('SHM_UNLOCK', (id) => this.sysv.native.sysv.shm.lock(id, false));
   }
 
   /**
    * Detaches now (the buffer then reads zeros, privately) and, if this object created the segment and it
    * was not removed yet, removes it. Idempotent.
    */
-  async close(): Promise<void> {
-    this.destroy();
-  }
-
-  /** The same as `close` (nothing to flush). Idempotent. */
-  destroy(_error?: Error): void {
-    if (this.#object.closed) return;
-    this.#object.native.sysv.shm.detach(this.buffer);
-    this.#object.close();
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
+  override destroy(_error?: Error): void {
+    if (this.sysv.closed) return;
+    this.sysv.native.sysv.shm.detach(this.buffer);
+    this.sysv.close();
   }
 }

@@ -3,9 +3,8 @@ import { checkInteger } from '@ipcx/core/transport';
 import type { SysvSemOperation, SysvSemStat } from '@ipcx/native';
 import { checkMode } from './internal/options.js';
 import { nativeWait, nativeWaitError } from './internal/park.js';
-import { SysvObject, loadSysv, sysvError, type SysvKeyOptions, type SysvNative } from './internal/sysv.js';
+import { SysvObject, SysvResource, loadSysv, sysvError, type SysvKeyOptions, type SysvNative } from './internal/sysv.js';
 import { GuardImpl, type Guard } from './sync.js';
-import type { SysvSetOptions } from './sysv-segment.js';
 
 export type { SysvSemOperation, SysvSemStat } from '@ipcx/native';
 
@@ -45,14 +44,13 @@ export interface SysvSemaphoreSetOpenOptions extends SysvKeyOptions {
  * console.log(set.getAll()); // [0, 1]
  * ```
  */
-export class SysvSemaphoreSet implements AsyncDisposable {
+export class SysvSemaphoreSet extends SysvResource {
   /** How many semaphores the set has. */
   readonly count: number;
-  readonly #object: SysvObject;
   readonly #native: SysvNative;
 
   private constructor(object: SysvObject, count: number) {
-    this.#object = object;
+    super(object);
     this.#native = object.native;
     this.count = count;
   }
@@ -82,26 +80,6 @@ export class SysvSemaphoreSet implements AsyncDisposable {
     return new SysvSemaphoreSet(object, stat.count);
   }
 
-  /** The kernel's identifier (what `ipcs -s` shows). */
-  get id(): number {
-    return this.#object.id;
-  }
-
-  /** The key (0: IPC_PRIVATE, or opened by id and unknown). */
-  get key(): number {
-    return this.#object.key;
-  }
-
-  /** True when this object created the set (it removes it on close). */
-  get created(): boolean {
-    return this.#object.created;
-  }
-
-  /** True once `close` was called. */
-  get closed(): boolean {
-    return this.#object.closed;
-  }
-
   /**
    * Applies every operation atomically (all or none), waiting while one cannot proceed (a decrement below
    * zero, a wait-for-zero on a non-zero value). `noWait` on any operation makes the whole call non-blocking:
@@ -109,7 +87,7 @@ export class SysvSemaphoreSet implements AsyncDisposable {
    * @throws TimeoutError after `timeout` ms, AbortedError when `signal` fires (nothing is applied then).
    */
   async op(ops: readonly SysvSemOperation[], options: WaitOptions = {}): Promise<boolean> {
-    const object = this.#object;
+    const object = this.sysv;
     if (object.closed) throw new ClosedError(object.what);
     const waitOptions = nativeWait('semaphore operation', options);
     this.#checkOps(ops);
@@ -142,12 +120,12 @@ export class SysvSemaphoreSet implements AsyncDisposable {
 
   /** GETALL. */
   getAll(): number[] {
-    return this.#object.call('GETALL', (id) => this.#native.sysv.sem.getAll(id, this.count));
+    return this.sysv.call('GETALL', (id) => this.#native.sysv.sem.getAll(id, this.count));
   }
 
   /** SETALL: `count` values. */
   setAll(values: readonly number[]): void {
-    this.#object.call('SETALL', (id) => {
+    this.sysv.call('SETALL', (id) => {
       if (!Array.isArray(values) || values.length !== this.count) throw new RangeError(`setAll takes ${this.count} values`);
       this.#native.sysv.sem.setAll(id, values);
     });
@@ -170,40 +148,16 @@ export class SysvSemaphoreSet implements AsyncDisposable {
 
   /** IPC_STAT. */
   stat(): SysvSemStat {
-    return this.#object.call('stat', (id) => this.#native.sysv.sem.stat(id));
-  }
-
-  /** IPC_SET: owner uid/gid and permission bits (only those given). */
-  set(options: SysvSetOptions): void {
-    this.#object.set(options);
-  }
-
-  /** IPC_RMID: removes the set now; operations waiting anywhere fail (EIDRM, `ClosedError`). */
-  remove(): void {
-    this.#object.remove();
-  }
-
-  /** Stops using the set; the creator removes it (if not removed yet). Idempotent. */
-  async close(): Promise<void> {
-    this.destroy();
-  }
-
-  /** The same as `close` (nothing to flush). Idempotent. */
-  destroy(_error?: Error): void {
-    this.#object.close();
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
+    return this.sysv.call('stat', (id) => this.#native.sysv.sem.stat(id));
   }
 
   /** @internal */
   get what(): string {
-    return this.#object.what;
+    return this.sysv.what;
   }
 
   #tryOp(ops: readonly SysvSemOperation[]): boolean {
-    return this.#object.call('semop', (id) => this.#native.sysv.sem.tryOp(id, ops));
+    return this.sysv.call('semop', (id) => this.#native.sysv.sem.tryOp(id, ops));
   }
 
   #checkOps(ops: readonly SysvSemOperation[]): void {
@@ -216,7 +170,7 @@ export class SysvSemaphoreSet implements AsyncDisposable {
   }
 
   #ctl<R>(operation: string, index: number, fn: (id: number) => R): R {
-    return this.#object.call(operation, (id) => {
+    return this.sysv.call(operation, (id) => {
       this.#checkIndex(index);
       return fn(id);
     });

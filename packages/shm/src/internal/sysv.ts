@@ -218,7 +218,7 @@ export class SysvObject {
   }
 
   /** IPC_SET: owner uid/gid and permission bits (only those given; the rest as IPC_STAT shows them). */
-  set(options: { uid?: number | undefined; gid?: number | undefined; mode?: number | undefined }): void {
+  set(options: SysvSetOptions): void {
     const current = this.call('stat', (id) => this.native.sysv[this.kind].stat(id));
     const mode = options.mode === undefined ? current.mode : checkMode(options.mode);
     this.call('set', (id) => this.native.sysv[this.kind].set(id, { uid: options.uid ?? current.uid, gid: options.gid ?? current.gid, mode }));
@@ -243,3 +243,70 @@ export class SysvObject {
 
 /** What IPC_STAT returns for each kind. */
 export type SysvStat<K extends SysvKind> = K extends 'shm' ? SysvShmStat : SysvSemStat;
+
+/** Options of `set` (IPC_SET) of a System V object: what to change. */
+export interface SysvSetOptions {
+  uid?: number;
+  gid?: number;
+  mode?: number;
+}
+
+/**
+ * What `SysvSegment` and `SysvSemaphoreSet` share: their kernel identity, IPC_SET, IPC_RMID and closing. The
+ * creator's close removes the object (unless `remove` did already); others only stop using it.
+ */
+export abstract class SysvResource implements AsyncDisposable {
+  /** @internal */
+  protected readonly sysv: SysvObject;
+
+  protected constructor(sysv: SysvObject) {
+    this.sysv = sysv;
+  }
+
+  /** The kernel's identifier (what `ipcs` shows). */
+  get id(): number {
+    return this.sysv.id;
+  }
+
+  /** The key it was found by (0: IPC_PRIVATE, or opened by id and unknown). */
+  get key(): number {
+    return this.sysv.key;
+  }
+
+  /** True when this object created it (it removes it on close). */
+  get created(): boolean {
+    return this.sysv.created;
+  }
+
+  /** True once `close` was called. */
+  get closed(): boolean {
+    return this.sysv.closed;
+  }
+
+  /** IPC_SET: changes the owner uid/gid and permission bits (only those given). */
+  set(options: SysvSetOptions): void {
+    this.sysv.set(options);
+  }
+
+  /**
+   * IPC_RMID: the key is free at once. A segment's memory goes when the last process detaches; operations
+   * waiting on a semaphore set fail (EIDRM, `ClosedError`).
+   */
+  remove(): void {
+    this.sysv.remove();
+  }
+
+  /** Stops using it; the creator removes it (if not removed yet). Idempotent. */
+  async close(): Promise<void> {
+    this.destroy();
+  }
+
+  /** The same as `close` (nothing to flush). Idempotent. */
+  destroy(_error?: Error): void {
+    this.sysv.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
