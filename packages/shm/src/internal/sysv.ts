@@ -2,27 +2,18 @@
  * What the System V objects of this package share: loading the addon, reading `{ key | path + id | id }`,
  * and refusing to adopt an object that another user made or that is open wider than asked.
  */
-import { ClosedError, InvalidNameError, PermissionError, UnsupportedError, registerKernelObject, type KernelObjectRegistration } from '@ipcx/core';
+import { ClosedError, InvalidNameError, PermissionError, registerKernelObject, type KernelObjectRegistration } from '@ipcx/core';
 import { errnoError, type ErrnoContext } from '@ipcx/core/transport';
 import { checkMode } from './options.js';
+import { importNative } from './waker.js';
 
 export type SysvNative = typeof import('@ipcx/native');
 type SysvShmStat = import('@ipcx/native').SysvShmStat;
 type SysvSemStat = import('@ipcx/native').SysvSemStat;
 
-const NATIVE = '@ipcx/native';
-let native: SysvNative | undefined;
-
-/** Loads `@ipcx/native` once (System V objects always need it). */
-export async function loadSysv(): Promise<SysvNative> {
-  if (native === undefined) {
-    try {
-      native = (await import(NATIVE)) as SysvNative;
-    } catch (error) {
-      throw new UnsupportedError('System V IPC (the @ipcx/native addon did not load)', { cause: error });
-    }
-  }
-  return native;
+/** Loads `@ipcx/native` (System V objects always need it). */
+export function loadSysv(): Promise<SysvNative> {
+  return importNative<SysvNative>('System V IPC');
 }
 
 /** How a System V object is found: a numeric `key`, `path` + `id` through ftok(3), or (open only) its kernel `id`. */
