@@ -1,7 +1,5 @@
 import {
-  AbstractChannel,
   ClosedError,
-  Inbox,
   PeerGoneError,
   TimeoutError,
   TooLargeError,
@@ -11,15 +9,13 @@ import {
   IncompatibleError,
   msgpackCodec,
   rawCodec,
-  checkWaitOptions,
-  spinOption,
-  intervalOption,
   type Codec,
   type ReceiveOptions,
   type SendOptions,
   type IpcError,
   copyBytes,
 } from '@ipcx/core';
+import { AbstractChannel, Inbox, NO_MESSAGE, checkCodec, checkWaitOptions, intervalOption, spinOption } from '@ipcx/core/transport';
 import {
   HEADER_BYTES,
   Header,
@@ -34,14 +30,15 @@ import {
   ringOffset,
   storedSize,
 } from './layout.js';
-import { handleCodec } from './internal/options.js';
+import { checkMode, handleCodec } from './internal/options.js';
 import { checkBlockingAllowed, spinUntil } from './internal/park.js';
-import { SendPump, type PendingSend } from './internal/send-pump.js';
-import { NOTHING, ReceivePump } from './internal/receive-pump.js';
+import { SendPump } from './internal/send-pump.js';
+import { ReceivePump } from './internal/receive-pump.js';
 import { RingReader, RingWriter } from './ring.js';
+import { decodeFrame } from './internal/ring-base.js';
 import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/waker.js';
 import { markOnThreadExit, releaseExit, type ExitHolder } from './internal/exit.js';
-import { LOCK_SIDE_A, LOCK_SIDE_B, Segment, checkMode, createSegment, lockFileSegment, openSegment, unlinkSegment } from './segment.js';
+import { LOCK_SIDE_A, LOCK_SIDE_B, Segment, createSegment, lockFileSegment, openSegment, unlinkSegment } from './segment.js';
 
 /** Options of every ShmChannel. */
 export interface ShmChannelOptions<T = unknown> {
@@ -89,10 +86,9 @@ interface Resolved<T> {
 
 function resolveOptions<T>(options: ShmChannelOptions<T>): Resolved<T> {
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
-  const codec = options.codec ?? (msgpackCodec as Codec<T>);
-  if (typeof codec?.encode !== 'function' || typeof codec.decode !== 'function') throw new TypeError('options.codec must be a Codec');
   return {
-    codec,
+    // encodeInto too: a large message is encoded straight into the ring.
+    codec: checkCodec(options.codec, msgpackCodec as Codec<T>),
     spinMs: spinOption(options.spinMicroseconds, 50) / 1000,
     checkMs: intervalOption('peerCheckInterval', options.peerCheckInterval, 500),
   };
@@ -141,7 +137,6 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
   readonly #codec: Codec<T>;
   readonly #waker: Waker;
   readonly #inbox = new Inbox<T>();
-  readonly #sendQueue = new Set<PendingSend>();
   readonly #spinMs: number;
   readonly #parkMs: number;
   readonly #myState: Header;
@@ -346,7 +341,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
   transfer(): ShmChannelHandle {
     if (this.#closed) throw new ClosedError();
     if (this.#waker.kind !== 'atomics') throw new UnsupportedError('transferring a named channel; open it by name');
-    if (this.#sendQueue.size > 0 || this.#inbox.size > 0 || this.#inbox.waiting > 0) {
+    if (this.#sendPump.queue.size > 0 || this.#inbox.size > 0 || this.#inbox.waiting > 0) {
       throw new UnsupportedError('transferring an end with sends or receives in progress or messages received but not read');
     }
     this.#writer.flush();
@@ -380,19 +375,19 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     this.#checkSendable();
     checkWaitOptions(options);
     let bytes: Uint8Array;
-    if (this.#sendQueue.size === 0) {
+    if (this.#sendPump.queue.size === 0) {
       const written = this.#write(message);
       if (written === true) return;
       bytes = written;
     } else {
       bytes = this.#encodeChecked(message);
     }
-    return this.#pump.send(bytes, options);
+    return this.#sendPump.send(bytes, options);
   }
 
   trySend(message: T): boolean {
     this.#checkSendable();
-    if (this.#sendQueue.size > 0) {
+    if (this.#sendPump.queue.size > 0) {
       this.#encodeChecked(message);
       return false;
     }
@@ -407,7 +402,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     checkBlockingAllowed('wait');
     this.#checkSendable();
     checkWaitOptions(options);
-    if (this.#sendQueue.size === 0) {
+    if (this.#sendPump.queue.size === 0) {
       const written = this.#write(message);
       if (written === true) return this.#writer.flush();
       const bytes = copyBytes(written);
@@ -429,8 +424,8 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     checkWaitOptions(options);
     if (this.#inbox.size === 0 && this.#inbox.waiting === 0) {
       let value = this.#read();
-      if (value === NOTHING && this.#spin()) value = this.#read();
-      if (value !== NOTHING) return value;
+      if (value === NO_MESSAGE && this.#spin()) value = this.#read();
+      if (value !== NO_MESSAGE) return value;
     }
     const received = this.#inbox.receive('receive', options);
     void this.#receivePump.start();
@@ -440,10 +435,18 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
   }
 
   tryReceive(): T | undefined {
+    const value = this.poll();
+    return value === NO_MESSAGE ? undefined : value;
+  }
+
+  /**
+   * What `for await` takes first: the next message without waiting, or `NO_MESSAGE` (so a message that decodes
+   * to `undefined` is still one).
+   */
+  protected override poll(): T | typeof NO_MESSAGE {
     if (this.#closed) throw new ClosedError();
-    if (this.#inbox.size > 0) return this.#inbox.shift();
-    const value = this.#read();
-    return value === NOTHING ? undefined : value;
+    if (this.#inbox.size > 0) return this.#inbox.shift() as T;
+    return this.#read();
   }
 
   /**
@@ -456,7 +459,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     if (this.#closed) throw new ClosedError();
     if (this.#inbox.size > 0) return this.#inbox.shift()!;
     const value = this.#read();
-    if (value !== NOTHING) return value;
+    if (value !== NO_MESSAGE) return value;
     this.#waitSync(options);
     return this.#read() as T;
   }
@@ -517,11 +520,11 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     this.#closed = true;
     this.#inbox.fail(new ClosedError());
     this.#reader.wakeConsumer();
-    if (this.#sendQueue.size === 0) {
+    if (this.#sendPump.queue.size === 0) {
       this.#releaseEnd();
       return (this.#closing = Promise.resolve());
     }
-    this.#closing = this.#pump.drained().then(() => this.#releaseEnd());
+    this.#closing = this.#sendPump.queue.drained().then(() => this.#releaseEnd());
     return this.#closing;
   }
 
@@ -531,7 +534,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     const wasClosed = this.#closed;
     this.#closed = true;
     if (!wasClosed) this.#inbox.fail(new ClosedError());
-    this.#pump.failAll(error ?? new ClosedError());
+    this.#sendPump.queue.rejectAll(error ?? new ClosedError());
     this.#closing ??= Promise.resolve();
     this.#releaseEnd();
   }
@@ -589,7 +592,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
       const gone = new PeerGoneError(`peer (pid ${pid}${Atomics.load(this.#header, this.#peerState) === SideState.Dead ? ', its thread ended without closing' : ''})`);
       this.#peerGone = gone;
       this.#inbox.end(gone);
-      this.#pump.failAll(gone);
+      this.#sendPump.queue.rejectAll(gone);
       throw gone;
     }
   }
@@ -622,27 +625,22 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
   }
 
   /**
-   * Decodes the next frame, or NOTHING; once the peer closed and the ring is drained, ends the inbox.
+   * Decodes the next frame, or NO_MESSAGE; once the peer closed and the ring is drained, ends the inbox.
    *
    * Finding nothing publishes what this end wrote and left for the end-of-task flush (ring.ts): a side that
    * looks for a reply is about to spin or sleep, and a `trySend` not yet visible to the peer would make both
    * sides wait (the peer for the message, this side for the reply to it). A busy stream, whose receiver finds
    * frames, keeps the batching.
    */
-  #read(): T | typeof NOTHING {
+  #read(): T | typeof NO_MESSAGE {
     this.#release();
-    const reader = this.#reader;
     if (this.#nextFrame() < 0) {
       this.#writer.flush();
       this.#endIfPeerClosed();
-      return NOTHING;
+      return NO_MESSAGE;
     }
     this.#busy = true;
-    try {
-      return this.#raw ? (reader.copy() as T) : this.#codec.decode(reader.view(), true);
-    } finally {
-      reader.advance();
-    }
+    return decodeFrame(this.#reader, this.#codec, this.#raw);
   }
 
   /**
@@ -707,7 +705,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     },
   });
 
-  readonly #pump = new SendPump(this.#sendQueue, {
+  readonly #sendPump = new SendPump({
     // A closing end still writes what it accepted; only a released one stops.
     closed: () => this.#released,
     ended: () => this.#peerEnded(),
