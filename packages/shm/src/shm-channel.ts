@@ -15,7 +15,7 @@ import {
   type IpcError,
   copyBytes,
 } from '@ipcx/core';
-import { AbstractChannel, Inbox, NO_MESSAGE, checkCodec, checkWaitOptions, intervalOption, spinOption } from '@ipcx/core/transport';
+import { AbstractChannel, DEFAULT_LINGER_TIMEOUT, Inbox, MAX_TIMEOUT_MS, NO_MESSAGE, checkCodec, checkInteger, checkWaitOptions, intervalOption, spinOption } from '@ipcx/core/transport';
 import {
   HEADER_BYTES,
   Header,
@@ -57,6 +57,11 @@ export interface ShmChannelOptions<T = unknown> {
    * holds; a worker thread: the word its exit hook sets). The bound on noticing a peer that died. Default 500.
    */
   peerCheckInterval?: number;
+  /**
+   * How long (ms) a graceful `close()` keeps writing the sends still waiting for room while the peer does not
+   * read; then they reject with `ClosedError` and the end is released. Default 2000.
+   */
+  lingerTimeout?: number;
 }
 
 /** Options of `ShmChannel.create` and `ShmChannel.open`. */
@@ -82,6 +87,7 @@ interface Resolved<T> {
   codec: Codec<T>;
   spinMs: number;
   checkMs: number;
+  lingerMs: number;
 }
 
 function resolveOptions<T>(options: ShmChannelOptions<T>): Resolved<T> {
@@ -91,6 +97,7 @@ function resolveOptions<T>(options: ShmChannelOptions<T>): Resolved<T> {
     codec: checkCodec(options.codec, msgpackCodec as Codec<T>),
     spinMs: spinOption(options.spinMicroseconds, 50) / 1000,
     checkMs: intervalOption('peerCheckInterval', options.peerCheckInterval, 500),
+    lingerMs: checkInteger('lingerTimeout', options.lingerTimeout, { min: 0, max: MAX_TIMEOUT_MS, default: DEFAULT_LINGER_TIMEOUT }),
   };
 }
 
@@ -151,6 +158,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
   /** Set once the ring's indices or a frame header were found corrupt: the channel is over. */
   #corrupt: BadFrameError | undefined;
   #closed = false;
+  readonly #lingerMs: number;
   #handedOff = false;
   /** The promise of the first `close()`, returned again by later calls. */
   #closing: Promise<void> | undefined;
@@ -187,6 +195,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     this.#peerState = side === 'a' ? Header.StateB : Header.StateA;
     this.#peerPid = side === 'a' ? Header.PidB : Header.PidA;
     this.#parkMs = options.checkMs;
+    this.#lingerMs = options.lingerMs;
     this.#segment = segment;
     this.#peerLock = side === 'a' ? LOCK_SIDE_B : LOCK_SIDE_A;
     Atomics.store(this.#header, side === 'a' ? Header.PidA : Header.PidB, process.pid);
@@ -511,8 +520,8 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
 
   /**
    * Graceful: later calls fail with `ClosedError` and pending receives reject with it at once; sends already
-   * accepted (waiting for room) are written first (or fail when the peer goes), then the end is released and
-   * the peer sees it closed. The creator of a named channel unlinks its name. Idempotent.
+   * accepted (waiting for room) are written first (or fail when the peer goes, or with `ClosedError` once
+   * `lingerTimeout` passed with the peer not reading), then the end is released and the peer sees it closed. The creator of a named channel unlinks its name. Idempotent.
    */
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
@@ -524,7 +533,9 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
       this.#releaseEnd();
       return (this.#closing = Promise.resolve());
     }
-    this.#closing = this.#sendPump.queue.drained().then(() => this.#releaseEnd());
+    this.#closing = this.#sendPump.queue
+      .drainedWithin(this.#lingerMs, () => new ClosedError(`channel (closed: the peer took nothing for ${this.#lingerMs} ms)`))
+      .then(() => this.#releaseEnd());
     return this.#closing;
   }
 
