@@ -26,6 +26,9 @@ interface Entry<P> {
  * #onWritable() { this.#queue.flush((bytes) => this.#tryWrite(bytes)); }
  * ```
  */
+/** The default `lingerTimeout` (ms): how long a graceful close waits for the peer to take what is left. */
+export const DEFAULT_LINGER_TIMEOUT = 2000;
+
 export class SendQueue<P> {
   readonly #entries = new Set<Entry<P>>();
   #drained: { promise: Promise<void>; resolve: () => void } | undefined;
@@ -120,6 +123,26 @@ export class SendQueue<P> {
       this.#drained = { promise, resolve };
     }
     return this.#drained.promise;
+  }
+
+  /**
+   * What a graceful `close()` awaits: resolves once no send waits, or after `lingerMs` (docs/API.md's
+   * `lingerTimeout`), when the sends still waiting reject with `error()` so that close never hangs on a peer
+   * that does not read. The timer keeps the process alive (for at most `lingerMs`), so that `await close()`
+   * settles before the process may exit.
+   */
+  async drainedWithin(lingerMs: number, error: () => unknown): Promise<void> {
+    if (this.#entries.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const lingered = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, lingerMs);
+    });
+    try {
+      await Promise.race([this.drained(), lingered]);
+    } finally {
+      clearTimeout(timer);
+    }
+    this.rejectAll(error());
   }
 
   #settleOldest(settle: (entry: Entry<P>) => void): void {

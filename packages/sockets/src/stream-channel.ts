@@ -22,7 +22,7 @@ import {
   MAX_TIMEOUT_MS,
   copyBytes,
 } from '@ipcx/core';
-import { SendQueue, checkInteger } from '@ipcx/core/transport';
+import { SendQueue, checkInteger, DEFAULT_LINGER_TIMEOUT } from '@ipcx/core/transport';
 import { FrameWriter } from './internal/frame-writer.js';
 import { SizeQueue } from './internal/size-queue.js';
 import { codecOption, type ConnectedOptions } from './internal/options.js';
@@ -56,7 +56,6 @@ export type StreamDirection = 'both' | 'send' | 'receive';
 
 const DEFAULT_SEND_BUFFER_BYTES = 256 * 1024;
 const DEFAULT_RECEIVE_BUFFER_BYTES = 64 * 1024;
-const DEFAULT_LINGER_TIMEOUT = 2000;
 
 /** Checks and fills in the options of a stream channel. */
 export function streamChannelDefaults<T>(options: StreamChannelOptions<T> = {}): Required<{
