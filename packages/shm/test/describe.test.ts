@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SharedState, ShmChannel, describeSegment } from '../src/index.js';
+import { uniqueName } from '@ipcx/core/testing';
 
-const unique = () => `/ipcx-describe-${process.pid}-${Math.random().toString(36).slice(2)}`;
+const unique = () => `/${uniqueName('describe')}`;
 
 describe('describeSegment', () => {
   const closers: (() => Promise<void>)[] = [];
