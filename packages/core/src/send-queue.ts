@@ -13,7 +13,7 @@ interface Entry<P> {
  * copy, with whatever it needs: a destination, descriptors, a priority) and the caller's promise settles when the
  * transport hands the payload on (`flush`, or `oldest` + `resolveOldest` for a pump that waits), when
  * `{ signal, timeout }` ends the wait (the entry is removed: nothing is sent late), or when `rejectAll` fails
- * every waiting send (close, destroy, the peer gone). `drained()` is what a graceful `close()` awaits.
+ * every waiting send (close, destroy, the peer gone). `linger()` is what a graceful `close()` awaits.
  * Building block for transport authors.
  *
  * @example
@@ -120,6 +120,18 @@ export class SendQueue<P> {
       this.#drained = { promise, resolve };
     }
     return this.#drained.promise;
+  }
+
+  /**
+   * What a graceful `close()` awaits: `drained()`, but for at most `ms` (a peer that does not read); then every
+   * send still waiting rejects with `error()` (`ClosedError`: "Closing" in docs/API.md) and it resolves. The
+   * timer keeps the process alive while sends wait, so that an awaited close finishes; it stops once drained.
+   */
+  linger(ms: number, error: () => unknown): Promise<void> {
+    const drained = this.drained();
+    if (this.#entries.size === 0) return drained;
+    const timer = setTimeout(() => this.rejectAll(error()), ms);
+    return drained.finally(() => clearTimeout(timer));
   }
 
   #settleOldest(settle: (entry: Entry<P>) => void): void {

@@ -7,6 +7,7 @@ export { Inbox, WaitList } from './inbox.js';
 export { SendQueue } from './send-queue.js';
 export { FRAME_HEADER_BYTES, FrameDecoder, MAX_FRAME_LENGTH, encodeFrame, writeFrameHeader, type FrameDecoderOptions } from './framing.js';
 export {
+  DEFAULT_LINGER_TIMEOUT,
   Deadline,
   MAX_TIMEOUT_MS,
   NO_MESSAGE,
@@ -14,6 +15,7 @@ export {
   deadline,
   intervalOption,
   iterate,
+  lingerOption,
   spinOption,
   waitFor,
   type Settle,
