@@ -1,7 +1,7 @@
 import { BadFrameError, ClosedError, FullError, PeerGoneError, TooLargeError, copyBytes, isIpcError, msgpackCodec, type Codec, type IpcError, type ReceiveOptions, type SendOptions } from '@ipcx/core';
 import { AbstractChannel, Inbox, SendQueue, checkCodec, checkInteger, deadline, intervalOption } from '@ipcx/core/transport';
 import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { checkConnectOptions, holdConnection, onConnectionClosed, raceDeadline, releaseConnection, type HeldConnection, type NatsConnectOptions } from './internal/connection.js';
+import { checkConnectOptions, holdConnection, onConnectionClosed, releaseConnection, type HeldConnection, type NatsConnectOptions } from './internal/connection.js';
 import { fromNatsError } from './internal/errors.js';
 import { checkSubject } from './internal/subject.js';
 
@@ -198,16 +198,18 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
       sub = held.nc.subscribe(`${prefix}.>`);
       const timeout = options.timeout ?? 5000;
       const limit = deadline(`${what}: connect`, { signal: options.signal, timeout: Math.max(1, timeout - (Date.now() - started)) })!;
-      if (limit.signal.aborted) throw limit.error();
       let reply: Msg;
       try {
+        if (limit.signal.aborted) throw limit.error();
         const requesting = held.nc.request(subject, encodeHello({ v: 1, prefix, capacity: settings.capacity, interval: settings.interval }), {
           timeout: Math.max(1, Math.ceil(timeout - (Date.now() - started))),
         });
-        reply = await raceDeadline(requesting, limit);
+        reply = await limit.race(requesting);
       } catch (error) {
         if (limit.signal.aborted) throw limit.error();
         throw fromNatsError(`${what}: connect`, error);
+      } finally {
+        limit.release();
       }
       const hello = decodeHello(reply.data);
       if (hello?.error === 'busy') throw new FullError(`${what}: the server's backlog`);
