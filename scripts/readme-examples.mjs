@@ -10,7 +10,14 @@
 // - ```ts: type-checked together with tsc under the repository's strict settings, against the packages' published
 //   types (dist/*.d.ts); never run. A block need not be a whole program.
 // - `<!-- example: fragment -->` before a js block: type-checked only (as JavaScript, like the apps);
-//   `<!-- example: skip <reason> -->`: not run, the reason printed.
+//   `<!-- example: skip <reason> -->`: not run, the reason printed;
+//   `<!-- example: run-until "<text>" then SIGTERM -->`: a service that runs until stopped. Once a line of its
+//   output contains <text> it is sent the signal (itself, not its children), and must then exit 0 by itself
+//   within the same timeout, leaving nothing behind.
+// - The environment of every block has PORT=0 (a service example listens on `process.env.PORT ?? 8080`: here
+//   a free port) and, when a block mentions NATS_URL, NATS_URL: the URL of a nats-server (with JetStream)
+//   started for the run from `@ipcx/nats/testing` and stopped after it (or the NATS_URL already set). Such
+//   examples read `process.env.NATS_URL ?? 'nats://127.0.0.1:4222'`.
 // - ```sh, ```console, ```text, ```json and the rest: skipped.
 // The blocks are found by scripts/lib/readme-blocks.mjs, which pack-check.mjs uses for the main examples.
 import { spawn, spawnSync } from 'node:child_process';
@@ -51,7 +58,13 @@ for (const file of markdownFiles(root).filter((f) => !only || f.includes(only)))
       const name = `${slug(file)}-${block.index}.${js ? 'mjs' : 'ts'}`;
       // `export {}` makes every file a module of its own, so that two blocks' top-level names do not clash.
       writeFileSync(join(work, name), `${block.code}\n${js ? '' : '\nexport {};\n'}`);
-      (js && block.directive?.kind !== 'fragment' ? toRun : toCheck).push({ ...where, name, js });
+      (js && block.directive?.kind !== 'fragment' ? toRun : toCheck).push({
+        ...where,
+        name,
+        js,
+        directive: block.directive,
+        nats: block.code.includes('NATS_URL'),
+      });
     }
   }
 }
@@ -120,16 +133,38 @@ function kernelObjects() {
   return found;
 }
 
-function runBlock(block) {
+/** The pid of the block's node: the child itself, or (isolated) the child of the sandbox's shell. */
+function nodePid(child) {
+  if (!isolate) return child.pid;
+  try {
+    return Number(readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/)[0]) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function runBlock(block, env) {
   return new Promise((resolve) => {
     const started = performance.now();
     const [cmd, args] = isolate
       ? ['unshare', ['--mount', '--ipc', '--propagation', 'private', 'sh', '-c', SANDBOX, process.execPath, block.name]]
       : [process.execPath, [block.name]];
-    const child = spawn(cmd, args, { cwd: work, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(cmd, args, { cwd: work, stdio: ['ignore', 'pipe', 'pipe'], detached: true, env });
     let output = '';
-    child.stdout.on('data', (d) => (output += d));
-    child.stderr.on('data', (d) => (output += d));
+    let stopped; // run-until: when the signal was sent
+    const until = block.directive?.kind === 'run-until' ? block.directive : undefined;
+    const onData = (d) => {
+      output += d;
+      if (until && stopped === undefined && output.split('\n').some((l) => l.includes(until.text))) {
+        const pid = nodePid(child);
+        stopped = (performance.now() - started) / 1000;
+        try {
+          if (pid) process.kill(pid, until.signal);
+        } catch {}
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -142,32 +177,67 @@ function runBlock(block) {
       const lines = output.split('\n');
       const left = lines.filter((l) => l.startsWith(LEFT)).map((l) => l.slice(LEFT.length));
       output = lines.filter((l) => !l.startsWith(LEFT)).join('\n');
-      resolve({ code, signal, timedOut, left, output, seconds: (performance.now() - started) / 1000 });
+      resolve({ code, signal, timedOut, left, output, seconds: (performance.now() - started) / 1000, stopped });
     });
   });
+}
+
+// --- a nats-server for the blocks that use NATS_URL ------------------------------------------------------
+let nats;
+let natsProblem;
+const env = { ...process.env, PORT: '0' };
+if (toRun.some((b) => b.nats) && !process.env.NATS_URL) {
+  try {
+    const { startNatsServer } = await import(join(root, 'packages', 'nats', 'dist', 'testing.js'));
+    nats = await startNatsServer();
+    env.NATS_URL = nats.url;
+    console.log(`nats-server for the NATS examples at ${nats.url}`);
+  } catch (error) {
+    natsProblem = `no nats-server for NATS_URL: ${error?.message ?? error}`;
+  }
 }
 
 const before = kernelObjects();
 const queue = [...toRun];
 let ran = 0;
-await Promise.all(
-  Array.from({ length: Math.max(1, parallel) }, async () => {
-    for (let block = queue.shift(); block; block = queue.shift()) {
-      const r = await runBlock(block);
-      ran++;
-      if (r.code === 99 && isolate) fail(block, `could not make its own /dev/shm and /dev/mqueue\n${r.output}`);
-      else if (r.timedOut)
-        fail(block, `did not exit within ${timeoutSeconds} s (an example must end by itself)\n${r.output}`);
-      else if (r.code !== 0) {
-        const first =
-          r.output.split('\n').find((l) => /^\s*[A-Z]\w*(Error|Exception)\b/.test(l)) ?? r.output.split('\n')[0] ?? '';
-        fail(block, `exit ${r.code ?? r.signal}: ${first.trim()}\n${r.output}`);
-      } else if (r.left.length > 0) fail(block, `left ${r.left.length} kernel object(s): ${r.left.join(', ')}`);
-      else console.log(`ok   ${block.file} block ${block.index} (line ${block.line}), ${r.seconds.toFixed(1)} s`);
-      if (r.left.length > 0 && r.code !== 0) console.error(`     and left ${r.left.join(', ')}`);
-    }
-  }),
-);
+try {
+  await Promise.all(
+    Array.from({ length: Math.max(1, parallel) }, async () => {
+      for (let block = queue.shift(); block; block = queue.shift()) {
+        if (block.nats && natsProblem) {
+          fail(block, natsProblem);
+          continue;
+        }
+        await runOne(block);
+      }
+    }),
+  );
+} finally {
+  await nats?.stop();
+}
+
+async function runOne(block) {
+  const r = await runBlock(block, env);
+  const until = block.directive?.kind === 'run-until' ? block.directive : undefined;
+  ran++;
+  if (r.code === 99 && isolate) fail(block, `could not make its own /dev/shm and /dev/mqueue\n${r.output}`);
+  else if (r.timedOut)
+    fail(
+      block,
+      until && r.stopped !== undefined
+        ? `did not exit within ${timeoutSeconds} s; ${until.signal} was sent after ${r.stopped.toFixed(1)} s\n${r.output}`
+        : `did not exit within ${timeoutSeconds} s (an example must end by itself${until ? `; it never printed "${until.text}"` : ''})\n${r.output}`,
+    );
+  else if (until && r.stopped === undefined)
+    fail(block, `exited (${r.code ?? r.signal}) before printing "${until.text}"\n${r.output}`);
+  else if (r.code !== 0) {
+    const first =
+      r.output.split('\n').find((l) => /^\s*[A-Z]\w*(Error|Exception)\b/.test(l)) ?? r.output.split('\n')[0] ?? '';
+    fail(block, `exit ${r.code ?? r.signal}: ${first.trim()}\n${r.output}`);
+  } else if (r.left.length > 0) fail(block, `left ${r.left.length} kernel object(s): ${r.left.join(', ')}`);
+  else console.log(`ok   ${block.file} block ${block.index} (line ${block.line}), ${r.seconds.toFixed(1)} s`);
+  if (r.left.length > 0 && r.code !== 0) console.error(`     and left ${r.left.join(', ')}`);
+}
 if (!isolate) {
   const appeared = [...kernelObjects()].filter((o) => !before.has(o));
   if (appeared.length > 0) {

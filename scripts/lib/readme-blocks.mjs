@@ -5,6 +5,9 @@
 // A comment on the line(s) right before a block says what to do with it:
 //   <!-- example: skip <reason> -->     not run, the reason printed (say what it needs)
 //   <!-- example: fragment -->          type-checked only (a part of a program, not a whole one)
+//   <!-- example: run-until "text" then SIGTERM -->
+//                                       a service that runs until stopped: once a line of its output contains
+//                                       "text" it is sent the signal, and must then exit 0 by itself
 //   <!-- main-example ... -->           the package's main example; `<!-- main-example: skip <reason> -->`
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -34,8 +37,8 @@ const COMMENT = /<!--([\s\S]*?)-->\s*$/;
 /**
  * Every fenced block of `markdown`, in order: `{ index, lang, code, line, directive }`. `index` counts from 1
  * in the file, `line` is the line of the opening fence (1-based), `lang` is lowercased ('' when absent),
- * `directive` is `{ kind: 'skip' | 'fragment' | 'main', reason }` from the comment right before the block, or
- * undefined.
+ * `directive` is `{ kind: 'skip' | 'fragment' | 'main', reason }` or `{ kind: 'run-until', text, signal }` from
+ * the comment right before the block, or undefined.
  */
 export function codeBlocks(markdown) {
   const lines = markdown.split('\n');
@@ -77,6 +80,8 @@ function directiveBefore(lines, at) {
     const skip = /^skip\b\s*([\s\S]*)$/.exec(main[2]);
     return skip ? { kind: 'main', skip: true, reason: skip[1].trim() } : { kind: 'main', reason: main[2].trim() };
   }
+  const until = /^example\s*:\s*run-until\s+"([^"]+)"\s+then\s+(SIG[A-Z0-9+-]+)\s*$/.exec(comment);
+  if (until) return { kind: 'run-until', text: until[1], signal: until[2] };
   const example = /^example\s*:\s*(skip|fragment)\b\s*([\s\S]*)$/.exec(comment);
   if (example) return { kind: example[1], reason: example[2].replace(/^\((.*)\)$/s, '$1').trim() };
   return undefined;

@@ -12,7 +12,10 @@ const CLI = fileURLToPath(new URL('./pubsub/cli.mjs', import.meta.url));
 /** Subscriber counts of a full run; a quick run measures 4 only. */
 export const FANOUT_SUBSCRIBERS = [1, 4];
 
-/** Resolves to { rows, notes, wake } of the fan-out bench, or { rows: [], notes: [why] } when it failed. */
+/**
+ * Resolves to { rows, notes, wake } of the fan-out bench, or { rows: [], notes: [why] } when it failed.
+ * @param {{ quick?: boolean, log?: (line: string) => void }} [options]
+ */
 export async function measureFanout({ quick = false, log = () => {} } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'ipcx-bench-fanout-'));
   const file = join(dir, 'fanout.json');
@@ -24,7 +27,7 @@ export async function measureFanout({ quick = false, log = () => {} } = {}) {
       let partial = '';
       child.stderr.on('data', (chunk) => {
         const lines = (partial + chunk).split('\n');
-        partial = lines.pop();
+        partial = lines.pop() ?? '';
         for (const line of lines) if (line.trim()) log(`fan-out: ${line}`);
       });
       child.once('exit', resolve);

@@ -2,11 +2,19 @@
 // this process spent meanwhile (process.cpuUsage: every thread, native waiter threads included), as a
 // percentage of one core. Both ends live in this process, so the figure covers the waiting receiver, the
 // idle sender and their event-loop handles. A control row waits on nothing but a timer.
-import * as core from '@ipcx/core';
+import { MemoryChannel } from '@ipcx/core';
 import { firstLine } from './suite.mjs';
 import { socketPath, uniqueName } from './transports/names.mjs';
 
-/** Each transport: open() resolves to { receiver, others: [ends to close] }. */
+/**
+ * @typedef {import('@ipcx/core').Channel} Channel
+ * @typedef {{ close(): Promise<void>, destroy?(): void }} Closable
+ */
+
+/**
+ * Each transport: open() resolves to { receiver, others: [ends to close] }.
+ * @type {{ id: string, label: string, open(): Promise<{ receiver: Channel & Closable, others: Closable[] }> }[]}
+ */
 const TRANSPORTS = [
   {
     id: 'shm-thread',
@@ -38,21 +46,33 @@ const TRANSPORTS = [
     },
   },
   ...[
-    ['unix-stream', 'Unix stream channel', 'UnixServer', 'UnixSocket'],
-    ['unix-seqpacket', 'Unix seqpacket channel', 'SeqPacketServer', 'SeqPacketSocket'],
-    ['tcp', 'TCP channel (loopback)', 'TcpServer', 'TcpSocket'],
-  ].map(([id, label, Server, Socket]) => ({
+    ['unix-stream', 'Unix stream channel'],
+    ['unix-seqpacket', 'Unix seqpacket channel'],
+    ['tcp', 'TCP channel (loopback)'],
+  ].map(([id, label]) => ({
     id,
     label,
     async open() {
-      const sockets = await import('@ipcx/sockets');
-      const tcp = id === 'tcp';
-      const path = tcp ? undefined : socketPath(`idle-${id}`);
-      const server = tcp ? await sockets[Server].listen({ port: 0 }) : await sockets[Server].listen(path);
-      const [accepted, client] = await Promise.all([
-        server.accept({ timeout: 10_000 }),
-        tcp ? sockets[Socket].connect({ port: server.port, timeout: 10_000 }) : sockets[Socket].connect(path, { timeout: 10_000 }),
-      ]);
+      const { SeqPacketServer, SeqPacketSocket, TcpServer, TcpSocket, UnixServer, UnixSocket } = await import('@ipcx/sockets');
+      const timeout = 10_000;
+      /** @type {import('@ipcx/core').ChannelServer} */
+      let server;
+      /** @type {() => Promise<Channel>} */
+      let connect;
+      if (id === 'tcp') {
+        const tcp = await TcpServer.listen({ port: 0 });
+        server = tcp;
+        connect = () => TcpSocket.connect({ port: tcp.port }, { timeout });
+      } else if (id === 'unix-seqpacket') {
+        const path = socketPath(`idle-${id}`);
+        server = await SeqPacketServer.listen(path);
+        connect = () => SeqPacketSocket.connect(path, { timeout });
+      } else {
+        const path = socketPath(`idle-${id}`);
+        server = await UnixServer.listen(path);
+        connect = () => UnixSocket.connect(path, { timeout });
+      }
+      const [accepted, client] = await Promise.all([server.accept({ timeout }), connect()]);
       return { receiver: client, others: [accepted, server] };
     },
   })),
@@ -60,7 +80,7 @@ const TRANSPORTS = [
     id: 'memory',
     label: 'MemoryChannel (pair)',
     async open() {
-      const [a, b] = core.MemoryChannel?.pair ? core.MemoryChannel.pair() : core.memoryChannelPair();
+      const [a, b] = MemoryChannel.pair();
       return { receiver: b, others: [a] };
     },
   },
@@ -80,7 +100,8 @@ async function cpuOver(ms) {
 
 /**
  * Runs every selected transport (`selected(id)` on `idle/<transport>`) for each waiting path; returns
- * { seconds, rows: [{ transport, label, path, cpuPercent, userMs, systemMs }], notes }.
+ * { seconds, rows: [{ transport, label, path, cpuPercent }], notes }.
+ * @param {{ seconds?: number, selected?: (id: string) => boolean, log?: (line: string) => void }} [options]
  */
 export async function measureIdle({ seconds = 2, selected = () => true, log = () => {} } = {}) {
   const rows = [];

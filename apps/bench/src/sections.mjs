@@ -44,12 +44,17 @@ const verdict = (met) => (met === undefined ? 'not measured' : met ? '**met**' :
  * The receive-path figures of one transport: per path, 64 B msg/s and RTT p50/p99; the ratios "cost against
  * the fast path" and "cost against the best path" (1 is the best; above 1 is slower), and the verdicts.
  */
+/**
+ * @typedef {{ path: string, tp: any, rtt: any, tpVsFast?: number, rttVsFast?: number, tpVsBest?: number, rttVsBest?: number }} PathFigure
+ * @returns {PathFigure[]}
+ */
 export function pathFigures(results, transport) {
+  /** @type {PathFigure[]} */
   const paths = PATHS.map((path) => {
     const row = `${transport}~${path}/raw`;
     return { path, tp: get(results, row, 64, 'throughput'), rtt: get(results, row, 64, 'rtt') };
   });
-  const fast = paths.find((p) => p.path === 'fast');
+  const fast = paths.find((p) => p.path === 'fast') ?? { path: 'fast', tp: undefined, rtt: undefined };
   const user = paths.filter((p) => USER_PATHS.includes(p.path));
   const bestTp = Math.max(...user.map((p) => msgs(p.tp) ?? -Infinity));
   const bestRtt = Math.min(...user.map((p) => p50(p.rtt) ?? Infinity));
@@ -69,8 +74,8 @@ export function sectionTargets(report) {
     const paths = pathFigures(report.results, t.id);
     if (paths.every((p) => !p.tp && !p.rtt)) continue; // not selected in this run
     const forAwait = paths.find((p) => p.path === 'for-await');
-    for (const [measure, key] of [['msg/s', 'tpVsFast'], ['round trip p50', 'rttVsFast']]) {
-      const v = forAwait[key];
+    for (const [measure, key] of /** @type {const} */ ([['msg/s', 'tpVsFast'], ['round trip p50', 'rttVsFast']])) {
+      const v = forAwait?.[key];
       targets.push({
         text: `${t.label}: for await, 64 B ${measure} within ${FOR_AWAIT_BOUND}x of the fast path (issue 13)`,
         met: v === undefined ? undefined : v <= FOR_AWAIT_BOUND,
@@ -78,14 +83,15 @@ export function sectionTargets(report) {
         detail: v === undefined ? 'not measured in this run' : `${x(v)} the fast path's cost (main pass medians)`,
       });
     }
-    for (const [measure, key] of [['msg/s', 'tpVsBest'], ['round trip p50', 'rttVsBest']]) {
+    for (const [measure, key] of /** @type {const} */ ([['msg/s', 'tpVsBest'], ['round trip p50', 'rttVsBest']])) {
       const user = paths.filter((p) => USER_PATHS.includes(p.path) && p[key] !== undefined);
-      const worst = user.sort((a, b) => b[key] - a[key])[0];
+      const worst = user.sort((a, b) => (b[key] ?? 0) - (a[key] ?? 0))[0];
+      const v = worst?.[key];
       targets.push({
         text: `${t.label}: every receive path's 64 B ${measure} within ${PATH_BOUND}x of the best one (issue 15)`,
-        met: worst === undefined ? undefined : worst[key] <= PATH_BOUND,
-        ratio: worst?.[key],
-        detail: worst === undefined ? 'not measured in this run' : `worst: ${PATH_NAMES[worst.path]} at ${x(worst[key])} the best (main pass medians)`,
+        met: v === undefined ? undefined : v <= PATH_BOUND,
+        ratio: v,
+        detail: v === undefined ? 'not measured in this run' : `worst: ${PATH_NAMES[worst.path]} at ${x(v)} the best (main pass medians)`,
       });
     }
   }

@@ -1,5 +1,19 @@
 import type { WaitOptions } from './channel.js';
-import { waitFor, type Settle } from './wait.js';
+import { checkInteger } from './options.js';
+import { MAX_TIMEOUT_MS, waitFor, type Settle } from './wait.js';
+
+/** The default `lingerTimeout` (ms): how long a graceful close waits for the peer to take what is left. */
+export const DEFAULT_LINGER_TIMEOUT = 2000;
+
+/**
+ * Reads a `lingerTimeout` option (ms a graceful `close()` waits for the peer to take what is left, then the sends
+ * still waiting reject with `ClosedError`: `drainedWithin`): `DEFAULT_LINGER_TIMEOUT` when undefined, else an
+ * integer from 0 to MAX_TIMEOUT_MS.
+ * @throws InvalidOptionError / OptionTypeError (code IPCX_ERR_INVALID_OPTION) on anything else.
+ */
+export function lingerOption(value: unknown): number {
+  return checkInteger('lingerTimeout', value, { default: DEFAULT_LINGER_TIMEOUT, min: 0, max: MAX_TIMEOUT_MS });
+}
 
 interface Entry<P> {
   readonly payload: P;
@@ -13,7 +27,7 @@ interface Entry<P> {
  * copy, with whatever it needs: a destination, descriptors, a priority) and the caller's promise settles when the
  * transport hands the payload on (`flush`, or `oldest` + `resolveOldest` for a pump that waits), when
  * `{ signal, timeout }` ends the wait (the entry is removed: nothing is sent late), or when `rejectAll` fails
- * every waiting send (close, destroy, the peer gone). `linger()` is what a graceful `close()` awaits.
+ * every waiting send (close, destroy, the peer gone). `drainedWithin()` is what a graceful `close()` awaits.
  * Building block for transport authors.
  *
  * @example
@@ -123,15 +137,23 @@ export class SendQueue<P> {
   }
 
   /**
-   * What a graceful `close()` awaits: `drained()`, but for at most `ms` (a peer that does not read); then every
-   * send still waiting rejects with `error()` (`ClosedError`: "Closing" in docs/API.md) and it resolves. The
-   * timer keeps the process alive while sends wait, so that an awaited close finishes; it stops once drained.
+   * What a graceful `close()` awaits: resolves once no send waits, or after `lingerMs` (docs/API.md's
+   * `lingerTimeout`), when the sends still waiting reject with `error()` so that close never hangs on a peer
+   * that does not read. The timer keeps the process alive (for at most `lingerMs`), so that `await close()`
+   * settles before the process may exit.
    */
-  linger(ms: number, error: () => unknown): Promise<void> {
-    const drained = this.drained();
-    if (this.#entries.size === 0) return drained;
-    const timer = setTimeout(() => this.rejectAll(error()), ms);
-    return drained.finally(() => clearTimeout(timer));
+  async drainedWithin(lingerMs: number, error: () => unknown): Promise<void> {
+    if (this.#entries.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const lingered = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, lingerMs);
+    });
+    try {
+      await Promise.race([this.drained(), lingered]);
+    } finally {
+      clearTimeout(timer);
+    }
+    this.rejectAll(error());
   }
 
   #settleOldest(settle: (entry: Entry<P>) => void): void {

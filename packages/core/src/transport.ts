@@ -4,10 +4,9 @@
  */
 export { AbstractChannel } from './abstract-channel.js';
 export { Inbox, WaitList } from './inbox.js';
-export { SendQueue } from './send-queue.js';
+export { DEFAULT_LINGER_TIMEOUT, SendQueue, lingerOption } from './send-queue.js';
 export { FRAME_HEADER_BYTES, FrameDecoder, MAX_FRAME_LENGTH, encodeFrame, writeFrameHeader, type FrameDecoderOptions } from './framing.js';
 export {
-  DEFAULT_LINGER_TIMEOUT,
   Deadline,
   MAX_TIMEOUT_MS,
   NO_MESSAGE,
@@ -15,7 +14,6 @@ export {
   deadline,
   intervalOption,
   iterate,
-  lingerOption,
   spinOption,
   waitFor,
   type Settle,

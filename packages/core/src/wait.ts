@@ -1,5 +1,4 @@
 import type { WaitOptions } from './channel.js';
-import { checkInteger } from './options.js';
 import { AbortedError, InvalidOptionError, OptionTypeError, TimeoutError, isIpcError, type IpcError } from './errors.js';
 
 /** The longest timeout a wait takes (a Node timer's limit). */
@@ -45,19 +44,6 @@ export function spinOption(value: number | undefined, fallback: number): number 
     throw new InvalidOptionError('spinMicroseconds', value, `a number from 0 to ${MAX_SPIN_MICROSECONDS}`);
   }
   return value;
-}
-
-/** How long a graceful `close()` waits for a peer that does not take what is left, by default: 2 s. */
-export const DEFAULT_LINGER_TIMEOUT = 2000;
-
-/**
- * Reads a `lingerTimeout` option (ms a graceful `close()` waits for the peer to take what is left, then the sends
- * still waiting reject with `ClosedError`): `DEFAULT_LINGER_TIMEOUT` when undefined, else an integer from 0 to
- * MAX_TIMEOUT_MS.
- * @throws InvalidOptionError / OptionTypeError (code IPCX_ERR_INVALID_OPTION) on anything else.
- */
-export function lingerOption(value: unknown): number {
-  return checkInteger('lingerTimeout', value, { default: DEFAULT_LINGER_TIMEOUT, min: 0, max: MAX_TIMEOUT_MS });
 }
 
 /**

@@ -88,4 +88,23 @@ describe('SendQueue', () => {
     await expect(queue.enqueue('x', { timeout: -1 })).rejects.toMatchObject({ code: 'IPCX_ERR_INVALID_OPTION' });
     expect(queue.size).toBe(0);
   });
+
+  it('drainedWithin resolves as soon as the queue drains, and rejects what still waits once the linger passes', async () => {
+    const drains = new SendQueue<number>();
+    const sent = drains.enqueue(1);
+    const closing = drains.drainedWithin(60_000, () => new ClosedError('late'));
+    drains.flush(() => true);
+    await sent;
+    await closing; // well before the 60 s linger: it followed the drain
+
+    const stuck = new SendQueue<number>();
+    const waiting = stuck.enqueue(2).then(
+      () => 'sent',
+      (error: unknown) => error,
+    );
+    await stuck.drainedWithin(20, () => new ClosedError('the peer took nothing'));
+    expect(stuck.size).toBe(0);
+    const outcome = await waiting;
+    expect(outcome).toBeInstanceOf(ClosedError);
+  });
 });

@@ -516,7 +516,7 @@ export class MessageQueue implements AsyncIterable<QueueMessage>, AsyncDisposabl
    * still waiting reject with `ClosedError`).
    */
   [sendsSettled](): Promise<void> {
-    return this.#sends.linger(this.#lingerMs, () => new ClosedError(`message queue "${this.name}" (no room within its lingerTimeout of ${this.#lingerMs} ms at close)`));
+    return this.#sends.drainedWithin(this.#lingerMs, () => new ClosedError(`message queue "${this.name}" (no room within its lingerTimeout of ${this.#lingerMs} ms at close)`));
   }
 
   /**

@@ -510,7 +510,7 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
    * still waiting reject with `ClosedError`). SysvChannel's close.
    */
   [sendsSettled](): Promise<void> {
-    return this.#sends.linger(this.#lingerMs, () => new ClosedError(`${this.#what} (no room within its lingerTimeout of ${this.#lingerMs} ms at close)`));
+    return this.#sends.drainedWithin(this.#lingerMs, () => new ClosedError(`${this.#what} (no room within its lingerTimeout of ${this.#lingerMs} ms at close)`));
   }
 
   /** Rejects every waiting receive with `error` (SysvChannel's close). */

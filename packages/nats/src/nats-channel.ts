@@ -299,7 +299,7 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
     this.#closed = true;
     if (this.#ended === undefined) {
       const ms = this.#settings.lingerMs;
-      await this.#pending.linger(ms, () => new ClosedError(`NATS channel (the peer made no room within its lingerTimeout of ${ms} ms at close)`));
+      await this.#pending.drainedWithin(ms, () => new ClosedError(`NATS channel (the peer made no room within its lingerTimeout of ${ms} ms at close)`));
     }
     this.#released = true;
     clearInterval(this.#timer);

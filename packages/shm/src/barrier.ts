@@ -1,4 +1,5 @@
 import type { WaitOptions } from '@ipcx/core';
+import { checkInteger } from '@ipcx/core/transport';
 import { PARK, checkAsyncWait, checkSyncWait, parkAsync, parkSync, type Park, type Sleeper } from './internal/park.js';
 import { SyncObject, checkHandle, createNamedMemory, openNamedMemory, type NamedSyncOptions, type SyncHandle } from './sync.js';
 
@@ -153,7 +154,5 @@ export class Barrier extends SyncObject {
 }
 
 function checkParties(parties: number): void {
-  if (!Number.isInteger(parties) || parties < 1 || parties > MAX_PARTIES) {
-    throw new RangeError(`parties must be an integer from 1 to ${MAX_PARTIES}, got ${String(parties)}`);
-  }
+  checkInteger('parties', parties, { min: 1, max: MAX_PARTIES });
 }

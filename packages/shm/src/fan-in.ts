@@ -2,26 +2,26 @@ import {
   BadFrameError,
   ClosedError,
   IncompatibleError,
-  Inbox,
   PeerGoneError,
   TimeoutError,
   TooLargeError,
   UnsupportedError,
-  checkWaitOptions,
   msgpackCodec,
   rawCodec,
   type Codec,
   type IpcError,
   type WaitOptions,
 } from '@ipcx/core';
+import { Inbox, NO_MESSAGE, checkCodec, checkWaitOptions, iterate } from '@ipcx/core/transport';
 import { HEADER_BYTES, Header, Kind, RING_CONTROL_BYTES, SideState, Wake, checkHeader, initHeader, ringBytes, storedSize } from './layout.js';
 import { MpscRingReader, MpscRingWriter } from './mpsc-ring.js';
+import { decodeFrame } from './internal/ring-base.js';
 import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/waker.js';
 import { checkBlockingAllowed } from './internal/park.js';
-import { handleCodec } from './internal/options.js';
-import { SendPump, type PendingSend } from './internal/send-pump.js';
-import { NOTHING, ReceivePump } from './internal/receive-pump.js';
-import { LOCK_SIDE_A, Segment, checkMode, createSegment, openSegment, unlinkSegment } from './segment.js';
+import { checkMode, handleCodec } from './internal/options.js';
+import { SendPump } from './internal/send-pump.js';
+import { ReceivePump } from './internal/receive-pump.js';
+import { LOCK_SIDE_A, Segment, createSegment, openSegment, unlinkSegment } from './segment.js';
 
 /** Options of a fan-in ring (`new FanIn`). */
 export interface FanInOptions<T> {
@@ -90,7 +90,7 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
   /** A new ring for the threads of this process; senders in workers use `FanIn.from(inbox.handle())`. */
   constructor(options?: FanInOptions<T>);
   constructor(options: FanInOptions<T> = {}, named?: { segment: Segment; waker: Waker }) {
-    const codec = options.codec ?? (msgpackCodec as Codec<T>);
+    const codec = checkCodec(options.codec, msgpackCodec as Codec<T>, ['encode', 'decode']);
     let buffer: SharedArrayBuffer;
     if (named === undefined) {
       buffer = new SharedArrayBuffer(fanInBytes(ringBytes(options.bufferBytes)));
@@ -129,7 +129,7 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
     const segment = await openSegment(name, 'fan-in ring', HEADER_BYTES, mode);
     try {
       checkHeader(new Int32Array(segment.buffer, 0, HEADER_BYTES / 4), Kind.FanIn, 'fan-in ring');
-      return new FanInSender<T>(segment.buffer, futexWaker(native), options.codec ?? (msgpackCodec as Codec<T>), segment);
+      return new FanInSender<T>(segment.buffer, futexWaker(native), checkCodec(options.codec, msgpackCodec as Codec<T>, ['encode', 'decode']), segment);
     } catch (error) {
       segment.close();
       throw error;
@@ -165,7 +165,7 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
     checkWaitOptions(options);
     if (this.#inbox.size === 0 && this.#inbox.waiting === 0) {
       const value = this.#read();
-      if (value !== NOTHING) return Promise.resolve(value);
+      if (value !== NO_MESSAGE) return Promise.resolve(value);
     }
     const received = this.#inbox.receive('receive', options);
     void this.#pump.start();
@@ -175,10 +175,15 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
 
   /** The next message if one is committed, else undefined. */
   tryReceive(): T | undefined {
+    const value = this.#poll();
+    return value === NO_MESSAGE ? undefined : value;
+  }
+
+  /** The next message without waiting, or NO_MESSAGE (a message that decodes to `undefined` is still one). */
+  #poll(): T | typeof NO_MESSAGE {
     if (this.#closed) throw new ClosedError('fan-in');
-    if (this.#inbox.size > 0) return this.#inbox.shift();
-    const value = this.#read();
-    return value === NOTHING ? undefined : value;
+    if (this.#inbox.size > 0) return this.#inbox.shift() as T;
+    return this.#read();
   }
 
   /** Blocks (workers only) until a message arrives. */
@@ -189,22 +194,23 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
     for (;;) {
       if (this.#closed) throw new ClosedError('fan-in');
       const value = this.#read();
-      if (value !== NOTHING) return value;
+      if (value !== NO_MESSAGE) return value;
       const left = end - performance.now();
       if (left <= 0) throw new TimeoutError('receive', options.timeout);
       this.#reader.waitForFrameSync(left, () => this.#closed);
     }
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<T> {
-    for (;;) {
-      try {
-        yield await this.receive();
-      } catch (error) {
-        if (error instanceof ClosedError) return;
-        throw error;
-      }
-    }
+  /**
+   * Every message until the ring is closed: what already arrived is taken without waiting (at the speed of
+   * `tryReceive`), and only an empty ring waits in `receive`. Leaving the loop early does not close it.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    return iterate(
+      () => this.receive(),
+      () => this.#closed,
+      () => this.#poll(),
+    );
   }
 
   /**
@@ -230,14 +236,9 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
     return this.close();
   }
 
-  #read(): T | typeof NOTHING {
-    const reader = this.#reader;
-    if (reader.next() < 0) return NOTHING;
-    try {
-      return this.#codec === (rawCodec as Codec<unknown>) ? (reader.copy() as T) : this.#codec.decode(reader.view(), true);
-    } finally {
-      reader.advance();
-    }
+  #read(): T | typeof NO_MESSAGE {
+    if (this.#reader.next() < 0) return NO_MESSAGE;
+    return decodeFrame(this.#reader, this.#codec, this.#codec === (rawCodec as Codec<unknown>));
   }
 
   readonly #pump = new ReceivePump<T>({
@@ -255,7 +256,6 @@ export class FanInSender<T = unknown> implements AsyncDisposable {
   readonly #header: Int32Array;
   readonly #writer: MpscRingWriter;
   readonly #codec: Codec<T>;
-  readonly #queue = new Set<PendingSend>();
   /** How long a wait for room sleeps before it checks that the receiving process lives (named rings). */
   readonly #parkMs: number;
   #closed = false;
@@ -284,17 +284,17 @@ export class FanInSender<T = unknown> implements AsyncDisposable {
     try {
       bytes = this.#encode(message);
       checkWaitOptions(options);
-      if (this.#queue.size === 0 && this.#writer.tryWrite(bytes)) return Promise.resolve();
+      if (this.#sendPump.queue.size === 0 && this.#writer.tryWrite(bytes)) return Promise.resolve();
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#pump.send(bytes, options);
+    return this.#sendPump.send(bytes, options);
   }
 
   /** Sends if there is room now; false when full. */
   trySend(message: T): boolean {
     const bytes = this.#encode(message);
-    return this.#queue.size === 0 && this.#writer.tryWrite(bytes);
+    return this.#sendPump.queue.size === 0 && this.#writer.tryWrite(bytes);
   }
 
   /** Sends, blocking while the ring is full (workers only). */
@@ -302,7 +302,7 @@ export class FanInSender<T = unknown> implements AsyncDisposable {
     checkBlockingAllowed('send');
     checkWaitOptions(options);
     // Writing ahead of queued async sends would break this sender's order.
-    if (this.#queue.size > 0) throw new UnsupportedError('sendSync while async sends are waiting');
+    if (this.#sendPump.queue.size > 0) throw new UnsupportedError('sendSync while async sends are waiting');
     const bytes = this.#encode(message);
     const end = options.timeout === undefined ? Number.POSITIVE_INFINITY : performance.now() + options.timeout;
     while (!this.#writer.tryWrite(bytes)) {
@@ -318,7 +318,7 @@ export class FanInSender<T = unknown> implements AsyncDisposable {
    * waiting for room are written first (or fail if the receiver goes). Idempotent.
    */
   close(): Promise<void> {
-    this.#closing ??= this.#pump.drained().then(() => this.destroy());
+    this.#closing ??= this.#sendPump.queue.drained().then(() => this.destroy());
     this.#closed = true;
     return this.#closing;
   }
@@ -329,7 +329,7 @@ export class FanInSender<T = unknown> implements AsyncDisposable {
     this.#closing ??= Promise.resolve();
     if (this.#released) return;
     this.#released = true;
-    this.#pump.failAll(error ?? new ClosedError('fan-in sender'));
+    this.#sendPump.queue.rejectAll(error ?? new ClosedError('fan-in sender'));
     this.#writer.wakeProducers();
     this.#segment?.close();
   }
@@ -361,7 +361,7 @@ export class FanInSender<T = unknown> implements AsyncDisposable {
     return bytes;
   }
 
-  readonly #pump = new SendPump(this.#queue, {
+  readonly #sendPump = new SendPump({
     // A closing sender still writes what it accepted; only a released one stops.
     closed: () => this.#released,
     ended: () => this.#receiverClosed(),

@@ -1,6 +1,7 @@
 import { closeSync, constants, openSync } from 'node:fs';
-import { AbortedError, ClosedError, TimeoutError, checkWaitOptions, fromSystemError, type WaitOptions } from '@ipcx/core';
-import { checkBlockingAllowed } from './internal/park.js';
+import { ClosedError, type WaitOptions } from '@ipcx/core';
+import { checkMode, errnoError } from '@ipcx/core/transport';
+import { checkBlockingAllowed, nativeWait, nativeWaitError } from './internal/park.js';
 import { loadNative, type Native } from './internal/waker.js';
 import { GuardImpl, type Guard } from './sync.js';
 
@@ -65,11 +66,10 @@ export class FileLock implements AsyncDisposable {
    */
   static async open(path: string, options: FileLockOptions = {}): Promise<FileLock> {
     if (typeof path !== 'string' || path.length === 0) throw new TypeError('a FileLock needs a file path');
-    const mode = options.mode ?? 0o600;
-    if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new RangeError(`mode must be a permission mode, got ${String(mode)}`);
+    const mode = checkMode('mode', options.mode, 0o600);
     const native = (await loadNative()) as Native & Partial<FlockNative>;
     if (typeof native.flock !== 'function' || typeof native.flockAsync !== 'function') {
-      throw fromSystemError('flock', Object.assign(new Error('@ipcx/native has no flock'), { code: 'ENOSYS' }));
+      throw errnoError(Object.assign(new Error('@ipcx/native has no flock'), { code: 'ENOSYS' }), 'flock');
     }
     return new FileLock(path, native as FlockNative, mode);
   }
@@ -86,7 +86,7 @@ export class FileLock implements AsyncDisposable {
       if (this.#native.flock(fd, options.shared === true ? 'shared' : 'exclusive', { nonBlocking: true })) return this.#guard(fd);
     } catch (error) {
       closeSync(fd);
-      throw fromSystemError(`flock "${this.path}"`, error);
+      throw this.#error(error);
     }
     closeSync(fd);
     return undefined;
@@ -97,20 +97,13 @@ export class FileLock implements AsyncDisposable {
    * @throws TimeoutError after `timeout` ms, AbortedError when `signal` fires.
    */
   async lock(options: FileLockWaitOptions = {}): Promise<Guard> {
-    checkWaitOptions(options);
-    const { signal, timeout } = options;
-    if (signal?.aborted) throw new AbortedError('lock', { cause: signal.reason });
+    const waitOptions = nativeWait('lock', options);
     const fd = this.#openFile();
     try {
-      const waitOptions: { timeoutMs?: number; signal?: AbortSignal } = {};
-      if (timeout !== undefined) waitOptions.timeoutMs = timeout;
-      if (signal !== undefined) waitOptions.signal = signal;
       await this.#native.flockAsync(fd, options.shared === true ? 'shared' : 'exclusive', waitOptions);
     } catch (error) {
       closeSync(fd);
-      if (signal?.aborted) throw new AbortedError('lock', { cause: signal.reason });
-      if ((error as NodeJS.ErrnoException).code === 'ETIMEDOUT') throw new TimeoutError('lock', timeout, { cause: error });
-      throw fromSystemError(`flock "${this.path}"`, error);
+      throw nativeWaitError('lock', options, error, (e) => this.#error(e));
     }
     return this.#guard(fd);
   }
@@ -126,7 +119,7 @@ export class FileLock implements AsyncDisposable {
       this.#native.flock(fd, options.shared === true ? 'shared' : 'exclusive');
     } catch (error) {
       closeSync(fd);
-      throw fromSystemError(`flock "${this.path}"`, error);
+      throw this.#error(error);
     }
     return this.#guard(fd);
   }
@@ -151,8 +144,12 @@ export class FileLock implements AsyncDisposable {
       // libuv opens with O_CLOEXEC: a spawned child never inherits (and so never keeps) the lock.
       return openSync(this.path, constants.O_RDONLY | constants.O_CREAT, this.#mode);
     } catch (error) {
-      throw fromSystemError(`lock file "${this.path}" open`, error);
+      throw errnoError(error, `lock file "${this.path}" open`);
     }
+  }
+
+  #error(error: unknown): Error {
+    return errnoError(error, `flock "${this.path}"`);
   }
 
   #guard(fd: number): Guard {

@@ -1,4 +1,5 @@
 import type { WaitOptions } from '@ipcx/core';
+import { checkInteger } from '@ipcx/core/transport';
 import { PARK, checkAsyncWait, checkSyncWait, parkAsync, parkSync, type Park, type Sleeper } from './internal/park.js';
 import { SyncObject, checkHandle, createNamedMemory, openNamedMemory, type NamedSyncOptions, type SyncHandle } from './sync.js';
 
@@ -82,7 +83,7 @@ export class Latch extends SyncObject {
   /** Counts down by `n` (default 1), never below zero; the count-down that reaches zero wakes every waiter. */
   countDown(n = 1): void {
     this.core.checkOpen();
-    if (!Number.isInteger(n) || n < 1) throw new RangeError(`n must be an integer >= 1, got ${String(n)}`);
+    checkInteger('n', n, { min: 1 });
     const i32 = this.core.i32;
     for (;;) {
       const seen = Atomics.load(i32, COUNT);
@@ -128,5 +129,5 @@ export class Latch extends SyncObject {
 }
 
 function checkCount(count: number): void {
-  if (!Number.isInteger(count) || count < 0 || count > MAX_COUNT) throw new RangeError(`count must be an integer from 0 to ${MAX_COUNT}, got ${String(count)}`);
+  checkInteger('count', count, { max: MAX_COUNT });
 }

@@ -1,4 +1,5 @@
-import { IncompatibleError } from '@ipcx/core';
+import { IncompatibleError, InvalidOptionError } from '@ipcx/core';
+import { checkInteger } from '@ipcx/core/transport';
 
 /**
  * The shared-memory layouts of @ipcx/shm, described once. Every object starts with a 64-byte header:
@@ -107,13 +108,10 @@ export function ringOffset(capacity: number, writer: 'a' | 'b'): number {
   return HEADER_BYTES + (writer === 'a' ? 0 : RING_CONTROL_BYTES + capacity);
 }
 
-/** Checks that a ring capacity is a power of two within bounds. */
-/** Checks a ring's `bufferBytes` option (default 256 KiB) and returns it. */
+/** Checks a ring's `bufferBytes` option (default 256 KiB): a power of two within bounds. */
 export function ringBytes(bufferBytes: number | undefined): number {
-  const bytes = bufferBytes ?? DEFAULT_RING_BYTES;
-  if (!Number.isInteger(bytes) || bytes < MIN_RING_CAPACITY || bytes > MAX_RING_CAPACITY || (bytes & (bytes - 1)) !== 0) {
-    throw new RangeError(`bufferBytes must be a power of two from ${MIN_RING_CAPACITY} to ${MAX_RING_CAPACITY}, got ${String(bytes)}`);
-  }
+  const bytes = checkInteger('bufferBytes', bufferBytes, { min: MIN_RING_CAPACITY, max: MAX_RING_CAPACITY, default: DEFAULT_RING_BYTES });
+  if ((bytes & (bytes - 1)) !== 0) throw new InvalidOptionError('bufferBytes', bytes, `a power of two from ${MIN_RING_CAPACITY} to ${MAX_RING_CAPACITY}`);
   return bytes;
 }
 

@@ -1,5 +1,7 @@
 import { closeSync, constants, openSync } from 'node:fs';
-import { AbortedError, ClosedError, DeadlockError, TimeoutError, checkWaitOptions, fromSystemError, type WaitOptions } from '@ipcx/core';
+import { ClosedError, type WaitOptions } from '@ipcx/core';
+import { checkBoolean, checkInteger, checkMode, errnoError } from '@ipcx/core/transport';
+import { nativeWait, nativeWaitError } from './internal/park.js';
 import type { RecordLockHolder } from '@ipcx/native';
 import { loadSysv, type SysvNative } from './internal/sysv.js';
 import { GuardImpl, type Guard } from './sync.js';
@@ -74,16 +76,14 @@ export class RecordLock implements AsyncDisposable {
    */
   static async open(path: string, options: RecordLockOptions = {}): Promise<RecordLock> {
     if (typeof path !== 'string' || path.length === 0) throw new TypeError('a RecordLock needs a file path');
-    const mode = options.mode ?? 0o600;
-    if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new RangeError(`mode must be a permission mode, got ${String(mode)}`);
-    const ofd = options.ofd ?? false;
-    if (typeof ofd !== 'boolean') throw new TypeError('ofd must be a boolean');
+    const mode = checkMode('mode', options.mode, 0o600);
+    const ofd = checkBoolean('ofd', options.ofd, false);
     const n = await loadSysv();
     let fd: number;
     try {
       fd = openSync(path, constants.O_RDWR | constants.O_CREAT, mode);
     } catch (error) {
-      throw fromSystemError(`record lock file "${path}" open`, error);
+      throw errnoError(error, `record lock file "${path}" open`);
     }
     return new RecordLock(path, n, fd, ofd);
   }
@@ -111,19 +111,12 @@ export class RecordLock implements AsyncDisposable {
    * AbortedError, ClosedError.
    */
   async lock(options: RecordLockWaitOptions = {}): Promise<Guard> {
-    checkWaitOptions(options);
+    const waitOptions = nativeWait('record lock', options);
     const [start, length, type] = this.#range(options);
-    const { signal, timeout } = options;
-    if (signal?.aborted) throw new AbortedError('record lock', { cause: signal.reason });
     try {
-      const waitOptions: { start: number; length: number; ofd: boolean; timeoutMs?: number; signal?: AbortSignal } = { start, length, ofd: this.ofd };
-      if (timeout !== undefined) waitOptions.timeoutMs = timeout;
-      if (signal !== undefined) waitOptions.signal = signal;
-      await this.#native.recordLockAsync(this.#fd, type, waitOptions);
+      await this.#native.recordLockAsync(this.#fd, type, { start, length, ofd: this.ofd, ...waitOptions });
     } catch (error) {
-      if (signal?.aborted) throw new AbortedError('record lock', { cause: signal.reason });
-      if ((error as NodeJS.ErrnoException).code === 'ETIMEDOUT') throw new TimeoutError('record lock', timeout, { cause: error });
-      throw this.#error(error);
+      throw nativeWaitError('record lock', options, error, (e) => this.#error(e));
     }
     if (this.#closed) {
       // Closed while waiting: the descriptor is gone, and with it the lock.
@@ -160,17 +153,14 @@ export class RecordLock implements AsyncDisposable {
 
   #range(range: RecordLockRange): [number, number, 'read' | 'write'] {
     if (this.#closed) throw new ClosedError(`record lock "${this.path}"`);
-    const start = range.start ?? 0;
-    const length = range.length ?? 0;
-    if (!Number.isSafeInteger(start) || start < 0) throw new RangeError(`start must be a byte offset >= 0, got ${String(start)}`);
-    if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`length must be a byte count >= 0 (0: to the end), got ${String(length)}`);
-    if (range.shared !== undefined && typeof range.shared !== 'boolean') throw new TypeError('shared must be a boolean');
-    return [start, length, range.shared === true ? 'read' : 'write'];
+    const start = checkInteger('start', range.start, { default: 0 });
+    const length = checkInteger('length', range.length, { default: 0 }); // 0: to the end of the file
+    return [start, length, checkBoolean('shared', range.shared, false) ? 'read' : 'write'];
   }
 
+  /** EDEADLK (waiting would deadlock) is `DeadlockError`. */
   #error(error: unknown): Error {
-    if ((error as NodeJS.ErrnoException).code === 'EDEADLK') return new DeadlockError(`record lock on "${this.path}"`, { cause: error });
-    return fromSystemError(`record lock on "${this.path}"`, error);
+    return errnoError(error, `record lock on "${this.path}"`);
   }
 
   #guard(start: number, length: number): Guard {

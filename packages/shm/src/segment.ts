@@ -2,14 +2,13 @@ import { closeSync, fstatSync, openSync, statSync, unlinkSync } from 'node:fs';
 import {
   AlreadyExistsError,
   IncompatibleError,
-  LimitError,
   NotFoundError,
   PermissionError,
   checkIpcName,
-  fromSystemError,
   registerKernelObject,
   type KernelObjectRegistration,
 } from '@ipcx/core';
+import { errnoError, type ErrnoContext } from '@ipcx/core/transport';
 import { HEADER_BYTES, Header, MAGIC } from './layout.js';
 import { loadNative, type Native } from './internal/waker.js';
 import { exitHolder, releaseExit, type ExitHolder } from './internal/exit.js';
@@ -71,13 +70,6 @@ export function lockFileSegment(path: string, buffer: SharedArrayBuffer, native:
     closeSync(fd);
     throw error;
   }
-}
-
-/** Checks a `mode` option: permission bits 0 to 0o777. */
-export function checkMode(mode: number | undefined): number {
-  const value = mode ?? 0o600;
-  if (!Number.isInteger(value) || value < 0 || value > 0o777) throw new RangeError(`mode must be permission bits from 0 to 0o777, got ${String(mode)}`);
-  return value;
 }
 
 /** A named segment mapped into this thread, with the descriptor that carries its locks. */
@@ -166,21 +158,18 @@ function unlinkIfSame(name: string, ino: number): void {
   }
 }
 
-function mapError(what: string, error: unknown): Error {
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'ENOSPC' || code === 'ENOMEM' || code === 'EMFILE' || code === 'ENFILE') {
-    return new LimitError(
-      code === 'ENOSPC' ? '/dev/shm size' : code === 'ENOMEM' ? 'memory' : 'open files',
-      `${what} failed with ${code}: ` +
-        (code === 'ENOSPC'
-          ? '/dev/shm (a tmpfs) is full; free space there or remount it larger (mount -o remount,size=1G /dev/shm)'
-          : code === 'ENOMEM'
-            ? 'not enough memory to map the segment; use a smaller size'
-            : 'too many open files; raise the limit (ulimit -n)'),
-      { cause: error },
-    );
+/** The limits behind a segment's ENOSPC and ENOMEM, more precise than errnoError's generic ones. */
+const SEGMENT_LIMITS: ErrnoContext['limits'] = {
+  ENOSPC: { limit: '/dev/shm size', hint: '/dev/shm (a tmpfs) is full; free space there or remount it larger (mount -o remount,size=1G /dev/shm)' },
+  ENOMEM: { limit: 'memory', hint: 'not enough memory to map the segment; use a smaller size' },
+};
+
+/** A segment call's OS error as a typed one (`what`: `create`, `open`, `unlink`); a symbolic link planted under the name is `PermissionError`. */
+function segmentError(full: string, what: string, error: unknown): Error {
+  if ((error as NodeJS.ErrnoException).code === 'ELOOP') {
+    return new PermissionError(`shared memory "${full}" is a symbolic link; remove /dev/shm${full}`, { cause: error });
   }
-  return fromSystemError(what, error);
+  return errnoError(error, `shared memory "${full}" ${what}`, { limits: SEGMENT_LIMITS });
 }
 
 const uid = (): number => process.geteuid?.() ?? -1;
@@ -233,7 +222,7 @@ export async function createSegment(
   try {
     fd = native.shmFile.createUnnamed(size, mode);
   } catch (error) {
-    throw mapError(`shared memory "${full}" create`, error);
+    throw segmentError(full, 'create', error);
   }
   let buffer: SharedArrayBuffer;
   try {
@@ -243,7 +232,7 @@ export async function createSegment(
     native.ofd.lock(fd, 'read', LOCK_USERS, 1);
   } catch (error) {
     native.shmFile.close(fd);
-    throw mapError(`shared memory "${full}" create`, error);
+    throw segmentError(full, 'create', error);
   }
   try {
     for (let attempt = 0; attempt < 16; attempt++) {
@@ -251,7 +240,7 @@ export async function createSegment(
         native.shmFile.link(fd, full);
         return { segment: new Segment(full, buffer, fd, native, true), adopted: false };
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw mapError(`shared memory "${full}" create`, error);
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw segmentError(full, 'create', error);
       }
       const adopted = examineExisting(full, mode, policy, native, check);
       if (adopted !== undefined) {
@@ -277,8 +266,7 @@ function examineExisting(full: string, mode: number, policy: StalePolicy, native
     fd = native.shmFile.open(full);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // gone meanwhile: link again
-    if ((error as NodeJS.ErrnoException).code === 'ELOOP') throw new PermissionError(`shared memory "${full}" is a symbolic link; remove /dev/shm${full}`, { cause: error });
-    throw mapError(`shared memory "${full}" open`, error);
+    throw segmentError(full, 'open', error);
   }
   let keep = false;
   try {
@@ -325,8 +313,7 @@ export async function openSegment(name: string, what: string, minBytes = HEADER_
     try {
       fd = native.shmFile.open(full);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ELOOP') throw new PermissionError(`shared memory "${full}" is a symbolic link; remove /dev/shm${full}`, { cause: error });
-      throw mapError(`shared memory "${full}" open`, error);
+      throw segmentError(full, 'open', error);
     }
     let keep = false;
     try {
@@ -353,7 +340,7 @@ export async function unlinkSegment(name: string): Promise<boolean> {
     native.shm.unlink(full);
     return true;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw mapError(`shared memory "${full}" unlink`, error);
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw segmentError(full, 'unlink', error);
     return false;
   }
 }

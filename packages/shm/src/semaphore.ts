@@ -1,4 +1,5 @@
 import { LimitError, type WaitOptions } from '@ipcx/core';
+import { checkInteger } from '@ipcx/core/transport';
 import { LOCK_SPIN_MICROSECONDS, PARK, checkAsyncWait, checkSyncWait, parkAsync, parkSync, spinUntil, type Park, type Sleeper } from './internal/park.js';
 import {
   GuardImpl,
@@ -180,5 +181,5 @@ export class Semaphore extends SyncObject {
 }
 
 function checkPermits(n: number, what: string, min: number): void {
-  if (!Number.isInteger(n) || n < min || n > MAX_COUNT) throw new RangeError(`${what} must be an integer from ${min} to ${MAX_COUNT}, got ${String(n)}`);
+  checkInteger(what, n, { min, max: MAX_COUNT });
 }

@@ -13,6 +13,7 @@ import {
   type Codec,
   type WaitOptions,
 } from '@ipcx/core';
+import { checkCodec, checkInteger } from '@ipcx/core/transport';
 import {
   HEADER_BYTES,
   Header,
@@ -29,11 +30,11 @@ import {
   storedSize,
   writeStateCodec,
 } from './layout.js';
-import { handleCodec } from './internal/options.js';
+import { checkMode, handleCodec } from './internal/options.js';
 import { checkBlockingAllowed } from './internal/park.js';
 import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/waker.js';
 import { markOnThreadExit, releaseExit, type ExitHolder } from './internal/exit.js';
-import { LOCK_SIDE_A, Segment, checkMode, createSegment, openSegment, unlinkSegment } from './segment.js';
+import { LOCK_SIDE_A, Segment, createSegment, openSegment, unlinkSegment } from './segment.js';
 
 /** Options of `new SharedState` (and of `create`, `createIn`). */
 export interface SharedStateOptions<T> {
@@ -433,10 +434,8 @@ function checkWriterOptions<T>(options: SharedStateOptions<T>): {
   init: (buffer: SharedArrayBuffer, wake: Wake) => void;
 } {
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
-  const maxValueBytes = options.maxValueBytes ?? 64 * 1024;
-  if (!Number.isInteger(maxValueBytes) || maxValueBytes < 0 || maxValueBytes > 1 << 30) throw new RangeError(`maxValueBytes must be an integer from 0 to 2^30, got ${String(maxValueBytes)}`);
-  const codec = options.codec ?? (msgpackCodec as Codec<T>);
-  if (typeof codec?.encode !== 'function' || typeof codec.decode !== 'function') throw new TypeError('options.codec must be a Codec');
+  const maxValueBytes = checkInteger('maxValueBytes', options.maxValueBytes, { max: 1 << 30, default: 64 * 1024 });
+  const codec = checkCodec(options.codec, msgpackCodec as Codec<T>, ['encode', 'decode']);
   // The initial value is encoded before any segment exists: one that does not fit fails here.
   if ('initial' in options) {
     const bytes = codec.encode(options.initial as T);

@@ -1,7 +1,5 @@
 import {
-  AbstractChannel,
   ClosedError,
-  Inbox,
   PeerGoneError,
   TimeoutError,
   TooLargeError,
@@ -11,15 +9,13 @@ import {
   IncompatibleError,
   msgpackCodec,
   rawCodec,
-  checkWaitOptions,
-  spinOption,
-  intervalOption,
   type Codec,
   type ReceiveOptions,
   type SendOptions,
   type IpcError,
   copyBytes,
 } from '@ipcx/core';
+import { AbstractChannel, DEFAULT_LINGER_TIMEOUT, Inbox, MAX_TIMEOUT_MS, NO_MESSAGE, checkCodec, checkInteger, checkWaitOptions, intervalOption, spinOption } from '@ipcx/core/transport';
 import {
   HEADER_BYTES,
   Header,
@@ -34,14 +30,15 @@ import {
   ringOffset,
   storedSize,
 } from './layout.js';
-import { handleCodec } from './internal/options.js';
+import { checkMode, handleCodec } from './internal/options.js';
 import { checkBlockingAllowed, spinUntil } from './internal/park.js';
-import { SendPump, type PendingSend } from './internal/send-pump.js';
-import { NOTHING, ReceivePump } from './internal/receive-pump.js';
+import { SendPump } from './internal/send-pump.js';
+import { ReceivePump } from './internal/receive-pump.js';
 import { RingReader, RingWriter } from './ring.js';
+import { decodeFrame } from './internal/ring-base.js';
 import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/waker.js';
 import { markOnThreadExit, releaseExit, type ExitHolder } from './internal/exit.js';
-import { LOCK_SIDE_A, LOCK_SIDE_B, Segment, checkMode, createSegment, lockFileSegment, openSegment, unlinkSegment } from './segment.js';
+import { LOCK_SIDE_A, LOCK_SIDE_B, Segment, createSegment, lockFileSegment, openSegment, unlinkSegment } from './segment.js';
 
 /** Options of every ShmChannel. */
 export interface ShmChannelOptions<T = unknown> {
@@ -60,6 +57,11 @@ export interface ShmChannelOptions<T = unknown> {
    * holds; a worker thread: the word its exit hook sets). The bound on noticing a peer that died. Default 500.
    */
   peerCheckInterval?: number;
+  /**
+   * How long (ms) a graceful `close()` keeps writing the sends still waiting for room while the peer does not
+   * read; then they reject with `ClosedError` and the end is released. Default 2000.
+   */
+  lingerTimeout?: number;
 }
 
 /** Options of `ShmChannel.create` and `ShmChannel.open`. */
@@ -85,16 +87,17 @@ interface Resolved<T> {
   codec: Codec<T>;
   spinMs: number;
   checkMs: number;
+  lingerMs: number;
 }
 
 function resolveOptions<T>(options: ShmChannelOptions<T>): Resolved<T> {
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
-  const codec = options.codec ?? (msgpackCodec as Codec<T>);
-  if (typeof codec?.encode !== 'function' || typeof codec.decode !== 'function') throw new TypeError('options.codec must be a Codec');
   return {
-    codec,
+    // encodeInto too: a large message is encoded straight into the ring.
+    codec: checkCodec(options.codec, msgpackCodec as Codec<T>),
     spinMs: spinOption(options.spinMicroseconds, 50) / 1000,
     checkMs: intervalOption('peerCheckInterval', options.peerCheckInterval, 500),
+    lingerMs: checkInteger('lingerTimeout', options.lingerTimeout, { min: 0, max: MAX_TIMEOUT_MS, default: DEFAULT_LINGER_TIMEOUT }),
   };
 }
 
@@ -141,7 +144,6 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
   readonly #codec: Codec<T>;
   readonly #waker: Waker;
   readonly #inbox = new Inbox<T>();
-  readonly #sendQueue = new Set<PendingSend>();
   readonly #spinMs: number;
   readonly #parkMs: number;
   readonly #myState: Header;
@@ -156,6 +158,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
   /** Set once the ring's indices or a frame header were found corrupt: the channel is over. */
   #corrupt: BadFrameError | undefined;
   #closed = false;
+  readonly #lingerMs: number;
   #handedOff = false;
   /** The promise of the first `close()`, returned again by later calls. */
   #closing: Promise<void> | undefined;
@@ -192,6 +195,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     this.#peerState = side === 'a' ? Header.StateB : Header.StateA;
     this.#peerPid = side === 'a' ? Header.PidB : Header.PidA;
     this.#parkMs = options.checkMs;
+    this.#lingerMs = options.lingerMs;
     this.#segment = segment;
     this.#peerLock = side === 'a' ? LOCK_SIDE_B : LOCK_SIDE_A;
     Atomics.store(this.#header, side === 'a' ? Header.PidA : Header.PidB, process.pid);
@@ -346,7 +350,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
   transfer(): ShmChannelHandle {
     if (this.#closed) throw new ClosedError();
     if (this.#waker.kind !== 'atomics') throw new UnsupportedError('transferring a named channel; open it by name');
-    if (this.#sendQueue.size > 0 || this.#inbox.size > 0 || this.#inbox.waiting > 0) {
+    if (this.#sendPump.queue.size > 0 || this.#inbox.size > 0 || this.#inbox.waiting > 0) {
       throw new UnsupportedError('transferring an end with sends or receives in progress or messages received but not read');
     }
     this.#writer.flush();
@@ -380,19 +384,19 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     this.#checkSendable();
     checkWaitOptions(options);
     let bytes: Uint8Array;
-    if (this.#sendQueue.size === 0) {
+    if (this.#sendPump.queue.size === 0) {
       const written = this.#write(message);
       if (written === true) return;
       bytes = written;
     } else {
       bytes = this.#encodeChecked(message);
     }
-    return this.#pump.send(bytes, options);
+    return this.#sendPump.send(bytes, options);
   }
 
   trySend(message: T): boolean {
     this.#checkSendable();
-    if (this.#sendQueue.size > 0) {
+    if (this.#sendPump.queue.size > 0) {
       this.#encodeChecked(message);
       return false;
     }
@@ -407,7 +411,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     checkBlockingAllowed('wait');
     this.#checkSendable();
     checkWaitOptions(options);
-    if (this.#sendQueue.size === 0) {
+    if (this.#sendPump.queue.size === 0) {
       const written = this.#write(message);
       if (written === true) return this.#writer.flush();
       const bytes = copyBytes(written);
@@ -429,8 +433,8 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     checkWaitOptions(options);
     if (this.#inbox.size === 0 && this.#inbox.waiting === 0) {
       let value = this.#read();
-      if (value === NOTHING && this.#spin()) value = this.#read();
-      if (value !== NOTHING) return value;
+      if (value === NO_MESSAGE && this.#spin()) value = this.#read();
+      if (value !== NO_MESSAGE) return value;
     }
     const received = this.#inbox.receive('receive', options);
     void this.#receivePump.start();
@@ -440,10 +444,18 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
   }
 
   tryReceive(): T | undefined {
+    const value = this.poll();
+    return value === NO_MESSAGE ? undefined : value;
+  }
+
+  /**
+   * What `for await` takes first: the next message without waiting, or `NO_MESSAGE` (so a message that decodes
+   * to `undefined` is still one).
+   */
+  protected override poll(): T | typeof NO_MESSAGE {
     if (this.#closed) throw new ClosedError();
-    if (this.#inbox.size > 0) return this.#inbox.shift();
-    const value = this.#read();
-    return value === NOTHING ? undefined : value;
+    if (this.#inbox.size > 0) return this.#inbox.shift() as T;
+    return this.#read();
   }
 
   /**
@@ -456,7 +468,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     if (this.#closed) throw new ClosedError();
     if (this.#inbox.size > 0) return this.#inbox.shift()!;
     const value = this.#read();
-    if (value !== NOTHING) return value;
+    if (value !== NO_MESSAGE) return value;
     this.#waitSync(options);
     return this.#read() as T;
   }
@@ -508,8 +520,8 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
 
   /**
    * Graceful: later calls fail with `ClosedError` and pending receives reject with it at once; sends already
-   * accepted (waiting for room) are written first (or fail when the peer goes), then the end is released and
-   * the peer sees it closed. The creator of a named channel unlinks its name. Idempotent.
+   * accepted (waiting for room) are written first (or fail when the peer goes, or with `ClosedError` once
+   * `lingerTimeout` passed with the peer not reading), then the end is released and the peer sees it closed. The creator of a named channel unlinks its name. Idempotent.
    */
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
@@ -517,11 +529,13 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     this.#closed = true;
     this.#inbox.fail(new ClosedError());
     this.#reader.wakeConsumer();
-    if (this.#sendQueue.size === 0) {
+    if (this.#sendPump.queue.size === 0) {
       this.#releaseEnd();
       return (this.#closing = Promise.resolve());
     }
-    this.#closing = this.#pump.drained().then(() => this.#releaseEnd());
+    this.#closing = this.#sendPump.queue
+      .drainedWithin(this.#lingerMs, () => new ClosedError(`channel (closed: the peer took nothing for ${this.#lingerMs} ms)`))
+      .then(() => this.#releaseEnd());
     return this.#closing;
   }
 
@@ -531,7 +545,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     const wasClosed = this.#closed;
     this.#closed = true;
     if (!wasClosed) this.#inbox.fail(new ClosedError());
-    this.#pump.failAll(error ?? new ClosedError());
+    this.#sendPump.queue.rejectAll(error ?? new ClosedError());
     this.#closing ??= Promise.resolve();
     this.#releaseEnd();
   }
@@ -589,7 +603,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
       const gone = new PeerGoneError(`peer (pid ${pid}${Atomics.load(this.#header, this.#peerState) === SideState.Dead ? ', its thread ended without closing' : ''})`);
       this.#peerGone = gone;
       this.#inbox.end(gone);
-      this.#pump.failAll(gone);
+      this.#sendPump.queue.rejectAll(gone);
       throw gone;
     }
   }
@@ -622,27 +636,22 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
   }
 
   /**
-   * Decodes the next frame, or NOTHING; once the peer closed and the ring is drained, ends the inbox.
+   * Decodes the next frame, or NO_MESSAGE; once the peer closed and the ring is drained, ends the inbox.
    *
    * Finding nothing publishes what this end wrote and left for the end-of-task flush (ring.ts): a side that
    * looks for a reply is about to spin or sleep, and a `trySend` not yet visible to the peer would make both
    * sides wait (the peer for the message, this side for the reply to it). A busy stream, whose receiver finds
    * frames, keeps the batching.
    */
-  #read(): T | typeof NOTHING {
+  #read(): T | typeof NO_MESSAGE {
     this.#release();
-    const reader = this.#reader;
     if (this.#nextFrame() < 0) {
       this.#writer.flush();
       this.#endIfPeerClosed();
-      return NOTHING;
+      return NO_MESSAGE;
     }
     this.#busy = true;
-    try {
-      return this.#raw ? (reader.copy() as T) : this.#codec.decode(reader.view(), true);
-    } finally {
-      reader.advance();
-    }
+    return decodeFrame(this.#reader, this.#codec, this.#raw);
   }
 
   /**
@@ -707,7 +716,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     },
   });
 
-  readonly #pump = new SendPump(this.#sendQueue, {
+  readonly #sendPump = new SendPump({
     // A closing end still writes what it accepted; only a released one stops.
     closed: () => this.#released,
     ended: () => this.#peerEnded(),

@@ -2,7 +2,8 @@ import { ClosedError, IncompatibleError, UnsupportedError } from '@ipcx/core';
 import { CACHE_LINE, HEADER_BYTES, Header, Kind, Wake, checkHeader, initHeader } from './layout.js';
 import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/waker.js';
 import type { ParkCore } from './internal/park.js';
-import { Segment, checkMode, createSegment, openSegment, unlinkSegment } from './segment.js';
+import { Segment, createSegment, openSegment, unlinkSegment } from './segment.js';
+import { checkMode } from './internal/options.js';
 
 /**
  * What the sync primitives share: where their words live, how they sleep, guards, handles, named

@@ -1,17 +1,10 @@
-import {
-  AbortedError,
-  AlreadyExistsError,
-  ClosedError,
-  TimeoutError,
-  checkWaitOptions,
-  registerKernelObject,
-  type KernelObjectRegistration,
-  type WaitOptions,
-} from '@ipcx/core';
+import { ClosedError, InvalidOptionError, TimeoutError, type WaitOptions } from '@ipcx/core';
+import { checkInteger } from '@ipcx/core/transport';
 import type { SysvSemOperation, SysvSemStat } from '@ipcx/native';
-import { checkAdoptable, describeTarget, loadSysv, sysvError, sysvMode, sysvTarget, type SysvKeyOptions, type SysvNative, type SysvTarget, removeQuietly } from './internal/sysv.js';
+import { checkMode } from './internal/options.js';
+import { nativeWait, nativeWaitError } from './internal/park.js';
+import { SysvObject, SysvResource, loadSysv, sysvError, type SysvKeyOptions, type SysvNative } from './internal/sysv.js';
 import { GuardImpl, type Guard } from './sync.js';
-import type { SysvSetOptions } from './sysv-segment.js';
 
 export type { SysvSemOperation, SysvSemStat } from '@ipcx/native';
 
@@ -51,53 +44,25 @@ export interface SysvSemaphoreSetOpenOptions extends SysvKeyOptions {
  * console.log(set.getAll()); // [0, 1]
  * ```
  */
-export class SysvSemaphoreSet implements AsyncDisposable {
-  /** The kernel's identifier (what `ipcs -s` shows). */
-  readonly id: number;
-  /** The key (0: IPC_PRIVATE, or opened by id and unknown). */
-  readonly key: number;
+export class SysvSemaphoreSet extends SysvResource {
   /** How many semaphores the set has. */
   readonly count: number;
-  /** True when this object created the set (it removes it on close). */
-  readonly created: boolean;
   readonly #native: SysvNative;
-  readonly #what: string;
-  #registration: KernelObjectRegistration | undefined;
-  #closed = false;
 
-  private constructor(n: SysvNative, id: number, key: number, count: number, created: boolean, what: string) {
-    this.#native = n;
-    this.id = id;
-    this.key = key;
+  private constructor(object: SysvObject, count: number) {
+    super(object);
+    this.#native = object.native;
     this.count = count;
-    this.created = created;
-    this.#what = what;
-    if (created) {
-      this.#registration = registerKernelObject({ kind: 'sysv-sem', name: what.replace(/^System V semaphore set /, ''), owner: '@ipcx/shm', unlink: () => removeQuietly(n, 'sem', id) });
-    }
   }
 
   /** Creates a new set (IPC_CREAT | IPC_EXCL; `AlreadyExistsError` if the key is taken). No key: IPC_PRIVATE. */
   static async create(options: SysvSemaphoreSetCreateOptions = {}): Promise<SysvSemaphoreSet> {
-    const n = await loadSysv();
-    const target = sysvTarget(n, 'SysvSemaphoreSet.create', options, false, true);
-    const count = options.count ?? 1;
-    if (!Number.isInteger(count) || count < 1 || count > 32000) throw new RangeError(`count must be an integer from 1 to 32000, got ${String(count)}`);
+    const count = checkInteger('count', options?.count, { min: 1, max: 32000, default: 1 });
     const values = options.values ?? [];
     if (!Array.isArray(values) || values.length > count || values.some((v) => !Number.isInteger(v) || v < 0 || v > SEMVMX)) {
-      throw new RangeError(`values must be at most ${count} integers from 0 to ${SEMVMX}`);
+      throw new InvalidOptionError('values', values, `at most ${count} integers from 0 to ${SEMVMX}`);
     }
-    const mode = sysvMode(options.mode);
-    const { IPC_CREAT, IPC_EXCL, IPC_PRIVATE } = n.sysvConstants;
-    let id: number;
-    try {
-      id = n.sysv.sem.get(target?.key ?? IPC_PRIVATE, count, IPC_CREAT | IPC_EXCL | mode);
-    } catch (error) {
-      const what = `System V semaphore set ${describeTarget(target, -1)}`;
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new AlreadyExistsError(what, { cause: error });
-      throw sysvError(`${what} create`, error);
-    }
-    const set = new SysvSemaphoreSet(n, id, target?.key ?? 0, count, true, `System V semaphore set ${describeTarget(target, id)}`);
+    const set = new SysvSemaphoreSet(await SysvObject.create('sem', 'SysvSemaphoreSet.create', options, count, checkMode(options.mode)), count);
     if (values.length > 0) {
       try {
         set.setAll([...values, ...new Array<number>(count - values.length).fill(0)]);
@@ -111,24 +76,8 @@ export class SysvSemaphoreSet implements AsyncDisposable {
 
   /** Opens an existing set by key, `path` + `id` or kernel `id`; refuses another user's or a wider one (`PermissionError`). */
   static async open(options: SysvSemaphoreSetOpenOptions): Promise<SysvSemaphoreSet> {
-    const n = await loadSysv();
-    const target = sysvTarget(n, 'SysvSemaphoreSet.open', options, true, false)!;
-    const mode = sysvMode(options.mode);
-    const id = resolveId(n, target);
-    const what = `System V semaphore set ${describeTarget(target, id)}`;
-    let stat: SysvSemStat;
-    try {
-      stat = n.sysv.sem.stat(id);
-    } catch (error) {
-      throw sysvError(`${what} stat`, error);
-    }
-    checkAdoptable(what, stat, mode);
-    return new SysvSemaphoreSet(n, id, target.key ?? stat.key, stat.count, false, what);
-  }
-
-  /** True once `close` was called. */
-  get closed(): boolean {
-    return this.#closed;
+    const { object, stat } = await SysvObject.open('sem', 'SysvSemaphoreSet.open', options, checkMode(options?.mode));
+    return new SysvSemaphoreSet(object, stat.count);
   }
 
   /**
@@ -138,42 +87,25 @@ export class SysvSemaphoreSet implements AsyncDisposable {
    * @throws TimeoutError after `timeout` ms, AbortedError when `signal` fires (nothing is applied then).
    */
   async op(ops: readonly SysvSemOperation[], options: WaitOptions = {}): Promise<boolean> {
-    const id = this.#check();
-    checkWaitOptions(options);
+    const object = this.sysv;
+    if (object.closed) throw new ClosedError(object.what);
+    const waitOptions = nativeWait('semaphore operation', options);
     this.#checkOps(ops);
-    const { signal, timeout } = options;
-    if (signal?.aborted) throw new AbortedError('semaphore operation', { cause: signal.reason });
-    const noWait = ops.some((o) => o.noWait === true);
-    if (noWait) {
-      try {
-        return this.#native.sysv.sem.tryOp(id, ops);
-      } catch (error) {
-        throw sysvError(`${this.#what} semop`, error);
-      }
-    }
+    if (ops.some((o) => o.noWait === true)) return this.#tryOp(ops);
     let done: boolean;
     try {
-      const waitOptions: { timeoutMs?: number; signal?: AbortSignal } = {};
-      if (timeout !== undefined) waitOptions.timeoutMs = timeout;
-      if (signal !== undefined) waitOptions.signal = signal;
-      done = await this.#native.sysv.sem.opAsync(id, ops, waitOptions);
+      done = await this.#native.sysv.sem.opAsync(object.id, ops, waitOptions);
     } catch (error) {
-      if (signal?.aborted) throw new AbortedError('semaphore operation', { cause: signal.reason });
-      throw sysvError(`${this.#what} semop`, error);
+      throw nativeWaitError('semaphore operation', options, error, (e) => sysvError(`${object.what} semop`, e));
     }
-    if (!done) throw new TimeoutError('semaphore operation', timeout);
+    if (!done) throw new TimeoutError('semaphore operation', options.timeout);
     return true;
   }
 
   /** Applies the operations if none has to wait now; false otherwise. Never blocks. */
   tryOp(ops: readonly SysvSemOperation[]): boolean {
-    const id = this.#check();
     this.#checkOps(ops);
-    try {
-      return this.#native.sysv.sem.tryOp(id, ops);
-    } catch (error) {
-      throw sysvError(`${this.#what} semop`, error);
-    }
+    return this.#tryOp(ops);
   }
 
   /** GETVAL. */
@@ -188,23 +120,15 @@ export class SysvSemaphoreSet implements AsyncDisposable {
 
   /** GETALL. */
   getAll(): number[] {
-    const id = this.#check();
-    try {
-      return this.#native.sysv.sem.getAll(id, this.count);
-    } catch (error) {
-      throw sysvError(`${this.#what} GETALL`, error);
-    }
+    return this.sysv.call('GETALL', (id) => this.#native.sysv.sem.getAll(id, this.count));
   }
 
   /** SETALL: `count` values. */
   setAll(values: readonly number[]): void {
-    const id = this.#check();
-    if (!Array.isArray(values) || values.length !== this.count) throw new RangeError(`setAll takes ${this.count} values`);
-    try {
+    this.sysv.call('SETALL', (id) => {
+      if (!Array.isArray(values) || values.length !== this.count) throw new RangeError(`setAll takes ${this.count} values`);
       this.#native.sysv.sem.setAll(id, values);
-    } catch (error) {
-      throw sysvError(`${this.#what} SETALL`, error);
-    }
+    });
   }
 
   /** GETPID: the process that operated last on semaphore `index`. */
@@ -224,83 +148,32 @@ export class SysvSemaphoreSet implements AsyncDisposable {
 
   /** IPC_STAT. */
   stat(): SysvSemStat {
-    const id = this.#check();
-    try {
-      return this.#native.sysv.sem.stat(id);
-    } catch (error) {
-      throw sysvError(`${this.#what} stat`, error);
-    }
-  }
-
-  /** IPC_SET: owner uid/gid and permission bits (only those given). */
-  set(options: SysvSetOptions): void {
-    const id = this.#check();
-    const current = this.stat();
-    try {
-      this.#native.sysv.sem.set(id, { uid: options.uid ?? current.uid, gid: options.gid ?? current.gid, mode: options.mode === undefined ? current.mode : sysvMode(options.mode) });
-    } catch (error) {
-      throw sysvError(`${this.#what} set`, error);
-    }
-  }
-
-  /** IPC_RMID: removes the set now; operations waiting anywhere fail (EIDRM, `ClosedError`). */
-  remove(): void {
-    const id = this.#check();
-    try {
-      this.#native.sysv.sem.remove(id);
-    } catch (error) {
-      throw sysvError(`${this.#what} remove`, error);
-    }
-    this.#registration?.unregister();
-    this.#registration = undefined;
-  }
-
-  /** Stops using the set; the creator removes it (if not removed yet). Idempotent. */
-  async close(): Promise<void> {
-    this.destroy();
-  }
-
-  /** The same as `close` (nothing to flush). Idempotent. */
-  destroy(_error?: Error): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    if (this.#registration !== undefined) {
-      this.#registration.unregister();
-      this.#registration = undefined;
-      removeQuietly(this.#native, 'sem', this.id);
-    }
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
+    return this.sysv.call('stat', (id) => this.#native.sysv.sem.stat(id));
   }
 
   /** @internal */
   get what(): string {
-    return this.#what;
+    return this.sysv.what;
   }
 
-  #check(): number {
-    if (this.#closed) throw new ClosedError(this.#what);
-    return this.id;
+  #tryOp(ops: readonly SysvSemOperation[]): boolean {
+    return this.sysv.call('semop', (id) => this.#native.sysv.sem.tryOp(id, ops));
   }
 
   #checkOps(ops: readonly SysvSemOperation[]): void {
     if (!Array.isArray(ops) || ops.length === 0) throw new TypeError('ops must be a non-empty array of { index, delta, undo?, noWait? }');
-    for (const o of ops) {
-      if (!Number.isInteger(o?.index) || o.index < 0 || o.index >= this.count) throw new RangeError(`index must be from 0 to ${this.count - 1}, got ${String(o?.index)}`);
-    }
+    for (const o of ops) this.#checkIndex(o?.index);
   }
 
-  #ctl<R>(what: string, index: number, fn: (id: number) => R): R {
-    const id = this.#check();
-    if (!Number.isInteger(index) || index < 0 || index >= this.count) throw new RangeError(`index must be from 0 to ${this.count - 1}, got ${String(index)}`);
-    try {
+  #checkIndex(index: unknown): void {
+    if (!Number.isInteger(index) || (index as number) < 0 || (index as number) >= this.count) throw new RangeError(`index must be from 0 to ${this.count - 1}, got ${String(index)}`);
+  }
+
+  #ctl<R>(operation: string, index: number, fn: (id: number) => R): R {
+    return this.sysv.call(operation, (id) => {
+      this.#checkIndex(index);
       return fn(id);
-    } catch (error) {
-      if (error instanceof TypeError || error instanceof RangeError) throw error;
-      throw sysvError(`${this.#what} ${what}`, error);
-    }
+    });
   }
 }
 
@@ -340,8 +213,7 @@ export class SysvLock implements AsyncDisposable {
 
   /** Creates the lock (a one-semaphore set) with `permits` free permits; owns it (close removes it). */
   static async create(options: SysvLockCreateOptions = {}): Promise<SysvLock> {
-    const permits = options.permits ?? 1;
-    if (!Number.isInteger(permits) || permits < 1 || permits > SEMVMX) throw new RangeError(`permits must be an integer from 1 to ${SEMVMX}, got ${String(permits)}`);
+    const permits = checkInteger('permits', options.permits, { min: 1, max: SEMVMX, default: 1 });
     const { permits: _, ...rest } = options;
     const set = await SysvSemaphoreSet.create({ ...rest, count: 1, values: [permits] });
     return new SysvLock(set, await loadSysv());
@@ -407,14 +279,3 @@ export class SysvLock implements AsyncDisposable {
     }
   }
 }
-
-function resolveId(n: SysvNative, target: SysvTarget): number {
-  if (target.id !== undefined) return target.id;
-  try {
-    return n.sysv.sem.get(target.key, 0, 0);
-  } catch (error) {
-    throw sysvError(`System V semaphore set ${describeTarget(target, -1)} open`, error);
-  }
-}
-
-

@@ -50,6 +50,48 @@ describe('a message that does not decode', () => {
   });
 });
 
+describe('for await', () => {
+  /** A codec whose messages all decode to `undefined`: each is still a message, never "nothing waits". */
+  const voidCodec: Codec<undefined> = {
+    name: 'void',
+    encode: () => new Uint8Array([0]),
+    encodeInto: (_value, target) => {
+      if (target.length < 1) return new Uint8Array([0]);
+      target[0] = 0;
+      return 1;
+    },
+    decode: () => undefined,
+  };
+
+  it('yields messages that decode to undefined, on a ShmChannel and a FanIn', async () => {
+    const [a, b] = ShmChannel.pair<undefined>({ codec: voidCodec, bufferBytes: 1024 });
+    const inbox = new FanIn<undefined>({ codec: voidCodec, bufferBytes: 1024 });
+    const sender = FanIn.from<undefined>(inbox.handle(), { codec: voidCodec });
+    try {
+      for (let i = 0; i < 3; i++) {
+        await a.send(undefined);
+        await sender.send(undefined);
+      }
+      await a.close(); // b's loop ends once it has read all three
+      let count = 0;
+      for await (const message of b) {
+        expect(message).toBeUndefined();
+        count++;
+      }
+      expect(count).toBe(3);
+      count = 0;
+      for await (const message of inbox) {
+        expect(message).toBeUndefined();
+        if (++count === 3) break;
+      }
+      expect(count).toBe(3);
+      expect(inbox.tryReceive()).toBeUndefined(); // nothing left behind
+    } finally {
+      await Promise.all([b.close(), sender.close(), inbox.close()]);
+    }
+  });
+});
+
 describe('handles and options', () => {
   it('refuses what would never wake, guess or check: a named ring by handle, an unknown codec, bad intervals', async () => {
     const ring = await FanIn.create(name('fanin'));

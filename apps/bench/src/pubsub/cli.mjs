@@ -160,7 +160,8 @@ async function main() {
   writeFileSync(`${dir}pubsub.md`, report);
   writeFileSync(`${dir}results.json`, JSON.stringify({ rows, notes, wake, quick }, null, 2));
   // --json=FILE: the same results for the main bench (src/fanout.mjs), which puts them in its own report.
-  if (typeof args.get('json') === 'string') writeFileSync(args.get('json'), JSON.stringify({ rows, notes, wake, quick }, null, 2));
+  const json = args.get('json');
+  if (typeof json === 'string') writeFileSync(json, JSON.stringify({ rows, notes, wake, quick }, null, 2));
   if (!quick && !only && subscriberCounts.join() === '1,4,16') {
     mkdirSync(`${RESULTS}latest/`, { recursive: true });
     writeFileSync(`${RESULTS}latest/pubsub.md`, report);

@@ -1,7 +1,7 @@
 // Sizes and bounds the rows share with the report (kept apart from the transports, which import packages
 // that may not be built).
 
-/** Ring capacity (each direction) of the ShmChannel throughput rows; round trips use the default options. */
+/** Ring size (bufferBytes, each direction) of the ShmChannel throughput rows; round trips use the default options. */
 export const SHM_THROUGHPUT_CAPACITY = 1 << 20;
 
 /**

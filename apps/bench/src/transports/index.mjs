@@ -13,8 +13,12 @@ export const PATH_TRANSPORTS = [
 ];
 
 /**
- * id: stable key (results, --only); group: ipcx | node; place: where the other end runs;
- * load(): the implementation, imported only when used so that one broken package skips only its rows.
+ * id: stable key (results, --only); group: ipcx | node | peer | path; place: where the other end runs;
+ * load(): the implementation, imported only when used so that one broken package skips only its rows;
+ * kinds / sizes: where a mechanism has fewer rows than the others (with `why`); serialization: of
+ * process.send's channel; transport / path: of a receive-path row.
+ * @typedef {{ id: string, label: string, group: string, place: string, load: () => Promise<any>, kinds?: string[], sizes?: number[], why?: string, serialization?: 'json' | 'advanced', transport?: string, path?: string }} Mechanism
+ * @type {Mechanism[]}
  */
 export const MECHANISMS = [
   { id: 'shm-thread', label: 'ShmChannel (threads)', group: 'ipcx', place: 'thread', load: async () => (await import('./shm.mjs')).shmThread },

@@ -1,14 +1,12 @@
 // MemoryChannel rows: both ends in this thread (the reference transport, what every other channel's
 // overhead is measured against). The bench's end is one of a pair; the other is handed to the local peer.
-import * as core from '@ipcx/core';
+import { MemoryChannel, msgpackCodec, rawCodec } from '@ipcx/core';
 import { channelClient, channelEcho, channelReceiver, channelSender } from './channel.mjs';
 
-const codecOf = (kind) => (kind === 'raw' ? core.rawCodec : core.msgpackCodec);
-// The pair's factory under either of its names (`MemoryChannel.pair` in the API guide, `memoryChannelPair` before).
-const pair = (options) => (core.MemoryChannel?.pair ? core.MemoryChannel.pair(options) : core.memoryChannelPair(options));
+const codecOf = (kind) => (kind === 'raw' ? rawCodec : msgpackCodec);
 
 async function open({ kind, peer }, measure) {
-  const [channel, other] = pair({ codec: codecOf(kind) });
+  const [channel, other] = MemoryChannel.pair({ codec: codecOf(kind) });
   await peer.setup(measure, { end: other });
   return channel;
 }

@@ -102,7 +102,7 @@ function frameReader(onFrame) {
   };
 }
 
-/** Same bound on queued bytes as ipcx's stream channels (highWaterMark 256 KiB). */
+/** Same bound on queued bytes as ipcx's stream channels (their default sendBufferBytes, 256 KiB). */
 const HIGH_WATER_MARK = 256 * 1024;
 
 /**

@@ -62,8 +62,10 @@ export function pathReceiver(channel, path) {
   if (path === 'for-await') {
     // The loop a user writes, literally: one `for await` over the whole run, counting to each target.
     let target = 0;
+    /** @type {(() => void) | undefined} */
     let done;
     let count = 0;
+    /** @type {unknown} */
     let failed;
     const loop = (async () => {
       for await (const _ of channel) {
@@ -82,7 +84,7 @@ export function pathReceiver(channel, path) {
       receiveN(n) {
         target += n;
         if (failed) return Promise.reject(failed);
-        return count >= target ? Promise.resolve() : new Promise((resolve) => (done = resolve)).then(() => { if (failed) throw failed; });
+        return count >= target ? Promise.resolve() : new Promise((resolve) => (done = () => resolve(undefined))).then(() => { if (failed) throw failed; });
       },
     };
   }

@@ -1,4 +1,5 @@
 import { IncompatibleError, jsonCodec, msgpackCodec, rawCodec, stringCodec, type Codec } from '@ipcx/core';
+import { checkInteger } from '@ipcx/core/transport';
 
 const builtInCodecs = new Map<string, Codec<any>>([
   [msgpackCodec.name, msgpackCodec],
@@ -19,4 +20,12 @@ export function handleCodec<T>(name: string, given: Codec<T> | undefined, what: 
   const codec = given ?? (builtInCodecs.get(name) as Codec<T> | undefined);
   if (codec === undefined) throw new TypeError(`the ${what} uses codec "${name}": pass it as options.codec`);
   return codec;
+}
+
+/**
+ * The `mode` option of a shared-memory segment or a System V object: permission bits 0 to 0o777 (neither has
+ * setuid, setgid or sticky bits, and in a System V call the bits above would be IPC_CREAT / IPC_EXCL).
+ */
+export function checkMode(mode: unknown, fallback = 0o600): number {
+  return checkInteger('mode', mode, { max: 0o777, default: fallback });
 }

@@ -79,6 +79,30 @@ export function checkAsyncWait(core: ParkCore, operation: string, options: WaitO
   if (options?.signal?.aborted) throw new AbortedError(operation, { cause: options.signal.reason });
 }
 
+/**
+ * A wait that runs on a native waiter thread (flock, F_SETLKW, semtimedop): checks `{ signal, timeout }` and
+ * returns them as the addon takes them. A signal that already fired is `AbortedError` before any thread runs.
+ */
+export function nativeWait(operation: string, options: WaitOptions): { timeoutMs?: number; signal?: AbortSignal } {
+  checkWaitOptions(options);
+  const { signal, timeout } = options;
+  if (signal?.aborted) throw new AbortedError(operation, { cause: signal.reason });
+  const waitOptions: { timeoutMs?: number; signal?: AbortSignal } = {};
+  if (timeout !== undefined) waitOptions.timeoutMs = timeout;
+  if (signal !== undefined) waitOptions.signal = signal;
+  return waitOptions;
+}
+
+/**
+ * What a native wait that failed ends with: `AbortedError` when its signal fired, `TimeoutError` on ETIMEDOUT,
+ * else `map(error)` (the object's own errno mapping).
+ */
+export function nativeWaitError(operation: string, options: WaitOptions, error: unknown, map: (error: unknown) => Error): Error {
+  if (options.signal?.aborted) return new AbortedError(operation, { cause: options.signal.reason });
+  if ((error as NodeJS.ErrnoException).code === 'ETIMEDOUT') return new TimeoutError(operation, options.timeout, { cause: error });
+  return map(error);
+}
+
 /** The same for a blocking wait: a worker thread, valid `{ timeout }`, an open object. */
 export function checkSyncWait(core: ParkCore, operation: string, options: { timeout?: number | undefined } | undefined): void {
   checkBlockingAllowed(operation);

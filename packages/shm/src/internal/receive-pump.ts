@@ -1,15 +1,15 @@
-import { BadFrameError, type Inbox, type IpcError } from '@ipcx/core';
+import { BadFrameError, type IpcError } from '@ipcx/core';
+import { NO_MESSAGE, type Inbox } from '@ipcx/core/transport';
 import type { WaitResult } from './waker.js';
 
-/** What a ring's read returns when no frame waits. */
-export const NOTHING: unique symbol = Symbol('nothing');
-export type Nothing = typeof NOTHING;
+/** What a ring's read returns when no frame waits: core's `NO_MESSAGE`, so a read is also a `poll`. */
+export type Nothing = typeof NO_MESSAGE;
 
 /** What the receive pump needs of a receiving end (ShmChannel, FanIn). */
 export interface ReceivePumpEnd<T> {
   readonly inbox: Inbox<T>;
   closed(): boolean;
-  /** The next message, NOTHING, or throws (a frame that does not decode, the end of the channel). */
+  /** The next message, NO_MESSAGE, or throws (a frame that does not decode, the end of the channel). */
   read(): T | Nothing;
   /** A BadFrameError that ends the channel (a corrupt ring) rather than failing one receive. */
   fatal(error: BadFrameError): boolean;
@@ -55,7 +55,7 @@ async function pumpReceives<T>(end: ReceivePumpEnd<T>): Promise<void> {
       inbox.end(error as IpcError);
       return;
     }
-    if (value !== NOTHING) {
+    if (value !== NO_MESSAGE) {
       inbox.push(value);
       continue;
     }

@@ -1,3 +1,4 @@
+import type { Codec } from '@ipcx/core';
 import { RING_CONSUMER_PARKED, RING_CONTROL_BYTES, maxPayload } from '../layout.js';
 import type { Waker } from './waker.js';
 
@@ -39,5 +40,25 @@ export abstract class RingBase {
   /** Wakes a consumer parked on this ring (also used to end its wait on close). */
   wakeConsumer(): void {
     if (Atomics.compareExchange(this.ctl, RING_CONSUMER_PARKED, 1, 0) === 1) this.waker.notify(this.ctl, RING_CONSUMER_PARKED);
+  }
+}
+
+/** A ring's consumer standing on a frame (its `next()` found one): `RingReader`, `MpscRingReader`. */
+export interface FrameSource {
+  view(): Uint8Array;
+  copy(): Uint8Array;
+  advance(): void;
+}
+
+/**
+ * Decodes the frame `reader` stands on and gives its bytes back to the producers, also when `decode` throws
+ * (a frame that does not decode is dropped, not read again). `raw` (the codec is `rawCodec`): a copy, since
+ * the view is ring memory that the producers reuse once it is given back.
+ */
+export function decodeFrame<T>(reader: FrameSource, codec: Codec<T>, raw: boolean): T {
+  try {
+    return raw ? (reader.copy() as T) : codec.decode(reader.view(), true);
+  } finally {
+    reader.advance();
   }
 }

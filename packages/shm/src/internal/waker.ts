@@ -71,18 +71,26 @@ export interface Native {
 }
 
 const NATIVE = '@ipcx/native';
-let native: Native | undefined;
+let native: unknown;
 
-/** Loads `@ipcx/native` once; only cross-process objects need it. */
-export async function loadNative(): Promise<Native> {
+/**
+ * Loads `@ipcx/native` once (only cross-process and System V objects need it); `what` names what cannot work
+ * without it in the `UnsupportedError` when it does not load.
+ */
+export async function importNative<N>(what: string): Promise<N> {
   if (native === undefined) {
     try {
-      native = (await import(NATIVE)) as Native;
+      native = await import(NATIVE);
     } catch (error) {
-      throw new UnsupportedError('shared memory across processes (the @ipcx/native addon did not load)', { cause: error });
+      throw new UnsupportedError(`${what} (the @ipcx/native addon did not load)`, { cause: error });
     }
   }
-  return native;
+  return native as N;
+}
+
+/** `@ipcx/native` as the shared-memory objects use it. */
+export function loadNative(): Promise<Native> {
+  return importNative<Native>('shared memory across processes');
 }
 
 /**
@@ -91,13 +99,14 @@ export async function loadNative(): Promise<Native> {
  * an ES module), and those objects then work without that.
  */
 export function nativeIfAvailable(): Native | undefined {
-  if (native !== undefined) return native;
-  try {
-    native = createRequire(import.meta.url)(NATIVE) as Native;
-  } catch {
-    return undefined;
+  if (native === undefined) {
+    try {
+      native = createRequire(import.meta.url)(NATIVE);
+    } catch {
+      return undefined;
+    }
   }
-  return native;
+  return native as Native;
 }
 
 /** The native futex: threads and processes alike, on a named segment. */
