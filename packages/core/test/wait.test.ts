@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_TIMEOUT_MS, MemoryChannel, checkWaitOptions, intervalOption } from '@ipcx/core';
-import { childLines, killTrackedChildren, spawnCode, within } from '@ipcx/core/testing';
+import { exitOf, killTrackedChildren } from '@ipcx/core/testing';
 
 describe('checkWaitOptions', () => {
   it('takes 0 to 2^31 - 1 ms and refuses the rest, which a Node timer would turn into 1 ms', async () => {
@@ -81,13 +81,12 @@ describe('deadline()', () => {
       const limit = deadline('wait', { timeout: 50 });
       try { await limit.race(new Promise(() => {})); } catch (error) { console.log(error.code); } finally { limit.release(); }
     `;
-    const result = await within(childLines(spawnCode(script)).exited, 60_000, 'the child');
-    expect({ code: result.code, stdout: result.stdout }).toEqual({ code: 0, stdout: 'IPCX_ERR_TIMEOUT\n' });
+    expect(await exitOf(script)).toMatchObject({ code: 0, stdout: 'IPCX_ERR_TIMEOUT\n' });
   });
 
   it('lets the process exit at once once released, and race() ends with the error of a signal', async () => {
     // A day of timeout left when the waits settle: a timer that release() did not stop would keep the child
-    // alive past within()'s bound.
+    // alive past exitOf's bound.
     const script = `
       const { deadline } = await import(${JSON.stringify(transport)});
       const early = deadline('wait', { timeout: 86400000 });
@@ -99,7 +98,6 @@ describe('deadline()', () => {
       controller.abort();
       console.log(value, await pending);
     `;
-    const result = await within(childLines(spawnCode(script)).exited, 60_000, 'the child');
-    expect({ code: result.code, stdout: result.stdout }).toEqual({ code: 0, stdout: 'settled IPCX_ERR_ABORTED\n' });
+    expect(await exitOf(script)).toMatchObject({ code: 0, stdout: 'settled IPCX_ERR_ABORTED\n' });
   });
 });

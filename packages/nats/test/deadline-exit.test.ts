@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, it } from 'vitest';
-import { childLines, killTrackedChildren, spawnCode } from '@ipcx/core/testing';
-import { describeNats, natsServer, unique, within } from './helpers.js';
+import { exitOf, killTrackedChildren } from '@ipcx/core/testing';
+import { describeNats, natsServer, unique } from './helpers.js';
 
 const packageDir = fileURLToPath(new URL('..', import.meta.url));
 
@@ -31,9 +31,6 @@ describeNats('waits with a timeout in a process that has nothing else to do', ()
       await end.close();
       await listener.close();
     `;
-    const result = await within(childLines(spawnCode(script, { cwd: packageDir })).exited, 15_000, 'the child to exit by itself');
-    expect(result.stderr).toBe('');
-    expect(result.stdout).toBe('ping IPCX_ERR_TIMEOUT 1\n');
-    expect(result.code).toBe(0);
+    expect(await exitOf(script, { cwd: packageDir })).toMatchObject({ code: 0, stderr: '', stdout: 'ping IPCX_ERR_TIMEOUT 1\n' });
   });
 });

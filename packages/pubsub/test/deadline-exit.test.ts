@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { childLines, killTrackedChildren, spawnCode, within } from '@ipcx/core/testing';
+import { exitOf, killTrackedChildren } from '@ipcx/core/testing';
 import { Publisher } from '../src/index.js';
 import { leftovers, uniqueTopic } from './helpers.js';
 
@@ -28,9 +28,6 @@ describe('waits with a timeout in a process that has nothing else to do', () => 
       await subscriber.close();
       await publisher.close();
     `;
-    const result = await within(childLines(spawnCode(script, { cwd: packageDir })).exited, 15_000, 'the child to exit by itself');
-    expect(result.stderr).toBe('');
-    expect(result.stdout).toBe('first IPCX_ERR_TIMEOUT\n');
-    expect(result.code).toBe(0);
+    expect(await exitOf(script, { cwd: packageDir })).toMatchObject({ code: 0, stderr: '', stdout: 'first IPCX_ERR_TIMEOUT\n' });
   });
 });

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { childLines, killTrackedChildren, spawnCode, within } from '@ipcx/core/testing';
+import { exitOf, killTrackedChildren } from '@ipcx/core/testing';
 import { uniqueNames } from './helpers.js';
 
 const names = uniqueNames();
@@ -33,9 +33,6 @@ describe('waits with a timeout in a process that has nothing else to do', () => 
       await end.close();
       await server.close();
     `;
-    const result = await within(childLines(spawnCode(script, { cwd: packageDir })).exited, 15_000, 'the child to exit by itself');
-    expect(result.stderr).toBe('');
-    expect(result.stdout).toBe('openWriter without a reader IPCX_ERR_TIMEOUT\nreconnecting receive ping IPCX_ERR_TIMEOUT\n');
-    expect(result.code).toBe(0);
+    expect(await exitOf(script, { cwd: packageDir })).toMatchObject({ code: 0, stderr: '', stdout: 'openWriter without a reader IPCX_ERR_TIMEOUT\nreconnecting receive ping IPCX_ERR_TIMEOUT\n' });
   });
 });

@@ -14,6 +14,7 @@ export { within } from './within.js';
 export {
   childLines,
   defer,
+  exitOf,
   ignoring,
   killTrackedChildren,
   rejection,
