@@ -4,6 +4,7 @@ import { ShmChannel } from '@ipcx/shm';
 import { Word, controlView, wordOf } from './internal/control.js';
 import { takeLink, type Link } from './internal/link.js';
 import { checkMs, linkCodec } from './internal/options.js';
+import { lingerOption } from '@ipcx/core/transport';
 import { PeerChannel } from './peer-channel.js';
 
 /** Options of `connectToParent`. */
@@ -12,6 +13,11 @@ export interface ConnectToParentOptions<T = unknown> {
   codec?: Codec<T>;
   /** unix: how long (ms) to try to connect. Default 30000. */
   timeout?: number;
+  /**
+   * How long (ms) the channel's `close()` waits for the parent to take what is left; then the sends still
+   * waiting reject with `ClosedError` and the channel is destroyed. Default 2000.
+   */
+  lingerTimeout?: number;
 }
 
 let connecting: Promise<PeerChannel<any>> | undefined;
@@ -41,10 +47,11 @@ async function open<T>(options: ConnectToParentOptions<T>): Promise<PeerChannel<
   if (link === undefined) throw new NotFoundError('a parent channel (this worker was not started by @ipcx/cluster)');
   const codec = linkCodec<T>(link.codec, options.codec);
   const timeout = checkMs('timeout', options.timeout, 30_000);
+  const linger = lingerOption(options.lingerTimeout);
   let channel: PeerChannel<T>;
   if (link.transport === 'thread') {
     const spin = link.spinMicroseconds !== undefined ? { spinMicroseconds: link.spinMicroseconds } : {};
-    channel = new PeerChannel<T>(ShmChannel.from<T>(link.handle!, { codec, ...spin }));
+    channel = new PeerChannel<T>(ShmChannel.from<T>(link.handle!, { codec, ...spin }), undefined, linger);
   } else if (link.transport === 'shm') {
     const inner = await ShmChannel.open<T>(link.name!, {
       codec,
@@ -53,10 +60,10 @@ async function open<T>(options: ConnectToParentOptions<T>): Promise<PeerChannel<
     });
     // Both ends are attached: the name has done its work (the mapping stays).
     await ShmChannel.unlink(link.name!);
-    channel = new PeerChannel<T>(inner);
+    channel = new PeerChannel<T>(inner, undefined, linger);
   } else {
     const { UnixSocket } = await import('@ipcx/sockets'); // loaded only for this transport
-    channel = new PeerChannel<T>(await UnixSocket.connect<T>({ abstract: link.name! }, { codec, timeout }));
+    channel = new PeerChannel<T>(await UnixSocket.connect<T>({ abstract: link.name! }, { codec, timeout }), undefined, linger);
   }
   watchParent(link, channel);
   // A supervisor that watches heartbeats gets them from every worker that connects.

@@ -1,4 +1,8 @@
 import { AbstractChannel, ClosedError, PeerGoneError, isIpcError, type Channel, type ReceiveOptions, type SendOptions } from '@ipcx/core';
+import { DEFAULT_LINGER_TIMEOUT } from '@ipcx/core/transport';
+
+/** A transport's channel, with the `destroy` every ipcx channel has (docs/API.md, "Closing"). */
+type Destroyable<T> = Channel<T> & { destroy?(error?: Error): void };
 
 /**
  * The channel between a parent and a worker it spawned (or, in the worker, to its parent): a `Channel`
@@ -7,8 +11,9 @@ import { AbstractChannel, ClosedError, PeerGoneError, isIpcError, type Channel, 
  * still delivered, then `receive` and `send` fail with `PeerGoneError` — also a receive that was waiting.
  */
 export class PeerChannel<T = unknown> extends AbstractChannel<T> {
-  readonly #inner: Channel<T>;
+  readonly #inner: Destroyable<T>;
   readonly #cleanup: (() => void | Promise<void>) | undefined;
+  readonly #lingerMs: number;
   #gone: PeerGoneError | undefined;
   #closing: Promise<void> | undefined;
   /** The peer closed its end itself (a graceful close), before anyone saw it die. */
@@ -29,11 +34,15 @@ export class PeerChannel<T = unknown> extends AbstractChannel<T> {
     throw error;
   };
 
-  /** @internal Built by the spawn functions and `connectToParent`. */
-  constructor(inner: Channel<T>, cleanup?: () => void | Promise<void>) {
+  /**
+   * @internal Built by the spawn functions and `connectToParent`. `lingerMs`: how long `close` waits for the
+   * transport's graceful close (checked by the caller, default 2000).
+   */
+  constructor(inner: Channel<T>, cleanup?: () => void | Promise<void>, lingerMs = DEFAULT_LINGER_TIMEOUT) {
     super();
     this.#inner = inner;
     this.#cleanup = cleanup;
+    this.#lingerMs = lingerMs;
   }
 
   /** Set once the other side is known to be gone; the error its waits end with. */
@@ -80,16 +89,37 @@ export class PeerChannel<T = unknown> extends AbstractChannel<T> {
     }
   }
 
-  /** Closes this end (the peer's receives end with `ClosedError`) and frees what the spawn made. Idempotent. */
+  /**
+   * Closes this end gracefully (what was sent goes to the peer first; the peer's receives then end with
+   * `ClosedError`) and frees what the spawn made. Bounded by `lingerTimeout` (default 2000 ms): if the peer
+   * does not take what is left by then, the transport is destroyed and the sends still waiting reject with
+   * `ClosedError`. Never hangs. Idempotent (the same promise).
+   */
   close(): Promise<void> {
     this.#closing ??= (async () => {
       try {
-        await this.#inner.close();
+        await this.#closeInner();
       } finally {
         await this.#cleanup?.();
       }
     })();
     return this.#closing;
+  }
+
+  /** The transport's graceful close, for at most `lingerTimeout` ms; then its destroy. */
+  async #closeInner(): Promise<void> {
+    const inner = this.#inner;
+    const closing = inner.close();
+    if (typeof inner.destroy !== 'function') return closing; // nothing to cut it short with
+    let timer: NodeJS.Timeout | undefined;
+    const lingered = new Promise<'lingered'>((resolve) => (timer = setTimeout(() => resolve('lingered'), this.#lingerMs)));
+    try {
+      if ((await Promise.race([closing, lingered])) !== 'lingered') return;
+    } finally {
+      clearTimeout(timer);
+    }
+    closing.catch(() => {}); // the destroy below settles or abandons it
+    inner.destroy(new ClosedError(`channel (the peer took nothing within lingerTimeout, ${this.#lingerMs} ms, at close)`));
   }
 
   /**
@@ -98,7 +128,7 @@ export class PeerChannel<T = unknown> extends AbstractChannel<T> {
    */
   destroy(error?: Error): void {
     if (this.#closing !== undefined) return;
-    const inner = this.#inner as Channel<T> & { destroy?(error?: Error): void };
+    const inner = this.#inner;
     this.#closing = (async () => {
       try {
         if (typeof inner.destroy === 'function') inner.destroy(error);

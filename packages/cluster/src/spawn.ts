@@ -9,6 +9,7 @@ import type { UnixServer } from '@ipcx/sockets';
 import { controlContext, Word, wordOf, type ControlSlot } from './internal/control.js';
 import { processLinkEnv, withThreadLink, type Link } from './internal/link.js';
 import { checkMs, checkTransport } from './internal/options.js';
+import { lingerOption } from '@ipcx/core/transport';
 import { PeerChannel } from './peer-channel.js';
 
 /** Options every spawn style takes for its channel. */
@@ -29,6 +30,11 @@ export interface ChannelSpawnOptions<T = unknown> {
   connectTimeout?: number;
   /** shm: microseconds a waiting end spins before it sleeps, on both ends (see `ShmChannelOptions`). Default 50. */
   spinMicroseconds?: number;
+  /**
+   * How long (ms) the parent's `channel.close()` waits for the worker to take what is left; then the sends still
+   * waiting reject with `ClosedError` and the channel is destroyed. Default 2000.
+   */
+  lingerTimeout?: number;
 }
 
 /** Options of `spawnWorker`: Node's `WorkerOptions` plus the channel's. */
@@ -231,14 +237,23 @@ export interface ClusterHandle<T = unknown> extends WorkerHandle<T> {
   readonly child: ChildProcess;
 }
 
-function checkChannelOptions(options: ChannelSpawnOptions<unknown>): { transport: 'shm' | 'unix'; peerCheckInterval: number; connectTimeout: number } {
+/** The checked channel options of a spawn. */
+interface CheckedChannelOptions {
+  transport: 'shm' | 'unix';
+  peerCheckInterval: number;
+  connectTimeout: number;
+  lingerTimeout: number;
+}
+
+function checkChannelOptions(options: ChannelSpawnOptions<unknown>): CheckedChannelOptions {
   const transport = checkTransport(options.transport);
   const peerCheckInterval = checkMs('peerCheckInterval', options.peerCheckInterval, DEFAULT_PEER_CHECK);
   const connectTimeout = checkMs('connectTimeout', options.connectTimeout, 30_000);
   if (options.codec !== undefined && (typeof options.codec.encode !== 'function' || typeof options.codec.decode !== 'function')) {
     throw new TypeError('codec must be a Codec (encode, decode)');
   }
-  return { transport, peerCheckInterval, connectTimeout };
+  const lingerTimeout = lingerOption(options.lingerTimeout);
+  return { transport, peerCheckInterval, connectTimeout, lingerTimeout };
 }
 
 function uniqueName(): string {
@@ -262,7 +277,7 @@ function takeSlot(kind: 'thread' | 'process'): ControlSlot | undefined {
  * ```
  */
 export async function spawnWorker<T = unknown>(file: string | URL, options: SpawnWorkerOptions<T> = {}): Promise<ThreadHandle<T>> {
-  const { transport, peerCheckInterval, connectTimeout, codec, bufferBytes, spinMicroseconds, ...workerOptions } = options;
+  const { transport, peerCheckInterval, connectTimeout, codec, bufferBytes, spinMicroseconds, lingerTimeout, ...workerOptions } = options;
   const checked = checkChannelOptions(options);
   const codecName = (codec ?? msgpackCodec).name;
   const slot = takeSlot('thread');
@@ -281,7 +296,7 @@ export async function spawnWorker<T = unknown>(file: string | URL, options: Spaw
       }
       const exited = threadExit(worker);
       const channel = await acceptOne(server, exited, checked.connectTimeout, () => void worker.terminate());
-      const peer = new PeerChannel<T>(channel, () => server.close());
+      const peer = new PeerChannel<T>(channel, () => server.close(), checked.lingerTimeout);
       const handle = new WorkerHandle<T>('thread', worker, peer, exited, slot);
       watchExit(handle, 'thread');
       return handle as ThreadHandle<T>;
@@ -296,7 +311,7 @@ export async function spawnWorker<T = unknown>(file: string | URL, options: Spaw
       await mine.close();
       throw error;
     }
-    const peer = new PeerChannel<T>(mine);
+    const peer = new PeerChannel<T>(mine, undefined, checked.lingerTimeout);
     const handle = new WorkerHandle<T>('thread', worker, peer, threadExit(worker), slot);
     // A thread's death cannot be seen in shared memory: when it exits, close its end of the rings for
     // it, which ends our waits (after what it sent) exactly as if it had closed them itself.
@@ -319,7 +334,7 @@ export async function spawnWorker<T = unknown>(file: string | URL, options: Spaw
  * ```
  */
 export async function forkChild<T = unknown>(file: string | URL, options: ForkChildOptions<T> = {}): Promise<ChildHandle<T>> {
-  const { transport, peerCheckInterval, connectTimeout, codec, bufferBytes, spinMicroseconds, args, env, ...forkOptions } = options;
+  const { transport, peerCheckInterval, connectTimeout, codec, bufferBytes, spinMicroseconds, lingerTimeout, args, env, ...forkOptions } = options;
   const checked = checkChannelOptions(options);
   return (await spawnProcess<T>('process', options, checked, (link) =>
     fork(file, args ?? [], { ...forkOptions, env: processLinkEnv(link, env) }),
@@ -351,7 +366,7 @@ export async function forkClusterWorker<T = unknown>(options: ClusterWorkerOptio
 async function spawnProcess<T>(
   kind: 'process' | 'cluster',
   options: ChannelSpawnOptions<T>,
-  checked: { transport: 'shm' | 'unix'; peerCheckInterval: number; connectTimeout: number },
+  checked: CheckedChannelOptions,
   start: (link: Link) => ChildProcess | ClusterWorker,
 ): Promise<WorkerHandle<T>> {
   const codecName = (options.codec ?? msgpackCodec).name;
@@ -371,7 +386,7 @@ async function spawnProcess<T>(
       }
       const exited = processExit(kind, target);
       const channel = await acceptOne(server, exited, checked.connectTimeout, () => processOf(kind, target).kill('SIGKILL'));
-      const handle = new WorkerHandle<T>(kind, target, new PeerChannel<T>(channel, () => server.close()), exited, slot);
+      const handle = new WorkerHandle<T>(kind, target, new PeerChannel<T>(channel, () => server.close(), checked.lingerTimeout), exited, slot);
       watchExit(handle, kind);
       return handle;
     }
@@ -392,7 +407,7 @@ async function spawnProcess<T>(
     // The child unlinks the name once it has opened it. When it is gone: if it never opened it (it died
     // starting), take its end and close it, which ends our waits as a peer that closed would (a child that
     // did open it is found dead by the channel's own check); then the name goes.
-    const handle = new WorkerHandle<T>(kind, target, new PeerChannel<T>(mine), processExit(kind, target), slot);
+    const handle = new WorkerHandle<T>(kind, target, new PeerChannel<T>(mine, undefined, checked.lingerTimeout), processExit(kind, target), slot);
     watchExit(handle, kind, async () => {
       try {
         await (await ShmChannel.open(segment)).close();

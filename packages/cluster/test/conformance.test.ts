@@ -38,3 +38,25 @@ describe('PeerChannel after the peer closed (docs/API.md)', () => {
     }
   });
 });
+
+describe('PeerChannel close() (docs/API.md, "Closing")', () => {
+  it('a peer that does not read: close() returns after lingerTimeout and the waiting send is ClosedError', async () => {
+    const [a, b] = ShmChannel.pair({ bufferBytes: 4096 });
+    const [mine, theirs] = [new PeerChannel(a, undefined, 50), new PeerChannel(b)];
+    try {
+      while (mine.trySend('fill')) {}
+      const outcome = mine.send('waits', { timeout: 60_000 }).catch((error: unknown) => error);
+      await within(mine.close(), 10_000, 'close() bounded by lingerTimeout');
+      expect(await within(outcome, 5000, 'the waiting send')).toMatchObject({ code: 'IPCX_ERR_CLOSED' });
+    } finally {
+      mine.destroy();
+      theirs.destroy();
+    }
+  });
+
+  it('a bad lingerTimeout is refused before anything is spawned', async () => {
+    for (const lingerTimeout of [-1, 1.5, Number.NaN]) {
+      await expect(forkChild(fixture('pure-echo.mjs'), { lingerTimeout })).rejects.toMatchObject({ code: 'IPCX_ERR_INVALID_OPTION' });
+    }
+  });
+});

@@ -1,5 +1,19 @@
 import type { WaitOptions } from './channel.js';
-import { waitFor, type Settle } from './wait.js';
+import { checkInteger } from './options.js';
+import { MAX_TIMEOUT_MS, waitFor, type Settle } from './wait.js';
+
+/** The default `lingerTimeout` (ms): how long a graceful close waits for the peer to take what is left. */
+export const DEFAULT_LINGER_TIMEOUT = 2000;
+
+/**
+ * Reads a `lingerTimeout` option (ms a graceful `close()` waits for the peer to take what is left, then the sends
+ * still waiting reject with `ClosedError`: `drainedWithin`): `DEFAULT_LINGER_TIMEOUT` when undefined, else an
+ * integer from 0 to MAX_TIMEOUT_MS.
+ * @throws InvalidOptionError / OptionTypeError (code IPCX_ERR_INVALID_OPTION) on anything else.
+ */
+export function lingerOption(value: unknown): number {
+  return checkInteger('lingerTimeout', value, { default: DEFAULT_LINGER_TIMEOUT, min: 0, max: MAX_TIMEOUT_MS });
+}
 
 interface Entry<P> {
   readonly payload: P;
@@ -13,7 +27,7 @@ interface Entry<P> {
  * copy, with whatever it needs: a destination, descriptors, a priority) and the caller's promise settles when the
  * transport hands the payload on (`flush`, or `oldest` + `resolveOldest` for a pump that waits), when
  * `{ signal, timeout }` ends the wait (the entry is removed: nothing is sent late), or when `rejectAll` fails
- * every waiting send (close, destroy, the peer gone). `drained()` is what a graceful `close()` awaits.
+ * every waiting send (close, destroy, the peer gone). `drainedWithin()` is what a graceful `close()` awaits.
  * Building block for transport authors.
  *
  * @example
@@ -26,9 +40,6 @@ interface Entry<P> {
  * #onWritable() { this.#queue.flush((bytes) => this.#tryWrite(bytes)); }
  * ```
  */
-/** The default `lingerTimeout` (ms): how long a graceful close waits for the peer to take what is left. */
-export const DEFAULT_LINGER_TIMEOUT = 2000;
-
 export class SendQueue<P> {
   readonly #entries = new Set<Entry<P>>();
   #drained: { promise: Promise<void>; resolve: () => void } | undefined;

@@ -4,7 +4,7 @@
  */
 export { AbstractChannel } from './abstract-channel.js';
 export { Inbox, WaitList } from './inbox.js';
-export { DEFAULT_LINGER_TIMEOUT, SendQueue } from './send-queue.js';
+export { DEFAULT_LINGER_TIMEOUT, SendQueue, lingerOption } from './send-queue.js';
 export { FRAME_HEADER_BYTES, FrameDecoder, MAX_FRAME_LENGTH, encodeFrame, writeFrameHeader, type FrameDecoderOptions } from './framing.js';
 export {
   Deadline,

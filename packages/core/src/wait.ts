@@ -48,8 +48,10 @@ export function spinOption(value: number | undefined, fallback: number): number 
 
 /**
  * Turns `{ signal, timeout }` into one signal (or undefined when neither is set), and tells why it fired.
- * Nothing is allocated for a call without options. The timer does not keep the process alive by itself: a
- * wait that should (a pending `receive({ timeout })`) calls `hold()`, and `release()` once it settled.
+ * Nothing is allocated for a call without options. A timeout keeps the process alive until it fires or the
+ * caller calls `release()`, which it must do once its wait settled (in a `finally`): a pending
+ * `receive({ timeout: 200 })` that nothing else holds open then rejects with `TimeoutError` instead of letting
+ * the process end with exit code 13, and a wait that settled early lets the process exit at once.
  */
 export function deadline(what: string, options: WaitOptions | undefined): Deadline | undefined {
   checkWaitOptions(options);
@@ -59,7 +61,6 @@ export function deadline(what: string, options: WaitOptions | undefined): Deadli
   if (timeout === undefined) return new Deadline(what, user!, user, undefined, undefined);
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new DOMException('The operation timed out.', 'TimeoutError')), Math.ceil(timeout)); // whole ms
-  timer.unref();
   const signal = user === undefined ? controller.signal : AbortSignal.any([user, controller.signal]);
   return new Deadline(what, signal, user, timeout, timer);
 }
@@ -80,12 +81,36 @@ export class Deadline {
     return new TimeoutError(this.what, this.timeout);
   }
 
-  /** Keeps the process alive until the timeout fires or `release()` is called (a wait someone awaits). */
-  hold(): void {
-    this.timer?.ref();
+  /**
+   * `promise`, or this deadline's error (`AbortedError`, `TimeoutError`) if it fires first; the promise is then
+   * left to settle unobserved (the operation it stands for may still complete). Does not release the deadline:
+   * a wait may race several steps against one deadline.
+   */
+  race<T>(promise: Promise<T>): Promise<T> {
+    if (this.signal.aborted) {
+      promise.catch(() => {});
+      return Promise.reject(this.error());
+    }
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = (): void => {
+        promise.catch(() => {});
+        reject(this.error());
+      };
+      this.signal.addEventListener('abort', onAbort, { once: true });
+      promise.then(
+        (value) => {
+          this.signal.removeEventListener('abort', onAbort);
+          resolve(value);
+        },
+        (error: unknown) => {
+          this.signal.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      );
+    });
   }
 
-  /** Stops the timer: the wait settled. */
+  /** Stops the timer: the wait settled, and the process may exit. Idempotent. */
   release(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
   }
@@ -101,7 +126,7 @@ export interface Settle<T> {
  * A promise for a wait that can be ended by `{ signal, timeout }`. `start` registers the waiter and
  * returns the function that unregisters it; it runs when the wait is aborted or timed out, and the
  * abort listener and the timer are removed once the wait settles either way. A wait with a timeout keeps
- * the process alive until then.
+ * the process alive until then (exit code 13 otherwise, for an `await` that nothing else holds open).
  */
 export function waitFor<T>(
   what: string,
@@ -131,21 +156,24 @@ export function waitFor<T>(
       limit.signal.removeEventListener('abort', onAbort);
       limit.release();
     };
-    const cancel = start({
-      resolve: (value) => {
-        done();
-        resolve(value);
-      },
-      reject: (error) => {
-        done();
-        reject(error);
-      },
-    });
+    let cancel: () => void;
+    try {
+      cancel = start({
+        resolve: (value) => {
+          done();
+          resolve(value);
+        },
+        reject: (error) => {
+          done();
+          reject(error);
+        },
+      });
+    } catch (error) {
+      done(); // a start that throws leaves no timer holding the process
+      throw error;
+    }
     if (settled) return; // start settled it at once
     limit.signal.addEventListener('abort', onAbort, { once: true });
-    // A pending wait with a timeout keeps the process alive until it times out: without this a
-    // `await receive({ timeout })` that nothing else holds open would end the process (exit code 13).
-    limit.hold();
   });
 }
 

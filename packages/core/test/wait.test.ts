@@ -1,5 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_TIMEOUT_MS, MemoryChannel, checkWaitOptions, intervalOption } from '@ipcx/core';
+import { exitOf, killTrackedChildren } from '@ipcx/core/testing';
 
 describe('checkWaitOptions', () => {
   it('takes 0 to 2^31 - 1 ms and refuses the rest, which a Node timer would turn into 1 ms', async () => {
@@ -66,5 +68,36 @@ describe('a wait with a timeout', () => {
       );
     });
     expect(result).toEqual({ code: 0, stdout: 'x IPCX_ERR_ABORTED\n' });
+  });
+});
+
+describe('deadline()', () => {
+  afterEach(killTrackedChildren);
+  const transport = fileURLToPath(new URL('../dist/transport.js', import.meta.url));
+
+  it('keeps a process whose only pending thing is a race against it alive until it fires (exit code 13 before)', async () => {
+    const script = `
+      const { deadline } = await import(${JSON.stringify(transport)});
+      const limit = deadline('wait', { timeout: 50 });
+      try { await limit.race(new Promise(() => {})); } catch (error) { console.log(error.code); } finally { limit.release(); }
+    `;
+    expect(await exitOf(script)).toMatchObject({ code: 0, stdout: 'IPCX_ERR_TIMEOUT\n' });
+  });
+
+  it('lets the process exit at once once released, and race() ends with the error of a signal', async () => {
+    // A day of timeout left when the waits settle: a timer that release() did not stop would keep the child
+    // alive past exitOf's bound.
+    const script = `
+      const { deadline } = await import(${JSON.stringify(transport)});
+      const early = deadline('wait', { timeout: 86400000 });
+      const value = await early.race(Promise.resolve('settled'));
+      early.release();
+      const controller = new AbortController();
+      const aborted = deadline('wait', { timeout: 86400000, signal: controller.signal });
+      const pending = aborted.race(new Promise(() => {})).catch((e) => e.code).finally(() => aborted.release());
+      controller.abort();
+      console.log(value, await pending);
+    `;
+    expect(await exitOf(script)).toMatchObject({ code: 0, stdout: 'settled IPCX_ERR_ABORTED\n' });
   });
 });

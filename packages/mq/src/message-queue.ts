@@ -8,6 +8,7 @@ import {
   checkWaitOptions,
   errnoError,
   iterate,
+  lingerOption,
   registerKernelObject,
   spinOption,
   waitFor,
@@ -97,6 +98,11 @@ export interface MessageQueueOptions {
    * 0 never spins. An idle queue never spins.
    */
   spinMicroseconds?: number;
+  /**
+   * How long, in ms, a graceful `close()` waits for room for the sends still waiting (a receiver that does not
+   * read); then they reject with `ClosedError` and the queue is closed. Default 2000.
+   */
+  lingerTimeout?: number;
 }
 
 /** Options of `create`: the shape and permissions of the new queue, and whether an existing one is adopted. */
@@ -146,6 +152,7 @@ export function checkPriority(priority: unknown): number {
 export function checkQueueOptions(options: MessageQueueCreateOptions): void {
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
   spinOption(options.spinMicroseconds, 50);
+  lingerOption(options.lingerTimeout);
   countOption('capacity', options.capacity);
   countOption('maxMessageBytes', options.maxMessageBytes);
   modeOption(options.mode);
@@ -268,6 +275,7 @@ export class MessageQueue implements AsyncIterable<QueueMessage>, AsyncDisposabl
   readonly #canRead: boolean;
   readonly #canWrite: boolean;
   readonly #spin: Spin;
+  readonly #lingerMs: number;
   readonly #ending = new Ending();
   #owned = false;
 
@@ -276,6 +284,7 @@ export class MessageQueue implements AsyncIterable<QueueMessage>, AsyncDisposabl
     if (token !== construct) throw new TypeError('use MessageQueue.create or MessageQueue.open');
     this.name = name;
     this.#spin = new Spin(spinOption(options.spinMicroseconds, 50));
+    this.#lingerMs = lingerOption(options.lingerTimeout);
     this.#fd = fd;
     this.#canRead = options.read ?? true;
     this.#canWrite = options.write ?? true;
@@ -502,22 +511,26 @@ export class MessageQueue implements AsyncIterable<QueueMessage>, AsyncDisposabl
     this.#watch();
   }
 
-  /** Resolves once every send waiting now is in the queue or has failed. */
+  /**
+   * Resolves once every send waiting now is in the queue or has failed, or `lingerTimeout` passed (then those
+   * still waiting reject with `ClosedError`).
+   */
   [sendsSettled](): Promise<void> {
-    return this.#sends.drained();
+    return this.#sends.drainedWithin(this.#lingerMs, () => new ClosedError(`message queue "${this.name}" (no room within its lingerTimeout of ${this.#lingerMs} ms at close)`));
   }
 
   /**
    * Graceful: waiting receives reject with `ClosedError` at once; sends already waiting for room go into the
-   * queue first (or fail); then the descriptor is closed and, if this object created the queue, its name is
-   * unlinked. Idempotent (the same promise again).
+   * queue first (or fail), for at most `lingerTimeout` ms (then they reject with `ClosedError`); then the
+   * descriptor is closed and, if this object created the queue, its name is unlinked. Never hangs. Idempotent
+   * (the same promise again).
    */
   close(): Promise<void> {
     return this.#ending.close(
       async () => {
         this.#receivers.fail(new ClosedError(`message queue "${this.name}"`));
         this.#watch();
-        await this.#sends.drained();
+        await this[sendsSettled]();
       },
       () => this.#release(new ClosedError(`message queue "${this.name}"`)),
     );

@@ -13,6 +13,7 @@ import {
   AbstractChannel,
   checkWaitOptions,
   intervalOption,
+  lingerOption,
 } from '@ipcx/core/transport';
 import {
   RESOLVED,
@@ -81,6 +82,7 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
   readonly #sendOptions: { priority: number };
   readonly #name: string;
   readonly #peerCheckMs: number;
+  readonly #lingerMs: number;
   /** This end created the queues (the other end marks them when it opens). */
   readonly #creator: boolean;
   readonly #ending = new Ending();
@@ -107,6 +109,7 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
     this.#priority = options.priority ?? 0;
     this.#sendOptions = { priority: this.#priority };
     this.#peerCheckMs = intervalOption('peerCheckInterval', options.peerCheckInterval, 500);
+    this.#lingerMs = lingerOption(options.lingerTimeout);
     this.#monitor = new PeerMonitor(this.#peerCheckMs, () => this.#checkPeer());
   }
 
@@ -237,16 +240,19 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
 
   /**
    * Graceful: waiting receives reject with `ClosedError`; sends already waiting for room go in first (or fail,
-   * `PeerGoneError` if the other end goes meanwhile); then the other end is told (an empty message, waiting at
-   * most a second for room) and the queues are closed; the creating end unlinks them. Idempotent.
+   * `PeerGoneError` if the other end goes meanwhile); then the other end is told (an empty message) and the
+   * queues are closed; the creating end unlinks them. All of it within `lingerTimeout` (default 2000 ms): a peer
+   * that does not read makes the sends still waiting reject with `ClosedError`, and gets no end marker. Never
+   * hangs. Idempotent.
    */
   close(): Promise<void> {
     return this.#ending.close(
       async () => {
+        const until = performance.now() + this.#lingerMs;
         this.#rx[failWaits](new ClosedError());
         await this.#tx[sendsSettled]();
         if (!this.#peerClosed && !this.#peerGone && !this.#goneNow()) {
-          await this.#tx.send(EOF, { timeout: 1000 }).catch(() => {});
+          await this.#tx.send(EOF, { timeout: Math.max(0, until - performance.now()) }).catch(() => {});
         }
       },
       async () => {

@@ -12,6 +12,7 @@ import {
   AbstractChannel,
   fromSystemError,
   intervalOption,
+  lingerOption,
   registerKernelObject,
   type KernelObjectRegistration,
 } from '@ipcx/core/transport';
@@ -91,6 +92,7 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
   readonly #receiveType: number;
   readonly #receiveSelector: { type: number };
   readonly #liveness: Liveness | undefined;
+  readonly #lingerMs: number;
   readonly #ending = new Ending();
   /** Close finished its drain, or destroy: the monitor stops. */
   #released = false;
@@ -102,7 +104,7 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
   /** While sends or receives wait (and the end has liveness), checks the other end every peerCheckInterval. */
   readonly #monitor: PeerMonitor | undefined;
 
-  private constructor(queue: SysvMessageQueue, codec: Codec<T> | undefined, sendType: number, receiveType: number, liveness: Liveness | undefined, peerCheckMs: number) {
+  private constructor(queue: SysvMessageQueue, codec: Codec<T> | undefined, sendType: number, receiveType: number, liveness: Liveness | undefined, peerCheckMs: number, lingerMs: number) {
     super();
     this.queue = queue;
     this.#codec = codec ?? (msgpackCodec as Codec<T>);
@@ -110,6 +112,7 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
     this.#receiveType = receiveType;
     this.#receiveSelector = { type: receiveType };
     this.#liveness = liveness;
+    this.#lingerMs = lingerMs;
     this.#monitor = liveness === undefined ? undefined : new PeerMonitor(peerCheckMs, () => this.#checkPeer(), true);
   }
 
@@ -130,6 +133,7 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
     const [a, b] = checkTypes(options.types);
     checkCodec(options.codec, msgpackCodec, ['encode', 'decode']);
     const peerCheckMs = intervalOption('peerCheckInterval', options.peerCheckInterval, 500);
+    const lingerMs = lingerOption(options.lingerTimeout);
     const { codec, types: _, peerCheckInterval: __, ...rest } = options;
     const queue = role === 'create' ? createSysvQueue({ ...rest, exclusive: true }) : openSysvQueue(rest);
     let liveness: Liveness | undefined;
@@ -141,8 +145,8 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
         throw error;
       }
     }
-    if (role === 'create') return new SysvChannel<T>(queue, codec, a, b, liveness, peerCheckMs);
-    const channel = new SysvChannel<T>(queue, codec, b, a, liveness, peerCheckMs);
+    if (role === 'create') return new SysvChannel<T>(queue, codec, a, b, liveness, peerCheckMs, lingerMs);
+    const channel = new SysvChannel<T>(queue, codec, b, a, liveness, peerCheckMs, lingerMs);
     channel.#peerAlive(); // the creator holds its unit from the start: seen now, its death is noticed later
     return channel;
   }
@@ -198,17 +202,19 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
 
   /**
    * Graceful: pending receives reject with `ClosedError`; sends waiting for room go in first (or fail); unread
-   * messages to this end are dropped; the other end is told (an empty message, waiting at most a second for
-   * room); the last end to close removes the queue (System V has no unlink that spares the open ends: removing it
-   * drops what the other end has yet to read). Idempotent.
+   * messages to this end are dropped; the other end is told (an empty message); the last end to close removes
+   * the queue (System V has no unlink that spares the open ends: removing it drops what the other end has yet to
+   * read). All of it within `lingerTimeout` (default 2000 ms): a peer that does not read makes the sends still
+   * waiting reject with `ClosedError`, and gets no end marker. Never hangs. Idempotent.
    */
   close(): Promise<void> {
+    const until = performance.now() + this.#lingerMs;
     return this.#ending.close(
       async () => {
         this.#failReceives(new ClosedError());
         await this.queue[sendsSettled]();
       },
-      () => this.#release(true),
+      () => this.#release(Math.max(0, until - performance.now())),
     );
   }
 
@@ -220,11 +226,12 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
   destroy(error?: Error): void {
     this.#ending.destroy(() => {
       this.queue.fail(error ?? new ClosedError());
-      return this.#release(false);
+      return this.#release(undefined);
     });
   }
 
-  async #release(graceful: boolean): Promise<void> {
+  /** `linger`: the ms a graceful close has left for its end marker; undefined for destroy (no marker). */
+  async #release(linger: number | undefined): Promise<void> {
     this.#released = true;
     this.#monitor?.stop();
     const q = this.queue;
@@ -242,7 +249,7 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
       // Nothing left for the other end to read: remove the queue now (its receives end with ClosedError). Else
       // leave an end marker after what it has to read, and the queue for it to remove.
       if (!this.#peerClosed && q.stat().messages === 0) this.#peerClosed = true;
-      else if (!this.#peerClosed && graceful) await q.send(this.#sendType, EOF, { timeout: 1000 }).catch(() => {});
+      else if (!this.#peerClosed && linger !== undefined) await q.send(this.#sendType, EOF, { timeout: linger }).catch(() => {});
     } catch (error) {
       removed = isIpcError(error) && error.code === 'IPCX_ERR_CLOSED'; // removed under us
     }

@@ -15,6 +15,7 @@ import {
   checkWaitOptions,
   fromSystemError,
   iterate,
+  lingerOption,
   registerKernelObject,
   spinOption,
   intervalOption,
@@ -57,6 +58,11 @@ export interface SysvMessageQueueOptions extends SysvQueueKeyOptions {
    * last call did not wait). Default 50; 0 never spins.
    */
   spinMicroseconds?: number;
+  /**
+   * How long, in ms, a graceful `close()` waits for room for the sends still waiting (a receiver that does not
+   * read); then they reject with `ClosedError` and the queue is closed. Default 2000.
+   */
+  lingerTimeout?: number;
 }
 
 /** Options of `SysvMessageQueue.create`. */
@@ -230,6 +236,7 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
   readonly #sends = new SendQueue<PendingSend>();
   readonly #pollMs: number;
   readonly #spin: Spin;
+  readonly #lingerMs: number;
   readonly #ending = new Ending();
   #registration: KernelObjectRegistration | undefined;
   #timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
@@ -247,6 +254,7 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
     this.#scratch = Buffer.allocUnsafeSlow(this.maxMessageBytes + 1);
     this.#pollMs = intervalOption('pollInterval', options.pollInterval, 20);
     this.#spin = new Spin(spinOption(options.spinMicroseconds, 50));
+    this.#lingerMs = lingerOption(options.lingerTimeout);
     if (created) {
       this.#registration = registerKernelObject({ kind: 'sysv-msg', name: what.replace(/^System V queue /, ''), owner: '@ipcx/mq', unlink: () => removeQuietly(id) });
     }
@@ -266,6 +274,7 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
     const mode = modeOption(options.mode);
     intervalOption('pollInterval', options.pollInterval, 20);
     spinOption(options.spinMicroseconds, 50);
+    lingerOption(options.lingerTimeout);
     checkBoolean('exclusive', options.exclusive);
     const bufferBytes = countOption('bufferBytes', options.bufferBytes);
     let id: number;
@@ -308,6 +317,7 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
     const mode = modeOption(options.mode);
     intervalOption('pollInterval', options.pollInterval, 20);
     spinOption(options.spinMicroseconds, 50);
+    lingerOption(options.lingerTimeout);
     let id: number;
     if ('id' in target) {
       id = target.id;
@@ -452,14 +462,15 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
 
   /**
    * Graceful: waiting receives reject with `ClosedError` at once; sends already waiting for room go into the
-   * queue first (or fail); then the creator removes the queue (unless it was removed already), an opener
-   * leaves it. Idempotent (the same promise again).
+   * queue first (or fail), for at most `lingerTimeout` ms (then they reject with `ClosedError`); then the creator
+   * removes the queue (unless it was removed already), an opener leaves it. Never hangs. Idempotent (the same
+   * promise again).
    */
   close(): Promise<void> {
     return this.#ending.close(
       async () => {
         this.#receivers.fail(new ClosedError(this.#what));
-        await this.#sends.drained();
+        await this[sendsSettled]();
       },
       () => this.#release(new ClosedError(this.#what)),
     );
@@ -494,9 +505,12 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
     this.#keep = true;
   }
 
-  /** Resolves once every send waiting now is in the queue or has failed (SysvChannel's close). */
+  /**
+   * Resolves once every send waiting now is in the queue or has failed, or `lingerTimeout` passed (then those
+   * still waiting reject with `ClosedError`). SysvChannel's close.
+   */
   [sendsSettled](): Promise<void> {
-    return this.#sends.drained();
+    return this.#sends.drainedWithin(this.#lingerMs, () => new ClosedError(`${this.#what} (no room within its lingerTimeout of ${this.#lingerMs} ms at close)`));
   }
 
   /** Rejects every waiting receive with `error` (SysvChannel's close). */
@@ -635,8 +649,12 @@ export function openSysvQueue(options: SysvMessageQueueOptions): SysvMessageQueu
 
 /** The polling options of `options` (what an adopted queue keeps of create's options). */
 function pick(options: SysvMessageQueueOptions): SysvMessageQueueOptions {
-  const { pollInterval, spinMicroseconds } = options;
-  return { ...(pollInterval !== undefined ? { pollInterval } : {}), ...(spinMicroseconds !== undefined ? { spinMicroseconds } : {}) };
+  const { pollInterval, spinMicroseconds, lingerTimeout } = options;
+  return {
+    ...(pollInterval !== undefined ? { pollInterval } : {}),
+    ...(spinMicroseconds !== undefined ? { spinMicroseconds } : {}),
+    ...(lingerTimeout !== undefined ? { lingerTimeout } : {}),
+  };
 }
 
 /** Refuses a queue owned or created by another uid, or open wider than `mode`. */

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { rawCodec, request, serve } from '@ipcx/core';
-import { childLines, describeChannelConformance, killChild, killTrackedChildren, spawnNode, type KillablePeer } from '@ipcx/core/testing';
+import { childLines, describeChannelConformance, killChild, killTrackedChildren, spawnNode, within, type KillablePeer } from '@ipcx/core/testing';
 import { MessageQueue, MqChannel, TypedMessageQueue } from '@ipcx/mq';
 import { queueName, unlinkAll } from './helpers.js';
 
@@ -90,6 +90,27 @@ describe('MqChannel', () => {
     expect(a.closed).toBe(true);
     expect(await MessageQueue.unlink(`${name}.0`)).toBe(false);
     expect(await b.receive({ timeout: 1000 })).toBe('fills'); // an open end keeps what was there
+  });
+
+  it('close() with a peer that does not read waits lingerTimeout, then the waiting send is ClosedError', async () => {
+    const name = queueName('linger');
+    const a = await MqChannel.create<string>(name, { capacity: 1, maxMessageBytes: 64, lingerTimeout: 50 });
+    await using _b = await MqChannel.open<string>(name);
+    await a.send('fills');
+    const stuck = a.send('waits', { timeout: 60_000 });
+    const outcome = stuck.catch((error: unknown) => error);
+    await within(a.close(), 10_000, 'close() bounded by lingerTimeout');
+    expect(await outcome).toMatchObject({ code: 'IPCX_ERR_CLOSED' });
+  });
+
+  it('refuses a bad lingerTimeout before any queue exists', async () => {
+    const name = queueName('linger-option');
+    for (const lingerTimeout of [-1, 1.5, Number.NaN, 2 ** 31]) {
+      await expect(MqChannel.create(name, { lingerTimeout })).rejects.toMatchObject({ code: 'IPCX_ERR_INVALID_OPTION' });
+      await expect(MessageQueue.create(name, { lingerTimeout })).rejects.toMatchObject({ code: 'IPCX_ERR_INVALID_OPTION' });
+    }
+    expect(await MessageQueue.unlink(name)).toBe(false);
+    expect(await MessageQueue.unlink(`${name}.0`)).toBe(false);
   });
 
   it('refuses a bad peerCheckInterval before any queue exists', async () => {

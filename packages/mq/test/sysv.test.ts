@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ownedKernelObjects, rawCodec } from '@ipcx/core';
-import { childLines, compileC, describeChannelConformance, exited, killChild, killTrackedChildren, spawnNode, trackChild } from '@ipcx/core/testing';
+import { childLines, compileC, describeChannelConformance, exited, killChild, killTrackedChildren, spawnNode, trackChild, within } from '@ipcx/core/testing';
 import { sysv } from '@ipcx/native';
 import { SysvChannel, SysvMessageQueue, sysvMaxMessageBytes } from "@ipcx/mq";
 
@@ -142,6 +142,19 @@ describe('SysvMessageQueue', () => {
     controller.abort(new Error('stop'));
     await expect(aborted).rejects.toMatchObject({ code: 'IPCX_ERR_ABORTED' });
     await expect(q.send(0, new Uint8Array(1))).rejects.toBeInstanceOf(RangeError);
+  });
+
+  it('close() with nobody reading waits lingerTimeout, then the waiting send is ClosedError; a bad lingerTimeout is refused', async () => {
+    const q = track(await SysvMessageQueue.create({ bufferBytes: 64, pollInterval: 5, lingerTimeout: 50 }));
+    expect(q.trySend(1, new Uint8Array(64))).toBe(true);
+    const stuck = q.send(1, new Uint8Array(8), { timeout: 60_000 });
+    const outcome = stuck.catch((error: unknown) => error);
+    await within(q.close(), 10_000, 'close() bounded by lingerTimeout');
+    expect(await outcome).toMatchObject({ code: 'IPCX_ERR_CLOSED' });
+    for (const lingerTimeout of [-1, 1.5, Number.NaN]) {
+      await expect(SysvMessageQueue.create({ lingerTimeout })).rejects.toMatchObject({ code: 'IPCX_ERR_INVALID_OPTION' });
+      await expect(SysvChannel.create({ key: uniqueKey(), lingerTimeout })).rejects.toMatchObject({ code: 'IPCX_ERR_INVALID_OPTION' });
+    }
   });
 
   it('fails waits with ClosedError when the queue is removed, and removes what it created on close', async () => {

@@ -1,7 +1,7 @@
 import { BadFrameError, ClosedError, FullError, PeerGoneError, TooLargeError, copyBytes, isIpcError, msgpackCodec, type Codec, type IpcError, type ReceiveOptions, type SendOptions } from '@ipcx/core';
-import { AbstractChannel, Inbox, SendQueue, checkCodec, checkInteger, deadline, intervalOption } from '@ipcx/core/transport';
+import { AbstractChannel, Inbox, SendQueue, checkCodec, checkInteger, deadline, intervalOption, lingerOption } from '@ipcx/core/transport';
 import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { checkConnectOptions, holdConnection, onConnectionClosed, raceDeadline, releaseConnection, type HeldConnection, type NatsConnectOptions } from './internal/connection.js';
+import { checkConnectOptions, holdConnection, onConnectionClosed, releaseConnection, type HeldConnection, type NatsConnectOptions } from './internal/connection.js';
 import { fromNatsError } from './internal/errors.js';
 import { checkSubject } from './internal/subject.js';
 
@@ -22,6 +22,11 @@ export interface NatsChannelOptions<T> {
    * Default 1000.
    */
   peerCheckInterval?: number | undefined;
+  /**
+   * How long, in ms, a graceful `close()` waits for the peer to make room for the sends still waiting (a peer that
+   * does not read); then they reject with `ClosedError` and the channel closes. Default 2000.
+   */
+  lingerTimeout?: number | undefined;
 }
 
 /** Options of `NatsChannel.connect`: how to reach NATS, the channel's options, and `{ signal, timeout }` of the connect. */
@@ -86,6 +91,7 @@ export interface ChannelSettings<T> {
   capacity: number;
   maxMessageBytes: number;
   interval: number;
+  lingerMs: number;
 }
 
 /** Checks the channel options before anything is opened. */
@@ -94,7 +100,8 @@ export function channelSettings<T>(options: NatsChannelOptions<T> | undefined): 
   const capacity = checkInteger('capacity', options?.capacity, { min: 1, max: 1_000_000, default: DEFAULT_CAPACITY });
   const maxMessageBytes = checkInteger('maxMessageBytes', options?.maxMessageBytes, { min: 1, default: DEFAULT_MAX_MESSAGE_BYTES });
   const interval = intervalOption('peerCheckInterval', options?.peerCheckInterval, DEFAULT_INTERVAL);
-  return { codec, capacity, maxMessageBytes, interval };
+  const lingerMs = lingerOption(options?.lingerTimeout);
+  return { codec, capacity, maxMessageBytes, interval, lingerMs };
 }
 
 /** A fresh subject prefix one end receives on. */
@@ -198,16 +205,18 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
       sub = held.nc.subscribe(`${prefix}.>`);
       const timeout = options.timeout ?? 5000;
       const limit = deadline(`${what}: connect`, { signal: options.signal, timeout: Math.max(1, timeout - (Date.now() - started)) })!;
-      if (limit.signal.aborted) throw limit.error();
       let reply: Msg;
       try {
+        if (limit.signal.aborted) throw limit.error();
         const requesting = held.nc.request(subject, encodeHello({ v: 1, prefix, capacity: settings.capacity, interval: settings.interval }), {
           timeout: Math.max(1, Math.ceil(timeout - (Date.now() - started))),
         });
-        reply = await raceDeadline(requesting, limit);
+        reply = await limit.race(requesting);
       } catch (error) {
         if (limit.signal.aborted) throw limit.error();
         throw fromNatsError(`${what}: connect`, error);
+      } finally {
+        limit.release();
       }
       const hello = decodeHello(reply.data);
       if (hello?.error === 'busy') throw new FullError(`${what}: the server's backlog`);
@@ -270,7 +279,8 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
 
   /**
    * Closes this end gracefully: sends still waiting for room go out first (or fail with `PeerGoneError` if the peer
-   * goes), then the peer is told. Idempotent.
+   * goes), for at most `lingerTimeout` ms (then they reject with `ClosedError`), then the peer is told. Never
+   * hangs. Idempotent.
    */
   close(): Promise<void> {
     this.#closing ??= this.#shutdown();
@@ -287,7 +297,10 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
 
   async #shutdown(): Promise<void> {
     this.#closed = true;
-    if (this.#ended === undefined) await this.#pending.drained();
+    if (this.#ended === undefined) {
+      const ms = this.#settings.lingerMs;
+      await this.#pending.drainedWithin(ms, () => new ClosedError(`NATS channel (the peer made no room within its lingerTimeout of ${ms} ms at close)`));
+    }
     this.#released = true;
     clearInterval(this.#timer);
     if (this.#ended === undefined && !this.#nc.isClosed()) {

@@ -1,7 +1,7 @@
 import { ClosedError, TooLargeError, isIpcError, type Codec, type WaitOptions } from '@ipcx/core';
 import { checkInteger, deadline, intervalOption } from '@ipcx/core/transport';
 import { Kvm, type KV } from '@nats-io/kv';
-import { checkConnectOptions, holdConnection, raceDeadline, releaseConnection, type HeldConnection, type NatsConnectOptions } from './internal/connection.js';
+import { checkConnectOptions, holdConnection, releaseConnection, type HeldConnection, type NatsConnectOptions } from './internal/connection.js';
 import { fromNatsError } from './internal/errors.js';
 import {
   TOPIC_KEY,
@@ -231,7 +231,10 @@ export class NatsPublisher<T = unknown> implements AsyncDisposable {
   async #write(bytes: Uint8Array, expected: number | undefined, options: WaitOptions): Promise<number> {
     const what = `${this.#what}: publish`;
     const limit = deadline(what, options);
-    if (limit?.signal.aborted) throw limit.error();
+    if (limit?.signal.aborted) {
+      limit.release();
+      throw limit.error();
+    }
     const timeout = options.timeout === undefined ? undefined : Math.max(1, Math.ceil(options.timeout));
     const writing = (async () => {
       try {
@@ -244,7 +247,12 @@ export class NatsPublisher<T = unknown> implements AsyncDisposable {
       }
     })();
     // The caller stops waiting at the signal or the timeout; a write already sent may still be stored.
-    return raceDeadline(writing, limit);
+    if (limit === undefined) return writing;
+    try {
+      return await limit.race(writing);
+    } finally {
+      limit.release();
+    }
   }
 
   #say(state: 'alive' | 'gone'): void {

@@ -106,6 +106,10 @@ describeNats('NatsChannel.connect and NatsChannelServer', () => {
     await expect(NatsChannel.connect('bad subject', { servers: server().url })).rejects.toMatchObject({ code: 'IPCX_ERR_INVALID_NAME' });
     await expect(NatsChannel.connect('a.>', { servers: server().url })).rejects.toMatchObject({ code: 'IPCX_ERR_INVALID_NAME' });
     await expect(NatsChannel.connect(subject, { servers: server().url, capacity: 0 })).rejects.toThrow(RangeError);
+    for (const lingerTimeout of [-1, 1.5, Number.NaN]) {
+      await expect(NatsChannel.connect(subject, { servers: server().url, lingerTimeout })).rejects.toMatchObject({ code: 'IPCX_ERR_INVALID_OPTION' });
+      await expect(NatsChannelServer.listen(subject, { servers: server().url, lingerTimeout })).rejects.toMatchObject({ code: 'IPCX_ERR_INVALID_OPTION' });
+    }
   });
 
   it('servers in one queue group share the connections, and close ends accept and every accepted channel', async () => {

@@ -117,7 +117,12 @@ export class Subscriber<T = unknown> implements AsyncIterable<Revision<T>>, Asyn
     const dir = runtimeDir(options.dir);
     const subscriber = new Subscriber<T>(topic, { codec, dir, wait: gone === 'wait', authorize: options.authorize, spinMicroseconds });
     try {
-      await subscriber.#attach(deadline(`subscribe to topic "${topic}"`, options));
+      const limit = deadline(`subscribe to topic "${topic}"`, options);
+      try {
+        await subscriber.#attach(limit);
+      } finally {
+        limit?.release();
+      }
       const segment = subscriber.#segment!;
       if (from === 'new') {
         subscriber.#last = segment.head;
@@ -171,9 +176,20 @@ export class Subscriber<T = unknown> implements AsyncIterable<Revision<T>>, Asyn
    * topic or this subscriber was closed, RevisionNotFoundError when a replayed revision was overwritten first,
    * TimeoutError / AbortedError.
    */
-  async next(options?: WaitOptions): Promise<Revision<T>> {
-    checkWaitOptions(options);
-    const limit = options === undefined ? undefined : deadline(`next revision of topic "${this.topic}"`, options);
+  next(options?: WaitOptions): Promise<Revision<T>> {
+    if (options === undefined) return this.#next(undefined); // the loop's path: no deadline, no extra await
+    let limit: Deadline | undefined;
+    try {
+      limit = deadline(`next revision of topic "${this.topic}"`, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (limit === undefined) return this.#next(undefined);
+    const held = limit;
+    return this.#next(held).finally(() => held.release());
+  }
+
+  async #next(limit: Deadline | undefined): Promise<Revision<T>> {
     for (;;) {
       if (this.#closed) throw new ClosedError(`subscriber of topic "${this.topic}"`);
       const wakes = this.#wakes;
@@ -184,9 +200,9 @@ export class Subscriber<T = unknown> implements AsyncIterable<Revision<T>>, Asyn
         if (!this.#wait) throw new PeerGoneError(`publisher of topic "${this.topic}"`);
         if (this.#reconnecting === undefined) {
           this.#reconnecting = this.#attach(undefined).finally(() => (this.#reconnecting = undefined));
-          this.#reconnecting.catch(() => undefined); // each waiting `next` sees the error through raceLimit
+          this.#reconnecting.catch(() => undefined); // each waiting `next` sees the error through the race
         }
-        await raceLimit(this.#reconnecting, limit);
+        await (limit?.race(this.#reconnecting) ?? this.#reconnecting);
         continue;
       }
       const segment = this.#segment!;
@@ -419,24 +435,4 @@ export class Subscriber<T = unknown> implements AsyncIterable<Revision<T>>, Asyn
       }
     });
   }
-}
-
-/** Awaits `promise`, or rejects with the limit's error when it fires first. */
-function raceLimit<V>(promise: Promise<V>, limit: Deadline | undefined): Promise<V> {
-  if (limit === undefined) return promise;
-  if (limit.signal.aborted) return Promise.reject(limit.error());
-  return new Promise<V>((resolve, reject) => {
-    const onAbort = (): void => reject(limit.error());
-    limit.signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        limit.signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error) => {
-        limit.signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
 }

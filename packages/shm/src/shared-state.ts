@@ -312,6 +312,14 @@ export class SharedState<T = unknown> implements AsyncDisposable {
   async changed(since: number, options?: WaitOptions): Promise<number> {
     checkWaitOptions(options);
     const limit = deadline('changed', options);
+    try {
+      return await this.#changed(since, limit);
+    } finally {
+      limit?.release(); // the deadline holds the process until it fires or is released
+    }
+  }
+
+  async #changed(since: number, limit: ReturnType<typeof deadline>): Promise<number> {
     const control = this.#control;
     for (;;) {
       if (this.#closed) throw new ClosedError('shared state');

@@ -15,7 +15,7 @@ import {
   type IpcError,
   copyBytes,
 } from '@ipcx/core';
-import { AbstractChannel, DEFAULT_LINGER_TIMEOUT, Inbox, MAX_TIMEOUT_MS, NO_MESSAGE, checkCodec, checkInteger, checkWaitOptions, intervalOption, spinOption } from '@ipcx/core/transport';
+import { AbstractChannel, Inbox, NO_MESSAGE, checkCodec, checkWaitOptions, intervalOption, lingerOption, spinOption } from '@ipcx/core/transport';
 import {
   HEADER_BYTES,
   Header,
@@ -97,7 +97,7 @@ function resolveOptions<T>(options: ShmChannelOptions<T>): Resolved<T> {
     codec: checkCodec(options.codec, msgpackCodec as Codec<T>),
     spinMs: spinOption(options.spinMicroseconds, 50) / 1000,
     checkMs: intervalOption('peerCheckInterval', options.peerCheckInterval, 500),
-    lingerMs: checkInteger('lingerTimeout', options.lingerTimeout, { min: 0, max: MAX_TIMEOUT_MS, default: DEFAULT_LINGER_TIMEOUT }),
+    lingerMs: lingerOption(options.lingerTimeout),
   };
 }
 

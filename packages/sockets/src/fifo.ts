@@ -165,20 +165,24 @@ export class Fifo implements AsyncDisposable {
     const { signal, timeout, ...channel } = options;
     streamChannelDefaults(channel);
     const limit = deadline(`open FIFO ${path} for writing`, { signal, timeout });
-    for (let delay = 1; ; delay = Math.min(50, delay * 2)) {
-      let fd: number;
-      try {
-        fd = openFifo(path, constants.O_WRONLY);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ENXIO') throw fromSystemError(`open FIFO ${path} for writing`, error);
+    try {
+      for (let delay = 1; ; delay = Math.min(50, delay * 2)) {
+        let fd: number;
         try {
-          await sleep(delay, undefined, limit && { signal: limit.signal });
-        } catch {
-          throw limit!.error();
+          fd = openFifo(path, constants.O_WRONLY);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'ENXIO') throw fromSystemError(`open FIFO ${path} for writing`, error);
+          try {
+            await sleep(delay, undefined, limit && { signal: limit.signal });
+          } catch {
+            throw limit!.error();
+          }
+          continue;
         }
-        continue;
+        return new FifoWriter(new StreamChannel<T, undefined>(new net.Socket({ fd, readable: false, writable: true }), channel, undefined, 'send'));
       }
-      return new FifoWriter(new StreamChannel<T, undefined>(new net.Socket({ fd, readable: false, writable: true }), channel, undefined, 'send'));
+    } finally {
+      limit?.release();
     }
   }
 

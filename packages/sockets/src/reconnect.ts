@@ -112,14 +112,18 @@ export class ReconnectingChannel<T = unknown, P = undefined> extends AbstractCha
   async send(message: T, options?: SendOptions): Promise<void> {
     this.#check();
     const limit = deadline('send', options);
-    for (;;) {
-      const channel = await this.#live(limit, 'send');
-      try {
-        return await within(limit, (o) => channel.send(message, o));
-      } catch (error) {
-        if (this.#closed) throw new ClosedError();
-        if (!channel.closed) throw error; // refused on a live connection (too large, timed out): not a drop
+    try {
+      for (;;) {
+        const channel = await this.#live(limit, 'send');
+        try {
+          return await within(limit, (o) => channel.send(message, o));
+        } catch (error) {
+          if (this.#closed) throw new ClosedError();
+          if (!channel.closed) throw error; // refused on a live connection (too large, timed out): not a drop
+        }
       }
+    } finally {
+      limit?.release();
     }
   }
 
@@ -133,18 +137,22 @@ export class ReconnectingChannel<T = unknown, P = undefined> extends AbstractCha
   async receive(options?: ReceiveOptions): Promise<T> {
     this.#check();
     const limit = deadline('receive', options);
-    for (;;) {
-      // The current channel may have ended with messages still buffered: those come first.
-      const channel = this.#current ?? (await this.#live(limit, 'receive'));
-      try {
-        return await within(limit, (o) => channel.receive(o));
-      } catch (error) {
-        if (this.#closed) throw new ClosedError();
-        // Only a connection that ended is redialled. Anything else (a bad frame, a timeout) is the caller's
-        // to see: redialling a server that sends garbage would loop as fast as it accepts.
-        if (!channel.closed || !(isIpcError(error) && (error.code === 'IPCX_ERR_CLOSED' || error.code === 'IPCX_ERR_PEER_GONE'))) throw error;
-        await this.#live(limit, 'receive', channel);
+    try {
+      for (;;) {
+        // The current channel may have ended with messages still buffered: those come first.
+        const channel = this.#current ?? (await this.#live(limit, 'receive'));
+        try {
+          return await within(limit, (o) => channel.receive(o));
+        } catch (error) {
+          if (this.#closed) throw new ClosedError();
+          // Only a connection that ended is redialled. Anything else (a bad frame, a timeout) is the caller's
+          // to see: redialling a server that sends garbage would loop as fast as it accepts.
+          if (!channel.closed || !(isIpcError(error) && (error.code === 'IPCX_ERR_CLOSED' || error.code === 'IPCX_ERR_PEER_GONE'))) throw error;
+          await this.#live(limit, 'receive', channel);
+        }
       }
+    } finally {
+      limit?.release();
     }
   }
 
@@ -239,26 +247,30 @@ export class ReconnectingChannel<T = unknown, P = undefined> extends AbstractCha
     const limit = deadline('connect', wait);
     const signal = limit === undefined ? this.#stop.signal : AbortSignal.any([limit.signal, this.#stop.signal]);
     let last: unknown;
-    for (let attempt = 0; attempt < this.#retries; attempt++) {
-      const step = again ? attempt : attempt - 1;
-      if (step >= 0) {
-        const delay = Math.min(this.#maxDelay, this.#minDelay * 2 ** step);
+    try {
+      for (let attempt = 0; attempt < this.#retries; attempt++) {
+        const step = again ? attempt : attempt - 1;
+        if (step >= 0) {
+          const delay = Math.min(this.#maxDelay, this.#minDelay * 2 ** step);
+          try {
+            await sleep(delay, undefined, { signal });
+          } catch {
+            if (this.#stop.signal.aborted) throw new ClosedError();
+            throw limit!.error();
+          }
+        }
         try {
-          await sleep(delay, undefined, { signal });
-        } catch {
+          return await this.#dial({ signal });
+        } catch (error) {
           if (this.#stop.signal.aborted) throw new ClosedError();
-          throw limit!.error();
+          if (limit?.signal.aborted) throw limit.error();
+          if (fatal(error)) throw error;
+          last = error;
         }
       }
-      try {
-        return await this.#dial({ signal });
-      } catch (error) {
-        if (this.#stop.signal.aborted) throw new ClosedError();
-        if (limit?.signal.aborted) throw limit.error();
-        if (fatal(error)) throw error;
-        last = error;
-      }
+      throw last;
+    } finally {
+      limit?.release();
     }
-    throw last;
   }
 }

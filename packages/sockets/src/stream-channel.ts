@@ -19,10 +19,9 @@ import {
   type ReceiveOptions,
   type SendOptions,
   type WaitOptions,
-  MAX_TIMEOUT_MS,
   copyBytes,
 } from '@ipcx/core';
-import { SendQueue, checkInteger, DEFAULT_LINGER_TIMEOUT } from '@ipcx/core/transport';
+import { SendQueue, checkInteger, lingerOption } from '@ipcx/core/transport';
 import { FrameWriter } from './internal/frame-writer.js';
 import { SizeQueue } from './internal/size-queue.js';
 import { codecOption, type ConnectedOptions } from './internal/options.js';
@@ -66,7 +65,7 @@ export function streamChannelDefaults<T>(options: StreamChannelOptions<T> = {}):
     maxMessageBytes: checkInteger('maxMessageBytes', options.maxMessageBytes, { default: DEFAULT_MAX_FRAME_BYTES, min: 0, max: MAX_FRAME_LENGTH }),
     sendBufferBytes: checkInteger('sendBufferBytes', options.sendBufferBytes, { default: DEFAULT_SEND_BUFFER_BYTES, min: 1 }),
     receiveBufferBytes: checkInteger('receiveBufferBytes', options.receiveBufferBytes, { default: DEFAULT_RECEIVE_BUFFER_BYTES, min: 1 }),
-    lingerTimeout: checkInteger('lingerTimeout', options.lingerTimeout, { default: DEFAULT_LINGER_TIMEOUT, min: 0, max: MAX_TIMEOUT_MS }),
+    lingerTimeout: lingerOption(options.lingerTimeout),
     spinMicroseconds: spinMicroseconds(options.spinMicroseconds),
   };
 }

@@ -241,6 +241,15 @@ export async function compileC(
   return { binary, remove };
 }
 
+/**
+ * Runs `code` (an ES module, as `spawnCode`) and resolves with how the child ended once it exited by itself;
+ * rejects if it still runs after `ms` (default 15 s). For "the process ends on its own" tests: a pending wait
+ * that lets it end early (exit code 13), or a timer that keeps it alive when nothing is left to do.
+ */
+export function exitOf(code: string, options: { cwd?: string; ms?: number } = {}): Promise<ChildOutput> {
+  return exited(spawnCode(code, options.cwd === undefined ? {} : { cwd: options.cwd }), options.ms ?? 15_000);
+}
+
 /** The error `promise` rejects with; fails when it resolves. */
 export async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string }> {
   try {

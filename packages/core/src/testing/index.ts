@@ -16,6 +16,7 @@ export {
   compileC,
   defer,
   exited,
+  exitOf,
   ignoring,
   killChild,
   killTrackedChildren,

@@ -1,5 +1,5 @@
 import type { WaitOptions } from '@ipcx/core';
-import { checkWaitOptions, deadline, type Deadline } from '@ipcx/core/transport';
+import { checkWaitOptions, deadline } from '@ipcx/core/transport';
 import { connect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { fromNatsError } from './errors.js';
 
@@ -46,7 +46,10 @@ export function checkConnectOptions(options: NatsConnectOptions | undefined): vo
 export async function holdConnection(what: string, options: NatsConnectOptions | undefined): Promise<HeldConnection> {
   if (options?.connection) return { nc: options.connection, owned: false };
   const limit = deadline(`${what}: connect to NATS`, options);
-  if (limit?.signal.aborted) throw limit.error();
+  if (limit?.signal.aborted) {
+    limit.release();
+    throw limit.error();
+  }
   const opening = connect({
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
@@ -61,19 +64,14 @@ export async function holdConnection(what: string, options: NatsConnectOptions |
       throw fromNatsError(`${what}: connect to NATS`, error);
     }
   }
-  let onAbort!: () => void;
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(limit.error());
-    limit.signal.addEventListener('abort', onAbort, { once: true });
-  });
   try {
-    return { nc: await Promise.race([opening, aborted]), owned: true };
+    return { nc: await limit.race(opening), owned: true };
   } catch (error) {
     // A connection that opens after the caller gave up is closed, not leaked.
     opening.then((nc) => nc.close(), () => {});
     throw fromNatsError(`${what}: connect to NATS`, error);
   } finally {
-    limit.signal.removeEventListener('abort', onAbort);
+    limit.release();
   }
 }
 
@@ -82,25 +80,6 @@ export async function releaseConnection(held: HeldConnection | undefined): Promi
   if (held?.owned && !held.nc.isClosed()) await held.nc.close().catch(() => {});
 }
 
-/**
- * `promise`, or the deadline's typed error (`AbortedError`, `TimeoutError`) if it fires first; the promise is left
- * to settle unobserved (the operation it stands for may still complete).
- */
-export async function raceDeadline<T>(promise: Promise<T>, limit: Deadline | undefined): Promise<T> {
-  if (limit === undefined) return promise;
-  promise.catch(() => {});
-  if (limit.signal.aborted) throw limit.error();
-  let onAbort!: () => void;
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(limit.error());
-    limit.signal.addEventListener('abort', onAbort, { once: true });
-  });
-  try {
-    return await Promise.race([promise, aborted]);
-  } finally {
-    limit.signal.removeEventListener('abort', onAbort);
-  }
-}
 
 const closeWatchers = new WeakMap<NatsConnection, Set<() => void>>();
 
