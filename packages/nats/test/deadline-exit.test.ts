@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, it } from 'vitest';
 import { exitOf, killTrackedChildren } from '@ipcx/core/testing';
-import { describeNats, natsServer, unique } from './helpers.js';
+import { describeNats, natsServer, uniqueName } from './helpers.js';
 
 const packageDir = fileURLToPath(new URL('..', import.meta.url));
 
@@ -16,14 +16,14 @@ describeNats('waits with a timeout in a process that has nothing else to do', ()
       import { NatsChannel, NatsChannelServer, NatsPublisher } from '@ipcx/nats';
       const DAY = 86400000;
       const servers = ${JSON.stringify(server().url)};
-      const subject = ${JSON.stringify(unique('exit'))};
+      const subject = ${JSON.stringify(uniqueName('exit'))};
       const listener = await NatsChannelServer.listen(subject, { servers });
       const client = await NatsChannel.connect(subject, { servers, timeout: DAY });
       const end = await listener.accept({ timeout: DAY });
       await client.send('ping', { timeout: DAY });
       const got = await end.receive({ timeout: DAY });
       const late = await client.receive({ timeout: 200 }).then(() => 'a message', (error) => error.code);
-      const publisher = await NatsPublisher.create(${JSON.stringify(unique('exit'))}, { servers, timeout: DAY });
+      const publisher = await NatsPublisher.create(${JSON.stringify(uniqueName('exit'))}, { servers, timeout: DAY });
       const revision = await publisher.publish('v', { timeout: DAY });
       console.log(got, late, revision);
       await publisher.close();

@@ -2,10 +2,10 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { exitOf, killTrackedChildren } from '@ipcx/core/testing';
 import { Publisher } from '../src/index.js';
-import { leftovers, uniqueTopic } from './helpers.js';
+import { leftovers, uniqueName } from './helpers.js';
 
 const packageDir = fileURLToPath(new URL('..', import.meta.url));
-const topic = uniqueTopic('exit');
+const topic = uniqueName('exit');
 afterEach(async () => {
   await killTrackedChildren();
   await Publisher.unlink(topic).catch(() => undefined);
