@@ -15,7 +15,8 @@ import { readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'no
 import { createServer } from 'node:net';
 import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { registerKernelObject, serve } from '@ipcx/core';
+import { serve } from '@ipcx/core';
+import { registerKernelObject } from '@ipcx/core/transport';
 import { SharedCounters, Supervisor, forkChild, forkClusterWorker } from '@ipcx/cluster';
 import { MessageQueue, TypedMessageQueue } from '@ipcx/mq';
 import { Publisher } from '@ipcx/pubsub';

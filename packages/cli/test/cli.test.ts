@@ -16,7 +16,7 @@ async function owner(tag: string): Promise<{ child: ChildProcess; segment: strin
   const segment = `/${uniqueName(`cli-${tag}`)}`;
   const queue = `${segment}-q`;
   const script = `
-    import { registerKernelObject } from '@ipcx/core';
+    import { registerKernelObject } from '@ipcx/core/transport';
     import { mq, shm } from '@ipcx/native';
     shm.open(${JSON.stringify(segment)}, { create: true, exclusive: true, size: 4096 });
     registerKernelObject({ kind: 'shm', name: ${JSON.stringify(segment)}, unlink: () => shm.unlink(${JSON.stringify(segment)}) });

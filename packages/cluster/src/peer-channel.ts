@@ -1,4 +1,5 @@
-import { AbstractChannel, ClosedError, PeerGoneError, isIpcError, type Channel, type ReceiveOptions, type SendOptions } from '@ipcx/core';
+import { ClosedError, PeerGoneError, isIpcError, type Channel, type ReceiveOptions, type SendOptions } from '@ipcx/core';
+import { AbstractChannel } from '@ipcx/core/transport';
 import { DEFAULT_LINGER_TIMEOUT } from '@ipcx/core/transport';
 
 /** A transport's channel, with the `destroy` every ipcx channel has (docs/API.md, "Closing"). */

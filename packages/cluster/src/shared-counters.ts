@@ -1,4 +1,5 @@
-import { AlreadyExistsError, ClosedError, IncompatibleError, fromSystemError, registerKernelObject, type KernelObjectRegistration } from '@ipcx/core';
+import { AlreadyExistsError, ClosedError, IncompatibleError } from '@ipcx/core';
+import { fromSystemError, registerKernelObject, type KernelObjectRegistration } from '@ipcx/core/transport';
 import { isErrnoError, shm } from '@ipcx/native';
 import { checkShmName } from '@ipcx/shm';
 

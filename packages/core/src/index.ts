@@ -39,7 +39,3 @@ export {
   type ServeOptions,
 } from './request.js';
 export { ownedKernelObjects, unlinkOwnedKernelObjects, unlinkOwnedKernelObjectsSync, type UnlinkResult } from './registry.js';
-
-// TEMPORARY (issue 13, until the lead runs scripts/split-core-imports.mjs): the transport kit is also exported
-// here so that importers not yet rewritten keep building. Delete this block after the codemod ran.
-export * from './transport.js';

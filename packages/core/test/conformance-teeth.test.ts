@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { AbstractChannel, MemoryChannel, msgpackCodec, rawCodec, type Channel, type ReceiveOptions, type SendOptions } from '@ipcx/core';
+import { MemoryChannel, msgpackCodec, rawCodec, type Channel, type ReceiveOptions, type SendOptions } from '@ipcx/core';
+import { AbstractChannel } from '@ipcx/core/transport';
 import { CaseSkipped, conformanceCases, type ChannelPairFactory } from '@ipcx/core/testing';
 
 /** Wraps one end of a working channel and breaks it in one way. */

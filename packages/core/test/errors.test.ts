@@ -10,9 +10,11 @@ import {
   SystemError,
   TimeoutError,
   TooLargeError,
-  fromSystemError,
   isIpcError,
 } from '@ipcx/core';
+import {
+  fromSystemError,
+} from '@ipcx/core/transport';
 
 function errno(code: string): NodeJS.ErrnoException {
   return Object.assign(new Error(code), { code });

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BadFrameError, FrameDecoder, FrameTooLargeError, encodeFrame, isIpcError } from '@ipcx/core';
+import { BadFrameError, FrameTooLargeError, isIpcError } from '@ipcx/core';
+import { FrameDecoder, encodeFrame } from '@ipcx/core/transport';
 
 /** Cuts `bytes` at the given (sorted, deduplicated) offsets. */
 function chunk(bytes: Uint8Array, cuts: number[]): Uint8Array[] {

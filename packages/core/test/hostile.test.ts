@@ -4,14 +4,11 @@ import { describe, expect, it } from 'vitest';
 import {
   BadFrameError,
   FrameBudget,
-  FrameDecoder,
   FrameTooLargeError,
   LimitError,
   PeerGoneError,
   createMsgpackCodec,
-  encodeFrame,
   isIpcError,
-  iterate,
   jsonCodec,
   msgpackCodec,
   serve,
@@ -19,6 +16,11 @@ import {
   type Channel,
   type IpcError,
 } from '@ipcx/core';
+import {
+  FrameDecoder,
+  encodeFrame,
+  iterate,
+} from '@ipcx/core/transport';
 
 /** Every decoder must either return a value or throw an IpcError: never a crash of another kind, never a hang. */
 function decodesOrBadFrame(decode: () => unknown): unknown {

@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MAX_TIMEOUT_MS, MemoryChannel, checkWaitOptions, intervalOption } from '@ipcx/core';
+import { MemoryChannel } from '@ipcx/core';
+import { MAX_TIMEOUT_MS, checkWaitOptions, intervalOption } from '@ipcx/core/transport';
 import { exitOf, killTrackedChildren } from '@ipcx/core/testing';
 
 describe('checkWaitOptions', () => {

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { registerKernelObject, unlinkOwnedKernelObjects } from '@ipcx/core';
+import { unlinkOwnedKernelObjects } from '@ipcx/core';
+import { registerKernelObject } from '@ipcx/core/transport';
 import { childLines, killChild, spawnCode, uniqueName } from '@ipcx/core/testing';
 import { readOwnerRecords, removeOwnerRecord } from '../src/index.js';
 import './helpers.js'; // kills the children after each test
@@ -26,7 +27,7 @@ describe('owner records', () => {
     const name = `/${uniqueName('records-child')}`;
     // Plain Node loads dist, as a user's process would.
     const script = `
-      import { registerKernelObject } from '@ipcx/core';
+      import { registerKernelObject } from '@ipcx/core/transport';
       import '@ipcx/native';
       registerKernelObject({ kind: 'mq', name: ${JSON.stringify(name)}, unlink: () => {} });
       process.stdout.write('ready\\n');

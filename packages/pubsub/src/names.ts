@@ -1,6 +1,7 @@
 import { lstatSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { InvalidNameError, PermissionError, fromSystemError } from '@ipcx/core';
+import { InvalidNameError, PermissionError } from '@ipcx/core';
+import { fromSystemError } from '@ipcx/core/transport';
 
 /** Longest topic name, in characters: keeps `<runtime dir>/<topic>.sock` within a socket address. */
 export const MAX_TOPIC_LENGTH = 64;

@@ -1,4 +1,5 @@
-import { intervalOption, type WaitOptions } from '@ipcx/core';
+import { type WaitOptions } from '@ipcx/core';
+import { intervalOption } from '@ipcx/core/transport';
 import { LOCK_SPIN_MICROSECONDS, PARK, checkAsyncWait, checkSyncWait, parkAsync, parkSync, spinUntil, type Park, type Sleeper } from './internal/park.js';
 import { HEADER_BYTES, Header } from './layout.js';
 import { LOCK_IDS } from './segment.js';

@@ -5,9 +5,11 @@ import {
   NotFoundError,
   PermissionError,
   checkIpcName,
+} from '@ipcx/core';
+import {
   registerKernelObject,
   type KernelObjectRegistration,
-} from '@ipcx/core';
+} from '@ipcx/core/transport';
 import { errnoError, type ErrnoContext } from '@ipcx/core/transport';
 import { HEADER_BYTES, Header, MAGIC } from './layout.js';
 import { loadNative, type Native } from './internal/waker.js';

@@ -6,13 +6,15 @@ import {
   TimeoutError,
   TooLargeError,
   UnsupportedError,
-  checkWaitOptions,
-  deadline,
-  intervalOption,
   msgpackCodec,
   type Codec,
   type WaitOptions,
 } from '@ipcx/core';
+import {
+  checkWaitOptions,
+  deadline,
+  intervalOption,
+} from '@ipcx/core/transport';
 import { checkCodec, checkInteger } from '@ipcx/core/transport';
 import {
   HEADER_BYTES,

@@ -9,7 +9,8 @@ import diagnostics from 'node:diagnostics_channel';
 import { readFileSync, readdirSync } from 'node:fs';
 import { getSystemErrorName } from 'node:util';
 
-import { ClosedError, Inbox, fromSystemError, iterate, waitFor, type WaitOptions } from '@ipcx/core';
+import { ClosedError, type WaitOptions } from '@ipcx/core';
+import { Inbox, fromSystemError, iterate, waitFor } from '@ipcx/core/transport';
 
 import { ImmediateResource } from './internal/resource.js';
 

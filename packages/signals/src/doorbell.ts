@@ -26,14 +26,16 @@ import {
   NotFoundError,
   PermissionError,
   TooLargeError,
-  fromSystemError,
   isIpcError,
+  type WaitOptions,
+} from '@ipcx/core';
+import {
+  fromSystemError,
   iterate,
   registerKernelObject,
   Inbox,
   type KernelObjectRegistration,
-  type WaitOptions,
-} from '@ipcx/core';
+} from '@ipcx/core/transport';
 import { checkEnum, checkInteger } from '@ipcx/core/transport';
 import { futex, shm } from '@ipcx/native';
 

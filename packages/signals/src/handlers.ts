@@ -11,7 +11,8 @@
 import { readFileSync } from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
 
-import { AlreadyExistsError, LimitError, NotFoundError, PermissionError, UnsupportedError, fromSystemError, waitFor, type WaitOptions } from '@ipcx/core';
+import { AlreadyExistsError, LimitError, NotFoundError, PermissionError, UnsupportedError, type WaitOptions } from '@ipcx/core';
+import { fromSystemError, waitFor } from '@ipcx/core/transport';
 import { signals as nativeSignals, sigqueue, type SignalReceiver } from '@ipcx/native';
 
 import { catchableSignal, resolveSignal, type ResolvedSignal, type SignalName } from './names.js';

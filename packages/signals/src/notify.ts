@@ -4,7 +4,8 @@
  * systemd learns the sender from the socket credentials the kernel attaches, so nothing else is needed.
  * Without `NOTIFY_SOCKET` (not started by systemd, or not `Type=notify`) every call is a no-op.
  */
-import { InvalidNameError, UnsupportedError, fromSystemError, intervalOption } from '@ipcx/core';
+import { InvalidNameError, UnsupportedError } from '@ipcx/core';
+import { fromSystemError, intervalOption } from '@ipcx/core/transport';
 import { socket, type SocketAddress } from '@ipcx/native';
 
 /** What to tell the service manager; each set field becomes one assignment. */

@@ -18,7 +18,8 @@ import cluster from 'node:cluster';
 import { constants as osConstants } from 'node:os';
 import { isatty } from 'node:tty';
 
-import { ClosedError, MAX_TIMEOUT_MS, unlinkOwnedKernelObjects, unlinkOwnedKernelObjectsSync, type UnlinkResult } from '@ipcx/core';
+import { ClosedError, unlinkOwnedKernelObjects, unlinkOwnedKernelObjectsSync, type UnlinkResult } from '@ipcx/core';
+import { MAX_TIMEOUT_MS } from '@ipcx/core/transport';
 
 import { childGone, childPids, procStat, watchChild, type ChildExit } from './children.js';
 import { disposer, onSignal, type Disposer } from './handlers.js';

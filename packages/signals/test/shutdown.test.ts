@@ -3,7 +3,8 @@ import { existsSync, readFileSync } from 'node:fs';
 
 import { describe, expect, it } from 'vitest';
 
-import { ownedKernelObjects, registerKernelObject } from '@ipcx/core';
+import { ownedKernelObjects } from '@ipcx/core';
+import { registerKernelObject } from '@ipcx/core/transport';
 import { shm } from '@ipcx/native';
 import { shmLeftovers } from '@ipcx/core/testing';
 

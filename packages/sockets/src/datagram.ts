@@ -1,4 +1,5 @@
-import { ClosedError, Inbox, TooLargeError, copyBytes, fromSystemError, iterate, type Codec, type IpcError, type ReceiveOptions, type WaitOptions } from '@ipcx/core';
+import { ClosedError, TooLargeError, copyBytes, type Codec, type IpcError, type ReceiveOptions, type WaitOptions } from '@ipcx/core';
+import { Inbox, fromSystemError, iterate } from '@ipcx/core/transport';
 import { SendQueue, checkInteger, checkMode } from '@ipcx/core/transport';
 import { FdWatcher, socket as sock, type SocketAddress } from '@ipcx/native';
 import { resolveUnixAddress, type ResolvedAddress, type UnixAddress } from './address.js';

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
-import { PermissionError, SystemError, waitFor, type WaitOptions } from '@ipcx/core';
+import { PermissionError, SystemError, type WaitOptions } from '@ipcx/core';
+import { waitFor } from '@ipcx/core/transport';
 import { peerCredentials, type PeerCredentials } from '@ipcx/native';
 
 export type { PeerCredentials };

@@ -1,18 +1,20 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  AbstractChannel,
   ClosedError,
   PeerGoneError,
-  WaitList,
-  deadline,
   isIpcError,
-  type Deadline,
   type IpcError,
   type ReceiveOptions,
   type SendOptions,
   type WaitOptions,
-  MAX_TIMEOUT_MS,
 } from '@ipcx/core';
+import {
+  AbstractChannel,
+  WaitList,
+  deadline,
+  type Deadline,
+  MAX_TIMEOUT_MS,
+} from '@ipcx/core/transport';
 import { checkInteger } from '@ipcx/core/transport';
 import type { StreamChannel } from './stream-channel.js';
 

@@ -1,12 +1,9 @@
 import {
-  AbstractChannel,
   BadFrameError,
   ClosedError,
-  Inbox,
   PeerGoneError,
   TooLargeError,
   UnsupportedError,
-  fromSystemError,
   isIpcError,
   type Codec,
   type IpcError,
@@ -15,6 +12,11 @@ import {
   type WaitOptions,
   copyBytes,
 } from '@ipcx/core';
+import {
+  AbstractChannel,
+  Inbox,
+  fromSystemError,
+} from '@ipcx/core/transport';
 import { SendQueue, checkInteger, errnoError } from '@ipcx/core/transport';
 import { FdWatcher, peerCredentials, socket as sock, socketPair, sendFds, tryReceiveFds, type PeerCredentials } from '@ipcx/native';
 import { codecOption, type ConnectedOptions } from './internal/options.js';

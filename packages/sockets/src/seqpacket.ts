@@ -1,4 +1,5 @@
-import { AbortedError, ClosedError, PermissionError, TooLargeError, checkWaitOptions, copyBytes, fromSystemError, type ChannelServer, type IpcError, type WaitOptions } from '@ipcx/core';
+import { AbortedError, ClosedError, PermissionError, TooLargeError, copyBytes, type ChannelServer, type IpcError, type WaitOptions } from '@ipcx/core';
+import { checkWaitOptions, fromSystemError } from '@ipcx/core/transport';
 import { FdWatcher, peerCredentials, socket as sock } from '@ipcx/native';
 import { resolveUnixAddress, type ResolvedAddress, type UnixAddress } from './address.js';
 import { Clients, serverLimits, type AdmissionOptions } from './internal/clients.js';

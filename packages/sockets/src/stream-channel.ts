@@ -1,18 +1,12 @@
 import type { Socket } from 'node:net';
 import {
-  AbstractChannel,
   BadFrameError,
   ClosedError,
   DEFAULT_MAX_FRAME_BYTES,
-  FRAME_HEADER_BYTES,
-  FrameDecoder,
-  Inbox,
   type FrameBudget,
-  MAX_FRAME_LENGTH,
   PeerGoneError,
   TooLargeError,
   UnsupportedError,
-  fromSystemError,
   isIpcError,
   type Codec,
   type IpcError,
@@ -21,6 +15,14 @@ import {
   type WaitOptions,
   copyBytes,
 } from '@ipcx/core';
+import {
+  AbstractChannel,
+  FRAME_HEADER_BYTES,
+  FrameDecoder,
+  Inbox,
+  MAX_FRAME_LENGTH,
+  fromSystemError,
+} from '@ipcx/core/transport';
 import { SendQueue, checkInteger, lingerOption } from '@ipcx/core/transport';
 import { FrameWriter } from './internal/frame-writer.js';
 import { SizeQueue } from './internal/size-queue.js';

@@ -1,5 +1,6 @@
 import net, { type Socket } from 'node:net';
-import { PermissionError, fromSystemError, type WaitOptions } from '@ipcx/core';
+import { PermissionError, type WaitOptions } from '@ipcx/core';
+import { fromSystemError } from '@ipcx/core/transport';
 import { connectSocket, listenOnce } from './internal/connect.js';
 import { checkInteger } from '@ipcx/core/transport';
 import { ReconnectingChannel, type ReconnectOptions } from './reconnect.js';

@@ -1,7 +1,8 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { isIPv4, isIPv6 } from 'node:net';
-import { ClosedError, Inbox, NotFoundError, TooLargeError, fromSystemError, iterate, waitFor, type Codec, type IpcError, type ReceiveOptions, type WaitOptions } from '@ipcx/core';
+import { ClosedError, NotFoundError, TooLargeError, type Codec, type IpcError, type ReceiveOptions, type WaitOptions } from '@ipcx/core';
+import { Inbox, fromSystemError, iterate, waitFor } from '@ipcx/core/transport';
 import { Failed, datagramSendError, decodeDatagram, unwrap } from './internal/datagram.js';
 import { codecOption, type MessageOptions } from './internal/options.js';
 import { checkInteger } from '@ipcx/core/transport';

@@ -1,6 +1,6 @@
 import { chmodSync } from 'node:fs';
 import net from 'node:net';
-import { fromSystemError } from '@ipcx/core';
+import { fromSystemError } from '@ipcx/core/transport';
 import { resolveUnixAddress, type ResolvedAddress, type UnixAddress } from './address.js';
 import { bindReplacingStale, listenOnce, probeStream } from './internal/connect.js';
 import { checkMode } from '@ipcx/core/transport';

@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
-import { IncompatibleError, LimitError, fromSystemError, registerKernelObject, type KernelObjectRegistration } from '@ipcx/core';
+import { IncompatibleError, LimitError } from '@ipcx/core';
+import { fromSystemError, registerKernelObject, type KernelObjectRegistration } from '@ipcx/core/transport';
 import { shm } from '@ipcx/native';
 import type { LinkSlot } from './link.js';
 

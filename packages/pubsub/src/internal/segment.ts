@@ -1,4 +1,5 @@
-import { IncompatibleError, LimitError, NotFoundError, PermissionError, fromSystemError, isIpcError } from '@ipcx/core';
+import { IncompatibleError, LimitError, NotFoundError, PermissionError, isIpcError } from '@ipcx/core';
+import { fromSystemError } from '@ipcx/core/transport';
 import { futex, shm } from '@ipcx/native';
 import {
   FLAG_LOCKED_WRITERS,

@@ -1,5 +1,6 @@
 import { closeSync, constants, fstatSync, openSync, readFileSync, statSync, unlinkSync, writeSync, ftruncateSync } from 'node:fs';
-import { AlreadyExistsError, fromSystemError } from '@ipcx/core';
+import { AlreadyExistsError } from '@ipcx/core';
+import { fromSystemError } from '@ipcx/core/transport';
 import { flock, flockAsync } from '@ipcx/native';
 
 /**

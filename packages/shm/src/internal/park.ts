@@ -1,5 +1,6 @@
 import { isMainThread } from 'node:worker_threads';
-import { AbortedError, ClosedError, TimeoutError, UnsupportedError, checkWaitOptions, type WaitOptions } from '@ipcx/core';
+import { AbortedError, ClosedError, TimeoutError, UnsupportedError, type WaitOptions } from '@ipcx/core';
+import { checkWaitOptions } from '@ipcx/core/transport';
 import type { WaitResult, Waker } from './waker.js';
 
 /**

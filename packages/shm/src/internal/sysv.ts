@@ -2,7 +2,8 @@
  * What the System V objects of this package share: loading the addon, reading `{ key | path + id | id }`,
  * and refusing to adopt an object that another user made or that is open wider than asked.
  */
-import { ClosedError, InvalidNameError, PermissionError, registerKernelObject, type KernelObjectRegistration } from '@ipcx/core';
+import { ClosedError, InvalidNameError, PermissionError } from '@ipcx/core';
+import { registerKernelObject, type KernelObjectRegistration } from '@ipcx/core/transport';
 import { errnoError, type ErrnoContext } from '@ipcx/core/transport';
 import { checkMode } from './options.js';
 import { importNative } from './waker.js';

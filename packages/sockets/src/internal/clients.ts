@@ -1,4 +1,5 @@
-import { ClosedError, Inbox, PermissionError, TooLargeError, copyBytes, fromSystemError, iterate, type Codec, type IpcError, type WaitOptions } from '@ipcx/core';
+import { ClosedError, PermissionError, TooLargeError, copyBytes, type Codec, type IpcError, type WaitOptions } from '@ipcx/core';
+import { Inbox, fromSystemError, iterate } from '@ipcx/core/transport';
 import { checkInteger } from '@ipcx/core/transport';
 import { observeEnd } from './observe-end.js';
 

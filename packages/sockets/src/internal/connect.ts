@@ -5,11 +5,13 @@ import net, { type Server, type Socket } from 'node:net';
 import {
   AlreadyExistsError,
   NotFoundError,
-  fromSystemError,
-  waitFor,
   type IpcError,
   type WaitOptions,
 } from '@ipcx/core';
+import {
+  fromSystemError,
+  waitFor,
+} from '@ipcx/core/transport';
 import { errnoError } from '@ipcx/core/transport';
 import type { ResolvedAddress } from '../address.js';
 

@@ -1,4 +1,5 @@
-import type { Inbox, IpcError } from '@ipcx/core';
+import type { IpcError } from '@ipcx/core';
+import type { Inbox } from '@ipcx/core/transport';
 
 /**
  * How a connected channel (stream, seqpacket) ended, shared by both: `closed` in the guide's sense, and the

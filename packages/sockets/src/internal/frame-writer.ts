@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
-import { FRAME_HEADER_BYTES, TooLargeError, type Codec } from '@ipcx/core';
+import { TooLargeError, type Codec } from '@ipcx/core';
+import { FRAME_HEADER_BYTES } from '@ipcx/core/transport';
 
 /** Bytes a batch starts with, and the size at which it is written at once rather than at the end of the tick. */
 const BATCH_BYTES = 64 * 1024;

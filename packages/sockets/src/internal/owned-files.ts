@@ -1,5 +1,5 @@
 import { lstatSync, unlinkSync } from 'node:fs';
-import { registerKernelObject, type KernelObjectRegistration } from '@ipcx/core';
+import { registerKernelObject, type KernelObjectRegistration } from '@ipcx/core/transport';
 
 /**
  * Files this process created and must remove: socket files of listening servers and datagram sockets, FIFOs.
