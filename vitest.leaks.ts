@@ -31,7 +31,9 @@ const MQUEUE = '/dev/mqueue';
 
 function mqueueMounted(): boolean {
   try {
-    return readFileSync('/proc/self/mounts', 'utf8').split('\n').some((line) => line.split(' ')[1] === MQUEUE);
+    return readFileSync('/proc/self/mounts', 'utf8')
+      .split('\n')
+      .some((line) => line.split(' ')[1] === MQUEUE);
   } catch {
     return false;
   }
@@ -108,7 +110,8 @@ export default function setup(project: { provide(key: 'ipcxLeakRunDir', value: s
     }
     rmSync(runDir, { recursive: true, force: true });
     const leaked = snapshot(withQueues).filter((path) => !before.has(path) && ours(path, pids, runId));
-    if (!withQueues) console.warn(`leak check: ${MQUEUE} is not mounted and could not be: message queues were not checked`);
+    if (!withQueues)
+      console.warn(`leak check: ${MQUEUE} is not mounted and could not be: message queues were not checked`);
     if (leaked.length === 0) return;
     // Remove what was left so that the next run starts clean; the run still fails.
     for (const path of leaked) {
@@ -120,6 +123,8 @@ export default function setup(project: { provide(key: 'ipcxLeakRunDir', value: s
     }
     // vitest reports an error thrown here but exits 0: the exit code is what makes the run fail.
     process.exitCode = 1;
-    throw new Error(`leak check: this run left ${leaked.length} ipcx kernel object(s) behind (now removed):\n  ${leaked.join('\n  ')}`);
+    throw new Error(
+      `leak check: this run left ${leaked.length} ipcx kernel object(s) behind (now removed):\n  ${leaked.join('\n  ')}`,
+    );
   };
 }

@@ -24,7 +24,10 @@ function sourceAliases(): { find: RegExp; replacement: string }[] {
       const source = conditions['@ipcx/source'];
       if (!manifest.name || !source) continue;
       const specifier = `${manifest.name}${subpath.slice(1)}`;
-      aliases.push({ find: new RegExp(`^${specifier.replace(/[/.]/g, '\\$&')}$`), replacement: `${packages}${dir}/${source.slice(2)}` });
+      aliases.push({
+        find: new RegExp(`^${specifier.replace(/[/.]/g, '\\$&')}$`),
+        replacement: `${packages}${dir}/${source.slice(2)}`,
+      });
     }
   }
   return aliases;

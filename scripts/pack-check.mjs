@@ -18,7 +18,18 @@
 // 4. Build @ipcx/native from source inside the npm project (the fallback its error message names) and run
 //    its example without the prebuilds (--no-source-build skips this minute of compiling).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -83,10 +94,12 @@ const attw = join(root, 'node_modules', '.bin', 'attw');
 for (const pkg of packed) {
   const name = pkg.manifest.name;
   if (!pkg.files.has('LICENSE')) fail(`${name}: no LICENSE in the tarball`);
-  for (const s of INSTALL_SCRIPTS) if (pkg.manifest.scripts?.[s]) fail(`${name}: has a "${s}" script; nothing may run at install`);
+  for (const s of INSTALL_SCRIPTS)
+    if (pkg.manifest.scripts?.[s]) fail(`${name}: has a "${s}" script; nothing may run at install`);
   // npm runs `node-gyp rebuild` at install for a root binding.gyp unless "gypfile": false; pnpm and Bun
   // treat one as an install script whatever the manifest says.
-  if (pkg.files.has('binding.gyp')) fail(`${name}: ships binding.gyp at its root (pnpm and Bun take it for an install script)`);
+  if (pkg.files.has('binding.gyp'))
+    fail(`${name}: ships binding.gyp at its root (pnpm and Bun take it for an install script)`);
   for (const target of exportTargets(pkg.manifest.exports)) {
     if (!pkg.files.has(target.replace(/^\.\//, ''))) fail(`${name}: exports ${target}, which is not in the tarball`);
   }
@@ -102,7 +115,9 @@ for (const pkg of packed) {
   if (lint.status !== 0) fail(`publint ${name}:\n${lint.output}`);
   const types = run(attw, [pkg.tarball, '--profile', 'esm-only', '--format', 'ascii'], { cwd: tarballs });
   if (types.status !== 0) fail(`arethetypeswrong ${name}:\n${types.output}`);
-  console.log(`packed ${name}: ${(pkg.size / 1024).toFixed(0)} KiB, ${pkg.files.size} files; publint ${lint.status === 0 ? 'ok' : 'FAILED'}, attw ${types.status === 0 ? 'ok' : 'FAILED'}`);
+  console.log(
+    `packed ${name}: ${(pkg.size / 1024).toFixed(0)} KiB, ${pkg.files.size} files; publint ${lint.status === 0 ? 'ok' : 'FAILED'}, attw ${types.status === 0 ? 'ok' : 'FAILED'}`,
+  );
 }
 
 // --- 2. a PATH without a compiler, and the tools ------------------------------------------------------
@@ -134,9 +149,19 @@ const sockets = all.includes('@ipcx/sockets') ? ['@ipcx/sockets'] : all.slice(0,
 const scenarios = [
   { name: 'npm', tool: 'npm', args: ['install'], deps: all },
   { name: 'npm --ignore-scripts', tool: 'npm', args: ['install', '--ignore-scripts'], deps: all },
-  { name: 'pnpm 10', tool: 'pnpm', args: ['install', '--no-frozen-lockfile', `--store-dir=${join(CACHE, 'pnpm-store')}`], deps: all },
+  {
+    name: 'pnpm 10',
+    tool: 'pnpm',
+    args: ['install', '--no-frozen-lockfile', `--store-dir=${join(CACHE, 'pnpm-store')}`],
+    deps: all,
+  },
   { name: `npm, ${sockets[0]} alone`, tool: 'npm', args: ['install'], deps: sockets },
-  { name: `pnpm 10, ${sockets[0]} alone`, tool: 'pnpm', args: ['install', '--no-frozen-lockfile', `--store-dir=${join(CACHE, 'pnpm-store')}`], deps: sockets },
+  {
+    name: `pnpm 10, ${sockets[0]} alone`,
+    tool: 'pnpm',
+    args: ['install', '--no-frozen-lockfile', `--store-dir=${join(CACHE, 'pnpm-store')}`],
+    deps: sockets,
+  },
 ];
 for (const [i, s] of scenarios.entries()) {
   s.dir = join(work, `project-${i}`);
@@ -144,15 +169,30 @@ for (const [i, s] of scenarios.entries()) {
   const deps = Object.fromEntries(s.deps.map((name) => [name, overrides[name]]));
   writeFileSync(
     join(s.dir, 'package.json'),
-    JSON.stringify({ name: `ipcx-pack-check-${i}`, private: true, type: 'module', dependencies: deps, overrides, pnpm: { overrides } }, null, 2),
+    JSON.stringify(
+      {
+        name: `ipcx-pack-check-${i}`,
+        private: true,
+        type: 'module',
+        dependencies: deps,
+        overrides,
+        pnpm: { overrides },
+      },
+      null,
+      2,
+    ),
   );
   const r = run(join(bin, s.tool), s.args, { cwd: s.dir, env });
   s.seconds = r.seconds;
   s.ok = r.status === 0;
   if (!s.ok) fail(`install with ${s.name}:\n${r.output}`);
   // pnpm prints the packages whose install scripts it did not run in a box, wrapped over several lines.
-  const ignored = /Ignored build scripts:([\s\S]*?)Run "pnpm approve-builds"/.exec(r.output)?.[1]?.replace(/[│\s]+/g, ' ').trim();
-  if (ignored && /@ipcx\//.test(ignored)) fail(`${s.name}: pnpm takes an @ipcx package for one with a build script: ${ignored}`);
+  const ignored = /Ignored build scripts:([\s\S]*?)Run "pnpm approve-builds"/
+    .exec(r.output)?.[1]
+    ?.replace(/[│\s]+/g, ' ')
+    .trim();
+  if (ignored && /@ipcx\//.test(ignored))
+    fail(`${s.name}: pnpm takes an @ipcx package for one with a build script: ${ignored}`);
   else if (ignored) notes.push(`${s.name}: pnpm ignored the build scripts of ${ignored} (none of ours)`);
   console.log(`installed with ${s.name}: ${s.ok ? `${s.seconds.toFixed(1)} s` : 'FAILED'}`);
 }
@@ -179,7 +219,12 @@ if (qemu) {
     try {
       const bin = nodeBinary(major, 'arm64');
       const pre = ['-L', '/usr/aarch64-linux-gnu', bin];
-      runtimes.push({ label: `${nodeVersion(bin, [qemu, '-L', '/usr/aarch64-linux-gnu'])} arm64 (qemu)`, cmd: qemu, pre, arm: true });
+      runtimes.push({
+        label: `${nodeVersion(bin, [qemu, '-L', '/usr/aarch64-linux-gnu'])} arm64 (qemu)`,
+        cmd: qemu,
+        pre,
+        arm: true,
+      });
     } catch (error) {
       notes.push(`arm64 Node ${major}: ${error.message}`);
     }
@@ -189,7 +234,7 @@ if (qemu) {
 const results = [];
 for (const s of scenarios.filter((s) => s.ok)) {
   for (const ex of examples.filter((e) => s.deps.includes(e.name))) {
-    writeFileSync(join(s.dir, ex.file), ex.code + '\n');
+    writeFileSync(join(s.dir, ex.file), `${ex.code}\n`);
     // arm64 under qemu: in the first project only (the same tarballs), it is slow.
     for (const rt of runtimes.filter((rt) => !rt.arm || s === scenarios[0])) {
       const r = run(rt.cmd, [...rt.pre, ex.file], { cwd: s.dir, env, timeout: rt.arm ? 120_000 : 60_000 });
@@ -206,11 +251,20 @@ for (const s of scenarios.filter((s) => s.ok)) {
 let sourceBuild = 'not run (no g++ or no @ipcx/native)';
 const installedNative = join(scenarios[0].dir, 'node_modules', '@ipcx', 'native');
 const nativeExample = examples.find((e) => e.name === '@ipcx/native');
-if (scenarios[0].ok && nativeExample && existsSync(installedNative) && which('g++') && !process.argv.includes('--no-source-build')) {
+if (
+  scenarios[0].ok &&
+  nativeExample &&
+  existsSync(installedNative) &&
+  which('g++') &&
+  !process.argv.includes('--no-source-build')
+) {
   const built = run(process.execPath, [join(installedNative, 'scripts', 'build-addon.mjs')], { cwd: scenarios[0].dir });
   const prebuilds = join(installedNative, 'prebuilds');
   renameSync(prebuilds, `${prebuilds}.away`);
-  const r = built.status === 0 ? run(nodeBinary(majors[0]), [nativeExample.file], { cwd: scenarios[0].dir, env, timeout: 60_000 }) : built;
+  const r =
+    built.status === 0
+      ? run(nodeBinary(majors[0]), [nativeExample.file], { cwd: scenarios[0].dir, env, timeout: 60_000 })
+      : built;
   renameSync(`${prebuilds}.away`, prebuilds);
   sourceBuild = r.status === 0 ? `built in ${built.seconds.toFixed(0)} s, example ran` : 'FAILED';
   if (r.status !== 0) fail(`building @ipcx/native from source in the installed package:\n${r.output}`);
@@ -225,7 +279,9 @@ console.log('README examples:');
 for (const rt of runtimes) {
   const mine = results.filter((r) => r.runtime === rt.label);
   const bad = mine.filter((r) => !r.ok);
-  console.log(`  ${rt.label.padEnd(34)} ${mine.length - bad.length}/${mine.length} ran${bad.length ? ` (failed: ${bad.map((b) => `${b.example} [${b.scenario}]`).join(', ')})` : ''}`);
+  console.log(
+    `  ${rt.label.padEnd(34)} ${mine.length - bad.length}/${mine.length} ran${bad.length ? ` (failed: ${bad.map((b) => `${b.example} [${b.scenario}]`).join(', ')})` : ''}`,
+  );
 }
 console.log(`source build of @ipcx/native from the tarball: ${sourceBuild}`);
 for (const n of notes) console.log(`note: ${n}`);

@@ -137,7 +137,9 @@ function kernelObjects() {
 function nodePid(child) {
   if (!isolate) return child.pid;
   try {
-    return Number(readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/)[0]) || undefined;
+    return (
+      Number(readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/)[0]) || undefined
+    );
   } catch {
     return undefined;
   }

@@ -54,11 +54,14 @@ function wanted(dir, json) {
 let problems = 0;
 for (const { dir, file, json } of packages) {
   const next = wanted(dir, json);
-  const before = JSON.stringify(json, null, 2) + '\n';
-  const after = JSON.stringify(next, null, 2) + '\n';
+  const before = `${JSON.stringify(json, null, 2)}\n`;
+  const after = `${JSON.stringify(next, null, 2)}\n`;
   if (before !== after) {
     problems++;
-    if (check) console.error(`packages/${dir}/package.json: metadata or internal ranges out of step (run node scripts/sync-package-meta.mjs)`);
+    if (check)
+      console.error(
+        `packages/${dir}/package.json: metadata or internal ranges out of step (run node scripts/sync-package-meta.mjs)`,
+      );
     else writeFileSync(file, after);
   }
   const licenseFile = join(root, 'packages', dir, 'LICENSE');
@@ -69,4 +72,6 @@ for (const { dir, file, json } of packages) {
   }
 }
 if (check && problems > 0) process.exit(1);
-console.log(check ? `package metadata: ${packages.length} packages in step` : `package metadata: ${problems} fix(es) written`);
+console.log(
+  check ? `package metadata: ${packages.length} packages in step` : `package metadata: ${problems} fix(es) written`,
+);

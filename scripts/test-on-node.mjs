@@ -14,7 +14,10 @@ import { nodeBinary, nodeVersion } from './lib/nodes.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const majors = process.argv.slice(2).filter((a) => /^\d+$/.test(a));
-const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
+const only = process.argv
+  .find((a) => a.startsWith('--only='))
+  ?.slice(7)
+  .split(',');
 const repeat = Number(process.argv.find((a) => a.startsWith('--repeat='))?.slice(9) ?? 1);
 if (majors.length === 0) {
   console.error('usage: node scripts/test-on-node.mjs <major>... [--only=pkg,...] [--repeat=N]');
@@ -48,5 +51,8 @@ for (const major of majors) {
 }
 
 console.log('\ntest-on-node');
-for (const r of results) console.log(`  Node ${r.version} ${r.workspace.padEnd(10)} ${r.ok ? 'passed' : 'FAILED'} (${r.seconds.toFixed(0)} s)`);
+for (const r of results)
+  console.log(
+    `  Node ${r.version} ${r.workspace.padEnd(10)} ${r.ok ? 'passed' : 'FAILED'} (${r.seconds.toFixed(0)} s)`,
+  );
 process.exit(results.every((r) => r.ok) ? 0 : 1);

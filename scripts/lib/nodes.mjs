@@ -16,10 +16,19 @@ export function cachedPackage(dir, name, range, extraArgs = []) {
   const installed = join(where, 'node_modules', name);
   if (existsSync(join(installed, 'package.json'))) return installed;
   mkdirSync(where, { recursive: true, mode: 0o755 });
-  writeFileSync(join(where, 'package.json'), JSON.stringify({ private: true }) + '\n');
+  writeFileSync(join(where, 'package.json'), `${JSON.stringify({ private: true })}\n`);
   const r = spawnSync(
     'npm',
-    ['install', `${name}@${range}`, '--no-save', '--no-package-lock', '--no-audit', '--no-fund', '--ignore-scripts', ...extraArgs],
+    [
+      'install',
+      `${name}@${range}`,
+      '--no-save',
+      '--no-package-lock',
+      '--no-audit',
+      '--no-fund',
+      '--ignore-scripts',
+      ...extraArgs,
+    ],
     { cwd: where, stdio: ['ignore', 'inherit', 'inherit'] },
   );
   if (r.status !== 0 || !existsSync(installed)) throw new Error(`could not install ${name}@${range} into ${where}`);
@@ -30,7 +39,12 @@ export function cachedPackage(dir, name, range, extraArgs = []) {
 export function nodeBinary(major, arch = process.arch) {
   if (arch === process.arch && process.versions.node.split('.')[0] === String(major)) return process.execPath;
   // --force: npm refuses a package whose `cpu` is not this machine's (arm64 Node, run under qemu-user).
-  const dir = cachedPackage(`node-${major}-${arch}`, `node-linux-${arch}`, String(major), arch === process.arch ? [] : ['--force']);
+  const dir = cachedPackage(
+    `node-${major}-${arch}`,
+    `node-linux-${arch}`,
+    String(major),
+    arch === process.arch ? [] : ['--force'],
+  );
   return join(dir, 'bin', 'node');
 }
 

@@ -14,15 +14,36 @@ const BUILD = fileURLToPath(new URL('../build/c/', import.meta.url));
 export const C_MECHANISMS = [
   { id: 'c-shm-spin', program: 'shm_spin', label: 'C: shared memory, spin' },
   { id: 'c-futex', program: 'futex', label: 'C: shared memory, futex' },
-  { id: 'c-eventfd', program: 'eventfd', label: 'C: eventfd', bytes: () => 8, sizes: [64], why: 'an 8-byte counter with no payload, measured once and shown in the 64 B column' },
+  {
+    id: 'c-eventfd',
+    program: 'eventfd',
+    label: 'C: eventfd',
+    bytes: () => 8,
+    sizes: [64],
+    why: 'an 8-byte counter with no payload, measured once and shown in the 64 B column',
+  },
   { id: 'c-pipe', program: 'pipe', label: 'C: pipe' },
   { id: 'c-unix-stream', program: 'unix_stream', label: 'C: Unix stream socket' },
   { id: 'c-unix-dgram', program: 'unix_dgram', label: 'C: Unix datagram socket' },
   { id: 'c-mq', program: 'mq', label: 'C: POSIX mq' },
   { id: 'c-mq-spin', program: 'mq_spin', label: 'C: POSIX mq, spin' },
   { id: 'c-sysv-msg', program: 'sysv_msg', label: 'C: System V msg queue' },
-  { id: 'c-posix-sem', program: 'posix_sem', label: 'C: POSIX semaphore', bytes: () => 0, sizes: [64], why: 'a semaphore carries no payload: measured once and shown in the 64 B column' },
-  { id: 'c-sysv-sem', program: 'sysv_sem', label: 'C: System V semaphore', bytes: () => 0, sizes: [64], why: 'a semaphore carries no payload: measured once and shown in the 64 B column' },
+  {
+    id: 'c-posix-sem',
+    program: 'posix_sem',
+    label: 'C: POSIX semaphore',
+    bytes: () => 0,
+    sizes: [64],
+    why: 'a semaphore carries no payload: measured once and shown in the 64 B column',
+  },
+  {
+    id: 'c-sysv-sem',
+    program: 'sysv_sem',
+    label: 'C: System V semaphore',
+    bytes: () => 0,
+    sizes: [64],
+    why: 'a semaphore carries no payload: measured once and shown in the 64 B column',
+  },
 ];
 
 /** `$CC` or `cc`, if it runs; undefined otherwise. */
@@ -42,7 +63,9 @@ export function compileAll(cc, mechanisms) {
   const failed = new Map();
   for (const m of mechanisms) {
     try {
-      execFileSync(cc, ['-O2', '-o', BUILD + m.program, SOURCES + m.program + '.c', '-lrt'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      execFileSync(cc, ['-O2', '-o', BUILD + m.program, `${SOURCES + m.program}.c`, '-lrt'], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
     } catch (error) {
       const stderr = String(error.stderr ?? error.message);
       failed.set(m.id, stderr.split('\n').find((line) => line.includes('error')) ?? stderr.split('\n')[0]);
@@ -55,7 +78,15 @@ export function compileAll(cc, mechanisms) {
 export function runC(m, size, measure, s) {
   const target = measure === 'throughput' ? s.throughputSeconds : s.rttSeconds;
   const least = measure === 'throughput' ? s.minMessages : s.minRounds;
-  const args = [String(size), measure, String(target), String(s.runs), String(s.warmup), String(s.calibrateSeconds), String(least)];
+  const args = [
+    String(size),
+    measure,
+    String(target),
+    String(s.runs),
+    String(s.warmup),
+    String(s.calibrateSeconds),
+    String(least),
+  ];
   return new Promise((resolve, reject) => {
     execFile(BUILD + m.program, args, { timeout: s.timeoutSeconds * 1000 }, (error, stdout, stderr) => {
       if (error) return reject(new Error(String(stderr).trim() || error.message));

@@ -27,7 +27,16 @@ const END = '<!-- bench:end -->';
 
 function parseArgs(argv) {
   /** @type {{ quick: boolean, only?: RegExp, sizes: number[], out?: string, render?: string, pairs: boolean, idle: boolean, fanout: boolean }} */
-  const options = { quick: false, only: undefined, sizes: SIZES, out: undefined, render: undefined, pairs: true, idle: true, fanout: true };
+  const options = {
+    quick: false,
+    only: undefined,
+    sizes: SIZES,
+    out: undefined,
+    render: undefined,
+    pairs: true,
+    idle: true,
+    fanout: true,
+  };
   for (const arg of argv) {
     if (arg === '--quick') options.quick = true;
     else if (arg.startsWith('--only=')) options.only = new RegExp(arg.slice(7));
@@ -38,7 +47,9 @@ function parseArgs(argv) {
     else if (arg === '--no-idle') options.idle = false;
     else if (arg === '--no-fanout') options.fanout = false;
     else if (arg === '--help' || arg === '-h') {
-      console.log('usage: npm run bench -- [--quick] [--only=REGEX] [--sizes=64,1024,65536] [--out=DIR] [--no-pairs] [--no-idle] [--no-fanout] | [--render=DIR]');
+      console.log(
+        'usage: npm run bench -- [--quick] [--only=REGEX] [--sizes=64,1024,65536] [--out=DIR] [--no-pairs] [--no-idle] [--no-fanout] | [--render=DIR]',
+      );
       process.exit(0);
     } else throw new Error(`unknown argument ${arg} (see --help)`);
   }
@@ -51,7 +62,8 @@ if (options.render !== undefined) {
   // Renders an earlier run's results.json again (report, charts, and the README for bench-results/latest).
   const report = JSON.parse(readFileSync(join(options.render, 'results.json'), 'utf8'));
   writeOutputs(options.render, report);
-  if (resolve(options.render) === resolve(RESULTS, 'latest') && updateReadme(report)) console.log(`updated the table in ${relative(process.cwd(), README)}`);
+  if (resolve(options.render) === resolve(RESULTS, 'latest') && updateReadme(report))
+    console.log(`updated the table in ${relative(process.cwd(), README)}`);
   process.exit(0);
 }
 const startedAt = new Date();
@@ -98,9 +110,11 @@ report.sectionTargets = sectionTargets(report);
 const stamp = startedAt.toISOString().replace(/[:.]/g, '-').replace('Z', '');
 const out = options.out ?? join(RESULTS, `${stamp}${options.quick ? '-quick' : ''}`);
 mkdirSync(out, { recursive: true });
-writeFileSync(join(out, 'results.json'), JSON.stringify(report, null, 2) + '\n');
+writeFileSync(join(out, 'results.json'), `${JSON.stringify(report, null, 2)}\n`);
 writeOutputs(out, report);
-console.log(`\nwrote ${relative(process.cwd(), out) || '.'}/{report.md,results.json,throughput.svg,latency.svg} in ${report.seconds} s`);
+console.log(
+  `\nwrote ${relative(process.cwd(), out) || '.'}/{report.md,results.json,throughput.svg,latency.svg} in ${report.seconds} s`,
+);
 if (!options.quick && !options.only && !options.out && options.sizes === SIZES) {
   const latest = join(RESULTS, 'latest');
   rmSync(latest, { recursive: true, force: true });
@@ -135,6 +149,8 @@ function updateReadme(report) {
   return true;
 }
 
-if (report.mode === 'quick') console.log('quick run: a smoke test, too short to warm up; judge the targets on a full run (npm run bench)');
-for (const t of [...report.targets, ...report.sectionTargets]) console.log(`${t.met === undefined ? 'n/a   ' : t.met ? 'met   ' : 'MISSED'} ${t.text}: ${t.detail}`);
+if (report.mode === 'quick')
+  console.log('quick run: a smoke test, too short to warm up; judge the targets on a full run (npm run bench)');
+for (const t of [...report.targets, ...report.sectionTargets])
+  console.log(`${t.met === undefined ? 'n/a   ' : t.met ? 'met   ' : 'MISSED'} ${t.text}: ${t.detail}`);
 process.exit(0);

@@ -40,10 +40,19 @@ const improvements = [];
     const speedup = r.measure === 'rtt' ? figure(o) / figure(r) : figure(r) / figure(o);
     const mark = speedup < 1 / (1 + threshold) ? '!' : speedup > 1 + threshold ? '+' : '';
     const unit = r.measure === 'rtt' ? ' µs' : '/s';
-    rows.push([mark, r.row, label(r.size), r.measure === 'rtt' ? 'RTT p50' : 'msg/s', format(figure(o)) + unit, format(figure(r)) + unit, `${speedup.toFixed(2)}x`]);
+    rows.push([
+      mark,
+      r.row,
+      label(r.size),
+      r.measure === 'rtt' ? 'RTT p50' : 'msg/s',
+      format(figure(o)) + unit,
+      format(figure(r)) + unit,
+      `${speedup.toFixed(2)}x`,
+    ]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
-  for (const row of rows) console.log(row.map((cell, i) => (i >= 4 ? cell.padStart(widths[i]) : cell.padEnd(widths[i]))).join('  '));
+  for (const row of rows)
+    console.log(row.map((cell, i) => (i >= 4 ? cell.padStart(widths[i]) : cell.padEnd(widths[i]))).join('  '));
   console.log('');
 }
 
@@ -54,16 +63,21 @@ if (sameMachine) {
     if (!o) continue;
     if (r.measure === 'throughput') {
       const change = r.msgsPerSec.median / o.msgsPerSec.median - 1;
-      if (change < -threshold && r.msgsPerSec.max < o.msgsPerSec.min) regressions.push(`${name(r)}: ${fmt(o.msgsPerSec.median)} -> ${fmt(r.msgsPerSec.median)} (${pct(change)})`);
-      else if (change > threshold && r.msgsPerSec.min > o.msgsPerSec.max) improvements.push(`${name(r)}: ${pct(change)}`);
+      if (change < -threshold && r.msgsPerSec.max < o.msgsPerSec.min)
+        regressions.push(`${name(r)}: ${fmt(o.msgsPerSec.median)} -> ${fmt(r.msgsPerSec.median)} (${pct(change)})`);
+      else if (change > threshold && r.msgsPerSec.min > o.msgsPerSec.max)
+        improvements.push(`${name(r)}: ${pct(change)}`);
     } else {
       const change = r.p50Us.median / o.p50Us.median - 1;
-      if (change > threshold && r.p50Us.min > o.p50Us.max) regressions.push(`${name(r)}: ${fmt(o.p50Us.median)} µs -> ${fmt(r.p50Us.median)} µs (${pct(change)})`);
+      if (change > threshold && r.p50Us.min > o.p50Us.max)
+        regressions.push(`${name(r)}: ${fmt(o.p50Us.median)} µs -> ${fmt(r.p50Us.median)} µs (${pct(change)})`);
       else if (change < -threshold && r.p50Us.max < o.p50Us.min) improvements.push(`${name(r)}: ${pct(change)}`);
     }
   }
 } else {
-  console.log(`different machines (${describe(before.machine)} vs ${describe(after.machine)}): comparing ratios and targets only`);
+  console.log(
+    `different machines (${describe(before.machine)} vs ${describe(after.machine)}): comparing ratios and targets only`,
+  );
 }
 
 const oldRatios = new Map(before.ratios.map((r) => [key(r), r]));
@@ -72,7 +86,8 @@ for (const r of after.ratios) {
   if (!o) continue;
   const change = r.ratio / o.ratio - 1;
   const what = `${name(r)} vs best built-in`;
-  if (change < -threshold) regressions.push(`${what}: ${o.ratio.toFixed(2)}x -> ${r.ratio.toFixed(2)}x (${pct(change)})`);
+  if (change < -threshold)
+    regressions.push(`${what}: ${o.ratio.toFixed(2)}x -> ${r.ratio.toFixed(2)}x (${pct(change)})`);
   else if (change > threshold) improvements.push(`${what}: ${o.ratio.toFixed(2)}x -> ${r.ratio.toFixed(2)}x`);
 }
 
@@ -83,7 +98,9 @@ for (const t of [...after.targets, ...(after.sectionTargets ?? [])]) {
 }
 
 const missing = before.results.filter((o) => !after.results.some((r) => key(r) === key(o)));
-console.log(`threshold ${pct(threshold).slice(1)}; ${after.results.length} figures now, ${before.results.length} before${missing.length ? `, ${missing.length} no longer measured` : ''}`);
+console.log(
+  `threshold ${pct(threshold).slice(1)}; ${after.results.length} figures now, ${before.results.length} before${missing.length ? `, ${missing.length} no longer measured` : ''}`,
+);
 if (improvements.length) console.log(`\nimproved:\n${improvements.map((l) => `  ${l}`).join('\n')}`);
 if (regressions.length) {
   console.log(`\nREGRESSED:\n${regressions.map((l) => `  ${l}`).join('\n')}`);

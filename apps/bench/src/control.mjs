@@ -42,7 +42,8 @@ class Mailbox {
     if (this.#queue.length > 0) message = this.#queue.shift();
     else if (this.#failure) throw this.#failure;
     else message = await new Promise((resolve, reject) => this.#waiting.push({ resolve, reject }));
-    if (type !== undefined && message.ctl !== type) throw new Error(`expected control message '${type}', got '${message.ctl}'`);
+    if (type !== undefined && message.ctl !== type)
+      throw new Error(`expected control message '${type}', got '${message.ctl}'`);
     return message;
   }
 }
@@ -69,10 +70,16 @@ export class Peer {
       // message delivered in a microtask, parameters passed by reference.
       const theirs = new Mailbox();
       peer.#post = (message) => queueMicrotask(() => isControl(message) && theirs.push(message));
-      const ctl = { send: (message) => queueMicrotask(() => peer.#mailbox.push(message)), next: (type) => theirs.next(type) };
+      const ctl = {
+        send: (message) => queueMicrotask(() => peer.#mailbox.push(message)),
+        next: (type) => theirs.next(type),
+      };
       import('./peer-loop.mjs')
         .then(({ servePeer }) => servePeer(ctl, row.transport, row.kind))
-        .then(() => peer.#exited(0), (error) => peer.#exited(error));
+        .then(
+          () => peer.#exited(0),
+          (error) => peer.#exited(error),
+        );
       peer.#stop = () => {
         theirs.fail(new Error('stopped'));
         peer.#exited('killed');
@@ -171,7 +178,11 @@ export function peerControl() {
   const mailbox = new Mailbox();
   if (parentPort) {
     parentPort.on('message', (m) => isControl(m) && mailbox.push(m));
-    return { send: (message) => parentPort?.postMessage(message), next: (type) => mailbox.next(type), close: () => parentPort?.close() };
+    return {
+      send: (message) => parentPort?.postMessage(message),
+      next: (type) => mailbox.next(type),
+      close: () => parentPort?.close(),
+    };
   }
   process.on('message', (m) => isControl(m) && mailbox.push(m));
   return {

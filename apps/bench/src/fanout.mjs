@@ -19,7 +19,12 @@ export const FANOUT_SUBSCRIBERS = [1, 4];
 export async function measureFanout({ quick = false, log = () => {} } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'ipcx-bench-fanout-'));
   const file = join(dir, 'fanout.json');
-  const args = [CLI, `--subscribers=${quick ? '4' : FANOUT_SUBSCRIBERS.join(',')}`, `--json=${file}`, ...(quick ? ['--quick'] : [])];
+  const args = [
+    CLI,
+    `--subscribers=${quick ? '4' : FANOUT_SUBSCRIBERS.join(',')}`,
+    `--json=${file}`,
+    ...(quick ? ['--quick'] : []),
+  ];
   try {
     const code = await new Promise((resolve) => {
       const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -53,7 +53,9 @@ const TRANSPORTS = [
     id,
     label,
     async open() {
-      const { SeqPacketServer, SeqPacketSocket, TcpServer, TcpSocket, UnixServer, UnixSocket } = await import('@ipcx/sockets');
+      const { SeqPacketServer, SeqPacketSocket, TcpServer, TcpSocket, UnixServer, UnixSocket } = await import(
+        '@ipcx/sockets'
+      );
       const timeout = 10_000;
       /** @type {import('@ipcx/core').ChannelServer} */
       let server;
@@ -109,7 +111,12 @@ export async function measureIdle({ seconds = 2, selected = () => true, log = ()
   const ms = seconds * 1000;
   if (selected('idle/none')) {
     log(`idle: control (a timer only), ${seconds} s`);
-    rows.push({ transport: 'none', label: 'control: nothing waiting but the timer', path: '–', cpuPercent: await cpuOver(ms) });
+    rows.push({
+      transport: 'none',
+      label: 'control: nothing waiting but the timer',
+      path: '–',
+      cpuPercent: await cpuOver(ms),
+    });
   }
   for (const t of TRANSPORTS) {
     if (!selected(`idle/${t.id}`)) continue;

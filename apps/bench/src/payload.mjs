@@ -20,8 +20,17 @@ export function rawPayload(size) {
 export function typicalObject(size) {
   const small = { id: 1001, type: 'order.created', at: 1_700_000_000_123, ok: true, source: 'web-checkout' };
   if (size <= 64) return small;
-  const item = (i) => ({ sku: `SKU-${String(i).padStart(5, '0')}`, qty: (i % 7) + 1, price: 9.99 + (i % 13), note: i % 3 === 0 ? 'gift' : '' });
-  const build = (count) => ({ ...small, user: { id: 42, name: 'Ada Lovelace', roles: ['admin', 'ops'] }, items: Array.from({ length: count }, (_, i) => item(i)) });
+  const item = (i) => ({
+    sku: `SKU-${String(i).padStart(5, '0')}`,
+    qty: (i % 7) + 1,
+    price: 9.99 + (i % 13),
+    note: i % 3 === 0 ? 'gift' : '',
+  });
+  const build = (count) => ({
+    ...small,
+    user: { id: 42, name: 'Ada Lovelace', roles: ['admin', 'ops'] },
+    items: Array.from({ length: count }, (_, i) => item(i)),
+  });
   // The fewest items that reach the size: double, then bisect.
   let high = 1;
   while (encodedSize(build(high)) < size) high *= 2;

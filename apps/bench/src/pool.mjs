@@ -79,11 +79,21 @@ async function poolRows() {
       return { run: (t) => pool.run(t), close: () => pool.close() };
     },
     'piscina (default)': async () => {
-      const pool = new Piscina({ filename: here('piscina-worker.mjs').href, minThreads: threads, maxThreads: threads, maxQueue: 'auto' === args.maxQueue ? 'auto' : Infinity });
+      const pool = new Piscina({
+        filename: here('piscina-worker.mjs').href,
+        minThreads: threads,
+        maxThreads: threads,
+        maxQueue: 'auto' === args.maxQueue ? 'auto' : Infinity,
+      });
       return { run: (t) => pool.run(t), close: () => pool.destroy() };
     },
     'piscina (32 per worker)': async () => {
-      const pool = new Piscina({ filename: here('piscina-worker.mjs').href, minThreads: threads, maxThreads: threads, concurrentTasksPerWorker: 32 });
+      const pool = new Piscina({
+        filename: here('piscina-worker.mjs').href,
+        minThreads: threads,
+        maxThreads: threads,
+        concurrentTasksPerWorker: 32,
+      });
       return { run: (t) => pool.run(t), close: () => pool.destroy() };
     },
   };
@@ -116,7 +126,10 @@ async function poolRows() {
           p99: median(rs.map((x) => x.p99)),
         });
       }
-      const line = rows.slice(-3).map((x) => `${x.pool}: ${Math.round(x.rate)}/s`).join(', ');
+      const line = rows
+        .slice(-3)
+        .map((x) => `${x.pool}: ${Math.round(x.rate)}/s`)
+        .join(', ');
       console.error(`${taskName}, ${loop}: ${line}`);
     }
   }
@@ -195,7 +208,8 @@ const spawnTimes = await spawnRows();
 
 let md = `# Pool bench\n\n${new Date().toISOString()}, Node ${process.version}, ${availableParallelism()} CPUs, ${threads} threads per pool, ${runs} runs of ${runMs} ms (median; min–max of tasks/s)\n\n`;
 md += '| task | loop | pool | tasks/s | min–max | p50 µs | p99 µs |\n| --- | --- | --- | ---: | ---: | ---: | ---: |\n';
-for (const r of pool) md += `| ${r.task} | ${r.loop} | ${r.pool} | ${fmt(r.rate)} | ${fmt(r.rateMin)}–${fmt(r.rateMax)} | ${fmt(r.p50)} | ${fmt(r.p99)} |\n`;
+for (const r of pool)
+  md += `| ${r.task} | ${r.loop} | ${r.pool} | ${fmt(r.rate)} | ${fmt(r.rateMin)}–${fmt(r.rateMax)} | ${fmt(r.p50)} | ${fmt(r.p99)} |\n`;
 const target = pool.filter((r) => r.task === 'empty' && r.loop !== 'await run() one at a time');
 const ours = target.find((r) => r.pool === 'ipcx Pool')?.rate ?? 0;
 const best = Math.max(...target.filter((r) => r.pool !== 'ipcx Pool').map((r) => r.rate));

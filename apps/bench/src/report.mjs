@@ -3,7 +3,7 @@ import { spread } from './stats.mjs';
 import { renderSections } from './sections.mjs';
 import { format, label } from './targets.mjs';
 
-const GROUP_NAMES = { ipcx: 'ipcx', node: 'Node built-in', c: 'C, raw syscalls' };
+const _GROUP_NAMES = { ipcx: 'ipcx', node: 'Node built-in', c: 'C, raw syscalls' };
 const PLACE_NAMES = { thread: 'threads', process: 'processes', local: 'one thread' };
 
 export function renderReport(report) {
@@ -41,16 +41,26 @@ export function renderReport(report) {
       '',
       '| ours | theirs | size | measure | ratio of each pair, in order |',
       '| --- | --- | --- | --- | --- |',
-      ...report.paired.map((p) => `| ${p.ours} | ${theirsText([p.theirs].flat())} | ${label(p.size)} | ${p.measure === 'rtt' ? 'round trip p50' : p.metric === 'mb' ? 'MB/s' : 'msg/s'} | ${p.ratios.map((r) => r.toFixed(2)).join(', ')} |`),
+      ...report.paired.map(
+        (p) =>
+          `| ${p.ours} | ${theirsText([p.theirs].flat())} | ${label(p.size)} | ${p.measure === 'rtt' ? 'round trip p50' : p.metric === 'mb' ? 'MB/s' : 'msg/s'} | ${p.ratios.map((r) => r.toFixed(2)).join(', ')} |`,
+      ),
       '',
     );
   }
   lines.push('## Summary', '', ...summaryTable(report), '');
-  lines.push('![Throughput per mechanism, log scale](throughput.svg)', '', '![Round trip per mechanism, log scale](latency.svg)', '');
+  lines.push(
+    '![Throughput per mechanism, log scale](throughput.svg)',
+    '',
+    '![Round trip per mechanism, log scale](latency.svg)',
+    '',
+  );
 
   for (const size of report.sizes) {
     lines.push(`## ${label(size)} messages`, '');
-    lines.push('| mechanism | where | payload | msg/s (min–max) | MB/s | vs built-in | RTT p50 µs (min–max) | RTT p99 µs | vs built-in |');
+    lines.push(
+      '| mechanism | where | payload | msg/s (min–max) | MB/s | vs built-in | RTT p50 µs (min–max) | RTT p99 µs | vs built-in |',
+    );
     lines.push('| --- | --- | --- | ---: | ---: | --- | ---: | ---: | --- |');
     for (const row of ordered) {
       const tp = get(row.id, size, 'throughput');
@@ -86,7 +96,10 @@ function theirsText(rows) {
 /** The targets as a Markdown table, met or missed with their numbers. */
 export function targetsTable(targets) {
   const lines = ['| target | result | measured |', '| --- | --- | --- |'];
-  for (const t of targets) lines.push(`| ${t.text} | ${t.met === undefined ? 'not measured' : t.met ? '**met**' : '**missed**'} | ${t.detail} |`);
+  for (const t of targets)
+    lines.push(
+      `| ${t.text} | ${t.met === undefined ? 'not measured' : t.met ? '**met**' : '**missed**'} | ${t.detail} |`,
+    );
   return lines;
 }
 
@@ -108,7 +121,9 @@ export function summaryTable(report) {
     const tp1k = get(row.id, 1024, 'throughput');
     const tp64k = get(row.id, 65536, 'throughput');
     const rtt = get(row.id, 64, 'rtt');
-    const versus = [ratioOf(row.id, 64, 'throughput'), ratioOf(row.id, 64, 'rtt')].map((r) => (r ? `${ratioText(r.ratio)}` : '–'));
+    const versus = [ratioOf(row.id, 64, 'throughput'), ratioOf(row.id, 64, 'rtt')].map((r) =>
+      r ? `${ratioText(r.ratio)}` : '–',
+    );
     lines.push(
       `| ${nameOf(row)} | ${PLACE_NAMES[row.place]} | ${payloadName(row, tp64 ?? rtt)} | ${tp64 ? format(tp64.msgsPerSec.median) : '–'} | ` +
         `${tp1k ? format(tp1k.msgsPerSec.median) : '–'} | ${tp64k ? format(tp64k.mbPerSec.median) : '–'} | ` +
@@ -167,10 +182,12 @@ function methodLines(method, mode) {
     `Round trip: the main end sends one message and waits for the echo, ${method.rttSeconds * 1000} ms of round trips per run, each timed alone; p50 and p99 of each run, then the median of the runs. An ipcx client times its own \`await send(); await receive()\` loop (no promise of the harness per round trip); a Node row awaits one promise per round trip.`,
     `Bounded in flight: ipcx channels by their own bounds (ShmChannel throughput rows use a ${method.shmThroughputRingBytes / 1024 / 1024} MiB ring per direction, round trips the default options; MqChannel a queue of depth ${method.mqDepth.throughput}, round trips two queues of depth ${method.mqDepth.rtt}; sockets their high-water marks and the kernel's buffers). MessagePort, BroadcastChannel and process.send have no flow control of their own: the sender keeps at most ${method.postMessageWindow} messages unacknowledged and the receiver acknowledges every ${method.postMessageWindow / 2}. The eventfd C row uses the same window.`,
     'ipcx senders call `trySend` in a loop and await `send` only when it returns false. Receivers: ShmChannel between threads uses `receiveBytesSync()` (raw, a zero-copy view) or `receiveSync()` (objects) in the worker; elsewhere `tryReceiveBytes()` (ShmChannel, raw) or `tryReceive()`, awaiting `receive()` when nothing waits. Round trips: `await send()` then `await receive()`; echoes `send(await receive())` (a worker echo uses `sendSync`/`receiveSync`).',
-    'Payloads: raw bytes (ipcx with `rawCodec`, a `Uint8Array` through postMessage and advanced serialization; json cannot carry bytes, so the json row sends an ASCII string of the same length), and a typical object (an order event with line items) through ipcx\'s default codec (msgpack), structured clone, or JSON for process.send (json) and the net loops.',
+    "Payloads: raw bytes (ipcx with `rawCodec`, a `Uint8Array` through postMessage and advanced serialization; json cannot carry bytes, so the json row sends an ASCII string of the same length), and a typical object (an order event with line items) through ipcx's default codec (msgpack), structured clone, or JSON for process.send (json) and the net loops.",
     'The net loops are what a user would write with `node:net`: 4-byte big-endian length prefix, writes batched under `cork()`/`uncork()` (one writev) until the socket buffer reaches 256 KiB (the same high-water mark as ipcx stream channels), then wait for `drain`; the receiver cuts frames from the data events (and `JSON.parse`s objects).',
     'C rows (apps/bench/c, compiled with `cc -O2`): raw syscalls, one call per message on each side (pipe, Unix stream and datagram socketpairs, POSIX mq, eventfd); shared memory as a 1 MiB SPSC ring (copy in, copy out) and a mailbox per direction for round trips, waiting by spinning or by futex.',
     'Targets: each compares two rows of this run (ours against a Node built-in or a C program; "best of" takes the better row of the main pass). After the main pass, the two rows are run again back to back in pairs, alternating which goes first, and the target is judged on the median of the pairs\' ratios (see Targets).',
-    mode === 'quick' ? 'Quick mode: fewer and much shorter runs; use it to check that everything runs, not for figures.' : `Calibration and warm-up precede the ${method.runs} measured runs of each figure.`,
+    mode === 'quick'
+      ? 'Quick mode: fewer and much shorter runs; use it to check that everything runs, not for figures.'
+      : `Calibration and warm-up precede the ${method.runs} measured runs of each figure.`,
   ];
 }

@@ -33,7 +33,8 @@ const PEERS = [
   ['shm-thread/raw', 'ipcx ShmChannel (threads)'],
 ];
 
-const get = (results, row, size, measure) => results.find((r) => r.row === row && r.size === size && r.measure === measure);
+const get = (results, row, size, measure) =>
+  results.find((r) => r.row === row && r.size === size && r.measure === measure);
 const msgs = (r) => r?.msgsPerSec.median;
 const p50 = (r) => r?.p50Us.median;
 const x = (v) => (v === undefined || !Number.isFinite(v) ? '–' : `${v.toFixed(2)}x`);
@@ -74,7 +75,10 @@ export function sectionTargets(report) {
     const paths = pathFigures(report.results, t.id);
     if (paths.every((p) => !p.tp && !p.rtt)) continue; // not selected in this run
     const forAwait = paths.find((p) => p.path === 'for-await');
-    for (const [measure, key] of /** @type {const} */ ([['msg/s', 'tpVsFast'], ['round trip p50', 'rttVsFast']])) {
+    for (const [measure, key] of /** @type {const} */ ([
+      ['msg/s', 'tpVsFast'],
+      ['round trip p50', 'rttVsFast'],
+    ])) {
       const v = forAwait?.[key];
       targets.push({
         text: `${t.label}: for await, 64 B ${measure} within ${FOR_AWAIT_BOUND}x of the fast path (issue 13)`,
@@ -83,7 +87,10 @@ export function sectionTargets(report) {
         detail: v === undefined ? 'not measured in this run' : `${x(v)} the fast path's cost (main pass medians)`,
       });
     }
-    for (const [measure, key] of /** @type {const} */ ([['msg/s', 'tpVsBest'], ['round trip p50', 'rttVsBest']])) {
+    for (const [measure, key] of /** @type {const} */ ([
+      ['msg/s', 'tpVsBest'],
+      ['round trip p50', 'rttVsBest'],
+    ])) {
       const user = paths.filter((p) => USER_PATHS.includes(p.path) && p[key] !== undefined);
       const worst = user.sort((a, b) => (b[key] ?? 0) - (a[key] ?? 0))[0];
       const v = worst?.[key];
@@ -91,12 +98,17 @@ export function sectionTargets(report) {
         text: `${t.label}: every receive path's 64 B ${measure} within ${PATH_BOUND}x of the best one (issue 15)`,
         met: v === undefined ? undefined : v <= PATH_BOUND,
         ratio: v,
-        detail: v === undefined ? 'not measured in this run' : `worst: ${PATH_NAMES[worst.path]} at ${x(v)} the best (main pass medians)`,
+        detail:
+          v === undefined
+            ? 'not measured in this run'
+            : `worst: ${PATH_NAMES[worst.path]} at ${x(v)} the best (main pass medians)`,
       });
     }
   }
   for (const subscribers of [1, 4]) {
-    const paced = (report.fanout?.rows ?? []).filter((r) => r.mode === 'paced' && r.subscribers === subscribers && r.p50 !== null);
+    const paced = (report.fanout?.rows ?? []).filter(
+      (r) => r.mode === 'paced' && r.subscribers === subscribers && r.p50 !== null,
+    );
     const peers = paced.filter((r) => !r.mechanism.startsWith('ipcx'));
     for (const ours of paced.filter((r) => r.mechanism.startsWith('ipcx'))) {
       for (const q of ['p50', 'p99']) {
@@ -125,7 +137,11 @@ export function sectionTargets(report) {
 export function renderSections(report) {
   const lines = [];
   const { results } = report;
-  const floor = FLOOR.map(([row, name]) => ({ name, r: get(results, row, 64, 'rtt'), tp: get(results, row, 64, 'throughput') })).filter((f) => f.r || f.tp);
+  const floor = FLOOR.map(([row, name]) => ({
+    name,
+    r: get(results, row, 64, 'rtt'),
+    tp: get(results, row, 64, 'throughput'),
+  })).filter((f) => f.r || f.tp);
 
   lines.push('## Receive paths (issues 13 and 15)', '');
   lines.push(
@@ -150,7 +166,10 @@ export function renderSections(report) {
     }
   }
   if (floor.length > 0) {
-    for (const f of floor) lines.push(`| ${f.name} (floor) | one syscall per message | ${n(msgs(f.tp))} | | | ${f.r ? `${n(p50(f.r))} / ${n(f.r.p99Us.median)}` : '–'} | | |`);
+    for (const f of floor)
+      lines.push(
+        `| ${f.name} (floor) | one syscall per message | ${n(msgs(f.tp))} | | | ${f.r ? `${n(p50(f.r))} / ${n(f.r.p99Us.median)}` : '–'} | | |`,
+      );
   }
   lines.push('');
 
@@ -168,7 +187,9 @@ export function renderSections(report) {
     const cells = [64, 1024].map((size) => get(results, row, size, 'throughput'));
     const rtts = [64, 1024].map((size) => get(results, row, size, 'rtt'));
     if (cells.every((c) => !c) && rtts.every((c) => !c)) continue;
-    lines.push(`| ${name} | ${cells.map((c) => n(msgs(c))).join(' | ')} | ${rtts.map((r) => (r ? `${n(p50(r))} / ${n(r.p99Us.median)}` : '–')).join(' | ')} |`);
+    lines.push(
+      `| ${name} | ${cells.map((c) => n(msgs(c))).join(' | ')} | ${rtts.map((r) => (r ? `${n(p50(r))} / ${n(r.p99Us.median)}` : '–')).join(' | ')} |`,
+    );
   }
   lines.push('');
 
@@ -180,11 +201,17 @@ export function renderSections(report) {
         'flat out, and paced at one update per millisecond; publish-to-read latency in µs (p50: median over subscribers; p99: the worst subscriber).',
       '',
     );
-    if (fanout.wake?.rttP50) lines.push(`C eventfd ping-pong in that run: ${fanout.wake.rttP50.toFixed(1)} µs round trip p50 (the wake-up floor).`, '');
+    if (fanout.wake?.rttP50)
+      lines.push(
+        `C eventfd ping-pong in that run: ${fanout.wake.rttP50.toFixed(1)} µs round trip p50 (the wake-up floor).`,
+        '',
+      );
     lines.push('| mode | subscribers | mechanism | p50 µs | p99 µs | updates/s per subscriber | delivered |');
     lines.push('| --- | ---: | --- | ---: | ---: | ---: | ---: |');
     for (const r of fanout.rows) {
-      lines.push(`| ${r.mode} | ${r.subscribers} | ${r.label} | ${r.p50 === null ? '–' : r.p50.toFixed(0)} | ${r.p99 ? r.p99.toFixed(0) : '–'} | ${n(r.perSecond)} | ${(r.delivered * 100).toFixed(0)}% |`);
+      lines.push(
+        `| ${r.mode} | ${r.subscribers} | ${r.label} | ${r.p50 === null ? '–' : r.p50.toFixed(0)} | ${r.p99 ? r.p99.toFixed(0) : '–'} | ${n(r.perSecond)} | ${(r.delivered * 100).toFixed(0)}% |`,
+      );
     }
     lines.push('');
   }
@@ -198,7 +225,10 @@ export function renderSections(report) {
       '',
     );
     lines.push('| transport | waiting in | CPU % of a core |', '| --- | --- | ---: |');
-    for (const r of idle.rows) lines.push(`| ${r.label} | ${r.path === '–' ? '–' : r.path === 'receive' ? '`await receive()`' : '`for await`'} | ${r.cpuPercent.toFixed(2)} |`);
+    for (const r of idle.rows)
+      lines.push(
+        `| ${r.label} | ${r.path === '–' ? '–' : r.path === 'receive' ? '`await receive()`' : '`for await`'} | ${r.cpuPercent.toFixed(2)} |`,
+      );
     lines.push('');
   }
 

@@ -84,7 +84,11 @@ export async function runSuite({ quick = false, only, sizes = SIZES, log = () =>
       await import(p.package);
       landed = true;
     } catch {}
-    notes.push(landed ? `${p.label}: ${p.package} exists but the bench has no row for it yet` : `${p.label}: not built yet (${p.package} is not installed), so no row`);
+    notes.push(
+      landed
+        ? `${p.label}: ${p.package} exists but the bench has no row for it yet`
+        : `${p.label}: not built yet (${p.package} is not installed), so no row`,
+    );
   }
 
   const cSelected = C_MECHANISMS.filter((c) => selected(`${c.id}/raw`));
@@ -106,11 +110,21 @@ export async function runSuite({ quick = false, only, sizes = SIZES, log = () =>
               const out = await runC(c, size, measure, settings);
               if (out.skip) {
                 // One note per reason (eventfd gives the same one at every other size).
-                if (!notes.some((n) => n.startsWith(`${c.label}: `) && n.endsWith(out.skip))) notes.push(`${c.label}: ${label(size)} not measured: ${out.skip}`);
+                if (!notes.some((n) => n.startsWith(`${c.label}: `) && n.endsWith(out.skip)))
+                  notes.push(`${c.label}: ${label(size)} not measured: ${out.skip}`);
                 continue;
               }
               const bytes = /** @type {any} */ (c).bytes?.(size) ?? size;
-              if (measure === 'throughput') results.push(throughputResult(row, size, bytes, out.n, out.seconds.map((s) => out.n / s)));
+              if (measure === 'throughput')
+                results.push(
+                  throughputResult(
+                    row,
+                    size,
+                    bytes,
+                    out.n,
+                    out.seconds.map((s) => out.n / s),
+                  ),
+                );
               else results.push(rttResult(row, size, bytes, out.rounds, out.p50, out.p99));
             } catch (error) {
               notes.push(`${c.label}: ${label(size)} ${measure} failed: ${firstLine(error)}`);
@@ -179,14 +193,18 @@ async function measureOnce(rowId, { size, measure, metric }, settings, ends) {
   let end = ends.get(rowId);
   if (!end) {
     const m = mechanism(id);
-    end = { impl: await m.load(), peer: Peer.start({ transport: id, kind, place: m.place }, { serialization: m.serialization }) };
+    end = {
+      impl: await m.load(),
+      peer: Peer.start({ transport: id, kind, place: m.place }, { serialization: m.serialization }),
+    };
     ends.set(rowId, end);
   }
   const { payload, bytes } = payloadFor(kind, size);
   const ctx = { kind, size, payload, bytes, peer: end.peer.forSize(size) };
   try {
     const what = `${rowId} ${label(size)} ${measure}`;
-    if (measure === 'rtt') return (await withTimeout(measureRoundTrips(end.impl, ctx, settings), settings.timeoutSeconds, what)).p50[0];
+    if (measure === 'rtt')
+      return (await withTimeout(measureRoundTrips(end.impl, ctx, settings), settings.timeoutSeconds, what)).p50[0];
     const { rates } = await withTimeout(measureThroughput(end.impl, ctx, settings), settings.timeoutSeconds, what);
     return rates[0] * (metric === 'mb' ? bytes : 1);
   } catch (error) {
@@ -199,7 +217,8 @@ async function measureOnce(rowId, { size, measure, metric }, settings, ends) {
 async function runRow(row, m, impl, { settings, sizes, results, notes, log }) {
   /** @type {any} */
   let peer;
-  const start = () => (peer = Peer.start({ transport: m.id, kind: row.kind, place: m.place }, { serialization: m.serialization }));
+  const start = () =>
+    (peer = Peer.start({ transport: m.id, kind: row.kind, place: m.place }, { serialization: m.serialization }));
   start();
   if (m.sizes && m.why) notes.push(`${row.label}: ${m.why}`);
   try {
@@ -209,13 +228,16 @@ async function runRow(row, m, impl, { settings, sizes, results, notes, log }) {
         log(`${row.id} ${size} B ${measure}`);
         const ctx = { kind: row.kind, size, payload, bytes, peer: peer.forSize(size) };
         try {
-          const measured = measure === 'throughput' ? measureThroughput(impl, ctx, settings) : measureRoundTrips(impl, ctx, settings);
+          const measured =
+            measure === 'throughput' ? measureThroughput(impl, ctx, settings) : measureRoundTrips(impl, ctx, settings);
           const result = await withTimeout(measured, settings.timeoutSeconds, `${row.id} ${size} B ${measure}`);
           if (measure === 'throughput') results.push(throughputResult(row, size, bytes, result.n, result.rates));
           else results.push(rttResult(row, size, bytes, result.rounds, result.p50, result.p99));
         } catch (error) {
           const what = error?.code === 'IPCX_ERR_LIMIT' ? 'not measured (kernel limit)' : 'failed';
-          notes.push(`${row.label} (${row.kind}): ${label(size)} ${measure === 'rtt' ? 'round trip' : 'throughput'} ${what}: ${firstSentence(error)}`);
+          notes.push(
+            `${row.label} (${row.kind}): ${label(size)} ${measure === 'rtt' ? 'round trip' : 'throughput'} ${what}: ${firstSentence(error)}`,
+          );
           await peer.kill();
           start();
         }

@@ -5,15 +5,40 @@
 const PROCESS_SEND = [['process-send-json/raw'], ['process-send-advanced/raw']];
 
 const socketTargets = (row, name, bound, fraction) => [
-  { text: `${name}: 64 B round trip (p50) at most ${fraction} of process.send's (best of json, advanced)`, ours: [row, 64, 'rtt'], theirs: PROCESS_SEND, atMost: bound },
-  { text: `${name}: 64 B round trip (p50) at most ${fraction} of node-ipc's`, ours: [row, 64, 'rtt'], theirs: [['node-ipc/raw']], atMost: bound },
+  {
+    text: `${name}: 64 B round trip (p50) at most ${fraction} of process.send's (best of json, advanced)`,
+    ours: [row, 64, 'rtt'],
+    theirs: PROCESS_SEND,
+    atMost: bound,
+  },
+  {
+    text: `${name}: 64 B round trip (p50) at most ${fraction} of node-ipc's`,
+    ours: [row, 64, 'rtt'],
+    theirs: [['node-ipc/raw']],
+    atMost: bound,
+  },
 ];
 
 export const LATENCY_TARGETS = [
   ...socketTargets('unix-stream/raw', 'Unix stream channel', 0.2, '1/5'),
   ...socketTargets('unix-seqpacket/raw', 'Unix seqpacket channel', 0.2, '1/5'),
   ...socketTargets('tcp/raw', 'TCP channel', 0.333, '1/3'),
-  { text: 'MqChannel with `await receive()`: 64 B messages/s ahead of the NATS client through its broker', ours: ['mq~receive/raw', 64, 'throughput'], theirs: [['nats-client/raw']], atLeast: 1 },
-  { text: 'ShmChannel between processes: 64 B round trip (p50) within 2x of the C shared-memory spin ping-pong', ours: ['shm-process/raw', 64, 'rtt'], theirs: [['c-shm-spin/raw']], atMost: 2 },
-  { text: 'ShmChannel between threads: 64 B round trip (p50) within 2x of the C shared-memory spin ping-pong', ours: ['shm-thread/raw', 64, 'rtt'], theirs: [['c-shm-spin/raw']], atMost: 2 },
+  {
+    text: 'MqChannel with `await receive()`: 64 B messages/s ahead of the NATS client through its broker',
+    ours: ['mq~receive/raw', 64, 'throughput'],
+    theirs: [['nats-client/raw']],
+    atLeast: 1,
+  },
+  {
+    text: 'ShmChannel between processes: 64 B round trip (p50) within 2x of the C shared-memory spin ping-pong',
+    ours: ['shm-process/raw', 64, 'rtt'],
+    theirs: [['c-shm-spin/raw']],
+    atMost: 2,
+  },
+  {
+    text: 'ShmChannel between threads: 64 B round trip (p50) within 2x of the C shared-memory spin ping-pong',
+    ours: ['shm-thread/raw', 64, 'rtt'],
+    theirs: [['c-shm-spin/raw']],
+    atMost: 2,
+  },
 ];

@@ -44,20 +44,71 @@ export function attachRatios(rows, results) {
  * ours/theirs ≤ bound (round-trip times).
  */
 const TARGETS = [
-  { text: 'ShmChannel between threads: 64 B raw messages/s at least 10x MessagePort', ours: ['shm-thread/raw', 64, 'throughput'], theirs: [['message-port/raw']], atLeast: 10 },
-  { text: 'ShmChannel between threads: small object (default codec) messages/s at least 2x MessagePort', ours: ['shm-thread/object', 64, 'throughput'], theirs: [['message-port/object']], atLeast: 2 },
-  { text: 'ShmChannel between threads: 64 KiB raw MB/s at least 1x MessagePort', ours: ['shm-thread/raw', 65536, 'throughput'], theirs: [['message-port/raw']], metric: 'mb', atLeast: 1 },
-  { text: 'ShmChannel between threads: 64 B raw round trip (p50) at most 1/10 of MessagePort', ours: ['shm-thread/raw', 64, 'rtt'], theirs: [['message-port/raw']], atMost: 0.1 },
-  { text: 'ShmChannel between processes: 64 B messages/s at least 20x process.send (best of json, advanced)', ours: ['shm-process/raw', 64, 'throughput'], theirs: [['process-send-json/raw'], ['process-send-advanced/raw']], atLeast: 20 },
-  { text: 'ShmChannel between processes: 64 B round trip (p50) within 10x of the C shared-memory spin ping-pong', ours: ['shm-process/raw', 64, 'rtt'], theirs: [['c-shm-spin/raw']], atMost: 10 },
+  {
+    text: 'ShmChannel between threads: 64 B raw messages/s at least 10x MessagePort',
+    ours: ['shm-thread/raw', 64, 'throughput'],
+    theirs: [['message-port/raw']],
+    atLeast: 10,
+  },
+  {
+    text: 'ShmChannel between threads: small object (default codec) messages/s at least 2x MessagePort',
+    ours: ['shm-thread/object', 64, 'throughput'],
+    theirs: [['message-port/object']],
+    atLeast: 2,
+  },
+  {
+    text: 'ShmChannel between threads: 64 KiB raw MB/s at least 1x MessagePort',
+    ours: ['shm-thread/raw', 65536, 'throughput'],
+    theirs: [['message-port/raw']],
+    metric: 'mb',
+    atLeast: 1,
+  },
+  {
+    text: 'ShmChannel between threads: 64 B raw round trip (p50) at most 1/10 of MessagePort',
+    ours: ['shm-thread/raw', 64, 'rtt'],
+    theirs: [['message-port/raw']],
+    atMost: 0.1,
+  },
+  {
+    text: 'ShmChannel between processes: 64 B messages/s at least 20x process.send (best of json, advanced)',
+    ours: ['shm-process/raw', 64, 'throughput'],
+    theirs: [['process-send-json/raw'], ['process-send-advanced/raw']],
+    atLeast: 20,
+  },
+  {
+    text: 'ShmChannel between processes: 64 B round trip (p50) within 10x of the C shared-memory spin ping-pong',
+    ours: ['shm-process/raw', 64, 'rtt'],
+    theirs: [['c-shm-spin/raw']],
+    atMost: 10,
+  },
   // Against the better of C blocking on its queues and C retrying them (as MqChannel does while it spins).
   // 64 KiB messages are over this kernel's default msgsize_max (8 KiB): no target there.
   ...[64, 1024].flatMap((size) => [
-    { text: `MqChannel: ${label(size)} round trip (p50) within 1.5x of the C mq ping-pong (best of blocking, spin)`, ours: ['mq/raw', size, 'rtt'], theirs: [['c-mq/raw'], ['c-mq-spin/raw']], atMost: 1.5 },
-    { text: `MqChannel: ${label(size)} messages/s at least 0.5x C mq (best of blocking, spin)`, ours: ['mq/raw', size, 'throughput'], theirs: [['c-mq/raw'], ['c-mq-spin/raw']], atLeast: 0.5 },
+    {
+      text: `MqChannel: ${label(size)} round trip (p50) within 1.5x of the C mq ping-pong (best of blocking, spin)`,
+      ours: ['mq/raw', size, 'rtt'],
+      theirs: [['c-mq/raw'], ['c-mq-spin/raw']],
+      atMost: 1.5,
+    },
+    {
+      text: `MqChannel: ${label(size)} messages/s at least 0.5x C mq (best of blocking, spin)`,
+      ours: ['mq/raw', size, 'throughput'],
+      theirs: [['c-mq/raw'], ['c-mq-spin/raw']],
+      atLeast: 0.5,
+    },
   ]),
-  { text: 'Unix stream channel: 64 B messages/s at least 5x process.send (best of json, advanced)', ours: ['unix-stream/raw', 64, 'throughput'], theirs: [['process-send-json/raw'], ['process-send-advanced/raw']], atLeast: 5 },
-  { text: 'Unix stream channel: 64 B messages/s at least 0.8x the hand-written net loop (cork/uncork, same framing)', ours: ['unix-stream/raw', 64, 'throughput'], theirs: [['net-unix/raw']], atLeast: 0.8 },
+  {
+    text: 'Unix stream channel: 64 B messages/s at least 5x process.send (best of json, advanced)',
+    ours: ['unix-stream/raw', 64, 'throughput'],
+    theirs: [['process-send-json/raw'], ['process-send-advanced/raw']],
+    atLeast: 5,
+  },
+  {
+    text: 'Unix stream channel: 64 B messages/s at least 0.8x the hand-written net loop (cork/uncork, same framing)',
+    ours: ['unix-stream/raw', 64, 'throughput'],
+    theirs: [['net-unix/raw']],
+    atLeast: 0.8,
+  },
   ...LATENCY_TARGETS,
 ];
 
@@ -73,7 +124,9 @@ function compare(t, results) {
   const metric = rtt ? 'rtt' : t.metric;
   const candidates = t.theirs.map(([r]) => find(results, r, size, measure)).filter(Boolean);
   if (!ours || candidates.length === 0) return undefined;
-  const theirs = candidates.reduce((a, b) => (rtt ? (value(b, metric) < value(a, metric) ? b : a) : value(b, metric) > value(a, metric) ? b : a));
+  const theirs = candidates.reduce((a, b) =>
+    rtt ? (value(b, metric) < value(a, metric) ? b : a) : value(b, metric) > value(a, metric) ? b : a,
+  );
   return { ours, theirs, candidates: candidates.map((r) => r.row), size, measure, rtt, metric };
 }
 
@@ -84,7 +137,9 @@ function compare(t, results) {
 export function comparisons(results) {
   return TARGETS.flatMap((t) => {
     const c = compare(t, results);
-    return c ? [{ text: t.text, ours: c.ours.row, theirs: c.candidates, size: c.size, measure: c.measure, metric: c.metric }] : [];
+    return c
+      ? [{ text: t.text, ours: c.ours.row, theirs: c.candidates, size: c.size, measure: c.measure, metric: c.metric }]
+      : [];
   });
 }
 
@@ -113,7 +168,17 @@ export function evaluateTargets(results, paired = []) {
       ? `${ratio.toFixed(digits)}x, median of ${pairs.ratios.length} back-to-back pairs (${Math.min(...pairs.ratios).toFixed(digits)}–${Math.max(...pairs.ratios).toFixed(digits)}` +
         `${against > 0 ? `, ${against} of them ${met ? 'beyond' : 'within'} the bound` : ''}); main pass ${mainRatio.toFixed(digits)}x (${medians}); ${required}`
       : `${ratio.toFixed(digits)}x (${medians}; ${required})`;
-    return { text: t.text, met, ratio, required: t.atLeast !== undefined ? { atLeast: t.atLeast } : { atMost: t.atMost }, ours: ours.row, theirs: theirs.row, size, measure, detail };
+    return {
+      text: t.text,
+      met,
+      ratio,
+      required: t.atLeast !== undefined ? { atLeast: t.atLeast } : { atMost: t.atMost },
+      ours: ours.row,
+      theirs: theirs.row,
+      size,
+      measure,
+      detail,
+    };
   });
 }
 

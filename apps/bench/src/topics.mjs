@@ -19,7 +19,7 @@ const SECONDS = quick ? 0.3 : 1;
 const SIZES = [64, 1024];
 
 /** A value of about `size` bytes once msgpack-encoded. */
-const valueOf = (size) => ({ price: 42.5, at: 1_700_000_000_000, pad: 'x'.repeat(Math.max(0, size - 30)) });
+const valueOfSize = (size) => ({ price: 42.5, at: 1_700_000_000_000, pad: 'x'.repeat(Math.max(0, size - 30)) });
 
 const notes = [];
 const rows = [];
@@ -100,13 +100,20 @@ async function revisionsPerSecond(pub, sub, value, seconds) {
   return count / ((performance.now() - started) / 1000);
 }
 
-const format = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e4 ? `${(n / 1e3).toFixed(1)} k` : n >= 100 ? n.toFixed(0) : n.toFixed(1));
+const format = (n) =>
+  n >= 1e6
+    ? `${(n / 1e6).toFixed(2)} M`
+    : n >= 1e4
+      ? `${(n / 1e3).toFixed(1)} k`
+      : n >= 100
+        ? n.toFixed(0)
+        : n.toFixed(1);
 
 const sides = /** @type {any[]} */ ([await pubsubSide(), await natsSide()].filter(Boolean));
 try {
   for (const side of sides) {
     for (const size of SIZES) {
-      const value = valueOf(size);
+      const value = valueOfSize(size);
       const { pub, sub } = await side.open(size);
       try {
         await publishToSeen(pub, sub, value, SECONDS / 2); // warm-up

@@ -17,11 +17,17 @@ const optional = process.env.IPCX_NATS_OPTIONAL === '1';
 
 describe.skipIf(!available && optional)('bench: NATS rows', () => {
   let out: string;
-  let results: { rows: { id: string }[]; results: { row: string; measure: string; msgsPerSec?: { median: number }; p50Us?: { median: number } }[]; notes: string[] };
+  let results: {
+    rows: { id: string }[];
+    results: { row: string; measure: string; msgsPerSec?: { median: number }; p50Us?: { median: number } }[];
+    notes: string[];
+  };
   let table: string;
   beforeAll(async () => {
     out = mkdtempSync(join(tmpdir(), 'ipcx-bench-nats-'));
-    await run(process.execPath, [cli, '--quick', '--only=^nats/raw$', '--sizes=64', '--no-pairs', `--out=${out}`], { timeout: 120_000 });
+    await run(process.execPath, [cli, '--quick', '--only=^nats/raw$', '--sizes=64', '--no-pairs', `--out=${out}`], {
+      timeout: 120_000,
+    });
     results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
     table = (await run(process.execPath, [topics, '--quick'], { timeout: 120_000 })).stdout;
   }, 240_000);

@@ -29,13 +29,15 @@ let results: {
 beforeAll(async () => {
   out = mkdtempSync(join(tmpdir(), 'ipcx-bench-sections-'));
   const only = '^(memory|unix-stream)~|^zeromq/|^idle/(none|memory)$';
-  await run(process.execPath, [cli, '--quick', `--only=${only}`, '--no-pairs', '--no-fanout', `--out=${out}`], { timeout: 150_000 });
+  await run(process.execPath, [cli, '--quick', `--only=${only}`, '--no-pairs', '--no-fanout', `--out=${out}`], {
+    timeout: 150_000,
+  });
   results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
 }, 180_000);
 
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
-const positive = (s: Summary | undefined) => s !== undefined && s.runs.every((v) => Number.isFinite(v) && v > 0);
+const positive = (s: Summary | undefined) => s?.runs.every((v) => Number.isFinite(v) && v > 0);
 
 describe('receive paths, peers and idle CPU in npm run bench', () => {
   it('measures every receive path of each transport one way and in round trips, at 64 B', () => {
@@ -43,7 +45,11 @@ describe('receive paths, peers and idle CPU in npm run bench', () => {
       for (const path of PATHS) {
         const row = `${transport}~${path}/raw`;
         expect(results.rows.some((r) => r.id === row && r.group === 'path')).toBe(true);
-        expect(positive(results.results.find((r) => r.row === row && r.measure === 'throughput' && r.size === 64)?.msgsPerSec)).toBe(true);
+        expect(
+          positive(
+            results.results.find((r) => r.row === row && r.measure === 'throughput' && r.size === 64)?.msgsPerSec,
+          ),
+        ).toBe(true);
         const rtt = results.results.find((r) => r.row === row && r.measure === 'rtt' && r.size === 64);
         expect(positive(rtt?.p50Us) && positive(rtt?.p99Us)).toBe(true);
       }
@@ -63,7 +69,13 @@ describe('receive paths, peers and idle CPU in npm run bench', () => {
   it('has ZeroMQ rows, or a note saying why not', () => {
     const rows = results.results.filter((r) => r.row === 'zeromq/raw');
     if (rows.length === 0) expect(results.notes.some((n) => n.startsWith('ZeroMQ'))).toBe(true);
-    else expect(rows.map((r) => `${r.size} ${r.measure}`).sort()).toEqual(['1024 rtt', '1024 throughput', '64 rtt', '64 throughput']);
+    else
+      expect(rows.map((r) => `${r.size} ${r.measure}`).sort()).toEqual([
+        '1024 rtt',
+        '1024 throughput',
+        '64 rtt',
+        '64 throughput',
+      ]);
   });
 
   it('measures idle CPU of a waiting receiver beside a control row', () => {
@@ -71,6 +83,7 @@ describe('receive paths, peers and idle CPU in npm run bench', () => {
     expect(rows).toEqual(['memory for-await', 'memory receive', 'none –']);
     for (const r of results.idle.rows) expect(Number.isFinite(r.cpuPercent) && r.cpuPercent >= 0).toBe(true);
     const report = readFileSync(join(out, 'report.md'), 'utf8');
-    for (const heading of ['## Receive paths', '## Against the peers', '## Idle CPU', '## Targets of these sections']) expect(report).toContain(heading);
+    for (const heading of ['## Receive paths', '## Against the peers', '## Idle CPU', '## Targets of these sections'])
+      expect(report).toContain(heading);
   });
 });

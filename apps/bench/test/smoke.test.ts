@@ -26,7 +26,16 @@ let results: {
   mode: string;
   machine: Record<string, unknown>;
   rows: { id: string; group: string }[];
-  results: { row: string; size: number; bytes: number; measure: string; msgsPerSec?: Summary; mbPerSec?: Summary; p50Us?: Summary; p99Us?: Summary }[];
+  results: {
+    row: string;
+    size: number;
+    bytes: number;
+    measure: string;
+    msgsPerSec?: Summary;
+    mbPerSec?: Summary;
+    p50Us?: Summary;
+    p99Us?: Summary;
+  }[];
   ratios: { row: string; size: number; measure: string; ratio: number; versus: string }[];
   targets: { text: string; met?: boolean; ratio?: number; detail: string }[];
   paired: { text: string; ours: string; theirs: string[]; size: number; measure: string; ratios: number[] }[];
@@ -36,7 +45,9 @@ let hasCompiler = true;
 
 beforeAll(async () => {
   out = mkdtempSync(join(tmpdir(), 'ipcx-bench-test-'));
-  await run(process.execPath, [cli, '--quick', `--only=${ROWS}`, '--sizes=64,1024', `--out=${out}`], { timeout: 120_000 });
+  await run(process.execPath, [cli, '--quick', `--only=${ROWS}`, '--sizes=64,1024', `--out=${out}`], {
+    timeout: 120_000,
+  });
   results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
   hasCompiler = !results.notes.some((n) => n.includes('no C compiler'));
 }, 150_000);
@@ -59,7 +70,12 @@ describe('npm run bench -- --quick', () => {
     expect(results.mode).toBe('quick');
     expect(results.machine).toMatchObject({ cores: expect.any(Number), node: process.version });
     const ids = results.rows.map((r) => r.id).sort();
-    const expected = ['message-port/raw', 'shm-thread/raw', 'unix-stream/raw', ...(hasCompiler ? ['c-pipe/raw'] : [])].sort();
+    const expected = [
+      'message-port/raw',
+      'shm-thread/raw',
+      'unix-stream/raw',
+      ...(hasCompiler ? ['c-pipe/raw'] : []),
+    ].sort();
     expect(ids).toEqual(expected);
   });
 
@@ -94,7 +110,12 @@ describe('npm run bench -- --quick', () => {
   it('measures each target again in back-to-back pairs and judges it on their median ratio', () => {
     // Measured here: the two thread targets at 64 B against MessagePort (64 KiB was not run).
     const texts = results.paired.map((p) => p.text).sort();
-    expect(texts).toEqual(results.targets.filter((t) => t.met !== undefined).map((t) => t.text).sort());
+    expect(texts).toEqual(
+      results.targets
+        .filter((t) => t.met !== undefined)
+        .map((t) => t.text)
+        .sort(),
+    );
     expect(texts).toHaveLength(2);
     for (const pair of results.paired) {
       expect(pair).toMatchObject({ ours: 'shm-thread/raw', theirs: ['message-port/raw'], size: 64 });
@@ -115,7 +136,9 @@ describe('npm run bench -- --quick', () => {
     expect(report).toMatch(/\| shm-thread\/raw \| message-port\/raw \| 64 B \| msg\/s \| [\d.]+, [\d.]+ \|/);
     for (const chart of ['throughput.svg', 'latency.svg']) {
       expect(existsSync(join(out, chart))).toBe(true);
-      expect(readFileSync(join(out, chart), 'utf8')).toMatch(/^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"[\s\S]*<\/svg>\n$/);
+      expect(readFileSync(join(out, chart), 'utf8')).toMatch(
+        /^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"[\s\S]*<\/svg>\n$/,
+      );
     }
   });
 

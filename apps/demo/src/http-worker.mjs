@@ -44,11 +44,20 @@ const server = createServer(async (request, response) => {
         return json(response, 429, { error: 'rate limited', limit: current.value.rateLimit });
       }
       counters.add('requests');
-      return json(response, 200, { greeting: current.value.greeting, worker: process.pid, configRevision: current.revision });
+      return json(response, 200, {
+        greeting: current.value.greeting,
+        worker: process.pid,
+        configRevision: current.revision,
+      });
     }
     if (url.pathname === '/jobs' && request.method === 'POST') {
       const urgent = url.searchParams.get('priority') === 'urgent';
-      const job = { id: Number(url.searchParams.get('id') ?? 0), urgent, rounds: current.value.jobRounds, queuedAt: Date.now() };
+      const job = {
+        id: Number(url.searchParams.get('id') ?? 0),
+        urgent,
+        rounds: current.value.jobRounds,
+        queuedAt: Date.now(),
+      };
       try {
         await jobs.send(job, { priority: urgent ? 9 : 1, timeout: 2000 });
       } catch (error) {
@@ -64,7 +73,12 @@ const server = createServer(async (request, response) => {
     }
     if (url.pathname === '/status') {
       counters.add('requests');
-      return json(response, 200, { worker: process.pid, configRevision: current.revision, config: current.value, counters: counters.snapshot() });
+      return json(response, 200, {
+        worker: process.pid,
+        configRevision: current.revision,
+        config: current.value,
+        counters: counters.snapshot(),
+      });
     }
     json(response, 404, { error: 'not found', try: ['/hello', 'POST /jobs?priority=urgent', '/status'] });
   } catch (error) {

@@ -29,7 +29,14 @@ async function run(job) {
   const ranStarted = performance.now();
   const { digest } = await pool.run({ input: `job-${job.id}`, rounds: job.rounds });
   counters.add('jobsDone');
-  await parent.send({ id: job.id, urgent: job.urgent, startedAt, waitedMs: startedAt - job.queuedAt, ranMs: performance.now() - ranStarted, digest });
+  await parent.send({
+    id: job.id,
+    urgent: job.urgent,
+    startedAt,
+    waitedMs: startedAt - job.queuedAt,
+    ranMs: performance.now() - ranStarted,
+    digest,
+  });
 }
 
 try {

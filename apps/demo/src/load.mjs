@@ -39,16 +39,28 @@ export function call(agent, port, method, path, retries = 0) {
     // A GET that hangs is retried like a reset one: a connection node:cluster handed to a worker as it was
     // killed can stay open with nobody behind it. A POST may have queued its job, so it is not retried.
     const idempotent = method === 'GET';
-    const req = request({ host: '127.0.0.1', port, method, path, agent, timeout: idempotent ? 3000 : 10_000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode, body: body ? JSON.parse(body) : undefined, ms: performance.now() - started, retried }));
-      // A response cut off by a worker that died: the same as a reset before it.
-      res.on('aborted', () => failed(Object.assign(new Error('response aborted'), { code: 'ECONNRESET' })));
-      res.on('error', failed);
-    });
-    req.on('timeout', () => req.destroy(Object.assign(new Error('request timed out'), { code: idempotent ? 'ETIMEDOUT' : 'ERR_TIMEOUT' })));
+    const req = request(
+      { host: '127.0.0.1', port, method, path, agent, timeout: idempotent ? 3000 : 10_000 },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk) => (body += chunk));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode,
+            body: body ? JSON.parse(body) : undefined,
+            ms: performance.now() - started,
+            retried,
+          }),
+        );
+        // A response cut off by a worker that died: the same as a reset before it.
+        res.on('aborted', () => failed(Object.assign(new Error('response aborted'), { code: 'ECONNRESET' })));
+        res.on('error', failed);
+      },
+    );
+    req.on('timeout', () =>
+      req.destroy(Object.assign(new Error('request timed out'), { code: idempotent ? 'ETIMEDOUT' : 'ERR_TIMEOUT' })),
+    );
     req.on('error', failed);
     req.end();
   });
@@ -58,7 +70,14 @@ export function call(agent, port, method, path, retries = 0) {
  * Runs the load until `signal` aborts: `concurrency` loops of GET /hello, and every `burstEvery` ms a burst of
  * jobs, normal ones first, then urgent ones, all posted at once so that they wait in the queue together.
  */
-export async function runLoad({ port, concurrency, signal, burstEvery = 400, burst = { normal: 10, urgent: 4 }, stats }) {
+export async function runLoad({
+  port,
+  concurrency,
+  signal,
+  burstEvery = 400,
+  burst = { normal: 10, urgent: 4 },
+  stats,
+}) {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency + burst.normal + burst.urgent });
   let jobId = 0;
   const record = (result, kind) => {
@@ -83,7 +102,8 @@ export async function runLoad({ port, concurrency, signal, burstEvery = 400, bur
     while (!signal.aborted) {
       const posts = [];
       for (let i = 0; i < burst.normal; i++) posts.push(call(agent, port, 'POST', `/jobs?id=${++jobId}`));
-      for (let i = 0; i < burst.urgent; i++) posts.push(call(agent, port, 'POST', `/jobs?id=${++jobId}&priority=urgent`));
+      for (let i = 0; i < burst.urgent; i++)
+        posts.push(call(agent, port, 'POST', `/jobs?id=${++jobId}&priority=urgent`));
       for (const result of await Promise.allSettled(posts)) {
         if (result.status === 'fulfilled') record(result.value, 'jobs');
         else stats.errors.push(result.reason.message);
@@ -97,5 +117,11 @@ export async function runLoad({ port, concurrency, signal, burstEvery = 400, bur
 
 /** A fresh stats object for `runLoad`. */
 export function loadStats() {
-  return { byStatus: new Map(), retried: 0, errors: [], workers: new Map(), latency: { hello: new Latencies(), jobs: new Latencies() } };
+  return {
+    byStatus: new Map(),
+    retried: 0,
+    errors: [],
+    workers: new Map(),
+    latency: { hello: new Latencies(), jobs: new Latencies() },
+  };
 }

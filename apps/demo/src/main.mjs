@@ -48,9 +48,18 @@ const log = (line) => {
 const firstConfig = { greeting: 'hello from ipcx', rateLimit: 5000, jobRounds: 4000 };
 writeFileSync(names.configFile, JSON.stringify(firstConfig, null, 2), { mode: 0o600 });
 
-const coordinator = new ShutdownCoordinator({ timeout: 15_000, exit: args.serve, log: (line) => log(`shutdown: ${line}`) });
+const coordinator = new ShutdownCoordinator({
+  timeout: 15_000,
+  exit: args.serve,
+  log: (line) => log(`shutdown: ${line}`),
+});
 // Registered like the kernel objects: the coordinator removes it at shutdown, and `ipcx clean` after a kill -9.
-registerKernelObject({ kind: 'file', name: names.configFile, owner: 'ipcx demo', unlink: () => rmSync(names.configFile, { force: true }) });
+registerKernelObject({
+  kind: 'file',
+  name: names.configFile,
+  owner: 'ipcx demo',
+  unlink: () => rmSync(names.configFile, { force: true }),
+});
 
 const counters = await SharedCounters.create(names.counters, { counters: COUNTERS });
 coordinator.register({ name: 'counters', close: () => counters.close(), priority: -10 });
@@ -59,7 +68,8 @@ coordinator.register({ name: 'rate-limit window', close: () => clearInterval(res
 
 const config = await Publisher.create(names.configTopic, { history: 8 });
 coordinator.register({ name: 'config publisher', close: () => config.close(), priority: -5 });
-const publishConfig = () => config.publish({ ...JSON.parse(readFileSync(names.configFile, 'utf8')), publishedAt: Date.now() });
+const publishConfig = () =>
+  config.publish({ ...JSON.parse(readFileSync(names.configFile, 'utf8')), publishedAt: Date.now() });
 await publishConfig();
 let reloads = 0;
 onSignal('SIGHUP', async () => {
@@ -93,15 +103,21 @@ void (async () => {
 const port = Number(args.port) || (await freePort());
 const supervisor = new Supervisor({
   count: workerCount,
-  spawn: () => forkClusterWorker({ file: new URL('./http-worker.mjs', import.meta.url), env: { IPCX_DEMO_PRIMARY: String(process.pid), IPCX_DEMO_PORT: String(port) } }),
-  heartbeatInterval: 250, heartbeatTimeout: 10_000,
+  spawn: () =>
+    forkClusterWorker({
+      file: new URL('./http-worker.mjs', import.meta.url),
+      env: { IPCX_DEMO_PRIMARY: String(process.pid), IPCX_DEMO_PORT: String(port) },
+    }),
+  heartbeatInterval: 250,
+  heartbeatTimeout: 10_000,
   restart: { backoff: 50, maxRestarts: 5, window: 60_000 },
   shutdown: coordinator,
   name: 'http workers',
 });
 const events = { restarts: 0, killedAt: 0, recoveredMs: Number.NaN };
 supervisor.on('exit', (e) => {
-  if (!e.expected && !coordinator.shuttingDown) log(`worker ${e.index} (pid ${e.pid}) exited: ${e.signal ?? `code ${e.code}`}; the supervisor restarts it`);
+  if (!e.expected && !coordinator.shuttingDown)
+    log(`worker ${e.index} (pid ${e.pid}) exited: ${e.signal ?? `code ${e.code}`}; the supervisor restarts it`);
 });
 supervisor.on('restart', () => events.restarts++);
 supervisor.on('ready', (e) => {
@@ -122,14 +138,25 @@ void (async () => {
     operators.push(client.peer);
     void serve(client, (req) =>
       /** @type {any} */ (req)?.get === 'status'
-        ? { askedBy: client.peer, workers: supervisor.status().workers.map((w) => ({ index: w.index, pid: w.pid, state: w.state, restarts: w.totalRestarts })), counters: counters.snapshot(), configRevision: config.revision }
+        ? {
+            askedBy: client.peer,
+            workers: supervisor
+              .status()
+              .workers.map((w) => ({ index: w.index, pid: w.pid, state: w.state, restarts: w.totalRestarts })),
+            counters: counters.snapshot(),
+            configRevision: config.revision,
+          }
         : { error: 'unknown request; try { get: "status" }' },
     );
   }
 })();
 
-log(`ipcx demo: primary ${process.pid}, ${workerCount} HTTP workers on http://127.0.0.1:${port}, job process ${runner.pid} with ${args.threads} threads`);
-log(`kernel objects: segment ${names.counters}, topic ${names.configTopic}, queue ${names.jobs}, socket ${names.control}`);
+log(
+  `ipcx demo: primary ${process.pid}, ${workerCount} HTTP workers on http://127.0.0.1:${port}, job process ${runner.pid} with ${args.threads} threads`,
+);
+log(
+  `kernel objects: segment ${names.counters}, topic ${names.configTopic}, queue ${names.jobs}, socket ${names.control}`,
+);
 
 // ── the live view: one progress line ─────────────────────────────────────────────────────────────────────────
 const started = performance.now();
@@ -177,7 +204,8 @@ async function scenario() {
   const stop = new AbortController();
   const load = runLoad({ port, concurrency: Number(args.concurrency), signal: stop.signal, stats });
   const view = setInterval(() => progress(stats), tty ? 250 : 2000);
-  const at = (fraction) => new Promise((resolve) => setTimeout(resolve, duration * fraction - (performance.now() - started)));
+  const at = (fraction) =>
+    new Promise((resolve) => setTimeout(resolve, duration * fraction - (performance.now() - started)));
 
   await at(0.3);
   const victim = /** @type {{ pid: number }} */ (supervisor.status().workers[0]);
@@ -186,7 +214,10 @@ async function scenario() {
   process.kill(victim.pid, 'SIGKILL');
 
   await at(0.55);
-  writeFileSync(names.configFile, JSON.stringify({ ...firstConfig, greeting: 'hello again, after SIGHUP', rateLimit: 100 }, null, 2));
+  writeFileSync(
+    names.configFile,
+    JSON.stringify({ ...firstConfig, greeting: 'hello again, after SIGHUP', rateLimit: 100 }, null, 2),
+  );
   process.kill(process.pid, 'SIGHUP');
 
   await at(1);
@@ -198,22 +229,30 @@ async function scenario() {
 
   // An operator asks the control socket from another process; the primary knows it by pid and uid.
   const status = await new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [new URL('./status-client.mjs', import.meta.url).pathname, names.control], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [new URL('./status-client.mjs', import.meta.url).pathname, names.control], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (chunk) => (out += chunk));
-    child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`status client exited with ${code}`))));
+    child.once('exit', (code) =>
+      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`status client exited with ${code}`)),
+    );
   });
 
   // Wait (bounded) for the pool to finish the jobs already accepted, so the summary counts them all.
   const drainBy = performance.now() + 10_000;
-  while (counters.get('jobsDone') < counters.get('jobsQueued') && performance.now() < drainBy) await new Promise((r) => setTimeout(r, 50));
+  while (counters.get('jobsDone') < counters.get('jobsQueued') && performance.now() < drainBy)
+    await new Promise((r) => setTimeout(r, 50));
   const snapshot = counters.snapshot();
   const restarts = events.restarts; // before the shutdown stops the workers
   const seconds = (performance.now() - started) / 1000;
   const latestRevision = config.revision;
   const liveWorkers = supervisor.status().workers.map((w) => w.pid);
   const onLatest = await confirmRevision(liveWorkers, latestRevision, stats.workers);
-  const statusCounts = [...stats.byStatus.entries()].sort().map(([s, n]) => `${s}: ${n}`).join(', ');
+  const statusCounts = [...stats.byStatus.entries()]
+    .sort()
+    .map(([s, n]) => `${s}: ${n}`)
+    .join(', ');
   const overtaken = overtakes(finished);
 
   const report = await coordinator.shutdown('demo finished');
@@ -221,15 +260,33 @@ async function scenario() {
 
   console.log('');
   console.log('summary');
-  console.log(`  http          ${stats.latency.hello.count + stats.latency.jobs.count} requests in ${seconds.toFixed(1)} s (${statusCounts}); ${stats.errors.length} failed${stats.errors.length ? ` (${[...new Set(stats.errors)].slice(0, 3).join('; ')})` : ''}, ${stats.retried} retried after the killed worker reset them`);
-  console.log(`  http latency  GET /hello p50 ${stats.latency.hello.percentile(50).toFixed(2)} ms, p99 ${stats.latency.hello.percentile(99).toFixed(2)} ms`);
-  console.log(`  rate limit    ${snapshot.limited} requests answered 429 by the limit all workers share in shared memory (${firstConfig.rateLimit}/s, then 100/s after SIGHUP)`);
-  console.log(`  recovery      ${restarts} restart(s); the killed worker was replaced and serving in ${events.recoveredMs.toFixed(0)} ms`);
-  console.log(`  config        ${reloads} reload(s) by SIGHUP; ${onLatest} of ${liveWorkers.length} workers served revision ${latestRevision}; publish-to-worker ${(snapshot.configLagSum / Math.max(1, snapshot.configLagCount)).toFixed(0)} µs mean`);
-  console.log(`  jobs          ${snapshot.jobsDone} of ${snapshot.jobsQueued} done by the thread pool (${snapshot.jobsFull} refused, queue full); ${jobStats.failed} failed; run p50 ${jobStats.ran.percentile(50).toFixed(1)} ms`);
-  console.log(`  priorities    urgent jobs waited ${jobStats.urgent.mean().toFixed(1)} ms in the queue, normal ones ${jobStats.normal.mean().toFixed(1)} ms; ${overtaken} urgent jobs overtook normal jobs posted before them`);
-  console.log(`  control       status asked by pid ${status.askedBy.pid} (uid ${status.askedBy.uid}), answered in ${status.roundTripMs.toFixed(2)} ms`);
-  console.log(`  shutdown      ${report.closed.length} resources closed (${report.closed.join(', ')}), ${report.kernelObjects.length} kernel objects unlinked, exit code ${report.code}`);
+  console.log(
+    `  http          ${stats.latency.hello.count + stats.latency.jobs.count} requests in ${seconds.toFixed(1)} s (${statusCounts}); ${stats.errors.length} failed${stats.errors.length ? ` (${[...new Set(stats.errors)].slice(0, 3).join('; ')})` : ''}, ${stats.retried} retried after the killed worker reset them`,
+  );
+  console.log(
+    `  http latency  GET /hello p50 ${stats.latency.hello.percentile(50).toFixed(2)} ms, p99 ${stats.latency.hello.percentile(99).toFixed(2)} ms`,
+  );
+  console.log(
+    `  rate limit    ${snapshot.limited} requests answered 429 by the limit all workers share in shared memory (${firstConfig.rateLimit}/s, then 100/s after SIGHUP)`,
+  );
+  console.log(
+    `  recovery      ${restarts} restart(s); the killed worker was replaced and serving in ${events.recoveredMs.toFixed(0)} ms`,
+  );
+  console.log(
+    `  config        ${reloads} reload(s) by SIGHUP; ${onLatest} of ${liveWorkers.length} workers served revision ${latestRevision}; publish-to-worker ${(snapshot.configLagSum / Math.max(1, snapshot.configLagCount)).toFixed(0)} µs mean`,
+  );
+  console.log(
+    `  jobs          ${snapshot.jobsDone} of ${snapshot.jobsQueued} done by the thread pool (${snapshot.jobsFull} refused, queue full); ${jobStats.failed} failed; run p50 ${jobStats.ran.percentile(50).toFixed(1)} ms`,
+  );
+  console.log(
+    `  priorities    urgent jobs waited ${jobStats.urgent.mean().toFixed(1)} ms in the queue, normal ones ${jobStats.normal.mean().toFixed(1)} ms; ${overtaken} urgent jobs overtook normal jobs posted before them`,
+  );
+  console.log(
+    `  control       status asked by pid ${status.askedBy.pid} (uid ${status.askedBy.uid}), answered in ${status.roundTripMs.toFixed(2)} ms`,
+  );
+  console.log(
+    `  shutdown      ${report.closed.length} resources closed (${report.closed.join(', ')}), ${report.kernelObjects.length} kernel objects unlinked, exit code ${report.code}`,
+  );
   console.log(`  left behind   ${leftovers.length === 0 ? 'nothing' : leftovers.join(', ')}`);
   process.exit(report.code === 0 && leftovers.length === 0 ? 0 : 1);
 }
@@ -256,7 +313,8 @@ async function confirmRevision(pids, revision, seen) {
 function overtakes(reports) {
   let count = 0;
   for (const urgent of reports.filter((r) => r.urgent)) {
-    if (reports.some((normal) => !normal.urgent && normal.id < urgent.id && normal.startedAt > urgent.startedAt)) count++;
+    if (reports.some((normal) => !normal.urgent && normal.id < urgent.id && normal.startedAt > urgent.startedAt))
+      count++;
   }
   return count;
 }
@@ -283,4 +341,3 @@ function freePort() {
     });
   });
 }
-

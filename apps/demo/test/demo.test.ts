@@ -40,7 +40,11 @@ afterEach(() => {
 });
 
 it('serves under load, recovers from a killed worker, reloads its configuration on SIGHUP and leaves nothing behind', async () => {
-  const { stdout } = await promisify(execFile)(process.execPath, [main, '--duration', '8', '--workers', '2', '--concurrency', '4'], { timeout: 120_000 });
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    [main, '--duration', '8', '--workers', '2', '--concurrency', '4'],
+    { timeout: 120_000 },
+  );
   const pid = Number(/primary (\d+)/.exec(stdout)?.[1]);
   expect(pid).toBeGreaterThan(0);
   expect(stdout).toMatch(/killing worker 0 \(pid \d+\) with SIGKILL/);
@@ -55,7 +59,8 @@ it('serves under load, recovers from a killed worker, reloads its configuration 
   expect(Number(jobs?.[2])).toBeGreaterThan(0);
   expect(jobs?.[1]).toBe(jobs?.[2]);
   // Urgent jobs wait less than normal ones in the same queue, and some overtake normal ones posted before them.
-  const priorities = /urgent jobs waited ([\d.]+) ms in the queue, normal ones ([\d.]+) ms; (\d+) urgent jobs overtook/.exec(stdout);
+  const priorities =
+    /urgent jobs waited ([\d.]+) ms in the queue, normal ones ([\d.]+) ms; (\d+) urgent jobs overtook/.exec(stdout);
   expect(Number(priorities?.[1])).toBeLessThan(Number(priorities?.[2]));
   expect(Number(priorities?.[3])).toBeGreaterThan(0);
   expect(stdout).toMatch(/control +status asked by pid \d+ \(uid \d+\)/);
@@ -64,7 +69,10 @@ it('serves under load, recovers from a killed worker, reloads its configuration 
 }, 150_000);
 
 it('lists its objects with live owners while it serves, and ipcx clean removes them all after kill -9 of the whole demo', async () => {
-  const child = spawn(process.execPath, [main, '--serve', '--workers', '2'], { detached: true, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [main, '--serve', '--workers', '2'], {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   running.push(child.pid!);
   let out = '';
   child.stdout!.setEncoding('utf8');
@@ -76,7 +84,11 @@ it('lists its objects with live owners while it serves, and ipcx clean removes t
     });
   });
   const tag = `ipcx-demo-${child.pid}`;
-  const listed = JSON.parse(ipcx('ls', '--json', '--filter', tag).stdout) as { kind: string; name: string; owner: string }[];
+  const listed = JSON.parse(ipcx('ls', '--json', '--filter', tag).stdout) as {
+    kind: string;
+    name: string;
+    owner: string;
+  }[];
   const kinds = new Set(listed.map((o) => o.kind));
   for (const kind of ['shm', 'mq', 'socket']) expect(kinds, `a ${kind} of the demo in ipcx ls`).toContain(kind);
   expect(listed.filter((o) => o.owner !== 'alive')).toEqual([]);

@@ -78,7 +78,9 @@ export async function cleanObjects(options: CleanOptions = {}): Promise<CleanRes
     .map((r) => r.path);
   const keepRecords = new Set<string>();
   for (const object of objects) {
-    const orphan = object.owner === 'dead' || (options.includeUnknown === true && object.owner === 'unknown' && object.kind === 'shm');
+    const orphan =
+      object.owner === 'dead' ||
+      (options.includeUnknown === true && object.owner === 'unknown' && object.kind === 'shm');
     if (!orphan) continue;
     if (!object.exists) continue;
     if (options.dryRun) {

@@ -62,7 +62,7 @@ program
 
 program
   .command('inspect')
-  .description("the header and counters of one object")
+  .description('the header and counters of one object')
   .argument('<name>', 'as `ipcx ls` shows it (/ipcx-jobs, a socket path)')
   .option('--json', 'machine-readable output')
   .option('-a, --all-users', "look among every user's objects")
@@ -91,7 +91,7 @@ program
       if (sample > 0) await new Promise((resolve) => setTimeout(resolve, options.interval));
       const object = await findObject(name, false);
       const at = Date.now();
-      if (!object || !object.exists) {
+      if (!object?.exists) {
         process.stderr.write(`ipcx: ${name} is gone\n`);
         process.exitCode = EXIT_PROBLEM;
         return;
@@ -101,18 +101,32 @@ program
         const seconds = (at - previous.at) / 1000;
         for (const [key, value] of Object.entries(object.detail ?? {})) {
           const before = previous.object.detail?.[key];
-          if ((key.endsWith('written') || key === 'revision') && typeof value === 'number' && typeof before === 'number') {
+          if (
+            (key.endsWith('written') || key === 'revision') &&
+            typeof value === 'number' &&
+            typeof before === 'number'
+          ) {
             rates[`${key}/s`] = Math.round((((value - before) >>> 0) / seconds) * 10) / 10;
           }
         }
       }
-      const line = { at: new Date(at).toISOString(), name: object.name, owner: object.owner, fill: object.fill, ...object.detail, ...rates };
+      const line = {
+        at: new Date(at).toISOString(),
+        name: object.name,
+        owner: object.owner,
+        fill: object.fill,
+        ...object.detail,
+        ...rates,
+      };
       if (options.json) print(JSON.stringify(line));
       else
         print(
           Object.entries(line)
             .filter(([, v]) => v !== undefined)
-            .map(([k, v]) => `${k}=${typeof v === 'object' ? `${(v as { used: number }).used}/${(v as { capacity: number }).capacity}` : String(v)}`)
+            .map(
+              ([k, v]) =>
+                `${k}=${typeof v === 'object' ? `${(v as { used: number }).used}/${(v as { capacity: number }).capacity}` : String(v)}`,
+            )
             .join('  '),
         );
       previous = { at, object };
@@ -127,21 +141,33 @@ program
   .option('-a, --all-users', "every user's objects (needs root)")
   .option('--filter <text>', 'only names containing text')
   .option('--json', 'machine-readable output')
-  .action(async (options: { dryRun?: boolean; includeUnknown?: boolean; allUsers?: boolean; filter?: string; json?: boolean }) => {
-    const result = await cleanObjects(options);
-    if (options.json) json(result);
-    else {
-      const verb = options.dryRun ? 'would remove' : 'removed';
-      print(result.removed.length === 0 ? 'nothing to remove' : `${verb}:\n${formatObjects(result.removed)}`);
-      if (result.records.length > 0) print(`${verb} ${result.records.length} owner record(s) of dead processes`);
-      for (const failure of result.failed) process.stderr.write(`ipcx: could not remove ${failure.object.kind} ${failure.object.name}: ${failure.error}\n`);
-    }
-    process.exitCode = result.failed.length > 0 || (options.dryRun && result.removed.length > 0) ? EXIT_PROBLEM : EXIT_OK;
-  });
+  .action(
+    async (options: {
+      dryRun?: boolean;
+      includeUnknown?: boolean;
+      allUsers?: boolean;
+      filter?: string;
+      json?: boolean;
+    }) => {
+      const result = await cleanObjects(options);
+      if (options.json) json(result);
+      else {
+        const verb = options.dryRun ? 'would remove' : 'removed';
+        print(result.removed.length === 0 ? 'nothing to remove' : `${verb}:\n${formatObjects(result.removed)}`);
+        if (result.records.length > 0) print(`${verb} ${result.records.length} owner record(s) of dead processes`);
+        for (const failure of result.failed)
+          process.stderr.write(
+            `ipcx: could not remove ${failure.object.kind} ${failure.object.name}: ${failure.error}\n`,
+          );
+      }
+      process.exitCode =
+        result.failed.length > 0 || (options.dryRun && result.removed.length > 0) ? EXIT_PROBLEM : EXIT_OK;
+    },
+  );
 
 program
   .command('doctor')
-  .description("what limits this machine puts on ipcx, and how to raise them")
+  .description('what limits this machine puts on ipcx, and how to raise them')
   .option('--json', 'machine-readable output')
   .action((options: { json?: boolean }) => {
     const checks = runDoctor();
@@ -169,7 +195,9 @@ program
     try {
       entry = join(dirname(require.resolve('@ipcx/bench/package.json')), 'src', 'cli.mjs');
     } catch {
-      process.stderr.write('ipcx: the benchmark suite is not installed here; it runs from a clone of the ipcx repository: `npm run bench`\n');
+      process.stderr.write(
+        'ipcx: the benchmark suite is not installed here; it runs from a clone of the ipcx repository: `npm run bench`\n',
+      );
       process.exitCode = EXIT_PROBLEM;
       return;
     }

@@ -112,7 +112,11 @@ function listeningSockets(): Set<string> {
 /** Keys and ids of System V objects that exist now, by kind. */
 function sysvObjects(): Map<string, { key: string; id: string; uid: number; mode: number; size?: number }[]> {
   const result = new Map<string, { key: string; id: string; uid: number; mode: number; size?: number }[]>();
-  for (const [kind, file] of [['sysv-shm', 'shm'], ['sysv-msg', 'msg'], ['sysv-sem', 'sem']] as const) {
+  for (const [kind, file] of [
+    ['sysv-shm', 'shm'],
+    ['sysv-msg', 'msg'],
+    ['sysv-sem', 'sem'],
+  ] as const) {
     const list: { key: string; id: string; uid: number; mode: number; size?: number }[] = [];
     try {
       const [header = '', ...lines] = readFileSync(`/proc/sysvipc/${file}`, 'utf8').split('\n');
@@ -148,7 +152,10 @@ function shmDetail(path: string): Record<string, string | number | boolean> | un
       return bytes.subarray(0, readSync(file, bytes, 0, length, offset));
     });
     if (!description.ipcx) return { layout: 'not ipcx' };
-    const detail: Record<string, string | number | boolean> = { layout: `ipcx v${description.version}`, object: description.kind ?? 'unknown' };
+    const detail: Record<string, string | number | boolean> = {
+      layout: `ipcx v${description.version}`,
+      object: description.kind ?? 'unknown',
+    };
     if (!description.compatible) detail.compatible = false;
     for (const ring of description.rings ?? []) {
       detail[`ring ${ring.direction} used`] = ring.used;
@@ -174,7 +181,10 @@ function mqState(name: string): { exists: boolean; fill?: IpcxObject['fill'] } {
   try {
     fd = mq.open(name, { write: false, nonBlocking: true });
     const attributes = mq.getAttributes(fd);
-    return { exists: true, fill: { used: attributes.currentMessages, capacity: attributes.maxMessages, unit: 'messages' } };
+    return {
+      exists: true,
+      fill: { used: attributes.currentMessages, capacity: attributes.maxMessages, unit: 'messages' },
+    };
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     // EACCES: it exists but is not ours to open.
@@ -278,23 +288,32 @@ export async function listObjects(options: ListOptions = {}): Promise<IpcxObject
       case 'file': {
         const abstract = name.startsWith('@') || name.startsWith('\0');
         exists = abstract ? listening.has(`@${name.slice(1)}`) : pathExists(name);
-        if (kind === 'socket' && listening.has(abstract ? `@${name.slice(1)}` : name) && owner !== 'alive') owner = 'alive';
+        if (kind === 'socket' && listening.has(abstract ? `@${name.slice(1)}` : name) && owner !== 'alive')
+          owner = 'alive';
         break;
       }
       case 'topic': {
         // A pubsub topic: its current generation is a segment /dev/shm/ipcx-topic-<topic>.<generation>.
         const prefix = `ipcx-topic-${name}.`;
-        const generations = safeReaddir(SHM_DIR).filter((f) => f.startsWith(prefix) && /^\d+$/.test(f.slice(prefix.length)));
+        const generations = safeReaddir(SHM_DIR).filter(
+          (f) => f.startsWith(prefix) && /^\d+$/.test(f.slice(prefix.length)),
+        );
         exists = generations.length > 0;
         const info = topics.find((t) => t.topic === name);
-        if (exists) detail = { generations: generations.length, ...(info ? { revision: info.revision, bufferBytes: info.bufferBytes, history: info.history } : {}) };
+        if (exists)
+          detail = {
+            generations: generations.length,
+            ...(info ? { revision: info.revision, bufferBytes: info.bufferBytes, history: info.history } : {}),
+          };
         if (info?.alive && owner !== 'alive') owner = 'alive';
         break;
       }
       case 'sysv-shm':
       case 'sysv-msg':
       case 'sysv-sem': {
-        const found = sysv.get(kind)?.find((o) => o.key === name || o.id === name || `0x${Number(o.key).toString(16)}` === name);
+        const found = sysv
+          .get(kind)
+          ?.find((o) => o.key === name || o.id === name || `0x${Number(o.key).toString(16)}` === name);
         exists = found !== undefined;
         size = found?.size;
         objectUid = found?.uid;

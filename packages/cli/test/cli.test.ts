@@ -3,7 +3,16 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mq, shm } from '@ipcx/native';
-import { childLines, defer, ignoring, killChild, killTrackedChildren, runDeferred, spawnCode, uniqueName } from '@ipcx/core/testing';
+import {
+  childLines,
+  defer,
+  ignoring,
+  killChild,
+  killTrackedChildren,
+  runDeferred,
+  spawnCode,
+  uniqueName,
+} from '@ipcx/core/testing';
 const bin = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 
 function ipcx(...args: string[]): { code: number | null; stdout: string; stderr: string } {
@@ -46,10 +55,20 @@ describe('ipcx', () => {
     const dead = await owner('dead');
     const live = await owner('live');
     const filter = `-${process.pid}-`;
-    const before = JSON.parse(ipcx('ls', '--json', '--filter', filter).stdout) as { kind: string; name: string; owner: string; pid: number; fill?: { used: number } }[];
+    const before = JSON.parse(ipcx('ls', '--json', '--filter', filter).stdout) as {
+      kind: string;
+      name: string;
+      owner: string;
+      pid: number;
+      fill?: { used: number };
+    }[];
     const find = (list: typeof before, name: string) => list.find((o) => o.name === name);
     expect(find(before, dead.segment)).toMatchObject({ kind: 'shm', owner: 'alive', pid: dead.child.pid });
-    expect(find(before, dead.queue)).toMatchObject({ kind: 'mq', owner: 'alive', fill: { used: 1, capacity: 4, unit: 'messages' } });
+    expect(find(before, dead.queue)).toMatchObject({
+      kind: 'mq',
+      owner: 'alive',
+      fill: { used: 1, capacity: 4, unit: 'messages' },
+    });
 
     await killChild(dead.child);
     const listed = ipcx('ls', '--json', '--filter', filter);
@@ -61,7 +80,9 @@ describe('ipcx', () => {
 
     const dry = ipcx('clean', '--dry-run', '--json', '--filter', filter);
     expect(dry.code).toBe(1);
-    expect((JSON.parse(dry.stdout) as { removed: { name: string }[] }).removed.map((o) => o.name).sort()).toEqual([dead.queue, dead.segment].sort());
+    expect((JSON.parse(dry.stdout) as { removed: { name: string }[] }).removed.map((o) => o.name).sort()).toEqual(
+      [dead.queue, dead.segment].sort(),
+    );
     expect(existsSync(`/dev/shm${dead.segment}`)).toBe(true);
 
     const clean = ipcx('clean', '--json', '--filter', filter);
@@ -75,7 +96,7 @@ describe('ipcx', () => {
     expect(final.map((o) => o.name).sort()).toEqual([live.queue, live.segment].sort());
   });
 
-  it('clean --filter removes only what matches, and keeps the dead owner\'s record while it names what is left', async () => {
+  it("clean --filter removes only what matches, and keeps the dead owner's record while it names what is left", async () => {
     const o = await owner('filter');
     await killChild(o.child);
     expect(ipcx('clean', '--filter', o.queue).code).toBe(0);
@@ -98,7 +119,10 @@ describe('ipcx', () => {
     const o = await owner('watch');
     const result = ipcx('watch', o.queue, '--json', '--count', '2', '--interval', '50');
     expect(result.code).toBe(0);
-    const lines = result.stdout.trim().split('\n').map((l) => JSON.parse(l) as { owner: string; fill: { used: number } });
+    const lines = result.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { owner: string; fill: { used: number } });
     expect(lines).toHaveLength(2);
     expect(lines[1]).toMatchObject({ owner: 'alive', fill: { used: 1 } });
   });
@@ -106,7 +130,9 @@ describe('ipcx', () => {
   it('doctor reports the limits with stable ids, and exits 1 only when a check fails', () => {
     const result = ipcx('doctor', '--json');
     const checks = JSON.parse(result.stdout) as { id: string; status: string }[];
-    expect(checks.map((c) => c.id)).toEqual(expect.arrayContaining(['shm-space', 'mq-msg-max', 'mq-rlimit', 'open-files']));
+    expect(checks.map((c) => c.id)).toEqual(
+      expect.arrayContaining(['shm-space', 'mq-msg-max', 'mq-rlimit', 'open-files']),
+    );
     expect(result.code).toBe(checks.some((c) => c.status === 'fail') ? 1 : 0);
   });
 

@@ -63,7 +63,11 @@ async function open<T>(options: ConnectToParentOptions<T>): Promise<PeerChannel<
     channel = new PeerChannel<T>(inner, undefined, linger);
   } else {
     const { UnixSocket } = await import('@ipcx/sockets'); // loaded only for this transport
-    channel = new PeerChannel<T>(await UnixSocket.connect<T>({ abstract: link.name! }, { codec, timeout }), undefined, linger);
+    channel = new PeerChannel<T>(
+      await UnixSocket.connect<T>({ abstract: link.name! }, { codec, timeout }),
+      undefined,
+      linger,
+    );
   }
   watchParent(link, channel);
   // A supervisor that watches heartbeats gets them from every worker that connects.
@@ -159,4 +163,3 @@ export function notifyReady(): void {
 export function hasParent(): boolean {
   return takeLink() !== undefined;
 }
-

@@ -14,7 +14,14 @@ export {
   type ThreadHandle,
   type WorkerKind,
 } from './spawn.js';
-export { connectToParent, hasParent, notifyReady, startHeartbeat, type ConnectToParentOptions, type HeartbeatOptions } from './connect.js';
+export {
+  connectToParent,
+  hasParent,
+  notifyReady,
+  startHeartbeat,
+  type ConnectToParentOptions,
+  type HeartbeatOptions,
+} from './connect.js';
 export { Pool, type Balance, type PoolOptions, type RunOptions } from './pool.js';
 export { servePool, type ServePoolOptions, type TaskHandler } from './pool-worker.js';
 export type { ShutdownHost } from './shutdown.js';

@@ -1,4 +1,11 @@
-import { ClosedError, PeerGoneError, isIpcError, type Channel, type ReceiveOptions, type SendOptions } from '@ipcx/core';
+import {
+  ClosedError,
+  PeerGoneError,
+  isIpcError,
+  type Channel,
+  type ReceiveOptions,
+  type SendOptions,
+} from '@ipcx/core';
 import { AbstractChannel } from '@ipcx/core/transport';
 import { DEFAULT_LINGER_TIMEOUT } from '@ipcx/core/transport';
 
@@ -27,7 +34,11 @@ export class PeerChannel<T = unknown> extends AbstractChannel<T> {
     return this.#mapError(error);
   };
   readonly #mapError = (error: unknown): never => {
-    if (this.#closing === undefined && isIpcError(error) && (error.code === 'IPCX_ERR_CLOSED' || error.code === 'IPCX_ERR_PEER_GONE')) {
+    if (
+      this.#closing === undefined &&
+      isIpcError(error) &&
+      (error.code === 'IPCX_ERR_CLOSED' || error.code === 'IPCX_ERR_PEER_GONE')
+    ) {
       // The transport saw the peer's end close: say it died, if we know it did and it did not close first.
       if (this.#gone !== undefined && !this.#peerClosed) throw this.#gone;
       if (error.code === 'IPCX_ERR_CLOSED') this.#peerClosed = true;
@@ -113,14 +124,18 @@ export class PeerChannel<T = unknown> extends AbstractChannel<T> {
     const closing = inner.close();
     if (typeof inner.destroy !== 'function') return closing; // nothing to cut it short with
     let timer: NodeJS.Timeout | undefined;
-    const lingered = new Promise<'lingered'>((resolve) => (timer = setTimeout(() => resolve('lingered'), this.#lingerMs)));
+    const lingered = new Promise<'lingered'>(
+      (resolve) => (timer = setTimeout(() => resolve('lingered'), this.#lingerMs)),
+    );
     try {
       if ((await Promise.race([closing, lingered])) !== 'lingered') return;
     } finally {
       clearTimeout(timer);
     }
     closing.catch(() => {}); // the destroy below settles or abandons it
-    inner.destroy(new ClosedError(`channel (the peer took nothing within lingerTimeout, ${this.#lingerMs} ms, at close)`));
+    inner.destroy(
+      new ClosedError(`channel (the peer took nothing within lingerTimeout, ${this.#lingerMs} ms, at close)`),
+    );
   }
 
   /**
@@ -148,6 +163,9 @@ export class PeerChannel<T = unknown> extends AbstractChannel<T> {
   markPeerGone(error: PeerGoneError, endWaits?: () => void | Promise<void>): void {
     if (this.#gone !== undefined) return;
     this.#gone = error;
-    if (endWaits !== undefined) void Promise.resolve().then(endWaits).catch(() => {});
+    if (endWaits !== undefined)
+      void Promise.resolve()
+        .then(endWaits)
+        .catch(() => {});
   }
 }

@@ -4,7 +4,10 @@ import { Word, wordOf } from './internal/control.js';
 import { checkCount } from './internal/options.js';
 
 /** Runs one task in a pool worker: what it returns (or resolves to) is the task's result. */
-export type TaskHandler<Task = any, Result = unknown> = (task: Task, context: RequestContext) => Result | Promise<Result>;
+export type TaskHandler<Task = any, Result = unknown> = (
+  task: Task,
+  context: RequestContext,
+) => Result | Promise<Result>;
 
 /** Options of `servePool`. */
 export interface ServePoolOptions {
@@ -27,7 +30,10 @@ export interface ServePoolOptions {
  * await servePool(({ a, b }) => a + b);
  * ```
  */
-export async function servePool<Task = any, Result = unknown>(handler: TaskHandler<Task, Result>, options: ServePoolOptions = {}): Promise<void> {
+export async function servePool<Task = any, Result = unknown>(
+  handler: TaskHandler<Task, Result>,
+  options: ServePoolOptions = {},
+): Promise<void> {
   if (typeof handler !== 'function') throw new TypeError('servePool takes a function');
   const concurrency = checkCount('concurrency', options.concurrency, 1);
   const channel = await connectToParent();
@@ -48,7 +54,8 @@ export async function servePool<Task = any, Result = unknown>(handler: TaskHandl
     let reply: [number, number, unknown];
     try {
       let result: unknown = handler(task, context);
-      if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function') result = await result;
+      if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function')
+        result = await result;
       reply = [seq, 0, result];
     } catch (error) {
       reply = [seq, 1, describeError(error)];
@@ -104,7 +111,10 @@ export async function servePool<Task = any, Result = unknown>(handler: TaskHandl
 }
 
 function endsServing(error: unknown): boolean {
-  return isIpcError(error) && (error.code === 'IPCX_ERR_CLOSED' || error.code === 'IPCX_ERR_PEER_GONE' || error.code === 'IPCX_ERR_ABORTED');
+  return (
+    isIpcError(error) &&
+    (error.code === 'IPCX_ERR_CLOSED' || error.code === 'IPCX_ERR_PEER_GONE' || error.code === 'IPCX_ERR_ABORTED')
+  );
 }
 
 function describeError(error: unknown): { name: string; message: string; code?: string } {

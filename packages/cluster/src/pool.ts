@@ -1,5 +1,14 @@
 import { EventEmitter } from 'node:events';
-import { AbortedError, ClosedError, FullError, PeerGoneError, RemoteError, TimeoutError, isIpcError, type Codec } from '@ipcx/core';
+import {
+  AbortedError,
+  ClosedError,
+  FullError,
+  PeerGoneError,
+  RemoteError,
+  TimeoutError,
+  isIpcError,
+  type Codec,
+} from '@ipcx/core';
 import { ControlProvider, Word, controlContext, wordOf } from './internal/control.js';
 import { checkCount, checkMs, checkTransport } from './internal/options.js';
 import { forkChild, spawnWorker, type WorkerHandle } from './spawn.js';
@@ -125,10 +134,18 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
   constructor(options: PoolOptions) {
     super();
     if (options === null || typeof options !== 'object') throw new TypeError('Pool takes an options object');
-    if (typeof options.filename !== 'string' && !(options.filename instanceof URL)) throw new TypeError('filename must be a path or a file URL');
-    if (options.threads !== undefined && options.processes !== undefined) throw new TypeError('give threads or processes, not both');
+    if (typeof options.filename !== 'string' && !(options.filename instanceof URL))
+      throw new TypeError('filename must be a path or a file URL');
+    if (options.threads !== undefined && options.processes !== undefined)
+      throw new TypeError('give threads or processes, not both');
     this.#kind = options.processes !== undefined ? 'process' : 'thread';
-    this.#size = checkCount(this.#kind === 'process' ? 'processes' : 'threads', options.processes ?? options.threads, 2, 1, 1024);
+    this.#size = checkCount(
+      this.#kind === 'process' ? 'processes' : 'threads',
+      options.processes ?? options.threads,
+      2,
+      1,
+      1024,
+    );
     this.#maxQueue = options.maxQueue === Infinity ? Infinity : checkCount('maxQueue', options.maxQueue, 10_000, 1);
     this.#perWorker = checkCount('concurrentTasksPerWorker', options.concurrentTasksPerWorker, 256, 1, 65_536);
     if (options.balance !== undefined && options.balance !== 'round-robin' && options.balance !== 'least-busy') {
@@ -193,7 +210,17 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
     const member = this.#waiting === 0 ? this.#pick() : undefined;
     this.#drainArmed = true;
     return new Promise<Result>((resolve, reject) => {
-      const entry: Task = { body: task, resolve, reject, signal, timer: undefined, onAbort: undefined, member: undefined, seq: 0, done: false };
+      const entry: Task = {
+        body: task,
+        resolve,
+        reject,
+        signal,
+        timer: undefined,
+        onAbort: undefined,
+        member: undefined,
+        seq: 0,
+        done: false,
+      };
       if (timeout !== undefined) {
         entry.timer = setTimeout(() => this.#expire(entry, timeout), timeout);
       }
@@ -251,7 +278,10 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
     };
     const started = controlContext.run(this.#control, () =>
       this.#kind === 'thread'
-        ? spawnWorker(this.#filename, { ...channel, ...(options.workerData !== undefined ? { workerData: options.workerData } : {}) })
+        ? spawnWorker(this.#filename, {
+            ...channel,
+            ...(options.workerData !== undefined ? { workerData: options.workerData } : {}),
+          })
         : forkChild(this.#filename, { ...channel, ...(options.env ? { env: options.env } : {}) }),
     );
     this.#starting.add(started);
@@ -262,7 +292,17 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
     started.then(
       (handle) => {
         this.#spawning--;
-        const member: Member = { handle, inFlight: new Map(), reader: undefined, sent: 0, exited: false, answered: 0, batch: undefined, abandoned: new Set(), maxBatch: this.#perWorker };
+        const member: Member = {
+          handle,
+          inFlight: new Map(),
+          reader: undefined,
+          sent: 0,
+          exited: false,
+          answered: 0,
+          batch: undefined,
+          abandoned: new Set(),
+          maxBatch: this.#perWorker,
+        };
         member.reader = this.#read(member);
         if (this.#destroyed) {
           void handle.destroy();
@@ -297,7 +337,12 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
       let best: Member | undefined;
       for (let i = 0; i < n; i++) {
         const m = members[i]!;
-        if (!m.exited && m.inFlight.size < this.#perWorker && (best === undefined || m.inFlight.size < best.inFlight.size)) best = m;
+        if (
+          !m.exited &&
+          m.inFlight.size < this.#perWorker &&
+          (best === undefined || m.inFlight.size < best.inFlight.size)
+        )
+          best = m;
       }
       return best;
     }
@@ -351,7 +396,8 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
 
   #sendTasks(member: Member, tasks: Task[]): void {
     if (tasks.length > member.maxBatch) {
-      for (let i = 0; i < tasks.length; i += member.maxBatch) this.#sendTasks(member, tasks.slice(i, i + member.maxBatch));
+      for (let i = 0; i < tasks.length; i += member.maxBatch)
+        this.#sendTasks(member, tasks.slice(i, i + member.maxBatch));
       return;
     }
     for (const task of tasks) {
@@ -422,7 +468,14 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
         this.#finish(task, undefined, reply[2]);
       } else {
         const { name, message, code } = (reply[2] ?? {}) as { name?: unknown; message?: unknown; code?: unknown };
-        this.#finish(task, new RemoteError(String(message ?? 'task failed'), String(name ?? 'Error'), typeof code === 'string' ? code : undefined));
+        this.#finish(
+          task,
+          new RemoteError(
+            String(message ?? 'task failed'),
+            String(name ?? 'Error'),
+            typeof code === 'string' ? code : undefined,
+          ),
+        );
       }
     }
   }
@@ -520,13 +573,29 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
     if (index >= 0) this.#members.splice(index, 1);
     const stopping = this.#closing !== undefined && this.#waiting + this.pending === 0;
     if (!stopping && !this.#destroyed) {
-      this.emit('exit', { pid: member.handle.pid, threadId: member.handle.threadId, code: info.code, signal: info.signal });
+      this.emit('exit', {
+        pid: member.handle.pid,
+        threadId: member.handle.threadId,
+        code: info.code,
+        signal: info.signal,
+      });
     }
-    const how = info.signal !== null ? `killed by ${info.signal}` : info.error !== undefined ? `threw ${String((info.error as Error)?.message ?? info.error)}` : `exited with code ${info.code}`;
+    const how =
+      info.signal !== null
+        ? `killed by ${info.signal}`
+        : info.error !== undefined
+          ? `threw ${String((info.error as Error)?.message ?? info.error)}`
+          : `exited with code ${info.code}`;
     const unbegun: Task[] = [];
     for (const task of [...member.inFlight.values()].sort((a, b) => a.seq - b.seq)) {
       if (task.seq <= begun) {
-        this.#finish(task, new PeerGoneError(`pool worker ${member.handle.kind === 'thread' ? member.handle.threadId : member.handle.pid} (${how} while running the task)`, { cause: info.error }));
+        this.#finish(
+          task,
+          new PeerGoneError(
+            `pool worker ${member.handle.kind === 'thread' ? member.handle.threadId : member.handle.pid} (${how} while running the task)`,
+            { cause: info.error },
+          ),
+        );
       } else {
         member.inFlight.delete(task.seq);
         task.member = undefined;
@@ -539,7 +608,11 @@ export class Pool<Task_ = any, Result = any> extends EventEmitter implements Asy
       return;
     }
     if (member.answered === 0 && begun === 0 && ++this.#startFailures >= 5) {
-      this.#fail(new PeerGoneError(`pool workers (5 in a row ended before answering a task; the last ${how})`, { cause: info.error }));
+      this.#fail(
+        new PeerGoneError(`pool workers (5 in a row ended before answering a task; the last ${how})`, {
+          cause: info.error,
+        }),
+      );
       if (this.#members.length === 0) return;
     }
     this.#spawn();

@@ -44,7 +44,12 @@ export class SharedCounters<Name extends string = string> implements Disposable,
   readonly #registration: KernelObjectRegistration | undefined;
   #closed = false;
 
-  private constructor(name: string, buffer: SharedArrayBuffer, names: readonly Name[], registration?: KernelObjectRegistration) {
+  private constructor(
+    name: string,
+    buffer: SharedArrayBuffer,
+    names: readonly Name[],
+    registration?: KernelObjectRegistration,
+  ) {
     this.name = name;
     this.#names = names;
     this.#index = new Map(names.map((n, i) => [n, i]));
@@ -56,7 +61,10 @@ export class SharedCounters<Name extends string = string> implements Disposable,
    * Creates the segment with every counter at 0; this process owns it and unlinks it on `close`. A
    * segment of the same name whose creator is dead is replaced; a live one's is `AlreadyExistsError`.
    */
-  static async create<Name extends string>(name: string, options: SharedCountersOptions<Name>): Promise<SharedCounters<Name>> {
+  static async create<Name extends string>(
+    name: string,
+    options: SharedCountersOptions<Name>,
+  ): Promise<SharedCounters<Name>> {
     const full = checkShmName(name);
     const counters = options?.counters;
     if (!Array.isArray(counters) || counters.length === 0 || counters.length > MAX_COUNTERS) {
@@ -73,7 +81,9 @@ export class SharedCounters<Name extends string = string> implements Disposable,
         segment = shm.open(full, { create: true, exclusive: true, size, mode: options.mode ?? 0o600 });
       } catch (error) {
         if (!isErrnoError(error, 'EEXIST') || attempt > 0) {
-          throw isErrnoError(error, 'EEXIST') ? new AlreadyExistsError(`shared counters "${full}"`) : fromSystemError(`shared counters "${full}" create`, error);
+          throw isErrnoError(error, 'EEXIST')
+            ? new AlreadyExistsError(`shared counters "${full}"`)
+            : fromSystemError(`shared counters "${full}" create`, error);
         }
         if (creatorLives(full)) throw new AlreadyExistsError(`shared counters "${full}" (its creator lives)`);
         try {
@@ -91,7 +101,12 @@ export class SharedCounters<Name extends string = string> implements Disposable,
       header[4] = names.length;
       header[5] = process.pid;
       Atomics.store(header, 0, MAGIC);
-      const registration = registerKernelObject({ kind: 'shm', name: full, owner: '@ipcx/cluster', unlink: () => unlinkQuietly(full) });
+      const registration = registerKernelObject({
+        kind: 'shm',
+        name: full,
+        owner: '@ipcx/cluster',
+        unlink: () => unlinkQuietly(full),
+      });
       return new SharedCounters<Name>(full, segment.buffer, counters, registration);
     }
   }
@@ -110,7 +125,8 @@ export class SharedCounters<Name extends string = string> implements Disposable,
       throw new IncompatibleError(`shared counters "${full}"`, 'not a counters segment of this version');
     }
     const names = JSON.parse(Buffer.from(buffer, NAMES_AT, header[4]!).toString()) as Name[];
-    if (buffer.byteLength < valuesAt(header[4]!) + names.length * LINE) throw new IncompatibleError(`shared counters "${full}"`, 'segment too small');
+    if (buffer.byteLength < valuesAt(header[4]!) + names.length * LINE)
+      throw new IncompatibleError(`shared counters "${full}"`, 'segment too small');
     return new SharedCounters<Name>(full, buffer, names);
   }
 
@@ -143,7 +159,14 @@ export class SharedCounters<Name extends string = string> implements Disposable,
 
   /** Sets `replacement` if the value is `expected`; returns the value found (equal to `expected` on success). */
   compareExchange(name: Name, expected: number, replacement: number): number {
-    return Number(Atomics.compareExchange(this.#values, this.#at(name), toBig(expected, 'expected'), toBig(replacement, 'replacement')));
+    return Number(
+      Atomics.compareExchange(
+        this.#values,
+        this.#at(name),
+        toBig(expected, 'expected'),
+        toBig(replacement, 'replacement'),
+      ),
+    );
   }
 
   /**
@@ -194,7 +217,8 @@ export class SharedCounters<Name extends string = string> implements Disposable,
   #at(name: Name): number {
     if (this.#closed) throw new ClosedError('shared counters');
     const i = this.#index.get(name);
-    if (i === undefined) throw new TypeError(`no counter named ${JSON.stringify(name)} (have ${this.#names.join(', ')})`);
+    if (i === undefined)
+      throw new TypeError(`no counter named ${JSON.stringify(name)} (have ${this.#names.join(', ')})`);
     return i * (LINE / 8);
   }
 }

@@ -87,7 +87,13 @@ export class WorkerHandle<T = unknown> implements AsyncDisposable {
   readonly slot: ControlSlot | undefined;
 
   /** @internal */
-  constructor(kind: WorkerKind, target: Worker | ChildProcess | ClusterWorker, channel: PeerChannel<T>, exited: Promise<ExitInfo>, slot: ControlSlot | undefined) {
+  constructor(
+    kind: WorkerKind,
+    target: Worker | ChildProcess | ClusterWorker,
+    channel: PeerChannel<T>,
+    exited: Promise<ExitInfo>,
+    slot: ControlSlot | undefined,
+  ) {
     this.kind = kind;
     this.#target = target;
     this.#threadId = kind === 'thread' ? (target as Worker).threadId : 0;
@@ -150,8 +156,10 @@ export class WorkerHandle<T = unknown> implements AsyncDisposable {
     try {
       for (;;) {
         if (Atomics.load(slot.view, index) !== 0) return;
-        if (exited || this.#exit !== undefined) throw new PeerGoneError(`${this.kind} ${this.pid} (it ended before it was ready)`);
-        if (options.signal?.aborted) throw new AbortedError('waiting for the worker to be ready', { cause: options.signal.reason });
+        if (exited || this.#exit !== undefined)
+          throw new PeerGoneError(`${this.kind} ${this.pid} (it ended before it was ready)`);
+        if (options.signal?.aborted)
+          throw new AbortedError('waiting for the worker to be ready', { cause: options.signal.reason });
         const left = end - performance.now();
         if (left <= 0) throw new TimeoutError('waiting for the worker to be ready', options.timeout);
         try {
@@ -250,7 +258,10 @@ function checkChannelOptions(options: ChannelSpawnOptions<unknown>): CheckedChan
   const transport = checkTransport(options.transport);
   const peerCheckInterval = checkMs('peerCheckInterval', options.peerCheckInterval, DEFAULT_PEER_CHECK);
   const connectTimeout = checkMs('connectTimeout', options.connectTimeout, 30_000);
-  if (options.codec !== undefined && (typeof options.codec.encode !== 'function' || typeof options.codec.decode !== 'function')) {
+  if (
+    options.codec !== undefined &&
+    (typeof options.codec.encode !== 'function' || typeof options.codec.decode !== 'function')
+  ) {
     throw new TypeError('codec must be a Codec (encode, decode)');
   }
   const lingerTimeout = lingerOption(options.lingerTimeout);
@@ -277,8 +288,20 @@ function takeSlot(kind: 'thread' | 'process'): ControlSlot | undefined {
  * console.log(await channel.receive({ timeout: 5000 }));
  * ```
  */
-export async function spawnWorker<T = unknown>(file: string | URL, options: SpawnWorkerOptions<T> = {}): Promise<ThreadHandle<T>> {
-  const { transport, peerCheckInterval, connectTimeout, codec, bufferBytes, spinMicroseconds, lingerTimeout, ...workerOptions } = options;
+export async function spawnWorker<T = unknown>(
+  file: string | URL,
+  options: SpawnWorkerOptions<T> = {},
+): Promise<ThreadHandle<T>> {
+  const {
+    transport,
+    peerCheckInterval,
+    connectTimeout,
+    codec,
+    bufferBytes,
+    spinMicroseconds,
+    lingerTimeout,
+    ...workerOptions
+  } = options;
   const checked = checkChannelOptions(options);
   const codecName = (codec ?? msgpackCodec).name;
   const slot = takeSlot('thread');
@@ -287,7 +310,15 @@ export async function spawnWorker<T = unknown>(file: string | URL, options: Spaw
       const name = uniqueName();
       const { UnixServer } = await import('@ipcx/sockets'); // loaded only for this transport
       const server = await UnixServer.listen<T>({ abstract: name }, codec ? { codec } : {});
-      const link: Link = { version: 1, transport: 'unix', kind: 'thread', parentPid: process.pid, name, codec: codecName, ...(slot ? { slot: slot.link } : {}) };
+      const link: Link = {
+        version: 1,
+        transport: 'unix',
+        kind: 'thread',
+        parentPid: process.pid,
+        name,
+        codec: codecName,
+        ...(slot ? { slot: slot.link } : {}),
+      };
       let worker: Worker;
       try {
         worker = withThreadLink(link, () => new Worker(file, workerOptions));
@@ -302,9 +333,22 @@ export async function spawnWorker<T = unknown>(file: string | URL, options: Spaw
       watchExit(handle, 'thread');
       return handle as ThreadHandle<T>;
     }
-    const [mine, theirs] = ShmChannel.pair<T>({ ...(codec ? { codec } : {}), ...(bufferBytes !== undefined ? { bufferBytes } : {}), ...(spinMicroseconds !== undefined ? { spinMicroseconds } : {}) });
+    const [mine, theirs] = ShmChannel.pair<T>({
+      ...(codec ? { codec } : {}),
+      ...(bufferBytes !== undefined ? { bufferBytes } : {}),
+      ...(spinMicroseconds !== undefined ? { spinMicroseconds } : {}),
+    });
     const theirHandle: ShmChannelHandle = theirs.transfer();
-    const link: Link = { version: 1, transport: 'thread', kind: 'thread', parentPid: process.pid, handle: theirHandle, codec: codecName, ...(spinMicroseconds !== undefined ? { spinMicroseconds } : {}), ...(slot ? { slot: slot.link } : {}) };
+    const link: Link = {
+      version: 1,
+      transport: 'thread',
+      kind: 'thread',
+      parentPid: process.pid,
+      handle: theirHandle,
+      codec: codecName,
+      ...(spinMicroseconds !== undefined ? { spinMicroseconds } : {}),
+      ...(slot ? { slot: slot.link } : {}),
+    };
     let worker: Worker;
     try {
       worker = withThreadLink(link, () => new Worker(file, workerOptions));
@@ -334,8 +378,22 @@ export async function spawnWorker<T = unknown>(file: string | URL, options: Spaw
  * await channel.send('ping');
  * ```
  */
-export async function forkChild<T = unknown>(file: string | URL, options: ForkChildOptions<T> = {}): Promise<ChildHandle<T>> {
-  const { transport, peerCheckInterval, connectTimeout, codec, bufferBytes, spinMicroseconds, lingerTimeout, args, env, ...forkOptions } = options;
+export async function forkChild<T = unknown>(
+  file: string | URL,
+  options: ForkChildOptions<T> = {},
+): Promise<ChildHandle<T>> {
+  const {
+    transport,
+    peerCheckInterval,
+    connectTimeout,
+    codec,
+    bufferBytes,
+    spinMicroseconds,
+    lingerTimeout,
+    args,
+    env,
+    ...forkOptions
+  } = options;
   const checked = checkChannelOptions(options);
   return (await spawnProcess<T>('process', options, checked, (link) =>
     fork(file, args ?? [], { ...forkOptions, env: processLinkEnv(link, env) }),
@@ -374,7 +432,16 @@ async function spawnProcess<T>(
   const slot = takeSlot('process');
   try {
     const name = uniqueName();
-    const base = { version: 1 as const, kind, parentPid: process.pid, name, codec: codecName, peerCheckInterval: checked.peerCheckInterval, ...(options.spinMicroseconds !== undefined ? { spinMicroseconds: options.spinMicroseconds } : {}), ...(slot ? { slot: slot.link } : {}) };
+    const base = {
+      version: 1 as const,
+      kind,
+      parentPid: process.pid,
+      name,
+      codec: codecName,
+      peerCheckInterval: checked.peerCheckInterval,
+      ...(options.spinMicroseconds !== undefined ? { spinMicroseconds: options.spinMicroseconds } : {}),
+      ...(slot ? { slot: slot.link } : {}),
+    };
     if (checked.transport === 'unix') {
       const { UnixServer } = await import('@ipcx/sockets'); // loaded only for this transport
       const server = await UnixServer.listen<T>({ abstract: name }, options.codec ? { codec: options.codec } : {});
@@ -386,8 +453,16 @@ async function spawnProcess<T>(
         throw error;
       }
       const exited = processExit(kind, target);
-      const channel = await acceptOne(server, exited, checked.connectTimeout, () => processOf(kind, target).kill('SIGKILL'));
-      const handle = new WorkerHandle<T>(kind, target, new PeerChannel<T>(channel, () => server.close(), checked.lingerTimeout), exited, slot);
+      const channel = await acceptOne(server, exited, checked.connectTimeout, () =>
+        processOf(kind, target).kill('SIGKILL'),
+      );
+      const handle = new WorkerHandle<T>(
+        kind,
+        target,
+        new PeerChannel<T>(channel, () => server.close(), checked.lingerTimeout),
+        exited,
+        slot,
+      );
       watchExit(handle, kind);
       return handle;
     }
@@ -408,7 +483,13 @@ async function spawnProcess<T>(
     // The child unlinks the name once it has opened it. When it is gone: if it never opened it (it died
     // starting), take its end and close it, which ends our waits as a peer that closed would (a child that
     // did open it is found dead by the channel's own check); then the name goes.
-    const handle = new WorkerHandle<T>(kind, target, new PeerChannel<T>(mine, undefined, checked.lingerTimeout), processExit(kind, target), slot);
+    const handle = new WorkerHandle<T>(
+      kind,
+      target,
+      new PeerChannel<T>(mine, undefined, checked.lingerTimeout),
+      processExit(kind, target),
+      slot,
+    );
     watchExit(handle, kind, async () => {
       try {
         await (await ShmChannel.open(segment)).close();
@@ -453,9 +534,20 @@ function processExit(kind: 'process' | 'cluster', target: ChildProcess | Cluster
 /** When the worker exits, its channel fails with PeerGoneError and its slot is freed. */
 function watchExit<T>(handle: WorkerHandle<T>, kind: WorkerKind, endWaits?: () => Promise<void>): void {
   void handle.exited.then((info) => {
-    const how = info.signal !== null ? `killed by ${info.signal}` : info.error !== undefined ? `threw ${String((info.error as Error)?.message ?? info.error)}` : `exited with code ${info.code}`;
-    const what = kind === 'thread' ? `worker thread ${handle.threadId}` : `${kind === 'cluster' ? 'cluster worker' : 'child process'} ${handle.pid}`;
-    handle.channel.markPeerGone(new PeerGoneError(`${what} (${how})`, info.error !== undefined ? { cause: info.error } : undefined), endWaits);
+    const how =
+      info.signal !== null
+        ? `killed by ${info.signal}`
+        : info.error !== undefined
+          ? `threw ${String((info.error as Error)?.message ?? info.error)}`
+          : `exited with code ${info.code}`;
+    const what =
+      kind === 'thread'
+        ? `worker thread ${handle.threadId}`
+        : `${kind === 'cluster' ? 'cluster worker' : 'child process'} ${handle.pid}`;
+    handle.channel.markPeerGone(
+      new PeerGoneError(`${what} (${how})`, info.error !== undefined ? { cause: info.error } : undefined),
+      endWaits,
+    );
     setImmediate(() => handle.slot?.release()); // after the exit handlers that read it
   });
 }
@@ -471,11 +563,12 @@ async function acceptOne<T>(server: UnixServer<T>, exited: Promise<ExitInfo>, ti
     await server.close();
     if (stop.signal.aborted) {
       const info = await exited;
-      throw new PeerGoneError(`worker (it ended with ${info.signal ?? info.code} before it connected)`, { cause: info.error });
+      throw new PeerGoneError(`worker (it ended with ${info.signal ?? info.code} before it connected)`, {
+        cause: info.error,
+      });
     }
     throw error;
   } finally {
     stop.abort();
   }
 }
-

@@ -121,7 +121,10 @@ export class Supervisor extends EventEmitter implements AsyncDisposable {
 
   constructor(options: SupervisorOptions) {
     super();
-    if (options === null || typeof options !== 'object' || typeof options.spawn !== 'function') throw new TypeError('Supervisor takes { spawn: () => spawnWorker(...) | forkChild(...) | forkClusterWorker(...) }');
+    if (options === null || typeof options !== 'object' || typeof options.spawn !== 'function')
+      throw new TypeError(
+        'Supervisor takes { spawn: () => spawnWorker(...) | forkChild(...) | forkClusterWorker(...) }',
+      );
     const count = checkCount('count', options.count, 1, 1, 4096);
     if (options.restart !== false) {
       const r = options.restart ?? {};
@@ -129,8 +132,15 @@ export class Supervisor extends EventEmitter implements AsyncDisposable {
       const initial = checkMs('restart.backoff.initial', b.initial, 100, 0);
       const max = checkMs('restart.backoff.max', b.max, Math.max(10_000, initial), 0);
       const factor = b.factor ?? 2;
-      if (typeof factor !== 'number' || !(factor >= 1) || factor > 100) throw new RangeError('restart.backoff.factor must be a number in [1, 100]');
-      this.#restart = { initial, max, factor, maxRestarts: checkCount('restart.maxRestarts', r.maxRestarts, 5, 0), window: checkMs('restart.window', r.window, 60_000) };
+      if (typeof factor !== 'number' || !(factor >= 1) || factor > 100)
+        throw new RangeError('restart.backoff.factor must be a number in [1, 100]');
+      this.#restart = {
+        initial,
+        max,
+        factor,
+        maxRestarts: checkCount('restart.maxRestarts', r.maxRestarts, 5, 0),
+        window: checkMs('restart.window', r.window, 60_000),
+      };
     }
     if (options.heartbeatTimeout !== undefined && options.heartbeatInterval === undefined) {
       throw new TypeError('heartbeatTimeout needs heartbeatInterval (heartbeats are watched only with it)');
@@ -147,13 +157,27 @@ export class Supervisor extends EventEmitter implements AsyncDisposable {
     // A rolling restart runs one extra worker, and a dead worker's slot is freed a turn after its exit.
     this.#control = new ControlProvider(count * 2 + 4, this.#heartbeat?.interval ?? 0);
     for (let index = 0; index < count; index++) {
-      this.#members.push({ index, handle: undefined, state: 'starting', restartTimes: [], totalRestarts: 0, lastExit: undefined, timer: undefined, beats: 0, beatChanged: 0 });
+      this.#members.push({
+        index,
+        handle: undefined,
+        state: 'starting',
+        restartTimes: [],
+        totalRestarts: 0,
+        lastExit: undefined,
+        timer: undefined,
+        beats: 0,
+        beatChanged: 0,
+      });
     }
-    if (options.shutdown !== undefined) registerShutdown(options.shutdown, options.name ?? 'supervisor', () => this.close());
+    if (options.shutdown !== undefined)
+      registerShutdown(options.shutdown, options.name ?? 'supervisor', () => this.close());
     this.#started = Promise.all(this.#members.map((m) => this.#startMember(m))).then(() => {});
     this.#started.catch(() => {});
     if (this.#heartbeat !== undefined) {
-      this.#monitor = setInterval(() => this.#checkHeartbeats(), Math.max(10, Math.floor(this.#heartbeat.interval / 2)));
+      this.#monitor = setInterval(
+        () => this.#checkHeartbeats(),
+        Math.max(10, Math.floor(this.#heartbeat.interval / 2)),
+      );
       this.#monitor.unref();
     }
   }
@@ -181,7 +205,13 @@ export class Supervisor extends EventEmitter implements AsyncDisposable {
       totalRestarts: m.totalRestarts,
       lastExit: m.lastExit,
     }));
-    const state = this.#stopped ? 'stopped' : this.#stopping ? 'stopping' : workers.some((w) => w.state === 'crash-loop') ? 'crash-loop' : 'running';
+    const state = this.#stopped
+      ? 'stopped'
+      : this.#stopping
+        ? 'stopping'
+        : workers.some((w) => w.state === 'crash-loop')
+          ? 'crash-loop'
+          : 'running';
     return { state, workers };
   }
 
@@ -191,7 +221,9 @@ export class Supervisor extends EventEmitter implements AsyncDisposable {
    */
   async ready(options: { timeout?: number } = {}): Promise<void> {
     await this.#started;
-    await Promise.all(this.#members.map((m) => m.handle?.waitReady({ timeout: options.timeout ?? this.#readyTimeout })));
+    await Promise.all(
+      this.#members.map((m) => m.handle?.waitReady({ timeout: options.timeout ?? this.#readyTimeout })),
+    );
   }
 
   /**
@@ -283,7 +315,9 @@ export class Supervisor extends EventEmitter implements AsyncDisposable {
     }
     if (handle.slot === undefined && this.#heartbeat !== undefined) {
       void handle.destroy();
-      throw new TypeError('spawn must start the worker with spawnWorker, forkChild or forkClusterWorker inside the spawn function (heartbeats need the slot they hand out)');
+      throw new TypeError(
+        'spawn must start the worker with spawnWorker, forkChild or forkClusterWorker inside the spawn function (heartbeats need the slot they hand out)',
+      );
     }
     this.emit('spawn', { index, pid: handle.pid, threadId: handle.threadId });
     return handle;
@@ -297,7 +331,15 @@ export class Supervisor extends EventEmitter implements AsyncDisposable {
     } catch (error) {
       if (this.#stopping !== undefined) return;
       member.lastExit = { code: null, signal: null, error };
-      this.emit('exit', { index: member.index, pid: 0, threadId: 0, code: null, signal: null, error, expected: false } satisfies SupervisorExitEvent);
+      this.emit('exit', {
+        index: member.index,
+        pid: 0,
+        threadId: 0,
+        code: null,
+        signal: null,
+        error,
+        expected: false,
+      } satisfies SupervisorExitEvent);
       this.#scheduleRestart(member);
       return;
     }
@@ -332,7 +374,13 @@ export class Supervisor extends EventEmitter implements AsyncDisposable {
     const expected = this.#retiring.delete(handle) || this.#stopping !== undefined;
     const hung = this.#hung.delete(handle);
     if (member.handle === handle) member.lastExit = info;
-    this.emit('exit', { index: member.index, pid: handle.pid, threadId: handle.threadId, ...info, expected: expected && !hung } satisfies SupervisorExitEvent);
+    this.emit('exit', {
+      index: member.index,
+      pid: handle.pid,
+      threadId: handle.threadId,
+      ...info,
+      expected: expected && !hung,
+    } satisfies SupervisorExitEvent);
     if (member.handle !== handle || expected) return;
     member.handle = undefined;
     this.#scheduleRestart(member);
@@ -348,7 +396,12 @@ export class Supervisor extends EventEmitter implements AsyncDisposable {
     member.restartTimes = member.restartTimes.filter((t) => now - t < policy.window);
     if (member.restartTimes.length >= policy.maxRestarts) {
       member.state = 'crash-loop';
-      this.emit('crash-loop', { index: member.index, restarts: member.restartTimes.length, window: policy.window, lastExit: member.lastExit });
+      this.emit('crash-loop', {
+        index: member.index,
+        restarts: member.restartTimes.length,
+        window: policy.window,
+        lastExit: member.lastExit,
+      });
       return;
     }
     member.restartTimes.push(now);
@@ -368,7 +421,13 @@ export class Supervisor extends EventEmitter implements AsyncDisposable {
     const now = performance.now();
     for (const member of this.#members) {
       const handle = member.handle;
-      if (handle?.slot === undefined || handle.exitInfo !== undefined || this.#hung.has(handle) || this.#retiring.has(handle)) continue;
+      if (
+        handle?.slot === undefined ||
+        handle.exitInfo !== undefined ||
+        this.#hung.has(handle) ||
+        this.#retiring.has(handle)
+      )
+        continue;
       const beats = Atomics.load(handle.slot.view, wordOf(handle.slot.index, Word.Beats));
       // Until its first beat a worker is starting (loading modules on a busy machine): it gets readyTimeout.
       const allowed = beats === 0 ? Math.max(limit, this.#readyTimeout) : limit;
@@ -377,7 +436,12 @@ export class Supervisor extends EventEmitter implements AsyncDisposable {
         member.beatChanged = now;
       } else if (now - member.beatChanged > allowed) {
         this.#hung.add(handle);
-        this.emit('hung', { index: member.index, pid: handle.pid, threadId: handle.threadId, silentFor: Math.round(now - member.beatChanged) });
+        this.emit('hung', {
+          index: member.index,
+          pid: handle.pid,
+          threadId: handle.threadId,
+          silentFor: Math.round(now - member.beatChanged),
+        });
         void handle.destroy();
       }
     }

@@ -28,7 +28,9 @@ describe('PeerChannel after the peer closed (docs/API.md)', () => {
     try {
       await theirs.send('last');
       await theirs.close();
-      await expect(within(mine.send('late'), 5000, 'send after the peer closed')).rejects.toMatchObject({ code: 'IPCX_ERR_PEER_GONE' });
+      await expect(within(mine.send('late'), 5000, 'send after the peer closed')).rejects.toMatchObject({
+        code: 'IPCX_ERR_PEER_GONE',
+      });
       expect(await mine.receive({ timeout: 5000 })).toBe('last');
       await expect(mine.receive({ timeout: 5000 })).rejects.toMatchObject({ code: 'IPCX_ERR_CLOSED' });
       expect(mine.closed).toBe(true);
@@ -56,7 +58,9 @@ describe('PeerChannel close() (docs/API.md, "Closing")', () => {
 
   it('a bad lingerTimeout is refused before anything is spawned', async () => {
     for (const lingerTimeout of [-1, 1.5, Number.NaN]) {
-      await expect(forkChild(fixture('pure-echo.mjs'), { lingerTimeout })).rejects.toMatchObject({ code: 'IPCX_ERR_INVALID_OPTION' });
+      await expect(forkChild(fixture('pure-echo.mjs'), { lingerTimeout })).rejects.toMatchObject({
+        code: 'IPCX_ERR_INVALID_OPTION',
+      });
     }
   });
 });

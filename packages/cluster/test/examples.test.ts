@@ -1,11 +1,17 @@
 import { existsSync } from 'node:fs';
+import { stripVTControlCharacters } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { childLines, shmLeftovers, spawnNode, uniqueName, within, type ChildLines } from '@ipcx/core/testing';
 import { freePort, get } from './helpers.js';
 
 /** Runs `examples/<file>` with plain Node (it loads the built packages). */
 function run(file: string, env: NodeJS.ProcessEnv = {}): ChildLines {
-  return childLines(spawnNode([new URL(`../examples/${file}`, import.meta.url).pathname], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } }));
+  return childLines(
+    spawnNode([new URL(`../examples/${file}`, import.meta.url).pathname], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, ...env },
+    }),
+  );
 }
 
 describe('README examples', () => {
@@ -13,7 +19,7 @@ describe('README examples', () => {
     const example = run('main.mjs');
     const end = await within(example.exited, 20_000, 'the example to end');
     expect(end).toMatchObject({ code: 0, signal: null });
-    expect(end.stdout.replace(/\x1b\[[0-9;]*m/g, '')).toContain('{ doubled: 42 }'); // colours when run under nx
+    expect(stripVTControlCharacters(end.stdout)).toContain('{ doubled: 42 }'); // colours when run under nx
   });
 
   it('cluster.mjs: workers share config and a counter; SIGTERM stops everything and removes the segments', async () => {
@@ -39,6 +45,6 @@ describe('README examples', () => {
     const end = await within(example.exited, 15_000, 'a clean exit');
     expect(end).toMatchObject({ code: 0, signal: null });
     const lines = end.stdout.trim().split('\n');
-    lines.forEach((l, n) => expect(l).toBe(`${n}² = ${n * n}`));
+    for (const [n, l] of lines.entries()) expect(l).toBe(`${n}² = ${n * n}`);
   }, 60_000);
 });

@@ -75,7 +75,9 @@ describe('Pool', () => {
     const p = pool({ threads: 1, maxQueue: 3 });
     await p.run('warm');
     const errors: { code?: string }[] = [];
-    const results = Array.from({ length: 10 }, (_, i) => p.run({ op: 'sleep', ms: 30, value: i }).catch((e) => (errors.push(e), 'refused')));
+    const results = Array.from({ length: 10 }, (_, i) =>
+      p.run({ op: 'sleep', ms: 30, value: i }).catch((e) => (errors.push(e), 'refused')),
+    );
     expect(p.queueSize).toBe(3);
     const drained = once(p, 'drain');
     expect(await Promise.all(results)).toEqual([0, 1, 2, ...Array(7).fill('refused')]);

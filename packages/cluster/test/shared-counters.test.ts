@@ -49,7 +49,9 @@ describe('SharedCounters', () => {
   it('refuses a live creator’s name and opens only counters', async () => {
     const name = counterName();
     made.push(await SharedCounters.create(name, { counters: ['x'] }));
-    await expect(SharedCounters.create(name, { counters: ['x'] })).rejects.toMatchObject({ code: 'IPCX_ERR_ALREADY_EXISTS' });
+    await expect(SharedCounters.create(name, { counters: ['x'] })).rejects.toMatchObject({
+      code: 'IPCX_ERR_ALREADY_EXISTS',
+    });
     expect((await SharedCounters.open(name)).names).toEqual(['x']);
     await expect(SharedCounters.open(counterName())).rejects.toMatchObject({ code: 'IPCX_ERR_NOT_FOUND' });
   });

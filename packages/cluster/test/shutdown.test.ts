@@ -13,7 +13,12 @@ describe('shutdown through @ipcx/signals', () => {
     // SIGUSR2 only, and no exit: the test process keeps its own SIGTERM and lives on.
     const coordinator = new ShutdownCoordinator({ signals: ['SIGUSR2'], exit: false, log: false, timeout: 15_000 });
     coordinators.push(coordinator);
-    const supervisor = new Supervisor({ count: 2, spawn: () => forkChild(fixture('supervised.mjs')), heartbeatInterval: 100, shutdown: coordinator });
+    const supervisor = new Supervisor({
+      count: 2,
+      spawn: () => forkChild(fixture('supervised.mjs')),
+      heartbeatInterval: 100,
+      shutdown: coordinator,
+    });
     const pool = new Pool({ filename: fixture('pool-worker.mjs'), threads: 2, shutdown: coordinator });
     await supervisor.ready();
     expect(await pool.run(7)).toBe(7);

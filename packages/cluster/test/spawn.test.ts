@@ -27,7 +27,8 @@ for (const [name, spawn] of Object.entries(styles)) {
       const hello = (await handle.channel.receive({ timeout: 10_000 })) as { hello: number };
       expect(hello.hello).toBe(handle.pid);
       for (let i = 0; i < 100; i++) await handle.channel.send({ n: i, text: 'x'.repeat(i) });
-      for (let i = 0; i < 100; i++) expect(await handle.channel.receive({ timeout: 10_000 })).toEqual({ echo: { n: i, text: 'x'.repeat(i) } });
+      for (let i = 0; i < 100; i++)
+        expect(await handle.channel.receive({ timeout: 10_000 })).toEqual({ echo: { n: i, text: 'x'.repeat(i) } });
       await handle.close({ timeout: 5000 });
     });
 
@@ -39,9 +40,13 @@ for (const [name, spawn] of Object.entries(styles)) {
       await handle.channel.send({ exit: 3 });
       const error = await within(rejection(waiting), 3000, 'PeerGoneError');
       // A Unix socket cannot tell a death from a close: its end of stream may come before the exit.
-      expect(error.code).toBe(name.includes('unix') && error.code === 'IPCX_ERR_CLOSED' ? 'IPCX_ERR_CLOSED' : 'IPCX_ERR_PEER_GONE');
+      expect(error.code).toBe(
+        name.includes('unix') && error.code === 'IPCX_ERR_CLOSED' ? 'IPCX_ERR_CLOSED' : 'IPCX_ERR_PEER_GONE',
+      );
       expect((await handle.exited).code).toBe(3);
-      await expect(handle.channel.send('late')).rejects.toMatchObject({ code: expect.stringMatching(/PEER_GONE|CLOSED/) });
+      await expect(handle.channel.send('late')).rejects.toMatchObject({
+        code: expect.stringMatching(/PEER_GONE|CLOSED/),
+      });
     });
   });
 }
@@ -52,7 +57,9 @@ describe('request/response', () => {
     handles.push(handle);
     expect(await Promise.all([1, 2, 3].map((n) => request(handle.channel, n, { timeout: 10_000 })))).toEqual([2, 4, 6]);
     // A request the server never gets to answer fails when it dies.
-    const slow = request<number>(handle.channel, 'not a number', { timeout: 10_000 }).catch((e: { code?: string }) => e);
+    const slow = request<number>(handle.channel, 'not a number', { timeout: 10_000 }).catch(
+      (e: { code?: string }) => e,
+    );
     handle.kill('SIGKILL');
     const outcome = await within(slow, 3000, 'the slow receive');
     // NaN (answered before the kill) or PeerGoneError (killed first): never a hang.
@@ -98,7 +105,12 @@ describe('deaths', () => {
   });
 
   it('a child notices that its parent was SIGKILLed', async () => {
-    const middle = childLines(spawnNode([fixture('orphan.mjs')], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ROLE: 'middle' } }));
+    const middle = childLines(
+      spawnNode([fixture('orphan.mjs')], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+        env: { ...process.env, ROLE: 'middle' },
+      }),
+    );
     const [, leafPid] = /leaf (\d+)/.exec(await middle.line('leaf'))!;
     middle.child.kill('SIGKILL');
     const [, report] = /(\{.*\})/.exec(await middle.line((l) => /\{.*\}/.test(l), 5000))!;

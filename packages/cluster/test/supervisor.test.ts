@@ -16,7 +16,11 @@ afterEach(async () => {
 });
 
 function next<T = unknown>(emitter: Supervisor, event: string, ms = 10_000): Promise<T> {
-  return within(once(emitter, event).then(([value]) => value as T), ms, `'${event}'`);
+  return within(
+    once(emitter, event).then(([value]) => value as T),
+    ms,
+    `'${event}'`,
+  );
 }
 
 describe('Supervisor', () => {
@@ -46,7 +50,11 @@ describe('Supervisor', () => {
   });
 
   it('stops a crash loop after maxRestarts and reports it', async () => {
-    const s = supervise({ count: 1, spawn: () => forkChild(fixture('supervised.mjs'), { env: { ...process.env, MODE: 'crash' } }), restart: { backoff: { initial: 5, factor: 2 }, maxRestarts: 3, window: 60_000 } });
+    const s = supervise({
+      count: 1,
+      spawn: () => forkChild(fixture('supervised.mjs'), { env: { ...process.env, MODE: 'crash' } }),
+      restart: { backoff: { initial: 5, factor: 2 }, maxRestarts: 3, window: 60_000 },
+    });
     const exits: SupervisorExitEvent[] = [];
     s.on('exit', (e) => exits.push(e));
     const loop = await next<{ restarts: number }>(s, 'crash-loop', 20_000);
@@ -78,7 +86,13 @@ describe('Supervisor', () => {
   }
 
   it('gets heartbeats from a worker that only connected, and replaces it when it hangs', async () => {
-    const s = supervise({ count: 1, spawn: () => spawnWorker(fixture('echo.mjs')), heartbeatInterval: 50, heartbeatTimeout: 400, restart: { backoff: 10 } });
+    const s = supervise({
+      count: 1,
+      spawn: () => spawnWorker(fixture('echo.mjs')),
+      heartbeatInterval: 50,
+      heartbeatTimeout: 400,
+      restart: { backoff: 10 },
+    });
     await s.start();
     const worker = s.workers[0]!;
     await worker.channel.receive({ timeout: 10_000 }); // hello: it has connected (and beats)
@@ -95,7 +109,8 @@ describe('Supervisor', () => {
     const s = supervise({
       count: 2,
       spawn: () => forkClusterWorker({ file: fixture('http-worker.mjs'), env: { PORT: String(port) } }),
-      heartbeatInterval: 100, heartbeatTimeout: 5000,
+      heartbeatInterval: 100,
+      heartbeatTimeout: 5000,
     });
     await s.ready();
     const before = new Set(s.workers.map((w) => w.pid));
@@ -129,6 +144,8 @@ describe('Supervisor', () => {
   it('validates its options', () => {
     expect(() => new Supervisor({} as never)).toThrow(TypeError);
     expect(() => new Supervisor({ spawn: async () => undefined as never, count: 0 })).toThrow(RangeError);
-    expect(() => new Supervisor({ spawn: async () => undefined as never, heartbeatInterval: 100, heartbeatTimeout: 50 })).toThrow(RangeError);
+    expect(
+      () => new Supervisor({ spawn: async () => undefined as never, heartbeatInterval: 100, heartbeatTimeout: 50 }),
+    ).toThrow(RangeError);
   });
 });

@@ -103,14 +103,16 @@ export function createMsgpackCodec(codecOptions: MsgpackCodecOptions = {}): Code
   const { extensionTypes, ...options } = codecOptions;
   const extensions = new Set(PRODUCED_EXTENSIONS);
   for (const type of extensionTypes ?? []) {
-    if (!Number.isInteger(type) || type < -128 || type > 255) throw new RangeError(`extensionTypes: ${type} is not an extension type`);
+    if (!Number.isInteger(type) || type < -128 || type > 255)
+      throw new RangeError(`extensionTypes: ${type} is not an extension type`);
     extensions.add(type & 0xff);
   }
   if (options.structuredClone === true) extensions.add(0x69).add(0x70);
   // String bundles reference their strings with 0xc1: a codec that writes them cannot refuse the byte.
   const check = options.bundleStrings !== true;
   const twoByteRecords =
-    (options.maxSharedStructures ?? 0) > 32 || (options.maxOwnStructures ?? (options.structures ? 32 : 64)) + (options.maxSharedStructures ?? 0) > 64;
+    (options.maxSharedStructures ?? 0) > 32 ||
+    (options.maxOwnStructures ?? (options.structures ? 32 : 64)) + (options.maxSharedStructures ?? 0) > 64;
   const shared: MsgpackrOptions = {
     structuredClone: false,
     useRecords: true,
@@ -192,7 +194,7 @@ export const stringCodec: Codec<string> = {
   encodeInto(value, target) {
     if (typeof value !== 'string') throw new TypeError('stringCodec sends string messages');
     // Worst case 3 bytes per UTF-16 unit: write in place when that surely fits.
-    if (value.length * 3 <= target.length) return asBuffer(target).write(value, 0, "utf8");
+    if (value.length * 3 <= target.length) return asBuffer(target).write(value, 0, 'utf8');
     return copyInto(Buffer.from(value, 'utf8'), target);
   },
   decode: (bytes) => asBuffer(bytes).toString('utf8'),

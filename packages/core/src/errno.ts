@@ -39,7 +39,10 @@ export interface ErrnoContext {
 
 const GENERIC_LIMITS: Record<LimitErrno, ErrnoLimit> = {
   ENOSPC: { limit: 'space', hint: 'the kernel has no room left for another object of this kind' },
-  EMFILE: { limit: 'RLIMIT_NOFILE', hint: 'this process has too many open descriptors; close some or raise it (ulimit -n)' },
+  EMFILE: {
+    limit: 'RLIMIT_NOFILE',
+    hint: 'this process has too many open descriptors; close some or raise it (ulimit -n)',
+  },
   ENFILE: { limit: 'open files', hint: 'the system-wide limit of open files is reached (fs.file-max)' },
   ENOMEM: { limit: 'memory', hint: 'the kernel could not allocate memory' },
   ENOBUFS: { limit: 'buffer space', hint: 'the kernel has no buffer space left' },
@@ -92,5 +95,7 @@ export function errnoError(error: unknown, what: string, context: ErrnoContext =
 
 function limitError(code: LimitErrno, what: string, context: ErrnoContext, error: unknown): LimitError {
   const { limit, hint } = context.limits?.[code] ?? GENERIC_LIMITS[code];
-  return new LimitError(limit, `${what}: the limit ${limit} is reached (${code})${hint ? `; ${hint}` : ''}`, { cause: error });
+  return new LimitError(limit, `${what}: the limit ${limit} is reached (${code})${hint ? `; ${hint}` : ''}`, {
+    cause: error,
+  });
 }

@@ -64,7 +64,11 @@ export class ClosedError extends IpcError {
 export class TimeoutError extends IpcError {
   override readonly name = 'TimeoutError';
   readonly code = 'IPCX_ERR_TIMEOUT' as const;
-  constructor(what: string, readonly timeout?: number, options?: ErrorOptions) {
+  constructor(
+    what: string,
+    readonly timeout?: number,
+    options?: ErrorOptions,
+  ) {
     super(timeout === undefined ? `${what} timed out` : `${what} timed out after ${timeout} ms`, options);
   }
 }
@@ -91,7 +95,12 @@ export class FullError extends IpcError {
 export class TooLargeError extends IpcError {
   override readonly name: string = 'TooLargeError';
   readonly code = 'IPCX_ERR_TOO_LARGE' as const;
-  constructor(what: string, readonly size?: number, readonly limit?: number, options?: ErrorOptions) {
+  constructor(
+    what: string,
+    readonly size?: number,
+    readonly limit?: number,
+    options?: ErrorOptions,
+  ) {
     super(
       size === undefined || limit === undefined
         ? `${what} is too large`
@@ -131,7 +140,11 @@ export class PeerGoneError extends IpcError {
 export class InvalidNameError extends IpcError {
   override readonly name = 'InvalidNameError';
   readonly code = 'IPCX_ERR_INVALID_NAME' as const;
-  constructor(readonly invalidName: string, reason: string, options?: ErrorOptions) {
+  constructor(
+    readonly invalidName: string,
+    reason: string,
+    options?: ErrorOptions,
+  ) {
     super(`invalid name ${JSON.stringify(invalidName)}: ${reason}`, options);
   }
 }
@@ -169,7 +182,13 @@ export class NotFoundError extends IpcError {
  */
 export class RevisionNotFoundError extends NotFoundError {
   override readonly name = 'RevisionNotFoundError';
-  constructor(what: string, readonly revision: number, readonly oldest: number, readonly latest: number, options?: ErrorOptions) {
+  constructor(
+    what: string,
+    readonly revision: number,
+    readonly oldest: number,
+    readonly latest: number,
+    options?: ErrorOptions,
+  ) {
     super(what, options);
     this.message = `${what}: revision ${revision} is not kept; ${latest === 0 ? 'no revision is written yet' : `revisions ${oldest} to ${latest} are`}`;
   }
@@ -179,7 +198,12 @@ export class RevisionNotFoundError extends NotFoundError {
 export class RevisionMismatchError extends IpcError {
   override readonly name = 'RevisionMismatchError';
   readonly code = 'IPCX_ERR_REVISION' as const;
-  constructor(what: string, readonly expected: number, readonly actual: number, options?: ErrorOptions) {
+  constructor(
+    what: string,
+    readonly expected: number,
+    readonly actual: number,
+    options?: ErrorOptions,
+  ) {
     super(`${what}: expected revision ${expected}, found ${actual}`, options);
   }
 }
@@ -197,7 +221,11 @@ export class UnsupportedError extends IpcError {
 export class LimitError extends IpcError {
   override readonly name = 'LimitError';
   readonly code = 'IPCX_ERR_LIMIT' as const;
-  constructor(readonly limit: string, message: string, options?: ErrorOptions) {
+  constructor(
+    readonly limit: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
     super(message, options);
   }
 }
@@ -206,7 +234,12 @@ export class LimitError extends IpcError {
 export class RemoteError extends IpcError {
   override readonly name = 'RemoteError';
   readonly code = 'IPCX_ERR_REMOTE' as const;
-  constructor(message: string, readonly remoteName: string, readonly remoteCode?: string, options?: ErrorOptions) {
+  constructor(
+    message: string,
+    readonly remoteName: string,
+    readonly remoteCode?: string,
+    options?: ErrorOptions,
+  ) {
     super(message, options);
   }
 }
@@ -224,7 +257,11 @@ export class IncompatibleError extends IpcError {
 export class OwnerDiedError extends IpcError {
   override readonly name = 'OwnerDiedError';
   readonly code = 'IPCX_ERR_OWNER_DIED' as const;
-  constructor(what: string, readonly ownerPid: number, options?: ErrorOptions) {
+  constructor(
+    what: string,
+    readonly ownerPid: number,
+    options?: ErrorOptions,
+  ) {
     super(`${what}: owner process ${ownerPid} died while holding it`, options);
   }
 }
@@ -245,7 +282,12 @@ export class DeadlockError extends IpcError {
 export class InvalidOptionError extends RangeError {
   override readonly name = 'InvalidOptionError';
   readonly code = 'IPCX_ERR_INVALID_OPTION' as const;
-  constructor(readonly option: string, readonly value: unknown, expected: string, options?: ErrorOptions) {
+  constructor(
+    readonly option: string,
+    readonly value: unknown,
+    expected: string,
+    options?: ErrorOptions,
+  ) {
     super(`${option} must be ${expected}, got ${describeValue(value)}`, options);
     Object.defineProperty(this, BRAND, { value: true });
   }
@@ -258,7 +300,12 @@ export class InvalidOptionError extends RangeError {
 export class OptionTypeError extends TypeError {
   override readonly name = 'OptionTypeError';
   readonly code = 'IPCX_ERR_INVALID_OPTION' as const;
-  constructor(readonly option: string, readonly value: unknown, expected: string, options?: ErrorOptions) {
+  constructor(
+    readonly option: string,
+    readonly value: unknown,
+    expected: string,
+    options?: ErrorOptions,
+  ) {
     super(`${option} must be ${expected}, got ${describeValue(value)}`, options);
     Object.defineProperty(this, BRAND, { value: true });
   }

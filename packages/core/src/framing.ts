@@ -31,7 +31,8 @@ export class FrameBudget {
   #used = 0;
 
   constructor(limit: number = DEFAULT_FRAME_BUDGET_BYTES) {
-    if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`a frame budget is an integer number of bytes >= 0, got ${limit}`);
+    if (!Number.isSafeInteger(limit) || limit < 0)
+      throw new RangeError(`a frame budget is an integer number of bytes >= 0, got ${limit}`);
     this.limit = limit;
   }
 
@@ -123,7 +124,8 @@ export class FrameDecoder {
     if (!Number.isInteger(max) || max < 0 || max > MAX_FRAME_LENGTH) {
       throw new RangeError(`maxFrameBytes must be an integer from 0 to ${MAX_FRAME_LENGTH}, got ${max}`);
     }
-    if (options.budget !== undefined && !(options.budget instanceof FrameBudget)) throw new TypeError('budget must be a FrameBudget');
+    if (options.budget !== undefined && !(options.budget instanceof FrameBudget))
+      throw new TypeError('budget must be a FrameBudget');
     this.maxFrameBytes = max;
     this.#budget = options.budget;
   }
@@ -163,7 +165,8 @@ export class FrameDecoder {
       }
       let length: number;
       if (this.#headerFill === 0 && end - offset >= FRAME_HEADER_BYTES) {
-        length = ((chunk[offset]! << 24) | (chunk[offset + 1]! << 16) | (chunk[offset + 2]! << 8) | chunk[offset + 3]!) >>> 0;
+        length =
+          ((chunk[offset]! << 24) | (chunk[offset + 1]! << 16) | (chunk[offset + 2]! << 8) | chunk[offset + 3]!) >>> 0;
         offset += FRAME_HEADER_BYTES;
       } else {
         this.#header[this.#headerFill++] = chunk[offset++]!;

@@ -1,5 +1,14 @@
 export type { Channel, ChannelServer, ReceiveOptions, SendOptions, WaitOptions } from './channel.js';
-export { copyBytes, createMsgpackCodec, jsonCodec, msgpackCodec, rawCodec, stringCodec, type Codec, type MsgpackCodecOptions } from './codec.js';
+export {
+  copyBytes,
+  createMsgpackCodec,
+  jsonCodec,
+  msgpackCodec,
+  rawCodec,
+  stringCodec,
+  type Codec,
+  type MsgpackCodecOptions,
+} from './codec.js';
 export {
   AbortedError,
   AlreadyExistsError,
@@ -38,4 +47,9 @@ export {
   type RequestHandler,
   type ServeOptions,
 } from './request.js';
-export { ownedKernelObjects, unlinkOwnedKernelObjects, unlinkOwnedKernelObjectsSync, type UnlinkResult } from './registry.js';
+export {
+  ownedKernelObjects,
+  unlinkOwnedKernelObjects,
+  unlinkOwnedKernelObjectsSync,
+  type UnlinkResult,
+} from './registry.js';

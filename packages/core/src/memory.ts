@@ -130,7 +130,10 @@ export class MemoryChannel<T = unknown> extends AbstractChannel<T> {
     this.#peer.#peerGone = true;
     this.#peer.#queue.rejectAll(peerClosed());
     const inbox = this.#peer.#inbox;
-    this.#queue.flush((bytes) => (inbox.push(bytes), true));
+    this.#queue.flush((bytes) => {
+      inbox.push(bytes);
+      return true;
+    });
     inbox.end(new ClosedError('channel (closed by the peer)'));
     this.#closing = Promise.resolve();
     return this.#closing;
@@ -163,7 +166,12 @@ export class MemoryChannel<T = unknown> extends AbstractChannel<T> {
 
   /** Moves waiting sends into the peer's inbox while it has room. */
   #flush(): void {
-    if (this.#queue.size > 0) this.#queue.flush((bytes) => this.#hasRoom() && (this.#peer.#inbox.push(bytes), true));
+    if (this.#queue.size > 0)
+      this.#queue.flush((bytes) => {
+        if (!this.#hasRoom()) return false;
+        this.#peer.#inbox.push(bytes);
+        return true;
+      });
   }
 
   #hasRoom(): boolean {

@@ -20,6 +20,7 @@ export function checkIpcName(name: unknown, what: string, slash: 'required' | 'a
   if (bare.includes('/')) throw new InvalidNameError(name, `a ${what} name has no '/' after the first character`);
   if (bare.includes('\0')) throw new InvalidNameError(name, `a ${what} name contains no NUL byte`);
   if (bare === '.' || bare === '..') throw new InvalidNameError(name, `a ${what} name is not '.' or '..'`);
-  if (Buffer.byteLength(bare) > MAX_IPC_NAME_BYTES) throw new InvalidNameError(name, `a ${what} name is at most ${MAX_IPC_NAME_BYTES} bytes after its '/'`);
+  if (Buffer.byteLength(bare) > MAX_IPC_NAME_BYTES)
+    throw new InvalidNameError(name, `a ${what} name is at most ${MAX_IPC_NAME_BYTES} bytes after its '/'`);
   return `/${bare}`;
 }

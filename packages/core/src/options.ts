@@ -38,7 +38,8 @@ export function checkInteger(name: string, value: unknown, options: NumberOption
   const min = options.min ?? 0;
   const max = options.max ?? Number.MAX_SAFE_INTEGER;
   if (typeof value !== 'number') throw new OptionTypeError(name, value, range(min, max, true));
-  if (!Number.isSafeInteger(value) || value < min || value > max) throw new InvalidOptionError(name, value, range(min, max, true));
+  if (!Number.isSafeInteger(value) || value < min || value > max)
+    throw new InvalidOptionError(name, value, range(min, max, true));
   return value;
 }
 
@@ -50,7 +51,8 @@ export function checkNumber(name: string, value: unknown, options: NumberOption 
   const min = options.min ?? -Number.MAX_VALUE;
   const max = options.max ?? Number.MAX_VALUE;
   if (typeof value !== 'number') throw new OptionTypeError(name, value, range(min, max, false));
-  if (!Number.isFinite(value) || value < min || value > max) throw new InvalidOptionError(name, value, range(min, max, false));
+  if (!Number.isFinite(value) || value < min || value > max)
+    throw new InvalidOptionError(name, value, range(min, max, false));
   return value;
 }
 
@@ -58,9 +60,21 @@ export function checkNumber(name: string, value: unknown, options: NumberOption 
  * A finite number above 0 and at most `max` (an interval, a rate): 0 would busy-loop and NaN would mean never.
  * @example `peerCheckInterval: checkPositive('peerCheckInterval', options.peerCheckInterval, { max: MAX_TIMEOUT_MS, default: 500 })`
  */
-export function checkPositive(name: string, value: unknown, options: WithDefault<{ max?: number | undefined }, number>): number;
-export function checkPositive(name: string, value: unknown, options?: { max?: number | undefined; default?: number | undefined }): number | undefined;
-export function checkPositive(name: string, value: unknown, options: { max?: number | undefined; default?: number | undefined } = {}): number | undefined {
+export function checkPositive(
+  name: string,
+  value: unknown,
+  options: WithDefault<{ max?: number | undefined }, number>,
+): number;
+export function checkPositive(
+  name: string,
+  value: unknown,
+  options?: { max?: number | undefined; default?: number | undefined },
+): number | undefined;
+export function checkPositive(
+  name: string,
+  value: unknown,
+  options: { max?: number | undefined; default?: number | undefined } = {},
+): number | undefined {
   if (value === undefined) return options.default;
   const max = options.max ?? Number.MAX_VALUE;
   const expected = max === Number.MAX_VALUE ? 'a finite number above 0' : `a number above 0 and at most ${max}`;
@@ -79,9 +93,20 @@ export function checkBoolean(name: string, value: unknown, fallback?: boolean): 
 }
 
 /** A function (a hook such as `authorize`). */
-export function checkFunction<F extends (...args: never[]) => unknown>(name: string, value: F | undefined, fallback: F): F;
-export function checkFunction<F extends (...args: never[]) => unknown>(name: string, value: F | undefined): F | undefined;
-export function checkFunction<F extends (...args: never[]) => unknown>(name: string, value: F | undefined, fallback?: F): F | undefined {
+export function checkFunction<F extends (...args: never[]) => unknown>(
+  name: string,
+  value: F | undefined,
+  fallback: F,
+): F;
+export function checkFunction<F extends (...args: never[]) => unknown>(
+  name: string,
+  value: F | undefined,
+): F | undefined;
+export function checkFunction<F extends (...args: never[]) => unknown>(
+  name: string,
+  value: F | undefined,
+  fallback?: F,
+): F | undefined {
   if (value === undefined) return fallback;
   if (typeof value !== 'function') throw new OptionTypeError(name, value, 'a function');
   return value;
@@ -91,13 +116,29 @@ export function checkFunction<F extends (...args: never[]) => unknown>(name: str
  * One of the `allowed` values (a string union such as `'both' | 'send' | 'receive'`).
  * @example `balance: checkEnum('balance', options.balance, ['round-robin', 'least-busy'] as const, 'round-robin')`
  */
-export function checkEnum<const V extends string | number>(name: string, value: unknown, allowed: readonly V[], fallback: V): V;
-export function checkEnum<const V extends string | number>(name: string, value: unknown, allowed: readonly V[]): V | undefined;
-export function checkEnum<const V extends string | number>(name: string, value: unknown, allowed: readonly V[], fallback?: V): V | undefined {
+export function checkEnum<const V extends string | number>(
+  name: string,
+  value: unknown,
+  allowed: readonly V[],
+  fallback: V,
+): V;
+export function checkEnum<const V extends string | number>(
+  name: string,
+  value: unknown,
+  allowed: readonly V[],
+): V | undefined;
+export function checkEnum<const V extends string | number>(
+  name: string,
+  value: unknown,
+  allowed: readonly V[],
+  fallback?: V,
+): V | undefined {
   if (value === undefined) return fallback;
   if (!allowed.includes(value as V)) {
     const expected = `one of ${allowed.map((v) => JSON.stringify(v)).join(', ')}`;
-    throw typeof value === typeof allowed[0] ? new InvalidOptionError(name, value, expected) : new OptionTypeError(name, value, expected);
+    throw typeof value === typeof allowed[0]
+      ? new InvalidOptionError(name, value, expected)
+      : new OptionTypeError(name, value, expected);
   }
   return value as V;
 }
@@ -106,7 +147,8 @@ export function checkEnum<const V extends string | number>(name: string, value: 
 export function checkMode(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number') throw new OptionTypeError(name, value, 'permission bits from 0 to 0o7777');
-  if (!Number.isInteger(value) || value < 0 || value > 0o7777) throw new InvalidOptionError(name, value, 'permission bits from 0 to 0o7777');
+  if (!Number.isInteger(value) || value < 0 || value > 0o7777)
+    throw new InvalidOptionError(name, value, 'permission bits from 0 to 0o7777');
   return value;
 }
 

@@ -31,7 +31,10 @@ export interface RequestContext {
 }
 
 /** Handles one request; may be async. What it throws reaches the requester as `RemoteError`. */
-export type RequestHandler<Req = unknown, Res = unknown> = (request: Req, context: RequestContext) => Res | Promise<Res>;
+export type RequestHandler<Req = unknown, Res = unknown> = (
+  request: Req,
+  context: RequestContext,
+) => Res | Promise<Res>;
 
 /** Options of `serve`. */
 export interface ServeOptions {
@@ -142,7 +145,10 @@ function failure(id: number, error: unknown): Envelope {
 
 /** Errors after which no reply can go out at all. */
 function endsServing(error: unknown): boolean {
-  return isIpcError(error) && (error.code === 'IPCX_ERR_CLOSED' || error.code === 'IPCX_ERR_ABORTED' || error.code === 'IPCX_ERR_PEER_GONE');
+  return (
+    isIpcError(error) &&
+    (error.code === 'IPCX_ERR_CLOSED' || error.code === 'IPCX_ERR_ABORTED' || error.code === 'IPCX_ERR_PEER_GONE')
+  );
 }
 
 class Requester {
@@ -200,7 +206,11 @@ class Requester {
         } else if (kind === FAILURE) {
           const { name, message: text, code } = (body ?? {}) as { name?: unknown; message?: unknown; code?: unknown };
           settle.reject(
-            new RemoteError(String(text ?? 'request failed'), String(name ?? 'Error'), typeof code === 'string' ? code : undefined),
+            new RemoteError(
+              String(text ?? 'request failed'),
+              String(name ?? 'Error'),
+              typeof code === 'string' ? code : undefined,
+            ),
           );
         }
       }
@@ -223,7 +233,11 @@ const requesters = new WeakMap<Channel<unknown>, Requester>();
  * const sum = await request<number>(channel, { a: 1, b: 2 }, { timeout: 1000 });
  * ```
  */
-export function request<Res = unknown>(channel: Channel<unknown>, message: unknown, options?: WaitOptions): Promise<Res> {
+export function request<Res = unknown>(
+  channel: Channel<unknown>,
+  message: unknown,
+  options?: WaitOptions,
+): Promise<Res> {
   if (channel.closed) return Promise.reject(new ClosedError());
   let requester = requesters.get(channel);
   if (requester === undefined) {

@@ -5,7 +5,14 @@
 export { AbstractChannel } from './abstract-channel.js';
 export { Inbox, WaitList } from './inbox.js';
 export { DEFAULT_LINGER_TIMEOUT, SendQueue, lingerOption } from './send-queue.js';
-export { FRAME_HEADER_BYTES, FrameDecoder, MAX_FRAME_LENGTH, encodeFrame, writeFrameHeader, type FrameDecoderOptions } from './framing.js';
+export {
+  FRAME_HEADER_BYTES,
+  FrameDecoder,
+  MAX_FRAME_LENGTH,
+  encodeFrame,
+  writeFrameHeader,
+  type FrameDecoderOptions,
+} from './framing.js';
 export {
   Deadline,
   MAX_TIMEOUT_MS,
@@ -18,7 +25,12 @@ export {
   waitFor,
   type Settle,
 } from './wait.js';
-export { registerKernelObject, type KernelObject, type KernelObjectKind, type KernelObjectRegistration } from './registry.js';
+export {
+  registerKernelObject,
+  type KernelObject,
+  type KernelObjectKind,
+  type KernelObjectRegistration,
+} from './registry.js';
 export { fromSystemError } from './errors.js';
 export { errnoError, type ErrnoContext, type ErrnoLimit, type LimitErrno } from './errno.js';
 export {

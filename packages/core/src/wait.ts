@@ -1,5 +1,12 @@
 import type { WaitOptions } from './channel.js';
-import { AbortedError, InvalidOptionError, OptionTypeError, TimeoutError, isIpcError, type IpcError } from './errors.js';
+import {
+  AbortedError,
+  InvalidOptionError,
+  OptionTypeError,
+  TimeoutError,
+  isIpcError,
+  type IpcError,
+} from './errors.js';
 
 /** The longest timeout a wait takes (a Node timer's limit). */
 export const MAX_TIMEOUT_MS = 0x7fff_ffff;
@@ -12,7 +19,11 @@ export function checkWaitOptions(options: WaitOptions | undefined): void {
   const timeout = options?.timeout;
   if (timeout !== undefined && !(typeof timeout === 'number' && timeout >= 0 && timeout <= MAX_TIMEOUT_MS)) {
     // Node's timers take at most 2^31 - 1 ms and turn a longer delay into 1 ms: refuse it instead.
-    throw new OptionTypeError('timeout', timeout, `a number of milliseconds from 0 to ${MAX_TIMEOUT_MS} (about 24.8 days)`);
+    throw new OptionTypeError(
+      'timeout',
+      timeout,
+      `a number of milliseconds from 0 to ${MAX_TIMEOUT_MS} (about 24.8 days)`,
+    );
   }
 }
 
@@ -60,7 +71,10 @@ export function deadline(what: string, options: WaitOptions | undefined): Deadli
   if (timeout === undefined && user === undefined) return undefined;
   if (timeout === undefined) return new Deadline(what, user!, user, undefined, undefined);
   const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(new DOMException('The operation timed out.', 'TimeoutError')), Math.ceil(timeout)); // whole ms
+  const timer = setTimeout(
+    () => controller.abort(new DOMException('The operation timed out.', 'TimeoutError')),
+    Math.ceil(timeout),
+  ); // whole ms
   const signal = user === undefined ? controller.signal : AbortSignal.any([user, controller.signal]);
   return new Deadline(what, signal, user, timeout, timer);
 }

@@ -3,7 +3,14 @@ import { BadFrameError, copyBytes, jsonCodec, msgpackCodec, rawCodec, stringCode
 
 describe('codecs', () => {
   it('msgpack round-trips structured types', () => {
-    const value = { d: new Date(3), m: new Map([[1, 2]]), s: new Set(['a']), n: 2n ** 80n, f: new Float32Array([1.5]), o: [{ a: 1 }, { a: 2 }] };
+    const value = {
+      d: new Date(3),
+      m: new Map([[1, 2]]),
+      s: new Set(['a']),
+      n: 2n ** 80n,
+      f: new Float32Array([1.5]),
+      o: [{ a: 1 }, { a: 2 }],
+    };
     expect(msgpackCodec.decode(msgpackCodec.encode(value))).toEqual(value);
   });
 
@@ -65,7 +72,8 @@ describe('codecs', () => {
   it('never completes a truncated payload from the bytes a longer one left in its decode buffer', () => {
     const full = msgpackCodec.encode({ a: 'hello world', b: [1, 2, 3, 4, 5], c: 'x'.repeat(40) }).slice();
     expect(msgpackCodec.decode(full)).toEqual({ a: 'hello world', b: [1, 2, 3, 4, 5], c: 'x'.repeat(40) });
-    for (let cut = 1; cut < full.length; cut++) expect(() => msgpackCodec.decode(full.subarray(0, cut))).toThrow(BadFrameError);
+    for (let cut = 1; cut < full.length; cut++)
+      expect(() => msgpackCodec.decode(full.subarray(0, cut))).toThrow(BadFrameError);
   });
 });
 
@@ -98,7 +106,12 @@ describe('copyBytes', () => {
 describe('msgpack for other languages', () => {
   it('encodes plain msgpack maps (0x8N) without records when asked', async () => {
     const { createMsgpackCodec } = await import('@ipcx/core');
-    const plain = createMsgpackCodec({ useRecords: false, moreTypes: false, mapsAsObjects: true, variableMapSize: true });
+    const plain = createMsgpackCodec({
+      useRecords: false,
+      moreTypes: false,
+      mapsAsObjects: true,
+      variableMapSize: true,
+    });
     const bytes = plain.encode({ id: 1 });
     expect([...bytes]).toEqual([0x81, 0xa2, 0x69, 0x64, 0x01]); // {"id": 1} as any msgpack library writes it
     expect(msgpackCodec.encode({ id: 1 })[0]).toBe(0xd4); // fixext 1: a msgpackr record

@@ -60,7 +60,13 @@ async function failureOf(caseName: string, factory: ChannelPairFactory): Promise
   let timer: NodeJS.Timeout | undefined;
   const hang = new Promise((resolve) => (timer = setTimeout(() => resolve(new Error('hung')), 1000)));
   try {
-    return await Promise.race([c.run(factory, { capacity: 8 }).then(() => undefined, (e: unknown) => e), hang]);
+    return await Promise.race([
+      c.run(factory, { capacity: 8 }).then(
+        () => undefined,
+        (e: unknown) => e,
+      ),
+      hang,
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -113,10 +119,20 @@ describe('the conformance suite has teeth', () => {
         },
       };
     };
-    const run = (factory: ReturnType<typeof peer>) => c.run(() => MemoryChannel.pair(), { killablePeer: factory }).then(() => undefined, (e: unknown) => e);
+    const run = (factory: ReturnType<typeof peer>) =>
+      c
+        .run(() => MemoryChannel.pair(), { killablePeer: factory })
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
     expect(await run(peer('close'))).toBeUndefined(); // a peer that is noticed: passes
-    expect(String(await run(peer('silence')))).toMatch(/should fail with PeerGoneError or ClosedError, got TimeoutError/);
-    expect(String(await run(peer('close', 'swallow-send-errors')))).toMatch(/a send after that should fail .* got accepted/);
+    expect(String(await run(peer('silence')))).toMatch(
+      /should fail with PeerGoneError or ClosedError, got TimeoutError/,
+    );
+    expect(String(await run(peer('close', 'swallow-send-errors')))).toMatch(
+      /a send after that should fail .* got accepted/,
+    );
   }, 15_000);
 
   it('fails a channel that hands out bytes its codec cannot decode', async () => {
@@ -127,7 +143,13 @@ describe('the conformance suite has teeth', () => {
       const receiver = new Decoding(rx, strict);
       return [receiver, tx];
     };
-    const run = (strict: boolean) => c.run(() => MemoryChannel.pair(), { garbagePeer: garbagePeer(strict) }).then(() => undefined, (e: unknown) => e);
+    const run = (strict: boolean) =>
+      c
+        .run(() => MemoryChannel.pair(), { garbagePeer: garbagePeer(strict) })
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
     expect(await run(true)).toBeUndefined();
     expect(String(await run(false))).toMatch(/expected a rejection with IPCX_ERR_BAD_FRAME/);
   });
@@ -140,7 +162,13 @@ describe('the conformance suite has teeth', () => {
       const [rx, tx] = MemoryChannel.pair<Uint8Array>({ capacity: 8, codec: rawCodec });
       return [strict ? new Decoding(rx, true) : new Decoding(rx, false, (bytes) => lax.unpack(bytes)), tx];
     };
-    const run = (strict: boolean) => c.run(() => MemoryChannel.pair(), { garbagePeer: garbagePeer(strict) }).then(() => undefined, (e: unknown) => e);
+    const run = (strict: boolean) =>
+      c
+        .run(() => MemoryChannel.pair(), { garbagePeer: garbagePeer(strict) })
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
     expect(await run(true)).toBeUndefined();
     expect(String(await run(false))).toMatch(/expected a rejection with IPCX_ERR_BAD_FRAME/);
   });

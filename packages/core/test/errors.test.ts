@@ -12,9 +12,7 @@ import {
   TooLargeError,
   isIpcError,
 } from '@ipcx/core';
-import {
-  fromSystemError,
-} from '@ipcx/core/transport';
+import { fromSystemError } from '@ipcx/core/transport';
 
 function errno(code: string): NodeJS.ErrnoException {
   return Object.assign(new Error(code), { code });

@@ -16,11 +16,7 @@ import {
   type Channel,
   type IpcError,
 } from '@ipcx/core';
-import {
-  FrameDecoder,
-  encodeFrame,
-  iterate,
-} from '@ipcx/core/transport';
+import { FrameDecoder, encodeFrame, iterate } from '@ipcx/core/transport';
 
 /** Every decoder must either return a value or throw an IpcError: never a crash of another kind, never a hang. */
 function decodesOrBadFrame(decode: () => unknown): unknown {
@@ -41,7 +37,8 @@ function holdsInternals(value: unknown, seen = new Set<unknown>()): boolean {
   if (value.constructor?.name === 'C1Type') return true;
   if (value instanceof Map) return [...value].some(([k, v]) => holdsInternals(k, seen) || holdsInternals(v, seen));
   if (value instanceof Set) return [...value].some((v) => holdsInternals(v, seen));
-  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer || value instanceof Date || value instanceof RegExp) return false;
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer || value instanceof Date || value instanceof RegExp)
+    return false;
   return Object.values(value).some((v) => holdsInternals(v, seen));
 }
 
@@ -50,16 +47,23 @@ function holdsNegativeZero(value: unknown, seen = new Set<unknown>()): boolean {
   if (Object.is(value, -0)) return true;
   if (value === null || typeof value !== 'object' || seen.has(value)) return false;
   seen.add(value);
-  if (Object.prototype.hasOwnProperty.call(value, '__proto__')) return true;
+  if (Object.hasOwn(value, '__proto__')) return true;
   if (ArrayBuffer.isView(value)) return Array.from(value as unknown as ArrayLike<number>).some((v) => Object.is(v, -0));
-  if (value instanceof Map) return [...value].some(([k, v]) => holdsNegativeZero(k, seen) || holdsNegativeZero(v, seen));
+  if (value instanceof Map)
+    return [...value].some(([k, v]) => holdsNegativeZero(k, seen) || holdsNegativeZero(v, seen));
   if (value instanceof Set) return [...value].some((v) => holdsNegativeZero(v, seen));
   return Object.values(value).some((v) => holdsNegativeZero(v, seen));
 }
 
 describe('the msgpack codec accepts only what it produces', () => {
   it('refuses the reserved byte 0xc1 alone and nested', () => {
-    for (const bytes of [[0xc1], [0x91, 0xc1], [0x81, 0xa1, 0x61, 0xc1], [0x92, 0x01, 0x91, 0xc1], [0xdc, 0x00, 0x01, 0xc1]]) {
+    for (const bytes of [
+      [0xc1],
+      [0x91, 0xc1],
+      [0x81, 0xa1, 0x61, 0xc1],
+      [0x92, 0x01, 0x91, 0xc1],
+      [0xdc, 0x00, 0x01, 0xc1],
+    ]) {
       expect(() => msgpackCodec.decode(new Uint8Array(bytes)), bytes.join(',')).toThrow(BadFrameError);
     }
   });
@@ -81,7 +85,10 @@ describe('the msgpack codec accepts only what it produces', () => {
   });
 
   it("refuses msgpackr's string bundles and structured-clone references (steering its reader)", () => {
-    const bundled = new Packr({ bundleStrings: true }).pack({ a: 'a string long enough to bundle', b: ['x'.repeat(40)] });
+    const bundled = new Packr({ bundleStrings: true }).pack({
+      a: 'a string long enough to bundle',
+      b: ['x'.repeat(40)],
+    });
     expect(() => msgpackCodec.decode(bundled)).toThrow(BadFrameError);
     const cyclic: Record<string, unknown> = { a: 1 };
     cyclic.self = cyclic;
@@ -139,10 +146,20 @@ describe('the msgpack codec accepts only what it produces', () => {
 
   it('fuzz: anything it encodes decodes to an equal value (3000 cases)', () => {
     fc.assert(
-      fc.property(fc.anything({ maxDepth: 4, withDate: true, withMap: true, withSet: true, withBigInt: true, withTypedArray: true }), (thing) => {
-        fc.pre(!holdsNegativeZero(thing)); // msgpack has no -0 for integers: it comes back as 0
-        expect(msgpackCodec.decode(msgpackCodec.encode(thing))).toEqual(thing);
-      }),
+      fc.property(
+        fc.anything({
+          maxDepth: 4,
+          withDate: true,
+          withMap: true,
+          withSet: true,
+          withBigInt: true,
+          withTypedArray: true,
+        }),
+        (thing) => {
+          fc.pre(!holdsNegativeZero(thing)); // msgpack has no -0 for integers: it comes back as 0
+          expect(msgpackCodec.decode(msgpackCodec.encode(thing))).toEqual(thing);
+        },
+      ),
       { numRuns: 3_000 },
     );
   });
@@ -168,7 +185,8 @@ describe('frames in progress take memory as their bytes arrive, within a budget'
     const decoder = new FrameDecoder({ maxFrameBytes: 0xffff_ffff });
     const before = process.memoryUsage().arrayBuffers;
     const decoders = Array.from({ length: 100 }, () => new FrameDecoder({ maxFrameBytes: 0xffff_ffff }));
-    for (const d of [decoder, ...decoders]) d.push(new Uint8Array([0xff, 0xff, 0xff, 0xf0, 1]), () => expect.fail('no frame'));
+    for (const d of [decoder, ...decoders])
+      d.push(new Uint8Array([0xff, 0xff, 0xff, 0xf0, 1]), () => expect.fail('no frame'));
     // 101 decoders announcing 4 GiB each: a few 64 KiB buffers at most, not 404 GiB.
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(101 * 64 * 1024 + (1 << 20));
   });
@@ -178,7 +196,8 @@ describe('frames in progress take memory as their bytes arrive, within a budget'
     const stream = encodeFrame(payload);
     const decoder = new FrameDecoder({ maxFrameBytes: 1 << 20 });
     const frames: Uint8Array[] = [];
-    for (let at = 0; at < stream.length; at += 7_000) decoder.push(stream.subarray(at, at + 7_000), (f) => frames.push(Uint8Array.from(f)));
+    for (let at = 0; at < stream.length; at += 7_000)
+      decoder.push(stream.subarray(at, at + 7_000), (f) => frames.push(Uint8Array.from(f)));
     expect(frames).toHaveLength(1);
     expect(Buffer.from(frames[0]!).equals(Buffer.from(payload))).toBe(true);
   });
@@ -215,20 +234,27 @@ describe('frames in progress take memory as their bytes arrive, within a budget'
 
   it('fuzz: random byte streams give frames or typed errors, never anything else (5000 cases)', () => {
     fc.assert(
-      fc.property(fc.array(fc.uint8Array({ maxLength: 40 }), { maxLength: 12 }), fc.integer({ min: 0, max: 64 }), (chunks, max) => {
-        const budget = new FrameBudget(48);
-        const decoder = new FrameDecoder({ maxFrameBytes: max, budget });
-        try {
-          for (const chunk of chunks) decoder.push(chunk, (frame) => expect(frame.length).toBeLessThanOrEqual(max));
-          decoder.end();
-        } catch (error) {
-          expect(error instanceof BadFrameError || error instanceof FrameTooLargeError || error instanceof LimitError, String(error)).toBe(true);
-          // Failed for good: the same error again.
-          expect(() => decoder.push(new Uint8Array([0]), () => {})).toThrow();
-        }
-        decoder.release();
-        expect(budget.used).toBe(0);
-      }),
+      fc.property(
+        fc.array(fc.uint8Array({ maxLength: 40 }), { maxLength: 12 }),
+        fc.integer({ min: 0, max: 64 }),
+        (chunks, max) => {
+          const budget = new FrameBudget(48);
+          const decoder = new FrameDecoder({ maxFrameBytes: max, budget });
+          try {
+            for (const chunk of chunks) decoder.push(chunk, (frame) => expect(frame.length).toBeLessThanOrEqual(max));
+            decoder.end();
+          } catch (error) {
+            expect(
+              error instanceof BadFrameError || error instanceof FrameTooLargeError || error instanceof LimitError,
+              String(error),
+            ).toBe(true);
+            // Failed for good: the same error again.
+            expect(() => decoder.push(new Uint8Array([0]), () => {})).toThrow();
+          }
+          decoder.release();
+          expect(budget.used).toBe(0);
+        },
+      ),
       { numRuns: 5_000 },
     );
   });
@@ -291,18 +317,26 @@ describe('names', () => {
   it('fuzz: checkIpcName returns a valid name or throws InvalidNameError, never anything else (10000 cases)', async () => {
     const { checkIpcName, InvalidNameError } = await import('@ipcx/core');
     fc.assert(
-      fc.property(fc.oneof(fc.string({ maxLength: 300 }), fc.string({ unit: 'binary', maxLength: 40 }), fc.constantFrom('/', '/.', '/..', '', '//', '/a/b', '/\0')), fc.constantFrom('required', 'added'), (name, slash) => {
-        try {
-          const checked = checkIpcName(name, 'thing', slash as 'required' | 'added');
-          const bare = checked.slice(1);
-          expect(checked.startsWith('/')).toBe(true);
-          expect(bare.length).toBeGreaterThan(0);
-          expect(bare.includes('/') || bare.includes('\0') || bare === '.' || bare === '..').toBe(false);
-          expect(Buffer.byteLength(bare)).toBeLessThanOrEqual(250);
-        } catch (error) {
-          expect(error).toBeInstanceOf(InvalidNameError);
-        }
-      }),
+      fc.property(
+        fc.oneof(
+          fc.string({ maxLength: 300 }),
+          fc.string({ unit: 'binary', maxLength: 40 }),
+          fc.constantFrom('/', '/.', '/..', '', '//', '/a/b', '/\0'),
+        ),
+        fc.constantFrom('required', 'added'),
+        (name, slash) => {
+          try {
+            const checked = checkIpcName(name, 'thing', slash as 'required' | 'added');
+            const bare = checked.slice(1);
+            expect(checked.startsWith('/')).toBe(true);
+            expect(bare.length).toBeGreaterThan(0);
+            expect(bare.includes('/') || bare.includes('\0') || bare === '.' || bare === '..').toBe(false);
+            expect(Buffer.byteLength(bare)).toBeLessThanOrEqual(250);
+          } catch (error) {
+            expect(error).toBeInstanceOf(InvalidNameError);
+          }
+        },
+      ),
       { numRuns: 10_000 },
     );
   });

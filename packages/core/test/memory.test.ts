@@ -7,11 +7,15 @@ describeChannelConformance('memory (msgpack)', () => MemoryChannel.pair({ capaci
   maxMessageBytes: 4096,
 });
 
-describeChannelConformance('memory (raw bytes)', () => MemoryChannel.pair({ capacity: 3, codec: rawCodec, maxMessageBytes: 100 }), {
-  encoding: 'bytes',
-  capacity: 3,
-  maxMessageBytes: 100,
-});
+describeChannelConformance(
+  'memory (raw bytes)',
+  () => MemoryChannel.pair({ capacity: 3, codec: rawCodec, maxMessageBytes: 100 }),
+  {
+    encoding: 'bytes',
+    capacity: 3,
+    maxMessageBytes: 100,
+  },
+);
 
 describe('MemoryChannel.pair', () => {
   it('gives each end its own copy of a message', async () => {

@@ -52,7 +52,8 @@ describe('option checks', () => {
   it('checkNumber: finite numbers within the bounds', () => {
     expect(checkNumber('spin', 0.5, { min: 0, max: 1 })).toBe(0.5);
     expect(checkNumber('spin', undefined, { default: 3 })).toBe(3);
-    for (const bad of [-0.1, 1.1, Number.NaN, Number.POSITIVE_INFINITY]) expect(() => checkNumber('spin', bad, { min: 0, max: 1 })).toThrow(InvalidOptionError);
+    for (const bad of [-0.1, 1.1, Number.NaN, Number.POSITIVE_INFINITY])
+      expect(() => checkNumber('spin', bad, { min: 0, max: 1 })).toThrow(InvalidOptionError);
     expect(() => checkNumber('spin', '1')).toThrow(OptionTypeError);
   });
 
@@ -60,7 +61,9 @@ describe('option checks', () => {
     expect(checkPositive('peerCheckInterval', 0.5)).toBe(0.5);
     expect(checkPositive('peerCheckInterval', undefined, { default: 500 })).toBe(500);
     for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, 101]) {
-      expect(() => checkPositive('peerCheckInterval', bad, { max: 100 }), String(bad)).toThrow(/peerCheckInterval must be a number above 0 and at most 100/);
+      expect(() => checkPositive('peerCheckInterval', bad, { max: 100 }), String(bad)).toThrow(
+        /peerCheckInterval must be a number above 0 and at most 100/,
+      );
     }
     expect(() => checkPositive('peerCheckInterval', '5')).toThrow(OptionTypeError);
   });
@@ -75,7 +78,9 @@ describe('option checks', () => {
     expect(() => checkFunction('authorize', true as never)).toThrow(OptionTypeError);
     expect(checkEnum('direction', 'send', ['both', 'send', 'receive'])).toBe('send');
     expect(checkEnum('direction', undefined, ['both', 'send'], 'both')).toBe('both');
-    expect(() => checkEnum('direction', 'sideways', ['both', 'send'])).toThrow(/direction must be one of "both", "send", got "sideways"/);
+    expect(() => checkEnum('direction', 'sideways', ['both', 'send'])).toThrow(
+      /direction must be one of "both", "send", got "sideways"/,
+    );
     expect(() => checkEnum('direction', 'sideways', ['both', 'send'])).toThrow(InvalidOptionError);
     expect(() => checkEnum('direction', 3, ['both', 'send'])).toThrow(OptionTypeError);
     expect(checkMode('mode', undefined, 0o600)).toBe(0o600);
@@ -86,7 +91,9 @@ describe('option checks', () => {
   it('checkCodec: a Codec with the methods the transport needs, the fallback when undefined', () => {
     expect(checkCodec(undefined, msgpackCodec)).toBe(msgpackCodec);
     expect(checkCodec(jsonCodec, msgpackCodec)).toBe(jsonCodec);
-    expect(() => checkCodec({ encode: () => new Uint8Array() } as never, msgpackCodec)).toThrow(/codec must be a Codec \(encode, encodeInto, decode\)/);
+    expect(() => checkCodec({ encode: () => new Uint8Array() } as never, msgpackCodec)).toThrow(
+      /codec must be a Codec \(encode, encodeInto, decode\)/,
+    );
     const decodeOnly = { name: 'x', encode: () => new Uint8Array(), decode: () => 1 } as never;
     expect(checkCodec(decodeOnly, msgpackCodec, ['encode', 'decode'])).toBe(decodeOnly);
   });

@@ -17,8 +17,22 @@ describe('kernel object registry', () => {
     const b = join(dir, 'b');
     writeFileSync(a, '');
     writeFileSync(b, '');
-    registerKernelObject({ kind: 'file', name: a, unlink: () => { order.push('a'); rmSync(a); } });
-    registerKernelObject({ kind: 'file', name: b, unlink: async () => { order.push('b'); rmSync(b); } });
+    registerKernelObject({
+      kind: 'file',
+      name: a,
+      unlink: () => {
+        order.push('a');
+        rmSync(a);
+      },
+    });
+    registerKernelObject({
+      kind: 'file',
+      name: b,
+      unlink: async () => {
+        order.push('b');
+        rmSync(b);
+      },
+    });
     expect(ownedKernelObjects().map((o) => o.name)).toEqual([a, b]);
     const results = await unlinkOwnedKernelObjects();
     expect(order).toEqual(['b', 'a']);
@@ -30,7 +44,13 @@ describe('kernel object registry', () => {
 
   it('forgets an entry its owner unregistered, without unlinking it', async () => {
     let unlinked = false;
-    const entry = registerKernelObject({ kind: 'shm', name: '/ipcx-x', unlink: () => { unlinked = true; } });
+    const entry = registerKernelObject({
+      kind: 'shm',
+      name: '/ipcx-x',
+      unlink: () => {
+        unlinked = true;
+      },
+    });
     entry.unregister();
     entry.unregister();
     expect(ownedKernelObjects()).toEqual([]);
@@ -40,8 +60,20 @@ describe('kernel object registry', () => {
 
   it('reports a failing unlink and still runs the others', async () => {
     let ran = false;
-    registerKernelObject({ kind: 'mq', name: '/ipcx-ok', unlink: () => { ran = true; } });
-    registerKernelObject({ kind: 'mq', name: '/ipcx-bad', unlink: () => { throw new Error('boom'); } });
+    registerKernelObject({
+      kind: 'mq',
+      name: '/ipcx-ok',
+      unlink: () => {
+        ran = true;
+      },
+    });
+    registerKernelObject({
+      kind: 'mq',
+      name: '/ipcx-bad',
+      unlink: () => {
+        throw new Error('boom');
+      },
+    });
     const results = await unlinkOwnedKernelObjects();
     expect(ran).toBe(true);
     expect(results.find((r) => r.object.name === '/ipcx-bad')?.error).toBeInstanceOf(Error);

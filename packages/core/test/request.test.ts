@@ -22,7 +22,12 @@ describe('request/response', () => {
     });
     const error = await request(client, 'x').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RemoteError);
-    expect(error).toMatchObject({ code: 'IPCX_ERR_REMOTE', remoteName: 'RangeError', remoteCode: 'E_JOB', message: 'no such job' });
+    expect(error).toMatchObject({
+      code: 'IPCX_ERR_REMOTE',
+      remoteName: 'RangeError',
+      remoteCode: 'E_JOB',
+      message: 'no such job',
+    });
     await client.close();
   });
 

@@ -4,7 +4,13 @@ import { SendQueue } from '@ipcx/core/transport';
 
 const settled = async (promise: Promise<unknown>): Promise<string> => {
   const marker = Symbol('pending');
-  const result = await Promise.race([promise.then(() => 'resolved', (e: unknown) => `rejected:${(e as Error).name}`), Promise.resolve().then(() => marker)]);
+  const result = await Promise.race([
+    promise.then(
+      () => 'resolved',
+      (e: unknown) => `rejected:${(e as Error).name}`,
+    ),
+    Promise.resolve().then(() => marker),
+  ]);
   return result === marker ? 'pending' : (result as string);
 };
 

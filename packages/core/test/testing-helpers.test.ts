@@ -37,7 +37,10 @@ describe('uniqueName', () => {
 
 describe('child processes', () => {
   it('killTrackedChildren kills a tracked child with SIGKILL and resolves once it exited', async () => {
-    const child = spawnNode(['-e', 'process.on("SIGTERM", () => {}); console.log("ready"); setInterval(() => {}, 1000)']);
+    const child = spawnNode([
+      '-e',
+      'process.on("SIGTERM", () => {}); console.log("ready"); setInterval(() => {}, 1000)',
+    ]);
     const out = childLines(child);
     expect(await out.next()).toBe('ready');
     await killTrackedChildren();
@@ -55,7 +58,9 @@ describe('child processes', () => {
   });
 
   it('childLines queues lines, finds one by prefix, and rejects with stderr when the child exits first', async () => {
-    const child = spawnCode('console.log("a"); console.log("pid 42"); console.log("b"); console.error("boom"); process.exit(3)');
+    const child = spawnCode(
+      'console.log("a"); console.log("pid 42"); console.log("b"); console.error("boom"); process.exit(3)',
+    );
     const out = childLines(child);
     expect(await out.line('pid')).toBe('pid 42');
     expect(await out.next()).toBe('a');
@@ -92,7 +97,10 @@ describe('child processes', () => {
   });
 
   it('spawnCode passes spawn options through (env, cwd)', async () => {
-    const child = spawnCode('console.log(process.env.IPCX_TESTING_VALUE, process.cwd())', { env: { ...process.env, IPCX_TESTING_VALUE: 'passed' }, cwd: '/' });
+    const child = spawnCode('console.log(process.env.IPCX_TESTING_VALUE, process.cwd())', {
+      env: { ...process.env, IPCX_TESTING_VALUE: 'passed' },
+      cwd: '/',
+    });
     expect(await childLines(child).next()).toBe('passed /');
   });
 
@@ -132,7 +140,7 @@ describe('shmLeftovers', () => {
     expect(shmLeftovers(uniqueName('none'))).toEqual([]);
   });
 
-  it('takes a predicate too, and by default looks for this process\'s names', async () => {
+  it("takes a predicate too, and by default looks for this process's names", async () => {
     const { openSync, closeSync, unlinkSync } = await import('node:fs');
     const name = uniqueName('leftover');
     closeSync(openSync(`/dev/shm/${name}`, 'w'));
@@ -156,7 +164,9 @@ describe('compileC', () => {
       expect(broken.message).toMatch(/no C compiler could build broken\.c/);
       const hello = await compileC(join(dir, 'hello.c'), { context });
       try {
-        expect(await childLines(trackChild(spawn(hello.binary, [], { stdio: ['ignore', 'pipe', 'pipe'] }))).next()).toBe('hello from C');
+        expect(
+          await childLines(trackChild(spawn(hello.binary, [], { stdio: ['ignore', 'pipe', 'pipe'] }))).next(),
+        ).toBe('hello from C');
       } finally {
         hello.remove();
       }
@@ -173,7 +183,24 @@ describe('runReadmeExample', () => {
     try {
       const readme = pathToFileURL(join(dir, 'README.md'));
       const fence = '```';
-      writeFileSync(readme, [`${fence}js`, '// other.mjs', 'process.exit(1)', fence, `${fence}js`, '// ok.mjs: node ok.mjs', 'console.log(process.cwd())', fence, `${fence}js`, '// bad.mjs', 'console.error("broken"); process.exit(2)', fence, ''].join('\n'));
+      writeFileSync(
+        readme,
+        [
+          `${fence}js`,
+          '// other.mjs',
+          'process.exit(1)',
+          fence,
+          `${fence}js`,
+          '// ok.mjs: node ok.mjs',
+          'console.log(process.cwd())',
+          fence,
+          `${fence}js`,
+          '// bad.mjs',
+          'console.error("broken"); process.exit(2)',
+          fence,
+          '',
+        ].join('\n'),
+      );
       expect(await runReadmeExample(readme, '// ok.mjs: node ok.mjs')).toBe(`${dir}\n`);
       expect((await rejection(runReadmeExample(readme, '// bad.mjs'))).message).toMatch(/exit 2\nbroken/);
       expect((await rejection(runReadmeExample(readme, '// none.mjs'))).message).toMatch(/no js block/);

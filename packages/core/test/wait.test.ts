@@ -6,7 +6,8 @@ import { exitOf, killTrackedChildren } from '@ipcx/core/testing';
 
 describe('checkWaitOptions', () => {
   it('takes 0 to 2^31 - 1 ms and refuses the rest, which a Node timer would turn into 1 ms', async () => {
-    for (const timeout of [undefined, 0, 1.5, MAX_TIMEOUT_MS]) expect(() => checkWaitOptions({ timeout })).not.toThrow();
+    for (const timeout of [undefined, 0, 1.5, MAX_TIMEOUT_MS])
+      expect(() => checkWaitOptions({ timeout })).not.toThrow();
     for (const timeout of [-1, Number.NaN, Number.POSITIVE_INFINITY, MAX_TIMEOUT_MS + 1, '5' as unknown as number]) {
       expect(() => checkWaitOptions({ timeout })).toThrow(TypeError);
     }
@@ -20,7 +21,7 @@ describe('checkWaitOptions', () => {
 });
 
 describe('intervalOption', () => {
-  it('takes a number of ms above 0 up to a timer\'s limit, the fallback when undefined, and refuses the rest', () => {
+  it("takes a number of ms above 0 up to a timer's limit, the fallback when undefined, and refuses the rest", () => {
     expect(intervalOption('peerCheckInterval', undefined, 500)).toBe(500);
     for (const ms of [0.5, 1, 250, MAX_TIMEOUT_MS]) expect(intervalOption('peerCheckInterval', ms, 500)).toBe(ms);
     for (const ms of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, MAX_TIMEOUT_MS + 1, '5' as unknown as number]) {
@@ -40,8 +41,11 @@ describe('a wait with a timeout', () => {
       try { await a.receive({ timeout: 50 }); } catch (error) { console.log(error.code); }
     `;
     const result = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
-      const child = execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 }, (_error, stdout) =>
-        resolve({ code: child.exitCode, stdout }),
+      const child = execFile(
+        process.execPath,
+        ['--input-type=module', '-e', script],
+        { timeout: 20_000 },
+        (_error, stdout) => resolve({ code: child.exitCode, stdout }),
       );
     });
     expect(result).toEqual({ code: 0, stdout: 'IPCX_ERR_TIMEOUT\n' });
@@ -64,8 +68,11 @@ describe('a wait with a timeout', () => {
       console.log(await got, await aborted);
     `;
     const result = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
-      const child = execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 60_000 }, (_error, stdout) =>
-        resolve({ code: child.exitCode, stdout }),
+      const child = execFile(
+        process.execPath,
+        ['--input-type=module', '-e', script],
+        { timeout: 60_000 },
+        (_error, stdout) => resolve({ code: child.exitCode, stdout }),
       );
     });
     expect(result).toEqual({ code: 0, stdout: 'x IPCX_ERR_ABORTED\n' });

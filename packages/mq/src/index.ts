@@ -6,7 +6,12 @@ export {
   type QueueAttributes,
   type QueueMessage,
 } from './message-queue.js';
-export { TypedMessageQueue, type CodecOptions, type TypedMessageQueueOpenOptions, type TypedMessageQueueOptions } from './typed-queue.js';
+export {
+  TypedMessageQueue,
+  type CodecOptions,
+  type TypedMessageQueueOpenOptions,
+  type TypedMessageQueueOptions,
+} from './typed-queue.js';
 export { MqChannel, type MqChannelOpenOptions, type MqChannelOptions } from './mq-channel.js';
 export {
   SysvMessageQueue,

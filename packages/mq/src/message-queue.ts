@@ -77,7 +77,9 @@ function checkAdoptable(name: string, fd: number, asked: number, markerBits: num
   throw new PermissionError(
     `message queue "${name}" already exists, made by uid ${stat.uid} with mode ${octal(mode)}, where this process ` +
       `(uid ${uid}) asked for a queue of its own with mode ${octal(asked)}. It is not used: ` +
-      (stat.uid !== uid ? 'another user made it, and could read and inject its messages' : `mode ${octal(mode)} is wider than asked`) +
+      (stat.uid !== uid
+        ? 'another user made it, and could read and inject its messages'
+        : `mode ${octal(mode)} is wider than asked`) +
       `. Remove it (as its owner or root: MessageQueue.unlink("${name}"), or rm /dev/mqueue${name} where mqueue is mounted) or pick another name`,
   );
 }
@@ -169,7 +171,11 @@ interface PendingSend {
 }
 
 /** Makes (or, with `exclusive: false`, adopts) a queue: `MessageQueue.create` with what `MqChannel` needs besides. */
-export function createQueue(name: string, options: MessageQueueCreateOptions, internals: CreateQueueInternals = {}): MessageQueue {
+export function createQueue(
+  name: string,
+  options: MessageQueueCreateOptions,
+  internals: CreateQueueInternals = {},
+): MessageQueue {
   checkQueueName(name);
   // Before the queue exists: a bad option must not leave a descriptor or a new queue behind.
   checkQueueOptions(options);
@@ -354,7 +360,10 @@ export class MessageQueue implements AsyncIterable<QueueMessage>, AsyncDisposabl
    */
   [sendSoon](data: Uint8Array, priority: number): boolean {
     this.#checkSend(data, priority);
-    return this.#sends.size === 0 && (this.#sendNow(data, priority) || this.#spin.run(() => this.#sendNow(data, priority) || undefined) === true);
+    return (
+      this.#sends.size === 0 &&
+      (this.#sendNow(data, priority) || this.#spin.run(() => this.#sendNow(data, priority) || undefined) === true)
+    );
   }
 
   /** `send` once `[sendSoon]` returned false. */
@@ -516,7 +525,13 @@ export class MessageQueue implements AsyncIterable<QueueMessage>, AsyncDisposabl
    * still waiting reject with `ClosedError`).
    */
   [sendsSettled](): Promise<void> {
-    return this.#sends.drainedWithin(this.#lingerMs, () => new ClosedError(`message queue "${this.name}" (no room within its lingerTimeout of ${this.#lingerMs} ms at close)`));
+    return this.#sends.drainedWithin(
+      this.#lingerMs,
+      () =>
+        new ClosedError(
+          `message queue "${this.name}" (no room within its lingerTimeout of ${this.#lingerMs} ms at close)`,
+        ),
+    );
   }
 
   /**
@@ -614,7 +629,8 @@ export class MessageQueue implements AsyncIterable<QueueMessage>, AsyncDisposabl
     } catch (error) {
       this.#receivers.fail(error);
     }
-    if (this.#sends.size > 0 && this.#sends.flush((send) => this.#sendNow(send.data, send.priority)) > 0) this.#spin.busy = true;
+    if (this.#sends.size > 0 && this.#sends.flush((send) => this.#sendNow(send.data, send.priority)) > 0)
+      this.#spin.busy = true;
     this.#watch();
   }
 

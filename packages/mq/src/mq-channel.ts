@@ -9,12 +9,7 @@ import {
   type ReceiveOptions,
   type SendOptions,
 } from '@ipcx/core';
-import {
-  AbstractChannel,
-  checkWaitOptions,
-  intervalOption,
-  lingerOption,
-} from '@ipcx/core/transport';
+import { AbstractChannel, checkWaitOptions, intervalOption, lingerOption } from '@ipcx/core/transport';
 import {
   RESOLVED,
   failWaits,
@@ -32,7 +27,15 @@ import {
 } from './internal/channel-access.js';
 import { EOF, Ending, PeerMonitor, encodeForChannel } from './internal/lifecycle.js';
 import { checkQueueName } from './internal/limits.js';
-import { checkQueueOptions, createQueue, openQueue, unlinkQueue, type MessageQueue, type MessageQueueCreateOptions, type QueueMessage } from './message-queue.js';
+import {
+  checkQueueOptions,
+  createQueue,
+  openQueue,
+  unlinkQueue,
+  type MessageQueue,
+  type MessageQueueCreateOptions,
+  type QueueMessage,
+} from './message-queue.js';
 import { checkCodecOptions, type CodecOptions } from './typed-queue.js';
 
 /** Options of `MqChannel.create`: those of `MessageQueue.create` for both queues, a codec, and liveness. */
@@ -56,7 +59,6 @@ const LOCK_PATIENCE_MS = 10;
  * saw that end's lock held. The creating end clears it when it takes the queues over.
  */
 const OPENED_MARK = 0o100;
-
 
 /**
  * A `Channel` between two ends over a pair of POSIX message queues (`name.0`, `name.1`), messages encoded by a
@@ -99,7 +101,13 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
   /** While sends or receives wait, checks the other end every peerCheckInterval. */
   readonly #monitor: PeerMonitor;
 
-  private constructor(name: string, rx: MessageQueue, tx: MessageQueue, options: MqChannelOpenOptions<T>, creator: boolean) {
+  private constructor(
+    name: string,
+    rx: MessageQueue,
+    tx: MessageQueue,
+    options: MqChannelOpenOptions<T>,
+    creator: boolean,
+  ) {
     super();
     this.#creator = creator;
     this.#name = name;
@@ -207,7 +215,9 @@ export class MqChannel<T = unknown> extends AbstractChannel<T> {
       if (options !== undefined) checkWaitOptions(options);
       const priority = options?.priority ?? this.#priority;
       if (tx[sendSoon](bytes, priority)) return RESOLVED;
-      return this.#monitor.around(tx[waitToSend](bytes, options === undefined ? this.#sendOptions : { ...options, priority }));
+      return this.#monitor.around(
+        tx[waitToSend](bytes, options === undefined ? this.#sendOptions : { ...options, priority }),
+      );
     } catch (error) {
       return Promise.reject(error);
     }

@@ -20,7 +20,14 @@ import { sysv, sysvConstants } from '@ipcx/native';
 import { failReceives, sendsSettled } from './internal/channel-access.js';
 import { checkCodec } from '@ipcx/core/transport';
 import { EOF, Ending, PeerMonitor, encodeForChannel } from './internal/lifecycle.js';
-import { checkAdoptable, createSysvQueue, openSysvQueue, type SysvMessage, type SysvMessageQueue, type SysvMessageQueueCreateOptions } from './sysv-queue.js';
+import {
+  checkAdoptable,
+  createSysvQueue,
+  openSysvQueue,
+  type SysvMessage,
+  type SysvMessageQueue,
+  type SysvMessageQueueCreateOptions,
+} from './sysv-queue.js';
 
 /** Options of `SysvChannel.create`: those of `SysvMessageQueue.create` (always exclusive), a codec, the types, liveness. */
 export interface SysvChannelOptions<T = unknown> extends Omit<SysvMessageQueueCreateOptions, 'exclusive'> {
@@ -54,7 +61,6 @@ interface Liveness {
   readonly peer: number;
   registration: KernelObjectRegistration | undefined;
 }
-
 
 /**
  * A `Channel` over one System V message queue and a pair of message types: the creating end sends type
@@ -104,7 +110,15 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
   /** While sends or receives wait (and the end has liveness), checks the other end every peerCheckInterval. */
   readonly #monitor: PeerMonitor | undefined;
 
-  private constructor(queue: SysvMessageQueue, codec: Codec<T> | undefined, sendType: number, receiveType: number, liveness: Liveness | undefined, peerCheckMs: number, lingerMs: number) {
+  private constructor(
+    queue: SysvMessageQueue,
+    codec: Codec<T> | undefined,
+    sendType: number,
+    receiveType: number,
+    liveness: Liveness | undefined,
+    peerCheckMs: number,
+    lingerMs: number,
+  ) {
     super();
     this.queue = queue;
     this.#codec = codec ?? (msgpackCodec as Codec<T>);
@@ -164,7 +178,9 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
   send(message: T, options?: SendOptions): Promise<void> {
     try {
       this.#checkSend();
-      return this.#whileWaiting(this.queue.send(this.#sendType, encodeForChannel(this.#codec, message, 'a SysvChannel'), options)).catch(this.#mapRemoved);
+      return this.#whileWaiting(
+        this.queue.send(this.#sendType, encodeForChannel(this.#codec, message, 'a SysvChannel'), options),
+      ).catch(this.#mapRemoved);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -249,7 +265,8 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
       // Nothing left for the other end to read: remove the queue now (its receives end with ClosedError). Else
       // leave an end marker after what it has to read, and the queue for it to remove.
       if (!this.#peerClosed && q.stat().messages === 0) this.#peerClosed = true;
-      else if (!this.#peerClosed && linger !== undefined) await q.send(this.#sendType, EOF, { timeout: linger }).catch(() => {});
+      else if (!this.#peerClosed && linger !== undefined)
+        await q.send(this.#sendType, EOF, { timeout: linger }).catch(() => {});
     } catch (error) {
       removed = isIpcError(error) && error.code === 'IPCX_ERR_CLOSED'; // removed under us
     }
@@ -353,7 +370,8 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
 
   /** A send into a removed queue: the other end closed, so PeerGoneError (nothing is silently dropped). */
   readonly #mapRemoved = (error: unknown): never => {
-    if (this.#removed(error)) throw new PeerGoneError('peer (it closed the channel and removed its queue)', { cause: error });
+    if (this.#removed(error))
+      throw new PeerGoneError('peer (it closed the channel and removed its queue)', { cause: error });
     throw error;
   };
 
@@ -370,7 +388,12 @@ export class SysvChannel<T = unknown> extends AbstractChannel<T> {
 
 function checkTypes(types: readonly [number, number] | undefined): [number, number] {
   if (types === undefined) return [1, 2];
-  if (!Array.isArray(types) || types.length !== 2 || !types.every((t) => Number.isSafeInteger(t) && t >= 1) || types[0] === types[1]) {
+  if (
+    !Array.isArray(types) ||
+    types.length !== 2 ||
+    !types.every((t) => Number.isSafeInteger(t) && t >= 1) ||
+    types[0] === types[1]
+  ) {
     throw new RangeError('types must be two different message types (integers from 1 to 2^53 - 1)');
   }
   return [types[0]!, types[1]!];
@@ -390,13 +413,18 @@ function createLiveness(key: number, mode: number): Liveness {
   } catch (error) {
     throw semError(what, error);
   }
-  const registration = registerKernelObject({ kind: 'sysv-sem', name: `key 0x${(key >>> 0).toString(16).padStart(8, '0')}`, owner: '@ipcx/mq', unlink: () => {
-    try {
-      sysv.sem.remove(id);
-    } catch {
-      // removed already
-    }
-  } });
+  const registration = registerKernelObject({
+    kind: 'sysv-sem',
+    name: `key 0x${(key >>> 0).toString(16).padStart(8, '0')}`,
+    owner: '@ipcx/mq',
+    unlink: () => {
+      try {
+        sysv.sem.remove(id);
+      } catch {
+        // removed already
+      }
+    },
+  });
   sysv.sem.tryOp(id, [{ index: 0, delta: 1, undo: true }]);
   return { id, mine: 0, peer: 1, registration };
 }
@@ -419,8 +447,14 @@ function openLiveness(key: number, mode: number): Liveness | undefined {
   }
   if (stat.count !== 2) return undefined; // not ours
   checkAdoptable(what, stat, mode);
-  if ((sysv.sem.getValue(id, 1) & 1) === 1) throw new AlreadyExistsError(`the opening end of System V channel key 0x${(key >>> 0).toString(16)} (another process has it open)`);
+  if ((sysv.sem.getValue(id, 1) & 1) === 1)
+    throw new AlreadyExistsError(
+      `the opening end of System V channel key 0x${(key >>> 0).toString(16)} (another process has it open)`,
+    );
   // The unit (+1, undone by the kernel when this process dies) and the mark that an opener came (+2, kept).
-  sysv.sem.tryOp(id, [{ index: 1, delta: 1, undo: true }, { index: 1, delta: 2, undo: false }]);
+  sysv.sem.tryOp(id, [
+    { index: 1, delta: 1, undo: true },
+    { index: 1, delta: 2, undo: false },
+  ]);
   return { id, mine: 1, peer: 0, registration: undefined };
 }

@@ -4,7 +4,6 @@ import {
   AlreadyExistsError,
   ClosedError,
   InvalidNameError,
-  LimitError,
   NotFoundError,
   PermissionError,
   TooLargeError,
@@ -13,7 +12,6 @@ import {
 } from '@ipcx/core';
 import {
   checkWaitOptions,
-  fromSystemError,
   iterate,
   lingerOption,
   registerKernelObject,
@@ -143,15 +141,23 @@ function checkKeyValue(key: unknown): number {
 }
 
 /** `{ key } | { path, id } | { id }` → a key, or an id (when allowed). Exported for SysvChannel. */
-export function sysvQueueTarget(what: string, o: SysvQueueKeyOptions, allowId: boolean, allowPrivate: boolean): { key: number } | { id: number } | undefined {
-  if (o === null || typeof o !== 'object') throw new TypeError(`${what} takes an options object with key, path + id${allowId ? ' or id' : ''}`);
+export function sysvQueueTarget(
+  what: string,
+  o: SysvQueueKeyOptions,
+  allowId: boolean,
+  allowPrivate: boolean,
+): { key: number } | { id: number } | undefined {
+  if (o === null || typeof o !== 'object')
+    throw new TypeError(`${what} takes an options object with key, path + id${allowId ? ' or id' : ''}`);
   if (o.key !== undefined) {
     if (o.path !== undefined || o.id !== undefined) throw new TypeError(`${what}: give key, or path + id, not both`);
     return { key: checkKeyValue(o.key) };
   }
   if (o.path !== undefined) {
-    if (typeof o.path !== 'string' || o.path.length === 0 || o.path.includes('\0')) throw new InvalidNameError(String(o.path), 'ftok needs the path of an existing file');
-    if (!Number.isInteger(o.id) || o.id! < 1 || o.id! > 255) throw new InvalidNameError(String(o.id), 'ftok takes an id from 1 to 255');
+    if (typeof o.path !== 'string' || o.path.length === 0 || o.path.includes('\0'))
+      throw new InvalidNameError(String(o.path), 'ftok needs the path of an existing file');
+    if (!Number.isInteger(o.id) || o.id! < 1 || o.id! > 255)
+      throw new InvalidNameError(String(o.id), 'ftok takes an id from 1 to 255');
     try {
       return { key: checkKeyValue(sysv.ftok(o.path, o.id!)) };
     } catch (error) {
@@ -161,7 +167,8 @@ export function sysvQueueTarget(what: string, o: SysvQueueKeyOptions, allowId: b
   }
   if (o.id !== undefined) {
     if (!allowId) throw new TypeError(`${what}: id without path; a new queue is found by key or by path + id`);
-    if (!Number.isInteger(o.id) || o.id < 0 || o.id > 0x7fff_ffff) throw new InvalidNameError(String(o.id), 'a System V id is an integer from 0 to 2^31 - 1');
+    if (!Number.isInteger(o.id) || o.id < 0 || o.id > 0x7fff_ffff)
+      throw new InvalidNameError(String(o.id), 'a System V id is an integer from 0 to 2^31 - 1');
     return { id: o.id };
   }
   if (allowPrivate) return undefined;
@@ -169,28 +176,38 @@ export function sysvQueueTarget(what: string, o: SysvQueueKeyOptions, allowId: b
 }
 
 function describe(target: { key: number } | { id: number } | undefined, id: number): string {
-  return target !== undefined && 'key' in target ? `key 0x${(target.key >>> 0).toString(16).padStart(8, '0')}` : `id ${id}`;
+  return target !== undefined && 'key' in target
+    ? `key 0x${(target.key >>> 0).toString(16).padStart(8, '0')}`
+    : `id ${id}`;
 }
 
 /** Maps an errno of a queue call: removed (EIDRM, or EINVAL for an id that is gone) → ClosedError; ENOSPC → LimitError. */
 function queueError(what: string, error: unknown): Error {
   const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'EIDRM' || code === 'EINVAL') return new ClosedError(`${what} (the queue was removed)`, { cause: error });
+  if (code === 'EIDRM' || code === 'EINVAL')
+    return new ClosedError(`${what} (the queue was removed)`, { cause: error });
   return errnoError(error, what, {
-    limits: { ENOSPC: { limit: 'kernel.msgmni', hint: `the system holds its maximum of ${kernelValue('msgmni', 32000)} queues (kernel.msgmni); remove unused ones (ipcs -q, ipcrm) or raise it` } },
+    limits: {
+      ENOSPC: {
+        limit: 'kernel.msgmni',
+        hint: `the system holds its maximum of ${kernelValue('msgmni', 32000)} queues (kernel.msgmni); remove unused ones (ipcs -q, ipcrm) or raise it`,
+      },
+    },
   });
 }
 
 /** A message type to send: an integer from 1 to 2^53 - 1. */
 function checkSendType(type: unknown): number {
-  if (typeof type !== 'number' || !Number.isSafeInteger(type) || type < 1) throw new RangeError(`a message type is an integer from 1 to 2^53 - 1, got ${String(type)}`);
+  if (typeof type !== 'number' || !Number.isSafeInteger(type) || type < 1)
+    throw new RangeError(`a message type is an integer from 1 to 2^53 - 1, got ${String(type)}`);
   return type;
 }
 
 /** msgrcv's msgtyp and flags for a selector. */
 export function selectorFlags(selector: SysvSelector | undefined): [type: number, flags: number] {
   const type = selector?.type ?? 0;
-  if (typeof type !== 'number' || !Number.isSafeInteger(type)) throw new RangeError(`type must be a safe integer, got ${String(type)}`);
+  if (typeof type !== 'number' || !Number.isSafeInteger(type))
+    throw new RangeError(`type must be a safe integer, got ${String(type)}`);
   const except = selector?.except ?? false;
   if (typeof except !== 'boolean') throw new TypeError('except must be a boolean');
   if (except && type <= 0) throw new RangeError('except needs a type above 0');
@@ -245,7 +262,14 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
   #delay = 1;
   #keep = false;
 
-  private constructor(id: number, key: number, created: boolean, what: string, options: SysvMessageQueueOptions, capacity: number) {
+  private constructor(
+    id: number,
+    key: number,
+    created: boolean,
+    what: string,
+    options: SysvMessageQueueOptions,
+    capacity: number,
+  ) {
     this.id = id;
     this.key = key;
     this.created = created;
@@ -256,7 +280,12 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
     this.#spin = new Spin(spinOption(options.spinMicroseconds, 50));
     this.#lingerMs = lingerOption(options.lingerTimeout);
     if (created) {
-      this.#registration = registerKernelObject({ kind: 'sysv-msg', name: what.replace(/^System V queue /, ''), owner: '@ipcx/mq', unlink: () => removeQuietly(id) });
+      this.#registration = registerKernelObject({
+        kind: 'sysv-msg',
+        name: what.replace(/^System V queue /, ''),
+        owner: '@ipcx/mq',
+        unlink: () => removeQuietly(id),
+      });
     }
   }
 
@@ -372,7 +401,11 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
     try {
       this.#checkSend(type, data);
       if (options !== undefined) checkWaitOptions(options);
-      if (this.#sends.size === 0 && (this.#sendNow(type, data) || this.#spin.run(() => this.#sendNow(type, data) || undefined) === true)) return RESOLVED;
+      if (
+        this.#sends.size === 0 &&
+        (this.#sendNow(type, data) || this.#spin.run(() => this.#sendNow(type, data) || undefined) === true)
+      )
+        return RESOLVED;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -418,7 +451,10 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
 
   /** Yields every message (any type) until the queue is closed or removed. */
   [Symbol.asyncIterator](): AsyncIterator<SysvMessage> {
-    return iterate(() => this.receive(), () => this.closed);
+    return iterate(
+      () => this.receive(),
+      () => this.closed,
+    );
   }
 
   /** IPC_STAT: capacity, messages and bytes waiting, owner, mode, last sender and receiver pids and times. */
@@ -510,7 +546,10 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
    * still waiting reject with `ClosedError`). SysvChannel's close.
    */
   [sendsSettled](): Promise<void> {
-    return this.#sends.drainedWithin(this.#lingerMs, () => new ClosedError(`${this.#what} (no room within its lingerTimeout of ${this.#lingerMs} ms at close)`));
+    return this.#sends.drainedWithin(
+      this.#lingerMs,
+      () => new ClosedError(`${this.#what} (no room within its lingerTimeout of ${this.#lingerMs} ms at close)`),
+    );
   }
 
   /** Rejects every waiting receive with `error` (SysvChannel's close). */
@@ -569,7 +608,12 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
     const length = this.receiveRaw(type, flags);
     if (length < 0) return undefined;
     this.#moved();
-    if (length > this.maxMessageBytes) throw new TooLargeError(`incoming message (more than ${this.maxMessageBytes} bytes)`, undefined, this.maxMessageBytes);
+    if (length > this.maxMessageBytes)
+      throw new TooLargeError(
+        `incoming message (more than ${this.maxMessageBytes} bytes)`,
+        undefined,
+        this.maxMessageBytes,
+      );
     return { type: this.#out[0]!, data: copyBytes(this.#scratch.subarray(0, length)) };
   }
 
@@ -633,9 +677,7 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
     }
     this.#schedule();
   }
-
 }
-
 
 /** `SysvMessageQueue.create`, synchronously, for SysvChannel. */
 export function createSysvQueue(options: SysvMessageQueueCreateOptions): SysvMessageQueue {
@@ -661,10 +703,14 @@ function pick(options: SysvMessageQueueOptions): SysvMessageQueueOptions {
 export function checkAdoptable(what: string, stat: { uid: number; cuid: number; mode: number }, mode: number): void {
   const me = process.geteuid?.() ?? -1;
   if (stat.uid !== me || stat.cuid !== me) {
-    throw new PermissionError(`${what} belongs to uid ${stat.uid} (created by uid ${stat.cuid}), not to this process's uid ${me}; it is not adopted`);
+    throw new PermissionError(
+      `${what} belongs to uid ${stat.uid} (created by uid ${stat.cuid}), not to this process's uid ${me}; it is not adopted`,
+    );
   }
   if ((stat.mode & ~mode) !== 0) {
-    throw new PermissionError(`${what} has mode 0o${stat.mode.toString(8)}, wider than the 0o${mode.toString(8)} asked for; it is not adopted (pass a wider mode to accept it)`);
+    throw new PermissionError(
+      `${what} has mode 0o${stat.mode.toString(8)}, wider than the 0o${mode.toString(8)} asked for; it is not adopted (pass a wider mode to accept it)`,
+    );
   }
 }
 

@@ -60,14 +60,20 @@ export class TypedMessageQueue<T = unknown> implements AsyncIterable<T>, AsyncDi
   }
 
   /** Creates a queue this object owns, as `MessageQueue.create` (exclusive unless `exclusive: false`). */
-  static async create<T = unknown>(name: string, options: TypedMessageQueueOptions<T> = {}): Promise<TypedMessageQueue<T>> {
+  static async create<T = unknown>(
+    name: string,
+    options: TypedMessageQueueOptions<T> = {},
+  ): Promise<TypedMessageQueue<T>> {
     checkCodecOptions(options); // before the queue exists
     const { codec: _, priority: __, ...rest } = options;
     return new TypedMessageQueue<T>(createQueue(name, rest), options);
   }
 
   /** Opens an existing queue, as `MessageQueue.open` (`NotFoundError` if there is none). */
-  static async open<T = unknown>(name: string, options: TypedMessageQueueOpenOptions<T> = {}): Promise<TypedMessageQueue<T>> {
+  static async open<T = unknown>(
+    name: string,
+    options: TypedMessageQueueOpenOptions<T> = {},
+  ): Promise<TypedMessageQueue<T>> {
     checkCodecOptions(options);
     const { codec: _, priority: __, ...rest } = options;
     return new TypedMessageQueue<T>(openQueue(name, rest), options);
@@ -97,7 +103,10 @@ export class TypedMessageQueue<T = unknown> implements AsyncIterable<T>, AsyncDi
   send(message: T, options?: SendOptions): Promise<void> {
     try {
       const bytes = this.#codec.encode(message);
-      const sendOptions = options === undefined ? this.#sendOptions : { ...options, priority: options.priority ?? this.#sendOptions.priority };
+      const sendOptions =
+        options === undefined
+          ? this.#sendOptions
+          : { ...options, priority: options.priority ?? this.#sendOptions.priority };
       if (this.queue[sendSoon](bytes, sendOptions.priority)) return RESOLVED;
       return this.queue[waitToSend](bytes, sendOptions);
     } catch (error) {
@@ -107,7 +116,9 @@ export class TypedMessageQueue<T = unknown> implements AsyncIterable<T>, AsyncDi
 
   /** Sends if there is room now; false when the queue is full. */
   trySend(message: T, options: { priority?: number } = {}): boolean {
-    return this.queue.trySend(this.#codec.encode(message), { priority: options.priority ?? this.#sendOptions.priority });
+    return this.queue.trySend(this.#codec.encode(message), {
+      priority: options.priority ?? this.#sendOptions.priority,
+    });
   }
 
   /** Receives the next message (highest priority first), waiting while the queue is empty. */

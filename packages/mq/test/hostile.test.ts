@@ -1,6 +1,12 @@
 import { fchmodSync, fchownSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { InvalidNameError, PeerGoneError, PermissionError, ownedKernelObjects, unlinkOwnedKernelObjects } from '@ipcx/core';
+import {
+  InvalidNameError,
+  PeerGoneError,
+  PermissionError,
+  ownedKernelObjects,
+  unlinkOwnedKernelObjects,
+} from '@ipcx/core';
 import { mq } from '@ipcx/native';
 import { MessageQueue, MqChannel, TypedMessageQueue } from '@ipcx/mq';
 import { childLines, exited, killChild, killTrackedChildren, spawnCode } from '@ipcx/core/testing';
@@ -47,7 +53,9 @@ describe('a duplex MqChannel never sends into a queue nobody reads', () => {
     const start = performance.now();
     await expect(a.send('after the kill')).rejects.toBeInstanceOf(PeerGoneError);
     expect(performance.now() - start).toBeLessThan(1000);
-    console.info(`fault: mq opener SIGKILLed; the creator's next send failed after ${(performance.now() - start).toFixed(2)} ms`);
+    console.info(
+      `fault: mq opener SIGKILLed; the creator's next send failed after ${(performance.now() - start).toFixed(2)} ms`,
+    );
   });
 
   it('rejects a send of the opening end once the creator was SIGKILLed', async () => {
@@ -77,7 +85,9 @@ describe('a duplex MqChannel never sends into a queue nobody reads', () => {
       for (;;) got.push((await a.receive({ timeout: 5000 })) as number);
     })().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(PeerGoneError);
-    console.info(`fault: mq sender SIGKILLed mid-stream; ${got.length} messages in order, receiver noticed in ${(performance.now() - killedAt).toFixed(1)} ms (peerCheckInterval 50)`);
+    console.info(
+      `fault: mq sender SIGKILLed mid-stream; ${got.length} messages in order, receiver noticed in ${(performance.now() - killedAt).toFixed(1)} ms (peerCheckInterval 50)`,
+    );
     expect(got).toEqual(got.map((_, i) => i)); // no gap, no duplicate, in order
   });
 });
@@ -88,7 +98,9 @@ describe('queues of another user, or wider than asked, are never adopted', () =>
     const fd = mq.open(name, { create: true, mode: 0o600, ...kernelShape });
     fchmodSync(fd, 0o666);
     mq.close(fd);
-    const error = (await MessageQueue.create(name, { exclusive: false, mode: 0o600 }).catch((e: unknown) => e)) as Error;
+    const error = (await MessageQueue.create(name, { exclusive: false, mode: 0o600 }).catch(
+      (e: unknown) => e,
+    )) as Error;
     expect(error).toBeInstanceOf(PermissionError);
     expect(error!.message).toContain('0666');
     const fd0 = mq.open(`${name}.0`, { create: true, mode: 0o600, ...kernelShape });
@@ -100,37 +112,48 @@ describe('queues of another user, or wider than asked, are never adopted', () =>
     await await (await MessageQueue.create(name, { exclusive: false, mode: 0o666 })).close();
   });
 
-  it.skipIf(!root)('refuses queues another uid pre-created with mode 0666, saying what it found and what to do', async () => {
-    const name = queueName('squat');
-    for (const q of [name, `${name}.0`, `${name}.1`]) {
-      const fd = mq.open(q, { create: true, mode: 0o666, ...kernelShape });
-      fchownSync(fd, 65534, 65534);
-      fchmodSync(fd, 0o666);
-      mq.close(fd);
-    }
-    const error = (await MessageQueue.create(name, { exclusive: false, mode: 0o600 }).catch((e: unknown) => e)) as Error;
-    expect(error).toBeInstanceOf(PermissionError);
-    expect(error!.message).toMatch(/uid 65534.*0666/);
-    expect(error!.message).toContain('unlink');
-    await expect(MqChannel.create(name, { ...small, exclusive: false })).rejects.toThrow(PermissionError);
-    await expect(MqChannel.open(name)).rejects.toThrow(PermissionError);
-  });
+  it.skipIf(!root)(
+    'refuses queues another uid pre-created with mode 0666, saying what it found and what to do',
+    async () => {
+      const name = queueName('squat');
+      for (const q of [name, `${name}.0`, `${name}.1`]) {
+        const fd = mq.open(q, { create: true, mode: 0o666, ...kernelShape });
+        fchownSync(fd, 65534, 65534);
+        fchmodSync(fd, 0o666);
+        mq.close(fd);
+      }
+      const error = (await MessageQueue.create(name, { exclusive: false, mode: 0o600 }).catch(
+        (e: unknown) => e,
+      )) as Error;
+      expect(error).toBeInstanceOf(PermissionError);
+      expect(error!.message).toMatch(/uid 65534.*0666/);
+      expect(error!.message).toContain('unlink');
+      await expect(MqChannel.create(name, { ...small, exclusive: false })).rejects.toThrow(PermissionError);
+      await expect(MqChannel.open(name)).rejects.toThrow(PermissionError);
+    },
+  );
 
-  it.skipIf(!root)('a child dropped to uid 65534 that squats the names first gets nothing of ours, and cannot open, unlink or squat our queues', async () => {
-    const squatted = queueName('squatter');
-    const squatter = spawnCode(`import { mq } from '@ipcx/native';
+  it.skipIf(!root)(
+    'a child dropped to uid 65534 that squats the names first gets nothing of ours, and cannot open, unlink or squat our queues',
+    async () => {
+      const squatted = queueName('squatter');
+      const squatter = spawnCode(
+        `import { mq } from '@ipcx/native';
       /*DROP*/
       for (const q of [${JSON.stringify(squatted)}, ${JSON.stringify(`${squatted}.0`)}, ${JSON.stringify(`${squatted}.1`)}]) mq.close(mq.open(q, { create: true, mode: 0o666, maxMessages: 4, messageSize: 64 }));
-      process.stdout.write('squatted\\n');`, { dropTo: 65534 });
-    const squat = await exited(squatter);
-    expect(squat.stdout, squat.stderr).toBe('squatted\n');
-    await expect(MqChannel.create(squatted, { ...small, exclusive: false })).rejects.toThrow(PermissionError);
-    await expect(MessageQueue.create(squatted, { exclusive: false })).rejects.toThrow(PermissionError);
+      process.stdout.write('squatted\\n');`,
+        { dropTo: 65534 },
+      );
+      const squat = await exited(squatter);
+      expect(squat.stdout, squat.stderr).toBe('squatted\n');
+      await expect(MqChannel.create(squatted, { ...small, exclusive: false })).rejects.toThrow(PermissionError);
+      await expect(MessageQueue.create(squatted, { exclusive: false })).rejects.toThrow(PermissionError);
 
-    const ours = queueName('ours');
-    await using channel = await MqChannel.create(ours, small);
-    await using queue = await MessageQueue.create(ours, { ...small });
-    const attacker = spawnCode(`import { mq } from '@ipcx/native';
+      const ours = queueName('ours');
+      await using channel = await MqChannel.create(ours, small);
+      await using _queue = await MessageQueue.create(ours, { ...small });
+      const attacker = spawnCode(
+        `import { mq } from '@ipcx/native';
       import { MessageQueue, MqChannel, TypedMessageQueue } from '@ipcx/mq';
       /*DROP*/
       const tries = {
@@ -144,14 +167,23 @@ describe('queues of another user, or wider than asked, are never adopted', () =>
       for (const [what, attempt] of Object.entries(tries)) {
         try { await attempt(); out[what] = 'done'; } catch (e) { out[what] = e.code; }
       }
-      process.stdout.write(JSON.stringify(out) + '\\n');`, { dropTo: 65534 });
-    const { stdout: out, stderr: err } = await exited(attacker);
-    expect(out, err).not.toBe('');
-    const result = JSON.parse(out) as Record<string, string>;
-    expect(result).toEqual({ open: 'IPCX_ERR_PERMISSION', openEnd: 'IPCX_ERR_PERMISSION', createSame: 'IPCX_ERR_PERMISSION', unlink: 'EACCES', unlinkEnd: 'EACCES' });
-    expect(exists(ours) && exists(`${ours}.0`)).toBe(true);
-    await channel.send('still ours');
-  });
+      process.stdout.write(JSON.stringify(out) + '\\n');`,
+        { dropTo: 65534 },
+      );
+      const { stdout: out, stderr: err } = await exited(attacker);
+      expect(out, err).not.toBe('');
+      const result = JSON.parse(out) as Record<string, string>;
+      expect(result).toEqual({
+        open: 'IPCX_ERR_PERMISSION',
+        openEnd: 'IPCX_ERR_PERMISSION',
+        createSame: 'IPCX_ERR_PERMISSION',
+        unlink: 'EACCES',
+        unlinkEnd: 'EACCES',
+      });
+      expect(exists(ours) && exists(`${ours}.0`)).toBe(true);
+      await channel.send('still ours');
+    },
+  );
 });
 
 describe('names and options are checked before any queue exists', () => {
@@ -191,7 +223,11 @@ describe('names and options are checked before any queue exists', () => {
 describe('queues this process owns are in core registry', () => {
   it('registers on create and unregisters on close; unlinkOwnedKernelObjects removes what was not closed', async () => {
     const name = queueName('registry');
-    const mine = (): string[] => ownedKernelObjects().filter((o) => o.kind === 'mq' && o.name.startsWith(name)).map((o) => o.name).sort();
+    const mine = (): string[] =>
+      ownedKernelObjects()
+        .filter((o) => o.kind === 'mq' && o.name.startsWith(name))
+        .map((o) => o.name)
+        .sort();
     const channel = await MqChannel.create(name, small);
     expect(mine()).toEqual([`${name}.0`, `${name}.1`]);
     await channel.close();

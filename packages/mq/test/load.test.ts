@@ -9,7 +9,9 @@ afterEach(async () => {
 });
 
 describe('load: 16 senders into one queue', () => {
-  it('every message of 16 sending processes arrives once, each sender in order, receiver memory flat', { timeout: 60_000 }, async () => {
+  it('every message of 16 sending processes arrives once, each sender in order, receiver memory flat', {
+    timeout: 60_000,
+  }, async () => {
     const name = queueName('load');
     const SENDERS = 16;
     const MESSAGES = 500;
@@ -36,7 +38,9 @@ describe('load: 16 senders into one queue', () => {
     expect(next).toEqual(new Array(SENDERS).fill(MESSAGES));
     expect(queue.tryReceive()).toBeUndefined(); // nothing extra, no duplicate
     const grown = Math.max(...rss) - rss[0]!;
-    console.info(`mq load: ${SENDERS * MESSAGES} messages from ${SENDERS} processes in ${((performance.now() - started) / 1000).toFixed(1)} s; receiver RSS grew at most ${(grown / 2 ** 20).toFixed(1)} MiB`);
+    console.info(
+      `mq load: ${SENDERS * MESSAGES} messages from ${SENDERS} processes in ${((performance.now() - started) / 1000).toFixed(1)} s; receiver RSS grew at most ${(grown / 2 ** 20).toFixed(1)} MiB`,
+    );
     expect(grown).toBeLessThan(128 * 1024 * 1024);
   });
 });

@@ -1,5 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { AlreadyExistsError, ClosedError, InvalidNameError, LimitError, NotFoundError, TooLargeError } from '@ipcx/core';
+import {
+  AlreadyExistsError,
+  ClosedError,
+  InvalidNameError,
+  LimitError,
+  NotFoundError,
+  TooLargeError,
+} from '@ipcx/core';
 import { MessageQueue } from '@ipcx/mq';
 import { queueName, unlinkAll } from './helpers.js';
 
@@ -12,7 +19,14 @@ describe('MessageQueue', () => {
   it('hands out the highest priority first and the oldest first within a priority', async () => {
     const name = queueName('prio');
     await using q = await MessageQueue.create(name, { capacity: 8, maxMessageBytes: 64 });
-    for (const [m, p] of [['low1', 1], ['high1', 9], ['low2', 1], ['mid', 5], ['high2', 9], ['zero', 0]] as const) {
+    for (const [m, p] of [
+      ['low1', 1],
+      ['high1', 9],
+      ['low2', 1],
+      ['mid', 5],
+      ['high2', 9],
+      ['zero', 0],
+    ] as const) {
       await q.send(bytes(m), { priority: p });
     }
     const got: string[] = [];
@@ -42,7 +56,7 @@ describe('MessageQueue', () => {
     expect(q.attributes().currentMessages).toBe(0);
   });
 
-  it("unlinks the name when its creator closes, while an opener keeps the queue and its messages until it closes", async () => {
+  it('unlinks the name when its creator closes, while an opener keeps the queue and its messages until it closes', async () => {
     const name = queueName('life');
     const a = await MessageQueue.create(name, { capacity: 2, maxMessageBytes: 16 });
     await a.send(bytes('kept'));
@@ -118,7 +132,7 @@ describe('MessageQueue', () => {
     // A bad option is refused before the queue is made: nothing is left to unlink.
     await expect(MessageQueue.create(name, { spinMicroseconds: Number.POSITIVE_INFINITY })).rejects.toThrow(RangeError);
     expect(await MessageQueue.unlink(name)).toBe(false);
-    await using q = await MessageQueue.create(name, { capacity: 1, maxMessageBytes: 16 });
+    await using _q = await MessageQueue.create(name, { capacity: 1, maxMessageBytes: 16 });
     await expect(MessageQueue.create(name, { exclusive: true })).rejects.toThrow(AlreadyExistsError);
     const huge = queueName('huge');
     // Over the hard ceiling even root has (HARD_MSGMAX 65536 messages).
@@ -136,7 +150,9 @@ describe('MessageQueue', () => {
     await expect(q.receive({ timeout: 20 })).rejects.toMatchObject({ code: 'IPCX_ERR_TIMEOUT' });
     await q.send(bytes('one'));
     await expect(q.send(bytes('two'), { timeout: 20 })).rejects.toMatchObject({ code: 'IPCX_ERR_TIMEOUT' });
-    await expect(q.send(bytes('three'), { signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'IPCX_ERR_ABORTED' });
+    await expect(q.send(bytes('three'), { signal: AbortSignal.abort() })).rejects.toMatchObject({
+      code: 'IPCX_ERR_ABORTED',
+    });
     expect(text((await q.receive()).data)).toBe('one');
     expect(q.tryReceive()).toBeUndefined();
   });

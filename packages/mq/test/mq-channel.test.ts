@@ -1,6 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { rawCodec, request, serve } from '@ipcx/core';
-import { childLines, describeChannelConformance, killChild, killTrackedChildren, spawnNode, within, type KillablePeer } from '@ipcx/core/testing';
+import {
+  childLines,
+  describeChannelConformance,
+  killChild,
+  killTrackedChildren,
+  spawnNode,
+  within,
+  type KillablePeer,
+} from '@ipcx/core/testing';
 import { MessageQueue, MqChannel, TypedMessageQueue } from '@ipcx/mq';
 import { queueName, unlinkAll } from './helpers.js';
 
@@ -46,7 +54,9 @@ describe('MqChannel', () => {
     await using client = await MqChannel.create(name, { capacity: 4, maxMessageBytes: 256 });
     await using server = await MqChannel.open(name);
     const serving = serve<{ a: number; b: number }, number>(server, ({ a, b }) => a * b);
-    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => request<number>(client, { a: i, b: 3 }, { timeout: 5000 })));
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => request<number>(client, { a: i, b: 3 }, { timeout: 5000 })),
+    );
     expect(answers).toEqual(Array.from({ length: 20 }, (_, i) => i * 3));
     await client.close();
     await serving;
@@ -54,14 +64,23 @@ describe('MqChannel', () => {
 
   it('a TypedMessageQueue takes messages from several senders in priority order', async () => {
     const name = queueName('fan');
-    await using receiver = await TypedMessageQueue.create<string>(name, { capacity: 8, maxMessageBytes: 64, write: false });
+    await using receiver = await TypedMessageQueue.create<string>(name, {
+      capacity: 8,
+      maxMessageBytes: 64,
+      write: false,
+    });
     await using low = await TypedMessageQueue.open<string>(name, { read: false, priority: 1 });
     await using high = await TypedMessageQueue.open<string>(name, { read: false, priority: 7 });
     await low.send('l1');
     await low.send('l2');
     await high.send('h1');
     await low.send('urgent', { priority: 9 });
-    const got = [await receiver.receive(), await receiver.receive(), await receiver.receive(), await receiver.receive()];
+    const got = [
+      await receiver.receive(),
+      await receiver.receive(),
+      await receiver.receive(),
+      await receiver.receive(),
+    ];
     expect(got).toEqual(['urgent', 'h1', 'l1', 'l2']);
   });
 
@@ -78,7 +97,7 @@ describe('MqChannel', () => {
     expect(a.closed).toBe(true);
   });
 
-  it('destroy rejects a send waiting for room with its error and unlinks the creator\'s queues', async () => {
+  it("destroy rejects a send waiting for room with its error and unlinks the creator's queues", async () => {
     const name = queueName('destroy');
     const a = await MqChannel.create<string>(name, { capacity: 1, maxMessageBytes: 64 });
     await using b = await MqChannel.open<string>(name);
@@ -106,8 +125,12 @@ describe('MqChannel', () => {
   it('refuses a bad lingerTimeout before any queue exists', async () => {
     const name = queueName('linger-option');
     for (const lingerTimeout of [-1, 1.5, Number.NaN, 2 ** 31]) {
-      await expect(MqChannel.create(name, { lingerTimeout })).rejects.toMatchObject({ code: 'IPCX_ERR_INVALID_OPTION' });
-      await expect(MessageQueue.create(name, { lingerTimeout })).rejects.toMatchObject({ code: 'IPCX_ERR_INVALID_OPTION' });
+      await expect(MqChannel.create(name, { lingerTimeout })).rejects.toMatchObject({
+        code: 'IPCX_ERR_INVALID_OPTION',
+      });
+      await expect(MessageQueue.create(name, { lingerTimeout })).rejects.toMatchObject({
+        code: 'IPCX_ERR_INVALID_OPTION',
+      });
     }
     expect(await MessageQueue.unlink(name)).toBe(false);
     expect(await MessageQueue.unlink(`${name}.0`)).toBe(false);

@@ -1,7 +1,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rawCodec } from '@ipcx/core';
-import { childLines, compileC, exited, killChild, killTrackedChildren, pendingAfterTurns, spawnNode, trackChild } from '@ipcx/core/testing';
+import {
+  childLines,
+  compileC,
+  exited,
+  killChild,
+  killTrackedChildren,
+  pendingAfterTurns,
+  spawnNode,
+  trackChild,
+} from '@ipcx/core/testing';
 import { MessageQueue, MqChannel } from '@ipcx/mq';
 import { queueName, unlinkAll } from './helpers.js';
 
@@ -30,7 +39,17 @@ describe('MessageQueue across processes', () => {
       const { data, priority } = await q.receive({ timeout: 5000 });
       got.push(`${Buffer.from(data).toString()}@${priority}`);
     }
-    expect(got).toEqual(['high:0@9', 'high:1@9', 'high:2@9', 'mid:0@5', 'mid:1@5', 'mid:2@5', 'low:0@1', 'low:1@1', 'low:2@1']);
+    expect(got).toEqual([
+      'high:0@9',
+      'high:1@9',
+      'high:2@9',
+      'mid:0@5',
+      'mid:1@5',
+      'mid:2@5',
+      'low:0@1',
+      'low:1@1',
+      'low:2@1',
+    ]);
   });
 
   it('releases a sender blocked on a full queue when a receiver in another process takes a message', async () => {
@@ -75,7 +94,11 @@ async function kill(child: ChildProcess): Promise<void> {
 describe('MqChannel when the other end dies', () => {
   it('delivers what a killed opening end sent, then fails the waiting receive with PeerGoneError', async () => {
     const name = queueName('gone-opener');
-    await using channel = await MqChannel.create<string>(name, { capacity: 4, maxMessageBytes: 64, peerCheckInterval: 20 });
+    await using channel = await MqChannel.create<string>(name, {
+      capacity: 4,
+      maxMessageBytes: 64,
+      peerCheckInterval: 20,
+    });
     const first = channel.receive({ timeout: 10_000 }); // waiting before the other end exists: not an error
     first.catch(() => {}); // (awaited below; a failing startEnd must not leave it unhandled)
     const child = await startEnd('open', name, 'one', 'two');
@@ -86,7 +109,7 @@ describe('MqChannel when the other end dies', () => {
     await expect(channel.send('anyone?')).rejects.toMatchObject({ code: 'IPCX_ERR_PEER_GONE' });
   });
 
-  it('fails the opening end\'s waiting receive with PeerGoneError when the creator is killed', async () => {
+  it("fails the opening end's waiting receive with PeerGoneError when the creator is killed", async () => {
     const name = queueName('gone-creator');
     const child = await startEnd('create', name);
     await using channel = await MqChannel.open<string>(name, { peerCheckInterval: 20 });
@@ -97,10 +120,16 @@ describe('MqChannel when the other end dies', () => {
 
   it('fails a send waiting for room with PeerGoneError when the receiving end is killed', async () => {
     const name = queueName('gone-full');
-    await using channel = await MqChannel.create<string>(name, { capacity: 1, maxMessageBytes: 64, peerCheckInterval: 20 });
+    await using channel = await MqChannel.create<string>(name, {
+      capacity: 1,
+      maxMessageBytes: 64,
+      peerCheckInterval: 20,
+    });
     const child = await startEnd('open', name);
     await channel.send('fills the queue');
-    const blocked = expect(channel.send('waits for room', { timeout: 10_000 })).rejects.toMatchObject({ code: 'IPCX_ERR_PEER_GONE' });
+    const blocked = expect(channel.send('waits for room', { timeout: 10_000 })).rejects.toMatchObject({
+      code: 'IPCX_ERR_PEER_GONE',
+    });
     await kill(child);
     await blocked;
   });
@@ -109,7 +138,9 @@ describe('MqChannel when the other end dies', () => {
     const name = queueName('owners');
     {
       await using a = await MqChannel.create<string>(name, { capacity: 2, maxMessageBytes: 64 });
-      await expect(MqChannel.create(name)).rejects.toThrow(expect.objectContaining({ code: 'IPCX_ERR_ALREADY_EXISTS' }));
+      await expect(MqChannel.create(name)).rejects.toThrow(
+        expect.objectContaining({ code: 'IPCX_ERR_ALREADY_EXISTS' }),
+      );
       await using b = await MqChannel.open<string>(name);
       await expect(MqChannel.open(name)).rejects.toThrow(expect.objectContaining({ code: 'IPCX_ERR_ALREADY_EXISTS' }));
       await a.send('still one pair');
@@ -126,14 +157,22 @@ describe('MqChannel when the other end dies', () => {
 
 describe('MessageQueue with a C program', () => {
   it('exchanges messages with priorities in both directions with a peer compiled from C', async (context) => {
-    const { binary, remove } = await compileC(new URL('./fixtures/mq-peer.c', import.meta.url), { libraries: ['-lrt'], context });
+    const { binary, remove } = await compileC(new URL('./fixtures/mq-peer.c', import.meta.url), {
+      libraries: ['-lrt'],
+      context,
+    });
     try {
       const toC = queueName('toc');
       const fromC = queueName('fromc');
       await using out = await MessageQueue.create(toC, { capacity: 4, maxMessageBytes: 64, read: false });
       await using back = await MessageQueue.create(fromC, { capacity: 4, maxMessageBytes: 64, write: false });
       const peer = trackChild(spawn(binary, [toC, fromC, '4'], { stdio: ['ignore', 'inherit', 'inherit'] }));
-      for (const [text, priority] of [['job a', 3], ['job b', 7], ['job c', 0], ['job d', 7]] as const) {
+      for (const [text, priority] of [
+        ['job a', 3],
+        ['job b', 7],
+        ['job c', 0],
+        ['job d', 7],
+      ] as const) {
         await out.send(Buffer.from(text), { priority });
       }
       const replies: string[] = [];
@@ -147,8 +186,15 @@ describe('MessageQueue with a C program', () => {
       // A C program as the other end of a duplex channel takes no lock: it is never reported gone,
       // and a receive after it exits ends by its timeout.
       const name = queueName('cduplex');
-      await using channel = await MqChannel.create<Uint8Array>(name, { capacity: 4, maxMessageBytes: 64, codec: rawCodec, peerCheckInterval: 10 });
-      const duplexPeer = trackChild(spawn(binary, [`${name}.0`, `${name}.1`, '1'], { stdio: ['ignore', 'inherit', 'inherit'] }));
+      await using channel = await MqChannel.create<Uint8Array>(name, {
+        capacity: 4,
+        maxMessageBytes: 64,
+        codec: rawCodec,
+        peerCheckInterval: 10,
+      });
+      const duplexPeer = trackChild(
+        spawn(binary, [`${name}.0`, `${name}.1`, '1'], { stdio: ['ignore', 'inherit', 'inherit'] }),
+      );
       await channel.send(Buffer.from('ping'));
       expect(Buffer.from(await channel.receive({ timeout: 5000 })).toString()).toBe('PING');
       expect((await exited(duplexPeer)).code).toBe(0);

@@ -5,9 +5,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ownedKernelObjects, rawCodec } from '@ipcx/core';
-import { childLines, compileC, describeChannelConformance, exited, killChild, killTrackedChildren, spawnNode, trackChild, within } from '@ipcx/core/testing';
+import {
+  childLines,
+  compileC,
+  describeChannelConformance,
+  exited,
+  killChild,
+  killTrackedChildren,
+  spawnNode,
+  trackChild,
+  within,
+} from '@ipcx/core/testing';
 import { sysv } from '@ipcx/native';
-import { SysvChannel, SysvMessageQueue, sysvMaxMessageBytes } from "@ipcx/mq";
+import { SysvChannel, SysvMessageQueue, sysvMaxMessageBytes } from '@ipcx/mq';
 
 const ids = new Set<number>();
 const keys = new Set<number>();
@@ -152,14 +162,21 @@ describe('SysvMessageQueue', () => {
     await within(q.close(), 10_000, 'close() bounded by lingerTimeout');
     expect(await outcome).toMatchObject({ code: 'IPCX_ERR_CLOSED' });
     for (const lingerTimeout of [-1, 1.5, Number.NaN]) {
-      await expect(SysvMessageQueue.create({ lingerTimeout })).rejects.toMatchObject({ code: 'IPCX_ERR_INVALID_OPTION' });
-      await expect(SysvChannel.create({ key: uniqueKey(), lingerTimeout })).rejects.toMatchObject({ code: 'IPCX_ERR_INVALID_OPTION' });
+      await expect(SysvMessageQueue.create({ lingerTimeout })).rejects.toMatchObject({
+        code: 'IPCX_ERR_INVALID_OPTION',
+      });
+      await expect(SysvChannel.create({ key: uniqueKey(), lingerTimeout })).rejects.toMatchObject({
+        code: 'IPCX_ERR_INVALID_OPTION',
+      });
     }
   });
 
   it('fails waits with ClosedError when the queue is removed, and removes what it created on close', async () => {
     const q = track(await SysvMessageQueue.create({ key: uniqueKey(), pollInterval: 5 }));
-    const mine = (): boolean => ownedKernelObjects().some((o) => o.kind === 'sysv-msg' && o.name === `key 0x${(q.key >>> 0).toString(16).padStart(8, '0')}`);
+    const mine = (): boolean =>
+      ownedKernelObjects().some(
+        (o) => o.kind === 'sysv-msg' && o.name === `key 0x${(q.key >>> 0).toString(16).padStart(8, '0')}`,
+      );
     expect(mine()).toBe(true);
     const other = await SysvMessageQueue.open({ id: q.id, pollInterval: 5 });
     const waiting = other.receive({ timeout: 5000 });
@@ -179,14 +196,24 @@ describe('SysvMessageQueue', () => {
     const key = uniqueKey();
     await using q = track(await SysvMessageQueue.create({ key }));
     q.set({ mode: 0o622 });
-    await expect(SysvMessageQueue.open({ key })).rejects.toThrow(expect.objectContaining({ code: 'IPCX_ERR_PERMISSION' }));
+    await expect(SysvMessageQueue.open({ key })).rejects.toThrow(
+      expect.objectContaining({ code: 'IPCX_ERR_PERMISSION' }),
+    );
     const wider = await SysvMessageQueue.open({ key, mode: 0o622 });
     await wider.close();
     q.set({ mode: 0o600, uid: 31337 });
-    await expect(SysvMessageQueue.open({ key, mode: 0o777 })).rejects.toThrow(expect.objectContaining({ code: 'IPCX_ERR_PERMISSION' }));
-    await expect(SysvMessageQueue.open({ key: uniqueKey() })).rejects.toThrow(expect.objectContaining({ code: 'IPCX_ERR_NOT_FOUND' }));
-    await expect(SysvMessageQueue.create({ key })).rejects.toThrow(expect.objectContaining({ code: 'IPCX_ERR_ALREADY_EXISTS' }));
-    await expect(SysvMessageQueue.create({ key: 0 })).rejects.toThrow(expect.objectContaining({ code: 'IPCX_ERR_INVALID_NAME' }));
+    await expect(SysvMessageQueue.open({ key, mode: 0o777 })).rejects.toThrow(
+      expect.objectContaining({ code: 'IPCX_ERR_PERMISSION' }),
+    );
+    await expect(SysvMessageQueue.open({ key: uniqueKey() })).rejects.toThrow(
+      expect.objectContaining({ code: 'IPCX_ERR_NOT_FOUND' }),
+    );
+    await expect(SysvMessageQueue.create({ key })).rejects.toThrow(
+      expect.objectContaining({ code: 'IPCX_ERR_ALREADY_EXISTS' }),
+    );
+    await expect(SysvMessageQueue.create({ key: 0 })).rejects.toThrow(
+      expect.objectContaining({ code: 'IPCX_ERR_INVALID_NAME' }),
+    );
   });
 
   it('finds a queue by path and id through ftok', async () => {
@@ -244,8 +271,12 @@ describe('SysvChannel', () => {
     const key = uniqueKey();
     const creator = track(await SysvChannel.create<string>({ key }));
     const opener = await SysvChannel.open<string>({ key, peerCheckInterval: 20 });
-    await expect(SysvChannel.open({ key })).rejects.toThrow(expect.objectContaining({ code: 'IPCX_ERR_ALREADY_EXISTS' }));
-    await expect(SysvChannel.create({ key })).rejects.toThrow(expect.objectContaining({ code: 'IPCX_ERR_ALREADY_EXISTS' }));
+    await expect(SysvChannel.open({ key })).rejects.toThrow(
+      expect.objectContaining({ code: 'IPCX_ERR_ALREADY_EXISTS' }),
+    );
+    await expect(SysvChannel.create({ key })).rejects.toThrow(
+      expect.objectContaining({ code: 'IPCX_ERR_ALREADY_EXISTS' }),
+    );
     await creator.send('hello');
     expect(await opener.receive({ timeout: 1000 })).toBe('hello');
     // Give back the creator's unit as the kernel does for a dead process (undo), without closing it.

@@ -8,7 +8,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { eventfd, FdWatcher, flock, futex, mq, peerCredentials, receiveFds, sem, sendFds, shm, signals, sigqueue, socket, socketPair } from '../dist/index.js';
+import {
+  eventfd,
+  FdWatcher,
+  flock,
+  futex,
+  mq,
+  peerCredentials,
+  receiveFds,
+  sem,
+  sendFds,
+  shm,
+  signals,
+  sigqueue,
+  socket,
+  socketPair,
+} from '../dist/index.js';
 
 const quick = process.argv.includes('--quick');
 if (process.argv.includes('--thread-per-wait')) {
@@ -57,7 +72,10 @@ try {
   // mq
   const qName = `/${tag}-mq`;
   const q = mq.open(qName, { create: true, exclusive: true, maxMessages: 10, messageSize: 8192 });
-  cleanups.push(() => mq.close(q), () => mq.unlink(qName));
+  cleanups.push(
+    () => mq.close(q),
+    () => mq.unlink(qName),
+  );
   const msg = new Uint8Array(64).fill(7);
   const buf = new Uint8Array(8192);
   const js = bench('mq.send + mq.receive (64 B)', 500_000, () => {
@@ -67,9 +85,18 @@ try {
   bench('mq.getAttributes', 500_000, () => mq.getAttributes(q));
   const dir = mkdtempSync(join(tmpdir(), `${tag}-`));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const cc = spawnSync('cc', ['-O2', '-o', join(dir, 'mq-baseline'), fileURLToPath(new URL('./mq-baseline.c', import.meta.url)), '-lrt']);
+  const cc = spawnSync('cc', [
+    '-O2',
+    '-o',
+    join(dir, 'mq-baseline'),
+    fileURLToPath(new URL('./mq-baseline.c', import.meta.url)),
+    '-lrt',
+  ]);
   if (cc.status === 0) {
-    const c = Number(spawnSync(join(dir, 'mq-baseline'), [`/${tag}-mqc`, String(Math.round(500_000 * scale))], { encoding: 'utf8' }).stdout);
+    const c = Number(
+      spawnSync(join(dir, 'mq-baseline'), [`/${tag}-mqc`, String(Math.round(500_000 * scale))], { encoding: 'utf8' })
+        .stdout,
+    );
     report('C: mq_send + mq_receive (64 B)', c, `JS/C = ${(js / c).toFixed(2)}x`);
   } else {
     console.log('(no cc: C baseline skipped)');
@@ -88,7 +115,9 @@ try {
   bench('futex.wait (not-equal)', 1_000_000, () => futex.wait(i32, 0, 1));
   bench('Atomics.notify (no waiter), for comparison', 1_000_000, () => Atomics.notify(i32, 0));
   const local = new Int32Array(new SharedArrayBuffer(4));
-  await benchAsync('futex.waitAsync timed-out (pool thread round trip)', 20_000, () => futex.waitAsync(local, 0, 0, 0.001));
+  await benchAsync('futex.waitAsync timed-out (pool thread round trip)', 20_000, () =>
+    futex.waitAsync(local, 0, 0, 0.001),
+  );
   // Woken by a notify: keep notifying until the waiter thread is in the kernel.
   await benchAsync('futex.waitAsync + notify (wake round trip)', 10_000, async () => {
     const p = futex.waitAsync(local, 0, 0);
@@ -122,7 +151,15 @@ try {
       resolve();
     });
     w.start({ readable: true });
-    await benchAsync('eventfd.write → FdWatcher callback', 20_000, () => new Promise((r) => { resolve = r; eventfd.write(efd, 1); }));
+    await benchAsync(
+      'eventfd.write → FdWatcher callback',
+      20_000,
+      () =>
+        new Promise((r) => {
+          resolve = r;
+          eventfd.write(efd, 1);
+        }),
+    );
     w.close();
   }
   bench('eventfd.write + eventfd.read', 500_000, () => {
@@ -133,7 +170,10 @@ try {
   // sem
   const sName = `/${tag}-sem`;
   const s = sem.open(sName, { create: true, exclusive: true });
-  cleanups.push(() => s.close(), () => sem.unlink(sName));
+  cleanups.push(
+    () => s.close(),
+    () => sem.unlink(sName),
+  );
   bench('sem post + tryWait', 1_000_000, () => {
     s.post();
     s.tryWait();
@@ -152,14 +192,20 @@ try {
 
   // sockets
   const [da, db] = socketPair('dgram');
-  cleanups.push(() => socket.close(da), () => socket.close(db));
+  cleanups.push(
+    () => socket.close(da),
+    () => socket.close(db),
+  );
   bench('dgram socket.send + socket.receive (64 B, pair)', 500_000, () => {
     socket.send(da, msg);
     socket.receive(db, buf);
   });
   const ra = socket('dgram');
   const rb = socket('dgram');
-  cleanups.push(() => socket.close(ra), () => socket.close(rb));
+  cleanups.push(
+    () => socket.close(ra),
+    () => socket.close(rb),
+  );
   socket.bind(ra, { abstract: `${tag}-a` });
   socket.bind(rb, { abstract: `${tag}-b` });
   bench('dgram send to abstract name + receive with from', 300_000, () => {
@@ -167,7 +213,10 @@ try {
     socket.receive(rb, buf);
   });
   const [sa, sb] = socketPair('seqpacket');
-  cleanups.push(() => socket.close(sa), () => socket.close(sb));
+  cleanups.push(
+    () => socket.close(sa),
+    () => socket.close(sb),
+  );
   bench('seqpacket socket.send + socket.receive (64 B)', 500_000, () => {
     socket.send(sa, msg);
     socket.receive(sb, buf);
@@ -184,7 +233,15 @@ try {
   {
     let resolve;
     const r = signals.listen('SIGRTMIN+4', () => resolve());
-    await benchAsync('sigqueue → signals.listen callback', 20_000, () => new Promise((res) => { resolve = res; sigqueue(process.pid, 'SIGRTMIN+4', 1); }));
+    await benchAsync(
+      'sigqueue → signals.listen callback',
+      20_000,
+      () =>
+        new Promise((res) => {
+          resolve = res;
+          sigqueue(process.pid, 'SIGRTMIN+4', 1);
+        }),
+    );
     r.close();
   }
 } finally {

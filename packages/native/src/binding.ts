@@ -101,7 +101,13 @@ export interface NativeBinding {
   /** 0 ok | 1 not-equal | 2 timed-out; timeoutMs < 0: forever. */
   futexWait(i32: Int32Array, index: number, value: number, timeoutMs: number): number;
   /** Returns the job id; callback result: 0 | 1 | 2 as futexWait. */
-  futexWaitAsync(i32: Int32Array, index: number, value: number, timeoutMs: number, callback: NativeWaitCallback): number;
+  futexWaitAsync(
+    i32: Int32Array,
+    index: number,
+    value: number,
+    timeoutMs: number,
+    callback: NativeWaitCallback,
+  ): number;
   /** count < 0: all. Returns the number woken. */
   futexWake(i32: Int32Array, index: number, count: number): number;
   /** Cancels a pending waiter-thread job (futex, semaphore, flock); it completes with ECANCELED. */
@@ -203,9 +209,22 @@ export interface NativeBinding {
   /** F_SETLK / F_OFD_SETLK; false when the range is held elsewhere. */
   recordLock(fd: number, ofd: boolean, type: number, start: number, length: number): boolean;
   /** F_GETLK / F_OFD_GETLK: undefined when free, else [type, start, length, pid]. */
-  recordLockTest(fd: number, ofd: boolean, type: number, start: number, length: number): [number, number, number, number] | undefined;
+  recordLockTest(
+    fd: number,
+    ofd: boolean,
+    type: number,
+    start: number,
+    length: number,
+  ): [number, number, number, number] | undefined;
   /** F_SETLKW / F_OFD_SETLKW on a waiter thread; returns the job id. */
-  recordLockAsync(fd: number, ofd: boolean, type: number, start: number, length: number, callback: NativeWaitCallback): number;
+  recordLockAsync(
+    fd: number,
+    ofd: boolean,
+    type: number,
+    start: number,
+    length: number,
+    callback: NativeWaitCallback,
+  ): number;
   /** open(dir, O_TMPFILE | O_RDWR), fchmod(mode), ftruncate + posix_fallocate(size) → fd. */
   shmTmpfile(dir: string, mode: number, size: number): number;
   /** fstat + mmap of the whole file; undefined when it is empty. */
@@ -235,11 +254,14 @@ export interface NativeBinding {
 function withoutUvPoll(what: string): never {
   return class {
     constructor() {
-      throw Object.assign(new Error(`ENOSYS: ${what} needs libuv's uv_poll, which Bun does not provide, uv_poll_init`), {
-        errno: osConstants.errno.ENOSYS,
-        code: 'ENOSYS',
-        syscall: 'uv_poll_init',
-      });
+      throw Object.assign(
+        new Error(`ENOSYS: ${what} needs libuv's uv_poll, which Bun does not provide, uv_poll_init`),
+        {
+          errno: osConstants.errno.ENOSYS,
+          code: 'ENOSYS',
+          syscall: 'uv_poll_init',
+        },
+      );
     }
   } as never;
 }
@@ -247,7 +269,9 @@ function withoutUvPoll(what: string): never {
 function load(): NativeBinding {
   if (process.platform !== 'linux') {
     throw Object.assign(
-      new Error(`@ipcx/native supports Linux only; this is ${process.platform}. Its syscalls (futex, POSIX mq, eventfd, SO_PEERCRED) have no equivalent here.`),
+      new Error(
+        `@ipcx/native supports Linux only; this is ${process.platform}. Its syscalls (futex, POSIX mq, eventfd, SO_PEERCRED) have no equivalent here.`,
+      ),
       { code: 'ERR_UNSUPPORTED_PLATFORM' },
     );
   }

@@ -17,7 +17,12 @@ export interface ErrnoError extends Error {
 export function isErrnoError(error: unknown, code?: string): error is ErrnoError {
   if (!(error instanceof Error)) return false;
   const e = error as Partial<ErrnoError>;
-  return typeof e.errno === 'number' && typeof e.code === 'string' && typeof e.syscall === 'string' && (code === undefined || e.code === code);
+  return (
+    typeof e.errno === 'number' &&
+    typeof e.code === 'string' &&
+    typeof e.syscall === 'string' &&
+    (code === undefined || e.code === code)
+  );
 }
 
 /** An ErrnoError made in TypeScript, for outcomes the kernel reports differently (a cancelled timed wait). */

@@ -25,7 +25,10 @@ export const eventfd = {
     validateInt(initial, 'initial', 0, 0xffffffff);
     const semaphore = validateBoolean(options.semaphore ?? false, 'options.semaphore');
     const nonBlocking = validateBoolean(options.nonBlocking ?? true, 'options.nonBlocking');
-    return native.eventfdCreate(initial, (semaphore ? constants.EFD_SEMAPHORE : 0) | (nonBlocking ? constants.EFD_NONBLOCK : 0));
+    return native.eventfdCreate(
+      initial,
+      (semaphore ? constants.EFD_SEMAPHORE : 0) | (nonBlocking ? constants.EFD_NONBLOCK : 0),
+    );
   },
 
   /** The counter (and resets it), or 1n in semaphore mode. EAGAIN when 0 and non-blocking. */
@@ -37,7 +40,8 @@ export const eventfd = {
   write(fd: number, n: bigint | number): void {
     validateFd(fd);
     const v = typeof n === 'bigint' ? n : BigInt(validateInt(n, 'n', 0, Number.MAX_SAFE_INTEGER));
-    if (v < 0n || v > MAX) throw Object.assign(new RangeError(`n must be between 0 and 2^64 - 2, got ${v}`), { code: 'ERR_OUT_OF_RANGE' });
+    if (v < 0n || v > MAX)
+      throw Object.assign(new RangeError(`n must be between 0 and 2^64 - 2, got ${v}`), { code: 'ERR_OUT_OF_RANGE' });
     native.eventfdWrite(fd, v);
   },
 

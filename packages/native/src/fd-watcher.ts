@@ -37,7 +37,11 @@ export class FdWatcher {
     this.fd = validateFd(fd);
     validateFunction(onEvent, 'onEvent');
     this.#native = new native.FdWatcher(fd, (error, events) => {
-      onEvent(error === null ? { readable: (events & 1) !== 0, writable: (events & 2) !== 0 } : { readable: false, writable: false, error });
+      onEvent(
+        error === null
+          ? { readable: (events & 1) !== 0, writable: (events & 2) !== 0 }
+          : { readable: false, writable: false, error },
+      );
     });
   }
 

@@ -31,7 +31,10 @@ function op(operation: unknown): number {
     case 'unlock':
       return constants.LOCK_UN;
     default:
-      throw Object.assign(new TypeError(`operation must be 'shared', 'exclusive' or 'unlock', got ${String(operation)}`), { code: 'ERR_INVALID_ARG_VALUE' });
+      throw Object.assign(
+        new TypeError(`operation must be 'shared', 'exclusive' or 'unlock', got ${String(operation)}`),
+        { code: 'ERR_INVALID_ARG_VALUE' },
+      );
   }
 }
 
@@ -50,10 +53,16 @@ export function flock(fd: number, operation: FlockOperation, options: FlockOptio
  * const fd = fs.openSync('/tmp/app.lock', 'w');
  * await flockAsync(fd, 'exclusive', { timeoutMs: 5000 });
  */
-export function flockAsync(fd: number, operation: 'shared' | 'exclusive', options: FlockAsyncOptions = {}): Promise<void> {
+export function flockAsync(
+  fd: number,
+  operation: 'shared' | 'exclusive',
+  options: FlockAsyncOptions = {},
+): Promise<void> {
   validateFd(fd);
   if (operation !== 'shared' && operation !== 'exclusive') {
-    throw Object.assign(new TypeError(`operation must be 'shared' or 'exclusive', got ${String(operation)}`), { code: 'ERR_INVALID_ARG_VALUE' });
+    throw Object.assign(new TypeError(`operation must be 'shared' or 'exclusive', got ${String(operation)}`), {
+      code: 'ERR_INVALID_ARG_VALUE',
+    });
   }
   const timeout = toNativeTimeout(options.timeoutMs, 'options.timeoutMs');
   const userSignal = validateSignal(options.signal, 'options.signal');
@@ -68,6 +77,11 @@ export function flockAsync(fd: number, operation: 'shared' | 'exclusive', option
     (cb) => native.flockAsync(fd, code, cb),
     () => undefined,
     signal,
-    (s) => (userSignal?.aborted ? userSignal.reason : timer?.aborted ? errnoError('ETIMEDOUT', 'flock', `lock not acquired within ${timeout} ms`) : s.reason),
+    (s) =>
+      userSignal?.aborted
+        ? userSignal.reason
+        : timer?.aborted
+          ? errnoError('ETIMEDOUT', 'flock', `lock not acquired within ${timeout} ms`)
+          : s.reason,
   );
 }

@@ -56,7 +56,13 @@ export const futex = {
    * @example
    * const r = await futex.waitAsync(i32, 0, seen, 5000, { signal });
    */
-  waitAsync(i32: Int32Array, index: number, value: number, timeoutMs?: number, options: FutexWaitAsyncOptions = {}): Promise<FutexResult> {
+  waitAsync(
+    i32: Int32Array,
+    index: number,
+    value: number,
+    timeoutMs?: number,
+    options: FutexWaitAsyncOptions = {},
+  ): Promise<FutexResult> {
     validateCell(i32, index);
     const timeout = toNativeTimeout(timeoutMs);
     const signal = validateSignal(options.signal);
@@ -64,7 +70,11 @@ export const futex = {
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (Atomics.load(i32, index) !== v) return Promise.resolve('not-equal');
     if (timeout === 0) return Promise.resolve('timed-out');
-    return waitOnThread((cb) => native.futexWaitAsync(i32, index, v, timeout, cb), (r) => RESULTS[r]!, signal);
+    return waitOnThread(
+      (cb) => native.futexWaitAsync(i32, index, v, timeout, cb),
+      (r) => RESULTS[r]!,
+      signal,
+    );
   },
 
   /** Wakes up to `count` (default: all) waiters on `i32[index]`; returns how many were woken. */

@@ -12,7 +12,16 @@ import { readFileSync } from 'node:fs';
 
 import { constants, native } from './binding.js';
 import { errnoError } from './errors.js';
-import { ipcName, toNativeTimeout, validateBoolean, validateBytes, validateFd, validateInt, validateMode, validateOutgoing } from './internal/validate.js';
+import {
+  ipcName,
+  toNativeTimeout,
+  validateBoolean,
+  validateBytes,
+  validateFd,
+  validateInt,
+  validateMode,
+  validateOutgoing,
+} from './internal/validate.js';
 
 export interface MqOpenOptions {
   /** Create the queue if it does not exist (default false). */
@@ -75,7 +84,10 @@ export const mq = {
     const write = validateBoolean(options.write ?? true, 'options.write');
     const nonBlocking = validateBoolean(options.nonBlocking ?? true, 'options.nonBlocking');
     const mode = validateMode(options.mode ?? 0o600, 'options.mode');
-    if (!read && !write) throw Object.assign(new TypeError('options.read and options.write cannot both be false'), { code: 'ERR_INVALID_ARG_VALUE' });
+    if (!read && !write)
+      throw Object.assign(new TypeError('options.read and options.write cannot both be false'), {
+        code: 'ERR_INVALID_ARG_VALUE',
+      });
     let oflag = read && write ? constants.O_RDWR : read ? constants.O_RDONLY : constants.O_WRONLY;
     if (create) oflag |= constants.O_CREAT;
     if (exclusive) oflag |= constants.O_EXCL;
@@ -83,8 +95,18 @@ export const mq = {
     let maxMessages = 0;
     let messageSize = 0;
     if (create && (options.maxMessages !== undefined || options.messageSize !== undefined)) {
-      maxMessages = validateInt(options.maxMessages ?? kernelDefault('msg_default', 10), 'options.maxMessages', 1, 0x7fffffff);
-      messageSize = validateInt(options.messageSize ?? kernelDefault('msgsize_default', 8192), 'options.messageSize', 1, 0x7fffffff);
+      maxMessages = validateInt(
+        options.maxMessages ?? kernelDefault('msg_default', 10),
+        'options.maxMessages',
+        1,
+        0x7fffffff,
+      );
+      messageSize = validateInt(
+        options.messageSize ?? kernelDefault('msgsize_default', 8192),
+        'options.messageSize',
+        1,
+        0x7fffffff,
+      );
     }
     return native.mqOpen(n, oflag, mode, maxMessages, messageSize);
   },
@@ -118,14 +140,23 @@ export const mq = {
    * does not come back to JavaScript between syscalls.
    */
   tryReceive(fd: number, target: Uint8Array, attempts = 1): MqReceived | undefined {
-    const packed = native.mqReceive(validateFd(fd), validateBytes(target, 'target'), validateInt(attempts, 'attempts', 1, 1_000_000));
+    const packed = native.mqReceive(
+      validateFd(fd),
+      validateBytes(target, 'target'),
+      validateInt(attempts, 'attempts', 1, 1_000_000),
+    );
     if (packed < 0) return undefined;
     return { length: Math.floor(packed / PRIO_SPAN), priority: packed % PRIO_SPAN };
   },
 
   /** Blocking send with a deadline (ETIMEDOUT). Blocks the thread: for workers, on a blocking descriptor (EAGAIN at once otherwise). */
   timedSend(fd: number, data: Uint8Array, priority: number, timeoutMs: number): void {
-    native.mqTimedSend(validateFd(fd), validateOutgoing(data, 'data'), validatePriority(priority), toNativeTimeout(timeoutMs));
+    native.mqTimedSend(
+      validateFd(fd),
+      validateOutgoing(data, 'data'),
+      validatePriority(priority),
+      toNativeTimeout(timeoutMs),
+    );
   },
 
   /** Blocking receive with a deadline (ETIMEDOUT). Same conditions as timedSend. */

@@ -14,7 +14,18 @@
  *
  * /dev/shm is used (not $XDG_RUNTIME_DIR) because it is what containers that share segments share too.
  */
-import { closeSync, ftruncateSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  ftruncateSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { flock } from './flock.js';
 
@@ -144,7 +155,12 @@ const HOOK = Symbol.for('ipcx.ownerRecords');
 export function installOwnerRecords(): void {
   const holder = globalThis as unknown as Record<symbol, unknown>;
   if (holder[HOOK]) return;
-  Object.defineProperty(globalThis, HOOK, { value: new RecordWriter(), enumerable: false, configurable: false, writable: false });
+  Object.defineProperty(globalThis, HOOK, {
+    value: new RecordWriter(),
+    enumerable: false,
+    configurable: false,
+    writable: false,
+  });
 }
 
 /** True when the lock on `path` is held by a live process. */
@@ -184,7 +200,13 @@ export function readOwnerRecords(uid: number | 'all' = process.getuid?.() ?? 0):
       const path = `${dir}/${name}`;
       try {
         const alive = recordAlive(path);
-        const body = JSON.parse(readFileSync(path, 'utf8')) as { version?: number; pid?: number; title?: string; started?: number; objects?: OwnerRecordObject[] };
+        const body = JSON.parse(readFileSync(path, 'utf8')) as {
+          version?: number;
+          pid?: number;
+          title?: string;
+          started?: number;
+          objects?: OwnerRecordObject[];
+        };
         if (body.version !== VERSION || !Array.isArray(body.objects)) continue;
         records.push({
           path,
@@ -195,9 +217,7 @@ export function readOwnerRecords(uid: number | 'all' = process.getuid?.() ?? 0):
           alive,
           objects: body.objects.filter((o) => typeof o?.kind === 'string' && typeof o?.name === 'string'),
         });
-      } catch {
-        continue;
-      }
+      } catch {}
     }
   }
   return records;
@@ -219,7 +239,6 @@ function safeReaddir(dir: string): string[] {
     return [];
   }
 }
-
 
 // Every copy of the addon that loads makes core's registry persistent (see the top of this file).
 installOwnerRecords();

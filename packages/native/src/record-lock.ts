@@ -53,7 +53,9 @@ function typeOf(type: unknown): number {
     case 'unlock':
       return C.F_UNLCK;
     default:
-      throw Object.assign(new TypeError(`type must be 'read', 'write' or 'unlock', got ${String(type)}`), { code: 'ERR_INVALID_ARG_VALUE' });
+      throw Object.assign(new TypeError(`type must be 'read', 'write' or 'unlock', got ${String(type)}`), {
+        code: 'ERR_INVALID_ARG_VALUE',
+      });
   }
 }
 
@@ -72,7 +74,11 @@ export function recordLock(fd: number, type: RecordLockType, r: RecordLockRange 
 }
 
 /** F_GETLK (F_OFD_GETLK): the first lock that would block `type` on the range, or undefined. */
-export function recordLockHolder(fd: number, type: 'read' | 'write', r: RecordLockRange = {}): RecordLockHolder | undefined {
+export function recordLockHolder(
+  fd: number,
+  type: 'read' | 'write',
+  r: RecordLockRange = {},
+): RecordLockHolder | undefined {
   const [ofd, start, length] = range(r);
   const got = native.recordLockTest(validateFd(fd), ofd, typeOf(type), start, length);
   if (got === undefined) return undefined;
@@ -83,7 +89,11 @@ export function recordLockHolder(fd: number, type: 'read' | 'write', r: RecordLo
  * F_SETLKW (F_OFD_SETLKW) on a native waiter thread, so the event loop keeps running. A free range is
  * taken without a thread. EDEADLK (classic locks) rejects with an ErrnoError code EDEADLK.
  */
-export function recordLockAsync(fd: number, type: 'read' | 'write', options: RecordLockAsyncOptions = {}): Promise<void> {
+export function recordLockAsync(
+  fd: number,
+  type: 'read' | 'write',
+  options: RecordLockAsyncOptions = {},
+): Promise<void> {
   validateFd(fd);
   const code = typeOf(type);
   const [ofd, start, length] = range(options);
@@ -102,6 +112,11 @@ export function recordLockAsync(fd: number, type: 'read' | 'write', options: Rec
     (cb) => native.recordLockAsync(fd, ofd, code, start, length, cb),
     () => undefined,
     signal,
-    (s) => (userSignal?.aborted ? userSignal.reason : timer?.aborted ? errnoError('ETIMEDOUT', 'fcntl', `lock not acquired within ${timeout} ms`) : s.reason),
+    (s) =>
+      userSignal?.aborted
+        ? userSignal.reason
+        : timer?.aborted
+          ? errnoError('ETIMEDOUT', 'fcntl', `lock not acquired within ${timeout} ms`)
+          : s.reason,
   );
 }

@@ -4,7 +4,14 @@
  */
 import { constants, native, type NativeSemaphore } from './binding.js';
 import { errnoError } from './errors.js';
-import { ipcName, toNativeTimeout, validateBoolean, validateInt, validateMode, validateSignal } from './internal/validate.js';
+import {
+  ipcName,
+  toNativeTimeout,
+  validateBoolean,
+  validateInt,
+  validateMode,
+  validateSignal,
+} from './internal/validate.js';
 import { waitOnThread } from './internal/wait-on-thread.js';
 
 export interface SemOpenOptions {
@@ -63,7 +70,11 @@ export class Semaphore {
     // Fast path: an available unit is taken without a thread.
     if (handle.tryWait()) return Promise.resolve(true);
     if (timeout === 0) return Promise.resolve(false);
-    return waitOnThread((cb) => handle.waitAsync(timeout, cb), (r) => r === 1, signal);
+    return waitOnThread(
+      (cb) => handle.waitAsync(timeout, cb),
+      (r) => r === 1,
+      signal,
+    );
   }
 
   /** Decrements if the value is above 0; never blocks. */

@@ -77,7 +77,10 @@ export const ofd = {
     validateFd(fd);
     range(start, length);
     const code = type === 'unlock' ? 0 : type === 'read' ? 1 : type === 'write' ? 2 : -1;
-    if (code < 0) throw Object.assign(new TypeError(`type must be 'read', 'write' or 'unlock', got ${String(type)}`), { code: 'ERR_INVALID_ARG_VALUE' });
+    if (code < 0)
+      throw Object.assign(new TypeError(`type must be 'read', 'write' or 'unlock', got ${String(type)}`), {
+        code: 'ERR_INVALID_ARG_VALUE',
+      });
     return native.ofdLock(fd, code, start, length);
   },
 
@@ -117,7 +120,8 @@ export function atThreadExit(action: ThreadExitAction): ThreadExitRegistration {
   const fd = action.fd === undefined ? -1 : validateFd(action.fd);
   let id: number;
   if (action.i32 !== undefined) {
-    if (!(action.i32 instanceof Int32Array)) throw Object.assign(new TypeError('i32 must be an Int32Array'), { code: 'ERR_INVALID_ARG_TYPE' });
+    if (!(action.i32 instanceof Int32Array))
+      throw Object.assign(new TypeError('i32 must be an Int32Array'), { code: 'ERR_INVALID_ARG_TYPE' });
     const index = validateInt(action.index ?? 0, 'index', 0, action.i32.length - 1);
     const value = validateInt(action.value ?? 0, 'value', -0x80000000, 0x7fffffff);
     id = native.atExit(fd, action.i32, index, value);

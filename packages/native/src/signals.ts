@@ -43,7 +43,8 @@ const REFUSED = new Set(['SIGKILL', 'SIGSTOP', 'SIGSEGV', 'SIGBUS', 'SIGFPE', 'S
  */
 export function signalNumber(signal: number | string): number {
   if (typeof signal === 'number') return validateInt(signal, 'signal', 1, constants.SIGRTMAX);
-  if (typeof signal !== 'string') throw Object.assign(new TypeError('signal must be a number or a name'), { code: 'ERR_INVALID_ARG_TYPE' });
+  if (typeof signal !== 'string')
+    throw Object.assign(new TypeError('signal must be a number or a name'), { code: 'ERR_INVALID_ARG_TYPE' });
   const rt = /^SIGRT(MIN|MAX)(?:([+-])(\d+))?$/.exec(signal);
   if (rt) {
     const base = rt[1] === 'MIN' ? constants.SIGRTMIN : constants.SIGRTMAX;
@@ -57,7 +58,11 @@ export function signalNumber(signal: number | string): number {
 
 /** Sends `signal` with an integer `value` to `pid` (EPERM, ESRCH as kill). */
 export function sigqueue(pid: number, signal: number | string, value = 0): void {
-  native.sigqueue(validateInt(pid, 'pid', 1, 0x7fffffff), signalNumber(signal), validateInt(value, 'value', -0x80000000, 0x7fffffff));
+  native.sigqueue(
+    validateInt(pid, 'pid', 1, 0x7fffffff),
+    signalNumber(signal),
+    validateInt(value, 'value', -0x80000000, 0x7fffffff),
+  );
 }
 
 interface Slot {

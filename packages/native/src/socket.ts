@@ -6,7 +6,14 @@
  * `socket` is callable — `socket('dgram')` — and carries the operations: `socket.bind(fd, addr)`, …
  */
 import { constants, native } from './binding.js';
-import { rangeError, validateBytes, validateFd, validateInt, validateOutgoing, validateString } from './internal/validate.js';
+import {
+  rangeError,
+  validateBytes,
+  validateFd,
+  validateInt,
+  validateOutgoing,
+  validateString,
+} from './internal/validate.js';
 
 export type SocketType = 'dgram' | 'seqpacket';
 /** A filesystem path, or a name in Linux's abstract namespace (no file; gone when the socket closes). */
@@ -42,15 +49,23 @@ function typeCode(type: unknown, allowStream = false): number {
   if (type === 'dgram') return constants.SOCK_DGRAM;
   if (type === 'seqpacket') return constants.SOCK_SEQPACKET;
   if (allowStream && type === 'stream') return constants.SOCK_STREAM;
-  throw Object.assign(new TypeError(`type must be 'dgram' or 'seqpacket'${allowStream ? " or 'stream'" : ''}, got ${String(type)}`), { code: 'ERR_INVALID_ARG_VALUE' });
+  throw Object.assign(
+    new TypeError(`type must be 'dgram' or 'seqpacket'${allowStream ? " or 'stream'" : ''}, got ${String(type)}`),
+    { code: 'ERR_INVALID_ARG_VALUE' },
+  );
 }
 
 function address(addr: unknown): [string, boolean] {
   const abstract = typeof addr === 'object' && addr !== null;
-  const s = validateString(abstract ? (addr as { abstract: unknown }).abstract : addr, abstract ? 'address.abstract' : 'address');
+  const s = validateString(
+    abstract ? (addr as { abstract: unknown }).abstract : addr,
+    abstract ? 'address.abstract' : 'address',
+  );
   const bytes = Buffer.byteLength(s);
   if (bytes === 0 || bytes > SUN_PATH_MAX) {
-    throw Object.assign(new RangeError(`socket address must be 1 to ${SUN_PATH_MAX} bytes, got ${bytes}`), { code: 'ERR_OUT_OF_RANGE' });
+    throw Object.assign(new RangeError(`socket address must be 1 to ${SUN_PATH_MAX} bytes, got ${bytes}`), {
+      code: 'ERR_OUT_OF_RANGE',
+    });
   }
   return [s, abstract];
 }
@@ -164,7 +179,8 @@ export function sendFds(fd: number, data: Uint8Array, fds: readonly number[]): n
   if (!Array.isArray(fds) || fds.length > 253) throw rangeError('fds must be an array of at most 253 descriptors');
   // On a stream socket the kernel drops descriptors sent with no data (unix(7)); on the others an empty
   // message reads as the peer closing. Descriptors ride on at least one byte.
-  if (fds.length > 0 && data.byteLength === 0) throw rangeError('descriptors need at least one byte of data to travel with');
+  if (fds.length > 0 && data.byteLength === 0)
+    throw rangeError('descriptors need at least one byte of data to travel with');
   const list = Int32Array.from(fds, (f, i) => validateFd(f, `fds[${i}]`));
   return native.sockSendFds(fd, data, list);
 }

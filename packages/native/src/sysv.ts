@@ -8,7 +8,14 @@
  * private zero pages, so JavaScript that still holds the buffer reads zeros instead of crashing.
  */
 import { native, type NativeSysvConstants } from './binding.js';
-import { toNativeTimeout, validateBoolean, validateInt, validateMode, validateSignal, validateString } from './internal/validate.js';
+import {
+  toNativeTimeout,
+  validateBoolean,
+  validateInt,
+  validateMode,
+  validateSignal,
+  validateString,
+} from './internal/validate.js';
 import { waitOnThread } from './internal/wait-on-thread.js';
 
 /** Kernel numbers: IPC_*, MSG_*, SEM_UNDO, semctl commands, F_RDLCK/F_WRLCK/F_UNLCK. */
@@ -108,7 +115,11 @@ function validateId(id: unknown): number {
 }
 
 function ownership(o: SysvOwnership): [number, number, number] {
-  return [validateInt(o.uid, 'uid', 0, 0xffff_fffe), validateInt(o.gid, 'gid', 0, 0xffff_fffe), validateMode(o.mode, 'mode') & 0o777];
+  return [
+    validateInt(o.uid, 'uid', 0, 0xffff_fffe),
+    validateInt(o.gid, 'gid', 0, 0xffff_fffe),
+    validateMode(o.mode, 'mode') & 0o777,
+  ];
 }
 
 const SHM_DEST = 0o1000;
@@ -117,14 +128,17 @@ const f64 = new Float64Array(1);
 
 /** ops → (index, delta, flags) triples. */
 function encodeOps(ops: readonly SysvSemOperation[], noWait = false): Int32Array {
-  if (!Array.isArray(ops) || ops.length === 0) throw Object.assign(new TypeError('ops must be a non-empty array'), { code: 'ERR_INVALID_ARG_TYPE' });
-  if (ops.length > 500) throw Object.assign(new RangeError('at most 500 operations (SEMOPM)'), { code: 'ERR_OUT_OF_RANGE' });
+  if (!Array.isArray(ops) || ops.length === 0)
+    throw Object.assign(new TypeError('ops must be a non-empty array'), { code: 'ERR_INVALID_ARG_TYPE' });
+  if (ops.length > 500)
+    throw Object.assign(new RangeError('at most 500 operations (SEMOPM)'), { code: 'ERR_OUT_OF_RANGE' });
   const out = new Int32Array(ops.length * 3);
   ops.forEach((op, i) => {
     out[i * 3] = validateInt(op.index, `ops[${i}].index`, 0, 31999);
     out[i * 3 + 1] = validateInt(op.delta, `ops[${i}].delta`, -32767, 32767);
     out[i * 3 + 2] =
-      (validateBoolean(op.undo ?? false, `ops[${i}].undo`) ? C.SEM_UNDO : 0) | (validateBoolean(op.noWait ?? false, `ops[${i}].noWait`) || noWait ? C.IPC_NOWAIT : 0);
+      (validateBoolean(op.undo ?? false, `ops[${i}].undo`) ? C.SEM_UNDO : 0) |
+      (validateBoolean(op.noWait ?? false, `ops[${i}].noWait`) || noWait ? C.IPC_NOWAIT : 0);
   });
   return out;
 }
@@ -138,7 +152,11 @@ export const sysv = {
   shm: {
     /** shmget(2). `flags` are IPC_CREAT | IPC_EXCL | mode bits. Returns the id. */
     get(key: number, size: number, flags: number): number {
-      return native.sysvShmGet(validateKey(key), validateInt(size, 'size', 0, Number.MAX_SAFE_INTEGER), validateInt(flags, 'flags', 0, 0x7fff_ffff));
+      return native.sysvShmGet(
+        validateKey(key),
+        validateInt(size, 'size', 0, Number.MAX_SAFE_INTEGER),
+        validateInt(flags, 'flags', 0, 0x7fff_ffff),
+      );
     },
     /** shmat(2), read-write, as a SharedArrayBuffer over the whole segment. */
     attach(id: number): SharedArrayBuffer {
@@ -146,17 +164,59 @@ export const sysv = {
     },
     /** Detaches now: the buffer stays valid but reads private zero pages from here on. */
     detach(buffer: SharedArrayBuffer): void {
-      if (!(buffer instanceof SharedArrayBuffer)) throw Object.assign(new TypeError('buffer must be a SharedArrayBuffer from sysv.shm.attach'), { code: 'ERR_INVALID_ARG_TYPE' });
+      if (!(buffer instanceof SharedArrayBuffer))
+        throw Object.assign(new TypeError('buffer must be a SharedArrayBuffer from sysv.shm.attach'), {
+          code: 'ERR_INVALID_ARG_TYPE',
+        });
       native.sysvShmDetach(new Uint8Array(buffer));
     },
     /** IPC_STAT. */
     stat(id: number): SysvShmStat {
-      const [size, uid, gid, cuid, cgid, mode, creatorPid, lastPid, attachCount, attachTime, detachTime, changeTime, key] = native.sysvShmStat(validateId(id)) as [
-        number, number, number, number, number, number, number, number, number, number, number, number, number,
+      const [
+        size,
+        uid,
+        gid,
+        cuid,
+        cgid,
+        mode,
+        creatorPid,
+        lastPid,
+        attachCount,
+        attachTime,
+        detachTime,
+        changeTime,
+        key,
+      ] = native.sysvShmStat(validateId(id)) as [
+        number,
+        number,
+        number,
+        number,
+        number,
+        number,
+        number,
+        number,
+        number,
+        number,
+        number,
+        number,
+        number,
       ];
       return {
-        size, uid, gid, cuid, cgid, mode: mode & 0o777, creatorPid, lastPid, attachCount, attachTime, detachTime, changeTime, key,
-        removed: (mode & SHM_DEST) !== 0, locked: (mode & SHM_LOCKED) !== 0,
+        size,
+        uid,
+        gid,
+        cuid,
+        cgid,
+        mode: mode & 0o777,
+        creatorPid,
+        lastPid,
+        attachCount,
+        attachTime,
+        detachTime,
+        changeTime,
+        key,
+        removed: (mode & SHM_DEST) !== 0,
+        locked: (mode & SHM_LOCKED) !== 0,
       };
     },
     /** IPC_SET: owner and permission bits. */
@@ -188,7 +248,13 @@ export const sysv = {
      * first of the lowest type up to |type|. Undefined when nothing matches.
      */
     tryReceive(id: number, target: ArrayBufferView, type = 0, except = false): SysvReceived | undefined {
-      const length = native.sysvMsgReceive(id, target, type, C.IPC_NOWAIT | C.MSG_NOERROR | (except ? C.MSG_EXCEPT : 0), f64);
+      const length = native.sysvMsgReceive(
+        id,
+        target,
+        type,
+        C.IPC_NOWAIT | C.MSG_NOERROR | (except ? C.MSG_EXCEPT : 0),
+        f64,
+      );
       return length < 0 ? undefined : { length, type: f64[0]! };
     },
     /** The fast form of `tryReceive`: the length (type in `out[0]`), or -1. */
@@ -197,10 +263,53 @@ export const sysv = {
     },
     /** IPC_STAT. */
     stat(id: number): SysvMsgStat {
-      const [maxBytes, messages, uid, gid, cuid, cgid, mode, lastSendPid, lastReceivePid, sendTime, receiveTime, changeTime, bytes, key] = native.sysvMsgStat(
-        validateId(id),
-      ) as [number, number, number, number, number, number, number, number, number, number, number, number, number, number];
-      return { maxBytes, messages, bytes, uid, gid, cuid, cgid, mode: mode & 0o777, lastSendPid, lastReceivePid, sendTime, receiveTime, changeTime, key };
+      const [
+        maxBytes,
+        messages,
+        uid,
+        gid,
+        cuid,
+        cgid,
+        mode,
+        lastSendPid,
+        lastReceivePid,
+        sendTime,
+        receiveTime,
+        changeTime,
+        bytes,
+        key,
+      ] = native.sysvMsgStat(validateId(id)) as [
+        number,
+        number,
+        number,
+        number,
+        number,
+        number,
+        number,
+        number,
+        number,
+        number,
+        number,
+        number,
+        number,
+        number,
+      ];
+      return {
+        maxBytes,
+        messages,
+        bytes,
+        uid,
+        gid,
+        cuid,
+        cgid,
+        mode: mode & 0o777,
+        lastSendPid,
+        lastReceivePid,
+        sendTime,
+        receiveTime,
+        changeTime,
+        key,
+      };
     },
     /** IPC_SET: owner, permission bits and (raising it past msgmnb needs CAP_SYS_RESOURCE) the capacity. */
     set(id: number, o: SysvOwnership & { maxBytes?: number }): void {
@@ -216,7 +325,11 @@ export const sysv = {
   sem: {
     /** semget(2). Returns the id. */
     get(key: number, count: number, flags: number): number {
-      return native.sysvSemGet(validateKey(key), validateInt(count, 'count', 0, 32000), validateInt(flags, 'flags', 0, 0x7fff_ffff));
+      return native.sysvSemGet(
+        validateKey(key),
+        validateInt(count, 'count', 0, 32000),
+        validateInt(flags, 'flags', 0, 0x7fff_ffff),
+      );
     },
     /** semop(2) never blocking: every operation gets IPC_NOWAIT. False when it would have to wait. */
     tryOp(id: number, ops: readonly SysvSemOperation[]): boolean {
@@ -241,7 +354,11 @@ export const sysv = {
      * semop/semtimedop on a native waiter thread: true when done, false when `timeoutMs` passed. Tries
      * without a thread first. An abort rejects with `signal.reason` and nothing is applied.
      */
-    opAsync(id: number, ops: readonly SysvSemOperation[], options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<boolean> {
+    opAsync(
+      id: number,
+      ops: readonly SysvSemOperation[],
+      options: { timeoutMs?: number; signal?: AbortSignal } = {},
+    ): Promise<boolean> {
       const sid = validateId(id);
       const encoded = encodeOps(ops);
       const timeout = toNativeTimeout(options.timeoutMs, 'options.timeoutMs');
@@ -255,14 +372,23 @@ export const sysv = {
         return Promise.reject(error);
       }
       if (timeout === 0) return Promise.resolve(false);
-      return waitOnThread((cb) => native.sysvSemOpAsync(sid, encoded, timeout, cb), (r) => r === 1, signal);
+      return waitOnThread(
+        (cb) => native.sysvSemOpAsync(sid, encoded, timeout, cb),
+        (r) => r === 1,
+        signal,
+      );
     },
     getValue(id: number, index: number): number {
       return native.sysvSemCtl(validateId(id), validateInt(index, 'index', 0, 31999), C.GETVAL, 0);
     },
     /** SETVAL: also clears every process's undo adjustment for this semaphore. */
     setValue(id: number, index: number, value: number): void {
-      native.sysvSemCtl(validateId(id), validateInt(index, 'index', 0, 31999), C.SETVAL, validateInt(value, 'value', 0, C.SEMVMX));
+      native.sysvSemCtl(
+        validateId(id),
+        validateInt(index, 'index', 0, 31999),
+        C.SETVAL,
+        validateInt(value, 'value', 0, C.SEMVMX),
+      );
     },
     getAll(id: number, count: number): number[] {
       const out = new Uint16Array(count);
@@ -270,7 +396,10 @@ export const sysv = {
       return [...out];
     },
     setAll(id: number, values: readonly number[]): void {
-      native.sysvSemSetAll(validateId(id), Uint16Array.from(values, (v, i) => validateInt(v, `values[${i}]`, 0, C.SEMVMX)));
+      native.sysvSemSetAll(
+        validateId(id),
+        Uint16Array.from(values, (v, i) => validateInt(v, `values[${i}]`, 0, C.SEMVMX)),
+      );
     },
     /** Pid of the last process that operated on the semaphore. */
     getPid(id: number, index: number): number {
@@ -286,7 +415,15 @@ export const sysv = {
     },
     stat(id: number): SysvSemStat {
       const [count, uid, gid, cuid, cgid, mode, opTime, changeTime, key] = native.sysvSemStat(validateId(id)) as [
-        number, number, number, number, number, number, number, number, number,
+        number,
+        number,
+        number,
+        number,
+        number,
+        number,
+        number,
+        number,
+        number,
       ];
       return { count, uid, gid, cuid, cgid, mode: mode & 0o777, opTime, changeTime, key };
     },

@@ -40,7 +40,11 @@ describe.skipIf(!cc)('interop with a C program', () => {
     const fromC = queue('from-c');
 
     const peer = fixtureProcess(binary, [segName, toC.name, fromC.name, '3']);
-    await within(peer.line((l) => l === 'ready'), 10_000, 'C peer ready');
+    await within(
+      peer.line((l) => l === 'ready'),
+      10_000,
+      'C peer ready',
+    );
 
     // Wait for the C side's futex wake on word 0 while we talk over the queues.
     const wokenByC = futex.waitAsync(words, 0, 0, 10_000);
@@ -74,7 +78,11 @@ describe.skipIf(!cc)('interop with a C program', () => {
     expect(new Set(replies)).toEqual(new Set(['c:beta@8', 'c:gamma@4', 'c:alpha@2']));
 
     expect(await within(wokenByC, 10_000, 'woken by C')).toBe('ok');
-    await within(peer.line((l) => l === 'woke 1'), 10_000, 'C reports the wake');
+    await within(
+      peer.line((l) => l === 'woke 1'),
+      10_000,
+      'C reports the wake',
+    );
 
     // Now wake the C program blocked in FUTEX_WAIT on word 1.
     Atomics.store(words, 1, 99);

@@ -52,7 +52,10 @@ describe('flock', () => {
     const a = openFd(path);
     const b = openFd(path);
     flock(a, 'exclusive');
-    await expect(within(flockAsync(b, 'exclusive', { timeoutMs: 30 }), 5000, 'timeout')).rejects.toMatchObject({ code: 'ETIMEDOUT', syscall: 'flock' });
+    await expect(within(flockAsync(b, 'exclusive', { timeoutMs: 30 }), 5000, 'timeout')).rejects.toMatchObject({
+      code: 'ETIMEDOUT',
+      syscall: 'flock',
+    });
     const ac = new AbortController();
     const aborted = flockAsync(b, 'shared', { signal: ac.signal });
     ac.abort(new Error('no lock for you'));
@@ -66,7 +69,11 @@ describe('flock', () => {
   it('gets the lock when the process holding it is killed', async () => {
     const path = lockFile();
     const holder = fixture('flock-holder.mjs', [path]);
-    await within(holder.line((l) => l === 'locked'), 10_000, 'holder locked');
+    await within(
+      holder.line((l) => l === 'locked'),
+      10_000,
+      'holder locked',
+    );
     const b = openFd(path);
     expect(flock(b, 'exclusive', { nonBlocking: true })).toBe(false);
     const waiting = flockAsync(b, 'exclusive', { timeoutMs: 10_000 });

@@ -72,7 +72,9 @@ describe('futex', () => {
     }
     expect(await within(waiting, 5000, 'woken')).toBe('ok');
     for (const value of [2 ** 31, -(2 ** 31) - 1, 1.5, undefined as unknown as number]) {
-      expect(() => futex.wait(i32, 0, value, 0)).toThrow(expect.objectContaining({ code: expect.stringMatching(/^ERR_/) }));
+      expect(() => futex.wait(i32, 0, value, 0)).toThrow(
+        expect.objectContaining({ code: expect.stringMatching(/^ERR_/) }),
+      );
     }
   });
 
@@ -121,7 +123,11 @@ describe('futex', () => {
       const seg = segment();
       const i32 = new Int32Array(seg.buffer);
       const peer = fixture('futex-peer.mjs', [seg.name, 'wait']);
-      await within(peer.line((l) => l === 'waiting'), 10_000, 'peer waiting');
+      await within(
+        peer.line((l) => l === 'waiting'),
+        10_000,
+        'peer waiting',
+      );
       let woken = 0;
       await within(
         (async () => {

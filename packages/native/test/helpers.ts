@@ -5,7 +5,15 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
-import { childLines, killTrackedChildren, runDeferred, spawnNode, trackChild, within, type ChildLines } from '@ipcx/core/testing';
+import {
+  childLines,
+  killTrackedChildren,
+  runDeferred,
+  spawnNode,
+  trackChild,
+  within,
+  type ChildLines,
+} from '@ipcx/core/testing';
 export { defer, ignoring, uniqueName, within } from '@ipcx/core/testing';
 
 afterEach(async () => {

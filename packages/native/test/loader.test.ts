@@ -45,7 +45,9 @@ describe('addon lookup', () => {
   });
 
   it('says which platform has no binary and how to build one', () => {
-    const message = missingAddonMessage('/pkg', [{ file: '/pkg/prebuilds/linux-x64/ipcx_native.node', error: new Error('bad ELF') }]);
+    const message = missingAddonMessage('/pkg', [
+      { file: '/pkg/prebuilds/linux-x64/ipcx_native.node', error: new Error('bad ELF') },
+    ]);
     expect(message).toContain(`${process.platform}-${process.arch}`);
     expect(message).toContain('bad ELF');
     expect(message).toContain(join('/pkg', 'scripts', 'build-addon.mjs'));

@@ -10,7 +10,8 @@ const dec = new TextDecoder();
 const created: string[] = [];
 afterAll(() => {
   // /dev/mqueue is not mounted here, so ask the kernel about each queue we made.
-  for (const name of created) expect(() => mq.open(name), `${name} left behind`).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+  for (const name of created)
+    expect(() => mq.open(name), `${name} left behind`).toThrow(expect.objectContaining({ code: 'ENOENT' }));
 });
 
 /** A fresh queue (small: the per-user budget is 800 KB) that is closed and unlinked after the test. */
@@ -43,7 +44,9 @@ describe('mq', () => {
     const { fd } = queue('full', { maxMessages: 2 });
     mq.send(fd, enc.encode('a'));
     mq.send(fd, enc.encode('b'));
-    expect(() => mq.send(fd, enc.encode('c'))).toThrow(expect.objectContaining({ code: 'EAGAIN', errno: 11, syscall: 'mq_send' }));
+    expect(() => mq.send(fd, enc.encode('c'))).toThrow(
+      expect.objectContaining({ code: 'EAGAIN', errno: 11, syscall: 'mq_send' }),
+    );
     const buf = new Uint8Array(64);
     mq.receive(fd, buf);
     mq.receive(fd, buf);
@@ -67,7 +70,6 @@ describe('mq', () => {
     // Other failures still throw: a message over the queue's size.
     expect(() => mq.trySend(fd, new Uint8Array(17))).toThrow(expect.objectContaining({ code: 'EMSGSIZE' }));
   });
-
 
   it('sends the exact bytes of short views (staged outside the heap), of offset views and of other typed arrays', () => {
     const { fd } = queue('views', { maxMessages: 4, messageSize: 64 });
@@ -119,7 +121,9 @@ describe('mq', () => {
 
   it('fails with EEXIST on an exclusive create of an existing queue and ENOENT on opening a missing one', () => {
     const { name } = queue('exists');
-    expect(() => mq.open(name, { exclusive: true })).toThrow(expect.objectContaining({ code: 'EEXIST', syscall: 'mq_open' }));
+    expect(() => mq.open(name, { exclusive: true })).toThrow(
+      expect.objectContaining({ code: 'EEXIST', syscall: 'mq_open' }),
+    );
     expect(() => mq.open(`/${uniqueName('missing')}`)).toThrow(expect.objectContaining({ code: 'ENOENT' }));
   });
 

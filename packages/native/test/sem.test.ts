@@ -71,7 +71,9 @@ describe('sem', () => {
 
   it('fails with EEXIST on exclusive create and ENOENT for a missing name', () => {
     const s = semaphore('exists');
-    expect(() => sem.open(s.name, { exclusive: true })).toThrow(expect.objectContaining({ code: 'EEXIST', syscall: 'sem_open' }));
+    expect(() => sem.open(s.name, { exclusive: true })).toThrow(
+      expect.objectContaining({ code: 'EEXIST', syscall: 'sem_open' }),
+    );
     expect(() => sem.open(`/${uniqueName('missing')}`)).toThrow(expect.objectContaining({ code: 'ENOENT' }));
   });
 });

@@ -37,7 +37,9 @@ describe('shm', () => {
 
   it('fails with EEXIST on an exclusive create of an existing name, and ENOENT on opening a missing one', () => {
     const a = segment('excl');
-    expect(() => shm.open(a.name, { create: true, exclusive: true, size: 16 })).toThrow(expect.objectContaining({ code: 'EEXIST', syscall: 'shm_open' }));
+    expect(() => shm.open(a.name, { create: true, exclusive: true, size: 16 })).toThrow(
+      expect.objectContaining({ code: 'EEXIST', syscall: 'shm_open' }),
+    );
     let caught: unknown;
     try {
       shm.open(`/${uniqueName('missing')}`);
@@ -75,7 +77,9 @@ describe('shm', () => {
     const name = `/${uniqueName('huge')}`;
     defer(() => ignoring(['ENOENT'], () => shm.unlink(name)));
     // Far beyond any tmpfs here; ftruncate alone would have made a sparse segment of this size.
-    expect(() => shm.open(name, { create: true, exclusive: true, size: 2 ** 50 })).toThrow(expect.objectContaining({ code: 'ENOSPC' }));
+    expect(() => shm.open(name, { create: true, exclusive: true, size: 2 ** 50 })).toThrow(
+      expect.objectContaining({ code: 'ENOSPC' }),
+    );
     expect(() => shm.unlink(name)).toThrow(expect.objectContaining({ code: 'ENOENT' }));
   });
 
@@ -97,7 +101,15 @@ describe('shm', () => {
     const seg = segment('lifetime');
     const run = fixture('shm-lifetime.mjs', [seg.name], ['--expose-gc']);
     const out = await succeeds(run, 15_000, 'lifetime fixture');
-    const steps = Object.fromEntries(out.trim().split('\n').map((l) => { const { step, mapped } = JSON.parse(l) as { step: string; mapped: boolean }; return [step, mapped]; }));
+    const steps = Object.fromEntries(
+      out
+        .trim()
+        .split('\n')
+        .map((l) => {
+          const { step, mapped } = JSON.parse(l) as { step: string; mapped: boolean };
+          return [step, mapped];
+        }),
+    );
     expect(steps).toEqual({ opened: true, 'main-dropped': true, 'worker-wrote': true, 'all-dropped': false });
     // The worker's write went to the shared object.
     expect(new Int32Array(seg.buffer)[0]).toBe(1234);

@@ -21,7 +21,13 @@ describe('signals', () => {
     const { got, all } = collect('SIGRTMIN+1', 1);
     sigqueue(process.pid, 'SIGRTMIN+1', 42);
     await within(all, 5000, 'signal');
-    expect(got[0]).toEqual({ signal: constants.SIGRTMIN + 1, code: -1, value: 42, pid: process.pid, uid: process.getuid!() });
+    expect(got[0]).toEqual({
+      signal: constants.SIGRTMIN + 1,
+      code: -1,
+      value: 42,
+      pid: process.pid,
+      uid: process.getuid!(),
+    });
   });
 
   it('delivers every one of a burst of realtime signals, in order', async () => {
@@ -82,6 +88,8 @@ describe('signals', () => {
     expect(signals.number('SIGRTMAX-1')).toBe(constants.SIGRTMAX - 1);
     expect(signals.number('SIGUSR1')).toBe(10);
     expect(() => signals.number('SIGNOPE')).toThrow(TypeError);
-    expect(() => sigqueue(0x7fffffff, 'SIGRTMIN', 1)).toThrow(expect.objectContaining({ code: 'ESRCH', syscall: 'sigqueue' }));
+    expect(() => sigqueue(0x7fffffff, 'SIGRTMIN', 1)).toThrow(
+      expect.objectContaining({ code: 'ESRCH', syscall: 'sigqueue' }),
+    );
   });
 });

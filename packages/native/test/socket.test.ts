@@ -18,7 +18,9 @@ function open(type: 'dgram' | 'seqpacket'): number {
 
 function pair(type: 'dgram' | 'seqpacket' | 'stream'): [number, number] {
   const fds = socketPair(type);
-  defer(() => fds.forEach((fd) => socket.close(fd)));
+  defer(() => {
+    for (const fd of fds) socket.close(fd);
+  });
   return fds;
 }
 
@@ -81,8 +83,12 @@ describe('datagram sockets', () => {
     socket.send(a, enc.encode('x'));
     expect(socket.receive(b, new Uint8Array(4)).length).toBe(1);
     const c = open('dgram');
-    expect(() => socket.connect(c, { abstract: uniqueName('nobody') })).toThrow(expect.objectContaining({ code: 'ECONNREFUSED' }));
-    expect(() => socket.send(c, enc.encode('x'), join(tmpdir(), uniqueName('nofile')))).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+    expect(() => socket.connect(c, { abstract: uniqueName('nobody') })).toThrow(
+      expect.objectContaining({ code: 'ECONNREFUSED' }),
+    );
+    expect(() => socket.send(c, enc.encode('x'), join(tmpdir(), uniqueName('nofile')))).toThrow(
+      expect.objectContaining({ code: 'ENOENT' }),
+    );
   });
 
   it('rejects addresses longer than sun_path and unknown types', () => {
@@ -132,7 +138,13 @@ describe('peer credentials of a node:net connection', () => {
     const path = join(dir, 'net.sock');
     const conns: Socket[] = [];
     const server = createServer((c) => conns.push(c));
-    defer(() => new Promise<void>((resolve) => { conns.forEach((c) => c.destroy()); server.close(() => resolve()); }));
+    defer(
+      () =>
+        new Promise<void>((resolve) => {
+          for (const c of conns) c.destroy();
+          server.close(() => resolve());
+        }),
+    );
     const accepted = new Promise<Socket>((resolve) => server.once('connection', resolve));
     await new Promise<void>((resolve) => server.listen(path, resolve));
     const peer = fixture('net-client.mjs', [path]);
@@ -185,7 +197,11 @@ describe('descriptor passing', () => {
     writeFileSync(file, 'across processes');
     const name = uniqueName('fdpass');
     const peer = fixture('fd-receiver.mjs', [name]);
-    await within(peer.line((l) => l === 'listening'), 10_000, 'receiver listening');
+    await within(
+      peer.line((l) => l === 'listening'),
+      10_000,
+      'receiver listening',
+    );
     const c = open('seqpacket');
     socket.connect(c, { abstract: name });
     const fd = openSync(file, 'r');
@@ -200,7 +216,7 @@ describe('descriptor passing', () => {
     sendFds(a, enc.encode('2'), [x, y]);
     const r = receiveFds(b, new Uint8Array(4));
     expect(r.fds).toHaveLength(2);
-    r.fds.forEach((fd) => socket.close(fd));
+    for (const fd of r.fds) socket.close(fd);
     sendFds(a, enc.encode('0'), []);
     expect(receiveFds(b, new Uint8Array(4))).toEqual({ length: 1, fds: [], truncated: false });
     expect(() => sendFds(a, enc.encode('x'), Array(254).fill(x))).toThrow(RangeError);

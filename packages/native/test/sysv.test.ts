@@ -18,7 +18,13 @@ describe('sysv.shm', () => {
     expect(a.byteLength).toBe(4096);
     Atomics.store(new Int32Array(a), 0, 42);
     expect(Atomics.load(new Int32Array(b), 0)).toBe(42);
-    expect(sysv.shm.stat(id)).toMatchObject({ size: 4096, attachCount: 2, mode: 0o600, creatorPid: process.pid, removed: false });
+    expect(sysv.shm.stat(id)).toMatchObject({
+      size: 4096,
+      attachCount: 2,
+      mode: 0o600,
+      creatorPid: process.pid,
+      removed: false,
+    });
     sysv.shm.detach(a);
     expect(new Int32Array(a)[0]).toBe(0);
     expect(sysv.shm.stat(id).attachCount).toBe(1);
@@ -46,7 +52,12 @@ describe('sysv.sem', () => {
     const id = sysv.sem.get(IPC_PRIVATE, 2, IPC_CREAT | IPC_EXCL | 0o600);
     defer(() => sysv.sem.remove(id));
     sysv.sem.setAll(id, [1, 0]);
-    expect(sysv.sem.tryOp(id, [{ index: 0, delta: -1 }, { index: 1, delta: -1 }])).toBe(false);
+    expect(
+      sysv.sem.tryOp(id, [
+        { index: 0, delta: -1 },
+        { index: 1, delta: -1 },
+      ]),
+    ).toBe(false);
     expect(sysv.sem.getAll(id, 2)).toEqual([1, 0]);
     expect(await sysv.sem.opAsync(id, [{ index: 1, delta: -1 }], { timeoutMs: 20 })).toBe(false);
     const waiting = sysv.sem.opAsync(id, [{ index: 1, delta: -1, undo: true }], { timeoutMs: 5000 });
@@ -73,12 +84,23 @@ describe('record locks', () => {
     expect(recordLock(a, 'write', { start: 0, length: 4, ofd: true })).toBe(true);
     expect(recordLock(b, 'read', { start: 2, length: 1, ofd: true })).toBe(false);
     expect(recordLock(b, 'read', { start: 4, length: 4, ofd: true })).toBe(true);
-    expect(recordLockHolder(b, 'read', { start: 0, length: 1, ofd: true })).toEqual({ type: 'write', start: 0, length: 4, pid: -1 });
-    await expect(recordLockAsync(b, 'write', { start: 0, length: 1, ofd: true, timeoutMs: 20 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    expect(recordLockHolder(b, 'read', { start: 0, length: 1, ofd: true })).toEqual({
+      type: 'write',
+      start: 0,
+      length: 4,
+      pid: -1,
+    });
+    await expect(recordLockAsync(b, 'write', { start: 0, length: 1, ofd: true, timeoutMs: 20 })).rejects.toMatchObject({
+      code: 'ETIMEDOUT',
+    });
     const waiting = recordLockAsync(b, 'write', { start: 0, length: 1, ofd: true });
     recordLock(a, 'unlock', { start: 0, length: 4, ofd: true });
     await waiting;
-    expect(recordLockHolder(a, 'write', { start: 0, length: 1, ofd: true })).toMatchObject({ type: 'write', start: 0, length: 1 });
+    expect(recordLockHolder(a, 'write', { start: 0, length: 1, ofd: true })).toMatchObject({
+      type: 'write',
+      start: 0,
+      length: 1,
+    });
     // OFD and classic locks conflict with each other; classic locks of one process never do.
     expect(recordLock(a, 'write', { start: 0, length: 0 })).toBe(false);
     recordLock(b, 'unlock', { start: 0, length: 0, ofd: true });

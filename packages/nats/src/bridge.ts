@@ -18,7 +18,7 @@ export interface LocalTopicPublisher<T> {
 export interface BridgeTopicOptions<T> extends NatsConnectOptions {
   /**
    * Mirror this local subscriber's revisions into the NATS topic (the bridge holds the topic's `NatsPublisher`).
-  * The bridge publishes the subscriber's `current()` first, then what its loop yields.
+   * The bridge publishes the subscriber's `current()` first, then what its loop yields.
    */
   toNats?: LocalTopicSubscriber<T> | undefined;
   /** Mirror the NATS topic into this local publisher (the bridge holds a `NatsSubscriber` from `'latest'`). */
@@ -72,11 +72,16 @@ export interface TopicBridge extends AsyncDisposable {
  */
 export async function bridgeTopic<T = unknown>(topic: string, options: BridgeTopicOptions<T>): Promise<TopicBridge> {
   const { toNats, fromNats, ...rest } = options;
-  if ((toNats === undefined) === (fromNats === undefined)) throw new TypeError('bridgeTopic takes exactly one of toNats and fromNats');
-  if (toNats !== undefined && (typeof toNats.current !== 'function' || typeof toNats[Symbol.asyncIterator] !== 'function')) {
+  if ((toNats === undefined) === (fromNats === undefined))
+    throw new TypeError('bridgeTopic takes exactly one of toNats and fromNats');
+  if (
+    toNats !== undefined &&
+    (typeof toNats.current !== 'function' || typeof toNats[Symbol.asyncIterator] !== 'function')
+  ) {
     throw new TypeError('toNats must be a subscriber: { current(), [Symbol.asyncIterator]() }');
   }
-  if (fromNats !== undefined && typeof fromNats.publish !== 'function') throw new TypeError('fromNats must be a publisher: { publish(value) }');
+  if (fromNats !== undefined && typeof fromNats.publish !== 'function')
+    throw new TypeError('fromNats must be a publisher: { publish(value) }');
   return toNats !== undefined ? toNatsBridge(topic, toNats, rest) : fromNatsBridge(topic, fromNats!, rest);
 }
 
@@ -87,7 +92,9 @@ class Bridge implements TopicBridge {
   #iterator: AsyncIterator<unknown> | undefined;
   #stop!: () => void;
   /** Resolves at close: a loop waiting on its source stops waiting (the source may never yield again). */
-  readonly #stopped = new Promise<IteratorReturnResult<undefined>>((resolve) => (this.#stop = () => resolve({ done: true, value: undefined })));
+  readonly #stopped = new Promise<IteratorReturnResult<undefined>>(
+    (resolve) => (this.#stop = () => resolve({ done: true, value: undefined })),
+  );
 
   constructor(
     private readonly natsSide: { close(): Promise<void>; destroy(error?: Error): void },
@@ -145,7 +152,11 @@ class Bridge implements TopicBridge {
   }
 }
 
-async function toNatsBridge<T>(topic: string, local: LocalTopicSubscriber<T>, options: Omit<BridgeTopicOptions<T>, 'toNats' | 'fromNats'>): Promise<TopicBridge> {
+async function toNatsBridge<T>(
+  topic: string,
+  local: LocalTopicSubscriber<T>,
+  options: Omit<BridgeTopicOptions<T>, 'toNats' | 'fromNats'>,
+): Promise<TopicBridge> {
   const publisher = await NatsPublisher.create<T>(topic, options);
   let last = publisher.current()?.revision ?? 0;
   return new Bridge(publisher, async (bridge) => {
@@ -169,7 +180,11 @@ async function toNatsBridge<T>(topic: string, local: LocalTopicSubscriber<T>, op
   });
 }
 
-async function fromNatsBridge<T>(topic: string, local: LocalTopicPublisher<T>, options: Omit<BridgeTopicOptions<T>, 'toNats' | 'fromNats'>): Promise<TopicBridge> {
+async function fromNatsBridge<T>(
+  topic: string,
+  local: LocalTopicPublisher<T>,
+  options: Omit<BridgeTopicOptions<T>, 'toNats' | 'fromNats'>,
+): Promise<TopicBridge> {
   const subscriber = await NatsSubscriber.open<T>(topic, { ...options, from: 'latest', onPublisherGone: 'wait' });
   return new Bridge(subscriber, async (bridge) => {
     const iterator = bridge.iterate(subscriber);

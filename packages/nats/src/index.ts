@@ -8,5 +8,16 @@ export {
   type PublishOptions,
   type UpdateOptions,
 } from './nats-publisher.js';
-export { NatsSubscriber, NatsSubscriber as Subscriber, type NatsSubscriberOptions, type TopicEntry } from './nats-subscriber.js';
-export { bridgeTopic, type BridgeTopicOptions, type LocalTopicPublisher, type LocalTopicSubscriber, type TopicBridge } from './bridge.js';
+export {
+  NatsSubscriber,
+  NatsSubscriber as Subscriber,
+  type NatsSubscriberOptions,
+  type TopicEntry,
+} from './nats-subscriber.js';
+export {
+  bridgeTopic,
+  type BridgeTopicOptions,
+  type LocalTopicPublisher,
+  type LocalTopicSubscriber,
+  type TopicBridge,
+} from './bridge.js';

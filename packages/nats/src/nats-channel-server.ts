@@ -1,7 +1,13 @@
 import { ClosedError, type ChannelServer, type WaitOptions } from '@ipcx/core';
 import { Inbox, checkInteger, iterate } from '@ipcx/core/transport';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
-import { checkConnectOptions, holdConnection, releaseConnection, type HeldConnection, type NatsConnectOptions } from './internal/connection.js';
+import {
+  checkConnectOptions,
+  holdConnection,
+  releaseConnection,
+  type HeldConnection,
+  type NatsConnectOptions,
+} from './internal/connection.js';
 import { fromNatsError } from './internal/errors.js';
 import { checkSubject } from './internal/subject.js';
 import {
@@ -67,12 +73,16 @@ export class NatsChannelServer<T = unknown> implements ChannelServer<T> {
   }
 
   /** Listens on `subject` in the queue group `queue`; resolves once the server has the subscription. */
-  static async listen<T = unknown>(subject: string, options: NatsChannelServerOptions<T> = {}): Promise<NatsChannelServer<T>> {
+  static async listen<T = unknown>(
+    subject: string,
+    options: NatsChannelServerOptions<T> = {},
+  ): Promise<NatsChannelServer<T>> {
     checkSubject(subject);
     checkConnectOptions(options);
     const settings = channelSettings(options);
     const queue = options.queue ?? 'ipcx';
-    if (typeof queue !== 'string' || !/^[^\s*>.]+$/.test(queue)) throw new TypeError(`queue must be a NATS queue group name (no spaces, dots or wildcards), got ${String(queue)}`);
+    if (typeof queue !== 'string' || !/^[^\s*>.]+$/.test(queue))
+      throw new TypeError(`queue must be a NATS queue group name (no spaces, dots or wildcards), got ${String(queue)}`);
     const backlog = checkInteger('backlog', options.backlog, { min: 1, default: 128 });
     const what = `NATS channel server on "${subject}"`;
     const held = await holdConnection(what, options);

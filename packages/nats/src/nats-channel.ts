@@ -1,7 +1,36 @@
-import { BadFrameError, ClosedError, FullError, PeerGoneError, TooLargeError, copyBytes, isIpcError, msgpackCodec, type Codec, type IpcError, type ReceiveOptions, type SendOptions } from '@ipcx/core';
-import { AbstractChannel, Inbox, SendQueue, checkCodec, checkInteger, deadline, intervalOption, lingerOption } from '@ipcx/core/transport';
+import {
+  BadFrameError,
+  ClosedError,
+  FullError,
+  PeerGoneError,
+  TooLargeError,
+  copyBytes,
+  isIpcError,
+  msgpackCodec,
+  type Codec,
+  type IpcError,
+  type ReceiveOptions,
+  type SendOptions,
+} from '@ipcx/core';
+import {
+  AbstractChannel,
+  Inbox,
+  SendQueue,
+  checkCodec,
+  checkInteger,
+  deadline,
+  intervalOption,
+  lingerOption,
+} from '@ipcx/core/transport';
 import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { checkConnectOptions, holdConnection, onConnectionClosed, releaseConnection, type HeldConnection, type NatsConnectOptions } from './internal/connection.js';
+import {
+  checkConnectOptions,
+  holdConnection,
+  onConnectionClosed,
+  releaseConnection,
+  type HeldConnection,
+  type NatsConnectOptions,
+} from './internal/connection.js';
 import { fromNatsError } from './internal/errors.js';
 import { checkSubject } from './internal/subject.js';
 
@@ -62,7 +91,9 @@ export function encodeHello(hello: Hello): Uint8Array {
 }
 
 /** True for a hello that opens a channel: a prefix of ours, a capacity and an interval in their ranges. */
-export function isOpeningHello(hello: Hello | undefined): hello is Hello & { prefix: string; capacity: number; interval: number } {
+export function isOpeningHello(
+  hello: Hello | undefined,
+): hello is Hello & { prefix: string; capacity: number; interval: number } {
   return (
     typeof hello?.prefix === 'string' &&
     /^_IPCX\.[A-Za-z0-9]{1,64}$/.test(hello.prefix) &&
@@ -98,7 +129,10 @@ export interface ChannelSettings<T> {
 export function channelSettings<T>(options: NatsChannelOptions<T> | undefined): ChannelSettings<T> {
   const codec = checkCodec(options?.codec, msgpackCodec as Codec<T>, ['encode', 'decode']);
   const capacity = checkInteger('capacity', options?.capacity, { min: 1, max: 1_000_000, default: DEFAULT_CAPACITY });
-  const maxMessageBytes = checkInteger('maxMessageBytes', options?.maxMessageBytes, { min: 1, default: DEFAULT_MAX_MESSAGE_BYTES });
+  const maxMessageBytes = checkInteger('maxMessageBytes', options?.maxMessageBytes, {
+    min: 1,
+    default: DEFAULT_MAX_MESSAGE_BYTES,
+  });
   const interval = intervalOption('peerCheckInterval', options?.peerCheckInterval, DEFAULT_INTERVAL);
   const lingerMs = lingerOption(options?.lingerTimeout);
   return { codec, capacity, maxMessageBytes, interval, lingerMs };
@@ -106,7 +140,9 @@ export function channelSettings<T>(options: NatsChannelOptions<T> | undefined): 
 
 /** A fresh subject prefix one end receives on. */
 export function newPrefix(): string {
-  return `_IPCX.${createInbox('').replace(/^\./, '').replace(/^_INBOX\./, '')}`;
+  return `_IPCX.${createInbox('')
+    .replace(/^\./, '')
+    .replace(/^_INBOX\./, '')}`;
 }
 
 /** The two ends' parameters, as agreed in the hello. */
@@ -165,7 +201,13 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
   #unwatchClosed: () => void = () => {};
 
   /** @internal Use `NatsChannel.connect` or `NatsChannelServer`. */
-  constructor(nc: NatsConnection, held: HeldConnection | undefined, settings: ChannelSettings<T>, link: Link, onClose?: () => void) {
+  constructor(
+    nc: NatsConnection,
+    held: HeldConnection | undefined,
+    settings: ChannelSettings<T>,
+    link: Link,
+    onClose?: () => void,
+  ) {
     super();
     this.#nc = nc;
     this.#held = held;
@@ -182,7 +224,9 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
         this.#end(fromNatsError('NATS channel subscription', error));
       }
     })();
-    this.#unwatchClosed = onConnectionClosed(nc, () => this.#end(new PeerGoneError('NATS channel (its NATS connection closed)')));
+    this.#unwatchClosed = onConnectionClosed(nc, () =>
+      this.#end(new PeerGoneError('NATS channel (its NATS connection closed)')),
+    );
     this.#timer = setInterval(() => this.#tick(), settings.interval);
     this.#timer.unref();
   }
@@ -192,7 +236,10 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
    * Fails with `NotFoundError` when no server listens, `FullError` when the server's backlog is full,
    * `TimeoutError`/`AbortedError` by the options (default timeout 5000 ms).
    */
-  static async connect<T = unknown>(subject: string, options: NatsChannelConnectOptions<T> = {}): Promise<NatsChannel<T>> {
+  static async connect<T = unknown>(
+    subject: string,
+    options: NatsChannelConnectOptions<T> = {},
+  ): Promise<NatsChannel<T>> {
     checkSubject(subject);
     checkConnectOptions(options);
     const settings = channelSettings(options);
@@ -204,13 +251,20 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
       const prefix = newPrefix();
       sub = held.nc.subscribe(`${prefix}.>`);
       const timeout = options.timeout ?? 5000;
-      const limit = deadline(`${what}: connect`, { signal: options.signal, timeout: Math.max(1, timeout - (Date.now() - started)) })!;
+      const limit = deadline(`${what}: connect`, {
+        signal: options.signal,
+        timeout: Math.max(1, timeout - (Date.now() - started)),
+      })!;
       let reply: Msg;
       try {
         if (limit.signal.aborted) throw limit.error();
-        const requesting = held.nc.request(subject, encodeHello({ v: 1, prefix, capacity: settings.capacity, interval: settings.interval }), {
-          timeout: Math.max(1, Math.ceil(timeout - (Date.now() - started))),
-        });
+        const requesting = held.nc.request(
+          subject,
+          encodeHello({ v: 1, prefix, capacity: settings.capacity, interval: settings.interval }),
+          {
+            timeout: Math.max(1, Math.ceil(timeout - (Date.now() - started))),
+          },
+        );
         reply = await limit.race(requesting);
       } catch (error) {
         if (limit.signal.aborted) throw limit.error();
@@ -299,7 +353,10 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
     this.#closed = true;
     if (this.#ended === undefined) {
       const ms = this.#settings.lingerMs;
-      await this.#pending.drainedWithin(ms, () => new ClosedError(`NATS channel (the peer made no room within its lingerTimeout of ${ms} ms at close)`));
+      await this.#pending.drainedWithin(
+        ms,
+        () => new ClosedError(`NATS channel (the peer made no room within its lingerTimeout of ${ms} ms at close)`),
+      );
     }
     this.#released = true;
     clearInterval(this.#timer);
@@ -307,7 +364,11 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
       try {
         this.#nc.publish(`${this.#link.peerPrefix}.c.${this.#sent}`);
         // The marker must reach the server before a connection of our own closes; bounded for a server that is down.
-        if (this.#held?.owned) await Promise.race([this.#nc.flush(), new Promise((resolve) => setTimeout(resolve, CLOSE_FLUSH_MS).unref())]).catch(() => {});
+        if (this.#held?.owned)
+          await Promise.race([
+            this.#nc.flush(),
+            new Promise((resolve) => setTimeout(resolve, CLOSE_FLUSH_MS).unref()),
+          ]).catch(() => {});
       } catch {
         // The connection is closing: the peer learns it from the silence.
       }
@@ -327,14 +388,17 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
     if (this.#closed) throw new ClosedError('NATS channel');
     if (this.#ended !== undefined) throw this.#sendError();
     const encoded = this.#settings.codec.encode(message);
-    if (encoded.length > this.#maxMessageBytes) throw new TooLargeError('message', encoded.length, this.#maxMessageBytes);
+    if (encoded.length > this.#maxMessageBytes)
+      throw new TooLargeError('message', encoded.length, this.#maxMessageBytes);
     // The client holds the bytes until its next flush and the codec may reuse its buffer: keep a copy.
     return copyBytes(encoded);
   }
 
   #sendError(): IpcError {
     const ended = this.#ended!;
-    return ended.code === 'IPCX_ERR_CLOSED' ? new PeerGoneError('NATS channel peer (it closed the channel)', { cause: ended }) : ended;
+    return ended.code === 'IPCX_ERR_CLOSED'
+      ? new PeerGoneError('NATS channel peer (it closed the channel)', { cause: ended })
+      : ended;
   }
 
   #publish(bytes: Uint8Array): void {
@@ -372,7 +436,11 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
 
   #tick(): void {
     if (Date.now() - this.#lastHeard > SILENT_INTERVALS * Math.max(this.#settings.interval, this.#link.peerInterval)) {
-      this.#end(new PeerGoneError(`NATS channel peer (not heard from in ${SILENT_INTERVALS} intervals of ${Math.max(this.#settings.interval, this.#link.peerInterval)} ms)`));
+      this.#end(
+        new PeerGoneError(
+          `NATS channel peer (not heard from in ${SILENT_INTERVALS} intervals of ${Math.max(this.#settings.interval, this.#link.peerInterval)} ms)`,
+        ),
+      );
       return;
     }
     this.#ping();
@@ -386,7 +454,12 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
     if (kind === 100 /* d */) {
       this.#received++;
       if (this.#inbox.size >= this.#settings.capacity) {
-        this.#end(new BadFrameError(`the peer sent more than the channel's capacity of ${this.#settings.capacity} unread messages`), true);
+        this.#end(
+          new BadFrameError(
+            `the peer sent more than the channel's capacity of ${this.#settings.capacity} unread messages`,
+          ),
+          true,
+        );
         return;
       }
       this.#inbox.push(msg.data);
@@ -400,9 +473,19 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
         this.#peerRead = read;
         this.#flushPending();
       }
-      if (sent > this.#received) this.#end(new PeerGoneError(`NATS channel: ${sent - this.#received} message(s) from the peer were lost by NATS (a broken connection)`));
+      if (sent > this.#received)
+        this.#end(
+          new PeerGoneError(
+            `NATS channel: ${sent - this.#received} message(s) from the peer were lost by NATS (a broken connection)`,
+          ),
+        );
     } else if (kind === 99 /* c */) {
-      if (sent > this.#received) this.#end(new PeerGoneError(`NATS channel: ${sent - this.#received} message(s) from the peer were lost by NATS (a broken connection)`));
+      if (sent > this.#received)
+        this.#end(
+          new PeerGoneError(
+            `NATS channel: ${sent - this.#received} message(s) from the peer were lost by NATS (a broken connection)`,
+          ),
+        );
       else this.#end(new ClosedError('NATS channel (closed by the peer)'));
     }
   }
@@ -426,5 +509,4 @@ export class NatsChannel<T = unknown> extends AbstractChannel<T> {
     this.#unwatchClosed();
     this.#link.sub.unsubscribe();
   }
-
 }

@@ -1,7 +1,13 @@
 import { ClosedError, TooLargeError, isIpcError, type Codec, type WaitOptions } from '@ipcx/core';
 import { checkInteger, deadline, intervalOption } from '@ipcx/core/transport';
 import { Kvm, type KV } from '@nats-io/kv';
-import { checkConnectOptions, holdConnection, releaseConnection, type HeldConnection, type NatsConnectOptions } from './internal/connection.js';
+import {
+  checkConnectOptions,
+  holdConnection,
+  releaseConnection,
+  type HeldConnection,
+  type NatsConnectOptions,
+} from './internal/connection.js';
 import { fromNatsError } from './internal/errors.js';
 import {
   TOPIC_KEY,
@@ -75,7 +81,15 @@ export class NatsPublisher<T = unknown> implements AsyncDisposable {
   #closing: Promise<void> | undefined;
   #last: { revision: number; value: T } | undefined;
 
-  private constructor(held: HeldConnection, kv: KV, codec: Codec<T>, maxValueBytes: number, bucket: string, interval: number, what: string) {
+  private constructor(
+    held: HeldConnection,
+    kv: KV,
+    codec: Codec<T>,
+    maxValueBytes: number,
+    bucket: string,
+    interval: number,
+    what: string,
+  ) {
     this.#held = held;
     this.#kv = kv;
     this.#codec = codec;
@@ -93,16 +107,24 @@ export class NatsPublisher<T = unknown> implements AsyncDisposable {
     checkConnectOptions(options);
     const codec = topicCodec(options.codec);
     const history = checkInteger('history', options.history, { min: 1, max: 64, default: DEFAULT_HISTORY }); // NATS KV's bound
-    const maxValueBytes = checkInteger('maxValueBytes', options.maxValueBytes, { min: 1, default: DEFAULT_MAX_VALUE_BYTES });
+    const maxValueBytes = checkInteger('maxValueBytes', options.maxValueBytes, {
+      min: 1,
+      default: DEFAULT_MAX_VALUE_BYTES,
+    });
     const interval = intervalOption('heartbeatInterval', options.heartbeatInterval, 1000);
     const what = `topic "${topic}" publisher`;
     const held = await holdConnection(what, options);
     try {
       const max = Math.min(maxValueBytes, held.nc.info?.max_payload ?? Infinity);
-      const kv = await new Kvm(held.nc).create(bucket, { history, maxValueSize: max, ...(options.timeout !== undefined ? { timeout: Math.max(1, Math.ceil(options.timeout)) } : {}) });
+      const kv = await new Kvm(held.nc).create(bucket, {
+        history,
+        maxValueSize: max,
+        ...(options.timeout !== undefined ? { timeout: Math.max(1, Math.ceil(options.timeout)) } : {}),
+      });
       const latest = await kv.get(TOPIC_KEY);
       const publisher = new NatsPublisher<T>(held, kv, codec, max, bucket, interval, what);
-      if (latest?.operation === 'PUT') publisher.#last = { revision: latest.revision, value: codec.decode(latest.value, false) };
+      if (latest?.operation === 'PUT')
+        publisher.#last = { revision: latest.revision, value: codec.decode(latest.value, false) };
       return publisher;
     } catch (error) {
       await releaseConnection(held);
@@ -114,7 +136,10 @@ export class NatsPublisher<T = unknown> implements AsyncDisposable {
    * Removes the topic from NATS (its KV bucket, with every revision) and resolves to true, or to false when there
    * was none. Publishers and subscribers still attached end as when NATS loses the bucket.
    */
-  static async unlink(topic: string, options: NatsConnectOptions & { bucket?: string | undefined } = {}): Promise<boolean> {
+  static async unlink(
+    topic: string,
+    options: NatsConnectOptions & { bucket?: string | undefined } = {},
+  ): Promise<boolean> {
     const bucket = bucketName(topic, options.bucket);
     checkConnectOptions(options);
     const what = `topic "${topic}" unlink`;
@@ -163,7 +188,10 @@ export class NatsPublisher<T = unknown> implements AsyncDisposable {
    * it returns as a compare-and-set; when another writer won, reads again and calls `fn` again (at most
    * `maxAttempts` times, then `RevisionMismatchError`). Resolves to the revision written.
    */
-  async update(fn: (current: T | undefined, revision: number) => T | Promise<T>, options: UpdateOptions = {}): Promise<number> {
+  async update(
+    fn: (current: T | undefined, revision: number) => T | Promise<T>,
+    options: UpdateOptions = {},
+  ): Promise<number> {
     if (this.#closed) throw new ClosedError(this.#what);
     const attempts = checkInteger('maxAttempts', options.maxAttempts, { min: 1, default: 100 });
     let lastError: unknown;
@@ -238,11 +266,14 @@ export class NatsPublisher<T = unknown> implements AsyncDisposable {
     const timeout = options.timeout === undefined ? undefined : Math.max(1, Math.ceil(options.timeout));
     const writing = (async () => {
       try {
-        if (expected === undefined) return await this.#kv.put(TOPIC_KEY, bytes, timeout === undefined ? {} : { timeout });
+        if (expected === undefined)
+          return await this.#kv.put(TOPIC_KEY, bytes, timeout === undefined ? {} : { timeout });
         if (expected === 0) return await this.#kv.create(TOPIC_KEY, bytes);
         return await this.#kv.update(TOPIC_KEY, bytes, expected, timeout);
       } catch (error) {
-        const actual = isWrongLastSequence(error) ? ((await this.#kv.get(TOPIC_KEY).catch(() => null))?.revision ?? 0) : 0;
+        const actual = isWrongLastSequence(error)
+          ? ((await this.#kv.get(TOPIC_KEY).catch(() => null))?.revision ?? 0)
+          : 0;
         throw fromKvWriteError(what, error, expected, actual);
       }
     })();

@@ -1,8 +1,24 @@
-import { ClosedError, NotFoundError, PeerGoneError, RevisionNotFoundError, isIpcError, type Codec, type IpcError, type WaitOptions } from '@ipcx/core';
+import {
+  ClosedError,
+  NotFoundError,
+  PeerGoneError,
+  RevisionNotFoundError,
+  isIpcError,
+  type Codec,
+  type IpcError,
+  type WaitOptions,
+} from '@ipcx/core';
 import { Inbox, checkEnum, checkInteger, intervalOption, iterate } from '@ipcx/core/transport';
 import type { KV, KvEntry } from '@nats-io/kv';
 import type { QueuedIterator, Status, Subscription } from '@nats-io/transport-node';
-import { checkConnectOptions, holdConnection, onConnectionClosed, releaseConnection, type HeldConnection, type NatsConnectOptions } from './internal/connection.js';
+import {
+  checkConnectOptions,
+  holdConnection,
+  onConnectionClosed,
+  releaseConnection,
+  type HeldConnection,
+  type NatsConnectOptions,
+} from './internal/connection.js';
 import { fromNatsError } from './internal/errors.js';
 import { TOPIC_KEY, bucketName, openBucket, presenceSubject, topicCodec } from './internal/topic-common.js';
 
@@ -103,7 +119,12 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
     codec: Codec<T>,
     bucket: string,
     what: string,
-    settings: { capacity: number; peerCheckInterval: number; heartbeatInterval: number; onPublisherGone: 'error' | 'wait' },
+    settings: {
+      capacity: number;
+      peerCheckInterval: number;
+      heartbeatInterval: number;
+      onPublisherGone: 'error' | 'wait';
+    },
     current: TopicEntry<T> | undefined,
     startAfter: number,
   ) {
@@ -125,10 +146,15 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
       },
     });
     void this.#followStatus();
-    this.#unwatchClosed = onConnectionClosed(nc, () => this.#end(new PeerGoneError(`${what}: NATS server (the connection closed)`)));
+    this.#unwatchClosed = onConnectionClosed(nc, () =>
+      this.#end(new PeerGoneError(`${what}: NATS server (the connection closed)`)),
+    );
     const check = setInterval(() => void this.#checkWatch(), settings.peerCheckInterval);
     const presence = setInterval(() => {
-      if (this.#publisherHeard !== undefined && Date.now() - this.#publisherHeard > SILENT_INTERVALS * this.#heartbeatInterval) {
+      if (
+        this.#publisherHeard !== undefined &&
+        Date.now() - this.#publisherHeard > SILENT_INTERVALS * this.#heartbeatInterval
+      ) {
         this.#publisherGone(false);
       }
     }, settings.heartbeatInterval);
@@ -146,7 +172,13 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
     checkConnectOptions(options);
     const codec = topicCodec(options.codec);
     const from = options.from ?? 'latest';
-    if (!(from === 'latest' || from === 'new' || (typeof from === 'object' && from !== null && Number.isInteger(from.revision) && from.revision >= 1))) {
+    if (
+      !(
+        from === 'latest' ||
+        from === 'new' ||
+        (typeof from === 'object' && from !== null && Number.isInteger(from.revision) && from.revision >= 1)
+      )
+    ) {
       throw new TypeError(`from must be 'latest', 'new' or { revision: n } with n >= 1, got ${JSON.stringify(from)}`);
     }
     const onPublisherGone = checkEnum('onPublisherGone', options.onPublisherGone, ['error', 'wait'] as const, 'error');
@@ -159,7 +191,10 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
       const kv = await openBucket(held.nc, bucket);
       if (kv === undefined) throw new NotFoundError(`topic "${topic}" (KV bucket "${bucket}")`);
       const latest = await kv.get(TOPIC_KEY);
-      const current = latest?.operation === 'PUT' ? { revision: latest.revision, value: codec.decode(latest.value, false) } : undefined;
+      const current =
+        latest?.operation === 'PUT'
+          ? { revision: latest.revision, value: codec.decode(latest.value, false) }
+          : undefined;
       const latestRevision = latest?.revision ?? 0;
       let startAfter: number;
       const initial: TopicEntry<T>[] = [];
@@ -178,7 +213,16 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
           }
         }
       }
-      const sub = new NatsSubscriber<T>(held, kv, codec, bucket, what, { capacity, peerCheckInterval, heartbeatInterval, onPublisherGone }, current, startAfter);
+      const sub = new NatsSubscriber<T>(
+        held,
+        kv,
+        codec,
+        bucket,
+        what,
+        { capacity, peerCheckInterval, heartbeatInterval, onPublisherGone },
+        current,
+        startAfter,
+      );
       for (const entry of initial) {
         sub.#inbox.push(entry);
         sub.#base = Math.min(sub.#base, entry.revision - 1);
@@ -275,10 +319,11 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
     this.#end(
       closed
         ? new ClosedError(`topic (its publisher closed it) for the ${this.#what}`)
-        : new PeerGoneError(`${this.#what}: the topic's publisher (not heard from in ${SILENT_INTERVALS} intervals of ${this.#heartbeatInterval} ms)`),
+        : new PeerGoneError(
+            `${this.#what}: the topic's publisher (not heard from in ${SILENT_INTERVALS} intervals of ${this.#heartbeatInterval} ms)`,
+          ),
     );
   }
-
 
   /** (Re)makes the KV watch from the revision after the last one seen; the old watch, if any, is dropped. */
   async #startWatch(): Promise<void> {
@@ -313,7 +358,12 @@ export class NatsSubscriber<T = unknown> implements AsyncIterable<TopicEntry<T>>
     } catch (error) {
       // The server is not back yet: the next check or reconnect tries again, a bounded number of times.
       if (++this.#fruitless >= MAX_FRUITLESS_WATCHES) {
-        this.#end(fromNatsError(`${this.#what}: NATS (the KV watch could not be made ${MAX_FRUITLESS_WATCHES} times in a row)`, error));
+        this.#end(
+          fromNatsError(
+            `${this.#what}: NATS (the KV watch could not be made ${MAX_FRUITLESS_WATCHES} times in a row)`,
+            error,
+          ),
+        );
       }
     }
   }

@@ -44,7 +44,9 @@ async function freePort(): Promise<number> {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -73,12 +75,17 @@ export async function startNatsServer(options: NatsTestServerOptions = {}): Prom
   let stopped = false;
 
   const launch = async (): Promise<void> => {
-    const proc = spawn(binary, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const proc = spawn(binary, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     child = proc;
     exited = new Promise((resolve) => proc.once('exit', () => resolve()));
     let log = '';
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => fail(new TimeoutError(`${binary} start (log: ${log.slice(-500)})`, readyTimeout)), readyTimeout);
+      const timer = setTimeout(
+        () => fail(new TimeoutError(`${binary} start (log: ${log.slice(-500)})`, readyTimeout)),
+        readyTimeout,
+      );
       const fail = (error: Error): void => {
         clearTimeout(timer);
         proc.stderr?.removeListener('data', onData);
@@ -96,7 +103,9 @@ export async function startNatsServer(options: NatsTestServerOptions = {}): Prom
       };
       proc.stderr?.on('data', onData);
       proc.once('error', (error) => fail(new SystemError(`${binary} start`, { cause: error })));
-      proc.once('exit', (code) => fail(new SystemError(`${binary} start (exited with ${code}; log: ${log.slice(-500)})`)));
+      proc.once('exit', (code) =>
+        fail(new SystemError(`${binary} start (exited with ${code}; log: ${log.slice(-500)})`)),
+      );
     });
   };
 

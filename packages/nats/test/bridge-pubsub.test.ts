@@ -5,7 +5,8 @@ import { natsServer, skipWithoutServer, uniqueName } from './helpers.js';
 
 // With the real @ipcx/pubsub: skipped (named) when the package is not in the workspace.
 const pubsub = await import('@ipcx/pubsub' as string).catch(() => undefined);
-if (!pubsub) console.warn('@ipcx/nats: @ipcx/pubsub is not in this workspace: the bridge tests with the real package are SKIPPED');
+if (!pubsub)
+  console.warn('@ipcx/nats: @ipcx/pubsub is not in this workspace: the bridge tests with the real package are SKIPPED');
 
 type Price = { price: number };
 
@@ -26,12 +27,16 @@ describe.skipIf(skipWithoutServer || !pubsub)('bridgeTopic with the real @ipcx/p
     await local.publish({ price: 1 });
     const localSub = track(await pubsub!.Subscriber.open(topic));
     track(await bridgeTopic<Price>(topic, { toNats: localSub, servers: server().url }));
-    const remote = track(await NatsSubscriber.open<Price>(topic, { servers: server().url, onPublisherGone: 'wait', timeout: 5000 }));
+    const remote = track(
+      await NatsSubscriber.open<Price>(topic, { servers: server().url, onPublisherGone: 'wait', timeout: 5000 }),
+    );
     const localWatcher = track(await pubsub!.Subscriber.open(topic));
     for (let i = 2; i <= 5; i++) await local.publish({ price: i });
     // The same code on both: next() until the value of local revision 5. (A pubsub subscriber, the bridge's
     // included, skips revisions it was too slow for: the NATS side then has fewer, still continuous.)
-    const watch = async (sub: { next(o: { timeout: number }): Promise<TopicEntry<Price>> }): Promise<TopicEntry<Price>[]> => {
+    const watch = async (sub: {
+      next(o: { timeout: number }): Promise<TopicEntry<Price>>;
+    }): Promise<TopicEntry<Price>[]> => {
       const seen: TopicEntry<Price>[] = [];
       while (seen.at(-1)?.value.price !== 5) seen.push(await sub.next({ timeout: 5000 }));
       return seen;

@@ -51,12 +51,16 @@ describeNats('bridgeTopic: a local topic mirrored into NATS KV and back', () => 
     const local = new LocalTopic<Price>();
     await local.publish({ price: 1 });
     const bridge = track(await bridgeTopic<Price>(topic, { toNats: local.subscriber(), servers: server().url }));
-    const remote = track(await NatsSubscriber.open<Price>(topic, { servers: server().url, timeout: 5000, onPublisherGone: 'wait' }));
+    const remote = track(
+      await NatsSubscriber.open<Price>(topic, { servers: server().url, timeout: 5000, onPublisherGone: 'wait' }),
+    );
     for (let i = 2; i <= 6; i++) await local.publish({ price: i });
     const seen: TopicEntry<Price>[] = [];
     while (seen.at(-1)?.revision !== 6) {
       const entry = await remote.next({ timeout: 5000 }).catch((error: unknown) => {
-        throw new Error(`after ${JSON.stringify(seen)}, mirrored ${bridge.mirrored}: ${String(error)}`, { cause: error });
+        throw new Error(`after ${JSON.stringify(seen)}, mirrored ${bridge.mirrored}: ${String(error)}`, {
+          cause: error,
+        });
       });
       seen.push(entry);
     }
@@ -80,10 +84,18 @@ describeNats('bridgeTopic: a local topic mirrored into NATS KV and back', () => 
   it('ends with RevisionMismatchError when another writer publishes to the NATS topic, and close is idempotent', async () => {
     const topic = uniqueName('two-writers');
     const local = new LocalTopic<Price>();
-    const bridge: TopicBridge = track(await bridgeTopic<Price>(topic, { toNats: local.subscriber(), servers: server().url }));
+    const bridge: TopicBridge = track(
+      await bridgeTopic<Price>(topic, { toNats: local.subscriber(), servers: server().url }),
+    );
     await local.publish({ price: 1 });
     const intruder = track(await NatsPublisher.create<Price>(topic, { servers: server().url }));
-    const sub = track(await NatsSubscriber.open<Price>(topic, { servers: server().url, from: { revision: 1 }, onPublisherGone: 'wait' }));
+    const sub = track(
+      await NatsSubscriber.open<Price>(topic, {
+        servers: server().url,
+        from: { revision: 1 },
+        onPublisherGone: 'wait',
+      }),
+    );
     expect((await sub.next({ timeout: 5000 })).revision).toBe(1);
     await intruder.publish({ price: 666 });
     await local.publish({ price: 2 });

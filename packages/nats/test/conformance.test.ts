@@ -16,14 +16,26 @@ describeNats('NatsChannel over a real nats-server', () => {
   let subject: string;
   beforeAll(async () => {
     subject = uniqueName('conformance');
-    listener = await NatsChannelServer.listen(subject, { servers: server().url, capacity: CAPACITY, maxMessageBytes: MAX, peerCheckInterval: INTERVAL });
+    listener = await NatsChannelServer.listen(subject, {
+      servers: server().url,
+      capacity: CAPACITY,
+      maxMessageBytes: MAX,
+      peerCheckInterval: INTERVAL,
+    });
   });
   afterAll(async () => {
     await listener?.close();
   });
 
   const connect = <T>(options: Parameters<typeof NatsChannel.connect<T>>[1] = {}): Promise<NatsChannel<T>> =>
-    NatsChannel.connect<T>(subject, { servers: server().url, capacity: CAPACITY, maxMessageBytes: MAX, peerCheckInterval: INTERVAL, timeout: 5000, ...options });
+    NatsChannel.connect<T>(subject, {
+      servers: server().url,
+      capacity: CAPACITY,
+      maxMessageBytes: MAX,
+      peerCheckInterval: INTERVAL,
+      timeout: 5000,
+      ...options,
+    });
 
   /** The server's end of a connection from a child process that echoes, for the case that SIGKILLs it. */
   async function killableClient(): Promise<KillablePeer> {
@@ -101,14 +113,26 @@ describeNats('NatsChannel.connect and NatsChannelServer', () => {
 
   it('connect fails with NotFoundError when nobody listens, and ends at its signal', async () => {
     const subject = uniqueName('nobody');
-    await expect(NatsChannel.connect(subject, { servers: server().url, timeout: 2000 })).rejects.toMatchObject({ code: 'IPCX_ERR_NOT_FOUND' });
-    await expect(NatsChannel.connect(subject, { servers: server().url, signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'IPCX_ERR_ABORTED' });
-    await expect(NatsChannel.connect('bad subject', { servers: server().url })).rejects.toMatchObject({ code: 'IPCX_ERR_INVALID_NAME' });
-    await expect(NatsChannel.connect('a.>', { servers: server().url })).rejects.toMatchObject({ code: 'IPCX_ERR_INVALID_NAME' });
+    await expect(NatsChannel.connect(subject, { servers: server().url, timeout: 2000 })).rejects.toMatchObject({
+      code: 'IPCX_ERR_NOT_FOUND',
+    });
+    await expect(
+      NatsChannel.connect(subject, { servers: server().url, signal: AbortSignal.abort() }),
+    ).rejects.toMatchObject({ code: 'IPCX_ERR_ABORTED' });
+    await expect(NatsChannel.connect('bad subject', { servers: server().url })).rejects.toMatchObject({
+      code: 'IPCX_ERR_INVALID_NAME',
+    });
+    await expect(NatsChannel.connect('a.>', { servers: server().url })).rejects.toMatchObject({
+      code: 'IPCX_ERR_INVALID_NAME',
+    });
     await expect(NatsChannel.connect(subject, { servers: server().url, capacity: 0 })).rejects.toThrow(RangeError);
     for (const lingerTimeout of [-1, 1.5, Number.NaN]) {
-      await expect(NatsChannel.connect(subject, { servers: server().url, lingerTimeout })).rejects.toMatchObject({ code: 'IPCX_ERR_INVALID_OPTION' });
-      await expect(NatsChannelServer.listen(subject, { servers: server().url, lingerTimeout })).rejects.toMatchObject({ code: 'IPCX_ERR_INVALID_OPTION' });
+      await expect(NatsChannel.connect(subject, { servers: server().url, lingerTimeout })).rejects.toMatchObject({
+        code: 'IPCX_ERR_INVALID_OPTION',
+      });
+      await expect(NatsChannelServer.listen(subject, { servers: server().url, lingerTimeout })).rejects.toMatchObject({
+        code: 'IPCX_ERR_INVALID_OPTION',
+      });
     }
   });
 
@@ -118,7 +142,8 @@ describeNats('NatsChannel.connect and NatsChannelServer', () => {
     const b = await NatsChannelServer.listen<string>(subject, { servers: server().url });
     const clients: NatsChannel<string>[] = [];
     try {
-      for (let i = 0; i < 20; i++) clients.push(await NatsChannel.connect<string>(subject, { servers: server().url, timeout: 5000 }));
+      for (let i = 0; i < 20; i++)
+        clients.push(await NatsChannel.connect<string>(subject, { servers: server().url, timeout: 5000 }));
       const taken: NatsChannel<string>[] = [];
       const drain = async (s: NatsChannelServer<string>): Promise<void> => {
         for (;;) {

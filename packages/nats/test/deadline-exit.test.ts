@@ -31,6 +31,10 @@ describeNats('waits with a timeout in a process that has nothing else to do', ()
       await end.close();
       await listener.close();
     `;
-    expect(await exitOf(script, { cwd: packageDir })).toMatchObject({ code: 0, stderr: '', stdout: 'ping IPCX_ERR_TIMEOUT 1\n' });
+    expect(await exitOf(script, { cwd: packageDir })).toMatchObject({
+      code: 0,
+      stderr: '',
+      stdout: 'ping IPCX_ERR_TIMEOUT 1\n',
+    });
   });
 });

@@ -10,7 +10,10 @@ const example = fileURLToPath(new URL('../examples/topic-across-nats.mjs', impor
 describeNats('README examples', () => {
   it('topic-across-nats.mjs: a process that reaches the topic only through NATS sees revisions 1, 2 and 3', async () => {
     const { stdout } = await run(process.execPath, [example], { timeout: 30_000 });
-    const lines = stdout.trim().split('\n').map((line) => line.replace(/^watcher \d+: /, ''));
+    const lines = stdout
+      .trim()
+      .split('\n')
+      .map((line) => line.replace(/^watcher \d+: /, ''));
     expect(lines).toEqual(['revision 1: ACME 41', 'revision 2: ACME 42', 'revision 3: ACME 43']);
   });
 });

@@ -55,7 +55,11 @@ describeNats('faults NATS users hit: restarts, slow consumers, reconnect storms'
     expect((await sub.next({ timeout: 5000 })).revision).toBe(2);
     await server.restart();
     // Publishing succeeds once the publisher's connection and JetStream are back.
-    const revision = await eventually(() => pub.publish({ price: 3 }, { timeout: 1000 }), 15_000, 'publish after the restart');
+    const revision = await eventually(
+      () => pub.publish({ price: 3 }, { timeout: 1000 }),
+      15_000,
+      'publish after the restart',
+    );
     expect(revision).toBe(3);
     expect(await sub.next({ timeout: 10_000 })).toEqual({ revision: 3, value: { price: 3 } });
     await pub.publish({ price: 4 });
@@ -101,7 +105,9 @@ describeNats('faults NATS users hit: restarts, slow consumers, reconnect storms'
     const server = await start();
     const subject = uniqueName('chan-restart');
     const listener = track(await NatsChannelServer.listen(subject, { servers: server.url, peerCheckInterval: 200 }));
-    const client = track(await NatsChannel.connect(subject, { servers: server.url, peerCheckInterval: 200, timeout: 5000 }));
+    const client = track(
+      await NatsChannel.connect(subject, { servers: server.url, peerCheckInterval: 200, timeout: 5000 }),
+    );
     const accepted = await listener.accept({ timeout: 5000 });
     await client.send('before');
     expect(await accepted.receive({ timeout: 5000 })).toBe('before');
@@ -115,7 +121,13 @@ describeNats('faults NATS users hit: restarts, slow consumers, reconnect storms'
     if (isIpcError(outcome)) expect(['IPCX_ERR_PEER_GONE', 'IPCX_ERR_CLOSED']).toContain(outcome.code);
     else expect(outcome).toBe('after');
     // Now the server goes away for good: a waiting receive ends with PeerGoneError within 5 silent intervals.
-    const fresh = track(await eventually(() => NatsChannel.connect(subject, { servers: server.url, peerCheckInterval: 200, timeout: 1000 }), 15_000, 'connect after the restart'));
+    const fresh = track(
+      await eventually(
+        () => NatsChannel.connect(subject, { servers: server.url, peerCheckInterval: 200, timeout: 1000 }),
+        15_000,
+        'connect after the restart',
+      ),
+    );
     const freshAccepted = await listener.accept({ timeout: 5000 });
     const waiting = freshAccepted.receive({ timeout: 10_000 }).catch((error: unknown) => error);
     const clientWaiting = fresh.receive({ timeout: 10_000 }).catch((error: unknown) => error);
@@ -159,9 +171,13 @@ describeNats('faults NATS users hit: restarts, slow consumers, reconnect storms'
         sent++;
       }
     })();
-    await within((async () => {
-      while (sent < 4) await new Promise((resolve) => setImmediate(resolve));
-    })(), 5000, 'the first sends');
+    await within(
+      (async () => {
+        while (sent < 4) await new Promise((resolve) => setImmediate(resolve));
+      })(),
+      5000,
+      'the first sends',
+    );
     expect(sent).toBe(4); // the fifth waits for credit
     for (let i = 0; i < 200; i++) expect(await reader.receive({ timeout: 5000 })).toBe(i);
     await sending;
@@ -170,11 +186,19 @@ describeNats('faults NATS users hit: restarts, slow consumers, reconnect storms'
   it('a reconnect storm (the server restarted five times in a row) ends in recovery of topics and channels', async () => {
     const { server, pub, sub } = await watchedTopic('storm', 500);
     const subject = uniqueName('storm-chan');
-    const listener = track(await NatsChannelServer.listen<string>(subject, { servers: server.url, peerCheckInterval: 2000 }));
-    const client = track(await NatsChannel.connect<string>(subject, { servers: server.url, peerCheckInterval: 2000, timeout: 5000 }));
+    const listener = track(
+      await NatsChannelServer.listen<string>(subject, { servers: server.url, peerCheckInterval: 2000 }),
+    );
+    const client = track(
+      await NatsChannel.connect<string>(subject, { servers: server.url, peerCheckInterval: 2000, timeout: 5000 }),
+    );
     const accepted = await listener.accept({ timeout: 5000 });
     for (let i = 0; i < 5; i++) await server.restart({ kill: i % 2 === 1 });
-    const revision = await eventually(() => pub.publish({ price: 99 }, { timeout: 1000 }), 20_000, 'publish after the storm');
+    const revision = await eventually(
+      () => pub.publish({ price: 99 }, { timeout: 1000 }),
+      20_000,
+      'publish after the storm',
+    );
     expect(await sub.next({ timeout: 15_000 })).toEqual({ revision, value: { price: 99 } });
     const outcome = await client
       .send('after the storm', { timeout: 5000 })

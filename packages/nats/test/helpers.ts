@@ -15,7 +15,8 @@ export const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
  * IPCX_NATS_OPTIONAL=1 says a machine without it may skip them (the skip is then named in the output).
  */
 export const skipWithoutServer = !natsServerAvailable() && process.env.IPCX_NATS_OPTIONAL === '1';
-if (skipWithoutServer) console.warn('@ipcx/nats: nats-server is not installed and IPCX_NATS_OPTIONAL=1: every NATS test is SKIPPED');
+if (skipWithoutServer)
+  console.warn('@ipcx/nats: nats-server is not installed and IPCX_NATS_OPTIONAL=1: every NATS test is SKIPPED');
 
 /** `describe`, skipped only when nats-server is missing and IPCX_NATS_OPTIONAL=1. */
 export const describeNats = describe.skipIf(skipWithoutServer);

@@ -14,12 +14,18 @@ describeNats('topics on NATS KV: NatsPublisher and NatsSubscriber', () => {
   afterEach(async () => {
     await Promise.all(open.splice(0).map((o) => o.close()));
   });
-  const publisher = async <T = Price>(topic: string, options: Parameters<typeof NatsPublisher.create<T>>[1] = {}): Promise<NatsPublisher<T>> => {
+  const publisher = async <T = Price>(
+    topic: string,
+    options: Parameters<typeof NatsPublisher.create<T>>[1] = {},
+  ): Promise<NatsPublisher<T>> => {
     const pub = await NatsPublisher.create<T>(topic, { servers: server().url, ...options });
     open.push(pub);
     return pub;
   };
-  const subscriber = async <T = Price>(topic: string, options: Parameters<typeof NatsSubscriber.open<T>>[1] = {}): Promise<NatsSubscriber<T>> => {
+  const subscriber = async <T = Price>(
+    topic: string,
+    options: Parameters<typeof NatsSubscriber.open<T>>[1] = {},
+  ): Promise<NatsSubscriber<T>> => {
     const sub = await NatsSubscriber.open<T>(topic, { servers: server().url, timeout: 5000, ...options });
     open.push(sub);
     return sub;
@@ -77,7 +83,13 @@ describeNats('topics on NATS KV: NatsPublisher and NatsSubscriber', () => {
     expect((await waiting).revision).toBe(7);
     expect((await replay.next({ timeout: 5000 })).revision).toBe(7);
     // History keeps 4: revision 2 is gone, and asking for it is an error, not a silent jump.
-    await expect(subscriber(topic, { from: { revision: 2 } })).rejects.toMatchObject({ name: 'RevisionNotFoundError', code: 'IPCX_ERR_NOT_FOUND', revision: 2, oldest: 4, latest: 7 });
+    await expect(subscriber(topic, { from: { revision: 2 } })).rejects.toMatchObject({
+      name: 'RevisionNotFoundError',
+      code: 'IPCX_ERR_NOT_FOUND',
+      revision: 2,
+      oldest: 4,
+      latest: 7,
+    });
     // A revision not published yet: iteration starts there.
     const future = await subscriber(topic, { from: { revision: 9 } });
     await pub.publish({ price: 8 });
@@ -89,14 +101,20 @@ describeNats('topics on NATS KV: NatsPublisher and NatsSubscriber', () => {
     const topic = uniqueName('cas');
     const pub = await publisher(topic);
     expect(await pub.publish({ price: 1 }, { expectedRevision: 0 })).toBe(1);
-    await expect(pub.publish({ price: 9 }, { expectedRevision: 0 })).rejects.toMatchObject({ code: 'IPCX_ERR_REVISION', expected: 0, actual: 1 });
+    await expect(pub.publish({ price: 9 }, { expectedRevision: 0 })).rejects.toMatchObject({
+      code: 'IPCX_ERR_REVISION',
+      expected: 0,
+      actual: 1,
+    });
     expect(await pub.publish({ price: 2 }, { expectedRevision: 1 })).toBe(2);
     const error = await pub.publish({ price: 9 }, { expectedRevision: 1 }).catch((e: unknown) => e);
     assert.ok(isIpcError(error));
     expect(error).toMatchObject({ name: 'RevisionMismatchError', code: 'IPCX_ERR_REVISION', expected: 1, actual: 2 });
     const sub = await subscriber(topic);
     expect(sub.current()).toEqual({ revision: 2, value: { price: 2 } });
-    await expect(pub.publish({ price: 3 }, { signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'IPCX_ERR_ABORTED' });
+    await expect(pub.publish({ price: 3 }, { signal: AbortSignal.abort() })).rejects.toMatchObject({
+      code: 'IPCX_ERR_ABORTED',
+    });
     expect(await pub.publish({ price: 3 }, { timeout: 5000 })).toBe(3);
   });
 
@@ -142,9 +160,13 @@ describeNats('topics on NATS KV: NatsPublisher and NatsSubscriber', () => {
     expect(await sub.next({ timeout: 5000 })).toEqual({ revision: 1, value: { price: 1 } });
     expect(sub.revision).toBe(1);
     // Heard alive before it dies (presence every 50 ms).
-    await within((async () => {
-      while (!sub.publisherAlive) await new Promise((resolve) => setImmediate(resolve));
-    })(), 5000, 'the publisher heard');
+    await within(
+      (async () => {
+        while (!sub.publisherAlive) await new Promise((resolve) => setImmediate(resolve));
+      })(),
+      5000,
+      'the publisher heard',
+    );
     await killChild(child);
     await expect(within(sub.next(), 5000, 'the end')).rejects.toMatchObject({ code: 'IPCX_ERR_PEER_GONE' });
   });
@@ -157,7 +179,9 @@ describeNats('topics on NATS KV: NatsPublisher and NatsSubscriber', () => {
     const sub = await subscriber<unknown>(topic, { codec: jsonCodec });
     expect(sub.current()).toEqual({ revision: 1, value: { text: 'ok' } });
     await expect(subscriber(uniqueName('missing'))).rejects.toMatchObject({ code: 'IPCX_ERR_NOT_FOUND' });
-    await expect(NatsSubscriber.open('bad name', { servers: server().url })).rejects.toMatchObject({ code: 'IPCX_ERR_INVALID_NAME' });
+    await expect(NatsSubscriber.open('bad name', { servers: server().url })).rejects.toMatchObject({
+      code: 'IPCX_ERR_INVALID_NAME',
+    });
     await expect(NatsPublisher.create(topic, { servers: server().url, history: 65 })).rejects.toThrow(RangeError);
   });
 

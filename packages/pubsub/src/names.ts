@@ -19,7 +19,10 @@ export function checkTopicName(topic: unknown): string {
     throw new InvalidNameError(topic, `a topic name has 1 to ${MAX_TOPIC_LENGTH} characters`);
   }
   if (!TOPIC_PATTERN.test(topic)) {
-    throw new InvalidNameError(topic, "a topic name has only letters, digits, '_', '.' and '-', and starts with a letter, digit or '_'");
+    throw new InvalidNameError(
+      topic,
+      "a topic name has only letters, digits, '_', '.' and '-', and starts with a letter, digit or '_'",
+    );
   }
   return topic;
 }
@@ -91,7 +94,8 @@ export function runtimeDir(dir?: string): string {
   }
   if (!stat.isDirectory()) throw new PermissionError(`runtime directory ${chosen} is not a directory`);
   const uid = process.getuid?.();
-  if (uid !== undefined && stat.uid !== uid) throw new PermissionError(`runtime directory ${chosen} belongs to uid ${stat.uid}, not ${uid}`);
+  if (uid !== undefined && stat.uid !== uid)
+    throw new PermissionError(`runtime directory ${chosen} belongs to uid ${stat.uid}, not ${uid}`);
   return chosen;
 }
 

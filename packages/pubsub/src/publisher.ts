@@ -1,11 +1,36 @@
 import { existsSync, rmSync } from 'node:fs';
-import { AlreadyExistsError, ClosedError, PeerGoneError, RevisionMismatchError, TooLargeError, isIpcError, msgpackCodec, type Codec, type WaitOptions } from '@ipcx/core';
+import {
+  AlreadyExistsError,
+  ClosedError,
+  PeerGoneError,
+  RevisionMismatchError,
+  TooLargeError,
+  isIpcError,
+  msgpackCodec,
+  type Codec,
+  type WaitOptions,
+} from '@ipcx/core';
 import { FileLock } from '@ipcx/shm';
-import { UnixServer, UnixSocket, sameUser, type PeerCredentials, type StreamChannel, type UnixChannel } from '@ipcx/sockets';
+import {
+  UnixServer,
+  UnixSocket,
+  sameUser,
+  type PeerCredentials,
+  type StreamChannel,
+  type UnixChannel,
+} from '@ipcx/sockets';
 import { TopicSegment, unlinkQuietly } from './internal/segment.js';
 import { TopicLock } from './internal/topic-lock.js';
 import type { PublisherMessage, SubscriberMessage } from './internal/protocol.js';
-import { checkTopicName, lockPath, runtimeDir, segmentName, socketPath, topicGenerations, writersLockPath } from './names.js';
+import {
+  checkTopicName,
+  lockPath,
+  runtimeDir,
+  segmentName,
+  socketPath,
+  topicGenerations,
+  writersLockPath,
+} from './names.js';
 import {
   checkBoolean,
   checkCodec,
@@ -136,14 +161,26 @@ export class Publisher<T = unknown> implements AsyncDisposable {
    */
   static async create<T = unknown>(topic: string, options: PublisherOptions<T> = {}): Promise<Publisher<T>> {
     checkTopicName(topic);
-    const maxValueBytes = checkInteger('maxValueBytes', options.maxValueBytes, { min: 1, max: 1 << 30, default: DEFAULT_MAX_VALUE_BYTES });
-    const bufferBytes = checkInteger('bufferBytes', options.bufferBytes, { min: 1, max: maxValueBytes, default: Math.min(DEFAULT_BUFFER_BYTES, maxValueBytes) });
+    const maxValueBytes = checkInteger('maxValueBytes', options.maxValueBytes, {
+      min: 1,
+      max: 1 << 30,
+      default: DEFAULT_MAX_VALUE_BYTES,
+    });
+    const bufferBytes = checkInteger('bufferBytes', options.bufferBytes, {
+      min: 1,
+      max: maxValueBytes,
+      default: Math.min(DEFAULT_BUFFER_BYTES, maxValueBytes),
+    });
     const history = checkInteger('history', options.history, { min: 1, max: MAX_HISTORY, default: 1 });
     const codec = checkCodec(options.codec, msgpackCodec as Codec<T>, ['encode', 'decode']);
     const mode = checkMode('mode', options.mode, 0o600);
     const takeover = checkBoolean('takeover', options.takeover, true);
     const writers = checkEnum('writers', options.writers, ['single', 'locked'] as const, 'single');
-    const maxSubscribers = checkInteger('maxSubscribers', options.maxSubscribers, { min: 1, max: 65536, default: 1024 });
+    const maxSubscribers = checkInteger('maxSubscribers', options.maxSubscribers, {
+      min: 1,
+      max: 65536,
+      default: 1024,
+    });
     const authorize = options.authorize ?? ((mode & 0o077) === 0 ? sameUser : () => true);
     if (typeof authorize !== 'function') throw new TypeError('authorize must be a function');
     const dir = runtimeDir(options.dir);
@@ -153,7 +190,8 @@ export class Publisher<T = unknown> implements AsyncDisposable {
     try {
       lock = await TopicLock.acquire(lockPath(dir, topic), mode, what);
     } catch (error) {
-      if (writers === 'locked' && isIpcError(error) && error.code === 'IPCX_ERR_ALREADY_EXISTS') return Publisher.#joinLocked<T>(topic, dir, codec, maxValueBytes, mode, what);
+      if (writers === 'locked' && isIpcError(error) && error.code === 'IPCX_ERR_ALREADY_EXISTS')
+        return Publisher.#joinLocked<T>(topic, dir, codec, maxValueBytes, mode, what);
       throw error;
     }
     let segment: TopicSegment | undefined;
@@ -161,13 +199,20 @@ export class Publisher<T = unknown> implements AsyncDisposable {
     try {
       const previous = TopicSegment.openLatest(topic, true);
       if (previous !== undefined && !takeover) {
-        throw new AlreadyExistsError(`${what} (left by a publisher that died; pass takeover: true to continue it, or Publisher.unlink it)`);
+        throw new AlreadyExistsError(
+          `${what} (left by a publisher that died; pass takeover: true to continue it, or Publisher.unlink it)`,
+        );
       }
       const generation = Math.max(0, ...topicGenerations(topic)) + 1;
       const kept = previous === undefined ? [] : keptRevisions(previous);
       const largest = kept.reduce((n, r) => Math.max(n, r.bytes.length), 0);
       const slotBytes = writers === 'locked' ? maxValueBytes : Math.min(maxValueBytes, Math.max(bufferBytes, largest));
-      segment = TopicSegment.create(topic, generation, { slotBytes, slots: history + 1, maxSubscribers, locked: writers === 'locked' }, mode);
+      segment = TopicSegment.create(
+        topic,
+        generation,
+        { slotBytes, slots: history + 1, maxSubscribers, locked: writers === 'locked' },
+        mode,
+      );
       for (const r of kept) if (r.bytes.length <= slotBytes) segment.write(r.revision, r.bytes);
       // Subscribers still mapping an old generation follow the chain to this one; then the names go.
       previous?.supersede(generation);
@@ -219,7 +264,14 @@ export class Publisher<T = unknown> implements AsyncDisposable {
     return removed;
   }
 
-  static async #joinLocked<T>(topic: string, dir: string, codec: Codec<T>, maxValueBytes: number, mode: number, what: string): Promise<Publisher<T>> {
+  static async #joinLocked<T>(
+    topic: string,
+    dir: string,
+    codec: Codec<T>,
+    maxValueBytes: number,
+    mode: number,
+    what: string,
+  ): Promise<Publisher<T>> {
     let host: StreamChannel<PublisherMessage | SubscriberMessage, PeerCredentials>;
     try {
       host = await UnixSocket.connect<PublisherMessage | SubscriberMessage>(socketPath(dir, topic), { timeout: 5000 });
@@ -232,7 +284,15 @@ export class Publisher<T = unknown> implements AsyncDisposable {
       const segment = TopicSegment.open(topic, hello.generation, true);
       if (!segment.locked) throw new AlreadyExistsError(`${what} (its publisher writes alone: writers: 'single')`);
       const writersLock = await FileLock.open(writersLockPath(dir, topic), { mode });
-      const publisher = new Publisher<T>(topic, { codec, maxValueBytes: Math.min(maxValueBytes, segment.slotBytes), mode, dir, lock: undefined, writersLock, segment });
+      const publisher = new Publisher<T>(topic, {
+        codec,
+        maxValueBytes: Math.min(maxValueBytes, segment.slotBytes),
+        mode,
+        dir,
+        lock: undefined,
+        writersLock,
+        segment,
+      });
       publisher.#host = host;
       void (async () => {
         try {
@@ -321,7 +381,10 @@ export class Publisher<T = unknown> implements AsyncDisposable {
    * Read, change, compare-and-set: calls `fn` with the current value and revision and publishes what it returns,
    * calling `fn` again if another write came in between. Resolves to the new revision.
    */
-  async update(fn: (current: T | undefined, revision: number) => T | Promise<T>, options: WaitOptions = {}): Promise<number> {
+  async update(
+    fn: (current: T | undefined, revision: number) => T | Promise<T>,
+    options: WaitOptions = {},
+  ): Promise<number> {
     checkWaitOptions(options);
     for (let attempt = 1; ; attempt++) {
       const current = this.current();
@@ -330,7 +393,8 @@ export class Publisher<T = unknown> implements AsyncDisposable {
       try {
         return await this.publish(next, { expectedRevision: revision });
       } catch (error) {
-        if (!(isIpcError(error) && error.code === 'IPCX_ERR_REVISION') || attempt >= 1000 || options.signal?.aborted) throw error;
+        if (!(isIpcError(error) && error.code === 'IPCX_ERR_REVISION') || attempt >= 1000 || options.signal?.aborted)
+          throw error;
       }
     }
   }
@@ -385,7 +449,8 @@ export class Publisher<T = unknown> implements AsyncDisposable {
 
   #encode(value: T): Uint8Array {
     const bytes = this.#codec.encode(value);
-    if (bytes.length > this.#maxValueBytes) throw new TooLargeError(`value for topic "${this.topic}"`, bytes.length, this.#maxValueBytes);
+    if (bytes.length > this.#maxValueBytes)
+      throw new TooLargeError(`value for topic "${this.topic}"`, bytes.length, this.#maxValueBytes);
     return bytes;
   }
 
@@ -417,7 +482,12 @@ export class Publisher<T = unknown> implements AsyncDisposable {
     const old = this.#segment;
     const slotBytes = Math.min(this.#maxValueBytes, Math.max(2 ** Math.ceil(Math.log2(needed)), old.slotBytes * 2));
     const generation = old.generation + 1;
-    const segment = TopicSegment.create(this.topic, generation, { slotBytes, slots: old.slots, maxSubscribers: old.maxSubscribers, locked: old.locked }, this.#mode);
+    const segment = TopicSegment.create(
+      this.topic,
+      generation,
+      { slotBytes, slots: old.slots, maxSubscribers: old.maxSubscribers, locked: old.locked },
+      this.#mode,
+    );
     for (const r of keptRevisions(old)) segment.write(r.revision, r.bytes);
     segment.subscribers = this.#clients.size;
     old.supersede(generation);
@@ -451,9 +521,19 @@ export class Publisher<T = unknown> implements AsyncDisposable {
     this.#registrations.push(
       // First, so that it is removed last, and synchronously: unlinkOwnedKernelObjectsSync() in an exit handler
       // cannot wait for close(), and must not leave the lock file behind.
-      registerKernelObject({ kind: 'file', name: lockPath(this.#dir, this.topic), owner, unlink: () => lock?.release(true) }),
+      registerKernelObject({
+        kind: 'file',
+        name: lockPath(this.#dir, this.topic),
+        owner,
+        unlink: () => lock?.release(true),
+      }),
       registerKernelObject({ kind: 'topic', name: this.topic, owner, unlink: () => this.close() }),
-      registerKernelObject({ kind: 'socket', name: socketPath(this.#dir, this.topic), owner, unlink: () => rmSync(socketPath(this.#dir, this.topic), { force: true }) }),
+      registerKernelObject({
+        kind: 'socket',
+        name: socketPath(this.#dir, this.topic),
+        owner,
+        unlink: () => rmSync(socketPath(this.#dir, this.topic), { force: true }),
+      }),
     );
     this.#registerSegment();
   }
@@ -461,7 +541,12 @@ export class Publisher<T = unknown> implements AsyncDisposable {
   #registerSegment(): void {
     this.#segmentRegistration?.unregister();
     const name = this.#segment.name;
-    this.#segmentRegistration = registerKernelObject({ kind: 'shm', name, owner: '@ipcx/pubsub', unlink: () => unlinkQuietly(name) });
+    this.#segmentRegistration = registerKernelObject({
+      kind: 'shm',
+      name,
+      owner: '@ipcx/pubsub',
+      unlink: () => unlinkQuietly(name),
+    });
   }
 
   async #acceptLoop(server: UnixServer<PublisherMessage | SubscriberMessage>): Promise<void> {

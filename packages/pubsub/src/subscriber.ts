@@ -1,6 +1,15 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { ClosedError, NotFoundError, PeerGoneError, RevisionNotFoundError, isIpcError, msgpackCodec, type Codec, type WaitOptions } from '@ipcx/core';
+import {
+  ClosedError,
+  NotFoundError,
+  PeerGoneError,
+  RevisionNotFoundError,
+  isIpcError,
+  msgpackCodec,
+  type Codec,
+  type WaitOptions,
+} from '@ipcx/core';
 import { futex } from '@ipcx/native';
 import { UnixSocket, type PeerCredentials, type StreamChannel } from '@ipcx/sockets';
 import { Word } from './layout.js';
@@ -86,7 +95,13 @@ export class Subscriber<T = unknown> implements AsyncIterable<Revision<T>>, Asyn
   private constructor(
     /** The topic's name. */
     readonly topic: string,
-    options: { codec: Codec<T>; dir: string; wait: boolean; authorize: SubscriberOptions<T>['authorize']; spinMicroseconds: number },
+    options: {
+      codec: Codec<T>;
+      dir: string;
+      wait: boolean;
+      authorize: SubscriberOptions<T>['authorize'];
+      spinMicroseconds: number;
+    },
   ) {
     this.#spinMs = options.spinMicroseconds / 1000;
     this.#codec = options.codec;
@@ -110,12 +125,22 @@ export class Subscriber<T = unknown> implements AsyncIterable<Revision<T>>, Asyn
     const from = options.from ?? 'latest';
     if (from !== 'latest' && from !== 'new') {
       const n = (from as { revision?: unknown } | null)?.revision;
-      if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) throw new TypeError(`from must be 'latest', 'new' or { revision: n } with an integer n >= 1, got ${String(from)}`);
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < 1)
+        throw new TypeError(
+          `from must be 'latest', 'new' or { revision: n } with an integer n >= 1, got ${String(from)}`,
+        );
     }
-    if (options.authorize !== undefined && typeof options.authorize !== 'function') throw new TypeError('authorize must be a function');
+    if (options.authorize !== undefined && typeof options.authorize !== 'function')
+      throw new TypeError('authorize must be a function');
     const spinMicroseconds = spinOption(options.spinMicroseconds, 50);
     const dir = runtimeDir(options.dir);
-    const subscriber = new Subscriber<T>(topic, { codec, dir, wait: gone === 'wait', authorize: options.authorize, spinMicroseconds });
+    const subscriber = new Subscriber<T>(topic, {
+      codec,
+      dir,
+      wait: gone === 'wait',
+      authorize: options.authorize,
+      spinMicroseconds,
+    });
     try {
       const limit = deadline(`subscribe to topic "${topic}"`, options);
       try {
@@ -129,7 +154,8 @@ export class Subscriber<T = unknown> implements AsyncIterable<Revision<T>>, Asyn
       } else if (from !== 'latest') {
         const n = from.revision;
         const head = segment.head;
-        if (n <= head && n < segment.oldest) throw new RevisionNotFoundError(`topic "${topic}"`, n, segment.oldest, head);
+        if (n <= head && n < segment.oldest)
+          throw new RevisionNotFoundError(`topic "${topic}"`, n, segment.oldest, head);
         subscriber.#last = n - 1;
         subscriber.#replayUntil = head;
       }
@@ -357,7 +383,10 @@ export class Subscriber<T = unknown> implements AsyncIterable<Revision<T>>, Asyn
       const signal = limit === undefined ? this.#stop.signal : AbortSignal.any([limit.signal, this.#stop.signal]);
       let connection: Connection;
       try {
-        connection = await UnixSocket.connect<PublisherMessage | SubscriberMessage>(this.#path, { signal, authorize: this.#authorize });
+        connection = await UnixSocket.connect<PublisherMessage | SubscriberMessage>(this.#path, {
+          signal,
+          authorize: this.#authorize,
+        });
       } catch (error) {
         if (this.#closed) throw new ClosedError(`subscriber of topic "${this.topic}"`);
         if (limit?.signal.aborted) throw limit.error();

@@ -28,6 +28,10 @@ describe('waits with a timeout in a process that has nothing else to do', () => 
       await subscriber.close();
       await publisher.close();
     `;
-    expect(await exitOf(script, { cwd: packageDir })).toMatchObject({ code: 0, stderr: '', stdout: 'first IPCX_ERR_TIMEOUT\n' });
+    expect(await exitOf(script, { cwd: packageDir })).toMatchObject({
+      code: 0,
+      stderr: '',
+      stdout: 'first IPCX_ERR_TIMEOUT\n',
+    });
   });
 });

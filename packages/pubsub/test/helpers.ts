@@ -38,10 +38,12 @@ export class Fixture {
   }
 
   event(name: string, timeout?: number): Promise<Line> {
-    return this.waitFor((line) => line.event === name || line.event === 'error' && name !== 'error', timeout).then((line) => {
-      if (line.event === 'error' && name !== 'error') throw new Error(`fixture failed: ${JSON.stringify(line)}`);
-      return line;
-    });
+    return this.waitFor((line) => line.event === name || (line.event === 'error' && name !== 'error'), timeout).then(
+      (line) => {
+        if (line.event === 'error' && name !== 'error') throw new Error(`fixture failed: ${JSON.stringify(line)}`);
+        return line;
+      },
+    );
   }
 
   send(command: object): void {

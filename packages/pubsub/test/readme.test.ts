@@ -15,7 +15,9 @@ afterEach(async () => {
   if (primaryPid !== undefined) await Publisher.unlink(`app-config-${primaryPid}`).catch(() => undefined);
 });
 
-it('runs the README cluster example: four workers print the configuration and its change, and all exit', { timeout: 60_000 }, async () => {
+it('runs the README cluster example: four workers print the configuration and its change, and all exit', {
+  timeout: 60_000,
+}, async () => {
   const readme = readFileSync(fileURLToPath(new URL('../README.md', import.meta.url)), 'utf8');
   const block = /<!-- cluster-example[^>]*-->\n```js\n([\s\S]*?)```/.exec(readme)?.[1];
   expect(block).toBeDefined();
@@ -23,11 +25,16 @@ it('runs the README cluster example: four workers print the configuration and it
   const primary = spawnNode([file]);
   primaryPid = primary.pid;
   const { code, signal, stdout, stderr } = await exited(primary, 30_000);
-  expect({ code, signal }, `stdout: ${stdout.slice(-600)}; stderr: ${stderr.slice(-2000)}`).toEqual({ code: 0, signal: null });
+  expect({ code, signal }, `stdout: ${stdout.slice(-600)}; stderr: ${stderr.slice(-2000)}`).toEqual({
+    code: 0,
+    signal: null,
+  });
   // console.log colours its output when the runner sets FORCE_COLOR (nx does): strip the colours.
   const lines = stripVTControlCharacters(stdout).trim().split('\n');
   const seen = (revision: number, logLevel: string) =>
-    new Set(lines.map((l) => new RegExp(`^(\\d+) ${revision} \\{ logLevel: '${logLevel}' \\}$`).exec(l)?.[1]).filter(Boolean));
+    new Set(
+      lines.map((l) => new RegExp(`^(\\d+) ${revision} \\{ logLevel: '${logLevel}' \\}$`).exec(l)?.[1]).filter(Boolean),
+    );
   const first = seen(1, 'info');
   expect(first.size).toBe(4);
   expect(seen(2, 'debug')).toEqual(first);

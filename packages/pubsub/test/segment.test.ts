@@ -16,7 +16,10 @@ it('a reader copying a slot that another process rewrites flat out never gets a 
   const count = 20_000;
   segment = TopicSegment.create(topic, 1, { slotBytes: size, slots: 2, maxSubscribers: 1, locked: false }, 0o600);
   const final = count * segment.slots;
-  const writer = spawnNode([fileURLToPath(new URL('./fixtures/segment-writer.mjs', import.meta.url)), JSON.stringify({ topic, generation: 1, count, size })]);
+  const writer = spawnNode([
+    fileURLToPath(new URL('./fixtures/segment-writer.mjs', import.meta.url)),
+    JSON.stringify({ topic, generation: 1, count, size }),
+  ]);
   let reads = 0;
   let torn = 0;
   const end = Date.now() + 30_000;

@@ -1,5 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ClosedError, InvalidNameError, RevisionMismatchError, TimeoutError, AbortedError, NotFoundError, ownedKernelObjects, unlinkOwnedKernelObjectsSync } from '@ipcx/core';
+import {
+  ClosedError,
+  InvalidNameError,
+  RevisionMismatchError,
+  TimeoutError,
+  AbortedError,
+  NotFoundError,
+  ownedKernelObjects,
+  unlinkOwnedKernelObjectsSync,
+} from '@ipcx/core';
 import { Publisher, Subscriber, listTopics } from '../src/index.js';
 import { leftovers, uniqueName } from './helpers.js';
 
@@ -19,17 +28,26 @@ afterEach(async () => {
 });
 
 describe('topic names and options', () => {
-  it.each(['', '.hidden', '-x', 'a/b', 'a b', 'x'.repeat(65), 'é'])('refuses the topic name %j with InvalidNameError', async (name) => {
-    await expect(Publisher.create(name)).rejects.toBeInstanceOf(InvalidNameError);
-    await expect(Subscriber.open(name)).rejects.toBeInstanceOf(InvalidNameError);
-  });
+  it.each(['', '.hidden', '-x', 'a/b', 'a b', 'x'.repeat(65), 'é'])(
+    'refuses the topic name %j with InvalidNameError',
+    async (name) => {
+      await expect(Publisher.create(name)).rejects.toBeInstanceOf(InvalidNameError);
+      await expect(Subscriber.open(name)).rejects.toBeInstanceOf(InvalidNameError);
+    },
+  );
 
   it('checks options before creating anything', async () => {
     const topic = topicFor('options');
     const invalid = { code: 'IPCX_ERR_INVALID_OPTION' };
     await expect(Publisher.create(topic, { history: 0 })).rejects.toMatchObject({ ...invalid, option: 'history' });
-    await expect(Publisher.create(topic, { maxValueBytes: -1 })).rejects.toMatchObject({ ...invalid, option: 'maxValueBytes' });
-    await expect(Publisher.create(topic, { writers: 'many' as 'single' })).rejects.toMatchObject({ ...invalid, option: 'writers' });
+    await expect(Publisher.create(topic, { maxValueBytes: -1 })).rejects.toMatchObject({
+      ...invalid,
+      option: 'maxValueBytes',
+    });
+    await expect(Publisher.create(topic, { writers: 'many' as 'single' })).rejects.toMatchObject({
+      ...invalid,
+      option: 'writers',
+    });
     await expect(Subscriber.open(topic, { from: { revision: 0 } })).rejects.toBeInstanceOf(TypeError);
     expect(leftovers(topic)).toEqual([]);
   });
@@ -37,7 +55,9 @@ describe('topic names and options', () => {
   it('open without a live publisher is NotFoundError; with wait it waits within its timeout', async () => {
     const topic = topicFor('absent');
     await expect(Subscriber.open(topic)).rejects.toBeInstanceOf(NotFoundError);
-    await expect(Subscriber.open(topic, { onPublisherGone: 'wait', timeout: 100 })).rejects.toBeInstanceOf(TimeoutError);
+    await expect(Subscriber.open(topic, { onPublisherGone: 'wait', timeout: 100 })).rejects.toBeInstanceOf(
+      TimeoutError,
+    );
     const waiting = Subscriber.open<number>(topic, { onPublisherGone: 'wait', timeout: 10_000 });
     const pub = await Publisher.create<number>(topic);
     open.push(pub);
@@ -73,9 +93,18 @@ describe('Publisher', () => {
   it('registers its topic, segment and socket, and unregisters them on close (idempotent)', async () => {
     const topic = topicFor('registry');
     const pub = await Publisher.create(topic);
-    const mine = () => ownedKernelObjects().filter((o) => o.owner === '@ipcx/pubsub' && (o.name === topic || o.name.includes(topic)));
-    expect(mine().map((o) => o.kind).sort()).toEqual(['file', 'shm', 'socket', 'topic']);
-    expect((await listTopics()).find((t) => t.topic === topic)).toMatchObject({ alive: true, revision: 0, generation: 1 });
+    const mine = () =>
+      ownedKernelObjects().filter((o) => o.owner === '@ipcx/pubsub' && (o.name === topic || o.name.includes(topic)));
+    expect(
+      mine()
+        .map((o) => o.kind)
+        .sort(),
+    ).toEqual(['file', 'shm', 'socket', 'topic']);
+    expect((await listTopics()).find((t) => t.topic === topic)).toMatchObject({
+      alive: true,
+      revision: 0,
+      generation: 1,
+    });
     await pub.close();
     await pub.close();
     expect(mine()).toEqual([]);
@@ -86,7 +115,9 @@ describe('Publisher', () => {
   it('unlinkOwnedKernelObjectsSync (an exit handler) leaves nothing of a topic behind', async () => {
     const topic = topicFor('exit');
     await Publisher.create(topic);
-    const results = unlinkOwnedKernelObjectsSync().filter((r) => r.object.owner === '@ipcx/pubsub' && r.object.name.includes(topic));
+    const results = unlinkOwnedKernelObjectsSync().filter(
+      (r) => r.object.owner === '@ipcx/pubsub' && r.object.name.includes(topic),
+    );
     expect(results.map((r) => r.object.kind).sort()).toEqual(['file', 'shm', 'socket', 'topic']);
     // close() (the topic entry) goes on asynchronously; the files and the segment are gone already.
     expect(leftovers(topic)).toEqual([]);
@@ -99,7 +130,9 @@ describe('listTopics', () => {
     const pubs = await Promise.all(names.map((name) => Publisher.create<number>(name)));
     for (const [i, pub] of pubs.entries()) for (let n = 0; n <= i; n++) await pub.publish(n);
     const listed = (await listTopics()).filter((t) => names.includes(t.topic));
-    expect(listed.map((t) => [t.topic, t.revision, t.alive, t.pid])).toEqual(names.map((name, i) => [name, i + 1, true, process.pid]).sort());
+    expect(listed.map((t) => [t.topic, t.revision, t.alive, t.pid])).toEqual(
+      names.map((name, i) => [name, i + 1, true, process.pid]).sort(),
+    );
     await Promise.all(pubs.map((pub) => pub.close()));
     expect((await listTopics()).filter((t) => names.includes(t.topic))).toEqual([]);
   });

@@ -1,7 +1,14 @@
 import type { WaitOptions } from '@ipcx/core';
 import { checkInteger } from '@ipcx/core/transport';
 import { PARK, checkAsyncWait, checkSyncWait, parkAsync, parkSync, type Park, type Sleeper } from './internal/park.js';
-import { SyncObject, checkHandle, createNamedMemory, openNamedMemory, type NamedSyncOptions, type SyncHandle } from './sync.js';
+import {
+  SyncObject,
+  checkHandle,
+  createNamedMemory,
+  openNamedMemory,
+  type NamedSyncOptions,
+  type SyncHandle,
+} from './sync.js';
 
 /**
  * Words:
@@ -50,12 +57,18 @@ export class Barrier extends SyncObject {
   constructor(buffer: SharedArrayBuffer, byteOffset?: number, parties?: number);
   constructor(bufferOrParties: SharedArrayBuffer | number, byteOffset = 0, parties?: number) {
     if (typeof bufferOrParties === 'number') parties = bufferOrParties;
-    super('barrier', typeof bufferOrParties === 'number' ? new SharedArrayBuffer(WORDS * 4) : bufferOrParties, byteOffset, WORDS);
+    super(
+      'barrier',
+      typeof bufferOrParties === 'number' ? new SharedArrayBuffer(WORDS * 4) : bufferOrParties,
+      byteOffset,
+      WORDS,
+    );
     const i32 = this.core.i32;
     if (parties !== undefined) {
       checkParties(parties);
       const stored = Atomics.compareExchange(i32, PARTIES, 0, parties);
-      if (stored !== 0 && stored !== parties) throw new RangeError(`this barrier is for ${stored} parties, not ${parties}`);
+      if (stored !== 0 && stored !== parties)
+        throw new RangeError(`this barrier is for ${stored} parties, not ${parties}`);
     } else if (Atomics.load(i32, PARTIES) === 0) {
       throw new TypeError('a barrier over fresh memory needs its number of parties');
     }

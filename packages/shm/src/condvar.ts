@@ -1,7 +1,14 @@
 import type { WaitOptions } from '@ipcx/core';
 import { PARK, checkAsyncWait, checkSyncWait, parkAsync, parkSync, type Park, type Sleeper } from './internal/park.js';
 import { MutexGuardImpl, lockMutexAsync, lockMutexSync, unlockMutex, type MutexGuard } from './mutex.js';
-import { SyncObject, checkHandle, createNamedMemory, openNamedMemory, type NamedSyncOptions, type SyncHandle } from './sync.js';
+import {
+  SyncObject,
+  checkHandle,
+  createNamedMemory,
+  openNamedMemory,
+  type NamedSyncOptions,
+  type SyncHandle,
+} from './sync.js';
 
 /**
  * Words:

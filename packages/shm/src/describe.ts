@@ -28,12 +28,27 @@ export interface SegmentDescription {
   /** Pids written by the ends (labels: liveness is told by locks, not by these). */
   readonly pids?: readonly [number, number];
   /** Channels, per direction: bytes written and not yet released (the consumer releases lazily, every quarter ring, so an upper bound), the ring capacity, bytes ever written (mod 2^32). */
-  readonly rings?: readonly { readonly direction: 'a->b' | 'b->a'; readonly used: number; readonly capacity: number; readonly written: number }[];
+  readonly rings?: readonly {
+    readonly direction: 'a->b' | 'b->a';
+    readonly used: number;
+    readonly capacity: number;
+    readonly written: number;
+  }[];
   /** Shared state: the revision (completed writes), whether a write is in progress, the value's length. */
-  readonly state?: { readonly revision: number; readonly writing: boolean; readonly length: number; readonly capacity: number };
+  readonly state?: {
+    readonly revision: number;
+    readonly writing: boolean;
+    readonly length: number;
+    readonly capacity: number;
+  };
 }
 
-const KINDS: Record<number, SegmentDescription['kind']> = { [Kind.Channel]: 'channel', [Kind.State]: 'state', [Kind.Locks]: 'locks', [Kind.FanIn]: 'fan-in' };
+const KINDS: Record<number, SegmentDescription['kind']> = {
+  [Kind.Channel]: 'channel',
+  [Kind.State]: 'state',
+  [Kind.Locks]: 'locks',
+  [Kind.FanIn]: 'fan-in',
+};
 
 /** Reads `length` bytes at `offset` of a segment (fewer at its end). */
 export type SegmentReader = (offset: number, length: number) => Uint8Array;
@@ -50,13 +65,20 @@ function int32(bytes: Uint8Array): Int32Array {
  * `describeSegment((offset, length) => bytesOfFileAt(offset, length))`.
  */
 export function describeSegment(source: Uint8Array | SegmentReader): SegmentDescription {
-  const read: SegmentReader = typeof source === 'function' ? source : (offset, length) => source.subarray(offset, offset + length);
+  const read: SegmentReader =
+    typeof source === 'function' ? source : (offset, length) => source.subarray(offset, offset + length);
   const words = int32(read(0, HEADER_BYTES + RING_CONTROL_BYTES));
   if (words.length < HEADER_BYTES / 4 || words[Header.Magic] !== MAGIC) return { ipcx: false };
   const version = words[Header.Version]!;
   const kind = KINDS[words[Header.Kind]!] ?? 'unknown';
   const size = words[Header.Size]!;
-  const base: SegmentDescription = { ipcx: true, version, compatible: version === VERSION, kind, pids: [words[Header.PidA]!, words[Header.PidB]!] };
+  const base: SegmentDescription = {
+    ipcx: true,
+    version,
+    compatible: version === VERSION,
+    kind,
+    pids: [words[Header.PidA]!, words[Header.PidB]!],
+  };
   if (version !== VERSION) return base;
   if (kind === 'channel' && size > 0) {
     const ring = (control: Int32Array, direction: 'a->b' | 'b->a') => {
@@ -71,7 +93,15 @@ export function describeSegment(source: Uint8Array | SegmentReader): SegmentDesc
   }
   if (kind === 'state') {
     const seq = words[STATE_SEQ] ?? 0;
-    return { ...base, state: { revision: Math.floor((seq >>> 0) / 2), writing: (seq & 1) === 1, length: words[STATE_LENGTH] ?? 0, capacity: size } };
+    return {
+      ...base,
+      state: {
+        revision: Math.floor((seq >>> 0) / 2),
+        writing: (seq & 1) === 1,
+        length: words[STATE_LENGTH] ?? 0,
+        capacity: size,
+      },
+    };
   }
   return base;
 }

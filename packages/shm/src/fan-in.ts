@@ -1,5 +1,4 @@
 import {
-  BadFrameError,
   ClosedError,
   IncompatibleError,
   PeerGoneError,
@@ -9,11 +8,21 @@ import {
   msgpackCodec,
   rawCodec,
   type Codec,
-  type IpcError,
   type WaitOptions,
 } from '@ipcx/core';
 import { Inbox, NO_MESSAGE, checkCodec, checkWaitOptions, iterate } from '@ipcx/core/transport';
-import { HEADER_BYTES, Header, Kind, RING_CONTROL_BYTES, SideState, Wake, checkHeader, initHeader, ringBytes, storedSize } from './layout.js';
+import {
+  HEADER_BYTES,
+  Header,
+  Kind,
+  RING_CONTROL_BYTES,
+  SideState,
+  Wake,
+  checkHeader,
+  initHeader,
+  ringBytes,
+  storedSize,
+} from './layout.js';
 import { MpscRingReader, MpscRingWriter } from './mpsc-ring.js';
 import { decodeFrame } from './internal/ring-base.js';
 import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/waker.js';
@@ -21,7 +30,7 @@ import { checkBlockingAllowed } from './internal/park.js';
 import { checkMode, handleCodec } from './internal/options.js';
 import { SendPump } from './internal/send-pump.js';
 import { ReceivePump } from './internal/receive-pump.js';
-import { LOCK_SIDE_A, Segment, createSegment, openSegment, unlinkSegment } from './segment.js';
+import { LOCK_SIDE_A, type Segment, createSegment, openSegment, unlinkSegment } from './segment.js';
 
 /** Options of a fan-in ring (`new FanIn`). */
 export interface FanInOptions<T> {
@@ -50,7 +59,6 @@ export interface FanInHandle {
   readonly buffer: SharedArrayBuffer;
   readonly codec: string;
 }
-
 
 /** The ring starts right after the header. */
 const RING_OFFSET = HEADER_BYTES;
@@ -118,8 +126,13 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
     const capacity = ringBytes(options.bufferBytes);
     const mode = checkMode(options.mode);
     const native = await loadNative();
-    const { segment } = await createSegment(name, fanInBytes(capacity), mode, (buffer) => initFanIn(buffer, capacity, Wake.Futex));
-    return new (FanIn as new (o: FanInOptions<T>, n: { segment: Segment; waker: Waker }) => FanIn<T>)(options, { segment, waker: futexWaker(native) });
+    const { segment } = await createSegment(name, fanInBytes(capacity), mode, (buffer) =>
+      initFanIn(buffer, capacity, Wake.Futex),
+    );
+    return new (FanIn as new (o: FanInOptions<T>, n: { segment: Segment; waker: Waker }) => FanIn<T>)(options, {
+      segment,
+      waker: futexWaker(native),
+    });
   }
 
   /** A sender into the named ring another process created (`NotFoundError` when there is none). */
@@ -129,7 +142,12 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
     const segment = await openSegment(name, 'fan-in ring', HEADER_BYTES, mode);
     try {
       checkHeader(new Int32Array(segment.buffer, 0, HEADER_BYTES / 4), Kind.FanIn, 'fan-in ring');
-      return new FanInSender<T>(segment.buffer, futexWaker(native), checkCodec(options.codec, msgpackCodec as Codec<T>, ['encode', 'decode']), segment);
+      return new FanInSender<T>(
+        segment.buffer,
+        futexWaker(native),
+        checkCodec(options.codec, msgpackCodec as Codec<T>, ['encode', 'decode']),
+        segment,
+      );
     } catch (error) {
       segment.close();
       throw error;
@@ -138,7 +156,8 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
 
   /** A sender in a worker thread, from the receiver's `handle()`. */
   static from<T = unknown>(handle: FanInHandle, options: Pick<FanInSenderOptions<T>, 'codec'> = {}): FanInSender<T> {
-    if (!(handle?.buffer instanceof SharedArrayBuffer)) throw new IncompatibleError('the handle', "from takes what a FanIn's handle() returned");
+    if (!(handle?.buffer instanceof SharedArrayBuffer))
+      throw new IncompatibleError('the handle', "from takes what a FanIn's handle() returned");
     const codec = handleCodec(handle.codec, options.codec, 'fan-in ring');
     return new FanInSender<T>(handle.buffer, atomicsWaker, codec);
   }
@@ -246,7 +265,8 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
     closed: () => this.#closed,
     read: () => this.#read(),
     fatal: () => false,
-    waitForFrame: () => this.#reader.waitForFrame(Number.POSITIVE_INFINITY, () => this.#closed || this.#inbox.waiting === 0),
+    waitForFrame: () =>
+      this.#reader.waitForFrame(Number.POSITIVE_INFINITY, () => this.#closed || this.#inbox.waiting === 0),
     alive: () => true,
   });
 }
@@ -268,7 +288,12 @@ export class FanInSender<T = unknown> implements AsyncDisposable {
     this.#segment = segment;
     this.#header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
     checkHeader(this.#header, Kind.FanIn, 'fan-in ring');
-    this.#writer = new MpscRingWriter(buffer, RING_OFFSET, storedSize(this.#header, buffer, 'fan-in ring', true, fanInBytes), waker);
+    this.#writer = new MpscRingWriter(
+      buffer,
+      RING_OFFSET,
+      storedSize(this.#header, buffer, 'fan-in ring', true, fanInBytes),
+      waker,
+    );
     this.#codec = codec;
     this.#parkMs = waker.kind === 'futex' ? RECEIVER_CHECK_MS : Number.POSITIVE_INFINITY;
   }
@@ -308,7 +333,8 @@ export class FanInSender<T = unknown> implements AsyncDisposable {
     while (!this.#writer.tryWrite(bytes)) {
       const left = end - performance.now();
       if (left <= 0) throw new TimeoutError('send', options.timeout);
-      if (this.#writer.waitForRoomSync(Math.min(left, this.#parkMs), () => this.#receiverClosed()) === 'timed-out') this.#checkReceiverAlive();
+      if (this.#writer.waitForRoomSync(Math.min(left, this.#parkMs), () => this.#receiverClosed()) === 'timed-out')
+        this.#checkReceiverAlive();
       this.#encodeCheckOpen();
     }
   }
@@ -357,7 +383,8 @@ export class FanInSender<T = unknown> implements AsyncDisposable {
   #encode(message: T): Uint8Array {
     this.#encodeCheckOpen();
     const bytes = this.#codec.encode(message);
-    if (bytes.length > this.#writer.maxPayload) throw new TooLargeError('message', bytes.length, this.#writer.maxPayload);
+    if (bytes.length > this.#writer.maxPayload)
+      throw new TooLargeError('message', bytes.length, this.#writer.maxPayload);
     return bytes;
   }
 

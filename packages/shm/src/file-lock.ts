@@ -8,7 +8,11 @@ import { GuardImpl, type Guard } from './sync.js';
 /** The part of `@ipcx/native` a FileLock uses (typed here, like waker.ts, so threads-only users need no addon). */
 interface FlockNative {
   flock(fd: number, operation: 'shared' | 'exclusive' | 'unlock', options?: { nonBlocking?: boolean }): boolean;
-  flockAsync(fd: number, operation: 'shared' | 'exclusive', options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<void>;
+  flockAsync(
+    fd: number,
+    operation: 'shared' | 'exclusive',
+    options?: { timeoutMs?: number; signal?: AbortSignal },
+  ): Promise<void>;
 }
 
 /** Options of `FileLock.open`. */
@@ -83,7 +87,8 @@ export class FileLock implements AsyncDisposable {
   tryLock(options: { shared?: boolean } = {}): Guard | undefined {
     const fd = this.#openFile();
     try {
-      if (this.#native.flock(fd, options.shared === true ? 'shared' : 'exclusive', { nonBlocking: true })) return this.#guard(fd);
+      if (this.#native.flock(fd, options.shared === true ? 'shared' : 'exclusive', { nonBlocking: true }))
+        return this.#guard(fd);
     } catch (error) {
       closeSync(fd);
       throw this.#error(error);

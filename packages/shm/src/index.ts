@@ -14,7 +14,14 @@ export {
   type Snapshot,
 } from './shared-state.js';
 export { checkShmName } from './segment.js';
-export { FanIn, FanInSender, type FanInHandle, type FanInOptions, type FanInSenderOptions, type NamedFanInOptions } from './fan-in.js';
+export {
+  FanIn,
+  FanInSender,
+  type FanInHandle,
+  type FanInOptions,
+  type FanInSenderOptions,
+  type NamedFanInOptions,
+} from './fan-in.js';
 export { SharedMap, type SharedMapHandle } from './shared-map.js';
 export { Mutex, type MutexGuard, type NamedMutexOptions } from './mutex.js';
 export { Semaphore, type NamedSemaphoreOptions } from './semaphore.js';
@@ -26,7 +33,13 @@ export { FileLock, type FileLockOptions, type FileLockWaitOptions } from './file
 export type { Guard, NamedSyncOptions, SyncHandle, SyncKindName } from './sync.js';
 export { describeSegment, type SegmentDescription } from './describe.js';
 export type { SysvShmStat } from '@ipcx/native';
-export { SysvSegment, ftok, type SysvSegmentCreateOptions, type SysvSegmentOpenOptions, type SysvSetOptions } from './sysv-segment.js';
+export {
+  SysvSegment,
+  ftok,
+  type SysvSegmentCreateOptions,
+  type SysvSegmentOpenOptions,
+  type SysvSetOptions,
+} from './sysv-segment.js';
 export {
   SEMVMX,
   SysvLock,
@@ -37,5 +50,11 @@ export {
   type SysvSemaphoreSetCreateOptions,
   type SysvSemaphoreSetOpenOptions,
 } from './sysv-semaphore.js';
-export { RecordLock, type RecordLockHolder, type RecordLockOptions, type RecordLockRange, type RecordLockWaitOptions } from './record-lock.js';
+export {
+  RecordLock,
+  type RecordLockHolder,
+  type RecordLockOptions,
+  type RecordLockRange,
+  type RecordLockWaitOptions,
+} from './record-lock.js';
 export type { SysvKeyOptions } from './internal/sysv.js';

@@ -1,7 +1,14 @@
 import type { WaitOptions } from '@ipcx/core';
 import { checkInteger } from '@ipcx/core/transport';
 import { PARK, checkAsyncWait, checkSyncWait, parkAsync, parkSync, type Park, type Sleeper } from './internal/park.js';
-import { SyncObject, checkHandle, createNamedMemory, openNamedMemory, type NamedSyncOptions, type SyncHandle } from './sync.js';
+import {
+  SyncObject,
+  checkHandle,
+  createNamedMemory,
+  openNamedMemory,
+  type NamedSyncOptions,
+  type SyncHandle,
+} from './sync.js';
 
 /**
  * One word, COUNT: 0 = not yet sized, 1 = open, n + 1 = n count-downs to go. Keeping "not sized" apart
@@ -41,7 +48,12 @@ export class Latch extends SyncObject {
   constructor(buffer: SharedArrayBuffer, byteOffset?: number, count?: number);
   constructor(bufferOrCount: SharedArrayBuffer | number, byteOffset = 0, count?: number) {
     if (typeof bufferOrCount === 'number') count = bufferOrCount;
-    super('latch', typeof bufferOrCount === 'number' ? new SharedArrayBuffer(WORDS * 4) : bufferOrCount, byteOffset, WORDS);
+    super(
+      'latch',
+      typeof bufferOrCount === 'number' ? new SharedArrayBuffer(WORDS * 4) : bufferOrCount,
+      byteOffset,
+      WORDS,
+    );
     if (count !== undefined) {
       checkCount(count);
       Atomics.compareExchange(this.core.i32, COUNT, 0, count + 1);
@@ -117,7 +129,7 @@ export class Latch extends SyncObject {
     const sleeper: Sleeper<void> = {
       index: COUNT,
       value: 0,
-      attempt: (): void | Park => {
+      attempt: (): undefined | Park => {
         const seen = Atomics.load(i32, COUNT);
         if (seen === OPEN) return;
         sleeper.value = seen;

@@ -110,8 +110,17 @@ export function ringOffset(capacity: number, writer: 'a' | 'b'): number {
 
 /** Checks a ring's `bufferBytes` option (default 256 KiB): a power of two within bounds. */
 export function ringBytes(bufferBytes: number | undefined): number {
-  const bytes = checkInteger('bufferBytes', bufferBytes, { min: MIN_RING_CAPACITY, max: MAX_RING_CAPACITY, default: DEFAULT_RING_BYTES });
-  if ((bytes & (bytes - 1)) !== 0) throw new InvalidOptionError('bufferBytes', bytes, `a power of two from ${MIN_RING_CAPACITY} to ${MAX_RING_CAPACITY}`);
+  const bytes = checkInteger('bufferBytes', bufferBytes, {
+    min: MIN_RING_CAPACITY,
+    max: MAX_RING_CAPACITY,
+    default: DEFAULT_RING_BYTES,
+  });
+  if ((bytes & (bytes - 1)) !== 0)
+    throw new InvalidOptionError(
+      'bufferBytes',
+      bytes,
+      `a power of two from ${MIN_RING_CAPACITY} to ${MAX_RING_CAPACITY}`,
+    );
   return bytes;
 }
 
@@ -131,9 +140,14 @@ export function initHeader(header: Int32Array, kind: Kind, size: number, wake: W
 /** Reads and checks a header: wrong magic, version or kind is `IncompatibleError`. */
 export function checkHeader(header: Int32Array, kind: Kind, what: string): void {
   const magic = Atomics.load(header, Header.Magic);
-  if (magic !== MAGIC) throw new IncompatibleError(what, `magic number 0x${(magic >>> 0).toString(16)} is not 0x${MAGIC.toString(16)} (not an ipcx object, or not initialised)`);
+  if (magic !== MAGIC)
+    throw new IncompatibleError(
+      what,
+      `magic number 0x${(magic >>> 0).toString(16)} is not 0x${MAGIC.toString(16)} (not an ipcx object, or not initialised)`,
+    );
   const version = Atomics.load(header, Header.Version);
-  if (version !== VERSION) throw new IncompatibleError(what, `layout version ${version}, this library reads version ${VERSION}`);
+  if (version !== VERSION)
+    throw new IncompatibleError(what, `layout version ${version}, this library reads version ${VERSION}`);
   const found = Atomics.load(header, Header.Kind);
   if (found !== kind) throw new IncompatibleError(what, `it holds object kind ${found}, expected ${kind}`);
 }
@@ -187,9 +201,17 @@ export const MPSC_WAITING_PRODUCERS = RING_PRODUCER_PARKED;
  * power of two in bounds (`ring`), any other size 0..2^30, and `bytesFor(size)` must fit the buffer. A
  * corrupt or foreign header is `IncompatibleError`, not a RangeError from a typed array or a wrong mask.
  */
-export function storedSize(header: Int32Array, buffer: SharedArrayBuffer, what: string, ring: boolean, bytesFor: (size: number) => number): number {
+export function storedSize(
+  header: Int32Array,
+  buffer: SharedArrayBuffer,
+  what: string,
+  ring: boolean,
+  bytesFor: (size: number) => number,
+): number {
   const size = Atomics.load(header, Header.Size);
-  const valid = ring ? size >= MIN_RING_CAPACITY && size <= MAX_RING_CAPACITY && (size & (size - 1)) === 0 : size >= 0 && size <= 1 << 30;
+  const valid = ring
+    ? size >= MIN_RING_CAPACITY && size <= MAX_RING_CAPACITY && (size & (size - 1)) === 0
+    : size >= 0 && size <= 1 << 30;
   if (!valid || bytesFor(size) > buffer.byteLength) {
     throw new IncompatibleError(what, `its size word (${size}) does not fit its ${buffer.byteLength} bytes of memory`);
   }

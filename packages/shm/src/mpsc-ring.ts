@@ -108,7 +108,9 @@ export class MpscRingReader extends MpscSide {
       }
       const length = word - 1;
       if (length < 0 || length > this.maxPayload || pos + FRAME_HEADER_BYTES + length > this.capacity) {
-        throw new BadFrameError(`a frame in shared memory claims ${length} bytes at offset ${pos} (the ring is corrupt)`);
+        throw new BadFrameError(
+          `a frame in shared memory claims ${length} bytes at offset ${pos} (the ring is corrupt)`,
+        );
       }
       this.#pos = pos;
       this.#length = length;

@@ -1,6 +1,16 @@
-import { type WaitOptions } from '@ipcx/core';
+import type { WaitOptions } from '@ipcx/core';
 import { intervalOption } from '@ipcx/core/transport';
-import { LOCK_SPIN_MICROSECONDS, PARK, checkAsyncWait, checkSyncWait, parkAsync, parkSync, spinUntil, type Park, type Sleeper } from './internal/park.js';
+import {
+  LOCK_SPIN_MICROSECONDS,
+  PARK,
+  checkAsyncWait,
+  checkSyncWait,
+  parkAsync,
+  parkSync,
+  spinUntil,
+  type Park,
+  type Sleeper,
+} from './internal/park.js';
 import { HEADER_BYTES, Header } from './layout.js';
 import { LOCK_IDS } from './segment.js';
 import {
@@ -207,7 +217,12 @@ export class Mutex extends SyncObject {
   [lockMutexSync](options?: { timeout?: number }): MutexGuardImpl {
     const i32 = this.core.i32;
     const id = this.#id;
-    if (spinUntil(() => Atomics.load(i32, WORD) === 0 && Atomics.compareExchange(i32, WORD, 0, id) === 0, LOCK_SPIN_MICROSECONDS)) {
+    if (
+      spinUntil(
+        () => Atomics.load(i32, WORD) === 0 && Atomics.compareExchange(i32, WORD, 0, id) === 0,
+        LOCK_SPIN_MICROSECONDS,
+      )
+    ) {
       return new MutexGuardImpl(this, false);
     }
     return parkSync(this.core, 'lock', options, this.#sleeper());
@@ -232,7 +247,8 @@ export class Mutex extends SyncObject {
           const seen = Atomics.load(i32, WORD);
           if (seen === 0) {
             // Having slept, we cannot tell whether others still sleep: keep WAITERS.
-            if (Atomics.compareExchange(i32, WORD, 0, slept ? id | WAITERS : id) === 0) return new MutexGuardImpl(this, false);
+            if (Atomics.compareExchange(i32, WORD, 0, slept ? id | WAITERS : id) === 0)
+              return new MutexGuardImpl(this, false);
             continue;
           }
           if (sliceExpired && this.core.name !== undefined) {

@@ -26,7 +26,8 @@ import { RingBase } from './internal/ring-base.js';
 abstract class RingSide extends RingBase {
   /** Wakes a producer parked on this ring. */
   wakeProducer(): void {
-    if (Atomics.compareExchange(this.ctl, RING_PRODUCER_PARKED, 1, 0) === 1) this.waker.notify(this.ctl, RING_PRODUCER_PARKED);
+    if (Atomics.compareExchange(this.ctl, RING_PRODUCER_PARKED, 1, 0) === 1)
+      this.waker.notify(this.ctl, RING_PRODUCER_PARKED);
   }
 
   protected prepareToSleep(word: number, ready: () => boolean): boolean {
@@ -139,7 +140,10 @@ export class RingWriter extends RingSide {
     if (refresh) this.#tail = Atomics.load(this.ctl, RING_TAIL);
     const used = (this.#head - this.#tail) >>> 0;
     // A consumer index behind by more than the ring, or off the 8-byte grid, is corrupt memory, not "full".
-    if (used > this.capacity || (used & 7) !== 0) throw new BadFrameError(`the ring's indices say ${used} bytes are in use in ${this.capacity} (the ring is corrupt)`);
+    if (used > this.capacity || (used & 7) !== 0)
+      throw new BadFrameError(
+        `the ring's indices say ${used} bytes are in use in ${this.capacity} (the ring is corrupt)`,
+      );
     return this.capacity - used;
   }
 
@@ -168,7 +172,7 @@ export class RingWriter extends RingSide {
     if (
       !this.deferPublish ||
       Atomics.load(this.ctl, RING_CONSUMER_PARKED) !== 0 ||
-      ((this.#head - this.#published) >>> 0) >= this.capacity >>> 4
+      (this.#head - this.#published) >>> 0 >= this.capacity >>> 4
     ) {
       this.flush();
     } else if (!this.#flushScheduled) {
@@ -212,19 +216,27 @@ export class RingReader extends RingSide {
     // corrupt memory, reported rather than read as (phantom) messages.
     let available = (this.#head - this.#tail) >>> 0;
     if (available > this.capacity || (available & 7) !== 0 || (this.#tail & 7) !== 0) {
-      throw new BadFrameError(`the ring's indices say ${available} bytes wait in ${this.capacity} (the ring is corrupt)`);
+      throw new BadFrameError(
+        `the ring's indices say ${available} bytes wait in ${this.capacity} (the ring is corrupt)`,
+      );
     }
     let pos = this.#tail & this.mask;
     let length = this.words[pos >> 2]!;
     if (length === WRAP_MARKER) {
       const skip = this.capacity - pos;
-      if (skip >= available) throw new BadFrameError(`a wrap marker at offset ${pos} skips past the written bytes (the ring is corrupt)`);
+      if (skip >= available)
+        throw new BadFrameError(`a wrap marker at offset ${pos} skips past the written bytes (the ring is corrupt)`);
       available -= skip;
       this.#tail = (this.#tail + skip) | 0;
       pos = 0;
       length = this.words[0]!;
     }
-    if (length < 0 || length > this.maxPayload || pos + FRAME_HEADER_BYTES + length > this.capacity || FRAME_HEADER_BYTES + alignFrame(length) > available) {
+    if (
+      length < 0 ||
+      length > this.maxPayload ||
+      pos + FRAME_HEADER_BYTES + length > this.capacity ||
+      FRAME_HEADER_BYTES + alignFrame(length) > available
+    ) {
       throw new BadFrameError(`a frame in shared memory claims ${length} bytes at offset ${pos} (the ring is corrupt)`);
     }
     this.#start = pos + FRAME_HEADER_BYTES;
@@ -248,7 +260,10 @@ export class RingReader extends RingSide {
    */
   advance(): void {
     this.#tail = (this.#tail + FRAME_HEADER_BYTES + alignFrame(this.#length)) | 0;
-    if (((this.#tail - this.#published) >>> 0) >= this.capacity >>> 2 || Atomics.load(this.ctl, RING_PRODUCER_PARKED) !== 0) {
+    if (
+      (this.#tail - this.#published) >>> 0 >= this.capacity >>> 2 ||
+      Atomics.load(this.ctl, RING_PRODUCER_PARKED) !== 0
+    ) {
       this.#publish();
     }
   }

@@ -1,5 +1,15 @@
 import type { WaitOptions } from '@ipcx/core';
-import { LOCK_SPIN_MICROSECONDS, PARK, checkAsyncWait, checkSyncWait, parkAsync, parkSync, spinUntil, type Park, type Sleeper } from './internal/park.js';
+import {
+  LOCK_SPIN_MICROSECONDS,
+  PARK,
+  checkAsyncWait,
+  checkSyncWait,
+  parkAsync,
+  parkSync,
+  spinUntil,
+  type Park,
+  type Sleeper,
+} from './internal/park.js';
 import {
   GuardImpl,
   SyncObject,

@@ -1,15 +1,6 @@
 import { closeSync, fstatSync, openSync, statSync, unlinkSync } from 'node:fs';
-import {
-  AlreadyExistsError,
-  IncompatibleError,
-  NotFoundError,
-  PermissionError,
-  checkIpcName,
-} from '@ipcx/core';
-import {
-  registerKernelObject,
-  type KernelObjectRegistration,
-} from '@ipcx/core/transport';
+import { AlreadyExistsError, IncompatibleError, NotFoundError, PermissionError, checkIpcName } from '@ipcx/core';
+import { registerKernelObject, type KernelObjectRegistration } from '@ipcx/core/transport';
 import { errnoError, type ErrnoContext } from '@ipcx/core/transport';
 import { HEADER_BYTES, Header, MAGIC } from './layout.js';
 import { loadNative, type Native } from './internal/waker.js';
@@ -96,7 +87,12 @@ export class Segment {
     this.#exit = exitHolder(this, native.atThreadExit({ fd }));
     if (owner) {
       const ino = fstatSync(fd).ino;
-      this.#registration = registerKernelObject({ kind: 'shm', name, owner: '@ipcx/shm', unlink: () => unlinkIfSame(name, ino) });
+      this.#registration = registerKernelObject({
+        kind: 'shm',
+        name,
+        owner: '@ipcx/shm',
+        unlink: () => unlinkIfSame(name, ino),
+      });
     }
   }
 
@@ -162,7 +158,10 @@ function unlinkIfSame(name: string, ino: number): void {
 
 /** The limits behind a segment's ENOSPC and ENOMEM, more precise than errnoError's generic ones. */
 const SEGMENT_LIMITS: ErrnoContext['limits'] = {
-  ENOSPC: { limit: '/dev/shm size', hint: '/dev/shm (a tmpfs) is full; free space there or remount it larger (mount -o remount,size=1G /dev/shm)' },
+  ENOSPC: {
+    limit: '/dev/shm size',
+    hint: '/dev/shm (a tmpfs) is full; free space there or remount it larger (mount -o remount,size=1G /dev/shm)',
+  },
   ENOMEM: { limit: 'memory', hint: 'not enough memory to map the segment; use a smaller size' },
 };
 
@@ -180,7 +179,7 @@ const uid = (): number => process.geteuid?.() ?? -1;
  * Refuses a segment this user did not make, or one with wider permissions than `mode`: never adopt or
  * open as ours what someone else could have planted or can read.
  */
-function checkOwnership(fd: number, full: string, mode: number, native: Native): void {
+function checkOwnership(fd: number, full: string, mode: number, _native: Native): void {
   const stat = fstatSync(fd);
   const found = stat.mode & 0o777;
   if (stat.uid !== uid()) {
@@ -201,7 +200,9 @@ function checkOwnership(fd: number, full: string, mode: number, native: Native):
 function ownerLabel(buffer: SharedArrayBuffer): string {
   if (buffer.byteLength < HEADER_BYTES) return '';
   const header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
-  return Atomics.load(header, Header.Magic) === MAGIC ? ` (creator pid ${Atomics.load(header, Header.PidA)}, as it saw itself)` : '';
+  return Atomics.load(header, Header.Magic) === MAGIC
+    ? ` (creator pid ${Atomics.load(header, Header.PidA)}, as it saw itself)`
+    : '';
 }
 
 /**
@@ -262,7 +263,13 @@ export async function createSegment(
  * A segment exists under the name: throws if it is live (or not ours), unlinks it if stale, or (policy
  * 'adopt-if-used', stale creator but live users) returns it adopted. Returns undefined to retry the link.
  */
-function examineExisting(full: string, mode: number, policy: StalePolicy, native: Native, check?: (buffer: SharedArrayBuffer) => void): Segment | undefined {
+function examineExisting(
+  full: string,
+  mode: number,
+  policy: StalePolicy,
+  native: Native,
+  check?: (buffer: SharedArrayBuffer) => void,
+): Segment | undefined {
   let fd: number;
   try {
     fd = native.shmFile.open(full);
@@ -321,7 +328,11 @@ export async function openSegment(name: string, what: string, minBytes = HEADER_
     try {
       checkOwnership(fd, full, mode, native);
       const buffer = native.shmFile.map(fd);
-      if (buffer.byteLength < minBytes) throw new IncompatibleError(`${what} "${full}"`, `the segment has ${buffer.byteLength} bytes, at least ${minBytes} expected`);
+      if (buffer.byteLength < minBytes)
+        throw new IncompatibleError(
+          `${what} "${full}"`,
+          `the segment has ${buffer.byteLength} bytes, at least ${minBytes} expected`,
+        );
       native.ofd.lock(fd, 'read', LOCK_USERS, 1);
       const header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
       if (Atomics.load(header, Header.Magic) === MAGIC && Atomics.load(header, Header.Retired) !== 0) continue; // being replaced: look again

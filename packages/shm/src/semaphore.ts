@@ -1,6 +1,16 @@
 import { LimitError, type WaitOptions } from '@ipcx/core';
 import { checkInteger } from '@ipcx/core/transport';
-import { LOCK_SPIN_MICROSECONDS, PARK, checkAsyncWait, checkSyncWait, parkAsync, parkSync, spinUntil, type Park, type Sleeper } from './internal/park.js';
+import {
+  LOCK_SPIN_MICROSECONDS,
+  PARK,
+  checkAsyncWait,
+  checkSyncWait,
+  parkAsync,
+  parkSync,
+  spinUntil,
+  type Park,
+  type Sleeper,
+} from './internal/park.js';
 import {
   GuardImpl,
   SyncObject,
@@ -138,7 +148,8 @@ export class Semaphore extends SyncObject {
     const i32 = this.core.i32;
     for (;;) {
       const seen = Atomics.load(i32, COUNT);
-      if (seen > MAX_COUNT - count) throw new LimitError('semaphore count', `${this.core.what} would hold more than ${MAX_COUNT} permits`);
+      if (seen > MAX_COUNT - count)
+        throw new LimitError('semaphore count', `${this.core.what} would hold more than ${MAX_COUNT} permits`);
       if (Atomics.compareExchange(i32, COUNT, seen, seen + count) === seen) break;
     }
     // After the permits are published: see the protocol above.

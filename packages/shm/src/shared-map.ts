@@ -44,7 +44,11 @@ export class SharedMap<V = unknown> implements Iterable<[string, V]> {
 
   /** Builds the map from entries (a later duplicate key wins, as with `new Map`). */
   constructor(entries: Iterable<readonly [string, V]>, options?: { codec?: Codec<V> });
-  constructor(entries: Iterable<readonly [string, V]> | typeof FROM_HANDLE, options: { codec?: Codec<V> } = {}, built?: InstanceType<typeof ShareableMap<string, V>>) {
+  constructor(
+    entries: Iterable<readonly [string, V]> | typeof FROM_HANDLE,
+    options: { codec?: Codec<V> } = {},
+    built?: InstanceType<typeof ShareableMap<string, V>>,
+  ) {
     const codec = options.codec ?? (msgpackCodec as Codec<V>);
     this.#codec = codec;
     this.#map = entries === FROM_HANDLE ? built! : build(entries, codec);
@@ -58,7 +62,11 @@ export class SharedMap<V = unknown> implements Iterable<[string, V]> {
     const codec = handleCodec(handle.codec, options.codec, 'shared map');
     const map = new ShareableMap<string, V>(undefined, undefined, serializer(codec));
     map.setBuffers(handle.index as unknown as ArrayBuffer, handle.data as unknown as ArrayBuffer);
-    const Ctor = SharedMap as unknown as new (e: typeof FROM_HANDLE, o: { codec: Codec<V> }, m: typeof map) => SharedMap<V>;
+    const Ctor = SharedMap as unknown as new (
+      e: typeof FROM_HANDLE,
+      o: { codec: Codec<V> },
+      m: typeof map,
+    ) => SharedMap<V>;
     return new Ctor(FROM_HANDLE, { codec }, map);
   }
 
@@ -123,7 +131,10 @@ export class SharedMap<V = unknown> implements Iterable<[string, V]> {
 const FROM_HANDLE: unique symbol = Symbol('from handle');
 
 /** Builds the table from entries, sized for all of them up front. */
-function build<V>(entries: Iterable<readonly [string, V]>, codec: Codec<V>): InstanceType<typeof ShareableMap<string, V>> {
+function build<V>(
+  entries: Iterable<readonly [string, V]>,
+  codec: Codec<V>,
+): InstanceType<typeof ShareableMap<string, V>> {
   const unique = new Map<string, V>();
   for (const [key, value] of entries) {
     if (typeof key !== 'string') throw new TypeError(`SharedMap keys are strings, got ${typeof key}`);

@@ -10,11 +10,7 @@ import {
   type Codec,
   type WaitOptions,
 } from '@ipcx/core';
-import {
-  checkWaitOptions,
-  deadline,
-  intervalOption,
-} from '@ipcx/core/transport';
+import { checkWaitOptions, deadline, intervalOption } from '@ipcx/core/transport';
 import { checkCodec, checkInteger } from '@ipcx/core/transport';
 import {
   HEADER_BYTES,
@@ -36,7 +32,7 @@ import { checkMode, handleCodec } from './internal/options.js';
 import { checkBlockingAllowed } from './internal/park.js';
 import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/waker.js';
 import { markOnThreadExit, releaseExit, type ExitHolder } from './internal/exit.js';
-import { LOCK_SIDE_A, Segment, createSegment, openSegment, unlinkSegment } from './segment.js';
+import { LOCK_SIDE_A, type Segment, createSegment, openSegment, unlinkSegment } from './segment.js';
 
 /** Options of `new SharedState` (and of `create`, `createIn`). */
 export interface SharedStateOptions<T> {
@@ -132,7 +128,11 @@ export class SharedState<T = unknown> implements AsyncDisposable {
     }
     const { buffer, writer, waker, codec, checkMs, segment } = parts;
     this.#buffer = buffer;
-    if (buffer.byteLength < STATE_DATA) throw new IncompatibleError('shared state', `its memory has ${buffer.byteLength} bytes, at least ${STATE_DATA} expected`);
+    if (buffer.byteLength < STATE_DATA)
+      throw new IncompatibleError(
+        'shared state',
+        `its memory has ${buffer.byteLength} bytes, at least ${STATE_DATA} expected`,
+      );
     this.#control = new Int32Array(buffer, 0, STATE_DATA / 4);
     checkHeader(this.#control, Kind.State, 'shared state');
     this.#capacity = storedSize(this.#control, buffer, 'shared state', false, (size) => STATE_DATA + size);
@@ -160,18 +160,37 @@ export class SharedState<T = unknown> implements AsyncDisposable {
     const mode = checkMode(options.mode);
     const native = await loadNative();
     const { segment } = await createSegment(name, checked.bytes, mode, (buffer) => checked.init(buffer, Wake.Futex));
-    return build(options, { buffer: segment.buffer, writer: true, waker: futexWaker(native), codec: checked.codec, checkMs: Number.POSITIVE_INFINITY, segment });
+    return build(options, {
+      buffer: segment.buffer,
+      writer: true,
+      waker: futexWaker(native),
+      codec: checked.codec,
+      checkMs: Number.POSITIVE_INFINITY,
+      segment,
+    });
   }
 
   /** A reader in a worker thread, from the writer's `handle()`; the writer's codec comes with the state. */
   static from<T = unknown>(handle: SharedStateHandle, options: SharedStateReaderOptions<T> = {}): SharedState<T> {
-    if (!(handle?.buffer instanceof SharedArrayBuffer)) throw new IncompatibleError('the handle', "from takes what a SharedState's handle() returned");
+    if (!(handle?.buffer instanceof SharedArrayBuffer))
+      throw new IncompatibleError('the handle', "from takes what a SharedState's handle() returned");
     const checkMs = intervalOption('peerCheckInterval', options.peerCheckInterval, 500);
-    if (handle.buffer.byteLength < STATE_DATA) throw new IncompatibleError('shared state', `its memory has ${handle.buffer.byteLength} bytes, at least ${STATE_DATA} expected`);
+    if (handle.buffer.byteLength < STATE_DATA)
+      throw new IncompatibleError(
+        'shared state',
+        `its memory has ${handle.buffer.byteLength} bytes, at least ${STATE_DATA} expected`,
+      );
     const header = new Int32Array(handle.buffer, 0, HEADER_BYTES / 4);
     checkHeader(header, Kind.State, 'shared state');
-    if (Atomics.load(header, Header.Wake) !== Wake.Atomics) throw new UnsupportedError('rebuilding a named state from a handle; use SharedState.open');
-    return build(options, { buffer: handle.buffer, writer: false, waker: atomicsWaker, codec: readerCodec(handle.buffer, options), checkMs });
+    if (Atomics.load(header, Header.Wake) !== Wake.Atomics)
+      throw new UnsupportedError('rebuilding a named state from a handle; use SharedState.open');
+    return build(options, {
+      buffer: handle.buffer,
+      writer: false,
+      waker: atomicsWaker,
+      codec: readerCodec(handle.buffer, options),
+      checkMs,
+    });
   }
 
   /** A reader of a named state that another process created (`NotFoundError` when there is none). */
@@ -182,7 +201,14 @@ export class SharedState<T = unknown> implements AsyncDisposable {
     const segment = await openSegment(name, 'shared state', STATE_DATA, mode);
     try {
       checkHeader(new Int32Array(segment.buffer, 0, HEADER_BYTES / 4), Kind.State, `shared state "${segment.name}"`);
-      return build(options, { buffer: segment.buffer, writer: false, waker: futexWaker(native), codec: readerCodec(segment.buffer, options), checkMs, segment });
+      return build(options, {
+        buffer: segment.buffer,
+        writer: false,
+        waker: futexWaker(native),
+        codec: readerCodec(segment.buffer, options),
+        checkMs,
+        segment,
+      });
     } catch (error) {
       segment.close();
       throw error;
@@ -199,25 +225,47 @@ export class SharedState<T = unknown> implements AsyncDisposable {
    * `buffer` (the first `192 + maxValueBytes` bytes, rounded up to 4, are used). Readers in other processes call
    * `openIn` on their own mapping. The caller owns the memory: close does not remove it.
    */
-  static async createIn<T = unknown>(buffer: SharedArrayBuffer, options: SharedStateOptions<T> = {}): Promise<SharedState<T>> {
+  static async createIn<T = unknown>(
+    buffer: SharedArrayBuffer,
+    options: SharedStateOptions<T> = {},
+  ): Promise<SharedState<T>> {
     const checked = checkWriterOptions(options);
     if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength < checked.bytes) {
-      throw new RangeError(`a state of maxValueBytes ${checked.maxValueBytes} needs a SharedArrayBuffer of at least ${checked.bytes} bytes`);
+      throw new RangeError(
+        `a state of maxValueBytes ${checked.maxValueBytes} needs a SharedArrayBuffer of at least ${checked.bytes} bytes`,
+      );
     }
     const native = await loadNative();
     checked.init(buffer, Wake.Futex);
-    return build(options, { buffer, writer: true, waker: futexWaker(native), codec: checked.codec, checkMs: Number.POSITIVE_INFINITY });
+    return build(options, {
+      buffer,
+      writer: true,
+      waker: futexWaker(native),
+      codec: checked.codec,
+      checkMs: Number.POSITIVE_INFINITY,
+    });
   }
 
   /** A reader of a state that another process made with `createIn` in the same memory. */
-  static async openIn<T = unknown>(buffer: SharedArrayBuffer, options: SharedStateReaderOptions<T> = {}): Promise<SharedState<T>> {
-    if (!(buffer instanceof SharedArrayBuffer)) throw new TypeError('openIn takes the SharedArrayBuffer the state was created in');
+  static async openIn<T = unknown>(
+    buffer: SharedArrayBuffer,
+    options: SharedStateReaderOptions<T> = {},
+  ): Promise<SharedState<T>> {
+    if (!(buffer instanceof SharedArrayBuffer))
+      throw new TypeError('openIn takes the SharedArrayBuffer the state was created in');
     const checkMs = intervalOption('peerCheckInterval', options.peerCheckInterval, 500);
     const native = await loadNative();
     const header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
     checkHeader(header, Kind.State, 'shared state');
-    if (Atomics.load(header, Header.Wake) !== Wake.Futex) throw new UnsupportedError('a state made for threads; use from');
-    return build(options, { buffer, writer: false, waker: futexWaker(native), codec: readerCodec(buffer, options), checkMs });
+    if (Atomics.load(header, Header.Wake) !== Wake.Futex)
+      throw new UnsupportedError('a state made for threads; use from');
+    return build(options, {
+      buffer,
+      writer: false,
+      waker: futexWaker(native),
+      codec: readerCodec(buffer, options),
+      checkMs,
+    });
   }
 
   /** What a worker needs to make a reader (`SharedState.from`; threads only); this object keeps working. */
@@ -302,7 +350,9 @@ export class SharedState<T = unknown> implements AsyncDisposable {
         continue;
       }
       const bytes = this.#data.slice(0, length);
-      const after = ORDERED_LOADS ? Atomics.load(control, STATE_SEQ) : Atomics.compareExchange(control, STATE_SEQ, before, before);
+      const after = ORDERED_LOADS
+        ? Atomics.load(control, STATE_SEQ)
+        : Atomics.compareExchange(control, STATE_SEQ, before, before);
       if (after === before) return { value: this.#codec.decode(bytes), version: before >>> 1 };
     }
   }
@@ -409,15 +459,21 @@ export class SharedState<T = unknown> implements AsyncDisposable {
 
   /** A reader waiting for a version that a closed writer will never publish: PeerGoneError, not a wait for ever. */
   #checkWriterOpen(): void {
-    if (!this.#writer && Atomics.load(this.#control, Header.StateA) === SideState.Closed) throw new PeerGoneError('shared state writer (it closed the state)');
+    if (!this.#writer && Atomics.load(this.#control, Header.StateA) === SideState.Closed)
+      throw new PeerGoneError('shared state writer (it closed the state)');
   }
 
   /** The writer died: its thread's exit hook marked it DEAD, or (named) the kernel dropped its lock. */
   #checkWriterAlive(): void {
     if (this.#writer) return;
     const state = Atomics.load(this.#control, Header.StateA);
-    const dead = state === SideState.Dead || (this.#segment !== undefined && state !== SideState.Closed && !this.#segment.held(LOCK_SIDE_A));
-    if (dead) throw new PeerGoneError(`shared state writer (pid ${Atomics.load(this.#control, Header.PidA)}${state === SideState.Dead ? ', its thread ended without closing' : ''})`);
+    const dead =
+      state === SideState.Dead ||
+      (this.#segment !== undefined && state !== SideState.Closed && !this.#segment.held(LOCK_SIDE_A));
+    if (dead)
+      throw new PeerGoneError(
+        `shared state writer (pid ${Atomics.load(this.#control, Header.PidA)}${state === SideState.Dead ? ', its thread ended without closing' : ''})`,
+      );
   }
 }
 
@@ -432,7 +488,10 @@ interface Parts<T> {
 }
 
 function build<T>(options: SharedStateOptions<T> | SharedStateReaderOptions<T>, parts: Parts<T>): SharedState<T> {
-  const Ctor = SharedState as unknown as new (options: SharedStateOptions<T> | SharedStateReaderOptions<T>, parts: Parts<T>) => SharedState<T>;
+  const Ctor = SharedState as unknown as new (
+    options: SharedStateOptions<T> | SharedStateReaderOptions<T>,
+    parts: Parts<T>,
+  ) => SharedState<T>;
   return new Ctor(options, parts);
 }
 

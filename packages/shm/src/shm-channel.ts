@@ -12,10 +12,18 @@ import {
   type Codec,
   type ReceiveOptions,
   type SendOptions,
-  type IpcError,
   copyBytes,
 } from '@ipcx/core';
-import { AbstractChannel, Inbox, NO_MESSAGE, checkCodec, checkWaitOptions, intervalOption, lingerOption, spinOption } from '@ipcx/core/transport';
+import {
+  AbstractChannel,
+  Inbox,
+  NO_MESSAGE,
+  checkCodec,
+  checkWaitOptions,
+  intervalOption,
+  lingerOption,
+  spinOption,
+} from '@ipcx/core/transport';
 import {
   HEADER_BYTES,
   Header,
@@ -25,7 +33,6 @@ import {
   channelBytes,
   checkHeader,
   initHeader,
-  maxPayload,
   ringBytes,
   ringOffset,
   storedSize,
@@ -38,7 +45,15 @@ import { RingReader, RingWriter } from './ring.js';
 import { decodeFrame } from './internal/ring-base.js';
 import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/waker.js';
 import { markOnThreadExit, releaseExit, type ExitHolder } from './internal/exit.js';
-import { LOCK_SIDE_A, LOCK_SIDE_B, Segment, createSegment, lockFileSegment, openSegment, unlinkSegment } from './segment.js';
+import {
+  LOCK_SIDE_A,
+  LOCK_SIDE_B,
+  type Segment,
+  createSegment,
+  lockFileSegment,
+  openSegment,
+  unlinkSegment,
+} from './segment.js';
 
 /** Options of every ShmChannel. */
 export interface ShmChannelOptions<T = unknown> {
@@ -182,7 +197,11 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     this.#buffer = buffer;
     this.#side = side;
     this.#waker = waker;
-    if (buffer.byteLength < HEADER_BYTES) throw new IncompatibleError('shared-memory channel', `its memory has ${buffer.byteLength} bytes, less than a header`);
+    if (buffer.byteLength < HEADER_BYTES)
+      throw new IncompatibleError(
+        'shared-memory channel',
+        `its memory has ${buffer.byteLength} bytes, less than a header`,
+      );
     this.#header = new Int32Array(buffer, 0, 16);
     checkHeader(this.#header, Kind.Channel, 'shared-memory channel');
     const capacity = storedSize(this.#header, buffer, 'shared-memory channel', true, channelBytes);
@@ -212,7 +231,10 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     const resolved = resolveOptions(options);
     const buffer = new SharedArrayBuffer(channelBytes(capacity));
     initHeader(new Int32Array(buffer, 0, 16), Kind.Channel, capacity, Wake.Atomics);
-    return [new ShmChannel<T>(buffer, 'a', atomicsWaker, resolved), new ShmChannel<T>(buffer, 'b', atomicsWaker, resolved)];
+    return [
+      new ShmChannel<T>(buffer, 'a', atomicsWaker, resolved),
+      new ShmChannel<T>(buffer, 'b', atomicsWaker, resolved),
+    ];
   }
 
   /**
@@ -220,13 +242,20 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
    * (functions do not cross `postMessage`); built-in codecs are found by name, and a codec other than
    * the one the handle names is `IncompatibleError`.
    */
-  static from<T = unknown>(handle: ShmChannelHandle, options: Omit<ShmChannelOptions<T>, 'bufferBytes'> = {}): ShmChannel<T> {
+  static from<T = unknown>(
+    handle: ShmChannelHandle,
+    options: Omit<ShmChannelOptions<T>, 'bufferBytes'> = {},
+  ): ShmChannel<T> {
     if (!(handle?.buffer instanceof SharedArrayBuffer) || (handle.side !== 'a' && handle.side !== 'b')) {
-      throw new IncompatibleError('the handle', 'from takes what a ShmChannel end\'s transfer() returned');
+      throw new IncompatibleError('the handle', "from takes what a ShmChannel end's transfer() returned");
     }
     const codec = handleCodec(handle.codec, options.codec, 'channel');
     const resolved = resolveOptions({ ...options, codec });
-    if (handle.buffer.byteLength < HEADER_BYTES) throw new IncompatibleError('shared-memory channel', `its memory has ${handle.buffer.byteLength} bytes, less than a header`);
+    if (handle.buffer.byteLength < HEADER_BYTES)
+      throw new IncompatibleError(
+        'shared-memory channel',
+        `its memory has ${handle.buffer.byteLength} bytes, less than a header`,
+      );
     const header = new Int32Array(handle.buffer, 0, 16);
     checkHeader(header, Kind.Channel, 'shared-memory channel');
     if (Atomics.load(header, Header.Wake) !== Wake.Atomics) {
@@ -272,10 +301,13 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     try {
       const header = new Int32Array(segment.buffer, 0, 16);
       checkHeader(header, Kind.Channel, `shared-memory channel "${segment.name}"`);
-      if (Atomics.load(header, Header.Wake) !== Wake.Futex) throw new IncompatibleError(`shared-memory channel "${segment.name}"`, 'it is not a named channel');
+      if (Atomics.load(header, Header.Wake) !== Wake.Futex)
+        throw new IncompatibleError(`shared-memory channel "${segment.name}"`, 'it is not a named channel');
       // The kernel lock on SIDE_B is the end: exactly one description holds it, whatever the interleaving.
       if (!segment.lock(LOCK_SIDE_B, 'write')) {
-        throw new AlreadyExistsError(`the second end of shared-memory channel "${segment.name}" (held by a live process or thread, pid ${Atomics.load(header, Header.PidB)})`);
+        throw new AlreadyExistsError(
+          `the second end of shared-memory channel "${segment.name}" (held by a live process or thread, pid ${Atomics.load(header, Header.PidB)})`,
+        );
       }
       return new ShmChannel<T>(segment.buffer, 'b', futexWaker(native), resolved, segment);
     } catch (error) {
@@ -294,17 +326,24 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
    * OFD lock on one byte of it for its lifetime, and a peer that dies, however it dies, is `PeerGoneError`.
    * Without it, only an orderly close (or a thread's end) is noticed across processes.
    */
-  static async createIn<T = unknown>(buffer: SharedArrayBuffer, options: ShmChannelInOptions<T> = {}): Promise<ShmChannel<T>> {
+  static async createIn<T = unknown>(
+    buffer: SharedArrayBuffer,
+    options: ShmChannelInOptions<T> = {},
+  ): Promise<ShmChannel<T>> {
     const resolved = resolveOptions(options);
     const capacity = ringBytes(options.bufferBytes);
     if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength < channelBytes(capacity)) {
-      throw new RangeError(`a channel of bufferBytes ${capacity} needs a SharedArrayBuffer of at least ${channelBytes(capacity)} bytes`);
+      throw new RangeError(
+        `a channel of bufferBytes ${capacity} needs a SharedArrayBuffer of at least ${channelBytes(capacity)} bytes`,
+      );
     }
     const native = await loadNative();
     const locks = options.lockFile === undefined ? undefined : lockFileSegment(options.lockFile, buffer, native);
     if (locks !== undefined && !locks.lock(LOCK_SIDE_A, 'write')) {
       locks.close();
-      throw new AlreadyExistsError(`the first end of the shared-memory channel locked by "${options.lockFile}" (held by a live process or thread)`);
+      throw new AlreadyExistsError(
+        `the first end of the shared-memory channel locked by "${options.lockFile}" (held by a live process or thread)`,
+      );
     }
     const header = new Int32Array(buffer, 0, 16);
     Atomics.store(header, Header.PidA, process.pid);
@@ -318,22 +357,35 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
    * same `lockFile` as the creator, exactly one opener gets the end and a dead one is replaced; without it, an
    * end still marked open is `AlreadyExistsError` (nothing tells whether its process lives).
    */
-  static async openIn<T = unknown>(buffer: SharedArrayBuffer, options: ShmChannelInOptions<T> = {}): Promise<ShmChannel<T>> {
-    if (!(buffer instanceof SharedArrayBuffer)) throw new TypeError('openIn takes the SharedArrayBuffer the channel was created in');
+  static async openIn<T = unknown>(
+    buffer: SharedArrayBuffer,
+    options: ShmChannelInOptions<T> = {},
+  ): Promise<ShmChannel<T>> {
+    if (!(buffer instanceof SharedArrayBuffer))
+      throw new TypeError('openIn takes the SharedArrayBuffer the channel was created in');
     const resolved = resolveOptions(options);
     const native = await loadNative();
-    if (buffer.byteLength < HEADER_BYTES) throw new IncompatibleError('shared-memory channel', `its memory has ${buffer.byteLength} bytes, less than a header`);
+    if (buffer.byteLength < HEADER_BYTES)
+      throw new IncompatibleError(
+        'shared-memory channel',
+        `its memory has ${buffer.byteLength} bytes, less than a header`,
+      );
     const header = new Int32Array(buffer, 0, 16);
     checkHeader(header, Kind.Channel, 'shared-memory channel');
-    if (Atomics.load(header, Header.Wake) !== Wake.Futex) throw new UnsupportedError('a channel made for threads (pair); use from');
+    if (Atomics.load(header, Header.Wake) !== Wake.Futex)
+      throw new UnsupportedError('a channel made for threads (pair); use from');
     const locks = options.lockFile === undefined ? undefined : lockFileSegment(options.lockFile, buffer, native);
     if (locks !== undefined) {
       if (!locks.lock(LOCK_SIDE_B, 'write')) {
         locks.close();
-        throw new AlreadyExistsError(`the second end of the shared-memory channel (held by a live process or thread, pid ${Atomics.load(header, Header.PidB)})`);
+        throw new AlreadyExistsError(
+          `the second end of the shared-memory channel (held by a live process or thread, pid ${Atomics.load(header, Header.PidB)})`,
+        );
       }
     } else if (Atomics.load(header, Header.StateB) === SideState.Open) {
-      throw new AlreadyExistsError(`the second end of the shared-memory channel (marked open by pid ${Atomics.load(header, Header.PidB)}; pass the creator's lockFile to tell a dead end from a live one)`);
+      throw new AlreadyExistsError(
+        `the second end of the shared-memory channel (marked open by pid ${Atomics.load(header, Header.PidB)}; pass the creator's lockFile to tell a dead end from a live one)`,
+      );
     }
     return new ShmChannel<T>(buffer, 'b', futexWaker(native), resolved, locks);
   }
@@ -351,7 +403,9 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     if (this.#closed) throw new ClosedError();
     if (this.#waker.kind !== 'atomics') throw new UnsupportedError('transferring a named channel; open it by name');
     if (this.#sendPump.queue.size > 0 || this.#inbox.size > 0 || this.#inbox.waiting > 0) {
-      throw new UnsupportedError('transferring an end with sends or receives in progress or messages received but not read');
+      throw new UnsupportedError(
+        'transferring an end with sends or receives in progress or messages received but not read',
+      );
     }
     this.#writer.flush();
     this.#handedOff = true;
@@ -413,15 +467,25 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     checkWaitOptions(options);
     if (this.#sendPump.queue.size === 0) {
       const written = this.#write(message);
-      if (written === true) return this.#writer.flush();
+      if (written === true) {
+        this.#writer.flush();
+        return;
+      }
       const bytes = copyBytes(written);
       const end = options.timeout === undefined ? Number.POSITIVE_INFINITY : performance.now() + options.timeout;
       for (;;) {
         this.#checkSendable();
-        if (this.#writer.tryWrite(bytes)) return this.#writer.flush();
+        if (this.#writer.tryWrite(bytes)) {
+          this.#writer.flush();
+          return;
+        }
         const left = end - performance.now();
         if (left <= 0) throw new TimeoutError('send', options.timeout);
-        const result = this.#writer.waitForRoomSync(bytes.length, Math.min(left, this.#parkMs), () => this.#closed || this.#peerEnded());
+        const result = this.#writer.waitForRoomSync(
+          bytes.length,
+          Math.min(left, this.#parkMs),
+          () => this.#closed || this.#peerEnded(),
+        );
         if (result === 'timed-out') this.#checkPeerAlive();
       }
     }
@@ -487,7 +551,10 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
       this.#endIfPeerClosed();
       const left = end - performance.now();
       if (left <= 0) throw new TimeoutError('receive', options.timeout);
-      const result = this.#reader.waitForFrameSync(Math.min(left, this.#parkMs), () => this.#closed || this.#peerEnded());
+      const result = this.#reader.waitForFrameSync(
+        Math.min(left, this.#parkMs),
+        () => this.#closed || this.#peerEnded(),
+      );
       if (result === 'timed-out') this.#checkPeerAlive();
     }
   }
@@ -499,7 +566,8 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
    */
   tryReceiveBytes(): Uint8Array | undefined {
     if (this.#closed) throw new ClosedError();
-    if (this.#inbox.size > 0) throw new UnsupportedError('tryReceiveBytes while decoded messages wait (mixing it with receive)');
+    if (this.#inbox.size > 0)
+      throw new UnsupportedError('tryReceiveBytes while decoded messages wait (mixing it with receive)');
     this.#release();
     if (this.#nextFrame() < 0) {
       this.#endIfPeerClosed();
@@ -534,7 +602,10 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
       return (this.#closing = Promise.resolve());
     }
     this.#closing = this.#sendPump.queue
-      .drainedWithin(this.#lingerMs, () => new ClosedError(`channel (closed: the peer took nothing for ${this.#lingerMs} ms)`))
+      .drainedWithin(
+        this.#lingerMs,
+        () => new ClosedError(`channel (closed: the peer took nothing for ${this.#lingerMs} ms)`),
+      )
       .then(() => this.#releaseEnd());
     return this.#closing;
   }
@@ -600,7 +671,9 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
   #checkPeerAlive(): void {
     if (this.#peerDied()) {
       const pid = Atomics.load(this.#header, this.#peerPid);
-      const gone = new PeerGoneError(`peer (pid ${pid}${Atomics.load(this.#header, this.#peerState) === SideState.Dead ? ', its thread ended without closing' : ''})`);
+      const gone = new PeerGoneError(
+        `peer (pid ${pid}${Atomics.load(this.#header, this.#peerState) === SideState.Dead ? ', its thread ended without closing' : ''})`,
+      );
       this.#peerGone = gone;
       this.#inbox.end(gone);
       this.#sendPump.queue.rejectAll(gone);
@@ -610,7 +683,8 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
 
   #encodeChecked(message: T): Uint8Array {
     const bytes = this.#codec.encode(message);
-    if (bytes.length > this.#writer.maxPayload) throw new TooLargeError('message', bytes.length, this.#writer.maxPayload);
+    if (bytes.length > this.#writer.maxPayload)
+      throw new TooLargeError('message', bytes.length, this.#writer.maxPayload);
     return bytes;
   }
 
@@ -659,7 +733,8 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
    * died (thread ended without close) and its messages were read, with PeerGoneError.
    */
   #endIfPeerClosed(): void {
-    if (Atomics.load(this.#header, this.#peerState) === SideState.Dead && !this.#reader.hasFrame()) this.#checkPeerAlive();
+    if (Atomics.load(this.#header, this.#peerState) === SideState.Dead && !this.#reader.hasFrame())
+      this.#checkPeerAlive();
     if (this.#peerEnded() && !this.#reader.hasFrame()) {
       const ended = new ClosedError('channel (closed by the peer)');
       this.#inbox.end(ended);
@@ -705,7 +780,8 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     closed: () => this.#closed,
     read: () => this.#read(),
     fatal: (error) => error === this.#corrupt,
-    waitForFrame: () => this.#reader.waitForFrame(this.#parkMs, () => this.#closed || this.#inbox.waiting === 0 || this.#peerEnded()),
+    waitForFrame: () =>
+      this.#reader.waitForFrame(this.#parkMs, () => this.#closed || this.#inbox.waiting === 0 || this.#peerEnded()),
     alive: () => {
       try {
         this.#checkPeerAlive();

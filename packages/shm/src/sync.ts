@@ -2,7 +2,7 @@ import { ClosedError, IncompatibleError, UnsupportedError } from '@ipcx/core';
 import { CACHE_LINE, HEADER_BYTES, Header, Kind, Wake, checkHeader, initHeader } from './layout.js';
 import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/waker.js';
 import type { ParkCore } from './internal/park.js';
-import { Segment, createSegment, openSegment, unlinkSegment } from './segment.js';
+import { type Segment, createSegment, openSegment, unlinkSegment } from './segment.js';
 import { checkMode } from './internal/options.js';
 
 /**
@@ -116,7 +116,9 @@ export class SyncCore implements ParkCore {
       throw new RangeError(`byteOffset must be a non-negative multiple of 4, got ${byteOffset}`);
     }
     if (byteOffset + words * 4 > buffer.byteLength) {
-      throw new RangeError(`a ${kind} needs ${words * 4} bytes at offset ${byteOffset}; the buffer has ${buffer.byteLength}`);
+      throw new RangeError(
+        `a ${kind} needs ${words * 4} bytes at offset ${byteOffset}; the buffer has ${buffer.byteLength}`,
+      );
     }
     this.i32 = new Int32Array(buffer, byteOffset, words);
     this.what = kind;
@@ -211,7 +213,8 @@ export function checkHandle(handle: SyncHandle, kind: SyncKindName): void {
   if (!(handle?.buffer instanceof SharedArrayBuffer) || typeof handle.byteOffset !== 'number') {
     throw new TypeError(`from takes the \`handle\` of a ${kind}`);
   }
-  if (handle.kind !== kind) throw new IncompatibleError(`the handle`, `it is a ${String(handle.kind)}'s, expected a ${kind}'s`);
+  if (handle.kind !== kind)
+    throw new IncompatibleError(`the handle`, `it is a ${String(handle.kind)}'s, expected a ${kind}'s`);
 }
 
 /** A named primitive's mapped segment. */
@@ -268,7 +271,11 @@ function checkNamedMemory(buffer: SharedArrayBuffer, kind: SyncKindName, what: s
 }
 
 /** Maps the segment of a named primitive that another process created, checking what it holds. */
-export async function openNamedMemory(name: string, kind: SyncKindName, options?: NamedSyncOptions): Promise<NamedMemory> {
+export async function openNamedMemory(
+  name: string,
+  kind: SyncKindName,
+  options?: NamedSyncOptions,
+): Promise<NamedMemory> {
   const mode = checkMode(options?.mode);
   const native = await loadNative();
   const segment = await openSegment(name, kind, HEADER_BYTES, mode);

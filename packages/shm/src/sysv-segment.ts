@@ -67,7 +67,9 @@ export class SysvSegment extends SysvResource {
   static async create(options: SysvSegmentCreateOptions): Promise<SysvSegment> {
     if (options?.size === undefined) throw new InvalidOptionError('size', undefined, 'a whole number of bytes above 0');
     const size = checkInteger('size', options.size, { min: 1 })!;
-    return new SysvSegment(await SysvObject.create('shm', 'SysvSegment.create', options, size, checkMode(options.mode)));
+    return new SysvSegment(
+      await SysvObject.create('shm', 'SysvSegment.create', options, size, checkMode(options.mode)),
+    );
   }
 
   /**

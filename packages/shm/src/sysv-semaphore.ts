@@ -3,7 +3,14 @@ import { checkInteger } from '@ipcx/core/transport';
 import type { SysvSemOperation, SysvSemStat } from '@ipcx/native';
 import { checkMode } from './internal/options.js';
 import { nativeWait, nativeWaitError } from './internal/park.js';
-import { SysvObject, SysvResource, loadSysv, sysvError, type SysvKeyOptions, type SysvNative } from './internal/sysv.js';
+import {
+  SysvObject,
+  SysvResource,
+  loadSysv,
+  sysvError,
+  type SysvKeyOptions,
+  type SysvNative,
+} from './internal/sysv.js';
 import { GuardImpl, type Guard } from './sync.js';
 
 export type { SysvSemOperation, SysvSemStat } from '@ipcx/native';
@@ -59,10 +66,17 @@ export class SysvSemaphoreSet extends SysvResource {
   static async create(options: SysvSemaphoreSetCreateOptions = {}): Promise<SysvSemaphoreSet> {
     const count = checkInteger('count', options?.count, { min: 1, max: 32000, default: 1 });
     const values = options.values ?? [];
-    if (!Array.isArray(values) || values.length > count || values.some((v) => !Number.isInteger(v) || v < 0 || v > SEMVMX)) {
+    if (
+      !Array.isArray(values) ||
+      values.length > count ||
+      values.some((v) => !Number.isInteger(v) || v < 0 || v > SEMVMX)
+    ) {
       throw new InvalidOptionError('values', values, `at most ${count} integers from 0 to ${SEMVMX}`);
     }
-    const set = new SysvSemaphoreSet(await SysvObject.create('sem', 'SysvSemaphoreSet.create', options, count, checkMode(options.mode)), count);
+    const set = new SysvSemaphoreSet(
+      await SysvObject.create('sem', 'SysvSemaphoreSet.create', options, count, checkMode(options.mode)),
+      count,
+    );
     if (values.length > 0) {
       try {
         set.setAll([...values, ...new Array<number>(count - values.length).fill(0)]);
@@ -126,7 +140,8 @@ export class SysvSemaphoreSet extends SysvResource {
   /** SETALL: `count` values. */
   setAll(values: readonly number[]): void {
     this.sysv.call('SETALL', (id) => {
-      if (!Array.isArray(values) || values.length !== this.count) throw new RangeError(`setAll takes ${this.count} values`);
+      if (!Array.isArray(values) || values.length !== this.count)
+        throw new RangeError(`setAll takes ${this.count} values`);
       this.#native.sysv.sem.setAll(id, values);
     });
   }
@@ -161,12 +176,14 @@ export class SysvSemaphoreSet extends SysvResource {
   }
 
   #checkOps(ops: readonly SysvSemOperation[]): void {
-    if (!Array.isArray(ops) || ops.length === 0) throw new TypeError('ops must be a non-empty array of { index, delta, undo?, noWait? }');
+    if (!Array.isArray(ops) || ops.length === 0)
+      throw new TypeError('ops must be a non-empty array of { index, delta, undo?, noWait? }');
     for (const o of ops) this.#checkIndex(o?.index);
   }
 
   #checkIndex(index: unknown): void {
-    if (!Number.isInteger(index) || (index as number) < 0 || (index as number) >= this.count) throw new RangeError(`index must be from 0 to ${this.count - 1}, got ${String(index)}`);
+    if (!Number.isInteger(index) || (index as number) < 0 || (index as number) >= this.count)
+      throw new RangeError(`index must be from 0 to ${this.count - 1}, got ${String(index)}`);
   }
 
   #ctl<R>(operation: string, index: number, fn: (id: number) => R): R {

@@ -1,7 +1,15 @@
 // The API guide's semantics (docs/API.md) on shm objects: closing, `closed` after the peer ended, sends after
 // the peer closed, handles as methods, unlink by name, codecs taken from the writer.
 import { afterEach, describe, expect, it } from 'vitest';
-import { ClosedError, IncompatibleError, PeerGoneError, jsonCodec, rawCodec, stringCodec, type Codec } from '@ipcx/core';
+import {
+  ClosedError,
+  IncompatibleError,
+  PeerGoneError,
+  jsonCodec,
+  rawCodec,
+  stringCodec,
+  type Codec,
+} from '@ipcx/core';
 import { FanIn, Mutex, Semaphore, SharedMap, SharedState, ShmChannel } from '@ipcx/shm';
 import { segmentExists, uniqueName } from './helpers.js';
 
@@ -13,7 +21,10 @@ afterEach(async () => {
 describe('ShmChannel closing', () => {
   it('is closed once the peer closed and its messages were received, and a send to it is PeerGoneError', async () => {
     const [a, b] = ShmChannel.pair<number>({ bufferBytes: 1024 });
-    cleanups.push(() => a.close(), () => b.close());
+    cleanups.push(
+      () => a.close(),
+      () => b.close(),
+    );
     await a.send(1);
     await a.close();
     expect(b.closed).toBe(false); // a message is still waiting
@@ -26,7 +37,10 @@ describe('ShmChannel closing', () => {
 
   it('close writes the sends waiting for room first; destroy rejects them with its error', async () => {
     const [a, b] = ShmChannel.pair<Uint8Array>({ bufferBytes: 1024, codec: rawCodec });
-    cleanups.push(() => a.close(), () => b.close());
+    cleanups.push(
+      () => a.close(),
+      () => b.close(),
+    );
     const big = new Uint8Array(400);
     while (a.trySend(big));
     const waiting = a.send(new Uint8Array([7]));
@@ -40,7 +54,10 @@ describe('ShmChannel closing', () => {
     expect(received.at(-1)).toEqual(new Uint8Array([7]));
 
     const [c, d] = ShmChannel.pair<Uint8Array>({ bufferBytes: 1024, codec: rawCodec });
-    cleanups.push(() => c.close(), () => d.close());
+    cleanups.push(
+      () => c.close(),
+      () => d.close(),
+    );
     while (c.trySend(big));
     const dropped = c.send(big);
     const reason = new Error('shutting down');
@@ -52,7 +69,10 @@ describe('ShmChannel closing', () => {
 
   it('a trySend is visible to the peer as soon as this end looks for a reply (issue 15)', () => {
     const [a, b] = ShmChannel.pair<number>({ bufferBytes: 1024 });
-    cleanups.push(() => a.close(), () => b.close());
+    cleanups.push(
+      () => a.close(),
+      () => b.close(),
+    );
     expect(a.trySend(1)).toBe(true);
     expect(a.tryReceive()).toBeUndefined(); // looking for the reply publishes the message, synchronously
     expect(b.tryReceive()).toBe(1);
@@ -60,7 +80,10 @@ describe('ShmChannel closing', () => {
 
   it('transfer() hands the end over (it is closed here) and from() refuses another codec', async () => {
     const [a, b] = ShmChannel.pair<string>({ codec: stringCodec as Codec<string> });
-    cleanups.push(() => a.close(), () => b.close());
+    cleanups.push(
+      () => a.close(),
+      () => b.close(),
+    );
     const handle = b.transfer();
     expect(b.closed).toBe(true);
     expect(() => ShmChannel.from(handle, { codec: jsonCodec as Codec<string> })).toThrow(IncompatibleError);
@@ -73,7 +96,10 @@ describe('ShmChannel closing', () => {
   it('unlink resolves true when the name was there and false when not; the creator unlinks on close, an opener never', async () => {
     const name = uniqueName('guide');
     const server = await ShmChannel.create(name, { bufferBytes: 1024 });
-    cleanups.push(() => server.close(), () => ShmChannel.unlink(name));
+    cleanups.push(
+      () => server.close(),
+      () => ShmChannel.unlink(name),
+    );
     const client = await ShmChannel.open(name);
     await client.close();
     expect(segmentExists(name)).toBe(true);
@@ -99,7 +125,9 @@ describe('SharedState codecs', () => {
     const reader = await SharedState.open<string>(name);
     cleanups.push(() => reader.close());
     expect(reader.get().value).toBe('named');
-    await expect(SharedState.open(name, { codec: jsonCodec as Codec<string> })).rejects.toBeInstanceOf(IncompatibleError);
+    await expect(SharedState.open(name, { codec: jsonCodec as Codec<string> })).rejects.toBeInstanceOf(
+      IncompatibleError,
+    );
   });
 });
 

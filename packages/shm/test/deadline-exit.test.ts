@@ -20,6 +20,10 @@ describe('SharedState.changed in a process that has nothing else to do', () => {
       console.log(version, late);
       await state.close();
     `;
-    expect(await exitOf(script, { cwd: packageDir, ms: 20_000 })).toMatchObject({ code: 0, stderr: '', stdout: '1 IPCX_ERR_TIMEOUT\n' });
+    expect(await exitOf(script, { cwd: packageDir, ms: 20_000 })).toMatchObject({
+      code: 0,
+      stderr: '',
+      stdout: '1 IPCX_ERR_TIMEOUT\n',
+    });
   });
 });

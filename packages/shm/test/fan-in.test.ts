@@ -29,10 +29,14 @@ async function collect(inbox: FanIn<Uint8Array>, total: number): Promise<Map<num
 
 describe('FanIn', () => {
   // Retried once: a receive timed out once on Node 24 at load 20+; not reproduced in 9 reruns. Open: see the note.
-  it('takes messages from four worker threads at once, in order per sender, none lost', { retry: 1, timeout: 60_000 }, async () => {
+  it('takes messages from four worker threads at once, in order per sender, none lost', {
+    retry: 1,
+    timeout: 60_000,
+  }, async () => {
     const inbox = new FanIn<Uint8Array>({ bufferBytes: 4096, codec: rawCodec });
     const count = 20_000;
-    for (let id = 0; id < 4; id++) workers.push(new Worker(fixture, { workerData: { handle: inbox.handle(), id, count } }));
+    for (let id = 0; id < 4; id++)
+      workers.push(new Worker(fixture, { workerData: { handle: inbox.handle(), id, count } }));
     const next = await collect(inbox, 4 * count);
     expect([...next.entries()].sort()).toEqual([0, 1, 2, 3].map((id) => [id, count]));
     expect(inbox.tryReceive()).toBeUndefined();
@@ -43,7 +47,9 @@ describe('FanIn', () => {
     const name = uniqueName('fanin');
     const inbox = await FanIn.create<Uint8Array>(name, { bufferBytes: 1024, codec: rawCodec });
     try {
-      const children = [7, 8].map((id) => spawn(process.execPath, [fixture.pathname, name, String(id), '2000'], { stdio: 'inherit' }));
+      const children = [7, 8].map((id) =>
+        spawn(process.execPath, [fixture.pathname, name, String(id), '2000'], { stdio: 'inherit' }),
+      );
       const next = await collect(inbox, 4000);
       expect(next.get(7)).toBe(2000);
       expect(next.get(8)).toBe(2000);
@@ -69,7 +75,10 @@ describe('FanIn', () => {
     // Several producers reserve and commit in random interleavings; the consumer reads whenever it may.
     fc.assert(
       fc.property(
-        fc.array(fc.record({ producer: fc.nat(3), size: fc.nat(40), act: fc.constantFrom('reserve', 'commit', 'read') }), { maxLength: 200 }),
+        fc.array(
+          fc.record({ producer: fc.nat(3), size: fc.nat(40), act: fc.constantFrom('reserve', 'commit', 'read') }),
+          { maxLength: 200 },
+        ),
         (ops) => {
           const capacity = 1024;
           const buffer = new SharedArrayBuffer(256 + capacity);

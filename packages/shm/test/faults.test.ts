@@ -49,7 +49,10 @@ describe('a peer process killed with SIGKILL (delivery promise)', () => {
     for (let round = 0; round < 3; round++) {
       const n = name('kill-producer');
       // Round 0 at the default check interval (500 ms), the others at 100 ms to keep the suite short.
-      const channel = await ShmChannel.create<{ seq: number; pad: string }>(n, { bufferBytes: 16 * 1024, ...(round > 0 ? { peerCheckInterval: 100 } : {}) });
+      const channel = await ShmChannel.create<{ seq: number; pad: string }>(n, {
+        bufferBytes: 16 * 1024,
+        ...(round > 0 ? { peerCheckInterval: 100 } : {}),
+      });
       const producer = await Peer.start(peers);
       await producer.ask({ op: 'produce', name: n, size: random(10, 3000) });
       let expected = 0;
@@ -67,7 +70,10 @@ describe('a peer process killed with SIGKILL (delivery promise)', () => {
       const took = performance.now() - killedAt;
       expect(error).toBeInstanceOf(PeerGoneError);
       expect(took).toBeLessThan(NOTICE_BOUND_MS);
-      record(`producer process SIGKILLed mid-frame (round ${round}, peerCheckInterval ${round > 0 ? 100 : 500} ms, ${expected - 1} messages delivered, none twice)`, took);
+      record(
+        `producer process SIGKILLed mid-frame (round ${round}, peerCheckInterval ${round > 0 ? 100 : 500} ms, ${expected - 1} messages delivered, none twice)`,
+        took,
+      );
       await channel.close();
     }
   }, 30_000);
@@ -107,7 +113,10 @@ describe('a peer process killed with SIGKILL (delivery promise)', () => {
 describe('a worker thread that ends without closing its end', () => {
   for (const how of ['throw', 'terminate'] as const) {
     it(`ends the main thread's pending receive with PeerGoneError when the worker ${how === 'throw' ? 'throws' : 'is terminated'}`, async () => {
-      const [main, forWorker] = ShmChannel.pair<number>({ bufferBytes: 4096, ...(how === 'terminate' ? { peerCheckInterval: 100 } : {}) });
+      const [main, forWorker] = ShmChannel.pair<number>({
+        bufferBytes: 4096,
+        ...(how === 'terminate' ? { peerCheckInterval: 100 } : {}),
+      });
       const worker = dyingWorker({ scenario: `channel-${how}`, handle: forWorker.transfer(), count: 5 });
       await messageOf(worker);
       for (let i = 0; i < 5; i++) expect(await main.receive({ timeout: 5000 })).toBe(i);
@@ -119,7 +128,10 @@ describe('a worker thread that ends without closing its end', () => {
       await expect(pending).rejects.toBeInstanceOf(PeerGoneError);
       const took = performance.now() - diedAt;
       expect(took).toBeLessThan(NOTICE_BOUND_MS);
-      record(`worker thread ${how === 'throw' ? 'threw' : 'terminated'} with its ShmChannel end open (peerCheckInterval ${how === 'terminate' ? 100 : 500} ms): pending receive`, took);
+      record(
+        `worker thread ${how === 'throw' ? 'threw' : 'terminated'} with its ShmChannel end open (peerCheckInterval ${how === 'terminate' ? 100 : 500} ms): pending receive`,
+        took,
+      );
       const sendAt = performance.now();
       await expect(main.send(1)).rejects.toBeInstanceOf(PeerGoneError);
       record(`worker thread gone: next send`, performance.now() - sendAt);
@@ -192,7 +204,9 @@ describe('a SharedState writer thread terminated in the middle of set', () => {
         const n = named ? name('state-writer') : undefined;
         const worker = dyingWorker({ scenario: 'state-mid-write', size: 64 * 1024, ...(n ? { named: n } : {}) });
         const handle = (await messageOf(worker)) as never;
-        const state = n ? await SharedState.open<{ v: number }>(n, { peerCheckInterval: 100 }) : SharedState.from<{ v: number }>(handle, { peerCheckInterval: 100 });
+        const state = n
+          ? await SharedState.open<{ v: number }>(n, { peerCheckInterval: 100 })
+          : SharedState.from<{ v: number }>(handle, { peerCheckInterval: 100 });
         const until = performance.now() + random(5, 60);
         let last = 0;
         while (performance.now() < until) {
@@ -211,7 +225,10 @@ describe('a SharedState writer thread terminated in the middle of set', () => {
         await expect(state.changed(snapshot?.version ?? -1, { timeout: 5000 })).rejects.toBeInstanceOf(PeerGoneError);
         const took = performance.now() - diedAt;
         expect(took).toBeLessThan(NOTICE_BOUND_MS);
-        record(`SharedState${named ? ' (named)' : ''} writer thread terminated at a random point (round ${round}, peerCheckInterval 100 ms): get + changed`, took);
+        record(
+          `SharedState${named ? ' (named)' : ''} writer thread terminated at a random point (round ${round}, peerCheckInterval 100 ms): get + changed`,
+          took,
+        );
         await state.close();
         if (n !== undefined) await ShmChannel.unlink(n);
       }

@@ -20,7 +20,9 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** A process holding `path` (shared or exclusive) until it is killed; resolves once it holds it. */
 async function holder(path: string, shared = false): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [fixture, JSON.stringify({ scenario: 'fileHold', path, shared })], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [fixture, JSON.stringify({ scenario: 'fileHold', path, shared })], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   children.push(child);
   let out = '';
   await new Promise<void>((resolve, reject) => {
@@ -28,7 +30,9 @@ async function holder(path: string, shared = false): Promise<ChildProcess> {
       out += chunk.toString();
       if (out.includes('ready')) resolve();
     });
-    child.once('exit', (code, signal) => reject(new Error(`file lock holder exited (${code ?? signal}) before it held the lock`)));
+    child.once('exit', (code, signal) =>
+      reject(new Error(`file lock holder exited (${code ?? signal}) before it held the lock`)),
+    );
   });
   return child;
 }

@@ -6,7 +6,18 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BadFrameError, isIpcError, rawCodec } from '@ipcx/core';
 import { Mutex, SharedState, ShmChannel } from '@ipcx/shm';
-import { Header, Kind, MAGIC, RING_HEAD, RING_TAIL, VERSION, Wake, channelBytes, initHeader, ringOffset } from '../src/layout.js';
+import {
+  Header,
+  Kind,
+  MAGIC,
+  RING_HEAD,
+  RING_TAIL,
+  VERSION,
+  Wake,
+  channelBytes,
+  initHeader,
+  ringOffset,
+} from '../src/layout.js';
 import { uniqueName } from './helpers.js';
 
 const names: string[] = [];
@@ -37,7 +48,10 @@ describe('fuzzing', () => {
       fc.property(
         fc.integer({ min: 0, max: 0xffffffff }),
         // Half the cases within the ring on the 8-byte grid (where frame lengths decide), half anywhere.
-        fc.oneof(fc.integer({ min: 0, max: CAPACITY / 8 }).map((x) => x * 8), fc.integer({ min: -4096, max: 4096 })),
+        fc.oneof(
+          fc.integer({ min: 0, max: CAPACITY / 8 }).map((x) => x * 8),
+          fc.integer({ min: -4096, max: 4096 }),
+        ),
         fc.array(fc.tuple(fc.nat(CAPACITY / 8 - 1), fc.integer({ min: -2, max: 2 * CAPACITY })), { maxLength: 8 }),
         fc.boolean(),
         (tail, delta, frames, aligned) => {
@@ -79,23 +93,32 @@ describe('fuzzing', () => {
       ),
       { numRuns: RING_CASES },
     );
-    console.log(`[ipcx-fuzz] ShmChannel ring indices + frame lengths: ${RING_CASES} cases, ${corrupt} reported as BadFrameError`);
+    console.log(
+      `[ipcx-fuzz] ShmChannel ring indices + frame lengths: ${RING_CASES} cases, ${corrupt} reported as BadFrameError`,
+    );
   }, 60_000);
 
   it(`segment headers of thread objects (${HEADER_CASES} cases): IncompatibleError and friends, never a RangeError`, () => {
     const header = fc.oneof(
       fc.uint8Array({ minLength: 0, maxLength: 512 }),
       // A plausible header: magic and version right, the rest random, the memory any size.
-      fc.tuple(fc.integer({ min: 0, max: 6 }), fc.integer(), fc.integer({ min: 0, max: 1 }), fc.integer({ min: 0, max: 4096 })).map(([kind, size, wake, bytes]) => {
-        const memory = new Uint8Array(Math.max(bytes, 64));
-        const i32 = new Int32Array(memory.buffer, 0, 16);
-        i32[Header.Magic] = MAGIC;
-        i32[Header.Version] = VERSION;
-        i32[Header.Kind] = kind;
-        i32[Header.Size] = size;
-        i32[Header.Wake] = wake;
-        return memory.subarray(0, bytes);
-      }),
+      fc
+        .tuple(
+          fc.integer({ min: 0, max: 6 }),
+          fc.integer(),
+          fc.integer({ min: 0, max: 1 }),
+          fc.integer({ min: 0, max: 4096 }),
+        )
+        .map(([kind, size, wake, bytes]) => {
+          const memory = new Uint8Array(Math.max(bytes, 64));
+          const i32 = new Int32Array(memory.buffer, 0, 16);
+          i32[Header.Magic] = MAGIC;
+          i32[Header.Version] = VERSION;
+          i32[Header.Kind] = kind;
+          i32[Header.Size] = size;
+          i32[Header.Wake] = wake;
+          return memory.subarray(0, bytes);
+        }),
     );
     let accepted = 0;
     fc.assert(
@@ -130,7 +153,9 @@ describe('fuzzing', () => {
       }),
       { numRuns: HEADER_CASES },
     );
-    console.log(`[ipcx-fuzz] ShmChannel/SharedState segment headers (attach): ${HEADER_CASES} cases x 2 readers, ${accepted} accepted as valid`);
+    console.log(
+      `[ipcx-fuzz] ShmChannel/SharedState segment headers (attach): ${HEADER_CASES} cases x 2 readers, ${accepted} accepted as valid`,
+    );
   }, 60_000);
 
   it(`named segments of random bytes and sizes (${NAMED_CASES} cases): open gives typed errors only`, async () => {
@@ -159,6 +184,8 @@ describe('fuzzing', () => {
       }),
       { numRuns: NAMED_CASES },
     );
-    console.log(`[ipcx-fuzz] named segments (ShmChannel.open, SharedState.open, Mutex.open): ${NAMED_CASES} cases x 3 openers`);
+    console.log(
+      `[ipcx-fuzz] named segments (ShmChannel.open, SharedState.open, Mutex.open): ${NAMED_CASES} cases x 3 openers`,
+    );
   }, 60_000);
 });

@@ -14,7 +14,9 @@ export function segmentExists(name: string): boolean {
 
 /** Spawns a fixture with plain Node (it loads the built packages) and waits for its "ready" line. */
 export async function spawnReady(fixture: string, args: string[], children: ChildProcess[]): Promise<ChildProcess> {
-  const child = spawnNode([new URL(`./fixtures/${fixture}`, import.meta.url).pathname, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawnNode([new URL(`./fixtures/${fixture}`, import.meta.url).pathname, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   children.push(child);
   await childLines(child).line((line) => line.includes('ready'));
   return child;

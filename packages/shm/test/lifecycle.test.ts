@@ -85,7 +85,10 @@ describe('options are checked before any segment exists', () => {
     ['ShmChannel.create mode: 0o1777', (n) => ShmChannel.create(n, { mode: 0o1777 })],
     ['ShmChannel.create codec: {}', (n) => ShmChannel.create(n, { codec: {} as never })],
     ['SharedState.create maxValueBytes: -1', (n) => SharedState.create(n, { maxValueBytes: -1 })],
-    ['SharedState.create initial too large', (n) => SharedState.create(n, { maxValueBytes: 4, initial: 'much too long' })],
+    [
+      'SharedState.create initial too large',
+      (n) => SharedState.create(n, { maxValueBytes: 4, initial: 'much too long' }),
+    ],
     ['SharedState.create mode: -1', (n) => SharedState.create(n, { mode: -1 })],
     ['Mutex.create peerCheckInterval: 0', (n) => Mutex.create(n, { peerCheckInterval: 0 })],
     ['Mutex.create mode: 0o1000', (n) => Mutex.create(n, { mode: 0o1000 })],

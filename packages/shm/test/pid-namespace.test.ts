@@ -39,7 +39,9 @@ describe.skipIf(!canUnshare)('a peer in another PID namespace (pid 1 there)', ()
     const guard = await mutex.lock({ timeout: 5000 });
     const took = performance.now() - killedAt;
     expect(guard.recovered).toBe(true);
-    console.log(`[ipcx-fault] Mutex holder (pid 1 of another PID namespace) SIGKILLed: recovered in ${took.toFixed(1)} ms`);
+    console.log(
+      `[ipcx-fault] Mutex holder (pid 1 of another PID namespace) SIGKILLed: recovered in ${took.toFixed(1)} ms`,
+    );
     guard.release();
     await mutex.close();
   }, 20_000);
@@ -54,7 +56,9 @@ describe.skipIf(!canUnshare)('a peer in another PID namespace (pid 1 there)', ()
     await peer.kill();
     const killedAt = performance.now();
     await expect(channel.receive({ timeout: 5000 })).rejects.toBeInstanceOf(PeerGoneError);
-    console.log(`[ipcx-fault] ShmChannel peer (pid 1 of another PID namespace) SIGKILLed: noticed in ${(performance.now() - killedAt).toFixed(1)} ms`);
+    console.log(
+      `[ipcx-fault] ShmChannel peer (pid 1 of another PID namespace) SIGKILLed: noticed in ${(performance.now() - killedAt).toFixed(1)} ms`,
+    );
     await channel.close();
   }, 20_000);
 });

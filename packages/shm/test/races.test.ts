@@ -64,7 +64,11 @@ describe('racing on one name (4 processes, 20 rounds)', () => {
       for (const loser of answers.filter((a) => !a.won)) expect(loser.code).toBe('IPCX_ERR_ALREADY_EXISTS');
       const opener = await ShmChannel.open<number>(n);
       await peers[winners[0]!]!.ask({ op: 'send', count: 3 });
-      expect([await opener.receive({ timeout: 5000 }), await opener.receive({ timeout: 5000 }), await opener.receive({ timeout: 5000 })]).toEqual([0, 1, 2]);
+      expect([
+        await opener.receive({ timeout: 5000 }),
+        await opener.receive({ timeout: 5000 }),
+        await opener.receive({ timeout: 5000 }),
+      ]).toEqual([0, 1, 2]);
       await opener.close();
       await Promise.all(peers.map((peer) => peer.ask({ op: 'closeChannel' })));
       expect(segmentExists(n)).toBe(false);
@@ -78,7 +82,10 @@ describe('racing on one name (4 processes, 20 rounds)', () => {
       shm.open(counterName, { create: true, size: 64 });
       const at = together();
       const answers = await Promise.all(peers.map((peer) => peer.ask({ op: 'mutexCreate', name: n, at })));
-      expect(answers.filter((a) => a.won), `round ${round}: ${JSON.stringify(answers)}`).toHaveLength(1);
+      expect(
+        answers.filter((a) => a.won),
+        `round ${round}: ${JSON.stringify(answers)}`,
+      ).toHaveLength(1);
       for (const loser of answers.filter((a) => !a.won)) expect(loser.code).toBe('IPCX_ERR_ALREADY_EXISTS');
       await Promise.all(peers.map((peer, i) => (answers[i]!.won ? undefined : peer.ask({ op: 'mutexOpen', name: n }))));
       await Promise.all(peers.map((peer) => peer.ask({ op: 'mutexCount', counter: counterName, iterations: 200 })));

@@ -109,7 +109,9 @@ describe('handles and options', () => {
     expect(() => sender.sendSync('x')).toThrow(UnsupportedError); // the main thread
     await Promise.all([custom.close(), json.close(), sender.close()]);
     for (const interval of [0, Number.NaN, -1]) {
-      await expect(ShmChannel.create(name('interval'), { peerCheckInterval: interval })).rejects.toBeInstanceOf(RangeError);
+      await expect(ShmChannel.create(name('interval'), { peerCheckInterval: interval })).rejects.toBeInstanceOf(
+        RangeError,
+      );
     }
     const stateName = name('state');
     const writer = await SharedState.create(stateName, { initial: 0 });

@@ -22,8 +22,16 @@ describe('SharedMap (on shared-memory-datastructures)', () => {
 
   it('serves four worker threads reading 5000 entries at once, every value right', async () => {
     const count = 5000;
-    const map = new SharedMap(Array.from({ length: count }, (_, i) => [`k${i}`, { i, s: 'x'.repeat(i % 50), d: new Date(i) }] as const));
-    const workers = Array.from({ length: 4 }, () => new Worker(new URL('./fixtures/map-reader.mjs', import.meta.url), { workerData: { handle: map.handle(), count, rounds: 3 } }));
+    const map = new SharedMap(
+      Array.from({ length: count }, (_, i) => [`k${i}`, { i, s: 'x'.repeat(i % 50), d: new Date(i) }] as const),
+    );
+    const workers = Array.from(
+      { length: 4 },
+      () =>
+        new Worker(new URL('./fixtures/map-reader.mjs', import.meta.url), {
+          workerData: { handle: map.handle(), count, rounds: 3 },
+        }),
+    );
     try {
       const results = await Promise.all(workers.map((w) => once(w, 'message')));
       for (const [r] of results) expect(r).toEqual({ wrong: 0, size: count });

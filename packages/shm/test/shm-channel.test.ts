@@ -7,10 +7,14 @@ describeChannelConformance('ShmChannel between threads (msgpack)', () => ShmChan
   maxMessageBytes: 2040,
 });
 
-describeChannelConformance('ShmChannel between threads (raw bytes)', () => ShmChannel.pair({ bufferBytes: 1024, codec: rawCodec }), {
-  encoding: 'bytes',
-  maxMessageBytes: 504,
-});
+describeChannelConformance(
+  'ShmChannel between threads (raw bytes)',
+  () => ShmChannel.pair({ bufferBytes: 1024, codec: rawCodec }),
+  {
+    encoding: 'bytes',
+    maxMessageBytes: 504,
+  },
+);
 
 describe('ShmChannel.pair', () => {
   it('refuses a capacity that is not a power of two', () => {

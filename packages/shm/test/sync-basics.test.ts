@@ -17,7 +17,10 @@ function leakedWaiters(buffer: SharedArrayBuffer, byteOffset = 0, words = buffer
 
 /** Settles when `promise` settles, or fails the test after `ms`. */
 function within<T>(promise: Promise<T>, ms = 2000): Promise<T> {
-  return Promise.race([promise, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`not settled within ${ms} ms`)), ms).unref())]);
+  return Promise.race([
+    promise,
+    new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`not settled within ${ms} ms`)), ms).unref()),
+  ]);
 }
 
 const pending = (): Promise<'pending'> => new Promise((resolve) => setImmediate(() => resolve('pending')));
@@ -192,7 +195,7 @@ describe('CondVar', () => {
     })();
     await pending();
     {
-      await using guard = await mutex.lock();
+      await using _guard = await mutex.lock();
       ready = true;
       cv.signal();
     }
@@ -213,9 +216,11 @@ describe('CondVar', () => {
     await pending();
     await pending();
     cv.signal();
-    await within((async () => {
-      while (woken < 1) await pending();
-    })());
+    await within(
+      (async () => {
+        while (woken < 1) await pending();
+      })(),
+    );
     expect(woken).toBe(1);
     cv.broadcast();
     await within(Promise.all(waiters));

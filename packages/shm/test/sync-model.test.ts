@@ -22,7 +22,12 @@ const turns = async (n: number): Promise<void> => {
 };
 
 function within<T>(promise: Promise<T>, ms: number): Promise<T> {
-  return Promise.race([promise, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`deadlock: not done within ${ms} ms`)), ms).unref())]);
+  return Promise.race([
+    promise,
+    new Promise<T>((_, reject) =>
+      setTimeout(() => reject(new Error(`deadlock: not done within ${ms} ms`)), ms).unref(),
+    ),
+  ]);
 }
 
 function leakedWaiters(buffer: SharedArrayBuffer): number {
@@ -55,7 +60,11 @@ const RUNS = 40;
  * Runs one op: acquires with `how`, returns the guard or undefined when the op (legitimately) got
  * nothing: a try that found it taken, a timeout, an abort. Anything else fails the property.
  */
-async function take(o: Op, acquire: (options?: { timeout?: number; signal?: AbortSignal }) => Promise<Guard>, attempt: () => Guard | undefined): Promise<Guard | undefined> {
+async function take(
+  o: Op,
+  acquire: (options?: { timeout?: number; signal?: AbortSignal }) => Promise<Guard>,
+  attempt: () => Guard | undefined,
+): Promise<Guard | undefined> {
   try {
     switch (o.how) {
       case 'wait':
@@ -71,7 +80,8 @@ async function take(o: Op, acquire: (options?: { timeout?: number; signal?: Abor
       }
     }
   } catch (error) {
-    if ((o.how === 'timeout' && error instanceof TimeoutError) || (o.how === 'abort' && error instanceof AbortedError)) return undefined;
+    if ((o.how === 'timeout' && error instanceof TimeoutError) || (o.how === 'abort' && error instanceof AbortedError))
+      return undefined;
     throw error;
   }
 }
@@ -86,7 +96,11 @@ describe('sync primitives against a model, under random interleavings of async a
         let served = 0;
         const run = async (program: Op[]): Promise<void> => {
           for (const o of program) {
-            const guard = await take(o, (options) => mutex.lock(options), () => mutex.tryLock());
+            const guard = await take(
+              o,
+              (options) => mutex.lock(options),
+              () => mutex.tryLock(),
+            );
             if (guard === undefined) {
               await turns(gap);
               continue;
@@ -118,7 +132,11 @@ describe('sync primitives against a model, under random interleavings of async a
         let holders = 0;
         const run = async (program: Op[]): Promise<void> => {
           for (const o of program) {
-            const guard = await take(o, (options) => sem.acquire(options), () => sem.tryAcquire());
+            const guard = await take(
+              o,
+              (options) => sem.acquire(options),
+              () => sem.tryAcquire(),
+            );
             if (guard === undefined) continue;
             expect(++holders).toBeLessThanOrEqual(permits);
             await turns(o.hold);
@@ -145,8 +163,16 @@ describe('sync primitives against a model, under random interleavings of async a
         const run = async (program: Op[]): Promise<void> => {
           for (const o of program) {
             const guard = o.write
-              ? await take(o, (options) => rw.write(options), () => rw.tryWrite())
-              : await take(o, (options) => rw.read(options), () => rw.tryRead());
+              ? await take(
+                  o,
+                  (options) => rw.write(options),
+                  () => rw.tryWrite(),
+                )
+              : await take(
+                  o,
+                  (options) => rw.read(options),
+                  () => rw.tryRead(),
+                );
             if (guard === undefined) continue;
             if (o.write) {
               expect(++writers).toBe(1);
@@ -175,7 +201,10 @@ describe('sync primitives against a model, under random interleavings of async a
       fc.asyncProperty(
         fc.integer({ min: 2, max: 4 }),
         fc.integer({ min: 1, max: 4 }),
-        fc.array(fc.record({ gap: fc.nat(3), giveUp: fc.constantFrom('none', 'none', 'timeout', 'abort'), after: fc.nat(3) }), { minLength: 16, maxLength: 16 }),
+        fc.array(
+          fc.record({ gap: fc.nat(3), giveUp: fc.constantFrom('none', 'none', 'timeout', 'abort'), after: fc.nat(3) }),
+          { minLength: 16, maxLength: 16 },
+        ),
         async (parties, rounds, steps) => {
           const buffer = new SharedArrayBuffer(Barrier.BYTES);
           const barrier = new Barrier(buffer, 0, parties);
@@ -188,7 +217,8 @@ describe('sync primitives against a model, under random interleavings of async a
               // A party may give up first (its arrival is withdrawn), then it waits for real.
               if (step.giveUp !== 'none') {
                 arrived[round]!++;
-                const options = step.giveUp === 'timeout' ? { timeout: step.after } : { signal: AbortSignal.timeout(step.after + 1) };
+                const options =
+                  step.giveUp === 'timeout' ? { timeout: step.after } : { signal: AbortSignal.timeout(step.after + 1) };
                 try {
                   const last = await barrier.wait(options);
                   // The round tripped before the timeout did.
@@ -220,7 +250,15 @@ describe('sync primitives against a model, under random interleavings of async a
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 0, max: 5 }),
-        fc.array(fc.record({ countDown: fc.boolean(), gap: fc.nat(3), how: fc.constantFrom<How>('wait', 'timeout', 'abort'), after: fc.nat(3) }), { minLength: 1, maxLength: 12 }),
+        fc.array(
+          fc.record({
+            countDown: fc.boolean(),
+            gap: fc.nat(3),
+            how: fc.constantFrom<How>('wait', 'timeout', 'abort'),
+            after: fc.nat(3),
+          }),
+          { minLength: 1, maxLength: 12 },
+        ),
         async (count, steps) => {
           const buffer = new SharedArrayBuffer(Latch.BYTES);
           const latch = new Latch(buffer, 0, count);
@@ -232,7 +270,12 @@ describe('sync primitives against a model, under random interleavings of async a
               latch.countDown();
               return;
             }
-            const options = step.how === 'wait' ? undefined : step.how === 'timeout' ? { timeout: step.after } : { signal: AbortSignal.timeout(step.after + 1) };
+            const options =
+              step.how === 'wait'
+                ? undefined
+                : step.how === 'timeout'
+                  ? { timeout: step.after }
+                  : { signal: AbortSignal.timeout(step.after + 1) };
             try {
               await latch.wait(options);
               expect(counted).toBeGreaterThanOrEqual(count);
@@ -264,7 +307,10 @@ describe('sync primitives against a model, under random interleavings of async a
       fc.asyncProperty(
         fc.integer({ min: 1, max: 3 }),
         fc.integer({ min: 1, max: 3 }),
-        fc.array(fc.record({ gap: fc.nat(3), broadcast: fc.boolean(), timeout: fc.option(fc.integer({ min: 1, max: 3 })) }), { minLength: 4, maxLength: 4 }),
+        fc.array(
+          fc.record({ gap: fc.nat(3), broadcast: fc.boolean(), timeout: fc.option(fc.integer({ min: 1, max: 3 })) }),
+          { minLength: 4, maxLength: 4 },
+        ),
         async (producers, consumers, style) => {
           const buffer = new SharedArrayBuffer(Mutex.BYTES + CondVar.BYTES);
           const mutex = new Mutex(buffer, 0);
@@ -308,8 +354,18 @@ describe('sync primitives against a model, under random interleavings of async a
               }
             }
           };
-          await within(Promise.all([...Array.from({ length: producers }, (_, p) => produce(p)), ...Array.from({ length: consumers }, (_, c) => consume(c))]), 5000);
-          expect(seen.sort((a, b) => a - b)).toEqual(Array.from({ length: producers }, (_, p) => Array.from({ length: perProducer }, (_, i) => p * 100 + i)).flat());
+          await within(
+            Promise.all([
+              ...Array.from({ length: producers }, (_, p) => produce(p)),
+              ...Array.from({ length: consumers }, (_, c) => consume(c)),
+            ]),
+            5000,
+          );
+          expect(seen.sort((a, b) => a - b)).toEqual(
+            Array.from({ length: producers }, (_, p) =>
+              Array.from({ length: perProducer }, (_, i) => p * 100 + i),
+            ).flat(),
+          );
           const words = new Int32Array(buffer);
           expect([words[0], words[2]]).toEqual([0, 0]);
           expect(leakedWaiters(buffer)).toBe(0);

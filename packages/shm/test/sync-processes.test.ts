@@ -67,7 +67,9 @@ function child(args: Record<string, unknown>): Child {
   const line = (prefix: string): Promise<string> =>
     new Promise((resolve, reject) => {
       onLine.push((l) => l.startsWith(prefix) && resolve(l.slice(prefix.length).trim()));
-      void exited.then(([code, signal]) => reject(new Error(`${String(args.scenario)} child exited (${code ?? signal}) before "${prefix}"`)));
+      void exited.then(([code, signal]) =>
+        reject(new Error(`${String(args.scenario)} child exited (${code ?? signal}) before "${prefix}"`)),
+      );
     });
   const ready = line('ready');
   const result = line('result').then(async (json) => {
@@ -81,9 +83,11 @@ function child(args: Record<string, unknown>): Child {
   return { process: proc, ready, result };
 }
 
-
 /** Starts `count` children of one scenario behind a named "start" latch, so they contend from the first iteration. */
-async function race(count: number, args: (id: number) => Record<string, unknown>): Promise<Record<string, number | boolean>[]> {
+async function race(
+  count: number,
+  args: (id: number) => Record<string, unknown>,
+): Promise<Record<string, number | boolean>[]> {
   const startName = name('start');
   const start = await Latch.create(startName, { count: 1 });
   try {
@@ -101,7 +105,13 @@ describe('named sync primitives between processes', () => {
     const n = name('mutex');
     const mutex = await Mutex.create(n);
     const counter = memory('counter');
-    await race(3, (id) => ({ scenario: 'mutexCounter', mode: id === 1 ? 'sync' : 'async', name: n, memory: counter.name, iterations: 3000 }));
+    await race(3, (id) => ({
+      scenario: 'mutexCounter',
+      mode: id === 1 ? 'sync' : 'async',
+      name: n,
+      memory: counter.name,
+      iterations: 3000,
+    }));
     expect(counter.i32[0]).toBe(9000);
     expect(mutex.tryLock()).toBeDefined();
     await mutex.close();
@@ -159,7 +169,13 @@ describe('named sync primitives between processes', () => {
     const n = name('sem');
     const sem = await Semaphore.create(n, { permits: 2 });
     const stats = memory('stats');
-    await race(3, (id) => ({ scenario: 'semaphore', mode: id === 1 ? 'sync' : 'async', name: n, memory: stats.name, iterations: 1500 }));
+    await race(3, (id) => ({
+      scenario: 'semaphore',
+      mode: id === 1 ? 'sync' : 'async',
+      name: n,
+      memory: stats.name,
+      iterations: 1500,
+    }));
     expect(stats.i32[0]).toBe(0);
     expect(stats.i32[1]).toBeLessThanOrEqual(2);
     expect(sem.available).toBe(2);
@@ -170,7 +186,13 @@ describe('named sync primitives between processes', () => {
     const n = name('rw');
     const rw = await RwLock.create(n);
     const slots = memory('slots');
-    const results = await race(3, (id) => ({ scenario: 'rwlock', mode: id === 1 ? 'sync' : 'async', name: n, memory: slots.name, iterations: 1500 }));
+    const results = await race(3, (id) => ({
+      scenario: 'rwlock',
+      mode: id === 1 ? 'sync' : 'async',
+      name: n,
+      memory: slots.name,
+      iterations: 1500,
+    }));
     expect(results.map((r) => r.torn)).toEqual([0, 0, 0]);
     expect(rw.tryWrite()).toBeDefined();
     await rw.close();
@@ -180,7 +202,16 @@ describe('named sync primitives between processes', () => {
     const n = name('barrier');
     const barrier = await Barrier.create(n, { parties: 3 });
     const rounds = memory('rounds');
-    const kids = Array.from({ length: 3 }, (_, id) => child({ scenario: 'barrier', mode: id === 1 ? 'sync' : 'async', id, name: n, memory: rounds.name, iterations: 200 }));
+    const kids = Array.from({ length: 3 }, (_, id) =>
+      child({
+        scenario: 'barrier',
+        mode: id === 1 ? 'sync' : 'async',
+        id,
+        name: n,
+        memory: rounds.name,
+        iterations: 200,
+      }),
+    );
     const results = await within(Promise.all(kids.map((k) => k.result)), 30_000, 'barrier rounds');
     expect(results.reduce((s, r) => s + (r.early as number), 0)).toBe(0);
     expect(results.reduce((s, r) => s + (r.lasts as number), 0)).toBe(200);
@@ -190,11 +221,17 @@ describe('named sync primitives between processes', () => {
   it('Latch: opens when 3 processes counted down, and lets them all through a second one', async () => {
     const arrived = await Latch.create(name('latch'), { count: 3 });
     const go = await Latch.create(name('go'), { count: 1 });
-    const kids = Array.from({ length: 3 }, (_, id) => child({ scenario: 'latch', mode: id === 1 ? 'sync' : 'async', name: names.at(-2), go: names.at(-1) }));
+    const kids = Array.from({ length: 3 }, (_, id) =>
+      child({ scenario: 'latch', mode: id === 1 ? 'sync' : 'async', name: names.at(-2), go: names.at(-1) }),
+    );
     await within(arrived.wait(), 15_000, 'three count-downs');
     expect(arrived.count).toBe(0);
     go.countDown();
-    expect((await within(Promise.all(kids.map((k) => k.result)), 10_000, 'go')).map((r) => r.open)).toEqual([true, true, true]);
+    expect((await within(Promise.all(kids.map((k) => k.result)), 10_000, 'go')).map((r) => r.open)).toEqual([
+      true,
+      true,
+      true,
+    ]);
     await arrived.close();
     await go.close();
   });

@@ -17,17 +17,25 @@ afterEach(async () => {
 });
 
 /** Starts `count` workers running `scenario` and resolves with what each posted (or rejects on error). */
-async function runWorkers<R = Record<string, number>>(count: number, data: (id: number) => Record<string, unknown>, ms = 30_000): Promise<R[]> {
+async function runWorkers<R = Record<string, number>>(
+  count: number,
+  data: (id: number) => Record<string, unknown>,
+  ms = 30_000,
+): Promise<R[]> {
   const results = Array.from({ length: count }, (_, id) => {
     const worker = new Worker(fixture, { workerData: { id, ...data(id) } });
     workers.push(worker);
     const message = once(worker, 'message').then(([m]) => m as R);
     const failed = once(worker, 'error').then(([e]) => Promise.reject(e as Error));
-    const exited = once(worker, 'exit').then(([code]) => Promise.reject(new Error(`worker ${id} exited (${code}) without a result`)));
+    const exited = once(worker, 'exit').then(([code]) =>
+      Promise.reject(new Error(`worker ${id} exited (${code}) without a result`)),
+    );
     return Promise.race([message, failed, exited]);
   });
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`workers not done within ${ms} ms`)), ms)));
+  const timeout = new Promise<never>(
+    (_, reject) => (timer = setTimeout(() => reject(new Error(`workers not done within ${ms} ms`)), ms)),
+  );
   try {
     return await Promise.race([Promise.all(results), timeout]);
   } finally {
@@ -40,7 +48,13 @@ describe('sync primitives under contention from real worker threads', () => {
     it(`Mutex (${mode}): 4 workers x 10 000 increments of a plain counter add up exactly`, async () => {
       const mutex = new Mutex();
       const counter = new SharedArrayBuffer(4);
-      await runWorkers(4, () => ({ scenario: 'mutexCounter', mode, iterations: 10_000, mutex: mutex.handle(), counter }));
+      await runWorkers(4, () => ({
+        scenario: 'mutexCounter',
+        mode,
+        iterations: 10_000,
+        mutex: mutex.handle(),
+        counter,
+      }));
       expect(new Int32Array(counter)[0]).toBe(40_000);
       expect(mutex.tryLock()).toBeDefined();
     });
@@ -49,7 +63,13 @@ describe('sync primitives under contention from real worker threads', () => {
   it('Semaphore: 4 workers never hold more than 2 permits at once, and every permit comes back', async () => {
     const sem = new Semaphore(2);
     const stats = new SharedArrayBuffer(8);
-    await runWorkers(4, (id) => ({ scenario: 'semaphore', mode: id % 2 ? 'sync' : 'async', iterations: 3000, semaphore: sem.handle(), stats }));
+    await runWorkers(4, (id) => ({
+      scenario: 'semaphore',
+      mode: id % 2 ? 'sync' : 'async',
+      iterations: 3000,
+      semaphore: sem.handle(),
+      stats,
+    }));
     const [now, most] = new Int32Array(stats);
     expect(now).toBe(0);
     expect(most).toBeLessThanOrEqual(2);
@@ -60,7 +80,13 @@ describe('sync primitives under contention from real worker threads', () => {
   it('RwLock: readers in 4 workers never see a half-written table', async () => {
     const rw = new RwLock();
     const slots = new SharedArrayBuffer(64 * 4);
-    const results = await runWorkers<{ torn: number; reads: number }>(4, (id) => ({ scenario: 'rwlock', mode: id < 2 ? 'sync' : 'async', iterations: 4000, rwlock: rw.handle(), slots }));
+    const results = await runWorkers<{ torn: number; reads: number }>(4, (id) => ({
+      scenario: 'rwlock',
+      mode: id < 2 ? 'sync' : 'async',
+      iterations: 4000,
+      rwlock: rw.handle(),
+      slots,
+    }));
     expect(results.reduce((n, r) => n + r.torn, 0)).toBe(0);
     expect(results.reduce((n, r) => n + r.reads, 0)).toBeGreaterThan(0);
     expect(rw.tryWrite()).toBeDefined();
@@ -69,7 +95,13 @@ describe('sync primitives under contention from real worker threads', () => {
   it('Barrier: 4 workers pass 500 rounds together, one of them last in each', async () => {
     const barrier = new Barrier(4);
     const rounds = new SharedArrayBuffer(4 * 4);
-    const results = await runWorkers<{ early: number; lasts: number }>(4, (id) => ({ scenario: 'barrier', mode: id % 2 ? 'sync' : 'async', iterations: 500, barrier: barrier.handle(), rounds }));
+    const results = await runWorkers<{ early: number; lasts: number }>(4, (id) => ({
+      scenario: 'barrier',
+      mode: id % 2 ? 'sync' : 'async',
+      iterations: 500,
+      barrier: barrier.handle(),
+      rounds,
+    }));
     expect(results.reduce((n, r) => n + r.early, 0)).toBe(0);
     expect(results.reduce((n, r) => n + r.lasts, 0)).toBe(500);
   });
@@ -78,7 +110,13 @@ describe('sync primitives under contention from real worker threads', () => {
     const latch = new Latch(1);
     const ready = new Latch(4);
     const data = new SharedArrayBuffer(4);
-    const results = runWorkers<{ seen: number }>(4, (id) => ({ scenario: 'latch', mode: id % 2 ? 'sync' : 'async', latch: latch.handle(), ready: ready.handle(), data }));
+    const results = runWorkers<{ seen: number }>(4, (id) => ({
+      scenario: 'latch',
+      mode: id % 2 ? 'sync' : 'async',
+      latch: latch.handle(),
+      ready: ready.handle(),
+      data,
+    }));
     await ready.wait({ timeout: 10_000 });
     new Int32Array(data)[0] = 42; // a plain write, published by the count-down
     latch.countDown();

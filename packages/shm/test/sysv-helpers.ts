@@ -30,10 +30,14 @@ export function leftovers(): string[] {
     }
     made[kind].clear();
   };
-  check('shm', (id) => {
-    // A removed segment still attached somewhere stays visible with SHM_DEST until its last detach.
-    if (sysv.shm.stat(id).removed) throw new Error('removed');
-  }, sysv.shm.remove);
+  check(
+    'shm',
+    (id) => {
+      // A removed segment still attached somewhere stays visible with SHM_DEST until its last detach.
+      if (sysv.shm.stat(id).removed) throw new Error('removed');
+    },
+    sysv.shm.remove,
+  );
   check('msg', sysv.msg.stat, sysv.msg.remove);
   check('sem', sysv.sem.stat, sysv.sem.remove);
   return left;

@@ -58,7 +58,9 @@ function untilLine(child: ChildProcess, word: string): Promise<string> {
       }
     };
     child.stdout!.on('data', onData);
-    child.once('exit', (code, signal) => reject(new Error(`the child exited (${code ?? signal}) before printing ${word}: ${out}`)));
+    child.once('exit', (code, signal) =>
+      reject(new Error(`the child exited (${code ?? signal}) before printing ${word}: ${out}`)),
+    );
   });
 }
 
@@ -97,7 +99,9 @@ describe('SysvSegment', () => {
   it('registers what it creates, removes it on close, and detaches so the buffer reads private zeros', async () => {
     const seg = await SysvSegment.create({ key: uniqueKey(), size: 100 });
     made.shm.add(seg.id);
-    expect(ownedKernelObjects().some((o) => o.kind === 'sysv-shm' && o.name.includes(`0x${(seg.key >>> 0).toString(16)}`))).toBe(true);
+    expect(
+      ownedKernelObjects().some((o) => o.kind === 'sysv-shm' && o.name.includes(`0x${(seg.key >>> 0).toString(16)}`)),
+    ).toBe(true);
     const other = await SysvSegment.open({ id: seg.id });
     new Uint8Array(seg.buffer)[0] = 7;
     expect(new Uint8Array(other.buffer)[0]).toBe(7);
@@ -130,7 +134,10 @@ describe('SysvSegment', () => {
       for (let i = 0; i < 200 && sysv.shm.stat(${seg.id}).attachCount > 1; i++) { globalThis.gc(); await new Promise((r) => setImmediate(r)); }
       process.stdout.write(sysv.shm.stat(${seg.id}).attachCount + "\\n");
     `;
-    const child = spawn(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'], cwd: new URL('.', import.meta.url).pathname });
+    const child = spawn(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      cwd: new URL('.', import.meta.url).pathname,
+    });
     children.push(child);
     let out = '';
     child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
@@ -149,7 +156,9 @@ describe('SysvSegment', () => {
       expect(seg.key).toBe(key);
       await using again = await SysvSegment.open({ path, id: 7 });
       expect(again.id).toBe(seg.id);
-      await expect(SysvSegment.create({ path, id: 7, size: 64 })).rejects.toMatchObject({ code: 'IPCX_ERR_ALREADY_EXISTS' });
+      await expect(SysvSegment.create({ path, id: 7, size: 64 })).rejects.toMatchObject({
+        code: 'IPCX_ERR_ALREADY_EXISTS',
+      });
     } finally {
       rmSync(path, { force: true });
     }
@@ -171,10 +180,14 @@ describe('SysvSegment', () => {
 
   it('validates keys and options before it creates anything', async () => {
     await expect(SysvSegment.create({ key: 0, size: 64 })).rejects.toMatchObject({ code: 'IPCX_ERR_INVALID_NAME' });
-    await expect(SysvSegment.create({ key: 2 ** 33, size: 64 })).rejects.toMatchObject({ code: 'IPCX_ERR_INVALID_NAME' });
+    await expect(SysvSegment.create({ key: 2 ** 33, size: 64 })).rejects.toMatchObject({
+      code: 'IPCX_ERR_INVALID_NAME',
+    });
     await expect(SysvSegment.create({ key: uniqueKey(), size: 0 })).rejects.toBeInstanceOf(RangeError);
     await expect(SysvSegment.create({ key: uniqueKey(), size: 64, mode: 0o1777 })).rejects.toBeInstanceOf(RangeError);
-    await expect(SysvSegment.create({ path: '/nonexistent/ipcx', id: 1, size: 64 })).rejects.toMatchObject({ code: 'IPCX_ERR_NOT_FOUND' });
+    await expect(SysvSegment.create({ path: '/nonexistent/ipcx', id: 1, size: 64 })).rejects.toMatchObject({
+      code: 'IPCX_ERR_NOT_FOUND',
+    });
     await expect(SysvSegment.open({ key: uniqueKey() })).rejects.toMatchObject({ code: 'IPCX_ERR_NOT_FOUND' });
   });
 
@@ -185,8 +198,16 @@ describe('SysvSegment', () => {
     // The memory has no file to carry the ends' kernel locks: both ends lock bytes of this one.
     const lockFile = join(tmpdir(), `ipcx-sysv-channel-${process.pid}-${key}.lock`);
     onTestFinished(() => rmSync(lockFile, { force: true }));
-    await using channel = await ShmChannel.createIn<{ n: number; text: string }>(seg.buffer, { bufferBytes: 16 * 1024, peerCheckInterval: 50, lockFile });
-    const child = spawn(process.execPath, [new URL('./fixtures/sysv-channel-echo.mjs', import.meta.url).pathname, String(key), lockFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await using channel = await ShmChannel.createIn<{ n: number; text: string }>(seg.buffer, {
+      bufferBytes: 16 * 1024,
+      peerCheckInterval: 50,
+      lockFile,
+    });
+    const child = spawn(
+      process.execPath,
+      [new URL('./fixtures/sysv-channel-echo.mjs', import.meta.url).pathname, String(key), lockFile],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     children.push(child);
     await untilLine(child, 'ready');
     expect(seg.stat().attachCount).toBe(2);
@@ -194,27 +215,40 @@ describe('SysvSegment', () => {
       await channel.send({ n, text: 'x'.repeat(n) });
       expect(await channel.receive({ timeout: 5000 })).toEqual({ n, text: 'x'.repeat(n) });
     }
-    await expect(ShmChannel.openIn(seg.buffer, { lockFile })).rejects.toMatchObject({ code: 'IPCX_ERR_ALREADY_EXISTS' });
+    await expect(ShmChannel.openIn(seg.buffer, { lockFile })).rejects.toMatchObject({
+      code: 'IPCX_ERR_ALREADY_EXISTS',
+    });
     await expect(ShmChannel.openIn(seg.buffer)).rejects.toMatchObject({ code: 'IPCX_ERR_ALREADY_EXISTS' });
     const waiting = channel.receive({ timeout: 10_000 });
     waiting.catch(() => {});
     await kill(child);
     await expect(waiting).rejects.toMatchObject({ code: 'IPCX_ERR_PEER_GONE' });
-    await expect(ShmChannel.createIn(new SharedArrayBuffer(1024), { bufferBytes: 16 * 1024 })).rejects.toBeInstanceOf(RangeError);
+    await expect(ShmChannel.createIn(new SharedArrayBuffer(1024), { bufferBytes: 16 * 1024 })).rejects.toBeInstanceOf(
+      RangeError,
+    );
   });
 
   it('holds a SharedState that a reader in another process follows', async () => {
     const key = uniqueKey();
     await using seg = await SysvSegment.create({ key, size: 8192 });
     made.shm.add(seg.id);
-    await using state = await SharedState.createIn<{ n: number }>(seg.buffer, { maxValueBytes: 1024, initial: { n: 0 } });
-    const child = spawn(process.execPath, [new URL('./fixtures/sysv-state-reader.mjs', import.meta.url).pathname, String(key)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await using state = await SharedState.createIn<{ n: number }>(seg.buffer, {
+      maxValueBytes: 1024,
+      initial: { n: 0 },
+    });
+    const child = spawn(
+      process.execPath,
+      [new URL('./fixtures/sysv-state-reader.mjs', import.meta.url).pathname, String(key)],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     children.push(child);
     expect(await untilLine(child, 'ready')).toContain('ready 0');
     const got = untilLine(child, 'got');
     for (let n = 1; n <= 3; n++) state.set({ n });
     expect(await got).toContain('got 3');
-    await expect(SharedState.createIn(new SharedArrayBuffer(64), { maxValueBytes: 1024 })).rejects.toBeInstanceOf(RangeError);
+    await expect(SharedState.createIn(new SharedArrayBuffer(64), { maxValueBytes: 1024 })).rejects.toBeInstanceOf(
+      RangeError,
+    );
   });
 
   it('locks the pages with SHM_LOCK where permitted', async () => {
@@ -233,9 +267,21 @@ describe('SysvSemaphoreSet', () => {
     await using set = await SysvSemaphoreSet.create({ key: uniqueKey(), count: 3, values: [1, 0, 5] });
     made.sem.add(set.id);
     expect(set.getAll()).toEqual([1, 0, 5]);
-    expect(set.tryOp([{ index: 0, delta: -1 }, { index: 1, delta: -1 }])).toBe(false);
+    expect(
+      set.tryOp([
+        { index: 0, delta: -1 },
+        { index: 1, delta: -1 },
+      ]),
+    ).toBe(false);
     expect(set.getAll()).toEqual([1, 0, 5]); // nothing applied
-    const waiting = set.op([{ index: 0, delta: -1 }, { index: 1, delta: -1 }, { index: 2, delta: 2 }], { timeout: 5000 });
+    const waiting = set.op(
+      [
+        { index: 0, delta: -1 },
+        { index: 1, delta: -1 },
+        { index: 2, delta: 2 },
+      ],
+      { timeout: 5000 },
+    );
     for (let i = 0; i < 200 && set.getNcnt(1) === 0; i++) await new Promise((r) => setTimeout(r, 5));
     expect(set.getNcnt(1)).toBe(1);
     set.setValue(1, 1);
@@ -248,7 +294,9 @@ describe('SysvSemaphoreSet', () => {
   it('waits for zero, times out with TimeoutError and aborts with AbortedError, applying nothing', async () => {
     await using set = await SysvSemaphoreSet.create({ count: 1, values: [2] });
     made.sem.add(set.id);
-    await expect(set.op([{ index: 0, delta: -3 }], { timeout: 30 })).rejects.toMatchObject({ code: 'IPCX_ERR_TIMEOUT' });
+    await expect(set.op([{ index: 0, delta: -3 }], { timeout: 30 })).rejects.toMatchObject({
+      code: 'IPCX_ERR_TIMEOUT',
+    });
     const controller = new AbortController();
     const aborted = set.op([{ index: 0, delta: 0 }], { signal: controller.signal });
     for (let i = 0; i < 200 && set.getZcnt(0) === 0; i++) await new Promise((r) => setTimeout(r, 5));
@@ -303,7 +351,11 @@ describe('SysvLock (SEM_UNDO)', () => {
     made.sem.add(lock.set.id);
     const c = start(binary, [String(key)]);
     await untilLine(c, 'ready');
-    const node = spawn(process.execPath, [new URL('./fixtures/sysv-lock-holder.mjs', import.meta.url).pathname, String(key)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const node = spawn(
+      process.execPath,
+      [new URL('./fixtures/sysv-lock-holder.mjs', import.meta.url).pathname, String(key)],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     children.push(node);
     await untilLine(node, 'ready');
     expect(lock.available).toBe(0);
@@ -368,7 +420,10 @@ describe('RecordLock', () => {
     expect(locks.holder({ start: 1, length: 1 })).toEqual({ type: 'write', start: 1, length: 1, pid: c.pid });
     c.stdin!.write('go\n');
     await blockedOnLock(c.pid!); // the C program waits for byte 0, which this process holds
-    await expect(locks.lock({ start: 1, length: 1, timeout: 5000 })).rejects.toMatchObject({ code: 'IPCX_ERR_DEADLOCK', name: 'DeadlockError' });
+    await expect(locks.lock({ start: 1, length: 1, timeout: 5000 })).rejects.toMatchObject({
+      code: 'IPCX_ERR_DEADLOCK',
+      name: 'DeadlockError',
+    });
     const exited = once(c, 'exit');
     const done = untilLine(c, 'locked');
     zero.release();

@@ -53,7 +53,11 @@ export function watchChild(child: ChildProcess, options?: WaitOptions): Promise<
     if (child.pid === undefined && typeof child.exitCode === 'number' && child.exitCode < 0) {
       // Its spawn error was emitted already.
       const errno = child.exitCode;
-      const cause = Object.assign(new Error(`spawn ${child.spawnfile} ${getSystemErrorName(errno)}`), { errno, code: getSystemErrorName(errno), syscall: 'spawn' });
+      const cause = Object.assign(new Error(`spawn ${child.spawnfile} ${getSystemErrorName(errno)}`), {
+        errno,
+        code: getSystemErrorName(errno),
+        syscall: 'spawn',
+      });
       settle.reject(fromSystemError(`spawning ${child.spawnfile}`, cause));
       return () => {};
     }
@@ -99,7 +103,8 @@ export class ChildExits extends ImmediateResource implements AsyncIterable<Child
 
   constructor(options: ChildExitsOptions = {}) {
     super();
-    if (options.spawned !== undefined && typeof options.spawned !== 'boolean') throw new TypeError('spawned must be a boolean');
+    if (options.spawned !== undefined && typeof options.spawned !== 'boolean')
+      throw new TypeError('spawned must be a boolean');
     for (const child of options.children ?? []) checkChild(child);
     for (const child of options.children ?? []) this.add(child);
     if (options.cluster) {

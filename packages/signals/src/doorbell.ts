@@ -142,7 +142,14 @@ export class Doorbell extends ImmediateResource implements AsyncIterable<Doorbel
   /** How rings wake this doorbell. */
   readonly wake: 'signal' | 'futex';
 
-  private constructor(name: string, signal: SignalName, buffer: SharedArrayBuffer, slots: number, slotBytes: number, wake: 'signal' | 'futex') {
+  private constructor(
+    name: string,
+    signal: SignalName,
+    buffer: SharedArrayBuffer,
+    slots: number,
+    slotBytes: number,
+    wake: 'signal' | 'futex',
+  ) {
     super();
     this.name = name;
     this.signal = signal;
@@ -151,8 +158,14 @@ export class Doorbell extends ImmediateResource implements AsyncIterable<Doorbel
     this.#u8 = new Uint8Array(buffer);
     this.#slots = slots;
     this.#slotBytes = slotBytes;
-    this.#registration = registerKernelObject({ kind: 'shm', name, owner: '@ipcx/signals', unlink: () => unlinkQuietly(name) });
-    this.#off = wake === 'signal' ? onSignal(signal, ({ value, pid, uid }) => this.#take(value!, pid!, uid!)) : undefined;
+    this.#registration = registerKernelObject({
+      kind: 'shm',
+      name,
+      owner: '@ipcx/signals',
+      unlink: () => unlinkQuietly(name),
+    });
+    this.#off =
+      wake === 'signal' ? onSignal(signal, ({ value, pid, uid }) => this.#take(value!, pid!, uid!)) : undefined;
     this.#keepAlive = setInterval(() => {}, 0x7fffffff);
     if (wake === 'futex') void this.#waitLoop();
   }
@@ -163,7 +176,8 @@ export class Doorbell extends ImmediateResource implements AsyncIterable<Doorbel
    */
   static async create(options: DoorbellOptions = {}): Promise<Doorbell> {
     const resolved = catchableSignal(options.signal ?? 'SIGRTMIN+4');
-    if (!resolved.realtime) throw new TypeError(`a doorbell rings with a realtime signal (it carries the slot), got ${resolved.name}`);
+    if (!resolved.realtime)
+      throw new TypeError(`a doorbell rings with a realtime signal (it carries the slot), got ${resolved.name}`);
     const slots = checkInteger('capacity', options.capacity, { min: 1, max: 1024, default: 16 });
     const slotBytes = checkInteger('maxMessageBytes', options.maxMessageBytes, { min: 1, max: 65_536, default: 256 });
     const wake = checkEnum('wake', options.wake, ['signal', 'futex'] as const, 'signal');
@@ -174,7 +188,8 @@ export class Doorbell extends ImmediateResource implements AsyncIterable<Doorbel
     try {
       buffer = shm.open(name, { create: true, exclusive: true, size }).buffer;
     } catch (error) {
-      if ((error as { code?: string }).code !== 'EEXIST') throw fromSystemError(`creating doorbell mailbox ${name}`, error);
+      if ((error as { code?: string }).code !== 'EEXIST')
+        throw fromSystemError(`creating doorbell mailbox ${name}`, error);
       // Left by a dead process that had our pid (a live one cannot have it).
       unlinkQuietly(name);
       try {
@@ -215,7 +230,8 @@ export class Doorbell extends ImmediateResource implements AsyncIterable<Doorbel
     try {
       buffer = shm.open(name).buffer;
     } catch (error) {
-      if ((error as { code?: string }).code === 'ENOENT') throw new NotFoundError(`doorbell of process ${pid}`, { cause: error });
+      if ((error as { code?: string }).code === 'ENOENT')
+        throw new NotFoundError(`doorbell of process ${pid}`, { cause: error });
       throw fromSystemError(`opening the doorbell of process ${pid}`, error);
     }
     const i32 = new Int32Array(buffer);
@@ -223,8 +239,13 @@ export class Doorbell extends ImmediateResource implements AsyncIterable<Doorbel
     // A zero magic: the receiver is between creating the mailbox and filling its header.
     if (magic === 0) throw new NotFoundError(`doorbell of process ${pid} (its mailbox is not ready yet)`);
     if (magic !== MAGIC) throw new IncompatibleError(`doorbell ${name}`, 'not a doorbell mailbox');
-    if (i32[H_VERSION] !== VERSION) throw new IncompatibleError(`doorbell ${name}`, `layout version ${i32[H_VERSION]}, this library speaks ${VERSION}`);
-    if (i32[H_PID] !== pid) throw new NotFoundError(`doorbell of process ${pid} (the mailbox belongs to ${i32[H_PID]})`);
+    if (i32[H_VERSION] !== VERSION)
+      throw new IncompatibleError(
+        `doorbell ${name}`,
+        `layout version ${i32[H_VERSION]}, this library speaks ${VERSION}`,
+      );
+    if (i32[H_PID] !== pid)
+      throw new NotFoundError(`doorbell of process ${pid} (the mailbox belongs to ${i32[H_PID]})`);
     const signal = resolveSignal(i32[H_SIGNAL]!).name;
     const byFutex = i32[H_WAKE] === WAKE_FUTEX;
     if (byFutex) {
@@ -232,7 +253,8 @@ export class Doorbell extends ImmediateResource implements AsyncIterable<Doorbel
       try {
         process.kill(pid, 0);
       } catch (error) {
-        if ((error as { code?: string }).code === 'ESRCH') throw new NotFoundError(`doorbell of process ${pid} (the process is gone)`, { cause: error });
+        if ((error as { code?: string }).code === 'ESRCH')
+          throw new NotFoundError(`doorbell of process ${pid} (the process is gone)`, { cause: error });
       }
     } else if (data === undefined) {
       ringWith(pid, signal, NO_SLOT);
@@ -240,8 +262,10 @@ export class Doorbell extends ImmediateResource implements AsyncIterable<Doorbel
     }
     const slots = i32[H_SLOTS]!;
     const slotBytes = i32[H_SLOT_BYTES]!;
-    if (buffer.byteLength < slotOffset(slots, slotBytes)) throw new IncompatibleError(`doorbell ${name}`, 'smaller than its header says');
-    if (data !== undefined && data.byteLength > slotBytes) throw new TooLargeError(`doorbell data for process ${pid}`, data.byteLength, slotBytes);
+    if (buffer.byteLength < slotOffset(slots, slotBytes))
+      throw new IncompatibleError(`doorbell ${name}`, 'smaller than its header says');
+    if (data !== undefined && data.byteLength > slotBytes)
+      throw new TooLargeError(`doorbell data for process ${pid}`, data.byteLength, slotBytes);
     // Start the search at a different slot each time so concurrent senders rarely collide.
     const start = (process.pid + Date.now()) % slots;
     for (let k = 0; k < slots; k++) {
@@ -329,7 +353,10 @@ export class Doorbell extends ImmediateResource implements AsyncIterable<Doorbel
         const w = base / 4;
         const length = i32[w + S_LENGTH]!;
         const pid = i32[w + S_PID]!;
-        const data = length < 0 ? undefined : this.#u8.slice(base + SLOT_HEADER, base + SLOT_HEADER + Math.min(length, this.#slotBytes));
+        const data =
+          length < 0
+            ? undefined
+            : this.#u8.slice(base + SLOT_HEADER, base + SLOT_HEADER + Math.min(length, this.#slotBytes));
         Atomics.store(i32, w + S_STATE, FREE);
         this.#inbox.push(data === undefined ? { pid, uid } : { pid, uid, data });
       }
@@ -361,8 +388,10 @@ function ringWith(pid: number, signal: SignalName, value: number): void {
   try {
     sendSignal(pid, signal, { value });
   } catch (error) {
-    if (isIpcError(error) && error.code === 'IPCX_ERR_NOT_FOUND') throw new NotFoundError(`doorbell of process ${pid} (the process is gone)`, { cause: error });
-    if (isIpcError(error) && error.code === 'IPCX_ERR_PERMISSION') throw new PermissionError(`ringing the doorbell of process ${pid}`, { cause: error });
+    if (isIpcError(error) && error.code === 'IPCX_ERR_NOT_FOUND')
+      throw new NotFoundError(`doorbell of process ${pid} (the process is gone)`, { cause: error });
+    if (isIpcError(error) && error.code === 'IPCX_ERR_PERMISSION')
+      throw new PermissionError(`ringing the doorbell of process ${pid}`, { cause: error });
     throw error;
   }
 }

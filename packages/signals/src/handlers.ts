@@ -11,7 +11,14 @@
 import { readFileSync } from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
 
-import { AlreadyExistsError, LimitError, NotFoundError, PermissionError, UnsupportedError, type WaitOptions } from '@ipcx/core';
+import {
+  AlreadyExistsError,
+  LimitError,
+  NotFoundError,
+  PermissionError,
+  UnsupportedError,
+  type WaitOptions,
+} from '@ipcx/core';
 import { fromSystemError, waitFor } from '@ipcx/core/transport';
 import { signals as nativeSignals, sigqueue, type SignalReceiver } from '@ipcx/native';
 
@@ -71,7 +78,9 @@ function attach(resolved: ResolvedSignal): Slot {
   if (existing) return existing;
   if (!resolved.realtime && !isMainThread) {
     // process.on('SIGTERM') in a worker is accepted by Node and never called.
-    throw new UnsupportedError(`handling ${resolved.name} in a worker thread (Node delivers standard signals to the main thread only; realtime signals work)`);
+    throw new UnsupportedError(
+      `handling ${resolved.name} in a worker thread (Node delivers standard signals to the main thread only; realtime signals work)`,
+    );
   }
   const handlers = new Set<SignalHandler>();
   const deliver = (event: SignalEvent): void => {
@@ -96,7 +105,10 @@ function attach(resolved: ResolvedSignal): Slot {
       );
     } catch (error) {
       if ((error as { code?: string }).code === 'EBUSY') {
-        throw new AlreadyExistsError(`a receiver of ${resolved.name} in another thread of this process (a disposition is process-wide)`, { cause: error });
+        throw new AlreadyExistsError(
+          `a receiver of ${resolved.name} in another thread of this process (a disposition is process-wide)`,
+          { cause: error },
+        );
       }
       throw fromSystemError(`listening to ${resolved.name}`, error);
     }
@@ -139,7 +151,8 @@ export function disposer(remove: () => void): Disposer {
 }
 
 function checkAbortSignal(signal: AbortSignal | undefined): void {
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('options.signal must be an AbortSignal');
+  if (signal !== undefined && !(signal instanceof AbortSignal))
+    throw new TypeError('options.signal must be an AbortSignal');
 }
 
 /**
@@ -233,17 +246,22 @@ export interface WaitForSignalOptions extends WaitOptions {}
  * const { signal } = await waitForSignal(['SIGTERM', 'SIGINT'], { timeout: 60_000 });
  * @throws TimeoutError after `timeout` ms, AbortedError when `signal` aborts.
  */
-export function waitForSignal(signal: SignalName | number | readonly (SignalName | number)[], options: WaitForSignalOptions = {}): Promise<SignalEvent> {
+export function waitForSignal(
+  signal: SignalName | number | readonly (SignalName | number)[],
+  options: WaitForSignalOptions = {},
+): Promise<SignalEvent> {
   const list = Array.isArray(signal) ? signal : [signal as SignalName | number];
   if (list.length === 0) throw new TypeError('waitForSignal needs at least one signal');
   for (const s of list) catchableSignal(s);
   checkAbortSignal(options.signal);
   const names = list.map((s) => resolveSignal(s).name).join(' or ');
   return waitFor<SignalEvent>(`waiting for ${names}`, options, (settle) => {
-    const offs = list.map((s) => onSignal(s, (event) => {
-      stop();
-      settle.resolve(event);
-    }));
+    const offs = list.map((s) =>
+      onSignal(s, (event) => {
+        stop();
+        settle.resolve(event);
+      }),
+    );
     // A pending wait is something the program waits for: keep the event loop alive meanwhile.
     const keepAlive = setInterval(() => {}, 0x7fffffff);
     const stop = (): void => {
@@ -270,7 +288,8 @@ export interface SendSignalOptions {
  * LimitError when the receiver's queue of pending signals is full (RLIMIT_SIGPENDING).
  */
 export function sendSignal(pid: number, signal: SignalName | number, options: SendSignalOptions = {}): void {
-  if (!Number.isInteger(pid) || pid < 1 || pid > 0x7fffffff) throw new RangeError(`pid must be a positive integer, got ${String(pid)}`);
+  if (!Number.isInteger(pid) || pid < 1 || pid > 0x7fffffff)
+    throw new RangeError(`pid must be a positive integer, got ${String(pid)}`);
   const resolved = resolveSignal(signal);
   const value = options.value;
   if (value !== undefined && !(Number.isInteger(value) && value >= -0x80000000 && value <= 0x7fffffff)) {

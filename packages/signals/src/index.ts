@@ -27,4 +27,10 @@ export {
   type Watchdog,
   type WatchdogOptions,
 } from './notify.js';
-export { EXIT_TIMEOUT, ShutdownCoordinator, type ShutdownOptions, type ShutdownReport, type ShutdownResource } from './shutdown.js';
+export {
+  EXIT_TIMEOUT,
+  ShutdownCoordinator,
+  type ShutdownOptions,
+  type ShutdownReport,
+  type ShutdownResource,
+} from './shutdown.js';

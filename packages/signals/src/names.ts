@@ -35,7 +35,8 @@ const REFUSED: Record<string, string> = {
   SIGKILL: 'the kernel never lets a process catch, block or ignore SIGKILL',
   SIGSTOP: 'the kernel never lets a process catch, block or ignore SIGSTOP',
   SIGUSR1: 'Node reserves SIGUSR1 to start its inspector (debugger); use SIGUSR2 or a realtime signal',
-  SIGPIPE: 'Node ignores SIGPIPE so that a write to a closed pipe or socket fails with EPIPE instead of killing the process',
+  SIGPIPE:
+    'Node ignores SIGPIPE so that a write to a closed pipe or socket fails with EPIPE instead of killing the process',
   SIGSEGV: 'SIGSEGV is a synchronous fault: the faulting thread cannot go on, and no JavaScript can run for it',
   SIGBUS: 'SIGBUS is a synchronous fault: the faulting thread cannot go on, and no JavaScript can run for it',
   SIGFPE: 'SIGFPE is a synchronous fault: the faulting thread cannot go on, and no JavaScript can run for it',
@@ -57,18 +58,23 @@ export function resolveSignal(signal: SignalName | number): ResolvedSignal {
     if (name === undefined) throw new InvalidNameError(String(signal), 'no signal has this number here');
     return { name: name as SignalName, number: signal, realtime: false };
   }
-  if (typeof signal !== 'string') throw new TypeError(`signal must be a name such as 'SIGTERM' or 'SIGRTMIN+2', got ${typeof signal}`);
+  if (typeof signal !== 'string')
+    throw new TypeError(`signal must be a name such as 'SIGTERM' or 'SIGRTMIN+2', got ${typeof signal}`);
   const rt = /^SIGRT(MIN|MAX)(?:([+-])(\d{1,2}))?$/.exec(signal);
   if (rt) {
     const base = rt[1] === 'MIN' ? constants.SIGRTMIN : constants.SIGRTMAX;
     const n = base + (rt[2] === '-' ? -1 : 1) * Number(rt[3] ?? 0);
     if (n < constants.SIGRTMIN || n > constants.SIGRTMAX) {
-      throw new InvalidNameError(signal, `realtime signals here run from SIGRTMIN (${constants.SIGRTMIN}) to SIGRTMAX (${constants.SIGRTMAX})`);
+      throw new InvalidNameError(
+        signal,
+        `realtime signals here run from SIGRTMIN (${constants.SIGRTMIN}) to SIGRTMAX (${constants.SIGRTMAX})`,
+      );
     }
     return realtime(n);
   }
   const n = (osConstants.signals as Record<string, number | undefined>)[signal];
-  if (n === undefined) throw new InvalidNameError(signal, "not a signal name (expected one such as 'SIGTERM', 'SIGHUP' or 'SIGRTMIN+2')");
+  if (n === undefined)
+    throw new InvalidNameError(signal, "not a signal name (expected one such as 'SIGTERM', 'SIGHUP' or 'SIGRTMIN+2')");
   return { name: (byNumber.get(n) ?? signal) as SignalName, number: n, realtime: false };
 }
 

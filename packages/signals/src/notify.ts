@@ -39,8 +39,12 @@ export function notifySocket(options: NotifyOptions = {}): SocketAddress | undef
   if (value === undefined || value === '') return undefined;
   if (value.startsWith('@')) return { abstract: value.slice(1) };
   if (value.startsWith('/')) return value;
-  if (value.startsWith('vsock:')) throw new UnsupportedError(`NOTIFY_SOCKET=${value} (an AF_VSOCK address, used for virtual machines)`);
-  throw new InvalidNameError(value, 'NOTIFY_SOCKET must be an absolute socket path or an abstract name starting with @');
+  if (value.startsWith('vsock:'))
+    throw new UnsupportedError(`NOTIFY_SOCKET=${value} (an AF_VSOCK address, used for virtual machines)`);
+  throw new InvalidNameError(
+    value,
+    'NOTIFY_SOCKET must be an absolute socket path or an abstract name starting with @',
+  );
 }
 
 /**
@@ -49,7 +53,8 @@ export function notifySocket(options: NotifyOptions = {}): SocketAddress | undef
  * @throws NotFoundError / PeerGoneError when the socket is gone, UnsupportedError for a vsock address.
  */
 export function sdNotify(state: string, options: NotifyOptions = {}): boolean {
-  if (typeof state !== 'string' || state === '') throw new TypeError('state must be a non-empty string of KEY=VALUE lines');
+  if (typeof state !== 'string' || state === '')
+    throw new TypeError('state must be a non-empty string of KEY=VALUE lines');
   const address = notifySocket(options);
   if (address === undefined) return false;
   const fd = socket('dgram');
@@ -72,7 +77,8 @@ export function sdNotify(state: string, options: NotifyOptions = {}): boolean {
 export function notify(state: NotifyState, options: NotifyOptions = {}): boolean {
   const lines: string[] = [];
   if (state.status !== undefined) {
-    if (typeof state.status !== 'string' || state.status.includes('\n')) throw new TypeError('status must be a string of one line');
+    if (typeof state.status !== 'string' || state.status.includes('\n'))
+      throw new TypeError('status must be a string of one line');
     lines.push(`STATUS=${state.status}`);
   }
   if (state.reloading) lines.push('RELOADING=1', `MONOTONIC_USEC=${process.hrtime.bigint() / 1000n}`);
@@ -80,15 +86,18 @@ export function notify(state: NotifyState, options: NotifyOptions = {}): boolean
   if (state.ready) lines.push('READY=1');
   if (state.watchdog) lines.push('WATCHDOG=1');
   if (state.mainPid !== undefined) {
-    if (!Number.isInteger(state.mainPid) || state.mainPid < 1) throw new RangeError(`mainPid must be a pid, got ${String(state.mainPid)}`);
+    if (!Number.isInteger(state.mainPid) || state.mainPid < 1)
+      throw new RangeError(`mainPid must be a pid, got ${String(state.mainPid)}`);
     lines.push(`MAINPID=${state.mainPid}`);
   }
   if (state.errno !== undefined) {
-    if (!Number.isInteger(state.errno) || state.errno < 0) throw new RangeError(`errno must be a non-negative integer, got ${String(state.errno)}`);
+    if (!Number.isInteger(state.errno) || state.errno < 0)
+      throw new RangeError(`errno must be a non-negative integer, got ${String(state.errno)}`);
     lines.push(`ERRNO=${state.errno}`);
   }
   for (const line of state.extra ?? []) {
-    if (typeof line !== 'string' || !/^[A-Z_][A-Z0-9_]*=[^\n]*$/.test(line)) throw new TypeError(`extra assignments are KEY=VALUE lines, got ${JSON.stringify(line)}`);
+    if (typeof line !== 'string' || !/^[A-Z_][A-Z0-9_]*=[^\n]*$/.test(line))
+      throw new TypeError(`extra assignments are KEY=VALUE lines, got ${JSON.stringify(line)}`);
     lines.push(line);
   }
   if (lines.length === 0) throw new TypeError('notify needs at least one field to send');
@@ -133,10 +142,16 @@ export interface Watchdog extends Disposable, AsyncDisposable {
  */
 export function startWatchdog(options: WatchdogOptions = {}): Watchdog {
   const configured = watchdogInterval(options);
-  if (options.healthy !== undefined && typeof options.healthy !== 'function') throw new TypeError('healthy must be a function');
+  if (options.healthy !== undefined && typeof options.healthy !== 'function')
+    throw new TypeError('healthy must be a function');
   const interval =
-    options.heartbeatInterval !== undefined ? intervalOption('heartbeatInterval', options.heartbeatInterval, 0) : configured === undefined ? 0 : configured / 2;
-  const timer = interval === 0 || notifySocket(options) === undefined ? undefined : setInterval(() => void ping(), interval);
+    options.heartbeatInterval !== undefined
+      ? intervalOption('heartbeatInterval', options.heartbeatInterval, 0)
+      : configured === undefined
+        ? 0
+        : configured / 2;
+  const timer =
+    interval === 0 || notifySocket(options) === undefined ? undefined : setInterval(() => void ping(), interval);
   let busy = false;
   const ping = async (): Promise<void> => {
     if (busy) return;

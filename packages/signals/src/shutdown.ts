@@ -108,7 +108,10 @@ let sequence = 0;
  * // SIGTERM: close jobs, then http; wait for children; unlink kernel objects; exit 0.
  */
 export class ShutdownCoordinator extends ImmediateResource implements Disposable {
-  readonly #options: Required<Pick<ShutdownOptions, 'timeout' | 'exit' | 'children' | 'unlinkKernelObjects' | 'notify'>> & ShutdownOptions;
+  readonly #options: Required<
+    Pick<ShutdownOptions, 'timeout' | 'exit' | 'children' | 'unlinkKernelObjects' | 'notify'>
+  > &
+    ShutdownOptions;
   readonly #entries = new Set<Entry>();
   readonly #children = new Set<ChildProcess | number>();
   readonly #offs: Disposer[] = [];
@@ -119,20 +122,33 @@ export class ShutdownCoordinator extends ImmediateResource implements Disposable
   constructor(options: ShutdownOptions = {}) {
     super();
     const signals = options.signals ?? (['SIGTERM', 'SIGINT'] as const);
-    if (!Array.isArray(signals) || signals.length === 0) throw new TypeError('signals must be a non-empty array of signal names');
+    if (!Array.isArray(signals) || signals.length === 0)
+      throw new TypeError('signals must be a non-empty array of signal names');
     const resolved = signals.map((s) => catchableSignal(s, 'shutting down on'));
     const timeout = options.timeout ?? 10_000;
     if (!(typeof timeout === 'number' && timeout > 0 && timeout <= MAX_TIMEOUT_MS)) {
-      throw new RangeError(`timeout must be a number of ms above 0 and at most ${MAX_TIMEOUT_MS}, got ${String(timeout)}`);
+      throw new RangeError(
+        `timeout must be a number of ms above 0 and at most ${MAX_TIMEOUT_MS}, got ${String(timeout)}`,
+      );
     }
     for (const key of ['exit', 'children', 'unlinkKernelObjects', 'notify'] as const) {
-      if (options[key] !== undefined && typeof options[key] !== 'boolean') throw new TypeError(`${key} must be a boolean`);
+      if (options[key] !== undefined && typeof options[key] !== 'boolean')
+        throw new TypeError(`${key} must be a boolean`);
     }
     for (const key of ['onSecondSignal', 'onTimeout'] as const) {
-      if (options[key] !== undefined && typeof options[key] !== 'function') throw new TypeError(`${key} must be a function`);
+      if (options[key] !== undefined && typeof options[key] !== 'function')
+        throw new TypeError(`${key} must be a function`);
     }
-    if (options.log !== undefined && options.log !== false && typeof options.log !== 'function') throw new TypeError('log must be a function or false');
-    this.#options = { ...options, timeout, exit: options.exit ?? true, children: options.children ?? true, unlinkKernelObjects: options.unlinkKernelObjects ?? true, notify: options.notify ?? true };
+    if (options.log !== undefined && options.log !== false && typeof options.log !== 'function')
+      throw new TypeError('log must be a function or false');
+    this.#options = {
+      ...options,
+      timeout,
+      exit: options.exit ?? true,
+      children: options.children ?? true,
+      unlinkKernelObjects: options.unlinkKernelObjects ?? true,
+      notify: options.notify ?? true,
+    };
     this.#log = options.log === false ? () => {} : (options.log ?? ((message) => process.stderr.write(`${message}\n`)));
     for (const { name } of resolved) this.#offs.push(onSignal(name, () => this.#onSignal(name)));
   }
@@ -147,13 +163,16 @@ export class ShutdownCoordinator extends ImmediateResource implements Disposable
    * @throws ClosedError once the shutdown has started.
    */
   register(resource: ShutdownResource): Disposer {
-    if (typeof resource !== 'object' || resource === null) throw new TypeError('register takes { name, close, priority? }');
+    if (typeof resource !== 'object' || resource === null)
+      throw new TypeError('register takes { name, close, priority? }');
     const { name, close, stopAccepting, drain, priority = 0 } = resource;
     if (typeof name !== 'string' || name === '') throw new TypeError('name must be a non-empty string');
     if (typeof close !== 'function') throw new TypeError(`close of ${name} must be a function`);
-    if (stopAccepting !== undefined && typeof stopAccepting !== 'function') throw new TypeError(`stopAccepting of ${name} must be a function`);
+    if (stopAccepting !== undefined && typeof stopAccepting !== 'function')
+      throw new TypeError(`stopAccepting of ${name} must be a function`);
     if (drain !== undefined && typeof drain !== 'function') throw new TypeError(`drain of ${name} must be a function`);
-    if (typeof priority !== 'number' || !Number.isFinite(priority)) throw new TypeError(`priority of ${name} must be a finite number`);
+    if (typeof priority !== 'number' || !Number.isFinite(priority))
+      throw new TypeError(`priority of ${name} must be a finite number`);
     if (this.#running) throw new ClosedError('shutdown coordinator (shutting down)');
     const entry: Entry = { name, close, stopAccepting, drain, priority, order: sequence++, state: 'open' };
     this.#entries.add(entry);
@@ -216,7 +235,16 @@ export class ShutdownCoordinator extends ImmediateResource implements Disposable
         this.#log(`shutdown: could not notify systemd: ${(error as Error).message}`);
       }
     }
-    const report: ShutdownReport = { reason, code: 0, forced: false, closed: [], failed: [], pending: [], children: [], kernelObjects: [] };
+    const report: ShutdownReport = {
+      reason,
+      code: 0,
+      forced: false,
+      closed: [],
+      failed: [],
+      pending: [],
+      children: [],
+      kernelObjects: [],
+    };
     // Children are told after the first phase: a supervisor that stops accepting first does not take its
     // workers' exits for crashes and restart them while the tree shuts down.
     let children: ChildWait[] | undefined;
@@ -225,7 +253,10 @@ export class ShutdownCoordinator extends ImmediateResource implements Disposable
     let timer: NodeJS.Timeout | undefined;
     const forced = new Promise<{ code: number; why: string } | undefined>((resolve) => {
       this.#finish = resolve;
-      timer = setTimeout(() => resolve({ code: EXIT_TIMEOUT, why: `deadline of ${options.timeout} ms passed` }), options.timeout);
+      timer = setTimeout(
+        () => resolve({ code: EXIT_TIMEOUT, why: `deadline of ${options.timeout} ms passed` }),
+        options.timeout,
+      );
     });
     const orderly = (async () => {
       const ordered = [...this.#entries].sort((a, b) => b.priority! - a.priority! || b.order - a.order);
@@ -282,8 +313,14 @@ export class ShutdownCoordinator extends ImmediateResource implements Disposable
       }
     } else {
       const unlinkFailed = report.kernelObjects.filter((r) => r.error !== undefined);
-      for (const r of unlinkFailed) this.#log(`shutdown: unlinking ${r.object.kind} ${r.object.name} failed: ${(r.error as Error)?.message ?? String(r.error)}`);
-      const childFailed = report.children.some((c) => (c.code !== null && c.code !== 0) || (c.signal !== null && c.signal !== signal && c.signal !== 'SIGTERM'));
+      for (const r of unlinkFailed)
+        this.#log(
+          `shutdown: unlinking ${r.object.kind} ${r.object.name} failed: ${(r.error as Error)?.message ?? String(r.error)}`,
+        );
+      const childFailed = report.children.some(
+        (c) =>
+          (c.code !== null && c.code !== 0) || (c.signal !== null && c.signal !== signal && c.signal !== 'SIGTERM'),
+      );
       report.code = report.failed.length > 0 || unlinkFailed.length > 0 || childFailed ? 1 : 0;
       this.#log(`shutdown: done in ${Date.now() - started} ms, exit ${report.code}`);
     }
@@ -320,7 +357,9 @@ export class ShutdownCoordinator extends ImmediateResource implements Disposable
         // gone already
       }
     }
-    this.#log(`shutdown: sent ${signal} to ${waits.length} child${waits.length === 1 ? '' : 'ren'} (${waits.map((w) => w.pid).join(', ')})`);
+    this.#log(
+      `shutdown: sent ${signal} to ${waits.length} child${waits.length === 1 ? '' : 'ren'} (${waits.map((w) => w.pid).join(', ')})`,
+    );
     return waits;
   }
 }

@@ -30,9 +30,13 @@ describe('child exits', () => {
 
   it('rejects for a child that never started', async () => {
     const child = spawn('/nonexistent/ipcx-no-such-binary', [], { stdio: 'ignore' });
-    await expect(within(watchChild(child), 10_000, 'spawn error')).rejects.toMatchObject({ code: 'IPCX_ERR_NOT_FOUND' });
+    await expect(within(watchChild(child), 10_000, 'spawn error')).rejects.toMatchObject({
+      code: 'IPCX_ERR_NOT_FOUND',
+    });
     // Asked again after the spawn error was emitted: the same answer, not a wait forever.
-    await expect(within(watchChild(child), 10_000, 'spawn error again')).rejects.toMatchObject({ code: 'IPCX_ERR_NOT_FOUND' });
+    await expect(within(watchChild(child), 10_000, 'spawn error again')).rejects.toMatchObject({
+      code: 'IPCX_ERR_NOT_FOUND',
+    });
   });
 
   it('streams every exit of a set of children, however each ended', async () => {
@@ -51,7 +55,10 @@ describe('child exits', () => {
       if (seen.length === 2) break;
     }
     expect(seen.sort((x, y) => x.pid - y.pid)).toEqual(
-      [{ pid: b.pid, code: null, signal: 'SIGTERM' }, { pid: c.pid, code: 3, signal: null }].sort((x, y) => x.pid! - y.pid!),
+      [
+        { pid: b.pid, code: null, signal: 'SIGTERM' },
+        { pid: c.pid, code: 3, signal: null },
+      ].sort((x, y) => x.pid! - y.pid!),
     );
     exits.close();
     await expect(exits.next()).rejects.toMatchObject({ code: 'IPCX_ERR_CLOSED' });
@@ -79,7 +86,10 @@ describe('childExits() with no arguments', () => {
     b.kill('SIGKILL');
     const seen = [await within(exits.next(), 10_000, 'first'), await within(exits.next(), 10_000, 'second')];
     expect(seen.sort((x, y) => x.pid - y.pid)).toEqual(
-      [{ pid: a.pid, code: 4, signal: null }, { pid: b.pid, code: null, signal: 'SIGKILL' }].sort((x, y) => x.pid! - y.pid!),
+      [
+        { pid: a.pid, code: 4, signal: null },
+        { pid: b.pid, code: null, signal: 'SIGKILL' },
+      ].sort((x, y) => x.pid! - y.pid!),
     );
     expect(exits.size).toBe(0);
     spawn('/nonexistent/ipcx-no-such-binary', [], { stdio: 'ignore' }).on('error', () => {});

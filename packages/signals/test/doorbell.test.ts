@@ -19,7 +19,11 @@ describe('Doorbell', () => {
     const rings = [];
     for (let i = 0; i < 3; i++) rings.push(await within(bell.receive(), 10_000, `ring ${i}`));
     expect((await within(ringer.exited, 10_000, 'ringer')).code).toBe(0);
-    expect(rings.map((r) => (r.data ? Buffer.from(r.data).toString() : undefined))).toEqual(['one', undefined, 'three']);
+    expect(rings.map((r) => (r.data ? Buffer.from(r.data).toString() : undefined))).toEqual([
+      'one',
+      undefined,
+      'three',
+    ]);
     for (const r of rings) expect(r).toMatchObject({ pid: ringer.child.pid, uid: process.getuid!() });
     bell.close();
     expect(existsSync(`/dev/shm${bell.name}`)).toBe(false);
@@ -40,11 +44,18 @@ describe('Doorbell', () => {
     Doorbell.ring(pid); // a ring without data needs no slot
     expect(() => Doorbell.ring(pid, { data: new Uint8Array(257) })).toThrow(TooLargeError);
     process.kill(pid, 'SIGCONT');
-    await within(receiver.line((l) => l.startsWith('{') && !l.includes('"data"')), 10_000, 'bare ring');
+    await within(
+      receiver.line((l) => l.startsWith('{') && !l.includes('"data"')),
+      10_000,
+      'bare ring',
+    );
     Doorbell.ring(pid, { data: Buffer.from('m5') });
     const exit = await within(receiver.exited, 10_000, 'receiver exit');
     expect(exit.code).toBe(0);
-    const got = exit.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+    const got = exit.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l));
     expect(got.map((g) => g.data ?? null)).toEqual(['m0', 'm1', 'm2', 'm3', null, 'm5']);
     expect(got.every((g) => g.pid === process.pid)).toBe(true);
     expect(existsSync(`/dev/shm/ipcx-doorbell-${pid}`)).toBe(false);
@@ -84,7 +95,12 @@ describe('Doorbell with a futex instead of a signal', () => {
     const rings = [];
     for (let i = 0; i < 4; i++) rings.push(await within(bell.receive(), 10_000, `ring ${i}`));
     expect((await within(ringer.exited, 10_000, 'ringer')).code).toBe(0);
-    expect(rings.map((r) => (r.data ? Buffer.from(r.data).toString() : undefined))).toEqual(['one', undefined, 'three', 'four']);
+    expect(rings.map((r) => (r.data ? Buffer.from(r.data).toString() : undefined))).toEqual([
+      'one',
+      undefined,
+      'three',
+      'four',
+    ]);
     for (const r of rings) expect(r).toMatchObject({ pid: ringer.child.pid, uid: process.getuid!() });
     bell.close();
     await expect(bell.receive()).rejects.toMatchObject({ code: 'IPCX_ERR_CLOSED' });
@@ -98,7 +114,12 @@ describe('Doorbell with a futex instead of a signal', () => {
     Doorbell.ring(pid, Buffer.from('b'));
     const exit = await within(receiver.exited, 10_000, 'receiver exit');
     expect(exit.code).toBe(0);
-    expect(exit.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l).data)).toEqual(['a', 'b']);
+    expect(
+      exit.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l).data),
+    ).toEqual(['a', 'b']);
 
     const killed = fixture('doorbell.mjs', ['receive', '1', '4', 'futex']);
     await within(killed.line('ready'), 10_000, 'receiver');

@@ -5,7 +5,16 @@ import { describe, expect, it } from 'vitest';
 import { InvalidNameError, LimitError, NotFoundError, UnsupportedError } from '@ipcx/core';
 import { constants } from '@ipcx/native';
 
-import { ignoreSignal, onSignal, raise, resolveSignal, sendSignal, signalDisposition, waitForSignal, type SignalEvent } from '../src/index.js';
+import {
+  ignoreSignal,
+  onSignal,
+  raise,
+  resolveSignal,
+  sendSignal,
+  signalDisposition,
+  waitForSignal,
+  type SignalEvent,
+} from '../src/index.js';
 import { defer, fixture, fixturesDir, run, within } from './helpers.js';
 
 function collect(signal: string, n: number) {
@@ -29,7 +38,13 @@ describe('onSignal', () => {
     const { code } = await within(sender.exited, 10_000, 'sender exit');
     expect(code).toBe(0);
     expect(got.map((e) => e.value)).toEqual(Array.from({ length: n }, (_, i) => i));
-    for (const event of got) expect(event).toEqual({ signal: 'SIGRTMIN+5', value: event.value, pid: sender.child.pid, uid: process.getuid!() });
+    for (const event of got)
+      expect(event).toEqual({
+        signal: 'SIGRTMIN+5',
+        value: event.value,
+        pid: sender.child.pid,
+        uid: process.getuid!(),
+      });
   });
 
   it('runs several handlers per signal and does not call one removed by abort', async () => {
@@ -41,7 +56,18 @@ describe('onSignal', () => {
     onSignal('SIGRTMIN+6', (e) => rtRemoved.push(e), { signal: ac.signal });
     const rtKept = collect('SIGRTMIN+6', 1);
     raise('SIGUSR2');
-    await within(new Promise<void>((resolve) => { const t = setInterval(() => { if (kept.got.length === 1) { clearInterval(t); resolve(); } }, 5); }), 5000, 'first SIGUSR2');
+    await within(
+      new Promise<void>((resolve) => {
+        const t = setInterval(() => {
+          if (kept.got.length === 1) {
+            clearInterval(t);
+            resolve();
+          }
+        }, 5);
+      }),
+      5000,
+      'first SIGUSR2',
+    );
     expect(removed).toHaveLength(1);
     ac.abort();
     const sender = run('kill', ['-USR2', String(process.pid)]);
@@ -65,7 +91,18 @@ describe('onSignal', () => {
     off1();
     off2[Symbol.dispose]();
     raise('SIGUSR2');
-    await within(new Promise<void>((resolve) => { const t = setInterval(() => { if (twice.got.length === 1) { clearInterval(t); resolve(); } }, 5); }), 5000, 'first');
+    await within(
+      new Promise<void>((resolve) => {
+        const t = setInterval(() => {
+          if (twice.got.length === 1) {
+            clearInterval(t);
+            resolve();
+          }
+        }, 5);
+      }),
+      5000,
+      'first',
+    );
     raise('SIGUSR2');
     await within(twice.all, 5000, 'second');
     expect(onceCalls).toEqual([{ signal: 'SIGUSR2' }]);
@@ -91,7 +128,11 @@ describe('onSignal', () => {
     expect(() => ignoreSignal('SIGKILL')).toThrow(UnsupportedError);
     expect(() => onSignal('SIGNOPE' as 'SIGHUP', () => {})).toThrow(InvalidNameError);
     expect(() => onSignal('SIGRTMIN+99' as 'SIGHUP', () => {})).toThrow(InvalidNameError);
-    expect(resolveSignal('SIGRTMAX-1')).toEqual({ name: `SIGRTMIN+${constants.SIGRTMAX - 1 - constants.SIGRTMIN}`, number: constants.SIGRTMAX - 1, realtime: true });
+    expect(resolveSignal('SIGRTMAX-1')).toEqual({
+      name: `SIGRTMIN+${constants.SIGRTMAX - 1 - constants.SIGRTMIN}`,
+      number: constants.SIGRTMAX - 1,
+      realtime: true,
+    });
     expect(resolveSignal(15)).toEqual({ name: 'SIGTERM', number: 15, realtime: false });
   });
 });
@@ -196,7 +237,9 @@ describe('sendSignal', () => {
     expect(sent).toBeLessThanOrEqual(limit);
     process.kill(pid, 'SIGCONT');
     await within(proc.line(`got ${sent - 1} ${process.pid}`), 10_000, 'last queued signal');
-    expect(proc.lines.filter((l) => l.startsWith('got ')).map((l) => Number(l.split(' ')[1]))).toEqual(Array.from({ length: sent }, (_, i) => i));
+    expect(proc.lines.filter((l) => l.startsWith('got ')).map((l) => Number(l.split(' ')[1]))).toEqual(
+      Array.from({ length: sent }, (_, i) => i),
+    );
   });
 });
 
@@ -213,7 +256,11 @@ describe('in a worker thread', () => {
       });`;
     const worker = new Worker(code, { eval: true });
     defer(async () => void (await worker.terminate()));
-    const message = await within(new Promise((resolve, reject) => (worker.once('message', resolve), worker.once('error', reject))), 10_000, 'worker');
+    const message = await within(
+      new Promise((resolve, reject) => (worker.once('message', resolve), worker.once('error', reject))),
+      10_000,
+      'worker',
+    );
     expect(message).toEqual({ refused: 'IPCX_ERR_UNSUPPORTED', value: 5 });
   });
 });

@@ -5,7 +5,15 @@
 import { spawn, type SpawnOptions } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, expect } from 'vitest';
-import { childLines, killTrackedChildren, runDeferred, shmLeftovers, spawnNode, trackChild, type ChildLines } from '@ipcx/core/testing';
+import {
+  childLines,
+  killTrackedChildren,
+  runDeferred,
+  shmLeftovers,
+  spawnNode,
+  trackChild,
+  type ChildLines,
+} from '@ipcx/core/testing';
 export { defer, uniqueName, within } from '@ipcx/core/testing';
 
 /** A fixture or command run by a test, with its output line by line. */
@@ -19,8 +27,13 @@ afterEach(async () => {
 /** What this file ran: a doorbell is named after the pid of the process that rings it (its own, or one it printed). */
 const runs: FixtureRun[] = [];
 afterAll(() => {
-  const pids = new Set(runs.flatMap((r) => [r.child.pid, ...r.lines.filter((l) => l.startsWith('pid ')).map((l) => Number(l.slice(4)))]));
-  expect(shmLeftovers((name) => name.startsWith('ipcx-doorbell-') && pids.has(Number(name.slice(14)))), 'doorbells left in /dev/shm').toEqual([]);
+  const pids = new Set(
+    runs.flatMap((r) => [r.child.pid, ...r.lines.filter((l) => l.startsWith('pid ')).map((l) => Number(l.slice(4)))]),
+  );
+  expect(
+    shmLeftovers((name) => name.startsWith('ipcx-doorbell-') && pids.has(Number(name.slice(14)))),
+    'doorbells left in /dev/shm',
+  ).toEqual([]);
 });
 
 export const fixturesDir = fileURLToPath(new URL('./fixtures/', import.meta.url));

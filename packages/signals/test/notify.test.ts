@@ -27,7 +27,7 @@ function fakeSystemd(address: SocketAddress) {
       }
       const message = Buffer.from(buf.subarray(0, length)).toString();
       got.push(message);
-      for (const w of [...waiters]) if (w.match(message)) (waiters.splice(waiters.indexOf(w), 1), w.resolve(message));
+      for (const w of [...waiters]) if (w.match(message)) waiters.splice(waiters.indexOf(w), 1), w.resolve(message);
     }
   });
   watcher.start({ readable: true });
@@ -39,11 +39,15 @@ function fakeSystemd(address: SocketAddress) {
   return {
     got,
     next: (match: (m: string) => boolean) =>
-      within(new Promise<string>((resolve) => {
-        const seen = got.find(match);
-        if (seen !== undefined) resolve(seen);
-        else waiters.push({ match, resolve });
-      }), 10_000, 'notification'),
+      within(
+        new Promise<string>((resolve) => {
+          const seen = got.find(match);
+          if (seen !== undefined) resolve(seen);
+          else waiters.push({ match, resolve });
+        }),
+        10_000,
+        'notification',
+      ),
   };
 }
 
@@ -76,8 +80,12 @@ describe('systemd notify protocol', () => {
     expect(startWatchdog({ env: { WATCHDOG_USEC: '1000000' } }).heartbeatInterval).toBe(0);
     expect(() => notify({ status: 'two\nlines' }, { env: {} })).toThrow(TypeError);
     expect(() => notify({}, { env: {} })).toThrow(TypeError);
-    expect(() => notifySocket({ env: { NOTIFY_SOCKET: 'vsock:2:1234' } })).toThrow(expect.objectContaining({ code: 'IPCX_ERR_UNSUPPORTED' }));
-    expect(() => notify({ ready: true }, { env: { NOTIFY_SOCKET: join(tmpdir(), uniqueName('nobody')) } })).toThrow(expect.objectContaining({ code: 'IPCX_ERR_NOT_FOUND' }));
+    expect(() => notifySocket({ env: { NOTIFY_SOCKET: 'vsock:2:1234' } })).toThrow(
+      expect.objectContaining({ code: 'IPCX_ERR_UNSUPPORTED' }),
+    );
+    expect(() => notify({ ready: true }, { env: { NOTIFY_SOCKET: join(tmpdir(), uniqueName('nobody')) } })).toThrow(
+      expect.objectContaining({ code: 'IPCX_ERR_NOT_FOUND' }),
+    );
     expect(watchdogInterval({ env: { WATCHDOG_USEC: '2000000' } })).toBe(2000);
     expect(watchdogInterval({ env: { WATCHDOG_USEC: '2000000', WATCHDOG_PID: '1' } })).toBeUndefined();
     expect(watchdogInterval({ env: {} })).toBeUndefined();
@@ -86,13 +94,21 @@ describe('systemd notify protocol', () => {
   it('a service started as systemd would: READY, watchdog pings at half WATCHDOG_USEC, STOPPING on SIGTERM', async () => {
     const path = join(tmpdir(), uniqueName('notify'));
     const systemd = fakeSystemd(path);
-    const service = fixture('notify.mjs', [], { env: { ...process.env, NOTIFY_SOCKET: path, WATCHDOG_USEC: '200000' } });
+    const service = fixture('notify.mjs', [], {
+      env: { ...process.env, NOTIFY_SOCKET: path, WATCHDOG_USEC: '200000' },
+    });
     expect(await service.line('watchdog')).toBe('watchdog 100');
     expect(await systemd.next((m) => m.includes('READY=1'))).toBe('STATUS=serving\nREADY=1');
     await systemd.next((m) => m === 'WATCHDOG=1');
     const pings = () => systemd.got.filter((m) => m === 'WATCHDOG=1').length;
     const before = pings();
-    await within(new Promise<void>((resolve) => { const t = setInterval(() => pings() > before && (clearInterval(t), resolve()), 20); }), 10_000, 'another ping');
+    await within(
+      new Promise<void>((resolve) => {
+        const t = setInterval(() => pings() > before && (clearInterval(t), resolve()), 20);
+      }),
+      10_000,
+      'another ping',
+    );
     service.child.kill('SIGTERM');
     expect(await systemd.next((m) => m.includes('STOPPING=1'))).toBe('STATUS=shutting down (SIGTERM)\nSTOPPING=1');
     expect((await within(service.exited, 10_000, 'exit')).code).toBe(0);

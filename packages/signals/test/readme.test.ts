@@ -44,10 +44,14 @@ describe('README', () => {
       rmSync(notifyPath, { force: true });
     });
     const until = (match: (m: string) => boolean) =>
-      within(new Promise<void>((resolve) => {
-        wake = () => messages.some(match) && resolve();
-        wake();
-      }), 10_000, 'notification');
+      within(
+        new Promise<void>((resolve) => {
+          wake = () => messages.some(match) && resolve();
+          wake();
+        }),
+        10_000,
+        'notification',
+      );
 
     const env = { ...process.env, NOTIFY_SOCKET: notifyPath, WATCHDOG_USEC: '5000000', PORT: '0' };
     const service = run(process.execPath, [join(dir, 'service.mjs')], { cwd: dir, env });

@@ -118,7 +118,14 @@ describe('ShutdownCoordinator in a real process', () => {
 
   it('shuts down on SIGTERM as PID 1 of a PID namespace, children included', async (ctx) => {
     if (!canUnshare) ctx.skip();
-    const service = run('unshare', ['-p', '-f', '--mount-proc', process.execPath, `${fixturesDir}service.mjs`, '--children=1']);
+    const service = run('unshare', [
+      '-p',
+      '-f',
+      '--mount-proc',
+      process.execPath,
+      `${fixturesDir}service.mjs`,
+      '--children=1',
+    ]);
     await within(service.line('ready'), 15_000, 'service ready');
     expect(await service.line('pid')).toBe('pid 1');
     // unshare forked the namespace's init: signal that process from outside.
@@ -138,9 +145,16 @@ describe('ShutdownCoordinator in a real process', () => {
     process.kill(init, 'SIGTERM');
     // Wait until the kernel has delivered it (no longer pending), then ask whether the process lives.
     const pending = () => /^ShdPnd:\s*(\w+)/m.exec(readFileSync(`/proc/${init}/status`, 'utf8'))![1]!;
-    await within(new Promise<void>((resolve) => {
-      const t = setInterval(() => (BigInt(`0x${pending()}`) & (1n << 14n)) === 0n && (clearInterval(t), resolve()), 10);
-    }), 10_000, 'SIGTERM delivered');
+    await within(
+      new Promise<void>((resolve) => {
+        const t = setInterval(
+          () => (BigInt(`0x${pending()}`) & (1n << 14n)) === 0n && (clearInterval(t), resolve()),
+          10,
+        );
+      }),
+      10_000,
+      'SIGTERM delivered',
+    );
     process.kill(init, 'SIGUSR2');
     const exit = await within(plain.exited, 10_000, 'exit');
     expect(exit.stdout).toContain('alive');
@@ -154,10 +168,19 @@ describe('ShutdownCoordinator.shutdown()', () => {
     const server = createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     await new Promise<void>((resolve) => server.close(() => resolve())); // as node:cluster's disconnect does
-    const coordinator = new ShutdownCoordinator({ exit: false, children: false, notify: false, unlinkKernelObjects: false, log: false });
+    const coordinator = new ShutdownCoordinator({
+      exit: false,
+      children: false,
+      notify: false,
+      unlinkKernelObjects: false,
+      log: false,
+    });
     defer(() => coordinator.close());
     coordinator.register({ name: 'http', close: (done: (error?: Error | null) => void) => server.close(done) });
-    coordinator.register({ name: 'other', close: () => Promise.reject(Object.assign(new Error('real failure'), { code: 'EIO' })) });
+    coordinator.register({
+      name: 'other',
+      close: () => Promise.reject(Object.assign(new Error('real failure'), { code: 'EIO' })),
+    });
     const report = await coordinator.shutdown('test');
     expect(report.closed).toEqual(['http']);
     expect(report.failed.map((f) => f.name)).toEqual(['other']);
@@ -171,7 +194,12 @@ describe('ShutdownCoordinator.shutdown()', () => {
     });
     registerKernelObject({ kind: 'shm', name, owner: 'test', unlink: () => shm.unlink(name) });
     const log: string[] = [];
-    const coordinator = new ShutdownCoordinator({ exit: false, children: false, notify: false, log: (m) => log.push(m) });
+    const coordinator = new ShutdownCoordinator({
+      exit: false,
+      children: false,
+      notify: false,
+      log: (m) => log.push(m),
+    });
     defer(() => coordinator.close());
     const events: string[] = [];
     coordinator.register({ name: 'first', close: () => void events.push('close first') });
@@ -186,29 +214,57 @@ describe('ShutdownCoordinator.shutdown()', () => {
     off();
     const report = await coordinator.shutdown('test over');
     expect(events).toEqual(['stop second', 'drain second', 'close second', 'close first']);
-    expect(report).toMatchObject({ reason: 'test over', code: 1, forced: false, closed: ['second', 'first'], pending: [] });
+    expect(report).toMatchObject({
+      reason: 'test over',
+      code: 1,
+      forced: false,
+      closed: ['second', 'first'],
+      pending: [],
+    });
     expect(report.failed.map((f) => f.name)).toEqual(['broken']);
     expect(report.kernelObjects.map((k) => k.object.name)).toContain(name);
     expect(existsSync(`/dev/shm${name}`)).toBe(false);
     expect(ownedKernelObjects()).toEqual([]);
     expect(coordinator.shutdown()).toBeInstanceOf(Promise);
-    expect(() => coordinator.register({ name: 'late', close: () => {} })).toThrow(expect.objectContaining({ code: 'IPCX_ERR_CLOSED' }));
+    expect(() => coordinator.register({ name: 'late', close: () => {} })).toThrow(
+      expect.objectContaining({ code: 'IPCX_ERR_CLOSED' }),
+    );
   });
 
   it('calls onSecondSignal and onTimeout with what did not close, and exits nothing with exit: false', async () => {
     const seconds: string[] = [];
-    const c1 = new ShutdownCoordinator({ signals: ['SIGUSR2'], exit: false, children: false, notify: false, log: false, onSecondSignal: (s) => seconds.push(s) });
+    const c1 = new ShutdownCoordinator({
+      signals: ['SIGUSR2'],
+      exit: false,
+      children: false,
+      notify: false,
+      log: false,
+      onSecondSignal: (s) => seconds.push(s),
+    });
     defer(() => c1.close());
     c1.register({ name: 'forever', close: () => new Promise(() => {}) });
     raise('SIGUSR2');
-    await within(new Promise<void>((resolve) => { const t = setInterval(() => c1.shuttingDown && (clearInterval(t), resolve()), 5); }), 5000, 'started');
+    await within(
+      new Promise<void>((resolve) => {
+        const t = setInterval(() => c1.shuttingDown && (clearInterval(t), resolve()), 5);
+      }),
+      5000,
+      'started',
+    );
     raise('SIGUSR2');
     const report = await within(c1.shutdown(), 5000, 'forced');
     expect(seconds).toEqual(['SIGUSR2']);
     expect(report).toMatchObject({ reason: 'SIGUSR2', code: 128 + 12, forced: true, pending: ['forever'] });
 
     const timeouts: (readonly string[])[] = [];
-    const c2 = new ShutdownCoordinator({ timeout: 50, exit: false, children: false, notify: false, log: false, onTimeout: (pending) => timeouts.push(pending) });
+    const c2 = new ShutdownCoordinator({
+      timeout: 50,
+      exit: false,
+      children: false,
+      notify: false,
+      log: false,
+      onTimeout: (pending) => timeouts.push(pending),
+    });
     defer(() => c2.close());
     c2.register({ name: 'slow', close: () => new Promise(() => {}) });
     const r2 = await within(c2.shutdown(new Error('test')), 5000, 'deadline');
@@ -217,7 +273,9 @@ describe('ShutdownCoordinator.shutdown()', () => {
   });
 
   it('validates its options before listening', () => {
-    expect(() => new ShutdownCoordinator({ signals: ['SIGKILL'] })).toThrow(expect.objectContaining({ code: 'IPCX_ERR_UNSUPPORTED' }));
+    expect(() => new ShutdownCoordinator({ signals: ['SIGKILL'] })).toThrow(
+      expect.objectContaining({ code: 'IPCX_ERR_UNSUPPORTED' }),
+    );
     expect(() => new ShutdownCoordinator({ timeout: -1 })).toThrow(RangeError);
     expect(() => new ShutdownCoordinator({ exit: 'yes' as unknown as boolean })).toThrow(TypeError);
     const c = new ShutdownCoordinator({ exit: false, log: false });

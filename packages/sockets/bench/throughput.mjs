@@ -29,17 +29,23 @@ if (process.argv[2] === 'child') {
 
 async function main() {
   const results = {};
-  const cases = (process.env.IPCX_BENCH_CASES ?? 'ipcx,ipcx-msgpack,net-batch,net-cork,net-write,process.send').split(',');
+  const cases = (process.env.IPCX_BENCH_CASES ?? 'ipcx,ipcx-msgpack,net-batch,net-cork,net-write,process.send').split(
+    ',',
+  );
   for (let round = 0; round < ROUNDS; round++) {
     for (const name of cases) {
       const rate = await run(name);
       (results[name] ??= []).push(rate);
     }
   }
-  console.log(`${N} messages of ${SIZE} bytes, one way, parent -> child; best of ${ROUNDS} rounds (node ${process.version}, ${process.platform})`);
+  console.log(
+    `${N} messages of ${SIZE} bytes, one way, parent -> child; best of ${ROUNDS} rounds (node ${process.version}, ${process.platform})`,
+  );
   for (const [name, rates] of Object.entries(results)) {
     const best = Math.max(...rates);
-    console.log(`${name.padEnd(14)} ${(best / 1e6).toFixed(2).padStart(6)} M msg/s   (${rates.map((r) => (r / 1e6).toFixed(2)).join(', ')})`);
+    console.log(
+      `${name.padEnd(14)} ${(best / 1e6).toFixed(2).padStart(6)} M msg/s   (${rates.map((r) => (r / 1e6).toFixed(2)).join(', ')})`,
+    );
   }
 }
 
@@ -141,7 +147,7 @@ async function child(name, path, n) {
     let count = 0;
     let pending = Buffer.alloc(0);
     socket.on('data', (chunk) => {
-      let buf = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+      const buf = pending.length ? Buffer.concat([pending, chunk]) : chunk;
       let offset = 0;
       while (buf.length - offset >= 4) {
         const length = buf.readUInt32BE(offset);

@@ -41,5 +41,6 @@ function check(name: string, shown: string, max: number): void {
   if (name.length === 0) throw new InvalidNameError(shown, 'a socket address must not be empty');
   if (name.includes('\0')) throw new InvalidNameError(shown, 'a socket address must not contain NUL bytes');
   const bytes = Buffer.byteLength(name);
-  if (bytes > max) throw new InvalidNameError(shown, `${bytes} bytes is longer than the ${max} bytes a Unix socket address holds`);
+  if (bytes > max)
+    throw new InvalidNameError(shown, `${bytes} bytes is longer than the ${max} bytes a Unix socket address holds`);
 }

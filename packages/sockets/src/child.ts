@@ -29,7 +29,10 @@ export interface ProcessPeer {
  * console.log(await channel.receive({ timeout: 5000 }));
  * ```
  */
-export function childChannel<T = unknown>(child: ChildProcess, options: ChildChannelOptions<T> = {}): StreamChannel<T, ProcessPeer> {
+export function childChannel<T = unknown>(
+  child: ChildProcess,
+  options: ChildChannelOptions<T> = {},
+): StreamChannel<T, ProcessPeer> {
   const fd = checkInteger('fd', options.fd, { default: 3, min: 0 });
   const stream = child.stdio[fd];
   if (!(stream instanceof Socket)) {

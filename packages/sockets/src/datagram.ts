@@ -1,4 +1,12 @@
-import { ClosedError, TooLargeError, copyBytes, type Codec, type IpcError, type ReceiveOptions, type WaitOptions } from '@ipcx/core';
+import {
+  ClosedError,
+  TooLargeError,
+  copyBytes,
+  type Codec,
+  type IpcError,
+  type ReceiveOptions,
+  type WaitOptions,
+} from '@ipcx/core';
 import { Inbox, fromSystemError, iterate } from '@ipcx/core/transport';
 import { SendQueue, checkInteger, checkMode } from '@ipcx/core/transport';
 import { FdWatcher, socket as sock, type SocketAddress } from '@ipcx/native';
@@ -252,7 +260,8 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
 
   #encode(message: T): Uint8Array {
     const payload = this.#codec.encode(message);
-    if (payload.length > this.#maxMessageBytes) throw new TooLargeError('datagram', payload.length, this.#maxMessageBytes);
+    if (payload.length > this.#maxMessageBytes)
+      throw new TooLargeError('datagram', payload.length, this.#maxMessageBytes);
     return payload;
   }
 
@@ -317,7 +326,14 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
     // The buffer has one byte more than the limit: a datagram that fills it (or was cut) is over the limit.
     const size = got.truncated ? this.#maxMessageBytes + 1 : got.length;
     // The buffer is reused for the next datagram: the codec must copy what it keeps (transient).
-    const data = decodeDatagram(this.#codec, this.#buffer.subarray(0, got.length), size, this.#maxMessageBytes, true, '');
+    const data = decodeDatagram(
+      this.#codec,
+      this.#buffer.subarray(0, got.length),
+      size,
+      this.#maxMessageBytes,
+      true,
+      '',
+    );
     return data instanceof Failed ? data : { data, from: got.from as SocketAddress | undefined };
   }
 
@@ -331,10 +347,18 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
   }
 }
 
-function datagramDefaults<T>(options: UnixDatagramOptions<T>): { codec: Codec<T>; maxMessageBytes: number; spinMicroseconds: number } {
+function datagramDefaults<T>(options: UnixDatagramOptions<T>): {
+  codec: Codec<T>;
+  maxMessageBytes: number;
+  spinMicroseconds: number;
+} {
   return {
     codec: codecOption(options.codec),
-    maxMessageBytes: checkInteger('maxMessageBytes', options.maxMessageBytes, { default: 64 * 1024, min: 0, max: 64 * 1024 * 1024 }),
+    maxMessageBytes: checkInteger('maxMessageBytes', options.maxMessageBytes, {
+      default: 64 * 1024,
+      min: 0,
+      max: 64 * 1024 * 1024,
+    }),
     spinMicroseconds: spinMicroseconds(options.spinMicroseconds),
   };
 }

@@ -154,7 +154,14 @@ export class Fifo implements AsyncDisposable {
     } catch (error) {
       throw fromSystemError(`open FIFO ${path} for reading`, error);
     }
-    return new FifoReader(new StreamChannel<T, undefined>(new net.Socket({ fd, readable: true, writable: false }), channel, undefined, 'receive'));
+    return new FifoReader(
+      new StreamChannel<T, undefined>(
+        new net.Socket({ fd, readable: true, writable: false }),
+        channel,
+        undefined,
+        'receive',
+      ),
+    );
   }
 
   /**
@@ -172,7 +179,8 @@ export class Fifo implements AsyncDisposable {
         try {
           fd = openFifo(path, constants.O_WRONLY);
         } catch (error) {
-          if ((error as NodeJS.ErrnoException).code !== 'ENXIO') throw fromSystemError(`open FIFO ${path} for writing`, error);
+          if ((error as NodeJS.ErrnoException).code !== 'ENXIO')
+            throw fromSystemError(`open FIFO ${path} for writing`, error);
           try {
             await sleep(delay, undefined, limit && { signal: limit.signal });
           } catch {
@@ -180,7 +188,14 @@ export class Fifo implements AsyncDisposable {
           }
           continue;
         }
-        return new FifoWriter(new StreamChannel<T, undefined>(new net.Socket({ fd, readable: false, writable: true }), channel, undefined, 'send'));
+        return new FifoWriter(
+          new StreamChannel<T, undefined>(
+            new net.Socket({ fd, readable: false, writable: true }),
+            channel,
+            undefined,
+            'send',
+          ),
+        );
       }
     } finally {
       limit?.release();

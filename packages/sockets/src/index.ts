@@ -23,6 +23,13 @@ export {
   type TcpPeer,
   type TcpServerOptions,
 } from './tcp.js';
-export { UdpSocket, type UdpAddress, type UdpDatagram, type UdpUnboundOptions, type UdpSendOptions, type UdpSocketOptions } from './udp.js';
+export {
+  UdpSocket,
+  type UdpAddress,
+  type UdpDatagram,
+  type UdpUnboundOptions,
+  type UdpSendOptions,
+  type UdpSocketOptions,
+} from './udp.js';
 export { UnixServer, type UnixChannel, type UnixServerOptions } from './unix-server.js';
 export { UnixSocket, type UnixConnectOptions } from './unix-socket.js';

@@ -24,12 +24,18 @@ export const sameUserOrRoot: Authorize = (peer) => peer.uid === process.getuid?.
 /** The credentials of the process at the other end of a connected Unix socket made by node:net. */
 export function credentialsOf(socket: Socket): PeerCredentials {
   const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  if (typeof fd !== 'number' || fd < 0) throw new SystemError('reading peer credentials (the socket has no descriptor)');
+  if (typeof fd !== 'number' || fd < 0)
+    throw new SystemError('reading peer credentials (the socket has no descriptor)');
   return peerCredentials(fd);
 }
 
 /** Runs `authorize` on a peer; resolves to the credentials or rejects with `PermissionError`. */
-export async function vet(peer: PeerCredentials, authorize: Authorize, what: string, wait?: WaitOptions): Promise<PeerCredentials> {
+export async function vet(
+  peer: PeerCredentials,
+  authorize: Authorize,
+  what: string,
+  wait?: WaitOptions,
+): Promise<PeerCredentials> {
   // An async authorize runs under the caller's timeout and signal: a check that hangs must not hang a connect.
   const allowed =
     wait === undefined

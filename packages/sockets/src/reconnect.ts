@@ -8,13 +8,7 @@ import {
   type SendOptions,
   type WaitOptions,
 } from '@ipcx/core';
-import {
-  AbstractChannel,
-  WaitList,
-  deadline,
-  type Deadline,
-  MAX_TIMEOUT_MS,
-} from '@ipcx/core/transport';
+import { AbstractChannel, WaitList, deadline, type Deadline, MAX_TIMEOUT_MS } from '@ipcx/core/transport';
 import { checkInteger } from '@ipcx/core/transport';
 import type { StreamChannel } from './stream-channel.js';
 
@@ -34,14 +28,23 @@ export interface ReconnectOptions {
 export type Dial<T, P> = (wait: WaitOptions | undefined) => Promise<StreamChannel<T, P>>;
 
 /** Errors that retrying cannot fix. */
-const FATAL = new Set(['IPCX_ERR_INVALID_NAME', 'IPCX_ERR_PERMISSION', 'IPCX_ERR_UNSUPPORTED', 'IPCX_ERR_ABORTED', 'IPCX_ERR_CLOSED']);
+const FATAL = new Set([
+  'IPCX_ERR_INVALID_NAME',
+  'IPCX_ERR_PERMISSION',
+  'IPCX_ERR_UNSUPPORTED',
+  'IPCX_ERR_ABORTED',
+  'IPCX_ERR_CLOSED',
+]);
 
 function fatal(error: unknown): boolean {
   return !isIpcError(error) || FATAL.has(error.code);
 }
 
 /** Runs `call` under a deadline, turning the abort of the combined signal back into its typed error. */
-async function within<R>(limit: Deadline | undefined, call: (options: WaitOptions | undefined) => Promise<R>): Promise<R> {
+async function within<R>(
+  limit: Deadline | undefined,
+  call: (options: WaitOptions | undefined) => Promise<R>,
+): Promise<R> {
   try {
     return await call(limit && { signal: limit.signal });
   } catch (error) {
@@ -80,12 +83,20 @@ export class ReconnectingChannel<T = unknown, P = undefined> extends AbstractCha
     this.#dial = dial;
     this.#retries = checkInteger('reconnect.retries', options.retries, { default: 5, min: 1 });
     this.#minDelay = checkInteger('reconnect.minDelay', options.minDelay, { default: 50, min: 0, max: MAX_TIMEOUT_MS });
-    this.#maxDelay = checkInteger('reconnect.maxDelay', options.maxDelay, { default: 2000, min: 0, max: MAX_TIMEOUT_MS });
+    this.#maxDelay = checkInteger('reconnect.maxDelay', options.maxDelay, {
+      default: 2000,
+      min: 0,
+      max: MAX_TIMEOUT_MS,
+    });
     this.#onReconnect = options.onReconnect;
   }
 
   /** Dials until connected (up to `retries` attempts, bounded by `wait`); rejects with the last error. */
-  static async connect<T, P>(dial: Dial<T, P>, options: ReconnectOptions, wait: WaitOptions | undefined): Promise<ReconnectingChannel<T, P>> {
+  static async connect<T, P>(
+    dial: Dial<T, P>,
+    options: ReconnectOptions,
+    wait: WaitOptions | undefined,
+  ): Promise<ReconnectingChannel<T, P>> {
     const channel = new ReconnectingChannel<T, P>(dial, options);
     channel.#adopt(await channel.#connect(wait));
     return channel;
@@ -149,7 +160,11 @@ export class ReconnectingChannel<T = unknown, P = undefined> extends AbstractCha
           if (this.#closed) throw new ClosedError();
           // Only a connection that ended is redialled. Anything else (a bad frame, a timeout) is the caller's
           // to see: redialling a server that sends garbage would loop as fast as it accepts.
-          if (!channel.closed || !(isIpcError(error) && (error.code === 'IPCX_ERR_CLOSED' || error.code === 'IPCX_ERR_PEER_GONE'))) throw error;
+          if (
+            !channel.closed ||
+            !(isIpcError(error) && (error.code === 'IPCX_ERR_CLOSED' || error.code === 'IPCX_ERR_PEER_GONE'))
+          )
+            throw error;
           await this.#live(limit, 'receive', channel);
         }
       }
@@ -238,7 +253,9 @@ export class ReconnectingChannel<T = unknown, P = undefined> extends AbstractCha
       (error: unknown) => {
         this.#redialing = false;
         if (this.#closed) return;
-        this.#failure = new PeerGoneError(`server (gave up reconnecting after ${this.#retries} attempts)`, { cause: error });
+        this.#failure = new PeerGoneError(`server (gave up reconnecting after ${this.#retries} attempts)`, {
+          cause: error,
+        });
         this.#ready.failAll(this.#failure);
       },
     );

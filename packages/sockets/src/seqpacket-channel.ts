@@ -12,13 +12,17 @@ import {
   type WaitOptions,
   copyBytes,
 } from '@ipcx/core';
-import {
-  AbstractChannel,
-  Inbox,
-  fromSystemError,
-} from '@ipcx/core/transport';
+import { AbstractChannel, Inbox, fromSystemError } from '@ipcx/core/transport';
 import { SendQueue, checkInteger, errnoError } from '@ipcx/core/transport';
-import { FdWatcher, peerCredentials, socket as sock, socketPair, sendFds, tryReceiveFds, type PeerCredentials } from '@ipcx/native';
+import {
+  FdWatcher,
+  peerCredentials,
+  socket as sock,
+  socketPair,
+  sendFds,
+  tryReceiveFds,
+  type PeerCredentials,
+} from '@ipcx/native';
 import { codecOption, type ConnectedOptions } from './internal/options.js';
 import { ConnectionEnd } from './internal/connection-end.js';
 import { observeEnd } from './internal/observe-end.js';
@@ -69,9 +73,16 @@ export function seqPacketDefaults<T>(options: SeqPacketChannelOptions<T> = {}): 
 } {
   return {
     codec: codecOption(options.codec),
-    maxMessageBytes: checkInteger('maxMessageBytes', options.maxMessageBytes, { default: 64 * 1024, min: 1, max: 64 * 1024 * 1024 }),
+    maxMessageBytes: checkInteger('maxMessageBytes', options.maxMessageBytes, {
+      default: 64 * 1024,
+      min: 1,
+      max: 64 * 1024 * 1024,
+    }),
     receiveBufferBytes: checkInteger('receiveBufferBytes', options.receiveBufferBytes, { default: 64 * 1024, min: 1 }),
-    receiveBufferMessages: checkInteger('receiveBufferMessages', options.receiveBufferMessages, { default: 32, min: 1 }),
+    receiveBufferMessages: checkInteger('receiveBufferMessages', options.receiveBufferMessages, {
+      default: 32,
+      min: 1,
+    }),
     spinMicroseconds: spinMicroseconds(options.spinMicroseconds),
   };
 }
@@ -174,7 +185,10 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
    * which carries what the object needs to check it; a descriptor number is a bare, process-local integer
    * that the kernel handed this process (inherited, received with `receiveWithFds`), so the name says that.
    */
-  static fromFd<T = unknown>(fd: number, options: SeqPacketChannelOptions<T> = {}): SeqPacketChannel<T, PeerCredentials> {
+  static fromFd<T = unknown>(
+    fd: number,
+    options: SeqPacketChannelOptions<T> = {},
+  ): SeqPacketChannel<T, PeerCredentials> {
     let peer: PeerCredentials;
     try {
       peer = peerCredentials(fd);
@@ -211,7 +225,12 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
    * is sent; keep yours open until this resolves, then close them if you no longer need them. At most 253.
    */
   sendWithFds(message: T, fds: readonly number[], options?: WaitOptions): Promise<void> {
-    if (!Array.isArray(fds) || fds.length === 0 || fds.length > 253 || !fds.every((fd) => Number.isInteger(fd) && fd >= 0)) {
+    if (
+      !Array.isArray(fds) ||
+      fds.length === 0 ||
+      fds.length > 253 ||
+      !fds.every((fd) => Number.isInteger(fd) && fd >= 0)
+    ) {
       return Promise.reject(new TypeError('fds must be an array of 1 to 253 open descriptors'));
     }
     return this.#send(message, fds, options);
@@ -313,15 +332,21 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
   #checkPayload(payload: Uint8Array): void {
     if (this.#end.local) throw new ClosedError();
     if (this.#sendError !== undefined) throw this.#sendError;
-    if (payload.length > this.#maxMessageBytes) throw new TooLargeError('message', payload.length, this.#maxMessageBytes);
-    if (payload.length === 0) throw new UnsupportedError('an empty message on a seqpacket socket (a zero-length read means the peer closed)');
+    if (payload.length > this.#maxMessageBytes)
+      throw new TooLargeError('message', payload.length, this.#maxMessageBytes);
+    if (payload.length === 0)
+      throw new UnsupportedError('an empty message on a seqpacket socket (a zero-length read means the peer closed)');
   }
 
   async #send(message: T, fds: readonly number[] | undefined, options: WaitOptions | undefined): Promise<void> {
     return this.#sendPayload(this.#encode(message), fds, options);
   }
 
-  async #sendPayload(payload: Uint8Array, fds: readonly number[] | undefined, options: WaitOptions | undefined): Promise<void> {
+  async #sendPayload(
+    payload: Uint8Array,
+    fds: readonly number[] | undefined,
+    options: WaitOptions | undefined,
+  ): Promise<void> {
     if (this.#pending.size === 0 && !this.#blocked && this.#sendNow(payload, fds)) return;
     // The codec may reuse its buffer: keep a copy while waiting for room.
     const copy = copyBytes(payload);
@@ -368,14 +393,25 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
       if (got.length === 0 && got.fds.length === 0) {
         // A zero-length read is all the kernel says, whether the peer closed or its process was killed: the
         // peer's pid tells them apart (see StreamChannel), and a peer that died is PeerGoneError.
-        this.#fail(peerProcessDied(this.peer) ? new PeerGoneError('peer (its process died)') : new ClosedError('channel (closed by the peer)'), 'it closed the connection');
+        this.#fail(
+          peerProcessDied(this.peer)
+            ? new PeerGoneError('peer (its process died)')
+            : new ClosedError('channel (closed by the peer)'),
+          'it closed the connection',
+        );
         return;
       }
       // The buffer has one byte more than the limit: a packet that fills it is over the limit.
       if (got.truncated || got.length > this.#maxMessageBytes) {
         closeFds(got.fds);
         const size = got.length > this.#maxMessageBytes ? `more than ${this.#maxMessageBytes}` : String(got.length);
-        this.#fail(new TooLargeError(`incoming message (${size} bytes, or descriptors beyond the limit)`, undefined, this.#maxMessageBytes));
+        this.#fail(
+          new TooLargeError(
+            `incoming message (${size} bytes, or descriptors beyond the limit)`,
+            undefined,
+            this.#maxMessageBytes,
+          ),
+        );
         return;
       }
       let message: T;
@@ -384,7 +420,9 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
         message = this.#codec.decode(this.#buffer.subarray(0, got.length), true);
       } catch (error) {
         closeFds(got.fds);
-        this.#fail(isIpcError(error) ? error : new BadFrameError('the codec could not decode a packet', { cause: error }));
+        this.#fail(
+          isIpcError(error) ? error : new BadFrameError('the codec could not decode a packet', { cause: error }),
+        );
         return;
       }
       if (this.#inbox.waiting === 0) this.#sizes.push(got.length);
@@ -418,7 +456,9 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
   #fail(error: IpcError, why = 'the connection failed'): void {
     this.#end.ended = true;
     this.#inbox.end(error);
-    this.#stopSending(error.code === 'IPCX_ERR_PEER_GONE' ? error : new PeerGoneError(`peer (${why})`, { cause: error }));
+    this.#stopSending(
+      error.code === 'IPCX_ERR_PEER_GONE' ? error : new PeerGoneError(`peer (${why})`, { cause: error }),
+    );
     this.#release();
     this.#end.report(error);
   }

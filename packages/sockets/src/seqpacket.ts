@@ -1,4 +1,4 @@
-import { AbortedError, ClosedError, PermissionError, TooLargeError, copyBytes, type ChannelServer, type IpcError, type WaitOptions } from '@ipcx/core';
+import { AbortedError, type ChannelServer, type IpcError, type WaitOptions } from '@ipcx/core';
 import { checkWaitOptions, fromSystemError } from '@ipcx/core/transport';
 import { FdWatcher, peerCredentials, socket as sock } from '@ipcx/native';
 import { resolveUnixAddress, type ResolvedAddress, type UnixAddress } from './address.js';
@@ -10,7 +10,9 @@ import { sameUser, sameUserOrRoot, vet, type Authorize, type PeerCredentials } f
 import { SeqPacketChannel, seqPacketDefaults, type SeqPacketChannelOptions } from './seqpacket-channel.js';
 
 /** Options of `SeqPacketServer.listen`. */
-export interface SeqPacketServerOptions<T = unknown> extends SeqPacketChannelOptions<T>, AdmissionOptions<SeqPacketClient<T>> {
+export interface SeqPacketServerOptions<T = unknown>
+  extends SeqPacketChannelOptions<T>,
+    AdmissionOptions<SeqPacketClient<T>> {
   /** Permission bits of the socket file. Default 0o600. */
   mode?: number | undefined;
   /** Who may connect; default `sameUser`. A refused peer is closed before anything it sent is read. */
@@ -64,7 +66,10 @@ export class SeqPacketServer<T = unknown> implements ChannelServer<T> {
   }
 
   /** Listens on a path or an abstract name. */
-  static async listen<T = unknown>(address: UnixAddress, options: SeqPacketServerOptions<T> = {}): Promise<SeqPacketServer<T>> {
+  static async listen<T = unknown>(
+    address: UnixAddress,
+    options: SeqPacketServerOptions<T> = {},
+  ): Promise<SeqPacketServer<T>> {
     const resolved = resolveUnixAddress(address);
     seqPacketDefaults(options);
     const mode = checkMode('mode', options.mode, 0o600);
@@ -147,7 +152,9 @@ export class SeqPacketServer<T = unknown> implements ChannelServer<T> {
         vet: () => vet(peerCredentials(fd), this.#authorize, `server ${this.address.display}`),
         drop: () => sock.close(fd),
         make: (peer) => {
-          const channel: SeqPacketClient<T> = new SeqPacketChannel<T, PeerCredentials>(fd, this.#options, peer, () => this.#clients.remove(channel));
+          const channel: SeqPacketClient<T> = new SeqPacketChannel<T, PeerCredentials>(fd, this.#options, peer, () =>
+            this.#clients.remove(channel),
+          );
           return channel;
         },
       });
@@ -170,7 +177,10 @@ export class SeqPacketSocket {
   private constructor() {}
 
   /** Connects; `signal` is checked before connecting (the connect itself never waits). */
-  static async connect<T = unknown>(address: UnixAddress, options: SeqPacketConnectOptions<T> = {}): Promise<SeqPacketClient<T>> {
+  static async connect<T = unknown>(
+    address: UnixAddress,
+    options: SeqPacketConnectOptions<T> = {},
+  ): Promise<SeqPacketClient<T>> {
     const resolved = resolveUnixAddress(address);
     // The connect itself never waits; the timeout is checked like every other wait's.
     checkWaitOptions(options);

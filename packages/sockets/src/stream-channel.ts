@@ -64,9 +64,19 @@ export function streamChannelDefaults<T>(options: StreamChannelOptions<T> = {}):
 }> {
   return {
     codec: codecOption(options.codec),
-    maxMessageBytes: checkInteger('maxMessageBytes', options.maxMessageBytes, { default: DEFAULT_MAX_FRAME_BYTES, min: 0, max: MAX_FRAME_LENGTH }),
-    sendBufferBytes: checkInteger('sendBufferBytes', options.sendBufferBytes, { default: DEFAULT_SEND_BUFFER_BYTES, min: 1 }),
-    receiveBufferBytes: checkInteger('receiveBufferBytes', options.receiveBufferBytes, { default: DEFAULT_RECEIVE_BUFFER_BYTES, min: 1 }),
+    maxMessageBytes: checkInteger('maxMessageBytes', options.maxMessageBytes, {
+      default: DEFAULT_MAX_FRAME_BYTES,
+      min: 0,
+      max: MAX_FRAME_LENGTH,
+    }),
+    sendBufferBytes: checkInteger('sendBufferBytes', options.sendBufferBytes, {
+      default: DEFAULT_SEND_BUFFER_BYTES,
+      min: 1,
+    }),
+    receiveBufferBytes: checkInteger('receiveBufferBytes', options.receiveBufferBytes, {
+      default: DEFAULT_RECEIVE_BUFFER_BYTES,
+      min: 1,
+    }),
     lingerTimeout: lingerOption(options.lingerTimeout),
     spinMicroseconds: spinMicroseconds(options.spinMicroseconds),
   };
@@ -357,7 +367,9 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
     try {
       this.#decoder.push(chunk, this.#onFrame);
     } catch (error) {
-      this.#fail(isIpcError(error) ? error : new BadFrameError('the codec could not decode a payload', { cause: error }));
+      this.#fail(
+        isIpcError(error) ? error : new BadFrameError('the codec could not decode a payload', { cause: error }),
+      );
       return;
     }
     if (!this.#paused && this.#sizes.bytes >= this.#receiveBufferBytes) {
@@ -379,7 +391,11 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
     }
     this.#end.ended = true;
     this.#inbox.end(error);
-    this.#stopSending(error.code === 'IPCX_ERR_PEER_GONE' ? error : new PeerGoneError('peer (it closed the connection)', { cause: error }));
+    this.#stopSending(
+      error.code === 'IPCX_ERR_PEER_GONE'
+        ? error
+        : new PeerGoneError('peer (it closed the connection)', { cause: error }),
+    );
     this.#end.report(error);
   };
 

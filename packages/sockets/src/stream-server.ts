@@ -3,19 +3,19 @@ import {
   ClosedError,
   DEFAULT_FRAME_BUDGET_BYTES,
   FrameBudget,
-  TooLargeError,
   type ChannelServer,
   type Codec,
   type IpcError,
   type WaitOptions,
-  copyBytes,
 } from '@ipcx/core';
 import { Clients, type AdmissionOptions } from './internal/clients.js';
 import { checkInteger } from '@ipcx/core/transport';
 import { StreamChannel, streamChannelDefaults, type StreamChannelOptions } from './stream-channel.js';
 
 /** Options of the stream servers (`UnixServer`, `TcpServer`); channel options apply to every client. */
-export interface StreamServerOptions<T = unknown> extends StreamChannelOptions<T>, Omit<AdmissionOptions<never>, 'onClientError'> {
+export interface StreamServerOptions<T = unknown>
+  extends StreamChannelOptions<T>,
+    Omit<AdmissionOptions<never>, 'onClientError'> {
   /**
    * Bytes of frames in progress (announced by a length prefix, not all arrived) that all clients together may
    * hold: a client whose frame does not fit is disconnected with `LimitError`. Memory is taken as bytes arrive.
@@ -46,9 +46,16 @@ export abstract class StreamServer<T = unknown, P = undefined> implements Channe
   #closing: Promise<void> | undefined;
 
   /** Takes over a `net.Server` that is about to listen; `admit` vets each connection. */
-  protected constructor(server: Server, options: StreamServerOptions<T> & ClientErrorOption<StreamChannel<T, P>>, admit: Admit<P>) {
+  protected constructor(
+    server: Server,
+    options: StreamServerOptions<T> & ClientErrorOption<StreamChannel<T, P>>,
+    admit: Admit<P>,
+  ) {
     const channel = streamChannelDefaults(options);
-    const budget = checkInteger('maxInProgressBytes', options.maxInProgressBytes, { default: DEFAULT_FRAME_BUDGET_BYTES, min: 0 });
+    const budget = checkInteger('maxInProgressBytes', options.maxInProgressBytes, {
+      default: DEFAULT_FRAME_BUDGET_BYTES,
+      min: 0,
+    });
     this.#channelOptions = { ...channel, frameBudget: new FrameBudget(budget) };
     this.#codec = channel.codec;
     this.#maxMessageBytes = channel.maxMessageBytes;

@@ -44,7 +44,11 @@ function tcpAddress(address: TcpAddress, defaultPort: number | undefined): { hos
   const host = address.host ?? '127.0.0.1';
   if (typeof host !== 'string' || host.length === 0) throw new TypeError('host must be a non-empty string');
   if (defaultPort === undefined && address.port === undefined) throw new TypeError('port is required');
-  const port = checkInteger('port', address.port, { default: defaultPort ?? 0, min: defaultPort === undefined ? 1 : 0, max: 65535 });
+  const port = checkInteger('port', address.port, {
+    default: defaultPort ?? 0,
+    min: defaultPort === undefined ? 1 : 0,
+    max: 65535,
+  });
   return { host, port };
 }
 
@@ -87,7 +91,8 @@ export class TcpServer<T = unknown> extends StreamServer<T, TcpPeer> {
   /** Listens on `host:port` (default 127.0.0.1, a free port). */
   static async listen<T = unknown>(address: TcpAddress = {}, options: TcpServerOptions<T> = {}): Promise<TcpServer<T>> {
     const { host, port } = tcpAddress(address, 0);
-    if (options.authorize !== undefined && typeof options.authorize !== 'function') throw new TypeError('authorize must be a function');
+    if (options.authorize !== undefined && typeof options.authorize !== 'function')
+      throw new TypeError('authorize must be a function');
     const { backlog } = serverLimits(options);
     const server = net.createServer({ pauseOnConnect: true, noDelay: true });
     const self = new TcpServer<T>(server, options);
@@ -115,7 +120,12 @@ export class TcpServer<T = unknown> extends StreamServer<T, TcpPeer> {
   protected onListenerClosed(): void {}
 }
 
-async function dial<T>(host: string, port: number, options: StreamChannelOptions<T>, wait: WaitOptions | undefined): Promise<TcpChannel<T>> {
+async function dial<T>(
+  host: string,
+  port: number,
+  options: StreamChannelOptions<T>,
+  wait: WaitOptions | undefined,
+): Promise<TcpChannel<T>> {
   const socket = await connectSocket(`${host}:${port}`, { host, port, noDelay: true }, wait);
   tune(socket);
   return new StreamChannel<T, TcpPeer>(socket, options, peerOf(socket));
@@ -140,12 +150,19 @@ export class TcpSocket {
     options: TcpConnectOptions<T> & { reconnect: true | ReconnectOptions },
   ): Promise<ReconnectingChannel<T, TcpPeer>>;
   static connect<T = unknown>(address: TcpAddress, options?: TcpConnectOptions<T>): Promise<TcpChannel<T>>;
-  static async connect<T = unknown>(address: TcpAddress, options: TcpConnectOptions<T> = {}): Promise<TcpChannel<T> | ReconnectingChannel<T, TcpPeer>> {
+  static async connect<T = unknown>(
+    address: TcpAddress,
+    options: TcpConnectOptions<T> = {},
+  ): Promise<TcpChannel<T> | ReconnectingChannel<T, TcpPeer>> {
     const { host, port } = tcpAddress(address, undefined);
     const { reconnect, signal, timeout, ...channel } = options;
     streamChannelDefaults(channel);
     const wait = { signal, timeout };
     if (!reconnect) return dial<T>(host, port, channel, wait);
-    return ReconnectingChannel.connect<T, TcpPeer>((w) => dial<T>(host, port, channel, w), reconnect === true ? {} : reconnect, wait);
+    return ReconnectingChannel.connect<T, TcpPeer>(
+      (w) => dial<T>(host, port, channel, w),
+      reconnect === true ? {} : reconnect,
+      wait,
+    );
   }
 }

@@ -1,7 +1,15 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { isIPv4, isIPv6 } from 'node:net';
-import { ClosedError, NotFoundError, TooLargeError, type Codec, type IpcError, type ReceiveOptions, type WaitOptions } from '@ipcx/core';
+import {
+  ClosedError,
+  NotFoundError,
+  TooLargeError,
+  type Codec,
+  type IpcError,
+  type ReceiveOptions,
+  type WaitOptions,
+} from '@ipcx/core';
 import { Inbox, fromSystemError, iterate, waitFor } from '@ipcx/core/transport';
 import { Failed, datagramSendError, decodeDatagram, unwrap } from './internal/datagram.js';
 import { codecOption, type MessageOptions } from './internal/options.js';
@@ -52,7 +60,9 @@ const MAX_UDP = { IPv4: 65507, IPv6: 65527 } as const;
 function familyOf(host: string): 'IPv4' | 'IPv6' {
   if (isIPv4(host)) return 'IPv4';
   if (isIPv6(host)) return 'IPv6';
-  throw new TypeError(`a UDP address is an IPv4 or IPv6 literal, got ${JSON.stringify(host)} (resolve names with dns.lookup first)`);
+  throw new TypeError(
+    `a UDP address is an IPv4 or IPv6 literal, got ${JSON.stringify(host)} (resolve names with dns.lookup first)`,
+  );
 }
 
 function checkAddress(a: UdpAddress | undefined, what: string): UdpAddress {
@@ -107,7 +117,10 @@ export class UdpSocket<T = unknown> implements AsyncIterable<UdpDatagram<T>>, As
    * use is `AlreadyExistsError`; an address this host does not have is `NotFoundError` (e.g. `::1` where IPv6
    * is off).
    */
-  static async bind<T = unknown>(address: { address: string; port?: number }, options: UdpSocketOptions<T> = {}): Promise<UdpSocket<T>> {
+  static async bind<T = unknown>(
+    address: { address: string; port?: number },
+    options: UdpSocketOptions<T> = {},
+  ): Promise<UdpSocket<T>> {
     if (address === null || typeof address !== 'object') throw new TypeError('bind takes { address, port }');
     const family = familyOf(address.address);
     const port = checkInteger('port', address.port, { default: 0, min: 0, max: 65535 });
@@ -119,7 +132,8 @@ export class UdpSocket<T = unknown> implements AsyncIterable<UdpDatagram<T>>, As
     if (outcome !== undefined) {
       socket.close();
       const code = (outcome as NodeJS.ErrnoException).code;
-      if (code === 'EADDRNOTAVAIL') throw new NotFoundError(`address ${address.address} on this host`, { cause: outcome });
+      if (code === 'EADDRNOTAVAIL')
+        throw new NotFoundError(`address ${address.address} on this host`, { cause: outcome });
       throw fromSystemError(`bind UDP socket to ${address.address}:${port}`, outcome);
     }
     socket.removeAllListeners('error');
@@ -129,9 +143,14 @@ export class UdpSocket<T = unknown> implements AsyncIterable<UdpDatagram<T>>, As
   /** An unbound socket: the kernel binds it to a free port on its first send. */
   static async unbound<T = unknown>(options: UdpUnboundOptions<T> = {}): Promise<UdpSocket<T>> {
     const family = options.family ?? 'IPv4';
-    if (family !== 'IPv4' && family !== 'IPv6') throw new TypeError(`family must be 'IPv4' or 'IPv6', got ${String(family)}`);
+    if (family !== 'IPv4' && family !== 'IPv6')
+      throw new TypeError(`family must be 'IPv4' or 'IPv6', got ${String(family)}`);
     udpDefaults(options, family);
-    return new UdpSocket<T>(createSocket({ type: family === 'IPv4' ? 'udp4' : 'udp6', ipv6Only: family === 'IPv6' }), family, options);
+    return new UdpSocket<T>(
+      createSocket({ type: family === 'IPv4' ? 'udp4' : 'udp6', ipv6Only: family === 'IPv6' }),
+      family,
+      options,
+    );
   }
 
   /** The local address (after bind, or after the first send of an unbound socket). */
@@ -158,9 +177,11 @@ export class UdpSocket<T = unknown> implements AsyncIterable<UdpDatagram<T>>, As
   async connect(address: UdpAddress): Promise<void> {
     this.#check();
     const to = checkAddress(address, 'address');
-    if (familyOf(to.address) !== this.family) throw new TypeError(`an ${this.family} socket cannot connect to ${to.address}`);
+    if (familyOf(to.address) !== this.family)
+      throw new TypeError(`an ${this.family} socket cannot connect to ${to.address}`);
     await new Promise<void>((resolve, reject) => {
-      const onError = (error: Error): void => reject(fromSystemError(`connect UDP socket to ${to.address}:${to.port}`, error));
+      const onError = (error: Error): void =>
+        reject(fromSystemError(`connect UDP socket to ${to.address}:${to.port}`, error));
       this.#socket.once('error', onError);
       this.#socket.connect(to.port, to.address, () => {
         this.#socket.off('error', onError);
@@ -186,7 +207,8 @@ export class UdpSocket<T = unknown> implements AsyncIterable<UdpDatagram<T>>, As
     // The codec may reuse its buffer, and dgram sends after this call returns: hand it a copy.
     const copy = Buffer.from(payload);
     return waitFor<void>('send', options, (settle) => {
-      const done = (error: Error | null): void => (error ? settle.reject(udpError(to ?? this.#connected, error, copy.length)) : settle.resolve());
+      const done = (error: Error | null): void =>
+        error ? settle.reject(udpError(to ?? this.#connected, error, copy.length)) : settle.resolve();
       if (to === undefined) this.#socket.send(copy, done);
       else this.#socket.send(copy, to.port, to.address, done);
       return () => {};
@@ -250,15 +272,18 @@ export class UdpSocket<T = unknown> implements AsyncIterable<UdpDatagram<T>>, As
       if (this.#connected === undefined) throw new TypeError('send needs `to` when the socket is not connected');
       return undefined;
     }
-    if (this.#connected !== undefined) throw new TypeError('a connected UDP socket sends only to its connected address (leave out `to`)');
+    if (this.#connected !== undefined)
+      throw new TypeError('a connected UDP socket sends only to its connected address (leave out `to`)');
     checkAddress(to, 'to');
-    if (familyOf(to.address) !== this.family) throw new TypeError(`an ${this.family} socket cannot send to ${to.address}`);
+    if (familyOf(to.address) !== this.family)
+      throw new TypeError(`an ${this.family} socket cannot send to ${to.address}`);
     return to;
   }
 
   #encode(message: T): Uint8Array {
     const payload = this.#codec.encode(message);
-    if (payload.length > this.maxMessageBytes) throw new TooLargeError('datagram', payload.length, this.maxMessageBytes);
+    if (payload.length > this.maxMessageBytes)
+      throw new TooLargeError('datagram', payload.length, this.maxMessageBytes);
     return payload;
   }
 
@@ -267,17 +292,39 @@ export class UdpSocket<T = unknown> implements AsyncIterable<UdpDatagram<T>>, As
       this.#dropped++;
       return;
     }
-    const from: UdpAddress = { address: rinfo.address, port: rinfo.port, family: rinfo.family === 'IPv6' ? 'IPv6' : 'IPv4' };
-    const data = decodeDatagram(this.#codec, message, message.length, this.maxMessageBytes, false, ` from ${rinfo.address}:${rinfo.port}`);
+    const from: UdpAddress = {
+      address: rinfo.address,
+      port: rinfo.port,
+      family: rinfo.family === 'IPv6' ? 'IPv6' : 'IPv4',
+    };
+    const data = decodeDatagram(
+      this.#codec,
+      message,
+      message.length,
+      this.maxMessageBytes,
+      false,
+      ` from ${rinfo.address}:${rinfo.port}`,
+    );
     this.#inbox.push(data instanceof Failed ? data : { data, from });
   }
 }
 
-function udpDefaults<T>(options: UdpSocketOptions<T>, family: 'IPv4' | 'IPv6'): { codec: Codec<T>; maxMessageBytes: number; receiveBufferMessages: number } {
+function udpDefaults<T>(
+  options: UdpSocketOptions<T>,
+  family: 'IPv4' | 'IPv6',
+): { codec: Codec<T>; maxMessageBytes: number; receiveBufferMessages: number } {
   return {
     codec: codecOption(options.codec),
-    maxMessageBytes: checkInteger('maxMessageBytes', options.maxMessageBytes, { default: MAX_UDP[family], min: 0, max: MAX_UDP[family] }),
-    receiveBufferMessages: checkInteger('receiveBufferMessages', options.receiveBufferMessages, { default: 1024, min: 1, max: 1 << 20 }),
+    maxMessageBytes: checkInteger('maxMessageBytes', options.maxMessageBytes, {
+      default: MAX_UDP[family],
+      min: 0,
+      max: MAX_UDP[family],
+    }),
+    receiveBufferMessages: checkInteger('receiveBufferMessages', options.receiveBufferMessages, {
+      default: 1024,
+      min: 1,
+      max: 1 << 20,
+    }),
   };
 }
 

@@ -45,7 +45,12 @@ export class UnixServer<T = unknown> extends StreamServer<T, PeerCredentials> {
   readonly address: ResolvedAddress;
   #claim: FileClaim | undefined;
 
-  private constructor(server: net.Server, address: ResolvedAddress, options: UnixServerOptions<T>, authorize: Authorize) {
+  private constructor(
+    server: net.Server,
+    address: ResolvedAddress,
+    options: UnixServerOptions<T>,
+    authorize: Authorize,
+  ) {
     super(server, options, (socket) => vet(credentialsOf(socket), authorize, `server ${address.display}`));
     this.address = address;
   }
@@ -84,5 +89,10 @@ export class UnixServer<T = unknown> extends StreamServer<T, PeerCredentials> {
 
 function bind(server: net.Server, address: ResolvedAddress, backlog: number, mode: number): Promise<void> {
   const chmod = address.kind === 'path' ? () => chmodSync(address.name, mode) : undefined;
-  return bindReplacingStale(address, 'listen on', () => listenOnce(server, { path: address.target, backlog }, chmod), probeStream);
+  return bindReplacingStale(
+    address,
+    'listen on',
+    () => listenOnce(server, { path: address.target, backlog }, chmod),
+    probeStream,
+  );
 }

@@ -54,7 +54,10 @@ export class UnixSocket {
     address: UnixAddress,
     options: UnixConnectOptions<T> & { reconnect: true | ReconnectOptions },
   ): Promise<ReconnectingChannel<T, PeerCredentials>>;
-  static connect<T = unknown>(address: UnixAddress, options?: UnixConnectOptions<T>): Promise<StreamChannel<T, PeerCredentials>>;
+  static connect<T = unknown>(
+    address: UnixAddress,
+    options?: UnixConnectOptions<T>,
+  ): Promise<StreamChannel<T, PeerCredentials>>;
   static async connect<T = unknown>(
     address: UnixAddress,
     options: UnixConnectOptions<T> = {},
@@ -64,6 +67,10 @@ export class UnixSocket {
     const { reconnect, signal, timeout, ...channel } = options;
     const wait = { signal, timeout };
     if (!reconnect) return dial<T>(address, channel, wait);
-    return ReconnectingChannel.connect<T, PeerCredentials>((w) => dial<T>(address, channel, w), reconnect === true ? {} : reconnect, wait);
+    return ReconnectingChannel.connect<T, PeerCredentials>(
+      (w) => dial<T>(address, channel, w),
+      reconnect === true ? {} : reconnect,
+      wait,
+    );
   }
 }

@@ -91,7 +91,12 @@ describe('backpressure', () => {
   it('carries a message larger than the high-water mark, and refuses one over maxMessageBytes with TooLargeError', async () => {
     const path = names.path('big.sock');
     await using server = await UnixServer.listen(path, { codec: rawCodec, maxMessageBytes: 4 << 20 });
-    await using client = await UnixSocket.connect(path, { codec: rawCodec, maxMessageBytes: 4 << 20, sendBufferBytes: 1024, timeout: 5000 });
+    await using client = await UnixSocket.connect(path, {
+      codec: rawCodec,
+      maxMessageBytes: 4 << 20,
+      sendBufferBytes: 1024,
+      timeout: 5000,
+    });
     const receiver = await server.accept({ timeout: 5000 });
     const big = new Uint8Array(3 << 20).map((_, i) => i * 7);
     const receiving = receiver.receive({ timeout: 10_000 });

@@ -77,23 +77,27 @@ function suite(
     afterAll(async () => {
       await server?.close();
     });
-    describeChannelConformance(name, async () => {
-      const client = await connect(server);
-      const accepted = await server.accept({ timeout: 5000 });
-      await prepare?.(client, accepted);
-      return [client, accepted];
-    }, {
-      maxMessageBytes: MAX,
-      ...(peer ? { killablePeer: () => killableClient(() => server.accept({ timeout: 5000 }), peer(server)) } : {}),
-      ...(connectRaw
-        ? {
-            garbagePeer: async (): Promise<[Channel<unknown>, Channel<Uint8Array>]> => {
-              const raw = await connectRaw(server);
-              return [await server.accept({ timeout: 5000 }), raw];
-            },
-          }
-        : {}),
-    });
+    describeChannelConformance(
+      name,
+      async () => {
+        const client = await connect(server);
+        const accepted = await server.accept({ timeout: 5000 });
+        await prepare?.(client, accepted);
+        return [client, accepted];
+      },
+      {
+        maxMessageBytes: MAX,
+        ...(peer ? { killablePeer: () => killableClient(() => server.accept({ timeout: 5000 }), peer(server)) } : {}),
+        ...(connectRaw
+          ? {
+              garbagePeer: async (): Promise<[Channel<unknown>, Channel<Uint8Array>]> => {
+                const raw = await connectRaw(server);
+                return [await server.accept({ timeout: 5000 }), raw];
+              },
+            }
+          : {}),
+      },
+    );
   });
 }
 
@@ -123,7 +127,8 @@ suite(
   () => TcpServer.listen({}, { maxMessageBytes: MAX }),
   (server) => TcpSocket.connect({ port: (server as TcpServer).port }, { maxMessageBytes: MAX, timeout: 5000 }),
   (server) => ['tcp', String((server as TcpServer).port)],
-  (server) => TcpSocket.connect({ port: (server as TcpServer).port }, { maxMessageBytes: MAX, timeout: 5000, codec: rawCodec }),
+  (server) =>
+    TcpSocket.connect({ port: (server as TcpServer).port }, { maxMessageBytes: MAX, timeout: 5000, codec: rawCodec }),
   grownTcpPair,
 );
 
@@ -145,35 +150,54 @@ describe('Unix seqpacket socket', () => {
   afterAll(async () => {
     await server?.close();
   });
-  describeChannelConformance('Unix seqpacket socket', async () => {
-    const client = await SeqPacketSocket.connect(address, { maxMessageBytes: MAX });
-    return [client, await server.accept({ timeout: 5000 })];
-  }, {
-    maxMessageBytes: MAX,
-    killablePeer: () => killableClient(() => server.accept({ timeout: 5000 }), ['seqpacket-abstract', address.abstract]),
-    garbagePeer: async () => {
-      const raw = await SeqPacketSocket.connect(address, { maxMessageBytes: MAX, codec: rawCodec });
-      return [await server.accept({ timeout: 5000 }), raw];
+  describeChannelConformance(
+    'Unix seqpacket socket',
+    async () => {
+      const client = await SeqPacketSocket.connect(address, { maxMessageBytes: MAX });
+      return [client, await server.accept({ timeout: 5000 })];
     },
-  });
+    {
+      maxMessageBytes: MAX,
+      killablePeer: () =>
+        killableClient(() => server.accept({ timeout: 5000 }), ['seqpacket-abstract', address.abstract]),
+      garbagePeer: async () => {
+        const raw = await SeqPacketSocket.connect(address, { maxMessageBytes: MAX, codec: rawCodec });
+        return [await server.accept({ timeout: 5000 }), raw];
+      },
+    },
+  );
 });
 
-describeChannelConformance('seqpacket socket pair', () => SeqPacketChannel.pair({ maxMessageBytes: MAX }), { maxMessageBytes: MAX });
+describeChannelConformance('seqpacket socket pair', () => SeqPacketChannel.pair({ maxMessageBytes: MAX }), {
+  maxMessageBytes: MAX,
+});
 
 // The child-process pipe: Node makes a 'pipe' stdio slot a Unix stream socket pair. Here both ends live in
 // this process (childChannel over one end of a socketpair, as spawn would hand it, parentChannel over the
 // other's fd); the killable peer is a real child echoing over its fd 3.
-describeChannelConformance('child-process pipe', () => {
-  const [mine, theirs] = socketPair('stream');
-  const child = { pid: process.pid, stdio: [null, null, null, new Socket({ fd: mine, readable: true, writable: true })] };
-  return [childChannel(child as unknown as ChildProcess, { maxMessageBytes: MAX }), parentChannel({ fd: theirs, maxMessageBytes: MAX })];
-}, {
-  maxMessageBytes: MAX,
-  killablePeer: async () => {
-    const child = spawnNode([join(fixtures, 'child.mjs'), 'echo'], { stdio: ['ignore', 'inherit', 'inherit', 'pipe'] });
-    return {
-      channel: childChannel(child),
-      kill: () => killChild(child),
+describeChannelConformance(
+  'child-process pipe',
+  () => {
+    const [mine, theirs] = socketPair('stream');
+    const child = {
+      pid: process.pid,
+      stdio: [null, null, null, new Socket({ fd: mine, readable: true, writable: true })],
     };
+    return [
+      childChannel(child as unknown as ChildProcess, { maxMessageBytes: MAX }),
+      parentChannel({ fd: theirs, maxMessageBytes: MAX }),
+    ];
   },
-});
+  {
+    maxMessageBytes: MAX,
+    killablePeer: async () => {
+      const child = spawnNode([join(fixtures, 'child.mjs'), 'echo'], {
+        stdio: ['ignore', 'inherit', 'inherit', 'pipe'],
+      });
+      return {
+        channel: childChannel(child),
+        kill: () => killChild(child),
+      };
+    },
+  },
+);

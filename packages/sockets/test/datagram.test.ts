@@ -16,7 +16,8 @@ describe('UnixDatagram', () => {
     expect(lstatSync(serverPath).mode & 0o777).toBe(0o600);
     // More than the kernel queues for an unread socket (net.unix.max_dgram_qlen, 10 by default): the sender waits.
     const sending = (async () => {
-      for (let i = 0; i < 50; i++) await client.send({ i, pad: 'x'.repeat(i * 100) }, { to: serverPath, timeout: 5000 });
+      for (let i = 0; i < 50; i++)
+        await client.send({ i, pad: 'x'.repeat(i * 100) }, { to: serverPath, timeout: 5000 });
     })();
     for (let i = 0; i < 50; i++) {
       const { data, from } = await server.receive({ timeout: 5000 });
@@ -41,7 +42,7 @@ describe('UnixDatagram', () => {
     await unbound.send(2, { to: address });
     const a = await server.receive({ timeout: 5000 });
     const b = await server.receive({ timeout: 5000 });
-    expect(a).toEqual({ data: 1, from: { abstract: (bound.address!.name) } });
+    expect(a).toEqual({ data: 1, from: { abstract: bound.address!.name } });
     expect(b).toEqual({ data: 2, from: undefined });
   });
 
@@ -50,7 +51,9 @@ describe('UnixDatagram', () => {
     await using server = await UnixDatagram.bind(address, { codec: rawCodec, maxMessageBytes: 1000 });
     await using client = await UnixDatagram.unbound({ codec: rawCodec, maxMessageBytes: 5000 });
     await using strict = await UnixDatagram.unbound({ codec: rawCodec, maxMessageBytes: 1000 });
-    await expect(strict.send(new Uint8Array(1001), { to: address })).rejects.toMatchObject({ code: 'IPCX_ERR_TOO_LARGE' });
+    await expect(strict.send(new Uint8Array(1001), { to: address })).rejects.toMatchObject({
+      code: 'IPCX_ERR_TOO_LARGE',
+    });
     await client.send(new Uint8Array(1001), { to: address });
     await client.send(new Uint8Array([1, 2, 3]), { to: address });
     await expect(server.receive({ timeout: 5000 })).rejects.toMatchObject({ code: 'IPCX_ERR_TOO_LARGE' });
@@ -74,7 +77,9 @@ describe('UnixDatagram', () => {
     await waiting;
     await byTimer;
     const rest = (await server.receive({ timeout: 5000 })).data;
-    expect(seen.filter((x) => x !== 'extra').concat(rest === 'extra' ? [] : [rest])).toEqual(Array.from({ length: sent + 1 }, (_, i) => i));
+    expect(seen.filter((x) => x !== 'extra').concat(rest === 'extra' ? [] : [rest])).toEqual(
+      Array.from({ length: sent + 1 }, (_, i) => i),
+    );
     await viaAddress.close();
   });
 
@@ -82,8 +87,12 @@ describe('UnixDatagram', () => {
     const path = names.path('dg-file.sock');
     const socket = await UnixDatagram.bind(path);
     await expect(UnixDatagram.bind(path)).rejects.toMatchObject({ code: 'IPCX_ERR_ALREADY_EXISTS' });
-    await expect(socket.send('x', { to: names.path('nobody.sock') })).rejects.toMatchObject({ code: 'IPCX_ERR_NOT_FOUND' });
-    expect(() => socket.connect(names.abstract('nobody'))).toThrow(expect.objectContaining({ code: 'IPCX_ERR_NOT_FOUND' }));
+    await expect(socket.send('x', { to: names.path('nobody.sock') })).rejects.toMatchObject({
+      code: 'IPCX_ERR_NOT_FOUND',
+    });
+    expect(() => socket.connect(names.abstract('nobody'))).toThrow(
+      expect.objectContaining({ code: 'IPCX_ERR_NOT_FOUND' }),
+    );
     await expect(socket.receive({ timeout: 10 })).rejects.toMatchObject({ code: 'IPCX_ERR_TIMEOUT' });
     const pending = socket.receive();
     await socket.close();

@@ -33,6 +33,10 @@ describe('waits with a timeout in a process that has nothing else to do', () => 
       await end.close();
       await server.close();
     `;
-    expect(await exitOf(script, { cwd: packageDir })).toMatchObject({ code: 0, stderr: '', stdout: 'openWriter without a reader IPCX_ERR_TIMEOUT\nreconnecting receive ping IPCX_ERR_TIMEOUT\n' });
+    expect(await exitOf(script, { cwd: packageDir })).toMatchObject({
+      code: 0,
+      stderr: '',
+      stdout: 'openWriter without a reader IPCX_ERR_TIMEOUT\nreconnecting receive ping IPCX_ERR_TIMEOUT\n',
+    });
   });
 });

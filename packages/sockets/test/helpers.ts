@@ -16,7 +16,10 @@ export const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
  * Socket addresses named by `uniqueName`: a path in the temp folder, removed after the test that made it, also
  * when the test fails (after each test, or after all tests of the file with scope 'all'), or an abstract name.
  */
-export function uniqueNames(scope: 'each' | 'all' = 'each'): { path(tag: string): string; abstract(tag: string): { abstract: string } } {
+export function uniqueNames(scope: 'each' | 'all' = 'each'): {
+  path(tag: string): string;
+  abstract(tag: string): { abstract: string };
+} {
   const made: string[] = [];
   (scope === 'each' ? afterEach : afterAll)(() => {
     for (const path of made.splice(0)) rmSync(path, { force: true });

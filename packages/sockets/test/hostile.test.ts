@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { ClosedError, PeerGoneError, PermissionError, isIpcError, type IpcError } from '@ipcx/core';
-import { SeqPacketServer, SeqPacketSocket, TcpServer, TcpSocket, UnixServer, UnixSocket } from '@ipcx/sockets';
+import { SeqPacketServer, SeqPacketSocket, TcpSocket, UnixServer, UnixSocket } from '@ipcx/sockets';
 import { until } from '@ipcx/core/testing';
 import { childLines, exited, killChild, spawnCode, uniqueNames } from './helpers.js';
 
@@ -37,7 +37,8 @@ describe('a killed server is PeerGoneError at its clients, a closing one ClosedE
       const path = names.path(`killed-${kind}.sock`);
       const { child, lines } = serverChild(kind, path);
       expect(await lines.next()).toBe('ready');
-      const client = kind === 'UnixServer' ? await UnixSocket.connect(path, { timeout: 5000 }) : await SeqPacketSocket.connect(path);
+      const client =
+        kind === 'UnixServer' ? await UnixSocket.connect(path, { timeout: 5000 }) : await SeqPacketSocket.connect(path);
       await client.send('ping');
       expect(await client.receive({ timeout: 5000 })).toBe('ping');
       const waiting = errorOf(client.receive({ timeout: 10_000 }));
@@ -91,7 +92,10 @@ describe('seqpacket servers survive their clients too', () => {
     const events: string[] = [];
     await using server = await SeqPacketServer.listen(path, { onClientError: (error) => events.push(error.code) });
     void (async () => {
-      for await (const client of server) void (async () => { for await (const m of client) await client.send(m); })();
+      for await (const client of server)
+        void (async () => {
+          for await (const m of client) await client.send(m);
+        })();
     })();
     const killed = spawnCode(`import { SeqPacketSocket } from '@ipcx/sockets';
       const c = await SeqPacketSocket.connect(${JSON.stringify(path)});
@@ -142,7 +146,10 @@ describe('servers written as the README shows survive clients that leave, reset 
   };
 
   function dial(where: string | number, onConnect: () => void): net.Socket {
-    const s = typeof where === 'number' ? net.connect({ port: where, host: '127.0.0.1' }, onConnect) : net.connect(where, onConnect);
+    const s =
+      typeof where === 'number'
+        ? net.connect({ port: where, host: '127.0.0.1' }, onConnect)
+        : net.connect(where, onConnect);
     s.on('error', () => {});
     return s;
   }
@@ -168,7 +175,8 @@ describe('servers written as the README shows survive clients that leave, reset 
                })();
              }`
           : `for await (const client of server) void serve(client, (request) => ({ echo: request }));`;
-      const listen = transport === 'UnixServer' ? `UnixServer.listen(${JSON.stringify(path)})` : 'TcpServer.listen({ port: 0 })';
+      const listen =
+        transport === 'UnixServer' ? `UnixServer.listen(${JSON.stringify(path)})` : 'TcpServer.listen({ port: 0 })';
       const child = spawnCode(`import { TcpServer, UnixServer } from '@ipcx/sockets';
         import { serve } from '@ipcx/core';
         const server = await ${listen};
@@ -179,7 +187,10 @@ describe('servers written as the README shows survive clients that leave, reset 
       const where = transport === 'UnixServer' ? path : Number(first);
       for (const [, attack] of Object.entries(hostile)) for (let i = 0; i < 3; i++) await attack(where);
       // The process still serves a well-behaved client.
-      const good = transport === 'UnixServer' ? await UnixSocket.connect(path, { timeout: 5000 }) : await TcpSocket.connect({ port: where as number }, { timeout: 5000 });
+      const good =
+        transport === 'UnixServer'
+          ? await UnixSocket.connect(path, { timeout: 5000 })
+          : await TcpSocket.connect({ port: where as number }, { timeout: 5000 });
       if (pattern === 'echo loop') {
         await good.send('still there?');
         expect(await good.receive({ timeout: 5000 })).toEqual({ echo: 'still there?' });
@@ -197,7 +208,10 @@ describe('servers written as the README shows survive clients that leave, reset 
     const events: string[] = [];
     await using server = await UnixServer.listen(path, { onClientError: (error) => events.push(error.code) });
     void (async () => {
-      for await (const client of server) void (async () => { for await (const m of client) await client.send(m); })();
+      for await (const client of server)
+        void (async () => {
+          for await (const m of client) await client.send(m);
+        })();
     })();
     for (const [what, attack] of Object.entries(hostile)) {
       const before = events.length;
@@ -207,20 +221,25 @@ describe('servers written as the README shows survive clients that leave, reset 
     }
     await until(() => server.clients.length === 0, 5000, 'all hostile clients gone');
     expect(events).toHaveLength(4);
-    expect(events.every((code) => ['IPCX_ERR_PEER_GONE', 'IPCX_ERR_TOO_LARGE', 'IPCX_ERR_BAD_FRAME'].includes(code))).toBe(true);
+    expect(
+      events.every((code) => ['IPCX_ERR_PEER_GONE', 'IPCX_ERR_TOO_LARGE', 'IPCX_ERR_BAD_FRAME'].includes(code)),
+    ).toBe(true);
   });
 });
 
 describe('hostile peers cannot pin memory', () => {
   it('100 TCP peers each sending all but the last byte of a maximal frame: server RSS bounded, the peers over budget cut off with LimitError', async () => {
-    const child = spawnCode(`import { TcpServer } from '@ipcx/sockets';
+    const child = spawnCode(
+      `import { TcpServer } from '@ipcx/sockets';
       const errors = {};
       const server = await TcpServer.listen({ port: 0 }, { onClientError: (e) => (errors[e.code] = (errors[e.code] ?? 0) + 1) });
       void (async () => { for await (const client of server) void (async () => { for await (const m of client) {} })(); })();
       const base = process.memoryUsage().rss;
       process.stdout.write(JSON.stringify({ port: server.port }) + '\\n');
       process.stdin.setEncoding('utf8');
-      process.stdin.on('data', () => process.stdout.write(JSON.stringify({ grown: process.memoryUsage().rss - base, clients: server.clients.length, errors }) + '\\n'));`, { stdio: ['pipe', 'pipe', 'pipe'] });
+      process.stdin.on('data', () => process.stdout.write(JSON.stringify({ grown: process.memoryUsage().rss - base, clients: server.clients.length, errors }) + '\\n'));`,
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    );
     const lines = childLines(child);
     const { port } = JSON.parse(await lines.next()) as { port: number };
     const frame = 1024 * 1024; // the default maxMessageBytes
@@ -229,16 +248,18 @@ describe('hostile peers cannot pin memory', () => {
     const body = Buffer.alloc(frame - 1, 7);
     const sockets: net.Socket[] = [];
     await Promise.all(
-      Array.from({ length: 100 }, () =>
-        new Promise<void>((resolve) => {
-          const s = net.connect({ port, host: '127.0.0.1' }, () => {
-            s.write(header);
-            s.write(body, () => resolve());
-          });
-          s.on('error', () => resolve());
-          s.on('close', () => resolve());
-          sockets.push(s);
-        }),
+      Array.from(
+        { length: 100 },
+        () =>
+          new Promise<void>((resolve) => {
+            const s = net.connect({ port, host: '127.0.0.1' }, () => {
+              s.write(header);
+              s.write(body, () => resolve());
+            });
+            s.on('error', () => resolve());
+            s.on('close', () => resolve());
+            sockets.push(s);
+          }),
       ),
     );
     // Stable: two reports in a row agree on the connections and errors (the server has read what was sent).
@@ -248,38 +269,46 @@ describe('hostile peers cannot pin memory', () => {
       child.stdin!.write('report\n');
       report = JSON.parse(await lines.next());
       const key = JSON.stringify([report!.clients, report!.errors]);
-      if (key === previous && report!.clients + (report!.errors['IPCX_ERR_LIMIT'] ?? 0) === 100) break;
+      if (key === previous && report!.clients + (report!.errors.IPCX_ERR_LIMIT ?? 0) === 100) break;
       previous = key;
       await new Promise((r) => setTimeout(r, 100));
     }
     for (const s of sockets) s.destroy();
-    console.info(`hostile: 100 peers x (1 MiB - 1 byte) of frames in progress: server RSS grew ${(report!.grown / 2 ** 20).toFixed(1)} MiB, ${report!.errors['IPCX_ERR_LIMIT'] ?? 0} peers cut off with LimitError, ${report!.clients} held`);
+    console.info(
+      `hostile: 100 peers x (1 MiB - 1 byte) of frames in progress: server RSS grew ${(report!.grown / 2 ** 20).toFixed(1)} MiB, ${report!.errors.IPCX_ERR_LIMIT ?? 0} peers cut off with LimitError, ${report!.clients} held`,
+    );
     // 100 MiB announced and nearly all sent; the default budget is 64 MiB: at least 30 peers are cut off.
-    expect(report!.errors['IPCX_ERR_LIMIT'] ?? 0).toBeGreaterThanOrEqual(30);
+    expect(report!.errors.IPCX_ERR_LIMIT ?? 0).toBeGreaterThanOrEqual(30);
     expect(report!.grown).toBeLessThan(200 * 1024 * 1024);
   });
 });
 
 describe('other users: a child dropped to uid 65534', () => {
-  it.skipIf(!root)('cannot connect to our socket file (0600), and is refused on an abstract name we listen on', async () => {
-    const path = names.path('private.sock');
-    const refused: IpcError[] = [];
-    await using server = await UnixServer.listen(path, { onRefuse: (e) => refused.push(e) });
-    const abstract = names.abstract('private');
-    await using abstractServer = await UnixServer.listen(abstract, { onRefuse: (e) => refused.push(e) });
-    void server;
-    void abstractServer;
-    const child = spawnCode(`import { UnixSocket } from '@ipcx/sockets';
+  it.skipIf(!root)(
+    'cannot connect to our socket file (0600), and is refused on an abstract name we listen on',
+    async () => {
+      const path = names.path('private.sock');
+      const refused: IpcError[] = [];
+      await using server = await UnixServer.listen(path, { onRefuse: (e) => refused.push(e) });
+      const abstract = names.abstract('private');
+      await using abstractServer = await UnixServer.listen(abstract, { onRefuse: (e) => refused.push(e) });
+      void server;
+      void abstractServer;
+      const child = spawnCode(
+        `import { UnixSocket } from '@ipcx/sockets';
       /*DROP*/
       const out = {};
       try { await UnixSocket.connect(${JSON.stringify(path)}, { timeout: 2000 }); out.path = 'connected'; } catch (e) { out.path = e.code; }
       try { const c = await UnixSocket.connect(${JSON.stringify(abstract)}, { timeout: 2000, authorize: () => true }); await c.send('x'); out.abstract = await c.receive({ timeout: 2000 }).then(() => 'answered', (e) => e.code); } catch (e) { out.abstract = e.code; }
-      process.stdout.write(JSON.stringify(out) + '\\n');`, { dropTo: 65534 });
-    const result = JSON.parse(await childLines(child).next()) as Record<string, string>;
-    expect(result.path).toBe('IPCX_ERR_PERMISSION');
-    expect(['IPCX_ERR_CLOSED', 'IPCX_ERR_PEER_GONE']).toContain(result.abstract);
-    expect(refused.map((e) => e.code)).toEqual(['IPCX_ERR_PERMISSION']);
-  });
+      process.stdout.write(JSON.stringify(out) + '\\n');`,
+        { dropTo: 65534 },
+      );
+      const result = JSON.parse(await childLines(child).next()) as Record<string, string>;
+      expect(result.path).toBe('IPCX_ERR_PERMISSION');
+      expect(['IPCX_ERR_CLOSED', 'IPCX_ERR_PEER_GONE']).toContain(result.abstract);
+      expect(refused.map((e) => e.code)).toEqual(['IPCX_ERR_PERMISSION']);
+    },
+  );
 
   it.skipIf(!root)('that squats our path first is neither adopted by listen nor talked to by our clients', async () => {
     const path = names.path('squatted.sock');

@@ -10,7 +10,11 @@ const names = uniqueNames();
  * Receives `count` messages `{ n }` from a sender in `child`, SIGKILLs it, then receives what is left until the
  * channel ends: every `n` received, and the error that ended it.
  */
-async function prefixThenEnd(client: Channel<unknown>, count: number, child: ChildProcess): Promise<{ got: number[]; end: unknown }> {
+async function prefixThenEnd(
+  client: Channel<unknown>,
+  count: number,
+  child: ChildProcess,
+): Promise<{ got: number[]; end: unknown }> {
   const got: number[] = [];
   while (got.length < count) got.push(((await client.receive({ timeout: 5000 })) as { n: number }).n);
   child.kill('SIGKILL');
@@ -22,7 +26,9 @@ async function prefixThenEnd(client: Channel<unknown>, count: number, child: Chi
 }
 
 describe('load: every message accounted for, memory flat', () => {
-  it('256 clients x 1000 messages (4 processes of 64 clients): all arrive in order, none twice, server RSS bounded', { timeout: 90_000 }, async () => {
+  it('256 clients x 1000 messages (4 processes of 64 clients): all arrive in order, none twice, server RSS bounded', {
+    timeout: 90_000,
+  }, async () => {
     const path = names.path('load.sock');
     const CLIENTS_PER_PROCESS = 64;
     const PROCESSES = 4;
@@ -73,7 +79,9 @@ describe('load: every message accounted for, memory flat', () => {
     expect(received).toBe(PROCESSES * CLIENTS_PER_PROCESS * MESSAGES);
     expect([...next.values()].every((n) => n === MESSAGES)).toBe(true);
     const grown = Math.max(...rss) - rss[0]!;
-    console.info(`load: ${received} messages from 256 clients in ${seconds.toFixed(1)} s; server RSS grew at most ${(grown / 2 ** 20).toFixed(1)} MiB`);
+    console.info(
+      `load: ${received} messages from 256 clients in ${seconds.toFixed(1)} s; server RSS grew at most ${(grown / 2 ** 20).toFixed(1)} MiB`,
+    );
     expect(grown).toBeLessThan(256 * 1024 * 1024);
     await server.close();
     await serving;
@@ -126,7 +134,9 @@ describe('load: every message accounted for, memory flat', () => {
     expect(await childLines(dead).next()).toBe('bound');
     await killChild(dead);
     const sender = await UnixDatagram.unbound();
-    await expect(sender.send('anyone?', { to: deadPath, timeout: 2000 })).rejects.toMatchObject({ code: 'IPCX_ERR_NOT_FOUND' });
+    await expect(sender.send('anyone?', { to: deadPath, timeout: 2000 })).rejects.toMatchObject({
+      code: 'IPCX_ERR_NOT_FOUND',
+    });
     await sender.close();
   });
 });

@@ -12,7 +12,9 @@ async function peerEnds(a: Channel<unknown>, b: Channel<unknown>): Promise<void>
   expect(await b.receive({ timeout: 5000 })).toBe(1);
   await expect(b.receive({ timeout: 5000 })).rejects.toMatchObject({ code: 'IPCX_ERR_CLOSED' });
   expect(b.closed).toBe(true);
-  await expect(within(b.send(2), 5000, 'send after the peer closed')).rejects.toMatchObject({ code: 'IPCX_ERR_PEER_GONE' });
+  await expect(within(b.send(2), 5000, 'send after the peer closed')).rejects.toMatchObject({
+    code: 'IPCX_ERR_PEER_GONE',
+  });
   await b.close();
 }
 

@@ -23,7 +23,12 @@ it("runs the README's Python client (standard library, JSON codec) against a Uni
     for await (const message of peer) await peer.send({ got: message, from: 'node' });
   })();
   const { stdout } = await promisify(execFile)('python3', [script, path], { timeout: 10_000 });
-  expect(stdout.trim().split('\n').map((line) => JSON.parse(line))).toEqual([
+  expect(
+    stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line)),
+  ).toEqual([
     { got: { hello: 'from python', n: 1 }, from: 'node' },
     { got: ['list', 2, null, true], from: 'node' },
   ]);

@@ -9,7 +9,10 @@ const names = uniqueNames();
 describe('reconnecting clients', () => {
   it('retries the first connection until the server appears', async () => {
     const path = names.path('late.sock');
-    const connecting = UnixSocket.connect(path, { reconnect: { retries: 100, minDelay: 5, maxDelay: 20 }, timeout: 10_000 });
+    const connecting = UnixSocket.connect(path, {
+      reconnect: { retries: 100, minDelay: 5, maxDelay: 20 },
+      timeout: 10_000,
+    });
     await using server = await UnixServer.listen(path);
     await using client = await connecting;
     expect(client.connected).toBe(true);
@@ -47,7 +50,10 @@ describe('reconnecting clients', () => {
   it('gives up after its retries with PeerGoneError, and a send times out meanwhile', async () => {
     const path = names.path('gone.sock');
     const server = await UnixServer.listen(path);
-    const client = await UnixSocket.connect(path, { reconnect: { retries: 3, minDelay: 20, maxDelay: 20 }, timeout: 5000 });
+    const client = await UnixSocket.connect(path, {
+      reconnect: { retries: 3, minDelay: 20, maxDelay: 20 },
+      timeout: 5000,
+    });
     await server.accept({ timeout: 5000 });
     const receiving = client.receive({ timeout: 10_000 });
     await server.close();
@@ -69,7 +75,10 @@ describe('reconnecting clients', () => {
     server.listen(path);
     await once(server, 'listening');
     try {
-      await using client = await UnixSocket.connect(path, { reconnect: { retries: 3, minDelay: 50, maxDelay: 50 }, timeout: 5000 });
+      await using client = await UnixSocket.connect(path, {
+        reconnect: { retries: 3, minDelay: 50, maxDelay: 50 },
+        timeout: 5000,
+      });
       await expect(client.receive({ timeout: 5000 })).rejects.toMatchObject({ code: 'IPCX_ERR_BAD_FRAME' });
       expect(connections).toBe(1);
     } finally {
@@ -78,10 +87,14 @@ describe('reconnecting clients', () => {
   });
 
   it('fails the first connection after its retries with the last error', async () => {
-    await expect(UnixSocket.connect(names.path('never.sock'), { reconnect: { retries: 2, minDelay: 1 } })).rejects.toMatchObject({
+    await expect(
+      UnixSocket.connect(names.path('never.sock'), { reconnect: { retries: 2, minDelay: 1 } }),
+    ).rejects.toMatchObject({
       code: 'IPCX_ERR_NOT_FOUND',
     });
-    await expect(UnixSocket.connect(names.path('never.sock'), { reconnect: { retries: 1000, minDelay: 10 }, timeout: 50 })).rejects.toMatchObject({
+    await expect(
+      UnixSocket.connect(names.path('never.sock'), { reconnect: { retries: 1000, minDelay: 10 }, timeout: 50 }),
+    ).rejects.toMatchObject({
       code: 'IPCX_ERR_TIMEOUT',
     });
   });

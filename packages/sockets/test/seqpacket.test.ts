@@ -14,7 +14,9 @@ describe('SeqPacketServer', () => {
     const path = names.path('seq.sock');
     await using server = await SeqPacketServer.listen(path, { codec: rawCodec });
     expect(lstatSync(path).mode & 0o777).toBe(0o600);
-    const clients = await Promise.all(Array.from({ length: 16 }, () => SeqPacketSocket.connect(path, { codec: rawCodec })));
+    const clients = await Promise.all(
+      Array.from({ length: 16 }, () => SeqPacketSocket.connect(path, { codec: rawCodec })),
+    );
     try {
       const accepted: SeqPacketClient<Uint8Array>[] = [];
       for (let i = 0; i < 16; i++) accepted.push(await server.accept({ timeout: 5000 }));
@@ -54,12 +56,21 @@ describe('SeqPacketServer', () => {
   it('refuses peers authorize rejects, and reports a missing server as NotFoundError', async () => {
     const address = names.abstract('seq-auth');
     const refused: string[] = [];
-    await using server = await SeqPacketServer.listen(address, { authorize: () => false, onRefuse: (e) => refused.push(e.code) });
+    await using _server = await SeqPacketServer.listen(address, {
+      authorize: () => false,
+      onRefuse: (e) => refused.push(e.code),
+    });
     await using client = await SeqPacketSocket.connect(address);
-    await expect(client.receive({ timeout: 5000 })).rejects.toMatchObject({ code: expect.stringMatching(/IPCX_ERR_(CLOSED|PEER_GONE)/) });
+    await expect(client.receive({ timeout: 5000 })).rejects.toMatchObject({
+      code: expect.stringMatching(/IPCX_ERR_(CLOSED|PEER_GONE)/),
+    });
     expect(refused).toEqual(['IPCX_ERR_PERMISSION']);
-    await expect(SeqPacketSocket.connect(names.abstract('nobody'))).rejects.toMatchObject({ code: 'IPCX_ERR_NOT_FOUND' });
-    await expect(SeqPacketSocket.connect(names.path('nobody.sock'))).rejects.toMatchObject({ code: 'IPCX_ERR_NOT_FOUND' });
+    await expect(SeqPacketSocket.connect(names.abstract('nobody'))).rejects.toMatchObject({
+      code: 'IPCX_ERR_NOT_FOUND',
+    });
+    await expect(SeqPacketSocket.connect(names.path('nobody.sock'))).rejects.toMatchObject({
+      code: 'IPCX_ERR_NOT_FOUND',
+    });
   });
 
   it('refuses an empty message (a zero-length packet reads as the peer closing)', async () => {
@@ -89,7 +100,11 @@ describe('passing file descriptors', () => {
     closeSync(fileFd);
     const socket = new net.Socket({ fd: socketFd, readable: true, writable: true });
     socket.setEncoding('utf8');
-    const line = await within(new Promise<string>((resolve) => socket.once('data', resolve)), 10_000, 'a line over the passed socket');
+    const line = await within(
+      new Promise<string>((resolve) => socket.once('data', resolve)),
+      10_000,
+      'a line over the passed socket',
+    );
     expect(line).toBe('hello through a passed socket\n');
     socket.write('hello back\n');
     expect(await childLines(child).next()).toBe('parent said: hello back');
@@ -125,7 +140,11 @@ describe('passing file descriptors', () => {
     closeSync(x);
     // Every copy of x is closed (ours above, the received one by receive): y reads end of stream.
     const peer = new net.Socket({ fd: y, readable: true, writable: false });
-    await within(new Promise<void>((resolve) => peer.once('end', () => resolve()).resume()), 5000, 'EOF on the other end');
+    await within(
+      new Promise<void>((resolve) => peer.once('end', () => resolve()).resume()),
+      5000,
+      'EOF on the other end',
+    );
     peer.destroy();
     await expect(a.sendWithFds('x', [])).rejects.toBeInstanceOf(TypeError);
     await Promise.all([a.close(), b.close()]);

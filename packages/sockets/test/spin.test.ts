@@ -22,7 +22,9 @@ function frame(payload: Uint8Array): Buffer {
 }
 
 /** A Unix stream server with one raw node:net client writing bytes, and the accepted channel reading them. */
-async function rawPair(spinMicroseconds: number): Promise<{ writer: net.Socket; channel: UnixChannel<Uint8Array>; close(): Promise<void> }> {
+async function rawPair(
+  spinMicroseconds: number,
+): Promise<{ writer: net.Socket; channel: UnixChannel<Uint8Array>; close(): Promise<void> }> {
   const address = names.abstract('spin-stream');
   const server = await UnixServer.listen(address, { codec: rawCodec, spinMicroseconds });
   const writer = net.connect({ path: `\0${address.abstract}` });
@@ -81,7 +83,9 @@ describe('the receive spin', () => {
                 }
               })();
               await within(reading, 10_000, 'every message');
-              expect(received.map((m) => Buffer.from(m).toString('hex'))).toEqual(messages.map((m) => Buffer.from(m).toString('hex')));
+              expect(received.map((m) => Buffer.from(m).toString('hex'))).toEqual(
+                messages.map((m) => Buffer.from(m).toString('hex')),
+              );
             },
           ),
           { numRuns: 25 },
@@ -98,18 +102,23 @@ describe('the receive spin', () => {
       const [a, b] = SeqPacketChannel.pair({ codec: rawCodec, spinMicroseconds: spin });
       try {
         await fc.assert(
-          fc.asyncProperty(fc.array(fc.uint8Array({ minLength: 1, maxLength: 3000 }), { minLength: 1, maxLength: 20 }), async (messages) => {
-            const received: Uint8Array[] = [];
-            const reading = (async () => {
-              for (let i = 0; i < messages.length; i++) received.push(await b.receive({ timeout: 5000 }));
-            })();
-            for (const message of messages) {
-              await a.send(message);
-              if (message.length % 3 === 0) await new Promise((resolve) => setImmediate(resolve));
-            }
-            await within(reading, 10_000, 'every message');
-            expect(received.map((m) => Buffer.from(m).toString('hex'))).toEqual(messages.map((m) => Buffer.from(m).toString('hex')));
-          }),
+          fc.asyncProperty(
+            fc.array(fc.uint8Array({ minLength: 1, maxLength: 3000 }), { minLength: 1, maxLength: 20 }),
+            async (messages) => {
+              const received: Uint8Array[] = [];
+              const reading = (async () => {
+                for (let i = 0; i < messages.length; i++) received.push(await b.receive({ timeout: 5000 }));
+              })();
+              for (const message of messages) {
+                await a.send(message);
+                if (message.length % 3 === 0) await new Promise((resolve) => setImmediate(resolve));
+              }
+              await within(reading, 10_000, 'every message');
+              expect(received.map((m) => Buffer.from(m).toString('hex'))).toEqual(
+                messages.map((m) => Buffer.from(m).toString('hex')),
+              );
+            },
+          ),
           { numRuns: 25 },
         );
       } finally {
@@ -239,7 +248,8 @@ describe('the receive spin', () => {
     it(`${kind}: a peer that dies during a spin is PeerGoneError`, async () => {
       const address = names.abstract(`spin-dies-${kind}`);
       const options = { codec: rawCodec, spinMicroseconds: 1_000_000 };
-      const server = kind === 'stream' ? await UnixServer.listen(address, options) : await SeqPacketServer.listen(address, options);
+      const server =
+        kind === 'stream' ? await UnixServer.listen(address, options) : await SeqPacketServer.listen(address, options);
       // The child connects, says so, and kills itself a little later: while this process spins (up to 1 s).
       const code =
         kind === 'stream'

@@ -17,7 +17,9 @@ describe('TCP', () => {
 
   it('serves 64 clients and broadcasts to them', async () => {
     await using server = await TcpServer.listen();
-    const clients = await Promise.all(Array.from({ length: 64 }, () => TcpSocket.connect({ port: server.port }, { timeout: 5000 })));
+    const clients = await Promise.all(
+      Array.from({ length: 64 }, () => TcpSocket.connect({ port: server.port }, { timeout: 5000 })),
+    );
     try {
       for (let i = 0; i < 64; i++) await server.accept({ timeout: 5000 });
       expect(await server.broadcast('all')).toBe(64);
@@ -31,7 +33,9 @@ describe('TCP', () => {
     const refused: string[] = [];
     await using server = await TcpServer.listen({}, { authorize: () => false, onRefuse: (e) => refused.push(e.code) });
     await using client = await TcpSocket.connect({ port: server.port }, { timeout: 5000 });
-    await expect(client.receive({ timeout: 5000 })).rejects.toMatchObject({ code: expect.stringMatching(/IPCX_ERR_(CLOSED|PEER_GONE)/) });
+    await expect(client.receive({ timeout: 5000 })).rejects.toMatchObject({
+      code: expect.stringMatching(/IPCX_ERR_(CLOSED|PEER_GONE)/),
+    });
     expect(refused).toEqual(['IPCX_ERR_PERMISSION']);
   });
 

@@ -22,7 +22,8 @@ async function bindOrSkip(address: string, context: { skip(note: string): void }
   try {
     return track(await UdpSocket.bind({ address, port: 0 }));
   } catch (error) {
-    if ((error as { code?: string }).code === 'IPCX_ERR_NOT_FOUND') context.skip(`${address} does not exist on this host: ${(error as Error).message}`);
+    if ((error as { code?: string }).code === 'IPCX_ERR_NOT_FOUND')
+      context.skip(`${address} does not exist on this host: ${(error as Error).message}`);
     throw error;
   }
 }
@@ -78,7 +79,9 @@ for (const [family, loopback] of [
         expect(message.toString()).toBe('hello');
         peer.send(Buffer.from('back'), rinfo.port, loopback);
         expect(Buffer.from((await s.receive({ timeout: 5000 })).data).toString()).toBe('back');
-        await expect(s.send(Buffer.from('x'), { to: { address: loopback, port: 9 } })).rejects.toBeInstanceOf(TypeError);
+        await expect(s.send(Buffer.from('x'), { to: { address: loopback, port: 9 } })).rejects.toBeInstanceOf(
+          TypeError,
+        );
       } finally {
         peer.close();
       }
@@ -105,9 +108,15 @@ for (const [family, loopback] of [
 
     it('refuses a datagram over the size limit and fails only the receive of an oversized or undecodable one', async (context) => {
       const server = await bindOrSkip(loopback, context);
-      const small = track(await UdpSocket.bind<Uint8Array>({ address: loopback, port: 0 }, { codec: rawCodec, maxMessageBytes: 16 }));
-      await expect(small.send(new Uint8Array(17), { to: server.address })).rejects.toMatchObject({ code: 'IPCX_ERR_TOO_LARGE' });
-      expect(() => small.trySend(new Uint8Array(17), server.address)).toThrow(expect.objectContaining({ code: 'IPCX_ERR_TOO_LARGE' }));
+      const small = track(
+        await UdpSocket.bind<Uint8Array>({ address: loopback, port: 0 }, { codec: rawCodec, maxMessageBytes: 16 }),
+      );
+      await expect(small.send(new Uint8Array(17), { to: server.address })).rejects.toMatchObject({
+        code: 'IPCX_ERR_TOO_LARGE',
+      });
+      expect(() => small.trySend(new Uint8Array(17), server.address)).toThrow(
+        expect.objectContaining({ code: 'IPCX_ERR_TOO_LARGE' }),
+      );
       const raw = track(await UdpSocket.bind<Uint8Array>({ address: loopback, port: 0 }, { codec: rawCodec }));
       await raw.send(new Uint8Array(32), { to: small.address });
       await raw.send(new Uint8Array([1, 2]), { to: small.address });
@@ -117,7 +126,9 @@ for (const [family, loopback] of [
       await raw.send(new Uint8Array([0x01]), { to: server.address });
       await expect(server.receive({ timeout: 5000 })).rejects.toMatchObject({ code: 'IPCX_ERR_BAD_FRAME' });
       expect((await server.receive({ timeout: 5000 })).data).toBe(1);
-      await expect(UdpSocket.bind({ address: loopback, port: 0 }, { maxMessageBytes: 70_000 })).rejects.toBeInstanceOf(RangeError);
+      await expect(UdpSocket.bind({ address: loopback, port: 0 }, { maxMessageBytes: 70_000 })).rejects.toBeInstanceOf(
+        RangeError,
+      );
     });
 
     it('times out, aborts, ends pending receives on close, and refuses calls after close', async (context) => {
@@ -129,7 +140,9 @@ for (const [family, loopback] of [
       await s.close();
       await s.close();
       await expect(pending).rejects.toMatchObject({ code: 'IPCX_ERR_CLOSED' });
-      expect(() => s.trySend({}, { address: loopback, port: 9 })).toThrow(expect.objectContaining({ code: 'IPCX_ERR_CLOSED' }));
+      expect(() => s.trySend({}, { address: loopback, port: 9 })).toThrow(
+        expect.objectContaining({ code: 'IPCX_ERR_CLOSED' }),
+      );
     });
   });
 }
@@ -143,7 +156,9 @@ describe('UdpSocket', () => {
     expect(s.dropped).toBe(3);
     expect((await s.receive({ timeout: 1000 })).data).toBe(0);
     expect((await s.receive({ timeout: 1000 })).data).toBe(1);
-    await expect(UdpSocket.bind({ address: '127.0.0.1', port: s.address.port })).rejects.toMatchObject({ code: 'IPCX_ERR_ALREADY_EXISTS' });
+    await expect(UdpSocket.bind({ address: '127.0.0.1', port: s.address.port })).rejects.toMatchObject({
+      code: 'IPCX_ERR_ALREADY_EXISTS',
+    });
     await expect(UdpSocket.bind({ address: 'localhost', port: 0 })).rejects.toBeInstanceOf(TypeError);
   });
 });

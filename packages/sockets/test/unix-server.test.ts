@@ -51,7 +51,9 @@ describe('UnixServer', () => {
         }),
       );
       expect(server.clients.length).toBe(64);
-      expect(server.clients.every((client) => client.peer.pid === process.pid && client.peer.uid === process.getuid!())).toBe(true);
+      expect(
+        server.clients.every((client) => client.peer.pid === process.pid && client.peer.uid === process.getuid!()),
+      ).toBe(true);
     } finally {
       await Promise.all(clients.map((client) => client.close()));
     }
@@ -116,7 +118,7 @@ describe('UnixServer', () => {
     await using server = await UnixServer.listen(path);
     expect(await codeOf(UnixServer.listen(path))).toBe('IPCX_ERR_ALREADY_EXISTS');
     expect(server.closed).toBe(false);
-    await using client = await UnixSocket.connect(path, { timeout: 5000 }); // the first server still answers
+    await using _client = await UnixSocket.connect(path, { timeout: 5000 }); // the first server still answers
     expect((await server.accept({ timeout: 5000 })).peer.pid).toBe(process.pid);
     const file = names.path('plain-file');
     writeFileSync(file, 'keep me');
@@ -244,32 +246,38 @@ describe('UnixServer against bad peers', () => {
     expect(server.clients.length).toBeLessThanOrEqual(1);
   });
 
-  it.skipIf(process.getuid!() !== 0)('refuses a client running as another user before reading anything, and admits it when authorize says so', async () => {
-    const path = names.path('uid.sock');
-    const refused: IpcError[] = [];
-    const server = await UnixServer.listen(path, { mode: 0o666, onRefuse: (e) => refused.push(e) });
-    echo(server);
-    try {
-      const child = spawnNode([`${fixtures}client.mjs`, path, 'echo'], asNobody);
-      const result = JSON.parse(await childLines(child).next());
-      expect(['IPCX_ERR_CLOSED', 'IPCX_ERR_PEER_GONE']).toContain(result.error);
-      expect(refused).toHaveLength(1);
-      expect(refused[0]!.code).toBe('IPCX_ERR_PERMISSION');
-      expect(refused[0]!.message).toContain('uid 65534');
-      expect(server.clients).toHaveLength(0);
-    } finally {
-      await server.close();
-    }
+  it.skipIf(process.getuid!() !== 0)(
+    'refuses a client running as another user before reading anything, and admits it when authorize says so',
+    async () => {
+      const path = names.path('uid.sock');
+      const refused: IpcError[] = [];
+      const server = await UnixServer.listen(path, { mode: 0o666, onRefuse: (e) => refused.push(e) });
+      echo(server);
+      try {
+        const child = spawnNode([`${fixtures}client.mjs`, path, 'echo'], asNobody);
+        const result = JSON.parse(await childLines(child).next());
+        expect(['IPCX_ERR_CLOSED', 'IPCX_ERR_PEER_GONE']).toContain(result.error);
+        expect(refused).toHaveLength(1);
+        expect(refused[0]!.code).toBe('IPCX_ERR_PERMISSION');
+        expect(refused[0]!.message).toContain('uid 65534');
+        expect(server.clients).toHaveLength(0);
+      } finally {
+        await server.close();
+      }
 
-    const open = await UnixServer.listen(path, { mode: 0o666, authorize: (peer) => peer.uid === 65534 || peer.uid === 0 });
-    echo(open);
-    try {
-      const child = spawnNode([`${fixtures}client.mjs`, path, 'echo'], asNobody);
-      expect(JSON.parse(await childLines(child).next())).toEqual({ reply: { echo: { uid: 65534 } } });
-    } finally {
-      await open.close();
-    }
-  });
+      const open = await UnixServer.listen(path, {
+        mode: 0o666,
+        authorize: (peer) => peer.uid === 65534 || peer.uid === 0,
+      });
+      echo(open);
+      try {
+        const child = spawnNode([`${fixtures}client.mjs`, path, 'echo'], asNobody);
+        expect(JSON.parse(await childLines(child).next())).toEqual({ reply: { echo: { uid: 65534 } } });
+      } finally {
+        await open.close();
+      }
+    },
+  );
 });
 
 describe('socket file cleanup when the owning process ends', () => {

@@ -13,10 +13,17 @@ import { C_MECHANISMS, compileAll, findCompiler, runC } from '../c.mjs';
 import { SETTINGS } from '../suite.mjs';
 import { MECHANISMS } from './mechanisms.mjs';
 
-const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')).map(([k, v]) => [k, v ?? true]));
+const args = new Map(
+  process.argv
+    .slice(2)
+    .map((a) => a.replace(/^--/, '').split('='))
+    .map(([k, v]) => [k, v ?? true]),
+);
 const quick = args.has('quick');
 const only = args.has('only') ? new RegExp(String(args.get('only'))) : undefined;
-const subscriberCounts = String(args.get('subscribers') ?? '1,4,16').split(',').map(Number);
+const subscriberCounts = String(args.get('subscribers') ?? '1,4,16')
+  .split(',')
+  .map(Number);
 const FLAT_UPDATES = quick ? 2000 : 10_000;
 const PACED_UPDATES = quick ? 300 : 1000;
 const CHILD = fileURLToPath(new URL('./subscriber.mjs', import.meta.url));
@@ -65,7 +72,11 @@ async function scenario(mechanism, subscribers, mode) {
   const subs = Array.from({ length: subscribers }, () => start(mechanism, handle, final));
   handle.adopt?.(subs.map((s) => s.child));
   try {
-    const ready = await until(() => subs.every((s) => s.has('ready')), 30_000, handle.probes ? () => handle.probe() : undefined);
+    const ready = await until(
+      () => subs.every((s) => s.has('ready')),
+      30_000,
+      handle.probes ? () => handle.probe() : undefined,
+    );
     if (!ready) throw new Error('subscribers did not get ready within 30 s');
     const s = clock();
     const started = performance.now();
@@ -127,14 +138,28 @@ async function eventfdWakeup() {
   return { rttP50: p50, oneWay: p50 / 2 };
 }
 
-const fmt = (x, unit = '') => (x === null || x === undefined ? '–' : x >= 1000 ? `${(x / 1000).toFixed(1)} m${unit}` : x >= 10 ? `${x.toFixed(0)} ${unit}` : `${x.toFixed(1)} ${unit}`);
-const us = (x) => (x === null || x === undefined ? '–' : x >= 1000 ? `${(x / 1000).toFixed(x >= 10_000 ? 0 : 1)} ms` : `${x.toFixed(x >= 100 ? 0 : 1)} µs`);
+const _fmt = (x, unit = '') =>
+  x === null || x === undefined
+    ? '–'
+    : x >= 1000
+      ? `${(x / 1000).toFixed(1)} m${unit}`
+      : x >= 10
+        ? `${x.toFixed(0)} ${unit}`
+        : `${x.toFixed(1)} ${unit}`;
+const us = (x) =>
+  x === null || x === undefined
+    ? '–'
+    : x >= 1000
+      ? `${(x / 1000).toFixed(x >= 10_000 ? 0 : 1)} ms`
+      : `${x.toFixed(x >= 100 ? 0 : 1)} µs`;
 const rate = (x) => (x >= 1e6 ? `${(x / 1e6).toFixed(2)} M` : x >= 1e3 ? `${(x / 1e3).toFixed(1)} k` : x.toFixed(0));
 
 async function main() {
   const rows = [];
   const notes = [];
-  const wake = /** @type {any} */ (await eventfdWakeup().catch((error) => ({ note: `eventfd ping-pong failed: ${error.message}` })));
+  const wake = /** @type {any} */ (
+    await eventfdWakeup().catch((error) => ({ note: `eventfd ping-pong failed: ${error.message}` }))
+  );
   if (wake.note) notes.push(wake.note);
   else log(`C eventfd ping-pong: ${us(wake.rttP50)} round trip p50`);
   for (const mode of ['flat', 'paced']) {
@@ -144,7 +169,9 @@ async function main() {
         try {
           const row = await scenario(mechanism, subscribers, mode);
           rows.push(row);
-          log(`${mode} ${subscribers} ${mechanism.id}: p50 ${us(row.p50)} p99 ${us(row.p99)}, ${rate(row.perSecond)}/s per subscriber, delivered ${(row.delivered * 100).toFixed(0)}%, at latest ${row.atLatest}/${subscribers}`);
+          log(
+            `${mode} ${subscribers} ${mechanism.id}: p50 ${us(row.p50)} p99 ${us(row.p99)}, ${rate(row.perSecond)}/s per subscriber, delivered ${(row.delivered * 100).toFixed(0)}%, at latest ${row.atLatest}/${subscribers}`,
+          );
         } catch (error) {
           const why = error.skip ?? error.message;
           if (!notes.some((n) => n.includes(why))) notes.push(`${mechanism.label}: skipped: ${why}`);
@@ -173,20 +200,35 @@ function render(rows, notes, wake) {
   const lines = [];
   lines.push(`# Fan-out: one publisher, N subscriber processes`);
   lines.push('');
-  lines.push(`Run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} on ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, Node ${process.version}${quick ? ' (quick: rough figures)' : ''}.`);
-  lines.push(`Flat out: ${FLAT_UPDATES} updates published as fast as the mechanism takes them (yielding to the event loop every 32); paced: ${PACED_UPDATES} updates, one per millisecond (setInterval 1 ms). An update is a ~100-byte object carrying its publish time; each subscriber measures publish-to-read latency of every update it reads.`);
-  lines.push('ipcx pubsub coalesces by design: a subscriber reads the latest revision whenever it looks, so of a flat-out stream it reads a small share (its "delivered"), but it is never behind; the peers queue every update and fall behind instead (their latency grows with the backlog).');
-  lines.push('p50: median over subscribers of each one\'s p50; p99: the worst subscriber\'s p99; updates/s: median over subscribers of the updates it read per second of the run; delivered: median share of the updates a subscriber read; at latest: subscribers whose last update was the last one published.');
-  if (wake.rttP50) lines.push(`This machine's wake-up cost: the C eventfd ping-pong took ${us(wake.rttP50)} per round trip (p50), ${us(wake.oneWay)} one way.`);
+  lines.push(
+    `Run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} on ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, Node ${process.version}${quick ? ' (quick: rough figures)' : ''}.`,
+  );
+  lines.push(
+    `Flat out: ${FLAT_UPDATES} updates published as fast as the mechanism takes them (yielding to the event loop every 32); paced: ${PACED_UPDATES} updates, one per millisecond (setInterval 1 ms). An update is a ~100-byte object carrying its publish time; each subscriber measures publish-to-read latency of every update it reads.`,
+  );
+  lines.push(
+    'ipcx pubsub coalesces by design: a subscriber reads the latest revision whenever it looks, so of a flat-out stream it reads a small share (its "delivered"), but it is never behind; the peers queue every update and fall behind instead (their latency grows with the backlog).',
+  );
+  lines.push(
+    "p50: median over subscribers of each one's p50; p99: the worst subscriber's p99; updates/s: median over subscribers of the updates it read per second of the run; delivered: median share of the updates a subscriber read; at latest: subscribers whose last update was the last one published.",
+  );
+  if (wake.rttP50)
+    lines.push(
+      `This machine's wake-up cost: the C eventfd ping-pong took ${us(wake.rttP50)} per round trip (p50), ${us(wake.oneWay)} one way.`,
+    );
   lines.push('');
   for (const mode of ['flat', 'paced']) {
     lines.push(`## ${mode === 'flat' ? 'Flat out' : 'Paced, 1 update/ms'}`);
     lines.push('');
-    lines.push('| mechanism | subscribers | p50 | p99 | updates/s per subscriber | delivered | at latest | publisher updates/s |');
+    lines.push(
+      '| mechanism | subscribers | p50 | p99 | updates/s per subscriber | delivered | at latest | publisher updates/s |',
+    );
     lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const r of rows.filter((x) => x.mode === mode).sort((a, b) => a.subscribers - b.subscribers)) {
       const name = r.mechanism === 'ipcx-pubsub' ? `**${r.label}**` : r.label;
-      lines.push(`| ${name} | ${r.subscribers} | ${us(r.p50)} | ${us(r.p99)} | ${rate(r.perSecond)} | ${(r.delivered * 100).toFixed(0)}% | ${r.atLatest}/${r.subscribers} | ${rate(r.publishRate)} |`);
+      lines.push(
+        `| ${name} | ${r.subscribers} | ${us(r.p50)} | ${us(r.p99)} | ${rate(r.perSecond)} | ${(r.delivered * 100).toFixed(0)}% | ${r.atLatest}/${r.subscribers} | ${rate(r.publishRate)} |`,
+      );
     }
     lines.push('');
   }
@@ -199,15 +241,23 @@ function render(rows, notes, wake) {
     const best = peers.sort((a, b) => a.p50 - b.p50)[0];
     if (ours && best) {
       const met = ours.p50 <= best.p50 / 5 && ours.atLatest === subscribers;
-      lines.push(`- flat out, ${subscribers} subscriber(s): ipcx p50 ${us(ours.p50)} vs best peer ${best.label} ${us(best.p50)} (${(ours.p50 / best.p50).toFixed(3)}x, required ≤ 0.2x), ${ours.atLatest}/${subscribers} at the latest: **${met ? 'met' : 'missed'}**`);
+      lines.push(
+        `- flat out, ${subscribers} subscriber(s): ipcx p50 ${us(ours.p50)} vs best peer ${best.label} ${us(best.p50)} (${(ours.p50 / best.p50).toFixed(3)}x, required ≤ 0.2x), ${ours.atLatest}/${subscribers} at the latest: **${met ? 'met' : 'missed'}**`,
+      );
     }
     const paced = rows.filter((r) => r.mode === 'paced' && r.subscribers === subscribers);
     const oursPaced = paced.find((r) => r.mechanism === 'ipcx-pubsub');
-    const bestPaced = paced.filter((r) => r.mechanism !== 'ipcx-pubsub' && r.p50 !== null).sort((a, b) => a.p50 - b.p50)[0];
+    const bestPaced = paced
+      .filter((r) => r.mechanism !== 'ipcx-pubsub' && r.p50 !== null)
+      .sort((a, b) => a.p50 - b.p50)[0];
     if (oursPaced && bestPaced) {
       const met = oursPaced.p50 <= bestPaced.p50;
-      const wakeNote = wake.rttP50 ? `; ${(oursPaced.p50 / wake.rttP50).toFixed(1)}x the eventfd round trip (target ≤ 2x: **${oursPaced.p50 <= 2 * wake.rttP50 ? 'met' : 'missed'}**)` : '';
-      lines.push(`- paced, ${subscribers} subscriber(s): ipcx p50 ${us(oursPaced.p50)} vs best peer ${bestPaced.label} ${us(bestPaced.p50)}: **${met ? 'met' : 'missed'}**${wakeNote}`);
+      const wakeNote = wake.rttP50
+        ? `; ${(oursPaced.p50 / wake.rttP50).toFixed(1)}x the eventfd round trip (target ≤ 2x: **${oursPaced.p50 <= 2 * wake.rttP50 ? 'met' : 'missed'}**)`
+        : '';
+      lines.push(
+        `- paced, ${subscribers} subscriber(s): ipcx p50 ${us(oursPaced.p50)} vs best peer ${bestPaced.label} ${us(bestPaced.p50)}: **${met ? 'met' : 'missed'}**${wakeNote}`,
+      );
     }
   }
   lines.push('');

@@ -10,7 +10,14 @@ const encode = (update) => Buffer.from(JSON.stringify(update));
 
 /** A mechanism whose subscribers connect to `address` and are ready once a probe came through. */
 function probing(address, send, close) {
-  return { config: { address }, probes: true, publish: send, probe: () => send({ probe: true }), done: () => send({ done: true }), close };
+  return {
+    config: { address },
+    probes: true,
+    publish: send,
+    probe: () => send({ probe: true }),
+    done: () => send({ done: true }),
+    close,
+  };
 }
 
 function skip(why) {
@@ -60,7 +67,8 @@ export const MECHANISMS = [
       })();
       const send = (update) => {
         const pending = [];
-        for (const channel of channels) if (!channel.trySend(update)) pending.push(channel.send(update).catch(() => undefined));
+        for (const channel of channels)
+          if (!channel.trySend(update)) pending.push(channel.send(update).catch(() => undefined));
         return pending.length > 0 ? Promise.all(pending) : undefined;
       };
       return probing(address, send, async () => {
@@ -202,7 +210,9 @@ class NatsServer {
     if (!NatsServer.#binary) throw skip('nats-server is not installed (Debian: apt-get install -y nats-server)');
     const port = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'ipcx-bench-nats-'));
-    const child = spawn(NatsServer.#binary, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(NatsServer.#binary, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     await new Promise((resolve, reject) => {
       let text = '';
       const timer = setTimeout(() => reject(new Error(`nats-server did not start: ${text.slice(-300)}`)), 10_000);

@@ -3,13 +3,43 @@
 
 /** The transports of the receive-path rows (issues 13 and 15), and how to load each one's ends. */
 export const PATH_TRANSPORTS = [
-  { id: 'shm-thread', label: 'ShmChannel (threads)', place: 'thread', load: async () => (await import('./shm.mjs')).shmThread },
-  { id: 'shm-process', label: 'ShmChannel (processes)', place: 'process', load: async () => (await import('./shm.mjs')).shmProcess },
+  {
+    id: 'shm-thread',
+    label: 'ShmChannel (threads)',
+    place: 'thread',
+    load: async () => (await import('./shm.mjs')).shmThread,
+  },
+  {
+    id: 'shm-process',
+    label: 'ShmChannel (processes)',
+    place: 'process',
+    load: async () => (await import('./shm.mjs')).shmProcess,
+  },
   { id: 'mq', label: 'MqChannel', place: 'process', load: async () => (await import('./mq.mjs')).mqProcess },
-  { id: 'unix-stream', label: 'Unix stream channel', place: 'process', load: async () => (await import('./sockets.mjs')).unixStream },
-  { id: 'unix-seqpacket', label: 'Unix seqpacket channel', place: 'process', load: async () => (await import('./sockets.mjs')).unixSeqpacket },
-  { id: 'tcp', label: 'TCP channel (loopback)', place: 'process', load: async () => (await import('./sockets.mjs')).tcp },
-  { id: 'memory', label: 'MemoryChannel (one thread)', place: 'local', load: async () => (await import('./memory.mjs')).memory },
+  {
+    id: 'unix-stream',
+    label: 'Unix stream channel',
+    place: 'process',
+    load: async () => (await import('./sockets.mjs')).unixStream,
+  },
+  {
+    id: 'unix-seqpacket',
+    label: 'Unix seqpacket channel',
+    place: 'process',
+    load: async () => (await import('./sockets.mjs')).unixSeqpacket,
+  },
+  {
+    id: 'tcp',
+    label: 'TCP channel (loopback)',
+    place: 'process',
+    load: async () => (await import('./sockets.mjs')).tcp,
+  },
+  {
+    id: 'memory',
+    label: 'MemoryChannel (one thread)',
+    place: 'local',
+    load: async () => (await import('./memory.mjs')).memory,
+  },
 ];
 
 /**
@@ -21,23 +51,133 @@ export const PATH_TRANSPORTS = [
  * @type {Mechanism[]}
  */
 export const MECHANISMS = [
-  { id: 'shm-thread', label: 'ShmChannel (threads)', group: 'ipcx', place: 'thread', load: async () => (await import('./shm.mjs')).shmThread },
-  { id: 'shm-process', label: 'ShmChannel (processes)', group: 'ipcx', place: 'process', load: async () => (await import('./shm.mjs')).shmProcess },
-  { id: 'mq', label: 'MqChannel', group: 'ipcx', place: 'process', load: async () => (await import('./mq.mjs')).mqProcess },
-  { id: 'sysv-mq', label: 'SysvChannel (System V msg queue)', group: 'ipcx', place: 'process', load: async () => (await import('./sysv.mjs')).sysvMq },
-  { id: 'posix-sem', label: 'POSIX semaphore (native sem)', group: 'ipcx', place: 'process', kinds: ['raw'], sizes: [64], why: 'a semaphore carries no payload: measured once, in the 64 B column (post there, wait back)', load: async () => (await import('./sysv.mjs')).posixSem },
-  { id: 'sysv-sem', label: 'SysvSemaphoreSet (System V semaphore)', group: 'ipcx', place: 'process', kinds: ['raw'], sizes: [64], why: 'a semaphore carries no payload: measured once, in the 64 B column (op +1 there, op -1 back)', load: async () => (await import('./sysv.mjs')).sysvSem },
-  { id: 'unix-stream', label: 'Unix stream channel', group: 'ipcx', place: 'process', load: async () => (await import('./sockets.mjs')).unixStream },
-  { id: 'unix-seqpacket', label: 'Unix seqpacket channel', group: 'ipcx', place: 'process', load: async () => (await import('./sockets.mjs')).unixSeqpacket },
-  { id: 'unix-dgram', label: 'UnixDatagram', group: 'ipcx', place: 'process', load: async () => (await import('./sockets.mjs')).unixDatagram },
-  { id: 'tcp', label: 'TCP channel (loopback)', group: 'ipcx', place: 'process', load: async () => (await import('./sockets.mjs')).tcp },
-  { id: 'nats', label: 'NatsChannel (NATS, loopback)', group: 'ipcx', place: 'process', load: async () => (await import('./nats.mjs')).loadNats() },
-  { id: 'message-port', label: 'MessagePort', group: 'node', place: 'thread', load: async () => (await import('./node-threads.mjs')).messagePort },
-  { id: 'broadcast-channel', label: 'BroadcastChannel', group: 'node', place: 'thread', load: async () => (await import('./node-threads.mjs')).broadcastChannel },
-  { id: 'process-send-json', label: 'process.send (json)', group: 'node', place: 'process', serialization: 'json', load: async () => (await import('./node-process.mjs')).processSend('json') },
-  { id: 'process-send-advanced', label: 'process.send (advanced)', group: 'node', place: 'process', serialization: 'advanced', load: async () => (await import('./node-process.mjs')).processSend('advanced') },
-  { id: 'net-unix', label: 'net loop, Unix socket', group: 'node', place: 'process', load: async () => (await import('./node-process.mjs')).netLoop('unix') },
-  { id: 'net-tcp', label: 'net loop, TCP loopback', group: 'node', place: 'process', load: async () => (await import('./node-process.mjs')).netLoop('tcp') },
+  {
+    id: 'shm-thread',
+    label: 'ShmChannel (threads)',
+    group: 'ipcx',
+    place: 'thread',
+    load: async () => (await import('./shm.mjs')).shmThread,
+  },
+  {
+    id: 'shm-process',
+    label: 'ShmChannel (processes)',
+    group: 'ipcx',
+    place: 'process',
+    load: async () => (await import('./shm.mjs')).shmProcess,
+  },
+  {
+    id: 'mq',
+    label: 'MqChannel',
+    group: 'ipcx',
+    place: 'process',
+    load: async () => (await import('./mq.mjs')).mqProcess,
+  },
+  {
+    id: 'sysv-mq',
+    label: 'SysvChannel (System V msg queue)',
+    group: 'ipcx',
+    place: 'process',
+    load: async () => (await import('./sysv.mjs')).sysvMq,
+  },
+  {
+    id: 'posix-sem',
+    label: 'POSIX semaphore (native sem)',
+    group: 'ipcx',
+    place: 'process',
+    kinds: ['raw'],
+    sizes: [64],
+    why: 'a semaphore carries no payload: measured once, in the 64 B column (post there, wait back)',
+    load: async () => (await import('./sysv.mjs')).posixSem,
+  },
+  {
+    id: 'sysv-sem',
+    label: 'SysvSemaphoreSet (System V semaphore)',
+    group: 'ipcx',
+    place: 'process',
+    kinds: ['raw'],
+    sizes: [64],
+    why: 'a semaphore carries no payload: measured once, in the 64 B column (op +1 there, op -1 back)',
+    load: async () => (await import('./sysv.mjs')).sysvSem,
+  },
+  {
+    id: 'unix-stream',
+    label: 'Unix stream channel',
+    group: 'ipcx',
+    place: 'process',
+    load: async () => (await import('./sockets.mjs')).unixStream,
+  },
+  {
+    id: 'unix-seqpacket',
+    label: 'Unix seqpacket channel',
+    group: 'ipcx',
+    place: 'process',
+    load: async () => (await import('./sockets.mjs')).unixSeqpacket,
+  },
+  {
+    id: 'unix-dgram',
+    label: 'UnixDatagram',
+    group: 'ipcx',
+    place: 'process',
+    load: async () => (await import('./sockets.mjs')).unixDatagram,
+  },
+  {
+    id: 'tcp',
+    label: 'TCP channel (loopback)',
+    group: 'ipcx',
+    place: 'process',
+    load: async () => (await import('./sockets.mjs')).tcp,
+  },
+  {
+    id: 'nats',
+    label: 'NatsChannel (NATS, loopback)',
+    group: 'ipcx',
+    place: 'process',
+    load: async () => (await import('./nats.mjs')).loadNats(),
+  },
+  {
+    id: 'message-port',
+    label: 'MessagePort',
+    group: 'node',
+    place: 'thread',
+    load: async () => (await import('./node-threads.mjs')).messagePort,
+  },
+  {
+    id: 'broadcast-channel',
+    label: 'BroadcastChannel',
+    group: 'node',
+    place: 'thread',
+    load: async () => (await import('./node-threads.mjs')).broadcastChannel,
+  },
+  {
+    id: 'process-send-json',
+    label: 'process.send (json)',
+    group: 'node',
+    place: 'process',
+    serialization: 'json',
+    load: async () => (await import('./node-process.mjs')).processSend('json'),
+  },
+  {
+    id: 'process-send-advanced',
+    label: 'process.send (advanced)',
+    group: 'node',
+    place: 'process',
+    serialization: 'advanced',
+    load: async () => (await import('./node-process.mjs')).processSend('advanced'),
+  },
+  {
+    id: 'net-unix',
+    label: 'net loop, Unix socket',
+    group: 'node',
+    place: 'process',
+    load: async () => (await import('./node-process.mjs')).netLoop('unix'),
+  },
+  {
+    id: 'net-tcp',
+    label: 'net loop, TCP loopback',
+    group: 'node',
+    place: 'process',
+    load: async () => (await import('./node-process.mjs')).netLoop('tcp'),
+  },
   ...peerMechanisms(),
   ...pathMechanisms(),
 ];
@@ -49,7 +189,16 @@ export const MECHANISMS = [
  */
 function peerMechanisms() {
   const why = 'a peer library: raw bytes at 64 B and 1 KiB';
-  const peer = (id, label, name) => ({ id, label, group: 'peer', place: 'process', kinds: ['raw'], sizes: [64, 1024], why, load: async () => (await import('./peers.mjs')).load(name) });
+  const peer = (id, label, name) => ({
+    id,
+    label,
+    group: 'peer',
+    place: 'process',
+    kinds: ['raw'],
+    sizes: [64, 1024],
+    why,
+    load: async () => (await import('./peers.mjs')).load(name),
+  });
   return [
     peer('zeromq', 'ZeroMQ ipc:// (PUSH/PULL, REQ/REP)', 'zeromq'),
     peer('node-ipc', 'node-ipc (Unix socket)', 'node-ipc'),

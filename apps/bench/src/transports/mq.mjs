@@ -28,7 +28,11 @@ export const mqProcess = {
 
   async client({ kind, payload, bytes, peer }) {
     const name = uniqueName('mq');
-    const channel = await MqChannel.create(name, { capacity: MQ_DEPTH.rtt, maxMessageBytes: bytes, codec: codecOf(kind) });
+    const channel = await MqChannel.create(name, {
+      capacity: MQ_DEPTH.rtt,
+      maxMessageBytes: bytes,
+      codec: codecOf(kind),
+    });
     try {
       await peer.setup('rtt', { name });
     } catch (error) {

@@ -29,7 +29,8 @@ async function open({ kind, peer }, measure) {
   }
 }
 
-const connect = (kind, { url, subject }) => NatsChannel.connect(subject, { servers: url, codec: codecOf(kind), timeout: 10_000 });
+const connect = (kind, { url, subject }) =>
+  NatsChannel.connect(subject, { servers: url, codec: codecOf(kind), timeout: 10_000 });
 
 function check() {
   if (!natsServerAvailable()) throw new Error('nats-server is not installed (apt-get install nats-server)');

@@ -138,7 +138,9 @@ export function netLoop(family) {
   }
 
   async function connect(params) {
-    const socket = net.connect(params.path ? { path: params.path } : { port: params.port, host: '127.0.0.1', noDelay: true });
+    const socket = net.connect(
+      params.path ? { path: params.path } : { port: params.port, host: '127.0.0.1', noDelay: true },
+    );
     await once(socket, 'connect');
     return socket;
   }
@@ -168,10 +170,13 @@ export function netLoop(family) {
     async client(ctx) {
       const { socket, close } = await open(ctx, 'rtt');
       const reply = replySlot();
-      socket.on('data', frameReader((frame) => {
-        if (ctx.kind !== 'raw') JSON.parse(frame.toString());
-        reply.arrived();
-      }));
+      socket.on(
+        'data',
+        frameReader((frame) => {
+          if (ctx.kind !== 'raw') JSON.parse(frame.toString());
+          reply.arrived();
+        }),
+      );
       return {
         roundTrip() {
           const replied = reply.wait();
@@ -185,19 +190,25 @@ export function netLoop(family) {
     async receiver({ kind, params }) {
       const socket = await connect(params);
       const rx = windowedReceiver(() => {});
-      socket.on('data', frameReader((frame) => {
-        if (kind !== 'raw') JSON.parse(frame.toString());
-        rx.arrived();
-      }));
+      socket.on(
+        'data',
+        frameReader((frame) => {
+          if (kind !== 'raw') JSON.parse(frame.toString());
+          rx.arrived();
+        }),
+      );
       socket.on('error', () => {});
       return { receiveN: rx.receiveN, close: async () => socket.destroy() };
     },
 
     async echo({ kind, params }) {
       const socket = await connect(params);
-      socket.on('data', frameReader((frame) => {
-        writeFrame(socket, kind === 'raw' ? frame : Buffer.from(JSON.stringify(JSON.parse(frame.toString()))));
-      }));
+      socket.on(
+        'data',
+        frameReader((frame) => {
+          writeFrame(socket, kind === 'raw' ? frame : Buffer.from(JSON.stringify(JSON.parse(frame.toString()))));
+        }),
+      );
       socket.on('error', () => {});
       const closed = once(socket, 'close');
       return { run: () => closed, stop: async () => socket.destroy() };

@@ -84,7 +84,11 @@ export function pathReceiver(channel, path) {
       receiveN(n) {
         target += n;
         if (failed) return Promise.reject(failed);
-        return count >= target ? Promise.resolve() : new Promise((resolve) => (done = () => resolve(undefined))).then(() => { if (failed) throw failed; });
+        return count >= target
+          ? Promise.resolve()
+          : new Promise((resolve) => (done = () => resolve(undefined))).then(() => {
+              if (failed) throw failed;
+            });
       },
     };
   }

@@ -2,12 +2,23 @@
 // loopback. The bench listens; the child connects. Options are the defaults except the codec and, for the
 // packet sockets, a message bound that admits the 64 KiB object (its encoding is a few bytes over 64 KiB).
 import { msgpackCodec, rawCodec } from '@ipcx/core';
-import { SeqPacketServer, SeqPacketSocket, TcpServer, TcpSocket, UnixDatagram, UnixServer, UnixSocket } from '@ipcx/sockets';
+import {
+  SeqPacketServer,
+  SeqPacketSocket,
+  TcpServer,
+  TcpSocket,
+  UnixDatagram,
+  UnixServer,
+  UnixSocket,
+} from '@ipcx/sockets';
 import { channelClient, channelEcho, channelReceiver, channelSender } from './channel.mjs';
 import { socketPath } from './names.mjs';
 
 const codecOf = (kind) => (kind === 'raw' ? rawCodec : msgpackCodec);
-const packetOptions = (kind, bytes) => ({ codec: codecOf(kind), ...(bytes > 65536 ? { maxMessageBytes: 2 * 65536 } : {}) });
+const packetOptions = (kind, bytes) => ({
+  codec: codecOf(kind),
+  ...(bytes > 65536 ? { maxMessageBytes: 2 * 65536 } : {}),
+});
 
 /** A transport whose bench end is a server accepting the child's connection. */
 function connected({ listen, connect }) {
@@ -15,7 +26,13 @@ function connected({ listen, connect }) {
     const server = await listen(kind, bytes);
     try {
       const [channel] = await Promise.all([server.accept({ timeout: 10_000 }), peer.setup(measure, server.params)]);
-      return { channel, close: async () => { await channel.close(); await server.close(); } };
+      return {
+        channel,
+        close: async () => {
+          await channel.close();
+          await server.close();
+        },
+      };
     } catch (error) {
       await server.close();
       throw error;
@@ -48,7 +65,7 @@ export const unixStream = connected({
     const path = socketPath('stream');
     return serverOf(await UnixServer.listen(path, { codec: codecOf(kind) }), { path });
   },
-  connect: (kind, bytes, { path }) => UnixSocket.connect(path, { codec: codecOf(kind), timeout: 10_000 }),
+  connect: (kind, _bytes, { path }) => UnixSocket.connect(path, { codec: codecOf(kind), timeout: 10_000 }),
 });
 
 export const unixSeqpacket = connected({
@@ -64,7 +81,7 @@ export const tcp = connected({
     const server = await TcpServer.listen({ port: 0 }, { codec: codecOf(kind) });
     return serverOf(server, { port: server.port });
   },
-  connect: (kind, bytes, { port }) => TcpSocket.connect({ port }, { codec: codecOf(kind), timeout: 10_000 }),
+  connect: (kind, _bytes, { port }) => TcpSocket.connect({ port }, { codec: codecOf(kind), timeout: 10_000 }),
 });
 
 /** A connected UnixDatagram seen as a channel of its payloads. */

@@ -16,7 +16,10 @@ const WINDOW = 256;
 /** A message above the kernel's msgmax is a limit of the mechanism, reported as "not measured". */
 function checkFits(bytes) {
   const max = sysvMaxMessageBytes();
-  if (bytes > max) throw Object.assign(new Error(`a ${bytes}-byte message is above msgmax (${max} bytes, /proc/sys/kernel/msgmax)`), { code: 'IPCX_ERR_LIMIT' });
+  if (bytes > max)
+    throw Object.assign(new Error(`a ${bytes}-byte message is above msgmax (${max} bytes, /proc/sys/kernel/msgmax)`), {
+      code: 'IPCX_ERR_LIMIT',
+    });
 }
 
 export const sysvMq = {
@@ -117,7 +120,8 @@ function semaphoreRow(make, attach) {
               s.give(1, 1);
             }
           } catch (error) {
-            if (!stop.signal.aborted && error?.code !== 'IPCX_ERR_CLOSED' && error?.code !== 'IPCX_ERR_ABORTED') throw error;
+            if (!stop.signal.aborted && error?.code !== 'IPCX_ERR_CLOSED' && error?.code !== 'IPCX_ERR_ABORTED')
+              throw error;
           }
         },
         stop: async () => {
@@ -134,7 +138,8 @@ function sysvSemEnds(set) {
   return {
     params: { id: set.id },
     give: (index, n) => set.tryOp([{ index, delta: n }]),
-    take: (index, n, signal) => (set.tryOp([{ index, delta: -n }]) ? undefined : set.op([{ index, delta: -n }], signal ? { signal } : undefined)),
+    take: (index, n, signal) =>
+      set.tryOp([{ index, delta: -n }]) ? undefined : set.op([{ index, delta: -n }], signal ? { signal } : undefined),
     close: () => set.close(),
   };
 }
@@ -157,16 +162,25 @@ function posixSemEnds(names, owner) {
       for (let k = 0; k < n; k++) sems[index].post();
     },
     async take(index, n, signal) {
-      for (let k = 0; k < n; k++) if (!sems[index].tryWait()) await sems[index].waitAsync(undefined, signal ? { signal } : {});
+      for (let k = 0; k < n; k++)
+        if (!sems[index].tryWait()) await sems[index].waitAsync(undefined, signal ? { signal } : {});
     },
     close: async () => {
       for (const s of sems) s.close();
-      if (owner) for (const name of names) try { sem.unlink(name); } catch {}
+      if (owner)
+        for (const name of names)
+          try {
+            sem.unlink(name);
+          } catch {}
     },
   };
 }
 
 export const posixSem = semaphoreRow(
-  async () => posixSemEnds([0, 1, 2, 3].map((i) => uniqueName(`sem${i}`)), true),
+  async () =>
+    posixSemEnds(
+      [0, 1, 2, 3].map((i) => uniqueName(`sem${i}`)),
+      true,
+    ),
   async ({ names }) => posixSemEnds(names, false),
 );

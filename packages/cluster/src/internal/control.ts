@@ -58,7 +58,12 @@ class ControlArea {
     Atomics.store(this.view, 0, MAGIC);
     for (let i = slots - 1; i >= 0; i--) this.#free.push(i);
     if (name !== undefined) {
-      this.#registration = registerKernelObject({ kind: 'shm', name, owner: '@ipcx/cluster', unlink: () => unlinkQuietly(name) });
+      this.#registration = registerKernelObject({
+        kind: 'shm',
+        name,
+        owner: '@ipcx/cluster',
+        unlink: () => unlinkQuietly(name),
+      });
     }
   }
 
@@ -112,13 +117,17 @@ export class ControlProvider {
 
   slotFor(kind: 'thread' | 'process'): ControlSlot {
     if (this.#closed) throw new LimitError('control slots', 'the supervisor or pool that owns these workers is closed');
-    const area = kind === 'thread' ? (this.#thread ??= this.#makeThreadArea()) : (this.#process ??= this.#makeProcessArea());
+    const area =
+      kind === 'thread' ? (this.#thread ??= this.#makeThreadArea()) : (this.#process ??= this.#makeProcessArea());
     const index = area.acquire();
     let released = false;
     return {
       view: area.view,
       index,
-      link: area.name === undefined ? { buffer: area.buffer, index, heartbeat: this.heartbeat } : { name: area.name, index, heartbeat: this.heartbeat },
+      link:
+        area.name === undefined
+          ? { buffer: area.buffer, index, heartbeat: this.heartbeat }
+          : { name: area.name, index, heartbeat: this.heartbeat },
       release: () => {
         if (released) return;
         released = true;
@@ -139,7 +148,12 @@ export class ControlProvider {
   #makeProcessArea(): ControlArea {
     const name = `/ipcx-cluster-${process.pid}-${randomBytes(4).toString('hex')}`;
     try {
-      const segment = shm.open(name, { create: true, exclusive: true, size: (HEADER_WORDS + this.slots * SLOT_WORDS) * 4, mode: 0o600 });
+      const segment = shm.open(name, {
+        create: true,
+        exclusive: true,
+        size: (HEADER_WORDS + this.slots * SLOT_WORDS) * 4,
+        mode: 0o600,
+      });
       return new ControlArea(segment.buffer, this.slots, segment.name);
     } catch (error) {
       throw fromSystemError(`shared memory "${name}" create`, error);

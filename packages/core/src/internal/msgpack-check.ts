@@ -50,12 +50,18 @@ FIXED[0xdf - 0xc0] = 4;
  * Why `bytes[0..length)` is not msgpack that our packer could have written, or undefined when it may be.
  * Not a full validation (lengths of containers are left to msgpackr, which throws on a short message).
  */
-export function refusedMsgpack(bytes: Uint8Array, length: number, extensions: ReadonlySet<number> = PRODUCED_EXTENSIONS, twoByteRecords = false): string | undefined {
+export function refusedMsgpack(
+  bytes: Uint8Array,
+  length: number,
+  extensions: ReadonlySet<number> = PRODUCED_EXTENSIONS,
+  twoByteRecords = false,
+): string | undefined {
   let i = 0;
   while (i < length) {
     const token = bytes[i]!;
     if (token < 0xc0) {
-      if (token >= 0xa0) i += 1 + (token & 0x1f); // fixstr
+      if (token >= 0xa0)
+        i += 1 + (token & 0x1f); // fixstr
       else i += 1; // fixint, record reference, fixmap, fixarray
       continue;
     }
@@ -120,7 +126,8 @@ export function refusedMsgpack(bytes: Uint8Array, length: number, extensions: Re
     if (extension >= 0 && !extensions.has(extension)) {
       return `extension type 0x${extension.toString(16).padStart(2, '0')} at offset ${i}, which this codec never writes`;
     }
-    if (extension === 0x72 && token !== 0xd4 && !(twoByteRecords && token === 0xd5)) return `a record definition of a form this codec never writes at offset ${i}`;
+    if (extension === 0x72 && token !== 0xd4 && !(twoByteRecords && token === 0xd5))
+      return `a record definition of a form this codec never writes at offset ${i}`;
     i += header + size;
   }
   return i === length ? undefined : truncated(length);

@@ -96,7 +96,6 @@ function hasDestroy(channel: AnyChannel): channel is Destroyable {
   return typeof (channel as Partial<Destroyable>).destroy === 'function';
 }
 
-
 type AnyChannel = Channel<any>;
 
 const FILL_BOUND = 100_000;
@@ -172,7 +171,8 @@ function fill(a: AnyChannel, limits: ConformanceLimits, size: number): number {
     count++;
     assert.ok(count < FILL_BOUND, `trySend never returned false in ${FILL_BOUND} messages`);
   }
-  if (limits.capacity !== undefined) assert.equal(count, limits.capacity, 'trySend accepted a different number of messages than the capacity');
+  if (limits.capacity !== undefined)
+    assert.equal(count, limits.capacity, 'trySend accepted a different number of messages than the capacity');
   return count;
 }
 
@@ -302,13 +302,24 @@ export const conformanceCases: ConformanceCase[] = [
       try {
         const size = fillSize(limits);
         const count = fill(a, limits, size);
-        await rejectsWith(a.send(message(limits, 900_001, size), { timeout: 20 }), 'IPCX_ERR_TIMEOUT', 'send with timeout');
+        await rejectsWith(
+          a.send(message(limits, 900_001, size), { timeout: 20 }),
+          'IPCX_ERR_TIMEOUT',
+          'send with timeout',
+        );
         const controller = new AbortController();
         const aborted = a.send(message(limits, 900_002, size), { signal: controller.signal });
         controller.abort(new Error('stop'));
         await rejectsWith(aborted, 'IPCX_ERR_ABORTED', 'send aborted');
-        await rejectsWith(a.send(message(limits, 900_003, size), { signal: AbortSignal.abort() }), 'IPCX_ERR_ABORTED', 'send with an aborted signal');
-        await Promise.all([expectSeqs(b, limits, 0, count + 1), a.send(message(limits, count, size), { timeout: 10_000 })]);
+        await rejectsWith(
+          a.send(message(limits, 900_003, size), { signal: AbortSignal.abort() }),
+          'IPCX_ERR_ABORTED',
+          'send with an aborted signal',
+        );
+        await Promise.all([
+          expectSeqs(b, limits, 0, count + 1),
+          a.send(message(limits, count, size), { timeout: 10_000 }),
+        ]);
       } finally {
         await Promise.all([a.close(), b.close()]);
       }
@@ -338,7 +349,11 @@ export const conformanceCases: ConformanceCase[] = [
         controller.abort(reason);
         const error = (await rejectsWith(pending, 'IPCX_ERR_ABORTED', 'aborted receive')) as Error;
         assert.equal(error.cause, reason, 'the abort reason is the cause');
-        await rejectsWith(b.receive({ signal: AbortSignal.abort() }), 'IPCX_ERR_ABORTED', 'receive with an aborted signal');
+        await rejectsWith(
+          b.receive({ signal: AbortSignal.abort() }),
+          'IPCX_ERR_ABORTED',
+          'receive with an aborted signal',
+        );
         await a.send(message(limits, 3));
         assert.equal(seqOf(limits, await b.receive({ timeout: 5000 })), 3);
       } finally {
@@ -441,7 +456,11 @@ export const conformanceCases: ConformanceCase[] = [
         await a.close();
         // Once a receive has seen the end, this end knows the peer closed.
         await rejectsWith(b.receive({ timeout: 5000 }), 'IPCX_ERR_CLOSED', 'receive after the peer closed');
-        await rejectsWith(b.send(message(limits, 1), { timeout: 5000 }), 'IPCX_ERR_PEER_GONE', 'send after the peer closed');
+        await rejectsWith(
+          b.send(message(limits, 1), { timeout: 5000 }),
+          'IPCX_ERR_PEER_GONE',
+          'send after the peer closed',
+        );
         throwsWith(() => b.trySend(message(limits, 2)), 'IPCX_ERR_PEER_GONE', 'trySend after the peer closed');
       } finally {
         await Promise.all([a.close(), b.close()]);
@@ -501,7 +520,11 @@ export const conformanceCases: ConformanceCase[] = [
         const waiting = a.send(message(limits, count, size), { timeout: 10_000 });
         assert.ok(await pendingAfterTurns(waiting), 'send on a full channel did not wait');
         a.destroy();
-        await within(rejectsWith(waiting, 'IPCX_ERR_CLOSED', 'a send waiting when the channel was destroyed'), 5000, 'the waiting send');
+        await within(
+          rejectsWith(waiting, 'IPCX_ERR_CLOSED', 'a send waiting when the channel was destroyed'),
+          5000,
+          'the waiting send',
+        );
         assert.equal(a.closed, true, '`closed` after destroy()');
         await rejectsWith(a.send(message(limits, 0)), 'IPCX_ERR_CLOSED', 'send after destroy');
         await rejectsWith(a.receive(), 'IPCX_ERR_CLOSED', 'receive after destroy');
@@ -530,7 +553,10 @@ export const conformanceCases: ConformanceCase[] = [
         const second = a.close();
         await within(Promise.all([first, second]), 10_000, 'close() of an end whose peer does not read');
         const outcome = await within(waiting, 10_000, 'the send waiting at close()');
-        assert.ok(outcome === 'sent' || isIpcError(outcome), `the send waiting at close() ended with ${String(outcome)}`);
+        assert.ok(
+          outcome === 'sent' || isIpcError(outcome),
+          `the send waiting at close() ended with ${String(outcome)}`,
+        );
         await within(a.close(), 5000, 'a third close()');
       } finally {
         await Promise.all([a.close(), b.close()]);
@@ -553,7 +579,11 @@ export const conformanceCases: ConformanceCase[] = [
         await a.send(exact, { timeout: 10_000 });
         assert.deepEqual(new Uint8Array((await receiving) as Uint8Array), new Uint8Array(exact as Uint8Array));
         await a.send(message(limits, 5));
-        assert.equal(seqOf(limits, await b.receive({ timeout: 5000 })), 5, 'the channel is usable after a refused message');
+        assert.equal(
+          seqOf(limits, await b.receive({ timeout: 5000 })),
+          5,
+          'the channel is usable after a refused message',
+        );
       } finally {
         await Promise.all([a.close(), b.close()]);
       }
@@ -568,11 +598,20 @@ export const conformanceCases: ConformanceCase[] = [
       try {
         await channel.send(message(limits, 1));
         assert.equal(seqOf(limits, await channel.receive({ timeout: 4000 })), 1, 'the peer echoes while it lives');
-        const pending = channel.receive({ timeout: 4000 }).then(() => 'a message', (error: unknown) => error);
+        const pending = channel.receive({ timeout: 4000 }).then(
+          () => 'a message',
+          (error: unknown) => error,
+        );
         await kill();
         assertGone(await pending, 'a receive waiting when the peer was killed');
         // Once the channel knows, a message is refused rather than lost.
-        assertGone(await channel.send(message(limits, 2), { timeout: 4000 }).then(() => 'accepted', (error: unknown) => error), 'a send after that');
+        assertGone(
+          await channel.send(message(limits, 2), { timeout: 4000 }).then(
+            () => 'accepted',
+            (error: unknown) => error,
+          ),
+          'a send after that',
+        );
       } finally {
         await channel.close();
       }
@@ -649,7 +688,10 @@ async function garbageCase(limits: ConformanceLimits, garbage: Uint8Array): Prom
       (error: unknown) => error,
     );
     if (isIpcError(after)) {
-      assert.ok(['IPCX_ERR_BAD_FRAME', 'IPCX_ERR_CLOSED', 'IPCX_ERR_PEER_GONE'].includes(after.code), `after the garbage: ${after.code}`);
+      assert.ok(
+        ['IPCX_ERR_BAD_FRAME', 'IPCX_ERR_CLOSED', 'IPCX_ERR_PEER_GONE'].includes(after.code),
+        `after the garbage: ${after.code}`,
+      );
     } else {
       assert.equal(seqOf(limits, after), 3, 'the message after the garbage');
     }

@@ -177,7 +177,10 @@ function readChild(child: ChildProcess): ChildLines {
       waiter = () => {
         const value = find();
         if (value !== undefined) resolve(value);
-        else if (ended) reject(new Error(`the child exited (${child.exitCode ?? child.signalCode}) before ${what}; stderr: ${stderr}`));
+        else if (ended)
+          reject(
+            new Error(`the child exited (${child.exitCode ?? child.signalCode}) before ${what}; stderr: ${stderr}`),
+          );
         else return;
         waiters.delete(waiter);
       };
@@ -190,10 +193,15 @@ function readChild(child: ChildProcess): ChildLines {
     child,
     lines,
     exited,
-    next: (ms = 10_000) => waitFor(() => (taken < lines.length ? lines[taken++] : undefined), ms, 'a line from the child'),
+    next: (ms = 10_000) =>
+      waitFor(() => (taken < lines.length ? lines[taken++] : undefined), ms, 'a line from the child'),
     line(match, ms = 10_000) {
       const test = typeof match === 'string' ? (l: string) => l === match || l.startsWith(`${match} `) : match;
-      return waitFor(() => lines.find(test), ms, typeof match === 'string' ? `the line ${match}` : 'a line that matches');
+      return waitFor(
+        () => lines.find(test),
+        ms,
+        typeof match === 'string' ? `the line ${match}` : 'a line that matches',
+      );
     },
   };
 }

@@ -102,7 +102,11 @@ export function countOption(name: string, value: unknown): number | undefined {
 export const EOF = new Uint8Array(0);
 
 /** Encodes a channel message; an empty one is refused, since it would mark the end. */
-export function encodeForChannel<T>(codec: { encode(message: T): Uint8Array }, message: T, channel: string): Uint8Array {
+export function encodeForChannel<T>(
+  codec: { encode(message: T): Uint8Array },
+  message: T,
+  channel: string,
+): Uint8Array {
   const bytes = codec.encode(message);
   if (bytes.length === 0) throw new TypeError(`an empty message cannot cross ${channel} (it marks the end)`);
   return bytes;

@@ -40,7 +40,8 @@ export function validateBytes(value: unknown, what: string): ArrayBufferView {
   if (!ArrayBuffer.isView(value)) throw typeError(`${what} must be a TypedArray or DataView`);
   // A view of a transferred (detached) buffer reads as 0 bytes at address 0: an empty message sent, a
   // received one lost. Only an empty view can be one, so the check costs nothing on the hot path.
-  if (value.byteLength === 0 && isDetached(value.buffer)) throw valueError(`${what} is a view of a detached ArrayBuffer`);
+  if (value.byteLength === 0 && isDetached(value.buffer))
+    throw valueError(`${what} is a view of a detached ArrayBuffer`);
   return value;
 }
 
@@ -116,7 +117,9 @@ export function ipcName(name: unknown, what = 'name'): string {
   const s = name as string;
   const bare = s.startsWith('/') ? s.slice(1) : s;
   if (bare.length === 0 || bare.length > MAX_IPC_NAME || bare.includes('/') || bare === '.' || bare === '..') {
-    throw valueError(`${what} must be 1 to ${MAX_IPC_NAME} characters, optionally after a leading '/', with no other '/': ${JSON.stringify(s)}`);
+    throw valueError(
+      `${what} must be 1 to ${MAX_IPC_NAME} characters, optionally after a leading '/', with no other '/': ${JSON.stringify(s)}`,
+    );
   }
   return `/${bare}`;
 }

@@ -32,7 +32,10 @@ export function checkConnectOptions(options: NatsConnectOptions | undefined): vo
   if (options?.connection !== undefined && servers !== undefined) {
     throw new TypeError('give either connection or servers, not both');
   }
-  if (servers !== undefined && !(typeof servers === 'string' || (Array.isArray(servers) && servers.every((s) => typeof s === 'string')))) {
+  if (
+    servers !== undefined &&
+    !(typeof servers === 'string' || (Array.isArray(servers) && servers.every((s) => typeof s === 'string')))
+  ) {
     throw new TypeError('servers must be a URL string or an array of them');
   }
   const nc = options?.connection;
@@ -68,7 +71,10 @@ export async function holdConnection(what: string, options: NatsConnectOptions |
     return { nc: await limit.race(opening), owned: true };
   } catch (error) {
     // A connection that opens after the caller gave up is closed, not leaked.
-    opening.then((nc) => nc.close(), () => {});
+    opening.then(
+      (nc) => nc.close(),
+      () => {},
+    );
     throw fromNatsError(`${what}: connect to NATS`, error);
   } finally {
     limit.release();
@@ -79,7 +85,6 @@ export async function holdConnection(what: string, options: NatsConnectOptions |
 export async function releaseConnection(held: HeldConnection | undefined): Promise<void> {
   if (held?.owned && !held.nc.isClosed()) await held.nc.close().catch(() => {});
 }
-
 
 const closeWatchers = new WeakMap<NatsConnection, Set<() => void>>();
 

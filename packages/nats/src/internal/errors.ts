@@ -22,10 +22,12 @@ export function fromNatsError(what: string, error: unknown): IpcError {
   const options = { cause: error };
   // A failed request wraps what happened (no responders, a timeout) in a RequestError.
   const inner = error instanceof errors.RequestError ? (error as Error).cause : undefined;
-  if (inner instanceof errors.NoRespondersError) return new NotFoundError(`${what}: nobody listens on the subject`, options);
+  if (inner instanceof errors.NoRespondersError)
+    return new NotFoundError(`${what}: nobody listens on the subject`, options);
   if (inner instanceof errors.TimeoutError) return new TimeoutError(what, undefined, options);
   if (error instanceof errors.TimeoutError) return new TimeoutError(what, undefined, options);
-  if (error instanceof errors.NoRespondersError) return new NotFoundError(`${what}: nobody listens on the subject`, options);
+  if (error instanceof errors.NoRespondersError)
+    return new NotFoundError(`${what}: nobody listens on the subject`, options);
   if (error instanceof errors.ClosedConnectionError || error instanceof errors.DrainingConnectionError) {
     return new ClosedError(`${what}: NATS connection`, options);
   }
@@ -38,7 +40,8 @@ export function fromNatsError(what: string, error: unknown): IpcError {
   }
   // A socket error of the connection to the server (ECONNREFUSED, ECONNRESET, …): core's one errno mapping.
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) return errnoError(error, `${what}: NATS server`, { stage: 'connected' });
+  if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code))
+    return errnoError(error, `${what}: NATS server`, { stage: 'connected' });
   if ((error as Error | undefined)?.name === 'AbortError') return new AbortedError(what, options);
   return new SystemError(what, options);
 }

@@ -1,4 +1,11 @@
-import { InvalidNameError, RevisionMismatchError, copyBytes, msgpackCodec, type Codec, type IpcError } from '@ipcx/core';
+import {
+  InvalidNameError,
+  RevisionMismatchError,
+  copyBytes,
+  msgpackCodec,
+  type Codec,
+  type IpcError,
+} from '@ipcx/core';
 import { checkCodec } from '@ipcx/core/transport';
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
@@ -11,7 +18,10 @@ export const TOPIC_KEY = 'value';
 /** Bucket names are `ipcx-<topic>` unless the caller names the bucket. */
 export function bucketName(topic: unknown, bucket: string | undefined): string {
   if (typeof topic !== 'string' || !/^[A-Za-z0-9_-]{1,200}$/.test(topic)) {
-    throw new InvalidNameError(String(topic), 'a NATS topic name is 1 to 200 letters, digits, _ or - (it names a KV bucket)');
+    throw new InvalidNameError(
+      String(topic),
+      'a NATS topic name is 1 to 200 letters, digits, _ or - (it names a KV bucket)',
+    );
   }
   if (bucket !== undefined && (typeof bucket !== 'string' || !/^[A-Za-z0-9_-]{1,200}$/.test(bucket))) {
     throw new InvalidNameError(String(bucket), 'a KV bucket name is 1 to 200 letters, digits, _ or -');
@@ -50,12 +60,14 @@ export async function openBucket(nc: NatsConnection, bucket: string): Promise<KV
 export function isWrongLastSequence(error: unknown): boolean {
   return (
     error instanceof JetStreamApiError &&
-    (error.code === JetStreamApiCodes.StreamWrongLastSequence || error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+    (error.code === JetStreamApiCodes.StreamWrongLastSequence ||
+      error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
   );
 }
 
 /** Maps a failed KV write: a lost compare-and-set is `RevisionMismatchError`, the rest as `fromNatsError`. */
 export function fromKvWriteError(what: string, error: unknown, expected: number | undefined, actual: number): IpcError {
-  if (expected !== undefined && isWrongLastSequence(error)) return new RevisionMismatchError(what, expected, actual, { cause: error });
+  if (expected !== undefined && isWrongLastSequence(error))
+    return new RevisionMismatchError(what, expected, actual, { cause: error });
   return fromNatsError(what, error);
 }

@@ -1,4 +1,4 @@
-import { IncompatibleError, LimitError, NotFoundError, PermissionError, isIpcError } from '@ipcx/core';
+import { IncompatibleError, LimitError, PermissionError, isIpcError } from '@ipcx/core';
 import { fromSystemError } from '@ipcx/core/transport';
 import { futex, shm } from '@ipcx/native';
 import {
@@ -37,7 +37,11 @@ export interface RawRevision {
 function mapError(what: string, error: unknown): Error {
   const code = (error as NodeJS.ErrnoException).code;
   if (code === 'ENOSPC' || code === 'ENOMEM') {
-    return new LimitError('/dev/shm size', `${what} failed with ${code}: /dev/shm is full or memory is short; use a smaller maxValueBytes or history`, { cause: error });
+    return new LimitError(
+      '/dev/shm size',
+      `${what} failed with ${code}: /dev/shm is full or memory is short; use a smaller maxValueBytes or history`,
+      { cause: error },
+    );
   }
   return fromSystemError(what, error);
 }
@@ -67,14 +71,24 @@ export class TopicSegment {
   ) {
     if (buffer.byteLength < HEADER_BYTES + 64) throw new IncompatibleError(`topic segment ${name}`, 'too small');
     this.words = new Int32Array(buffer, 0, HEADER_BYTES / 4);
-    if (Atomics.load(this.words, Word.Magic) !== TOPIC_MAGIC) throw new IncompatibleError(`topic segment ${name}`, 'wrong magic number');
+    if (Atomics.load(this.words, Word.Magic) !== TOPIC_MAGIC)
+      throw new IncompatibleError(`topic segment ${name}`, 'wrong magic number');
     const version = Atomics.load(this.words, Word.Version);
-    if (version !== TOPIC_LAYOUT_VERSION) throw new IncompatibleError(`topic segment ${name}`, `layout version ${version}, expected ${TOPIC_LAYOUT_VERSION}`);
+    if (version !== TOPIC_LAYOUT_VERSION)
+      throw new IncompatibleError(
+        `topic segment ${name}`,
+        `layout version ${version}, expected ${TOPIC_LAYOUT_VERSION}`,
+      );
     this.slotBytes = Atomics.load(this.words, Word.SlotBytes);
     this.slots = Atomics.load(this.words, Word.Slots);
     this.maxSubscribers = Atomics.load(this.words, Word.MaxSubscribers);
     this.generation = Atomics.load(this.words, Word.Generation);
-    if (this.slots < 2 || this.slotBytes < 0 || this.maxSubscribers < 1 || segmentBytes(this.slotBytes, this.slots, this.maxSubscribers) > buffer.byteLength) {
+    if (
+      this.slots < 2 ||
+      this.slotBytes < 0 ||
+      this.maxSubscribers < 1 ||
+      segmentBytes(this.slotBytes, this.slots, this.maxSubscribers) > buffer.byteLength
+    ) {
       throw new IncompatibleError(`topic segment ${name}`, 'its geometry does not fit its size');
     }
     this.#head = new BigInt64Array(buffer, HEAD_OFFSET, 1);
@@ -130,7 +144,8 @@ export class TopicSegment {
       } catch (error) {
         throw mapError(`topic segment ${name} stat`, error);
       }
-      if (uid !== undefined && stat.uid !== uid) throw new PermissionError(`topic segment ${name} belongs to uid ${stat.uid}`);
+      if (uid !== undefined && stat.uid !== uid)
+        throw new PermissionError(`topic segment ${name} belongs to uid ${stat.uid}`);
     }
     let buffer: SharedArrayBuffer;
     try {
@@ -147,7 +162,8 @@ export class TopicSegment {
       try {
         return TopicSegment.open(topic, generation, owned);
       } catch (error) {
-        if (isIpcError(error) && (error.code === 'IPCX_ERR_NOT_FOUND' || error.code === 'IPCX_ERR_INCOMPATIBLE')) continue;
+        if (isIpcError(error) && (error.code === 'IPCX_ERR_NOT_FOUND' || error.code === 'IPCX_ERR_INCOMPATIBLE'))
+          continue;
         throw error;
       }
     }
@@ -213,7 +229,8 @@ export class TopicSegment {
 
   /** Writes `bytes` as `revision` (HEAD + 1, or a copied revision during a takeover) and moves HEAD to it. */
   write(revision: number, bytes: Uint8Array): void {
-    if (bytes.length > this.slotBytes) throw new RangeError(`${bytes.length} bytes do not fit a slot of ${this.slotBytes}`);
+    if (bytes.length > this.slotBytes)
+      throw new RangeError(`${bytes.length} bytes do not fit a slot of ${this.slotBytes}`);
     const rel = (revision % this.slots) * this.#stride;
     const seqIndex = rel >> 2;
     const seq = Atomics.load(this.#slotWords, seqIndex);
@@ -253,7 +270,9 @@ export class TopicSegment {
       }
       const start = this.#slotsAt + at + SLOT_HEADER_BYTES;
       const bytes = this.#bytes.slice(start, start + length);
-      const after = ORDERED_LOADS ? Atomics.load(this.#slotWords, seqIndex) : Atomics.compareExchange(this.#slotWords, seqIndex, before, before);
+      const after = ORDERED_LOADS
+        ? Atomics.load(this.#slotWords, seqIndex)
+        : Atomics.compareExchange(this.#slotWords, seqIndex, before, before);
       if (after === before) return { revision, bytes };
     }
   }
@@ -281,6 +300,7 @@ export function unlinkQuietly(name: string): void {
   try {
     shm.unlink(name);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw fromSystemError(`topic segment ${name} unlink`, error);
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw fromSystemError(`topic segment ${name} unlink`, error);
   }
 }

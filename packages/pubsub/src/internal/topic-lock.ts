@@ -1,4 +1,14 @@
-import { closeSync, constants, fstatSync, openSync, readFileSync, statSync, unlinkSync, writeSync, ftruncateSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  openSync,
+  readFileSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+  ftruncateSync,
+} from 'node:fs';
 import { AlreadyExistsError } from '@ipcx/core';
 import { fromSystemError } from '@ipcx/core/transport';
 import { flock, flockAsync } from '@ipcx/native';

@@ -98,14 +98,24 @@ export function nativeWait(operation: string, options: WaitOptions): { timeoutMs
  * What a native wait that failed ends with: `AbortedError` when its signal fired, `TimeoutError` on ETIMEDOUT,
  * else `map(error)` (the object's own errno mapping).
  */
-export function nativeWaitError(operation: string, options: WaitOptions, error: unknown, map: (error: unknown) => Error): Error {
+export function nativeWaitError(
+  operation: string,
+  options: WaitOptions,
+  error: unknown,
+  map: (error: unknown) => Error,
+): Error {
   if (options.signal?.aborted) return new AbortedError(operation, { cause: options.signal.reason });
-  if ((error as NodeJS.ErrnoException).code === 'ETIMEDOUT') return new TimeoutError(operation, options.timeout, { cause: error });
+  if ((error as NodeJS.ErrnoException).code === 'ETIMEDOUT')
+    return new TimeoutError(operation, options.timeout, { cause: error });
   return map(error);
 }
 
 /** The same for a blocking wait: a worker thread, valid `{ timeout }`, an open object. */
-export function checkSyncWait(core: ParkCore, operation: string, options: { timeout?: number | undefined } | undefined): void {
+export function checkSyncWait(
+  core: ParkCore,
+  operation: string,
+  options: { timeout?: number | undefined } | undefined,
+): void {
   checkBlockingAllowed(operation);
   checkSyncOptions(options);
   if (core.closed) throw closedError(core);
@@ -133,7 +143,12 @@ function giveUp<T>(sleeper: Sleeper<T>, error: Error): T {
  * wait with `TimeoutError` / `AbortedError`, closing the object with `ClosedError`; in every case
  * `sleeper.leave` runs and the abort listener is removed.
  */
-export async function parkAsync<T>(core: ParkCore, operation: string, options: WaitOptions | undefined, sleeper: Sleeper<T>): Promise<T> {
+export async function parkAsync<T>(
+  core: ParkCore,
+  operation: string,
+  options: WaitOptions | undefined,
+  sleeper: Sleeper<T>,
+): Promise<T> {
   checkAsyncWait(core, operation, options);
   const signal = options?.signal;
   const timeout = options?.timeout;
@@ -169,7 +184,12 @@ export async function parkAsync<T>(core: ParkCore, operation: string, options: W
  * Blocks the thread (workers only, checked by the caller) with `waker.wait`. `{ timeout }` ends the
  * wait with `TimeoutError`; there is no signal, since a blocked thread runs no event loop to see it.
  */
-export function parkSync<T>(core: ParkCore, operation: string, options: { timeout?: number | undefined } | undefined, sleeper: Sleeper<T>): T {
+export function parkSync<T>(
+  core: ParkCore,
+  operation: string,
+  options: { timeout?: number | undefined } | undefined,
+  sleeper: Sleeper<T>,
+): T {
   checkSyncOptions(options);
   if (core.closed) throw closedError(core);
   const timeout = options?.timeout;

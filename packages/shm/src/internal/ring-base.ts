@@ -39,7 +39,8 @@ export abstract class RingBase {
 
   /** Wakes a consumer parked on this ring (also used to end its wait on close). */
   wakeConsumer(): void {
-    if (Atomics.compareExchange(this.ctl, RING_CONSUMER_PARKED, 1, 0) === 1) this.waker.notify(this.ctl, RING_CONSUMER_PARKED);
+    if (Atomics.compareExchange(this.ctl, RING_CONSUMER_PARKED, 1, 0) === 1)
+      this.waker.notify(this.ctl, RING_CONSUMER_PARKED);
   }
 }
 

@@ -41,15 +41,24 @@ function checkKey(key: unknown): number {
  * Reads the key options. `allowId`: `{ id }` alone names the kernel object (open); `allowPrivate`: no key at
  * all means IPC_PRIVATE (create). Throws `InvalidNameError` for a bad key and TypeError for a bad mix.
  */
-export function sysvTarget(n: SysvNative, what: string, o: SysvKeyOptions, allowId: boolean, allowPrivate: boolean): SysvTarget | undefined {
-  if (o === null || typeof o !== 'object') throw new TypeError(`${what} takes an options object with key, path + id${allowId ? ' or id' : ''}`);
+export function sysvTarget(
+  n: SysvNative,
+  what: string,
+  o: SysvKeyOptions,
+  allowId: boolean,
+  allowPrivate: boolean,
+): SysvTarget | undefined {
+  if (o === null || typeof o !== 'object')
+    throw new TypeError(`${what} takes an options object with key, path + id${allowId ? ' or id' : ''}`);
   if (o.key !== undefined) {
     if (o.path !== undefined || o.id !== undefined) throw new TypeError(`${what}: give key, or path + id, not both`);
     return { key: checkKey(o.key) };
   }
   if (o.path !== undefined) {
-    if (typeof o.path !== 'string' || o.path.length === 0 || o.path.includes('\0')) throw new InvalidNameError(String(o.path), 'ftok needs the path of an existing file');
-    if (!Number.isInteger(o.id) || o.id! < 1 || o.id! > 255) throw new InvalidNameError(String(o.id), 'ftok takes an id from 1 to 255');
+    if (typeof o.path !== 'string' || o.path.length === 0 || o.path.includes('\0'))
+      throw new InvalidNameError(String(o.path), 'ftok needs the path of an existing file');
+    if (!Number.isInteger(o.id) || o.id! < 1 || o.id! > 255)
+      throw new InvalidNameError(String(o.id), 'ftok takes an id from 1 to 255');
     let key: number;
     try {
       key = n.sysv.ftok(o.path, o.id!);
@@ -60,7 +69,8 @@ export function sysvTarget(n: SysvNative, what: string, o: SysvKeyOptions, allow
   }
   if (o.id !== undefined) {
     if (!allowId) throw new TypeError(`${what}: id without path; a new object is found by key or by path + id`);
-    if (!Number.isInteger(o.id) || o.id < 0 || o.id > 0x7fff_ffff) throw new InvalidNameError(String(o.id), 'a System V id is an integer from 0 to 2^31 - 1');
+    if (!Number.isInteger(o.id) || o.id < 0 || o.id > 0x7fff_ffff)
+      throw new InvalidNameError(String(o.id), 'a System V id is an integer from 0 to 2^31 - 1');
     return { id: o.id };
   }
   if (allowPrivate) return undefined;
@@ -80,7 +90,9 @@ export function describeTarget(t: SysvTarget | undefined, id: number): string {
 export function checkAdoptable(what: string, stat: { uid: number; cuid: number; mode: number }, mode: number): void {
   const me = process.geteuid?.() ?? -1;
   if (stat.uid !== me || stat.cuid !== me) {
-    throw new PermissionError(`${what} belongs to uid ${stat.uid} (created by uid ${stat.cuid}), not to this process's uid ${me}; it is not adopted`);
+    throw new PermissionError(
+      `${what} belongs to uid ${stat.uid} (created by uid ${stat.cuid}), not to this process's uid ${me}; it is not adopted`,
+    );
   }
   if ((stat.mode & ~mode) !== 0) {
     throw new PermissionError(
@@ -101,7 +113,8 @@ const SYSV_LIMITS: ErrnoContext['limits'] = {
  * count of such objects) is `LimitError` naming the sysctl, the rest as `errnoError` (EEXIST: `AlreadyExistsError`).
  */
 export function sysvError(what: string, error: unknown): Error {
-  if ((error as NodeJS.ErrnoException).code === 'EIDRM') return new ClosedError(`${what} (the object was removed)`, { cause: error });
+  if ((error as NodeJS.ErrnoException).code === 'EIDRM')
+    return new ClosedError(`${what} (the object was removed)`, { cause: error });
   return errnoError(error, what, { limits: SYSV_LIMITS });
 }
 
@@ -146,7 +159,12 @@ export class SysvObject {
     const name = describeTarget(target, id);
     this.what = `${KINDS[kind].label} ${name}`;
     if (created) {
-      this.#registration = registerKernelObject({ kind: KINDS[kind].registry, name, owner: '@ipcx/shm', unlink: () => removeQuietly(native, kind, id) });
+      this.#registration = registerKernelObject({
+        kind: KINDS[kind].registry,
+        name,
+        owner: '@ipcx/shm',
+        unlink: () => removeQuietly(native, kind, id),
+      });
     }
   }
 
@@ -154,7 +172,13 @@ export class SysvObject {
    * Creates a new object (IPC_CREAT | IPC_EXCL: `AlreadyExistsError` when the key is taken; no key or path:
    * IPC_PRIVATE, which others reach by id). `size`: bytes of a segment, semaphores of a set.
    */
-  static async create(kind: SysvKind, operation: string, options: SysvKeyOptions, size: number, mode: number): Promise<SysvObject> {
+  static async create(
+    kind: SysvKind,
+    operation: string,
+    options: SysvKeyOptions,
+    size: number,
+    mode: number,
+  ): Promise<SysvObject> {
     const n = await loadSysv();
     const target = sysvTarget(n, operation, options, false, true);
     const { IPC_CREAT, IPC_EXCL, IPC_PRIVATE } = n.sysvConstants;
@@ -172,7 +196,12 @@ export class SysvObject {
    * Finds an existing object by key, `path` + `id` (ftok) or kernel `id`, and refuses (`PermissionError`) one
    * that another uid owns or created or whose mode is wider than `mode`. Returns it with its IPC_STAT.
    */
-  static async open<K extends SysvKind>(kind: K, operation: string, options: SysvKeyOptions, mode: number): Promise<{ object: SysvObject; stat: SysvStat<K> }> {
+  static async open<K extends SysvKind>(
+    kind: K,
+    operation: string,
+    options: SysvKeyOptions,
+    mode: number,
+  ): Promise<{ object: SysvObject; stat: SysvStat<K> }> {
     const n = await loadSysv();
     const target = sysvTarget(n, operation, options, true, false)!;
     let id = target.id;
@@ -213,7 +242,9 @@ export class SysvObject {
   set(options: SysvSetOptions): void {
     const current = this.call('stat', (id) => this.native.sysv[this.kind].stat(id));
     const mode = options.mode === undefined ? current.mode : checkMode(options.mode);
-    this.call('set', (id) => this.native.sysv[this.kind].set(id, { uid: options.uid ?? current.uid, gid: options.gid ?? current.gid, mode }));
+    this.call('set', (id) =>
+      this.native.sysv[this.kind].set(id, { uid: options.uid ?? current.uid, gid: options.gid ?? current.gid, mode }),
+    );
   }
 
   /** IPC_RMID now: the key is free at once. The creator's registration ends. */

@@ -48,7 +48,10 @@ export const atomicsWaker: Waker = {
 /** The part of `@ipcx/native` this package uses (typed here so that threads-only builds need no addon). */
 export interface Native {
   shm: {
-    open(name: string, options: { create?: boolean; exclusive?: boolean; size?: number; mode?: number }): { buffer: SharedArrayBuffer };
+    open(
+      name: string,
+      options: { create?: boolean; exclusive?: boolean; size?: number; mode?: number },
+    ): { buffer: SharedArrayBuffer };
     unlink(name: string): void;
   };
   shmFile: {
@@ -62,7 +65,9 @@ export interface Native {
     lock(fd: number, type: 'read' | 'write' | 'unlock', start: number, length?: number): boolean;
     held(fd: number, start: number, length?: number): 'none' | 'read' | 'write';
   };
-  atThreadExit(action: { fd?: number; i32?: Int32Array; index?: number; value?: number }): { cancel(run?: boolean): void };
+  atThreadExit(action: { fd?: number; i32?: Int32Array; index?: number; value?: number }): {
+    cancel(run?: boolean): void;
+  };
   futex: {
     wait(i32: Int32Array, index: number, value: number, timeoutMs?: number): WaitResult;
     waitAsync(i32: Int32Array, index: number, value: number, timeoutMs?: number): Promise<WaitResult>;
@@ -115,7 +120,8 @@ export function futexWaker(n: Native): Waker {
   return {
     kind: 'futex',
     wait: (i32, index, value, timeout) => futex.wait(i32, index, value, Number.isFinite(timeout) ? timeout : undefined),
-    waitAsync: (i32, index, value, timeout) => futex.waitAsync(i32, index, value, Number.isFinite(timeout) ? timeout : undefined),
+    waitAsync: (i32, index, value, timeout) =>
+      futex.waitAsync(i32, index, value, Number.isFinite(timeout) ? timeout : undefined),
     notify: (i32, index, count = 0x7fffffff) => futex.notify(i32, index, count),
   };
 }

@@ -1,4 +1,12 @@
-import { ClosedError, PermissionError, TooLargeError, copyBytes, type Codec, type IpcError, type WaitOptions } from '@ipcx/core';
+import {
+  ClosedError,
+  PermissionError,
+  TooLargeError,
+  copyBytes,
+  type Codec,
+  type IpcError,
+  type WaitOptions,
+} from '@ipcx/core';
 import { Inbox, fromSystemError, iterate } from '@ipcx/core/transport';
 import { checkInteger } from '@ipcx/core/transport';
 import { observeEnd } from './observe-end.js';
@@ -73,8 +81,10 @@ export class Clients<C extends Client> {
 
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   constructor(options: AdmissionOptions<any>) {
-    if (options.onRefuse !== undefined && typeof options.onRefuse !== 'function') throw new TypeError('onRefuse must be a function');
-    if (options.onClientError !== undefined && typeof options.onClientError !== 'function') throw new TypeError('onClientError must be a function');
+    if (options.onRefuse !== undefined && typeof options.onRefuse !== 'function')
+      throw new TypeError('onRefuse must be a function');
+    if (options.onClientError !== undefined && typeof options.onClientError !== 'function')
+      throw new TypeError('onClientError must be a function');
     this.max = serverLimits(options).maxClients;
     this.#onRefuse = options.onRefuse;
     this.#onClientError = options.onClientError;
@@ -110,7 +120,9 @@ export class Clients<C extends Client> {
     if (this.#closed) return connection.drop();
     if (this.#all.size + this.#admitting >= this.max) {
       connection.drop();
-      return this.refused(new PermissionError(`connection refused: the server holds its maximum of ${this.max} clients`));
+      return this.refused(
+        new PermissionError(`connection refused: the server holds its maximum of ${this.max} clients`),
+      );
     }
     this.#admitting++;
     let peer: P;

@@ -2,16 +2,8 @@ import { existsSync } from 'node:fs';
 import { lstat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import net, { type Server, type Socket } from 'node:net';
-import {
-  AlreadyExistsError,
-  NotFoundError,
-  type IpcError,
-  type WaitOptions,
-} from '@ipcx/core';
-import {
-  fromSystemError,
-  waitFor,
-} from '@ipcx/core/transport';
+import { AlreadyExistsError, NotFoundError, type IpcError, type WaitOptions } from '@ipcx/core';
+import { fromSystemError, waitFor } from '@ipcx/core/transport';
 import { errnoError } from '@ipcx/core/transport';
 import type { ResolvedAddress } from '../address.js';
 
@@ -26,7 +18,11 @@ export function connectError(what: string, error: unknown): IpcError {
  * Opens a `net` connection and resolves once it is connected; `{ signal, timeout }` end the attempt (the
  * half-open socket is destroyed). Rejects with a typed error (see `connectError`).
  */
-export function connectSocket(what: string, options: net.NetConnectOpts, wait: WaitOptions | undefined): Promise<Socket> {
+export function connectSocket(
+  what: string,
+  options: net.NetConnectOpts,
+  wait: WaitOptions | undefined,
+): Promise<Socket> {
   return waitFor<Socket>(`connect to ${what}`, wait, (settle) => {
     const socket = net.connect(options);
     const cleanup = (): void => {
@@ -77,7 +73,10 @@ export function listenOnce(server: Server, options: net.ListenOptions, afterBind
  * is not a socket at all, it is `AlreadyExistsError`. `probe` tries a connection with a socket of the
  * right type and resolves to the errno code it got, or undefined when it connected.
  */
-export async function removeStaleSocket(path: string, probe: (path: string) => Promise<string | undefined>): Promise<void> {
+export async function removeStaleSocket(
+  path: string,
+  probe: (path: string) => Promise<string | undefined>,
+): Promise<void> {
   let stat;
   try {
     stat = await lstat(path);
@@ -141,7 +140,8 @@ export async function bindReplacingStale<R>(
         throw new NotFoundError(`directory ${dirname(address.name)} for socket ${address.display}`, { cause: error });
       }
       if (code !== 'EADDRINUSE') throw fromSystemError(`${what} ${address.display}`, error);
-      if (address.kind === 'abstract') throw new AlreadyExistsError(`abstract socket ${address.display}`, { cause: error });
+      if (address.kind === 'abstract')
+        throw new AlreadyExistsError(`abstract socket ${address.display}`, { cause: error });
       if (tries >= 2) throw new AlreadyExistsError(`socket ${address.display}`, { cause: error });
       await removeStaleSocket(address.name, probe);
     }

@@ -18,12 +18,21 @@ export function unwrap<D>(item: D | Failed): D {
 }
 
 /** Checks an incoming datagram's size and decodes it; a datagram that fails either is a `Failed`. */
-export function decodeDatagram<T>(codec: Codec<T>, bytes: Uint8Array, size: number, max: number, transient: boolean, from: string): T | Failed {
+export function decodeDatagram<T>(
+  codec: Codec<T>,
+  bytes: Uint8Array,
+  size: number,
+  max: number,
+  transient: boolean,
+  from: string,
+): T | Failed {
   if (size > max) return new Failed(new TooLargeError(`incoming datagram${from}`, size, max));
   try {
     return codec.decode(bytes, transient);
   } catch (error) {
-    return new Failed(isIpcError(error) ? error : new BadFrameError('the codec could not decode a datagram', { cause: error }));
+    return new Failed(
+      isIpcError(error) ? error : new BadFrameError('the codec could not decode a datagram', { cause: error }),
+    );
   }
 }
 

@@ -117,7 +117,8 @@ export class StreamSpin {
    */
   run(arrived: () => boolean): boolean {
     const socket = this.socket;
-    if (!this.#usable || socket.readableFlowing !== true || socket.readableLength !== 0 || socket.destroyed) return false;
+    if (!this.#usable || socket.readableFlowing !== true || socket.readableLength !== 0 || socket.destroyed)
+      return false;
     const fd = socketFd(socket);
     if (fd < 0) return false;
     const budget = this.policy.budget();
@@ -128,7 +129,7 @@ export class StreamSpin {
       const left = (end - performance.now()) * 1000;
       let n: number;
       try {
-        n = sock.spinReceive(fd, scratch, left > 0 ? left : 0);
+        n = sock.spinReceive(fd, scratch, Math.max(left, 0));
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === 'ENOTSOCK') this.#usable = false;
         else this.onError(error as Error);

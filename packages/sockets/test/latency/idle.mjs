@@ -2,9 +2,18 @@
 // receive waits 2 s on a quiet channel; prints the process's CPU share over those 2 s (user + system, % of one
 // core). Not a test: `node packages/sockets/test/latency/idle.mjs [spinMicroseconds|default]`.
 import { rawCodec } from '@ipcx/core';
-import { SeqPacketServer, SeqPacketSocket, TcpServer, TcpSocket, UnixDatagram, UnixServer, UnixSocket } from '@ipcx/sockets';
+import {
+  SeqPacketServer,
+  SeqPacketSocket,
+  TcpServer,
+  TcpSocket,
+  UnixDatagram,
+  UnixServer,
+  UnixSocket,
+} from '@ipcx/sockets';
 
-const spinOpt = process.argv[2] === undefined || process.argv[2] === 'default' ? {} : { spinMicroseconds: Number(process.argv[2]) };
+const spinOpt =
+  process.argv[2] === undefined || process.argv[2] === 'default' ? {} : { spinMicroseconds: Number(process.argv[2]) };
 const options = { codec: rawCodec, ...spinOpt };
 const tag = `${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
 const payload = new Uint8Array(64);
@@ -57,7 +66,13 @@ async function idle(name, a, b, receive = (ch) => ch.receive({ timeout: 10_000 }
   const address = { abstract: `ipcx-idle-d-${tag}` };
   const b = await UnixDatagram.bind(address, options);
   const a = await UnixDatagram.unbound(options);
-  await idle('datagram', a, b, (ch) => ch.receive({ timeout: 10_000 }), (ch) => ch.send(payload, { to: address }));
+  await idle(
+    'datagram',
+    a,
+    b,
+    (ch) => ch.receive({ timeout: 10_000 }),
+    (ch) => ch.send(payload, { to: address }),
+  );
   await a.close();
   await b.close();
 }

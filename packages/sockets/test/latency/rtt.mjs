@@ -37,7 +37,13 @@ async function measure(name, roundTrip, mode = 'await') {
   const wall = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   const { p50, p99 } = stats(Array.from(samples));
-  const row = { name, mode, p50: +p50.toFixed(1), p99: +p99.toFixed(1), cpu: +(((cpu.user + cpu.system) / 1000 / wall) * 100).toFixed(0) };
+  const row = {
+    name,
+    mode,
+    p50: +p50.toFixed(1),
+    p99: +p99.toFixed(1),
+    cpu: +(((cpu.user + cpu.system) / 1000 / wall) * 100).toFixed(0),
+  };
   console.log(JSON.stringify(row));
   return row;
 }
@@ -76,46 +82,77 @@ async function main() {
     c.send('stop');
   }
   const stream = async (name, server, address) => {
-    const c = fork(self, ['child', name, address], { stdio: 'inherit', env: { ...process.env, RTT_SPIN: String(SPIN ?? 'default') } });
+    const c = fork(self, ['child', name, address], {
+      stdio: 'inherit',
+      env: { ...process.env, RTT_SPIN: String(SPIN ?? 'default') },
+    });
     const ch = await server.accept();
-    results.push(await measure(name, async () => {
-      await ch.send(payload);
-      await ch.receive();
-    }));
+    results.push(
+      await measure(name, async () => {
+        await ch.send(payload);
+        await ch.receive();
+      }),
+    );
     // the same, the reply taken with tryReceive first
-    results.push(await measure(name, async () => {
-      await ch.send(payload);
-      if (ch.tryReceive() === undefined) await ch.receive();
-    }, 'try+await'));
+    results.push(
+      await measure(
+        name,
+        async () => {
+          await ch.send(payload);
+          if (ch.tryReceive() === undefined) await ch.receive();
+        },
+        'try+await',
+      ),
+    );
     const it = ch[Symbol.asyncIterator]();
-    results.push(await measure(name, async () => {
-      await ch.send(payload);
-      await it.next();
-    }, 'for-await'));
+    results.push(
+      await measure(
+        name,
+        async () => {
+          await ch.send(payload);
+          await it.next();
+        },
+        'for-await',
+      ),
+    );
     await ch.close();
     await server.close();
     await new Promise((r) => c.once('exit', r));
   };
   const tag = `${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-  await stream('unix', await UnixServer.listen({ abstract: `ipcx-rtt-u-${tag}` }, { codec: rawCodec, ...spinOpt }), `ipcx-rtt-u-${tag}`);
+  await stream(
+    'unix',
+    await UnixServer.listen({ abstract: `ipcx-rtt-u-${tag}` }, { codec: rawCodec, ...spinOpt }),
+    `ipcx-rtt-u-${tag}`,
+  );
   const tcp = await TcpServer.listen({ port: 0 }, { codec: rawCodec, ...spinOpt });
   await stream('tcp', tcp, String(tcp.port));
-  await stream('seqpacket', await SeqPacketServer.listen({ abstract: `ipcx-rtt-s-${tag}` }, { codec: rawCodec, ...spinOpt }), `ipcx-rtt-s-${tag}`);
+  await stream(
+    'seqpacket',
+    await SeqPacketServer.listen({ abstract: `ipcx-rtt-s-${tag}` }, { codec: rawCodec, ...spinOpt }),
+    `ipcx-rtt-s-${tag}`,
+  );
   {
     const name = `ipcx-rtt-d-${tag}`;
     const socket = await UnixDatagram.bind({ abstract: name }, { codec: rawCodec, ...spinOpt });
-    const c = fork(self, ['child', 'datagram', name], { stdio: 'inherit', env: { ...process.env, RTT_SPIN: String(SPIN ?? 'default') } });
+    const c = fork(self, ['child', 'datagram', name], {
+      stdio: 'inherit',
+      env: { ...process.env, RTT_SPIN: String(SPIN ?? 'default') },
+    });
     await socket.receive();
     socket.connect({ abstract: `${name}-child` });
-    results.push(await measure('datagram', async () => {
-      await socket.send(payload);
-      await socket.receive();
-    }));
+    results.push(
+      await measure('datagram', async () => {
+        await socket.send(payload);
+        await socket.receive();
+      }),
+    );
     c.kill();
     await socket.close();
   }
   const base = results[0].p50;
-  for (const r of results.slice(1)) console.log(`${r.name} ${r.mode}: p50 ${r.p50} µs = 1/${(base / r.p50).toFixed(1)} of process.send (${base} µs)`);
+  for (const r of results.slice(1))
+    console.log(`${r.name} ${r.mode}: p50 ${r.p50} µs = 1/${(base / r.p50).toFixed(1)} of process.send (${base} µs)`);
 }
 
 if (isChild) await child();

@@ -7,7 +7,9 @@ import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { rawCodec } from '@ipcx/core';
 // WAKE_SOCKETS: another build of @ipcx/sockets to measure (e.g. a copy of main's dist), for a before/after.
-const { SeqPacketServer, SeqPacketSocket, UnixServer, UnixSocket } = await import(process.env.WAKE_SOCKETS ?? '@ipcx/sockets');
+const { SeqPacketServer, SeqPacketSocket, UnixServer, UnixSocket } = await import(
+  process.env.WAKE_SOCKETS ?? '@ipcx/sockets'
+);
 
 const self = fileURLToPath(import.meta.url);
 const isChild = process.argv[2] === 'child';
@@ -24,7 +26,10 @@ function pct(samples, q) {
 async function child() {
   const [, , , kind, name, mode] = process.argv;
   const address = { abstract: name };
-  const channel = kind === 'unix' ? await UnixSocket.connect(address, { codec: rawCodec, ...spinOpt }) : await SeqPacketSocket.connect(address, { codec: rawCodec, ...spinOpt });
+  const channel =
+    kind === 'unix'
+      ? await UnixSocket.connect(address, { codec: rawCodec, ...spinOpt })
+      : await SeqPacketSocket.connect(address, { codec: rawCodec, ...spinOpt });
   let dataAt = 0;
   if (kind === 'unix') channel.socket.prependListener('data', () => (dataAt = now()));
   const oneWay = [];
@@ -58,7 +63,9 @@ async function child() {
     spin: spinArg ?? 'default',
     oneWayP50: pct(oneWay.slice(warm), 0.5),
     oneWayP99: pct(oneWay.slice(warm), 0.99),
-    ...(fromData.length ? { dataToBodyP50: pct(fromData.slice(warm), 0.5), dataToBodyP99: pct(fromData.slice(warm), 0.99) } : {}),
+    ...(fromData.length
+      ? { dataToBodyP50: pct(fromData.slice(warm), 0.5), dataToBodyP99: pct(fromData.slice(warm), 0.99) }
+      : {}),
     cpuPercent: +(((cpu.user + cpu.system) / 1000 / wall) * 100).toFixed(1),
   };
   console.log(JSON.stringify(row));
@@ -70,8 +77,14 @@ async function main() {
   for (const kind of ['unix', 'seqpacket']) {
     for (const mode of ['await', 'try+await', 'for-await']) {
       const name = `ipcx-wake-${kind}-${mode}-${tag}`;
-      const server = kind === 'unix' ? await UnixServer.listen({ abstract: name }, { codec: rawCodec }) : await SeqPacketServer.listen({ abstract: name }, { codec: rawCodec });
-      const c = fork(self, ['child', kind, name, mode], { stdio: 'inherit', env: { ...process.env, WAKE_COUNT: String(COUNT), WAKE_SPIN: spinArg ?? 'default' } });
+      const server =
+        kind === 'unix'
+          ? await UnixServer.listen({ abstract: name }, { codec: rawCodec })
+          : await SeqPacketServer.listen({ abstract: name }, { codec: rawCodec });
+      const c = fork(self, ['child', kind, name, mode], {
+        stdio: 'inherit',
+        env: { ...process.env, WAKE_COUNT: String(COUNT), WAKE_SPIN: spinArg ?? 'default' },
+      });
       const ch = await server.accept();
       await ch.receive();
       const payload = Buffer.alloc(64);
