@@ -255,7 +255,9 @@ export async function compileC(
  * that lets it end early (exit code 13), or a timer that keeps it alive when nothing is left to do.
  */
 export function exitOf(code: string, options: { cwd?: string; ms?: number } = {}): Promise<ChildOutput> {
-  return exited(spawnCode(code, options.cwd === undefined ? {} : { cwd: options.cwd }), options.ms ?? 15_000);
+  // Without colours, whatever the runner's FORCE_COLOR: the output is compared as text.
+  const env = { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' };
+  return exited(spawnCode(code, options.cwd === undefined ? { env } : { cwd: options.cwd, env }), options.ms ?? 15_000);
 }
 
 /** The error `promise` rejects with; fails when it resolves. */
