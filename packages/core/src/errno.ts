@@ -1,10 +1,8 @@
 import {
-  AlreadyExistsError,
   FullError,
   LimitError,
   NotFoundError,
   PeerGoneError,
-  PermissionError,
   TooLargeError,
   fromSystemError,
   isIpcError,
@@ -79,16 +77,8 @@ export function errnoError(error: unknown, what: string, context: ErrnoContext =
     case 'ENOENT':
     case 'ECONNREFUSED':
       return context.stage === 'connected' ? new PeerGoneError(what, options) : new NotFoundError(what, options);
-    case 'EPIPE':
-    case 'ECONNRESET':
-      return new PeerGoneError(what, options);
-    case 'EACCES':
-    case 'EPERM':
-      return new PermissionError(what, options);
-    case 'EEXIST':
-    case 'EADDRINUSE':
-      return new AlreadyExistsError(what, options);
     default:
+      // EPIPE/ECONNRESET (PeerGoneError), EACCES/EPERM, EEXIST/EADDRINUSE and the rest: as fromSystemError.
       return fromSystemError(what, error);
   }
 }
