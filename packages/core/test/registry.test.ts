@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ownedKernelObjects, unlinkOwnedKernelObjects, unlinkOwnedKernelObjectsSync } from '../src/index.js';
 import { registerKernelObject } from '../src/transport.js';
 
@@ -10,6 +10,7 @@ describe('kernel object registry', () => {
   afterEach(async () => {
     await unlinkOwnedKernelObjects();
   });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('unlinks what is registered, newest first, once, and empties itself', async () => {
     const order: string[] = [];
