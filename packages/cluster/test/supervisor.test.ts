@@ -30,11 +30,23 @@ describe('Supervisor', () => {
     const [first] = s.workers;
     const exit = next<SupervisorExitEvent>(s, 'exit');
     const restarted = next(s, 'restart');
+    // s.ready() follows the workers' ready words; the supervisor's own 'ready' events of the first start may
+    // still be on their way, so wait for the one of the replacement (index 0, another thread).
+    const replaced = within(
+      (async () => {
+        for (;;) {
+          const [event] = (await once(s, 'ready')) as [{ index: number; threadId?: number }];
+          if (event.index === 0 && event.threadId !== first!.threadId) return event;
+        }
+      })(),
+      10_000,
+      "the replacement's 'ready'",
+    );
     await first!.channel.send('hang'); // then terminate it from outside: a thread cannot be SIGKILLed
     await first!.destroy();
     expect((await exit).code).toBe(1);
     expect(await restarted).toMatchObject({ index: 0, attempt: 1, delay: 10 });
-    await next(s, 'ready');
+    await replaced;
     expect(s.status().workers.map((w) => w.state)).toEqual(['ready', 'ready']);
     expect(s.status().workers[0]!.totalRestarts).toBe(1);
   });
