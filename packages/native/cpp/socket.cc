@@ -154,9 +154,42 @@ static bool EmptyOk(const Napi::CallbackInfo& info, size_t i) {
   return info.Length() > i && info[i].IsBoolean() && info[i].As<Napi::Boolean>().Value();
 }
 
-// sockReceive(fd, target, out: Int32Array(2), emptyOk?) → sender address | undefined.
+static inline int64_t MonotonicNs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+// The bounded spin of a receive that found the queue empty (the optional spinNs argument at index i of
+// sockReceive and sockReceiveFds): true while the caller should retry. The first call starts the clock. Yields
+// between attempts, as SockSpinReceive does (why: see there). At most one second, whatever the caller asks.
+class Spin {
+ public:
+  Spin(const Napi::CallbackInfo& info, size_t i) {
+    if (info.Length() > i && info[i].IsNumber()) {
+      double ns = info[i].As<Napi::Number>().DoubleValue();
+      budget_ = ns != ns || ns <= 0 ? 0 : ns > 1e9 ? 1000000000 : static_cast<int64_t>(ns);
+    }
+  }
+  bool Again() {
+    if (budget_ <= 0) return false;
+    int64_t now = MonotonicNs();
+    if (deadline_ == 0) deadline_ = now + budget_;
+    else if (now >= deadline_) return false;
+    sched_yield();
+    return true;
+  }
+
+ private:
+  int64_t budget_ = 0;
+  int64_t deadline_ = 0;
+};
+
+// sockReceive(fd, target, out: Int32Array(2), emptyOk?, spinNs?) → sender address | undefined.
 // out[0] = bytes received, out[1] = 1 if the datagram was longer than target (MSG_TRUNC). With emptyOk, EAGAIN
-// is out[0] = -1 rather than an Error (a reader that drains the socket would otherwise build one per drain).
+// is out[0] = -1 rather than an Error (a reader that drains the socket would otherwise build one per drain);
+// with spinNs too, an empty queue is retried for that long first (a spinning receive that reads what it finds
+// in the same call, rather than peeking and then reading: one syscall fewer per message).
 static Napi::Value SockReceive(const Napi::CallbackInfo& info) {
   int32_t fd;
   uint8_t* data;
@@ -174,8 +207,10 @@ static Napi::Value SockReceive(const Napi::CallbackInfo& info) {
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
   ssize_t n;
+  Spin spin(info, 4);
   while ((n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC)) < 0) {
     if (errno == EAGAIN && EmptyOk(info, 3)) {
+      if (spin.Again()) continue;
       static_cast<int32_t*>(out)[0] = -1;
       return info.Env().Undefined();
     }
@@ -232,8 +267,9 @@ static Napi::Value SockSendFds(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(n));
 }
 
-// sockReceiveFds(fd, target, out: Int32Array(2), emptyOk?) → number[] of received descriptors (close-on-exec).
-// out[0] = bytes, out[1] = bit 0: data truncated, bit 1: descriptors dropped (MSG_CTRUNC). emptyOk as sockReceive.
+// sockReceiveFds(fd, target, out: Int32Array(2), emptyOk?, spinNs?) → number[] of received descriptors
+// (close-on-exec). out[0] = bytes, out[1] = bit 0: data truncated, bit 1: descriptors dropped (MSG_CTRUNC).
+// emptyOk and spinNs as sockReceive.
 static Napi::Value SockReceiveFds(const Napi::CallbackInfo& info) {
   int32_t fd;
   uint8_t* data;
@@ -247,12 +283,15 @@ static Napi::Value SockReceiveFds(const Napi::CallbackInfo& info) {
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  std::vector<char> control(CMSG_SPACE(sizeof(int) * kMaxFds));
-  msg.msg_control = control.data();
-  msg.msg_controllen = control.size();
+  // One buffer per thread rather than one allocation per receive (this is on every seqpacket receive).
+  alignas(cmsghdr) static thread_local char control[CMSG_SPACE(sizeof(int) * kMaxFds)];
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
   ssize_t n;
+  Spin spin(info, 4);
   while ((n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC)) < 0) {
     if (errno == EAGAIN && EmptyOk(info, 3)) {
+      if (spin.Again()) continue;
       static_cast<int32_t*>(out)[0] = -1;
       return info.Env().Undefined();
     }
@@ -275,12 +314,6 @@ static Napi::Value SockReceiveFds(const Napi::CallbackInfo& info) {
   o[0] = static_cast<int32_t>(n);
   o[1] = ((msg.msg_flags & MSG_TRUNC) ? 1 : 0) | ((msg.msg_flags & MSG_CTRUNC) ? 2 : 0);
   return fds;
-}
-
-static inline int64_t MonotonicNs() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
 // sockSpinReceive(fd, target, spinNs, peek) → bytes received (0: end of stream, or an empty packet), or -1

@@ -149,13 +149,28 @@ export interface NativeBinding {
   sockSend(fd: number, data: ArrayBufferView): number;
   sockSendTo(fd: number, data: ArrayBufferView, address: string, abstract: boolean): number;
   /** out[0] = length, out[1] = 1 if truncated. Returns the sender: a path, "\0name" (abstract) or undefined. */
-  sockReceive(fd: number, target: ArrayBufferView, out: Int32Array, emptyOk?: boolean): string | undefined;
+  sockReceive(
+    fd: number,
+    target: ArrayBufferView,
+    out: Int32Array,
+    emptyOk?: boolean,
+    spinNs?: number,
+  ): string | undefined;
   /** [pid, uid, gid] */
   sockPeerCred(fd: number): [number, number, number];
   sockSendFds(fd: number, data: ArrayBufferView, fds: Int32Array): number;
   /** out[0] = length, out[1] = bit 0 data truncated | bit 1 descriptors dropped. */
-  /** With emptyOk, EAGAIN is out[0] = -1 (and undefined) rather than an Error; sockReceive too. */
-  sockReceiveFds(fd: number, target: ArrayBufferView, out: Int32Array, emptyOk?: boolean): number[] | undefined;
+  /**
+   * With emptyOk, EAGAIN is out[0] = -1 (and undefined) rather than an Error; with spinNs too, an empty queue is
+   * retried for that long first. sockReceive too.
+   */
+  sockReceiveFds(
+    fd: number,
+    target: ArrayBufferView,
+    out: Int32Array,
+    emptyOk?: boolean,
+    spinNs?: number,
+  ): number[] | undefined;
   /**
    * recv(MSG_DONTWAIT [| MSG_PEEK]) retried for up to spinNs nanoseconds: bytes received (0: end of stream or
    * an empty packet), or -1 when nothing came in time. Other errors throw.

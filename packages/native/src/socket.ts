@@ -131,9 +131,13 @@ const operations = {
     return native.sockSpinReceive(fd, target, spinMicroseconds * 1000, peek);
   },
 
-  /** As `receive`, but undefined when no message is queued (EAGAIN) rather than an Error. */
-  tryReceive(fd: number, target: Uint8Array): SocketReceived | undefined {
-    const from = native.sockReceive(validateFd(fd), validateBytes(target, 'target'), out, true);
+  /**
+   * As `receive`, but undefined when no message is queued (EAGAIN) rather than an Error. With
+   * `spinMicroseconds` (at most one second), an empty queue is polled that long first (recv retried with
+   * sched_yield between attempts, as `spinReceive`), and what comes is read by the same call.
+   */
+  tryReceive(fd: number, target: Uint8Array, spinMicroseconds = 0): SocketReceived | undefined {
+    const from = native.sockReceive(validateFd(fd), validateBytes(target, 'target'), out, true, spinMicroseconds * 1000);
     if (out[0] === -1) return undefined;
     const result: SocketReceived = { length: out[0]!, truncated: out[1] === 1 };
     if (from !== undefined) result.from = fromNative(from);
@@ -191,9 +195,12 @@ export function receiveFds(fd: number, target: Uint8Array): FdsReceived {
   return { length: out[0]!, fds, truncated: out[1] !== 0 };
 }
 
-/** As `receiveFds`, but undefined when no message is queued (EAGAIN) rather than an Error. */
-export function tryReceiveFds(fd: number, target: Uint8Array): FdsReceived | undefined {
-  const fds = native.sockReceiveFds(validateFd(fd), validateBytes(target, 'target'), out, true);
+/**
+ * As `receiveFds`, but undefined when no message is queued (EAGAIN) rather than an Error. `spinMicroseconds`
+ * as `socket.tryReceive`.
+ */
+export function tryReceiveFds(fd: number, target: Uint8Array, spinMicroseconds = 0): FdsReceived | undefined {
+  const fds = native.sockReceiveFds(validateFd(fd), validateBytes(target, 'target'), out, true, spinMicroseconds * 1000);
   if (fds === undefined) return undefined;
   return { length: out[0]!, fds, truncated: out[1] !== 0 };
 }

@@ -259,4 +259,29 @@ describe('spinReceive, tryReceive, tryReceiveFds', () => {
     expect(socket.tryReceive(d, target)).toEqual({ length: 2, truncated: false });
     expect(() => socket.tryReceive(999_999, target)).toThrow(expect.objectContaining({ code: 'EBADF' }));
   });
+
+  it('with spinMicroseconds, tryReceive and tryReceiveFds spin for a packet and read it in the same call', async () => {
+    for (const kind of ['seqpacket', 'dgram'] as const) {
+      const [a, b] = pair(kind);
+      const target = new Uint8Array(16);
+      const read = (spin: number) =>
+        kind === 'seqpacket' ? tryReceiveFds(b, target, spin)?.length : socket.tryReceive(b, target, spin)?.length;
+      // Nothing comes: the call returns undefined once its bound has passed, not before.
+      const start = performance.now();
+      expect(read(3000)).toBeUndefined();
+      expect(performance.now() - start).toBeGreaterThanOrEqual(3);
+      // A packet that another thread sends while the call spins is read by it (the spin is bounded by 1 s).
+      const { Worker } = await import('node:worker_threads');
+      const flag = new Int32Array(new SharedArrayBuffer(4));
+      const worker = new Worker(new URL('./fixtures/socket-late-sender.mjs', import.meta.url), {
+        workerData: { fd: a, flag: flag.buffer },
+      });
+      defer(() => worker.terminate().then(() => undefined));
+      await within(new Promise((resolve) => worker.once('online', resolve)), 5000, 'worker online');
+      Atomics.store(flag, 0, 1);
+      Atomics.notify(flag, 0);
+      expect(read(1_000_000)).toBe(3);
+      expect(read(0)).toBeUndefined();
+    }
+  });
 });

@@ -102,7 +102,7 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
     this.#maxMessageBytes = o.maxMessageBytes;
     this.#buffer = Buffer.allocUnsafeSlow(o.maxMessageBytes + 1);
     this.#claim = address?.kind === 'path' ? claimFile(address.name) : undefined;
-    if (o.spinMicroseconds > 0) this.#spin = new PacketSpin(fd, o.spinMicroseconds);
+    if (o.spinMicroseconds > 0) this.#spin = new PacketSpin(o.spinMicroseconds);
     this.#watcher = new FdWatcher(fd, (events) => {
       if (events.error) {
         this.#inbox.end(fromSystemError('poll datagram socket', events.error));
@@ -189,21 +189,13 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
   receive(options?: ReceiveOptions): Promise<Datagram<T>> {
     if (this.#closed) return Promise.reject(new ClosedError('datagram socket'));
     if (this.#inbox.waiting === 0) {
-      const item = this.#readOne() ?? this.#spinRead();
+      // One call reads what waits, or spins (see `spinMicroseconds`) and reads what comes.
+      const item = this.#spin === undefined ? this.#readOne() : this.#spin.read((us) => this.#readOne(us));
       if (item !== undefined) return item instanceof Failed ? Promise.reject(item.error) : Promise.resolve(item);
     }
     const waiting = this.#inbox.receive('receive', options).then(unwrap);
     this.#watch();
     return waiting;
-  }
-
-  /** Spins on the socket (see `spinMicroseconds`), then reads what came; undefined when nothing did. */
-  #spinRead(): Datagram<T> | Failed | undefined {
-    try {
-      return this.#spin?.run() === true ? this.#readOne() : undefined;
-    } catch (error) {
-      return new Failed(fromSystemError('receive on a datagram socket', error));
-    }
   }
 
   /** The next datagram if one is waiting. */
@@ -313,12 +305,12 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
     }
   }
 
-  /** One datagram from the kernel, or undefined when none is queued. */
-  #readOne(): Datagram<T> | Failed | undefined {
+  /** One datagram from the kernel, or undefined when none is queued (within `spinMicroseconds`). */
+  #readOne(spinMicroseconds = 0): Datagram<T> | Failed | undefined {
     let got;
     try {
       // undefined when the queue is empty: no Error built for the EAGAIN
-      got = sock.tryReceive(this.#fd, this.#buffer);
+      got = sock.tryReceive(this.#fd, this.#buffer, spinMicroseconds);
     } catch (error) {
       return new Failed(fromSystemError('receive on a datagram socket', error));
     }

@@ -21,6 +21,7 @@ import {
   socketPair,
   sendFds,
   tryReceiveFds,
+  type FdsReceived,
   type PeerCredentials,
 } from '@ipcx/native';
 import { codecOption, type ConnectedOptions } from './internal/options.js';
@@ -148,7 +149,7 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
     this.#buffer = Buffer.allocUnsafeSlow(o.maxMessageBytes + 1);
     this.peer = peer as P;
     this.#onGone = onGone;
-    this.#spin = new PacketSpin(fd, o.spinMicroseconds);
+    this.#spin = new PacketSpin(o.spinMicroseconds);
     this.#watcher = new FdWatcher(fd, (events) => {
       if (events.error) this.#fail(fromSystemError('poll seqpacket socket', events.error));
       else {
@@ -308,16 +309,21 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
     return this.#inbox.receive('receive', options);
   }
 
-  /** Spins on the socket (see `spinMicroseconds`) when nobody waits already; true once a message is buffered. */
+  /**
+   * Spins on the socket (see `spinMicroseconds`) when nobody waits already, reading the packet that comes in
+   * the same call; true once a message is buffered.
+   */
   #spinRead(): boolean {
-    if (this.#inbox.waiting > 0 || this.#end.ended || this.#released) return false;
+    if (this.#inbox.waiting > 0 || this.#end.ended || this.#released || !this.#roomToRead()) return false;
+    let got: FdsReceived | undefined;
     try {
-      if (!this.#spin.run()) return false;
+      got = this.#spin.read((spinMicroseconds) => tryReceiveFds(this.#fd, this.#buffer, spinMicroseconds));
     } catch (error) {
       this.#fail(fromSystemError('receive on a seqpacket socket', error));
       return false;
     }
-    this.#read();
+    if (got === undefined) return false;
+    this.#accept(got);
     return this.#inbox.size > 0;
   }
 
@@ -381,7 +387,7 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
 
   #read(): void {
     while (!this.#end.local && !this.#end.ended && this.#roomToRead()) {
-      let got;
+      let got: FdsReceived | undefined;
       try {
         // undefined when the queue is empty: no Error built for the EAGAIN that ends every drain
         got = tryReceiveFds(this.#fd, this.#buffer);
@@ -389,45 +395,50 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
         this.#fail(fromSystemError('receive on a seqpacket socket', error));
         return;
       }
-      if (got === undefined) return;
-      if (got.length === 0 && got.fds.length === 0) {
-        // A zero-length read is all the kernel says, whether the peer closed or its process was killed: the
-        // peer's pid tells them apart (see StreamChannel), and a peer that died is PeerGoneError.
-        this.#fail(
-          peerProcessDied(this.peer)
-            ? new PeerGoneError('peer (its process died)')
-            : new ClosedError('channel (closed by the peer)'),
-          'it closed the connection',
-        );
-        return;
-      }
-      // The buffer has one byte more than the limit: a packet that fills it is over the limit.
-      if (got.truncated || got.length > this.#maxMessageBytes) {
-        closeFds(got.fds);
-        const size = got.length > this.#maxMessageBytes ? `more than ${this.#maxMessageBytes}` : String(got.length);
-        this.#fail(
-          new TooLargeError(
-            `incoming message (${size} bytes, or descriptors beyond the limit)`,
-            undefined,
-            this.#maxMessageBytes,
-          ),
-        );
-        return;
-      }
-      let message: T;
-      try {
-        // The buffer is reused for the next packet: the codec must copy what it keeps.
-        message = this.#codec.decode(this.#buffer.subarray(0, got.length), true);
-      } catch (error) {
-        closeFds(got.fds);
-        this.#fail(
-          isIpcError(error) ? error : new BadFrameError('the codec could not decode a packet', { cause: error }),
-        );
-        return;
-      }
-      if (this.#inbox.waiting === 0) this.#sizes.push(got.length);
-      this.#inbox.push(got.fds.length > 0 ? new Attached(message, got.fds) : message);
+      if (got === undefined || !this.#accept(got)) return;
     }
+  }
+
+  /** Decodes a packet read into the buffer and queues it for `receive`; false when it ended the channel. */
+  #accept(got: FdsReceived): boolean {
+    if (got.length === 0 && got.fds.length === 0) {
+      // A zero-length read is all the kernel says, whether the peer closed or its process was killed: the
+      // peer's pid tells them apart (see StreamChannel), and a peer that died is PeerGoneError.
+      this.#fail(
+        peerProcessDied(this.peer)
+          ? new PeerGoneError('peer (its process died)')
+          : new ClosedError('channel (closed by the peer)'),
+        'it closed the connection',
+      );
+      return false;
+    }
+    // The buffer has one byte more than the limit: a packet that fills it is over the limit.
+    if (got.truncated || got.length > this.#maxMessageBytes) {
+      closeFds(got.fds);
+      const size = got.length > this.#maxMessageBytes ? `more than ${this.#maxMessageBytes}` : String(got.length);
+      this.#fail(
+        new TooLargeError(
+          `incoming message (${size} bytes, or descriptors beyond the limit)`,
+          undefined,
+          this.#maxMessageBytes,
+        ),
+      );
+      return false;
+    }
+    let message: T;
+    try {
+      // The buffer is reused for the next packet: the codec must copy what it keeps.
+      message = this.#codec.decode(this.#buffer.subarray(0, got.length), true);
+    } catch (error) {
+      closeFds(got.fds);
+      this.#fail(
+        isIpcError(error) ? error : new BadFrameError('the codec could not decode a packet', { cause: error }),
+      );
+      return false;
+    }
+    if (this.#inbox.waiting === 0) this.#sizes.push(got.length);
+    this.#inbox.push(got.fds.length > 0 ? new Attached(message, got.fds) : message);
+    return true;
   }
 
   #roomToRead(): boolean {

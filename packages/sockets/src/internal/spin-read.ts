@@ -157,31 +157,26 @@ export class StreamSpin {
 }
 
 /**
- * The spin of a packet socket's receive (seqpacket, datagram): peeks at the descriptor until a packet is
- * there (recv with MSG_PEEK | MSG_DONTWAIT: nothing is consumed, so the channel's own reader, which needs
- * recvmsg for descriptors and addresses, reads it). True when something is there to read (a packet, or the
- * peer's end). A pending socket error is thrown: the kernel reports it once, even to a peek, so the caller
- * must fail with it as its reader would.
+ * The spin of a packet socket's receive (seqpacket, datagram): the channel's own read, called with the
+ * microseconds it may spin for (recvmsg with MSG_DONTWAIT retried natively, with sched_yield between
+ * attempts, until a packet comes; see `socket.tryReceive`), so that the packet found is read by the same
+ * call: one syscall per message when a peer answers within the spin. While the policy skips, it reads once.
  */
 export class PacketSpin {
   readonly policy: SpinPolicy;
-  readonly #probe = Buffer.allocUnsafeSlow(1);
 
-  constructor(
-    private readonly fd: number,
-    max: number,
-  ) {
+  constructor(max: number) {
     this.policy = new SpinPolicy(max);
   }
 
-  /** Spins (or, while the policy skips, looks once); true when something is there to read. */
-  run(): boolean {
+  /** Calls `read` with the spin's budget (0: read once); what it read, or undefined when nothing came. */
+  read<R>(read: (spinMicroseconds: number) => R | undefined): R | undefined {
     const budget = this.policy.budget();
-    const ready = sock.spinReceive(this.fd, this.#probe, budget, true) >= 0;
+    const got = read(budget);
     if (budget > 0) {
-      if (ready) this.policy.hit();
-      else this.policy.miss();
+      if (got === undefined) this.policy.miss();
+      else this.policy.hit();
     }
-    return ready;
+    return got;
   }
 }
