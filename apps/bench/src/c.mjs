@@ -24,6 +24,10 @@ export const C_MECHANISMS = [
   },
   { id: 'c-pipe', program: 'pipe', label: 'C: pipe' },
   { id: 'c-unix-stream', program: 'unix_stream', label: 'C: Unix stream socket' },
+  // The receiver spins as ipcx's socket channels do (c/sock_spin.h): the floor of a spinning socket transport.
+  { id: 'c-unix-stream-spin', program: 'unix_stream_spin', label: 'C: Unix stream socket, spinning recv' },
+  { id: 'c-seqpacket-spin', program: 'seqpacket_spin', label: 'C: Unix seqpacket socket, spinning recv' },
+  { id: 'c-tcp-spin', program: 'tcp_spin', label: 'C: TCP loopback, spinning recv' },
   { id: 'c-unix-dgram', program: 'unix_dgram', label: 'C: Unix datagram socket' },
   { id: 'c-mq', program: 'mq', label: 'C: POSIX mq' },
   { id: 'c-mq-spin', program: 'mq_spin', label: 'C: POSIX mq, spin' },

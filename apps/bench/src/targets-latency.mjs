@@ -4,6 +4,16 @@
 // issue 15's 1.2x) and idle CPU are judged in their own sections (src/sections.mjs).
 const PROCESS_SEND = [['process-send-json/raw'], ['process-send-advanced/raw']];
 
+// Beside each socket target, the channel against the C ping-pong whose receiver spins as the channels do
+// (c/sock_spin.h): the kernel's limit for a spinning socket transport, so the report shows how much of the
+// distance to 1/5 of process.send is ours and how much is the syscalls'.
+const floorTarget = (row, name, cRow, cName) => ({
+  text: `${name}: 64 B round trip (p50) within 2x of the C ${cName} ping-pong with a spinning recv`,
+  ours: [row, 64, 'rtt'],
+  theirs: [[cRow]],
+  atMost: 2,
+});
+
 const socketTargets = (row, name, bound, fraction) => [
   {
     text: `${name}: 64 B round trip (p50) at most ${fraction} of process.send's (best of json, advanced)`,
@@ -21,8 +31,11 @@ const socketTargets = (row, name, bound, fraction) => [
 
 export const LATENCY_TARGETS = [
   ...socketTargets('unix-stream/raw', 'Unix stream channel', 0.2, '1/5'),
+  floorTarget('unix-stream/raw', 'Unix stream channel', 'c-unix-stream-spin/raw', 'Unix stream'),
   ...socketTargets('unix-seqpacket/raw', 'Unix seqpacket channel', 0.2, '1/5'),
+  floorTarget('unix-seqpacket/raw', 'Unix seqpacket channel', 'c-seqpacket-spin/raw', 'Unix seqpacket'),
   ...socketTargets('tcp/raw', 'TCP channel', 0.333, '1/3'),
+  floorTarget('tcp/raw', 'TCP channel', 'c-tcp-spin/raw', 'TCP loopback'),
   {
     text: 'MqChannel with `await receive()`: 64 B messages/s ahead of the NATS client through its broker',
     ours: ['mq~receive/raw', 64, 'throughput'],
