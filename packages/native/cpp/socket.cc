@@ -134,6 +134,30 @@ static Napi::Value SockSend(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(n));
 }
 
+// sockTrySend(fd, bytes) → bytes sent, or -errno (EAGAIN: the buffer is full; EPIPE, ECONNRESET: the peer is
+// gone; ENOTSOCK: not a socket). send(2) with MSG_DONTWAIT | MSG_NOSIGNAL, building no Error: a caller that
+// writes a node:net socket's descriptor directly hands anything but a whole write back to node:net, which
+// reports errors its own way. Plain Node-API like sockSpinReceive: it is on every stream channel's flush.
+static napi_value SockTrySend(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr);
+  int32_t fd;
+  uint8_t* data;
+  size_t len;
+  if (argc < 2) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "sockTrySend(fd, bytes)");
+    return nullptr;
+  }
+  if (!FastArgs(env, argv, &fd, &data, &len)) return nullptr;
+  ssize_t n;
+  while ((n = send(fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 && errno == EINTR) {
+  }
+  napi_value result;
+  napi_create_double(env, n >= 0 ? static_cast<double>(n) : -static_cast<double>(errno), &result);
+  return result;
+}
+
 static Napi::Value SockSendTo(const Napi::CallbackInfo& info) {
   int32_t fd;
   uint8_t* data;
@@ -377,6 +401,11 @@ void InitSocket(Napi::Env env, Napi::Object exports) {
   exports.Set("sockListen", Napi::Function::New(env, SockListen, "sockListen"));
   exports.Set("sockAccept", Napi::Function::New(env, SockAccept, "sockAccept"));
   exports.Set("sockSend", Napi::Function::New(env, SockSend, "sockSend"));
+  {
+    napi_value fn;
+    napi_create_function(env, "sockTrySend", NAPI_AUTO_LENGTH, SockTrySend, nullptr, &fn);
+    exports.Set("sockTrySend", Napi::Value(env, fn));
+  }
   exports.Set("sockSendTo", Napi::Function::New(env, SockSendTo, "sockSendTo"));
   exports.Set("sockReceive", Napi::Function::New(env, SockReceive, "sockReceive"));
   exports.Set("sockPeerCred", Napi::Function::New(env, SockPeerCred, "sockPeerCred"));

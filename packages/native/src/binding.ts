@@ -147,6 +147,8 @@ export interface NativeBinding {
   sockListen(fd: number, backlog: number): void;
   sockAccept(fd: number): number;
   sockSend(fd: number, data: ArrayBufferView): number;
+  /** Bytes sent, or -errno; never throws for a failed send. */
+  sockTrySend(fd: number, data: ArrayBufferView): number;
   sockSendTo(fd: number, data: ArrayBufferView, address: string, abstract: boolean): number;
   /** out[0] = length, out[1] = 1 if truncated. Returns the sender: a path, "\0name" (abstract) or undefined. */
   sockReceive(

@@ -111,6 +111,16 @@ const operations = {
     return native.sockSendTo(fd, bytes, a, abstract);
   },
 
+  /**
+   * Sends without waiting and without building an Error: the bytes sent (possibly fewer than `data` on a
+   * stream socket), or a negative errno (`-os.constants.errno.EAGAIN` when the buffer is full, `-EPIPE` or
+   * `-ECONNRESET` when the peer is gone, `-ENOTSOCK`). MSG_DONTWAIT | MSG_NOSIGNAL, so it also works on a
+   * descriptor libuv polls, such as a `node:net` socket's, while nothing written through node:net is pending.
+   */
+  trySend(fd: number, data: Uint8Array): number {
+    return native.sockTrySend(fd, data);
+  },
+
   /** Receives one message into target. EAGAIN when none. On seqpacket, length 0 with no sender means the peer closed. */
   receive(fd: number, target: Uint8Array): SocketReceived {
     const from = native.sockReceive(validateFd(fd), validateBytes(target, 'target'), out);

@@ -1,6 +1,6 @@
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
@@ -220,6 +220,35 @@ describe('descriptor passing', () => {
     sendFds(a, enc.encode('0'), []);
     expect(receiveFds(b, new Uint8Array(4))).toEqual({ length: 1, fds: [], truncated: false });
     expect(() => sendFds(a, enc.encode('x'), Array(254).fill(x))).toThrow(RangeError);
+  });
+});
+
+describe('trySend', () => {
+  it('returns the bytes sent, or a negative errno without throwing', () => {
+    const { errno } = constants;
+    const [a, b] = socketPair('stream');
+    let bOpen = true;
+    defer(() => {
+      socket.close(a);
+      if (bOpen) socket.close(b);
+    });
+    expect(socket.trySend(a, enc.encode('hello'))).toBe(5);
+    const target = new Uint8Array(16);
+    expect(socket.spinReceive(b, target, 0)).toBe(5);
+    // Fill the buffer: the kernel takes part of the last chunk, then nothing (EAGAIN).
+    const chunk = new Uint8Array(64 * 1024);
+    let sent = 0;
+    let last = 0;
+    for (let i = 0; i < 10_000 && (last = socket.trySend(a, chunk)) > 0; i++) sent += last;
+    expect(sent).toBeGreaterThan(0);
+    expect(last).toBe(-errno.EAGAIN);
+    socket.close(b);
+    bOpen = false;
+    expect([-errno.EPIPE, -errno.ECONNRESET]).toContain(socket.trySend(a, chunk));
+    const dir = tempDir();
+    const file = openSync(join(dir, 'not-a-socket'), 'w');
+    defer(() => closeSync(file));
+    expect(socket.trySend(file, chunk)).toBe(-errno.ENOTSOCK);
   });
 });
 

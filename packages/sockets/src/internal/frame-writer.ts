@@ -1,6 +1,9 @@
 import type { Socket } from 'node:net';
 import { TooLargeError, type Codec } from '@ipcx/core';
 import { FRAME_HEADER_BYTES } from '@ipcx/core/transport';
+import { socket as sock } from '@ipcx/native';
+import { constants } from 'node:os';
+import { socketFd } from './socket-fd.js';
 
 /** Bytes a batch starts with, and the size at which it is written at once rather than at the end of the tick. */
 const BATCH_BYTES = 64 * 1024;
@@ -15,19 +18,32 @@ const BATCH_BYTES = 64 * 1024;
  *
  * The batch is reused when the kernel took the whole write synchronously (the Writable's length is back to 0,
  * so libuv holds no reference to it); otherwise libuv still points at it and the next batch is a new buffer.
+ *
+ * The write itself skips node:net when it can: while the Writable holds nothing (its length is 0, so every byte
+ * handed to it before is the kernel's already), the batch is sent on the socket's descriptor with one
+ * non-blocking send(2), in order after everything written before. What the kernel does not take (a full
+ * buffer, part of a large batch) and any error go to `socket.write`, which queues the rest and reports errors
+ * as it always does. This saves the Writable's bookkeeping on every flush, which is most of a small message's
+ * cost on the sending side of a round trip or of a wake-up (apps/bench, issue 15). A descriptor that is not a
+ * socket (a pipe, a FIFO) is written through node:net only. `socket.bytesWritten` counts only what node:net
+ * wrote.
  */
 export class FrameWriter {
   #batch: Buffer = Buffer.allocUnsafeSlow(BATCH_BYTES);
   #length = 0;
   #scheduled = false;
+  /** False once the descriptor turned out not to be a socket: then node:net writes everything. */
+  #direct = true;
   readonly #flushTask = (): void => this.flush();
   readonly #afterWrite: (error?: Error | null) => void;
+  readonly #onWritten: () => void;
 
   constructor(
     private readonly socket: Socket,
     private readonly maxFrameBytes: number,
     onWritten: () => void,
   ) {
+    this.#onWritten = onWritten;
     this.#afterWrite = (error) => {
       if (!error) onWritten();
     };
@@ -76,8 +92,19 @@ export class FrameWriter {
       this.#length = 0;
       return;
     }
-    const chunk = this.#batch.subarray(0, this.#length);
+    let chunk = this.#batch.subarray(0, this.#length);
     this.#length = 0;
+    if (this.#direct && socket.writableLength === 0) {
+      const fd = socketFd(socket);
+      const sent = fd < 0 ? 0 : sock.trySend(fd, chunk);
+      if (sent === chunk.length) {
+        // As node:net would after a write: waiting sends may move into the (now empty) batch.
+        process.nextTick(this.#onWritten);
+        return;
+      }
+      if (sent === -constants.errno.ENOTSOCK) this.#direct = false;
+      if (sent > 0) chunk = chunk.subarray(sent);
+    }
     socket.write(chunk, this.#afterWrite);
     if (socket.writableLength !== 0 || this.#batch.length > 4 * BATCH_BYTES) {
       // libuv holds `chunk` until the kernel takes it (or the batch grew for one big message): start a new one.

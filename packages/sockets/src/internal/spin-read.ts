@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { spinOption } from '@ipcx/core/transport';
 import { socket as sock } from '@ipcx/native';
+import { socketFd } from './socket-fd.js';
 
 /**
  * Microseconds a receive spins on the socket before it hands the wait to libuv, by default: the value
@@ -79,11 +80,6 @@ export class SpinPolicy {
 /** Bytes read per attempt while a stream receive spins (a burst larger than this is read by libuv). */
 const SCRATCH_BYTES = 64 * 1024;
 
-/** The handle's descriptor of a node:net socket (libuv's; -1 while it has none, e.g. still connecting). */
-function socketFd(socket: Socket): number {
-  const fd = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
-  return typeof fd === 'number' ? fd : -1;
-}
 
 /**
  * The spin of a stream channel's receive: reads its node:net socket natively (recv with MSG_DONTWAIT on the
