@@ -32,6 +32,7 @@ export {
   type KernelObjectRegistration,
 } from './registry.js';
 export { fromSystemError } from './errors.js';
+export { BusySpin, DEFAULT_SPIN_MICROSECONDS, SpinPolicy, spinCounters, spinUntil } from './spin.js';
 export { errnoError, type ErrnoContext, type ErrnoLimit, type LimitErrno } from './errno.js';
 export {
   checkBoolean,

@@ -1,4 +1,5 @@
 import type { WaitOptions } from './channel.js';
+import { DEFAULT_SPIN_MICROSECONDS } from './spin.js';
 import {
   AbortedError,
   InvalidOptionError,
@@ -45,11 +46,12 @@ export function intervalOption(name: string, ms: number | undefined, fallback: n
 const MAX_SPIN_MICROSECONDS = 1_000_000;
 
 /**
- * Reads a `spinMicroseconds` option (how long a wait may busy-poll before it sleeps): `fallback` when
- * undefined, else a number from 0 to 1 000 000. A spin blocks its thread, so it must be bounded.
+ * Reads a `spinMicroseconds` option (how long a wait may busy-poll before it sleeps): `fallback` (default
+ * DEFAULT_SPIN_MICROSECONDS) when undefined, else a number from 0 to 1 000 000. A spin blocks its thread, so
+ * it must be bounded.
  * @throws InvalidOptionError (a RangeError) on anything else (Infinity would spin forever).
  */
-export function spinOption(value: number | undefined, fallback: number): number {
+export function spinOption(value: number | undefined, fallback = DEFAULT_SPIN_MICROSECONDS): number {
   if (value === undefined) return fallback;
   if (!(typeof value === 'number' && value >= 0 && value <= MAX_SPIN_MICROSECONDS)) {
     throw new InvalidOptionError('spinMicroseconds', value, `a number from 0 to ${MAX_SPIN_MICROSECONDS}`);

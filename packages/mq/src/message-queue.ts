@@ -10,6 +10,7 @@ import {
   iterate,
   lingerOption,
   registerKernelObject,
+  BusySpin,
   spinOption,
   waitFor,
   type KernelObjectRegistration,
@@ -29,7 +30,7 @@ import {
   waitToReceive,
   waitToSend,
 } from './internal/channel-access.js';
-import { Ending, Spin, Waits, countOption, modeOption, octal, type Waiter } from './internal/lifecycle.js';
+import { Ending, Waits, countOption, modeOption, octal, type Waiter } from './internal/lifecycle.js';
 import { checkQueueName, openError } from './internal/limits.js';
 
 /** Queues this process created and has not unlinked: registered with @ipcx/core's registry of kernel objects. */
@@ -153,7 +154,7 @@ export function checkPriority(priority: unknown): number {
 /** Checks every option of a POSIX queue handle before anything is opened or made. */
 export function checkQueueOptions(options: MessageQueueCreateOptions): void {
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
-  spinOption(options.spinMicroseconds, 50);
+  spinOption(options.spinMicroseconds);
   lingerOption(options.lingerTimeout);
   countOption('capacity', options.capacity);
   countOption('maxMessageBytes', options.maxMessageBytes);
@@ -280,7 +281,7 @@ export class MessageQueue implements AsyncIterable<QueueMessage>, AsyncDisposabl
   readonly #sends = new SendQueue<PendingSend>(() => this.#watch());
   readonly #canRead: boolean;
   readonly #canWrite: boolean;
-  readonly #spin: Spin;
+  readonly #spin: BusySpin;
   readonly #lingerMs: number;
   readonly #ending = new Ending();
   #owned = false;
@@ -289,7 +290,7 @@ export class MessageQueue implements AsyncIterable<QueueMessage>, AsyncDisposabl
   constructor(token: typeof construct, name: string, fd: number, options: MessageQueueOptions) {
     if (token !== construct) throw new TypeError('use MessageQueue.create or MessageQueue.open');
     this.name = name;
-    this.#spin = new Spin(spinOption(options.spinMicroseconds, 50));
+    this.#spin = new BusySpin(spinOption(options.spinMicroseconds));
     this.#lingerMs = lingerOption(options.lingerTimeout);
     this.#fd = fd;
     this.#canRead = options.read ?? true;

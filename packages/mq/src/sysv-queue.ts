@@ -15,6 +15,7 @@ import {
   iterate,
   lingerOption,
   registerKernelObject,
+  BusySpin,
   spinOption,
   intervalOption,
   waitFor,
@@ -22,7 +23,7 @@ import {
 } from '@ipcx/core/transport';
 import { sysv, sysvConstants, type SysvMsgStat } from '@ipcx/native';
 import { failReceives, sendsSettled } from './internal/channel-access.js';
-import { Ending, Spin, Waits, countOption, modeOption, type Waiter } from './internal/lifecycle.js';
+import { Ending, Waits, countOption, modeOption, type Waiter } from './internal/lifecycle.js';
 
 export type { SysvMsgStat } from '@ipcx/native';
 
@@ -252,7 +253,7 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
   readonly #receivers = new Waits<PendingReceive>();
   readonly #sends = new SendQueue<PendingSend>();
   readonly #pollMs: number;
-  readonly #spin: Spin;
+  readonly #spin: BusySpin;
   readonly #lingerMs: number;
   readonly #ending = new Ending();
   #registration: KernelObjectRegistration | undefined;
@@ -277,7 +278,7 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
     this.maxMessageBytes = Math.min(sysvMaxMessageBytes(), capacity);
     this.#scratch = Buffer.allocUnsafeSlow(this.maxMessageBytes + 1);
     this.#pollMs = intervalOption('pollInterval', options.pollInterval, 20);
-    this.#spin = new Spin(spinOption(options.spinMicroseconds, 50));
+    this.#spin = new BusySpin(spinOption(options.spinMicroseconds));
     this.#lingerMs = lingerOption(options.lingerTimeout);
     if (created) {
       this.#registration = registerKernelObject({
@@ -302,7 +303,7 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
     const target = sysvQueueTarget('SysvMessageQueue.create', options, false, true) as { key: number } | undefined;
     const mode = modeOption(options.mode);
     intervalOption('pollInterval', options.pollInterval, 20);
-    spinOption(options.spinMicroseconds, 50);
+    spinOption(options.spinMicroseconds);
     lingerOption(options.lingerTimeout);
     checkBoolean('exclusive', options.exclusive);
     const bufferBytes = countOption('bufferBytes', options.bufferBytes);
@@ -345,7 +346,7 @@ export class SysvMessageQueue implements AsyncIterable<SysvMessage>, AsyncDispos
     const target = sysvQueueTarget('SysvMessageQueue.open', options, true, false)!;
     const mode = modeOption(options.mode);
     intervalOption('pollInterval', options.pollInterval, 20);
-    spinOption(options.spinMicroseconds, 50);
+    spinOption(options.spinMicroseconds);
     lingerOption(options.lingerTimeout);
     let id: number;
     if ('id' in target) {

@@ -147,7 +147,13 @@ const operations = {
    * sched_yield between attempts, as `spinReceive`), and what comes is read by the same call.
    */
   tryReceive(fd: number, target: Uint8Array, spinMicroseconds = 0): SocketReceived | undefined {
-    const from = native.sockReceive(validateFd(fd), validateBytes(target, 'target'), out, true, spinMicroseconds * 1000);
+    const from = native.sockReceive(
+      validateFd(fd),
+      validateBytes(target, 'target'),
+      out,
+      true,
+      spinMicroseconds * 1000,
+    );
     if (out[0] === -1) return undefined;
     const result: SocketReceived = { length: out[0]!, truncated: out[1] === 1 };
     if (from !== undefined) result.from = fromNative(from);
@@ -210,7 +216,13 @@ export function receiveFds(fd: number, target: Uint8Array): FdsReceived {
  * as `socket.tryReceive`.
  */
 export function tryReceiveFds(fd: number, target: Uint8Array, spinMicroseconds = 0): FdsReceived | undefined {
-  const fds = native.sockReceiveFds(validateFd(fd), validateBytes(target, 'target'), out, true, spinMicroseconds * 1000);
+  const fds = native.sockReceiveFds(
+    validateFd(fd),
+    validateBytes(target, 'target'),
+    out,
+    true,
+    spinMicroseconds * 1000,
+  );
   if (fds === undefined) return undefined;
   return { length: out[0]!, fds, truncated: out[1] !== 0 };
 }

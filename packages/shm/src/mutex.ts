@@ -1,3 +1,4 @@
+import { spinUntil } from '@ipcx/core/transport';
 import type { WaitOptions } from '@ipcx/core';
 import { intervalOption } from '@ipcx/core/transport';
 import {
@@ -7,7 +8,6 @@ import {
   checkSyncWait,
   parkAsync,
   parkSync,
-  spinUntil,
   type Park,
   type Sleeper,
 } from './internal/park.js';

@@ -22,6 +22,7 @@ import {
   checkWaitOptions,
   intervalOption,
   lingerOption,
+  BusySpin,
   spinOption,
 } from '@ipcx/core/transport';
 import {
@@ -38,7 +39,7 @@ import {
   storedSize,
 } from './layout.js';
 import { checkMode, handleCodec } from './internal/options.js';
-import { checkBlockingAllowed, spinUntil } from './internal/park.js';
+import { checkBlockingAllowed } from './internal/park.js';
 import { SendPump } from './internal/send-pump.js';
 import { ReceivePump } from './internal/receive-pump.js';
 import { RingReader, RingWriter } from './ring.js';
@@ -100,7 +101,7 @@ export interface ShmChannelInOptions<T = unknown> extends ShmChannelOptions<T> {
 /** Options checked once, before any kernel object exists. */
 interface Resolved<T> {
   codec: Codec<T>;
-  spinMs: number;
+  spinMicroseconds: number;
   checkMs: number;
   lingerMs: number;
 }
@@ -110,7 +111,7 @@ function resolveOptions<T>(options: ShmChannelOptions<T>): Resolved<T> {
   return {
     // encodeInto too: a large message is encoded straight into the ring.
     codec: checkCodec(options.codec, msgpackCodec as Codec<T>),
-    spinMs: spinOption(options.spinMicroseconds, 50) / 1000,
+    spinMicroseconds: spinOption(options.spinMicroseconds),
     checkMs: intervalOption('peerCheckInterval', options.peerCheckInterval, 500),
     lingerMs: lingerOption(options.lingerTimeout),
   };
@@ -159,7 +160,6 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
   readonly #codec: Codec<T>;
   readonly #waker: Waker;
   readonly #inbox = new Inbox<T>();
-  readonly #spinMs: number;
   readonly #parkMs: number;
   readonly #myState: Header;
   readonly #peerState: Header;
@@ -181,7 +181,8 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
   #released = false;
   /** Set once a wait found the peer process dead (across processes). */
   #peerGone: PeerGoneError | undefined;
-  #busy = false;
+  /** The bounded spin of a receive that finds the ring empty, while the channel is busy. */
+  readonly #spinner: BusySpin;
   #held = false;
   #encodeInPlace = false;
   readonly #raw: boolean;
@@ -209,7 +210,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     this.#reader = new RingReader(buffer, ringOffset(capacity, side === 'a' ? 'b' : 'a'), capacity, waker);
     this.#codec = options.codec;
     this.#raw = this.#codec === (rawCodec as Codec<unknown>);
-    this.#spinMs = options.spinMs;
+    this.#spinner = new BusySpin(options.spinMicroseconds);
     this.#myState = side === 'a' ? Header.StateA : Header.StateB;
     this.#peerState = side === 'a' ? Header.StateB : Header.StateA;
     this.#peerPid = side === 'a' ? Header.PidB : Header.PidA;
@@ -573,7 +574,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
       this.#endIfPeerClosed();
       return undefined;
     }
-    this.#busy = true;
+    this.#spinner.busy = true;
     this.#held = true;
     return this.#reader.view();
   }
@@ -724,7 +725,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
       this.#endIfPeerClosed();
       return NO_MESSAGE;
     }
-    this.#busy = true;
+    this.#spinner.busy = true;
     return decodeFrame(this.#reader, this.#codec, this.#raw);
   }
 
@@ -769,11 +770,10 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
    * the last spin that found nothing. So an idle channel spins once, then sleeps until a message comes.
    */
   #spin(): boolean {
-    if (this.#spinMs === 0 || !this.#busy) return false;
-    if (spinUntil(() => this.#reader.hasFrame(), this.#spinMs * 1000)) return true;
-    this.#busy = false;
-    return false;
+    return this.#spinner.until(this.#hasFrame);
   }
+
+  readonly #hasFrame = (): boolean => this.#reader.hasFrame();
 
   readonly #receivePump = new ReceivePump<T>({
     inbox: this.#inbox,

@@ -7,7 +7,7 @@ import {
   type ReceiveOptions,
   type WaitOptions,
 } from '@ipcx/core';
-import { Inbox, fromSystemError, iterate } from '@ipcx/core/transport';
+import { Inbox, SpinPolicy, fromSystemError, iterate } from '@ipcx/core/transport';
 import { SendQueue, checkInteger, checkMode } from '@ipcx/core/transport';
 import { FdWatcher, socket as sock, type SocketAddress } from '@ipcx/native';
 import { resolveUnixAddress, type ResolvedAddress, type UnixAddress } from './address.js';
@@ -15,7 +15,7 @@ import { codecOption, type MessageOptions } from './internal/options.js';
 import { Failed, datagramSendError, decodeDatagram, unwrap } from './internal/datagram.js';
 import { claimFile, type FileClaim } from './internal/owned-files.js';
 import { bindPacketSocket, nativeAddress } from './internal/packet-socket.js';
-import { PacketSpin, spinMicroseconds } from './internal/spin-read.js';
+import { spinMicroseconds } from './internal/spin-read.js';
 
 /**
  * Options of `UnixDatagram.bind` and `UnixDatagram.unbound`. `maxMessageBytes` (default 64 KiB; the kernel's
@@ -92,7 +92,7 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
   #closed = false;
   #watching = { readable: false, writable: false };
   /** The bounded spin of a receive that finds nothing (undefined: never spins). */
-  readonly #spin: PacketSpin | undefined;
+  readonly #spin: SpinPolicy | undefined;
 
   private constructor(fd: number, address: ResolvedAddress | undefined, options: UnixDatagramOptions<T>) {
     const o = datagramDefaults(options);
@@ -102,14 +102,14 @@ export class UnixDatagram<T = unknown> implements AsyncIterable<Datagram<T>>, As
     this.#maxMessageBytes = o.maxMessageBytes;
     this.#buffer = Buffer.allocUnsafeSlow(o.maxMessageBytes + 1);
     this.#claim = address?.kind === 'path' ? claimFile(address.name) : undefined;
-    if (o.spinMicroseconds > 0) this.#spin = new PacketSpin(o.spinMicroseconds);
+    if (o.spinMicroseconds > 0) this.#spin = new SpinPolicy(o.spinMicroseconds);
     this.#watcher = new FdWatcher(fd, (events) => {
       if (events.error) {
         this.#inbox.end(fromSystemError('poll datagram socket', events.error));
         return;
       }
       if (events.readable) {
-        if (this.#inbox.waiting > 0) this.#spin?.policy.woke();
+        if (this.#inbox.waiting > 0) this.#spin?.woke();
         this.#read();
       }
       if (events.writable) {

@@ -12,7 +12,7 @@ import {
   type WaitOptions,
   copyBytes,
 } from '@ipcx/core';
-import { AbstractChannel, Inbox, fromSystemError } from '@ipcx/core/transport';
+import { AbstractChannel, Inbox, SpinPolicy, fromSystemError } from '@ipcx/core/transport';
 import { SendQueue, checkInteger, errnoError } from '@ipcx/core/transport';
 import {
   FdWatcher,
@@ -29,7 +29,7 @@ import { ConnectionEnd } from './internal/connection-end.js';
 import { observeEnd } from './internal/observe-end.js';
 import { peerProcessDied } from './internal/peer-exit.js';
 import { SizeQueue } from './internal/size-queue.js';
-import { PacketSpin, spinMicroseconds } from './internal/spin-read.js';
+import { spinMicroseconds } from './internal/spin-read.js';
 
 /** Options of seqpacket channels (`SeqPacketServer`, `SeqPacketSocket`, `SeqPacketChannel.pair`). */
 export interface SeqPacketChannelOptions<T = unknown> extends ConnectedOptions<T> {
@@ -135,7 +135,7 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
    */
   #blocked = false;
   /** The bounded spin of a receive that finds nothing buffered (with spinMicroseconds 0, one look). */
-  readonly #spin: PacketSpin;
+  readonly #spin: SpinPolicy;
 
   /** Adopts a connected seqpacket descriptor (the channel closes it). `onGone` runs once when the connection ends. */
   constructor(fd: number, options: SeqPacketChannelOptions<T> = {}, peer?: P, onGone?: () => void) {
@@ -149,12 +149,12 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
     this.#buffer = Buffer.allocUnsafeSlow(o.maxMessageBytes + 1);
     this.peer = peer as P;
     this.#onGone = onGone;
-    this.#spin = new PacketSpin(o.spinMicroseconds);
+    this.#spin = new SpinPolicy(o.spinMicroseconds);
     this.#watcher = new FdWatcher(fd, (events) => {
       if (events.error) this.#fail(fromSystemError('poll seqpacket socket', events.error));
       else {
         if (events.readable) {
-          if (this.#inbox.waiting > 0) this.#spin.policy.woke();
+          if (this.#inbox.waiting > 0) this.#spin.woke();
           this.#read();
         }
         if (events.writable) {

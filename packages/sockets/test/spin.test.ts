@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ClosedError, PeerGoneError, rawCodec } from '@ipcx/core';
 import { SeqPacketChannel, SeqPacketServer, UnixDatagram, UnixServer, type UnixChannel } from '@ipcx/sockets';
-import { spinCounters } from '../src/internal/spin-read.js';
+import { spinCounters } from '@ipcx/core/transport';
 import { childLines, exited, spawnNode, uniqueNames, within } from './helpers.js';
 
 const names = uniqueNames();

@@ -55,33 +55,6 @@ export class Waits<R extends Waiter<any>> extends Set<R> {
   }
 }
 
-/**
- * A bounded spin before sleeping, only while the queue is busy (the last call did not have to wait): a
- * wake-up through the event loop costs tens of microseconds, a retry one syscall. A spin that fails marks
- * the queue idle, so that waits go straight to sleep until a waiting call is served (`busy = true`).
- */
-export class Spin {
-  busy = false;
-  /** The spin's bound in ms (performance.now() units); 0 never spins. */
-  readonly ms: number;
-
-  constructor(microseconds: number) {
-    this.ms = microseconds / 1000;
-  }
-
-  /** Retries `attempt` until it returns a value other than undefined or the bound passes. */
-  run<T>(attempt: () => T | undefined): T | undefined {
-    if (this.ms === 0 || !this.busy) return undefined;
-    const end = performance.now() + this.ms;
-    do {
-      const got = attempt();
-      if (got !== undefined) return got;
-    } while (performance.now() < end);
-    this.busy = false;
-    return undefined;
-  }
-}
-
 /** Permission bits as people write them: 0600. */
 export const octal = (mode: number): string => `0${(mode & 0o7777).toString(8)}`;
 

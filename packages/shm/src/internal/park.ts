@@ -212,16 +212,3 @@ export function parkSync<T>(
     sliceExpired = woke === 'timed-out';
   }
 }
-
-/**
- * Spins for at most `microseconds` until `ready()`: the one spin of the package (locks' blocking forms,
- * channel and fan-in receivers). Bounded; checks the clock every 32 tries.
- */
-export function spinUntil(ready: () => boolean, microseconds: number): boolean {
-  if (microseconds <= 0) return ready();
-  const end = performance.now() + microseconds / 1000;
-  do {
-    for (let i = 0; i < 32; i++) if (ready()) return true;
-  } while (performance.now() < end);
-  return false;
-}

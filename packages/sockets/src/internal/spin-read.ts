@@ -1,85 +1,15 @@
 import type { Socket } from 'node:net';
-import { spinOption } from '@ipcx/core/transport';
+import { SpinPolicy, spinOption } from '@ipcx/core/transport';
 import { socket as sock } from '@ipcx/native';
 import { socketFd } from './socket-fd.js';
 
-/**
- * Microseconds a receive spins on the socket before it hands the wait to libuv, by default: the value
- * MqChannel and ShmChannel use. Waking a sleeping process costs tens of microseconds on each side of a round
- * trip; a peer that answers within the spin is read at once.
- */
-export const DEFAULT_SPIN_MICROSECONDS = 50;
-
-/** The most receives in a row that skip the spin after spins kept failing (an idle or slow channel). */
-const MAX_SKIP = 63;
-
-/** Checks a `spinMicroseconds` option: 0 to 1 000 000, default {@link DEFAULT_SPIN_MICROSECONDS}. */
+/** Checks a `spinMicroseconds` option: 0 to 1 000 000, default DEFAULT_SPIN_MICROSECONDS (50). */
 export function spinMicroseconds(value: number | undefined): number {
-  return spinOption(value, DEFAULT_SPIN_MICROSECONDS);
-}
-
-/**
- * Counters over every channel of this process, for tests and measurements (a test counts spins rather than
- * timing them): spins started, spins that found something, spins that found nothing, receives that skipped.
- */
-export const spinCounters = { spins: 0, hits: 0, misses: 0, skipped: 0 };
-
-/**
- * When a receive spins, and for how long: the adaptive part of the socket transports' waiting strategy.
- *
- * - A spin lasts at most `max` µs (`spinMicroseconds`); 0 never spins.
- * - A spin that finds a message keeps spinning on (a peer in a conversation answers within the bound).
- * - A spin that finds nothing backs off: the next 1, then 3, 7, … up to 63 receives go straight to libuv, so
- *   an idle channel, or one paced slower than the bound, costs at most one spin per 64 messages.
- * - A wait through libuv that ended within `max` µs (the message came just after the spin gave up) ends the
- *   back-off: the next receive spins again.
- */
-export class SpinPolicy {
-  #skip = 0;
-  #backoff = 0;
-  /** performance.now() when a receive started waiting through libuv after a spin, else 0. */
-  #waitSince = 0;
-
-  constructor(readonly max: number) {}
-
-  /** Microseconds the receive about to wait should spin first; 0 when it should not. */
-  budget(): number {
-    if (this.max === 0) return 0;
-    if (this.#skip > 0) {
-      this.#skip--;
-      spinCounters.skipped++;
-      this.#waitSince = performance.now();
-      return 0;
-    }
-    spinCounters.spins++;
-    return this.max;
-  }
-
-  /** The spin found a message. */
-  hit(): void {
-    spinCounters.hits++;
-    this.#backoff = 0;
-  }
-
-  /** The spin found nothing: the receive now waits through libuv. */
-  miss(): void {
-    spinCounters.misses++;
-    this.#backoff = Math.min(this.#backoff * 2 + 1, MAX_SKIP);
-    this.#skip = this.#backoff;
-    this.#waitSince = performance.now();
-  }
-
-  /** What a receive waited for came through libuv (cheap when nothing was timed). */
-  woke(): void {
-    if (this.#waitSince === 0) return;
-    if ((performance.now() - this.#waitSince) * 1000 < this.max) this.#skip = this.#backoff = 0;
-    this.#waitSince = 0;
-  }
+  return spinOption(value);
 }
 
 /** Bytes read per attempt while a stream receive spins (a burst larger than this is read by libuv). */
 const SCRATCH_BYTES = 64 * 1024;
-
 
 /**
  * The spin of a stream channel's receive: reads its node:net socket natively (recv with MSG_DONTWAIT on the
@@ -149,30 +79,5 @@ export class StreamSpin {
         return false;
       }
     }
-  }
-}
-
-/**
- * The spin of a packet socket's receive (seqpacket, datagram): the channel's own read, called with the
- * microseconds it may spin for (recvmsg with MSG_DONTWAIT retried natively, with sched_yield between
- * attempts, until a packet comes; see `socket.tryReceive`), so that the packet found is read by the same
- * call: one syscall per message when a peer answers within the spin. While the policy skips, it reads once.
- */
-export class PacketSpin {
-  readonly policy: SpinPolicy;
-
-  constructor(max: number) {
-    this.policy = new SpinPolicy(max);
-  }
-
-  /** Calls `read` with the spin's budget (0: read once); what it read, or undefined when nothing came. */
-  read<R>(read: (spinMicroseconds: number) => R | undefined): R | undefined {
-    const budget = this.policy.budget();
-    const got = read(budget);
-    if (budget > 0) {
-      if (got === undefined) this.policy.miss();
-      else this.policy.hit();
-    }
-    return got;
   }
 }
