@@ -3,7 +3,7 @@ import { TooLargeError, type Codec } from '@ipcx/core';
 import { FRAME_HEADER_BYTES } from '@ipcx/core/transport';
 import { socket as sock } from '@ipcx/native';
 import { constants } from 'node:os';
-import { isTcp, socketFd } from './socket-fd.js';
+import { socketFd } from './socket-fd.js';
 
 /** Bytes a batch starts with, and the size at which it is written at once rather than at the end of the tick. */
 const BATCH_BYTES = 64 * 1024;
@@ -25,11 +25,8 @@ const BATCH_BYTES = 64 * 1024;
  * buffer, part of a large batch) and any error go to `socket.write`, which queues the rest and reports errors
  * as it always does. This saves the Writable's bookkeeping on every flush, which is most of a small message's
  * cost on the sending side of a round trip or of a wake-up (apps/bench, issue 15). A descriptor that is not a
- * socket (a pipe, a FIFO) is written through node:net only, and so is TCP: Linux goes on growing a TCP
- * connection's buffers for tens of milliseconds after it first meets backpressure, and with direct writes a
- * TCP channel that `trySend` had just found full took more messages soon after, often enough to fail the
- * conformance cases on a full channel in CI; Unix sockets have fixed buffers. `socket.bytesWritten` counts
- * only what node:net wrote.
+ * socket (a pipe, a FIFO) is written through node:net only. `socket.bytesWritten` counts only what node:net
+ * wrote.
  */
 export class FrameWriter {
   #batch: Buffer = Buffer.allocUnsafeSlow(BATCH_BYTES);
@@ -99,8 +96,7 @@ export class FrameWriter {
     this.#length = 0;
     if (this.#direct && socket.writableLength === 0) {
       const fd = socketFd(socket);
-      if (fd >= 0 && isTcp(socket)) this.#direct = false;
-      const sent = fd < 0 || !this.#direct ? 0 : sock.trySend(fd, chunk);
+      const sent = fd < 0 ? 0 : sock.trySend(fd, chunk);
       if (sent === chunk.length) {
         // As node:net would after a write: waiting sends may move into the (now empty) batch.
         process.nextTick(this.#onWritten);

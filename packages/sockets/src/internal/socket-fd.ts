@@ -10,10 +10,3 @@ export function socketFd(socket: Socket): number {
   const fd = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
   return typeof fd === 'number' ? fd : -1;
 }
-
-/** True for a TCP socket (libuv's TCP handle), false for a Unix socket or a pipe; only once it has a handle. */
-export function isTcp(socket: Socket): boolean {
-  return (
-    (socket as unknown as { _handle?: { constructor?: { name?: string } } | null })._handle?.constructor?.name === 'TCP'
-  );
-}
