@@ -154,4 +154,14 @@ bool FastArgs(napi_env env, napi_value* argv, int32_t* fd, uint8_t** data, size_
   return false;
 }
 
+bool ReadFastCall(napi_env env, napi_callback_info cbinfo, size_t min, size_t max, const char* usage, FastCall* call) {
+  call->argc = max;
+  napi_get_cb_info(env, cbinfo, &call->argc, call->argv, nullptr, nullptr);
+  if (call->argc < min) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", usage);
+    return false;
+  }
+  return FastArgs(env, call->argv, &call->fd, &call->data, &call->len);
+}
+
 }  // namespace ipcx

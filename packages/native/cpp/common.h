@@ -37,6 +37,21 @@ bool BytesOf(napi_env env, napi_value value, uint8_t** data, size_t* len);
 bool ArgBytes(const Napi::CallbackInfo& info, size_t i, uint8_t** data, size_t* len);
 /** For plain Node-API hot paths: an fd and a byte view from argv[0..1]; false after throwing a TypeError. */
 bool FastArgs(napi_env env, napi_value* argv, int32_t* fd, uint8_t** data, size_t* len);
+
+/** The arguments of a plain Node-API hot path that takes (fd, bytes, ...): up to `max` of them. */
+struct FastCall {
+  napi_value argv[4];
+  size_t argc = 0;
+  int32_t fd = -1;
+  uint8_t* data = nullptr;
+  size_t len = 0;
+};
+
+/**
+ * Reads up to `max` (at most 4) arguments into `call`, then the fd and bytes (FastArgs). False after throwing a
+ * TypeError: `usage` when fewer than `min` were given.
+ */
+bool ReadFastCall(napi_env env, napi_callback_info cbinfo, size_t min, size_t max, const char* usage, FastCall* call);
 /** A TypedArray of the given kind: pointer to its first element, length in elements. */
 bool ArgTypedArray(const Napi::CallbackInfo& info, size_t i, napi_typedarray_type type, void** data,
                    size_t* length, napi_value* arraybuffer = nullptr);

@@ -32,18 +32,13 @@ static Napi::Value MqOpen(const Napi::CallbackInfo& info) {
 // mqSend(fd, bytes, priority) → true, or false when a non-blocking queue is full (EAGAIN is returned,
 // not thrown: a caller that retries, such as a bounded spin, would otherwise build an Error per attempt).
 static napi_value MqSend(napi_env env, napi_callback_info cbinfo) {
-  size_t argc = 3;
-  napi_value argv[3];
-  napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr);
-  int32_t fd;
-  uint8_t* data;
-  size_t len;
+  FastCall call;
+  if (!ReadFastCall(env, cbinfo, 3, 3, "mqSend(fd, data, priority)", &call)) return nullptr;
+  const int32_t fd = call.fd;
+  uint8_t* const data = call.data;
+  const size_t len = call.len;
   uint32_t prio;
-  if (argc < 3 || !FastArgs(env, argv, &fd, &data, &len)) {
-    if (argc < 3) napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "mqSend(fd, data, priority)");
-    return nullptr;
-  }
-  if (napi_get_value_uint32(env, argv[2], &prio) != napi_ok) {
+  if (napi_get_value_uint32(env, call.argv[2], &prio) != napi_ok) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "priority must be a number");
     return nullptr;
   }
@@ -68,19 +63,13 @@ static napi_value MqSend(napi_env env, napi_callback_info cbinfo) {
 // An optional third argument retries an empty queue that many times in C before answering -1: a bounded
 // spin without a trip through JavaScript per attempt.
 static napi_value MqReceive(napi_env env, napi_callback_info cbinfo) {
-  size_t argc = 3;
-  napi_value argv[3];
-  napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr);
-  int32_t fd;
-  uint8_t* data;
-  size_t len;
-  if (argc < 2) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "mqReceive(fd, target, attempts?)");
-    return nullptr;
-  }
-  if (!FastArgs(env, argv, &fd, &data, &len)) return nullptr;
+  FastCall call;
+  if (!ReadFastCall(env, cbinfo, 2, 3, "mqReceive(fd, target, attempts?)", &call)) return nullptr;
+  const int32_t fd = call.fd;
+  uint8_t* const data = call.data;
+  const size_t len = call.len;
   int32_t attempts = 1;
-  if (argc >= 3 && napi_get_value_int32(env, argv[2], &attempts) != napi_ok) {
+  if (call.argc >= 3 && napi_get_value_int32(env, call.argv[2], &attempts) != napi_ok) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "attempts must be a number");
     return nullptr;
   }

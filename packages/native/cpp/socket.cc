@@ -139,19 +139,10 @@ static Napi::Value SockSend(const Napi::CallbackInfo& info) {
 // writes a node:net socket's descriptor directly hands anything but a whole write back to node:net, which
 // reports errors its own way. Plain Node-API like sockSpinReceive: it is on every stream channel's flush.
 static napi_value SockTrySend(napi_env env, napi_callback_info cbinfo) {
-  size_t argc = 2;
-  napi_value argv[2];
-  napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr);
-  int32_t fd;
-  uint8_t* data;
-  size_t len;
-  if (argc < 2) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "sockTrySend(fd, bytes)");
-    return nullptr;
-  }
-  if (!FastArgs(env, argv, &fd, &data, &len)) return nullptr;
+  FastCall call;
+  if (!ReadFastCall(env, cbinfo, 2, 2, "sockTrySend(fd, bytes)", &call)) return nullptr;
   ssize_t n;
-  while ((n = send(fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 && errno == EINTR) {
+  while ((n = send(call.fd, call.data, call.len, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 && errno == EINTR) {
   }
   napi_value result;
   napi_create_double(env, n >= 0 ? static_cast<double>(n) : -static_cast<double>(errno), &result);
@@ -348,21 +339,15 @@ static Napi::Value SockReceiveFds(const Napi::CallbackInfo& info) {
 // spinNs <= 0 tries once. Errors other than EAGAIN throw (a reset is reported once by the kernel, so the caller
 // must not drop it). Plain Node-API like mqReceive: it is on the hot path of every spinning receive.
 static napi_value SockSpinReceive(napi_env env, napi_callback_info cbinfo) {
-  size_t argc = 4;
-  napi_value argv[4];
-  napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr);
-  int32_t fd;
-  uint8_t* data;
-  size_t len;
+  FastCall call;
+  if (!ReadFastCall(env, cbinfo, 3, 4, "sockSpinReceive(fd, target, spinNs, peek?)", &call)) return nullptr;
+  const int32_t fd = call.fd;
+  uint8_t* const data = call.data;
+  const size_t len = call.len;
   double spinNs;
   bool peek = false;
-  if (argc < 3) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "sockSpinReceive(fd, target, spinNs, peek?)");
-    return nullptr;
-  }
-  if (!FastArgs(env, argv, &fd, &data, &len)) return nullptr;
-  if (napi_get_value_double(env, argv[2], &spinNs) != napi_ok || spinNs != spinNs ||
-      (argc >= 4 && napi_get_value_bool(env, argv[3], &peek) != napi_ok)) {
+  if (napi_get_value_double(env, call.argv[2], &spinNs) != napi_ok || spinNs != spinNs ||
+      (call.argc >= 4 && napi_get_value_bool(env, call.argv[3], &peek) != napi_ok)) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "spinNs must be a number, peek a boolean");
     return nullptr;
   }
