@@ -175,17 +175,17 @@ static inline int64_t MonotonicNs() {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
-// The bounded spin of a receive that found the queue empty (the optional spinNs argument at index i of
-// sockReceive and sockReceiveFds): true while the caller should retry. The first call starts the clock. Yields
-// between attempts, as SockSpinReceive does (why: see there). At most one second, whatever the caller asks.
+// The bounded spin of a receive that found the socket empty (sockSpinReceive, and the optional spinNs argument
+// of sockReceive and sockReceiveFds): Again() is true while the caller should retry; the first call starts the
+// clock. At most one second, whatever the caller asks: a spin blocks the thread. Yields rather than only
+// pausing between attempts: on an oversubscribed machine (more runnable tasks than vCPUs) a spin that keeps
+// its CPU starves the very peer it waits for (measured: 80% of spins missed, round trips 3.5x slower); with
+// nothing else runnable, sched_yield returns at once.
 class Spin {
  public:
-  Spin(const Napi::CallbackInfo& info, size_t i) {
-    if (info.Length() > i && info[i].IsNumber()) {
-      double ns = info[i].As<Napi::Number>().DoubleValue();
-      budget_ = ns != ns || ns <= 0 ? 0 : ns > 1e9 ? 1000000000 : static_cast<int64_t>(ns);
-    }
-  }
+  explicit Spin(double ns) : budget_(ns != ns || ns <= 0 ? 0 : ns > 1e9 ? 1000000000 : static_cast<int64_t>(ns)) {}
+  Spin(const Napi::CallbackInfo& info, size_t i)
+      : Spin(info.Length() > i && info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : 0) {}
   bool Again() {
     if (budget_ <= 0) return false;
     int64_t now = MonotonicNs();
@@ -335,7 +335,7 @@ static Napi::Value SockReceiveFds(const Napi::CallbackInfo& info) {
 // when nothing came within spinNs nanoseconds. recv(2) with MSG_DONTWAIT (so it never blocks, whatever the
 // descriptor's O_NONBLOCK, e.g. a node:net socket's fd that libuv also reads), retried in C until the
 // deadline: a bounded spin without a trip through JavaScript per attempt. With `peek` (MSG_PEEK) nothing is
-// consumed: it tells a packet socket's reader (which needs recvmsg for descriptors) that something is there.
+// consumed: it only says that something is there.
 // spinNs <= 0 tries once. Errors other than EAGAIN throw (a reset is reported once by the kernel, so the caller
 // must not drop it). Plain Node-API like mqReceive: it is on the hot path of every spinning receive.
 static napi_value SockSpinReceive(napi_env env, napi_callback_info cbinfo) {
@@ -351,10 +351,8 @@ static napi_value SockSpinReceive(napi_env env, napi_callback_info cbinfo) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "spinNs must be a number, peek a boolean");
     return nullptr;
   }
-  // At most one second, whatever the caller asks: a spin blocks the thread.
-  int64_t budget = spinNs > 1e9 ? 1000000000 : static_cast<int64_t>(spinNs);
   int flags = MSG_DONTWAIT | (peek ? MSG_PEEK : 0);
-  int64_t deadline = 0;
+  Spin spin(spinNs);
   ssize_t n;
   for (;;) {
     n = recv(fd, data, len, flags);
@@ -364,14 +362,7 @@ static napi_value SockSpinReceive(napi_env env, napi_callback_info cbinfo) {
       napi_throw(env, MakeErrnoError(env, errno, "recv"));
       return nullptr;
     }
-    if (budget <= 0) break;
-    int64_t now = MonotonicNs();
-    if (deadline == 0) deadline = now + budget;
-    else if (now >= deadline) break;
-    // Yield rather than only pause: on an oversubscribed machine (more runnable tasks than vCPUs) a spin that
-    // keeps its CPU starves the very peer it waits for (measured: 80% of spins missed, round trips 3.5x
-    // slower); with nothing else runnable, sched_yield returns at once.
-    sched_yield();
+    if (!spin.Again()) break;
   }
   napi_value result;
   napi_create_double(env, n >= 0 ? static_cast<double>(n) : -1.0, &result);

@@ -8,14 +8,13 @@ import {
   type WaitOptions,
 } from '@ipcx/core';
 import { Inbox, SpinPolicy, fromSystemError, iterate } from '@ipcx/core/transport';
-import { SendQueue, checkInteger, checkMode } from '@ipcx/core/transport';
+import { SendQueue, checkInteger, checkMode, spinOption } from '@ipcx/core/transport';
 import { FdWatcher, socket as sock, type SocketAddress } from '@ipcx/native';
 import { resolveUnixAddress, type ResolvedAddress, type UnixAddress } from './address.js';
 import { codecOption, type MessageOptions } from './internal/options.js';
 import { Failed, datagramSendError, decodeDatagram, unwrap } from './internal/datagram.js';
 import { claimFile, type FileClaim } from './internal/owned-files.js';
 import { bindPacketSocket, nativeAddress } from './internal/packet-socket.js';
-import { spinMicroseconds } from './internal/spin-read.js';
 
 /**
  * Options of `UnixDatagram.bind` and `UnixDatagram.unbound`. `maxMessageBytes` (default 64 KiB; the kernel's
@@ -351,7 +350,7 @@ function datagramDefaults<T>(options: UnixDatagramOptions<T>): {
       min: 0,
       max: 64 * 1024 * 1024,
     }),
-    spinMicroseconds: spinMicroseconds(options.spinMicroseconds),
+    spinMicroseconds: spinOption(options.spinMicroseconds),
   };
 }
 

@@ -13,7 +13,7 @@ import {
   copyBytes,
 } from '@ipcx/core';
 import { AbstractChannel, Inbox, SpinPolicy, fromSystemError } from '@ipcx/core/transport';
-import { SendQueue, checkInteger, errnoError } from '@ipcx/core/transport';
+import { SendQueue, checkInteger, errnoError, spinOption } from '@ipcx/core/transport';
 import {
   FdWatcher,
   peerCredentials,
@@ -29,7 +29,6 @@ import { ConnectionEnd } from './internal/connection-end.js';
 import { observeEnd } from './internal/observe-end.js';
 import { peerProcessDied } from './internal/peer-exit.js';
 import { SizeQueue } from './internal/size-queue.js';
-import { spinMicroseconds } from './internal/spin-read.js';
 
 /** Options of seqpacket channels (`SeqPacketServer`, `SeqPacketSocket`, `SeqPacketChannel.pair`). */
 export interface SeqPacketChannelOptions<T = unknown> extends ConnectedOptions<T> {
@@ -84,7 +83,7 @@ export function seqPacketDefaults<T>(options: SeqPacketChannelOptions<T> = {}): 
       default: 32,
       min: 1,
     }),
-    spinMicroseconds: spinMicroseconds(options.spinMicroseconds),
+    spinMicroseconds: spinOption(options.spinMicroseconds),
   };
 }
 

@@ -23,14 +23,14 @@ import {
   MAX_FRAME_LENGTH,
   fromSystemError,
 } from '@ipcx/core/transport';
-import { SendQueue, checkInteger, lingerOption } from '@ipcx/core/transport';
+import { SendQueue, checkInteger, lingerOption, spinOption } from '@ipcx/core/transport';
 import { FrameWriter } from './internal/frame-writer.js';
 import { SizeQueue } from './internal/size-queue.js';
 import { codecOption, type ConnectedOptions } from './internal/options.js';
 import { ConnectionEnd } from './internal/connection-end.js';
 import { peerProcessDied } from './internal/peer-exit.js';
 import { observeEnd } from './internal/observe-end.js';
-import { StreamSpin, spinMicroseconds } from './internal/spin-read.js';
+import { StreamSpin } from './internal/spin-read.js';
 
 /** Options of every length-framed stream channel (Unix stream sockets, TCP, FIFOs, child pipes). */
 export interface StreamChannelOptions<T = unknown> extends ConnectedOptions<T> {
@@ -78,7 +78,7 @@ export function streamChannelDefaults<T>(options: StreamChannelOptions<T> = {}):
       min: 1,
     }),
     lingerTimeout: lingerOption(options.lingerTimeout),
-    spinMicroseconds: spinMicroseconds(options.spinMicroseconds),
+    spinMicroseconds: spinOption(options.spinMicroseconds),
   };
 }
 

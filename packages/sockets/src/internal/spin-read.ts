@@ -1,12 +1,7 @@
 import type { Socket } from 'node:net';
-import { SpinPolicy, spinOption } from '@ipcx/core/transport';
+import { SpinPolicy } from '@ipcx/core/transport';
 import { socket as sock } from '@ipcx/native';
 import { socketFd } from './socket-fd.js';
-
-/** Checks a `spinMicroseconds` option: 0 to 1 000 000, default DEFAULT_SPIN_MICROSECONDS (50). */
-export function spinMicroseconds(value: number | undefined): number {
-  return spinOption(value);
-}
 
 /** Bytes read per attempt while a stream receive spins (a burst larger than this is read by libuv). */
 const SCRATCH_BYTES = 64 * 1024;
