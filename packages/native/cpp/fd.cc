@@ -24,6 +24,15 @@ static Napi::Value CloseFd(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// dupFd(fd) → a second descriptor of the same open file description, close-on-exec.
+static Napi::Value DupFd(const Napi::CallbackInfo& info) {
+  int32_t fd;
+  if (!ArgInt32(info, 0, &fd)) return Napi::Value();
+  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) return ThrowErrno(info.Env(), errno, "fcntl");
+  return Napi::Number::New(info.Env(), copy);
+}
+
 // eventfdCreate(initial, flags) → fd
 static Napi::Value EventfdCreate(const Napi::CallbackInfo& info) {
   uint32_t initial;
@@ -72,6 +81,7 @@ static Napi::Value Mkfifo(const Napi::CallbackInfo& info) {
 
 void InitFd(Napi::Env env, Napi::Object exports) {
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
+  exports.Set("dupFd", Napi::Function::New(env, DupFd, "dupFd"));
   exports.Set("eventfdCreate", Napi::Function::New(env, EventfdCreate, "eventfdCreate"));
   exports.Set("eventfdRead", Napi::Function::New(env, EventfdRead, "eventfdRead"));
   exports.Set("eventfdWrite", Napi::Function::New(env, EventfdWrite, "eventfdWrite"));

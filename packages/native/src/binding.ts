@@ -135,6 +135,7 @@ export interface NativeBinding {
 
   /** close(2); EBADF is ignored. */
   closeFd(fd: number): void;
+  dupFd(fd: number): number;
   eventfdCreate(initial: number, flags: number): number;
   eventfdRead(fd: number): bigint;
   eventfdWrite(fd: number, value: bigint): void;

@@ -162,6 +162,14 @@ const operations = {
 
   tryReceiveFds,
 
+  /**
+   * A second descriptor of the same socket (`fcntl(F_DUPFD_CLOEXEC)`): closing one leaves the connection open
+   * through the other. Works on any descriptor.
+   */
+  duplicate(fd: number): number {
+    return native.dupFd(validateFd(fd));
+  },
+
   /** A second close does not throw (but close once: descriptor numbers are reused). Unlink a bound path yourself. */
   close(fd: number): void {
     native.closeFd(validateFd(fd));

@@ -252,6 +252,26 @@ describe('trySend', () => {
   });
 });
 
+describe('duplicate', () => {
+  it('gives a second descriptor of the same socket, which keeps the connection open once the first is closed', () => {
+    const [a, b] = socketPair('stream');
+    const copy = socket.duplicate(a);
+    let aOpen = true;
+    defer(() => {
+      if (aOpen) socket.close(a);
+      socket.close(copy);
+      socket.close(b);
+    });
+    expect(copy).not.toBe(a);
+    socket.close(a);
+    aOpen = false;
+    expect(socket.trySend(copy, enc.encode('still here'))).toBe(10);
+    const target = new Uint8Array(16);
+    expect(socket.spinReceive(b, target, 0)).toBe(10);
+    expect(() => socket.duplicate(999_999)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+  });
+});
+
 describe('spinReceive, tryReceive, tryReceiveFds', () => {
   it('spinReceive reads what is there, waits at most its bound for what is not, and tells the end apart', () => {
     const [a, b] = socketPair('stream');

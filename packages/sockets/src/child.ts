@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import net, { Socket } from 'node:net';
 import { NotFoundError, PeerGoneError } from '@ipcx/core';
 import { checkInteger } from '@ipcx/core/transport';
+import { ownSocket } from './internal/direct-read.js';
 import { StreamChannel, type StreamChannelOptions } from './stream-channel.js';
 
 /** Options of `childChannel` and `parentChannel`. */
@@ -56,7 +57,7 @@ export function parentChannel<T = unknown>(options: ChildChannelOptions<T> = {})
   const fd = checkInteger('fd', options.fd, { default: 3, min: 3 });
   let socket: Socket;
   try {
-    socket = new net.Socket({ fd, readable: true, writable: true });
+    socket = ownSocket(new net.Socket({ fd, readable: true, writable: true }));
   } catch (error) {
     throw new NotFoundError(`a pipe from the parent at fd ${fd}`, { cause: error });
   }

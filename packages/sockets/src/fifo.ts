@@ -7,6 +7,7 @@ import { deadline, fromSystemError } from '@ipcx/core/transport';
 import { mkfifo } from '@ipcx/native';
 import { checkMode } from '@ipcx/core/transport';
 import { claimFile, type FileClaim } from './internal/owned-files.js';
+import { ownSocket } from './internal/direct-read.js';
 import { StreamChannel, streamChannelDefaults, type StreamChannelOptions } from './stream-channel.js';
 
 /** Options of `Fifo.openReader` and `Fifo.openWriter`. */
@@ -156,7 +157,7 @@ export class Fifo implements AsyncDisposable {
     }
     return new FifoReader(
       new StreamChannel<T, undefined>(
-        new net.Socket({ fd, readable: true, writable: false }),
+        ownSocket(new net.Socket({ fd, readable: true, writable: false })),
         channel,
         undefined,
         'receive',

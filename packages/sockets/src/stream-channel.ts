@@ -31,6 +31,7 @@ import { ConnectionEnd } from './internal/connection-end.js';
 import { peerProcessDied } from './internal/peer-exit.js';
 import { observeEnd } from './internal/observe-end.js';
 import { StreamSpin } from './internal/spin-read.js';
+import { readDirectly } from './internal/direct-read.js';
 
 /** Options of every length-framed stream channel (Unix stream sockets, TCP, FIFOs, child pipes). */
 export interface StreamChannelOptions<T = unknown> extends ConnectedOptions<T> {
@@ -108,7 +109,7 @@ export function streamChannelDefaults<T>(options: StreamChannelOptions<T> = {}):
 export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T> {
   /** What is known about the other end. */
   readonly peer: P;
-  readonly #socket: Socket;
+  #socket: Socket;
   readonly #codec: Codec<T>;
   readonly #writer: FrameWriter;
   readonly #decoder: FrameDecoder;
@@ -142,14 +143,26 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
     this.#direction = direction;
     this.peer = peer as P;
     this.#decoder = new FrameDecoder({ maxFrameBytes: o.maxMessageBytes, budget: options.frameBudget });
+    const direct = direction === 'send' ? undefined : readDirectly(socket, this.#onRead);
+    if (direct !== undefined) this.#socket = socket = direct;
     this.#writer = new FrameWriter(socket, o.maxMessageBytes, () => this.#pump());
     if (o.spinMicroseconds > 0 && direction !== 'send') {
-      this.#spin = new StreamSpin(socket, o.spinMicroseconds, this.#onData, (error) => {
-        this.#onError(error);
-        socket.destroy();
-      });
+      const caughtUp =
+        direct !== undefined
+          ? () => !this.#paused
+          : () => socket.readableFlowing === true && socket.readableLength === 0;
+      this.#spin = new StreamSpin(
+        socket,
+        o.spinMicroseconds,
+        this.#onTransient,
+        (error) => {
+          this.#onError(error);
+          socket.destroy();
+        },
+        caughtUp,
+      );
     }
-    socket.on('data', this.#onData);
+    if (direct === undefined) socket.on('data', this.#onData);
     socket.on('end', this.#onEnd);
     socket.on('error', this.#onError);
     socket.on('close', this.#onClose);
@@ -177,7 +190,11 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
     return this.#writer.queued;
   }
 
-  /** The underlying socket, for options such as `setKeepAlive`; reading and writing it breaks the framing. */
+  /**
+   * The underlying socket, for options such as `setKeepAlive`; reading and writing it breaks the framing. On a
+   * connection ipcx made itself (connected, accepted, opened), this is a socket the channel made over a
+   * duplicate of the original's descriptor, to read it without node:net's Readable (see the README).
+   */
   get socket(): Socket {
     return this.#socket;
   }
@@ -356,16 +373,39 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
   }
 
   readonly #onFrame = (frame: Uint8Array): void => {
-    const message = this.#codec.decode(frame, false);
-    if (this.#inbox.waiting === 0) this.#sizes.push(frame.length + FRAME_HEADER_BYTES);
-    this.#inbox.push(message);
+    this.#deliver(frame, this.#codec.decode(frame, false));
   };
 
+  readonly #onTransientFrame = (frame: Uint8Array): void => {
+    this.#deliver(frame, this.#codec.decode(frame, true));
+  };
+
+  #deliver(frame: Uint8Array, message: T): void {
+    if (this.#inbox.waiting === 0) this.#sizes.push(frame.length + FRAME_HEADER_BYTES);
+    this.#inbox.push(message);
+  }
+
+  /** Bytes from node:net's 'data' event: a Buffer of their own, which decoded messages may point into. */
   readonly #onData = (chunk: Buffer): void => {
+    this.#received(chunk, this.#onFrame);
+  };
+
+  /** Bytes read into a buffer that the next read reuses (node:net's `onread`, the spin's scratch). */
+  readonly #onTransient = (chunk: Buffer): void => {
+    this.#received(chunk, this.#onTransientFrame);
+  };
+
+  /** node:net's `onread` callback of a directly read socket (see `readDirectly`); false stops reading. */
+  readonly #onRead = (length: number, buffer: Buffer): boolean => {
+    this.#received(buffer.subarray(0, length), this.#onTransientFrame);
+    return !this.#paused;
+  };
+
+  #received(chunk: Buffer, onFrame: (frame: Uint8Array) => void): void {
     if (this.#end.local) return; // closing: drop what still arrives
     if (this.#inbox.waiting > 0) this.#spin?.policy.woke();
     try {
-      this.#decoder.push(chunk, this.#onFrame);
+      this.#decoder.push(chunk, onFrame);
     } catch (error) {
       this.#fail(
         isIpcError(error) ? error : new BadFrameError('the codec could not decode a payload', { cause: error }),
@@ -376,7 +416,7 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
       this.#paused = true;
       this.#socket.pause();
     }
-  };
+  }
 
   readonly #onEnd = (): void => {
     let error: IpcError = new ClosedError('channel (closed by the peer)');

@@ -10,6 +10,7 @@ import {
 } from '@ipcx/core';
 import { Clients, type AdmissionOptions } from './internal/clients.js';
 import { checkInteger } from '@ipcx/core/transport';
+import { ownSocket } from './internal/direct-read.js';
 import { StreamChannel, streamChannelDefaults, type StreamChannelOptions } from './stream-channel.js';
 
 /** Options of the stream servers (`UnixServer`, `TcpServer`); channel options apply to every client. */
@@ -159,8 +160,9 @@ export abstract class StreamServer<T = unknown, P = undefined> implements Channe
       drop: () => socket.destroy(),
       make: (peer) => {
         socket.off('error', early);
-        const channel = new StreamChannel<T, P>(socket, this.#channelOptions, peer);
-        socket.once('close', () => this.#clients.remove(channel));
+        const channel = new StreamChannel<T, P>(ownSocket(socket), this.#channelOptions, peer);
+        // The channel may have moved the connection onto a socket of its own (see readDirectly).
+        channel.socket.once('close', () => this.#clients.remove(channel));
         return channel;
       },
     });

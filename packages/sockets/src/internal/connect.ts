@@ -6,6 +6,7 @@ import { AlreadyExistsError, NotFoundError, type IpcError, type WaitOptions } fr
 import { fromSystemError, waitFor } from '@ipcx/core/transport';
 import { errnoError } from '@ipcx/core/transport';
 import type { ResolvedAddress } from '../address.js';
+import { ownSocket } from './direct-read.js';
 
 /** Maps a failed connect to a typed error: nobody there is `NotFoundError`, a full backlog `FullError`. */
 export function connectError(what: string, error: unknown): IpcError {
@@ -31,7 +32,7 @@ export function connectSocket(
     };
     const onConnect = (): void => {
       cleanup();
-      settle.resolve(socket);
+      settle.resolve(ownSocket(socket));
     };
     const onError = (error: Error): void => {
       cleanup();

@@ -11,10 +11,11 @@ const SCRATCH_BYTES = 64 * 1024;
  * descriptor libuv polls) and hands the bytes to the channel's own data handler, the same one libuv's reads
  * go to, so they go through the same frame decoder in order.
  *
- * Why bytes never reorder: libuv reads the descriptor only in its poll phase, on this thread, and a flowing
- * socket with nothing buffered (`readableLength` 0) has handed every byte libuv read to the data handler
- * already. The spin reads only in that state, synchronously inside `receive()`; whatever libuv reads later
- * comes after. A paused socket (the channel's read-ahead is full) or one still holding bytes is not read.
+ * Why bytes never reorder: libuv reads the descriptor only in its poll phase, on this thread, and hands what it
+ * read to the channel at once: through `onread` on a directly read socket, through 'data' on a flowing socket
+ * with nothing buffered (`readableLength` 0). The spin reads only in that state (`caughtUp`), synchronously
+ * inside `receive()`; whatever libuv reads later comes after. A paused socket (the channel's read-ahead is
+ * full) or one still holding bytes is not read.
  */
 export class StreamSpin {
   readonly policy: SpinPolicy;
@@ -27,6 +28,8 @@ export class StreamSpin {
     max: number,
     private readonly onData: (chunk: Buffer) => void,
     private readonly onError: (error: Error) => void,
+    /** True while every byte read from the socket so far was handed to the channel, and reading is on. */
+    private readonly caughtUp: () => boolean,
   ) {
     this.policy = new SpinPolicy(max);
   }
@@ -38,8 +41,7 @@ export class StreamSpin {
    */
   run(arrived: () => boolean): boolean {
     const socket = this.socket;
-    if (!this.#usable || socket.readableFlowing !== true || socket.readableLength !== 0 || socket.destroyed)
-      return false;
+    if (!this.#usable || socket.destroyed || !this.caughtUp()) return false;
     const fd = socketFd(socket);
     if (fd < 0) return false;
     const budget = this.policy.budget();
@@ -61,13 +63,13 @@ export class StreamSpin {
         return false;
       }
       if (n > 0) {
-        // The decoder may keep views of what it is given (a whole frame is handed on without a copy).
-        this.onData(Buffer.from(scratch.subarray(0, n)));
+        // `onData` takes the bytes as transient: whatever it keeps, it copies before the next read.
+        this.onData(scratch.subarray(0, n));
         if (arrived()) {
           this.policy.hit();
           return true;
         }
-        if (socket.readableFlowing !== true || socket.destroyed) return false;
+        if (socket.destroyed || !this.caughtUp()) return false;
       }
       if (n < 0 || performance.now() >= end) {
         this.policy.miss();
