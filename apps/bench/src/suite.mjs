@@ -157,6 +157,7 @@ export async function runPairs(pairs, { quick = false, log = () => {} } = {}) {
   try {
     for (const pair of pairs) {
       const ratios = [];
+      const floors = []; // the best of theirs in each pair
       const what = `${pair.ours} against ${pair.theirs.join(', ')} (${label(pair.size)} ${pair.measure})`;
       try {
         for (let i = 0; i < settings.pairRounds; i++) {
@@ -168,8 +169,9 @@ export async function runPairs(pairs, { quick = false, log = () => {} } = {}) {
           const theirs = pair.theirs.map((row) => value.get(row));
           const best = pair.measure === 'rtt' ? Math.min(...theirs) : Math.max(...theirs);
           ratios.push(value.get(pair.ours) / best);
+          floors.push(best);
         }
-        measured.push({ ...pair, ratios });
+        measured.push({ ...pair, ratios, floors });
       } catch (error) {
         notes.push(`paired runs of ${what} failed: ${firstSentence(error)}`);
       }

@@ -4,7 +4,7 @@
  * ```
  * offset 0    header, 16 Int32 words (below): magic, layout version, generation, next generation, ...
  * offset 64   HEAD: the latest complete revision, a BigInt64 (0 = nothing published yet)
- * offset 128  PARKED: one Int32 word per subscriber slot (1 = that subscriber sleeps on its socket)
+ * offset 128  PARKED: one Int32 word per subscriber slot (1 = that subscriber sleeps on the WAKE_SEQ futex)
  * then        SLOTS: `slots` slots of SLOT_HEADER + slotBytes each, every one 64-byte aligned:
  *               +0 Int32 seq       even: stable; odd: being written (a per-slot sequence lock)
  *               +4 Int32 length    bytes of the encoded value
