@@ -128,8 +128,13 @@ static void recv_n(long n) {
       r_local += CAPACITY - at;
       at = 0;
     }
-    while (__atomic_load_n(&sh->write, __ATOMIC_ACQUIRE) < r_local + need)
-      wait_change(&sh->write, __atomic_load_n(&sh->write, __ATOMIC_ACQUIRE), &sh->write_seq, &sh->consumer_parked);
+    /* Wait for a change of the very value found short: loading it again could see the frame arrive and then
+     * wait for a further write that a producer with a full ring never makes (both sides would wait forever). */
+    for (;;) {
+      uint64_t w = __atomic_load_n(&sh->write, __ATOMIC_ACQUIRE);
+      if (w >= r_local + need) break;
+      wait_change(&sh->write, w, &sh->write_seq, &sh->consumer_parked);
+    }
     uint32_t length = *(uint32_t *)(sh->ring + at);
     memcpy(in_buf, sh->ring + at + 4, length);
     r_local += need;
