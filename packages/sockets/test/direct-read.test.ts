@@ -69,6 +69,31 @@ describe('descriptors of directly read sockets', () => {
   });
 });
 
+describe('clients of one server reading directly', () => {
+  it('keep every message intact while their reads share one buffer', async () => {
+    const path = names.path('shared.sock');
+    await using server = await UnixServer.listen(path, { codec: rawCodec });
+    const clients = await Promise.all(
+      Array.from({ length: 4 }, () => UnixSocket.connect(path, { codec: rawCodec, timeout: 5000 })),
+    );
+    try {
+      const accepted = await Promise.all(clients.map(() => server.accept({ timeout: 5000 })));
+      const kept: Uint8Array[][] = accepted.map(() => []);
+      // Each client's messages carry its own byte; reads of the four connections interleave in every round.
+      for (let round = 0; round < 10; round++) {
+        clients.forEach((client, c) => {
+          for (let i = 0; i < 20; i++) client.trySend(message(c, 50 + i));
+        });
+        for (let i = 0; i < 20; i++)
+          for (const [c, channel] of accepted.entries()) kept[c]!.push(await channel.receive({ timeout: 5000 }));
+      }
+      expect(kept.map((got, c) => got.every((m, i) => intact(m, c, 50 + (i % 20))))).toEqual([true, true, true, true]);
+    } finally {
+      await Promise.all(clients.map((client) => client.close()));
+    }
+  });
+});
+
 describe.each(transports)('%s channel reading its socket directly', (_name, open) => {
   it('keeps every received message intact while later reads reuse the read buffer', async () => {
     const pair = await open();

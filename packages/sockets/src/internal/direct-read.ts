@@ -2,8 +2,16 @@ import net, { type Socket } from 'node:net';
 import { socket as sock } from '@ipcx/native';
 import { socketFd } from './socket-fd.js';
 
-/** Bytes of the one buffer a directly read socket reads into. */
+/** Bytes of the buffer directly read sockets read into. */
 const READ_BUFFER_BYTES = 64 * 1024;
+
+/**
+ * The one read buffer of every directly read socket of this thread. Sharing it is safe: libuv reads one socket
+ * at a time, on this thread, and hands each read to its callback before the next, and the callback keeps
+ * nothing of it (frames are decoded as transient, partial frames copied). A server with thousands of clients
+ * holds 64 KiB, not 64 KiB per client.
+ */
+let sharedBuffer: Buffer | undefined;
 
 /** Sockets that ipcx made (connected, accepted, opened) and nobody else holds: a channel may re-wrap them. */
 const owned = new WeakSet<Socket>();
@@ -16,7 +24,8 @@ export function ownSocket<S extends Socket>(socket: S): S {
 
 /**
  * Moves a connected socket that ipcx owns onto a new `net.Socket` over a duplicate of its descriptor, created
- * with node:net's `onread` option: each read lands in one reused 64 KiB buffer and is handed to `onRead`
+ * with node:net's `onread` option: each read lands in one reused 64 KiB buffer (shared by every such socket of
+ * the thread) and is handed to `onRead`
  * at once, without node:net's Readable (no chunk Buffer per read, no 'data' event, no read-more tick before the
  * receiver's microtask). The original is destroyed (its descriptor closed; the connection stays open through
  * the duplicate). `onRead` returning false stops reading until `resume()`; 'end', 'error' and 'close' come
@@ -48,7 +57,10 @@ export function readDirectly(socket: Socket, onRead: (length: number, buffer: Bu
       fd: copy,
       readable: true,
       writable: socket.writable,
-      onread: { buffer: Buffer.allocUnsafeSlow(READ_BUFFER_BYTES), callback: onRead as net.OnReadOpts['callback'] },
+      onread: {
+        buffer: (sharedBuffer ??= Buffer.allocUnsafeSlow(READ_BUFFER_BYTES)),
+        callback: onRead as net.OnReadOpts['callback'],
+      },
     };
     direct = new net.Socket(options);
   } catch {
