@@ -6,7 +6,7 @@
 // target are measured again in back-to-back pairs (runPairs), unless --no-pairs; then idle CPU (src/idle.mjs)
 // and fan-out to 1 and 4 subscribers (src/fanout.mjs), unless --no-idle / --no-fanout or --only leaves them out
 // (their ids: idle/<transport>, fanout).
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { measureFanout } from './fanout.mjs';
@@ -117,8 +117,9 @@ console.log(
 );
 if (!options.quick && !options.only && !options.out && options.sizes === SIZES) {
   const latest = join(RESULTS, 'latest');
-  rmSync(latest, { recursive: true, force: true });
-  cpSync(out, latest, { recursive: true });
+  // Replace this bench's files only: the fan-out bench's own full run (pubsub.md) lives there too.
+  mkdirSync(latest, { recursive: true });
+  cpSync(out, latest, { recursive: true, force: true });
   console.log(`and refreshed ${relative(process.cwd(), latest)}`);
   if (updateReadme(report)) console.log(`and the table in ${relative(process.cwd(), README)}`);
 }
