@@ -45,7 +45,9 @@ export function childChannel<T = unknown>(
 
 /**
  * The child's end of `childChannel`: wraps the inherited pipe at `fd` (default 3). The channel keeps the
- * process alive while open; close it (or let the parent close its end) to exit.
+ * process alive while open; close it (or let the parent close its end) to exit. The channel takes the pipe
+ * over: it reads it through a duplicate descriptor (close-on-exec) and closes `fd` itself, so do not pass
+ * `fd` on to a process of your own (see "Receiving skips node:net's Readable stream" in the README).
  *
  * @example
  * ```ts

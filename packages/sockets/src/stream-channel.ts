@@ -303,7 +303,10 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
     }
     this.#writer.flush();
     // Keep reading (and dropping) so that a peer still sending is not left blocked against a full buffer.
-    if (this.#paused) socket.resume();
+    if (this.#paused) {
+      this.#paused = false; // a directly read socket stops again at the next read while this says paused
+      socket.resume();
+    }
     socket.end();
     // Usually the kernel took everything synchronously and there is nothing to wait for; otherwise wait until
     // it has (or the peer stopped reading for lingerTimeout), so that a process may exit right after close.

@@ -2,6 +2,7 @@ import { readdirSync } from 'node:fs';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { rawCodec } from '@ipcx/core';
+import { until } from '@ipcx/core/testing';
 import { TcpServer, TcpSocket, UnixServer, UnixSocket, type StreamChannel } from '@ipcx/sockets';
 import { uniqueNames } from './helpers.js';
 
@@ -91,6 +92,31 @@ describe('clients of one server reading directly', () => {
     } finally {
       await Promise.all(clients.map((client) => client.close()));
     }
+  });
+});
+
+describe('closing a directly read channel whose read-ahead is full', () => {
+  it('reads and drops what the peer still sends, and ends at its FIN rather than at the linger timeout', async () => {
+    const path = names.path('drain.sock');
+    // The server's channels stop reading after one message and would linger a minute: far past the test's limit.
+    await using server = await UnixServer.listen(path, {
+      codec: rawCodec,
+      receiveBufferBytes: 1,
+      lingerTimeout: 60_000,
+    });
+    const client = await UnixSocket.connect(path, { codec: rawCodec, timeout: 5000 });
+    const receiver = await server.accept({ timeout: 5000 });
+    // 400 KB: more than the kernel buffers hold, so the client is still sending when the receiver closes.
+    const sent = Promise.allSettled(
+      Array.from({ length: 40 }, (_, i) => client.send(message(i, 10_000), { timeout: 10_000 })),
+    );
+    const clientClosed = client.close(); // FIN once everything is out
+    await until(() => receiver.socket.isPaused(), 5000, 'the receiver to stop reading');
+    const gone = once(receiver.socket, 'close');
+    await receiver.close();
+    await gone;
+    await clientClosed;
+    expect((await sent).every((r) => r.status === 'fulfilled')).toBe(true);
   });
 });
 

@@ -41,7 +41,8 @@ export function ownSocket<S extends Socket>(socket: S): S {
 export function readDirectly(socket: Socket, onRead: (length: number, buffer: Buffer) => boolean): Socket | undefined {
   if (!owned.has(socket)) return undefined;
   if (socket.destroyed || socket.readableLength !== 0 || socket.writableLength !== 0) return undefined;
-  if (socket.readableEnded || socket.writableEnded || socket.listenerCount('data') > 0) return undefined;
+  // Not `writableEnded`: a read-only socket (a FIFO's reading end) reports its writable side ended from the start.
+  if (socket.readableEnded || socket.listenerCount('data') > 0) return undefined;
   const fd = socketFd(socket);
   if (fd < 0) return undefined;
   let copy: number;
@@ -67,6 +68,9 @@ export function readDirectly(socket: Socket, onRead: (length: number, buffer: Bu
     sock.close(copy);
     return undefined;
   }
+  // The duplicate shares the kernel's TCP_NODELAY, which ipcx sets on every TCP socket, but node:net caches the
+  // option per Socket: tell the new one, or a later `setNoDelay(false)` would be skipped. (No-op on a Unix socket.)
+  direct.setNoDelay(true);
   owned.delete(socket);
   socket.destroy();
   return direct;
