@@ -25,14 +25,13 @@ export function ownSocket<S extends Socket>(socket: S): S {
 /**
  * Moves a connected socket that ipcx owns onto a new `net.Socket` over a duplicate of its descriptor, created
  * with node:net's `onread` option: each read lands in one reused 64 KiB buffer (shared by every such socket of
- * the thread) and is handed to `onRead`
- * at once, without node:net's Readable (no chunk Buffer per read, no 'data' event, no read-more tick before the
- * receiver's microtask). The original is destroyed (its descriptor closed; the connection stays open through
- * the duplicate). `onRead` returning false stops reading until `resume()`; 'end', 'error' and 'close' come
- * as before, from the new socket.
+ * the thread) and is handed to `onRead` at once, without node:net's Readable (no chunk Buffer per read, no
+ * 'data' event, no read-more tick before the receiver's microtask). The original is destroyed (its descriptor
+ * closed; the connection stays open through the duplicate). `onRead` returning false stops reading until
+ * `resume()`; 'end', 'error' and 'close' come as before, from the new socket.
  *
- * Measured in apps/bench (issue 15): a subscriber woken once a millisecond runs its loop body 15-20 µs sooner
- * (p50) than through 'data' events.
+ * Measured with a subscriber process woken once a millisecond (issue 15, alternating A/B rounds): its loop body
+ * runs 15-20 µs sooner (p50) than through 'data' events.
  *
  * Returns undefined, leaving the socket as it is, when it is not one ipcx owns, or is in any state where
  * node:net already holds bytes of it (read but not yet consumed, or queued for writing) or has none (closed,
