@@ -109,7 +109,7 @@ export function streamChannelDefaults<T>(options: StreamChannelOptions<T> = {}):
 export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T> {
   /** What is known about the other end. */
   readonly peer: P;
-  #socket: Socket;
+  readonly #socket: Socket;
   readonly #codec: Codec<T>;
   readonly #writer: FrameWriter;
   readonly #decoder: FrameDecoder;
@@ -135,7 +135,6 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
   constructor(socket: Socket, options: StreamChannelOptions<T> = {}, peer?: P, direction: StreamDirection = 'both') {
     super();
     const o = streamChannelDefaults(options);
-    this.#socket = socket;
     this.#codec = o.codec;
     this.#sendBufferBytes = o.sendBufferBytes;
     this.#receiveBufferBytes = o.receiveBufferBytes;
@@ -144,7 +143,8 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
     this.peer = peer as P;
     this.#decoder = new FrameDecoder({ maxFrameBytes: o.maxMessageBytes, budget: options.frameBudget });
     const direct = direction === 'send' ? undefined : readDirectly(socket, this.#onRead);
-    if (direct !== undefined) this.#socket = socket = direct;
+    if (direct !== undefined) socket = direct;
+    this.#socket = socket;
     this.#writer = new FrameWriter(socket, o.maxMessageBytes, () => this.#pump());
     if (o.spinMicroseconds > 0 && direction !== 'send') {
       const caughtUp =

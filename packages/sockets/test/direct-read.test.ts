@@ -49,7 +49,7 @@ const transports: [string, () => Promise<Pair>][] = [
 describe('descriptors of directly read sockets', () => {
   it('leaves no descriptor open once both ends of 20 connections are closed', async () => {
     const path = names.path('fds.sock');
-    const server = await UnixServer.listen(path, { codec: rawCodec });
+    await using server = await UnixServer.listen(path, { codec: rawCodec });
     let before = 0;
     // The first round opens what the process keeps for good (libuv's own descriptors): count after it.
     for (let i = 0; i <= 20; i++) {
@@ -66,7 +66,6 @@ describe('descriptors of directly read sockets', () => {
     }
     expect(openDescriptors()).toBe(before);
     expect(server.clients).toEqual([]);
-    await server.close();
   });
 });
 
@@ -110,13 +109,17 @@ describe('closing a directly read channel whose read-ahead is full', () => {
     const sent = Promise.allSettled(
       Array.from({ length: 40 }, (_, i) => client.send(message(i, 10_000), { timeout: 10_000 })),
     );
-    const clientClosed = client.close(); // FIN once everything is out
-    await until(() => receiver.socket.isPaused(), 5000, 'the receiver to stop reading');
-    const gone = once(receiver.socket, 'close');
-    await receiver.close();
-    await gone;
-    await clientClosed;
-    expect((await sent).every((r) => r.status === 'fulfilled')).toBe(true);
+    try {
+      const clientClosed = client.close(); // FIN once everything is out
+      await until(() => receiver.socket.isPaused(), 5000, 'the receiver to stop reading');
+      const gone = once(receiver.socket, 'close');
+      await receiver.close();
+      await gone;
+      await clientClosed;
+      expect((await sent).every((r) => r.status === 'fulfilled')).toBe(true);
+    } finally {
+      client.destroy();
+    }
   });
 });
 
