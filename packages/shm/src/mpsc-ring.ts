@@ -1,4 +1,4 @@
-import { BadFrameError, copyBytes } from '@ipcx/core';
+import { BadFrameError } from '@ipcx/core';
 import {
   FRAME_HEADER_BYTES,
   alignFrame,
@@ -125,7 +125,7 @@ export class MpscRingReader extends MpscSide {
 
   /** A copy of the current frame's payload. */
   copy(): Uint8Array {
-    return copyBytes(this.view());
+    return this.copyOf(this.#pos + FRAME_HEADER_BYTES, this.#length);
   }
 
   /** Releases the current frame: zeroes it, then publishes TAIL and wakes producers waiting for room. */

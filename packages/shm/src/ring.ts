@@ -1,4 +1,4 @@
-import { BadFrameError, copyBytes } from '@ipcx/core';
+import { BadFrameError } from '@ipcx/core';
 import {
   FRAME_HEADER_BYTES,
   alignFrame,
@@ -10,6 +10,13 @@ import {
 } from './layout.js';
 import type { WaitResult, Waker } from './internal/waker.js';
 import { RingBase } from './internal/ring-base.js';
+
+/**
+ * Schedules the end-of-task flush: `then` on a settled promise queues the same microtask as `queueMicrotask`,
+ * without the async-hooks resource Node wraps around each of those (about 50 ns a send, a sixth of a round trip).
+ * `flush` does not throw.
+ */
+const RESOLVED = Promise.resolve();
 
 /**
  * Memory ordering: payload bytes are written with plain stores, then HEAD is published with
@@ -177,7 +184,7 @@ export class RingWriter extends RingSide {
       this.flush();
     } else if (!this.#flushScheduled) {
       this.#flushScheduled = true;
-      queueMicrotask(this.#flushTask);
+      RESOLVED.then(this.#flushTask);
     }
   }
 }
@@ -251,7 +258,7 @@ export class RingReader extends RingSide {
 
   /** A copy of the current frame's payload. */
   copy(): Uint8Array {
-    return copyBytes(this.view());
+    return this.copyOf(this.#start, this.#length);
   }
 
   /**
