@@ -13,6 +13,7 @@
             "cpp/sab.cc",
             "cpp/shm.cc",
             "cpp/futex.cc",
+            "cpp/futex_ring.cc",
             "cpp/fd_watcher.cc",
             "cpp/mq.cc",
             "cpp/fd.cc",

@@ -26,15 +26,29 @@ import {
 } from '../dist/index.js';
 
 const quick = process.argv.includes('--quick');
-if (process.argv.includes('--thread-per-wait')) {
+// Child modes (IPCX_FUTEX_WAITER=thread in their environment): the futex waits of a waiter thread.
+if (process.argv.includes('--thread-waits')) {
   const local = new Int32Array(new SharedArrayBuffer(4));
   const n = 5000;
   for (let i = 0; i < 200; i++) await futex.waitAsync(local, 0, 0, 0.001);
-  const t0 = process.hrtime.bigint();
+  let t0 = process.hrtime.bigint();
   for (let i = 0; i < n; i++) await futex.waitAsync(local, 0, 0, 0.001);
-  console.log(Number(process.hrtime.bigint() - t0) / n);
+  const timedOut = Number(process.hrtime.bigint() - t0) / n;
+  t0 = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) await wokenWait(local);
+  console.log(JSON.stringify({ timedOut, woken: Number(process.hrtime.bigint() - t0) / n }));
   process.exit(0);
 }
+
+/** A futex.waitAsync woken by a notify: keep notifying until the waiter is in the kernel. */
+async function wokenWait(local) {
+  const p = futex.waitAsync(local, 0, 0);
+  let settled = false;
+  void p.then(() => (settled = true));
+  while (futex.notify(local, 0) === 0 && !settled) await null;
+  await p;
+}
+
 const scale = quick ? 0.1 : 1;
 const tag = `ipcx-${process.pid}-bench`;
 const rows = [];
@@ -115,26 +129,32 @@ try {
   bench('futex.wait (not-equal)', 1_000_000, () => futex.wait(i32, 0, 1));
   bench('Atomics.notify (no waiter), for comparison', 1_000_000, () => Atomics.notify(i32, 0));
   const local = new Int32Array(new SharedArrayBuffer(4));
-  await benchAsync('futex.waitAsync timed-out (pool thread round trip)', 20_000, () =>
+  // In this process futex waits go through io_uring where the kernel has it (Linux 6.7); the children below
+  // measure waiter threads.
+  await benchAsync('futex.waitAsync timed-out (io_uring round trip)', 20_000, () =>
     futex.waitAsync(local, 0, 0, 0.001),
   );
-  // Woken by a notify: keep notifying until the waiter thread is in the kernel.
-  await benchAsync('futex.waitAsync + notify (wake round trip)', 10_000, async () => {
-    const p = futex.waitAsync(local, 0, 0);
-    let settled = false;
-    void p.then(() => (settled = true));
-    while (futex.notify(local, 0) === 0 && !settled) await null;
-    await p;
-  });
-  // A thread per wait instead of the pool: same measurement in a child with idle threads exiting at once.
-  if (!process.env.IPCX_NATIVE_WAITER_IDLE_MS) {
-    const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--thread-per-wait'], {
-      env: { ...process.env, IPCX_NATIVE_WAITER_IDLE_MS: '0' },
+  await benchAsync('futex.waitAsync + notify (io_uring wake round trip)', 10_000, () => wokenWait(local));
+  const threads = (extra) => {
+    const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--thread-waits'], {
+      env: { ...process.env, IPCX_FUTEX_WAITER: 'thread', ...extra },
       encoding: 'utf8',
     });
-    const ns = Number(child.stdout.trim());
-    if (ns > 0) report('futex.waitAsync timed-out, thread per wait (no pool)', ns, 'IPCX_NATIVE_WAITER_IDLE_MS=0');
+    try {
+      return JSON.parse(child.stdout.trim());
+    } catch {
+      return undefined;
+    }
+  };
+  const pool = threads({});
+  if (pool) {
+    report('futex.waitAsync timed-out (waiter thread round trip)', pool.timedOut, 'IPCX_FUTEX_WAITER=thread');
+    report('futex.waitAsync + notify (waiter thread wake round trip)', pool.woken, 'IPCX_FUTEX_WAITER=thread');
   }
+  // A thread per wait instead of the pool: idle threads exit at once.
+  const perWait = threads({ IPCX_NATIVE_WAITER_IDLE_MS: '0' });
+  if (perWait)
+    report('futex.waitAsync timed-out, thread per wait (no pool)', perWait.timedOut, 'IPCX_NATIVE_WAITER_IDLE_MS=0');
 
   // FdWatcher
   const efd = eventfd.create();

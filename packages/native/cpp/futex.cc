@@ -11,6 +11,7 @@
 #include "common.h"
 #include "env.h"
 #include "exports.h"
+#include "futex_ring.h"
 #include "waiters.h"
 
 namespace ipcx {
@@ -57,6 +58,30 @@ class FutexJob : public Job {
   int32_t value = 0;
   bool bounded = false;
   struct timespec deadline {};
+
+  bool SubmitToRing(JobHub& hub) override {
+    FutexRing* ring = hub.Ring();
+    return ring != nullptr && ring->Wait(id(), addr, value, bounded ? &deadline : nullptr);
+  }
+
+  void RingResult(int32_t res) override {
+    syscall = "futex";
+    if (res == 0) {
+      result = kOk;
+    } else if (res == -EAGAIN) {
+      result = kNotEqual;
+    } else if (res == -ECANCELED || res == -ETIME) {
+      // The link timeout cancels the wait when the deadline passes; cancelWait cancels it too.
+      if (Cancelled())
+        err = ECANCELED;
+      else
+        result = kTimedOut;
+    } else if (res == -EINTR) {
+      result = kOk;  // woken for no reason: the caller looks at the word again, as after any wake-up
+    } else {
+      err = -res;
+    }
+  }
 
   void Run() override {
     syscall = "futex";
@@ -123,14 +148,16 @@ static Napi::Value CancelWait(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// waiterStats() → [threads, idle, pendingInThisEnv]
+// waiterStats() → [threads, idle, pendingInThisEnv, 1 when this env's futex waits use io_uring (after its first)]
 static Napi::Value WaiterStats(const Napi::CallbackInfo& info) {
   int threads, idle;
   PoolStats(&threads, &idle);
-  Napi::Array out = Napi::Array::New(info.Env(), 3);
+  JobHub* jobs = EnvData::Get(info.Env())->jobs.get();
+  Napi::Array out = Napi::Array::New(info.Env(), 4);
   out.Set(0u, Napi::Number::New(info.Env(), threads));
   out.Set(1u, Napi::Number::New(info.Env(), idle));
-  out.Set(2u, Napi::Number::New(info.Env(), static_cast<double>(EnvData::Get(info.Env())->jobs->Pending())));
+  out.Set(2u, Napi::Number::New(info.Env(), static_cast<double>(jobs->Pending())));
+  out.Set(3u, Napi::Number::New(info.Env(), jobs->HasRing() ? 1 : 0));
   return out;
 }
 

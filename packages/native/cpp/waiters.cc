@@ -9,6 +9,7 @@
 
 #include "common.h"
 #include "env.h"
+#include "futex_ring.h"
 
 namespace ipcx {
 
@@ -185,6 +186,11 @@ uint32_t JobHub::Submit(napi_env env, Job* job, napi_value callback, napi_value 
   napi_create_reference(env, callback, 1, &job->callback);
   if (keep_alive != nullptr) napi_create_reference(env, keep_alive, 1, &job->keep_alive);
   pending_[id] = job;
+  if (job->SubmitToRing(*this)) {
+    job->on_ring_ = true;
+    UpdateRef();
+    return id;
+  }
   int rc = PoolSubmit(job);
   if (rc != 0) {
     pending_.erase(id);
@@ -202,6 +208,12 @@ void JobHub::Cancel(uint32_t id) {
   if (it == pending_.end()) return;
   Job* job = it->second;
   if (job->cancelled_.exchange(true)) return;
+  // A ring's wait completes with -ECANCELED. Should the request not go in, the wait still ends with its
+  // wake-up or timeout, reported as cancelled (RingResult sees the flag).
+  if (job->on_ring_) {
+    ring_->Cancel(id);
+    return;
+  }
   InterruptJob(job);
   cancelling_.push_back(job);
   uv_timer_start(rekill_, OnRekill, kRekillMs, kRekillMs);
@@ -232,6 +244,30 @@ void JobHub::Deliver() {
     std::lock_guard<std::mutex> lock(mu_);
     done.swap(done_);
   }
+  Finish(done);
+}
+
+FutexRing* JobHub::Ring() {
+  if (!ring_tried_ && !closing_) {
+    ring_tried_ = true;
+    ring_ = FutexRing::Create(data_, OnRingDone, this);
+  }
+  return ring_;
+}
+
+void JobHub::OnRingDone(void* arg, std::vector<std::pair<uint32_t, int32_t>>& results) {
+  auto* hub = static_cast<JobHub*>(arg);
+  std::deque<Job*> done;
+  for (auto [id, res] : results) {
+    auto it = hub->pending_.find(id);
+    if (it == hub->pending_.end() || !it->second->on_ring_) continue;
+    it->second->RingResult(res);
+    done.push_back(it->second);
+  }
+  hub->Finish(done);
+}
+
+void JobHub::Finish(std::deque<Job*>& done) {
   // Keep ourselves alive: a callback could tear the environment down (worker.terminate is async, but
   // be safe).
   std::shared_ptr<JobHub> self = shared_from_this();
@@ -270,8 +306,15 @@ void JobHub::Teardown() {
       InterruptJob(job);
     }
   }
-  // Jobs that already finished are ours to free; the others are freed by their threads (closing_).
+  // Jobs that already finished are ours to free; the others are freed by their threads (closing_), except the
+  // ring's, which no thread holds: closing the ring drops their requests.
   for (Job* job : done) delete job;
+  if (ring_ != nullptr) {
+    ring_->Close();
+    ring_ = nullptr;
+  }
+  for (auto& [id, job] : pending_)
+    if (job->on_ring_) delete job;
   pending_.clear();
   cancelling_.clear();
   uv_timer_stop(rekill_);

@@ -9,6 +9,9 @@
 // no SA_RESTART) so its syscall returns EINTR and it sees the cancelled flag. A signal that lands between
 // the flag check and the syscall would be lost, so the JS thread re-sends it every few milliseconds
 // until the job reports back.
+//
+// Futex waits whose kernel supports it skip the thread: they go to the environment's io_uring
+// (futex_ring.h), which wakes the event loop's thread directly. The hub tracks both kinds the same way.
 #pragma once
 
 #include <napi.h>
@@ -26,6 +29,7 @@
 namespace ipcx {
 
 struct EnvData;
+class FutexRing;
 class JobHub;
 
 int InterruptSignal();
@@ -39,6 +43,10 @@ class Job {
   virtual void Complete(napi_env env);
   /** JS thread, after Complete: drop references into JS. */
   void ReleaseRefs(napi_env env);
+  /** JS thread: queue the wait on the hub's ring instead of a thread; false to use a thread. */
+  virtual bool SubmitToRing(JobHub& hub) { return false; }
+  /** JS thread: the ring's result for this job (0 or -errno); sets err and result. */
+  virtual void RingResult(int32_t res) { err = res < 0 ? -res : 0; }
 
   bool Cancelled() const { return cancelled_.load(std::memory_order_acquire); }
   uint32_t id() const { return id_; }
@@ -58,6 +66,7 @@ class Job {
   pthread_t thread_{};
   State state_ = kQueued;
   std::atomic<bool> cancelled_{false};
+  bool on_ring_ = false;
   uint32_t id_ = 0;
   std::shared_ptr<JobHub> hub_;
 };
@@ -77,10 +86,17 @@ class JobHub : public std::enable_shared_from_this<JobHub> {
 
   size_t Pending() const { return pending_.size(); }
 
+  /** JS thread: this environment's futex ring, created at the first call; nullptr where there is none. */
+  FutexRing* Ring();
+  /** True once Ring() found one. */
+  bool HasRing() const { return ring_ != nullptr; }
+
  private:
   static void OnAsync(uv_async_t* handle);
   static void OnRekill(uv_timer_t* handle);
+  static void OnRingDone(void* hub, std::vector<std::pair<uint32_t, int32_t>>& done);
   void Deliver();
+  void Finish(std::deque<Job*>& done);
   void UpdateRef();
 
   EnvData* data_ = nullptr;
@@ -93,6 +109,8 @@ class JobHub : public std::enable_shared_from_this<JobHub> {
   std::unordered_map<uint32_t, Job*> pending_;
   std::vector<Job*> cancelling_;
   uint32_t next_id_ = 1;
+  FutexRing* ring_ = nullptr;
+  bool ring_tried_ = false;
 };
 
 /** Pool statistics for tests and benchmarks: [threads, idle]. */

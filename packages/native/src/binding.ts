@@ -112,8 +112,8 @@ export interface NativeBinding {
   futexWake(i32: Int32Array, index: number, count: number): number;
   /** Cancels a pending waiter-thread job (futex, semaphore, flock); it completes with ECANCELED. */
   cancelWait(id: number): void;
-  /** [threads in the process-wide pool, idle threads, jobs pending in this thread] */
-  waiterStats(): [number, number, number];
+  /** [threads in the process-wide pool, idle threads, waits pending in this thread, 1 when this thread's futex waits go through io_uring] */
+  waiterStats(): [number, number, number, number];
 
   FdWatcher: new (fd: number, callback: (error: Error | null, events: number) => void) => NativeFdWatcher;
 

@@ -48,11 +48,13 @@ export const futex = {
   },
 
   /**
-   * Like {@link futex.wait} without blocking: the wait runs on a native waiter thread (not the libuv
-   * threadpool). The Int32Array and its buffer are kept alive until the wait ends, and a pending wait
-   * keeps the event loop alive (like a pending socket read; pass a timeout or a signal if the process must
-   * be able to exit while nobody notifies). Settles at once, without a thread, when the word already
-   * differs ('not-equal') or the timeout is 0 ('timed-out').
+   * Like {@link futex.wait} without blocking: on Linux 6.7 and later the wait goes through an io_uring of the
+   * calling thread, whose completion wakes its event loop directly; elsewhere (or with
+   * `IPCX_FUTEX_WAITER=thread`) it runs on a native waiter thread (not the libuv threadpool). The Int32Array
+   * and its buffer are kept alive until the wait ends, and a pending wait keeps the event loop alive (like a
+   * pending socket read; pass a timeout or a signal if the process must be able to exit while nobody
+   * notifies). Settles at once, without a wait, when the word already differs ('not-equal') or the timeout
+   * is 0 ('timed-out').
    * @example
    * const r = await futex.waitAsync(i32, 0, seen, 5000, { signal });
    */

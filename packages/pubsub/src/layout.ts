@@ -18,7 +18,7 @@
  * one that a reader of the kept revisions needs.
  *
  * Wake-ups: a subscriber that found nothing new reads WAKE_SEQ, stores 1 in its PARKED word, reads HEAD again, and
- * sleeps (a futex wait on WAKE_SEQ, on a native waiter thread) only if HEAD did not move. The publisher stores
+ * sleeps (a futex wait on WAKE_SEQ, `futex.waitAsync` of @ipcx/native) only if HEAD did not move. The publisher stores
  * HEAD, bumps WAKE_SEQ, exchanges every PARKED word with 0, and makes one futex wake system call only if it found
  * a 1. Both sides use sequentially consistent atomics, so either the subscriber sees the new HEAD (or a changed
  * WAKE_SEQ, and its wait returns at once) or the publisher sees it parked: no lost wake-up, one system call per

@@ -345,8 +345,8 @@ export class Subscriber<T = unknown> implements AsyncIterable<Revision<T>>, Asyn
 
   /**
    * Sleeps until the publisher rings the segment's futex (a new revision), the socket says something (a new
-   * generation, goodbye, the publisher's death), `close`, or the limit. The futex wait runs on a native waiter
-   * thread; whichever comes first cancels the other.
+   * generation, goodbye, the publisher's death), `close`, or the limit. The futex wait goes through
+   * `futex.waitAsync` (the event loop's io_uring, or a waiter thread); whichever comes first cancels the other.
    */
   #sleep(wakes: number, limit: Deadline | undefined, segment: TopicSegment, seq: number): Promise<void> {
     if (this.#wakes !== wakes) return Promise.resolve();

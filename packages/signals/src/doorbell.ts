@@ -10,7 +10,7 @@
  *
  * With `wake: 'futex'` (the receiver opts in; ringers follow what the mailbox says) no signal is sent: the
  * ringer bumps a sequence word in the mailbox and wakes it with a shared futex, and the receiver waits on
- * it on a native waiter thread. Rings from one ringer keep their order (each takes a ticket before it is
+ * it with `futex.waitAsync` (the event loop's io_uring, or a native waiter thread). Rings from one ringer keep their order (each takes a ticket before it is
  * published, and the receiver takes published slots in ticket order); the ringer's pid is what it wrote
  * in the slot rather than what the kernel vouches for, and the uid is the mailbox owner's (it is 0600).
  *
@@ -90,7 +90,7 @@ export interface DoorbellOptions {
   maxMessageBytes?: number;
   /**
    * How a ring wakes the receiver: 'signal' (default; the kernel vouches for the ringer's pid and uid) or
-   * 'futex' (no signal; a native waiter thread waits, which keeps the process alive while open).
+   * 'futex' (no signal; a pending futex wait, which keeps the process alive while open).
    */
   wake?: 'signal' | 'futex';
 }
