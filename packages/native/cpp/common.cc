@@ -129,7 +129,9 @@ bool ArgTypedArray(const Napi::CallbackInfo& info, size_t i, napi_typedarray_typ
 }
 
 bool DeadlineFromNow(double ms, clockid_t clock, struct timespec* out) {
-  if (!(ms >= 0) || std::isinf(ms)) return false;
+  // Past a century is forever: a larger count of seconds would overflow time_t arithmetic (and the kernel
+  // would refuse the deadline).
+  if (!(ms >= 0) || !(ms < kForeverMs)) return false;
   clock_gettime(clock, out);
   double whole = std::floor(ms);
   long long add_s = static_cast<long long>(whole / 1000);

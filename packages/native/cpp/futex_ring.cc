@@ -12,9 +12,14 @@
 
 #include "env.h"
 
-#if __has_include(<linux/io_uring.h>)
+// The ring's structures as Linux 6.0 headers have them (io_uring_sqe.addr3, the probe, linked timeouts);
+// with older headers the addon builds without the ring, and futex waits use waiter threads.
+#if __has_include(<linux/io_uring.h>) && __has_include(<linux/version.h>)
+#include <linux/version.h>
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 0, 0)
 #include <linux/io_uring.h>
 #define IPCX_HAVE_IO_URING 1
+#endif
 #endif
 
 namespace ipcx {
@@ -106,7 +111,10 @@ FutexRing* FutexRing::Create(EnvData* data, OnDone on_done, void* owner) {
     return nullptr;
   }
   ring->poll_->data = ring;
-  uv_poll_start(ring->poll_, UV_READABLE, OnPoll);
+  if (uv_poll_start(ring->poll_, UV_READABLE, OnPoll) != 0) {
+    ring->Close();
+    return nullptr;
+  }
   // The waits themselves keep the loop alive (JobHub refs its handle while any is pending).
   uv_unref(reinterpret_cast<uv_handle_t*>(ring->poll_));
   return ring;
@@ -122,28 +130,19 @@ FutexRing::Sqe* FutexRing::NextSqe() {
   return sqe;
 }
 
-bool FutexRing::Submit(unsigned count) {
+unsigned FutexRing::Submit(unsigned count) {
   unsigned tail = *sq_tail_;
   __atomic_store_n(sq_tail_, tail + count, __ATOMIC_RELEASE);
   queued_ = 0;
-  for (int attempt = 0; attempt < 2; attempt++) {
-    int rc = Enter(ring_fd_, count, 0);
-    while (rc < 0 && errno == EINTR) rc = Enter(ring_fd_, count, 0);
-    if (rc == static_cast<int>(count)) return true;
-    if (rc > 0) {
-      // Part of a chain went in: the kernel fails the rest of it with a completion; drop what it did not take.
-      __atomic_store_n(sq_tail_, tail + static_cast<unsigned>(rc), __ATOMIC_RELEASE);
-      return true;
-    }
-    if (rc < 0 && errno == EBUSY && attempt == 0) {
-      Reap();  // completions waiting in the overflow list: take them, then try once more
-      continue;
-    }
-    break;
+  int rc;
+  while ((rc = Enter(ring_fd_, count, 0)) < 0 && errno == EINTR) {
   }
-  // Nothing was taken: the entries must not be submitted later by someone else's enter.
-  __atomic_store_n(sq_tail_, tail, __ATOMIC_RELEASE);
-  return false;
+  if (rc == static_cast<int>(count)) return count;
+  // The kernel took `rc` entries (none after an error), in order: the others must not be submitted later by
+  // someone else's enter.
+  unsigned taken = rc > 0 ? static_cast<unsigned>(rc) : 0;
+  __atomic_store_n(sq_tail_, tail + taken, __ATOMIC_RELEASE);
+  return taken;
 }
 
 bool FutexRing::Wait(uint32_t id, int32_t* addr, int32_t value, const struct timespec* deadline) {
@@ -155,7 +154,7 @@ bool FutexRing::Wait(uint32_t id, int32_t* addr, int32_t value, const struct tim
   wait->off = static_cast<uint32_t>(value);  // addr2: the expected value
   wait->addr3 = FUTEX_BITSET_MATCH_ANY;      // the wake mask
   wait->user_data = id;
-  if (deadline == nullptr) return Submit(1);
+  if (deadline == nullptr) return Submit(1) == 1;
   // Copied by the kernel while it prepares the request, inside Submit.
   __kernel_timespec ts{deadline->tv_sec, deadline->tv_nsec};
   wait->flags |= IOSQE_IO_LINK;
@@ -165,7 +164,12 @@ bool FutexRing::Wait(uint32_t id, int32_t* addr, int32_t value, const struct tim
   timeout->len = 1;
   timeout->timeout_flags = IORING_TIMEOUT_ABS;  // CLOCK_MONOTONIC, the clock of DeadlineFromNow
   timeout->user_data = kAux | id;
-  return Submit(2);
+  unsigned taken = Submit(2);
+  if (taken == 2) return true;
+  // Only the wait went in (the kernel could not take its timeout): withdraw it; the caller waits on a thread,
+  // and this request's completion finds the job no longer on the ring.
+  if (taken == 1) Cancel(id);
+  return false;
 }
 
 bool FutexRing::Cancel(uint32_t id) {
@@ -174,7 +178,7 @@ bool FutexRing::Cancel(uint32_t id) {
   cancel->opcode = IORING_OP_ASYNC_CANCEL;
   cancel->addr = id;  // the user_data of the wait
   cancel->user_data = kAux | id;
-  return Submit(1);
+  return Submit(1) == 1;
 }
 
 void FutexRing::Reap() {

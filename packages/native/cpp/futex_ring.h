@@ -44,7 +44,8 @@ class FutexRing {
   FutexRing() = default;
   struct Sqe;
   Sqe* NextSqe();
-  bool Submit(unsigned count);
+  /** Submits the entries queued since the last call; returns how many the kernel took. */
+  unsigned Submit(unsigned count);
   void Reap();
   static void OnPoll(uv_poll_t* handle, int status, int events);
 

@@ -208,10 +208,14 @@ void JobHub::Cancel(uint32_t id) {
   if (it == pending_.end()) return;
   Job* job = it->second;
   if (job->cancelled_.exchange(true)) return;
-  // A ring's wait completes with -ECANCELED. Should the request not go in, the wait still ends with its
-  // wake-up or timeout, reported as cancelled (RingResult sees the flag).
+  // A ring's wait completes with -ECANCELED. Should the request not go in, the job leaves the ring now (its
+  // completion, when it comes, finds no job) and is delivered as cancelled on the next turn of the loop.
   if (job->on_ring_) {
-    ring_->Cancel(id);
+    if (ring_->Cancel(id)) return;
+    job->on_ring_ = false;
+    job->err = ECANCELED;
+    job->syscall = "futex";
+    Finished(job);
     return;
   }
   InterruptJob(job);

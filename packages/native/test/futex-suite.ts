@@ -189,6 +189,20 @@ export function futexSuite(mode: 'ring' | 'thread'): void {
       expect(await pendingWaits()).toBe(0);
     });
 
+    it('waits for a notify when the timeout is longer than a century (no overflowing deadline)', async () => {
+      const i32 = word();
+      let settled = false;
+      const waiting = futex.waitAsync(i32, 0, 0, 1e300).finally(() => (settled = true));
+      await within(
+        (async () => {
+          while (!settled && futex.notify(i32, 0) === 0) await tick();
+        })(),
+        5000,
+        'notify',
+      );
+      expect(await within(waiting, 5000, 'woken')).toBe('ok');
+    });
+
     it('validates the array and index', () => {
       expect(() => futex.wait(new Int32Array(4), 0, 0, 0)).toThrow(TypeError);
       expect(() => futex.notify(word(), 4)).toThrow(RangeError);
