@@ -80,6 +80,31 @@ export const MECHANISMS = [
     },
   },
   {
+    // A ShmChannel per subscriber (named, one process each end): the shared-memory transport's own wake-up, a
+    // futex wait (see @ipcx/native's futex.waitAsync), beside the sockets'. Each subscriber takes the first end
+    // nobody holds (`open` is atomic).
+    id: 'ipcx-shm-channel',
+    label: 'ipcx ShmChannel per subscriber',
+    async open(subscribers) {
+      const { ShmChannel } = await import('@ipcx/shm');
+      const base = `/ipcx-bench-fan-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+      const names = Array.from({ length: subscribers }, (_, i) => `${base}-${i}`);
+      const channels = await Promise.all(names.map((name) => ShmChannel.create(name)));
+      const send = (update) => {
+        const pending = [];
+        for (const channel of channels)
+          if (!channel.trySend(update)) pending.push(channel.send(update).catch(() => undefined));
+        return pending.length > 0 ? Promise.all(pending) : undefined;
+      };
+      return {
+        ...probing(names, send, async () => {
+          for (const channel of channels) channel.destroy();
+        }),
+        config: { names },
+      };
+    },
+  },
+  {
     id: 'process-send',
     label: 'process.send to forked children',
     async open() {

@@ -81,6 +81,23 @@ if (mechanism === 'ipcx-pubsub') {
     onUpdate(update);
     if (finished) break;
   }
+} else if (mechanism === 'ipcx-shm-channel') {
+  const { ShmChannel } = await import('@ipcx/shm');
+  let channel;
+  for (const name of config.names) {
+    try {
+      channel = await ShmChannel.open(name);
+      break;
+    } catch (error) {
+      if (error?.code !== 'IPCX_ERR_ALREADY_EXISTS') throw error;
+    }
+  }
+  if (!channel) throw new Error('every ShmChannel end was taken');
+  stop = () => channel.destroy();
+  for await (const update of channel) {
+    onUpdate(update);
+    if (finished) break;
+  }
 } else if (mechanism === 'process-send') {
   process.on('message', onUpdate);
   stop = () => process.disconnect();
