@@ -17,6 +17,17 @@ async function pendingWaits(): Promise<number> {
   return native.waiterStats()[2];
 }
 
+/** Notifies word 0 until that woke a waiter or `settled()` (a waiter may not be queued in the kernel yet). */
+function notifyUntilWoken(i32: Int32Array, settled: () => boolean, what = 'notify'): Promise<void> {
+  return within(
+    (async () => {
+      while (!settled() && futex.notify(i32, 0) === 0) await tick();
+    })(),
+    10_000,
+    what,
+  );
+}
+
 /**
  * Whether this machine lets futex waits go through io_uring: Linux 6.7 or later (IORING_OP_FUTEX_WAIT) with
  * io_uring enabled. A sandbox that filters the syscalls (seccomp) would also turn it off, and fail this check.
@@ -72,13 +83,7 @@ export function futexSuite(mode: 'ring' | 'thread'): void {
       expect(settled).toBe(false);
       // A waiter may not be queued in the kernel yet; notify reports how many it woke.
       Atomics.store(i32, 0, 1);
-      await within(
-        (async () => {
-          while (!settled && futex.notify(i32, 0) === 0) await tick();
-        })(),
-        5000,
-        'notify',
-      );
+      await notifyUntilWoken(i32, () => settled, 'notify');
       expect(await within(waiting, 5000, 'waitAsync')).toBe('ok');
       expect(ticks).toBeGreaterThanOrEqual(5);
       expect(await pendingWaits()).toBe(0);
@@ -171,13 +176,7 @@ export function futexSuite(mode: 'ring' | 'thread'): void {
       expect(await woken.next()).toBe('waiting');
       let settled = false;
       const result = woken.next().then((r) => ((settled = true), r));
-      await within(
-        (async () => {
-          while (!settled && futex.notify(i32, 0) === 0) await tick();
-        })(),
-        10_000,
-        'notify the worker',
-      );
+      await notifyUntilWoken(i32, () => settled, 'notify the worker');
       expect(await result).toBe('ok');
       // A worker that ends while its wait is queued: its environment closes the wait (and its ring).
       const ended = start();
@@ -193,13 +192,7 @@ export function futexSuite(mode: 'ring' | 'thread'): void {
       const i32 = word();
       let settled = false;
       const waiting = futex.waitAsync(i32, 0, 0, 1e300).finally(() => (settled = true));
-      await within(
-        (async () => {
-          while (!settled && futex.notify(i32, 0) === 0) await tick();
-        })(),
-        5000,
-        'notify',
-      );
+      await notifyUntilWoken(i32, () => settled, 'notify');
       expect(await within(waiting, 5000, 'woken')).toBe('ok');
     });
 
