@@ -184,8 +184,11 @@ class Requester {
   async #run(): Promise<void> {
     this.#running = true;
     try {
+      // One controller for every receive until one is aborted: on Node 20 a new AbortSignal with a listener
+      // costs about 12 µs, as much as the rest of a request over shared memory.
+      let receiving = new AbortController();
       while (this.#pending.size > 0) {
-        const receiving = new AbortController();
+        if (receiving.signal.aborted) receiving = new AbortController();
         this.#receiving = receiving;
         let message: unknown;
         try {
