@@ -90,6 +90,8 @@ export class Subscriber<T = unknown> implements AsyncIterable<Revision<T>>, Asyn
   readonly #sleepers = new Set<() => void>();
   #reconnecting: Promise<void> | undefined;
   readonly #stop = new AbortController();
+  /** Cancels the futex waits of `#sleep`; replaced once aborted. */
+  #cancel = new AbortController();
   #watcher: FSWatcher | undefined;
 
   private constructor(
@@ -351,7 +353,11 @@ export class Subscriber<T = unknown> implements AsyncIterable<Revision<T>>, Asyn
   #sleep(wakes: number, limit: Deadline | undefined, segment: TopicSegment, seq: number): Promise<void> {
     if (this.#wakes !== wakes) return Promise.resolve();
     if (limit?.signal.aborted) return Promise.reject(limit.error());
-    const cancel = new AbortController();
+    // Shared by the sleeps until one cancels (a new AbortSignal with a listener costs about 12 µs on Node 20, as
+    // much as the rest of a wake-up). Cancelling ends every sleep on it; the others return as woken, and their
+    // callers look again.
+    if (this.#cancel.signal.aborted) this.#cancel = new AbortController();
+    const cancel = this.#cancel;
     return new Promise<void>((resolve, reject) => {
       let settled = false;
       const settle = (woken: boolean, error?: unknown): void => {
@@ -370,7 +376,7 @@ export class Subscriber<T = unknown> implements AsyncIterable<Revision<T>>, Asyn
       limit?.signal.addEventListener('abort', onAbort, { once: true });
       futex.waitAsync(segment.words, Word.WakeSeq, seq, undefined, { signal: cancel.signal }).then(
         () => settle(true),
-        () => undefined, // cancelled: settled already
+        () => settle(true), // cancelled: by this sleep (settled already) or by another one (look again)
       );
     });
   }
