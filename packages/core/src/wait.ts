@@ -167,33 +167,14 @@ export function waitFor<T>(
   return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => {
       limit.release();
-      cancel();
+      cancel?.();
       reject(limit.error());
     };
-    let settled = false;
-    const done = (): void => {
-      settled = true;
+    const cancel = begin(start, resolve, reject, () => {
       limit.signal.removeEventListener('abort', onAbort);
-      limit.release();
-    };
-    let cancel: () => void;
-    try {
-      cancel = start({
-        resolve: (value) => {
-          done();
-          resolve(value);
-        },
-        reject: (error) => {
-          done();
-          reject(error);
-        },
-      });
-    } catch (error) {
-      done(); // a start that throws leaves no timer holding the process
-      throw error;
-    }
-    if (settled) return; // start settled it at once
-    limit.signal.addEventListener('abort', onAbort, { once: true });
+      limit.release(); // also when start throws: no timer is left holding the process
+    });
+    if (cancel !== undefined) limit.signal.addEventListener('abort', onAbort, { once: true });
   });
 }
 
@@ -203,35 +184,49 @@ export function waitFor<T>(
  */
 function waitWithTimer<T>(what: string, timeout: number, start: (settle: Settle<T>) => () => void): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    let settled = false;
     let timer: NodeJS.Timeout | undefined;
-    const done = (): void => {
-      settled = true;
-      if (timer !== undefined) clearTimeout(timer);
-    };
-    let cancel: () => void;
-    try {
-      cancel = start({
-        resolve: (value) => {
-          done();
-          resolve(value);
-        },
-        reject: (error) => {
-          done();
-          reject(error);
-        },
-      });
-    } catch (error) {
-      done();
-      throw error;
-    }
-    if (settled) return; // start settled it at once
+    const cancel = begin(start, resolve, reject, () => clearTimeout(timer));
+    if (cancel === undefined) return;
     timer = setTimeout(() => {
-      settled = true;
       cancel();
       reject(new TimeoutError(what, timeout));
     }, Math.ceil(timeout)); // whole ms, as `deadline` does
   });
+}
+
+/**
+ * Runs `start` with a `Settle` that calls `done` before it settles the promise. Returns the function that
+ * unregisters the waiter, or undefined when `start` settled it at once. A `start` that throws has `done` called,
+ * then the error passes through.
+ */
+function begin<T>(
+  start: (settle: Settle<T>) => () => void,
+  resolve: (value: T) => void,
+  reject: (error: unknown) => void,
+  done: () => void,
+): (() => void) | undefined {
+  let settled = false;
+  const finish = (): void => {
+    settled = true;
+    done();
+  };
+  let cancel: () => void;
+  try {
+    cancel = start({
+      resolve: (value) => {
+        finish();
+        resolve(value);
+      },
+      reject: (error) => {
+        finish();
+        reject(error);
+      },
+    });
+  } catch (error) {
+    finish();
+    throw error;
+  }
+  return settled ? undefined : cancel;
 }
 
 /** What a `poll` function given to `iterate` returns when no message is waiting. */
