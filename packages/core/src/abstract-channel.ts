@@ -1,5 +1,5 @@
 import type { Channel, ReceiveOptions, SendOptions } from './channel.js';
-import { NO_MESSAGE, iterate } from './wait.js';
+import { NO_MESSAGE, iterate, type WaitForNext } from './wait.js';
 
 /**
  * The part of `Channel` that is the same for every transport: async iteration (ends when the channel
@@ -22,8 +22,15 @@ export abstract class AbstractChannel<T> implements Channel<T> {
       () => this.receive(),
       () => this.closed,
       () => this.poll(),
+      this.waitForNext === undefined ? undefined : (received, end) => this.waitForNext!(received, end),
     );
   }
+
+  /**
+   * When a transport defines it: how the async iterator waits once `poll` found nothing, settling with the
+   * iterator's result itself (see `WaitForNext`) rather than through a `then` on `receive`.
+   */
+  protected waitForNext?(...args: Parameters<WaitForNext<T>>): ReturnType<WaitForNext<T>>;
 
   /**
    * The next message if one is waiting, else `NO_MESSAGE`; what the async iterator calls first. The default is

@@ -11,7 +11,9 @@ import { waitFor, type Settle } from './wait.js';
 export class Inbox<T> {
   #items: T[] = [];
   #head = 0;
-  readonly #waiters = new Set<Settle<T>>();
+  /** The oldest waiting receiver; the others (rarely any) wait in `#more`, oldest first. */
+  #first: Settle<T> | undefined;
+  readonly #more = new Set<Settle<T>>();
   #error: IpcError | undefined;
 
   /** Messages buffered and not yet received. */
@@ -21,7 +23,7 @@ export class Inbox<T> {
 
   /** Receivers waiting for a message. */
   get waiting(): number {
-    return this.#waiters.size;
+    return (this.#first === undefined ? 0 : 1) + this.#more.size;
   }
 
   /** True once `end` or `fail` was called. */
@@ -35,13 +37,13 @@ export class Inbox<T> {
    */
   push(item: T): boolean {
     if (this.#error !== undefined) return false;
-    for (const waiter of this.#waiters) {
-      this.#waiters.delete(waiter);
-      waiter.resolve(item);
-      return true;
+    const waiter = this.#next();
+    if (waiter === undefined) {
+      this.#items.push(item);
+      return false;
     }
-    this.#items.push(item);
-    return false;
+    waiter.resolve(item);
+    return true;
   }
 
   /** The next buffered message, or undefined; throws the end error once ended and drained. */
@@ -52,13 +54,99 @@ export class Inbox<T> {
   }
 
   /** The next message, waiting for one if none is buffered. */
-  receive(what: string, options?: WaitOptions): Promise<T> {
-    if (this.#head < this.#items.length) return Promise.resolve(this.#take());
-    if (this.#error !== undefined) return Promise.reject(this.#error);
-    return waitFor<T>(what, options, (settle) => {
-      this.#waiters.add(settle);
-      return () => this.#waiters.delete(settle);
+  receive(what: string, options?: WaitOptions): Promise<T>;
+  /**
+   * The next message passed through `map` (e.g. a decoder), waiting for one if none is buffered. The promise
+   * settles with what `map` returns, without a `then` of its own (one promise and one turn of the microtask
+   * queue fewer). With `mapError`, an error (the inbox's end error, or what `map` throws) settles it with what
+   * `mapError` returns instead, or rejects with what that throws. A timeout or an abort still rejects.
+   */
+  receive<R>(
+    what: string,
+    options: WaitOptions | undefined,
+    map: (item: T) => R,
+    mapError?: (error: unknown) => R,
+  ): Promise<R>;
+  receive<R>(
+    what: string,
+    options?: WaitOptions,
+    map?: (item: T) => R,
+    mapError?: (error: unknown) => R,
+  ): Promise<R | T> {
+    if (this.#head < this.#items.length) {
+      if (map === undefined) return Promise.resolve(this.#take());
+      try {
+        return Promise.resolve(mapItem(this.#take(), map, mapError));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    const ended = this.#error;
+    if (ended !== undefined) {
+      if (mapError === undefined) return Promise.reject(ended);
+      try {
+        return Promise.resolve(mapError(ended));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    if (map === undefined) {
+      return waitFor<T>(what, options, (settle) => {
+        this.#wait(settle);
+        return () => this.#cancel(settle);
+      });
+    }
+    return waitFor<R>(what, options, (settle) => {
+      const waiter: Settle<T> = {
+        resolve(item) {
+          let value: R;
+          try {
+            value = mapItem(item, map, mapError);
+          } catch (error) {
+            settle.reject(error);
+            return;
+          }
+          settle.resolve(value);
+        },
+        reject(error) {
+          if (mapError === undefined) return settle.reject(error);
+          let value: R;
+          try {
+            value = mapError(error);
+          } catch (thrown) {
+            settle.reject(thrown);
+            return;
+          }
+          settle.resolve(value);
+        },
+      };
+      this.#wait(waiter);
+      return () => this.#cancel(waiter);
     });
+  }
+
+  #wait(waiter: Settle<T>): void {
+    if (this.#first === undefined && this.#more.size === 0) this.#first = waiter;
+    else this.#more.add(waiter);
+  }
+
+  #cancel(waiter: Settle<T>): void {
+    if (this.#first === waiter) this.#first = undefined;
+    else this.#more.delete(waiter);
+  }
+
+  /** Removes and returns the oldest waiter, if any. */
+  #next(): Settle<T> | undefined {
+    const first = this.#first;
+    if (first !== undefined) {
+      this.#first = undefined;
+      return first;
+    }
+    for (const waiter of this.#more) {
+      this.#more.delete(waiter);
+      return waiter;
+    }
+    return undefined;
   }
 
   /**
@@ -66,12 +154,9 @@ export class Inbox<T> {
    * inbox stays open for the next one. Returns false when nobody waited.
    */
   rejectOne(error: IpcError): boolean {
-    for (const waiter of this.#waiters) {
-      this.#waiters.delete(waiter);
-      waiter.reject(error);
-      return true;
-    }
-    return false;
+    const waiter = this.#next();
+    waiter?.reject(error);
+    return waiter !== undefined;
   }
 
   /** No more messages will come: hand out what is buffered, then reject with `error`. */
@@ -90,8 +175,7 @@ export class Inbox<T> {
 
   #rejectWaiters(): void {
     const error = this.#error!;
-    for (const waiter of this.#waiters) waiter.reject(error);
-    this.#waiters.clear();
+    for (let waiter = this.#next(); waiter !== undefined; waiter = this.#next()) waiter.reject(error);
   }
 
   #take(): T {
@@ -105,6 +189,16 @@ export class Inbox<T> {
       this.#head = 0;
     }
     return item;
+  }
+}
+
+/** `map(item)`; what it throws goes to `mapError` when there is one. */
+function mapItem<T, R>(item: T, map: (item: T) => R, mapError: ((error: unknown) => R) | undefined): R {
+  if (mapError === undefined) return map(item);
+  try {
+    return map(item);
+  } catch (error) {
+    return mapError(error);
   }
 }
 

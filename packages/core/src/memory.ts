@@ -5,7 +5,7 @@ import { ClosedError, PeerGoneError, TooLargeError, type IpcError } from './erro
 import { Inbox } from './inbox.js';
 import { checkCodec, checkInteger } from './options.js';
 import { SendQueue } from './send-queue.js';
-import { NO_MESSAGE } from './wait.js';
+import { NO_MESSAGE, type WaitForNext } from './wait.js';
 
 /** Options of `MemoryChannel.pair`. */
 export interface MemoryChannelOptions<T> {
@@ -101,12 +101,16 @@ export class MemoryChannel<T = unknown> extends AbstractChannel<T> {
         return Promise.reject(error);
       }
     }
-    return this.#inbox.receive('receive', options).then((bytes) => this.#decode(bytes));
+    return this.#inbox.receive('receive', options, this.#decoder);
   }
 
   tryReceive(): T | undefined {
     const message = this.poll();
     return message === NO_MESSAGE ? undefined : message;
+  }
+
+  protected override waitForNext(...[received, end]: Parameters<WaitForNext<T>>): ReturnType<WaitForNext<T>> {
+    return this.#inbox.receive('receive', undefined, (bytes) => received(this.#decode(bytes)), end);
   }
 
   protected override poll(): T | typeof NO_MESSAGE {
@@ -159,6 +163,8 @@ export class MemoryChannel<T = unknown> extends AbstractChannel<T> {
     if (this.#inbox.size * 2 <= this.#capacity) this.#peer.#flush();
     return this.#decode(bytes);
   }
+
+  readonly #decoder = (bytes: Uint8Array): T => this.#decode(bytes);
 
   #decode(bytes: Uint8Array): T {
     return this.#codec.decode(bytes);

@@ -24,6 +24,7 @@ export {
   spinOption,
   waitFor,
   type Settle,
+  type WaitForNext,
 } from './wait.js';
 export {
   registerKernelObject,

@@ -235,6 +235,16 @@ export const NO_MESSAGE: unique symbol = Symbol('ipcx.noMessage');
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 
 /**
+ * What `iterate` may call instead of `receive` once `poll` found nothing: a receive that settles with
+ * `received(message)`, or with `end(error)` when it fails (rejecting only if `end` throws), so the step's result
+ * needs no `then` of its own (e.g. `Inbox.receive` with its `map` and `mapError`).
+ */
+export type WaitForNext<T> = (
+  received: (value: T) => IteratorResult<T, undefined>,
+  end: (error: unknown) => IteratorResult<T, undefined>,
+) => Promise<IteratorResult<T, undefined>>;
+
+/**
  * Iterates a channel: yields each message, ends quietly when the channel closes (`ClosedError`) or the
  * peer is gone (`PeerGoneError`; `receive` tells which), and when an error ended the channel (`closed`
  * turned true: e.g. bad bytes that cut a connection); rethrows anything else. Leaving the loop early does
@@ -242,12 +252,13 @@ const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value:
  *
  * With `poll` (a `tryReceive` that returns `NO_MESSAGE` when nothing is waiting) each step first takes what
  * is already there and hands it out as an already resolved result, without a timer, a signal or an `await`
- * of `receive`; only an empty channel waits in `receive`.
+ * of `receive`; only an empty channel waits in `receive` (or in `waitForNext`, when given).
  */
 export function iterate<T>(
   receive: () => Promise<T>,
   isClosed?: () => boolean,
   poll?: () => T | typeof NO_MESSAGE,
+  waitForNext?: WaitForNext<T>,
 ): AsyncIterableIterator<T> {
   let done = false;
   const end = (error: unknown): IteratorResult<T, undefined> => {
@@ -272,6 +283,17 @@ export function iterate<T>(
           }
         }
         if (value !== NO_MESSAGE) return Promise.resolve({ done: false, value });
+      }
+      if (waitForNext !== undefined) {
+        try {
+          return waitForNext(received, end);
+        } catch (error) {
+          try {
+            return Promise.resolve(end(error));
+          } catch (thrown) {
+            return Promise.reject(thrown);
+          }
+        }
       }
       let waiting: Promise<T>;
       try {

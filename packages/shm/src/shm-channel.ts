@@ -24,6 +24,7 @@ import {
   lingerOption,
   BusySpin,
   spinOption,
+  type WaitForNext,
 } from '@ipcx/core/transport';
 import {
   HEADER_BYTES,
@@ -493,19 +494,38 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
     throw new UnsupportedError('sendSync while async sends are waiting');
   }
 
-  async receive(options?: ReceiveOptions): Promise<T> {
-    if (this.#closed) throw new ClosedError();
-    checkWaitOptions(options);
-    if (this.#inbox.size === 0 && this.#inbox.waiting === 0) {
-      let value = this.#read();
-      if (value === NO_MESSAGE && this.#spin()) value = this.#read();
-      if (value !== NO_MESSAGE) return value;
+  receive(options?: ReceiveOptions): Promise<T> {
+    let value: T | typeof NO_MESSAGE;
+    try {
+      if (this.#closed) throw new ClosedError();
+      checkWaitOptions(options);
+      value = this.#readOrSpin();
+    } catch (error) {
+      return Promise.reject(error);
     }
+    if (value !== NO_MESSAGE) return Promise.resolve(value);
     const received = this.#inbox.receive('receive', options);
     void this.#receivePump.start();
     // A parked pump holds the event loop open: when the last receiver gave up, wake it so it can stop.
     if (options !== undefined) received.catch(() => this.#inbox.waiting === 0 && this.#reader.wakeConsumer());
     return received;
+  }
+
+  /** `for await` once `poll` found nothing: `receive`, settling the iterator's result from the inbox itself. */
+  protected override waitForNext(...[received, end]: Parameters<WaitForNext<T>>): ReturnType<WaitForNext<T>> {
+    if (this.#closed) throw new ClosedError();
+    const value = this.#readOrSpin();
+    if (value !== NO_MESSAGE) return Promise.resolve(received(value));
+    const result = this.#inbox.receive('receive', undefined, received, end);
+    void this.#receivePump.start();
+    return result;
+  }
+
+  /** A message read now or within the spin, when nobody waits in line before this receive; else NO_MESSAGE. */
+  #readOrSpin(): T | typeof NO_MESSAGE {
+    if (this.#inbox.size > 0 || this.#inbox.waiting > 0) return NO_MESSAGE;
+    const value = this.#read();
+    return value === NO_MESSAGE && this.#spin() ? this.#read() : value;
   }
 
   tryReceive(): T | undefined {

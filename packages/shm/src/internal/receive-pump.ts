@@ -28,37 +28,44 @@ export class ReceivePump<T> {
 
   constructor(private readonly end: ReceivePumpEnd<T>) {}
 
-  async start(): Promise<void> {
-    if (this.#running) return;
+  start(): Promise<void> {
+    if (this.#running) return Promise.resolve();
     this.#running = true;
+    return this.#pump();
+  }
+
+  /**
+   * The loop. Its `finally` clears `#running` in the same step as its last look at `inbox.waiting` (it is in
+   * the loop's own async function), so a receive that starts to wait after that look starts a new loop. Cleared
+   * after an `await` of the loop, that left a window in which such a receive found the old loop still marked
+   * running, and waited for ever.
+   */
+  async #pump(): Promise<void> {
+    const end = this.end;
+    const inbox = end.inbox;
     try {
-      await pumpReceives(this.end);
+      while (inbox.waiting > 0 && !end.closed()) {
+        let value: T | Nothing;
+        try {
+          value = end.read();
+        } catch (error) {
+          // A frame that does not decode fails the receive that waited for it, as on the direct path; the
+          // channel goes on. The end of the channel (closed, peer gone, a corrupt ring) ends every receive.
+          if (error instanceof BadFrameError && !end.fatal(error)) {
+            inbox.rejectOne(error);
+            continue;
+          }
+          inbox.end(error as IpcError);
+          return;
+        }
+        if (value !== NO_MESSAGE) {
+          inbox.push(value);
+          continue;
+        }
+        if ((await end.waitForFrame()) === 'timed-out' && !end.alive()) return;
+      }
     } finally {
       this.#running = false;
     }
-  }
-}
-
-async function pumpReceives<T>(end: ReceivePumpEnd<T>): Promise<void> {
-  const inbox = end.inbox;
-  while (inbox.waiting > 0 && !end.closed()) {
-    let value: T | Nothing;
-    try {
-      value = end.read();
-    } catch (error) {
-      // A frame that does not decode fails the receive that waited for it, as on the direct path; the
-      // channel goes on. The end of the channel (closed, peer gone, a corrupt ring) ends every receive.
-      if (error instanceof BadFrameError && !end.fatal(error)) {
-        inbox.rejectOne(error);
-        continue;
-      }
-      inbox.end(error as IpcError);
-      return;
-    }
-    if (value !== NO_MESSAGE) {
-      inbox.push(value);
-      continue;
-    }
-    if ((await end.waitForFrame()) === 'timed-out' && !end.alive()) return;
   }
 }
