@@ -13,7 +13,7 @@ import {
   copyBytes,
 } from '@ipcx/core';
 import { AbstractChannel, Inbox, SpinPolicy, fromSystemError } from '@ipcx/core/transport';
-import { SendQueue, checkInteger, errnoError, spinOption } from '@ipcx/core/transport';
+import { SendQueue, checkInteger, errnoError, spinOption, type WaitForNext } from '@ipcx/core/transport';
 import {
   FdWatcher,
   peerCredentials,
@@ -52,6 +52,13 @@ class Attached<T> {
     readonly message: T,
     readonly fds: number[],
   ) {}
+}
+
+/** The message of what `receive` or `tryReceive` took: descriptors that came with it, not asked for, are closed. */
+function messageOf<T>(item: T | Attached<T>): T {
+  if (!(item instanceof Attached)) return item;
+  closeFds(item.fds);
+  return item.message;
 }
 
 interface PendingSend {
@@ -253,11 +260,17 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
   }
 
   receive(options?: ReceiveOptions): Promise<T> {
-    return this.#receive(options).then((item) => {
-      if (!(item instanceof Attached)) return item;
-      closeFds(item.fds);
-      return item.message;
-    });
+    if (this.#end.local) return Promise.reject(new ClosedError());
+    if (this.#inbox.size > 0 || this.#spinRead()) return Promise.resolve(messageOf(this.#taken(this.#inbox.shift()!)));
+    return this.#inbox.receive('receive', options, messageOf);
+  }
+
+  /** `for await` once `tryReceive` found nothing: `receive`, settling the iterator's result from the inbox. */
+  protected override waitForNext(...[received, end]: Parameters<WaitForNext<T>>): ReturnType<WaitForNext<T>> {
+    if (this.#end.local) throw new ClosedError();
+    if (this.#inbox.size > 0 || this.#spinRead())
+      return Promise.resolve(received(messageOf(this.#taken(this.#inbox.shift()!))));
+    return this.#inbox.receive('receive', undefined, (item) => received(messageOf(item)), end);
   }
 
   /** Receives the next message and the descriptors that came with it (none: an empty array). */
@@ -272,10 +285,7 @@ export class SeqPacketChannel<T = unknown, P = undefined> extends AbstractChanne
       this.#inbox.shift(); // throws the end error once the connection ended and everything was received
       return undefined;
     }
-    const item = this.#taken(this.#inbox.shift()!);
-    if (!(item instanceof Attached)) return item;
-    closeFds(item.fds);
-    return item.message;
+    return messageOf(this.#taken(this.#inbox.shift()!));
   }
 
   /**

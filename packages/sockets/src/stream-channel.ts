@@ -23,7 +23,7 @@ import {
   MAX_FRAME_LENGTH,
   fromSystemError,
 } from '@ipcx/core/transport';
-import { SendQueue, checkInteger, lingerOption, spinOption } from '@ipcx/core/transport';
+import { SendQueue, checkInteger, lingerOption, spinOption, type WaitForNext } from '@ipcx/core/transport';
 import { FrameWriter } from './internal/frame-writer.js';
 import { SizeQueue } from './internal/size-queue.js';
 import { codecOption, type ConnectedOptions } from './internal/options.js';
@@ -238,6 +238,14 @@ export class StreamChannel<T = unknown, P = undefined> extends AbstractChannel<T
     if (this.#end.local) return Promise.reject(new ClosedError());
     if (this.#inbox.size > 0 || this.#spinRead()) return Promise.resolve(this.#taken(this.#inbox.shift() as T));
     return this.#inbox.receive('receive', options);
+  }
+
+  /** `for await` once `tryReceive` found nothing: `receive`, settling the iterator's result from the inbox. */
+  protected override waitForNext(...[received, end]: Parameters<WaitForNext<T>>): ReturnType<WaitForNext<T>> {
+    if (this.#end.local) throw new ClosedError();
+    if (this.#inbox.size > 0 || this.#spinRead())
+      return Promise.resolve(received(this.#taken(this.#inbox.shift() as T)));
+    return this.#inbox.receive('receive', undefined, received, end);
   }
 
   /**

@@ -149,4 +149,31 @@ describe('passing file descriptors', () => {
     await expect(a.sendWithFds('x', [])).rejects.toBeInstanceOf(TypeError);
     await Promise.all([a.close(), b.close()]);
   });
+
+  it('closes descriptors that arrive with a message taken by a receive or a for await that was waiting', async () => {
+    const { socketPair } = await import('@ipcx/native');
+    const [a, b] = SeqPacketChannel.pair();
+    /** Sends a message carrying one end of a fresh pair; resolves once every copy of that end is closed. */
+    const sendAndAwaitClose = async (message: string): Promise<void> => {
+      const [x, y] = socketPair('stream');
+      await a.sendWithFds(message, [x]);
+      closeSync(x);
+      const peer = new net.Socket({ fd: y, readable: true, writable: false });
+      await within(
+        new Promise<void>((resolve) => peer.once('end', () => resolve()).resume()),
+        5000,
+        `EOF after "${message}"`,
+      );
+      peer.destroy();
+    };
+    const waiting = b.receive({ timeout: 5000 }); // nothing sent yet: it waits in the inbox
+    await sendAndAwaitClose('to a waiting receive');
+    expect(await waiting).toBe('to a waiting receive');
+    const iterated = (async () => {
+      for await (const m of b) return m;
+    })();
+    await sendAndAwaitClose('to a waiting for await');
+    expect(await iterated).toBe('to a waiting for await');
+    await Promise.all([a.close(), b.close()]);
+  });
 });
