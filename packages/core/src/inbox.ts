@@ -90,6 +90,12 @@ export class Inbox<T> {
         return Promise.reject(error);
       }
     }
+    if (options === undefined) {
+      // Nothing can end this wait but a message or the inbox's end: no `waitFor`, no unregistering.
+      return new Promise<R | T>((resolve, reject) => {
+        this.#wait(map === undefined ? { resolve, reject } : new MappedWaiter(resolve, reject, map, mapError));
+      });
+    }
     if (map === undefined) {
       return waitFor<T>(what, options, (settle) => {
         this.#wait(settle);
@@ -97,29 +103,7 @@ export class Inbox<T> {
       });
     }
     return waitFor<R>(what, options, (settle) => {
-      const waiter: Settle<T> = {
-        resolve(item) {
-          let value: R;
-          try {
-            value = mapItem(item, map, mapError);
-          } catch (error) {
-            settle.reject(error);
-            return;
-          }
-          settle.resolve(value);
-        },
-        reject(error) {
-          if (mapError === undefined) return settle.reject(error);
-          let value: R;
-          try {
-            value = mapError(error);
-          } catch (thrown) {
-            settle.reject(thrown);
-            return;
-          }
-          settle.resolve(value);
-        },
-      };
+      const waiter = new MappedWaiter(settle.resolve, settle.reject, map, mapError);
       this.#wait(waiter);
       return () => this.#cancel(waiter);
     });
@@ -189,6 +173,39 @@ export class Inbox<T> {
       this.#head = 0;
     }
     return item;
+  }
+}
+
+/** A waiting receive of `Inbox.receive` with `map`: settles its promise with the mapped message or error. */
+class MappedWaiter<T, R> implements Settle<T> {
+  constructor(
+    private readonly settleResolve: (value: R) => void,
+    private readonly settleReject: (error: unknown) => void,
+    private readonly map: (item: T) => R,
+    private readonly mapError: ((error: unknown) => R) | undefined,
+  ) {}
+
+  resolve(item: T): void {
+    let value: R;
+    try {
+      value = mapItem(item, this.map, this.mapError);
+    } catch (error) {
+      this.settleReject(error);
+      return;
+    }
+    this.settleResolve(value);
+  }
+
+  reject(error: unknown): void {
+    if (this.mapError === undefined) return this.settleReject(error);
+    let value: R;
+    try {
+      value = this.mapError(error);
+    } catch (thrown) {
+      this.settleReject(thrown);
+      return;
+    }
+    this.settleResolve(value);
   }
 }
 
