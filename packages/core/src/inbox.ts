@@ -197,7 +197,10 @@ class MappedWaiter<T, R> implements Settle<T> {
   }
 
   reject(error: unknown): void {
-    if (this.mapError === undefined) return this.settleReject(error);
+    if (this.mapError === undefined) {
+      this.settleReject(error);
+      return;
+    }
     let value: R;
     try {
       value = this.mapError(error);
