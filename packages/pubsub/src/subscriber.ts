@@ -16,7 +16,15 @@ import { Word } from './layout.js';
 import { TopicSegment } from './internal/segment.js';
 import type { PublisherMessage, SubscriberMessage } from './internal/protocol.js';
 import { checkTopicName, runtimeDir, socketPath } from './names.js';
-import { checkCodec, checkEnum, checkWaitOptions, deadline, spinOption, type Deadline } from '@ipcx/core/transport';
+import {
+  checkCodec,
+  checkEnum,
+  checkWaitOptions,
+  deadline,
+  fromSystemError,
+  spinOption,
+  type Deadline,
+} from '@ipcx/core/transport';
 import type { Revision } from './publisher.js';
 
 /** Options of `Subscriber.open`. */
@@ -376,7 +384,12 @@ export class Subscriber<T = unknown> implements AsyncIterable<Revision<T>>, Asyn
       limit?.signal.addEventListener('abort', onAbort, { once: true });
       futex.waitAsync(segment.words, Word.WakeSeq, seq, undefined, { signal: cancel.signal }).then(
         () => settle(true),
-        () => settle(true), // cancelled: by this sleep (settled already) or by another one (look again)
+        (error: unknown) => {
+          // Cancelled: by this sleep (settled already) or by another one (look again). Anything else is a wait
+          // the kernel refused: looking again would only fail again at once, in a loop, so `next` fails with it.
+          if (cancel.signal.aborted) settle(true);
+          else settle(false, fromSystemError(`futex wait of topic "${this.topic}"`, error));
+        },
       );
     });
   }

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
 import { childLines, killTrackedChildren, shmLeftovers, spawnNode, type ChildLines } from '@ipcx/core/testing';
 import { runtimeDir } from '../src/index.js';
-export { killTrackedChildren, uniqueName, until } from '@ipcx/core/testing';
+export { killTrackedChildren, uniqueName, until, within } from '@ipcx/core/testing';
 
 // Fixtures still running after a test are killed.
 afterEach(killTrackedChildren);

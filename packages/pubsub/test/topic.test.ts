@@ -6,11 +6,12 @@ import {
   TimeoutError,
   AbortedError,
   NotFoundError,
+  isIpcError,
   ownedKernelObjects,
   unlinkOwnedKernelObjectsSync,
 } from '@ipcx/core';
 import { Publisher, Subscriber, listTopics } from '../src/index.js';
-import { leftovers, uniqueName } from './helpers.js';
+import { leftovers, uniqueName, within } from './helpers.js';
 
 const topics: string[] = [];
 function topicFor(what: string): string {
@@ -162,6 +163,36 @@ describe('Subscriber', () => {
     await sub.close();
     await expect(pending).rejects.toBeInstanceOf(ClosedError);
     expect(await iterating).toEqual([]);
+  });
+
+  it('a futex wait the kernel refuses fails next with a typed error, once, instead of looking again in a loop', async () => {
+    const topic = topicFor('futex-fails');
+    const pub = await Publisher.create<number>(topic);
+    open.push(pub);
+    const sub = await Subscriber.open<number>(topic, { spinMicroseconds: 0 });
+    open.push(sub);
+    const { futex } = await import('@ipcx/native');
+    const waitAsync = futex.waitAsync;
+    let calls = 0;
+    const refused = Object.assign(new Error('futex: ENOMEM'), { code: 'ENOMEM', errno: -12, syscall: 'futex' });
+    futex.waitAsync = () => {
+      calls++;
+      return Promise.reject(refused);
+    };
+    try {
+      const error = await within(sub.next({ timeout: 10_000 }), 5000, 'next after a refused futex wait').catch(
+        (e: unknown) => e,
+      );
+      expect(isIpcError(error)).toBe(true);
+      expect((error as Error).cause).toBe(refused);
+      expect(calls).toBe(1);
+    } finally {
+      futex.waitAsync = waitAsync;
+    }
+    // The subscriber is still usable once the kernel takes waits again.
+    const next = sub.next({ timeout: 5000 });
+    await pub.publish(1);
+    expect(await next).toEqual({ revision: 1, value: 1 });
   });
 
   it('coalesces: a subscriber that reads after many publishes gets the latest, not a backlog', async () => {
