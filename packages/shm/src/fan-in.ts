@@ -10,7 +10,7 @@ import {
   type Codec,
   type WaitOptions,
 } from '@ipcx/core';
-import { Inbox, NO_MESSAGE, checkCodec, checkWaitOptions, iterate } from '@ipcx/core/transport';
+import { Inbox, NO_MESSAGE, checkCodec, checkWaitOptions, iterate, type WaitForNext } from '@ipcx/core/transport';
 import {
   HEADER_BYTES,
   Header,
@@ -179,17 +179,35 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
   }
 
   /** The next message from any sender. */
-  async receive(options?: WaitOptions): Promise<T> {
-    if (this.#closed) throw new ClosedError('fan-in');
-    checkWaitOptions(options);
-    if (this.#inbox.size === 0 && this.#inbox.waiting === 0) {
-      const value = this.#read();
-      if (value !== NO_MESSAGE) return Promise.resolve(value);
+  receive(options?: WaitOptions): Promise<T> {
+    let value: T | typeof NO_MESSAGE;
+    try {
+      if (this.#closed) throw new ClosedError('fan-in');
+      checkWaitOptions(options);
+      value = this.#readFirst();
+    } catch (error) {
+      return Promise.reject(error);
     }
+    if (value !== NO_MESSAGE) return Promise.resolve(value);
     const received = this.#inbox.receive('receive', options);
     void this.#pump.start();
     if (options !== undefined) received.catch(() => this.#inbox.waiting === 0 && this.#reader.wakeConsumer());
     return received;
+  }
+
+  /** `for await` once `#poll` found nothing: `receive`, settling the iterator's result from the inbox itself. */
+  readonly #waitForNext: WaitForNext<T> = (received, end) => {
+    if (this.#closed) throw new ClosedError('fan-in');
+    const value = this.#readFirst();
+    if (value !== NO_MESSAGE) return Promise.resolve(received(value));
+    const result = this.#inbox.receive('receive', undefined, received, end);
+    void this.#pump.start();
+    return result;
+  };
+
+  /** A message read now, when nobody waits in line before this receive; else NO_MESSAGE. */
+  #readFirst(): T | typeof NO_MESSAGE {
+    return this.#inbox.size === 0 && this.#inbox.waiting === 0 ? this.#read() : NO_MESSAGE;
   }
 
   /** The next message if one is committed, else undefined. */
@@ -229,6 +247,7 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
       () => this.receive(),
       () => this.#closed,
       () => this.#poll(),
+      this.#waitForNext,
     );
   }
 

@@ -43,6 +43,38 @@ describe('FanIn', () => {
     await inbox.close();
   });
 
+  it('for await waits for messages from worker threads, takes them in order per sender, and ends on close', {
+    timeout: 60_000,
+  }, async () => {
+    const inbox = new FanIn<Uint8Array>({ bufferBytes: 1024, codec: rawCodec });
+    const count = 5_000;
+    const next = new Map<number, number>();
+    let total = 0;
+    const loop = (async () => {
+      for await (const m of inbox) {
+        const id = m[0]!;
+        const n = new DataView(m.buffer, m.byteOffset).getUint32(1);
+        if (n !== (next.get(id) ?? 0)) throw new Error(`sender ${id}: message ${n}, expected ${next.get(id) ?? 0}`);
+        next.set(id, n + 1);
+        if (++total === 2 * count) break;
+      }
+    })();
+    await Promise.resolve(); // the loop waits before any sender exists
+    for (let id = 0; id < 2; id++)
+      workers.push(new Worker(fixture, { workerData: { handle: inbox.handle(), id, count } }));
+    await loop;
+    expect([...next.entries()].sort()).toEqual([
+      [0, count],
+      [1, count],
+    ]);
+    const ended = (async () => {
+      for await (const _ of inbox) return 'message';
+      return 'ended';
+    })();
+    await inbox.close();
+    expect(await ended).toBe('ended');
+  });
+
   it('takes messages from two processes on a named ring and unlinks it on close', async () => {
     const name = uniqueName('fanin');
     const inbox = await FanIn.create<Uint8Array>(name, { bufferBytes: 1024, codec: rawCodec });
