@@ -161,12 +161,21 @@ static Napi::Value WaiterStats(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// setNextWaitId(id), for tests: the id the next wait of this thread is given, to reach the wrap of the 32-bit ids.
+static Napi::Value SetNextWaitId(const Napi::CallbackInfo& info) {
+  uint32_t id;
+  if (!ArgUint32(info, 0, &id)) return Napi::Value();
+  EnvData::Get(info.Env())->jobs->SetNextId(id);
+  return info.Env().Undefined();
+}
+
 void InitFutex(Napi::Env env, Napi::Object exports) {
   exports.Set("futexWait", Napi::Function::New(env, FutexWait, "futexWait"));
   exports.Set("futexWaitAsync", Napi::Function::New(env, FutexWaitAsync, "futexWaitAsync"));
   exports.Set("futexWake", Napi::Function::New(env, FutexWake, "futexWake"));
   exports.Set("cancelWait", Napi::Function::New(env, CancelWait, "cancelWait"));
   exports.Set("waiterStats", Napi::Function::New(env, WaiterStats, "waiterStats"));
+  exports.Set("setNextWaitId", Napi::Function::New(env, SetNextWaitId, "setNextWaitId"));
 }
 
 }  // namespace ipcx

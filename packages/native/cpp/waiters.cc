@@ -179,8 +179,12 @@ uint32_t JobHub::Submit(napi_env env, Job* job, napi_value callback, napi_value 
     ThrowErrno(env, ECANCELED, "wait");
     return 0;
   }
-  uint32_t id = next_id_++;
-  if (id == 0) id = next_id_++;
+  // Ids wrap at 2^32: a wait still pending from 2^32 waits ago keeps its id, and a new job must not take it (the
+  // map entry, cancel and the ring's completion all go by id).
+  uint32_t id;
+  do {
+    id = next_id_++;
+  } while (id == 0 || pending_.count(id) != 0);
   job->id_ = id;
   job->hub_ = shared_from_this();
   napi_create_reference(env, callback, 1, &job->callback);

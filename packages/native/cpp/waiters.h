@@ -85,6 +85,8 @@ class JobHub : public std::enable_shared_from_this<JobHub> {
   void Finished(Job* job);
 
   size_t Pending() const { return pending_.size(); }
+  /** JS thread, for tests: the id the next job is given (ids wrap at 2^32; 0 and ids in use are skipped). */
+  void SetNextId(uint32_t id) { next_id_ = id; }
 
   /** JS thread: this environment's futex ring, created at the first call; nullptr where there is none. */
   FutexRing* Ring();

@@ -114,6 +114,8 @@ export interface NativeBinding {
   cancelWait(id: number): void;
   /** [threads in the process-wide pool, idle threads, waits pending in this thread, 1 when this thread's futex waits go through io_uring] */
   waiterStats(): [number, number, number, number];
+  /** For tests: the id the next wait of this thread is given (wait ids are 32-bit and wrap). */
+  setNextWaitId(id: number): void;
 
   FdWatcher: new (fd: number, callback: (error: Error | null, events: number) => void) => NativeFdWatcher;
 

@@ -56,6 +56,24 @@ export function futexSuite(mode: 'ring' | 'thread'): void {
       },
     );
 
+    it('gives a new wait no id still in use when the 32-bit wait ids wrap', async () => {
+      const i32 = word();
+      const controller = new AbortController();
+      // The long wait takes id 2^32 - 1; after 2^32 more waits (reached here by setting the next id), the ids
+      // come round to it while it still waits.
+      native.setNextWaitId(0xffff_ffff);
+      const long = futex.waitAsync(i32, 0, 0, undefined, { signal: controller.signal });
+      long.catch(() => undefined);
+      native.setNextWaitId(0xffff_ffff);
+      const results = [];
+      for (let i = 0; i < 3; i++) results.push(await futex.waitAsync(i32, 1, 0, 1));
+      expect(results).toEqual(['timed-out', 'timed-out', 'timed-out']);
+      expect(await pendingWaits()).toBe(1);
+      controller.abort(); // reaches the long wait: its id was not given to another
+      await expect(within(long, 5000, 'the long wait, aborted')).rejects.toMatchObject({ name: 'AbortError' });
+      expect(await pendingWaits()).toBe(0);
+    });
+
     it('returns not-equal at once when the word differs and timed-out after the timeout', () => {
       const i32 = word();
       i32[0] = 7;
