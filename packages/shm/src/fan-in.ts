@@ -199,10 +199,7 @@ export class FanIn<T = unknown> implements AsyncIterable<T>, AsyncDisposable {
   readonly #waitForNext: WaitForNext<T> = (received, end) => {
     if (this.#closed) throw new ClosedError('fan-in');
     const value = this.#readFirst();
-    if (value !== NO_MESSAGE) return Promise.resolve(received(value));
-    const result = this.#inbox.receive('receive', undefined, received, end);
-    void this.#pump.start();
-    return result;
+    return value !== NO_MESSAGE ? Promise.resolve(received(value)) : this.#pump.waitForNext(received, end);
   };
 
   /** A message read now, when nobody waits in line before this receive; else NO_MESSAGE. */

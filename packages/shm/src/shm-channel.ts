@@ -515,10 +515,7 @@ export class ShmChannel<T = unknown> extends AbstractChannel<T> {
   protected override waitForNext(...[received, end]: Parameters<WaitForNext<T>>): ReturnType<WaitForNext<T>> {
     if (this.#closed) throw new ClosedError();
     const value = this.#readOrSpin();
-    if (value !== NO_MESSAGE) return Promise.resolve(received(value));
-    const result = this.#inbox.receive('receive', undefined, received, end);
-    void this.#receivePump.start();
-    return result;
+    return value !== NO_MESSAGE ? Promise.resolve(received(value)) : this.#receivePump.waitForNext(received, end);
   }
 
   /** A message read now or within the spin, when nobody waits in line before this receive; else NO_MESSAGE. */

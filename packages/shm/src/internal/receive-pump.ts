@@ -1,5 +1,5 @@
 import { BadFrameError, type IpcError } from '@ipcx/core';
-import { NO_MESSAGE, type Inbox } from '@ipcx/core/transport';
+import { NO_MESSAGE, type Inbox, type WaitForNext } from '@ipcx/core/transport';
 import type { WaitResult } from './waker.js';
 
 /** What a ring's read returns when no frame waits: core's `NO_MESSAGE`, so a read is also a `poll`. */
@@ -32,6 +32,16 @@ export class ReceivePump<T> {
     if (this.#running) return Promise.resolve();
     this.#running = true;
     return this.#pump();
+  }
+
+  /**
+   * `for await`'s step once the end read nothing: waits in the inbox for a result that `received` (or, on an
+   * error, `end`) makes, and runs the loop that serves it.
+   */
+  waitForNext(...[received, end]: Parameters<WaitForNext<T>>): ReturnType<WaitForNext<T>> {
+    const result = this.end.inbox.receive('receive', undefined, received, end);
+    void this.start();
+    return result;
   }
 
   /**
