@@ -56,9 +56,12 @@ bool ReadFastCall(napi_env env, napi_callback_info cbinfo, size_t min, size_t ma
 bool ArgTypedArray(const Napi::CallbackInfo& info, size_t i, napi_typedarray_type type, void** data,
                    size_t* length, napi_value* arraybuffer = nullptr);
 
-/** A millisecond timeout to an absolute timespec on `clock`; `ms` < 0 means no deadline (returns false). */
 /** Timeouts of this many ms or more (about a century) are no timeout. */
 constexpr double kForeverMs = 100.0 * 365 * 24 * 3600 * 1000;
+/**
+ * A millisecond timeout to an absolute timespec on `clock`; `ms` < 0, NaN or at least `kForeverMs` means no
+ * deadline (returns false).
+ */
 bool DeadlineFromNow(double ms, clockid_t clock, struct timespec* out);
 
 /**

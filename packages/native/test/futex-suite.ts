@@ -64,6 +64,10 @@ export function futexSuite(mode: 'ring' | 'thread'): void {
       native.setNextWaitId(0xffff_ffff);
       const long = futex.waitAsync(i32, 0, 0, undefined, { signal: controller.signal });
       long.catch(() => undefined);
+      defer(() => {
+        controller.abort(); // should the test fail before its own abort
+        futex.notify(i32, 0); // and should that abort not reach the wait (the bug this test looks for)
+      });
       native.setNextWaitId(0xffff_ffff);
       const results = [];
       for (let i = 0; i < 3; i++) results.push(await futex.waitAsync(i32, 1, 0, 1));
