@@ -349,7 +349,10 @@ export class FanInSender<T = unknown> implements AsyncDisposable {
     while (!this.#writer.tryWrite(bytes)) {
       const left = end - performance.now();
       if (left <= 0) throw new TimeoutError('send', options.timeout);
-      if (this.#writer.waitForRoomSync(Math.min(left, this.#parkMs), () => this.#receiverClosed()) === 'timed-out')
+      if (
+        this.#writer.waitForRoomSync(bytes.length, Math.min(left, this.#parkMs), () => this.#receiverClosed()) ===
+        'timed-out'
+      )
         this.#checkReceiverAlive();
       this.#encodeCheckOpen();
     }
@@ -410,7 +413,7 @@ export class FanInSender<T = unknown> implements AsyncDisposable {
     ended: () => this.#receiverClosed(),
     endedError: () => new PeerGoneError('fan-in receiver (it closed the ring)'),
     tryWrite: (bytes) => this.#writer.tryWrite(bytes),
-    waitForRoom: (_bytes, stop) => this.#writer.waitForRoom(this.#parkMs, stop),
+    waitForRoom: (bytes, stop) => this.#writer.waitForRoom(bytes.length, this.#parkMs, stop),
     checkAlive: () => this.#checkReceiverAlive(),
     wakeProducer: () => this.#writer.wakeProducers(),
   });

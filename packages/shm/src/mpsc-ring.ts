@@ -31,13 +31,11 @@ export class MpscRingWriter extends MpscSide {
     const size = FRAME_HEADER_BYTES + alignFrame(length);
     for (;;) {
       const reserved = Atomics.load(this.ctl, MPSC_RESERVE);
-      const tail = Atomics.load(this.ctl, RING_TAIL);
-      let pos = reserved & this.mask;
-      const toEnd = this.capacity - pos;
-      const needed = size <= toEnd ? size : toEnd + size;
-      if (this.capacity - ((reserved - tail) >>> 0) < needed) return -1;
+      const needed = this.#needed(reserved, size);
+      if (!this.#fits(reserved, Atomics.load(this.ctl, RING_TAIL), needed)) return -1;
       if (Atomics.compareExchange(this.ctl, MPSC_RESERVE, reserved, (reserved + needed) | 0) !== reserved) continue;
-      if (size > toEnd) {
+      let pos = reserved & this.mask;
+      if (size > this.capacity - pos) {
         Atomics.store(this.words, pos >> 2, WRAP_MARKER);
         pos = 0;
       }
@@ -60,28 +58,50 @@ export class MpscRingWriter extends MpscSide {
     return true;
   }
 
-  /** Sleeps until the consumer frees room (or `timeout` ms); `stop()` ends it early. */
-  async waitForRoom(timeout: number, stop: () => boolean): Promise<WaitResult> {
-    const tail = Atomics.load(this.ctl, RING_TAIL);
+  /** Sleeps until the consumer frees room for a `length`-byte payload (or `timeout` ms); `stop()` ends it early. */
+  async waitForRoom(length: number, timeout: number, stop: () => boolean): Promise<WaitResult> {
     Atomics.add(this.ctl, MPSC_WAITING_PRODUCERS, 1);
     try {
-      if (stop() || Atomics.load(this.ctl, RING_TAIL) !== tail) return 'not-equal';
-      return await this.waker.waitAsync(this.ctl, RING_TAIL, tail, timeout);
+      const tail = this.#tailToSleepOn(length, stop);
+      return tail === undefined ? 'not-equal' : await this.waker.waitAsync(this.ctl, RING_TAIL, tail, timeout);
     } finally {
       Atomics.sub(this.ctl, MPSC_WAITING_PRODUCERS, 1);
     }
   }
 
-  /** Blocks (workers only) until the consumer frees room (or `timeout` ms). */
-  waitForRoomSync(timeout: number, stop: () => boolean): WaitResult {
-    const tail = Atomics.load(this.ctl, RING_TAIL);
+  /** Blocks (workers only) until the consumer frees room for a `length`-byte payload (or `timeout` ms). */
+  waitForRoomSync(length: number, timeout: number, stop: () => boolean): WaitResult {
     Atomics.add(this.ctl, MPSC_WAITING_PRODUCERS, 1);
     try {
-      if (stop() || Atomics.load(this.ctl, RING_TAIL) !== tail) return 'not-equal';
-      return this.waker.wait(this.ctl, RING_TAIL, tail, timeout);
+      const tail = this.#tailToSleepOn(length, stop);
+      return tail === undefined ? 'not-equal' : this.waker.wait(this.ctl, RING_TAIL, tail, timeout);
     } finally {
       Atomics.sub(this.ctl, MPSC_WAITING_PRODUCERS, 1);
     }
+  }
+
+  /**
+   * Once counted among the waiting producers: the tail to sleep on while the payload does not fit, else
+   * undefined. The room is judged from a tail read after the count went up, so a consumer that frees room
+   * after that read sees the count and wakes us, and one that freed it before left a tail that fits. Read
+   * before the count (or taken from the failed write), a release in between was lost: the producer slept
+   * on the new tail of an empty ring, for ever.
+   */
+  #tailToSleepOn(length: number, stop: () => boolean): number | undefined {
+    const tail = Atomics.load(this.ctl, RING_TAIL);
+    const reserved = Atomics.load(this.ctl, MPSC_RESERVE);
+    const needed = this.#needed(reserved, FRAME_HEADER_BYTES + alignFrame(length));
+    return stop() || this.#fits(reserved, tail, needed) ? undefined : tail;
+  }
+
+  /** Bytes a `size`-byte frame takes at `reserved`: with the skipped end of the ring when it does not fit there. */
+  #needed(reserved: number, size: number): number {
+    const toEnd = this.capacity - (reserved & this.mask);
+    return size <= toEnd ? size : toEnd + size;
+  }
+
+  #fits(reserved: number, tail: number, needed: number): boolean {
+    return this.capacity - ((reserved - tail) >>> 0) >= needed;
   }
 }
 
