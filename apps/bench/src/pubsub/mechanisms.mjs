@@ -89,7 +89,14 @@ export const MECHANISMS = [
       const { ShmChannel } = await import('@ipcx/shm');
       const base = `/ipcx-bench-fan-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
       const names = Array.from({ length: subscribers }, (_, i) => `${base}-${i}`);
-      const channels = await Promise.all(names.map((name) => ShmChannel.create(name)));
+      // One after another, so a create that fails leaves only channels this loop can destroy.
+      const channels = [];
+      try {
+        for (const name of names) channels.push(await ShmChannel.create(name));
+      } catch (error) {
+        for (const channel of channels) channel.destroy();
+        throw error;
+      }
       const send = (update) => {
         const pending = [];
         for (const channel of channels)
