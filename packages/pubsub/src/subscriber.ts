@@ -409,7 +409,11 @@ export class Subscriber<T = unknown> implements AsyncIterable<Revision<T>>, Asyn
       } catch (error) {
         if (this.#closed) throw new ClosedError(`subscriber of topic "${this.topic}"`);
         if (limit?.signal.aborted) throw limit.error();
-        if (!(isIpcError(error) && error.code === 'IPCX_ERR_NOT_FOUND')) throw error;
+        if (!isIpcError(error)) throw error;
+        // A publisher SIGKILLed just now can still have its listening socket when we connect, and reset the
+        // connection as it goes (PeerGoneError): for a subscriber that waits, that is no publisher yet either.
+        const absent = error.code === 'IPCX_ERR_NOT_FOUND' || (this.#wait && error.code === 'IPCX_ERR_PEER_GONE');
+        if (!absent) throw error;
         if (!this.#wait) throw new NotFoundError(`topic "${this.topic}" (no live publisher)`, { cause: error });
         await this.#publisherAppears(signal);
         continue;
