@@ -23,7 +23,7 @@ import { checkInteger } from '@ipcx/core/transport';
  * 64-byte cache lines so that a producer and a consumer never write the same line.
  */
 export const MAGIC = 0x49504358;
-export const VERSION = 3;
+export const VERSION = 4;
 export const CACHE_LINE = 64;
 export const HEADER_BYTES = CACHE_LINE;
 
@@ -78,8 +78,9 @@ export const enum Wake {
  * end, the producer writes WRAP_MARKER as the length and starts again at offset 0. So that any frame
  * fits once the ring is empty, a frame (with its header and padding) is at most half the capacity.
  *
- * Version 3 of the layout (liveness by kernel locks, the DEAD side state, RETIRED and NEXT_ID); version 2
- * judged liveness by pids; version 1 had a 4-byte frame header and 4-byte alignment.
+ * Version 4 of the layout: a fan-in's producers sleep on ROOM_SEQ (version 3 slept on TAIL, and the two
+ * would not wake each other). Version 3 brought liveness by kernel locks, the DEAD side state, RETIRED and
+ * NEXT_ID; version 2 judged liveness by pids; version 1 had a 4-byte frame header and 4-byte alignment.
  */
 export const RING_CONTROL_BYTES = 4 * CACHE_LINE;
 export const RING_HEAD = 0;
@@ -191,10 +192,14 @@ export function readStateCodec(buffer: SharedArrayBuffer): string | undefined {
  * reservation counter that producers advance with compare-and-swap, and a frame is published by its
  * own length word: 0 = not yet written, `length + 1` = committed, WRAP_MARKER = skip to offset 0. The
  * consumer zeroes every byte it consumes before it publishes TAIL, so reserved memory always reads 0
- * until its producer commits. PRODUCER_PARKED counts producers waiting for room; they sleep on TAIL.
+ * until its producer commits. PRODUCER_PARKED counts producers waiting for room. They sleep on ROOM_SEQ,
+ * which whoever wakes them (the consumer that freed room, a close) bumps before it notifies, so a wake-up
+ * that comes between a producer's last look and its wait changes the word it waits on: a notify that
+ * changed nothing (TAIL does not move when a receiver closes) was lost on a producer not yet asleep.
  */
 export const MPSC_RESERVE = RING_HEAD;
 export const MPSC_WAITING_PRODUCERS = RING_PRODUCER_PARKED;
+export const MPSC_ROOM_SEQ = RING_PRODUCER_PARKED + 1;
 
 /**
  * The size word of an attached object's header, checked against the memory: a ring capacity must be a

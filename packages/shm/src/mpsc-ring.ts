@@ -3,6 +3,7 @@ import {
   FRAME_HEADER_BYTES,
   alignFrame,
   MPSC_RESERVE,
+  MPSC_ROOM_SEQ,
   MPSC_WAITING_PRODUCERS,
   RING_CONSUMER_PARKED,
   RING_TAIL,
@@ -12,9 +13,11 @@ import type { WaitResult, Waker } from './internal/waker.js';
 import { RingBase } from './internal/ring-base.js';
 
 class MpscSide extends RingBase {
-  /** Wakes every producer sleeping for room (also used on close). */
+  /** Wakes every producer sleeping for room (also used on close): bumps ROOM_SEQ, then notifies it. */
   wakeProducers(): void {
-    if (Atomics.load(this.ctl, MPSC_WAITING_PRODUCERS) !== 0) this.waker.notify(this.ctl, RING_TAIL);
+    if (Atomics.load(this.ctl, MPSC_WAITING_PRODUCERS) === 0) return;
+    Atomics.add(this.ctl, MPSC_ROOM_SEQ, 1);
+    this.waker.notify(this.ctl, MPSC_ROOM_SEQ);
   }
 }
 
@@ -62,8 +65,8 @@ export class MpscRingWriter extends MpscSide {
   async waitForRoom(length: number, timeout: number, stop: () => boolean): Promise<WaitResult> {
     Atomics.add(this.ctl, MPSC_WAITING_PRODUCERS, 1);
     try {
-      const tail = this.#tailToSleepOn(length, stop);
-      return tail === undefined ? 'not-equal' : await this.waker.waitAsync(this.ctl, RING_TAIL, tail, timeout);
+      const seq = this.#seqToSleepOn(length, stop);
+      return seq === undefined ? 'not-equal' : await this.waker.waitAsync(this.ctl, MPSC_ROOM_SEQ, seq, timeout);
     } finally {
       Atomics.sub(this.ctl, MPSC_WAITING_PRODUCERS, 1);
     }
@@ -73,25 +76,27 @@ export class MpscRingWriter extends MpscSide {
   waitForRoomSync(length: number, timeout: number, stop: () => boolean): WaitResult {
     Atomics.add(this.ctl, MPSC_WAITING_PRODUCERS, 1);
     try {
-      const tail = this.#tailToSleepOn(length, stop);
-      return tail === undefined ? 'not-equal' : this.waker.wait(this.ctl, RING_TAIL, tail, timeout);
+      const seq = this.#seqToSleepOn(length, stop);
+      return seq === undefined ? 'not-equal' : this.waker.wait(this.ctl, MPSC_ROOM_SEQ, seq, timeout);
     } finally {
       Atomics.sub(this.ctl, MPSC_WAITING_PRODUCERS, 1);
     }
   }
 
   /**
-   * Once counted among the waiting producers: the tail to sleep on while the payload does not fit, else
-   * undefined. The room is judged from a tail read after the count went up, so a consumer that frees room
-   * after that read sees the count and wakes us, and one that freed it before left a tail that fits. Read
-   * before the count (or taken from the failed write), a release in between was lost: the producer slept
-   * on the new tail of an empty ring, for ever.
+   * Once counted among the waiting producers: the ROOM_SEQ to sleep on while the payload does not fit and
+   * `stop()` is false, else undefined. Both are judged after the count went up and ROOM_SEQ was read, so a
+   * consumer that frees room (or a close) after that sees the count and bumps ROOM_SEQ, and the wait
+   * returns at once; one that came before left a tail that fits, or a `stop()` that is true. (Judged
+   * before the count, from the failed write, a release in between was lost: the producer slept on the
+   * tail of an empty ring, for ever.)
    */
-  #tailToSleepOn(length: number, stop: () => boolean): number | undefined {
+  #seqToSleepOn(length: number, stop: () => boolean): number | undefined {
+    const seq = Atomics.load(this.ctl, MPSC_ROOM_SEQ);
     const tail = Atomics.load(this.ctl, RING_TAIL);
     const reserved = Atomics.load(this.ctl, MPSC_RESERVE);
     const needed = this.#needed(reserved, FRAME_HEADER_BYTES + alignFrame(length));
-    return stop() || this.#fits(reserved, tail, needed) ? undefined : tail;
+    return stop() || this.#fits(reserved, tail, needed) ? undefined : seq;
   }
 
   /** Bytes a `size`-byte frame takes at `reserved`: with the skipped end of the ring when it does not fit there. */
@@ -189,6 +194,6 @@ export class MpscRingReader extends MpscSide {
     this.data.fill(0, pos, pos + bytes);
     this.#tail = (this.#tail + bytes) | 0;
     Atomics.store(this.ctl, RING_TAIL, this.#tail);
-    if (Atomics.load(this.ctl, MPSC_WAITING_PRODUCERS) !== 0) this.waker.notify(this.ctl, RING_TAIL);
+    this.wakeProducers();
   }
 }

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { PeerGoneError, TooLargeError, rawCodec } from '@ipcx/core';
 import { FanIn } from '@ipcx/shm';
 import { MpscRingReader, MpscRingWriter } from '../src/mpsc-ring.js';
-import { atomicsWaker } from '../src/internal/waker.js';
+import { type Waker, atomicsWaker } from '../src/internal/waker.js';
 import { segmentExists, uniqueName } from './helpers.js';
 
 const fixture = new URL('./fixtures/fan-in-sender.mjs', import.meta.url);
@@ -181,5 +181,39 @@ describe('FanIn', () => {
     // Still full of others' frames: it does sleep (and times out, nobody frees room).
     while (writer.tryWrite(payload));
     expect(await writer.waitForRoom(payload.length, 20, () => false)).toBe('timed-out');
+  });
+
+  it('a producer about to sleep for room is not lost to a close or a release that comes just before its wait', async () => {
+    // The waker lets the consumer act after the producer's last look (stop() false, no room) and before its
+    // wait, as a preemption there would. Each wake-up must change the word the producer sleeps on: a notify
+    // that changes nothing reaches nobody yet, and the producer slept until its timeout (for ever, in a worker).
+    const capacity = 1024;
+    for (const act of ['close', 'release'] as const) {
+      const buffer = new SharedArrayBuffer(256 + capacity);
+      let closed = false;
+      let beforeWait: (() => void) | undefined;
+      const waker: Waker = {
+        ...atomicsWaker,
+        waitAsync(i32, index, value, timeout) {
+          beforeWait?.();
+          beforeWait = undefined;
+          return atomicsWaker.waitAsync(i32, index, value, timeout);
+        },
+      };
+      const writer = new MpscRingWriter(buffer, 0, capacity, waker);
+      const reader = new MpscRingReader(buffer, 0, capacity, waker);
+      const payload = new Uint8Array(100);
+      while (writer.tryWrite(payload));
+      beforeWait =
+        act === 'close'
+          ? () => {
+              closed = true;
+              reader.wakeProducers();
+            }
+          : () => {
+              while (reader.next() >= 0) reader.advance();
+            };
+      expect(await writer.waitForRoom(payload.length, 5_000, () => closed), act).toBe('not-equal');
+    }
   });
 });
