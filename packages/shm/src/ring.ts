@@ -263,11 +263,15 @@ export class RingReader extends RingSide {
 
   /**
    * Releases the current frame. TAIL is published lazily (every quarter ring, when the producer
-   * sleeps, or when the ring is seen empty), since the producer reads it only when it runs out of room.
+   * sleeps, or when the last frame seen is released), since the producer reads it only when it runs out
+   * of room. Releasing the last frame seen publishes at once: a consumer that reads nothing more would
+   * otherwise leave the producer short of room in an empty ring (and a frame that needs the wrap, or the
+   * largest message, waiting for ever).
    */
   advance(): void {
     this.#tail = (this.#tail + FRAME_HEADER_BYTES + alignFrame(this.#length)) | 0;
     if (
+      this.#tail === this.#head ||
       (this.#tail - this.#published) >>> 0 >= this.capacity >>> 2 ||
       Atomics.load(this.ctl, RING_PRODUCER_PARKED) !== 0
     ) {

@@ -86,6 +86,26 @@ describe('ShmChannel ring indices', () => {
   }
 });
 
+describe('ShmChannel room', () => {
+  it('takes the largest message into a ring its peer emptied, while the peer reads nothing more', async () => {
+    // The receiver gives consumed bytes back lazily; the last of what it read must be given back even when it
+    // stops reading. It once was not (less than a quarter of the ring since the last hand-back), and a send
+    // that needs the wrap waited until its timeout for room in an empty ring.
+    const [a, b] = ShmChannel.pair({ bufferBytes: 1024, codec: rawCodec });
+    try {
+      for (const size of [392, 192]) {
+        await a.send(new Uint8Array(size));
+        expect((await b.receive()).length).toBe(size);
+      }
+      await a.send(new Uint8Array(a.maxMessageBytes), { timeout: 2_000 });
+      expect((await b.receive()).length).toBe(a.maxMessageBytes);
+    } finally {
+      a.destroy();
+      b.destroy();
+    }
+  });
+});
+
 describe('ShmChannel.tryReceiveBytes', () => {
   it('lends a view of each message until the next receive, then gives the bytes back to the sender', async () => {
     const [a, b] = ShmChannel.pair<Uint8Array>({ bufferBytes: 1024, codec: rawCodec });
