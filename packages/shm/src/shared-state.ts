@@ -116,6 +116,7 @@ export class SharedState<T = unknown> implements AsyncDisposable {
   readonly #checkMs: number;
   #exit: ExitHolder | undefined;
   #closed = false;
+  readonly #closing = new AbortController();
 
   /** A new state for the threads of this process; returns its (only) writer. Readers: `SharedState.from(state.handle())`. */
   constructor(options?: SharedStateOptions<T>);
@@ -373,6 +374,8 @@ export class SharedState<T = unknown> implements AsyncDisposable {
 
   async #changed(since: number, limit: ReturnType<typeof deadline>): Promise<number> {
     const control = this.#control;
+    // Ends the wait on a timeout, an abort or this object's close (none of which changes the word).
+    const cancel = limit === undefined ? this.#closing.signal : AbortSignal.any([limit.signal, this.#closing.signal]);
     for (;;) {
       if (this.#closed) throw new ClosedError('shared state');
       if (limit?.signal.aborted) throw limit.error();
@@ -380,14 +383,10 @@ export class SharedState<T = unknown> implements AsyncDisposable {
       if ((seq & 1) === 0 && seq >>> 1 !== since) return seq >>> 1;
       this.#checkWriterOpen();
       Atomics.add(control, STATE_WAITERS, 1);
-      // A pending wait cannot be cancelled: on abort, wake it (and, harmlessly, other readers) instead.
-      const wake = (): unknown => this.#waker.notify(control, STATE_SEQ);
-      limit?.signal.addEventListener('abort', wake, { once: true });
       let result: string;
       try {
-        result = await this.#waker.waitAsync(control, STATE_SEQ, seq, this.#checkMs);
+        result = await this.#waker.waitAsync(control, STATE_SEQ, seq, this.#checkMs, cancel);
       } finally {
-        limit?.signal.removeEventListener('abort', wake);
         Atomics.sub(control, STATE_WAITERS, 1);
       }
       if (result === 'timed-out') this.#checkWriterAlive();
@@ -446,9 +445,12 @@ export class SharedState<T = unknown> implements AsyncDisposable {
   destroy(_error?: Error): void {
     if (this.#closed) return;
     this.#closed = true;
-    // End this object's pending `changed` (and so `watch`); other readers wake, find nothing new, sleep again.
-    this.#waker.notify(this.#control, STATE_SEQ);
-    if (this.#writer) Atomics.store(this.#control, Header.StateA, SideState.Closed);
+    this.#closing.abort(); // ends this object's pending `changed` (and so `watch`)
+    if (this.#writer) {
+      // Then the readers: they wake, see the writer closed and end with PeerGoneError.
+      Atomics.store(this.#control, Header.StateA, SideState.Closed);
+      this.#waker.notify(this.#control, STATE_SEQ);
+    }
     releaseExit(this.#exit);
     this.#segment?.close();
   }

@@ -129,9 +129,15 @@ export class SyncCore implements ParkCore {
     if (this.closed) throw this.closedError ?? new ClosedError(this.what);
   }
 
-  /** Wakes everyone sleeping on any of this object's words (used by close: they recheck and see it). */
-  wakeAll(): void {
-    for (let i = 0; i < this.i32.length; i++) this.waker.notify(this.i32, i);
+  readonly #closing = new AbortController();
+  /** Aborts when the object closes: ends this object's pending waits (they see it closed). */
+  readonly closing = this.#closing.signal;
+
+  /** Marks the object closed and ends its pending waits. */
+  close(error: Error | undefined): void {
+    this.closed = true;
+    this.closedError = error;
+    this.#closing.abort();
   }
 }
 
@@ -183,9 +189,7 @@ export abstract class SyncObject implements AsyncDisposable {
   destroy(error?: Error): void {
     const core = this.core;
     if (core.closed) return;
-    core.closed = true;
-    core.closedError = error;
-    core.wakeAll();
+    core.close(error);
     // The creator's segment unlinks its name (if it still names it); every user drops its kernel locks.
     if (core.segment !== undefined) core.segment.close();
     else if (core.unlinkOnClose && core.name !== undefined) void unlinkSegment(core.name).catch(() => {});

@@ -19,9 +19,8 @@ import type { WaitResult, Waker } from './waker.js';
  * primitive can look for dead processes (`attempt(true)` after a sleep ran out, the last one before a
  * timeout included); elsewhere a slice is the whole timeout.
  *
- * A pending `Atomics.waitAsync` (or native futex wait) cannot be cancelled. When the caller's signal
- * fires, or the object is closed, the loop wakes every waiter on the word instead: the others find
- * nothing changed and sleep again, which costs them a loop turn and costs nothing when nobody aborts.
+ * The caller's signal and the object's close end a pending wait through the waker's `cancel` (a notify
+ * that changes no word could miss a native wait not yet queued in the kernel); the loop then sees why.
  */
 export const PARK: unique symbol = Symbol('park');
 export type Park = typeof PARK;
@@ -53,6 +52,8 @@ export interface ParkCore {
   readonly closed: boolean;
   /** What waits fail with once closed (`destroy(error)`); else a `ClosedError`. */
   readonly closedError?: Error | undefined;
+  /** Aborts when the object closes: ends its pending waits. */
+  readonly closing: AbortSignal;
   /** Names the object in errors, e.g. 'mutex "/app"'. */
   readonly what: string;
 }
@@ -154,29 +155,23 @@ export async function parkAsync<T>(
   const timeout = options?.timeout;
   const end = timeout === undefined ? Number.POSITIVE_INFINITY : performance.now() + timeout;
   const { i32, waker } = core;
-  // Wakes this wait (and, harmlessly, the others on the same word) so that it sees the abort.
-  const onAbort = (): void => void waker.notify(i32, sleeper.index);
-  signal?.addEventListener('abort', onAbort, { once: true });
-  try {
-    let sliceExpired = false;
-    for (;;) {
-      const result = sleeper.attempt(sliceExpired);
-      if (result !== PARK) return result;
-      if (core.closed) return giveUp(sleeper, closedError(core));
-      if (signal?.aborted) return giveUp(sleeper, new AbortedError(operation, { cause: signal.reason }));
-      const left = end - performance.now();
-      if (left <= 0) return giveUp(sleeper, new TimeoutError(operation, timeout));
-      const slice = Math.min(left, core.sliceMs);
-      let woke: WaitResult;
-      try {
-        woke = await waker.waitAsync(i32, sleeper.index, sleeper.value, slice);
-      } catch (error) {
-        return giveUp(sleeper, error as Error);
-      }
-      sliceExpired = woke === 'timed-out';
+  const cancel = signal === undefined ? core.closing : AbortSignal.any([signal, core.closing]);
+  let sliceExpired = false;
+  for (;;) {
+    const result = sleeper.attempt(sliceExpired);
+    if (result !== PARK) return result;
+    if (core.closed) return giveUp(sleeper, closedError(core));
+    if (signal?.aborted) return giveUp(sleeper, new AbortedError(operation, { cause: signal.reason }));
+    const left = end - performance.now();
+    if (left <= 0) return giveUp(sleeper, new TimeoutError(operation, timeout));
+    const slice = Math.min(left, core.sliceMs);
+    let woke: WaitResult;
+    try {
+      woke = await waker.waitAsync(i32, sleeper.index, sleeper.value, slice, cancel);
+    } catch (error) {
+      return giveUp(sleeper, error as Error);
     }
-  } finally {
-    signal?.removeEventListener('abort', onAbort);
+    sliceExpired = woke === 'timed-out';
   }
 }
 

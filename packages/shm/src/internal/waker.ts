@@ -13,8 +13,12 @@ export interface Waker {
   readonly kind: 'atomics' | 'futex';
   /** Blocks the thread (workers only). `timeout` in ms, Infinity for none. */
   wait(i32: Int32Array, index: number, value: number, timeout: number): WaitResult;
-  /** Waits without blocking the event loop. */
-  waitAsync(i32: Int32Array, index: number, value: number, timeout: number): Promise<WaitResult>;
+  /**
+   * Waits without blocking the event loop. `cancel` aborting ends the wait as a wake-up ('ok'): the way to
+   * end a wait for an abort or a close, which change no word. A notify alone would not do: a native wait
+   * on a waiter thread may not be queued in the kernel yet when this returns, and would sleep through it.
+   */
+  waitAsync(i32: Int32Array, index: number, value: number, timeout: number, cancel?: AbortSignal): Promise<WaitResult>;
   /** Wakes up to `count` waiters; returns how many woke. */
   notify(i32: Int32Array, index: number, count?: number): number;
 }
@@ -36,11 +40,20 @@ function releaseLoop(): void {
 export const atomicsWaker: Waker = {
   kind: 'atomics',
   wait: (i32, index, value, timeout) => Atomics.wait(i32, index, value, timeout),
-  waitAsync(i32, index, value, timeout) {
+  waitAsync(i32, index, value, timeout, cancel) {
+    if (cancel?.aborted) return Promise.resolve('ok');
     const result = Atomics.waitAsync(i32, index, value, timeout);
     if (!result.async) return Promise.resolve(result.value);
     holdLoop();
-    return result.value.finally(releaseLoop);
+    if (cancel === undefined) return result.value.finally(releaseLoop);
+    // V8 queues the wait before waitAsync returns, so a notify on abort reaches it (and, harmlessly, the
+    // others on the word, which find nothing changed and wait again).
+    const wake = (): unknown => Atomics.notify(i32, index);
+    cancel.addEventListener('abort', wake, { once: true });
+    return result.value.finally(() => {
+      cancel.removeEventListener('abort', wake);
+      releaseLoop();
+    });
   },
   notify: (i32, index, count = Number.POSITIVE_INFINITY) => Atomics.notify(i32, index, count),
 };
@@ -70,7 +83,13 @@ export interface Native {
   };
   futex: {
     wait(i32: Int32Array, index: number, value: number, timeoutMs?: number): WaitResult;
-    waitAsync(i32: Int32Array, index: number, value: number, timeoutMs?: number): Promise<WaitResult>;
+    waitAsync(
+      i32: Int32Array,
+      index: number,
+      value: number,
+      timeoutMs?: number,
+      options?: { signal?: AbortSignal },
+    ): Promise<WaitResult>;
     notify(i32: Int32Array, index: number, count?: number): number;
   };
 }
@@ -120,8 +139,15 @@ export function futexWaker(n: Native): Waker {
   return {
     kind: 'futex',
     wait: (i32, index, value, timeout) => futex.wait(i32, index, value, Number.isFinite(timeout) ? timeout : undefined),
-    waitAsync: (i32, index, value, timeout) =>
-      futex.waitAsync(i32, index, value, Number.isFinite(timeout) ? timeout : undefined),
+    waitAsync(i32, index, value, timeout, cancel) {
+      const ms = Number.isFinite(timeout) ? timeout : undefined;
+      if (cancel === undefined) return futex.waitAsync(i32, index, value, ms);
+      // The native wait's own cancel reaches it wherever it is (ring or waiter thread); it rejects.
+      return futex.waitAsync(i32, index, value, ms, { signal: cancel }).catch((error: unknown) => {
+        if (cancel.aborted) return 'ok';
+        throw error;
+      });
+    },
     notify: (i32, index, count = 0x7fffffff) => futex.notify(i32, index, count),
   };
 }
