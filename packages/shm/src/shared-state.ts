@@ -29,7 +29,7 @@ import {
   writeStateCodec,
 } from './layout.js';
 import { checkMode, handleCodec } from './internal/options.js';
-import { checkBlockingAllowed } from './internal/park.js';
+import { type WaitCancel, cancelWait, checkBlockingAllowed } from './internal/park.js';
 import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/waker.js';
 import { markOnThreadExit, releaseExit, type ExitHolder } from './internal/exit.js';
 import { LOCK_SIDE_A, type Segment, createSegment, openSegment, unlinkSegment } from './segment.js';
@@ -116,7 +116,8 @@ export class SharedState<T = unknown> implements AsyncDisposable {
   readonly #checkMs: number;
   #exit: ExitHolder | undefined;
   #closed = false;
-  readonly #closing = new AbortController();
+  /** The pending `changed` waits' cancels: `destroy` aborts them. */
+  readonly #waits = new Set<AbortController>();
 
   /** A new state for the threads of this process; returns its (only) writer. Readers: `SharedState.from(state.handle())`. */
   constructor(options?: SharedStateOptions<T>);
@@ -374,22 +375,27 @@ export class SharedState<T = unknown> implements AsyncDisposable {
 
   async #changed(since: number, limit: ReturnType<typeof deadline>): Promise<number> {
     const control = this.#control;
-    // Ends the wait on a timeout, an abort or this object's close (none of which changes the word).
-    const cancel = limit === undefined ? this.#closing.signal : AbortSignal.any([limit.signal, this.#closing.signal]);
-    for (;;) {
-      if (this.#closed) throw new ClosedError('shared state');
-      if (limit?.signal.aborted) throw limit.error();
-      const seq = Atomics.load(control, STATE_SEQ);
-      if ((seq & 1) === 0 && seq >>> 1 !== since) return seq >>> 1;
-      this.#checkWriterOpen();
-      Atomics.add(control, STATE_WAITERS, 1);
-      let result: string;
-      try {
-        result = await this.#waker.waitAsync(control, STATE_SEQ, seq, this.#checkMs, cancel);
-      } finally {
-        Atomics.sub(control, STATE_WAITERS, 1);
+    // Ends a sleep on a timeout, an abort or this object's close (none of which changes the word).
+    let cancel: WaitCancel | undefined;
+    try {
+      for (;;) {
+        if (this.#closed) throw new ClosedError('shared state');
+        if (limit?.signal.aborted) throw limit.error();
+        const seq = Atomics.load(control, STATE_SEQ);
+        if ((seq & 1) === 0 && seq >>> 1 !== since) return seq >>> 1;
+        this.#checkWriterOpen();
+        cancel ??= cancelWait(this.#waits, limit?.signal);
+        Atomics.add(control, STATE_WAITERS, 1);
+        let result: string;
+        try {
+          result = await this.#waker.waitAsync(control, STATE_SEQ, seq, this.#checkMs, cancel.signal);
+        } finally {
+          Atomics.sub(control, STATE_WAITERS, 1);
+        }
+        if (result === 'timed-out') this.#checkWriterAlive();
       }
-      if (result === 'timed-out') this.#checkWriterAlive();
+    } finally {
+      cancel?.release();
     }
   }
 
@@ -445,7 +451,7 @@ export class SharedState<T = unknown> implements AsyncDisposable {
   destroy(_error?: Error): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#closing.abort(); // ends this object's pending `changed` (and so `watch`)
+    for (const wait of this.#waits) wait.abort(); // ends this object's pending `changed` (and so `watch`)
     if (this.#writer) {
       // Then the readers: they wake, see the writer closed and end with PeerGoneError.
       Atomics.store(this.#control, Header.StateA, SideState.Closed);

@@ -129,15 +129,13 @@ export class SyncCore implements ParkCore {
     if (this.closed) throw this.closedError ?? new ClosedError(this.what);
   }
 
-  readonly #closing = new AbortController();
-  /** Aborts when the object closes: ends this object's pending waits (they see it closed). */
-  readonly closing = this.#closing.signal;
+  readonly waits = new Set<AbortController>();
 
-  /** Marks the object closed and ends its pending waits. */
+  /** Marks the object closed and ends its pending waits (they see it closed). */
   close(error: Error | undefined): void {
     this.closed = true;
     this.closedError = error;
-    this.#closing.abort();
+    for (const wait of this.waits) wait.abort();
   }
 }
 

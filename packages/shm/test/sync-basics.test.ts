@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { AbortedError, ClosedError, IncompatibleError, TimeoutError, UnsupportedError } from '@ipcx/core';
 import { Mutex } from '../src/mutex.js';
@@ -167,6 +168,34 @@ describe('Semaphore', () => {
     (await within(kept)).release();
     expect(sem.available).toBe(1);
     expect(new Int32Array(buffer)[1]).toBe(0);
+    expect(leakedWaiters(buffer)).toBe(0);
+  });
+
+  it('many waits, with and without a long-lived signal, leave no listener behind and raise no warning', async () => {
+    const buffer = new SharedArrayBuffer(Semaphore.BYTES);
+    const sem = new Semaphore(buffer);
+    const shutdown = new AbortController();
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): number => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      for (let round = 0; round < 3; round++) {
+        // 12 at once without a signal (each wait's cancel is its own), then 8 with the app's shutdown signal.
+        const waits = [
+          ...Array.from({ length: 12 }, () => sem.acquire()),
+          ...Array.from({ length: 8 }, () => sem.acquire({ signal: shutdown.signal })),
+        ];
+        await pending();
+        sem.release(waits.length);
+        await within(Promise.all(waits)); // each keeps its permit: the next round waits again
+        expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(0);
+      }
+      await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+      expect(warnings.map((w) => w.message)).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(sem.available).toBe(0);
     expect(leakedWaiters(buffer)).toBe(0);
   });
 

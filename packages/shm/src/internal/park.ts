@@ -52,8 +52,8 @@ export interface ParkCore {
   readonly closed: boolean;
   /** What waits fail with once closed (`destroy(error)`); else a `ClosedError`. */
   readonly closedError?: Error | undefined;
-  /** Aborts when the object closes: ends its pending waits. */
-  readonly closing: AbortSignal;
+  /** The pending waits' cancels (see `cancelWait`): closing the object aborts them. */
+  readonly waits: Set<AbortController>;
   /** Names the object in errors, e.g. 'mutex "/app"'. */
   readonly what: string;
 }
@@ -129,6 +129,31 @@ export function checkSyncWait(
  */
 export const LOCK_SPIN_MICROSECONDS = 20;
 
+/** A pending wait's cancel (`Waker.waitAsync`); `release` it when the wait ends. */
+export interface WaitCancel {
+  readonly signal: AbortSignal;
+  release(): void;
+}
+
+/**
+ * A cancel that the caller's `signal` aborts, and so does the object's close (it aborts every cancel in
+ * `waits`). One plain controller per wait, with its listener removed on release: a composite signal
+ * (`AbortSignal.any`) stays referenced from its sources on Node 20, one per wait, for the source's life.
+ */
+export function cancelWait(waits: Set<AbortController>, signal: AbortSignal | undefined): WaitCancel {
+  const controller = new AbortController();
+  const abort = (): void => controller.abort();
+  signal?.addEventListener('abort', abort, { once: true });
+  waits.add(controller);
+  return {
+    signal: controller.signal,
+    release() {
+      waits.delete(controller);
+      signal?.removeEventListener('abort', abort);
+    },
+  };
+}
+
 function closedError(core: ParkCore): Error {
   return core.closedError ?? new ClosedError(core.what);
 }
@@ -155,23 +180,28 @@ export async function parkAsync<T>(
   const timeout = options?.timeout;
   const end = timeout === undefined ? Number.POSITIVE_INFINITY : performance.now() + timeout;
   const { i32, waker } = core;
-  const cancel = signal === undefined ? core.closing : AbortSignal.any([signal, core.closing]);
-  let sliceExpired = false;
-  for (;;) {
-    const result = sleeper.attempt(sliceExpired);
-    if (result !== PARK) return result;
-    if (core.closed) return giveUp(sleeper, closedError(core));
-    if (signal?.aborted) return giveUp(sleeper, new AbortedError(operation, { cause: signal.reason }));
-    const left = end - performance.now();
-    if (left <= 0) return giveUp(sleeper, new TimeoutError(operation, timeout));
-    const slice = Math.min(left, core.sliceMs);
-    let woke: WaitResult;
-    try {
-      woke = await waker.waitAsync(i32, sleeper.index, sleeper.value, slice, cancel);
-    } catch (error) {
-      return giveUp(sleeper, error as Error);
+  let cancel: WaitCancel | undefined; // made before the first sleep: a wait that never sleeps needs none
+  try {
+    let sliceExpired = false;
+    for (;;) {
+      const result = sleeper.attempt(sliceExpired);
+      if (result !== PARK) return result;
+      if (core.closed) return giveUp(sleeper, closedError(core));
+      if (signal?.aborted) return giveUp(sleeper, new AbortedError(operation, { cause: signal.reason }));
+      const left = end - performance.now();
+      if (left <= 0) return giveUp(sleeper, new TimeoutError(operation, timeout));
+      const slice = Math.min(left, core.sliceMs);
+      cancel ??= cancelWait(core.waits, signal);
+      let woke: WaitResult;
+      try {
+        woke = await waker.waitAsync(i32, sleeper.index, sleeper.value, slice, cancel.signal);
+      } catch (error) {
+        return giveUp(sleeper, error as Error);
+      }
+      sliceExpired = woke === 'timed-out';
     }
-    sliceExpired = woke === 'timed-out';
+  } finally {
+    cancel?.release();
   }
 }
 
