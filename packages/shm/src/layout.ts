@@ -161,12 +161,14 @@ export function checkHeader(header: Int32Array, kind: Kind, what: string): void 
  * | 64 | STATE_SEQ | writer | sequence: odd while a write is in progress; version = seq / 2 (futex word for `changed`) |
  * | 68 | STATE_LENGTH | writer | byte length of the current value |
  * | 72 | STATE_CODEC | creator | byte length of the writer's codec name (0: not recorded), then the name in UTF-8 (at most 52 bytes) |
- * | 128 | STATE_WAITERS | readers | readers sleeping in `changed`; the writer notifies only when it is not 0 |
+ * | 128 | STATE_WAITERS | readers | readers sleeping in `changed`; the writer wakes them only when it is not 0 |
+ * | 132 | STATE_WAKE | writer | readers sleep on it: bumped before every wake-up (a new value, the writer's close) |
  * | 192.. | | writer | the encoded value (header Size word = capacity in bytes) |
  */
 export const STATE_SEQ = 16;
 export const STATE_LENGTH = 17;
 export const STATE_WAITERS = 32;
+export const STATE_WAKE = 33;
 export const STATE_DATA = 3 * CACHE_LINE;
 export const STATE_CODEC = 18;
 const STATE_CODEC_NAME = STATE_CODEC * 4 + 4;

@@ -20,6 +20,7 @@ import {
   STATE_LENGTH,
   STATE_SEQ,
   STATE_WAITERS,
+  STATE_WAKE,
   SideState,
   Wake,
   checkHeader,
@@ -306,8 +307,22 @@ export class SharedState<T = unknown> implements AsyncDisposable {
     this.#data.set(bytes);
     Atomics.store(control, STATE_LENGTH, bytes.length);
     Atomics.store(control, STATE_SEQ, seq + 2);
-    if (Atomics.load(control, STATE_WAITERS) !== 0) this.#waker.notify(control, STATE_SEQ);
+    this.#wakeReaders();
     return (seq + 2) >>> 1;
+  }
+
+  /**
+   * Wakes the readers sleeping in `changed`, here or in other processes: bumps STATE_WAKE, which they sleep
+   * on, then notifies it. A reader counts itself waiting before it reads STATE_WAKE and then looks at the
+   * version and the writer's state, so whatever it did not see yet bumps the word it sleeps on. (Readers
+   * slept on STATE_SEQ, which a close does not change: a close between a reader's look and its sleep was
+   * missed until its next check.)
+   */
+  #wakeReaders(): void {
+    const control = this.#control;
+    if (Atomics.load(control, STATE_WAITERS) === 0) return;
+    Atomics.add(control, STATE_WAKE, 1);
+    this.#waker.notify(control, STATE_WAKE);
   }
 
   /** Reads the current value, passes it to `fn` and publishes the result (writer only). */
@@ -381,14 +396,17 @@ export class SharedState<T = unknown> implements AsyncDisposable {
       for (;;) {
         if (this.#closed) throw new ClosedError('shared state');
         if (limit?.signal.aborted) throw limit.error();
-        const seq = Atomics.load(control, STATE_SEQ);
-        if ((seq & 1) === 0 && seq >>> 1 !== since) return seq >>> 1;
-        this.#checkWriterOpen();
-        cancel ??= cancelWait(this.#waits, limit?.signal);
-        Atomics.add(control, STATE_WAITERS, 1);
+        const now = Atomics.load(control, STATE_SEQ); // a new version needs no count (the writer's wake-ups)
+        if ((now & 1) === 0 && now >>> 1 !== since) return now >>> 1;
         let result: string;
+        Atomics.add(control, STATE_WAITERS, 1);
         try {
-          result = await this.#waker.waitAsync(control, STATE_SEQ, seq, this.#checkMs, cancel.signal);
+          const wake = Atomics.load(control, STATE_WAKE);
+          const seq = Atomics.load(control, STATE_SEQ);
+          if ((seq & 1) === 0 && seq >>> 1 !== since) return seq >>> 1;
+          this.#checkWriterOpen();
+          cancel ??= cancelWait(this.#waits, limit?.signal);
+          result = await this.#waker.waitAsync(control, STATE_WAKE, wake, this.#checkMs, cancel.signal);
         } finally {
           Atomics.sub(control, STATE_WAITERS, 1);
         }
@@ -407,14 +425,19 @@ export class SharedState<T = unknown> implements AsyncDisposable {
     const control = this.#control;
     for (;;) {
       if (this.#closed) throw new ClosedError('shared state');
-      const seq = Atomics.load(control, STATE_SEQ);
-      if ((seq & 1) === 0 && seq >>> 1 !== since) return seq >>> 1;
-      this.#checkWriterOpen();
-      const left = end - performance.now();
-      if (left <= 0) throw new TimeoutError('changed', options.timeout);
+      let result: string;
       Atomics.add(control, STATE_WAITERS, 1);
-      const result = this.#waker.wait(control, STATE_SEQ, seq, Math.min(left, this.#checkMs));
-      Atomics.sub(control, STATE_WAITERS, 1);
+      try {
+        const wake = Atomics.load(control, STATE_WAKE);
+        const seq = Atomics.load(control, STATE_SEQ);
+        if ((seq & 1) === 0 && seq >>> 1 !== since) return seq >>> 1;
+        this.#checkWriterOpen();
+        const left = end - performance.now();
+        if (left <= 0) throw new TimeoutError('changed', options.timeout);
+        result = this.#waker.wait(control, STATE_WAKE, wake, Math.min(left, this.#checkMs));
+      } finally {
+        Atomics.sub(control, STATE_WAITERS, 1);
+      }
       if (result === 'timed-out') this.#checkWriterAlive();
     }
   }
@@ -455,7 +478,7 @@ export class SharedState<T = unknown> implements AsyncDisposable {
     if (this.#writer) {
       // Then the readers: they wake, see the writer closed and end with PeerGoneError.
       Atomics.store(this.#control, Header.StateA, SideState.Closed);
-      this.#waker.notify(this.#control, STATE_SEQ);
+      this.#wakeReaders();
     }
     releaseExit(this.#exit);
     this.#segment?.close();

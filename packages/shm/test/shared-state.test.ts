@@ -1,8 +1,9 @@
 import { Worker } from 'node:worker_threads';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TimeoutError, TooLargeError, UnsupportedError, rawCodec } from '@ipcx/core';
+import { PeerGoneError, TimeoutError, TooLargeError, UnsupportedError, rawCodec } from '@ipcx/core';
 import { SharedState } from '@ipcx/shm';
+import { atomicsWaker } from '../src/internal/waker.js';
 
 const workers: Worker[] = [];
 afterEach(async () => {
@@ -32,6 +33,32 @@ describe('SharedState', () => {
     state.set(new Uint8Array(16).fill(1));
     expect(() => state.set(new Uint8Array(17))).toThrow(TooLargeError);
     expect([...state.get().value]).toEqual(new Array(16).fill(1));
+  });
+
+  it("a reader about to sleep sees its writer's close, and a new value, that land just before its sleep", async () => {
+    // The waker lets the writer act after the reader's last look and before its sleep, as another thread can.
+    // Readers slept on the version word, which a close does not change: that close was missed until the
+    // reader's next check (here a minute away).
+    const realWait = atomicsWaker.waitAsync;
+    for (const act of ['close', 'set'] as const) {
+      const state = new SharedState<number>({ initial: 1 });
+      const reader = SharedState.from<number>(state.handle(), { peerCheckInterval: 60_000 });
+      let beforeSleep: (() => void) | undefined = act === 'close' ? () => state.destroy() : () => state.set(2);
+      atomicsWaker.waitAsync = (...args) => {
+        beforeSleep?.();
+        beforeSleep = undefined;
+        return realWait(...args);
+      };
+      try {
+        const waiting = reader.changed(reader.get().version, { timeout: 5_000 });
+        if (act === 'close') await expect(waiting).rejects.toBeInstanceOf(PeerGoneError);
+        else expect(await waiting).toBe(reader.get().version);
+      } finally {
+        atomicsWaker.waitAsync = realWait;
+        state.destroy();
+        reader.destroy();
+      }
+    }
   });
 
   it('wakes a reader waiting for a change, and times out or aborts one that waits in vain', async () => {
