@@ -3,7 +3,7 @@ import cluster, { type Worker as ClusterWorker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 import { AbortedError, PeerGoneError, TimeoutError, msgpackCodec, type Codec } from '@ipcx/core';
-import { checkWaitOptions } from '@ipcx/core/transport';
+import { checkWaitOptions, linkSignals } from '@ipcx/core/transport';
 import { futex } from '@ipcx/native';
 import { ShmChannel, type ShmChannelHandle } from '@ipcx/shm';
 import type { UnixServer } from '@ipcx/sockets';
@@ -152,7 +152,8 @@ export class WorkerHandle<T = unknown> implements AsyncDisposable {
     void this.exited.then(() => (exited = true));
     const stop = new AbortController();
     void this.exited.then(() => stop.abort());
-    const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+    const linked = options.signal ? linkSignals(options.signal, stop.signal) : undefined;
+    const signal = linked?.signal ?? stop.signal;
     try {
       for (;;) {
         if (Atomics.load(slot.view, index) !== 0) return;
@@ -169,6 +170,7 @@ export class WorkerHandle<T = unknown> implements AsyncDisposable {
         }
       }
     } finally {
+      linked?.release();
       stop.abort();
     }
   }

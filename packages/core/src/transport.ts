@@ -19,6 +19,8 @@ export {
   NO_MESSAGE,
   checkWaitOptions,
   deadline,
+  linkSignals,
+  type LinkedSignal,
   intervalOption,
   iterate,
   spinOption,

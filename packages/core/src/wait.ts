@@ -77,8 +77,41 @@ export function deadline(what: string, options: WaitOptions | undefined): Deadli
     () => controller.abort(new DOMException('The operation timed out.', 'TimeoutError')),
     Math.ceil(timeout),
   ); // whole ms
-  const signal = user === undefined ? controller.signal : AbortSignal.any([user, controller.signal]);
-  return new Deadline(what, signal, user, timeout, timer);
+  if (user === undefined) return new Deadline(what, controller.signal, user, timeout, timer);
+  const linked = linkSignals(user, controller.signal);
+  return new Deadline(what, linked.signal, user, timeout, timer, linked.release);
+}
+
+/** A signal that aborts when any of `signals` does (with its reason); `release()` unlinks it from them. */
+export interface LinkedSignal {
+  readonly signal: AbortSignal;
+  release(): void;
+}
+
+/**
+ * One signal for several, like `AbortSignal.any`, with a `release()` to call once the wait it serves settled.
+ * Not `AbortSignal.any`: on Node 20 and 22 each signal it makes stays referenced from its sources for their
+ * life (measured: 60–180 bytes a call), so a long-lived signal (an app's shutdown signal) passed to every
+ * call would grow without bound.
+ */
+export function linkSignals(...signals: AbortSignal[]): LinkedSignal {
+  const controller = new AbortController();
+  const fired = signals.find((s) => s.aborted);
+  if (fired !== undefined) {
+    controller.abort(fired.reason);
+    return { signal: controller.signal, release: () => {} };
+  }
+  const listeners = signals.map((source) => {
+    const abort = (): void => controller.abort(source.reason);
+    source.addEventListener('abort', abort, { once: true });
+    return abort;
+  });
+  return {
+    signal: controller.signal,
+    release() {
+      signals.forEach((source, i) => source.removeEventListener('abort', listeners[i]!));
+    },
+  };
 }
 
 /** The signal that ends a wait, and the typed error to end it with. */
@@ -89,6 +122,7 @@ export class Deadline {
     private readonly user: AbortSignal | undefined,
     private readonly timeout: number | undefined,
     private readonly timer?: NodeJS.Timeout | undefined,
+    private readonly unlink?: () => void,
   ) {}
 
   /** `AbortedError` when the caller's signal fired, `TimeoutError` when the timeout did. */
@@ -126,9 +160,10 @@ export class Deadline {
     });
   }
 
-  /** Stops the timer: the wait settled, and the process may exit. Idempotent. */
+  /** Stops the timer and unlinks from the caller's signal: the wait settled, and the process may exit. Idempotent. */
   release(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
+    this.unlink?.();
   }
 }
 

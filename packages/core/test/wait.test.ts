@@ -1,7 +1,10 @@
+import { getEventListeners } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryChannel } from '@ipcx/core';
-import { MAX_TIMEOUT_MS, checkWaitOptions, intervalOption } from '@ipcx/core/transport';
+import { AbortedError, MemoryChannel, TimeoutError } from '@ipcx/core';
+import { MAX_TIMEOUT_MS, checkWaitOptions, deadline, intervalOption } from '@ipcx/core/transport';
 import { exitOf, killTrackedChildren } from '@ipcx/core/testing';
 
 describe('checkWaitOptions', () => {
@@ -107,5 +110,49 @@ describe('deadline()', () => {
       console.log(value, await pending);
     `;
     expect(await exitOf(script)).toMatchObject({ code: 0, stdout: 'settled IPCX_ERR_ABORTED\n' });
+  });
+});
+
+describe('a deadline with both a signal and a timeout', () => {
+  it('ends on either, with the typed error for the one that fired, and leaves no listener on the signal', async () => {
+    const user = new AbortController();
+    const timedOut = deadline('receive', { signal: user.signal, timeout: 5 });
+    await new Promise((resolve) => timedOut!.signal.addEventListener('abort', resolve, { once: true }));
+    expect(timedOut!.error()).toBeInstanceOf(TimeoutError);
+    timedOut!.release();
+    const aborted = deadline('receive', { signal: user.signal, timeout: 60_000 });
+    user.abort(new Error('shutdown'));
+    expect(aborted!.signal.aborted).toBe(true);
+    expect(aborted!.error()).toBeInstanceOf(AbortedError);
+    aborted!.release();
+    expect(getEventListeners(user.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('does not grow with the calls made under one long-lived signal', async () => {
+    // AbortSignal.any's signals stay referenced from their sources on Node 20 and 22 (60–180 bytes a call),
+    // so waits given the app's shutdown signal and a timeout grew the heap without bound.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const shutdown = new AbortController();
+    const settle = async (): Promise<number> => {
+      for (let round = 0; round < 3; round++) {
+        await new Promise((resolve) => setImmediate(resolve));
+        gc();
+      }
+      return process.memoryUsage().heapUsed;
+    };
+    const calls = async (n: number): Promise<void> => {
+      for (let i = 0; i < n; i++) {
+        const limit = deadline('receive', { signal: shutdown.signal, timeout: 60_000 })!;
+        await limit.race(Promise.resolve(i));
+        limit.release();
+      }
+    };
+    await calls(10_000); // warm up
+    const before = await settle();
+    await calls(100_000);
+    const grown = (await settle()) - before;
+    expect(grown, `heap grew ${(grown / 1e6).toFixed(1)} MB over 100 000 calls`).toBeLessThan(2e6);
+    expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(0);
   });
 });

@@ -21,6 +21,7 @@ import {
   checkEnum,
   checkWaitOptions,
   deadline,
+  linkSignals,
   fromSystemError,
   spinOption,
   type Deadline,
@@ -396,10 +397,19 @@ export class Subscriber<T = unknown> implements AsyncIterable<Revision<T>>, Asyn
 
   /** Connects (again): waits for the hello, maps the generation it names. Loops while waiting for a publisher. */
   async #attach(limit: Deadline | undefined): Promise<void> {
+    const linked = limit === undefined ? undefined : linkSignals(limit.signal, this.#stop.signal);
+    try {
+      await this.#attachUntil(limit, linked?.signal ?? this.#stop.signal);
+    } finally {
+      linked?.release();
+    }
+  }
+
+  /** `#attach`'s loop; `signal` ends it (the caller's deadline, or this subscriber's close). */
+  async #attachUntil(limit: Deadline | undefined, signal: AbortSignal): Promise<void> {
     for (;;) {
       if (this.#closed) throw new ClosedError(`subscriber of topic "${this.topic}"`);
       if (limit?.signal.aborted) throw limit.error();
-      const signal = limit === undefined ? this.#stop.signal : AbortSignal.any([limit.signal, this.#stop.signal]);
       let connection: Connection;
       try {
         connection = await UnixSocket.connect<PublisherMessage | SubscriberMessage>(this.#path, {

@@ -8,7 +8,7 @@ import {
   type SendOptions,
   type WaitOptions,
 } from '@ipcx/core';
-import { AbstractChannel, WaitList, deadline, type Deadline, MAX_TIMEOUT_MS } from '@ipcx/core/transport';
+import { AbstractChannel, WaitList, deadline, type Deadline, linkSignals, MAX_TIMEOUT_MS } from '@ipcx/core/transport';
 import { checkInteger } from '@ipcx/core/transport';
 import type { StreamChannel } from './stream-channel.js';
 
@@ -264,7 +264,8 @@ export class ReconnectingChannel<T = unknown, P = undefined> extends AbstractCha
   /** Dials with backoff; a redial (`again`) waits `minDelay` before its first attempt too. */
   async #connect(wait: WaitOptions | undefined, again = false): Promise<StreamChannel<T, P>> {
     const limit = deadline('connect', wait);
-    const signal = limit === undefined ? this.#stop.signal : AbortSignal.any([limit.signal, this.#stop.signal]);
+    const linked = limit === undefined ? undefined : linkSignals(limit.signal, this.#stop.signal);
+    const signal = linked?.signal ?? this.#stop.signal;
     let last: unknown;
     try {
       for (let attempt = 0; attempt < this.#retries; attempt++) {
@@ -289,6 +290,7 @@ export class ReconnectingChannel<T = unknown, P = undefined> extends AbstractCha
       }
       throw last;
     } finally {
+      linked?.release();
       limit?.release();
     }
   }
