@@ -109,7 +109,7 @@ export function linkSignals(...signals: AbortSignal[]): LinkedSignal {
   return {
     signal: controller.signal,
     release() {
-      signals.forEach((source, i) => source.removeEventListener('abort', listeners[i]!));
+      for (let i = 0; i < signals.length; i++) signals[i]!.removeEventListener('abort', listeners[i]!);
     },
   };
 }
