@@ -396,15 +396,13 @@ export class SharedState<T = unknown> implements AsyncDisposable {
       for (;;) {
         if (this.#closed) throw new ClosedError('shared state');
         if (limit?.signal.aborted) throw limit.error();
-        const now = Atomics.load(control, STATE_SEQ); // a new version needs no count (the writer's wake-ups)
-        if ((now & 1) === 0 && now >>> 1 !== since) return now >>> 1;
+        const ready = this.#versionAfter(since); // found at once: no count, so no wake-up for the writer to pay
+        if (ready !== undefined) return ready;
         let result: string;
         Atomics.add(control, STATE_WAITERS, 1);
         try {
-          const wake = Atomics.load(control, STATE_WAKE);
-          const seq = Atomics.load(control, STATE_SEQ);
-          if ((seq & 1) === 0 && seq >>> 1 !== since) return seq >>> 1;
-          this.#checkWriterOpen();
+          const wake = this.#wakeToSleepOn(since);
+          if (wake === undefined) continue; // a new version: the loop's first look returns it
           cancel ??= cancelWait(this.#waits, limit?.signal);
           result = await this.#waker.waitAsync(control, STATE_WAKE, wake, this.#checkMs, cancel.signal);
         } finally {
@@ -417,6 +415,24 @@ export class SharedState<T = unknown> implements AsyncDisposable {
     }
   }
 
+  /** The current version if it differs from `since` and no write is in progress, else undefined. */
+  #versionAfter(since: number): number | undefined {
+    const seq = Atomics.load(this.#control, STATE_SEQ);
+    return (seq & 1) === 0 && seq >>> 1 !== since ? seq >>> 1 : undefined;
+  }
+
+  /**
+   * Once this reader counts itself in STATE_WAITERS: the STATE_WAKE value to sleep on, or undefined when a new
+   * version is there. Read after the count, and before the version and the writer's state: a change this look
+   * does not see is followed by a bump of STATE_WAKE (the writer wakes counted readers), so the sleep returns.
+   */
+  #wakeToSleepOn(since: number): number | undefined {
+    const wake = Atomics.load(this.#control, STATE_WAKE);
+    if (this.#versionAfter(since) !== undefined) return undefined;
+    this.#checkWriterOpen();
+    return wake;
+  }
+
   /** Blocks (workers only) until the version differs from `since`. */
   changedSync(since: number, options: { timeout?: number } = {}): number {
     checkBlockingAllowed('changed');
@@ -425,13 +441,13 @@ export class SharedState<T = unknown> implements AsyncDisposable {
     const control = this.#control;
     for (;;) {
       if (this.#closed) throw new ClosedError('shared state');
+      const ready = this.#versionAfter(since);
+      if (ready !== undefined) return ready;
       let result: string;
       Atomics.add(control, STATE_WAITERS, 1);
       try {
-        const wake = Atomics.load(control, STATE_WAKE);
-        const seq = Atomics.load(control, STATE_SEQ);
-        if ((seq & 1) === 0 && seq >>> 1 !== since) return seq >>> 1;
-        this.#checkWriterOpen();
+        const wake = this.#wakeToSleepOn(since);
+        if (wake === undefined) continue;
         const left = end - performance.now();
         if (left <= 0) throw new TimeoutError('changed', options.timeout);
         result = this.#waker.wait(control, STATE_WAKE, wake, Math.min(left, this.#checkMs));
