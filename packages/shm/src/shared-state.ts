@@ -10,7 +10,7 @@ import {
   type Codec,
   type WaitOptions,
 } from '@ipcx/core';
-import { checkWaitOptions, deadline, intervalOption } from '@ipcx/core/transport';
+import { type LinkedSignal, checkWaitOptions, deadline, intervalOption } from '@ipcx/core/transport';
 import { checkCodec, checkInteger } from '@ipcx/core/transport';
 import {
   HEADER_BYTES,
@@ -30,7 +30,7 @@ import {
   writeStateCodec,
 } from './layout.js';
 import { checkMode, handleCodec } from './internal/options.js';
-import { type WaitCancel, cancelWait, checkBlockingAllowed } from './internal/park.js';
+import { cancelWait, checkBlockingAllowed, closingController } from './internal/park.js';
 import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/waker.js';
 import { markOnThreadExit, releaseExit, type ExitHolder } from './internal/exit.js';
 import { LOCK_SIDE_A, type Segment, createSegment, openSegment, unlinkSegment } from './segment.js';
@@ -117,8 +117,8 @@ export class SharedState<T = unknown> implements AsyncDisposable {
   readonly #checkMs: number;
   #exit: ExitHolder | undefined;
   #closed = false;
-  /** The pending `changed` waits' cancels: `destroy` aborts them. */
-  readonly #waits = new Set<AbortController>();
+  /** Aborted by `destroy`: ends this object's pending `changed` sleeps. */
+  readonly #closing = closingController();
 
   /** A new state for the threads of this process; returns its (only) writer. Readers: `SharedState.from(state.handle())`. */
   constructor(options?: SharedStateOptions<T>);
@@ -391,7 +391,7 @@ export class SharedState<T = unknown> implements AsyncDisposable {
   async #changed(since: number, limit: ReturnType<typeof deadline>): Promise<number> {
     const control = this.#control;
     // Ends a sleep on a timeout, an abort or this object's close (none of which changes the word).
-    let cancel: WaitCancel | undefined;
+    let cancel: LinkedSignal | undefined;
     try {
       for (;;) {
         if (this.#closed) throw new ClosedError('shared state');
@@ -403,7 +403,7 @@ export class SharedState<T = unknown> implements AsyncDisposable {
         try {
           const wake = this.#wakeToSleepOn(since);
           if (wake === undefined) continue; // a new version: the loop's first look returns it
-          cancel ??= cancelWait(this.#waits, limit?.signal);
+          cancel ??= cancelWait(this.#closing.signal, limit?.signal);
           result = await this.#waker.waitAsync(control, STATE_WAKE, wake, this.#checkMs, cancel.signal);
         } finally {
           Atomics.sub(control, STATE_WAITERS, 1);
@@ -490,7 +490,7 @@ export class SharedState<T = unknown> implements AsyncDisposable {
   destroy(_error?: Error): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const wait of this.#waits) wait.abort(); // ends this object's pending `changed` (and so `watch`)
+    this.#closing.abort(); // ends this object's pending `changed` (and so `watch`)
     if (this.#writer) {
       // Then the readers: they wake, see the writer closed and end with PeerGoneError.
       Atomics.store(this.#control, Header.StateA, SideState.Closed);

@@ -1,7 +1,7 @@
 import { ClosedError, IncompatibleError, UnsupportedError } from '@ipcx/core';
 import { CACHE_LINE, HEADER_BYTES, Header, Kind, Wake, checkHeader, initHeader } from './layout.js';
 import { atomicsWaker, futexWaker, loadNative, type Waker } from './internal/waker.js';
-import type { ParkCore } from './internal/park.js';
+import { type ParkCore, closingController } from './internal/park.js';
 import { type Segment, createSegment, openSegment, unlinkSegment } from './segment.js';
 import { checkMode } from './internal/options.js';
 
@@ -129,13 +129,14 @@ export class SyncCore implements ParkCore {
     if (this.closed) throw this.closedError ?? new ClosedError(this.what);
   }
 
-  readonly waits = new Set<AbortController>();
+  readonly #closing = closingController();
+  readonly closing: AbortSignal = this.#closing.signal;
 
   /** Marks the object closed and ends its pending waits (they see it closed). */
   close(error: Error | undefined): void {
     this.closed = true;
     this.closedError = error;
-    for (const wait of this.waits) wait.abort();
+    this.#closing.abort();
   }
 }
 

@@ -1,6 +1,7 @@
+import { setMaxListeners } from 'node:events';
 import { isMainThread } from 'node:worker_threads';
 import { AbortedError, ClosedError, TimeoutError, UnsupportedError, type WaitOptions } from '@ipcx/core';
-import { checkWaitOptions } from '@ipcx/core/transport';
+import { type LinkedSignal, checkWaitOptions, linkSignals } from '@ipcx/core/transport';
 import type { WaitResult, Waker } from './waker.js';
 
 /**
@@ -52,8 +53,8 @@ export interface ParkCore {
   readonly closed: boolean;
   /** What waits fail with once closed (`destroy(error)`); else a `ClosedError`. */
   readonly closedError?: Error | undefined;
-  /** The pending waits' cancels (see `cancelWait`): closing the object aborts them. */
-  readonly waits: Set<AbortController>;
+  /** Aborts when the object closes: ends its pending sleeps (see `cancelWait`). */
+  readonly closing: AbortSignal;
   /** Names the object in errors, e.g. 'mutex "/app"'. */
   readonly what: string;
 }
@@ -129,29 +130,22 @@ export function checkSyncWait(
  */
 export const LOCK_SPIN_MICROSECONDS = 20;
 
-/** A pending wait's cancel (`Waker.waitAsync`); `release` it when the wait ends. */
-export interface WaitCancel {
-  readonly signal: AbortSignal;
-  release(): void;
+/**
+ * What ends a pending sleep (`Waker.waitAsync`'s `cancel`): the caller's signal or the object's `closing`,
+ * linked per wait (core's `linkSignals`, not `AbortSignal.any`) and released when the wait ends.
+ */
+export function cancelWait(closing: AbortSignal, signal: AbortSignal | undefined): LinkedSignal {
+  return signal === undefined ? linkSignals(closing) : linkSignals(signal, closing);
 }
 
 /**
- * A cancel that the caller's `signal` aborts, and so does the object's close (it aborts every cancel in
- * `waits`). One plain controller per wait, with its listener removed on release: a composite signal
- * (`AbortSignal.any`) stays referenced from its sources on Node 20, one per wait, for the source's life.
+ * An object's `closing` signal, aborted by its close. Each pending wait listens to it until it ends, so
+ * any number of waits may be pending at once without Node's warning about more than 10 listeners.
  */
-export function cancelWait(waits: Set<AbortController>, signal: AbortSignal | undefined): WaitCancel {
+export function closingController(): AbortController {
   const controller = new AbortController();
-  const abort = (): void => controller.abort();
-  signal?.addEventListener('abort', abort, { once: true });
-  waits.add(controller);
-  return {
-    signal: controller.signal,
-    release() {
-      waits.delete(controller);
-      signal?.removeEventListener('abort', abort);
-    },
-  };
+  setMaxListeners(0, controller.signal);
+  return controller;
 }
 
 function closedError(core: ParkCore): Error {
@@ -180,7 +174,7 @@ export async function parkAsync<T>(
   const timeout = options?.timeout;
   const end = timeout === undefined ? Number.POSITIVE_INFINITY : performance.now() + timeout;
   const { i32, waker } = core;
-  let cancel: WaitCancel | undefined; // made before the first sleep: a wait that never sleeps needs none
+  let cancel: LinkedSignal | undefined; // made before the first sleep: a wait that never sleeps needs none
   try {
     let sliceExpired = false;
     for (;;) {
@@ -191,7 +185,7 @@ export async function parkAsync<T>(
       const left = end - performance.now();
       if (left <= 0) return giveUp(sleeper, new TimeoutError(operation, timeout));
       const slice = Math.min(left, core.sliceMs);
-      cancel ??= cancelWait(core.waits, signal);
+      cancel ??= cancelWait(core.closing, signal);
       let woke: WaitResult;
       try {
         woke = await waker.waitAsync(i32, sleeper.index, sleeper.value, slice, cancel.signal);
