@@ -39,12 +39,15 @@ export function renderReport(report) {
         `${report.paired[0].ratios.length} times. The result is the median of those pairs' ratios (the main pass's ratio is in the detail). ` +
         "The machine's speed drifts over seconds, and the rows of a target are minutes apart in the main pass; the runs of a round are not.",
       '',
-      '| ours | theirs | size | measure | ratio of each pair, in order |',
-      '| --- | --- | --- | --- | --- |',
-      ...report.paired.map(
-        (p) =>
-          `| ${p.ours} | ${theirsText([p.theirs].flat())} | ${label(p.size)} | ${p.measure === 'rtt' ? 'round trip p50' : p.metric === 'mb' ? 'MB/s' : 'msg/s'} | ${p.ratios.map((r) => r.toFixed(2)).join(', ')} |`,
-      ),
+      "The last two columns give theirs (the best of theirs) in each pair, and a target's floor row where it has one, measured after the pair (round trips in µs): on this VM the C ping-pongs' round trip moves in steps as the host places the two vCPUs, and the ratio moves with it.",
+      '',
+      '| ours | theirs | size | measure | ratio of each pair, in order | theirs in each pair | floor row in each pair |',
+      '| --- | --- | --- | --- | --- | --- | --- |',
+      ...report.paired.map((p) => {
+        const figure = (v) => format(p.measure === 'rtt' ? v / 1000 : v);
+        const floor = p.floorValues ? `${p.floor}: ${p.floorValues.map(figure).join(', ')}` : '';
+        return `| ${p.ours} | ${theirsText([p.theirs].flat())} | ${label(p.size)} | ${p.measure === 'rtt' ? 'round trip p50' : p.metric === 'mb' ? 'MB/s' : 'msg/s'} | ${p.ratios.map((r) => r.toFixed(2)).join(', ')} | ${(p.floors ?? []).map(figure).join(', ')} | ${floor} |`;
+      }),
       '',
     );
   }
@@ -134,7 +137,7 @@ export function summaryTable(report) {
 }
 
 function groupRank(row) {
-  return { ipcx: 0, path: 1, node: 2, peer: 3, c: 4 }[row.group] ?? 5;
+  return { ipcx: 0, path: 1, node: 2, peer: 3, floor: 4, c: 4 }[row.group] ?? 5;
 }
 
 function nameOf(row) {
@@ -185,6 +188,7 @@ function methodLines(method, mode) {
     "Payloads: raw bytes (ipcx with `rawCodec`, a `Uint8Array` through postMessage and advanced serialization; json cannot carry bytes, so the json row sends an ASCII string of the same length), and a typical object (an order event with line items) through ipcx's default codec (msgpack), structured clone, or JSON for process.send (json) and the net loops.",
     'The net loops are what a user would write with `node:net`: 4-byte big-endian length prefix, writes batched under `cork()`/`uncork()` (one writev) until the socket buffer reaches 256 KiB (the same high-water mark as ipcx stream channels), then wait for `drain`; the receiver cuts frames from the data events (and `JSON.parse`s objects).',
     'C rows (apps/bench/c, compiled with `cc -O2`): raw syscalls, one call per message on each side (pipe, Unix stream and datagram socketpairs, POSIX mq, eventfd); Unix stream, seqpacket and TCP loopback with the spinning receive of the ipcx socket channels (`recv` with `MSG_DONTWAIT` and `sched_yield()` between attempts for up to 50 µs, then `poll`), the floor of a spinning socket transport; shared memory as a 1 MiB SPSC ring (copy in, copy out) and a mailbox per direction for round trips, waiting by spinning or by futex.',
+    "JavaScript floor rows (src/transports/js-floor.mjs): the C spin ping-pong's mailboxes in JavaScript, with the ShmChannel rows' loops and none of a channel's work; round trips only. They are measured again in the ShmChannel targets' pairs: how far they are from C is the language's share of ShmChannel's distance.",
     'Targets: each compares two rows of this run (ours against a Node built-in or a C program; "best of" takes the better row of the main pass). After the main pass, the two rows are run again back to back in pairs, alternating which goes first, and the target is judged on the median of the pairs\' ratios (see Targets).',
     mode === 'quick'
       ? 'Quick mode: fewer and much shorter runs; use it to check that everything runs, not for figures.'

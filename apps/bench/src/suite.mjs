@@ -158,6 +158,7 @@ export async function runPairs(pairs, { quick = false, log = () => {} } = {}) {
     for (const pair of pairs) {
       const ratios = [];
       const floors = []; // the best of theirs in each pair
+      const floorValues = []; // the target's floor row (pair.floor) in each pair, measured last
       const what = `${pair.ours} against ${pair.theirs.join(', ')} (${label(pair.size)} ${pair.measure})`;
       try {
         for (let i = 0; i < settings.pairRounds; i++) {
@@ -170,8 +171,9 @@ export async function runPairs(pairs, { quick = false, log = () => {} } = {}) {
           const best = pair.measure === 'rtt' ? Math.min(...theirs) : Math.max(...theirs);
           ratios.push(value.get(pair.ours) / best);
           floors.push(best);
+          if (pair.floor) floorValues.push(await measureOnce(pair.floor, pair, settings, ends));
         }
-        measured.push({ ...pair, ratios, floors });
+        measured.push({ ...pair, ratios, floors, ...(pair.floor ? { floorValues } : {}) });
       } catch (error) {
         notes.push(`paired runs of ${what} failed: ${firstSentence(error)}`);
       }
@@ -222,11 +224,11 @@ async function runRow(row, m, impl, { settings, sizes, results, notes, log }) {
   const start = () =>
     (peer = Peer.start({ transport: m.id, kind: row.kind, place: m.place }, { serialization: m.serialization }));
   start();
-  if (m.sizes && m.why) notes.push(`${row.label}: ${m.why}`);
+  if ((m.sizes || m.measures) && m.why) notes.push(`${row.label}: ${m.why}`);
   try {
     for (const size of sizes.filter((s) => !m.sizes || m.sizes.includes(s))) {
       const { payload, bytes } = payloadFor(row.kind, size);
-      for (const measure of ['throughput', 'rtt']) {
+      for (const measure of m.measures ?? ['throughput', 'rtt']) {
         log(`${row.id} ${size} B ${measure}`);
         const ctx = { kind: row.kind, size, payload, bytes, peer: peer.forSize(size) };
         try {

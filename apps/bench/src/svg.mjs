@@ -3,7 +3,14 @@
 import { format, label } from './targets.mjs';
 
 const COLORS = ['#4e79a7', '#f28e2b', '#59a14f', '#b07aa1'];
-const GROUP_COLORS = { ipcx: '#1b4f8a', node: '#444444', c: '#7a4b00' };
+const GROUP_COLORS = {
+  ipcx: '#1b4f8a',
+  path: '#1b4f8a',
+  node: '#444444',
+  peer: '#444444',
+  c: '#7a4b00',
+  floor: '#7a4b00',
+};
 const LABEL_WIDTH = 290;
 const PLOT_WIDTH = 560;
 const BAR = 7;
@@ -94,7 +101,7 @@ function chart(report, { title, measure, pick, unit }) {
 }
 
 function rank(row) {
-  return { ipcx: 0, node: 1, c: 2 }[row.group] ?? 3;
+  return { ipcx: 0, node: 1, floor: 2, c: 2 }[row.group] ?? 3;
 }
 
 function escapeXml(text) {

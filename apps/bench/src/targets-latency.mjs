@@ -1,6 +1,8 @@
 // Issue 15's targets between rows of the main pass (checked like the others, on back-to-back pairs): round
 // trips of the socket channels against process.send and node-ipc, MqChannel with `await receive()` against
-// the NATS client, and ShmChannel against the C spin ping-pong. The receive-path targets (issue 13's 1.5x,
+// the NATS client, and ShmChannel against the C spin ping-pong. A target's `floor` is a row measured in the
+// same pairs and reported beside the verdict: for ShmChannel, the bare JavaScript mailbox ping-pong
+// (src/transports/js-floor.mjs), so the report shows how much of the distance to C is the language's. The receive-path targets (issue 13's 1.5x,
 // issue 15's 1.2x) and idle CPU are judged in their own sections (src/sections.mjs).
 const PROCESS_SEND = [['process-send-json/raw'], ['process-send-advanced/raw']];
 
@@ -46,12 +48,14 @@ export const LATENCY_TARGETS = [
     text: 'ShmChannel between processes: 64 B round trip (p50) within 2x of the C shared-memory spin ping-pong',
     ours: ['shm-process/raw', 64, 'rtt'],
     theirs: [['c-shm-spin/raw']],
+    floor: 'js-shm-process/raw',
     atMost: 2,
   },
   {
     text: 'ShmChannel between threads: 64 B round trip (p50) within 2x of the C shared-memory spin ping-pong',
     ours: ['shm-thread/raw', 64, 'rtt'],
     theirs: [['c-shm-spin/raw']],
+    floor: 'js-shm-thread/raw',
     atMost: 2,
   },
 ];

@@ -137,9 +137,19 @@ function compare(t, results) {
 export function comparisons(results) {
   return TARGETS.flatMap((t) => {
     const c = compare(t, results);
-    return c
-      ? [{ text: t.text, ours: c.ours.row, theirs: c.candidates, size: c.size, measure: c.measure, metric: c.metric }]
-      : [];
+    if (!c) return [];
+    const floor = t.floor && find(results, t.floor, c.size, c.measure) ? t.floor : undefined;
+    return [
+      {
+        text: t.text,
+        ours: c.ours.row,
+        theirs: c.candidates,
+        floor,
+        size: c.size,
+        measure: c.measure,
+        metric: c.metric,
+      },
+    ];
   });
 }
 
@@ -183,7 +193,8 @@ export function evaluateTargets(results, paired = []) {
     const detail = pairs
       ? `${ratio.toFixed(digits)}x, median of ${pairs.ratios.length} back-to-back pairs (${Math.min(...pairs.ratios).toFixed(digits)}–${Math.max(...pairs.ratios).toFixed(digits)}` +
         `${against > 0 ? `, ${against} of them ${met ? 'beyond' : 'within'} the bound` : ''}` +
-        `${counted.dropped > 0 ? `; ${counted.dropped} more dropped: the C ping-pong took over 10x its best round trip of the run, its processes descheduled` : ''}); main pass ${mainRatio.toFixed(digits)}x (${medians}); ${required}`
+        `${counted.dropped > 0 ? `; ${counted.dropped} more dropped: the C ping-pong took over 10x its best round trip of the run, its processes descheduled` : ''}); main pass ${mainRatio.toFixed(digits)}x (${medians}); ${required}` +
+        floorText(found)
       : `${ratio.toFixed(digits)}x (${medians}; ${required})`;
     return {
       text: t.text,
@@ -197,6 +208,17 @@ export function evaluateTargets(results, paired = []) {
       detail,
     };
   });
+}
+
+/**
+ * A target's floor row in the same pairs (`floor`, e.g. the bare JavaScript ping-pong under ShmChannel): where
+ * it stands against theirs, and ours against it, as medians over the pairs; '' without one.
+ */
+function floorText(pairs) {
+  if (!pairs?.floor || !pairs.floorValues) return '';
+  const theirs = median(pairs.floorValues.map((f, i) => f / pairs.floors[i]));
+  const ours = median(pairs.floorValues.map((f, i) => (pairs.ratios[i] * pairs.floors[i]) / f));
+  return `; in the same pairs, ${pairs.floor} took ${theirs.toFixed(2)}x theirs, and ours ${ours.toFixed(2)}x it`;
 }
 
 /** 3 significant digits with k / M suffixes. */

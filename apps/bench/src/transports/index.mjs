@@ -43,11 +43,11 @@ export const PATH_TRANSPORTS = [
 ];
 
 /**
- * id: stable key (results, --only); group: ipcx | node | peer | path; place: where the other end runs;
+ * id: stable key (results, --only); group: ipcx | node | peer | path | floor; place: where the other end runs;
  * load(): the implementation, imported only when used so that one broken package skips only its rows;
- * kinds / sizes: where a mechanism has fewer rows than the others (with `why`); serialization: of
+ * kinds / sizes / measures: where a mechanism has fewer rows than the others (with `why`); serialization: of
  * process.send's channel; transport / path: of a receive-path row.
- * @typedef {{ id: string, label: string, group: string, place: string, load: () => Promise<any>, kinds?: string[], sizes?: number[], why?: string, serialization?: 'json' | 'advanced', transport?: string, path?: string }} Mechanism
+ * @typedef {{ id: string, label: string, group: string, place: string, load: () => Promise<any>, kinds?: string[], sizes?: number[], measures?: string[], why?: string, serialization?: 'json' | 'advanced', transport?: string, path?: string }} Mechanism
  * @type {Mechanism[]}
  */
 export const MECHANISMS = [
@@ -180,7 +180,29 @@ export const MECHANISMS = [
   },
   ...peerMechanisms(),
   ...pathMechanisms(),
+  ...floorMechanisms(),
 ];
+
+/**
+ * The floor of JavaScript itself under ShmChannel's round trip: a bare shared-memory mailbox ping-pong with
+ * the same loops (src/transports/js-floor.mjs), beside the C spin ping-pong. Round trips only.
+ */
+function floorMechanisms() {
+  const floor = (id, label, place, name) => ({
+    id,
+    label,
+    group: 'floor',
+    place,
+    kinds: ['raw'],
+    measures: ['rtt'],
+    why: 'the language floor under ShmChannel: round trips only (a one-slot mailbox has no one-way stream)',
+    load: async () => (await import('./js-floor.mjs'))[name],
+  });
+  return [
+    floor('js-shm-thread', 'JavaScript: shared-memory mailbox, spin (threads)', 'thread', 'jsShmThread'),
+    floor('js-shm-process', 'JavaScript: shared-memory mailbox, spin (processes)', 'process', 'jsShmProcess'),
+  ];
+}
 
 /**
  * Other libraries, each a row where it loads (an optional dependency, a server binary), a note where not:
