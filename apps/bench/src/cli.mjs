@@ -13,9 +13,10 @@ import { measureFanout } from './fanout.mjs';
 import { measureIdle } from './idle.mjs';
 import { machineInfo } from './machine.mjs';
 import { SIZES } from './payload.mjs';
+import { awaitCost } from './stats.mjs';
 import { renderReport, summaryTable, targetsTable } from './report.mjs';
-import { sectionTargets } from './sections.mjs';
-import { methodology, runPairs, runSuite } from './suite.mjs';
+import { measuredPaths, sectionTargets } from './sections.mjs';
+import { methodology, runPairs, runPathRounds, runSuite } from './suite.mjs';
 import { latencyChart, throughputChart } from './svg.mjs';
 import { attachRatios, comparisons, evaluateTargets } from './targets.mjs';
 import { sweep } from './transports/names.mjs';
@@ -72,6 +73,9 @@ const started = performance.now();
 const log = (line) => console.log(`[${((performance.now() - started) / 1000).toFixed(1).padStart(5)} s] ${line}`);
 let suite;
 let paired = /** @type {{ pairs: any[], notes: string[] }} */ ({ pairs: [], notes: [] });
+let pathRounds = /** @type {{ rounds: any[], notes: string[] }} */ ({ rounds: [], notes: [] });
+/** @type {number | undefined} */
+let awaitNs;
 /** @type {any} */
 let idle;
 /** @type {any} */
@@ -79,6 +83,8 @@ let fanout;
 try {
   suite = await runSuite({ quick: options.quick, only: options.only, sizes: options.sizes, log });
   if (options.pairs) paired = await runPairs(comparisons(suite.results), { quick: options.quick, log });
+  if (options.pairs) pathRounds = await runPathRounds(measuredPaths(suite.rows), { quick: options.quick, log });
+  if (suite.rows.some((r) => r.group === 'path')) awaitNs = await awaitCost({ quick: options.quick });
   const selected = (id) => !options.only || options.only.test(id);
   if (options.idle) idle = await measureIdle({ seconds: options.quick ? 0.5 : 2, selected, log });
   if (options.fanout && selected('fanout')) fanout = await measureFanout({ quick: options.quick, log });
@@ -100,10 +106,12 @@ const report = {
   results: suite.results,
   ratios,
   paired: paired.pairs,
+  pathRounds: pathRounds.rounds,
+  awaitNs,
   targets: evaluateTargets(suite.results, paired.pairs),
   idle,
   fanout,
-  notes: [...suite.notes, ...paired.notes, ...(idle?.notes ?? []), ...(fanout?.notes ?? [])],
+  notes: [...suite.notes, ...paired.notes, ...pathRounds.notes, ...(idle?.notes ?? []), ...(fanout?.notes ?? [])],
 };
 report.sectionTargets = sectionTargets(report);
 

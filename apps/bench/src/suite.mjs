@@ -184,6 +184,53 @@ export async function runPairs(pairs, { quick = false, log = () => {} } = {}) {
   return { pairs: measured, notes };
 }
 
+/**
+ * The receive-path rows again, back to back: for each transport whose path rows ran in the main pass and each
+ * measure, `pairRounds` rounds of one run of every path (the order turned by one each round, and reversed every
+ * other round). Within a round the paths are seconds apart rather than minutes, so the section's verdicts
+ * (sections.mjs) can compare paths within rounds. Returns [{ transport, measure, rounds: [{ [path]: figure }] }]:
+ * msg/s for throughput, the p50 in ns for round trips.
+ * @param {{ transport: string, paths: string[] }[]} transports
+ * @param {{ quick?: boolean, log?: (line: string) => void }} [options]
+ */
+export async function runPathRounds(transports, { quick = false, log = () => {} } = {}) {
+  const settings = { ...SETTINGS[quick ? 'quick' : 'full'], runs: 1 };
+  const measured = [];
+  const notes = [];
+  for (const { transport, paths } of transports) {
+    const ends = new Map();
+    try {
+      for (const measure of ['throughput', 'rtt']) {
+        const rounds = [];
+        try {
+          for (let i = 0; i < settings.pairRounds; i++) {
+            log(`paths of ${transport} (64 B ${measure}), round ${i + 1} of ${settings.pairRounds}`);
+            const turned = paths.map((_, k) => paths[(k + i) % paths.length]);
+            const order = i % 2 === 0 ? turned : turned.reverse();
+            const round = {};
+            for (const path of order)
+              round[path] = await measureOnce(
+                `${transport}~${path}/raw`,
+                { size: 64, measure, metric: undefined },
+                settings,
+                ends,
+              );
+            rounds.push(round);
+          }
+          measured.push({ transport, measure, rounds });
+        } catch (error) {
+          notes.push(
+            `back-to-back rounds of the ${transport} receive paths (${measure}) failed: ${firstSentence(error)}`,
+          );
+        }
+      }
+    } finally {
+      for (const { peer } of ends.values()) await peer.close();
+    }
+  }
+  return { rounds: measured, notes };
+}
+
 /** One run of one row: msg/s or MB/s (pair.metric 'mb') for throughput, the p50 in ns for round trips. */
 async function measureOnce(rowId, { size, measure, metric }, settings, ends) {
   const [id, kind] = rowId.split('/');
