@@ -16,6 +16,8 @@ const BACK = LINE / 4;
 const STOP = -1;
 /** Spins before a waiting side also sleeps a millisecond at a time (a peer descheduled, or between runs). */
 const SPINS = 1 << 16;
+/** The process that forked this one: a process echo whose bench died ends instead of waiting for ever. */
+const PARENT = process.ppid;
 const SENT = Promise.resolve();
 
 const boxBytes = (size) => Math.ceil(size / LINE) * LINE;
@@ -38,6 +40,7 @@ function waitChange(words, index, seen) {
   while ((value = Atomics.load(words, index)) === seen) {
     if (++spins === SPINS) {
       Atomics.wait(words, index, seen, 1);
+      if (process.ppid !== PARENT) throw closed();
       spins = 0;
     }
   }
