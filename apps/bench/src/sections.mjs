@@ -296,7 +296,7 @@ export function renderSections(report) {
     lines.push('## Fan-out to 1 and 4 subscriber processes (issue 15)', '');
     lines.push(
       'From the fan-out bench (src/pubsub/cli.mjs) run inside this one: one publisher, each subscriber a process; ' +
-        'flat out, and paced at one update per millisecond (mechanisms taking turns, round after round; the median of the rounds); publish-to-read latency in µs (p50: median over subscribers; p99: the worst subscriber).',
+        'flat out, and paced at one update per millisecond (mechanisms taking turns, round after round; the median of the rounds; the first updates of each round, which new subscriber processes run cold, not counted); publish-to-read latency in µs (p50: median over subscribers; p99: the worst subscriber).',
       '',
     );
     if (fanout.wake?.rttP50)

@@ -1,6 +1,7 @@
 // One subscriber process of the fan-out bench: receives the topic's updates through one mechanism, measures the
 // publish-to-read latency of every update it sees, and prints one JSON line with what it saw.
-// argv[2]: mechanism id; argv[3]: JSON { final, topic?, address?, port?, dir? }.
+// argv[2]: mechanism id; argv[3]: JSON { final, warmup?, topic?, address?, port?, dir? }; the first `warmup` updates
+// received are not counted in p50 and p99 (a new process's first updates run cold code).
 // An update is { seq, t, s, pad } (t: publish time, s: start of the run, both CLOCK_MONOTONIC ns); a probe is
 // { probe: true } (the subscriber is ready once one came through); { done: true } ends a run that lost updates.
 const [mechanism, configText] = process.argv.slice(2);
@@ -47,11 +48,13 @@ function onUpdate(update) {
 function finish() {
   if (finished) return;
   finished = true;
-  const sorted = latencies.subarray(0, received).sort();
-  const pick = (q) => (received === 0 ? null : sorted[Math.min(received - 1, Math.floor(q * received))] / 1000);
+  const sorted = latencies.subarray(Math.min(config.warmup ?? 0, received), received).sort();
+  const n = sorted.length;
+  const pick = (q) => (n === 0 ? null : sorted[Math.min(n - 1, Math.floor(q * n))] / 1000);
   say({
     event: 'result',
     received,
+    counted: n,
     lastSeq,
     backwards,
     atLatest: lastSeq === config.final,
