@@ -2,8 +2,9 @@
 // trips of the socket channels against process.send and node-ipc, MqChannel with `await receive()` against
 // the NATS client, and ShmChannel against the C spin ping-pong. A target's `floor` is a row measured in the
 // same pairs and reported beside the verdict: for ShmChannel, the bare JavaScript mailbox ping-pong
-// (src/transports/js-floor.mjs), so the report shows how much of the distance to C is the language's. The receive-path targets (issue 13's 1.5x,
-// issue 15's 1.2x) and idle CPU are judged in their own sections (src/sections.mjs).
+// (src/transports/js-floor.mjs), so the report shows how much of the distance to C is the language's. The
+// receive-path targets (issue 13's 1.5x, issue 15's 1.2x) and idle CPU are judged in their own sections
+// (src/sections.mjs).
 const PROCESS_SEND = [['process-send-json/raw'], ['process-send-advanced/raw']];
 
 // Beside each socket target, the channel against the C ping-pong whose receiver spins as the channels do
