@@ -1,29 +1,28 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runInto } from './run-script.js';
 
 // The fan-out bench (src/pubsub/cli.mjs), run for real in quick mode with process.send to one subscriber: the
 // paced rounds leave each new subscriber's first updates out of p50 and p99 (they run cold code), the flat run
 // counts every update, and the report says so. Never a time threshold.
-const run = promisify(execFile);
-const cli = fileURLToPath(new URL('../src/pubsub/cli.mjs', import.meta.url));
 const QUICK = { flat: 2000, paced: 300, warmup: 30 };
 
-let out: string;
-let results: {
+interface Results {
   rows: { mechanism: string; mode: string; subscribers: number; counted: number; delivered: number; p99: number }[];
-};
+}
+let out: string;
+let results: Results;
 
 beforeAll(async () => {
   out = mkdtempSync(join(tmpdir(), 'ipcx-bench-fanout-'));
-  await run(process.execPath, [cli, '--quick', '--subscribers=1', '--only=^process-send$', `--out=${out}`], {
-    timeout: 120_000,
-  });
-  results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+  ({ results } = await runInto<Results>(
+    out,
+    'pubsub/cli.mjs',
+    ['--quick', '--subscribers=1', '--only=^process-send$'],
+    120_000,
+  ));
 }, 150_000);
 
 afterAll(() => rmSync(out, { recursive: true, force: true }));

@@ -1,42 +1,40 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mailbox, segmentBytes } from '../src/transports/js-floor.mjs';
+import { runInto } from './run-script.js';
 
 // The JavaScript floor under ShmChannel's round trip (src/transports/js-floor.mjs), run for real in quick mode
 // beside ShmChannel between threads and the C spin ping-pong: round trips only, measured again in the thread
 // target's pairs, stated in its detail, and no System V segment left behind. Never a time threshold.
-const run = promisify(execFile);
-const cli = fileURLToPath(new URL('../src/cli.mjs', import.meta.url));
 const ROWS = '^(shm-thread|js-shm-thread|js-shm-process|c-shm-spin)/raw$';
 
-/** Ids of the System V segments this user owns (/proc/sysvipc/shm: key shmid perms size cpid lpid nattch uid …). */
-function ownSegments(): string[] {
+/** Ids of the System V segments that `pid` created (/proc/sysvipc/shm: key shmid perms size cpid …). */
+function segmentsOf(pid: number): string[] {
   const lines = readFileSync('/proc/sysvipc/shm', 'utf8').trim().split('\n').slice(1);
-  const uid = String(process.getuid?.());
-  return lines.map((l) => l.trim().split(/\s+/)).flatMap((f) => (f[7] === uid ? [f[1]!] : []));
+  return lines.map((l) => l.trim().split(/\s+/)).flatMap((f) => (f[4] === String(pid) ? [f[1]!] : []));
 }
 
-let out: string;
-let before: string[];
-let results: {
+interface Results {
   rows: { id: string; group: string }[];
   results: { row: string; measure: string; p50Us?: { median: number } }[];
   targets: { text: string; met?: boolean; detail: string }[];
   paired: { text: string; floor?: string; floorValues?: number[]; ratios: number[] }[];
   notes: string[];
-};
+}
+let out: string;
+let results: Results;
+let pid: number;
 
 beforeAll(async () => {
-  before = ownSegments();
   out = mkdtempSync(join(tmpdir(), 'ipcx-bench-floor-'));
-  await run(process.execPath, [cli, '--quick', `--only=${ROWS}`, '--sizes=64', '--no-idle', `--out=${out}`], {
-    timeout: 120_000,
-  });
-  results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+  ({ results, pid } = await runInto<Results>(
+    out,
+    'cli.mjs',
+    ['--quick', `--only=${ROWS}`, '--sizes=64', '--no-idle'],
+    120_000,
+  ));
 }, 150_000);
 
 afterAll(() => rmSync(out, { recursive: true, force: true }));
@@ -65,7 +63,15 @@ describe('the JavaScript shared-memory floor rows', () => {
     expect(readFileSync(join(out, 'report.md'), 'utf8')).toMatch(/\| js-shm-thread\/raw: [\d.]+, [\d.]+ \|/);
   });
 
-  it('leave no System V segment behind', () => {
-    expect(ownSegments().filter((id) => !before.includes(id))).toEqual([]);
+  it('leave none of the System V segments the bench made (the process rows make one per run)', () => {
+    expect(segmentsOf(pid)).toEqual([]);
+  });
+
+  it('give up, rather than spin for ever, when the other end never answers', async () => {
+    const buffer = new SharedArrayBuffer(segmentBytes(64));
+    const client = mailbox(buffer, 64, 'client', async () => {}, 50);
+    await client.send(new Uint8Array(64));
+    await expect(client.receive()).rejects.toThrow('the other end did not answer within 50 ms');
+    await client.close();
   });
 });

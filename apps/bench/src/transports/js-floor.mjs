@@ -18,29 +18,39 @@ const STOP = -1;
 const SPINS = 1 << 16;
 /** The process that forked this one: a process echo whose bench died ends instead of waiting for ever. */
 const PARENT = process.ppid;
+/**
+ * How long a side waits for the other before it gives up. The wait is synchronous: the bench's own timeout
+ * (a timer) could never fire while a client spins for an echo that died.
+ */
+const IDLE_LIMIT_MS = 10_000;
 const SENT = Promise.resolve();
 
 const boxBytes = (size) => Math.ceil(size / LINE) * LINE;
-const segmentBytes = (size) => 2 * LINE + 2 * boxBytes(size);
+/** Bytes of a mailbox pair for `size`-byte messages. */
+export const segmentBytes = (size) => 2 * LINE + 2 * boxBytes(size);
 
 function closed() {
   return Object.assign(new Error('closed'), { code: 'IPCX_ERR_CLOSED' });
 }
 
 /**
- * Waits until `words[index]` differs from `seen`; returns the new value.
+ * Waits until `words[index]` differs from `seen`; returns the new value. Throws once `idleMs` passed.
  * @param {Int32Array} words
  * @param {number} index
  * @param {number} seen
+ * @param {number} idleMs
  */
-function waitChange(words, index, seen) {
+function waitChange(words, index, seen, idleMs) {
   /** @type {number} */
   let value;
   let spins = 0;
+  let since = 0;
   while ((value = Atomics.load(words, index)) === seen) {
     if (++spins === SPINS) {
+      since ||= performance.now();
       Atomics.wait(words, index, seen, 1);
       if (process.ppid !== PARENT) throw closed();
+      if (performance.now() - since > idleMs) throw new Error(`the other end did not answer within ${idleMs} ms`);
       spins = 0;
     }
   }
@@ -49,9 +59,9 @@ function waitChange(words, index, seen) {
 
 /**
  * One end of the mailbox pair as the `Channel` subset the bench's loops use. The client end sends through
- * THERE and reads BACK; the echo end the other way round.
+ * THERE and reads BACK; the echo end the other way round. Exported for its tests.
  */
-function mailbox(buffer, size, side, release) {
+export function mailbox(buffer, size, side, release, idleMs = IDLE_LIMIT_MS) {
   const words = new Int32Array(buffer, 0, (2 * LINE) / 4);
   const there = new Uint8Array(buffer, 2 * LINE, size);
   const back = new Uint8Array(buffer, 2 * LINE + boxBytes(size), size);
@@ -59,7 +69,7 @@ function mailbox(buffer, size, side, release) {
   let sent = 0;
   let seen = 0;
   const take = () => {
-    const value = waitChange(words, inWord, seen);
+    const value = waitChange(words, inWord, seen, idleMs);
     if (value === STOP) throw closed();
     seen = value;
   };
